@@ -1,0 +1,141 @@
+// kvnet: the offline front door. Replays pcap traffic through a topology,
+// traces one frame through it, checks topology files, and writes test pcaps.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "ctl/flow_spec.h"
+#include "ctl/replay.h"
+#include "ctl/report.h"
+#include "ctl/topology.h"
+#include "ctl/trace_run.h"
+#include "net/pcap.h"
+
+namespace {
+
+using namespace kvnet;
+
+int fail(const std::string& msg) {
+  std::cerr << "kvnet: " << msg << "\n";
+  return 1;
+}
+
+void add_format(CLI::App* cmd, std::string& format) {
+  cmd->add_option("--format", format, "output format")->check(CLI::IsMember({"human", "json"}))->default_val("human");
+}
+
+int cmd_replay(const std::string& file, const std::string& format, bool show_fdb) {
+  auto topo = ctl::load_topology(file);
+  if (!topo) return fail(topo.error().message);
+  ctl::Progress progress;
+  if (isatty(STDERR_FILENO))
+    progress = [](uint64_t done, uint64_t total) {
+      std::fprintf(stderr, "\rreplaying: %llu/%llu frames", static_cast<unsigned long long>(done),
+                   static_cast<unsigned long long>(total));
+      if (done == total) std::fprintf(stderr, "\r\033[K");
+    };
+  auto r = ctl::replay(*topo, progress);
+  if (!r) return fail(r.error().message);
+  if (format == "json") std::cout << ctl::render_replay_json(*r).dump(2) << "\n";
+  else std::cout << ctl::render_replay_text(*r, show_fdb);
+  return 0;
+}
+
+int cmd_trace(const std::string& file, const ctl::TraceRequest& req, const std::string& format) {
+  auto topo = ctl::load_topology(file);
+  if (!topo) return fail(topo.error().message);
+  auto r = ctl::run_trace(*topo, req);
+  if (!r) return fail(r.error().message);
+  if (format == "json") std::cout << ctl::render_trace_json(*r).dump(2) << "\n";
+  else std::cout << ctl::render_trace_text(*r);
+  return 0;
+}
+
+int cmd_validate(const std::string& file, const std::string& format) {
+  auto topo = ctl::load_topology(file);
+  if (!topo) return fail(topo.error().message);
+  size_t ports = 0;
+  for (const auto& b : topo->bridges) ports += b.ports.size();
+  if (format == "json") {
+    std::cout << nlohmann::json{{"file", file}, {"valid", true}, {"bridges", topo->bridges.size()}, {"ports", ports}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::cout << fmt::format("{}: valid ({} bridge(s), {} port(s))\n", file, topo->bridges.size(), ports);
+  }
+  return 0;
+}
+
+int cmd_pcap_gen(const std::string& out, const std::vector<std::string>& flows, int count, double start,
+                 double interval_ms, bool nsec) {
+  std::vector<std::vector<uint8_t>> frames;
+  for (const auto& f : flows) {
+    auto b = ctl::build_frame_from_flow(f);
+    if (!b) return fail(b.error().message);
+    frames.push_back(std::move(*b));
+  }
+  net::PcapWriter w;
+  if (!w.open(out, nsec)) return fail(w.error());
+  auto ts = static_cast<uint64_t>(start * 1e9);
+  const auto step = static_cast<uint64_t>(interval_ms * 1e6);
+  for (int i = 0; i < count; ++i)
+    for (const auto& fr : frames) {
+      w.write(ts, fr.data(), static_cast<uint32_t>(fr.size()));
+      ts += step;
+    }
+  if (!w.close()) return fail(w.error());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kvnet: software-defined L2 networking for VMs and containers (offline tools)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "kvnet 0.1.0");
+
+  std::string file, format, in_port, flow, out;
+  bool show_fdb = false, warm = false, nsec = false;
+  auto* replay = app.add_subcommand("replay", "run every port's rx pcap through the topology; write tx pcaps");
+  replay->add_option("topology", file, "topology YAML file")->required();
+  replay->add_flag("--fdb", show_fdb, "also print the FDB after the replay");
+  add_format(replay, format);
+
+  auto* trace = app.add_subcommand("trace", "show every step one frame takes through the topology");
+  trace->add_option("topology", file, "topology YAML file")->required();
+  trace->add_option("--in-port", in_port, "ingress port, BRIDGE/PORT")->required();
+  trace->add_option("flow", flow, "frame fields, OVS ofproto/trace syntax: 'dl_src=..,dl_dst=..,dl_vlan=10,arp'")
+      ->required();
+  trace->add_flag("--warm", warm, "replay the topology's rx pcaps first so the FDB has learned their MACs");
+  add_format(trace, format);
+
+  auto* validate = app.add_subcommand("validate", "check a topology file without moving any frame");
+  validate->add_option("topology", file, "topology YAML file")->required();
+  add_format(validate, format);
+
+  std::vector<std::string> flows;
+  int count = 1;
+  double start = 0, interval = 1;
+  auto* gen = app.add_subcommand("pcap-gen", "write frames described in OVS flow syntax to a pcap file");
+  gen->add_option("output", out, "pcap file to write")->required();
+  gen->add_option("flows", flows, "one or more flows ('dl_src=..,dl_dst=..,udp,tp_dst=53')")->required();
+  gen->add_option("--count", count, "repeat the list this many times")->check(CLI::Range(1, 10000000));
+  gen->add_option("--start", start, "timestamp of the first frame, seconds")->check(CLI::NonNegativeNumber);
+  gen->add_option("--interval-ms", interval, "time between frames, ms")->check(CLI::NonNegativeNumber);
+  gen->add_flag("--nanosecond", nsec, "write a nanosecond-resolution pcap");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (*replay) return cmd_replay(file, format, show_fdb);
+  if (*trace) return cmd_trace(file, ctl::TraceRequest{in_port, flow, warm}, format);
+  if (*validate) return cmd_validate(file, format);
+  if (*gen) return cmd_pcap_gen(out, flows, count, start, interval, nsec);
+  return 2;
+}

@@ -1,0 +1,60 @@
+// Per-port counters and the reasons a frame is dropped.
+//
+// The datapath never logs per frame; it counts. Every drop has a reason and is
+// counted on the port where it happened (the ingress port for receive-side
+// drops, the egress port for send-side ones). The CLI, the API and the tests
+// all read these same counters.
+//
+// Thread-safety: written by the datapath thread only; other threads read
+// snapshots (torn reads of a single 64-bit counter do not occur on x86-64).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace kvnet::dp {
+
+enum class Drop : uint8_t {
+  kRunt,                // shorter than 14 bytes
+  kOversize,            // payload larger than the port's MTU
+  kBadSrcMac,           // multicast or all-zero source MAC (learning, switch)
+  kReservedDst,         // 01:80:C2:00:00:00-0F, never forwarded (learning, switch)
+  kTaggedOnAccess,      // access port received a tagged frame
+  kVlanNotAllowed,      // tagged VLAN not a member of the port
+  kUntaggedNotAllowed,  // untagged frame, pvid not a member of the port
+  kInvalidVid,          // VID 4095
+  kCvlanNotAllowed,     // dot1q-tunnel: customer VLAN not in cvlans
+  kToIngressPort,       // known unicast whose port is the one it came in on
+  kLoopCut,             // work bound of one input frame exceeded (bridge loop)
+  kNoBuffer,            // frame pool exhausted
+  kNoHeadroom,          // no room to push a tag
+  kTxError,             // the port backend failed to send
+  kCount
+};
+
+inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)> kDropNames = {
+    "runt", "oversize", "bad_src_mac", "reserved_dst", "tagged_on_access", "vlan_not_allowed",
+    "untagged_not_allowed", "invalid_vid", "cvlan_not_allowed", "to_ingress_port", "loop_cut",
+    "no_buffer", "no_headroom", "tx_error",
+};
+
+inline std::string_view to_string(Drop d) { return kDropNames[static_cast<size_t>(d)]; }
+
+struct PortCounters {
+  uint64_t rx_packets = 0;
+  uint64_t rx_bytes = 0;
+  uint64_t tx_packets = 0;
+  uint64_t tx_bytes = 0;
+  std::array<uint64_t, static_cast<size_t>(Drop::kCount)> drops{};
+
+  void drop(Drop d) { ++drops[static_cast<size_t>(d)]; }
+  uint64_t dropped(Drop d) const { return drops[static_cast<size_t>(d)]; }
+  uint64_t total_drops() const {
+    uint64_t t = 0;
+    for (auto v : drops) t += v;
+    return t;
+  }
+};
+
+}  // namespace kvnet::dp

@@ -1,0 +1,173 @@
+#include "dp/datapath.h"
+
+#include <fmt/format.h>
+
+#include "net/vlan_ops.h"
+
+namespace kvnet::dp {
+
+using net::Frame;
+using net::FrameBatch;
+
+std::string_view to_string(PortType t) {
+  switch (t) {
+    case PortType::kPcap: return "pcap";
+    case PortType::kPatch: return "patch";
+    case PortType::kTap: return "tap";
+    case PortType::kSystem: return "system";
+    case PortType::kInternal: return "internal";
+  }
+  return "?";
+}
+
+std::optional<PortType> parse_port_type(std::string_view s) {
+  for (auto t : {PortType::kPcap, PortType::kPatch, PortType::kTap, PortType::kSystem, PortType::kInternal})
+    if (to_string(t) == s) return t;
+  return std::nullopt;
+}
+
+std::string Port::path() const { return (bridge ? bridge->name() : std::string("?")) + "/" + name; }
+
+Datapath::Datapath(size_t pool_frames) : pool_(pool_frames) {}
+
+Bridge& Datapath::add_bridge(const std::string& name, BridgeType type, const BridgeSettings& s) {
+  bridges_.push_back(make_bridge(*this, name, type, s));
+  return *bridges_.back();
+}
+
+Port& Datapath::add_port(Bridge& br, const std::string& name, PortType type, uint32_t mtu,
+                         const VlanConfig& vlan, std::unique_ptr<PortBackend> backend) {
+  auto p = std::make_unique<Port>();
+  p->id = static_cast<uint32_t>(ports_.size());
+  p->name = name;
+  p->type = type;
+  p->bridge = &br;
+  p->vlan = VlanPort(vlan);
+  p->mtu = mtu;
+  if (type != PortType::kPatch) p->backend = backend ? std::move(backend) : std::make_unique<DiscardBackend>();
+  ports_.push_back(std::move(p));
+  br.attach(*ports_.back());
+  queue_.assign(ports_.size(), nullptr);
+  q_head_ = q_len_ = 0;
+  return *ports_.back();
+}
+
+void Datapath::connect_patch(Port& a, Port& b) {
+  a.peer = &b;
+  b.peer = &a;
+}
+
+Bridge* Datapath::find_bridge(std::string_view name) {
+  for (auto& b : bridges_)
+    if (b->name() == name) return b.get();
+  return nullptr;
+}
+
+Port* Datapath::find_port(std::string_view name) {
+  const auto slash = name.find('/');
+  for (auto& p : ports_) {
+    if (slash == std::string_view::npos ? p->name == name
+                                        : (p->bridge->name() == name.substr(0, slash) && p->name == name.substr(slash + 1)))
+      return p.get();
+  }
+  return nullptr;
+}
+
+void Datapath::trace_step(const Port* port, const Bridge& br, const char* stage, std::string detail) {
+  trace_->steps.push_back({depth_, br.name(), port ? port->name : "", stage, std::move(detail)});
+}
+
+void Datapath::receive(Port& in, FrameBatch& batch) {
+  for (uint32_t i = 0; i < batch.count; ++i) {
+    batch[i]->meta.origin = static_cast<uint16_t>(i);
+    batch[i]->meta.depth = 0;
+    budget_[i] = kFrameBudget;
+  }
+  depth_ = 0;
+  deliver(in, batch);
+  drain();
+}
+
+void Datapath::deliver(Port& in, FrameBatch& batch) {
+  for (uint32_t i = 0; i < batch.count; ++i) {
+    ++in.counters.rx_packets;
+    in.counters.rx_bytes += batch[i]->len();
+  }
+  in.bridge->process(in, batch);
+}
+
+void Datapath::enqueue(Port& out, Frame* f) {
+  uint32_t& budget = budget_[f->meta.origin];
+  if (budget == 0) [[unlikely]] {
+    out.counters.drop(Drop::kLoopCut);
+    if (trace_) trace_step(&out, *out.bridge, "drop", "dropped (loop_cut): work budget of this frame exhausted");
+    pool_.put(f);
+    return;
+  }
+  --budget;
+  if (net::l2_payload_len(f->data(), f->len()) > out.mtu) [[unlikely]] {
+    out.counters.drop(Drop::kOversize);
+    if (trace_) trace_step(&out, *out.bridge, "drop", "dropped (oversize): payload exceeds the port's MTU");
+    pool_.put(f);
+    return;
+  }
+  if (trace_) [[unlikely]] {
+    if (out.type == PortType::kPatch) {
+      trace_step(&out, *out.bridge, "patch", fmt::format("output to patch {} -> peer {}", out.name, out.peer->path()));
+    } else {
+      net::FlowKey k;
+      net::parse_flow(f->data(), f->len(), k);
+      trace_step(&out, *out.bridge, "output", fmt::format("output to {} port {}", to_string(out.type), out.name));
+      trace_->outputs.push_back({out.bridge->name(), out.name, k.str(),
+                                 std::vector<uint8_t>(f->data(), f->data() + f->len())});
+    }
+  }
+  out.pending.add(f);
+  if (!out.queued) {
+    queue_[(q_head_ + q_len_++) % queue_.size()] = &out;
+    out.queued = true;
+  }
+  if (out.pending.full()) flush(out);
+}
+
+void Datapath::flush(Port& out) {
+  FrameBatch b = out.pending;
+  out.pending.clear();
+  for (uint32_t i = 0; i < b.count; ++i) {
+    ++out.counters.tx_packets;
+    out.counters.tx_bytes += b[i]->len();
+  }
+  if (out.type != PortType::kPatch) {
+    const uint32_t sent = out.backend->send(b, pool_);
+    for (uint32_t i = sent; i < b.count; ++i) out.counters.drop(Drop::kTxError);
+    return;
+  }
+  // A patch port hands its frames to the peer, like a veth pair.
+  FrameBatch next;
+  for (uint32_t i = 0; i < b.count; ++i) {
+    Frame* f = b[i];
+    if (++f->meta.depth > kMaxPatchDepth) [[unlikely]] {
+      out.peer->counters.drop(Drop::kLoopCut);
+      pool_.put(f);
+      continue;
+    }
+    next.add(f);
+  }
+  if (next.empty()) return;
+  const int saved = depth_;
+  depth_ = next[0]->meta.depth;
+  deliver(*out.peer, next);
+  depth_ = saved;
+}
+
+void Datapath::drain() {
+  while (q_len_) {
+    Port* p = queue_[q_head_];
+    q_head_ = (q_head_ + 1) % queue_.size();
+    --q_len_;
+    p->queued = false;
+    if (!p->pending.empty()) flush(*p);
+  }
+}
+
+}  // namespace kvnet::dp

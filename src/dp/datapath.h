@@ -1,0 +1,79 @@
+// The datapath: every bridge and port of one kvnet instance, the frame pool,
+// and the loop that moves frames between them.
+//
+// `receive(port, batch)` runs a batch that entered on a port through that
+// port's bridge and everything it leads to: frames sent to patch ports are
+// handed to the peer bridge as batches, frames sent to other ports go to
+// their backends. It returns when all that work is done.
+//
+// Loops of bridges cannot hang it: every input frame gets a work budget
+// (`kFrameBudget` transmissions for it and all its copies) and may cross at
+// most `kMaxPatchDepth` patch ports; what exceeds either is dropped and
+// counted as `loop_cut` on the port where it was cut.
+//
+// `trace` (null unless tracing) receives a step for every stage.
+//
+// Thread-safety: one datapath thread calls receive(); building the topology
+// (add_*) happens before it runs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dp/bridge.h"
+#include "dp/port.h"
+#include "dp/trace.h"
+#include "net/frame.h"
+
+namespace kvnet::dp {
+
+inline constexpr uint32_t kFrameBudget = 4096;
+inline constexpr uint8_t kMaxPatchDepth = 64;
+
+class Datapath {
+ public:
+  explicit Datapath(size_t pool_frames = 16384);
+
+  // --- building (control path) ---
+  Bridge& add_bridge(const std::string& name, BridgeType type, const BridgeSettings& s = {});
+  // `backend` may be null for patch ports (and means "discard" otherwise).
+  Port& add_port(Bridge& br, const std::string& name, PortType type, uint32_t mtu,
+                 const VlanConfig& vlan, std::unique_ptr<PortBackend> backend);
+  void connect_patch(Port& a, Port& b);
+
+  Bridge* find_bridge(std::string_view name);
+  Port* find_port(std::string_view name);  // "port" or "bridge/port"
+  Port& port(uint32_t id) { return *ports_[id]; }
+  const std::vector<std::unique_ptr<Bridge>>& bridges() const { return bridges_; }
+  const std::vector<std::unique_ptr<Port>>& ports() const { return ports_; }
+
+  // --- running (datapath thread) ---
+  net::FramePool& pool() { return pool_; }
+  // Runs `batch` (frames that entered on `in`) to completion. Takes the frames.
+  void receive(Port& in, net::FrameBatch& batch);
+  // Called by bridges: queue `f` to leave through `out`.
+  void enqueue(Port& out, net::Frame* f);
+
+  void set_trace(Trace* t) { trace_ = t; }
+  Trace* trace() { return trace_; }
+  void trace_step(const Port* port, const Bridge& br, const char* stage, std::string detail);
+
+ private:
+  void deliver(Port& in, net::FrameBatch& batch);
+  void flush(Port& out);
+  void drain();
+
+  net::FramePool pool_;
+  std::vector<std::unique_ptr<Bridge>> bridges_;
+  std::vector<std::unique_ptr<Port>> ports_;
+  std::vector<Port*> queue_;  // ring of ports with pending frames
+  size_t q_head_ = 0, q_len_ = 0;
+  uint32_t budget_[net::kBatchSize] = {};
+  int depth_ = 0;  // current patch depth while tracing
+  Trace* trace_ = nullptr;
+};
+
+}  // namespace kvnet::dp

@@ -1,0 +1,72 @@
+// A port: where frames enter and leave a bridge.
+//
+// A port belongs to one bridge. What it is attached to is its backend (a pcap
+// file, later a TAP device or a kernel interface), except for `patch` ports,
+// which hand what they send straight to their peer port on another bridge, as
+// a veth pair would. Ports of `switch` bridges have a VLAN configuration.
+//
+// Thread-safety: configuration is immutable while the datapath runs; counters
+// and the pending batch belong to the datapath thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dp/counters.h"
+#include "dp/vlan.h"
+#include "net/frame.h"
+
+namespace kvnet::dp {
+
+class Bridge;
+
+enum class PortType : uint8_t { kPcap, kPatch, kTap, kSystem, kInternal };
+
+std::string_view to_string(PortType t);
+std::optional<PortType> parse_port_type(std::string_view s);
+
+inline constexpr uint32_t kDefaultMtu = 1500;
+inline constexpr uint32_t kMinMtu = 68;
+inline constexpr uint32_t kMaxMtu = 9216;
+
+// Where a non-patch port's frames go.
+class PortBackend {
+ public:
+  virtual ~PortBackend() = default;
+  // Takes every frame of `batch` and returns each to `pool` when done; leaves
+  // the batch empty. Returns how many frames were sent successfully.
+  virtual uint32_t send(net::FrameBatch& batch, net::FramePool& pool) = 0;
+};
+
+// A backend that discards what it is given (a port with nowhere to send).
+class DiscardBackend final : public PortBackend {
+ public:
+  uint32_t send(net::FrameBatch& batch, net::FramePool& pool) override {
+    const uint32_t n = batch.count;
+    pool.put(batch);
+    return n;
+  }
+};
+
+struct Port {
+  uint32_t id = 0;  // index in the datapath's port table; the FDB stores it
+  std::string name;
+  PortType type = PortType::kPcap;
+  Bridge* bridge = nullptr;
+  Port* peer = nullptr;  // patch ports only
+  VlanPort vlan;         // used by switch bridges
+  uint32_t mtu = kDefaultMtu;
+  std::unique_ptr<PortBackend> backend;  // null for patch ports
+  PortCounters counters;
+
+  // Datapath scratch: frames waiting to be sent or handed to the peer.
+  net::FrameBatch pending;
+  bool queued = false;
+
+  std::string path() const;  // "bridge/port"
+};
+
+}  // namespace kvnet::dp

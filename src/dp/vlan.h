@@ -1,0 +1,132 @@
+// A port's VLAN configuration and the rules it implies on receive and on send.
+//
+// The rules for access, trunk and hybrid ports are the seed's ("VLAN端口"):
+//   access  rx: untagged -> pvid; tagged -> drop.   tx: strip the tag.
+//   trunk   rx: untagged -> pvid; tagged -> allowed ? keep : drop.
+//           tx: VLAN == pvid -> strip, else keep the tag.
+//   hybrid  rx: untagged -> pvid; tagged -> in tagged/untagged lists ? keep : drop.
+//           tx: in `untagged` -> strip; in `tagged` -> strip iff VLAN == pvid.
+// with these clarifications: an untagged frame is accepted only if the pvid is a
+// member of the port; a priority tag (VID 0) counts as untagged; VIDs are
+// 1-4094; only TPID 0x8100 is a tag; a port sends only VLANs it is a member of.
+//
+// Open vSwitch's modes follow vswitchd/vswitch.xml:
+//   native-tagged    like trunk, untagged frames join the native VLAN (pvid),
+//                    which is always a member and always sent tagged;
+//   native-untagged  the same, but the native VLAN is sent untagged;
+//   dot1q-tunnel     QinQ: every frame joins service VLAN pvid; a customer
+//                    tag (if in `cvlans`, empty = all) stays in the frame as the
+//                    inner tag; on send the service tag is removed.
+// and the port option priority_tags: frames that leave untagged get a VID-0
+// tag carrying their PCP never / if the PCP is nonzero / always.
+//
+// A `VlanPort` is built from a `VlanConfig` once (control path) and answers the
+// datapath's questions with bit lookups.
+//
+// Thread-safety: immutable after construction.
+#pragma once
+
+#include <bitset>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kvnet::dp {
+
+inline constexpr uint16_t kMinVid = 1;
+inline constexpr uint16_t kMaxVid = 4094;
+
+enum class VlanMode : uint8_t { kAccess, kTrunk, kHybrid, kNativeTagged, kNativeUntagged, kDot1qTunnel };
+enum class PriorityTags : uint8_t { kNever, kIfNonzero, kAlways };
+
+std::string_view to_string(VlanMode m);
+std::optional<VlanMode> parse_vlan_mode(std::string_view s);
+std::string_view to_string(PriorityTags p);
+std::optional<PriorityTags> parse_priority_tags(std::string_view s);
+
+using VlanSet = std::bitset<4096>;
+
+// Parses "10", "20-30" items; returns an error message naming the bad item.
+std::optional<std::string> add_vlan_item(VlanSet& set, std::string_view item);
+// "1,10,20-30" (compact ranges) for display.
+std::string vlan_set_str(const VlanSet& set);
+
+// What the user configured. Empty optionals mean "not given" so defaults can
+// depend on the mode.
+struct VlanConfig {
+  VlanMode mode = VlanMode::kAccess;
+  uint16_t pvid = 1;
+  std::optional<VlanSet> allowed;   // trunk: default {pvid}; native-*: default all
+  VlanSet tagged;                   // hybrid
+  VlanSet untagged;                 // hybrid
+  std::optional<VlanSet> cvlans;    // dot1q-tunnel: default all
+  uint16_t qinq_tpid = 0x88a8;      // dot1q-tunnel: 802.1ad (0x88a8) or 802.1q (0x8100)
+  PriorityTags priority_tags = PriorityTags::kNever;
+};
+
+// Checks a config. Returns a message ("pvid 4095 is out of range 1-4094") or nullopt.
+std::optional<std::string> validate(const VlanConfig& c);
+
+enum class RxVerdict : uint8_t {
+  kAccept,              // vlan = the VLAN to switch in
+  kTaggedOnAccess,      // access port received a tagged frame
+  kVlanNotAllowed,      // tagged VLAN is not a member
+  kUntaggedNotAllowed,  // pvid is not a member
+  kInvalidVid,          // VID 4095
+  kCvlanNotAllowed,     // dot1q-tunnel: customer VLAN not in cvlans
+};
+
+// What to do with the frame's own outer 0x8100 tag on receive.
+enum class RxTag : uint8_t { kNone, kPop, kKeep };
+
+struct RxDecision {
+  RxVerdict verdict;
+  uint16_t vlan;
+  RxTag tag;
+};
+
+class VlanPort {
+ public:
+  VlanPort() : VlanPort(VlanConfig{}) {}
+  explicit VlanPort(const VlanConfig& c);
+
+  // `tagged`: the frame carries an outer 0x8100 tag with VID `vid` (0 = priority tag).
+  RxDecision rx(bool tagged, uint16_t vid) const {
+    const bool untagged = !tagged || vid == 0;
+    if (cfg_.mode == VlanMode::kDot1qTunnel) {
+      if (untagged) return {RxVerdict::kAccept, cfg_.pvid, tagged ? RxTag::kPop : RxTag::kNone};
+      if (vid > kMaxVid) return {RxVerdict::kInvalidVid, 0, RxTag::kNone};
+      if (!cvlans_[vid]) return {RxVerdict::kCvlanNotAllowed, 0, RxTag::kNone};
+      return {RxVerdict::kAccept, cfg_.pvid, RxTag::kKeep};
+    }
+    if (untagged) {
+      if (!member_[cfg_.pvid]) return {RxVerdict::kUntaggedNotAllowed, 0, RxTag::kNone};
+      return {RxVerdict::kAccept, cfg_.pvid, tagged ? RxTag::kPop : RxTag::kNone};
+    }
+    if (cfg_.mode == VlanMode::kAccess) return {RxVerdict::kTaggedOnAccess, 0, RxTag::kNone};
+    if (vid > kMaxVid) return {RxVerdict::kInvalidVid, 0, RxTag::kNone};
+    if (!member_[vid]) return {RxVerdict::kVlanNotAllowed, 0, RxTag::kNone};
+    return {RxVerdict::kAccept, vid, RxTag::kPop};
+  }
+  // Does the port send frames of VLAN `vlan` at all?
+  bool member(uint16_t vlan) const { return member_[vlan]; }
+  // Does a frame of `vlan` leave without its VLAN tag?
+  bool sends_untagged(uint16_t vlan) const { return untagged_out_[vlan]; }
+  // Should a frame leaving untagged with priority `pcp` carry a VID-0 tag?
+  bool wants_priority_tag(uint8_t pcp) const {
+    return cfg_.priority_tags == PriorityTags::kAlways ||
+           (cfg_.priority_tags == PriorityTags::kIfNonzero && pcp != 0);
+  }
+  const VlanConfig& config() const { return cfg_; }
+  const VlanSet& members() const { return member_; }
+
+ private:
+  VlanConfig cfg_;
+  VlanSet member_;
+  VlanSet untagged_out_;
+  VlanSet cvlans_;
+};
+
+}  // namespace kvnet::dp

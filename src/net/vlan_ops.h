@@ -1,0 +1,48 @@
+// Pushing and popping 802.1Q/802.1ad tags in place, using the frame's headroom.
+//
+// Both move only the 12 bytes of MAC addresses; the payload stays where it is.
+// They keep the flow key's L3/L4 offsets pointing at the same headers.
+#pragma once
+
+#include <cstring>
+
+#include "net/frame.h"
+#include "net/headers.h"
+
+namespace kvnet::net {
+
+// Inserts a tag (tpid, tci) after the MAC addresses. False without headroom.
+inline bool push_vlan(Frame& f, uint16_t tpid, uint16_t tci) {
+  uint8_t* p = f.push_front(kVlanTagLen);
+  if (!p) return false;
+  std::memmove(p, p + kVlanTagLen, 12);
+  store_be16(p + 12, tpid);
+  store_be16(p + 14, tci);
+  if (f.key.l3_ofs) f.key.l3_ofs = static_cast<uint16_t>(f.key.l3_ofs + kVlanTagLen);
+  if (f.key.l4_ofs) f.key.l4_ofs = static_cast<uint16_t>(f.key.l4_ofs + kVlanTagLen);
+  return true;
+}
+
+// Removes the tag that follows the MAC addresses. The caller has checked that
+// the frame has one (len >= 18).
+inline void pop_vlan(Frame& f) {
+  uint8_t* p = f.data();
+  std::memmove(p + kVlanTagLen, p, 12);
+  f.pull_front(kVlanTagLen);
+  if (f.key.l3_ofs) f.key.l3_ofs = static_cast<uint16_t>(f.key.l3_ofs - kVlanTagLen);
+  if (f.key.l4_ofs) f.key.l4_ofs = static_cast<uint16_t>(f.key.l4_ofs - kVlanTagLen);
+}
+
+// Bytes after the Ethernet header and up to two leading VLAN tags (0x8100 or
+// 0x88a8): what an MTU limits.
+inline size_t l2_payload_len(const uint8_t* p, size_t len) {
+  size_t hdr = kEthHeaderLen;
+  for (int i = 0; i < 2 && len >= hdr + kVlanTagLen; ++i) {
+    const uint16_t t = load_be16(p + hdr - 2);
+    if (t != kEthTypeVlan && t != kEthTypeQinQ) break;
+    hdr += kVlanTagLen;
+  }
+  return len > hdr ? len - hdr : 0;
+}
+
+}  // namespace kvnet::net
