@@ -1,0 +1,200 @@
+// Topology validation: every rule, the message it gives, and that nothing
+// half-built comes out.
+#include "ctl/topology.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "ctl/replay.h"
+
+namespace kvnet::ctl {
+namespace {
+
+std::string error_of(const std::string& yaml) {
+  auto r = parse_topology(yaml, "t.yaml", "/base");
+  return r.ok() ? "<ok>" : r.error().message;
+}
+
+void expect_error(const std::string& yaml, const std::string& fragment) {
+  const std::string e = error_of(yaml);
+  EXPECT_NE(e.find(fragment), std::string::npos) << "error was: " << e;
+  EXPECT_EQ(e.rfind("t.yaml", 0), 0u) << "error does not name the file: " << e;
+}
+
+const char* kGood = R"(
+bridges:
+  - name: br-int
+    type: switch
+    mac_aging: 120
+    mac_table_size: 100
+    fdb: [{vlan: 10, mac: "52:54:00:00:00:01", port: a1}]
+    ports:
+      - {name: a1, type: pcap, rx: a1-in.pcap, tx: out/a1.pcap, vlan_mode: access, pvid: 10}
+      - {name: t1, type: pcap, vlan_mode: trunk, pvid: 1, allowed: [1, 10, 20-30]}
+      - {name: h1, type: pcap, vlan_mode: hybrid, pvid: 10, tagged: [20], untagged: "10,11"}
+      - {name: q1, type: pcap, vlan_mode: dot1q-tunnel, pvid: 30, cvlans: [100], qinq_ethtype: 802.1q}
+      - {name: to-eth, type: patch, peer: br-eth1/to-int, vlan_mode: trunk, allowed: [10, 20]}
+  - name: br-eth1
+    ports:
+      - {name: to-int, type: patch, peer: br-int/to-eth, vlan_mode: trunk, allowed: [10, 20]}
+      - {name: eth1, type: pcap, mtu: 9000, vlan_mode: native-untagged, pvid: 5, priority_tags: always}
+  - name: qbr
+    type: hub
+    ports:
+      - {name: vnet0, type: pcap}
+)";
+
+TEST(Topology, LoadsAValidFile) {
+  auto r = parse_topology(kGood, "t.yaml", "/base");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const Topology& t = *r;
+  ASSERT_EQ(t.bridges.size(), 3u);
+  EXPECT_EQ(t.bridges[1].type, dp::BridgeType::kSwitch);  // the default type
+  EXPECT_EQ(t.bridges[0].settings.mac_aging_sec, 120u);
+  EXPECT_EQ(t.bridges[0].settings.mac_table_size, 100u);
+  const PortSpec* a1 = t.find_port("br-int/a1");
+  ASSERT_NE(a1, nullptr);
+  EXPECT_EQ(a1->rx, "/base/a1-in.pcap");
+  EXPECT_EQ(a1->tx, "/base/out/a1.pcap");
+  EXPECT_EQ(a1->vlan.pvid, 10);
+  const PortSpec* t1 = t.find_port("t1");
+  EXPECT_EQ(dp::vlan_set_str(*t1->vlan.allowed), "1,10,20-30");
+  EXPECT_EQ(dp::vlan_set_str(t.find_port("h1")->vlan.untagged), "10-11");
+  EXPECT_EQ(t.find_port("q1")->vlan.qinq_tpid, 0x8100);
+  EXPECT_EQ(t.find_port("eth1")->mtu, 9000u);
+  EXPECT_EQ(t.find_port("to-eth")->peer_bridge, "br-eth1");
+  ASSERT_EQ(t.bridges[0].fdb.size(), 1u);
+  EXPECT_EQ(t.bridges[0].fdb[0].mac, 0x525400000001u);
+}
+
+TEST(Topology, RejectsUnknownKeys) {
+  expect_error("bridges: []\nswitches: []\n", "unknown key 'switches'");
+  expect_error("bridges:\n  - {name: b, colour: red}\n", "bridge 'b': unknown key 'colour'");
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, vlan: 3}\n",
+               "bridge 'b': port 'p': unknown key 'vlan'");
+}
+
+TEST(Topology, ReportsLineAndColumn) {
+  const std::string e = error_of("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, pvid: 4095}\n");
+  EXPECT_EQ(e, "t.yaml:4:37: bridge 'b': port 'p': pvid 4095 is out of range 1-4094");
+}
+
+TEST(Topology, RejectsBadVids) {
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, pvid: 0}\n", "pvid 0 is out of range");
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, vlan_mode: trunk, allowed: [1, 4095]}\n",
+               "allowed: VLAN '4095' is out of range 1-4094");
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, vlan_mode: trunk, allowed: [30-20]}\n",
+               "is empty");
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, vlan_mode: trunk, allowed: [ten]}\n",
+               "'ten' is not a VLAN ID");
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, pvid: x}\n", "pvid 'x' is not an integer");
+}
+
+TEST(Topology, RejectsMisplacedVlanKeys) {
+  expect_error("bridges:\n  - name: b\n    type: hub\n    ports:\n      - {name: p, type: pcap, vlan_mode: access}\n",
+               "'vlan_mode' applies to ports of switch bridges, not hub bridges");
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, vlan_mode: access, allowed: [1]}\n",
+               "'allowed' applies to trunk");
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, tagged: [1]}\n",
+               "apply to hybrid ports only");
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, vlan_mode: hybrid, tagged: [5], untagged: [5]}\n",
+               "both 'tagged' and 'untagged'");
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, vlan_mode: sideways}\n",
+               "vlan_mode 'sideways' is unknown");
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, vlan_mode: trunk, qinq_ethtype: 802.1ad}\n",
+               "dot1q-tunnel ports only");
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, priority_tags: sometimes}\n",
+               "priority_tags 'sometimes' is unknown");
+  expect_error("bridges:\n  - name: b\n    type: hub\n    mac_aging: 10\n", "'mac_aging' applies to learning and switch");
+}
+
+TEST(Topology, RejectsDuplicateNames) {
+  expect_error("bridges:\n  - {name: b}\n  - {name: b}\n", "duplicate bridge name 'b'");
+  expect_error("bridges:\n  - name: b1\n    ports: [{name: p, type: pcap}]\n  - name: b2\n    ports: [{name: p, type: pcap}]\n",
+               "duplicate port name 'p'");
+  expect_error("bridges:\n  - {name: this-name-is-far-too-long}\n", "must be 1-15 characters");
+  expect_error("bridges:\n  - {name: 'a b'}\n", "may only hold");
+}
+
+TEST(Topology, RejectsBadPatches) {
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p, type: patch}]\n", "needs 'peer: BRIDGE/PORT'");
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p, type: patch, peer: nobridge}]\n", "must be BRIDGE/PORT");
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p, type: patch, peer: x/y}]\n",
+               "bridge 'b': port 'p': peer bridge 'x' does not exist");
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p, type: patch, peer: b/q}]\n",
+               "peer port 'b/q' does not exist");
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p, type: patch, peer: b/p}]\n", "cannot be its own peer");
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p, type: patch, peer: b/q}, {name: q, type: pcap}]\n",
+               "is a pcap port, not a patch port");
+  expect_error(
+      "bridges:\n  - name: b\n    ports: [{name: p, type: patch, peer: b/q}, {name: q, type: patch, peer: b/r}, "
+      "{name: r, type: patch, peer: b/q}]\n",
+      "names 'b/r' as its peer, not this port");
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p, type: pcap, peer: b/q}]\n", "'peer' applies to patch ports only");
+}
+
+TEST(Topology, RejectsBadPortsAndFiles) {
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p}]\n", "'type' is required");
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p, type: wormhole}]\n", "type 'wormhole' is unknown");
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p, type: pcap, mtu: 10}]\n", "mtu 10 is out of range 68-9216");
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p, type: pcap, tx: o.pcap}, {name: q, type: pcap, tx: o.pcap}]\n",
+               "is written by another port too");
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p, type: pcap, rx: o.pcap}, {name: q, type: pcap, tx: o.pcap}]\n",
+               "is also a tx file");
+  expect_error("bridges:\n  - name: b\n    ports: [{name: p, type: patch, peer: b/q, rx: x.pcap}]\n", "'rx' applies to pcap");
+}
+
+TEST(Topology, RejectsBadStaticFdb) {
+  expect_error("bridges:\n  - name: b\n    fdb: [{vlan: 1, mac: 'zz', port: p}]\n    ports: [{name: p, type: pcap}]\n",
+               "is not a MAC address");
+  expect_error("bridges:\n  - name: b\n    fdb: [{vlan: 1, mac: 'ff:ff:ff:ff:ff:ff', port: p}]\n    ports: [{name: p, type: pcap}]\n",
+               "must be a unicast MAC");
+  expect_error("bridges:\n  - name: b\n    fdb: [{vlan: 1, mac: '02:00:00:00:00:01', port: q}]\n    ports: [{name: p, type: pcap}]\n",
+               "port 'q' is not a port of this bridge");
+  expect_error("bridges:\n  - name: b\n    fdb: [{vlan: 7, mac: '02:00:00:00:00:01', port: p}]\n    ports: [{name: p, type: pcap}]\n",
+               "does not carry VLAN 7");
+  expect_error("bridges:\n  - name: b\n    fdb: [{mac: '02:00:00:00:00:01', port: p}]\n    ports: [{name: p, type: pcap}]\n",
+               "needs 'vlan'");
+}
+
+TEST(Topology, RejectsMalformedYaml) {
+  expect_error("bridges: [\n", "invalid YAML");
+  expect_error("", "the file is empty");
+  expect_error("- a\n- b\n", "the topology must be a mapping");
+  EXPECT_NE(load_topology("/nonexistent/kvnet.yaml").error().message.find("cannot open topology file"),
+            std::string::npos);
+}
+
+TEST(Topology, ReplayRejectsUnreadablePcapsBeforeAnyFrameMoves) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / ("kvnet-topo-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream(dir / "bad.pcap") << "this is not a capture";
+  }
+  auto t = parse_topology(
+      "bridges:\n  - name: b\n    type: hub\n    ports:\n      - {name: p, type: pcap, tx: p-out.pcap}\n"
+      "      - {name: q, type: pcap, rx: bad.pcap}\n",
+      "t.yaml", dir.string());
+  ASSERT_TRUE(t.ok());
+  auto r = replay(*t);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("bridge 'b': port 'q': rx:"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("not a pcap file"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(fs::exists(dir / "p-out.pcap"));  // nothing was written
+
+  auto t2 = parse_topology("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, rx: missing.pcap}\n",
+                           "t.yaml", dir.string());
+  ASSERT_TRUE(t2.ok());
+  EXPECT_NE(replay(*t2).error().message.find("cannot open"), std::string::npos);
+
+  auto t3 = parse_topology("bridges:\n  - name: b\n    ports:\n      - {name: p, type: tap}\n", "t.yaml", dir.string());
+  ASSERT_TRUE(t3.ok());
+  EXPECT_NE(replay(*t3).error().message.find("need the live daemon"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kvnet::ctl
