@@ -24,6 +24,7 @@ struct Spec {
   std::optional<uint8_t> nw_proto;
   uint8_t nw_tos = 0, nw_ttl = 64;
   uint16_t tp_src = 0, tp_dst = 0;
+  bool icmp_type_set = false;
   uint16_t arp_op = 1;
   Mac arp_sha, arp_tha;
   bool sha_set = false;
@@ -123,7 +124,10 @@ Status apply(Spec& sp, const std::string& key, const std::string& val, bool has_
   }
   if (key == "nw_tos") return u(sp.nw_tos, 255);
   if (key == "nw_ttl") return u(sp.nw_ttl, 255);
-  if (key == "tp_src" || key == "icmp_type") return u(sp.tp_src, key == "tp_src" ? 65535 : 255);
+  if (key == "tp_src" || key == "icmp_type") {
+    sp.icmp_type_set = true;
+    return u(sp.tp_src, key == "tp_src" ? 65535 : 255);
+  }
   if (key == "tp_dst" || key == "icmp_code") return u(sp.tp_dst, key == "tp_dst" ? 65535 : 255);
   if (key == "arp_op") return u(sp.arp_op, 65535);
   if (key == "arp_sha") {
@@ -162,7 +166,8 @@ size_t put_l4(std::vector<uint8_t>& v, const Spec& sp, uint8_t proto) {
     UdpHeader h{Be16::from_host(sp.tp_src), Be16::from_host(sp.tp_dst), Be16::from_host(8), Be16{0}};
     put(v, &h, sizeof h);
   } else if (proto == kIpProtoIcmp || proto == kIpProtoIcmpv6) {
-    IcmpHeader h{static_cast<uint8_t>(sp.tp_src ? sp.tp_src : (proto == kIpProtoIcmp ? 8 : 128)),
+    // Echo request unless a type was given.
+    IcmpHeader h{static_cast<uint8_t>(sp.icmp_type_set ? sp.tp_src : (proto == kIpProtoIcmp ? 8 : 128)),
                  static_cast<uint8_t>(sp.tp_dst), Be16{0}};
     put(v, &h, sizeof h);
     put16(v, 0x1234);  // identifier

@@ -52,7 +52,9 @@ bool Bridge::admit(Port& in, Frame* f) {
   }
   f->meta.in_port = in.id;
   if (dp_.trace()) [[unlikely]]
-    dp_.trace_step(&in, *this, "ingress", fmt::format("{} bytes: {}", f->len(), f->key.str()));
+    dp_.trace_step(&in, *this, "ingress",
+                   fmt::format("port {} of {} bridge {}: {} bytes: {}", in.name, to_string(type_), name_, f->len(),
+                               f->key.str()));
   if (net::l2_payload_len(f->data(), f->len()) > in.mtu) {
     drop(in, f, Drop::kOversize, "payload exceeds the port's MTU");
     return false;
