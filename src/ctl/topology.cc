@@ -54,8 +54,10 @@ class Loader {
 
 void Loader::check_keys(const YAML::Node& map, std::initializer_list<const char*> allowed, const char* what) {
   if (!map.IsMap()) fail(map, std::string(what) + " must be a mapping");
+  std::set<std::string> seen;
   for (const auto& kv : map) {
     const std::string k = kv.first.as<std::string>();
+    if (!seen.insert(k).second) fail(kv.first, "duplicate key '" + k + "' in " + what);
     bool ok = false;
     std::string list;
     for (const char* a : allowed) {

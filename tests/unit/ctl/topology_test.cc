@@ -72,6 +72,8 @@ TEST(Topology, LoadsAValidFile) {
 TEST(Topology, RejectsUnknownKeys) {
   expect_error("bridges: []\nswitches: []\n", "unknown key 'switches'");
   expect_error("bridges:\n  - {name: b, colour: red}\n", "bridge 'b': unknown key 'colour'");
+  expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, pvid: 3, pvid: 4}\n",
+               "duplicate key 'pvid'");
   expect_error("bridges:\n  - name: b\n    ports:\n      - {name: p, type: pcap, vlan: 3}\n",
                "bridge 'b': port 'p': unknown key 'vlan'");
 }
