@@ -3,8 +3,9 @@
 // `Be16`/`Be32` hold a value exactly as it sits on the wire. They do not
 // convert implicitly, so a host-order value can never be written into a header
 // by accident: use `Be16::from_host()` and `.host()`. Both are trivially
-// copyable and have the size of the integer they wrap, so header structs built
-// from them can be overlaid on frame bytes.
+// copyable, have the size of the integer they wrap and an alignment of 1, so
+// header structs built from them can be overlaid on frame bytes at any offset
+// (an IPv4 address sits at offset 26 of an Ethernet frame).
 //
 // Thread-safety: plain values.
 #pragma once
@@ -26,21 +27,21 @@ constexpr uint32_t byteswap32(uint32_t v) {
 
 static_assert(std::endian::native == std::endian::little, "kvnet assumes a little-endian host");
 
-struct Be16 {
+struct [[gnu::packed]] Be16 {
   uint16_t raw;  // network byte order
   static constexpr Be16 from_host(uint16_t v) { return Be16{byteswap16(v)}; }
   constexpr uint16_t host() const { return byteswap16(raw); }
   friend constexpr bool operator==(Be16, Be16) = default;
 };
-static_assert(sizeof(Be16) == 2);
+static_assert(sizeof(Be16) == 2 && alignof(Be16) == 1);
 
-struct Be32 {
+struct [[gnu::packed]] Be32 {
   uint32_t raw;  // network byte order
   static constexpr Be32 from_host(uint32_t v) { return Be32{byteswap32(v)}; }
   constexpr uint32_t host() const { return byteswap32(raw); }
   friend constexpr bool operator==(Be32, Be32) = default;
 };
-static_assert(sizeof(Be32) == 4);
+static_assert(sizeof(Be32) == 4 && alignof(Be32) == 1);
 
 // Unaligned loads/stores of network-order values from raw bytes.
 inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }

@@ -68,7 +68,12 @@ bool PcapReader::open(const std::string& path) {
       return false;
     }
   }
-  const uint32_t linktype = fix32(h.linktype) & 0x0fffffff;  // upper bits: FCS info
+  const uint32_t raw_linktype = fix32(h.linktype);
+  const uint32_t linktype = raw_linktype & 0xffff;  // upper bits: FCS length and flags
+  if (linktype == kLinktypeEthernet && (raw_linktype & 0x04000000)) {
+    error_ = path + ": frames carry an Ethernet FCS, which kvnet does not read (recapture without FCS)";
+    return false;
+  }
   if (linktype != kLinktypeEthernet) {
     error_ = path + ": link type " + std::to_string(linktype) + " is not Ethernet (1)";
     return false;
