@@ -55,7 +55,7 @@ Result<std::vector<std::unique_ptr<Input>>> open_inputs(const Topology& t, bool*
 std::vector<PortReport> port_reports(const dp::Datapath& dp) {
   std::vector<PortReport> out;
   for (const auto& p : dp.ports())
-    out.push_back({p->bridge->name(), p->name, std::string(dp::to_string(p->type)), p->counters});
+    if (p) out.push_back({p->bridge->name(), p->name, std::string(dp::to_string(p->type)), p->counters});
   return out;
 }
 

@@ -38,6 +38,25 @@ void Bridge::attach(Port& p) {
   scratch_.resize(ports_.size());
 }
 
+void Bridge::detach(Port& p) {
+  std::erase(ports_, &p);
+  if (fdb_) fdb_->flush_port(p.id);
+}
+
+void Bridge::set_settings(const BridgeSettings& s) {
+  if (fdb_ && s.mac_table_size != settings_.mac_table_size) {
+    auto next = std::make_unique<Fdb>(s.mac_table_size, uint64_t{s.mac_aging_sec} * 1000000000ULL);
+    auto all = fdb_->entries();  // static first, then least to most recently seen
+    for (const auto& e : all)
+      if (e.is_static) next->add_static(e.vlan, e.mac, e.port);
+    for (const auto& e : all)
+      if (!e.is_static) next->learn(e.vlan, e.mac, e.port, e.last_seen_ns);
+    fdb_ = std::move(next);
+  }
+  if (fdb_) fdb_->set_aging(uint64_t{s.mac_aging_sec} * 1000000000ULL);
+  settings_ = s;
+}
+
 void Bridge::drop(Port& p, Frame* f, Drop why, const char* detail) {
   p.counters.drop(why);
   if (dp_.trace()) [[unlikely]]
@@ -55,7 +74,7 @@ bool Bridge::admit(Port& in, Frame* f) {
     dp_.trace_step(&in, *this, "ingress",
                    fmt::format("port {} of {} bridge {}: {} bytes: {}", in.name, to_string(type_), name_, f->len(),
                                f->key.str()));
-  if (net::l2_payload_len(f->data(), f->len()) > in.mtu) {
+  if (f->meta.vnet.gso_type == net::kGsoNone && net::l2_payload_len(f->data(), f->len()) > in.mtu) {
     drop(in, f, Drop::kOversize, "payload exceeds the port's MTU");
     return false;
   }

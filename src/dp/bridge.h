@@ -56,8 +56,12 @@ class Bridge {
   BridgeType type() const { return type_; }
   const std::vector<Port*>& ports() const { return ports_; }
   void attach(Port& p);
+  void detach(Port& p);  // also forgets what the FDB learned on it
   Fdb* fdb() { return fdb_.get(); }  // null for hubs
   const BridgeSettings& settings() const { return settings_; }
+  // New aging time applies at once; a new table size keeps the most recently
+  // seen entries that fit (static entries first).
+  void set_settings(const BridgeSettings& s);
 
  protected:
   // Drops runts and frames over the ingress MTU; parses the flow key.

@@ -57,6 +57,27 @@ void Datapath::connect_patch(Port& a, Port& b) {
   b.peer = &a;
 }
 
+void Datapath::remove_port(Port& p) {
+  if (p.peer) p.peer->peer = nullptr;
+  pool_.put(p.pending);
+  for (size_t i = 0; i < q_len_; ++i)  // forget a queued reference
+    if (queue_[(q_head_ + i) % queue_.size()] == &p) queue_[(q_head_ + i) % queue_.size()] = nullptr;
+  p.bridge->detach(p);
+  ports_[p.id].reset();
+}
+
+void Datapath::remove_bridge(Bridge& b) {
+  const std::vector<Port*> ports = b.ports();
+  for (Port* p : ports) remove_port(*p);
+  std::erase_if(bridges_, [&](const auto& x) { return x.get() == &b; });
+}
+
+void Datapath::reconfigure_port(Port& p, const VlanConfig& vlan, uint32_t mtu) {
+  p.vlan = VlanPort(vlan);
+  p.mtu = mtu;
+  if (p.bridge->fdb()) p.bridge->fdb()->flush_port(p.id);
+}
+
 Bridge* Datapath::find_bridge(std::string_view name) {
   for (auto& b : bridges_)
     if (b->name() == name) return b.get();
@@ -66,6 +87,7 @@ Bridge* Datapath::find_bridge(std::string_view name) {
 Port* Datapath::find_port(std::string_view name) {
   const auto slash = name.find('/');
   for (auto& p : ports_) {
+    if (!p) continue;
     if (slash == std::string_view::npos ? p->name == name
                                         : (p->bridge->name() == name.substr(0, slash) && p->name == name.substr(slash + 1)))
       return p.get();
@@ -105,7 +127,7 @@ void Datapath::enqueue(Port& out, Frame* f) {
     return;
   }
   --budget;
-  if (net::l2_payload_len(f->data(), f->len()) > out.mtu) [[unlikely]] {
+  if (f->meta.vnet.gso_type == net::kGsoNone && net::l2_payload_len(f->data(), f->len()) > out.mtu) [[unlikely]] {
     out.counters.drop(Drop::kOversize);
     if (trace_) trace_step(&out, *out.bridge, "drop", "dropped (oversize): payload exceeds the port's MTU");
     pool_.put(f);
@@ -138,8 +160,17 @@ void Datapath::flush(Port& out) {
     out.counters.tx_bytes += b[i]->len();
   }
   if (out.type != PortType::kPatch) {
-    const uint32_t sent = out.backend->send(b, pool_);
-    for (uint32_t i = sent; i < b.count; ++i) out.counters.drop(Drop::kTxError);
+    if (out.backend->accepts_offload()) {
+      const uint32_t n = b.count, sent = out.backend->send(b, pool_);
+      for (uint32_t i = sent; i < n; ++i) out.counters.drop(Drop::kTxError);
+    } else {
+      send_finalized(out, b);
+    }
+    return;
+  }
+  if (!out.peer) [[unlikely]] {  // the peer was removed: like a veth whose other end is gone
+    for (uint32_t i = 0; i < b.count; ++i) out.counters.drop(Drop::kTxError);
+    pool_.put(b);
     return;
   }
   // A patch port hands its frames to the peer, like a veth pair.
@@ -160,11 +191,44 @@ void Datapath::flush(Port& out) {
   depth_ = saved;
 }
 
+// Fills partial checksums and segments GSO frames for a backend that takes
+// neither, then sends in batches.
+void Datapath::send_finalized(Port& out, FrameBatch& b) {
+  FrameBatch ready;
+  net::Frame* segs[64];
+  auto push = [&](net::Frame* f) {
+    ready.add(f);
+    if (ready.full()) {
+      const uint32_t n = ready.count, sent = out.backend->send(ready, pool_);
+      for (uint32_t i = sent; i < n; ++i) out.counters.drop(Drop::kTxError);
+    }
+  };
+  for (uint32_t i = 0; i < b.count; ++i) {
+    Frame* f = b[i];
+    if (f->meta.vnet.flags == 0 && f->meta.vnet.gso_type == net::kGsoNone) {
+      push(f);
+      continue;
+    }
+    const int n = net::segment(f, pool_, segs, std::size(segs));
+    if (n < 0) [[unlikely]] {
+      out.counters.drop(Drop::kTxError);
+      continue;
+    }
+    for (int j = 0; j < n; ++j) push(segs[j]);
+  }
+  b.clear();
+  if (!ready.empty()) {
+    const uint32_t n = ready.count, sent = out.backend->send(ready, pool_);
+    for (uint32_t i = sent; i < n; ++i) out.counters.drop(Drop::kTxError);
+  }
+}
+
 void Datapath::drain() {
   while (q_len_) {
     Port* p = queue_[q_head_];
     q_head_ = (q_head_ + 1) % queue_.size();
     --q_len_;
+    if (!p) continue;
     p->queued = false;
     if (!p->pending.empty()) flush(*p);
   }

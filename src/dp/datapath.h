@@ -43,11 +43,21 @@ class Datapath {
   Port& add_port(Bridge& br, const std::string& name, PortType type, uint32_t mtu,
                  const VlanConfig& vlan, std::unique_ptr<PortBackend> backend);
   void connect_patch(Port& a, Port& b);
+  // Removes a port: its FDB entries go, a patch peer is left unconnected
+  // (it drops what it sends, counted as tx_error). The port id is not reused
+  // until the datapath is rebuilt.
+  void remove_port(Port& p);
+  // Removes a bridge and all its ports.
+  void remove_bridge(Bridge& b);
+  // Changes a port's VLAN configuration and MTU in place. Learned entries of
+  // the port are flushed (VLAN membership may have changed).
+  void reconfigure_port(Port& p, const VlanConfig& vlan, uint32_t mtu);
 
   Bridge* find_bridge(std::string_view name);
   Port* find_port(std::string_view name);  // "port" or "bridge/port"
   Port& port(uint32_t id) { return *ports_[id]; }
   const std::vector<std::unique_ptr<Bridge>>& bridges() const { return bridges_; }
+  // Indexed by port id; removed ports leave a null slot.
   const std::vector<std::unique_ptr<Port>>& ports() const { return ports_; }
 
   // --- running (datapath thread) ---
@@ -64,6 +74,7 @@ class Datapath {
  private:
   void deliver(Port& in, net::FrameBatch& batch);
   void flush(Port& out);
+  void send_finalized(Port& out, net::FrameBatch& batch);
   void drain();
 
   net::FramePool pool_;

@@ -32,13 +32,23 @@ inline constexpr uint32_t kDefaultMtu = 1500;
 inline constexpr uint32_t kMinMtu = 68;
 inline constexpr uint32_t kMaxMtu = 9216;
 
-// Where a non-patch port's frames go.
+// Where a non-patch port's frames come from and go to.
 class PortBackend {
  public:
   virtual ~PortBackend() = default;
   // Takes every frame of `batch` and returns each to `pool` when done; leaves
   // the batch empty. Returns how many frames were sent successfully.
   virtual uint32_t send(net::FrameBatch& batch, net::FramePool& pool) = 0;
+  // Whether send() takes frames with a partial checksum or GSO (meta.vnet).
+  // If not, the datapath fills checksums and segments before send().
+  virtual bool accepts_offload() const { return false; }
+  // A file descriptor that becomes readable when receive() has frames, or -1.
+  virtual int rx_fd() const { return -1; }
+  // Appends up to `batch` capacity received frames (meta.ts_ns = now_ns).
+  // Returns how many were added; 0 when nothing is waiting.
+  virtual uint32_t receive(net::FrameBatch& /*batch*/, net::FramePool& /*pool*/, uint64_t /*now_ns*/) { return 0; }
+  // One line for `show`/`stats` ("tap vnet0 ifindex 7", "vanished").
+  virtual std::string describe() const { return ""; }
 };
 
 // A backend that discards what it is given (a port with nowhere to send).

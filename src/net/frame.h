@@ -25,11 +25,13 @@
 #include <vector>
 
 #include "net/flow_key.h"
+#include "net/offload.h"
 
 namespace kvnet::net {
 
 inline constexpr size_t kHeadroom = 128;
 inline constexpr size_t kMaxFrameLen = 9216 + 18;  // jumbo payload + L2 header and one tag
+inline constexpr size_t kMaxGsoFrameLen = 65536 + 64;  // a GSO super-frame with its headers
 inline constexpr size_t kBatchSize = 32;
 
 // Pipeline metadata. Reset by `Frame::reset()` for every new frame.
@@ -41,6 +43,7 @@ struct FrameMeta {
   uint8_t depth = 0;       // patch crossings so far
   uint16_t s_tpid = 0x8100;  // TPID to use when the switching VLAN is pushed as a tag
   uint16_t origin = 0;     // index of the input frame this one descends from (work budget)
+  VnetHdr vnet;            // offload state: partial checksum, GSO (net/offload.h)
 };
 
 class Frame {

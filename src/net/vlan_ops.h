@@ -11,6 +11,12 @@
 
 namespace kvnet::net {
 
+// Offload offsets count from the frame start: a tag push/pop moves them.
+inline void shift_offload(VnetHdr& v, int by) {
+  if (v.flags & kVnetNeedsCsum) v.csum_start = static_cast<uint16_t>(v.csum_start + by);
+  if (v.gso_type != kGsoNone && v.hdr_len) v.hdr_len = static_cast<uint16_t>(v.hdr_len + by);
+}
+
 // Inserts a tag (tpid, tci) after the MAC addresses. False without headroom.
 inline bool push_vlan(Frame& f, uint16_t tpid, uint16_t tci) {
   uint8_t* p = f.push_front(kVlanTagLen);
@@ -20,6 +26,7 @@ inline bool push_vlan(Frame& f, uint16_t tpid, uint16_t tci) {
   store_be16(p + 14, tci);
   if (f.key.l3_ofs) f.key.l3_ofs = static_cast<uint16_t>(f.key.l3_ofs + kVlanTagLen);
   if (f.key.l4_ofs) f.key.l4_ofs = static_cast<uint16_t>(f.key.l4_ofs + kVlanTagLen);
+  shift_offload(f.meta.vnet, static_cast<int>(kVlanTagLen));
   return true;
 }
 
@@ -31,6 +38,7 @@ inline void pop_vlan(Frame& f) {
   f.pull_front(kVlanTagLen);
   if (f.key.l3_ofs) f.key.l3_ofs = static_cast<uint16_t>(f.key.l3_ofs - kVlanTagLen);
   if (f.key.l4_ofs) f.key.l4_ofs = static_cast<uint16_t>(f.key.l4_ofs - kVlanTagLen);
+  shift_offload(f.meta.vnet, -static_cast<int>(kVlanTagLen));
 }
 
 // Bytes after the Ethernet header and up to two leading VLAN tags (0x8100 or

@@ -1,0 +1,57 @@
+// Checksum and segmentation offload metadata (the virtio-net header), and the
+// software fallbacks for ports that cannot take offloaded frames.
+//
+// The kernel hands TAP (IFF_VNET_HDR) and AF_PACKET (PACKET_VNET_HDR) readers
+// frames whose transport checksum is not filled in yet (CHECKSUM_PARTIAL:
+// `kNeedsCsum`, with csum_start/csum_offset) and TCP "super-frames" of up to
+// 64 KiB that are still to be cut into MSS-sized segments (gso_type/gso_size).
+// kvnet carries that header with the frame, end to end, to egress ports that
+// accept it; for the others (pcap files) `finish_checksum()` fills the
+// checksum and `segment()` cuts the super-frame, as a NIC would.
+//
+// Layout and constants follow the virtio specification (struct
+// virtio_net_hdr, 10 bytes, little-endian fields on x86).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace kvnet::net {
+
+class Frame;
+class FramePool;
+struct FrameBatch;
+
+struct VnetHdr {
+  uint8_t flags = 0;
+  uint8_t gso_type = 0;
+  uint16_t hdr_len = 0;      // length of headers to copy into every segment
+  uint16_t gso_size = 0;     // payload bytes per segment (MSS)
+  uint16_t csum_start = 0;   // checksum covers [csum_start, end)
+  uint16_t csum_offset = 0;  // checksum field is at csum_start + csum_offset
+};
+static_assert(sizeof(VnetHdr) == 10);
+
+inline constexpr uint8_t kVnetNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+inline constexpr uint8_t kVnetDataValid = 2;  // VIRTIO_NET_HDR_F_DATA_VALID
+inline constexpr uint8_t kGsoNone = 0;
+inline constexpr uint8_t kGsoTcpV4 = 1;
+inline constexpr uint8_t kGsoUdp = 3;  // UFO (IPv4 fragmentation): not produced by current kernels
+inline constexpr uint8_t kGsoTcpV6 = 4;
+inline constexpr uint8_t kGsoUdpL4 = 5;
+inline constexpr uint8_t kGsoEcn = 0x80;
+
+// Fills the partial checksum described by f.meta.vnet (if kVnetNeedsCsum) and
+// clears the flag. Returns false if the offsets do not fit the frame.
+bool finish_checksum(Frame& f);
+
+// Cuts a GSO super-frame into segments of at most gso_size payload bytes,
+// each with correct IPv4/IPv6 lengths, IPv4 ids and checksums, TCP sequence
+// numbers, flags (FIN/PSH only on the last) and checksums, or UDP lengths and
+// checksums for UDP_L4. Appends the segments to `out` (frames from `pool`),
+// returns the original to the pool. Non-GSO frames are only checksummed and
+// appended. Returns the number of frames appended, or -1 if the frame is
+// malformed or the pool ran out (the frame is then freed).
+int segment(Frame* f, FramePool& pool, Frame** out, size_t out_cap);
+
+}  // namespace kvnet::net
