@@ -1,5 +1,6 @@
 #include "ctl/topology.h"
 
+#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -30,6 +31,7 @@ class Loader {
 
  private:
   [[noreturn]] void fail(const YAML::Node& n, const std::string& what) const {
+    if (file_.empty()) throw TopoError{ctx_ + what};
     std::string where = file_;
     if (n.IsDefined() && n.Mark().line >= 0)
       where += ":" + std::to_string(n.Mark().line + 1) + ":" + std::to_string(n.Mark().column + 1);
@@ -47,6 +49,9 @@ class Loader {
   PortSpec port(const YAML::Node& n, const BridgeSpec& br);
   FdbSpec fdb_entry(const YAML::Node& n, const BridgeSpec& br);
   void check_patches(const Topology& t, const YAML::Node& root);
+
+  std::string at(int line) const { return file_.empty() ? "" : file_ + ":" + std::to_string(line) + ": "; }
+  ContainerSpec container(const YAML::Node& n, const Topology& t);
 
   std::string file_, base_;
   std::string ctx_;  // "bridge 'x': port 'y': "
@@ -254,10 +259,7 @@ void Loader::check_patches(const Topology& t, const YAML::Node& root) {
     for (const auto& p : b.ports) {
       if (p.type != dp::PortType::kPatch) continue;
       ctx_ = "bridge '" + b.name + "': port '" + p.name + "': ";
-      YAML::Node at;  // undefined: report the file:line of the port instead
-      auto where = [&](const std::string& m) {
-        throw TopoError{file_ + ":" + std::to_string(p.line) + ": " + ctx_ + m};
-      };
+      auto where = [&](const std::string& m) { throw TopoError{at(p.line) + ctx_ + m}; };
       (void)root;
       const BridgeSpec* pb = t.find_bridge(p.peer_bridge);
       if (!pb) where("peer bridge '" + p.peer_bridge + "' does not exist");
@@ -278,7 +280,7 @@ void Loader::check_patches(const Topology& t, const YAML::Node& root) {
 Topology Loader::load(const YAML::Node& root) {
   Topology t;
   if (!root.IsDefined() || root.IsNull()) fail(root, "the file is empty (expected 'bridges:')");
-  check_keys(root, {"bridges"}, "the topology");
+  check_keys(root, {"bridges", "containers"}, "the topology");
   if (!root["bridges"] || !root["bridges"].IsSequence()) fail(root, "'bridges' must be a list of bridges");
   std::set<std::string> bridge_names, port_names;
   for (const auto& bn : root["bridges"]) {
@@ -300,19 +302,89 @@ Topology Loader::load(const YAML::Node& root) {
     for (const auto& p : b.ports) {
       if (p.tx.empty()) continue;
       if (!tx_files.insert(p.tx).second)
-        throw TopoError{file_ + ":" + std::to_string(p.line) + ": bridge '" + b.name + "': port '" + p.name +
-                        "': tx file '" + p.tx + "' is written by another port too"};
+        throw TopoError{at(p.line) + "bridge '" + b.name + "': port '" + p.name + "': tx file '" + p.tx +
+                        "' is written by another port too"};
     }
   for (const auto& b : t.bridges)
     for (const auto& p : b.ports)
       if (!p.rx.empty() && tx_files.count(p.rx))
-        throw TopoError{file_ + ":" + std::to_string(p.line) + ": bridge '" + b.name + "': port '" + p.name +
-                        "': rx file '" + p.rx + "' is also a tx file"};
+        throw TopoError{at(p.line) + "bridge '" + b.name + "': port '" + p.name + "': rx file '" + p.rx +
+                        "' is also a tx file"};
   check_patches(t, root);
+  if (root["containers"]) {
+    if (!root["containers"].IsSequence()) fail(root["containers"], "'containers' must be a list");
+    std::set<std::string> names;
+    for (const auto& cn : root["containers"]) {
+      ContainerSpec c = container(cn, t);
+      if (!names.insert(c.name).second) fail(cn["name"], "duplicate container name '" + c.name + "'");
+      for (const auto& o : t.containers)
+        if (o.port == c.port) fail(cn, "container '" + c.name + "': port '" + c.port + "' belongs to container '" + o.name + "' too");
+      t.containers.push_back(std::move(c));
+    }
+    ctx_.clear();
+  }
   return t;
 }
 
+ContainerSpec Loader::container(const YAML::Node& n, const Topology& t) {
+  ContainerSpec c;
+  ctx_.clear();
+  if (!n.IsMap()) fail(n, "a container must be a mapping");
+  c.line = n.Mark().line + 1;
+  if (!n["name"]) fail(n, "a container needs a 'name'");
+  c.name = scalar(n["name"], "name");
+  ctx_ = "container '" + c.name + "': ";
+  if (auto e = check_name(c.name)) fail(n["name"], *e);
+  check_keys(n, {"name", "bridge", "port", "ip", "gw", "mac"}, "a container");
+  if (!n["bridge"] || !n["port"]) fail(n, "a container needs 'bridge' and 'port'");
+  c.bridge = scalar(n["bridge"], "bridge");
+  c.port = scalar(n["port"], "port");
+  const BridgeSpec* b = t.find_bridge(c.bridge);
+  if (!b) fail(n["bridge"], "bridge '" + c.bridge + "' does not exist");
+  const PortSpec* p = nullptr;
+  for (const auto& q : b->ports)
+    if (q.name == c.port) p = &q;
+  if (!p) fail(n["port"], "port '" + c.port + "' is not a port of bridge '" + c.bridge + "'");
+  if (p->type != dp::PortType::kSystem)
+    fail(n["port"], "port '" + c.port + "' must be a system port (the container's veth), not " +
+                        std::string(dp::to_string(p->type)));
+  if (n["ip"]) {
+    c.ip = scalar(n["ip"], "ip");
+    if (auto e = check_cidr(c.ip)) fail(n["ip"], *e);
+  }
+  if (n["gw"]) {
+    c.gw = scalar(n["gw"], "gw");
+    if (auto e = check_ip(c.gw)) fail(n["gw"], *e);
+  }
+  if (n["mac"]) {
+    c.mac = scalar(n["mac"], "mac");
+    auto m = net::Mac::parse(c.mac);
+    if (!m) fail(n["mac"], "mac '" + c.mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)");
+    if (m->is_multicast() || m->is_zero()) fail(n["mac"], "mac '" + c.mac + "' must be a unicast MAC");
+  }
+  return c;
+}
+
 }  // namespace
+
+std::optional<std::string> check_ip(const std::string& ip) {
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, ip.c_str(), buf) == 1 || inet_pton(AF_INET6, ip.c_str(), buf) == 1) return std::nullopt;
+  return "'" + ip + "' is not an IPv4 or IPv6 address";
+}
+
+std::optional<std::string> check_cidr(const std::string& cidr) {
+  const auto slash = cidr.find('/');
+  if (slash == std::string::npos) return "ip '" + cidr + "' must be ADDRESS/PREFIX (e.g. 10.0.0.1/24)";
+  const std::string addr = cidr.substr(0, slash), len = cidr.substr(slash + 1);
+  if (check_ip(addr)) return "ip '" + cidr + "': '" + addr + "' is not an IP address";
+  const int max = addr.find(':') == std::string::npos ? 32 : 128;
+  int v = -1;
+  auto [p, ec] = std::from_chars(len.data(), len.data() + len.size(), v);
+  if (ec != std::errc() || p != len.data() + len.size() || v < 0 || v > max)
+    return "ip '" + cidr + "': prefix length must be 0-" + std::to_string(max);
+  return std::nullopt;
+}
 
 std::optional<std::string> check_name(const std::string& name) {
   if (name.empty() || name.size() > 15) return "name '" + name + "' must be 1-15 characters long";
@@ -322,6 +394,12 @@ std::optional<std::string> check_name(const std::string& name) {
     if (!ok) return "name '" + name + "' may only hold letters, digits, '-', '_' and '.'";
   }
   return std::nullopt;
+}
+
+BridgeSpec* Topology::find_bridge(const std::string& name) {
+  for (auto& b : bridges)
+    if (b.name == name) return &b;
+  return nullptr;
 }
 
 const BridgeSpec* Topology::find_bridge(const std::string& name) const {
@@ -358,6 +436,75 @@ Result<Topology> parse_topology(const std::string& yaml, const std::string& file
     return Error{file + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                  ": invalid YAML: " + e.msg};
   }
+}
+
+static void emit_vlans(YAML::Emitter& e, const char* key, const dp::VlanSet& set) {
+  e << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
+  std::stringstream ss(dp::vlan_set_str(set));
+  std::string item;
+  while (std::getline(ss, item, ',')) e << item;
+  e << YAML::EndSeq;
+}
+
+std::string port_to_yaml(const PortSpec& p, dp::BridgeType bt) {
+  YAML::Emitter e;
+  e << YAML::Flow << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << p.name;
+  e << YAML::Key << "type" << YAML::Value << std::string(dp::to_string(p.type));
+  if (!p.rx.empty()) e << YAML::Key << "rx" << YAML::Value << p.rx;
+  if (!p.tx.empty()) e << YAML::Key << "tx" << YAML::Value << p.tx;
+  if (p.type == dp::PortType::kPatch) e << YAML::Key << "peer" << YAML::Value << p.peer_bridge + "/" + p.peer_port;
+  if (p.mtu != dp::kDefaultMtu) e << YAML::Key << "mtu" << YAML::Value << p.mtu;
+  if (bt == dp::BridgeType::kSwitch) {
+    const auto& v = p.vlan;
+    e << YAML::Key << "vlan_mode" << YAML::Value << std::string(dp::to_string(v.mode));
+    e << YAML::Key << "pvid" << YAML::Value << v.pvid;
+    if (v.allowed) emit_vlans(e, "allowed", *v.allowed);
+    if (v.tagged.any()) emit_vlans(e, "tagged", v.tagged);
+    if (v.untagged.any()) emit_vlans(e, "untagged", v.untagged);
+    if (v.cvlans) emit_vlans(e, "cvlans", *v.cvlans);
+    if (v.mode == dp::VlanMode::kDot1qTunnel)
+      e << YAML::Key << "qinq_ethtype" << YAML::Value << (v.qinq_tpid == 0x8100 ? "802.1q" : "802.1ad");
+    if (v.priority_tags != dp::PriorityTags::kNever)
+      e << YAML::Key << "priority_tags" << YAML::Value << std::string(dp::to_string(v.priority_tags));
+  }
+  e << YAML::EndMap;
+  return e.c_str();
+}
+
+std::string to_yaml(const Topology& t) {
+  std::string out = "bridges:\n";
+  if (t.bridges.empty()) out = "bridges: []\n";
+  for (const auto& b : t.bridges) {
+    out += "  - name: " + b.name + "\n    type: " + std::string(dp::to_string(b.type)) + "\n";
+    if (b.type != dp::BridgeType::kHub) {
+      if (b.settings.mac_aging_sec != dp::kDefaultMacAgingSec)
+        out += "    mac_aging: " + std::to_string(b.settings.mac_aging_sec) + "\n";
+      if (b.settings.mac_table_size != dp::kDefaultMacTableSize)
+        out += "    mac_table_size: " + std::to_string(b.settings.mac_table_size) + "\n";
+    }
+    if (!b.fdb.empty()) {
+      out += "    fdb:\n";
+      for (const auto& f : b.fdb) {
+        out += "      - {";
+        if (b.type == dp::BridgeType::kSwitch) out += "vlan: " + std::to_string(f.vlan) + ", ";
+        out += "mac: \"" + net::Mac::from_u64(f.mac).str() + "\", port: " + f.port + "}\n";
+      }
+    }
+    out += b.ports.empty() ? "    ports: []\n" : "    ports:\n";
+    for (const auto& p : b.ports) out += "      - " + port_to_yaml(p, b.type) + "\n";
+  }
+  if (!t.containers.empty()) {
+    out += "containers:\n";
+    for (const auto& c : t.containers) {
+      out += "  - {name: " + c.name + ", bridge: " + c.bridge + ", port: " + c.port;
+      if (!c.ip.empty()) out += ", ip: " + c.ip;
+      if (!c.gw.empty()) out += ", gw: \"" + c.gw + "\"";
+      if (!c.mac.empty()) out += ", mac: \"" + c.mac + "\"";
+      out += "}\n";
+    }
+  }
+  return out;
 }
 
 Result<Topology> load_topology(const std::string& path) {

@@ -61,22 +61,45 @@ struct BridgeSpec {
   int line = 0;
 };
 
+// Containers (kvnetd only): a network namespace NAME whose eth0 is a veth
+// whose other end is the system port `port` of `bridge`.
+struct ContainerSpec {
+  std::string name;
+  std::string bridge;
+  std::string port;
+  std::string ip;   // CIDR, "" = none
+  std::string gw;   // "" = none
+  std::string mac;  // "" = kernel's choice
+  int line = 0;
+};
+
 struct Topology {
   std::string file;      // as given
   std::string base_dir;  // directory relative paths are resolved against
   std::vector<BridgeSpec> bridges;
+  std::vector<ContainerSpec> containers;
 
+  BridgeSpec* find_bridge(const std::string& name);
   const BridgeSpec* find_bridge(const std::string& name) const;
   // Finds a port by "port" or "bridge/port"; sets *bridge if given.
   const PortSpec* find_port(const std::string& ref, const BridgeSpec** bridge = nullptr) const;
 };
 
 Result<Topology> load_topology(const std::string& path);
-// Same, from YAML text; `file` names it in messages, `base_dir` resolves paths.
+// Same, from YAML text; `file` names it in messages (with line:column; an
+// empty `file` gives messages without a location), `base_dir` resolves paths.
 Result<Topology> parse_topology(const std::string& yaml, const std::string& file, const std::string& base_dir);
 
 // Checks that a name is usable for a bridge or port (1-15 characters of
 // letters, digits, '-', '_', '.', as kernel interface names allow).
 std::optional<std::string> check_name(const std::string& name);
+std::optional<std::string> check_ip(const std::string& ip);
+std::optional<std::string> check_cidr(const std::string& cidr);
+
+// The topology as YAML that parse_topology() accepts (what `export` prints):
+// only keys that differ from their defaults, ports in flow style.
+std::string to_yaml(const Topology& t);
+// One port as a flow-style YAML map ("{name: a1, type: pcap, ...}").
+std::string port_to_yaml(const PortSpec& p, dp::BridgeType bridge_type);
 
 }  // namespace kvnet::ctl

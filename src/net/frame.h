@@ -66,7 +66,7 @@ class Frame {
   bool assign(const uint8_t* p, size_t n) {
     if (n > cap_ - kHeadroom) return false;
     data_ = buf_ + kHeadroom;
-    std::memcpy(data_, p, n);
+    if (n) std::memcpy(data_, p, n);
     len_ = n;
     return true;
   }

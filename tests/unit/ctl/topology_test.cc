@@ -200,3 +200,44 @@ TEST(Topology, ReplayRejectsUnreadablePcapsBeforeAnyFrameMoves) {
 
 }  // namespace
 }  // namespace kvnet::ctl
+
+namespace kvnet::ctl {
+namespace {
+
+TEST(TopologyYaml, ExportRoundTrips) {
+  auto a = parse_topology(kGood, "t.yaml", "/base");
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  const std::string y1 = to_yaml(*a);
+  auto b = parse_topology(y1, "export", "/base");
+  ASSERT_TRUE(b.ok()) << b.error().message << "\n" << y1;
+  EXPECT_EQ(to_yaml(*b), y1);
+  EXPECT_NE(y1.find("allowed: [1, 10, 20-30]"), std::string::npos) << y1;
+  EXPECT_NE(y1.find("qinq_ethtype: 802.1q"), std::string::npos) << y1;
+  EXPECT_NE(y1.find("mac_aging: 120"), std::string::npos) << y1;
+}
+
+TEST(TopologyYaml, ContainersAreValidated) {
+  const std::string base =
+      "bridges:\n  - name: b\n    ports: [{name: c1p, type: system}, {name: pc, type: pcap}]\n";
+  auto ok = parse_topology(base + "containers:\n  - {name: c1, bridge: b, port: c1p, ip: 10.0.0.1/24, gw: 10.0.0.254}\n",
+                           "t.yaml", "/");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->containers.at(0).ip, "10.0.0.1/24");
+  EXPECT_NE(to_yaml(*ok).find("containers:"), std::string::npos);
+  auto err = [&](const std::string& c) {
+    auto r = parse_topology(base + "containers:\n  - " + c + "\n", "", "/");
+    return r.ok() ? std::string("<ok>") : r.error().message;
+  };
+  EXPECT_EQ(err("{name: c1, bridge: x, port: c1p}"), "container 'c1': bridge 'x' does not exist");
+  EXPECT_EQ(err("{name: c1, bridge: b, port: pc}"),
+            "container 'c1': port 'pc' must be a system port (the container's veth), not pcap");
+  EXPECT_EQ(err("{name: c1, bridge: b, port: c1p, ip: 10.0.0.1}"),
+            "container 'c1': ip '10.0.0.1' must be ADDRESS/PREFIX (e.g. 10.0.0.1/24)");
+  EXPECT_EQ(err("{name: c1, bridge: b, port: c1p, ip: 10.0.0.1/33}"),
+            "container 'c1': ip '10.0.0.1/33': prefix length must be 0-32");
+  EXPECT_EQ(err("{name: c1, bridge: b, port: c1p, gw: 300.1.1.1}"),
+            "container 'c1': '300.1.1.1' is not an IPv4 or IPv6 address");
+}
+
+}  // namespace
+}  // namespace kvnet::ctl

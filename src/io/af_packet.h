@@ -1,0 +1,41 @@
+// The `system` port backend: an existing kernel interface (a veth end, a NIC,
+// a TAP's host side) attached through an AF_PACKET socket, promiscuous.
+//
+// Receives with recvmmsg() and sends with sendmmsg(), a batch per system call.
+// PACKET_VNET_HDR carries the kernel's checksum-offload and GSO state with each
+// frame both ways, so TCP between namespaces works with the interfaces' default
+// offloads on (no ethtool needed) and super-frames cross kvnet unsegmented.
+// PACKET_AUXDATA returns the 802.1Q tag that VLAN-accelerating drivers keep
+// out of the frame; kvnet puts it back in. PACKET_IGNORE_OUTGOING keeps kvnet's
+// own transmissions from coming back.
+//
+// Thread-safety: the datapath thread calls receive()/send().
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ctl/result.h"
+#include "dp/port.h"
+
+namespace kvnet::io {
+
+class AfPacketBackend final : public dp::PortBackend {
+ public:
+  static ctl::Result<std::unique_ptr<AfPacketBackend>> open(const std::string& ifname);
+  ~AfPacketBackend() override;
+
+  uint32_t send(net::FrameBatch& batch, net::FramePool& pool) override;
+  bool accepts_offload() const override { return true; }
+  int rx_fd() const override { return fd_; }
+  uint32_t receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) override;
+  std::string describe() const override;
+
+ private:
+  AfPacketBackend() = default;
+  int fd_ = -1;
+  int ifindex_ = 0;
+  std::string name_;
+};
+
+}  // namespace kvnet::io

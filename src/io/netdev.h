@@ -1,0 +1,16 @@
+// Small helpers for kernel network interfaces by name (ioctl-based): index,
+// existence, up/down, MTU. All act in the caller's network namespace.
+#pragma once
+
+#include <string>
+
+#include "ctl/result.h"
+
+namespace kvnet::io {
+
+int if_index(const std::string& name);  // 0 if it does not exist
+bool if_exists(const std::string& name);
+ctl::Status if_set_up(const std::string& name, bool up);
+ctl::Result<int> if_mtu(const std::string& name);
+
+}  // namespace kvnet::io

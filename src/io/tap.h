@@ -1,0 +1,43 @@
+// The `tap` and `internal` port backends: a kernel TAP interface whose
+// character-device side (/dev/net/tun) kvnetd holds. What the kernel sends
+// out of the interface, kvnet receives; what kvnet sends, the kernel
+// receives on the interface. The interface itself may be used by the host
+// stack, moved into a network namespace, or be the one a VM's NIC stands for.
+//
+// Opened with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR and TUNSETOFFLOAD(CSUM, TSO4,
+// TSO6, TSO_ECN): the kernel hands over partial-checksum and TSO super-frames,
+// which kvnet carries to egress ports that take them (net/offload.h).
+// A TAP that kvnetd created disappears when the port is removed, unless it
+// was made `persistent`; an existing TAP is attached to and left in place.
+//
+// Thread-safety: the datapath thread calls receive()/send().
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ctl/result.h"
+#include "dp/port.h"
+
+namespace kvnet::io {
+
+class TapBackend final : public dp::PortBackend {
+ public:
+  static ctl::Result<std::unique_ptr<TapBackend>> open(const std::string& name, bool persistent);
+  ~TapBackend() override;
+
+  uint32_t send(net::FrameBatch& batch, net::FramePool& pool) override;
+  bool accepts_offload() const override { return true; }
+  int rx_fd() const override { return fd_; }
+  uint32_t receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) override;
+  std::string describe() const override;
+
+ private:
+  TapBackend() = default;
+  int fd_ = -1;
+  std::string name_;
+  bool created_ = false;
+  bool persistent_ = false;
+};
+
+}  // namespace kvnet::io
