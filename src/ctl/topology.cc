@@ -25,7 +25,8 @@ struct TopoError {
 
 class Loader {
  public:
-  Loader(std::string file, std::string base) : file_(std::move(file)), base_(std::move(base)) {}
+  Loader(std::string file, std::string base, ParseOptions opts)
+      : file_(std::move(file)), base_(std::move(base)), opts_(opts) {}
 
   Topology load(const YAML::Node& root);
 
@@ -54,6 +55,7 @@ class Loader {
   ContainerSpec container(const YAML::Node& n, const Topology& t);
 
   std::string file_, base_;
+  ParseOptions opts_;
   std::string ctx_;  // "bridge 'x': port 'y': "
 };
 
@@ -262,10 +264,12 @@ void Loader::check_patches(const Topology& t, const YAML::Node& root) {
       auto where = [&](const std::string& m) { throw TopoError{at(p.line) + ctx_ + m}; };
       (void)root;
       const BridgeSpec* pb = t.find_bridge(p.peer_bridge);
+      if (!pb && opts_.allow_dangling_patches) continue;
       if (!pb) where("peer bridge '" + p.peer_bridge + "' does not exist");
       const PortSpec* pp = nullptr;
       for (const auto& q : pb->ports)
         if (q.name == p.peer_port) pp = &q;
+      if (!pp && opts_.allow_dangling_patches) continue;
       if (!pp) where("peer port '" + p.peer_bridge + "/" + p.peer_port + "' does not exist");
       if (pp == &p) where("a patch port cannot be its own peer");
       if (pp->type != dp::PortType::kPatch)
@@ -422,10 +426,11 @@ const PortSpec* Topology::find_port(const std::string& ref, const BridgeSpec** b
   return nullptr;
 }
 
-Result<Topology> parse_topology(const std::string& yaml, const std::string& file, const std::string& base_dir) {
+Result<Topology> parse_topology(const std::string& yaml, const std::string& file, const std::string& base_dir,
+                                const ParseOptions& opts) {
   try {
     YAML::Node root = YAML::Load(yaml);
-    Loader l(file, base_dir);
+    Loader l(file, base_dir, opts);
     Topology t = l.load(root);
     t.file = file;
     t.base_dir = base_dir;
@@ -433,6 +438,7 @@ Result<Topology> parse_topology(const std::string& yaml, const std::string& file
   } catch (const TopoError& e) {
     return Error{e.msg};
   } catch (const YAML::Exception& e) {
+    if (file.empty()) return Error{"invalid YAML: " + e.msg};
     return Error{file + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                  ": invalid YAML: " + e.msg};
   }

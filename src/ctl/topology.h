@@ -85,10 +85,18 @@ struct Topology {
   const PortSpec* find_port(const std::string& ref, const BridgeSpec** bridge = nullptr) const;
 };
 
+struct ParseOptions {
+  // A patch port whose peer does not exist yet is accepted (the daemon adds
+  // the two ends of a pair one command at a time, as ovs-vsctl does). A peer
+  // that exists must still be a patch port naming this one back.
+  bool allow_dangling_patches = false;
+};
+
 Result<Topology> load_topology(const std::string& path);
 // Same, from YAML text; `file` names it in messages (with line:column; an
 // empty `file` gives messages without a location), `base_dir` resolves paths.
-Result<Topology> parse_topology(const std::string& yaml, const std::string& file, const std::string& base_dir);
+Result<Topology> parse_topology(const std::string& yaml, const std::string& file, const std::string& base_dir,
+                                const ParseOptions& opts = {});
 
 // Checks that a name is usable for a bridge or port (1-15 characters of
 // letters, digits, '-', '_', '.', as kernel interface names allow).

@@ -95,6 +95,11 @@ bool Bridge::admit_l2(Port& in, Frame* f) {
 }
 
 void Bridge::learn(Port& in, const Frame* f, uint16_t vlan) {
+  if (dp_.dry_run()) [[unlikely]] {
+    dp_.trace_step(&in, *this, "learn",
+                   fmt::format("(trace) would learn {} in VLAN {} on {}", f->key.dl_src.str(), vlan, in.name));
+    return;
+  }
   uint32_t old = kNoPort;
   const auto r = fdb_->learn(vlan, f->key.dl_src.u64(), in.id, f->meta.ts_ns, &old);
   if (!dp_.trace()) [[likely]]

@@ -28,7 +28,7 @@ std::optional<PortType> parse_port_type(std::string_view s) {
 
 std::string Port::path() const { return (bridge ? bridge->name() : std::string("?")) + "/" + name; }
 
-Datapath::Datapath(size_t pool_frames) : pool_(pool_frames) {}
+Datapath::Datapath(size_t pool_frames, size_t frame_capacity) : pool_(pool_frames, frame_capacity) {}
 
 Bridge& Datapath::add_bridge(const std::string& name, BridgeType type, const BridgeSettings& s) {
   bridges_.push_back(make_bridge(*this, name, type, s));
@@ -142,6 +142,10 @@ void Datapath::enqueue(Port& out, Frame* f) {
       trace_step(&out, *out.bridge, "output", fmt::format("output to {} port {}", to_string(out.type), out.name));
       trace_->outputs.push_back({out.bridge->name(), out.name, k.str(),
                                  std::vector<uint8_t>(f->data(), f->data() + f->len())});
+      if (dry_run_) {
+        pool_.put(f);
+        return;
+      }
     }
   }
   out.pending.add(f);

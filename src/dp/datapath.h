@@ -35,7 +35,7 @@ inline constexpr uint8_t kMaxPatchDepth = 64;
 
 class Datapath {
  public:
-  explicit Datapath(size_t pool_frames = 16384);
+  explicit Datapath(size_t pool_frames = 16384, size_t frame_capacity = net::kHeadroom + net::kMaxFrameLen);
 
   // --- building (control path) ---
   Bridge& add_bridge(const std::string& name, BridgeType type, const BridgeSettings& s = {});
@@ -67,8 +67,15 @@ class Datapath {
   // Called by bridges: queue `f` to leave through `out`.
   void enqueue(Port& out, net::Frame* f);
 
-  void set_trace(Trace* t) { trace_ = t; }
+  // With a trace set, every stage logs a step. `dry_run` (for tracing a live
+  // datapath) also keeps the frame from changing anything: the FDB learns
+  // nothing and frames that would leave a non-patch port are only recorded.
+  void set_trace(Trace* t, bool dry_run = false) {
+    trace_ = t;
+    dry_run_ = t && dry_run;
+  }
   Trace* trace() { return trace_; }
+  bool dry_run() const { return dry_run_; }
   void trace_step(const Port* port, const Bridge& br, const char* stage, std::string detail);
 
  private:
@@ -85,6 +92,7 @@ class Datapath {
   uint32_t budget_[net::kBatchSize] = {};
   int depth_ = 0;  // current patch depth while tracing
   Trace* trace_ = nullptr;
+  bool dry_run_ = false;
 };
 
 }  // namespace kvnet::dp

@@ -1,0 +1,186 @@
+#include "ctl/store.h"
+
+#include <filesystem>
+#include <memory>
+
+namespace kvnet::ctl {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bridges(
+  name TEXT PRIMARY KEY, position INTEGER NOT NULL, type TEXT NOT NULL,
+  mac_aging INTEGER NOT NULL, mac_table_size INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ports(
+  name TEXT PRIMARY KEY, bridge TEXT NOT NULL REFERENCES bridges(name),
+  position INTEGER NOT NULL, type TEXT NOT NULL, spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fdb(
+  bridge TEXT NOT NULL REFERENCES bridges(name), vlan INTEGER NOT NULL, mac TEXT NOT NULL,
+  port TEXT NOT NULL, PRIMARY KEY(bridge, vlan, mac));
+CREATE TABLE IF NOT EXISTS containers(
+  name TEXT PRIMARY KEY, position INTEGER NOT NULL, bridge TEXT NOT NULL, port TEXT NOT NULL,
+  ip TEXT NOT NULL, gw TEXT NOT NULL, mac TEXT NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');
+)sql";
+
+struct Stmt {
+  sqlite3_stmt* s = nullptr;
+  ~Stmt() { sqlite3_finalize(s); }
+};
+
+std::string col(sqlite3_stmt* s, int i) {
+  const unsigned char* t = sqlite3_column_text(s, i);
+  return t ? reinterpret_cast<const char*>(t) : "";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+  auto st = std::unique_ptr<Store>(new Store());
+  st->path_ = path;
+  const auto dir = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  if (sqlite3_open_v2(path.c_str(), &st->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK)
+    return Error{"database '" + path + "': cannot open: " + st->errmsg()};
+  sqlite3_busy_timeout(st->db_, 5000);
+  for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;", "PRAGMA foreign_keys=ON;"})
+    if (auto s = st->exec(sql); !s) return s.error();
+  if (auto s = st->exec(kSchema); !s) return s.error();
+  return st;
+}
+
+Store::~Store() {
+  if (db_) sqlite3_close(db_);
+}
+
+std::string Store::errmsg() const { return db_ ? sqlite3_errmsg(db_) : "out of memory"; }
+
+Status Store::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : errmsg();
+    sqlite3_free(err);
+    return Error{"database '" + path_ + "': " + m};
+  }
+  return Ok{};
+}
+
+Result<Topology> Store::load() {
+  // Rebuild the YAML document and run it through the same validation as any
+  // topology file: a database edited by hand cannot smuggle in bad values.
+  std::string yaml = "bridges:\n";
+  bool any = false;
+  {
+    Stmt b;
+    sqlite3_prepare_v2(db_, "SELECT name, type, mac_aging, mac_table_size FROM bridges ORDER BY position", -1, &b.s,
+                       nullptr);
+    while (sqlite3_step(b.s) == SQLITE_ROW) {
+      any = true;
+      const std::string name = col(b.s, 0), type = col(b.s, 1);
+      yaml += "  - name: \"" + name + "\"\n    type: " + type + "\n";
+      if (type != "hub")
+        yaml += "    mac_aging: " + col(b.s, 2) + "\n    mac_table_size: " + col(b.s, 3) + "\n";
+      Stmt p;
+      sqlite3_prepare_v2(db_, "SELECT spec FROM ports WHERE bridge = ? ORDER BY position", -1, &p.s, nullptr);
+      sqlite3_bind_text(p.s, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+      yaml += "    ports:\n";
+      bool ports = false;
+      while (sqlite3_step(p.s) == SQLITE_ROW) {
+        yaml += "      - " + col(p.s, 0) + "\n";
+        ports = true;
+      }
+      if (!ports) yaml.replace(yaml.size() - 1, 1, " []\n");
+      Stmt f;
+      sqlite3_prepare_v2(db_, "SELECT vlan, mac, port FROM fdb WHERE bridge = ? ORDER BY rowid", -1, &f.s, nullptr);
+      sqlite3_bind_text(f.s, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+      std::string fdb;
+      while (sqlite3_step(f.s) == SQLITE_ROW) {
+        fdb += "      - {";
+        if (type == "switch") fdb += "vlan: " + col(f.s, 0) + ", ";
+        fdb += "mac: \"" + col(f.s, 1) + "\", port: \"" + col(f.s, 2) + "\"}\n";
+      }
+      if (!fdb.empty()) yaml += "    fdb:\n" + fdb;
+    }
+  }
+  if (!any) yaml = "bridges: []\n";
+  {
+    Stmt c;
+    sqlite3_prepare_v2(db_, "SELECT name, bridge, port, ip, gw, mac FROM containers ORDER BY position", -1, &c.s,
+                       nullptr);
+    std::string cts;
+    while (sqlite3_step(c.s) == SQLITE_ROW) {
+      cts += "  - {name: \"" + col(c.s, 0) + "\", bridge: \"" + col(c.s, 1) + "\", port: \"" + col(c.s, 2) + "\"";
+      if (!col(c.s, 3).empty()) cts += ", ip: \"" + col(c.s, 3) + "\"";
+      if (!col(c.s, 4).empty()) cts += ", gw: \"" + col(c.s, 4) + "\"";
+      if (!col(c.s, 5).empty()) cts += ", mac: \"" + col(c.s, 5) + "\"";
+      cts += "}\n";
+    }
+    if (!cts.empty()) yaml += "containers:\n" + cts;
+  }
+  auto t = parse_topology(yaml, "", "/", ParseOptions{.allow_dangling_patches = true});
+  if (!t) return Error{"database '" + path_ + "': stored configuration is invalid: " + t.error().message};
+  return t;
+}
+
+Status Store::save(const Topology& t) {
+  if (auto s = exec("BEGIN IMMEDIATE;"); !s) return s;
+  auto fail = [&](const std::string& what) -> Status {
+    const std::string m = "database '" + path_ + "': " + what + ": " + errmsg();
+    exec("ROLLBACK;").ok();  // best effort: the error above is what matters
+    return Error{m};
+  };
+  if (!exec("DELETE FROM containers; DELETE FROM fdb; DELETE FROM ports; DELETE FROM bridges;"))
+    return fail("clearing");
+  Stmt b, p, f, c;
+  sqlite3_prepare_v2(db_, "INSERT INTO bridges VALUES(?,?,?,?,?)", -1, &b.s, nullptr);
+  sqlite3_prepare_v2(db_, "INSERT INTO ports VALUES(?,?,?,?,?)", -1, &p.s, nullptr);
+  sqlite3_prepare_v2(db_, "INSERT INTO fdb VALUES(?,?,?,?)", -1, &f.s, nullptr);
+  sqlite3_prepare_v2(db_, "INSERT INTO containers VALUES(?,?,?,?,?,?,?)", -1, &c.s, nullptr);
+  auto text = [](sqlite3_stmt* s, int i, const std::string& v) { sqlite3_bind_text(s, i, v.c_str(), -1, SQLITE_TRANSIENT); };
+  int bpos = 0;
+  for (const auto& br : t.bridges) {
+    sqlite3_reset(b.s);
+    text(b.s, 1, br.name);
+    sqlite3_bind_int(b.s, 2, bpos++);
+    text(b.s, 3, std::string(dp::to_string(br.type)));
+    sqlite3_bind_int64(b.s, 4, br.settings.mac_aging_sec);
+    sqlite3_bind_int64(b.s, 5, br.settings.mac_table_size);
+    if (sqlite3_step(b.s) != SQLITE_DONE) return fail("bridge '" + br.name + "'");
+    int ppos = 0;
+    for (const auto& port : br.ports) {
+      sqlite3_reset(p.s);
+      text(p.s, 1, port.name);
+      text(p.s, 2, br.name);
+      sqlite3_bind_int(p.s, 3, ppos++);
+      text(p.s, 4, std::string(dp::to_string(port.type)));
+      text(p.s, 5, port_to_yaml(port, br.type));
+      if (sqlite3_step(p.s) != SQLITE_DONE) return fail("port '" + port.name + "'");
+    }
+    for (const auto& e : br.fdb) {
+      sqlite3_reset(f.s);
+      text(f.s, 1, br.name);
+      sqlite3_bind_int(f.s, 2, e.vlan);
+      text(f.s, 3, net::Mac::from_u64(e.mac).str());
+      text(f.s, 4, e.port);
+      if (sqlite3_step(f.s) != SQLITE_DONE) return fail("static FDB entry");
+    }
+  }
+  int cpos = 0;
+  for (const auto& ct : t.containers) {
+    sqlite3_reset(c.s);
+    text(c.s, 1, ct.name);
+    sqlite3_bind_int(c.s, 2, cpos++);
+    text(c.s, 3, ct.bridge);
+    text(c.s, 4, ct.port);
+    text(c.s, 5, ct.ip);
+    text(c.s, 6, ct.gw);
+    text(c.s, 7, ct.mac);
+    if (sqlite3_step(c.s) != SQLITE_DONE) return fail("container '" + ct.name + "'");
+  }
+  if (auto s = exec("COMMIT;"); !s) return fail("commit");
+  return Ok{};
+}
+
+}  // namespace kvnet::ctl

@@ -1,0 +1,43 @@
+// The configuration store: kvnet's configuration in SQLite.
+//
+// Tables: bridges, ports (each port's settings as its flow-style YAML map, the
+// same text `export` prints), fdb (static entries) and containers. `save()`
+// replaces the whole configuration in one transaction, so a crash at any
+// moment leaves either the old or the new configuration, never a mix; `load()`
+// reads it back into a validated Topology. The database runs in WAL mode with
+// synchronous=FULL: a change acknowledged to the client survives kill -9 and
+// power loss.
+//
+// Thread-safety: one thread (the control thread).
+#pragma once
+
+#include <sqlite3.h>
+
+#include <string>
+
+#include "ctl/result.h"
+#include "ctl/topology.h"
+
+namespace kvnet::ctl {
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  Result<Topology> load();
+  Status save(const Topology& t);
+  const std::string& path() const { return path_; }
+
+ private:
+  Store() = default;
+  Status exec(const char* sql);
+  std::string errmsg() const;
+
+  sqlite3* db_ = nullptr;
+  std::string path_;
+};
+
+}  // namespace kvnet::ctl
