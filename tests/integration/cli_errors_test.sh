@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Bad input through the CLI: every validation rule gives a clear error naming
+# the object and the rule, a non-zero exit, and changes nothing (database and
+# exported configuration byte for byte the same).
+source "$(dirname "$0")/lib.sh" "$@"
+
+expect_error "no daemon" 1 "is kvnetd running?" kctl show
+kvd_start
+kctl add-br br0 >/dev/null
+kctl add-br hub0 type=hub >/dev/null
+kctl add-port br0 ${P}i type=internal vlan_mode=access pvid=10 >/dev/null
+kctl add-port br0 ${P}p type=patch peer=hub0/${P}q >/dev/null
+kctl add-port hub0 ${P}q type=patch peer=br0/${P}p >/dev/null
+ip link add ${P}v type veth peer name ${P}w
+
+snapshot() { sqlite3 "$T/kvnet.db" .dump; kctl export; }
+BASE=$(snapshot)
+unchanged() {
+  [ "$(snapshot)" = "$BASE" ] || { diff <(echo "$BASE") <(snapshot) | head; fail "$1 changed the configuration"; }
+}
+bad() {  # description, expected code, message fragment, kvnetctl args...
+  local d=$1 code=$2 frag=$3
+  shift 3
+  expect_error "$d" "$code" "$frag" kctl "$@"
+  unchanged "$d"
+}
+
+bad "existing bridge" 1 "bridge 'br0' already exists" add-br br0
+bad "bridge type" 1 "bridge 'x1': type 'router' is unknown (switch, learning, hub)" add-br x1 type=router
+bad "bridge name" 1 "must be 1-15 characters" add-br this-name-is-far-too-long
+bad "bridge name chars" 1 "may only hold letters" add-br 'a/b'
+bad "mac_aging on a hub" 1 "'mac_aging' applies to learning and switch bridges, not hubs" set bridge hub0 mac_aging=10
+bad "mac_aging range" 1 "mac_aging 0 is out of range 1-1000000" set bridge br0 mac_aging=0
+bad "mac_table_size not a number" 1 "mac_table_size 'lots' is not an integer" set bridge br0 mac_table_size=lots
+bad "unknown bridge key" 1 "'colour' cannot be set" set bridge br0 colour=red
+bad "port on missing bridge" 1 "bridge 'nobr' does not exist" add-port nobr ${P}v
+bad "pvid range" 1 "port '${P}v': pvid 4095 is out of range 1-4094" add-port br0 ${P}v vlan_mode=access pvid=4095
+bad "pvid zero" 1 "pvid 0 is out of range 1-4094" add-port br0 ${P}v pvid=0
+bad "missing interface" 1 "interface '${P}none' does not exist" add-port br0 ${P}none
+bad "vlan_mode" 1 "vlan_mode 'sideways' is unknown" add-port br0 ${P}v vlan_mode=sideways
+bad "allowed on access" 1 "'allowed' applies to trunk" add-port br0 ${P}v vlan_mode=access allowed=10
+bad "allowed out of range" 1 "VLAN '5000' is out of range 1-4094" add-port br0 ${P}v vlan_mode=trunk allowed=10,5000
+bad "empty range" 1 "VLAN range '30-20' is empty" add-port br0 ${P}v vlan_mode=trunk allowed=30-20
+bad "hybrid overlap" 1 "are in both 'tagged' and 'untagged'" add-port br0 ${P}v vlan_mode=hybrid tagged=20 untagged=20
+bad "tagged on trunk" 1 "apply to hybrid ports only" add-port br0 ${P}v vlan_mode=trunk tagged=20
+bad "vlan keys on a hub" 1 "'pvid' applies to ports of switch bridges, not hub bridges" add-port hub0 ${P}v pvid=5
+bad "mtu range" 1 "mtu 10 is out of range 68-9216" add-port br0 ${P}v mtu=10
+bad "port type" 1 "type 'wormhole' is unknown" add-port br0 ${P}v type=wormhole
+bad "unknown port key" 1 "unknown key 'speed'" add-port br0 ${P}v speed=10G
+bad "patch without peer" 1 "a patch port needs 'peer: BRIDGE/PORT'" add-port br0 ${P}z type=patch
+bad "patch peer syntax" 1 "peer 'x' must be BRIDGE/PORT" add-port br0 ${P}z type=patch peer=x
+bad "patch peer not a patch" 1 "is a internal port, not a patch port" add-port hub0 ${P}z type=patch peer=br0/${P}i
+bad "patch peer taken" 1 "names 'hub0/${P}q' as its peer, not this port" add-port hub0 ${P}z type=patch peer=br0/${P}p
+bad "duplicate port" 1 "port '${P}i' already exists on bridge 'br0'" add-port hub0 ${P}i type=internal
+bad "set missing port" 1 "port 'nope' does not exist" set port nope pvid=3
+bad "set type" 1 "the type cannot be changed" set port ${P}i type=system
+bad "set bad pvid" 1 "pvid 5000 is out of range 1-4094" set port ${P}i pvid=5000
+bad "del missing bridge" 1 "bridge 'nobr' does not exist" del-br nobr
+bad "del missing port" 1 "port 'nope' does not exist" del-port nope
+bad "fdb bad mac" 1 "mac 'zz:zz' is not a MAC address" fdb-add br0 10 zz:zz ${P}i
+bad "fdb vlan not carried" 1 "port '${P}i' does not carry VLAN 20" fdb-add br0 20 02:00:00:00:00:01 ${P}i
+bad "fdb missing port" 1 "port 'nope' is not a port of this bridge" fdb-add br0 10 02:00:00:00:00:01 nope
+bad "fdb multicast" 1 "must be a unicast MAC" fdb-add br0 10 01:00:5e:00:00:01 ${P}i
+bad "fdb-show hub" 1 "bridge 'hub0' is a hub: it has no FDB" fdb-show hub0
+bad "stats missing port" 1 "port 'nope' does not exist" stats nope
+bad "trace without in_port" 2 "in_port=PORT is required" trace br0 dl_src=02:00:00:00:00:01
+bad "trace bad field" 1 "unknown flow field 'colour'" trace br0 in_port=${P}i colour=red
+bad "trace wrong bridge" 1 "in_port '${P}q' is not a port of bridge 'br0'" trace br0 in_port=${P}q
+bad "container bad ip" 1 "container '${P}c': ip '10.0.0.1' must be ADDRESS/PREFIX" ct add ${P}c --bridge br0 --ip 10.0.0.1
+bad "container missing bridge" 1 "bridge 'nobr' does not exist" ct add ${P}c --bridge nobr
+bad "container bad mac" 1 "must be a unicast MAC" ct add ${P}c --bridge br0 --mac ff:ff:ff:ff:ff:ff
+bad "container bad port option" 1 "pvid 9999 is out of range" ct add ${P}c --bridge br0 pvid=9999
+ip netns list | grep -q "^${P}c" && fail "a failed ct add left a namespace behind"
+bad "ct del missing" 1 "container 'nope' does not exist" ct del nope
+bad "usage: missing argument" 2 "bridge is required" add-port
+bad "usage: not KEY=VALUE" 2 "'pvid' is not KEY=VALUE" add-port br0 ${P}v pvid
+bad "usage: unknown verb" 2 "" frobnicate
+bad "usage: bad format" 2 "" --format yaml show
+
+cat >"$T/bad.yaml" <<'YAML'
+bridges:
+  - name: br0
+    ports:
+      - {name: x1, type: internal, vlan_mode: trunk, allowed: [1, 4095]}
+YAML
+bad "apply bad file" 1 "bad.yaml:4:" apply "$T/bad.yaml"
+bad "apply bad file names the rule" 1 "bridge 'br0': port 'x1': allowed: VLAN '4095' is out of range 1-4094" apply "$T/bad.yaml"
+bad "apply missing file" 1 "cannot open" apply "$T/none.yaml"
+printf 'bridges: [\n' >"$T/broken.yaml"
+bad "apply broken YAML" 1 "invalid YAML" apply "$T/broken.yaml"
+# A file whose resources cannot be opened changes nothing either.
+printf 'bridges:\n  - name: br9\n    ports: [{name: %s, type: system}]\n' "${P}none" >"$T/noif.yaml"
+bad "apply missing interface" 1 "interface '${P}none' does not exist" apply "$T/noif.yaml"
+kctl show | grep -q "Bridge br9" && fail "half-applied: br9 exists"
+
+# And the good path still works after all that.
+expect_ok "add a valid port" kctl add-port br0 ${P}v vlan_mode=trunk allowed=10,20-30
+kctl export | grep -q "allowed: \[10, 20-30\]" || fail "export lacks the new port"
+kctl export >"$T/now.yaml"
+expect_ok "apply own export" kctl apply "$T/now.yaml"
+grep -q "no change" "$T/out" || { cat "$T/out"; fail "apply of the current configuration was not a no-op"; }
+log "PASS"

@@ -1,0 +1,87 @@
+# Shared helpers for kvnet's integration tests (sourced, not run).
+# Usage in a test:  source "$(dirname "$0")/lib.sh" "$@"
+# Gives: $BIN, $SRC, $T (scratch dir), $P (unique short prefix for names),
+# kvd_start/kvd_stop (a private kvnetd), kctl (kvnetctl on it), ns helpers,
+# and a trap that removes everything the test created, even on failure.
+set -euo pipefail
+BIN=${1:?usage: TEST BIN_DIR SOURCE_DIR}
+SRC=${2:?usage: TEST BIN_DIR SOURCE_DIR}
+T=$(mktemp -d /tmp/kvnet-it.XXXXXX)
+# Names must fit 15 characters with a suffix: k + 5 digits of the pid.
+P="k$(printf '%05d' $(($$ % 100000)))"
+KVD_PID=""
+export KVNET_SOCKET="$T/kvnetd.sock"
+
+log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*"; }
+fail() {
+  log "FAIL: $*"
+  [ -f "$T/kvnetd.log" ] && { echo "--- kvnetd log"; tail -n 30 "$T/kvnetd.log"; }
+  exit 1
+}
+
+cleanup() {
+  local rc=$?
+  set +e
+  [ -n "$KVD_PID" ] && kill -9 "$KVD_PID" 2>/dev/null
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P"); do ip netns del "$ns" 2>/dev/null; done
+  for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^(ct-)?$P"); do
+    ip link del "$l" 2>/dev/null
+  done
+  [ -n "${EXTRA_CLEANUP:-}" ] && eval "$EXTRA_CLEANUP"
+  rm -rf "$T"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+kvd_start() {
+  "$BIN/kvnetd" --foreground --db "$T/kvnet.db" --socket "$KVNET_SOCKET" >>"$T/kvnetd.log" 2>&1 &
+  KVD_PID=$!
+  disown "$KVD_PID"  # no job-control chatter when a test kills it
+  for _ in $(seq 1 100); do
+    [ -S "$KVNET_SOCKET" ] && "$BIN/kvnetctl" list-br >/dev/null 2>&1 && return 0
+    kill -0 "$KVD_PID" 2>/dev/null || fail "kvnetd exited at start"
+    sleep 0.05
+  done
+  fail "kvnetd did not start listening"
+}
+kvd_wait_exit() {
+  for _ in $(seq 1 200); do
+    kill -0 "$KVD_PID" 2>/dev/null || return 0
+    sleep 0.05
+  done
+  fail "kvnetd did not exit"
+}
+kvd_stop() {
+  [ -n "$KVD_PID" ] || return 0
+  kill -TERM "$KVD_PID"
+  kvd_wait_exit
+  KVD_PID=""
+}
+kvd_kill9() {
+  kill -9 "$KVD_PID"
+  kvd_wait_exit
+  KVD_PID=""
+}
+kctl() { "$BIN/kvnetctl" "$@"; }
+
+# pings NS ADDR [COUNT]: succeeds if every ping is answered.
+pings() { ip netns exec "$1" ping -n -q -c "${3:-3}" -i 0.2 -W 1 "$2" >/dev/null 2>&1; }
+# no_ping NS ADDR: succeeds if no ping is answered.
+no_ping() { ! ip netns exec "$1" ping -n -q -c 2 -i 0.2 -W 1 "$2" >/dev/null 2>&1; }
+
+expect_ok() {  # description, command...
+  local d=$1
+  shift
+  "$@" >"$T/out" 2>&1 || { cat "$T/out"; fail "$d"; }
+}
+# expect_error DESCRIPTION EXIT_CODE MESSAGE_FRAGMENT command...
+expect_error() {
+  local d=$1 code=$2 frag=$3
+  shift 3
+  set +e
+  "$@" >"$T/out" 2>&1
+  local rc=$?
+  set -e
+  [ "$rc" = "$code" ] || { cat "$T/out"; fail "$d: exit code $rc, expected $code"; }
+  grep -qF -- "$frag" "$T/out" || { cat "$T/out"; fail "$d: message lacks '$frag'"; }
+}
