@@ -74,6 +74,10 @@ echo "What the physical network (namespace physnet, behind eth1) saw: ARP, tagge
 grep -o "vlan 10[12].*Request who-has [0-9.]* tell [0-9.]*" "$WORK/physnet.cap" | sort | uniq -c | sed 's/^/  /' | head -n 12
 
 say "5. Trace: vm01's eth0 -> the physical network, through the nine devices"
+echo "The gateway 52:54:00:00:fe:01 lives behind eth1; both switches get a static entry for it"
+echo "(as OpenStack's l2population would install), so the frame takes the one path of the figure:"
+"$K" fdb-add br-int 101 52:54:00:00:fe:01 int-br-eth1
+"$K" fdb-add br-eth1 101 52:54:00:00:fe:01 eth1
 "$K" trace qbr-vm01 in_port=vnet0 dl_src=52:54:00:00:01:01,dl_dst=52:54:00:00:fe:01,icmp,nw_src=10.0.0.11,nw_dst=8.8.8.8
 
 say "6. Per-port counters"
