@@ -80,7 +80,7 @@ Status apply_options(YAML::Node port, const json& opts) {
 
 bool same_backend(const PortSpec& a, const PortSpec& b) {
   return a.type == b.type && a.rx == b.rx && a.tx == b.tx && a.peer_bridge == b.peer_bridge &&
-         a.peer_port == b.peer_port;
+         a.peer_port == b.peer_port && a.persistent == b.persistent;
 }
 
 bool same_vlan(const dp::VlanConfig& a, const dp::VlanConfig& b) {
@@ -97,7 +97,7 @@ BackendOpener kernel_backends() {
     switch (p.type) {
       case dp::PortType::kTap:
       case dp::PortType::kInternal: {
-        auto t = io::TapBackend::open(p.name, false);
+        auto t = io::TapBackend::open(p.name, p.persistent);
         if (!t) return Error{who + t.error().message};
         return std::unique_ptr<dp::PortBackend>(std::move(*t));
       }

@@ -116,7 +116,7 @@ PortSpec Loader::port(const YAML::Node& n, const BridgeSpec& br) {
   p.name = scalar(n["name"], "name");
   ctx_ = "bridge '" + br.name + "': port '" + p.name + "': ";
   if (auto e = check_name(p.name)) fail(n["name"], *e);
-  check_keys(n, {"name", "type", "rx", "tx", "peer", "mtu", "vlan_mode", "pvid", "allowed", "tagged", "untagged",
+  check_keys(n, {"name", "type", "rx", "tx", "peer", "mtu", "persistent", "vlan_mode", "pvid", "allowed", "tagged", "untagged",
                  "cvlans", "qinq_ethtype", "priority_tags"},
              "a port");
   if (!n["type"]) fail(n, "'type' is required (pcap, patch, tap, system, internal)");
@@ -127,6 +127,13 @@ PortSpec Loader::port(const YAML::Node& n, const BridgeSpec& br) {
   if (n["mtu"]) p.mtu = static_cast<uint32_t>(integer(n["mtu"], "mtu", dp::kMinMtu, dp::kMaxMtu));
 
   const bool pcap = p.type == dp::PortType::kPcap, patch = p.type == dp::PortType::kPatch;
+  if (n["persistent"]) {
+    if (p.type != dp::PortType::kTap) fail(n["persistent"], "'persistent' applies to tap ports only");
+    const std::string v = scalar(n["persistent"], "persistent");
+    if (v == "true" || v == "yes") p.persistent = true;
+    else if (v == "false" || v == "no") p.persistent = false;
+    else fail(n["persistent"], "persistent '" + v + "' must be true or false");
+  }
   if (n["rx"] && !pcap) fail(n["rx"], "'rx' applies to pcap ports only");
   if (n["tx"] && !pcap) fail(n["tx"], "'tx' applies to pcap ports only");
   if (n["peer"] && !patch) fail(n["peer"], "'peer' applies to patch ports only");
@@ -461,6 +468,7 @@ std::string port_to_yaml(const PortSpec& p, dp::BridgeType bt) {
   if (!p.tx.empty()) e << YAML::Key << "tx" << YAML::Value << p.tx;
   if (p.type == dp::PortType::kPatch) e << YAML::Key << "peer" << YAML::Value << p.peer_bridge + "/" + p.peer_port;
   if (p.mtu != dp::kDefaultMtu) e << YAML::Key << "mtu" << YAML::Value << p.mtu;
+  if (p.persistent) e << YAML::Key << "persistent" << YAML::Value << "true";
   if (bt == dp::BridgeType::kSwitch) {
     const auto& v = p.vlan;
     e << YAML::Key << "vlan_mode" << YAML::Value << std::string(dp::to_string(v.mode));

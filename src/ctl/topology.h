@@ -40,6 +40,7 @@ struct PortSpec {
   std::string peer_bridge;   // patch
   std::string peer_port;     // patch
   uint32_t mtu = dp::kDefaultMtu;
+  bool persistent = false;   // tap: the TAP outlives the port and kvnetd
   bool has_vlan_config = false;  // any VLAN key given
   dp::VlanConfig vlan;
   int line = 0;
