@@ -70,9 +70,8 @@ Status apply_options(YAML::Node port, const json& opts) {
     if (it->is_string()) v = it->get<std::string>();
     else if (it->is_number_integer()) v = std::to_string(it->get<int64_t>());
     else return Error{"option '" + it.key() + "' must be a string or a number"};
+    // Lists stay scalars ("10,20-30"): the loader splits them on commas.
     if (v.empty()) port.remove(it.key());
-    else if (it.key() == "allowed" || it.key() == "tagged" || it.key() == "untagged" || it.key() == "cvlans")
-      port[it.key()] = v;  // "10,20-30": the loader splits scalars on commas
     else port[it.key()] = v;
   }
   return Ok{};
@@ -125,6 +124,13 @@ Service::Service(std::unique_ptr<Store> store, dp::Datapath& dp, io::Runtime& rt
 
 Result<Topology> Service::candidate(const std::string& yaml) const {
   return parse_topology(yaml, "", "/", ParseOptions{.allow_dangling_patches = true});
+}
+
+Result<json> Service::change(const std::string& yaml) {
+  auto next = candidate(yaml);
+  if (!next) return next.error();
+  if (auto s = commit(*next); !s) return s.error();
+  return json{{"changed", true}};
 }
 
 Status Service::restore() {
@@ -409,10 +415,7 @@ Result<json> Service::add_br(const json& r) {
     for (auto it = r["options"].begin(); it != r["options"].end(); ++it)
       b[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
   doc["bridges"].push_back(b);
-  auto next = candidate(YAML::Dump(doc));
-  if (!next) return next.error();
-  if (auto s = commit(*next); !s) return s.error();
-  return json{{"changed", true}};
+  return change(YAML::Dump(doc));
 }
 
 Result<json> Service::del_br(const json& r) {
@@ -426,10 +429,7 @@ Result<json> Service::del_br(const json& r) {
   std::erase_if(next.bridges, [&](const BridgeSpec& b) { return b.name == *name; });
   std::erase_if(next.containers, [&](const ContainerSpec& c) { return c.bridge == *name; });
   // Patch ports elsewhere that pointed into this bridge now dangle: allowed.
-  auto checked = candidate(to_yaml(next));
-  if (!checked) return checked.error();
-  if (auto s = commit(*checked); !s) return s.error();
-  return json{{"changed", true}};
+  return change(to_yaml(next));
 }
 
 Result<json> Service::add_port(const json& r) {
@@ -450,10 +450,7 @@ Result<json> Service::add_port(const json& r) {
   if (auto s = apply_options(p, r.value("options", json())); !s) return s.error();
   if (!b["ports"] || !b["ports"].IsSequence()) b["ports"] = YAML::Node(YAML::NodeType::Sequence);
   b["ports"].push_back(p);
-  auto next = candidate(YAML::Dump(doc));
-  if (!next) return next.error();
-  if (auto s = commit(*next); !s) return s.error();
-  return json{{"changed", true}};
+  return change(YAML::Dump(doc));
 }
 
 Result<json> Service::del_port(const json& r) {
@@ -471,10 +468,7 @@ Result<json> Service::del_port(const json& r) {
   BridgeSpec* nb = next.find_bridge(ob->name);
   std::erase_if(nb->ports, [&](const PortSpec& p) { return p.name == *port; });
   std::erase_if(nb->fdb, [&](const FdbSpec& f) { return f.port == *port; });
-  auto checked = candidate(to_yaml(next));
-  if (!checked) return checked.error();
-  if (auto s = commit(*checked); !s) return s.error();
-  return json{{"changed", true}};
+  return change(to_yaml(next));
 }
 
 Result<json> Service::set_port(const json& r) {
@@ -487,10 +481,7 @@ Result<json> Service::set_port(const json& r) {
   YAML::Node doc = doc_of(cur_);
   YAML::Node p = find_named(find_named(doc["bridges"], ob->name)["ports"], *port);
   if (auto s = apply_options(p, r.value("options", json())); !s) return Error{"port '" + *port + "': " + s.error().message};
-  auto next = candidate(YAML::Dump(doc));
-  if (!next) return next.error();
-  if (auto s = commit(*next); !s) return s.error();
-  return json{{"changed", true}};
+  return change(YAML::Dump(doc));
 }
 
 Result<json> Service::set_bridge(const json& r) {
@@ -505,10 +496,7 @@ Result<json> Service::set_bridge(const json& r) {
       return Error{"bridge '" + *br + "': '" + it.key() + "' cannot be set (mac_aging, mac_table_size)"};
     b[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
   }
-  auto next = candidate(YAML::Dump(doc));
-  if (!next) return next.error();
-  if (auto s = commit(*next); !s) return s.error();
-  return json{{"changed", true}};
+  return change(YAML::Dump(doc));
 }
 
 Result<json> Service::fdb_add(const json& r, bool del) {
@@ -532,10 +520,7 @@ Result<json> Service::fdb_add(const json& r, bool del) {
     if (!port) return port.error();
     fdb.push_back({static_cast<uint16_t>(vlan), m->u64(), *port, 0});
   }
-  auto checked = candidate(to_yaml(next));
-  if (!checked) return checked.error();
-  if (auto s = commit(*checked); !s) return s.error();
-  return json{{"changed", true}};
+  return change(to_yaml(next));
 }
 
 Result<json> Service::fdb_show(const json& r) {

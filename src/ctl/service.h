@@ -58,6 +58,8 @@ class Service {
   Result<json> dispatch(const std::string& cmd, const json& req);
   Status commit(const Topology& next);
   Result<Topology> candidate(const std::string& yaml) const;
+  // Validates a whole candidate document and commits it.
+  Result<json> change(const std::string& yaml);
 
   Result<json> add_br(const json& r);
   Result<json> del_br(const json& r);
