@@ -34,7 +34,7 @@ void log(const std::string& msg) {
 // (status byte 0) or failed (1) through a pipe.
 int daemonize(int* ready_fd) {
   int p[2];
-  if (pipe(p) < 0) return -1;
+  if (pipe2(p, O_CLOEXEC) < 0) return -1;
   const pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid > 0) {
@@ -45,6 +45,13 @@ int daemonize(int* ready_fd) {
   }
   close(p[0]);
   setsid();
+  if (chdir("/") < 0) return -1;
+  const int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);  // logs stay on stderr
+    close(null);
+  }
   *ready_fd = p[1];
   return 0;
 }
@@ -70,14 +77,18 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (!foreground && pidfile.empty()) pidfile = "/run/kvnet/kvnetd.pid";
+  // The daemon changes to "/": make the paths it was given absolute first.
+  db = std::filesystem::absolute(db).string();
+  sock = std::filesystem::absolute(sock).string();
+  if (!pidfile.empty()) pidfile = std::filesystem::absolute(pidfile).string();
 
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);  // before threads start: they inherit it
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);  // no reload yet; a closing terminal must not stop the switch
 
   int ready_fd = -1;
   if (!foreground && daemonize(&ready_fd) < 0) {
@@ -92,6 +103,11 @@ int main(int argc, char** argv) {
     }
   };
   const int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  if (sfd < 0) {
+    log(std::string("signalfd: ") + std::strerror(errno));
+    report(1);
+    return 1;
+  }
 
   auto store = ctl::Store::open(db);
   if (!store) {
@@ -128,7 +144,11 @@ int main(int argc, char** argv) {
   log("listening on " + sock);
   report(0);
   server.serve(sfd, 2000, [&] {
-    if (!svc.vanished().empty() && svc.retry_vanished() > 0) log("re-attached ports whose interface came back");
+    const auto before = svc.vanished();
+    const int back = svc.retry_vanished();
+    for (const auto& [port, why] : svc.vanished())
+      if (!before.count(port)) log("port '" + port + "' lost its interface: " + why);
+    if (back > 0) log(fmt::format("re-attached {} port(s) whose interface came back", back));
   });
   log("stopping");
   runtime.stop();

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -25,13 +26,17 @@ Result<sockaddr_un> address(const std::string& path) {
   return a;
 }
 
-// Reads up to a newline (or EOF) with a deadline.
+// Reads up to a newline (or EOF) within `timeout_ms` in all: a client that
+// trickles bytes cannot hold the (single) control thread longer than that.
 Result<std::string> read_line(int fd, int timeout_ms) {
   std::string buf;
   char chunk[65536];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (buf.find('\n') == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Error{"timed out"};
     pollfd p{fd, POLLIN, 0};
-    const int r = poll(&p, 1, timeout_ms);
+    const int r = poll(&p, 1, static_cast<int>(left.count()));
     if (r == 0) return Error{"timed out"};
     if (r < 0 && errno == EINTR) continue;
     const ssize_t n = read(fd, chunk, sizeof chunk);
@@ -86,21 +91,26 @@ Status ApiServer::listen() {
 }
 
 void ApiServer::serve(int stop_fd, int tick_ms, const std::function<void()>& tick) {
+  auto next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(tick_ms);
   for (;;) {
     pollfd p[2] = {{fd_, POLLIN, 0}, {stop_fd, POLLIN, 0}};
     const int r = poll(p, 2, tick_ms);
     if (r < 0 && errno != EINTR) return;
-    if (p[1].revents) return;
-    if (r == 0) {
-      if (tick) tick();
-      continue;
-    }
-    if (p[0].revents & POLLIN) {
+    if (r > 0 && p[1].revents) return;
+    if (r > 0 && (p[0].revents & POLLIN)) {
       const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c >= 0) {
+        // A client that does not read its answer cannot block us either.
+        const timeval tv{10, 0};
+        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         handle_connection(c);
         close(c);
       }
+    }
+    // Periodic work runs on time, however busy the socket is.
+    if (tick && std::chrono::steady_clock::now() >= next_tick) {
+      tick();
+      next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(tick_ms);
     }
   }
 }

@@ -19,6 +19,7 @@ namespace {
 class VanishedBackend final : public dp::PortBackend {
  public:
   explicit VanishedBackend(std::string why) : why_(std::move(why)) {}
+  bool accepts_offload() const override { return true; }
   uint32_t send(net::FrameBatch& b, net::FramePool& pool) override {
     pool.put(b);
     return 0;
@@ -176,6 +177,24 @@ Status Service::restore() {
 }
 
 int Service::retry_vanished() {
+  // Ports whose device went away while running: park them like at restore.
+  std::vector<std::string> failed = rt_.take_failed();
+  rt_.call([&](dp::Datapath& dp) {
+    for (const auto& p : dp.ports())
+      if (p && p->backend && !vanished_.count(p->name) && !p->backend->failed() && !p->backend->check_alive()) {
+        rt_.unwatch(*p);
+        failed.push_back(p->name);
+      }
+    return 0;
+  });
+  for (const auto& name : failed) {
+    const std::string why = "interface '" + name + "' went away";
+    vanished_[name] = why;
+    rt_.call([&](dp::Datapath& dp) {
+      if (dp::Port* p = dp.find_port(name)) p->backend = std::make_unique<VanishedBackend>(why);
+      return 0;
+    });
+  }
   int back = 0;
   for (auto it = vanished_.begin(); it != vanished_.end();) {
     const BridgeSpec* bs = nullptr;
@@ -250,16 +269,29 @@ Status Service::commit(const Topology& next) {
     if (!kept) gone_cts.push_back(o);
   }
 
+  // A container re-created with other settings gets a new veth: its port
+  // must be re-opened even though the port itself did not change.
+  for (const auto* c : new_cts)
+    if (cur_.find_port(c->port) && !new_ports.count(c->port)) {
+      gone_ports.insert(c->port);
+      new_ports.insert(c->port);
+    }
+
   // 2. Kernel resources the change adds. Undo all of them on any failure.
   std::vector<const ContainerSpec*> made_cts;
+  std::vector<ContainerSpec> replaced_cts;
   auto undo_cts = [&] {
     for (const auto* c : made_cts) container_destroy(c->name, c->port).ok();
+    for (const auto& o : replaced_cts) container_ensure(o).ok();  // put the old ones back
   };
   if (opts_.manage_containers) {
     // A container being re-created with other settings is destroyed first.
     for (const auto& o : gone_cts)
       for (const auto* c : new_cts)
-        if (c->name == o.name) container_destroy(o.name, o.port).ok();
+        if (c->name == o.name) {
+          container_destroy(o.name, o.port).ok();
+          replaced_cts.push_back(o);
+        }
     for (const auto* c : new_cts) {
       if (auto s = container_create(*c); !s) {
         undo_cts();
@@ -292,6 +324,7 @@ Status Service::commit(const Topology& next) {
   }
 
   // 4. The datapath, between two batches.
+  std::map<std::string, std::string> reopen_failed;
   rt_.call([&](dp::Datapath& dp) {
     for (const auto& name : gone_ports)
       if (dp::Port* p = dp.find_port(name)) {
@@ -312,7 +345,12 @@ Status Service::commit(const Topology& next) {
               be = std::move(opened[p.name]);
             } else {
               auto r = opener_(p);  // a TAP re-opened after its old port released it
-              be = r ? std::move(*r) : std::make_unique<VanishedBackend>(r.error().message);
+              if (r) {
+                be = std::move(*r);
+              } else {
+                reopen_failed[p.name] = r.error().message;
+                be = std::make_unique<VanishedBackend>(r.error().message);
+              }
             }
           }
           dp::Port& port = dp.add_port(*br, p.name, p.type, p.mtu, p.vlan, std::move(be));
@@ -347,6 +385,7 @@ Status Service::commit(const Topology& next) {
       if (!recreated) container_destroy(o.name, o.port).ok();
     }
   for (const auto& name : gone_ports) vanished_.erase(name);
+  for (const auto& [name, why] : reopen_failed) vanished_[name] = why;  // reported by show, retried
   cur_ = next;
   return Ok{};
 }

@@ -48,7 +48,8 @@ class Service {
   json handle(const json& req);
   // Closes everything kvnetd created (TAPs) when the daemon stops.
   void shutdown();
-  // Retries ports whose interface was missing; returns how many came back.
+  // Parks ports whose device failed while running, then retries every port
+  // whose interface is missing; returns how many came back.
   int retry_vanished();
 
   const Topology& config() const { return cur_; }

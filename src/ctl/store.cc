@@ -70,55 +70,63 @@ Status Store::exec(const char* sql) {
 Result<Topology> Store::load() {
   // Rebuild the YAML document and run it through the same validation as any
   // topology file: a database edited by hand cannot smuggle in bad values.
+  // Any read error fails the load: a partial configuration must never be
+  // taken for the whole one (the next save would erase the rest).
+  auto prepare = [&](const char* sql, Stmt& st) -> Status {
+    if (sqlite3_prepare_v2(db_, sql, -1, &st.s, nullptr) != SQLITE_OK) return Error{"database '" + path_ + "': " + errmsg()};
+    return Ok{};
+  };
+  auto finished = [&](int rc) -> Status {
+    if (rc != SQLITE_DONE) return Error{"database '" + path_ + "': reading the configuration: " + errmsg()};
+    return Ok{};
+  };
   std::string yaml = "bridges:\n";
   bool any = false;
-  {
-    Stmt b;
-    sqlite3_prepare_v2(db_, "SELECT name, type, mac_aging, mac_table_size FROM bridges ORDER BY position", -1, &b.s,
-                       nullptr);
-    while (sqlite3_step(b.s) == SQLITE_ROW) {
-      any = true;
-      const std::string name = col(b.s, 0), type = col(b.s, 1);
-      yaml += "  - name: \"" + name + "\"\n    type: " + type + "\n";
-      if (type != "hub")
-        yaml += "    mac_aging: " + col(b.s, 2) + "\n    mac_table_size: " + col(b.s, 3) + "\n";
-      Stmt p;
-      sqlite3_prepare_v2(db_, "SELECT spec FROM ports WHERE bridge = ? ORDER BY position", -1, &p.s, nullptr);
-      sqlite3_bind_text(p.s, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-      yaml += "    ports:\n";
-      bool ports = false;
-      while (sqlite3_step(p.s) == SQLITE_ROW) {
-        yaml += "      - " + col(p.s, 0) + "\n";
-        ports = true;
-      }
-      if (!ports) yaml.replace(yaml.size() - 1, 1, " []\n");
-      Stmt f;
-      sqlite3_prepare_v2(db_, "SELECT vlan, mac, port FROM fdb WHERE bridge = ? ORDER BY rowid", -1, &f.s, nullptr);
-      sqlite3_bind_text(f.s, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-      std::string fdb;
-      while (sqlite3_step(f.s) == SQLITE_ROW) {
-        fdb += "      - {";
-        if (type == "switch") fdb += "vlan: " + col(f.s, 0) + ", ";
-        fdb += "mac: \"" + col(f.s, 1) + "\", port: \"" + col(f.s, 2) + "\"}\n";
-      }
-      if (!fdb.empty()) yaml += "    fdb:\n" + fdb;
+  Stmt b;
+  if (auto s = prepare("SELECT name, type, mac_aging, mac_table_size FROM bridges ORDER BY position", b); !s)
+    return s.error();
+  int rc;
+  while ((rc = sqlite3_step(b.s)) == SQLITE_ROW) {
+    any = true;
+    const std::string name = col(b.s, 0), type = col(b.s, 1);
+    yaml += "  - name: \"" + name + "\"\n    type: " + type + "\n";
+    if (type != "hub") yaml += "    mac_aging: " + col(b.s, 2) + "\n    mac_table_size: " + col(b.s, 3) + "\n";
+    Stmt p;
+    if (auto s = prepare("SELECT spec FROM ports WHERE bridge = ? ORDER BY position", p); !s) return s.error();
+    sqlite3_bind_text(p.s, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+    std::string ports;
+    int prc;
+    while ((prc = sqlite3_step(p.s)) == SQLITE_ROW) ports += "      - " + col(p.s, 0) + "\n";
+    if (auto s = finished(prc); !s) return s.error();
+    yaml += ports.empty() ? "    ports: []\n" : "    ports:\n" + ports;
+    Stmt f;
+    if (auto s = prepare("SELECT vlan, mac, port FROM fdb WHERE bridge = ? ORDER BY rowid", f); !s) return s.error();
+    sqlite3_bind_text(f.s, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+    std::string fdb;
+    int frc;
+    while ((frc = sqlite3_step(f.s)) == SQLITE_ROW) {
+      fdb += "      - {";
+      if (type == "switch") fdb += "vlan: " + col(f.s, 0) + ", ";
+      fdb += "mac: \"" + col(f.s, 1) + "\", port: \"" + col(f.s, 2) + "\"}\n";
     }
+    if (auto s = finished(frc); !s) return s.error();
+    if (!fdb.empty()) yaml += "    fdb:\n" + fdb;
   }
+  if (auto s = finished(rc); !s) return s.error();
   if (!any) yaml = "bridges: []\n";
-  {
-    Stmt c;
-    sqlite3_prepare_v2(db_, "SELECT name, bridge, port, ip, gw, mac FROM containers ORDER BY position", -1, &c.s,
-                       nullptr);
-    std::string cts;
-    while (sqlite3_step(c.s) == SQLITE_ROW) {
-      cts += "  - {name: \"" + col(c.s, 0) + "\", bridge: \"" + col(c.s, 1) + "\", port: \"" + col(c.s, 2) + "\"";
-      if (!col(c.s, 3).empty()) cts += ", ip: \"" + col(c.s, 3) + "\"";
-      if (!col(c.s, 4).empty()) cts += ", gw: \"" + col(c.s, 4) + "\"";
-      if (!col(c.s, 5).empty()) cts += ", mac: \"" + col(c.s, 5) + "\"";
-      cts += "}\n";
-    }
-    if (!cts.empty()) yaml += "containers:\n" + cts;
+  Stmt c;
+  if (auto s = prepare("SELECT name, bridge, port, ip, gw, mac FROM containers ORDER BY position", c); !s)
+    return s.error();
+  std::string cts;
+  while ((rc = sqlite3_step(c.s)) == SQLITE_ROW) {
+    cts += "  - {name: \"" + col(c.s, 0) + "\", bridge: \"" + col(c.s, 1) + "\", port: \"" + col(c.s, 2) + "\"";
+    if (!col(c.s, 3).empty()) cts += ", ip: \"" + col(c.s, 3) + "\"";
+    if (!col(c.s, 4).empty()) cts += ", gw: \"" + col(c.s, 4) + "\"";
+    if (!col(c.s, 5).empty()) cts += ", mac: \"" + col(c.s, 5) + "\"";
+    cts += "}\n";
   }
+  if (auto s = finished(rc); !s) return s.error();
+  if (!cts.empty()) yaml += "containers:\n" + cts;
   auto t = parse_topology(yaml, "", "/", ParseOptions{.allow_dangling_patches = true});
   if (!t) return Error{"database '" + path_ + "': stored configuration is invalid: " + t.error().message};
   return t;
@@ -134,10 +142,11 @@ Status Store::save(const Topology& t) {
   if (!exec("DELETE FROM containers; DELETE FROM fdb; DELETE FROM ports; DELETE FROM bridges;"))
     return fail("clearing");
   Stmt b, p, f, c;
-  sqlite3_prepare_v2(db_, "INSERT INTO bridges VALUES(?,?,?,?,?)", -1, &b.s, nullptr);
-  sqlite3_prepare_v2(db_, "INSERT INTO ports VALUES(?,?,?,?,?)", -1, &p.s, nullptr);
-  sqlite3_prepare_v2(db_, "INSERT INTO fdb VALUES(?,?,?,?)", -1, &f.s, nullptr);
-  sqlite3_prepare_v2(db_, "INSERT INTO containers VALUES(?,?,?,?,?,?,?)", -1, &c.s, nullptr);
+  if (sqlite3_prepare_v2(db_, "INSERT INTO bridges VALUES(?,?,?,?,?)", -1, &b.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_, "INSERT INTO ports VALUES(?,?,?,?,?)", -1, &p.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_, "INSERT INTO fdb VALUES(?,?,?,?)", -1, &f.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_, "INSERT INTO containers VALUES(?,?,?,?,?,?,?)", -1, &c.s, nullptr) != SQLITE_OK)
+    return fail("preparing");
   auto text = [](sqlite3_stmt* s, int i, const std::string& v) { sqlite3_bind_text(s, i, v.c_str(), -1, SQLITE_TRANSIENT); };
   int bpos = 0;
   for (const auto& br : t.bridges) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -399,6 +400,8 @@ std::optional<std::string> check_cidr(const std::string& cidr) {
 
 std::optional<std::string> check_name(const std::string& name) {
   if (name.empty() || name.size() > 15) return "name '" + name + "' must be 1-15 characters long";
+  if (!std::isalnum(static_cast<unsigned char>(name[0])))
+    return "name '" + name + "' must start with a letter or a digit";
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
                     c == '_' || c == '.';

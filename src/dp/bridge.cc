@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cassert>
+
 #include "dp/datapath.h"
 #include "net/headers.h"
 #include "net/vlan_ops.h"
@@ -58,7 +60,7 @@ void Bridge::set_settings(const BridgeSettings& s) {
 }
 
 void Bridge::drop(Port& p, Frame* f, Drop why, const char* detail) {
-  p.counters.drop(why);
+  if (!dp_.dry_run()) p.counters.drop(why);
   if (dp_.trace()) [[unlikely]]
     dp_.trace_step(&p, *this, "drop", fmt::format("dropped ({}): {}", to_string(why), detail));
   dp_.pool().put(f);
@@ -144,7 +146,7 @@ void Bridge::fan_out(Port* const* targets, size_t n, Frame* f, Out&& out) {
   for (size_t i = 0; i + 1 < n; ++i) {
     Frame* c = dp_.pool().get();
     if (!c) [[unlikely]] {
-      targets[i]->counters.drop(Drop::kNoBuffer);
+      if (!dp_.dry_run()) targets[i]->counters.drop(Drop::kNoBuffer);
       continue;
     }
     c->copy_from(*f);
@@ -156,6 +158,8 @@ void Bridge::fan_out(Port* const* targets, size_t n, Frame* f, Out&& out) {
 // ---------------------------------------------------------------- hub
 
 void HubBridge::process(Port& in, FrameBatch& batch) {
+  assert(!busy_ && "a bridge's process() was re-entered");
+  busy_ = true;
   for (uint32_t i = 0; i < batch.count; ++i) {
     Frame* f = batch[i];
     if (!admit(in, f)) continue;
@@ -167,12 +171,15 @@ void HubBridge::process(Port& in, FrameBatch& batch) {
     fan_out(scratch_.data(), n, f, [this](Port& p, Frame* c) { dp_.enqueue(p, c); });
   }
   batch.clear();
+  busy_ = false;
 }
 
 // ---------------------------------------------------------------- learning
 
 void LearningBridge::process(Port& in, FrameBatch& batch) {
-  if (batch.count) fdb_->age(batch[0]->meta.ts_ns);
+  assert(!busy_ && "a bridge's process() was re-entered");
+  busy_ = true;
+  if (batch.count && !dp_.dry_run()) fdb_->age(batch[0]->meta.ts_ns);
   for (uint32_t i = 0; i < batch.count; ++i) {
     Frame* f = batch[i];
     if (!admit(in, f) || !admit_l2(in, f)) continue;
@@ -189,6 +196,7 @@ void LearningBridge::process(Port& in, FrameBatch& batch) {
     fan_out(scratch_.data(), n, f, [this](Port& p, Frame* c) { dp_.enqueue(p, c); });
   }
   batch.clear();
+  busy_ = false;
 }
 
 // ---------------------------------------------------------------- switch
@@ -276,7 +284,9 @@ void SwitchBridge::egress(Port& out, Frame* f) {
 }
 
 void SwitchBridge::process(Port& in, FrameBatch& batch) {
-  if (batch.count) fdb_->age(batch[0]->meta.ts_ns);
+  assert(!busy_ && "a bridge's process() was re-entered");
+  busy_ = true;
+  if (batch.count && !dp_.dry_run()) fdb_->age(batch[0]->meta.ts_ns);
   for (uint32_t i = 0; i < batch.count; ++i) {
     Frame* f = batch[i];
     if (!admit(in, f) || !admit_l2(in, f) || !classify(in, f)) continue;
@@ -296,6 +306,7 @@ void SwitchBridge::process(Port& in, FrameBatch& batch) {
     fan_out(scratch_.data(), n, f, [this](Port& p, Frame* c) { egress(p, c); });
   }
   batch.clear();
+  busy_ = false;
 }
 
 std::unique_ptr<Bridge> make_bridge(Datapath& dp, std::string name, BridgeType type, const BridgeSettings& s) {

@@ -84,6 +84,7 @@ class Bridge {
   BridgeSettings settings_;
   std::vector<Port*> ports_;
   std::vector<Port*> scratch_;  // flood targets, sized to ports_
+  bool busy_ = false;           // process() is never re-entered (the datapath defers patch hand-overs)
   std::unique_ptr<Fdb> fdb_;
 };
 

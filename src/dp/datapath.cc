@@ -28,7 +28,8 @@ std::optional<PortType> parse_port_type(std::string_view s) {
 
 std::string Port::path() const { return (bridge ? bridge->name() : std::string("?")) + "/" + name; }
 
-Datapath::Datapath(size_t pool_frames, size_t frame_capacity) : pool_(pool_frames, frame_capacity) {}
+Datapath::Datapath(size_t pool_frames, size_t frame_capacity)
+    : pool_(pool_frames, frame_capacity), deferred_(kMaxDeferred) {}
 
 Bridge& Datapath::add_bridge(const std::string& name, BridgeType type, const BridgeSettings& s) {
   bridges_.push_back(make_bridge(*this, name, type, s));
@@ -111,31 +112,34 @@ void Datapath::receive(Port& in, FrameBatch& batch) {
 }
 
 void Datapath::deliver(Port& in, FrameBatch& batch) {
-  for (uint32_t i = 0; i < batch.count; ++i) {
-    ++in.counters.rx_packets;
-    in.counters.rx_bytes += batch[i]->len();
-  }
+  if (!dry_run_)
+    for (uint32_t i = 0; i < batch.count; ++i) {
+      ++in.counters.rx_packets;
+      in.counters.rx_bytes += batch[i]->len();
+    }
   in.bridge->process(in, batch);
 }
 
 void Datapath::enqueue(Port& out, Frame* f) {
   uint32_t& budget = budget_[f->meta.origin];
   if (budget == 0) [[unlikely]] {
-    out.counters.drop(Drop::kLoopCut);
+    count_drop(out, Drop::kLoopCut);
     if (trace_) trace_step(&out, *out.bridge, "drop", "dropped (loop_cut): work budget of this frame exhausted");
     pool_.put(f);
     return;
   }
   --budget;
   if (f->meta.vnet.gso_type == net::kGsoNone && net::l2_payload_len(f->data(), f->len()) > out.mtu) [[unlikely]] {
-    out.counters.drop(Drop::kOversize);
+    count_drop(out, Drop::kOversize);
     if (trace_) trace_step(&out, *out.bridge, "drop", "dropped (oversize): payload exceeds the port's MTU");
     pool_.put(f);
     return;
   }
   if (trace_) [[unlikely]] {
     if (out.type == PortType::kPatch) {
-      trace_step(&out, *out.bridge, "patch", fmt::format("output to patch {} -> peer {}", out.name, out.peer->path()));
+      trace_step(&out, *out.bridge, "patch",
+                 fmt::format("output to patch {} -> peer {}", out.name,
+                             out.peer ? out.peer->path() : std::string("(none: the peer does not exist)")));
     } else {
       net::FlowKey k;
       net::parse_flow(f->data(), f->len(), k);
@@ -153,27 +157,49 @@ void Datapath::enqueue(Port& out, Frame* f) {
     queue_[(q_head_ + q_len_++) % queue_.size()] = &out;
     out.queued = true;
   }
-  if (out.pending.full()) flush(out);
+  if (!out.pending.full()) return;
+  if (out.type != PortType::kPatch) {
+    flush(out);
+    return;
+  }
+  if (d_len_ == kMaxDeferred) [[unlikely]] {  // bounded like the work budget: cut and count
+    for (uint32_t i = 0; i < out.pending.count; ++i) count_drop(out, Drop::kLoopCut);
+    pool_.put(out.pending);
+    return;
+  }
+  Deferred& d = deferred_[(d_head_ + d_len_++) % kMaxDeferred];
+  d.port = &out;
+  d.batch = out.pending;
+  out.pending.clear();
 }
 
 void Datapath::flush(Port& out) {
   FrameBatch b = out.pending;
   out.pending.clear();
+  if (out.type == PortType::kPatch) {
+    hand_over(out, b);
+    return;
+  }
   for (uint32_t i = 0; i < b.count; ++i) {
     ++out.counters.tx_packets;
     out.counters.tx_bytes += b[i]->len();
   }
-  if (out.type != PortType::kPatch) {
-    if (out.backend->accepts_offload()) {
-      const uint32_t n = b.count, sent = out.backend->send(b, pool_);
-      for (uint32_t i = sent; i < n; ++i) out.counters.drop(Drop::kTxError);
-    } else {
-      send_finalized(out, b);
-    }
-    return;
+  if (out.backend->accepts_offload()) {
+    const uint32_t n = b.count, sent = out.backend->send(b, pool_);
+    for (uint32_t i = sent; i < n; ++i) out.counters.drop(Drop::kTxError);
+  } else {
+    send_finalized(out, b);
   }
-  if (!out.peer) [[unlikely]] {  // the peer was removed: like a veth whose other end is gone
-    for (uint32_t i = 0; i < b.count; ++i) out.counters.drop(Drop::kTxError);
+}
+
+void Datapath::hand_over(Port& out, FrameBatch& b) {
+  if (!dry_run_)
+    for (uint32_t i = 0; i < b.count; ++i) {
+      ++out.counters.tx_packets;
+      out.counters.tx_bytes += b[i]->len();
+    }
+  if (!out.peer) [[unlikely]] {  // the peer does not exist: like a veth whose other end is gone
+    for (uint32_t i = 0; i < b.count; ++i) count_drop(out, Drop::kTxError);
     pool_.put(b);
     return;
   }
@@ -182,17 +208,16 @@ void Datapath::flush(Port& out) {
   for (uint32_t i = 0; i < b.count; ++i) {
     Frame* f = b[i];
     if (++f->meta.depth > kMaxPatchDepth) [[unlikely]] {
-      out.peer->counters.drop(Drop::kLoopCut);
+      count_drop(*out.peer, Drop::kLoopCut);
       pool_.put(f);
       continue;
     }
     next.add(f);
   }
+  b.clear();
   if (next.empty()) return;
-  const int saved = depth_;
   depth_ = next[0]->meta.depth;
   deliver(*out.peer, next);
-  depth_ = saved;
 }
 
 // Fills partial checksums and segments GSO frames for a backend that takes
@@ -228,7 +253,16 @@ void Datapath::send_finalized(Port& out, FrameBatch& b) {
 }
 
 void Datapath::drain() {
-  while (q_len_) {
+  while (q_len_ || d_len_) {
+    if (d_len_) {
+      Deferred& d = deferred_[d_head_];
+      FrameBatch b = d.batch;
+      Port* p = d.port;
+      d_head_ = (d_head_ + 1) % kMaxDeferred;
+      --d_len_;
+      hand_over(*p, b);
+      continue;
+    }
     Port* p = queue_[q_head_];
     q_head_ = (q_head_ + 1) % queue_.size();
     --q_len_;

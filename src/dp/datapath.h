@@ -81,6 +81,10 @@ class Datapath {
  private:
   void deliver(Port& in, net::FrameBatch& batch);
   void flush(Port& out);
+  void hand_over(Port& patch, net::FrameBatch& batch);  // a patch port's frames to its peer
+  void count_drop(Port& p, Drop why) {
+    if (!dry_run_) p.counters.drop(why);
+  }
   void send_finalized(Port& out, net::FrameBatch& batch);
   void drain();
 
@@ -89,6 +93,15 @@ class Datapath {
   std::vector<std::unique_ptr<Port>> ports_;
   std::vector<Port*> queue_;  // ring of ports with pending frames
   size_t q_head_ = 0, q_len_ = 0;
+  // Full batches of patch ports, handed over by drain() rather than at once:
+  // a bridge's process() is never re-entered while it runs.
+  struct Deferred {
+    Port* port;
+    net::FrameBatch batch;
+  };
+  static constexpr size_t kMaxDeferred = 256;
+  std::vector<Deferred> deferred_;
+  size_t d_head_ = 0, d_len_ = 0;
   uint32_t budget_[net::kBatchSize] = {};
   int depth_ = 0;  // current patch depth while tracing
   Trace* trace_ = nullptr;

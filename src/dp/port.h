@@ -49,11 +49,17 @@ class PortBackend {
   virtual uint32_t receive(net::FrameBatch& /*batch*/, net::FramePool& /*pool*/, uint64_t /*now_ns*/) { return 0; }
   // One line for `show`/`stats` ("tap vnet0 ifindex 7", "vanished").
   virtual std::string describe() const { return ""; }
+  // True once the device is known to be gone (deleted interface): stop polling it.
+  virtual bool failed() const { return false; }
+  // A slower check of the same, run periodically by the control thread
+  // (a deleted interface does not always show up as a receive error).
+  virtual bool check_alive() { return !failed(); }
 };
 
 // A backend that discards what it is given (a port with nowhere to send).
 class DiscardBackend final : public PortBackend {
  public:
+  bool accepts_offload() const override { return true; }  // nothing to segment for a sink
   uint32_t send(net::FrameBatch& batch, net::FramePool& pool) override {
     const uint32_t n = batch.count;
     pool.put(batch);

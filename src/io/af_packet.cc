@@ -81,13 +81,18 @@ uint32_t AfPacketBackend::receive(net::FrameBatch& batch, net::FramePool& pool, 
   if (n == 0) return 0;
   // SAFETY: each message scatters into a header and a frame's own tailroom.
   const int got = recvmmsg(fd_, msgs, static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
+  if (got < 0 && errno != EAGAIN && errno != EINTR) {
+    // ENETDOWN: the interface went down (the kernel re-arms us when it comes
+    // back up) or was deleted (it never will): tell the two apart.
+    if (if_index(name_) != ifindex_) failed_ = true;
+  }
   const size_t used = got > 0 ? static_cast<size_t>(got) : 0;
   for (size_t i = used; i < n; ++i) pool.put(frames[i]);
   uint32_t added = 0;
   for (size_t i = 0; i < used; ++i) {
     net::Frame* f = frames[i];
     const size_t len = msgs[i].msg_len;
-    if (len < sizeof(net::VnetHdr)) {
+    if (len < sizeof(net::VnetHdr) || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {  // runt or bigger than a frame
       pool.put(f);
       continue;
     }
@@ -137,6 +142,8 @@ uint32_t AfPacketBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
   pool.put(batch);
   return ok;
 }
+
+int AfPacketBackend::if_index_of_name() const { return if_index(name_); }
 
 std::string AfPacketBackend::describe() const {
   return "system " + name_ + " ifindex " + std::to_string(ifindex_);

@@ -30,9 +30,16 @@ class AfPacketBackend final : public dp::PortBackend {
   int rx_fd() const override { return fd_; }
   uint32_t receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) override;
   std::string describe() const override;
+  bool failed() const override { return failed_; }
+  bool check_alive() override {
+    if (!failed_ && if_index_of_name() != ifindex_) failed_ = true;
+    return !failed_;
+  }
 
  private:
+  bool failed_ = false;
   AfPacketBackend() = default;
+  int if_index_of_name() const;
   int fd_ = -1;
   int ifindex_ = 0;
   std::string name_;

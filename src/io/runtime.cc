@@ -62,6 +62,13 @@ void Runtime::run_commands() {
   for (auto& c : cmds) c();
 }
 
+std::vector<std::string> Runtime::take_failed() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<std::string> out;
+  out.swap(failed_);
+  return out;
+}
+
 void Runtime::watch(dp::Port& p) {
   if (!p.backend || p.backend->rx_fd() < 0) return;
   epoll_event ev{};
@@ -90,11 +97,19 @@ void Runtime::loop() {
       const auto id = static_cast<uint32_t>(evs[i].data.u64);
       if (id >= dp_.ports().size() || !dp_.ports()[id]) continue;  // removed this round
       dp::Port& p = dp_.port(id);
+      if (p.backend->failed()) continue;  // reported already
       // One batch per ready port per round: level-triggered epoll reports it
       // again if more is waiting, after every other ready port had its turn.
       if (p.backend->receive(batch, dp_.pool(), now) > 0) {
         dp_.receive(p, batch);
         batch.clear();
+      }
+      if (p.backend->failed()) [[unlikely]] {
+        // The device is gone: stop polling (an error fd would wake us forever)
+        // and let the control thread replace the backend and retry.
+        unwatch(p);
+        std::lock_guard<std::mutex> g(mu_);
+        failed_.push_back(p.name);
       }
     }
     run_commands();

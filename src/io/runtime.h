@@ -17,7 +17,9 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "dp/datapath.h"
 
@@ -49,6 +51,9 @@ class Runtime {
   void unwatch(dp::Port& p);
 
   uint64_t rounds() const { return rounds_; }
+  // Names of ports whose device failed (deleted interface) since the last
+  // call; the datapath thread has stopped polling them.
+  std::vector<std::string> take_failed();
 
  private:
   void post(std::function<void()> fn);
@@ -63,6 +68,7 @@ class Runtime {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::deque<std::function<void()>> cmds_;
+  std::vector<std::string> failed_;  // guarded by mu_
   std::atomic<uint64_t> rounds_{0};
 };
 

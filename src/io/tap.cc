@@ -59,9 +59,14 @@ uint32_t TapBackend::receive(net::FrameBatch& batch, net::FramePool& pool, uint6
     iovec iov[2] = {{&f->meta.vnet, sizeof(net::VnetHdr)}, {f->data(), f->tailroom()}};
     // SAFETY: readv writes at most the header and the frame's tailroom.
     const ssize_t got = readv(fd_, iov, 2);
+    if (got < 0 && errno != EAGAIN && errno != EINTR) {
+      pool.put(f);
+      failed_ = true;  // the interface is gone (EBADFD/EIO): the poller stops watching us
+      break;
+    }
     if (got < static_cast<ssize_t>(sizeof(net::VnetHdr))) {
       pool.put(f);
-      break;  // EAGAIN (nothing more) or an error: the poller will retry
+      break;  // nothing more waiting
     }
     f->set_len(static_cast<size_t>(got) - sizeof(net::VnetHdr));
     f->meta.ts_ns = now_ns;

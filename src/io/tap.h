@@ -31,9 +31,11 @@ class TapBackend final : public dp::PortBackend {
   int rx_fd() const override { return fd_; }
   uint32_t receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) override;
   std::string describe() const override;
+  bool failed() const override { return failed_; }
 
  private:
   TapBackend() = default;
+  bool failed_ = false;
   int fd_ = -1;
   std::string name_;
   bool created_ = false;

@@ -44,4 +44,17 @@ pings ${P}a 10.78.0.2 || fail "other ports stopped working with one interface mi
 ip link add ${P}x type veth peer name ${P}y
 sleep 3
 kctl show | grep -A3 "Port ${P}x" | grep -q "attached: system" || { kctl show; fail "returned interface not re-attached"; }
+# An interface deleted while kvnetd runs: the port is parked and reported,
+# then re-attached when the interface returns.
+ip link del ${P}x
+sleep 3
+kctl show | grep -A3 "Port ${P}x" | grep -q "went away" || { kctl show; fail "deleted interface not reported"; }
+ip link add ${P}x type veth peer name ${P}y
+sleep 3
+kctl show | grep -A3 "Port ${P}x" | grep -q "attached: system" || { kctl show; fail "interface not re-attached after it came back"; }
+pings ${P}a 10.78.0.2 || fail "traffic broke while an unrelated interface came and went"
+# Changing a container's address re-creates its veth; its port follows.
+kctl export | sed "s|10.78.0.2/24|10.78.0.3/24|" >"$T/moved.yaml"
+expect_ok "apply a new container address" kctl apply "$T/moved.yaml"
+pings ${P}a 10.78.0.3 || fail "no connectivity after the container was re-created"
 log "PASS"

@@ -118,6 +118,8 @@ TEST(Topology, RejectsDuplicateNames) {
                "duplicate port name 'p'");
   expect_error("bridges:\n  - {name: this-name-is-far-too-long}\n", "must be 1-15 characters");
   expect_error("bridges:\n  - {name: 'a b'}\n", "may only hold");
+  expect_error("bridges:\n  - {name: '-all'}\n", "must start with a letter or a digit");
+  expect_error("bridges:\n  - {name: '..'}\n", "must start with a letter or a digit");
 }
 
 TEST(Topology, RejectsBadPatches) {

@@ -257,6 +257,32 @@ TEST(Patch, ExponentialLoopIsBoundedByTheBudget) {
   EXPECT_EQ(h.dp.pool().available(), h.dp.pool().size());
 }
 
+TEST(Patch, FullBatchesInALoopNeverReenterABridge) {
+  // 32 broadcasts at once fill patch batches; their hand-over is deferred,
+  // so no bridge's process() runs inside itself (asserted in debug builds)
+  // and every frame still ends up counted and returned.
+  Harness h;
+  auto& a = h.bridge("a", dp::BridgeType::kLearning);
+  auto& b = h.bridge("b", dp::BridgeType::kLearning);
+  h.port(a, "in");
+  h.port(b, "out");
+  h.patch(a, "x1", {}, b, "x2", {});
+  h.patch(a, "y1", {}, b, "y2", {});
+  net::FrameBatch batch;
+  for (int i = 0; i < 32; ++i) {
+    net::Frame* f = h.dp.pool().get();
+    const Bytes bytes = eth(kBcast, kA + static_cast<uint64_t>(i));
+    f->assign(bytes.data(), bytes.size());
+    batch.add(f);
+  }
+  h.dp.receive(*h.dp.find_port("in"), batch);
+  EXPECT_GE(h.take("out").size(), 32u);
+  EXPECT_EQ(h.dp.pool().available(), h.dp.pool().size());
+  uint64_t cut = 0;
+  for (const auto& p : h.dp.ports()) cut += p->counters.dropped(dp::Drop::kLoopCut);
+  EXPECT_GT(cut, 0u);
+}
+
 // ---------------------------------------------------------------- trace
 
 TEST(Trace, RecordsEveryStageAcrossAPatch) {
