@@ -311,6 +311,7 @@ Status Service::commit(const Topology& next) {
         continue;
       auto r = opener_(p);
       if (!r) {
+        for (auto& [name, be] : opened) be->abandon();
         undo_cts();
         return r.error();
       }
@@ -319,6 +320,7 @@ Status Service::commit(const Topology& next) {
 
   // 3. The store: one transaction.
   if (auto s = store_->save(next); !s) {
+    for (auto& [name, be] : opened) be->abandon();
     undo_cts();
     return s;
   }

@@ -224,7 +224,7 @@ void Datapath::hand_over(Port& out, FrameBatch& b) {
 // neither, then sends in batches.
 void Datapath::send_finalized(Port& out, FrameBatch& b) {
   FrameBatch ready;
-  net::Frame* segs[64];
+  net::Frame* segs[512];  // a 64 KiB super-frame down to an MSS of 128 bytes
   auto push = [&](net::Frame* f) {
     ready.add(f);
     if (ready.full()) {

@@ -51,6 +51,9 @@ class PortBackend {
   virtual std::string describe() const { return ""; }
   // True once the device is known to be gone (deleted interface): stop polling it.
   virtual bool failed() const { return false; }
+  // The change that opened this backend was abandoned: undo what opening
+  // did to the system that would outlive the object (a persistent TAP).
+  virtual void abandon() {}
   // A slower check of the same, run periodically by the control thread
   // (a deleted interface does not always show up as a receive error).
   virtual bool check_alive() { return !failed(); }

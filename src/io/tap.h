@@ -32,6 +32,9 @@ class TapBackend final : public dp::PortBackend {
   uint32_t receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) override;
   std::string describe() const override;
   bool failed() const override { return failed_; }
+  void abandon() override {
+    if (created_) persistent_ = false;  // the destructor then lets the TAP go
+  }
 
  private:
   TapBackend() = default;

@@ -92,6 +92,10 @@ bad "apply broken YAML" 1 "invalid YAML" apply "$T/broken.yaml"
 printf 'bridges:\n  - name: br9\n    ports: [{name: %s, type: system}]\n' "${P}none" >"$T/noif.yaml"
 bad "apply missing interface" 1 "interface '${P}none' does not exist" apply "$T/noif.yaml"
 kctl show | grep -q "Bridge br9" && fail "half-applied: br9 exists"
+printf 'bridges:\n  - name: br9\n    ports: [{name: %s, type: tap, persistent: true}, {name: %s, type: system}]\n' \
+  "${P}pt" "${P}none" >"$T/noif2.yaml"
+bad "apply failing after a persistent TAP was opened" 1 "interface '${P}none' does not exist" apply "$T/noif2.yaml"
+ip link show ${P}pt >/dev/null 2>&1 && fail "a failed apply left its persistent TAP behind"
 
 # And the good path still works after all that.
 expect_ok "add a valid port" kctl add-port br0 ${P}v vlan_mode=trunk allowed=10,20-30
