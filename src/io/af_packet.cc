@@ -68,7 +68,7 @@ uint32_t AfPacketBackend::receive(net::FrameBatch& batch, net::FramePool& pool, 
   for (; n < want; ++n) {
     frames[n] = pool.get();
     if (!frames[n]) break;
-    // Leave room in front to re-insert a VLAN tag the driver took out.
+    // Data starts after the headroom, so a tag the driver took out can be put back.
     net::Frame* f = frames[n];
     iov[n][0] = {&f->meta.vnet, sizeof(net::VnetHdr)};
     iov[n][1] = {f->data(), f->tailroom()};
