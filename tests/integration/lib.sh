@@ -85,3 +85,14 @@ expect_error() {
   [ "$rc" = "$code" ] || { cat "$T/out"; fail "$d: exit code $rc, expected $code"; }
   grep -qF -- "$frag" "$T/out" || { cat "$T/out"; fail "$d: message lacks '$frag'"; }
 }
+
+# wait_for SECONDS DESCRIPTION command...: polls until the command succeeds.
+wait_for() {
+  local secs=$1 d=$2
+  shift 2
+  for _ in $(seq 1 $((secs * 10))); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  fail "$d (waited ${secs} s)"
+}

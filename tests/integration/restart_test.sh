@@ -42,16 +42,15 @@ kctl show | grep -A3 "Port ${P}x" | grep -q "does not exist" || { kctl show; fai
 ip netns exec ${P}b ip link set eth0 up
 pings ${P}a 10.78.0.2 || fail "other ports stopped working with one interface missing"
 ip link add ${P}x type veth peer name ${P}y
-sleep 3
-kctl show | grep -A3 "Port ${P}x" | grep -q "attached: system" || { kctl show; fail "returned interface not re-attached"; }
+attached() { kctl show | grep -A3 "Port ${P}x" | grep -q "attached: system"; }
+wait_for 10 "returned interface not re-attached" attached
 # An interface deleted while kvnetd runs: the port is parked and reported,
 # then re-attached when the interface returns.
 ip link del ${P}x
-sleep 3
-kctl show | grep -A3 "Port ${P}x" | grep -q "went away" || { kctl show; fail "deleted interface not reported"; }
+went_away() { kctl show | grep -A3 "Port ${P}x" | grep -q "went away"; }
+wait_for 10 "deleted interface not reported" went_away
 ip link add ${P}x type veth peer name ${P}y
-sleep 3
-kctl show | grep -A3 "Port ${P}x" | grep -q "attached: system" || { kctl show; fail "interface not re-attached after it came back"; }
+wait_for 10 "interface not re-attached after it came back" attached
 pings ${P}a 10.78.0.2 || fail "traffic broke while an unrelated interface came and went"
 # Changing a container's address re-creates its veth; its port follows.
 kctl export | sed "s|10.78.0.2/24|10.78.0.3/24|" >"$T/moved.yaml"
