@@ -2,11 +2,9 @@
 
 namespace kvnet::ctl {
 
-Result<std::unique_ptr<dp::Datapath>> build_datapath(const Topology& t, const BackendFactory& factory,
-                                                     size_t pool_frames) {
-  auto dp = std::make_unique<dp::Datapath>(pool_frames);
+Status populate_datapath(dp::Datapath& dp, const Topology& t, const BackendFactory& factory) {
   for (const auto& b : t.bridges) {
-    dp::Bridge& br = dp->add_bridge(b.name, b.type, b.settings);
+    dp::Bridge& br = dp.add_bridge(b.name, b.type, b.settings);
     for (const auto& p : b.ports) {
       std::unique_ptr<dp::PortBackend> backend;
       if (p.type != dp::PortType::kPatch) {
@@ -14,25 +12,28 @@ Result<std::unique_ptr<dp::Datapath>> build_datapath(const Topology& t, const Ba
         if (!r) return r.error();
         backend = std::move(*r);
       }
-      dp->add_port(br, p.name, p.type, p.mtu, p.vlan, std::move(backend));
+      dp.add_port(br, p.name, p.type, p.mtu, p.vlan, std::move(backend));
     }
   }
   for (const auto& b : t.bridges)
     for (const auto& p : b.ports)
-      if (p.type == dp::PortType::kPatch) {
-        dp::Port* a = dp->find_port(b.name + "/" + p.name);
-        dp::Port* z = dp->find_port(p.peer_bridge + "/" + p.peer_port);
-        dp->connect_patch(*a, *z);
-      }
+      if (p.type == dp::PortType::kPatch)
+        if (dp::Port* z = dp.find_port(p.peer_bridge + "/" + p.peer_port))  // may dangle in the daemon
+          dp.connect_patch(*dp.find_port(b.name + "/" + p.name), *z);
   for (const auto& b : t.bridges) {
-    dp::Bridge* br = dp->find_bridge(b.name);
-    for (const auto& f : b.fdb) {
-      dp::Port* p = dp->find_port(b.name + "/" + f.port);
-      if (!br->fdb()->add_static(f.vlan, f.mac, p->id))
+    dp::Bridge* br = dp.find_bridge(b.name);
+    for (const auto& f : b.fdb)
+      if (!br->fdb()->add_static(f.vlan, f.mac, dp.find_port(b.name + "/" + f.port)->id))
         return Error{"bridge '" + b.name + "': static FDB entries exceed mac_table_size " +
                      std::to_string(b.settings.mac_table_size)};
-    }
   }
+  return Ok{};
+}
+
+Result<std::unique_ptr<dp::Datapath>> build_datapath(const Topology& t, const BackendFactory& factory,
+                                                     size_t pool_frames) {
+  auto dp = std::make_unique<dp::Datapath>(pool_frames);
+  if (auto s = populate_datapath(*dp, t, factory); !s) return s.error();
   return dp;
 }
 

@@ -19,6 +19,10 @@ namespace kvnet::ctl {
 using BackendFactory =
     std::function<Result<std::unique_ptr<dp::PortBackend>>(const BridgeSpec&, const PortSpec&)>;
 
+// Adds everything of `t` to an existing (empty or unrelated) datapath.
+// A patch port whose peer is not in `t` stays unconnected.
+Status populate_datapath(dp::Datapath& dp, const Topology& t, const BackendFactory& factory);
+
 Result<std::unique_ptr<dp::Datapath>> build_datapath(const Topology& t, const BackendFactory& factory,
                                                      size_t pool_frames = 16384);
 

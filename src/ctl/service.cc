@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "ctl/build.h"
 #include "ctl/flow_spec.h"
 #include "ctl/netns.h"
 #include "ctl/report.h"
@@ -78,6 +79,10 @@ Status apply_options(YAML::Node port, const json& opts) {
   return Ok{};
 }
 
+bool same_container(const ContainerSpec& a, const ContainerSpec& b) {
+  return a.name == b.name && a.port == b.port && a.ip == b.ip && a.gw == b.gw && a.mac == b.mac;
+}
+
 bool same_backend(const PortSpec& a, const PortSpec& b) {
   return a.type == b.type && a.rx == b.rx && a.tx == b.tx && a.peer_bridge == b.peer_bridge &&
          a.peer_port == b.peer_port && a.persistent == b.persistent;
@@ -139,39 +144,22 @@ Status Service::restore() {
   if (!t) return t.error();
   Topology next = std::move(*t);
   // Build from nothing, tolerating vanished interfaces; the DB already holds it.
-  std::map<std::string, std::unique_ptr<dp::PortBackend>> opened;
   if (opts_.manage_containers)
     for (const auto& c : next.containers)
       if (auto s = container_ensure(c); !s) vanished_[c.port] = s.error().message;
-  for (const auto& b : next.bridges)
-    for (const auto& p : b.ports) {
-      if (p.type == dp::PortType::kPatch) continue;
-      auto r = opener_(p);
-      if (r) {
-        opened[p.name] = std::move(*r);
-      } else {
-        vanished_[p.name] = r.error().message;
-        opened[p.name] = std::make_unique<VanishedBackend>(r.error().message);
-      }
-    }
-  rt_.call([&](dp::Datapath& dp) {
-    for (const auto& b : next.bridges) {
-      dp::Bridge& br = dp.add_bridge(b.name, b.type, b.settings);
-      for (const auto& p : b.ports) {
-        dp::Port& port = dp.add_port(br, p.name, p.type, p.mtu, p.vlan, std::move(opened[p.name]));
-        rt_.watch(port);
-      }
-    }
-    for (const auto& b : next.bridges)
-      for (const auto& p : b.ports)
-        if (p.type == dp::PortType::kPatch) {
-          dp::Port* peer = dp.find_port(p.peer_bridge + "/" + p.peer_port);
-          if (peer) dp.connect_patch(*dp.find_port(b.name + "/" + p.name), *peer);
-        }
-    for (const auto& b : next.bridges)
-      for (const auto& f : b.fdb) dp.find_bridge(b.name)->fdb()->add_static(f.vlan, f.mac, dp.find_port(f.port)->id);
-    return 0;
+  auto open_or_park = [&](const BridgeSpec&, const PortSpec& p) -> Result<std::unique_ptr<dp::PortBackend>> {
+    auto r = opener_(p);
+    if (r) return r;
+    vanished_[p.name] = r.error().message;
+    return std::unique_ptr<dp::PortBackend>(std::make_unique<VanishedBackend>(r.error().message));
+  };
+  auto built = rt_.call([&](dp::Datapath& dp) -> Status {
+    auto s = populate_datapath(dp, next, open_or_park);
+    for (const auto& p : dp.ports())
+      if (p) rt_.watch(*p);
+    return s;
   });
+  if (!built) return built.error();
   cur_ = std::move(next);
   return Ok{};
 }
@@ -260,12 +248,12 @@ Status Service::commit(const Topology& next) {
   std::vector<ContainerSpec> gone_cts;
   for (const auto& c : next.containers) {
     bool had = false;
-    for (const auto& o : cur_.containers) had = had || (o.name == c.name && o.port == c.port && o.ip == c.ip && o.gw == c.gw && o.mac == c.mac);
+    for (const auto& o : cur_.containers) had = had || same_container(o, c);
     if (!had) new_cts.push_back(&c);
   }
   for (const auto& o : cur_.containers) {
     bool kept = false;
-    for (const auto& c : next.containers) kept = kept || (o.name == c.name && o.port == c.port && o.ip == c.ip && o.gw == c.gw && o.mac == c.mac);
+    for (const auto& c : next.containers) kept = kept || same_container(o, c);
     if (!kept) gone_cts.push_back(o);
   }
 

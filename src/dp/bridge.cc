@@ -251,35 +251,32 @@ bool SwitchBridge::classify(Port& in, Frame* f) {
 void SwitchBridge::egress(Port& out, Frame* f) {
   const uint16_t vlan = f->meta.vlan;
   const VlanPort& vp = out.vlan;
-  const char* mode = to_string(vp.config().mode).data();
   if (!vp.member(vlan)) {
     // Only reached for known unicast: floods pick member ports only.
     if (dp_.trace()) [[unlikely]]
-      dp_.trace_step(&out, *this, "egress", fmt::format("{} {}: VLAN {} is not carried: not sent", mode, out.name, vlan));
+      dp_.trace_step(&out, *this, "egress",
+                     fmt::format("{} {}: VLAN {} is not carried: not sent", to_string(vp.config().mode), out.name, vlan));
     dp_.pool().put(f);
     return;
   }
   const uint16_t pcp_bits = static_cast<uint16_t>(f->meta.pcp << 13);
+  const bool untagged = vp.sends_untagged(vlan);
+  const bool priority_tag = untagged && vp.wants_priority_tag(f->meta.pcp);
   bool ok = true;
-  std::string what;
-  if (vp.sends_untagged(vlan)) {
-    if (vp.wants_priority_tag(f->meta.pcp)) {
-      ok = net::push_vlan(*f, net::kEthTypeVlan, pcp_bits);
-      if (dp_.trace()) [[unlikely]] what = fmt::format("untagged with a priority tag (VID 0, pcp {})", f->meta.pcp);
-    } else if (dp_.trace()) [[unlikely]] {
-      what = "tag stripped, sent untagged";
-    }
-  } else {
-    ok = net::push_vlan(*f, f->meta.s_tpid, static_cast<uint16_t>(pcp_bits | vlan));
-    if (dp_.trace()) [[unlikely]] what = fmt::format("sent tagged VLAN {} (tpid 0x{:04x})", vlan, f->meta.s_tpid);
-  }
+  if (priority_tag) ok = net::push_vlan(*f, net::kEthTypeVlan, pcp_bits);
+  else if (!untagged) ok = net::push_vlan(*f, f->meta.s_tpid, static_cast<uint16_t>(pcp_bits | vlan));
   if (!ok) [[unlikely]] {
     drop(out, f, Drop::kNoHeadroom, "no headroom to push a tag");
     return;
   }
-  if (dp_.trace()) [[unlikely]]
-    dp_.trace_step(&out, *this, "egress", fmt::format("{} port {} (pvid {}): VLAN {}: {}", mode, out.name,
-                                                     vp.config().pvid, vlan, what));
+  if (dp_.trace()) [[unlikely]] {
+    const std::string what =
+        priority_tag ? fmt::format("untagged with a priority tag (VID 0, pcp {})", f->meta.pcp)
+        : untagged   ? std::string("tag stripped, sent untagged")
+                     : fmt::format("sent tagged VLAN {} (tpid 0x{:04x})", vlan, f->meta.s_tpid);
+    dp_.trace_step(&out, *this, "egress", fmt::format("{} port {} (pvid {}): VLAN {}: {}", to_string(vp.config().mode),
+                                                     out.name, vp.config().pvid, vlan, what));
+  }
   dp_.enqueue(out, f);
 }
 

@@ -113,7 +113,6 @@ void Runtime::loop() {
       }
     }
     run_commands();
-    rounds_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

@@ -50,7 +50,6 @@ class Runtime {
   void watch(dp::Port& p);
   void unwatch(dp::Port& p);
 
-  uint64_t rounds() const { return rounds_; }
   // Names of ports whose device failed (deleted interface) since the last
   // call; the datapath thread has stopped polling them.
   std::vector<std::string> take_failed();
@@ -69,7 +68,6 @@ class Runtime {
   std::mutex mu_;
   std::deque<std::function<void()>> cmds_;
   std::vector<std::string> failed_;  // guarded by mu_
-  std::atomic<uint64_t> rounds_{0};
 };
 
 uint64_t now_ns();  // CLOCK_MONOTONIC
