@@ -10,12 +10,12 @@
 #include <iostream>
 #include <sstream>
 
-#include "ctl/api.h"
+#include "daemon/api.h"
 
 namespace {
 
 using json = nlohmann::json;
-using kvnet::ctl::api_call;
+using kvnet::daemon::api_call;
 
 std::string g_socket = "/run/kvnet/kvnetd.sock";
 std::string g_format = "human";

@@ -15,8 +15,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "ctl/api.h"
-#include "ctl/service.h"
+#include "daemon/api.h"
+#include "daemon/service.h"
 #include "ctl/store.h"
 #include "dp/datapath.h"
 #include "io/runtime.h"
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
   }
   dp::Datapath datapath(pool_frames, net::kHeadroom + net::kMaxGsoFrameLen);
   io::Runtime runtime(datapath);
-  ctl::Service svc(std::move(*store), datapath, runtime, ctl::kernel_backends());
+  daemon::Service svc(std::move(*store), datapath, runtime, daemon::kernel_backends());
   if (auto s = svc.restore(); !s) {
     log(s.error().message);
     report(1);
@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
   for (const auto& b : svc.config().bridges) nports += b.ports.size();
   log(fmt::format("restored {} bridge(s), {} port(s), {} container(s) from {}", svc.config().bridges.size(), nports,
                   svc.config().containers.size(), db));
-  ctl::ApiServer server(svc, sock);
+  daemon::ApiServer server(svc, sock);
   if (auto s = server.listen(); !s) {
     log(s.error().message);
     svc.shutdown();

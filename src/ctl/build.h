@@ -10,7 +10,7 @@
 #include <functional>
 #include <memory>
 
-#include "ctl/result.h"
+#include "base/result.h"
 #include "ctl/topology.h"
 #include "dp/datapath.h"
 

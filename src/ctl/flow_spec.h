@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "ctl/result.h"
+#include "base/result.h"
 
 namespace kvnet::ctl {
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "ctl/result.h"
+#include "base/result.h"
 #include "ctl/topology.h"
 #include "dp/counters.h"
 #include "dp/datapath.h"

@@ -15,7 +15,7 @@
 
 #include <string>
 
-#include "ctl/result.h"
+#include "base/result.h"
 #include "ctl/topology.h"
 
 namespace kvnet::ctl {

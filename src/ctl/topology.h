@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "ctl/result.h"
+#include "base/result.h"
 #include "dp/bridge.h"
 #include "dp/port.h"
 #include "dp/vlan.h"

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "ctl/result.h"
+#include "base/result.h"
 #include "ctl/topology.h"
 #include "dp/trace.h"
 

@@ -19,18 +19,18 @@
 
 namespace kvnet::io {
 
-ctl::Result<std::unique_ptr<AfPacketBackend>> AfPacketBackend::open(const std::string& ifname) {
+Result<std::unique_ptr<AfPacketBackend>> AfPacketBackend::open(const std::string& ifname) {
   auto b = std::unique_ptr<AfPacketBackend>(new AfPacketBackend());
   b->name_ = ifname;
   b->ifindex_ = if_index(ifname);
-  if (b->ifindex_ == 0) return ctl::Error{"interface '" + ifname + "' does not exist"};
+  if (b->ifindex_ == 0) return Error{"interface '" + ifname + "' does not exist"};
   b->fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
-  if (b->fd_ < 0) return ctl::Error{"interface '" + ifname + "': AF_PACKET socket: " + std::strerror(errno)};
+  if (b->fd_ < 0) return Error{"interface '" + ifname + "': AF_PACKET socket: " + std::strerror(errno)};
   const int one = 1;
-  auto opt = [&](int level, int name, const void* v, socklen_t len, const char* what) -> ctl::Status {
+  auto opt = [&](int level, int name, const void* v, socklen_t len, const char* what) -> Status {
     if (setsockopt(b->fd_, level, name, v, len) < 0)
-      return ctl::Error{"interface '" + ifname + "': " + what + ": " + std::strerror(errno)};
-    return ctl::Ok{};
+      return Error{"interface '" + ifname + "': " + what + ": " + std::strerror(errno)};
+    return Ok{};
   };
   if (auto s = opt(SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one, "PACKET_VNET_HDR"); !s) return s.error();
   if (auto s = opt(SOL_PACKET, PACKET_AUXDATA, &one, sizeof one, "PACKET_AUXDATA"); !s) return s.error();
@@ -44,7 +44,7 @@ ctl::Result<std::unique_ptr<AfPacketBackend>> AfPacketBackend::open(const std::s
   sll.sll_protocol = htons(ETH_P_ALL);
   sll.sll_ifindex = b->ifindex_;
   if (bind(b->fd_, reinterpret_cast<sockaddr*>(&sll), sizeof sll) < 0)
-    return ctl::Error{"interface '" + ifname + "': bind: " + std::strerror(errno)};
+    return Error{"interface '" + ifname + "': bind: " + std::strerror(errno)};
   packet_mreq mr{};
   mr.mr_ifindex = b->ifindex_;
   mr.mr_type = PACKET_MR_PROMISC;

@@ -15,14 +15,14 @@
 #include <memory>
 #include <string>
 
-#include "ctl/result.h"
+#include "base/result.h"
 #include "dp/port.h"
 
 namespace kvnet::io {
 
 class AfPacketBackend final : public dp::PortBackend {
  public:
-  static ctl::Result<std::unique_ptr<AfPacketBackend>> open(const std::string& ifname);
+  static Result<std::unique_ptr<AfPacketBackend>> open(const std::string& ifname);
   ~AfPacketBackend() override;
 
   uint32_t send(net::FrameBatch& batch, net::FramePool& pool) override;

@@ -31,24 +31,24 @@ int if_index(const std::string& name) { return static_cast<int>(if_nametoindex(n
 
 bool if_exists(const std::string& name) { return if_index(name) > 0; }
 
-ctl::Status if_set_up(const std::string& name, bool up) {
+Status if_set_up(const std::string& name, bool up) {
   ifreq r;
-  if (!fill(r, name)) return ctl::Error{"interface name '" + name + "' is invalid"};
+  if (!fill(r, name)) return Error{"interface name '" + name + "' is invalid"};
   Sock s;
   // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write only the ifreq we own.
-  if (ioctl(s.fd, SIOCGIFFLAGS, &r) < 0) return ctl::Error{"interface '" + name + "': " + std::strerror(errno)};
+  if (ioctl(s.fd, SIOCGIFFLAGS, &r) < 0) return Error{"interface '" + name + "': " + std::strerror(errno)};
   if (up) r.ifr_flags = static_cast<short>(r.ifr_flags | IFF_UP);
   else r.ifr_flags = static_cast<short>(r.ifr_flags & ~IFF_UP);
   if (ioctl(s.fd, SIOCSIFFLAGS, &r) < 0)
-    return ctl::Error{"interface '" + name + "': cannot set " + (up ? "up" : "down") + ": " + std::strerror(errno)};
-  return ctl::Ok{};
+    return Error{"interface '" + name + "': cannot set " + (up ? "up" : "down") + ": " + std::strerror(errno)};
+  return Ok{};
 }
 
-ctl::Result<int> if_mtu(const std::string& name) {
+Result<int> if_mtu(const std::string& name) {
   ifreq r;
-  if (!fill(r, name)) return ctl::Error{"interface name '" + name + "' is invalid"};
+  if (!fill(r, name)) return Error{"interface name '" + name + "' is invalid"};
   Sock s;
-  if (ioctl(s.fd, SIOCGIFMTU, &r) < 0) return ctl::Error{"interface '" + name + "': " + std::strerror(errno)};
+  if (ioctl(s.fd, SIOCGIFMTU, &r) < 0) return Error{"interface '" + name + "': " + std::strerror(errno)};
   return r.ifr_mtu;
 }
 

@@ -4,13 +4,13 @@
 
 #include <string>
 
-#include "ctl/result.h"
+#include "base/result.h"
 
 namespace kvnet::io {
 
 int if_index(const std::string& name);  // 0 if it does not exist
 bool if_exists(const std::string& name);
-ctl::Status if_set_up(const std::string& name, bool up);
-ctl::Result<int> if_mtu(const std::string& name);
+Status if_set_up(const std::string& name, bool up);
+Result<int> if_mtu(const std::string& name);
 
 }  // namespace kvnet::io

@@ -2,9 +2,9 @@
 
 namespace kvnet::io {
 
-ctl::Result<std::unique_ptr<PcapTxBackend>> PcapTxBackend::open(const std::string& path, bool nanosecond) {
+Result<std::unique_ptr<PcapTxBackend>> PcapTxBackend::open(const std::string& path, bool nanosecond) {
   auto b = std::unique_ptr<PcapTxBackend>(new PcapTxBackend());
-  if (!b->writer_.open(path, nanosecond)) return ctl::Error{b->writer_.error()};
+  if (!b->writer_.open(path, nanosecond)) return Error{b->writer_.error()};
   return b;
 }
 
@@ -19,9 +19,9 @@ uint32_t PcapTxBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
   return ok;
 }
 
-ctl::Status PcapTxBackend::close() {
-  if (!writer_.close()) return ctl::Error{writer_.error()};
-  return ctl::Ok{};
+Status PcapTxBackend::close() {
+  if (!writer_.close()) return Error{writer_.error()};
+  return Ok{};
 }
 
 }  // namespace kvnet::io

@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "ctl/result.h"
+#include "base/result.h"
 #include "dp/port.h"
 #include "net/pcap.h"
 
@@ -19,9 +19,9 @@ namespace kvnet::io {
 
 class PcapTxBackend final : public dp::PortBackend {
  public:
-  static ctl::Result<std::unique_ptr<PcapTxBackend>> open(const std::string& path, bool nanosecond);
+  static Result<std::unique_ptr<PcapTxBackend>> open(const std::string& path, bool nanosecond);
   uint32_t send(net::FrameBatch& batch, net::FramePool& pool) override;
-  ctl::Status close();
+  Status close();
   uint64_t written() const { return written_; }
 
  private:

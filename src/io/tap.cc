@@ -14,32 +14,32 @@
 
 namespace kvnet::io {
 
-ctl::Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, bool persistent) {
-  if (name.empty() || name.size() >= IFNAMSIZ) return ctl::Error{"tap name '" + name + "' is invalid"};
+Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, bool persistent) {
+  if (name.empty() || name.size() >= IFNAMSIZ) return Error{"tap name '" + name + "' is invalid"};
   auto t = std::unique_ptr<TapBackend>(new TapBackend());
   t->name_ = name;
   t->persistent_ = persistent;
   const bool existed = if_exists(name);
   t->fd_ = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (t->fd_ < 0) return ctl::Error{"tap '" + name + "': cannot open /dev/net/tun: " + std::strerror(errno)};
+  if (t->fd_ < 0) return Error{"tap '" + name + "': cannot open /dev/net/tun: " + std::strerror(errno)};
   ifreq r{};
   std::memcpy(r.ifr_name, name.data(), name.size());
   r.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
   // SAFETY: TUNSETIFF reads the ifreq we own and binds this fd to the device.
   if (ioctl(t->fd_, TUNSETIFF, &r) < 0) {
     const int e = errno;
-    if (existed) return ctl::Error{"tap '" + name + "': cannot attach (is it a TAP, not in use by another process?): " + std::strerror(e)};
-    return ctl::Error{"tap '" + name + "': cannot create: " + std::strerror(e)};
+    if (existed) return Error{"tap '" + name + "': cannot attach (is it a TAP, not in use by another process?): " + std::strerror(e)};
+    return Error{"tap '" + name + "': cannot create: " + std::strerror(e)};
   }
   t->created_ = !existed;
   int hdr = sizeof(net::VnetHdr);
   if (ioctl(t->fd_, TUNSETVNETHDRSZ, &hdr) < 0)
-    return ctl::Error{"tap '" + name + "': TUNSETVNETHDRSZ: " + std::strerror(errno)};
+    return Error{"tap '" + name + "': TUNSETVNETHDRSZ: " + std::strerror(errno)};
   const unsigned offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
   if (ioctl(t->fd_, TUNSETOFFLOAD, offloads) < 0)
-    return ctl::Error{"tap '" + name + "': TUNSETOFFLOAD: " + std::strerror(errno)};
+    return Error{"tap '" + name + "': TUNSETOFFLOAD: " + std::strerror(errno)};
   if (persistent && ioctl(t->fd_, TUNSETPERSIST, 1) < 0)
-    return ctl::Error{"tap '" + name + "': TUNSETPERSIST: " + std::strerror(errno)};
+    return Error{"tap '" + name + "': TUNSETPERSIST: " + std::strerror(errno)};
   if (auto s = if_set_up(name, true); !s) return s.error();
   return t;
 }

@@ -16,14 +16,14 @@
 #include <memory>
 #include <string>
 
-#include "ctl/result.h"
+#include "base/result.h"
 #include "dp/port.h"
 
 namespace kvnet::io {
 
 class TapBackend final : public dp::PortBackend {
  public:
-  static ctl::Result<std::unique_ptr<TapBackend>> open(const std::string& name, bool persistent);
+  static Result<std::unique_ptr<TapBackend>> open(const std::string& name, bool persistent);
   ~TapBackend() override;
 
   uint32_t send(net::FrameBatch& batch, net::FramePool& pool) override;

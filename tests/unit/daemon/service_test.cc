@@ -1,13 +1,14 @@
 // The daemon's control logic without kernel resources: pcap/patch ports and
 // a fake opener, a real SQLite store in a temp dir, the datapath inline.
-#include "ctl/service.h"
+#include "daemon/service.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <set>
 
-namespace kvnet::ctl {
+namespace kvnet::daemon {
+using namespace kvnet::ctl;
 namespace {
 
 namespace fs = std::filesystem;
@@ -173,4 +174,4 @@ TEST_F(ServiceTest, DeletesCascade) {
 }
 
 }  // namespace
-}  // namespace kvnet::ctl
+}  // namespace kvnet::daemon

@@ -1,4 +1,4 @@
-#include "ctl/netns.h"
+#include "daemon/netns.h"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -13,7 +13,9 @@
 
 extern char** environ;
 
-namespace kvnet::ctl {
+namespace kvnet::daemon {
+
+using namespace kvnet::ctl;
 
 Result<std::string> run_command(const std::vector<std::string>& argv) {
   int pipefd[2];
@@ -113,4 +115,4 @@ Status container_ensure(const ContainerSpec& c) {
   return io::if_set_up(c.port, true);
 }
 
-}  // namespace kvnet::ctl
+}  // namespace kvnet::daemon

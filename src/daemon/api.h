@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "ctl/result.h"
+#include "base/result.h"
 
-namespace kvnet::ctl {
+namespace kvnet::daemon {
 
 class Service;
 
@@ -36,4 +36,4 @@ class ApiServer {
 // Sends one request and returns the server's JSON response.
 Result<nlohmann::json> api_call(const std::string& socket_path, const nlohmann::json& req, int timeout_ms = 60000);
 
-}  // namespace kvnet::ctl
+}  // namespace kvnet::daemon

@@ -1,4 +1,4 @@
-#include "ctl/api.h"
+#include "daemon/api.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,9 +11,9 @@
 #include <cstring>
 #include <filesystem>
 
-#include "ctl/service.h"
+#include "daemon/service.h"
 
-namespace kvnet::ctl {
+namespace kvnet::daemon {
 namespace {
 
 constexpr size_t kMaxRequest = 16 << 20;
@@ -150,4 +150,4 @@ Result<nlohmann::json> api_call(const std::string& socket_path, const nlohmann::
   return resp;
 }
 
-}  // namespace kvnet::ctl
+}  // namespace kvnet::daemon

@@ -10,10 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "ctl/result.h"
+#include "base/result.h"
 #include "ctl/topology.h"
 
-namespace kvnet::ctl {
+namespace kvnet::daemon {
+
+using ctl::ContainerSpec;
 
 // Runs argv (no shell); returns its combined output, or an Error naming the
 // command and its output when it exits non-zero.
@@ -25,4 +27,4 @@ Status container_destroy(const std::string& name, const std::string& port);
 // Re-creates what is missing (after a reboot or a manual deletion).
 Status container_ensure(const ContainerSpec& c);
 
-}  // namespace kvnet::ctl
+}  // namespace kvnet::daemon

@@ -1,4 +1,4 @@
-#include "ctl/service.h"
+#include "daemon/service.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -6,14 +6,16 @@
 
 #include "ctl/build.h"
 #include "ctl/flow_spec.h"
-#include "ctl/netns.h"
+#include "daemon/netns.h"
 #include "ctl/report.h"
 #include "ctl/trace_run.h"
 #include "io/af_packet.h"
 #include "io/pcap_port.h"
 #include "io/tap.h"
 
-namespace kvnet::ctl {
+namespace kvnet::daemon {
+
+using namespace kvnet::ctl;
 namespace {
 
 // A port whose kernel interface is missing: configured, but nothing moves.
@@ -758,4 +760,4 @@ void Service::shutdown() {
   });
 }
 
-}  // namespace kvnet::ctl
+}  // namespace kvnet::daemon

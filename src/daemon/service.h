@@ -18,13 +18,18 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "ctl/result.h"
+#include "base/result.h"
 #include "ctl/store.h"
 #include "ctl/topology.h"
 #include "dp/datapath.h"
 #include "io/runtime.h"
 
-namespace kvnet::ctl {
+namespace kvnet::daemon {
+
+using ctl::BridgeSpec;
+using ctl::PortSpec;
+using ctl::Store;
+using ctl::Topology;
 
 using json = nlohmann::json;
 
@@ -87,4 +92,4 @@ class Service {
   std::map<std::string, std::string> vanished_;  // port -> why it has no backend
 };
 
-}  // namespace kvnet::ctl
+}  // namespace kvnet::daemon

@@ -1,0 +1,18 @@
+// Small text helpers for messages that may carry bytes a user sent.
+//
+// Error messages echo what the user wrote ("port 'x': ..."), and answers go
+// out as JSON, which must be valid UTF-8. `valid_utf8()` replaces every byte
+// that is not part of a well-formed UTF-8 sequence with U+FFFD, so an echoed
+// name can never make an answer unencodable. `utf8_prefix()` cuts a string to
+// at most n bytes without splitting a character.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace kvnet {
+
+std::string valid_utf8(std::string_view s);
+std::string utf8_prefix(std::string_view s, size_t max_bytes);
+
+}  // namespace kvnet
