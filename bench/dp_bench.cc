@@ -75,8 +75,8 @@ void warm(dp::Datapath& d, dp::Port& at, int vid) {
 void BM_AccessToAccess(benchmark::State& state) {
   dp::Datapath d(4096);
   auto& br = d.add_bridge("br", dp::BridgeType::kSwitch);
-  auto& a = d.add_port(br, "a", dp::PortType::kPcap, 1500, access(10), nullptr);
-  auto& z = d.add_port(br, "z", dp::PortType::kPcap, 1500, access(10), nullptr);
+  auto& a = d.add_port(br, "a", dp::KindTag{"pcap"}, 1500, access(10), nullptr);
+  auto& z = d.add_port(br, "z", dp::KindTag{"pcap"}, 1500, access(10), nullptr);
   warm(d, z, -1);
   run(state, d, a, frame(kDst, kSrc, -1));
   if (z.counters.tx_packets == 0) state.SkipWithError("nothing forwarded");
@@ -86,8 +86,8 @@ BENCHMARK(BM_AccessToAccess);
 void BM_AccessToTrunk(benchmark::State& state) {
   dp::Datapath d(4096);
   auto& br = d.add_bridge("br", dp::BridgeType::kSwitch);
-  auto& a = d.add_port(br, "a", dp::PortType::kPcap, 1500, access(10), nullptr);
-  auto& t = d.add_port(br, "t", dp::PortType::kPcap, 1500, trunk({10, 20}), nullptr);
+  auto& a = d.add_port(br, "a", dp::KindTag{"pcap"}, 1500, access(10), nullptr);
+  auto& t = d.add_port(br, "t", dp::KindTag{"pcap"}, 1500, trunk({10, 20}), nullptr);
   warm(d, t, 10);
   run(state, d, a, frame(kDst, kSrc, -1));
   if (t.counters.tx_packets == 0) state.SkipWithError("nothing forwarded");
@@ -97,8 +97,8 @@ BENCHMARK(BM_AccessToTrunk);
 void BM_TrunkToAccess(benchmark::State& state) {
   dp::Datapath d(4096);
   auto& br = d.add_bridge("br", dp::BridgeType::kSwitch);
-  auto& t = d.add_port(br, "t", dp::PortType::kPcap, 1500, trunk({10, 20}), nullptr);
-  auto& a = d.add_port(br, "a", dp::PortType::kPcap, 1500, access(10), nullptr);
+  auto& t = d.add_port(br, "t", dp::KindTag{"pcap"}, 1500, trunk({10, 20}), nullptr);
+  auto& a = d.add_port(br, "a", dp::KindTag{"pcap"}, 1500, access(10), nullptr);
   warm(d, a, -1);
   run(state, d, t, frame(kDst, kSrc, 10));
   if (a.counters.tx_packets == 0) state.SkipWithError("nothing forwarded");
@@ -108,9 +108,9 @@ BENCHMARK(BM_TrunkToAccess);
 void BM_FloodTo8Ports(benchmark::State& state) {
   dp::Datapath d(4096);
   auto& br = d.add_bridge("br", dp::BridgeType::kSwitch);
-  auto& a = d.add_port(br, "a", dp::PortType::kPcap, 1500, access(10), nullptr);
+  auto& a = d.add_port(br, "a", dp::KindTag{"pcap"}, 1500, access(10), nullptr);
   for (int i = 0; i < 8; ++i)
-    d.add_port(br, "p" + std::to_string(i), dp::PortType::kPcap, 1500, access(10), nullptr);
+    d.add_port(br, "p" + std::to_string(i), dp::KindTag{"pcap"}, 1500, access(10), nullptr);
   run(state, d, a, frame(0xffffffffffff, kSrc, -1));
   state.counters["out_frames_per_second"] =
       benchmark::Counter(static_cast<double>(state.iterations()) * net::kBatchSize * 8, benchmark::Counter::kIsRate);
@@ -121,10 +121,10 @@ void BM_PatchBetweenTwoBridges(benchmark::State& state) {
   dp::Datapath d(4096);
   auto& b1 = d.add_bridge("b1", dp::BridgeType::kSwitch);
   auto& b2 = d.add_bridge("b2", dp::BridgeType::kSwitch);
-  auto& a = d.add_port(b1, "a", dp::PortType::kPcap, 1500, access(10), nullptr);
-  auto& x = d.add_port(b1, "x", dp::PortType::kPatch, 1500, trunk({10}), nullptr);
-  auto& y = d.add_port(b2, "y", dp::PortType::kPatch, 1500, trunk({10}), nullptr);
-  auto& z = d.add_port(b2, "z", dp::PortType::kPcap, 1500, access(10), nullptr);
+  auto& a = d.add_port(b1, "a", dp::KindTag{"pcap"}, 1500, access(10), nullptr);
+  auto& x = d.add_port(b1, "x", dp::kPatchKind, 1500, trunk({10}), nullptr);
+  auto& y = d.add_port(b2, "y", dp::kPatchKind, 1500, trunk({10}), nullptr);
+  auto& z = d.add_port(b2, "z", dp::KindTag{"pcap"}, 1500, access(10), nullptr);
   d.connect_patch(x, y);
   warm(d, z, -1);
   run(state, d, a, frame(kDst, kSrc, -1));

@@ -37,7 +37,7 @@ int cmd_replay(const std::string& file, const std::string& format, bool show_fdb
                    static_cast<unsigned long long>(total));
       if (done == total) std::fprintf(stderr, "\r\033[K");
     };
-  auto r = ctl::replay(*topo, progress);
+  auto r = ctl::replay(*topo, progress, show_fdb);
   if (!r) return fail(r.error().message);
   if (format == "json") std::cout << ctl::render_replay_json(*r).dump(2) << "\n";
   else std::cout << ctl::render_replay_text(*r, show_fdb);

@@ -258,6 +258,8 @@ int main(int argc, char** argv) {
 
   auto* apply = app.add_subcommand("apply", "make the configuration equal to a topology file (only the difference is applied, in one transaction)");
   apply->add_option("file", file, "topology YAML")->required();
+  bool dry_run = false;
+  apply->add_flag("--dry-run", dry_run, "print the plan, change nothing");
   apply->callback([&] {
     action = [&] {
       std::ifstream in(file);
@@ -265,15 +267,14 @@ int main(int argc, char** argv) {
       std::stringstream ss;
       ss << in.rdbuf();
       const auto abs = std::filesystem::absolute(file);
-      json r = call({{"cmd", "apply"}, {"yaml", ss.str()}, {"file", file}, {"base_dir", abs.parent_path().string()}});
+      json r = call({{"cmd", "apply"}, {"yaml", ss.str()}, {"file", file}, {"base_dir", abs.parent_path().string()},
+                     {"dry_run", dry_run}});
       out(r, [](const json& r) {
-        if (!r["changed"].get<bool>()) {
+        if (!r.value("changed", false)) {
           std::cout << "no change\n";
           return;
         }
-        for (const auto& p : r["ports_added"]) std::cout << "+ " << p.get<std::string>() << "\n";
-        for (const auto& p : r["ports_removed"]) std::cout << "- " << p.get<std::string>() << "\n";
-        std::cout << "applied\n";
+        for (const auto& line : r["changes"]) std::cout << line.get<std::string>() << "\n";
       });
     };
   });

@@ -60,12 +60,13 @@ int daemonize(int* ready_fd) {
 
 int main(int argc, char** argv) {
   CLI::App app{"kvnetd: kvnet's switch daemon"};
-  std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile;
+  std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile, pcap_dir;
   bool foreground = false;
   size_t pool_frames = 4096;
   app.add_option("--db", db, "SQLite configuration database")->capture_default_str();
   app.add_option("--socket", sock, "API socket (mode 0660)")->capture_default_str();
   app.add_flag("--foreground", foreground, "stay in the foreground (default: run in the background)");
+  app.add_option("--pcap-dir", pcap_dir, "the only directory pcap ports may write to (default: pcap/ next to --db)");
   app.add_option("--pidfile", pidfile, "write the daemon's pid here (default /run/kvnet/kvnetd.pid in the background)");
   app.add_option("--pool-frames", pool_frames, "frame buffers (64 KiB each, allocated lazily)")
       ->check(CLI::Range(256, 1 << 20))
@@ -81,6 +82,8 @@ int main(int argc, char** argv) {
   db = std::filesystem::absolute(db).string();
   sock = std::filesystem::absolute(sock).string();
   if (!pidfile.empty()) pidfile = std::filesystem::absolute(pidfile).string();
+  pcap_dir = pcap_dir.empty() ? (std::filesystem::path(db).parent_path() / "pcap").string()
+                              : std::filesystem::absolute(pcap_dir).string();
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -117,7 +120,7 @@ int main(int argc, char** argv) {
   }
   dp::Datapath datapath(pool_frames, net::kHeadroom + net::kMaxGsoFrameLen);
   io::Runtime runtime(datapath);
-  daemon::Service svc(std::move(*store), datapath, runtime, daemon::kernel_backends());
+  daemon::Service svc(std::move(*store), runtime, daemon::kernel_backends(pcap_dir));
   if (auto s = svc.restore(); !s) {
     log(s.error().message);
     report(1);

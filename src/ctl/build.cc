@@ -1,5 +1,7 @@
 #include "ctl/build.h"
 
+#include "ctl/kinds/patch.h"
+
 namespace kvnet::ctl {
 
 Status populate_datapath(dp::Datapath& dp, const Topology& t, const BackendFactory& factory) {
@@ -7,18 +9,18 @@ Status populate_datapath(dp::Datapath& dp, const Topology& t, const BackendFacto
     dp::Bridge& br = dp.add_bridge(b.name, b.type, b.settings);
     for (const auto& p : b.ports) {
       std::unique_ptr<dp::PortBackend> backend;
-      if (p.type != dp::PortType::kPatch) {
+      if (!p.kind->is_patch()) {
         auto r = factory(b, p);
         if (!r) return r.error();
         backend = std::move(*r);
       }
-      dp.add_port(br, p.name, p.type, p.mtu, p.vlan, std::move(backend));
+      dp.add_port(br, p.name, p.kind->tag(), p.mtu, p.vlan, std::move(backend));
     }
   }
   for (const auto& b : t.bridges)
     for (const auto& p : b.ports)
-      if (p.type == dp::PortType::kPatch)
-        if (dp::Port* z = dp.find_port(p.peer_bridge + "/" + p.peer_port))  // may dangle in the daemon
+      if (const auto* o = p.as<PatchOptions>())
+        if (dp::Port* z = dp.find_port(o->peer_bridge + "/" + o->peer_port))  // may dangle in the daemon
           dp.connect_patch(*dp.find_port(b.name + "/" + p.name), *z);
   for (const auto& b : t.bridges) {
     dp::Bridge* br = dp.find_bridge(b.name);

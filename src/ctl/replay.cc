@@ -4,6 +4,7 @@
 #include <queue>
 
 #include "ctl/build.h"
+#include "ctl/kinds/pcap.h"
 #include "io/pcap_port.h"
 #include "net/pcap.h"
 
@@ -30,10 +31,11 @@ Result<std::vector<std::unique_ptr<Input>>> open_inputs(const Topology& t, bool*
   *total = 0;
   for (const auto& b : t.bridges)
     for (const auto& p : b.ports) {
-      if (p.type != dp::PortType::kPcap || p.rx.empty()) continue;
+      const auto* o = p.as<PcapOptions>();
+      if (!o || o->rx.empty()) continue;
       const std::string who = "bridge '" + b.name + "': port '" + p.name + "': rx: ";
       net::PcapReader scan;
-      if (!scan.open(p.rx)) return Error{who + scan.error()};
+      if (!scan.open(o->rx)) return Error{who + scan.error()};
       net::PcapRecord rec;
       uint64_t n = 0;
       while (scan.next(rec)) ++n;
@@ -42,7 +44,7 @@ Result<std::vector<std::unique_ptr<Input>>> open_inputs(const Topology& t, bool*
       in->spec = &p;
       in->bridge = b.name;
       in->records = n;
-      if (!in->reader.open(p.rx)) return Error{who + in->reader.error()};
+      if (!in->reader.open(o->rx)) return Error{who + in->reader.error()};
       *any_nsec = *any_nsec || in->reader.nanosecond();
       *total += n;
       inputs.push_back(std::move(in));
@@ -55,7 +57,7 @@ Result<std::vector<std::unique_ptr<Input>>> open_inputs(const Topology& t, bool*
 std::vector<PortReport> port_reports(const dp::Datapath& dp) {
   std::vector<PortReport> out;
   for (const auto& p : dp.ports())
-    if (p) out.push_back({p->bridge->name(), p->name, std::string(dp::to_string(p->type)), p->counters});
+    if (p) out.push_back({p->bridge->name(), p->name, p->kind, p->counters});
   return out;
 }
 
@@ -116,7 +118,7 @@ Result<uint64_t> feed_rx(const Topology& t, dp::Datapath& dp, const Progress& pr
   return run_inputs(*inputs, total, dp, progress);
 }
 
-Result<ReplayResult> replay(const Topology& t, const Progress& progress) {
+Result<ReplayResult> replay(const Topology& t, const Progress& progress, bool collect_fdb) {
   bool nsec = false;
   uint64_t total = 0;
   auto inputs = open_inputs(t, &nsec, &total);
@@ -124,13 +126,14 @@ Result<ReplayResult> replay(const Topology& t, const Progress& progress) {
 
   for (const auto& b : t.bridges)
     for (const auto& p : b.ports)
-      if (p.type != dp::PortType::kPcap && p.type != dp::PortType::kPatch)
-        return Error{"bridge '" + b.name + "': port '" + p.name + "': " + std::string(dp::to_string(p.type)) +
+      if (!p.kind->offline())
+        return Error{"bridge '" + b.name + "': port '" + p.name + "': " + std::string(p.kind->name()) +
                      " ports need the live daemon (kvnetd); replay supports pcap and patch ports"};
   std::vector<io::PcapTxBackend*> writers;
   auto factory = [&](const BridgeSpec& b, const PortSpec& p) -> Result<std::unique_ptr<dp::PortBackend>> {
-    if (p.tx.empty()) return std::unique_ptr<dp::PortBackend>();
-    auto w = io::PcapTxBackend::open(p.tx, nsec);
+    const auto* o = p.as<PcapOptions>();
+    if (!o || o->tx.empty()) return std::unique_ptr<dp::PortBackend>();
+    auto w = io::PcapTxBackend::open(o->tx, nsec);
     if (!w) return Error{"bridge '" + b.name + "': port '" + p.name + "': tx: " + w.error().message};
     writers.push_back(w->get());
     return std::unique_ptr<dp::PortBackend>(std::move(*w));
@@ -148,7 +151,8 @@ Result<ReplayResult> replay(const Topology& t, const Progress& progress) {
   if (!n) return n.error();
   r.frames = *n;
   r.ports = port_reports(**dp);
-  r.fdb = fdb_report(**dp);
+  r.has_fdb = collect_fdb;
+  if (collect_fdb) r.fdb = fdb_report(**dp);
   return r;
 }
 

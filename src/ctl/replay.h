@@ -43,13 +43,15 @@ struct ReplayResult {
   uint64_t files = 0;    // input files read
   double seconds = 0;    // wall time of the frame loop
   std::vector<PortReport> ports;
+  bool has_fdb = false;  // the FDB was collected (`fdb` below)
   std::vector<FdbReportEntry> fdb;
 };
 
 using Progress = std::function<void(uint64_t frames_done, uint64_t frames_total)>;
 
-// Replays into pcap tx files.
-Result<ReplayResult> replay(const Topology& t, const Progress& progress = nullptr);
+// Replays into pcap tx files. With `collect_fdb`, the result lists every FDB
+// entry afterwards (costly with millions of stations: only when asked).
+Result<ReplayResult> replay(const Topology& t, const Progress& progress = nullptr, bool collect_fdb = true);
 
 // Feeds the topology's rx files into an already built datapath (used by
 // `trace --warm` to learn MACs first). Returns the number of frames.

@@ -51,6 +51,7 @@ nlohmann::json render_replay_json(const ReplayResult& r) {
     c["type"] = p.type;
     j["ports"].push_back(c);
   }
+  if (!r.has_fdb) return j;
   j["fdb"] = nlohmann::json::array();
   for (const auto& e : r.fdb)
     j["fdb"].push_back({{"bridge", e.bridge}, {"vlan", e.vlan}, {"mac", e.mac}, {"port", e.port}, {"static", e.is_static}});

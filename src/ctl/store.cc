@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <memory>
 
+#include "net/bytes.h"
+
 namespace kvnet::ctl {
 namespace {
 
@@ -68,10 +70,12 @@ Status Store::exec(const char* sql) {
 }
 
 Result<Topology> Store::load() {
-  // Rebuild the YAML document and run it through the same validation as any
-  // topology file: a database edited by hand cannot smuggle in bad values.
-  // Any read error fails the load: a partial configuration must never be
-  // taken for the whole one (the next save would erase the rest).
+  // The rows become a Topology directly (a port's row holds its settings in
+  // the same flow-map form `export` writes), and the whole goes through the
+  // same validation as any topology file: a database edited by hand cannot
+  // smuggle in bad values. Any read error fails the load: a partial
+  // configuration must never be taken for the whole one (the next save
+  // would erase the rest).
   auto prepare = [&](const char* sql, Stmt& st) -> Status {
     if (sqlite3_prepare_v2(db_, sql, -1, &st.s, nullptr) != SQLITE_OK) return Error{"database '" + path_ + "': " + errmsg()};
     return Ok{};
@@ -80,55 +84,49 @@ Result<Topology> Store::load() {
     if (rc != SQLITE_DONE) return Error{"database '" + path_ + "': reading the configuration: " + errmsg()};
     return Ok{};
   };
-  std::string yaml = "bridges:\n";
-  bool any = false;
+  auto invalid = [&](const std::string& what) {
+    return Error{"database '" + path_ + "': stored configuration is invalid: " + what};
+  };
+  Topology t;
   Stmt b;
   if (auto s = prepare("SELECT name, type, mac_aging, mac_table_size FROM bridges ORDER BY position", b); !s)
     return s.error();
   int rc;
   while ((rc = sqlite3_step(b.s)) == SQLITE_ROW) {
-    any = true;
-    const std::string name = col(b.s, 0), type = col(b.s, 1);
-    yaml += "  - name: \"" + name + "\"\n    type: " + type + "\n";
-    if (type != "hub") yaml += "    mac_aging: " + col(b.s, 2) + "\n    mac_table_size: " + col(b.s, 3) + "\n";
+    Settings settings;
+    if (col(b.s, 1) != "hub") settings = {{"mac_aging", col(b.s, 2)}, {"mac_table_size", col(b.s, 3)}};
+    auto br = make_bridge(col(b.s, 0), col(b.s, 1), settings);
+    if (!br) return invalid(br.error().message);
     Stmt p;
     if (auto s = prepare("SELECT spec FROM ports WHERE bridge = ? ORDER BY position", p); !s) return s.error();
-    sqlite3_bind_text(p.s, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-    std::string ports;
+    sqlite3_bind_text(p.s, 1, br->name.c_str(), -1, SQLITE_TRANSIENT);
     int prc;
-    while ((prc = sqlite3_step(p.s)) == SQLITE_ROW) ports += "      - " + col(p.s, 0) + "\n";
+    while ((prc = sqlite3_step(p.s)) == SQLITE_ROW) {
+      auto port = parse_port(*br, col(p.s, 0));
+      if (!port) return invalid(port.error().message);
+      br->ports.push_back(std::move(*port));
+    }
     if (auto s = finished(prc); !s) return s.error();
-    yaml += ports.empty() ? "    ports: []\n" : "    ports:\n" + ports;
     Stmt f;
     if (auto s = prepare("SELECT vlan, mac, port FROM fdb WHERE bridge = ? ORDER BY rowid", f); !s) return s.error();
-    sqlite3_bind_text(f.s, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-    std::string fdb;
+    sqlite3_bind_text(f.s, 1, br->name.c_str(), -1, SQLITE_TRANSIENT);
     int frc;
     while ((frc = sqlite3_step(f.s)) == SQLITE_ROW) {
-      fdb += "      - {";
-      if (type == "switch") fdb += "vlan: " + col(f.s, 0) + ", ";
-      fdb += "mac: \"" + col(f.s, 1) + "\", port: \"" + col(f.s, 2) + "\"}\n";
+      auto mac = net::Mac::parse(col(f.s, 1));
+      if (!mac) return invalid("bridge '" + br->name + "': static FDB entry: bad MAC '" + col(f.s, 1) + "'");
+      br->fdb.push_back({static_cast<uint16_t>(sqlite3_column_int(f.s, 0)), mac->u64(), col(f.s, 2), {}});
     }
     if (auto s = finished(frc); !s) return s.error();
-    if (!fdb.empty()) yaml += "    fdb:\n" + fdb;
+    t.bridges.push_back(std::move(*br));
   }
   if (auto s = finished(rc); !s) return s.error();
-  if (!any) yaml = "bridges: []\n";
   Stmt c;
   if (auto s = prepare("SELECT name, bridge, port, ip, gw, mac FROM containers ORDER BY position", c); !s)
     return s.error();
-  std::string cts;
-  while ((rc = sqlite3_step(c.s)) == SQLITE_ROW) {
-    cts += "  - {name: \"" + col(c.s, 0) + "\", bridge: \"" + col(c.s, 1) + "\", port: \"" + col(c.s, 2) + "\"";
-    if (!col(c.s, 3).empty()) cts += ", ip: \"" + col(c.s, 3) + "\"";
-    if (!col(c.s, 4).empty()) cts += ", gw: \"" + col(c.s, 4) + "\"";
-    if (!col(c.s, 5).empty()) cts += ", mac: \"" + col(c.s, 5) + "\"";
-    cts += "}\n";
-  }
+  while ((rc = sqlite3_step(c.s)) == SQLITE_ROW)
+    t.containers.push_back({col(c.s, 0), col(c.s, 1), col(c.s, 2), col(c.s, 3), col(c.s, 4), col(c.s, 5), {}});
   if (auto s = finished(rc); !s) return s.error();
-  if (!cts.empty()) yaml += "containers:\n" + cts;
-  auto t = parse_topology(yaml, "", "/", ParseOptions{.allow_dangling_patches = true});
-  if (!t) return Error{"database '" + path_ + "': stored configuration is invalid: " + t.error().message};
+  if (auto s = validate(t, ParseOptions{.allow_dangling_patches = true}); !s) return invalid(s.error().message);
   return t;
 }
 
@@ -163,7 +161,7 @@ Status Store::save(const Topology& t) {
       text(p.s, 1, port.name);
       text(p.s, 2, br.name);
       sqlite3_bind_int(p.s, 3, ppos++);
-      text(p.s, 4, std::string(dp::to_string(port.type)));
+      text(p.s, 4, std::string(port.kind->name()));
       text(p.s, 5, port_to_yaml(port, br.type));
       if (sqlite3_step(p.s) != SQLITE_DONE) return fail("port '" + port.name + "'");
     }

@@ -24,75 +24,135 @@ struct TopoError {
   std::string msg;
 };
 
-class Loader {
+constexpr const char* kVlanKeys[] = {"vlan_mode", "pvid",         "allowed",      "tagged",
+                                     "untagged",  "cvlans",       "qinq_ethtype", "priority_tags"};
+constexpr const char* kGenericPortKeys[] = {"name", "type", "mtu"};
+
+std::string where(const std::string& file, Loc loc) {
+  if (file.empty()) return "";
+  if (loc.line <= 0) return file + ": ";
+  return file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.col) + ": ";
+}
+
+Loc loc_of(const YAML::Node& n) {
+  if (!n.IsDefined() || n.Mark().line < 0) return {};
+  return {n.Mark().line + 1, n.Mark().column + 1};
+}
+
+// ------------------------------------------------------------ parsing
+
+class Parser {
  public:
-  Loader(std::string file, std::string base, ParseOptions opts)
-      : file_(std::move(file)), base_(std::move(base)), opts_(opts) {}
+  Parser(std::string file, std::string base) : file_(std::move(file)), base_(std::move(base)) {}
 
-  Topology load(const YAML::Node& root);
+  Topology document(const YAML::Node& root);
+  PortSpec port(const YAML::Node& n, const std::string& bridge, dp::BridgeType bt);
+  void bridge_settings(const YAML::Node& n, BridgeSpec& b);
+  void set_context(std::string ctx) { ctx_ = std::move(ctx); }
 
- private:
   [[noreturn]] void fail(const YAML::Node& n, const std::string& what) const {
-    if (file_.empty()) throw TopoError{ctx_ + what};
-    std::string where = file_;
-    if (n.IsDefined() && n.Mark().line >= 0)
-      where += ":" + std::to_string(n.Mark().line + 1) + ":" + std::to_string(n.Mark().column + 1);
-    throw TopoError{where + ": " + ctx_ + what};
+    throw TopoError{where(file_, loc_of(n)) + ctx_ + what};
   }
-  void check_keys(const YAML::Node& map, std::initializer_list<const char*> allowed, const char* what);
-  std::string scalar(const YAML::Node& n, const char* key);
-  int64_t integer(const YAML::Node& n, const char* key, int64_t lo, int64_t hi);
-  dp::VlanSet vlan_list(const YAML::Node& n, const char* key);
+  std::string scalar(const YAML::Node& n, std::string_view key) const {
+    if (!n.IsScalar()) fail(n, "'" + std::string(key) + "' must be a scalar");
+    return n.Scalar();
+  }
+  int64_t integer(const YAML::Node& n, std::string_view key, int64_t lo, int64_t hi) const;
+  bool boolean(const YAML::Node& n, std::string_view key) const;
   std::string path(const std::string& p) const {
     if (p.empty() || fs::path(p).is_absolute()) return p;
     return (fs::path(base_) / p).lexically_normal().string();
   }
-  BridgeSpec bridge(const YAML::Node& n);
-  PortSpec port(const YAML::Node& n, const BridgeSpec& br);
-  FdbSpec fdb_entry(const YAML::Node& n, const BridgeSpec& br);
-  void check_patches(const Topology& t, const YAML::Node& root);
 
-  std::string at(int line) const { return file_.empty() ? "" : file_ + ":" + std::to_string(line) + ": "; }
-  ContainerSpec container(const YAML::Node& n, const Topology& t);
+ private:
+  void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const char* what) const;
+  void check_port_keys(const YAML::Node& n, const PortKind& kind) const;
+  dp::VlanSet vlan_list(const YAML::Node& n, const char* key) const;
+  void vlan_config(const YAML::Node& n, PortSpec& p, dp::BridgeType bt) const;
+  BridgeSpec bridge(const YAML::Node& n);
+  FdbSpec fdb_entry(const YAML::Node& n, dp::BridgeType bt) const;
+  ContainerSpec container(const YAML::Node& n);
 
   std::string file_, base_;
-  ParseOptions opts_;
   std::string ctx_;  // "bridge 'x': port 'y': "
 };
 
-void Loader::check_keys(const YAML::Node& map, std::initializer_list<const char*> allowed, const char* what) {
+// A kind reads its options through this view of the port's YAML map.
+class YamlOptions final : public OptionReader {
+ public:
+  YamlOptions(const Parser& p, const YAML::Node& n) : p_(p), n_(n) {}
+  bool has(std::string_view key) const override { return static_cast<bool>(n_[std::string(key)]); }
+  std::string str(std::string_view key) const override {
+    const std::string v = p_.scalar(n_[std::string(key)], key);
+    if (v.empty()) fail(key, "'" + std::string(key) + "' is empty");
+    return v;
+  }
+  bool boolean(std::string_view key) const override { return p_.boolean(n_[std::string(key)], key); }
+  int64_t integer(std::string_view key, int64_t lo, int64_t hi) const override {
+    return p_.integer(n_[std::string(key)], key, lo, hi);
+  }
+  std::string path(std::string_view key) const override { return p_.path(str(key)); }
+  [[noreturn]] void fail(std::string_view key, const std::string& what) const override {
+    p_.fail(key.empty() ? n_ : n_[std::string(key)], what);
+  }
+
+ private:
+  const Parser& p_;
+  const YAML::Node& n_;
+};
+
+void Parser::check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const char* what) const {
   if (!map.IsMap()) fail(map, std::string(what) + " must be a mapping");
   std::set<std::string> seen;
   for (const auto& kv : map) {
-    const std::string k = kv.first.as<std::string>();
+    const std::string k = scalar(kv.first, "key");
     if (!seen.insert(k).second) fail(kv.first, "duplicate key '" + k + "' in " + what);
     bool ok = false;
     std::string list;
-    for (const char* a : allowed) {
+    for (const auto& a : allowed) {
       ok = ok || k == a;
-      list += list.empty() ? a : std::string(", ") + a;
+      list += (list.empty() ? "" : ", ") + a;
     }
     if (!ok) fail(kv.first, "unknown key '" + k + "' in " + what + " (known: " + list + ")");
   }
 }
 
-std::string Loader::scalar(const YAML::Node& n, const char* key) {
-  if (!n.IsScalar()) fail(n, std::string("'") + key + "' must be a scalar");
-  return n.Scalar();
+// Like check_keys, but a key another kind knows gets "applies to K ports only".
+void Parser::check_port_keys(const YAML::Node& n, const PortKind& kind) const {
+  std::vector<std::string> allowed(std::begin(kGenericPortKeys), std::end(kGenericPortKeys));
+  for (const char* k : kVlanKeys) allowed.emplace_back(k);
+  for (const auto& k : kind.keys()) allowed.emplace_back(k.key);
+  for (const auto& kv : n) {
+    const std::string k = scalar(kv.first, "key");
+    if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
+    std::string owners;
+    for (const PortKind* other : port_kinds())
+      for (const auto& ok : other->keys())
+        if (ok.key == k) owners += (owners.empty() ? "" : ", ") + std::string(other->name());
+    if (!owners.empty()) fail(kv.first, "'" + k + "' applies to " + owners + " ports only");
+  }
+  check_keys(n, allowed, "a port");
 }
 
-int64_t Loader::integer(const YAML::Node& n, const char* key, int64_t lo, int64_t hi) {
+int64_t Parser::integer(const YAML::Node& n, std::string_view key, int64_t lo, int64_t hi) const {
   const std::string s = scalar(n, key);
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || s.empty())
+  if (s.empty() || p != s.data() + s.size() || (ec != std::errc() && ec != std::errc::result_out_of_range))
     fail(n, std::string(key) + " '" + s + "' is not an integer");
-  if (v < lo || v > hi)
+  if (ec == std::errc::result_out_of_range || v < lo || v > hi)
     fail(n, std::string(key) + " " + s + " is out of range " + std::to_string(lo) + "-" + std::to_string(hi));
   return v;
 }
 
-dp::VlanSet Loader::vlan_list(const YAML::Node& n, const char* key) {
+bool Parser::boolean(const YAML::Node& n, std::string_view key) const {
+  const std::string v = scalar(n, key);
+  if (v == "true" || v == "yes") return true;
+  if (v == "false" || v == "no") return false;
+  fail(n, std::string(key) + " '" + v + "' must be true or false");
+}
+
+dp::VlanSet Parser::vlan_list(const YAML::Node& n, const char* key) const {
   dp::VlanSet set;
   auto add = [&](const YAML::Node& item, const std::string& text) {
     if (auto e = dp::add_vlan_item(set, text)) fail(item, std::string(key) + ": " + *e);
@@ -109,61 +169,12 @@ dp::VlanSet Loader::vlan_list(const YAML::Node& n, const char* key) {
   return set;
 }
 
-PortSpec Loader::port(const YAML::Node& n, const BridgeSpec& br) {
-  PortSpec p;
-  p.line = n.Mark().line + 1;
-  if (!n.IsMap()) fail(n, "a port must be a mapping");
-  if (!n["name"]) fail(n, "a port needs a 'name'");
-  p.name = scalar(n["name"], "name");
-  ctx_ = "bridge '" + br.name + "': port '" + p.name + "': ";
-  if (auto e = check_name(p.name)) fail(n["name"], *e);
-  check_keys(n, {"name", "type", "rx", "tx", "peer", "mtu", "persistent", "vlan_mode", "pvid", "allowed", "tagged", "untagged",
-                 "cvlans", "qinq_ethtype", "priority_tags"},
-             "a port");
-  if (!n["type"]) fail(n, "'type' is required (pcap, patch, tap, system, internal)");
-  const std::string type = scalar(n["type"], "type");
-  auto t = dp::parse_port_type(type);
-  if (!t) fail(n["type"], "type '" + type + "' is unknown (pcap, patch, tap, system, internal)");
-  p.type = *t;
-  if (n["mtu"]) p.mtu = static_cast<uint32_t>(integer(n["mtu"], "mtu", dp::kMinMtu, dp::kMaxMtu));
-
-  const bool pcap = p.type == dp::PortType::kPcap, patch = p.type == dp::PortType::kPatch;
-  if (n["persistent"]) {
-    if (p.type != dp::PortType::kTap) fail(n["persistent"], "'persistent' applies to tap ports only");
-    const std::string v = scalar(n["persistent"], "persistent");
-    if (v == "true" || v == "yes") p.persistent = true;
-    else if (v == "false" || v == "no") p.persistent = false;
-    else fail(n["persistent"], "persistent '" + v + "' must be true or false");
-  }
-  if (n["rx"] && !pcap) fail(n["rx"], "'rx' applies to pcap ports only");
-  if (n["tx"] && !pcap) fail(n["tx"], "'tx' applies to pcap ports only");
-  if (n["peer"] && !patch) fail(n["peer"], "'peer' applies to patch ports only");
-  if (n["rx"]) {
-    p.rx = path(scalar(n["rx"], "rx"));
-    if (p.rx.empty()) fail(n["rx"], "'rx' is empty");
-  }
-  if (n["tx"]) {
-    p.tx = path(scalar(n["tx"], "tx"));
-    if (p.tx.empty()) fail(n["tx"], "'tx' is empty");
-  }
-  if (patch) {
-    if (!n["peer"]) fail(n, "a patch port needs 'peer: BRIDGE/PORT'");
-    const std::string peer = scalar(n["peer"], "peer");
-    const auto slash = peer.find('/');
-    if (slash == std::string::npos || slash == 0 || slash + 1 == peer.size())
-      fail(n["peer"], "peer '" + peer + "' must be BRIDGE/PORT");
-    p.peer_bridge = peer.substr(0, slash);
-    p.peer_port = peer.substr(slash + 1);
-  }
-
-  // VLAN configuration.
-  static const char* kVlanKeys[] = {"vlan_mode", "pvid", "allowed", "tagged", "untagged", "cvlans",
-                                    "qinq_ethtype", "priority_tags"};
+void Parser::vlan_config(const YAML::Node& n, PortSpec& p, dp::BridgeType bt) const {
   for (const char* k : kVlanKeys) {
     if (!n[k]) continue;
-    if (br.type != dp::BridgeType::kSwitch)
+    if (bt != dp::BridgeType::kSwitch)
       fail(n[k], std::string("'") + k + "' applies to ports of switch bridges, not " +
-                     std::string(dp::to_string(br.type)) + " bridges");
+                     std::string(dp::to_string(bt)) + " bridges");
     p.has_vlan_config = true;
   }
   auto& v = p.vlan;
@@ -185,7 +196,8 @@ PortSpec Loader::port(const YAML::Node& n, const BridgeSpec& br) {
     if (q == "802.1ad") v.qinq_tpid = 0x88a8;
     else if (q == "802.1q") v.qinq_tpid = 0x8100;
     else fail(n["qinq_ethtype"], "qinq_ethtype '" + q + "' is unknown (802.1ad, 802.1q)");
-    if (v.mode != dp::VlanMode::kDot1qTunnel) fail(n["qinq_ethtype"], "'qinq_ethtype' applies to dot1q-tunnel ports only");
+    if (v.mode != dp::VlanMode::kDot1qTunnel)
+      fail(n["qinq_ethtype"], "'qinq_ethtype' applies to dot1q-tunnel ports only");
   }
   if (n["priority_tags"]) {
     const std::string s = scalar(n["priority_tags"], "priority_tags");
@@ -194,45 +206,48 @@ PortSpec Loader::port(const YAML::Node& n, const BridgeSpec& br) {
     v.priority_tags = *pt;
   }
   if (auto e = dp::validate(v)) fail(n, *e);
+}
+
+PortSpec Parser::port(const YAML::Node& n, const std::string& bridge, dp::BridgeType bt) {
+  PortSpec p;
+  p.loc = loc_of(n);
+  ctx_ = "bridge '" + bridge + "': ";
+  if (!n.IsMap()) fail(n, "a port must be a mapping");
+  if (!n["name"]) fail(n, "a port needs a 'name'");
+  p.name = scalar(n["name"], "name");
+  ctx_ += "port '" + p.name + "': ";
+  if (auto e = check_name(p.name)) fail(n["name"], *e);
+  if (!n["type"]) fail(n, "'type' is required (" + port_kind_names() + ")");
+  const std::string type = scalar(n["type"], "type");
+  p.kind = find_port_kind(type);
+  if (!p.kind) fail(n["type"], "type '" + type + "' is unknown (" + port_kind_names() + ")");
+  check_port_keys(n, *p.kind);
+  if (n["mtu"]) p.mtu = static_cast<uint32_t>(integer(n["mtu"], "mtu", dp::kMinMtu, dp::kMaxMtu));
+  p.options = p.kind->parse(YamlOptions(*this, n));
+  vlan_config(n, p, bt);
   return p;
 }
 
-FdbSpec Loader::fdb_entry(const YAML::Node& n, const BridgeSpec& br) {
+FdbSpec Parser::fdb_entry(const YAML::Node& n, dp::BridgeType bt) const {
   FdbSpec f;
-  f.line = n.Mark().line + 1;
+  f.loc = loc_of(n);
   check_keys(n, {"vlan", "mac", "port"}, "a static FDB entry");
   if (!n["mac"] || !n["port"]) fail(n, "a static FDB entry needs 'mac' and 'port'");
   const std::string m = scalar(n["mac"], "mac");
   auto mac = net::Mac::parse(m);
   if (!mac) fail(n["mac"], "mac '" + m + "' is not a MAC address (aa:bb:cc:dd:ee:ff)");
-  if (mac->is_multicast() || mac->is_zero()) fail(n["mac"], "static FDB entry " + m + " must be a unicast MAC");
   f.mac = mac->u64();
   f.port = scalar(n["port"], "port");
-  if (br.type == dp::BridgeType::kSwitch) {
+  if (bt == dp::BridgeType::kSwitch) {
     if (!n["vlan"]) fail(n, "a static FDB entry of a switch needs 'vlan'");
     f.vlan = static_cast<uint16_t>(integer(n["vlan"], "vlan", dp::kMinVid, dp::kMaxVid));
   } else if (n["vlan"]) {
     fail(n["vlan"], "'vlan' applies to static FDB entries of switch bridges only");
   }
-  const PortSpec* port = nullptr;
-  for (const auto& p : br.ports)
-    if (p.name == f.port) port = &p;
-  if (!port) fail(n["port"], "static FDB entry " + m + ": port '" + f.port + "' is not a port of this bridge");
-  if (br.type == dp::BridgeType::kSwitch && !dp::VlanPort(port->vlan).member(f.vlan))
-    fail(n["vlan"], "static FDB entry " + m + ": port '" + f.port + "' does not carry VLAN " + std::to_string(f.vlan));
   return f;
 }
 
-BridgeSpec Loader::bridge(const YAML::Node& n) {
-  BridgeSpec b;
-  b.line = n.Mark().line + 1;
-  ctx_.clear();
-  if (!n.IsMap()) fail(n, "a bridge must be a mapping");
-  if (!n["name"]) fail(n, "a bridge needs a 'name'");
-  b.name = scalar(n["name"], "name");
-  ctx_ = "bridge '" + b.name + "': ";
-  if (auto e = check_name(b.name)) fail(n["name"], *e);
-  check_keys(n, {"name", "type", "mac_aging", "mac_table_size", "ports", "fdb"}, "a bridge");
+void Parser::bridge_settings(const YAML::Node& n, BridgeSpec& b) {
   if (n["type"]) {
     const std::string t = scalar(n["type"], "type");
     auto bt = dp::parse_bridge_type(t);
@@ -246,103 +261,38 @@ BridgeSpec Loader::bridge(const YAML::Node& n) {
   }
   if (n["mac_table_size"]) {
     if (hub) fail(n["mac_table_size"], "'mac_table_size' applies to learning and switch bridges, not hubs");
-    b.settings.mac_table_size =
-        static_cast<uint32_t>(integer(n["mac_table_size"], "mac_table_size", 1, 1 << 20));
+    b.settings.mac_table_size = static_cast<uint32_t>(integer(n["mac_table_size"], "mac_table_size", 1, 1 << 20));
   }
+}
+
+BridgeSpec Parser::bridge(const YAML::Node& n) {
+  BridgeSpec b;
+  b.loc = loc_of(n);
+  ctx_.clear();
+  if (!n.IsMap()) fail(n, "a bridge must be a mapping");
+  if (!n["name"]) fail(n, "a bridge needs a 'name'");
+  b.name = scalar(n["name"], "name");
+  ctx_ = "bridge '" + b.name + "': ";
+  if (auto e = check_name(b.name)) fail(n["name"], *e);
+  check_keys(n, {"name", "type", "mac_aging", "mac_table_size", "ports", "fdb"}, "a bridge");
+  bridge_settings(n, b);
   if (n["ports"]) {
     if (!n["ports"].IsSequence()) fail(n["ports"], "'ports' must be a list");
-    for (const auto& pn : n["ports"]) {
-      b.ports.push_back(port(pn, b));
-      ctx_ = "bridge '" + b.name + "': ";
-    }
+    for (const auto& pn : n["ports"]) b.ports.push_back(port(pn, b.name, b.type));
+    ctx_ = "bridge '" + b.name + "': ";
   }
   if (n["fdb"]) {
-    if (hub) fail(n["fdb"], "'fdb' applies to learning and switch bridges, not hubs");
     if (!n["fdb"].IsSequence()) fail(n["fdb"], "'fdb' must be a list");
-    for (const auto& fn : n["fdb"]) b.fdb.push_back(fdb_entry(fn, b));
+    for (const auto& fn : n["fdb"]) b.fdb.push_back(fdb_entry(fn, b.type));
   }
   return b;
 }
 
-void Loader::check_patches(const Topology& t, const YAML::Node& root) {
-  for (const auto& b : t.bridges)
-    for (const auto& p : b.ports) {
-      if (p.type != dp::PortType::kPatch) continue;
-      ctx_ = "bridge '" + b.name + "': port '" + p.name + "': ";
-      auto where = [&](const std::string& m) { throw TopoError{at(p.line) + ctx_ + m}; };
-      (void)root;
-      const BridgeSpec* pb = t.find_bridge(p.peer_bridge);
-      if (!pb && opts_.allow_dangling_patches) continue;
-      if (!pb) where("peer bridge '" + p.peer_bridge + "' does not exist");
-      const PortSpec* pp = nullptr;
-      for (const auto& q : pb->ports)
-        if (q.name == p.peer_port) pp = &q;
-      if (!pp && opts_.allow_dangling_patches) continue;
-      if (!pp) where("peer port '" + p.peer_bridge + "/" + p.peer_port + "' does not exist");
-      if (pp == &p) where("a patch port cannot be its own peer");
-      if (pp->type != dp::PortType::kPatch)
-        where("peer '" + p.peer_bridge + "/" + p.peer_port + "' is a " + std::string(dp::to_string(pp->type)) +
-              " port, not a patch port");
-      if (pp->peer_bridge != b.name || pp->peer_port != p.name)
-        where("peer '" + p.peer_bridge + "/" + p.peer_port + "' names '" + pp->peer_bridge + "/" + pp->peer_port +
-              "' as its peer, not this port");
-    }
-}
-
-Topology Loader::load(const YAML::Node& root) {
-  Topology t;
-  if (!root.IsDefined() || root.IsNull()) fail(root, "the file is empty (expected 'bridges:')");
-  check_keys(root, {"bridges", "containers"}, "the topology");
-  if (!root["bridges"] || !root["bridges"].IsSequence()) fail(root, "'bridges' must be a list of bridges");
-  std::set<std::string> bridge_names, port_names;
-  for (const auto& bn : root["bridges"]) {
-    BridgeSpec b = bridge(bn);
-    if (!bridge_names.insert(b.name).second) fail(bn["name"], "duplicate bridge name '" + b.name + "'");
-    size_t i = 0;
-    for (const auto& p : b.ports) {
-      if (!port_names.insert(p.name).second) {
-        ctx_ = "bridge '" + b.name + "': ";
-        fail(bn["ports"][i]["name"], "duplicate port name '" + p.name + "' (port names are unique across bridges)");
-      }
-      ++i;
-    }
-    t.bridges.push_back(std::move(b));
-  }
-  ctx_.clear();
-  std::set<std::string> tx_files;
-  for (const auto& b : t.bridges)
-    for (const auto& p : b.ports) {
-      if (p.tx.empty()) continue;
-      if (!tx_files.insert(p.tx).second)
-        throw TopoError{at(p.line) + "bridge '" + b.name + "': port '" + p.name + "': tx file '" + p.tx +
-                        "' is written by another port too"};
-    }
-  for (const auto& b : t.bridges)
-    for (const auto& p : b.ports)
-      if (!p.rx.empty() && tx_files.count(p.rx))
-        throw TopoError{at(p.line) + "bridge '" + b.name + "': port '" + p.name + "': rx file '" + p.rx +
-                        "' is also a tx file"};
-  check_patches(t, root);
-  if (root["containers"]) {
-    if (!root["containers"].IsSequence()) fail(root["containers"], "'containers' must be a list");
-    std::set<std::string> names;
-    for (const auto& cn : root["containers"]) {
-      ContainerSpec c = container(cn, t);
-      if (!names.insert(c.name).second) fail(cn["name"], "duplicate container name '" + c.name + "'");
-      for (const auto& o : t.containers)
-        if (o.port == c.port) fail(cn, "container '" + c.name + "': port '" + c.port + "' belongs to container '" + o.name + "' too");
-      t.containers.push_back(std::move(c));
-    }
-    ctx_.clear();
-  }
-  return t;
-}
-
-ContainerSpec Loader::container(const YAML::Node& n, const Topology& t) {
+ContainerSpec Parser::container(const YAML::Node& n) {
   ContainerSpec c;
   ctx_.clear();
   if (!n.IsMap()) fail(n, "a container must be a mapping");
-  c.line = n.Mark().line + 1;
+  c.loc = loc_of(n);
   if (!n["name"]) fail(n, "a container needs a 'name'");
   c.name = scalar(n["name"], "name");
   ctx_ = "container '" + c.name + "': ";
@@ -351,15 +301,6 @@ ContainerSpec Loader::container(const YAML::Node& n, const Topology& t) {
   if (!n["bridge"] || !n["port"]) fail(n, "a container needs 'bridge' and 'port'");
   c.bridge = scalar(n["bridge"], "bridge");
   c.port = scalar(n["port"], "port");
-  const BridgeSpec* b = t.find_bridge(c.bridge);
-  if (!b) fail(n["bridge"], "bridge '" + c.bridge + "' does not exist");
-  const PortSpec* p = nullptr;
-  for (const auto& q : b->ports)
-    if (q.name == c.port) p = &q;
-  if (!p) fail(n["port"], "port '" + c.port + "' is not a port of bridge '" + c.bridge + "'");
-  if (p->type != dp::PortType::kSystem)
-    fail(n["port"], "port '" + c.port + "' must be a system port (the container's veth), not " +
-                        std::string(dp::to_string(p->type)));
   if (n["ip"]) {
     c.ip = scalar(n["ip"], "ip");
     if (auto e = check_cidr(c.ip)) fail(n["ip"], *e);
@@ -377,7 +318,318 @@ ContainerSpec Loader::container(const YAML::Node& n, const Topology& t) {
   return c;
 }
 
+Topology Parser::document(const YAML::Node& root) {
+  Topology t;
+  if (!root.IsDefined() || root.IsNull()) fail(root, "the file is empty (expected 'bridges:')");
+  check_keys(root, {"bridges", "containers"}, "the topology");
+  if (!root["bridges"] || !root["bridges"].IsSequence()) fail(root, "'bridges' must be a list of bridges");
+  for (const auto& bn : root["bridges"]) t.bridges.push_back(bridge(bn));
+  ctx_.clear();
+  if (root["containers"]) {
+    t.has_containers = true;
+    if (!root["containers"].IsSequence()) fail(root["containers"], "'containers' must be a list");
+    for (const auto& cn : root["containers"]) t.containers.push_back(container(cn));
+    ctx_.clear();
+  }
+  return t;
+}
+
+// Runs a parse step, turning its exceptions into an Error.
+template <typename F>
+auto guarded(const std::string& file, F&& f) -> Result<decltype(f())> {
+  try {
+    return f();
+  } catch (const TopoError& e) {
+    return Error{e.msg};
+  } catch (const YAML::Exception& e) {
+    if (file.empty()) return Error{"invalid YAML: " + e.msg};
+    return Error{file + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                 ": invalid YAML: " + e.msg};
+  }
+}
+
+// ------------------------------------------------------------ validation
+
+class Validator {
+ public:
+  Validator(const Topology& t, const ParseOptions& o) : t_(t), opts_(o) {}
+  void run();
+
+ private:
+  [[noreturn]] void fail(Loc loc, const std::string& ctx, const std::string& what) const {
+    throw TopoError{where(t_.file, loc) + ctx + what};
+  }
+  void bridge(const BridgeSpec& b);
+  void container(const ContainerSpec& c, std::set<std::string>& names);
+
+  const Topology& t_;
+  ParseOptions opts_;
+};
+
+void Validator::bridge(const BridgeSpec& b) {
+  const std::string ctx = "bridge '" + b.name + "': ";
+  if (auto e = check_name(b.name)) fail(b.loc, ctx, *e);
+  const bool hub = b.type == dp::BridgeType::kHub;
+  if (hub && b.settings.mac_aging_sec != dp::kDefaultMacAgingSec)
+    fail(b.loc, ctx, "'mac_aging' applies to learning and switch bridges, not hubs");
+  if (hub && b.settings.mac_table_size != dp::kDefaultMacTableSize)
+    fail(b.loc, ctx, "'mac_table_size' applies to learning and switch bridges, not hubs");
+  for (const auto& p : b.ports) {
+    const std::string pctx = ctx + "port '" + p.name + "': ";
+    if (auto e = check_name(p.name)) fail(p.loc, pctx, *e);
+    if (!p.kind || !p.options) fail(p.loc, pctx, "has no kind");
+    if (p.has_vlan_config && b.type != dp::BridgeType::kSwitch)
+      fail(p.loc, pctx, "VLAN settings apply to ports of switch bridges, not " +
+                            std::string(dp::to_string(b.type)) + " bridges");
+    if (auto e = dp::validate(p.vlan)) fail(p.loc, pctx, *e);
+    if (auto e = p.kind->validate(p, b, t_, opts_.allow_dangling_patches)) fail(p.loc, pctx, *e);
+  }
+  if (hub && !b.fdb.empty()) fail(b.fdb[0].loc, ctx, "a hub has no FDB: static entries apply to learning and switch bridges");
+  std::set<std::pair<uint16_t, uint64_t>> keys;
+  for (const auto& f : b.fdb) {
+    const std::string m = net::Mac::from_u64(f.mac).str();
+    if (net::Mac::from_u64(f.mac).is_multicast() || f.mac == 0)
+      fail(f.loc, ctx, "static FDB entry " + m + " must be a unicast MAC");
+    if (b.type == dp::BridgeType::kSwitch && (f.vlan < dp::kMinVid || f.vlan > dp::kMaxVid))
+      fail(f.loc, ctx, "static FDB entry " + m + ": a switch needs a 'vlan' of 1-4094");
+    if (b.type != dp::BridgeType::kSwitch && f.vlan != 0)
+      fail(f.loc, ctx, "static FDB entry " + m + ": 'vlan' applies to static FDB entries of switch bridges only");
+    const PortSpec* port = b.find_port(f.port);
+    if (!port) fail(f.loc, ctx, "static FDB entry " + m + ": port '" + f.port + "' is not a port of this bridge");
+    if (b.type == dp::BridgeType::kSwitch && !dp::VlanPort(port->vlan).member(f.vlan))
+      fail(f.loc, ctx, "static FDB entry " + m + ": port '" + f.port + "' does not carry VLAN " +
+                           std::to_string(f.vlan));
+    if (!keys.insert({f.vlan, f.mac}).second)
+      fail(f.loc, ctx, "static FDB entry " + m + " is listed twice for VLAN " + std::to_string(f.vlan));
+  }
+  if (b.type != dp::BridgeType::kHub && b.fdb.size() > b.settings.mac_table_size)
+    fail(b.loc, ctx, "static FDB entries (" + std::to_string(b.fdb.size()) + ") exceed mac_table_size " +
+                         std::to_string(b.settings.mac_table_size));
+}
+
+void Validator::container(const ContainerSpec& c, std::set<std::string>& names) {
+  const std::string ctx = "container '" + c.name + "': ";
+  if (auto e = check_name(c.name)) fail(c.loc, ctx, *e);
+  if (!names.insert(c.name).second) fail(c.loc, "", "duplicate container name '" + c.name + "'");
+  const BridgeSpec* b = t_.find_bridge(c.bridge);
+  if (!b) fail(c.loc, ctx, "bridge '" + c.bridge + "' does not exist");
+  const PortSpec* p = b->find_port(c.port);
+  if (!p) fail(c.loc, ctx, "port '" + c.port + "' is not a port of bridge '" + c.bridge + "'");
+  if (!p->kind->container_port())
+    fail(c.loc, ctx, "port '" + c.port + "' must be a system port (the container's veth), not " +
+                         std::string(p->kind->name()));
+  if (!c.ip.empty())
+    if (auto e = check_cidr(c.ip)) fail(c.loc, ctx, *e);
+  if (!c.gw.empty())
+    if (auto e = check_ip(c.gw)) fail(c.loc, ctx, *e);
+  for (const auto& o : t_.containers) {
+    if (&o == &c) break;
+    if (o.port == c.port) fail(c.loc, ctx, "port '" + c.port + "' belongs to container '" + o.name + "' too");
+  }
+}
+
+void Validator::run() {
+  std::set<std::string> bridges, ports;
+  for (const auto& b : t_.bridges) {
+    if (!bridges.insert(b.name).second) fail(b.loc, "", "duplicate bridge name '" + b.name + "'");
+    for (const auto& p : b.ports)
+      if (!ports.insert(p.name).second)
+        fail(p.loc, "bridge '" + b.name + "': ",
+             "duplicate port name '" + p.name + "' (port names are unique across bridges)");
+  }
+  for (const auto& b : t_.bridges) bridge(b);
+  std::set<std::string> names;
+  for (const auto& c : t_.containers) container(c, names);
+}
+
+// ------------------------------------------------------------ writing
+
+void emit_value(YAML::Emitter& e, const Field& f) {
+  if (!f.list) {
+    e << f.value;
+    return;
+  }
+  e << YAML::Flow << YAML::BeginSeq;
+  std::stringstream ss(f.value);
+  std::string item;
+  while (std::getline(ss, item, ',')) e << item;
+  e << YAML::EndSeq;
+}
+
+void emit_port(YAML::Emitter& e, const PortSpec& p, dp::BridgeType bt) {
+  e << YAML::Flow << YAML::BeginMap;
+  for (const auto& f : port_fields(p, bt)) {
+    e << YAML::Key << f.key << YAML::Value;
+    emit_value(e, f);
+  }
+  e << YAML::EndMap;
+}
+
+// Settings as a YAML map a parser step reads (values stay scalars: lists are
+// comma-separated, as on a command line).
+YAML::Node settings_node(const Fields& base, const Settings& changes) {
+  YAML::Node n(YAML::NodeType::Map);
+  for (const auto& f : base) n[f.key] = f.value;
+  for (const auto& [k, v] : changes) {
+    if (v.empty()) n.remove(k);
+    else n[k] = v;
+  }
+  return n;
+}
+
 }  // namespace
+
+// ------------------------------------------------------------ public
+
+const PortSpec* BridgeSpec::find_port(const std::string& pname) const {
+  for (const auto& p : ports)
+    if (p.name == pname) return &p;
+  return nullptr;
+}
+
+BridgeSpec* Topology::find_bridge(const std::string& name) {
+  for (auto& b : bridges)
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+const BridgeSpec* Topology::find_bridge(const std::string& name) const {
+  for (const auto& b : bridges)
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+const PortSpec* Topology::find_port(const std::string& ref, const BridgeSpec** bridge) const {
+  const auto slash = ref.find('/');
+  for (const auto& b : bridges) {
+    if (slash != std::string::npos && b.name != ref.substr(0, slash)) continue;
+    const std::string pname = slash == std::string::npos ? ref : ref.substr(slash + 1);
+    if (const PortSpec* p = b.find_port(pname)) {
+      if (bridge) *bridge = &b;
+      return p;
+    }
+  }
+  return nullptr;
+}
+
+Result<Topology> parse_document(const std::string& yaml, const std::string& file, const std::string& base_dir) {
+  return guarded(file, [&] {
+    Parser p(file, base_dir);
+    Topology t = p.document(YAML::Load(yaml));
+    t.file = file;
+    t.base_dir = base_dir;
+    return t;
+  });
+}
+
+Status validate(const Topology& t, const ParseOptions& opts) {
+  return guarded(t.file, [&] {
+    Validator(t, opts).run();
+    return Ok{};
+  });
+}
+
+Result<Topology> parse_topology(const std::string& yaml, const std::string& file, const std::string& base_dir,
+                                const ParseOptions& opts) {
+  auto t = parse_document(yaml, file, base_dir);
+  if (!t) return t;
+  if (auto s = validate(*t, opts); !s) return s.error();
+  return t;
+}
+
+Result<Topology> load_topology(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Error{path + ": cannot open topology file: " + std::strerror(errno)};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return Error{path + ": cannot read topology file"};
+  std::string base = fs::path(path).parent_path().string();
+  if (base.empty()) base = ".";
+  return parse_topology(ss.str(), path, base);
+}
+
+Result<PortSpec> make_port(const BridgeSpec& bridge, const std::string& name, const Settings& s) {
+  PortSpec p;
+  p.name = name;
+  return update_port(bridge, p, s);
+}
+
+Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const Settings& s) {
+  const dp::BridgeType bt = bridge.type;
+  Fields base;
+  if (p.kind) {
+    base = port_fields(p, bt);
+  } else {
+    base.push_back({"name", p.name});
+    base.push_back({"type", "system"});  // ovs-vsctl's default: an existing kernel interface
+  }
+  // A new vlan_mode drops list keys it does not use, unless they are given too.
+  for (const auto& [k, v] : s)
+    if (k == "vlan_mode") {
+      const bool trunk_like = v == "trunk" || v == "native-tagged" || v == "native-untagged";
+      auto given = [&](const char* key) {
+        for (const auto& c : s)
+          if (c.first == key) return true;
+        return false;
+      };
+      std::erase_if(base, [&](const Field& f) {
+        if (given(f.key.c_str())) return false;
+        if (f.key == "allowed") return !trunk_like;
+        if (f.key == "tagged" || f.key == "untagged") return v != "hybrid";
+        if (f.key == "cvlans" || f.key == "qinq_ethtype") return v != "dot1q-tunnel";
+        return false;
+      });
+    }
+  for (const auto& [k, v] : s)
+    if (k == "name")
+      return Error{"bridge '" + bridge.name + "': port '" + p.name + "': a port's name cannot be changed; delete and add it"};
+  return guarded("", [&] {
+    Parser parser("", "/");
+    YAML::Node n = settings_node(base, s);
+    PortSpec out = parser.port(n, bridge.name, bt);
+    out.loc = {};
+    return out;
+  });
+}
+
+Result<BridgeSpec> make_bridge(const std::string& name, const std::string& type, const Settings& s) {
+  BridgeSpec b;
+  b.name = name;
+  if (auto e = check_name(name)) return Error{"bridge '" + name + "': " + *e};
+  Settings all = s;
+  all.insert(all.begin(), {"type", type.empty() ? "switch" : type});
+  return update_bridge(b, all);
+}
+
+Result<BridgeSpec> update_bridge(const BridgeSpec& b, const Settings& s) {
+  for (const auto& [k, v] : s)
+    if (k != "mac_aging" && k != "mac_table_size" && k != "type")
+      return Error{"bridge '" + b.name + "': '" + k + "' cannot be set (mac_aging, mac_table_size)"};
+  Fields base;
+  base.push_back({"type", std::string(dp::to_string(b.type))});
+  bool hub = b.type == dp::BridgeType::kHub;
+  for (const auto& [k, v] : s)
+    if (k == "type") hub = v == "hub";
+  if (!hub) {
+    base.push_back({"mac_aging", std::to_string(b.settings.mac_aging_sec)});
+    base.push_back({"mac_table_size", std::to_string(b.settings.mac_table_size)});
+  }
+  return guarded("", [&] {
+    Parser parser("", "/");
+    parser.set_context("bridge '" + b.name + "': ");
+    BridgeSpec out = b;
+    out.settings = {};
+    parser.bridge_settings(settings_node(base, s), out);
+    return out;
+  });
+}
+
+Result<PortSpec> parse_port(const BridgeSpec& bridge, const std::string& flow_map) {
+  return guarded("", [&] {
+    Parser parser("", "/");
+    return parser.port(YAML::Load(flow_map), bridge.name, bridge.type);
+  });
+}
 
 std::optional<std::string> check_ip(const std::string& ip) {
   unsigned char buf[16];
@@ -410,129 +662,84 @@ std::optional<std::string> check_name(const std::string& name) {
   return std::nullopt;
 }
 
-BridgeSpec* Topology::find_bridge(const std::string& name) {
-  for (auto& b : bridges)
-    if (b.name == name) return &b;
-  return nullptr;
-}
-
-const BridgeSpec* Topology::find_bridge(const std::string& name) const {
-  for (const auto& b : bridges)
-    if (b.name == name) return &b;
-  return nullptr;
-}
-
-const PortSpec* Topology::find_port(const std::string& ref, const BridgeSpec** bridge) const {
-  const auto slash = ref.find('/');
-  for (const auto& b : bridges) {
-    if (slash != std::string::npos && b.name != ref.substr(0, slash)) continue;
-    const std::string pname = slash == std::string::npos ? ref : ref.substr(slash + 1);
-    for (const auto& p : b.ports)
-      if (p.name == pname) {
-        if (bridge) *bridge = &b;
-        return &p;
-      }
-  }
-  return nullptr;
-}
-
-Result<Topology> parse_topology(const std::string& yaml, const std::string& file, const std::string& base_dir,
-                                const ParseOptions& opts) {
-  try {
-    YAML::Node root = YAML::Load(yaml);
-    Loader l(file, base_dir, opts);
-    Topology t = l.load(root);
-    t.file = file;
-    t.base_dir = base_dir;
-    return t;
-  } catch (const TopoError& e) {
-    return Error{e.msg};
-  } catch (const YAML::Exception& e) {
-    if (file.empty()) return Error{"invalid YAML: " + e.msg};
-    return Error{file + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                 ": invalid YAML: " + e.msg};
-  }
-}
-
-static void emit_vlans(YAML::Emitter& e, const char* key, const dp::VlanSet& set) {
-  e << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
-  std::stringstream ss(dp::vlan_set_str(set));
-  std::string item;
-  while (std::getline(ss, item, ',')) e << item;
-  e << YAML::EndSeq;
-}
-
-std::string port_to_yaml(const PortSpec& p, dp::BridgeType bt) {
-  YAML::Emitter e;
-  e << YAML::Flow << YAML::BeginMap;
-  e << YAML::Key << "name" << YAML::Value << p.name;
-  e << YAML::Key << "type" << YAML::Value << std::string(dp::to_string(p.type));
-  if (!p.rx.empty()) e << YAML::Key << "rx" << YAML::Value << p.rx;
-  if (!p.tx.empty()) e << YAML::Key << "tx" << YAML::Value << p.tx;
-  if (p.type == dp::PortType::kPatch) e << YAML::Key << "peer" << YAML::Value << p.peer_bridge + "/" + p.peer_port;
-  if (p.mtu != dp::kDefaultMtu) e << YAML::Key << "mtu" << YAML::Value << p.mtu;
-  if (p.persistent) e << YAML::Key << "persistent" << YAML::Value << "true";
+Fields port_fields(const PortSpec& p, dp::BridgeType bt) {
+  Fields out;
+  out.push_back({"name", p.name});
+  out.push_back({"type", std::string(p.kind->name())});
+  p.kind->emit(*p.options, out);
+  if (p.mtu != dp::kDefaultMtu) out.push_back({"mtu", std::to_string(p.mtu)});
   if (bt == dp::BridgeType::kSwitch) {
     const auto& v = p.vlan;
-    e << YAML::Key << "vlan_mode" << YAML::Value << std::string(dp::to_string(v.mode));
-    e << YAML::Key << "pvid" << YAML::Value << v.pvid;
-    if (v.allowed) emit_vlans(e, "allowed", *v.allowed);
-    if (v.tagged.any()) emit_vlans(e, "tagged", v.tagged);
-    if (v.untagged.any()) emit_vlans(e, "untagged", v.untagged);
-    if (v.cvlans) emit_vlans(e, "cvlans", *v.cvlans);
+    out.push_back({"vlan_mode", std::string(dp::to_string(v.mode))});
+    out.push_back({"pvid", std::to_string(v.pvid)});
+    if (v.allowed) out.push_back({"allowed", dp::vlan_set_str(*v.allowed), true});
+    if (v.tagged.any()) out.push_back({"tagged", dp::vlan_set_str(v.tagged), true});
+    if (v.untagged.any()) out.push_back({"untagged", dp::vlan_set_str(v.untagged), true});
+    if (v.cvlans) out.push_back({"cvlans", dp::vlan_set_str(*v.cvlans), true});
     if (v.mode == dp::VlanMode::kDot1qTunnel)
-      e << YAML::Key << "qinq_ethtype" << YAML::Value << (v.qinq_tpid == 0x8100 ? "802.1q" : "802.1ad");
+      out.push_back({"qinq_ethtype", v.qinq_tpid == 0x8100 ? "802.1q" : "802.1ad"});
     if (v.priority_tags != dp::PriorityTags::kNever)
-      e << YAML::Key << "priority_tags" << YAML::Value << std::string(dp::to_string(v.priority_tags));
-  }
-  e << YAML::EndMap;
-  return e.c_str();
-}
-
-std::string to_yaml(const Topology& t) {
-  std::string out = "bridges:\n";
-  if (t.bridges.empty()) out = "bridges: []\n";
-  for (const auto& b : t.bridges) {
-    out += "  - name: " + b.name + "\n    type: " + std::string(dp::to_string(b.type)) + "\n";
-    if (b.type != dp::BridgeType::kHub) {
-      if (b.settings.mac_aging_sec != dp::kDefaultMacAgingSec)
-        out += "    mac_aging: " + std::to_string(b.settings.mac_aging_sec) + "\n";
-      if (b.settings.mac_table_size != dp::kDefaultMacTableSize)
-        out += "    mac_table_size: " + std::to_string(b.settings.mac_table_size) + "\n";
-    }
-    if (!b.fdb.empty()) {
-      out += "    fdb:\n";
-      for (const auto& f : b.fdb) {
-        out += "      - {";
-        if (b.type == dp::BridgeType::kSwitch) out += "vlan: " + std::to_string(f.vlan) + ", ";
-        out += "mac: \"" + net::Mac::from_u64(f.mac).str() + "\", port: " + f.port + "}\n";
-      }
-    }
-    out += b.ports.empty() ? "    ports: []\n" : "    ports:\n";
-    for (const auto& p : b.ports) out += "      - " + port_to_yaml(p, b.type) + "\n";
-  }
-  if (!t.containers.empty()) {
-    out += "containers:\n";
-    for (const auto& c : t.containers) {
-      out += "  - {name: " + c.name + ", bridge: " + c.bridge + ", port: " + c.port;
-      if (!c.ip.empty()) out += ", ip: " + c.ip;
-      if (!c.gw.empty()) out += ", gw: \"" + c.gw + "\"";
-      if (!c.mac.empty()) out += ", mac: \"" + c.mac + "\"";
-      out += "}\n";
-    }
+      out.push_back({"priority_tags", std::string(dp::to_string(v.priority_tags))});
   }
   return out;
 }
 
-Result<Topology> load_topology(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Error{path + ": cannot open topology file: " + std::strerror(errno)};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Error{path + ": cannot read topology file"};
-  std::string base = fs::path(path).parent_path().string();
-  if (base.empty()) base = ".";
-  return parse_topology(ss.str(), path, base);
+std::string port_to_yaml(const PortSpec& p, dp::BridgeType bt) {
+  YAML::Emitter e;
+  emit_port(e, p, bt);
+  return e.c_str();
+}
+
+std::string to_yaml(const Topology& t) {
+  YAML::Emitter e;
+  e << YAML::BeginMap << YAML::Key << "bridges" << YAML::Value;
+  if (t.bridges.empty()) e << YAML::Flow;
+  e << YAML::BeginSeq;
+  for (const auto& b : t.bridges) {
+    e << YAML::BeginMap;
+    e << YAML::Key << "name" << YAML::Value << b.name;
+    e << YAML::Key << "type" << YAML::Value << std::string(dp::to_string(b.type));
+    if (b.type != dp::BridgeType::kHub) {
+      if (b.settings.mac_aging_sec != dp::kDefaultMacAgingSec)
+        e << YAML::Key << "mac_aging" << YAML::Value << b.settings.mac_aging_sec;
+      if (b.settings.mac_table_size != dp::kDefaultMacTableSize)
+        e << YAML::Key << "mac_table_size" << YAML::Value << b.settings.mac_table_size;
+    }
+    if (!b.fdb.empty()) {
+      e << YAML::Key << "fdb" << YAML::Value << YAML::BeginSeq;
+      for (const auto& f : b.fdb) {
+        e << YAML::Flow << YAML::BeginMap;
+        if (b.type == dp::BridgeType::kSwitch) e << YAML::Key << "vlan" << YAML::Value << f.vlan;
+        e << YAML::Key << "mac" << YAML::Value << YAML::DoubleQuoted << net::Mac::from_u64(f.mac).str();
+        e << YAML::Key << "port" << YAML::Value << f.port << YAML::EndMap;
+      }
+      e << YAML::EndSeq;
+    }
+    e << YAML::Key << "ports" << YAML::Value;
+    if (b.ports.empty()) e << YAML::Flow;
+    e << YAML::BeginSeq;
+    for (const auto& p : b.ports) emit_port(e, p, b.type);
+    e << YAML::EndSeq << YAML::EndMap;
+  }
+  e << YAML::EndSeq;
+  if (!t.containers.empty()) {
+    e << YAML::Key << "containers" << YAML::Value;
+    if (t.containers.empty()) e << YAML::Flow;
+    e << YAML::BeginSeq;
+    for (const auto& c : t.containers) {
+      e << YAML::Flow << YAML::BeginMap;
+      e << YAML::Key << "name" << YAML::Value << c.name;
+      e << YAML::Key << "bridge" << YAML::Value << c.bridge;
+      e << YAML::Key << "port" << YAML::Value << c.port;
+      if (!c.ip.empty()) e << YAML::Key << "ip" << YAML::Value << c.ip;
+      if (!c.gw.empty()) e << YAML::Key << "gw" << YAML::Value << YAML::DoubleQuoted << c.gw;
+      if (!c.mac.empty()) e << YAML::Key << "mac" << YAML::Value << YAML::DoubleQuoted << c.mac;
+      e << YAML::EndMap;
+    }
+    e << YAML::EndSeq;
+  }
+  e << YAML::EndMap;
+  return std::string(e.c_str()) + "\n";
 }
 
 }  // namespace kvnet::ctl

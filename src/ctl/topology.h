@@ -1,6 +1,6 @@
-// The topology model: bridges, their ports and static FDB entries, as read
-// from a topology YAML file (used by `kvnet replay`/`trace`, and by the
-// daemon's `apply`).
+// The topology model: bridges, their ports, static FDB entries and
+// containers, as read from a topology YAML file (`kvnet replay`/`trace`,
+// kvnetd's `apply`), edited by kvnetd's verbs, and kept by its store.
 //
 //   bridges:
 //     - name: br-int
@@ -11,46 +11,64 @@
 //       ports:
 //         - {name: a1, type: pcap, rx: a1-in.pcap, tx: a1-out.pcap, vlan_mode: access, pvid: 10}
 //         - {name: to-eth, type: patch, peer: br-eth1/to-int, vlan_mode: trunk, allowed: [10, 20-30]}
+//   containers:
+//     - {name: web, bridge: br-int, port: ct-web, ip: 10.0.0.2/24, gw: 10.0.0.1}
 //
-// `load_topology()` parses and validates everything (unknown keys, ranges,
-// names, patch pairing) and returns either a whole model or the first error,
-// formatted "FILE:LINE:COL: bridge 'b': port 'p': <rule>". Relative pcap paths
-// are resolved against the topology file's directory.
+// Two steps, kept apart:
+//   parse_document(YAML) -> Topology   syntax, keys, value types and ranges of
+//                                      each object on its own (a port's kind
+//                                      reads its options: ctl/kinds/)
+//   validate(Topology)   -> Status     every rule that involves more than one
+//                                      object (names, patch pairs, FDB ports,
+//                                      containers), for files and verbs alike
+// `parse_topology()` does both. Errors are the first problem found, formatted
+// "FILE:LINE:COL: bridge 'b': port 'p': <rule>" (without the location when
+// the topology did not come from a file).
 //
-// Thread-safety: plain data.
+// Thread-safety: plain data. Copies share the ports' immutable options.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "ctl/kinds/kind.h"
 #include "dp/bridge.h"
 #include "dp/port.h"
 #include "dp/vlan.h"
 
 namespace kvnet::ctl {
 
+// Where an object was written (1-based; 0 = not from a file).
+struct Loc {
+  int line = 0;
+  int col = 0;
+};
+
 struct PortSpec {
   std::string name;
-  dp::PortType type = dp::PortType::kPcap;
-  std::string rx;            // pcap: file to read (resolved path), "" = none
-  std::string tx;            // pcap: file to write (resolved path), "" = none
-  std::string peer_bridge;   // patch
-  std::string peer_port;     // patch
+  const PortKind* kind = nullptr;
+  std::shared_ptr<const PortOptions> options;  // the kind's typed options
   uint32_t mtu = dp::kDefaultMtu;
-  bool persistent = false;   // tap: the TAP outlives the port and kvnetd
   bool has_vlan_config = false;  // any VLAN key given
   dp::VlanConfig vlan;
-  int line = 0;
+  Loc loc;
+
+  // The kind's options if they are of type T, else null.
+  template <typename T>
+  const T* as() const {
+    return dynamic_cast<const T*>(options.get());
+  }
 };
 
 struct FdbSpec {
   uint16_t vlan = 0;
   uint64_t mac = 0;
   std::string port;
-  int line = 0;
+  Loc loc;
 };
 
 struct BridgeSpec {
@@ -59,7 +77,9 @@ struct BridgeSpec {
   dp::BridgeSettings settings;
   std::vector<PortSpec> ports;
   std::vector<FdbSpec> fdb;
-  int line = 0;
+  Loc loc;
+
+  const PortSpec* find_port(const std::string& name) const;
 };
 
 // Containers (kvnetd only): a network namespace NAME whose eth0 is a veth
@@ -71,14 +91,21 @@ struct ContainerSpec {
   std::string ip;   // CIDR, "" = none
   std::string gw;   // "" = none
   std::string mac;  // "" = kernel's choice
-  int line = 0;
+  Loc loc;
+  bool operator==(const ContainerSpec& o) const {
+    return name == o.name && bridge == o.bridge && port == o.port && ip == o.ip && gw == o.gw && mac == o.mac;
+  }
 };
 
 struct Topology {
-  std::string file;      // as given
+  std::string file;      // as given ("" = not from a file)
   std::string base_dir;  // directory relative paths are resolved against
   std::vector<BridgeSpec> bridges;
   std::vector<ContainerSpec> containers;
+  // Whether the document had a `containers:` section. An apply of a document
+  // without it leaves the containers as they are (`containers: []` removes
+  // them all).
+  bool has_containers = false;
 
   BridgeSpec* find_bridge(const std::string& name);
   const BridgeSpec* find_bridge(const std::string& name) const;
@@ -93,22 +120,44 @@ struct ParseOptions {
   bool allow_dangling_patches = false;
 };
 
-Result<Topology> load_topology(const std::string& path);
-// Same, from YAML text; `file` names it in messages (with line:column; an
-// empty `file` gives messages without a location), `base_dir` resolves paths.
+// --- parsing and validation ---
+Result<Topology> parse_document(const std::string& yaml, const std::string& file, const std::string& base_dir);
+Status validate(const Topology& t, const ParseOptions& opts = {});
+// parse_document() then validate().
 Result<Topology> parse_topology(const std::string& yaml, const std::string& file, const std::string& base_dir,
                                 const ParseOptions& opts = {});
+Result<Topology> load_topology(const std::string& path);
 
-// Checks that a name is usable for a bridge or port (1-15 characters of
-// letters, digits, '-', '_', '.', as kernel interface names allow).
+// --- building objects from KEY=VALUE settings (kvnetd's verbs) ---
+// Each value is text, as on a command line; lists are comma-separated.
+using Settings = std::vector<std::pair<std::string, std::string>>;
+// A port of `bridge` from settings (`type` among them; default `system`, as
+// ovs-vsctl). Messages name the bridge and the port.
+Result<PortSpec> make_port(const BridgeSpec& bridge, const std::string& name, const Settings& s);
+// The port with settings changed (an empty value removes a key). Changing
+// vlan_mode drops list keys the new mode does not use, unless also given.
+Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const Settings& s);
+// A bridge of `type` (switch, learning, hub) with settings (mac_aging ...).
+Result<BridgeSpec> make_bridge(const std::string& name, const std::string& type, const Settings& s);
+// The bridge with settings changed; its ports and FDB stay.
+Result<BridgeSpec> update_bridge(const BridgeSpec& b, const Settings& s);
+// A port as one stored/exported YAML flow map ("{name: a1, type: pcap, ...}").
+Result<PortSpec> parse_port(const BridgeSpec& bridge, const std::string& flow_map);
+
+// --- writing ---
+// A port's settings in canonical form (name and type first, then only what
+// differs from defaults); `export`, the store and the plan all use this.
+Fields port_fields(const PortSpec& p, dp::BridgeType bridge_type);
+// The topology as YAML that parse_topology() accepts (what `export` prints).
+std::string to_yaml(const Topology& t);
+// One port as a flow-style YAML map.
+std::string port_to_yaml(const PortSpec& p, dp::BridgeType bridge_type);
+
+// --- checks shared with other modules ---
+// A usable bridge/port/container name (1-15 characters of letters, digits,
+// '-', '_', '.', starting alphanumeric, as kernel interface names allow).
 std::optional<std::string> check_name(const std::string& name);
 std::optional<std::string> check_ip(const std::string& ip);
 std::optional<std::string> check_cidr(const std::string& cidr);
-
-// The topology as YAML that parse_topology() accepts (what `export` prints):
-// only keys that differ from their defaults, ports in flow style.
-std::string to_yaml(const Topology& t);
-// One port as a flow-style YAML map ("{name: a1, type: pcap, ...}").
-std::string port_to_yaml(const PortSpec& p, dp::BridgeType bridge_type);
 
 }  // namespace kvnet::ctl

@@ -13,7 +13,7 @@ Result<TraceResult> run_trace(const Topology& t, const TraceRequest& req) {
   const BridgeSpec* bs = nullptr;
   const PortSpec* ps = t.find_port(req.in_port, &bs);
   if (!ps) return Error{"--in-port: port '" + req.in_port + "' is not in " + t.file};
-  if (ps->type == dp::PortType::kPatch)
+  if (ps->kind->is_patch())
     return Error{"--in-port: port '" + req.in_port + "' is a patch port; trace from the port a frame enters on"};
   auto bytes = build_frame_from_flow(req.flow);
   if (!bytes) return bytes.error();

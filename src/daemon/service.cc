@@ -1,21 +1,70 @@
 #include "daemon/service.h"
 
-#include <yaml-cpp/yaml.h>
-
+#include <filesystem>
 #include <set>
+#include <sys/stat.h>
 
-#include "ctl/build.h"
+#include "base/text.h"
 #include "ctl/flow_spec.h"
-#include "daemon/netns.h"
+#include "ctl/kinds/patch.h"
+#include "ctl/kinds/pcap.h"
 #include "ctl/report.h"
 #include "ctl/trace_run.h"
-#include "io/af_packet.h"
-#include "io/pcap_port.h"
-#include "io/tap.h"
+#include "daemon/netns.h"
 
 namespace kvnet::daemon {
 
 using namespace kvnet::ctl;
+
+// A request's arguments, checked at the edge: a wrong type or range is an
+// error naming the argument, never a library exception.
+class Args {
+ public:
+  explicit Args(const json& r) : r_(r) {}
+
+  Result<std::string> str(const char* key, bool required = true) const {
+    if (!r_.contains(key) || r_[key].is_null()) {
+      if (required) return Error{std::string("missing argument '") + key + "'"};
+      return std::string();
+    }
+    if (!r_[key].is_string()) return Error{std::string("argument '") + key + "' must be a string"};
+    return r_[key].get<std::string>();
+  }
+  Result<bool> flag(const char* key) const {
+    if (!r_.contains(key) || r_[key].is_null()) return false;
+    if (!r_[key].is_boolean()) return Error{std::string("argument '") + key + "' must be true or false"};
+    return r_[key].get<bool>();
+  }
+  Result<int64_t> integer(const char* key, int64_t lo, int64_t hi) const {
+    if (!r_.contains(key) || r_[key].is_null()) return Error{std::string("missing argument '") + key + "'"};
+    const json& v = r_[key];
+    if (!v.is_number_integer()) return Error{std::string("argument '") + key + "' must be an integer"};
+    const bool neg = v.is_number_unsigned() ? false : v.get<int64_t>() < 0;
+    if ((neg && v.get<int64_t>() < lo) || (!neg && v.get<uint64_t>() > static_cast<uint64_t>(hi)) ||
+        (!neg && static_cast<int64_t>(v.get<uint64_t>()) < lo))
+      return Error{std::string("argument '") + key + "' " + v.dump() + " is out of range " + std::to_string(lo) + "-" +
+                   std::to_string(hi)};
+    return v.get<int64_t>();
+  }
+  // "options": {key: scalar, ...} as settings; null or absent = none.
+  Result<Settings> settings(const char* key = "options") const {
+    Settings out;
+    if (!r_.contains(key) || r_[key].is_null()) return out;
+    if (!r_[key].is_object()) return Error{std::string("argument '") + key + "' must be an object of KEY: VALUE"};
+    for (auto it = r_[key].begin(); it != r_[key].end(); ++it) {
+      const json& v = *it;
+      if (v.is_string()) out.emplace_back(it.key(), v.get<std::string>());
+      else if (v.is_number_integer()) out.emplace_back(it.key(), v.dump());
+      else if (v.is_boolean()) out.emplace_back(it.key(), v.get<bool>() ? "true" : "false");
+      else return Error{"option '" + it.key() + "' must be a string or a number"};
+    }
+    return out;
+  }
+
+ private:
+  const json& r_;
+};
+
 namespace {
 
 // A port whose kernel interface is missing: configured, but nothing moves.
@@ -33,163 +82,299 @@ class VanishedBackend final : public dp::PortBackend {
   std::string why_;
 };
 
-Result<std::string> str_arg(const json& r, const char* key, bool required = true) {
-  if (!r.contains(key) || r[key].is_null()) {
-    if (required) return Error{std::string("missing argument '") + key + "'"};
-    return std::string();
+#define TRY(var, expr)            \
+  auto var##_r = (expr);          \
+  if (!var##_r) return var##_r.error(); \
+  auto& var = *var##_r
+
+// Undo actions of a change: run in reverse unless the change is committed.
+class ChangeTxn {
+ public:
+  ~ChangeTxn() {
+    if (!committed_)
+      for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)();
   }
-  if (!r[key].is_string()) return Error{std::string("argument '") + key + "' must be a string"};
-  return r[key].get<std::string>();
-}
+  void on_undo(std::function<void()> f) { undo_.push_back(std::move(f)); }
+  void commit() { committed_ = true; }
 
-YAML::Node doc_of(const Topology& t) { return YAML::Load(to_yaml(t)); }
+ private:
+  std::vector<std::function<void()>> undo_;
+  bool committed_ = false;
+};
 
-YAML::Node find_named(YAML::Node seq, const std::string& name) {
-  if (seq && seq.IsSequence())
-    for (auto n : seq)
-      if (n["name"] && n["name"].Scalar() == name) return n;
-  return YAML::Node(YAML::NodeType::Undefined);
-}
-
-// Applies key=value options to a port's YAML map; "" removes a key. Changing
-// vlan_mode drops list keys the new mode does not use, unless also given.
-Status apply_options(YAML::Node port, const json& opts) {
-  if (opts.is_null()) return Ok{};
-  if (!opts.is_object()) return Error{"options must be an object of key: value strings"};
-  if (opts.contains("vlan_mode")) {
-    const std::string mode = opts["vlan_mode"].is_string() ? opts["vlan_mode"].get<std::string>() : "";
-    const bool trunk_like = mode == "trunk" || mode == "native-tagged" || mode == "native-untagged";
-    auto drop = [&](const char* k, bool keep) {
-      if (!keep && !opts.contains(k)) port.remove(k);
-    };
-    drop("allowed", trunk_like);
-    drop("tagged", mode == "hybrid");
-    drop("untagged", mode == "hybrid");
-    drop("cvlans", mode == "dot1q-tunnel");
-    drop("qinq_ethtype", mode == "dot1q-tunnel");
-  }
-  for (auto it = opts.begin(); it != opts.end(); ++it) {
-    if (it.key() == "name") return Error{"a port's name cannot be changed; delete and add it"};
-    std::string v;
-    if (it->is_string()) v = it->get<std::string>();
-    else if (it->is_number_integer()) v = std::to_string(it->get<int64_t>());
-    else return Error{"option '" + it.key() + "' must be a string or a number"};
-    // Lists stay scalars ("10,20-30"): the loader splits them on commas.
-    if (v.empty()) port.remove(it.key());
-    else port[it.key()] = v;
-  }
-  return Ok{};
-}
-
-bool same_container(const ContainerSpec& a, const ContainerSpec& b) {
-  return a.name == b.name && a.port == b.port && a.ip == b.ip && a.gw == b.gw && a.mac == b.mac;
-}
-
-bool same_backend(const PortSpec& a, const PortSpec& b) {
-  return a.type == b.type && a.rx == b.rx && a.tx == b.tx && a.peer_bridge == b.peer_bridge &&
-         a.peer_port == b.peer_port && a.persistent == b.persistent;
-}
-
-bool same_vlan(const dp::VlanConfig& a, const dp::VlanConfig& b) {
-  return a.mode == b.mode && a.pvid == b.pvid && a.allowed == b.allowed && a.tagged == b.tagged &&
-         a.untagged == b.untagged && a.cvlans == b.cvlans && a.qinq_tpid == b.qinq_tpid &&
-         a.priority_tags == b.priority_tags;
-}
+bool contains(const std::vector<PortRef>& v, const PortRef& r) { return std::find(v.begin(), v.end(), r) != v.end(); }
 
 }  // namespace
 
-BackendOpener kernel_backends() {
-  return [](const PortSpec& p) -> Result<std::unique_ptr<dp::PortBackend>> {
-    const std::string who = "port '" + p.name + "': ";
-    switch (p.type) {
-      case dp::PortType::kTap:
-      case dp::PortType::kInternal: {
-        auto t = io::TapBackend::open(p.name, p.persistent);
-        if (!t) return Error{who + t.error().message};
-        return std::unique_ptr<dp::PortBackend>(std::move(*t));
-      }
-      case dp::PortType::kSystem: {
-        auto s = io::AfPacketBackend::open(p.name);
-        if (!s) return Error{who + s.error().message};
-        return std::unique_ptr<dp::PortBackend>(std::move(*s));
-      }
-      case dp::PortType::kPcap: {
-        if (!p.rx.empty()) return Error{who + "kvnetd records pcap ports (tx); 'rx' replay is for 'kvnet replay'"};
-        if (p.tx.empty()) return std::unique_ptr<dp::PortBackend>(std::make_unique<dp::DiscardBackend>());
-        auto w = io::PcapTxBackend::open(p.tx, true);
-        if (!w) return Error{who + w.error().message};
-        return std::unique_ptr<dp::PortBackend>(std::move(*w));
-      }
-      case dp::PortType::kPatch: break;
+BackendOpener kernel_backends(const std::string& pcap_dir) {
+  namespace fs = std::filesystem;
+  return [pcap_dir](const PortSpec& p) -> Result<std::unique_ptr<dp::PortBackend>> {
+    if (const auto* o = p.as<PcapOptions>(); o && !o->tx.empty()) {
+      // kvnetd runs as root: it writes captures only into its own directory,
+      // and never through a symbolic link.
+      const fs::path dir = fs::path(pcap_dir).lexically_normal();
+      const fs::path file = fs::path(o->tx).lexically_normal();
+      const auto rel = file.lexically_relative(dir);
+      if (!file.is_absolute() || rel.empty() || *rel.begin() == ".." || rel.has_parent_path())
+        return Error{"port '" + p.name + "': tx '" + o->tx + "' is outside kvnetd's capture directory '" +
+                     dir.string() + "' (kvnetd writes pcap files only there)"};
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      struct stat st{};
+      if (lstat(file.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+        return Error{"port '" + p.name + "': tx '" + o->tx + "' exists and is not a regular file"};
     }
-    return Error{who + "patch ports have no backend"};
+    return p.kind->open(p);
   };
 }
 
-Service::Service(std::unique_ptr<Store> store, dp::Datapath& dp, io::Runtime& rt, BackendOpener opener,
-                 ServiceOptions opts)
-    : store_(std::move(store)), dp_(dp), rt_(rt), opener_(std::move(opener)), opts_(opts) {}
+Service::Service(std::unique_ptr<Store> store, io::Runtime& rt, BackendOpener opener, ServiceOptions opts)
+    : store_(std::move(store)), rt_(rt), dp_(rt), opener_(std::move(opener)), opts_(opts) {}
 
-Result<Topology> Service::candidate(const std::string& yaml) const {
-  return parse_topology(yaml, "", "/", ParseOptions{.allow_dangling_patches = true});
+const std::vector<Service::Command>& Service::commands() {
+  static const std::vector<Command> kCommands = {
+      {"add-br", true, &Service::add_br},
+      {"del-br", true, &Service::del_br},
+      {"list-br", false, &Service::list_br},
+      {"add-port", true, &Service::add_port},
+      {"del-port", true, &Service::del_port},
+      {"set-port", true, &Service::set_port},
+      {"set-bridge", true, &Service::set_bridge},
+      {"fdb-add", true, &Service::fdb_add},
+      {"fdb-del", true, &Service::fdb_del},
+      {"fdb-show", false, &Service::fdb_show},
+      {"fdb-flush", false, &Service::fdb_flush},
+      {"show", false, &Service::show},
+      {"stats", false, &Service::stats},
+      {"trace", false, &Service::trace},
+      {"apply", true, &Service::apply_file},
+      {"export", false, &Service::export_yaml},
+      {"ct-add", true, &Service::ct_add},
+      {"ct-del", true, &Service::ct_del},
+      {"ct-list", false, &Service::ct_list},
+      {"kinds", false, &Service::kinds},
+  };
+  return kCommands;
 }
 
-Result<json> Service::change(const std::string& yaml) {
-  auto next = candidate(yaml);
-  if (!next) return next.error();
-  if (auto s = commit(*next); !s) return s.error();
-  return json{{"changed", true}};
+json Service::handle(const json& req) {
+  json answer;
+  try {
+    if (!req.is_object() || !req.contains("cmd") || !req["cmd"].is_string()) {
+      answer = {{"ok", false}, {"error", "request must be a JSON object with a string 'cmd'"}};
+    } else {
+      const std::string cmd = req["cmd"].get<std::string>();
+      const Command* c = nullptr;
+      for (const auto& x : commands())
+        if (cmd == x.name) c = &x;
+      if (!c) {
+        answer = {{"ok", false}, {"error", "unknown command '" + valid_utf8(cmd) + "'"}};
+      } else {
+        auto r = (this->*(c->handler))(Args(req));
+        if (r) answer = {{"ok", true}, {"result", std::move(*r)}};
+        else answer = {{"ok", false}, {"error", valid_utf8(r.error().message)}};
+      }
+    }
+  } catch (const std::exception& e) {
+    answer = {{"ok", false}, {"error", valid_utf8(std::string("internal error: ") + e.what())}};
+  }
+  return answer;
+}
+
+// ------------------------------------------------------------ applying
+
+Result<ctl::Plan> Service::commit(const Topology& next) {
+  if (auto s = validate(next, ParseOptions{.allow_dangling_patches = true}); !s) return s.error();
+  ctl::Plan p = plan(cur_, next);
+  if (p.empty()) return p;
+  if (auto s = apply(next, p, Mode::kChange); !s) return s.error();
+  return p;
+}
+
+json Service::change_result(const ctl::Plan& p) {
+  json added = json::array(), removed = json::array();
+  for (const auto& l : p.lines) {
+    if (l.what != "port") continue;
+    if (l.op == '+') added.push_back(l.object);
+    if (l.op == '-') removed.push_back(l.object);
+  }
+  return json{{"changed", !p.empty()}, {"changes", p.text()}, {"ports_added", added}, {"ports_removed", removed}};
+}
+
+Result<json> Service::commit_json(const Topology& next) {
+  TRY(p, commit(next));
+  return change_result(p);
 }
 
 Status Service::restore() {
   auto t = store_->load();
   if (!t) return t.error();
-  Topology next = std::move(*t);
-  // Build from nothing, tolerating vanished interfaces; the DB already holds it.
-  if (opts_.manage_containers)
-    for (const auto& c : next.containers)
-      if (auto s = container_ensure(c); !s) vanished_[c.port] = s.error().message;
-  auto open_or_park = [&](const BridgeSpec&, const PortSpec& p) -> Result<std::unique_ptr<dp::PortBackend>> {
-    auto r = opener_(p);
-    if (r) return r;
-    vanished_[p.name] = r.error().message;
-    return std::unique_ptr<dp::PortBackend>(std::make_unique<VanishedBackend>(r.error().message));
+  const ctl::Plan p = plan(Topology{}, *t);
+  return apply(*t, p, Mode::kRestore);
+}
+
+Status Service::apply(const Topology& next, const ctl::Plan& plan, Mode mode) {
+  const bool restoring = mode == Mode::kRestore;
+  io::Change change;  // declared before txn: backends outlive the undo actions that use them
+  ChangeTxn txn;
+  std::map<std::string, std::string> parked;  // port -> why (restore: missing; change: re-open failed)
+
+  // 1. Containers: a changed one is destroyed first, new ones are created.
+  std::set<std::string> added_cts;
+  for (const auto& c : plan.containers_added) added_cts.insert(c.name);
+  if (opts_.manage_containers) {
+    for (const auto& o : plan.containers_removed)
+      if (added_cts.count(o.name)) {
+        container_destroy(o.name, o.port).ok();
+        txn.on_undo([o] { container_ensure(o).ok(); });
+      }
+    for (const auto& c : plan.containers_added) {
+      auto s = restoring ? container_ensure(c) : container_create(c);
+      if (!s) {
+        if (!restoring) return s;
+        parked[c.port] = s.error().message;
+        continue;
+      }
+      if (!restoring) txn.on_undo([c] { container_destroy(c.name, c.port).ok(); });
+    }
+  }
+
+  // 2. Backends of new ports. A device only one holder may open (a TAP) that
+  //    the old port still holds is opened after the datapath let it go.
+  std::vector<std::pair<size_t, const PortSpec*>> deferred;  // index in add_ports
+  std::set<std::string> removed_names;
+  for (const auto& r : plan.ports_removed) removed_names.insert(r.port);
+  for (const auto& b : plan.bridges_removed)
+    for (const auto& p : cur_.find_bridge(b)->ports) removed_names.insert(p.name);
+  for (const auto& ref : plan.ports_added) {
+    const PortSpec& p = *next.find_bridge(ref.bridge)->find_port(ref.port);
+    io::Change::AddPort a{ref.bridge, p.name, p.kind->tag(), p.mtu, p.vlan, nullptr};
+    if (!p.kind->is_patch()) {
+      const PortSpec* old = cur_.find_port(p.name);
+      if (old && removed_names.count(p.name) && old->kind->exclusive_device() && p.kind->exclusive_device()) {
+        deferred.push_back({change.add_ports.size(), &p});
+        a.backend = std::make_unique<VanishedBackend>("re-opening");
+      } else if (parked.count(p.name)) {
+        a.backend = std::make_unique<VanishedBackend>(parked[p.name]);
+      } else {
+        auto be = opener_(p);
+        if (!be) {
+          if (!restoring) return be.error();
+          parked[p.name] = be.error().message;
+          a.backend = std::make_unique<VanishedBackend>(be.error().message);
+        } else {
+          a.backend = std::move(*be);
+          dp::PortBackend* raw = a.backend.get();
+          if (!restoring) txn.on_undo([raw] { raw->abandon(); });
+        }
+      }
+    }
+    change.add_ports.push_back(std::move(a));
+  }
+
+  // 3. The store: one transaction. Past this point the change happens.
+  if (!restoring)
+    if (auto s = store_->save(next); !s) return s;
+  txn.commit();
+
+  // 4. The datapath, between two batches: one typed command.
+  std::map<std::string, size_t> added_index;
+  for (size_t i = 0; i < change.add_ports.size(); ++i) added_index[change.add_ports[i].name] = i;
+  auto ref_of = [&](const std::string& port) -> io::PortRef {
+    if (auto it = added_index.find(port); it != added_index.end()) return {true, static_cast<uint32_t>(it->second)};
+    return {false, live_.at(port).id};
   };
-  auto built = rt_.call([&](dp::Datapath& dp) -> Status {
-    auto s = populate_datapath(dp, next, open_or_park);
-    for (const auto& p : dp.ports())
-      if (p) rt_.watch(*p);
-    return s;
-  });
-  if (!built) return built.error();
-  cur_ = std::move(next);
+  for (const auto& [bridge, f] : plan.fdb_removed) change.fdb_remove.push_back({bridge, f.vlan, f.mac, {}});
+  for (const auto& r : plan.ports_removed)
+    if (auto it = live_.find(r.port); it != live_.end()) change.remove_ports.push_back(it->second.id);
+  change.remove_bridges = plan.bridges_removed;
+  for (const auto& name : plan.bridges_added) {
+    const BridgeSpec& b = *next.find_bridge(name);
+    change.add_bridges.push_back({b.name, b.type, b.settings});
+  }
+  for (const auto& name : plan.bridges_changed)
+    change.bridge_settings.push_back({name, next.find_bridge(name)->settings});
+  for (const auto& r : plan.ports_reconfigured) {
+    const PortSpec& p = *next.find_bridge(r.bridge)->find_port(r.port);
+    change.reconfigure.push_back({live_.at(r.port).id, p.vlan, p.mtu});
+  }
+  for (const auto& ref : plan.ports_added) {
+    const BridgeSpec& b = *next.find_bridge(ref.bridge);
+    const auto* o = b.find_port(ref.port)->as<PatchOptions>();
+    if (!o) continue;
+    const BridgeSpec* pb = next.find_bridge(o->peer_bridge);
+    const bool peer_there =
+        added_index.count(o->peer_port) || (live_.count(o->peer_port) && !removed_names.count(o->peer_port));
+    if (pb && pb->find_port(o->peer_port) && peer_there)
+      change.patches.push_back({ref_of(ref.port), ref_of(o->peer_port)});
+  }
+  // Static entries: the plan's, and those of re-created ports (removing a
+  // port forgets its entries).
+  std::set<std::tuple<std::string, uint16_t, uint64_t>> fdb_seen;
+  auto add_fdb = [&](const std::string& bridge, const FdbSpec& f) {
+    if (fdb_seen.insert({bridge, f.vlan, f.mac}).second)
+      change.fdb_add.push_back({bridge, f.vlan, f.mac, ref_of(f.port)});
+  };
+  for (const auto& [bridge, f] : plan.fdb_added) add_fdb(bridge, f);
+  for (const auto& b : next.bridges)
+    for (const auto& f : b.fdb)
+      if (contains(plan.ports_added, {b.name, f.port})) add_fdb(b.name, f);
+
+  std::vector<dp::PortBackend*> added_backends;
+  for (const auto& a : change.add_ports) added_backends.push_back(a.backend.get());
+  io::ChangeResult res = dp_.apply(std::move(change));
+
+  // 5. Bookkeeping, and what the change removed from the system.
+  for (const auto& name : removed_names) {
+    live_.erase(name);
+    vanished_.erase(name);
+  }
+  for (size_t i = 0; i < plan.ports_added.size(); ++i) live_[plan.ports_added[i].port] = {res.added_ids[i], added_backends[i]};
+  // Removed backends are closed here, on the control thread. Those of ports
+  // that are gone for good (not re-created) remove what they kept (an
+  // internal port's TAP).
+  for (auto& [name, be] : res.removed)
+    if (!added_index.count(name)) be->removed();
+  res.removed.clear();
+  for (const auto& [i, p] : deferred) {
+    auto be = opener_(*p);
+    const uint32_t id = res.added_ids[i];
+    if (!be) {
+      parked[p->name] = be.error().message;
+      dp_.swap_backend(id, std::make_unique<VanishedBackend>(be.error().message));
+      live_[p->name].backend = nullptr;
+      continue;
+    }
+    live_[p->name].backend = be->get();
+    dp_.swap_backend(id, std::move(*be));
+  }
+  if (opts_.manage_containers)
+    for (const auto& o : plan.containers_removed)
+      if (!added_cts.count(o.name)) container_destroy(o.name, o.port).ok();
+  for (const auto& [name, why] : parked) vanished_[name] = why;
+  cur_ = next;
   return Ok{};
 }
 
 int Service::retry_vanished() {
   // Ports whose device went away while running: park them like at restore.
-  std::vector<std::string> failed = rt_.take_failed();
-  rt_.call([&](dp::Datapath& dp) {
-    for (const auto& p : dp.ports())
-      if (p && p->backend && !vanished_.count(p->name) && !p->backend->failed() && !p->backend->check_alive()) {
-        rt_.unwatch(*p);
-        failed.push_back(p->name);
-      }
-    return 0;
-  });
+  // The liveness check (a syscall) runs here, on the control thread.
+  std::vector<std::string> failed = dp_.failed_ports();
+  for (const auto& [name, l] : live_)
+    if (l.backend && !vanished_.count(name) && !l.backend->check_alive()) failed.push_back(name);
   for (const auto& name : failed) {
+    auto it = live_.find(name);
+    if (it == live_.end() || vanished_.count(name)) continue;
     const std::string why = "interface '" + name + "' went away";
     vanished_[name] = why;
-    rt_.call([&](dp::Datapath& dp) {
-      if (dp::Port* p = dp.find_port(name)) p->backend = std::make_unique<VanishedBackend>(why);
-      return 0;
-    });
+    it->second.backend = nullptr;
+    dp_.swap_backend(it->second.id, std::make_unique<VanishedBackend>(why));  // the old one closes here
   }
   int back = 0;
   for (auto it = vanished_.begin(); it != vanished_.end();) {
-    const BridgeSpec* bs = nullptr;
-    const PortSpec* ps = cur_.find_port(it->first, &bs);
-    if (!ps) {
+    const PortSpec* ps = cur_.find_port(it->first);
+    auto l = live_.find(it->first);
+    if (!ps || l == live_.end()) {
       it = vanished_.erase(it);
       continue;
     }
@@ -198,417 +383,188 @@ int Service::retry_vanished() {
       ++it;
       continue;
     }
-    std::unique_ptr<dp::PortBackend> backend = std::move(*r);
-    rt_.call([&](dp::Datapath& dp) {
-      dp::Port* p = dp.find_port(bs->name + "/" + ps->name);
-      if (!p) return 0;
-      rt_.unwatch(*p);
-      p->backend = std::move(backend);
-      rt_.watch(*p);
-      return 0;
-    });
+    l->second.backend = r->get();
+    dp_.swap_backend(l->second.id, std::move(*r));
     it = vanished_.erase(it);
     ++back;
   }
   return back;
 }
 
-Status Service::commit(const Topology& next) {
-  // 1. What changes.
-  std::set<std::string> gone_bridges, new_bridges, gone_ports, new_ports, reconf_ports, reset_bridges;
-  for (const auto& b : cur_.bridges) {
-    const BridgeSpec* nb = next.find_bridge(b.name);
-    if (!nb || nb->type != b.type) {
-      gone_bridges.insert(b.name);
-      for (const auto& p : b.ports) gone_ports.insert(p.name);
-      continue;
-    }
-    if (nb->settings.mac_aging_sec != b.settings.mac_aging_sec ||
-        nb->settings.mac_table_size != b.settings.mac_table_size)
-      reset_bridges.insert(b.name);
-    for (const auto& p : b.ports) {
-      const PortSpec* np = nullptr;
-      for (const auto& q : nb->ports)
-        if (q.name == p.name) np = &q;
-      if (!np || !same_backend(p, *np)) gone_ports.insert(p.name);
-      else if (!same_vlan(p.vlan, np->vlan) || p.mtu != np->mtu) reconf_ports.insert(p.name);
-    }
-  }
-  for (const auto& b : next.bridges) {
-    if (!cur_.find_bridge(b.name) || gone_bridges.count(b.name)) new_bridges.insert(b.name);
-    for (const auto& p : b.ports) {
-      const BridgeSpec* ob = nullptr;
-      const PortSpec* op = cur_.find_port(p.name, &ob);
-      if (!op || ob->name != b.name || gone_ports.count(p.name) || new_bridges.count(b.name)) new_ports.insert(p.name);
-    }
-  }
-  // A port that moved bridges is gone from the old one.
-  for (const auto& b : cur_.bridges)
-    for (const auto& p : b.ports)
-      if (new_ports.count(p.name)) gone_ports.insert(p.name);
-  std::vector<const ContainerSpec*> new_cts;
-  std::vector<ContainerSpec> gone_cts;
-  for (const auto& c : next.containers) {
-    bool had = false;
-    for (const auto& o : cur_.containers) had = had || same_container(o, c);
-    if (!had) new_cts.push_back(&c);
-  }
-  for (const auto& o : cur_.containers) {
-    bool kept = false;
-    for (const auto& c : next.containers) kept = kept || same_container(o, c);
-    if (!kept) gone_cts.push_back(o);
-  }
-
-  // A container re-created with other settings gets a new veth: its port
-  // must be re-opened even though the port itself did not change.
-  for (const auto* c : new_cts)
-    if (cur_.find_port(c->port) && !new_ports.count(c->port)) {
-      gone_ports.insert(c->port);
-      new_ports.insert(c->port);
-    }
-
-  // 2. Kernel resources the change adds. Undo all of them on any failure.
-  std::vector<const ContainerSpec*> made_cts;
-  std::vector<ContainerSpec> replaced_cts;
-  auto undo_cts = [&] {
-    for (const auto* c : made_cts) container_destroy(c->name, c->port).ok();
-    for (const auto& o : replaced_cts) container_ensure(o).ok();  // put the old ones back
-  };
-  if (opts_.manage_containers) {
-    // A container being re-created with other settings is destroyed first.
-    for (const auto& o : gone_cts)
-      for (const auto* c : new_cts)
-        if (c->name == o.name) {
-          container_destroy(o.name, o.port).ok();
-          replaced_cts.push_back(o);
-        }
-    for (const auto* c : new_cts) {
-      if (auto s = container_create(*c); !s) {
-        undo_cts();
-        return s;
-      }
-      made_cts.push_back(c);
-    }
-  }
-  std::map<std::string, std::unique_ptr<dp::PortBackend>> opened;
-  for (const auto& b : next.bridges)
-    for (const auto& p : b.ports) {
-      if (!new_ports.count(p.name) || p.type == dp::PortType::kPatch) continue;
-      // A TAP that is being replaced is still held by the old port: reopen after removal.
-      const PortSpec* old = cur_.find_port(p.name);
-      if (old && (old->type == dp::PortType::kTap || old->type == dp::PortType::kInternal) &&
-          (p.type == dp::PortType::kTap || p.type == dp::PortType::kInternal))
-        continue;
-      auto r = opener_(p);
-      if (!r) {
-        for (auto& [name, be] : opened) be->abandon();
-        undo_cts();
-        return r.error();
-      }
-      opened[p.name] = std::move(*r);
-    }
-
-  // 3. The store: one transaction.
-  if (auto s = store_->save(next); !s) {
-    for (auto& [name, be] : opened) be->abandon();
-    undo_cts();
-    return s;
-  }
-
-  // 4. The datapath, between two batches.
-  std::map<std::string, std::string> reopen_failed;
-  rt_.call([&](dp::Datapath& dp) {
-    for (const auto& name : gone_ports)
-      if (dp::Port* p = dp.find_port(name)) {
-        rt_.unwatch(*p);
-        dp.remove_port(*p);
-      }
-    for (const auto& name : gone_bridges)
-      if (dp::Bridge* br = dp.find_bridge(name)) dp.remove_bridge(*br);
-    for (const auto& b : next.bridges) {
-      dp::Bridge* br = dp.find_bridge(b.name);
-      if (!br) br = &dp.add_bridge(b.name, b.type, b.settings);
-      else if (reset_bridges.count(b.name)) br->set_settings(b.settings);
-      for (const auto& p : b.ports) {
-        if (new_ports.count(p.name)) {
-          std::unique_ptr<dp::PortBackend> be;
-          if (p.type != dp::PortType::kPatch) {
-            if (opened.count(p.name)) {
-              be = std::move(opened[p.name]);
-            } else {
-              auto r = opener_(p);  // a TAP re-opened after its old port released it
-              if (r) {
-                be = std::move(*r);
-              } else {
-                reopen_failed[p.name] = r.error().message;
-                be = std::make_unique<VanishedBackend>(r.error().message);
-              }
-            }
-          }
-          dp::Port& port = dp.add_port(*br, p.name, p.type, p.mtu, p.vlan, std::move(be));
-          rt_.watch(port);
-        } else if (reconf_ports.count(p.name)) {
-          dp.reconfigure_port(*dp.find_port(p.name), p.vlan, p.mtu);
-        }
-      }
-    }
-    for (const auto& b : next.bridges)
-      for (const auto& p : b.ports)
-        if (p.type == dp::PortType::kPatch) {
-          dp::Port* me = dp.find_port(p.name);
-          dp::Port* peer = dp.find_port(p.peer_bridge + "/" + p.peer_port);
-          if (peer && me->peer != peer) dp.connect_patch(*me, *peer);
-        }
-    for (const auto& b : next.bridges) {
-      dp::Fdb* fdb = dp.find_bridge(b.name)->fdb();
-      if (!fdb) continue;
-      if (const BridgeSpec* ob = cur_.find_bridge(b.name); ob && !new_bridges.count(b.name))
-        for (const auto& f : ob->fdb) fdb->remove(f.vlan, f.mac);
-      for (const auto& f : b.fdb) fdb->add_static(f.vlan, f.mac, dp.find_port(f.port)->id);
-    }
-    return 0;
-  });
-
-  // 5. What the change removed from the kernel.
-  if (opts_.manage_containers)
-    for (const auto& o : gone_cts) {
-      bool recreated = false;
-      for (const auto* c : new_cts) recreated = recreated || c->name == o.name;
-      if (!recreated) container_destroy(o.name, o.port).ok();
-    }
-  for (const auto& name : gone_ports) vanished_.erase(name);
-  for (const auto& [name, why] : reopen_failed) vanished_[name] = why;  // reported by show, retried
-  cur_ = next;
-  return Ok{};
+void Service::shutdown() {
+  dp_.remove_all();  // backends close here, on this thread; internal ports' TAPs stay
+  live_.clear();
 }
 
-json Service::handle(const json& req) {
-  try {
-    if (!req.is_object() || !req.contains("cmd") || !req["cmd"].is_string())
-      return {{"ok", false}, {"error", "request must be a JSON object with a string 'cmd'"}};
-    auto r = dispatch(req["cmd"].get<std::string>(), req);
-    if (!r) return {{"ok", false}, {"error", r.error().message}};
-    return {{"ok", true}, {"result", *r}};
-  } catch (const std::exception& e) {
-    return {{"ok", false}, {"error", std::string("internal error: ") + e.what()}};
+// ------------------------------------------------------------ verbs
+
+Result<json> Service::add_br(const Args& a) {
+  TRY(name, a.str("bridge"));
+  TRY(may_exist, a.flag("may_exist"));
+  if (cur_.find_bridge(name)) {
+    if (may_exist) return json{{"changed", false}, {"changes", json::array()}};
+    return Error{"bridge '" + name + "' already exists"};
   }
+  TRY(type, a.str("type", false));
+  TRY(settings, a.settings());
+  TRY(b, make_bridge(name, type, settings));
+  Topology next = cur_;
+  next.bridges.push_back(std::move(b));
+  return commit_json(next);
 }
 
-Result<json> Service::dispatch(const std::string& cmd, const json& r) {
-  if (cmd == "ping") return json{{"version", "0.1.0"}};
-  if (cmd == "add-br") return add_br(r);
-  if (cmd == "del-br") return del_br(r);
-  if (cmd == "list-br") {
-    json out = json::array();
-    for (const auto& b : cur_.bridges) out.push_back(b.name);
-    return out;
-  }
-  if (cmd == "add-port") return add_port(r);
-  if (cmd == "del-port") return del_port(r);
-  if (cmd == "set-port") return set_port(r);
-  if (cmd == "set-bridge") return set_bridge(r);
-  if (cmd == "fdb-add") return fdb_add(r, false);
-  if (cmd == "fdb-del") return fdb_add(r, true);
-  if (cmd == "fdb-show") return fdb_show(r);
-  if (cmd == "fdb-flush") return fdb_flush(r);
-  if (cmd == "show") return show();
-  if (cmd == "stats") return stats(r);
-  if (cmd == "trace") return trace(r);
-  if (cmd == "apply") return apply(r);
-  if (cmd == "export") return json{{"yaml", to_yaml(cur_)}};
-  if (cmd == "ct-add") return ct_add(r);
-  if (cmd == "ct-del") return ct_del(r);
-  if (cmd == "ct-list") {
-    json out = json::array();
-    for (const auto& c : cur_.containers)
-      out.push_back({{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw},
-                     {"mac", c.mac}, {"netns", netns_exists(c.name)}});
-    return out;
-  }
-  return Error{"unknown command '" + cmd + "'"};
-}
-
-Result<json> Service::add_br(const json& r) {
-  auto name = str_arg(r, "bridge");
-  if (!name) return name.error();
-  if (cur_.find_bridge(*name)) {
-    if (r.value("may_exist", false)) return json{{"changed", false}};
-    return Error{"bridge '" + *name + "' already exists"};
-  }
-  auto type = str_arg(r, "type", false);
-  if (!type) return type.error();
-  YAML::Node doc = doc_of(cur_);
-  YAML::Node b;
-  b["name"] = *name;
-  b["type"] = type->empty() ? "switch" : *type;
-  b["ports"] = YAML::Node(YAML::NodeType::Sequence);
-  if (r.contains("options") && r["options"].is_object())
-    for (auto it = r["options"].begin(); it != r["options"].end(); ++it)
-      b[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
-  doc["bridges"].push_back(b);
-  return change(YAML::Dump(doc));
-}
-
-Result<json> Service::del_br(const json& r) {
-  auto name = str_arg(r, "bridge");
-  if (!name) return name.error();
-  if (!cur_.find_bridge(*name)) {
-    if (r.value("if_exists", false)) return json{{"changed", false}};
-    return Error{"bridge '" + *name + "' does not exist"};
+Result<json> Service::del_br(const Args& a) {
+  TRY(name, a.str("bridge"));
+  TRY(if_exists, a.flag("if_exists"));
+  if (!cur_.find_bridge(name)) {
+    if (if_exists) return json{{"changed", false}, {"changes", json::array()}};
+    return Error{"bridge '" + name + "' does not exist"};
   }
   Topology next = cur_;
-  std::erase_if(next.bridges, [&](const BridgeSpec& b) { return b.name == *name; });
-  std::erase_if(next.containers, [&](const ContainerSpec& c) { return c.bridge == *name; });
+  std::erase_if(next.bridges, [&](const BridgeSpec& b) { return b.name == name; });
+  std::erase_if(next.containers, [&](const ContainerSpec& c) { return c.bridge == name; });
   // Patch ports elsewhere that pointed into this bridge now dangle: allowed.
-  return change(to_yaml(next));
+  return commit_json(next);
 }
 
-Result<json> Service::add_port(const json& r) {
-  auto br = str_arg(r, "bridge");
-  if (!br) return br.error();
-  auto port = str_arg(r, "port");
-  if (!port) return port.error();
-  if (!cur_.find_bridge(*br)) return Error{"bridge '" + *br + "' does not exist"};
-  if (const BridgeSpec* ob = nullptr; cur_.find_port(*port, &ob)) {
-    if (r.value("may_exist", false) && ob->name == *br) return json{{"changed", false}};
-    return Error{"port '" + *port + "' already exists on bridge '" + ob->name + "'"};
+Result<json> Service::list_br(const Args&) {
+  json out = json::array();
+  for (const auto& b : cur_.bridges) out.push_back(b.name);
+  return out;
+}
+
+Result<json> Service::add_port(const Args& a) {
+  TRY(br, a.str("bridge"));
+  TRY(port, a.str("port"));
+  TRY(may_exist, a.flag("may_exist"));
+  TRY(settings, a.settings());
+  BridgeSpec* b = cur_.find_bridge(br);
+  if (!b) return Error{"bridge '" + br + "' does not exist"};
+  if (const BridgeSpec* ob = nullptr; cur_.find_port(port, &ob)) {
+    if (may_exist && ob->name == br) return json{{"changed", false}, {"changes", json::array()}};
+    return Error{"port '" + port + "' already exists on bridge '" + ob->name + "'"};
   }
-  YAML::Node doc = doc_of(cur_);
-  YAML::Node b = find_named(doc["bridges"], *br);
-  YAML::Node p;
-  p["name"] = *port;
-  p["type"] = "system";  // ovs-vsctl's default: an existing kernel interface
-  if (auto s = apply_options(p, r.value("options", json())); !s) return s.error();
-  if (!b["ports"] || !b["ports"].IsSequence()) b["ports"] = YAML::Node(YAML::NodeType::Sequence);
-  b["ports"].push_back(p);
-  return change(YAML::Dump(doc));
+  TRY(p, make_port(*b, port, settings));
+  Topology next = cur_;
+  next.find_bridge(br)->ports.push_back(std::move(p));
+  return commit_json(next);
 }
 
-Result<json> Service::del_port(const json& r) {
-  auto port = str_arg(r, "port");
-  if (!port) return port.error();
-  auto br = str_arg(r, "bridge", false);
+Result<json> Service::del_port(const Args& a) {
+  TRY(port, a.str("port"));
+  TRY(br, a.str("bridge", false));
+  TRY(if_exists, a.flag("if_exists"));
   const BridgeSpec* ob = nullptr;
-  if (!cur_.find_port(*port, &ob) || (!br->empty() && ob->name != *br)) {
-    if (r.value("if_exists", false)) return json{{"changed", false}};
-    return Error{"port '" + *port + "' does not exist" + (br->empty() ? "" : " on bridge '" + *br + "'")};
+  if (!cur_.find_port(port, &ob) || (!br.empty() && ob->name != br)) {
+    if (if_exists) return json{{"changed", false}, {"changes", json::array()}};
+    return Error{"port '" + port + "' does not exist" + (br.empty() ? "" : " on bridge '" + br + "'")};
   }
   for (const auto& c : cur_.containers)
-    if (c.port == *port) return Error{"port '" + *port + "' belongs to container '" + c.name + "': use 'ct del " + c.name + "'"};
+    if (c.port == port) return Error{"port '" + port + "' belongs to container '" + c.name + "': use 'ct del " + c.name + "'"};
   Topology next = cur_;
   BridgeSpec* nb = next.find_bridge(ob->name);
-  std::erase_if(nb->ports, [&](const PortSpec& p) { return p.name == *port; });
-  std::erase_if(nb->fdb, [&](const FdbSpec& f) { return f.port == *port; });
-  return change(to_yaml(next));
+  std::erase_if(nb->ports, [&](const PortSpec& p) { return p.name == port; });
+  std::erase_if(nb->fdb, [&](const FdbSpec& f) { return f.port == port; });
+  return commit_json(next);
 }
 
-Result<json> Service::set_port(const json& r) {
-  auto port = str_arg(r, "port");
-  if (!port) return port.error();
+Result<json> Service::set_port(const Args& a) {
+  TRY(port, a.str("port"));
+  TRY(settings, a.settings());
   const BridgeSpec* ob = nullptr;
-  if (!cur_.find_port(*port, &ob)) return Error{"port '" + *port + "' does not exist"};
-  if (r.contains("options") && r["options"].contains("type"))
-    return Error{"port '" + *port + "': the type cannot be changed; delete the port and add it again"};
-  YAML::Node doc = doc_of(cur_);
-  YAML::Node p = find_named(find_named(doc["bridges"], ob->name)["ports"], *port);
-  if (auto s = apply_options(p, r.value("options", json())); !s) return Error{"port '" + *port + "': " + s.error().message};
-  return change(YAML::Dump(doc));
-}
-
-Result<json> Service::set_bridge(const json& r) {
-  auto br = str_arg(r, "bridge");
-  if (!br) return br.error();
-  if (!cur_.find_bridge(*br)) return Error{"bridge '" + *br + "' does not exist"};
-  YAML::Node doc = doc_of(cur_);
-  YAML::Node b = find_named(doc["bridges"], *br);
-  const json opts = r.value("options", json::object());
-  for (auto it = opts.begin(); it != opts.end(); ++it) {
-    if (it.key() != "mac_aging" && it.key() != "mac_table_size")
-      return Error{"bridge '" + *br + "': '" + it.key() + "' cannot be set (mac_aging, mac_table_size)"};
-    b[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
-  }
-  return change(YAML::Dump(doc));
-}
-
-Result<json> Service::fdb_add(const json& r, bool del) {
-  auto br = str_arg(r, "bridge");
-  if (!br) return br.error();
-  auto mac = str_arg(r, "mac");
-  if (!mac) return mac.error();
-  const BridgeSpec* b = cur_.find_bridge(*br);
-  if (!b) return Error{"bridge '" + *br + "' does not exist"};
-  auto m = net::Mac::parse(*mac);
-  if (!m) return Error{"mac '" + *mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)"};
-  const int vlan = r.value("vlan", 0);
+  const PortSpec* op = cur_.find_port(port, &ob);
+  if (!op) return Error{"port '" + port + "' does not exist"};
+  for (const auto& [k, v] : settings)
+    if (k == "type") return Error{"port '" + port + "': the type cannot be changed; delete the port and add it again"};
+  TRY(p, update_port(*ob, *op, settings));
   Topology next = cur_;
-  auto& fdb = next.find_bridge(*br)->fdb;
+  BridgeSpec* nb = next.find_bridge(ob->name);
+  for (auto& q : nb->ports)
+    if (q.name == port) q = std::move(p);
+  return commit_json(next);
+}
+
+Result<json> Service::set_bridge(const Args& a) {
+  TRY(br, a.str("bridge"));
+  TRY(settings, a.settings());
+  const BridgeSpec* b = cur_.find_bridge(br);
+  if (!b) return Error{"bridge '" + br + "' does not exist"};
+  for (const auto& [k, v] : settings)
+    if (k == "type") return Error{"bridge '" + br + "': 'type' cannot be changed (mac_aging, mac_table_size)"};
+  TRY(nb, update_bridge(*b, settings));
+  Topology next = cur_;
+  *next.find_bridge(br) = std::move(nb);
+  return commit_json(next);
+}
+
+Result<json> Service::fdb_add(const Args& a) {
+  TRY(br, a.str("bridge"));
+  TRY(mac, a.str("mac"));
+  TRY(port, a.str("port"));
+  TRY(vlan, a.integer("vlan", 0, dp::kMaxVid));
+  if (!cur_.find_bridge(br)) return Error{"bridge '" + br + "' does not exist"};
+  auto m = net::Mac::parse(mac);
+  if (!m) return Error{"mac '" + mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)"};
+  Topology next = cur_;
+  auto& fdb = next.find_bridge(br)->fdb;
+  std::erase_if(fdb, [&](const FdbSpec& f) { return f.vlan == vlan && f.mac == m->u64(); });
+  fdb.push_back({static_cast<uint16_t>(vlan), m->u64(), port, {}});
+  return commit_json(next);
+}
+
+Result<json> Service::fdb_del(const Args& a) {
+  TRY(br, a.str("bridge"));
+  TRY(mac, a.str("mac"));
+  TRY(vlan, a.integer("vlan", 0, dp::kMaxVid));
+  if (!cur_.find_bridge(br)) return Error{"bridge '" + br + "' does not exist"};
+  auto m = net::Mac::parse(mac);
+  if (!m) return Error{"mac '" + mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)"};
+  Topology next = cur_;
+  auto& fdb = next.find_bridge(br)->fdb;
   const size_t before = fdb.size();
   std::erase_if(fdb, [&](const FdbSpec& f) { return f.vlan == vlan && f.mac == m->u64(); });
-  if (del) {
-    if (fdb.size() == before) return Error{"bridge '" + *br + "': no static entry for " + *mac + " in VLAN " + std::to_string(vlan)};
-  } else {
-    auto port = str_arg(r, "port");
-    if (!port) return port.error();
-    fdb.push_back({static_cast<uint16_t>(vlan), m->u64(), *port, 0});
-  }
-  return change(to_yaml(next));
+  if (fdb.size() == before)
+    return Error{"bridge '" + br + "': no static entry for " + mac + " in VLAN " + std::to_string(vlan)};
+  return commit_json(next);
 }
 
-Result<json> Service::fdb_show(const json& r) {
-  auto br = str_arg(r, "bridge");
-  if (!br) return br.error();
-  if (!cur_.find_bridge(*br)) return Error{"bridge '" + *br + "' does not exist"};
+Result<json> Service::fdb_show(const Args& a) {
+  TRY(br, a.str("bridge"));
+  const BridgeSpec* b = cur_.find_bridge(br);
+  if (!b) return Error{"bridge '" + br + "' does not exist"};
+  if (b->type == dp::BridgeType::kHub) return Error{"bridge '" + br + "' is a hub: it has no FDB"};
+  const auto entries = dp_.fdb_dump(br);
+  std::map<uint32_t, std::string> names;
+  for (const auto& [name, l] : live_) names[l.id] = name;
   const uint64_t now = io::now_ns();
-  return rt_.call([&](dp::Datapath& dp) -> Result<json> {
-    dp::Bridge* b = dp.find_bridge(*br);
-    if (!b->fdb()) return Error{"bridge '" + *br + "' is a hub: it has no FDB"};
-    json out = json::array();
-    for (const auto& e : b->fdb()->entries()) {
-      json j{{"vlan", e.vlan}, {"mac", net::Mac::from_u64(e.mac).str()}, {"port", dp.port(e.port).name},
-             {"static", e.is_static}};
-      if (!e.is_static) j["age"] = now > e.last_seen_ns ? (now - e.last_seen_ns) / 1000000000ULL : 0;
-      out.push_back(j);
-    }
-    return out;
-  });
+  json out = json::array();
+  for (const auto& e : entries) {
+    json j{{"vlan", e.vlan}, {"mac", net::Mac::from_u64(e.mac).str()}, {"port", names[e.port]}, {"static", e.is_static}};
+    if (!e.is_static) j["age"] = now > e.last_seen_ns ? (now - e.last_seen_ns) / 1000000000ULL : 0;
+    out.push_back(j);
+  }
+  return out;
 }
 
-Result<json> Service::fdb_flush(const json& r) {
-  auto br = str_arg(r, "bridge");
-  if (!br) return br.error();
-  if (!cur_.find_bridge(*br)) return Error{"bridge '" + *br + "' does not exist"};
-  return rt_.call([&](dp::Datapath& dp) -> Result<json> {
-    dp::Bridge* b = dp.find_bridge(*br);
-    if (!b->fdb()) return Error{"bridge '" + *br + "' is a hub: it has no FDB"};
-    const uint32_t before = b->fdb()->size();
-    b->fdb()->flush();
-    return json{{"flushed", before - b->fdb()->size()}};
-  });
+Result<json> Service::fdb_flush(const Args& a) {
+  TRY(br, a.str("bridge"));
+  const BridgeSpec* b = cur_.find_bridge(br);
+  if (!b) return Error{"bridge '" + br + "' does not exist"};
+  if (b->type == dp::BridgeType::kHub) return Error{"bridge '" + br + "' is a hub: it has no FDB"};
+  return json{{"flushed", dp_.fdb_flush(br)}};
 }
 
-Result<json> Service::show() {
+Result<json> Service::show(const Args&) {
   json bridges = json::array();
-  auto described = rt_.call([&](dp::Datapath& dp) {
-    std::map<std::string, std::string> d;
-    for (const auto& p : dp.ports())
-      if (p && p->backend) d[p->name] = p->backend->describe();
-    return d;
-  });
   for (const auto& b : cur_.bridges) {
     json ports = json::array();
     for (const auto& p : b.ports) {
-      json j{{"name", p.name}, {"type", std::string(dp::to_string(p.type))}, {"mtu", p.mtu}};
-      if (p.type == dp::PortType::kPatch) j["peer"] = p.peer_bridge + "/" + p.peer_port;
-      if (!p.tx.empty()) j["tx"] = p.tx;
-      if (b.type == dp::BridgeType::kSwitch) {
-        j["vlan_mode"] = std::string(dp::to_string(p.vlan.mode));
-        j["pvid"] = p.vlan.pvid;
-        if (p.vlan.allowed) j["allowed"] = dp::vlan_set_str(*p.vlan.allowed);
-        if (p.vlan.tagged.any()) j["tagged"] = dp::vlan_set_str(p.vlan.tagged);
-        if (p.vlan.untagged.any()) j["untagged"] = dp::vlan_set_str(p.vlan.untagged);
-      }
-      if (described.count(p.name)) j["backend"] = described[p.name];
-      if (vanished_.count(p.name)) j["error"] = vanished_[p.name];
+      json j{{"name", p.name}, {"type", std::string(p.kind->name())}, {"mtu", p.mtu}};
+      for (const auto& f : port_fields(p, b.type))  // the kind's own settings
+        if (f.key != "name" && f.key != "type" && f.key != "mtu" && !j.contains(f.key)) j[f.key] = f.value;
+      if (auto it = live_.find(p.name); it != live_.end() && it->second.backend)
+        j["backend"] = valid_utf8(it->second.backend->describe());  // syscalls: here, not on the datapath
+      if (vanished_.count(p.name)) j["error"] = valid_utf8(vanished_[p.name]);
       ports.push_back(j);
     }
     json bj{{"name", b.name}, {"type", std::string(dp::to_string(b.type))}, {"ports", ports}};
@@ -624,140 +580,137 @@ Result<json> Service::show() {
   return json{{"db", store_->path()}, {"bridges", bridges}, {"containers", cts}};
 }
 
-Result<json> Service::stats(const json& r) {
-  auto only = str_arg(r, "port", false);
-  if (!only) return only.error();
-  if (!only->empty() && !cur_.find_port(*only)) return Error{"port '" + *only + "' does not exist"};
-  return rt_.call([&](dp::Datapath& dp) {
-    json out = json::array();
-    for (const auto& p : dp.ports()) {
-      if (!p || (!only->empty() && p->name != *only)) continue;
-      json c = counters_json(p->counters);
-      c["bridge"] = p->bridge->name();
-      c["port"] = p->name;
-      c["type"] = std::string(dp::to_string(p->type));
-      out.push_back(c);
-    }
-    return out;
-  });
+Result<json> Service::stats(const Args& a) {
+  TRY(only, a.str("port", false));
+  if (!only.empty() && !cur_.find_port(only)) return Error{"port '" + only + "' does not exist"};
+  json out = json::array();
+  for (const auto& row : dp_.counters()) {
+    if (!only.empty() && row.port != only) continue;
+    json c = counters_json(row.counters);
+    c["bridge"] = row.bridge;
+    c["port"] = row.port;
+    c["type"] = row.kind;
+    out.push_back(c);
+  }
+  return out;
 }
 
-Result<json> Service::trace(const json& r) {
-  auto br = str_arg(r, "bridge");
-  if (!br) return br.error();
-  auto in = str_arg(r, "in_port");
-  if (!in) return in.error();
-  auto flow = str_arg(r, "flow", false);
+Result<json> Service::trace(const Args& a) {
+  TRY(br, a.str("bridge"));
+  TRY(in, a.str("in_port"));
+  TRY(flow, a.str("flow", false));
+  if (!cur_.find_bridge(br)) return Error{"bridge '" + br + "' does not exist"};
+  // in_port is PORT or BRIDGE/PORT (the form `kvnet trace` takes).
   const BridgeSpec* b = nullptr;
-  const PortSpec* p = cur_.find_port(*in, &b);
-  if (!cur_.find_bridge(*br)) return Error{"bridge '" + *br + "' does not exist"};
-  if (!p || b->name != *br) return Error{"in_port '" + *in + "' is not a port of bridge '" + *br + "'"};
-  auto bytes = build_frame_from_flow(*flow);
-  if (!bytes) return bytes.error();
+  const PortSpec* p = cur_.find_port(in, &b);
+  if (!p || b->name != br) return Error{"in_port '" + in + "' is not a port of bridge '" + br + "'"};
+  if (p->kind->is_patch())
+    return Error{"in_port '" + in + "' is a patch port; trace from the port a frame enters on"};
+  TRY(bytes, build_frame_from_flow(flow));
   TraceResult tr;
-  tr.in_port = *br + "/" + *in;
+  tr.in_port = br + "/" + p->name;
   net::FlowKey k;
-  net::parse_flow(bytes->data(), bytes->size(), k);
+  net::parse_flow(bytes.data(), bytes.size(), k);
   tr.flow = k.str();
-  rt_.call([&](dp::Datapath& dp) {
-    net::Frame* f = dp.pool().get();
-    if (!f) return 0;
-    f->assign(bytes->data(), bytes->size());
-    f->meta.ts_ns = io::now_ns();
-    dp.set_trace(&tr.trace, true);
-    net::FrameBatch batch;
-    batch.add(f);
-    dp.receive(*dp.find_port(tr.in_port), batch);
-    dp.set_trace(nullptr);
-    return 0;
-  });
+  tr.trace = dp_.trace(live_.at(p->name).id, bytes, io::now_ns());
   json j = render_trace_json(tr);
   j["text"] = render_trace_text(tr);
   return j;
 }
 
-Result<json> Service::apply(const json& r) {
-  auto yaml = str_arg(r, "yaml");
-  if (!yaml) return yaml.error();
-  auto file = str_arg(r, "file", false);
-  auto base = str_arg(r, "base_dir", false);
-  auto next = parse_topology(*yaml, file->empty() ? "<apply>" : *file, base->empty() ? "/" : *base);
-  if (!next) return next.error();
-  if (to_yaml(*next) == to_yaml(cur_)) return json{{"changed", false}};
-  std::set<std::string> before, after;
-  for (const auto& b : cur_.bridges)
-    for (const auto& p : b.ports) before.insert(b.name + "/" + p.name);
-  for (const auto& b : next->bridges)
-    for (const auto& p : b.ports) after.insert(b.name + "/" + p.name);
-  if (auto s = commit(*next); !s) return s.error();
-  json added = json::array(), removed = json::array();
-  for (const auto& p : after)
-    if (!before.count(p)) added.push_back(p);
-  for (const auto& p : before)
-    if (!after.count(p)) removed.push_back(p);
-  return json{{"changed", true}, {"ports_added", added}, {"ports_removed", removed}};
-}
-
-Result<json> Service::ct_add(const json& r) {
-  auto name = str_arg(r, "name");
-  if (!name) return name.error();
-  auto br = str_arg(r, "bridge");
-  if (!br) return br.error();
-  auto port = str_arg(r, "port", false);
-  std::string pname = port->empty() ? ("ct-" + *name).substr(0, 15) : *port;
-  for (const auto& c : cur_.containers)
-    if (c.name == *name) return Error{"container '" + *name + "' already exists"};
-  if (!cur_.find_bridge(*br)) return Error{"container '" + *name + "': bridge '" + *br + "' does not exist"};
-  if (cur_.find_port(pname)) return Error{"container '" + *name + "': port '" + pname + "' already exists"};
-  YAML::Node doc = doc_of(cur_);
-  YAML::Node b = find_named(doc["bridges"], *br);
-  YAML::Node p;
-  p["name"] = pname;
-  p["type"] = "system";
-  json opts = r.value("options", json::object());
-  if (opts.contains("type")) return Error{"container '" + *name + "': the port of a container is always a system port"};
-  if (auto s = apply_options(p, opts); !s) return Error{"container '" + *name + "': " + s.error().message};
-  if (!b["ports"] || !b["ports"].IsSequence()) b["ports"] = YAML::Node(YAML::NodeType::Sequence);
-  b["ports"].push_back(p);
-  YAML::Node c;
-  c["name"] = *name;
-  c["bridge"] = *br;
-  c["port"] = pname;
-  for (const char* k : {"ip", "gw", "mac"}) {
-    auto v = str_arg(r, k, false);
-    if (!v) return v.error();
-    if (!v->empty()) c[k] = *v;
+Result<json> Service::apply_file(const Args& a) {
+  TRY(yaml, a.str("yaml"));
+  TRY(file, a.str("file", false));
+  TRY(base, a.str("base_dir", false));
+  TRY(dry_run, a.flag("dry_run"));
+  TRY(next, parse_document(yaml, file.empty() ? "<apply>" : file, base.empty() ? "/" : base));
+  // A section the file leaves out is not managed by it.
+  if (!next.has_containers) next.containers = cur_.containers;
+  if (auto s = validate(next); !s) return s.error();
+  next.file.clear();
+  if (dry_run) {
+    const ctl::Plan p = plan(cur_, next);
+    json j = change_result(p);
+    j["dry_run"] = true;
+    return j;
   }
-  if (!doc["containers"]) doc["containers"] = YAML::Node(YAML::NodeType::Sequence);
-  doc["containers"].push_back(c);
-  auto next = candidate(YAML::Dump(doc));
-  if (!next) return next.error();
-  if (auto s = commit(*next); !s) return s.error();
-  return json{{"changed", true}, {"port", pname}};
+  return commit_json(next);
 }
 
-Result<json> Service::ct_del(const json& r) {
-  auto name = str_arg(r, "name");
-  if (!name) return name.error();
+Result<json> Service::export_yaml(const Args&) { return json{{"yaml", to_yaml(cur_)}}; }
+
+Result<json> Service::ct_add(const Args& a) {
+  TRY(name, a.str("name"));
+  TRY(br, a.str("bridge"));
+  TRY(port, a.str("port", false));
+  TRY(settings, a.settings());
+  if (auto e = check_name(name)) return Error{"container '" + name + "': " + *e};
+  const std::string pname = port.empty() ? utf8_prefix("ct-" + name, 15) : port;
+  for (const auto& c : cur_.containers)
+    if (c.name == name) return Error{"container '" + name + "' already exists"};
+  const BridgeSpec* b = cur_.find_bridge(br);
+  if (!b) return Error{"container '" + name + "': bridge '" + br + "' does not exist"};
+  if (cur_.find_port(pname)) return Error{"container '" + name + "': port '" + pname + "' already exists"};
+  for (const auto& [k, v] : settings)
+    if (k == "type") return Error{"container '" + name + "': the port of a container is always a system port"};
+  auto p = make_port(*b, pname, settings);
+  if (!p) return Error{"container '" + name + "': " + p.error().message};
+  ContainerSpec c{name, br, pname, "", "", "", {}};
+  TRY(ip, a.str("ip", false));
+  TRY(gw, a.str("gw", false));
+  TRY(mac, a.str("mac", false));
+  c.ip = ip;
+  c.gw = gw;
+  c.mac = mac;
+  if (!ip.empty())
+    if (auto e = check_cidr(ip)) return Error{"container '" + name + "': " + *e};
+  if (!gw.empty())
+    if (auto e = check_ip(gw)) return Error{"container '" + name + "': " + *e};
+  if (!mac.empty()) {
+    auto m = net::Mac::parse(mac);
+    if (!m) return Error{"container '" + name + "': mac '" + mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)"};
+    if (m->is_multicast() || m->is_zero()) return Error{"container '" + name + "': mac '" + mac + "' must be a unicast MAC"};
+  }
+  Topology next = cur_;
+  next.find_bridge(br)->ports.push_back(std::move(*p));
+  next.containers.push_back(std::move(c));
+  TRY(pl, commit(next));
+  json j = change_result(pl);
+  j["port"] = pname;
+  return j;
+}
+
+Result<json> Service::ct_del(const Args& a) {
+  TRY(name, a.str("name"));
   Topology next = cur_;
   std::string port;
   for (const auto& c : next.containers)
-    if (c.name == *name) port = c.port;
-  if (port.empty()) return Error{"container '" + *name + "' does not exist"};
-  std::erase_if(next.containers, [&](const ContainerSpec& c) { return c.name == *name; });
+    if (c.name == name) port = c.port;
+  if (port.empty()) return Error{"container '" + name + "' does not exist"};
+  std::erase_if(next.containers, [&](const ContainerSpec& c) { return c.name == name; });
   for (auto& b : next.bridges) {
     std::erase_if(b.ports, [&](const PortSpec& p) { return p.name == port; });
     std::erase_if(b.fdb, [&](const FdbSpec& f) { return f.port == port; });
   }
-  if (auto s = commit(next); !s) return s.error();
-  return json{{"changed", true}};
+  return commit_json(next);
 }
 
-void Service::shutdown() {
-  rt_.call([&](dp::Datapath& dp) {
-    while (!dp.bridges().empty()) dp.remove_bridge(*dp.bridges().front());
-    return 0;
-  });
+Result<json> Service::ct_list(const Args&) {
+  json out = json::array();
+  for (const auto& c : cur_.containers)
+    out.push_back({{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw},
+                   {"mac", c.mac}, {"netns", netns_exists(c.name)}});
+  return out;
+}
+
+Result<json> Service::kinds(const Args&) {
+  json out = json::array();
+  for (const PortKind* k : port_kinds()) {
+    json keys = json::array();
+    for (const auto& kh : k->keys()) keys.push_back({{"key", kh.key}, {"help", kh.help}});
+    out.push_back({{"name", k->name()}, {"summary", k->summary()}, {"keys", keys}});
+  }
+  return out;
 }
 
 }  // namespace kvnet::daemon

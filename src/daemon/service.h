@@ -1,13 +1,22 @@
-// kvnetd's control logic: the configuration, its validation, its store and
-// its application to the running datapath. The API server hands every
-// request to `handle()`; tests call it directly.
+// kvnetd's control logic: the configuration, its changes and their
+// application to the kernel, the store and the running datapath. The API
+// server hands every request to `handle()`; tests call it directly.
 //
-// Every change follows one path: build the candidate configuration as a
-// topology document, validate it with the same rules as a topology file
-// (ctl/topology.h), open the kernel resources it adds (TAPs, AF_PACKET
-// sockets, container namespaces), write it to SQLite in one transaction, and
-// only then apply the difference to the datapath between two batches. A
-// failure at any step before the last changes nothing.
+// Every change follows one path:
+//   1. the verb builds the next configuration (a ctl::Topology, edited
+//      directly) and ctl::validate() checks it whole;
+//   2. ctl::plan(current, next) lists the changes (what `apply` prints);
+//   3. apply(plan) inside a change transaction: create containers, open the
+//      backends of new ports, write SQLite in one transaction, then one typed
+//      datapath command (io/dp_commands.h) between two batches; any failure
+//      before the last step undoes the kernel resources the change created.
+// Restore at start is the plan from an empty configuration, applied the same
+// way but tolerant: a port whose interface is missing is kept, parked, listed
+// and retried.
+//
+// API commands live in one table (service.cc): name, handler, whether the
+// command changes the configuration. Requests are checked at the edge
+// (types, ranges) and every answer is valid UTF-8.
 //
 // Thread-safety: the control thread only.
 #pragma once
@@ -19,9 +28,10 @@
 #include <string>
 
 #include "base/result.h"
+#include "ctl/plan.h"
 #include "ctl/store.h"
 #include "ctl/topology.h"
-#include "dp/datapath.h"
+#include "io/dp_commands.h"
 #include "io/runtime.h"
 
 namespace kvnet::daemon {
@@ -30,28 +40,31 @@ using ctl::BridgeSpec;
 using ctl::PortSpec;
 using ctl::Store;
 using ctl::Topology;
-
 using json = nlohmann::json;
 
 // Opens the backend of a non-patch port (TAP, AF_PACKET, pcap writer).
 using BackendOpener = std::function<Result<std::unique_ptr<dp::PortBackend>>(const PortSpec&)>;
-BackendOpener kernel_backends();  // the real ones
+// The real ones: each port's kind opens it. pcap files are written only
+// below `pcap_dir`.
+BackendOpener kernel_backends(const std::string& pcap_dir);
 
 struct ServiceOptions {
   bool manage_containers = true;  // create/destroy namespaces for containers
 };
 
+class Args;
+
 class Service {
  public:
-  Service(std::unique_ptr<Store> store, dp::Datapath& dp, io::Runtime& rt, BackendOpener opener,
-          ServiceOptions opts = {});
+  Service(std::unique_ptr<Store> store, io::Runtime& rt, BackendOpener opener, ServiceOptions opts = {});
 
   // Loads the stored configuration and builds it. Ports whose kernel
   // interface is gone are kept (configured, not forwarding) and listed.
   Status restore();
-  // Dispatches one API request ({"cmd": ..., ...}); never throws.
+  // Dispatches one API request ({"cmd": ..., ...}); never throws; the answer
+  // is valid UTF-8.
   json handle(const json& req);
-  // Closes everything kvnetd created (TAPs) when the daemon stops.
+  // Closes everything kvnetd holds when it stops (internal ports stay).
   void shutdown();
   // Parks ports whose device failed while running, then retries every port
   // whose interface is missing; returns how many came back.
@@ -60,35 +73,55 @@ class Service {
   const Topology& config() const { return cur_; }
   const std::map<std::string, std::string>& vanished() const { return vanished_; }
 
- private:
-  Result<json> dispatch(const std::string& cmd, const json& req);
-  Status commit(const Topology& next);
-  Result<Topology> candidate(const std::string& yaml) const;
-  // Validates a whole candidate document and commits it.
-  Result<json> change(const std::string& yaml);
+  // The API's commands.
+  struct Command {
+    const char* name;
+    bool changes_config;
+    Result<json> (Service::*handler)(const Args&);
+  };
+  static const std::vector<Command>& commands();
 
-  Result<json> add_br(const json& r);
-  Result<json> del_br(const json& r);
-  Result<json> add_port(const json& r);
-  Result<json> del_port(const json& r);
-  Result<json> set_port(const json& r);
-  Result<json> set_bridge(const json& r);
-  Result<json> fdb_add(const json& r, bool del);
-  Result<json> fdb_show(const json& r);
-  Result<json> fdb_flush(const json& r);
-  Result<json> show();
-  Result<json> stats(const json& r);
-  Result<json> trace(const json& r);
-  Result<json> apply(const json& r);
-  Result<json> ct_add(const json& r);
-  Result<json> ct_del(const json& r);
+ private:
+  struct Live {
+    uint32_t id;
+    dp::PortBackend* backend;  // owned by the datapath; null for patch ports
+  };
+  enum class Mode { kChange, kRestore };
+
+  // Plans and applies `next`; returns the plan (empty: nothing to do).
+  Result<ctl::Plan> commit(const Topology& next);
+  Status apply(const Topology& next, const ctl::Plan& plan, Mode mode);
+  static json change_result(const ctl::Plan& p);
+  Result<json> commit_json(const Topology& next);
+
+  Result<json> add_br(const Args& a);
+  Result<json> del_br(const Args& a);
+  Result<json> list_br(const Args& a);
+  Result<json> add_port(const Args& a);
+  Result<json> del_port(const Args& a);
+  Result<json> set_port(const Args& a);
+  Result<json> set_bridge(const Args& a);
+  Result<json> fdb_add(const Args& a);
+  Result<json> fdb_del(const Args& a);
+  Result<json> fdb_show(const Args& a);
+  Result<json> fdb_flush(const Args& a);
+  Result<json> show(const Args& a);
+  Result<json> stats(const Args& a);
+  Result<json> trace(const Args& a);
+  Result<json> apply_file(const Args& a);
+  Result<json> export_yaml(const Args& a);
+  Result<json> ct_add(const Args& a);
+  Result<json> ct_del(const Args& a);
+  Result<json> ct_list(const Args& a);
+  Result<json> kinds(const Args& a);
 
   std::unique_ptr<Store> store_;
-  dp::Datapath& dp_;
   io::Runtime& rt_;
+  io::DatapathCommands dp_;
   BackendOpener opener_;
   ServiceOptions opts_;
   Topology cur_;
+  std::map<std::string, Live> live_;             // port name -> datapath id and backend
   std::map<std::string, std::string> vanished_;  // port -> why it has no backend
 };
 

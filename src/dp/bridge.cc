@@ -42,7 +42,7 @@ void Bridge::attach(Port& p) {
 
 void Bridge::detach(Port& p) {
   std::erase(ports_, &p);
-  if (fdb_) fdb_->flush_port(p.id);
+  if (fdb_) fdb_->forget_port(p.id);
 }
 
 void Bridge::set_settings(const BridgeSettings& s) {

@@ -9,71 +9,87 @@ namespace kvnet::dp {
 using net::Frame;
 using net::FrameBatch;
 
-std::string_view to_string(PortType t) {
-  switch (t) {
-    case PortType::kPcap: return "pcap";
-    case PortType::kPatch: return "patch";
-    case PortType::kTap: return "tap";
-    case PortType::kSystem: return "system";
-    case PortType::kInternal: return "internal";
-  }
-  return "?";
-}
-
-std::optional<PortType> parse_port_type(std::string_view s) {
-  for (auto t : {PortType::kPcap, PortType::kPatch, PortType::kTap, PortType::kSystem, PortType::kInternal})
-    if (to_string(t) == s) return t;
-  return std::nullopt;
-}
-
 std::string Port::path() const { return (bridge ? bridge->name() : std::string("?")) + "/" + name; }
 
 Datapath::Datapath(size_t pool_frames, size_t frame_capacity)
     : pool_(pool_frames, frame_capacity), deferred_(kMaxDeferred) {}
 
 Bridge& Datapath::add_bridge(const std::string& name, BridgeType type, const BridgeSettings& s) {
+  assert_owner();
   bridges_.push_back(make_bridge(*this, name, type, s));
   return *bridges_.back();
 }
 
-Port& Datapath::add_port(Bridge& br, const std::string& name, PortType type, uint32_t mtu,
+Port& Datapath::add_port(Bridge& br, const std::string& name, KindTag kind, uint32_t mtu,
                          const VlanConfig& vlan, std::unique_ptr<PortBackend> backend) {
+  assert_owner();
   auto p = std::make_unique<Port>();
-  p->id = static_cast<uint32_t>(ports_.size());
+  if (free_ids_.empty()) {
+    p->id = static_cast<uint32_t>(ports_.size());
+    ports_.emplace_back();
+  } else {
+    p->id = free_ids_.back();
+    free_ids_.pop_back();
+  }
   p->name = name;
-  p->type = type;
+  p->kind = std::string(kind.name);
+  p->patch = kind.patch;
   p->bridge = &br;
   p->vlan = VlanPort(vlan);
   p->mtu = mtu;
-  if (type != PortType::kPatch) p->backend = backend ? std::move(backend) : std::make_unique<DiscardBackend>();
-  ports_.push_back(std::move(p));
-  br.attach(*ports_.back());
-  queue_.assign(ports_.size(), nullptr);
-  q_head_ = q_len_ = 0;
-  return *ports_.back();
+  if (!kind.patch) p->backend = backend ? std::move(backend) : std::make_unique<DiscardBackend>();
+  const uint32_t id = p->id;
+  by_name_[name] = id;
+  by_name_[br.name() + "/" + name] = id;
+  ports_[id] = std::move(p);
+  br.attach(*ports_[id]);
+  if (queue_.size() < ports_.size()) {  // the ring holds each port at most once
+    queue_.assign(ports_.size(), nullptr);
+    q_head_ = q_len_ = 0;
+  }
+  return *ports_[id];
 }
 
 void Datapath::connect_patch(Port& a, Port& b) {
+  assert_owner();
   a.peer = &b;
   b.peer = &a;
 }
 
-void Datapath::remove_port(Port& p) {
+std::unique_ptr<PortBackend> Datapath::remove_port(Port& p) {
+  assert_owner();
   if (p.peer) p.peer->peer = nullptr;
   pool_.put(p.pending);
   for (size_t i = 0; i < q_len_; ++i)  // forget a queued reference
     if (queue_[(q_head_ + i) % queue_.size()] == &p) queue_[(q_head_ + i) % queue_.size()] = nullptr;
   p.bridge->detach(p);
-  ports_[p.id].reset();
+  for (const std::string& key : {p.name, p.path()})
+    if (auto it = by_name_.find(key); it != by_name_.end() && it->second == p.id) by_name_.erase(it);
+  std::unique_ptr<PortBackend> backend = std::move(p.backend);
+  const uint32_t id = p.id;
+  ports_[id].reset();
+  free_ids_.push_back(id);
+  return backend;
 }
 
-void Datapath::remove_bridge(Bridge& b) {
+std::vector<std::unique_ptr<PortBackend>> Datapath::remove_bridge(Bridge& b) {
+  assert_owner();
+  std::vector<std::unique_ptr<PortBackend>> out;
   const std::vector<Port*> ports = b.ports();
-  for (Port* p : ports) remove_port(*p);
+  for (Port* p : ports)
+    if (auto be = remove_port(*p)) out.push_back(std::move(be));
   std::erase_if(bridges_, [&](const auto& x) { return x.get() == &b; });
+  return out;
+}
+
+std::unique_ptr<PortBackend> Datapath::swap_backend(Port& p, std::unique_ptr<PortBackend> b) {
+  assert_owner();
+  std::swap(p.backend, b);
+  return b;
 }
 
 void Datapath::reconfigure_port(Port& p, const VlanConfig& vlan, uint32_t mtu) {
+  assert_owner();
   p.vlan = VlanPort(vlan);
   p.mtu = mtu;
   if (p.bridge->fdb()) p.bridge->fdb()->flush_port(p.id);
@@ -86,14 +102,8 @@ Bridge* Datapath::find_bridge(std::string_view name) {
 }
 
 Port* Datapath::find_port(std::string_view name) {
-  const auto slash = name.find('/');
-  for (auto& p : ports_) {
-    if (!p) continue;
-    if (slash == std::string_view::npos ? p->name == name
-                                        : (p->bridge->name() == name.substr(0, slash) && p->name == name.substr(slash + 1)))
-      return p.get();
-  }
-  return nullptr;
+  const auto it = by_name_.find(std::string(name));
+  return it == by_name_.end() ? nullptr : ports_[it->second].get();
 }
 
 void Datapath::trace_step(const Port* port, const Bridge& br, const char* stage, std::string detail) {
@@ -136,14 +146,14 @@ void Datapath::enqueue(Port& out, Frame* f) {
     return;
   }
   if (trace_) [[unlikely]] {
-    if (out.type == PortType::kPatch) {
+    if (out.patch) {
       trace_step(&out, *out.bridge, "patch",
                  fmt::format("output to patch {} -> peer {}", out.name,
                              out.peer ? out.peer->path() : std::string("(none: the peer does not exist)")));
     } else {
       net::FlowKey k;
       net::parse_flow(f->data(), f->len(), k);
-      trace_step(&out, *out.bridge, "output", fmt::format("output to {} port {}", to_string(out.type), out.name));
+      trace_step(&out, *out.bridge, "output", fmt::format("output to {} port {}", out.kind, out.name));
       trace_->outputs.push_back({out.bridge->name(), out.name, k.str(),
                                  std::vector<uint8_t>(f->data(), f->data() + f->len())});
       if (dry_run_) {
@@ -158,7 +168,7 @@ void Datapath::enqueue(Port& out, Frame* f) {
     out.queued = true;
   }
   if (!out.pending.full()) return;
-  if (out.type != PortType::kPatch) {
+  if (!out.patch) {
     flush(out);
     return;
   }
@@ -176,7 +186,7 @@ void Datapath::enqueue(Port& out, Frame* f) {
 void Datapath::flush(Port& out) {
   FrameBatch b = out.pending;
   out.pending.clear();
-  if (out.type == PortType::kPatch) {
+  if (out.patch) {
     hand_over(out, b);
     return;
   }

@@ -17,8 +17,11 @@
 // (add_*) happens before it runs.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <memory>
+#include <thread>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,25 +43,36 @@ class Datapath {
   // --- building (control path) ---
   Bridge& add_bridge(const std::string& name, BridgeType type, const BridgeSettings& s = {});
   // `backend` may be null for patch ports (and means "discard" otherwise).
-  Port& add_port(Bridge& br, const std::string& name, PortType type, uint32_t mtu,
+  Port& add_port(Bridge& br, const std::string& name, KindTag kind, uint32_t mtu,
                  const VlanConfig& vlan, std::unique_ptr<PortBackend> backend);
   void connect_patch(Port& a, Port& b);
   // Removes a port: its FDB entries go, a patch peer is left unconnected
-  // (it drops what it sends, counted as tx_error). The port id is not reused
-  // until the datapath is rebuilt.
-  void remove_port(Port& p);
-  // Removes a bridge and all its ports.
-  void remove_bridge(Bridge& b);
+  // (it drops what it sends, counted as tx_error). Its id is reused by a
+  // later add_port. Returns the backend, so the caller can close it
+  // elsewhere (closing a TAP is slow: never on the datapath thread).
+  std::unique_ptr<PortBackend> remove_port(Port& p);
+  // Removes a bridge and all its ports; returns their backends.
+  std::vector<std::unique_ptr<PortBackend>> remove_bridge(Bridge& b);
+  // Replaces a port's backend; returns the old one.
+  std::unique_ptr<PortBackend> swap_backend(Port& p, std::unique_ptr<PortBackend> b);
   // Changes a port's VLAN configuration and MTU in place. Learned entries of
   // the port are flushed (VLAN membership may have changed).
   void reconfigure_port(Port& p, const VlanConfig& vlan, uint32_t mtu);
 
   Bridge* find_bridge(std::string_view name);
-  Port* find_port(std::string_view name);  // "port" or "bridge/port"
+  Port* find_port(std::string_view name);  // "port" or "bridge/port"; a hash lookup
   Port& port(uint32_t id) { return *ports_[id]; }
   const std::vector<std::unique_ptr<Bridge>>& bridges() const { return bridges_; }
   // Indexed by port id; removed ports leave a null slot.
   const std::vector<std::unique_ptr<Port>>& ports() const { return ports_; }
+
+  // The thread allowed to change and run the datapath (io::Runtime sets its
+  // own while it runs); mutators assert it. Default: any thread.
+  void set_owner(std::thread::id t) { owner_ = t; }
+  void assert_owner() const {
+    assert((owner_ == std::thread::id() || owner_ == std::this_thread::get_id()) &&
+           "datapath changed outside its thread");
+  }
 
   // --- running (datapath thread) ---
   net::FramePool& pool() { return pool_; }
@@ -91,6 +105,9 @@ class Datapath {
   net::FramePool pool_;
   std::vector<std::unique_ptr<Bridge>> bridges_;
   std::vector<std::unique_ptr<Port>> ports_;
+  std::vector<uint32_t> free_ids_;                     // slots of removed ports
+  std::unordered_map<std::string, uint32_t> by_name_;  // "port" and "bridge/port" -> id
+  std::thread::id owner_;
   std::vector<Port*> queue_;  // ring of ports with pending frames
   size_t q_head_ = 0, q_len_ = 0;
   // Full batches of patch ports, handed over by drain() rather than at once:

@@ -149,6 +149,11 @@ void Fdb::flush_port(uint32_t port) {
   }
 }
 
+void Fdb::forget_port(uint32_t port) {
+  for (uint32_t n = 0; n < nodes_.size(); ++n)
+    if (nodes_[n].in_use && nodes_[n].port == port) erase(n);
+}
+
 size_t Fdb::age(uint64_t now) {
   size_t removed = 0;
   while (lru_head_ != kNil && expired(nodes_[lru_head_], now)) {

@@ -58,6 +58,7 @@ class Fdb {
   bool remove(uint16_t vlan, uint64_t mac);
   void flush();                 // removes dynamic entries
   void flush_port(uint32_t port);  // removes dynamic entries of one port
+  void forget_port(uint32_t port);  // removes every entry of a port being removed (its id is reused)
   // Removes every dynamic entry not seen since now - aging. Returns how many.
   size_t age(uint64_t now);
 

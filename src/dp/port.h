@@ -23,10 +23,15 @@ namespace kvnet::dp {
 
 class Bridge;
 
-enum class PortType : uint8_t { kPcap, kPatch, kTap, kSystem, kInternal };
-
-std::string_view to_string(PortType t);
-std::optional<PortType> parse_port_type(std::string_view s);
+// What the datapath knows of a port's kind: the name to show (the control
+// path's kinds, ctl/kinds/, own everything else) and whether the port is a
+// patch port, the one kind the datapath itself implements (it hands frames
+// to the peer instead of a backend). dp keeps no list of kinds.
+struct KindTag {
+  std::string_view name;
+  bool patch = false;
+};
+inline constexpr KindTag kPatchKind{"patch", true};
 
 inline constexpr uint32_t kDefaultMtu = 1500;
 inline constexpr uint32_t kMinMtu = 68;
@@ -54,9 +59,13 @@ class PortBackend {
   // The change that opened this backend was abandoned: undo what opening
   // did to the system that would outlive the object (a persistent TAP).
   virtual void abandon() {}
+  // The configuration removed the port: remove what kvnet keeps only for
+  // the port's sake (an internal port's TAP, which outlives kvnetd restarts).
+  virtual void removed() {}
   // A slower check of the same, run periodically by the control thread
-  // (a deleted interface does not always show up as a receive error).
-  virtual bool check_alive() { return !failed(); }
+  // (a deleted interface does not always show up as a receive error). It
+  // may make system calls; it changes nothing.
+  virtual bool check_alive() const { return !failed(); }
 };
 
 // A backend that discards what it is given (a port with nowhere to send).
@@ -73,7 +82,8 @@ class DiscardBackend final : public PortBackend {
 struct Port {
   uint32_t id = 0;  // index in the datapath's port table; the FDB stores it
   std::string name;
-  PortType type = PortType::kPcap;
+  std::string kind;     // the kind's name, for display ("tap", "patch", ...)
+  bool patch = false;   // a patch port: frames go to `peer`, there is no backend
   Bridge* bridge = nullptr;
   Port* peer = nullptr;  // patch ports only
   VlanPort vlan;         // used by switch bridges

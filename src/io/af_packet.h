@@ -12,6 +12,7 @@
 // Thread-safety: the datapath thread calls receive()/send().
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -31,13 +32,11 @@ class AfPacketBackend final : public dp::PortBackend {
   uint32_t receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) override;
   std::string describe() const override;
   bool failed() const override { return failed_; }
-  bool check_alive() override {
-    if (!failed_ && if_index_of_name() != ifindex_) failed_ = true;
-    return !failed_;
-  }
+  // Control thread: the interface still has the index we bound to.
+  bool check_alive() const override { return !failed_ && if_index_of_name() == ifindex_; }
 
  private:
-  bool failed_ = false;
+  std::atomic<bool> failed_{false};  // set by the datapath thread, read by the control thread
   AfPacketBackend() = default;
   int if_index_of_name() const;
   int fd_ = -1;

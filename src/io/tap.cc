@@ -14,11 +14,13 @@
 
 namespace kvnet::io {
 
-Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, bool persistent) {
+Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, TapLife life) {
+  const bool persistent = life != TapLife::kWithPort;
   if (name.empty() || name.size() >= IFNAMSIZ) return Error{"tap name '" + name + "' is invalid"};
   auto t = std::unique_ptr<TapBackend>(new TapBackend());
   t->name_ = name;
   t->persistent_ = persistent;
+  t->life_ = life;
   const bool existed = if_exists(name);
   t->fd_ = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (t->fd_ < 0) return Error{"tap '" + name + "': cannot open /dev/net/tun: " + std::strerror(errno)};
@@ -47,7 +49,8 @@ Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, bo
 TapBackend::~TapBackend() {
   if (fd_ < 0) return;
   // A TAP we created and did not make persistent vanishes with its last fd.
-  if (created_ && !persistent_) ioctl(fd_, TUNSETPERSIST, 0);
+  // An internal port's TAP is kvnet's even when an earlier kvnetd created it.
+  if (!persistent_ && (created_ || life_ == TapLife::kWithConfig)) ioctl(fd_, TUNSETPERSIST, 0);
   ::close(fd_);
 }
 
@@ -88,7 +91,8 @@ uint32_t TapBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
 }
 
 std::string TapBackend::describe() const {
-  return "tap " + name_ + " ifindex " + std::to_string(if_index(name_)) + (persistent_ ? " persistent" : "");
+  return "tap " + name_ + " ifindex " + std::to_string(if_index(name_)) +
+         (life_ == TapLife::kPersistent ? " persistent" : "");
 }
 
 }  // namespace kvnet::io

@@ -13,6 +13,7 @@
 // Thread-safety: the datapath thread calls receive()/send().
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -21,9 +22,17 @@
 
 namespace kvnet::io {
 
+// How long the kernel interface lives.
+enum class TapLife : uint8_t {
+  kWithPort,     // `tap`: a TAP kvnetd created goes when the port is closed
+  kPersistent,   // `tap persistent=true`: outlives the port and kvnetd
+  kWithConfig,   // `internal`: survives kvnetd restarts (addresses stay);
+                 // removed when the configuration removes the port
+};
+
 class TapBackend final : public dp::PortBackend {
  public:
-  static Result<std::unique_ptr<TapBackend>> open(const std::string& name, bool persistent);
+  static Result<std::unique_ptr<TapBackend>> open(const std::string& name, TapLife life);
   ~TapBackend() override;
 
   uint32_t send(net::FrameBatch& batch, net::FramePool& pool) override;
@@ -35,14 +44,18 @@ class TapBackend final : public dp::PortBackend {
   void abandon() override {
     if (created_) persistent_ = false;  // the destructor then lets the TAP go
   }
+  void removed() override {
+    if (life_ == TapLife::kWithConfig) persistent_ = false;
+  }
 
  private:
   TapBackend() = default;
-  bool failed_ = false;
+  std::atomic<bool> failed_{false};  // set by the datapath thread, read by the control thread
   int fd_ = -1;
   std::string name_;
   bool created_ = false;
-  bool persistent_ = false;
+  bool persistent_ = false;  // TUNSETPERSIST is on; cleared on close if false by then
+  TapLife life_ = TapLife::kWithPort;
 };
 
 }  // namespace kvnet::io

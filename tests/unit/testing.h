@@ -68,13 +68,13 @@ class Harness {
     return dp.add_bridge(name, t, s);
   }
   dp::Port& port(dp::Bridge& br, const std::string& name, dp::VlanConfig v = {}, uint32_t mtu = 1500) {
-    return dp.add_port(br, name, dp::PortType::kPcap, mtu, v, std::make_unique<CaptureBackend>(&out[name]));
+    return dp.add_port(br, name, dp::KindTag{"pcap"}, mtu, v, std::make_unique<CaptureBackend>(&out[name]));
   }
   // A patch pair between two bridges.
   std::pair<dp::Port*, dp::Port*> patch(dp::Bridge& a, const std::string& an, dp::VlanConfig av, dp::Bridge& b,
                                         const std::string& bn, dp::VlanConfig bv) {
-    dp::Port& x = dp.add_port(a, an, dp::PortType::kPatch, 1500, av, nullptr);
-    dp::Port& y = dp.add_port(b, bn, dp::PortType::kPatch, 1500, bv, nullptr);
+    dp::Port& x = dp.add_port(a, an, dp::kPatchKind, 1500, av, nullptr);
+    dp::Port& y = dp.add_port(b, bn, dp::kPatchKind, 1500, bv, nullptr);
     dp.connect_patch(x, y);
     return {&x, &y};
   }

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "ctl/kinds/patch.h"
+#include "ctl/kinds/pcap.h"
 #include "ctl/replay.h"
 
 namespace kvnet::ctl {
@@ -56,15 +58,15 @@ TEST(Topology, LoadsAValidFile) {
   EXPECT_EQ(t.bridges[0].settings.mac_table_size, 100u);
   const PortSpec* a1 = t.find_port("br-int/a1");
   ASSERT_NE(a1, nullptr);
-  EXPECT_EQ(a1->rx, "/base/a1-in.pcap");
-  EXPECT_EQ(a1->tx, "/base/out/a1.pcap");
+  EXPECT_EQ(a1->as<PcapOptions>()->rx, "/base/a1-in.pcap");
+  EXPECT_EQ(a1->as<PcapOptions>()->tx, "/base/out/a1.pcap");
   EXPECT_EQ(a1->vlan.pvid, 10);
   const PortSpec* t1 = t.find_port("t1");
   EXPECT_EQ(dp::vlan_set_str(*t1->vlan.allowed), "1,10,20-30");
   EXPECT_EQ(dp::vlan_set_str(t.find_port("h1")->vlan.untagged), "10-11");
   EXPECT_EQ(t.find_port("q1")->vlan.qinq_tpid, 0x8100);
   EXPECT_EQ(t.find_port("eth1")->mtu, 9000u);
-  EXPECT_EQ(t.find_port("to-eth")->peer_bridge, "br-eth1");
+  EXPECT_EQ(t.find_port("to-eth")->as<PatchOptions>()->peer_bridge, "br-eth1");
   ASSERT_EQ(t.bridges[0].fdb.size(), 1u);
   EXPECT_EQ(t.bridges[0].fdb[0].mac, 0x525400000001u);
 }

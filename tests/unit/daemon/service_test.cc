@@ -34,7 +34,7 @@ class ServiceTest : public ::testing::Test {
       if (p.name.rfind("missing", 0) == 0 || gone_.count(p.name)) return Error{"interface '" + p.name + "' does not exist"};
       return std::unique_ptr<dp::PortBackend>(std::make_unique<dp::DiscardBackend>());
     };
-    auto s = std::make_unique<Service>(std::move(*store), *dp_, *rt_, opener, ServiceOptions{.manage_containers = false});
+    auto s = std::make_unique<Service>(std::move(*store), *rt_, opener, ServiceOptions{.manage_containers = false});
     EXPECT_TRUE(s->restore().ok());
     return s;
   }
@@ -65,7 +65,7 @@ TEST_F(ServiceTest, BuildsBridgesAndPortsIntoTheDatapath) {
   ASSERT_NE(dp_->find_port("br0/p1"), nullptr);
   EXPECT_EQ(dp_->find_port("p1")->vlan.config().pvid, 10);
   EXPECT_TRUE(dp_->find_port("p2")->vlan.member(25));
-  EXPECT_EQ(dp_->find_port("p2")->type, dp::PortType::kSystem);  // ovs-vsctl's default
+  EXPECT_EQ(dp_->find_port("p2")->kind, "system");  // ovs-vsctl's default
   json list = ok({{"cmd", "list-br"}});
   EXPECT_EQ(list, json::array({"br0"}));
 }

@@ -1,0 +1,122 @@
+// Port kinds: everything kvnet knows about one kind of port, in one place.
+//
+// A `PortKind` describes a kind (pcap, patch, tap, system, internal, later
+// vxlan, gre ...): its option keys and their help, how its typed options are
+// read from a port's settings and written back, the rules that involve other
+// objects, when two ports of the kind share a backend, and how the live
+// daemon opens its backend. Everything else (topology parsing, the plan,
+// the store, the daemon's verbs, kvnetctl's help) asks the kind; nothing
+// outside ctl/kinds/ lists kinds. The datapath only learns a port's kind
+// name and whether it is a patch port (dp::KindTag).
+//
+// Kinds are registered in one explicit table (kinds/registry.cc); there is no
+// registration by static constructors. Recipe for a new kind:
+// docs/architecture.md, "Add a port kind".
+//
+// Thread-safety: kinds are immutable singletons; options are immutable once
+// parsed and shared between copies of a Topology.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "dp/port.h"
+
+namespace kvnet::ctl {
+
+struct PortSpec;
+struct BridgeSpec;
+struct Topology;
+
+// A kind's typed options. Each kind derives its own struct.
+struct PortOptions {
+  virtual ~PortOptions() = default;
+};
+
+// One setting in its canonical text form, as `export` writes it and
+// `KEY=VALUE` sets it. `list` values are comma-separated ("1,10,20-30") and
+// written as YAML flow sequences.
+struct Field {
+  std::string key;
+  std::string value;
+  bool list = false;
+  bool operator==(const Field&) const = default;
+};
+using Fields = std::vector<Field>;
+
+// An option key of a kind, with its one-line help (kvnetctl add-port --help).
+struct KeyHelp {
+  std::string_view key;
+  std::string_view help;
+};
+
+// What a kind reads its options from while a port is parsed. Every accessor
+// reports a bad value through fail(), which ends the parse of the whole
+// document with a message that names the file, line, column, bridge, port
+// and key.
+class OptionReader {
+ public:
+  virtual ~OptionReader() = default;
+  virtual bool has(std::string_view key) const = 0;
+  virtual std::string str(std::string_view key) const = 0;  // a non-empty scalar
+  virtual bool boolean(std::string_view key) const = 0;    // true/false/yes/no
+  virtual int64_t integer(std::string_view key, int64_t lo, int64_t hi) const = 0;
+  // A file path resolved against the topology file's directory.
+  virtual std::string path(std::string_view key) const = 0;
+  [[noreturn]] virtual void fail(std::string_view key, const std::string& what) const = 0;
+};
+
+class PortKind {
+ public:
+  virtual ~PortKind() = default;
+
+  virtual std::string_view name() const = 0;
+  virtual std::string_view summary() const = 0;  // one line for help texts
+  virtual std::span<const KeyHelp> keys() const = 0;
+
+  // Reads the kind's keys (only those; generic keys are read elsewhere).
+  virtual std::shared_ptr<const PortOptions> parse(const OptionReader& in) const = 0;
+  // Appends the options' non-default settings in canonical form.
+  virtual void emit(const PortOptions& o, Fields& out) const = 0;
+  // Rules that involve other objects of the topology (a patch's peer, a
+  // pcap file written twice). Returns a message or nullopt.
+  virtual std::optional<std::string> validate(const PortSpec& /*p*/, const BridgeSpec& /*b*/,
+                                              const Topology& /*t*/, bool /*allow_dangling*/) const {
+    return std::nullopt;
+  }
+  // Whether two ports of this kind (same name) use the same backend, so a
+  // change between them can be applied in place (VLAN, MTU) instead of
+  // re-creating the port.
+  virtual bool same_backend(const PortOptions& a, const PortOptions& b) const = 0;
+
+  // The datapath's view: name and patch-ness.
+  dp::KindTag tag() const { return {name(), is_patch()}; }
+  virtual bool is_patch() const { return false; }
+  // Replay and offline trace can run it (no kernel device needed).
+  virtual bool offline() const { return false; }
+  // The port can be a container's veth end.
+  virtual bool container_port() const { return false; }
+  // Only one holder at a time may open the device (a TAP): when a port is
+  // re-created, its new backend is opened after the old one is closed.
+  virtual bool exclusive_device() const { return false; }
+
+  // Opens the backend the live daemon uses (TAP, AF_PACKET socket, ...).
+  virtual Result<std::unique_ptr<dp::PortBackend>> open(const PortSpec& p) const = 0;
+};
+
+// The explicit table of kinds, in the order help texts list them.
+std::span<const PortKind* const> port_kinds();
+const PortKind* find_port_kind(std::string_view name);
+// "pcap, patch, tap, system, internal"
+std::string port_kind_names();
+
+// A kind without options of its own.
+struct NoOptions final : PortOptions {};
+
+}  // namespace kvnet::ctl

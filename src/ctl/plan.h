@@ -1,0 +1,72 @@
+// Plans: what it takes to turn one configuration into another.
+//
+// `plan(current, next)` is pure: it compares two validated topologies and
+// lists every change, both for people (one line each, what `kvnetctl apply`
+// prints) and for whoever carries it out (kvnetd's apply, which opens kernel
+// resources, writes the store and changes the datapath; restore is the plan
+// from an empty configuration).
+//
+//   + bridge B            - bridge B            ~ bridge B mac_aging 300->60
+//   + port B/P            - port B/P            ~ port B/P pvid 10->20 allowed 10->10,20
+//   + fdb B 10 52:54:00:00:00:01 P              - fdb B 10 52:54:00:00:00:01 P
+//   + container C         - container C         ~ container C ip 10.0.0.2/24->10.0.0.3/24
+//
+// A port whose settings changed is reconfigured in place when its kind says
+// the backend is the same (VLAN, MTU), and re-created otherwise (listed in
+// `recreate`). Removing a bridge removes its ports; a bridge whose type
+// changed is re-created with its ports.
+//
+// Thread-safety: pure functions on plain data.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ctl/topology.h"
+
+namespace kvnet::ctl {
+
+struct KeyChange {
+  std::string key;
+  std::string before;  // "" = not set
+  std::string after;
+};
+
+struct PlanLine {
+  char op;             // '+', '-', '~'
+  std::string what;    // bridge, port, fdb, container
+  std::string object;  // "B", "B/P", "B 10 52:54:00:00:00:01 P", "C"
+  std::vector<KeyChange> keys;  // for '~'
+  std::string str() const;
+};
+
+// A port by bridge and name.
+struct PortRef {
+  std::string bridge;
+  std::string port;
+  std::string path() const { return bridge + "/" + port; }
+  bool operator==(const PortRef&) const = default;
+};
+
+struct Plan {
+  std::vector<PlanLine> lines;  // '-' lines, then '~', then '+'
+
+  // For carrying it out, in this order: remove, then add.
+  std::vector<std::string> bridges_removed;  // with all their ports
+  std::vector<PortRef> ports_removed;        // of bridges that stay (incl. re-created ports)
+  std::vector<std::string> bridges_added;    // new or re-created bridges (empty of ports)
+  std::vector<std::string> bridges_changed;  // settings only
+  std::vector<PortRef> ports_added;          // incl. re-created ports and ports of added bridges
+  std::vector<PortRef> ports_reconfigured;   // VLAN/MTU in place
+  std::vector<std::pair<std::string, FdbSpec>> fdb_removed;  // bridge, entry (of bridges that stay)
+  std::vector<std::pair<std::string, FdbSpec>> fdb_added;    // bridge, entry (incl. added bridges)
+  std::vector<ContainerSpec> containers_removed;  // incl. the old form of changed ones
+  std::vector<ContainerSpec> containers_added;    // incl. the new form of changed ones
+
+  bool empty() const { return lines.empty(); }
+  std::vector<std::string> text() const;  // one string per line
+};
+
+Plan plan(const Topology& current, const Topology& next);
+
+}  // namespace kvnet::ctl

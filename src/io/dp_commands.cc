@@ -1,0 +1,108 @@
+#include "io/dp_commands.h"
+
+namespace kvnet::io {
+
+ChangeResult DatapathCommands::apply(Change c) {
+  return rt_.call([&](dp::Datapath& dp) {
+    ChangeResult r;
+    std::vector<dp::Port*> added;
+    auto port = [&](PortRef ref) -> dp::Port* { return ref.added ? added[ref.v] : dp.ports()[ref.v].get(); };
+    for (const auto& f : c.fdb_remove)
+      if (dp::Bridge* b = dp.find_bridge(f.bridge); b && b->fdb()) b->fdb()->remove(f.vlan, f.mac);
+    for (uint32_t id : c.remove_ports)
+      if (dp::Port* p = dp.ports()[id].get()) {
+        rt_.unwatch(*p);
+        std::string name = p->name;
+        if (auto be = dp.remove_port(*p)) r.removed.emplace_back(std::move(name), std::move(be));
+      }
+    for (const auto& name : c.remove_bridges)
+      if (dp::Bridge* b = dp.find_bridge(name)) {
+        const std::vector<dp::Port*> ports = b->ports();
+        for (dp::Port* p : ports) {
+          rt_.unwatch(*p);
+          std::string pname = p->name;
+          if (auto be = dp.remove_port(*p)) r.removed.emplace_back(std::move(pname), std::move(be));
+        }
+        dp.remove_bridge(*b);
+      }
+    for (const auto& b : c.add_bridges) dp.add_bridge(b.name, b.type, b.settings);
+    for (const auto& [name, s] : c.bridge_settings) dp.find_bridge(name)->set_settings(s);
+    for (auto& a : c.add_ports) {
+      dp::Port& p = dp.add_port(*dp.find_bridge(a.bridge), a.name, a.kind, a.mtu, a.vlan, std::move(a.backend));
+      rt_.watch(p);
+      added.push_back(&p);
+      r.added_ids.push_back(p.id);
+    }
+    for (const auto& x : c.reconfigure) dp.reconfigure_port(*dp.ports()[x.port], x.vlan, x.mtu);
+    for (const auto& [a, b] : c.patches) dp.connect_patch(*port(a), *port(b));
+    for (const auto& f : c.fdb_add)
+      if (!dp.find_bridge(f.bridge)->fdb()->add_static(f.vlan, f.mac, port(f.port)->id)) ++r.fdb_refused;
+    return r;
+  });
+}
+
+std::unique_ptr<dp::PortBackend> DatapathCommands::swap_backend(uint32_t id, std::unique_ptr<dp::PortBackend> b) {
+  return rt_.call([&](dp::Datapath& dp) {
+    dp::Port& p = *dp.ports()[id];
+    rt_.unwatch(p);
+    auto old = dp.swap_backend(p, std::move(b));
+    rt_.watch(p);
+    return old;
+  });
+}
+
+std::vector<dp::Fdb::Entry> DatapathCommands::fdb_dump(const std::string& bridge) {
+  return rt_.call([&](dp::Datapath& dp) {
+    dp::Bridge* b = dp.find_bridge(bridge);
+    return b && b->fdb() ? b->fdb()->entries() : std::vector<dp::Fdb::Entry>{};
+  });
+}
+
+uint32_t DatapathCommands::fdb_flush(const std::string& bridge) {
+  return rt_.call([&](dp::Datapath& dp) -> uint32_t {
+    dp::Bridge* b = dp.find_bridge(bridge);
+    if (!b || !b->fdb()) return 0;
+    const uint32_t before = b->fdb()->size();
+    b->fdb()->flush();
+    return before - b->fdb()->size();
+  });
+}
+
+std::vector<PortCountersRow> DatapathCommands::counters() {
+  return rt_.call([&](dp::Datapath& dp) {
+    std::vector<PortCountersRow> out;
+    for (const auto& p : dp.ports())
+      if (p) out.push_back({p->id, p->bridge->name(), p->name, p->kind, p->counters});
+    return out;
+  });
+}
+
+dp::Trace DatapathCommands::trace(uint32_t port, const std::vector<uint8_t>& frame, uint64_t ts_ns) {
+  return rt_.call([&](dp::Datapath& dp) {
+    dp::Trace t;
+    net::Frame* f = dp.pool().get();
+    if (!f) return t;
+    f->assign(frame.data(), frame.size());
+    f->meta.ts_ns = ts_ns;
+    dp.set_trace(&t, true);
+    net::FrameBatch batch;
+    batch.add(f);
+    dp.receive(*dp.ports()[port], batch);
+    dp.set_trace(nullptr);
+    return t;
+  });
+}
+
+std::vector<std::unique_ptr<dp::PortBackend>> DatapathCommands::remove_all() {
+  return rt_.call([&](dp::Datapath& dp) {
+    std::vector<std::unique_ptr<dp::PortBackend>> out;
+    while (!dp.bridges().empty()) {
+      dp::Bridge& b = *dp.bridges().front();
+      for (dp::Port* p : b.ports()) rt_.unwatch(*p);
+      for (auto& be : dp.remove_bridge(b)) out.push_back(std::move(be));
+    }
+    return out;
+  });
+}
+
+}  // namespace kvnet::io

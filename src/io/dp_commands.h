@@ -1,0 +1,117 @@
+// The typed commands the control thread sends to the datapath thread.
+//
+// The datapath is owned by its thread (io/runtime.h). Everything the control
+// thread asks of it is one of the commands below; each says what it costs on
+// the datapath thread, which stops forwarding for that long. Names are
+// resolved, files opened and devices closed on the control thread: a command
+// carries port ids and ready backends, and hands back backends it removed so
+// that the control thread closes them (closing a TAP takes milliseconds).
+//
+//   command        datapath-thread cost
+//   apply(Change)  O(size of the change) + O(ports) to grow the port table
+//   swap_backend   O(1)
+//   fdb_dump       O(FDB entries) copy
+//   fdb_flush      O(FDB entries)
+//   counters       O(ports) copy
+//   trace          one frame through the pipeline, with formatting
+//   remove_all     O(ports + bridges)
+//   failed_ports   O(failed since last call)
+//
+// Thread-safety: call from the control thread only. While the runtime is not
+// started the commands run inline on the caller (tests, restore).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "dp/datapath.h"
+#include "dp/trace.h"
+#include "io/runtime.h"
+
+namespace kvnet::io {
+
+// A port in a Change: an existing one by id, or one the change adds (its
+// index in Change::add_ports).
+struct PortRef {
+  bool added = false;
+  uint32_t v = 0;
+};
+
+struct Change {
+  struct AddBridge {
+    std::string name;
+    dp::BridgeType type;
+    dp::BridgeSettings settings;
+  };
+  struct AddPort {
+    std::string bridge;
+    std::string name;
+    dp::KindTag kind;
+    uint32_t mtu;
+    dp::VlanConfig vlan;
+    std::unique_ptr<dp::PortBackend> backend;  // null for patch ports
+  };
+  struct Reconfigure {
+    uint32_t port;
+    dp::VlanConfig vlan;
+    uint32_t mtu;
+  };
+  struct Fdb {
+    std::string bridge;
+    uint16_t vlan;
+    uint64_t mac;
+    PortRef port;  // for additions
+  };
+
+  // Carried out in this order.
+  std::vector<Fdb> fdb_remove;
+  std::vector<uint32_t> remove_ports;
+  std::vector<std::string> remove_bridges;
+  std::vector<AddBridge> add_bridges;
+  std::vector<std::pair<std::string, dp::BridgeSettings>> bridge_settings;
+  std::vector<AddPort> add_ports;
+  std::vector<Reconfigure> reconfigure;
+  std::vector<std::pair<PortRef, PortRef>> patches;
+  std::vector<Fdb> fdb_add;
+};
+
+struct ChangeResult {
+  std::vector<uint32_t> added_ids;  // parallel to Change::add_ports
+  // Backends of removed ports, by port name: to close on the control thread.
+  std::vector<std::pair<std::string, std::unique_ptr<dp::PortBackend>>> removed;
+  uint32_t fdb_refused = 0;  // static entries that did not fit (validation prevents it)
+};
+
+struct PortCountersRow {
+  uint32_t id;
+  std::string bridge;
+  std::string port;
+  std::string kind;
+  dp::PortCounters counters;
+};
+
+class DatapathCommands {
+ public:
+  explicit DatapathCommands(Runtime& rt) : rt_(rt) {}
+
+  ChangeResult apply(Change c);
+  // Puts `b` in place of the port's backend (polling follows); returns the old one.
+  std::unique_ptr<dp::PortBackend> swap_backend(uint32_t port, std::unique_ptr<dp::PortBackend> b);
+  // A bridge's FDB (the caller checked that the bridge exists and is not a hub).
+  std::vector<dp::Fdb::Entry> fdb_dump(const std::string& bridge);
+  uint32_t fdb_flush(const std::string& bridge);  // how many entries went
+  std::vector<PortCountersRow> counters();
+  // One frame into `port` with tracing on and nothing changed (dry run).
+  dp::Trace trace(uint32_t port, const std::vector<uint8_t>& frame, uint64_t ts_ns);
+  std::vector<std::unique_ptr<dp::PortBackend>> remove_all();
+  // Ports whose device failed while running (the datapath stopped polling them).
+  std::vector<std::string> failed_ports() { return rt_.take_failed(); }
+
+ private:
+  Runtime& rt_;
+};
+
+}  // namespace kvnet::io
