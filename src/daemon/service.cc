@@ -560,8 +560,16 @@ Result<json> Service::show(const Args&) {
     json ports = json::array();
     for (const auto& p : b.ports) {
       json j{{"name", p.name}, {"type", std::string(p.kind->name())}, {"mtu", p.mtu}};
-      for (const auto& f : port_fields(p, b.type))  // the kind's own settings
-        if (f.key != "name" && f.key != "type" && f.key != "mtu" && !j.contains(f.key)) j[f.key] = f.value;
+      Fields own;  // the kind's own settings (peer, tx, persistent ...)
+      p.kind->emit(*p.options, own);
+      for (const auto& f : own) j[f.key] = f.value;
+      if (b.type == dp::BridgeType::kSwitch) {
+        j["vlan_mode"] = std::string(dp::to_string(p.vlan.mode));
+        j["pvid"] = p.vlan.pvid;
+        if (p.vlan.allowed) j["allowed"] = dp::vlan_set_str(*p.vlan.allowed);
+        if (p.vlan.tagged.any()) j["tagged"] = dp::vlan_set_str(p.vlan.tagged);
+        if (p.vlan.untagged.any()) j["untagged"] = dp::vlan_set_str(p.vlan.untagged);
+      }
       if (auto it = live_.find(p.name); it != live_.end() && it->second.backend)
         j["backend"] = valid_utf8(it->second.backend->describe());  // syscalls: here, not on the datapath
       if (vanished_.count(p.name)) j["error"] = valid_utf8(vanished_[p.name]);

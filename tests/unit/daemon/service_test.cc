@@ -173,5 +173,162 @@ TEST_F(ServiceTest, DeletesCascade) {
   EXPECT_EQ(dp_->find_port("ap"), nullptr);
 }
 
+// --- plan/apply (issue 6 §4) ---
+
+TEST_F(ServiceTest, ApplyPrintsThePlanAndDryRunChangesNothing) {
+  const std::string yaml = "bridges:\n  - name: a\n    ports:\n      - {name: a1, type: internal, pvid: 10}\n";
+  json dry = ok({{"cmd", "apply"}, {"yaml", yaml}, {"dry_run", true}});
+  EXPECT_EQ(dry["changes"], json::array({"+ bridge a", "+ port a/a1"}));
+  EXPECT_TRUE(dry["dry_run"].get<bool>());
+  EXPECT_EQ(dp_->find_bridge("a"), nullptr);
+  EXPECT_EQ(exported(), "bridges: []\n");
+  EXPECT_EQ(ok({{"cmd", "apply"}, {"yaml", yaml}})["changes"], dry["changes"]);
+  std::string y2 = yaml;
+  y2.replace(y2.find("pvid: 10"), 8, "pvid: 20");
+  EXPECT_EQ(ok({{"cmd", "apply"}, {"yaml", y2}, {"dry_run", true}})["changes"],
+            json::array({"~ port a/a1 pvid 10->20"}));
+  EXPECT_EQ(dp_->find_port("a1")->vlan.config().pvid, 10);
+  json none = ok({{"cmd", "apply"}, {"yaml", yaml}});
+  EXPECT_FALSE(none["changed"].get<bool>());
+  EXPECT_EQ(none["changes"], json::array());
+}
+
+TEST_F(ServiceTest, VerbsAnswerWithTheirChanges) {
+  EXPECT_EQ(ok({{"cmd", "add-br"}, {"bridge", "br0"}})["changes"], json::array({"+ bridge br0"}));
+  EXPECT_EQ(ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p1"}})["changes"], json::array({"+ port br0/p1"}));
+  EXPECT_EQ(ok({{"cmd", "set-bridge"}, {"bridge", "br0"}, {"options", {{"mac_aging", 60}}}})["changes"],
+            json::array({"~ bridge br0 mac_aging 300->60"}));
+  // Nothing to change is no change (options: null included).
+  json same = ok({{"cmd", "set-bridge"}, {"bridge", "br0"}, {"options", nullptr}});
+  EXPECT_FALSE(same["changed"].get<bool>());
+  EXPECT_FALSE(ok({{"cmd", "set-port"}, {"port", "p1"}, {"options", {{"pvid", "1"}}}})["changed"].get<bool>());
+}
+
+TEST_F(ServiceTest, FileWithoutContainersSectionLeavesContainersAlone) {
+  // manage_containers is off here: containers are configuration only.
+  ok({{"cmd", "add-br"}, {"bridge", "br0"}});
+  ok({{"cmd", "ct-add"}, {"name", "c1"}, {"bridge", "br0"}});
+  const std::string base = "bridges:\n  - name: br0\n    ports: [{name: ct-c1, type: system, vlan_mode: access, pvid: 1}]\n";
+  json r = ok({{"cmd", "apply"}, {"yaml", base}});
+  EXPECT_FALSE(r["changed"].get<bool>()) << r.dump();
+  EXPECT_EQ(ok({{"cmd", "ct-list"}}).size(), 1u);
+  // Removing the container's port without the section is refused, clearly.
+  EXPECT_NE(err({{"cmd", "apply"}, {"yaml", "bridges:\n  - {name: br0}\n"}}).find("container 'c1': port 'ct-c1'"),
+            std::string::npos);
+  // An empty section removes them all.
+  r = ok({{"cmd", "apply"}, {"yaml", "bridges:\n  - {name: br0}\ncontainers: []\n"}});
+  EXPECT_EQ(r["changes"], json::array({"- port br0/ct-c1", "- container c1"}));
+  EXPECT_EQ(ok({{"cmd", "ct-list"}}).size(), 0u);
+}
+
+TEST_F(ServiceTest, StaticFdbOverflowIsRejectedByChangesAndRestoreAlike) {
+  ok({{"cmd", "add-br"}, {"bridge", "br0"}, {"options", {{"mac_table_size", "1"}}}});
+  ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p1"}});
+  ok({{"cmd", "fdb-add"}, {"bridge", "br0"}, {"vlan", 1}, {"mac", "02:00:00:00:00:01"}, {"port", "p1"}});
+  EXPECT_EQ(err({{"cmd", "fdb-add"}, {"bridge", "br0"}, {"vlan", 1}, {"mac", "02:00:00:00:00:02"}, {"port", "p1"}}),
+            "bridge 'br0': static FDB entries (2) exceed mac_table_size 1");
+  const std::string y = "bridges:\n  - name: br0\n    mac_table_size: 1\n    fdb: [{vlan: 1, mac: '02:00:00:00:00:01', "
+                        "port: p1}, {vlan: 1, mac: '02:00:00:00:00:02', port: p1}]\n    ports: [{name: p1, type: system}]\n";
+  EXPECT_NE(err({{"cmd", "apply"}, {"yaml", y}}).find("exceed mac_table_size 1"), std::string::npos);
+}
+
+TEST_F(ServiceTest, PortIdsAreReusedAndStaticEntriesFollowRecreatedPorts) {
+  ok({{"cmd", "add-br"}, {"bridge", "br0"}});
+  ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p1"}, {"options", {{"type", "tap"}}}});
+  ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p2"}});
+  ok({{"cmd", "fdb-add"}, {"bridge", "br0"}, {"vlan", 1}, {"mac", "02:00:00:00:00:01"}, {"port", "p1"}});
+  const uint32_t id1 = dp_->find_port("p1")->id;
+  const size_t slots = dp_->ports().size();
+  for (int i = 0; i < 20; ++i) {
+    ok({{"cmd", "del-port"}, {"port", "p2"}});
+    ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p2"}});
+  }
+  EXPECT_EQ(dp_->ports().size(), slots);  // no growth under churn
+  // Re-creating p1 (new backend) keeps its static entry pointing at it.
+  ok({{"cmd", "set-port"}, {"port", "p1"}, {"options", {{"persistent", "true"}}}});
+  EXPECT_EQ(dp_->find_bridge("br0")->fdb()->lookup(1, 0x020000000001, 0), dp_->find_port("p1")->id);
+  (void)id1;
+}
+
+// --- bad input found by fuzzing and probing (issue 6 §8) ---
+
+TEST_F(ServiceTest, TraceAcceptsBridgeSlashPort) {
+  ok({{"cmd", "add-br"}, {"bridge", "br0"}});
+  ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p1"}});
+  json t = ok({{"cmd", "trace"}, {"bridge", "br0"}, {"in_port", "br0/p1"}, {"flow", "arp"}});
+  EXPECT_EQ(t["in_port"], "br0/p1");
+  EXPECT_EQ(err({{"cmd", "trace"}, {"bridge", "br0"}, {"in_port", "br0/br0/p1"}, {"flow", "arp"}}),
+            "in_port 'br0/br0/p1' is not a port of bridge 'br0'");
+  EXPECT_EQ(err({{"cmd", "trace"}, {"bridge", "br0"}, {"in_port", "other/p1"}, {"flow", "arp"}}),
+            "in_port 'other/p1' is not a port of bridge 'br0'");
+}
+
+TEST_F(ServiceTest, AnswersAreValidUtf8WhateverTheRequestHeld) {
+  ok({{"cmd", "add-br"}, {"bridge", "B"}});
+  // A name that is not valid UTF-8 (bytes 0xc3 alone) comes back replaced, and dump() does not throw.
+  const std::string bad = std::string("fzabcdefghi\xc3\xa9\xc3");
+  json r = svc_->handle({{"cmd", "ct-add"}, {"name", bad}, {"bridge", "B"}});
+  EXPECT_FALSE(r["ok"].get<bool>());
+  EXPECT_NO_THROW((void)r.dump());
+  r = svc_->handle({{"cmd", std::string("\xff\xfe")}});
+  EXPECT_NO_THROW((void)r.dump());
+  EXPECT_EQ(r["error"], "unknown command '\xef\xbf\xbd\xef\xbf\xbd'");
+}
+
+TEST_F(ServiceTest, ArgumentsAreCheckedAtTheEdge) {
+  ok({{"cmd", "add-br"}, {"bridge", "br0"}});
+  ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p1"}, {"options", {{"vlan_mode", "trunk"}, {"allowed", "10"}}}});
+  EXPECT_EQ(err({{"cmd", "fdb-add"}, {"bridge", "br0"}, {"vlan", 65546}, {"mac", "02:00:00:00:00:01"}, {"port", "p1"}}),
+            "argument 'vlan' 65546 is out of range 0-4094");
+  EXPECT_EQ(err({{"cmd", "fdb-add"}, {"bridge", "br0"}, {"vlan", -1}, {"mac", "02:00:00:00:00:01"}, {"port", "p1"}}),
+            "argument 'vlan' -1 is out of range 0-4094");
+  EXPECT_EQ(err({{"cmd", "fdb-add"}, {"bridge", "br0"}, {"vlan", "10"}, {"mac", "02:00:00:00:00:01"}, {"port", "p1"}}),
+            "argument 'vlan' must be an integer");
+  EXPECT_EQ(err({{"cmd", "add-br"}, {"bridge", 7}}), "argument 'bridge' must be a string");
+  EXPECT_EQ(err({{"cmd", "add-br"}, {"bridge", "x"}, {"may_exist", "yes"}}), "argument 'may_exist' must be true or false");
+  EXPECT_EQ(err({{"cmd", "set-bridge"}, {"bridge", "br0"}, {"options", {{"mac_aging", {{"a", {{"b", 1}}}}}}}}),
+            "option 'mac_aging' must be a string or a number");
+  EXPECT_EQ(err({{"cmd", "add-br"}, {"bridge", "x"}, {"options", json::array({1, 2})}}),
+            "argument 'options' must be an object of KEY: VALUE");
+  EXPECT_EQ(err({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p9"}, {"options", {{"pvid", 1.5}}}}),
+            "option 'pvid' must be a string or a number");
+}
+
+TEST_F(ServiceTest, CommandsTableCoversEveryVerb) {
+  std::set<std::string> names;
+  for (const auto& c : Service::commands()) EXPECT_TRUE(names.insert(c.name).second) << c.name;
+  for (const char* v : {"add-br", "del-br", "list-br", "add-port", "del-port", "set-port", "set-bridge", "fdb-add",
+                        "fdb-del", "fdb-show", "fdb-flush", "show", "stats", "trace", "apply", "export", "ct-add",
+                        "ct-del", "ct-list", "kinds"})
+    EXPECT_EQ(names.count(v), 1u) << v;
+  json kinds = ok({{"cmd", "kinds"}});
+  EXPECT_EQ(kinds.size(), 5u);
+}
+
+TEST(KernelBackends, PcapOutputStaysInItsDirectory) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) / ("kvnet-pcapdir-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  BridgeSpec b;
+  b.name = "b";
+  auto open = kernel_backends(dir.string());
+  auto outside = make_port(b, "p", {{"type", "pcap"}, {"tx", "/etc/kvnet-should-not-exist"}});
+  ASSERT_TRUE(outside.ok());
+  auto r = open(*outside);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("is outside kvnetd's capture directory"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(std::filesystem::exists("/etc/kvnet-should-not-exist"));
+  auto sneaky = make_port(b, "p", {{"type", "pcap"}, {"tx", (dir / ".." / "escape.pcap").string()}});
+  EXPECT_FALSE(open(*sneaky).ok());
+  std::filesystem::create_directories(dir);
+  std::filesystem::create_symlink("/etc/passwd", dir / "link.pcap");
+  auto link = make_port(b, "p", {{"type", "pcap"}, {"tx", (dir / "link.pcap").string()}});
+  auto lr = open(*link);
+  ASSERT_FALSE(lr.ok());
+  EXPECT_NE(lr.error().message.find("is not a regular file"), std::string::npos);
+  auto inside = make_port(b, "p", {{"type", "pcap"}, {"tx", (dir / "ok.pcap").string()}});
+  EXPECT_TRUE(open(*inside).ok());
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace kvnet::daemon
