@@ -133,6 +133,7 @@ Service::Service(std::unique_ptr<Store> store, io::Runtime& rt, BackendOpener op
 
 const std::vector<Service::Command>& Service::commands() {
   static const std::vector<Command> kCommands = {
+      {"ping", false, &Service::ping},
       {"add-br", true, &Service::add_br},
       {"del-br", true, &Service::del_br},
       {"list-br", false, &Service::list_br},
@@ -426,6 +427,8 @@ Result<json> Service::del_br(const Args& a) {
   // Patch ports elsewhere that pointed into this bridge now dangle: allowed.
   return commit_json(next);
 }
+
+Result<json> Service::ping(const Args&) { return json{{"version", "0.1.0"}}; }
 
 Result<json> Service::list_br(const Args&) {
   json out = json::array();

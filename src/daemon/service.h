@@ -94,6 +94,7 @@ class Service {
   static json change_result(const ctl::Plan& p);
   Result<json> commit_json(const Topology& next);
 
+  Result<json> ping(const Args& a);
   Result<json> add_br(const Args& a);
   Result<json> del_br(const Args& a);
   Result<json> list_br(const Args& a);

@@ -297,7 +297,7 @@ TEST_F(ServiceTest, ArgumentsAreCheckedAtTheEdge) {
 TEST_F(ServiceTest, CommandsTableCoversEveryVerb) {
   std::set<std::string> names;
   for (const auto& c : Service::commands()) EXPECT_TRUE(names.insert(c.name).second) << c.name;
-  for (const char* v : {"add-br", "del-br", "list-br", "add-port", "del-port", "set-port", "set-bridge", "fdb-add",
+  for (const char* v : {"ping", "add-br", "del-br", "list-br", "add-port", "del-port", "set-port", "set-bridge", "fdb-add",
                         "fdb-del", "fdb-show", "fdb-flush", "show", "stats", "trace", "apply", "export", "ct-add",
                         "ct-del", "ct-list", "kinds"})
     EXPECT_EQ(names.count(v), 1u) << v;
