@@ -41,6 +41,13 @@ inline void pop_vlan(Frame& f) {
   shift_offload(f.meta.vnet, -static_cast<int>(kVlanTagLen));
 }
 
+// Does the frame start with an 0x8100 tag (room for the tag and the EtherType
+// after it)? Inside a switch, after the switching VLAN's own tag was removed,
+// this is the inner (customer) tag; its TCI is at data() + 14.
+inline bool has_front_tag(const uint8_t* p, size_t len) {
+  return len >= kEthHeaderLen + kVlanTagLen && load_be16(p + 12) == kEthTypeVlan;
+}
+
 // Bytes after the Ethernet header and up to two leading VLAN tags (0x8100 or
 // 0x88a8): what an MTU limits.
 inline size_t l2_payload_len(const uint8_t* p, size_t len) {
