@@ -76,7 +76,7 @@ bool Bridge::admit(Port& in, Frame* f) {
     dp_.trace_step(&in, *this, "ingress",
                    fmt::format("port {} of {} bridge {}: {} bytes: {}", in.name, to_string(type_), name_, f->len(),
                                f->key.str()));
-  if (f->meta.vnet.gso_type == net::kGsoNone && net::l2_payload_len(f->data(), f->len()) > in.mtu) {
+  if (net::mtu_len(*f) > in.mtu) {  // a GSO frame: by its segments
     drop(in, f, Drop::kOversize, "payload exceeds the port's MTU");
     return false;
   }

@@ -19,7 +19,7 @@ namespace kvnet::dp {
 
 enum class Drop : uint8_t {
   kRunt,                 // shorter than 14 bytes
-  kOversize,             // payload larger than the port's MTU
+  kOversize,             // payload (a GSO frame: one segment) larger than the port's MTU
   kBadSrcMac,            // multicast or all-zero source MAC (learning, switch)
   kReservedDst,          // 01:80:C2:00:00:00-0F, never forwarded (learning, switch)
   kTaggedOnAccess,       // access port received a tagged frame
