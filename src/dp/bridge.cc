@@ -76,7 +76,7 @@ bool Bridge::admit(Port& in, Frame* f) {
     dp_.trace_step(&in, *this, "ingress",
                    fmt::format("port {} of {} bridge {}: {} bytes: {}", in.name, to_string(type_), name_, f->len(),
                                f->key.str()));
-  if (f->meta.vnet.gso_type == net::kGsoNone && net::l2_payload_len(f->data(), f->len()) > in.mtu) {
+  if (net::mtu_len(*f) > in.mtu) {  // a GSO frame: by its segments
     drop(in, f, Drop::kOversize, "payload exceeds the port's MTU");
     return false;
   }
@@ -205,7 +205,7 @@ bool SwitchBridge::classify(Port& in, Frame* f) {
   const VlanPort& vp = in.vlan;
   const bool tagged = f->key.n_tags > 0;
   const uint16_t vid = f->key.vlan_vid();
-  const RxDecision d = vp.rx(tagged, vid);
+  const RxDecision d = vp.rx(tagged, vid, f->key.vlan_pcp());
   switch (d.verdict) {
     case RxVerdict::kAccept: break;
     case RxVerdict::kTaggedOnAccess:
@@ -223,10 +223,14 @@ bool SwitchBridge::classify(Port& in, Frame* f) {
     case RxVerdict::kCvlanNotAllowed:
       drop(in, f, Drop::kCvlanNotAllowed, "customer VLAN is not in cvlans");
       return false;
+    case RxVerdict::kUntaggedNotInCvlans:
+      drop(in, f, Drop::kUntaggedNotInCvlans, "dot1q-tunnel with cvlans: untagged frame (customer VLAN 0)");
+      return false;
   }
-  f->meta.vlan = d.vlan;
-  f->meta.pcp = tagged ? f->key.vlan_pcp() : 0;
   const bool tunnel = vp.config().mode == VlanMode::kDot1qTunnel;
+  f->meta.vlan = d.vlan;
+  // A service tag starts with PCP 0; the customer tag keeps its own (OVS).
+  f->meta.pcp = tagged && !tunnel ? f->key.vlan_pcp() : 0;
   f->meta.s_tpid = tunnel ? vp.config().qinq_tpid : net::kEthTypeVlan;
   if (d.tag == RxTag::kPop) net::pop_vlan(*f);
   if (dp_.trace()) [[unlikely]] {
@@ -238,7 +242,9 @@ bool SwitchBridge::classify(Port& in, Frame* f) {
     std::string what;
     if (tunnel)
       what = fmt::format("dot1q-tunnel: joins service VLAN {}{}", d.vlan,
-                         d.tag == RxTag::kKeep ? fmt::format(", customer VLAN {} kept as inner tag", vid) : "");
+                         d.tag != RxTag::kKeep ? std::string()
+                         : vid == 0       ? std::string(", priority tag kept as inner tag")
+                                          : fmt::format(", customer VLAN {} kept as inner tag", vid));
     else if (!tagged || vid == 0)
       what = fmt::format("{} pvid {} -> VLAN {}", to_string(c.mode), c.pvid, d.vlan);
     else
@@ -248,20 +254,35 @@ bool SwitchBridge::classify(Port& in, Frame* f) {
   return true;
 }
 
+// VID of the inner (customer) tag a frame being switched still carries; 0 if none.
+static uint16_t inner_vid(const Frame* f) {
+  return net::has_front_tag(f->data(), f->len()) ? net::load_be16(f->data() + 14) & 0x0fff : 0;
+}
+
 void SwitchBridge::egress(Port& out, Frame* f) {
   const uint16_t vlan = f->meta.vlan;
   const VlanPort& vp = out.vlan;
-  if (!vp.member(vlan)) {
-    // Only reached for known unicast: floods pick member ports only.
+  const uint16_t inner = inner_vid(f);
+  if (!vp.includes(vlan, inner)) {
+    // Only reached for known unicast: floods pick including ports only.
     if (dp_.trace()) [[unlikely]]
       dp_.trace_step(&out, *this, "egress",
-                     fmt::format("{} {}: VLAN {} is not carried: not sent", to_string(vp.config().mode), out.name, vlan));
+                     vp.member(vlan) ? fmt::format("{} {}: inner VLAN {} is not carried: not sent",
+                                                   to_string(vp.config().mode), out.name, inner)
+                                     : fmt::format("{} {}: VLAN {} is not carried: not sent",
+                                                   to_string(vp.config().mode), out.name, vlan));
     dp_.pool().put(f);
     return;
   }
+  bool inner_tag = net::has_front_tag(f->data(), f->len());
+  if (inner_tag && vp.strips_inner()) {  // access: an inner priority tag goes too
+    net::pop_vlan(*f);
+    inner_tag = false;
+  }
   const uint16_t pcp_bits = static_cast<uint16_t>(f->meta.pcp << 13);
   const bool untagged = vp.sends_untagged(vlan);
-  const bool priority_tag = untagged && vp.wants_priority_tag(f->meta.pcp);
+  // Never a VID-0 tag on top of a remaining customer tag (OVS xvlan_put).
+  const bool priority_tag = untagged && !inner_tag && vp.wants_priority_tag(f->meta.pcp);
   bool ok = true;
   if (priority_tag) ok = net::push_vlan(*f, net::kEthTypeVlan, pcp_bits);
   else if (!untagged) ok = net::push_vlan(*f, f->meta.s_tpid, static_cast<uint16_t>(pcp_bits | vlan));
@@ -295,9 +316,10 @@ void SwitchBridge::process(Port& in, FrameBatch& batch) {
       else egress(dp_.port(out), f);
       continue;
     }
+    const uint16_t inner = inner_vid(f);
     size_t n = 0;
     for (Port* p : ports_)
-      if (p != &in && p->vlan.member(vlan)) scratch_[n++] = p;
+      if (p != &in && p->vlan.includes(vlan, inner)) scratch_[n++] = p;
     if (dp_.trace()) [[unlikely]]
       dp_.trace_step(&in, *this, "flood", fmt::format("flood in VLAN {} to {} member port(s)", vlan, n));
     fan_out(scratch_.data(), n, f, [this](Port& p, Frame* c) { egress(p, c); });

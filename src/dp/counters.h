@@ -10,34 +10,73 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string_view>
 
 namespace kvnet::dp {
 
 enum class Drop : uint8_t {
-  kRunt,                // shorter than 14 bytes
-  kOversize,            // payload larger than the port's MTU
-  kBadSrcMac,           // multicast or all-zero source MAC (learning, switch)
-  kReservedDst,         // 01:80:C2:00:00:00-0F, never forwarded (learning, switch)
-  kTaggedOnAccess,      // access port received a tagged frame
-  kVlanNotAllowed,      // tagged VLAN not a member of the port
-  kUntaggedNotAllowed,  // untagged frame, pvid not a member of the port
-  kInvalidVid,          // VID 4095
-  kCvlanNotAllowed,     // dot1q-tunnel: customer VLAN not in cvlans
-  kToIngressPort,       // known unicast whose port is the one it came in on
-  kLoopCut,             // work bound of one input frame exceeded (bridge loop)
-  kNoBuffer,            // frame pool exhausted
-  kNoHeadroom,          // no room to push a tag
-  kTxError,             // the port backend failed to send
+  kRunt,                 // shorter than 14 bytes
+  kOversize,             // payload (a GSO frame: one segment) larger than the port's MTU
+  kBadSrcMac,            // multicast or all-zero source MAC (learning, switch)
+  kReservedDst,          // 01:80:C2:00:00:00-0F, never forwarded (learning, switch)
+  kTaggedOnAccess,       // access port received a tagged frame
+  kVlanNotAllowed,       // tagged VLAN not a member of the port
+  kUntaggedNotAllowed,   // untagged frame, pvid not a member of the port
+  kInvalidVid,           // VID 4095
+  kCvlanNotAllowed,      // dot1q-tunnel: customer VLAN not in cvlans
+  kUntaggedNotInCvlans,  // dot1q-tunnel with cvlans: untagged/priority-tagged (customer VLAN 0)
+  kToIngressPort,        // known unicast whose port is the one it came in on
+  kLoopCut,              // work bound of one input frame exceeded (bridge loop)
+  kNoBuffer,             // frame pool exhausted
+  kNoHeadroom,           // no room to push a tag
+  kTxError,              // the port backend failed to send
   kCount
 };
 
-inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)> kDropNames = {
-    "runt", "oversize", "bad_src_mac", "reserved_dst", "tagged_on_access", "vlan_not_allowed",
-    "untagged_not_allowed", "invalid_vid", "cvlan_not_allowed", "to_ingress_port", "loop_cut",
-    "no_buffer", "no_headroom", "tx_error",
+namespace detail {
+struct DropName {
+  Drop drop;
+  std::string_view name;
 };
+// One row per reason, in enum order. A reason added to the enum without a row
+// here (or rows out of order) fails the static_assert below.
+inline constexpr DropName kDropTable[] = {
+    {Drop::kRunt, "runt"},
+    {Drop::kOversize, "oversize"},
+    {Drop::kBadSrcMac, "bad_src_mac"},
+    {Drop::kReservedDst, "reserved_dst"},
+    {Drop::kTaggedOnAccess, "tagged_on_access"},
+    {Drop::kVlanNotAllowed, "vlan_not_allowed"},
+    {Drop::kUntaggedNotAllowed, "untagged_not_allowed"},
+    {Drop::kInvalidVid, "invalid_vid"},
+    {Drop::kCvlanNotAllowed, "cvlan_not_allowed"},
+    {Drop::kUntaggedNotInCvlans, "untagged_not_in_cvlans"},
+    {Drop::kToIngressPort, "to_ingress_port"},
+    {Drop::kLoopCut, "loop_cut"},
+    {Drop::kNoBuffer, "no_buffer"},
+    {Drop::kNoHeadroom, "no_headroom"},
+    {Drop::kTxError, "tx_error"},
+};
+constexpr bool drop_table_complete() {
+  if (std::size(kDropTable) != static_cast<size_t>(Drop::kCount)) return false;
+  for (size_t i = 0; i < std::size(kDropTable); ++i)
+    if (static_cast<size_t>(kDropTable[i].drop) != i || kDropTable[i].name.empty()) return false;
+  return true;
+}
+static_assert(drop_table_complete(), "kDropTable needs exactly one row per Drop value, in enum order");
+
+constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)> drop_names() {
+  std::array<std::string_view, static_cast<size_t>(Drop::kCount)> a{};
+  for (size_t i = 0; i < a.size(); ++i) a[i] = kDropTable[i].name;
+  return a;
+}
+}  // namespace detail
+
+// Indexed by Drop; built from (and checked against) detail::kDropTable.
+inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)> kDropNames = detail::drop_names();
 
 inline std::string_view to_string(Drop d) { return kDropNames[static_cast<size_t>(d)]; }
 

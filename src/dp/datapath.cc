@@ -139,7 +139,7 @@ void Datapath::enqueue(Port& out, Frame* f) {
     return;
   }
   --budget;
-  if (f->meta.vnet.gso_type == net::kGsoNone && net::l2_payload_len(f->data(), f->len()) > out.mtu) [[unlikely]] {
+  if (net::mtu_len(*f) > out.mtu) [[unlikely]] {  // a GSO frame: by its segments
     count_drop(out, Drop::kOversize);
     if (trace_) trace_step(&out, *out.bridge, "drop", "dropped (oversize): payload exceeds the port's MTU");
     pool_.put(f);
@@ -244,11 +244,12 @@ void Datapath::send_finalized(Port& out, FrameBatch& b) {
   };
   for (uint32_t i = 0; i < b.count; ++i) {
     Frame* f = b[i];
-    if (f->meta.vnet.flags == 0 && f->meta.vnet.gso_type == net::kGsoNone) {
+    if (f->meta.vnet.flags == 0 && !net::is_gso(f->meta.vnet)) {
       push(f);
       continue;
     }
-    const int n = net::segment(f, pool_, segs, std::size(segs));
+    // Segments no larger than gso_size and than the port's MTU allows.
+    const int n = net::segment(f, pool_, segs, std::size(segs), out.mtu);
     if (n < 0) [[unlikely]] {
       out.counters.drop(Drop::kTxError);
       continue;

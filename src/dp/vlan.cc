@@ -144,6 +144,8 @@ VlanPort::VlanPort(const VlanConfig& c) : cfg_(c) {
       if (c.mode == VlanMode::kNativeUntagged) untagged_out_.set(c.pvid);
       break;
   }
+  if (c.mode == VlanMode::kAccess) inner_rule_ = InnerRule::kNone;
+  if (c.mode == VlanMode::kDot1qTunnel && c.cvlans) inner_rule_ = InnerRule::kCvlans;
   if (c.cvlans) {
     cvlans_ = *c.cvlans;
   } else {

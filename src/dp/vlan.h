@@ -15,10 +15,26 @@
 //                    which is always a member and always sent tagged;
 //   native-untagged  the same, but the native VLAN is sent untagged;
 //   dot1q-tunnel     QinQ: every frame joins service VLAN pvid; a customer
-//                    tag (if in `cvlans`, empty = all) stays in the frame as the
-//                    inner tag; on send the service tag is removed.
+//                    tag (if in `cvlans`, not given = all) stays in the frame as
+//                    the inner tag; on send the service tag is removed.
 // and the port option priority_tags: frames that leave untagged get a VID-0
 // tag carrying their PCP never / if the PCP is nonzero / always.
+//
+// QinQ follows Open vSwitch 3.x (ofproto/ofproto-dpif-xlate.c). While it is
+// switched, a frame has an outer VLAN (meta.vlan, not in the bytes) and maybe
+// an inner (customer) tag: a 0x8100 tag still at the front of the bytes. A
+// frame without one has inner VLAN 0.
+//   - a dot1q-tunnel port with `cvlans` drops untagged and priority-tagged
+//     frames on receive (customer VLAN 0 is in no cvlans list) and sends only
+//     frames whose inner VLAN is in `cvlans` (input_vid_is_valid,
+//     xbundle_includes_vlan);
+//   - the service tag a dot1q-tunnel port's ingress adds has PCP 0; the
+//     customer tag keeps its own (xvlan_input_translate). A priority tag with
+//     a nonzero PCP is a customer tag too and stays; one with PCP 0 is removed;
+//   - an access port sends only frames of inner VLAN 0 and removes an inner
+//     priority tag: it never sends a frame that still carries an inner tag;
+//   - priority_tags never adds a VID-0 tag on top of a remaining customer tag
+//     (xvlan_put).
 //
 // A `VlanPort` is built from a `VlanConfig` once (control path) and answers the
 // datapath's questions with bit lookups.
@@ -76,6 +92,7 @@ enum class RxVerdict : uint8_t {
   kUntaggedNotAllowed,  // pvid is not a member
   kInvalidVid,          // VID 4095
   kCvlanNotAllowed,     // dot1q-tunnel: customer VLAN not in cvlans
+  kUntaggedNotInCvlans, // dot1q-tunnel with cvlans: untagged or priority-tagged
 };
 
 // What to do with the frame's own outer 0x8100 tag on receive.
@@ -92,11 +109,16 @@ class VlanPort {
   VlanPort() : VlanPort(VlanConfig{}) {}
   explicit VlanPort(const VlanConfig& c);
 
-  // `tagged`: the frame carries an outer 0x8100 tag with VID `vid` (0 = priority tag).
-  RxDecision rx(bool tagged, uint16_t vid) const {
+  // `tagged`: the frame carries an outer 0x8100 tag with VID `vid` (0 = priority
+  // tag) and priority `pcp`.
+  RxDecision rx(bool tagged, uint16_t vid, uint8_t pcp = 0) const {
     const bool untagged = !tagged || vid == 0;
     if (cfg_.mode == VlanMode::kDot1qTunnel) {
-      if (untagged) return {RxVerdict::kAccept, cfg_.pvid, tagged ? RxTag::kPop : RxTag::kNone};
+      if (untagged) {
+        if (cfg_.cvlans) return {RxVerdict::kUntaggedNotInCvlans, 0, RxTag::kNone};
+        if (!tagged) return {RxVerdict::kAccept, cfg_.pvid, RxTag::kNone};
+        return {RxVerdict::kAccept, cfg_.pvid, pcp != 0 ? RxTag::kKeep : RxTag::kPop};
+      }
       if (vid > kMaxVid) return {RxVerdict::kInvalidVid, 0, RxTag::kNone};
       if (!cvlans_[vid]) return {RxVerdict::kCvlanNotAllowed, 0, RxTag::kNone};
       return {RxVerdict::kAccept, cfg_.pvid, RxTag::kKeep};
@@ -112,6 +134,20 @@ class VlanPort {
   }
   // Does the port send frames of VLAN `vlan` at all?
   bool member(uint16_t vlan) const { return member_[vlan]; }
+  // Does it send a frame of VLAN `vlan` whose inner (customer) VLAN is `inner`
+  // (0: no inner tag, or an inner priority tag)? OVS's xbundle_includes_vlan.
+  bool includes(uint16_t vlan, uint16_t inner) const {
+    if (!member_[vlan]) return false;
+    switch (inner_rule_) {
+      case InnerRule::kAny: return true;
+      case InnerRule::kNone: return inner == 0;
+      case InnerRule::kCvlans: return cvlans_[inner];
+    }
+    return false;
+  }
+  // Does the port remove an inner priority tag on send? (Access ports: the
+  // only inner tag includes() lets them send.)
+  bool strips_inner() const { return inner_rule_ == InnerRule::kNone; }
   // Does a frame of `vlan` leave without its VLAN tag?
   bool sends_untagged(uint16_t vlan) const { return untagged_out_[vlan]; }
   // Should a frame leaving untagged with priority `pcp` carry a VID-0 tag?
@@ -127,6 +163,8 @@ class VlanPort {
   VlanSet member_;
   VlanSet untagged_out_;
   VlanSet cvlans_;
+  // What an inner tag must be for the port to send the frame.
+  enum class InnerRule : uint8_t { kAny, kNone, kCvlans } inner_rule_ = InnerRule::kAny;
 };
 
 }  // namespace kvnet::dp

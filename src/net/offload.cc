@@ -32,7 +32,53 @@ void fill_l4_checksum(uint8_t* frame, size_t len, const FlowKey& k, uint8_t prot
   store_be16(l4 + at, c);
 }
 
+// Length of the transport header of a GSO frame of base type `gso` whose
+// header starts at `l4` (`avail` bytes from there to the frame's end): a TCP
+// data offset of at least 5, or UDP's 8 bytes, inside the frame. 0 otherwise.
+size_t gso_l4_header_len(const uint8_t* l4, size_t avail, uint8_t gso) {
+  size_t n = sizeof(UdpHeader);
+  if (gso == kGsoTcpV4 || gso == kGsoTcpV6) {
+    if (avail < sizeof(TcpHeader)) return 0;
+    n = static_cast<size_t>(l4[12] >> 4) * 4;
+    if (n < sizeof(TcpHeader)) return 0;
+  } else if (gso != kGsoUdpL4) {
+    return 0;
+  }
+  return n <= avail ? n : 0;
+}
+
+uint8_t gso_proto(uint8_t gso) { return gso == kGsoUdpL4 ? kIpProtoUdp : kIpProtoTcp; }
+
 }  // namespace
+
+size_t gso_segment_l3_len(const uint8_t* p, size_t len, const VnetHdr& v) {
+  const uint8_t gso = gso_base_type(v.gso_type);
+  size_t l3 = kEthHeaderLen;
+  for (int i = 0; i < 2 && len >= l3 + kVlanTagLen; ++i) {
+    const uint16_t t = load_be16(p + l3 - 2);
+    if (t != kEthTypeVlan && t != kEthTypeQinQ) break;
+    l3 += kVlanTagLen;
+  }
+  if (len < l3) return 0;
+  const uint16_t type = load_be16(p + l3 - 2);
+  size_t iphdr = 0;
+  uint8_t proto = 0;
+  if (type == kEthTypeIpv4 && len >= l3 + sizeof(Ipv4Header)) {
+    iphdr = static_cast<size_t>(p[l3] & 0x0f) * 4;
+    proto = p[l3 + 9];
+    if (iphdr < sizeof(Ipv4Header)) return 0;
+  } else if (type == kEthTypeIpv6 && len >= l3 + sizeof(Ipv6Header)) {
+    iphdr = sizeof(Ipv6Header);
+    proto = p[l3 + 6];
+  } else {
+    return 0;
+  }
+  if (proto != gso_proto(gso) || l3 + iphdr > len) return 0;
+  const size_t l4hdr = gso_l4_header_len(p + l3 + iphdr, len - l3 - iphdr, gso);
+  if (l4hdr == 0 || v.gso_size == 0) return 0;
+  const size_t payload = len - l3 - iphdr - l4hdr;
+  return iphdr + l4hdr + (payload < v.gso_size ? payload : v.gso_size);
+}
 
 bool finish_checksum(Frame& f) {
   VnetHdr& v = f.meta.vnet;
@@ -45,8 +91,8 @@ bool finish_checksum(Frame& f) {
   return true;
 }
 
-int segment(Frame* f, FramePool& pool, Frame** out, size_t out_cap) {
-  const uint8_t gso = f->meta.vnet.gso_type & ~kGsoEcn;
+int segment(Frame* f, FramePool& pool, Frame** out, size_t out_cap, size_t max_l3_len) {
+  const uint8_t gso = gso_base_type(f->meta.vnet.gso_type);
   if (gso == kGsoNone) {
     if (!finish_checksum(*f) || out_cap == 0) {
       pool.put(f);
@@ -59,13 +105,22 @@ int segment(Frame* f, FramePool& pool, Frame** out, size_t out_cap) {
   parse_flow(f->data(), f->len(), k);
   const bool v4 = k.dl_type == kEthTypeIpv4, v6 = k.dl_type == kEthTypeIpv6;
   const bool tcp = gso == kGsoTcpV4 || gso == kGsoTcpV6;
-  const uint8_t proto = tcp ? kIpProtoTcp : kIpProtoUdp;
-  const size_t mss = f->meta.vnet.gso_size;
+  const uint8_t proto = gso_proto(gso);
+  size_t mss = f->meta.vnet.gso_size;
   size_t hdr = 0;
-  if ((v4 || v6) && k.nw_proto == proto && k.l4_ofs && !(k.flags & (kFlowL4Truncated | kFlowFragment)) && mss) {
-    hdr = k.l4_ofs + (tcp ? static_cast<size_t>(f->data()[k.l4_ofs + 12] >> 4) * 4 : sizeof(UdpHeader));
+  if ((v4 || v6) && k.nw_proto == proto && k.l4_ofs && k.l4_ofs < f->len() &&
+      !(k.flags & (kFlowL4Truncated | kFlowFragment)) && mss) {
+    // Every segment gets these headers, and their fields are rewritten below:
+    // a data offset below 5 or headers past the frame would write past a segment.
+    const size_t l4hdr = gso_l4_header_len(f->data() + k.l4_ofs, f->len() - k.l4_ofs, gso);
+    if (l4hdr) hdr = k.l4_ofs + l4hdr;
   }
-  if (hdr == 0 || hdr >= f->len() || (gso != kGsoTcpV4 && gso != kGsoTcpV6 && gso != kGsoUdpL4)) {
+  if (hdr != 0 && max_l3_len != 0) {  // the egress MTU may allow less than gso_size
+    const size_t headers = hdr - k.l3_ofs;
+    if (max_l3_len <= headers) hdr = 0;
+    else if (max_l3_len - headers < mss) mss = max_l3_len - headers;
+  }
+  if (hdr == 0 || hdr >= f->len()) {
     pool.put(f);
     return -1;
   }

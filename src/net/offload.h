@@ -41,17 +41,33 @@ inline constexpr uint8_t kGsoTcpV6 = 4;
 inline constexpr uint8_t kGsoUdpL4 = 5;
 inline constexpr uint8_t kGsoEcn = 0x80;
 
+// The GSO type without the ECN flag, which only qualifies a TCP type: a frame
+// whose base type is kGsoNone is not a GSO frame, whatever the flag says.
+inline constexpr uint8_t gso_base_type(uint8_t gso_type) { return static_cast<uint8_t>(gso_type & ~kGsoEcn); }
+inline constexpr bool is_gso(const VnetHdr& v) { return gso_base_type(v.gso_type) != kGsoNone; }
+
+// The L3 length (IP header + transport header + payload) of the largest
+// segment the GSO frame `p`/`len` will be cut into: what an MTU limits for it.
+// Looks past up to two 0x8100/0x88a8 tags; IPv4 or IPv6 without extension
+// headers. 0 if the headers are not those of a well-formed frame of its GSO
+// type (the caller then checks the whole frame instead).
+size_t gso_segment_l3_len(const uint8_t* p, size_t len, const VnetHdr& v);
+
 // Fills the partial checksum described by f.meta.vnet (if kVnetNeedsCsum) and
 // clears the flag. Returns false if the offsets do not fit the frame.
 bool finish_checksum(Frame& f);
 
-// Cuts a GSO super-frame into segments of at most gso_size payload bytes,
+// Cuts a GSO super-frame into segments of at most gso_size payload bytes
+// (fewer if `max_l3_len`, when nonzero, allows less: each segment's IP header,
+// transport header and payload then fit in it, as an egress MTU demands),
 // each with correct IPv4/IPv6 lengths, IPv4 ids and checksums, TCP sequence
 // numbers, flags (FIN/PSH only on the last) and checksums, or UDP lengths and
 // checksums for UDP_L4. Appends the segments to `out` (frames from `pool`),
 // returns the original to the pool. Non-GSO frames are only checksummed and
 // appended. Returns the number of frames appended, or -1 if the frame is
-// malformed or the pool ran out (the frame is then freed).
-int segment(Frame* f, FramePool& pool, Frame** out, size_t out_cap);
+// malformed (a TCP data offset below 5, headers beyond the frame, ...), its
+// headers alone exceed `max_l3_len`, or the pool ran out (the frame is then
+// freed).
+int segment(Frame* f, FramePool& pool, Frame** out, size_t out_cap, size_t max_l3_len = 0);
 
 }  // namespace kvnet::net

@@ -14,7 +14,7 @@ namespace kvnet::net {
 // Offload offsets count from the frame start: a tag push/pop moves them.
 inline void shift_offload(VnetHdr& v, int by) {
   if (v.flags & kVnetNeedsCsum) v.csum_start = static_cast<uint16_t>(v.csum_start + by);
-  if (v.gso_type != kGsoNone && v.hdr_len) v.hdr_len = static_cast<uint16_t>(v.hdr_len + by);
+  if ((v.gso_type & ~kGsoEcn) != kGsoNone && v.hdr_len) v.hdr_len = static_cast<uint16_t>(v.hdr_len + by);
 }
 
 // Inserts a tag (tpid, tci) after the MAC addresses. False without headroom.
@@ -41,6 +41,13 @@ inline void pop_vlan(Frame& f) {
   shift_offload(f.meta.vnet, -static_cast<int>(kVlanTagLen));
 }
 
+// Does the frame start with an 0x8100 tag (room for the tag and the EtherType
+// after it)? Inside a switch, after the switching VLAN's own tag was removed,
+// this is the inner (customer) tag; its TCI is at data() + 14.
+inline bool has_front_tag(const uint8_t* p, size_t len) {
+  return len >= kEthHeaderLen + kVlanTagLen && load_be16(p + 12) == kEthTypeVlan;
+}
+
 // Bytes after the Ethernet header and up to two leading VLAN tags (0x8100 or
 // 0x88a8): what an MTU limits.
 inline size_t l2_payload_len(const uint8_t* p, size_t len) {
@@ -51,6 +58,17 @@ inline size_t l2_payload_len(const uint8_t* p, size_t len) {
     hdr += kVlanTagLen;
   }
   return len > hdr ? len - hdr : 0;
+}
+
+// What an MTU limits for `f`: the L2 payload of a plain frame; for a GSO frame
+// the L3 length of the largest segment it will be cut into (a GSO frame whose
+// headers cannot be read is checked whole).
+inline size_t mtu_len(const Frame& f) {
+  const size_t whole = l2_payload_len(f.data(), f.len());
+  if (!is_gso(f.meta.vnet)) [[likely]]
+    return whole;
+  const size_t seg = gso_segment_l3_len(f.data(), f.len(), f.meta.vnet);
+  return seg ? seg : whole;
 }
 
 }  // namespace kvnet::net

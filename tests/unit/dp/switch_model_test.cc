@@ -15,6 +15,12 @@
 // Clarification the model makes (the spec does not say): a frame carries a tag
 // only if it is long enough for the tag and the EtherType after it (18 bytes);
 // a 14-17 byte frame whose EtherType is 0x8100 is an untagged frame.
+//
+// QinQ follows Open vSwitch 3.x (issue 6 §9): while switched, a frame has its
+// VLAN and maybe an inner tag (a 0x8100 tag left at the front of its bytes;
+// none = inner VLAN 0). Access ports send inner VLAN 0 only (an inner priority
+// tag is removed); dot1q-tunnel ports with cvlans send inner VLANs in cvlans
+// only and drop untagged/priority-tagged input; a service tag has PCP 0.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -41,7 +47,7 @@ using testing::Bytes;
 
 // ------------------------------------------------------------------ the model
 
-enum class ModelMode { kAccess, kTrunk, kHybrid };
+enum class ModelMode { kAccess, kTrunk, kHybrid, kTunnel };
 
 struct ModelPort {
   ModelMode mode = ModelMode::kAccess;
@@ -49,11 +55,13 @@ struct ModelPort {
   std::optional<std::set<uint16_t>> allowed;  // trunk; not given = {pvid}
   std::set<uint16_t> tagged;                  // hybrid
   std::set<uint16_t> untagged;                // hybrid
+  std::optional<std::set<uint16_t>> cvlans;   // dot1q-tunnel; not given = all
+  uint16_t qinq_tpid = 0x88a8;                // dot1q-tunnel
 };
 
 // Does port `p` carry VLAN `v`?
 bool model_member(const ModelPort& p, uint16_t v) {
-  if (p.mode == ModelMode::kAccess) return v == p.pvid;
+  if (p.mode == ModelMode::kAccess || p.mode == ModelMode::kTunnel) return v == p.pvid;
   if (p.mode == ModelMode::kTrunk) {
     if (p.allowed) return p.allowed->count(v) > 0;
     return v == p.pvid;
@@ -63,11 +71,20 @@ bool model_member(const ModelPort& p, uint16_t v) {
 
 // Does a frame of VLAN `v` (which `p` carries) leave `p` untagged?
 bool model_sends_untagged(const ModelPort& p, uint16_t v) {
-  if (p.mode == ModelMode::kAccess) return true;
+  if (p.mode == ModelMode::kAccess || p.mode == ModelMode::kTunnel) return true;
   if (p.mode == ModelMode::kTrunk) return v == p.pvid;
   if (p.untagged.count(v) > 0) return true;
   return p.tagged.count(v) > 0 && v == p.pvid;
 }
+
+// Does `p` (which carries the frame's VLAN) send a frame whose inner VLAN is `inner`?
+bool model_takes_inner(const ModelPort& p, uint16_t inner) {
+  if (p.mode == ModelMode::kAccess) return inner == 0;
+  if (p.mode == ModelMode::kTunnel) return !p.cvlans || p.cvlans->count(inner) > 0;
+  return true;
+}
+
+bool starts_with_tag(const Bytes& f) { return f.size() >= 18 && f[12] == 0x81 && f[13] == 0x00; }
 
 uint64_t read_mac(const Bytes& f, size_t at) {
   uint64_t m = 0;
@@ -103,15 +120,33 @@ class SwitchModel {
       return r;
     }
 
-    const bool has_tag = f.size() >= 18 && f[12] == 0x81 && f[13] == 0x00;
+    const bool has_tag = starts_with_tag(f);
     const uint16_t vid = has_tag ? static_cast<uint16_t>(((f[14] & 0x0f) << 8) | f[15]) : 0;
-    const uint8_t pcp = has_tag ? static_cast<uint8_t>(f[14] >> 5) : 0;
-    Bytes bare = f;  // the frame without its tag
+    uint8_t pcp = has_tag ? static_cast<uint8_t>(f[14] >> 5) : 0;
+    Bytes bare = f;  // the frame while it is switched: without its tag
     if (has_tag) bare.erase(bare.begin() + 12, bare.begin() + 16);
 
     const ModelPort& p = ports_[in];
     uint16_t vlan = 0;
-    if (!has_tag || vid == 0) {
+    uint16_t tpid = 0x8100;
+    if (p.mode == ModelMode::kTunnel) {  // every frame joins the service VLAN
+      if ((!has_tag || vid == 0) && p.cvlans) {
+        r.drop = dp::Drop::kUntaggedNotInCvlans;
+        return r;
+      }
+      if (vid == 4095) {
+        r.drop = dp::Drop::kInvalidVid;
+        return r;
+      }
+      if (vid != 0 && p.cvlans && !p.cvlans->count(vid)) {
+        r.drop = dp::Drop::kCvlanNotAllowed;
+        return r;
+      }
+      if (!has_tag || vid != 0 || pcp != 0) bare = f;  // the customer tag stays; a PCP-0 priority tag goes
+      vlan = p.pvid;
+      pcp = 0;  // the service tag's
+      tpid = p.qinq_tpid;
+    } else if (!has_tag || vid == 0) {
       if (!model_member(p, p.pvid)) {
         r.drop = dp::Drop::kUntaggedNotAllowed;
         return r;
@@ -132,26 +167,34 @@ class SwitchModel {
 
     fdb_[{vlan, src}] = in;
 
+    const bool inner_tag = starts_with_tag(bare);
+    const uint16_t inner = inner_tag ? static_cast<uint16_t>(((bare[14] & 0x0f) << 8) | bare[15]) : 0;
+    auto takes = [&](size_t q) { return model_member(ports_[q], vlan) && model_takes_inner(ports_[q], inner); };
     std::vector<size_t> targets;
     const bool dst_multicast = (f[0] & 1) != 0;
     auto known = fdb_.find({vlan, dst});
     if (dst_multicast || known == fdb_.end()) {
       for (size_t q = 0; q < ports_.size(); ++q)
-        if (q != in && model_member(ports_[q], vlan)) targets.push_back(q);
+        if (q != in && takes(q)) targets.push_back(q);
     } else if (known->second == in) {
       r.drop = dp::Drop::kToIngressPort;
       return r;
-    } else if (model_member(ports_[known->second], vlan)) {
+    } else if (takes(known->second)) {
       targets.push_back(known->second);
     }
 
     for (size_t q : targets) {
-      if (model_sends_untagged(ports_[q], vlan)) {
+      if (ports_[q].mode == ModelMode::kAccess && inner_tag) {  // inner priority tag: removed
+        Bytes t = bare;
+        t.erase(t.begin() + 12, t.begin() + 16);
+        r.out[q] = t;
+      } else if (model_sends_untagged(ports_[q], vlan)) {
         r.out[q] = bare;
       } else {
         Bytes t = bare;
         const uint16_t tci = static_cast<uint16_t>((pcp << 13) | vlan);
-        const uint8_t tag[4] = {0x81, 0x00, static_cast<uint8_t>(tci >> 8), static_cast<uint8_t>(tci)};
+        const uint8_t tag[4] = {static_cast<uint8_t>(tpid >> 8), static_cast<uint8_t>(tpid),
+                                static_cast<uint8_t>(tci >> 8), static_cast<uint8_t>(tci)};
         t.insert(t.begin() + 12, tag, tag + 4);
         r.out[q] = t;
       }
@@ -185,6 +228,14 @@ dp::VlanConfig to_config(const ModelPort& m) {
       for (uint16_t v : m.tagged) c.tagged.set(v);
       for (uint16_t v : m.untagged) c.untagged.set(v);
       break;
+    case ModelMode::kTunnel:
+      c.mode = dp::VlanMode::kDot1qTunnel;
+      c.qinq_tpid = m.qinq_tpid;
+      if (m.cvlans) {
+        c.cvlans = dp::VlanSet();
+        for (uint16_t v : *m.cvlans) c.cvlans->set(v);
+      }
+      break;
   }
   return c;
 }
@@ -205,6 +256,10 @@ std::string port_str(size_t i, const ModelPort& p) {
     case ModelMode::kHybrid:
       r += "hybrid pvid=" + std::to_string(p.pvid) + " tagged=" + set_str(p.tagged) +
            " untagged=" + set_str(p.untagged);
+      break;
+    case ModelMode::kTunnel:
+      r += "dot1q-tunnel pvid=" + std::to_string(p.pvid) + " cvlans=" + (p.cvlans ? set_str(*p.cvlans) : "(all)") +
+           " qinq_tpid=" + (p.qinq_tpid == 0x8100 ? "0x8100" : "0x88a8");
       break;
   }
   return r;
@@ -252,12 +307,21 @@ bool chance(std::mt19937& rng, int percent) { return std::uniform_int_distributi
 
 ModelPort random_port(std::mt19937& rng) {
   ModelPort p;
-  p.mode = static_cast<ModelMode>(std::uniform_int_distribution<int>(0, 2)(rng));
+  p.mode = static_cast<ModelMode>(std::uniform_int_distribution<int>(0, 3)(rng));
   p.pvid = pick(rng, kVlanPool);
   if (p.mode == ModelMode::kTrunk && !chance(rng, 25)) {
     p.allowed.emplace();
     for (uint16_t v : kVlanPool)
       if (chance(rng, 50)) p.allowed->insert(v);
+  }
+  if (p.mode == ModelMode::kTunnel) {
+    if (chance(rng, 50)) p.qinq_tpid = 0x8100;
+    if (chance(rng, 60)) {
+      p.cvlans.emplace();
+      for (uint16_t v : kTagVids)
+        if (v >= 1 && v <= 4094 && chance(rng, 50)) p.cvlans->insert(v);
+      if (p.cvlans->empty()) p.cvlans->insert(pick(rng, kVlanPool));
+    }
   }
   if (p.mode == ModelMode::kHybrid) {
     for (uint16_t v : kVlanPool) {
@@ -495,8 +559,10 @@ TEST(SwitchModel, ModelTagsAndStripsPerMode) {
   for (const auto& o : r.out) EXPECT_FALSE(o);
 
   // An inner tag stays: only the outer 0x8100 tag is removed or replaced.
+  // Changed for issue 6 §9 (OVS): an access port never sends a frame that still
+  // carries an inner tag (was: p0 sent it with the inner tag 7).
   r = m.receive(1, eth(kBcast, kB, {Tag{0x8100, 10, 2}, Tag{0x8100, 7, 1}}));
-  EXPECT_EQ(r.out[0], eth(kBcast, kB, {Tag{0x8100, 7, 1}}, 0x0800, 56));
+  EXPECT_FALSE(r.out[0]);
   EXPECT_EQ(r.out[2], eth(kBcast, kB, {Tag{0x8100, 7, 1}}, 0x0800, 56));
 }
 

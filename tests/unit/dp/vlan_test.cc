@@ -258,9 +258,12 @@ TEST_F(SeedSwitch, Dot1qTunnelPushesServiceTagOverCustomerTag) {
   c.cvlans = vset({100, 200});
   make(c);  // default qinq_ethtype 802.1ad
   h.send("p", eth(kBcast, kA, {{0x8100, 100, 2}}));
-  EXPECT_EQ(h.take("ref"), std::vector<Bytes>{eth(kBcast, kA, {{0x88a8, 30, 2}, {0x8100, 100, 2}}, 0x0800, 64)});
-  h.send("p", eth(kBcast, kA));  // untagged customer frame: service tag only
-  EXPECT_EQ(h.take("ref"), std::vector<Bytes>{eth(kBcast, kA, {{0x88a8, 30, 0}}, 0x0800, 64)});
+  // Changed for issue 6 §9 (OVS): the service tag has PCP 0 (was: a copy of the customer's 2).
+  EXPECT_EQ(h.take("ref"), std::vector<Bytes>{eth(kBcast, kA, {{0x88a8, 30, 0}, {0x8100, 100, 2}}, 0x0800, 64)});
+  // Changed for issue 6 §9 (OVS): with cvlans, an untagged customer frame is dropped
+  // (was: sent with the service tag only).
+  h.send("p", eth(kBcast, kA));
+  EXPECT_TRUE(h.take("ref").empty());
   h.send("p", eth(kBcast, kA, {{0x8100, 300, 0}}));  // not in cvlans
   EXPECT_TRUE(h.take("ref").empty());
   EXPECT_EQ(h.counters("p").dropped(dp::Drop::kCvlanNotAllowed), 1u);
@@ -295,6 +298,111 @@ TEST_F(SeedSwitch, PriorityTagsAlways) {
   make(c);
   h.send("ref", eth(kBcast, kB, {{0x8100, 10, 0}}));
   EXPECT_EQ(h.take("p"), std::vector<Bytes>{eth(kBcast, kB, {{0x8100, 0, 0}})});
+}
+
+// ---------------------------------------------------------------- OVS QinQ rules
+// Open vSwitch 3.x, ofproto/ofproto-dpif-xlate.c. One test per rule.
+
+dp::VlanConfig tunnel(uint16_t pvid, std::optional<dp::VlanSet> cvlans = std::nullopt) {
+  dp::VlanConfig c;
+  c.mode = dp::VlanMode::kDot1qTunnel;
+  c.pvid = pvid;
+  c.cvlans = cvlans;
+  return c;
+}
+
+// xbundle_includes_vlan: inner VLAN must be in cvlans; no inner tag = VLAN 0.
+TEST_F(SeedSwitch, Dot1qTunnelWithCvlansSendsOnlyInnerVlansInCvlans) {
+  make(tunnel(30, vset({100, 200})));
+  h.send("ref", eth(kBcast, kB, {{0x8100, 30, 0}, {0x8100, 100, 0}}));
+  EXPECT_EQ(h.take("p"), std::vector<Bytes>{eth(kBcast, kB, {{0x8100, 100, 0}}, 0x0800, 56)});
+  h.send("ref", eth(kBcast, kB, {{0x8100, 30, 0}, {0x8100, 300, 0}}));  // inner VLAN not in cvlans
+  EXPECT_TRUE(h.take("p").empty());
+  h.send("ref", eth(kBcast, kB, {{0x8100, 30, 0}}));  // no inner tag: inner VLAN 0
+  EXPECT_TRUE(h.take("p").empty());
+  h.send("ref", eth(kBcast, kB, {{0x8100, 30, 0}, {0x8100, 0, 5}}));  // inner priority tag: VLAN 0
+  EXPECT_TRUE(h.take("p").empty());
+  // Known unicast too: B is learned on ref in VLAN 30, A on p.
+  h.send("p", eth(kBcast, kA, {{0x8100, 100, 0}}));
+  h.take("ref");
+  h.send("ref", eth(kA, kB, {{0x8100, 30, 0}, {0x8100, 300, 0}}));
+  EXPECT_TRUE(h.take("p").empty());
+  h.send("ref", eth(kA, kB, {{0x8100, 30, 0}, {0x8100, 200, 0}}));
+  EXPECT_EQ(h.take("p").size(), 1u);
+  EXPECT_EQ(h.counters("p").total_drops(), 0u);  // not sent is not a drop: like a non-member port
+  // Without cvlans every inner VLAN, and none, is sent.
+  h.port(br, "all", tunnel(30));
+  h.send("ref", eth(kBcast, kB, {{0x8100, 30, 0}}));
+  EXPECT_EQ(h.take("all"), std::vector<Bytes>{eth(kBcast, kB, {}, 0x0800, 56)});
+}
+
+// xbundle_includes_vlan: an access port takes inner VLAN 0 only.
+TEST_F(SeedSwitch, AccessNeverSendsAFrameWithAnInnerTag) {
+  make(access(10));
+  h.send("ref", eth(kBcast, kB, {{0x8100, 10, 0}, {0x8100, 7, 0}}));
+  EXPECT_TRUE(h.take("p").empty());
+  // An inner priority tag is inner VLAN 0: sent, and the priority tag goes too.
+  h.send("ref", eth(kBcast, kB, {{0x8100, 10, 0}, {0x8100, 0, 3}}));
+  EXPECT_EQ(h.take("p"), std::vector<Bytes>{eth(kBcast, kB, {}, 0x0800, 52)});
+  // Known unicast as well.
+  h.send("p", eth(kBcast, kA));
+  h.take("ref");
+  h.send("ref", eth(kA, kB, {{0x8100, 10, 0}, {0x8100, 7, 0}}));
+  EXPECT_TRUE(h.take("p").empty());
+  // A dot1q-tunnel in the same VLAN delivers its customer frames to trunks only.
+  h.port(br, "t", tunnel(10));
+  h.send("t", eth(kBcast, kB, {{0x8100, 7, 0}}));
+  EXPECT_TRUE(h.take("p").empty());
+  EXPECT_EQ(h.take("ref").size(), 1u);
+}
+
+// input_vid_is_valid: VID 0 is in no cvlans list.
+TEST_F(SeedSwitch, Dot1qTunnelWithCvlansDropsUntaggedAndPriorityTagged) {
+  make(tunnel(30, vset({100})));
+  h.send("p", eth(kBcast, kA));
+  h.send("p", eth(kBcast, kA, {{0x8100, 0, 5}}));
+  EXPECT_TRUE(h.take("ref").empty());
+  EXPECT_EQ(h.counters("p").dropped(dp::Drop::kUntaggedNotInCvlans), 2u);
+  EXPECT_EQ(dp::to_string(dp::Drop::kUntaggedNotInCvlans), "untagged_not_in_cvlans");
+  // Without cvlans both are accepted.
+  h.port(br, "all", tunnel(30));
+  h.send("all", eth(kBcast, kA));
+  h.send("all", eth(kBcast, kA, {{0x8100, 0, 5}}));
+  EXPECT_EQ(h.take("ref").size(), 2u);
+}
+
+// xvlan_input_translate: the pushed service tag has PCP 0.
+TEST_F(SeedSwitch, Dot1qTunnelServiceTagHasPcp0AndCustomerTagKeepsItsPcp) {
+  make(tunnel(30));
+  h.send("p", eth(kBcast, kA, {{0x8100, 100, 6}}));
+  EXPECT_EQ(h.take("ref"), std::vector<Bytes>{eth(kBcast, kA, {{0x88a8, 30, 0}, {0x8100, 100, 6}}, 0x0800, 64)});
+  // A priority tag with a PCP is the customer's tag too and keeps it.
+  h.send("p", eth(kBcast, kA, {{0x8100, 0, 4}}));
+  EXPECT_EQ(h.take("ref"), std::vector<Bytes>{eth(kBcast, kA, {{0x88a8, 30, 0}, {0x8100, 0, 4}}, 0x0800, 64)});
+  // A priority tag of PCP 0 carries nothing: it is removed.
+  h.send("p", eth(kBcast, kA, {{0x8100, 0, 0}}));
+  EXPECT_EQ(h.take("ref"), std::vector<Bytes>{eth(kBcast, kA, {{0x88a8, 30, 0}}, 0x0800, 60)});
+}
+
+// xvlan_put: a remaining customer tag is the outermost tag; nothing goes on top.
+TEST_F(SeedSwitch, PriorityTagsNeverAddAVid0TagOverACustomerTag) {
+  dp::VlanConfig c = tunnel(30);
+  c.priority_tags = dp::PriorityTags::kAlways;
+  make(c);
+  h.send("ref", eth(kBcast, kB, {{0x8100, 30, 5}, {0x8100, 100, 2}}));
+  EXPECT_EQ(h.take("p"), std::vector<Bytes>{eth(kBcast, kB, {{0x8100, 100, 2}}, 0x0800, 56)});
+  // A native-untagged port sending its native VLAN: same.
+  dp::VlanConfig n;
+  n.mode = dp::VlanMode::kNativeUntagged;
+  n.pvid = 30;
+  n.priority_tags = dp::PriorityTags::kIfNonzero;
+  h.port(br, "n", n);
+  h.send("ref", eth(kBcast, kB, {{0x8100, 30, 5}, {0x8100, 100, 2}}));
+  EXPECT_EQ(h.take("n"), std::vector<Bytes>{eth(kBcast, kB, {{0x8100, 100, 2}}, 0x0800, 56)});
+  h.take("p");
+  // Without a customer tag the priority tag is still added.
+  h.send("ref", eth(kBcast, kB, {{0x8100, 30, 5}}));
+  EXPECT_EQ(h.take("p"), std::vector<Bytes>{eth(kBcast, kB, {{0x8100, 0, 5}})});
 }
 
 // ---------------------------------------------------------------- config rules

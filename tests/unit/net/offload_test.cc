@@ -115,5 +115,84 @@ TEST(Offload, RejectsMalformedSuperFrames) {
   EXPECT_EQ(pool.available(), pool.size());
 }
 
+// Issue 6 §8: a data offset below 5 made every segment's header rewrite
+// (sequence, flags, checksum at +16) land up to 18 bytes past a short segment.
+TEST(Offload, SegmentRejectsTcpDataOffsetBelow5) {
+  FramePool pool(8, kHeadroom + kMaxGsoFrameLen);
+  for (uint8_t doff = 0; doff < 5; ++doff) {
+    SCOPED_TRACE(static_cast<int>(doff));
+    Frame* f = partial_tcp(pool, 3000, false);
+    f->data()[34 + 12] = static_cast<uint8_t>(doff << 4);
+    f->meta.vnet.gso_type = kGsoTcpV4;
+    f->meta.vnet.gso_size = 1000;
+    EXPECT_EQ(gso_segment_l3_len(f->data(), f->len(), f->meta.vnet), 0u);
+    Frame* out[8];
+    EXPECT_EQ(segment(f, pool, out, 8), -1);
+  }
+  EXPECT_EQ(pool.available(), pool.size());
+}
+
+TEST(Offload, SegmentRejectsHeadersBeyondTheFrame) {
+  FramePool pool(8, kHeadroom + kMaxGsoFrameLen);
+  Frame* f = partial_tcp(pool, 30, false);
+  f->data()[34 + 12] = 15 << 4;  // 60-byte TCP header, but only 50 bytes follow the IP header
+  f->meta.vnet.gso_type = kGsoTcpV4;
+  f->meta.vnet.gso_size = 10;
+  EXPECT_EQ(gso_segment_l3_len(f->data(), f->len(), f->meta.vnet), 0u);
+  Frame* out[8];
+  EXPECT_EQ(segment(f, pool, out, 8), -1);
+  Frame* g = partial_tcp(pool, 0, false);  // headers only, nothing to segment
+  g->meta.vnet.gso_type = kGsoTcpV4;
+  g->meta.vnet.gso_size = 10;
+  EXPECT_EQ(segment(g, pool, out, 8), -1);
+  EXPECT_EQ(pool.available(), pool.size());
+}
+
+TEST(Offload, SegmentCutsToTheEgressMtu) {
+  FramePool pool(16, kHeadroom + kMaxGsoFrameLen);
+  Frame* f = partial_tcp(pool, 8000, false);
+  f->meta.vnet.gso_type = kGsoTcpV4;
+  f->meta.vnet.gso_size = 4000;  // 4040-byte segments would not fit a 1500 MTU
+  Frame* out[16];
+  ASSERT_EQ(segment(f, pool, out, 16, 1500), 6);  // 5 x 1460 + 700
+  for (int i = 0; i < 6; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(out[i]->len() - 14, i < 5 ? 1500u : 740u);
+    expect_valid_tcp(*out[i]);
+    EXPECT_EQ(load_be32(out[i]->data() + 34 + 4), 1000u + 1460u * static_cast<uint32_t>(i)) << "sequence";
+    pool.put(out[i]);
+  }
+  // A gso_size below what the MTU allows is kept.
+  Frame* g = partial_tcp(pool, 3000, false);
+  g->meta.vnet.gso_type = kGsoTcpV4;
+  g->meta.vnet.gso_size = 1000;
+  ASSERT_EQ(segment(g, pool, out, 16, 1500), 3);
+  for (int i = 0; i < 3; ++i) pool.put(out[i]);
+  // An MTU that does not even hold the headers.
+  Frame* h = partial_tcp(pool, 3000, false);
+  h->meta.vnet.gso_type = kGsoTcpV4;
+  h->meta.vnet.gso_size = 1000;
+  EXPECT_EQ(segment(h, pool, out, 16, 40), -1);
+  EXPECT_EQ(pool.available(), pool.size());
+}
+
+TEST(Offload, SegmentL3LengthIsWhatAnMtuLimits) {
+  FramePool pool(8, kHeadroom + kMaxGsoFrameLen);
+  Frame* f = partial_tcp(pool, 3000, true);  // tagged: the tag does not count
+  VnetHdr v;
+  v.gso_type = kGsoTcpV4;
+  v.gso_size = 1000;
+  EXPECT_EQ(gso_segment_l3_len(f->data(), f->len(), v), 1040u);
+  v.gso_type = kGsoTcpV4 | kGsoEcn;
+  EXPECT_EQ(gso_segment_l3_len(f->data(), f->len(), v), 1040u);
+  v.gso_size = 5000;  // larger than the payload: one segment, the frame
+  EXPECT_EQ(gso_segment_l3_len(f->data(), f->len(), v), 3040u);
+  v.gso_type = kGsoUdpL4;  // not a UDP frame
+  EXPECT_EQ(gso_segment_l3_len(f->data(), f->len(), v), 0u);
+  EXPECT_FALSE(is_gso(VnetHdr{0, kGsoEcn}));
+  EXPECT_TRUE(is_gso(VnetHdr{0, kGsoTcpV6 | kGsoEcn}));
+  pool.put(f);
+}
+
 }  // namespace
 }  // namespace kvnet::net
