@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,10 +30,27 @@ pid_t read_pid(int fd) {
 
 enum class Life { kGone, kExiting, kAlive };
 
-// Whether `pid` still exists, and whether it is on its way out (SIGKILLed,
-// closing its files). A zombie has released everything: gone.
+// Whether `pid` still exists, and whether it is on its way out. Its pidfd
+// turns readable only once every thread has exited (so every file, every
+// TAP, is closed). Before that, it is exiting if SIGKILL is pending (sent,
+// not yet acted on), if its main thread is a zombie (other threads still
+// closing files) or if it has PF_EXITING.
 Life life_of(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return errno == ESRCH ? Life::kGone : Life::kAlive;
+  pollfd p{pidfd, POLLIN, 0};
+  const bool dead = poll(&p, 1, 0) == 1;
+  close(pidfd);
+  if (dead) return Life::kGone;
+  const std::string dir = "/proc/" + std::to_string(pid);
+  std::ifstream status(dir + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("State:", 0) == 0 && line.find('Z') != std::string::npos) return Life::kExiting;
+    if (line.rfind("SigPnd:", 0) != 0 && line.rfind("ShdPnd:", 0) != 0) continue;
+    const unsigned long long pending = std::strtoull(line.c_str() + 7, nullptr, 16);
+    if (pending & (1ULL << (SIGKILL - 1))) return Life::kExiting;
+  }
+  std::ifstream f(dir + "/stat");
   std::string stat;
   if (!f || !std::getline(f, stat)) return Life::kGone;
   const auto paren = stat.rfind(')');
@@ -41,7 +60,6 @@ Life life_of(pid_t pid) {
   long skip;
   unsigned long flags = 0;
   rest >> state >> skip >> skip >> skip >> skip >> skip >> flags;
-  if (state == "Z" || state == "X") return Life::kGone;
   return (flags & kPfExiting) ? Life::kExiting : Life::kAlive;
 }
 
