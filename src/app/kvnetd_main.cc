@@ -1,23 +1,24 @@
-// kvnetd: the live switch daemon. Restores its configuration from SQLite,
-// runs the datapath thread over real ports, and serves kvnetctl's API on a
-// Unix socket until SIGTERM/SIGINT.
+// kvnetd: the live switch daemon. Locks its database, socket and pidfile,
+// binds its API socket, restores its configuration from SQLite, runs the
+// datapath thread over real ports, and serves kvnetctl's API from its control
+// loop until SIGTERM/SIGINT.
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <signal.h>
-#include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
+#include <optional>
 
-#include "daemon/api.h"
-#include "daemon/service.h"
 #include "ctl/store.h"
+#include "daemon/api.h"
+#include "daemon/event_loop.h"
+#include "daemon/instance_lock.h"
+#include "daemon/service.h"
 #include "dp/datapath.h"
 #include "io/runtime.h"
 
@@ -30,8 +31,14 @@ void log(const std::string& msg) {
                getpid(), msg.c_str());
 }
 
+struct Options {
+  std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile, pcap_dir;
+  bool foreground = false;
+  size_t pool_frames = 4096;
+};
+
 // Forks into the background; the parent exits once the child reports ready
-// (status byte 0) or failed (1) through a pipe.
+// (status byte 0) or failed (1) through the pipe.
 int daemonize(int* ready_fd) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) return -1;
@@ -56,19 +63,104 @@ int daemonize(int* ready_fd) {
   return 0;
 }
 
+// The locks that make this the only kvnetd on its database, socket and
+// pidfile; taken before anything is touched.
+struct Locks {
+  daemon::InstanceLock db, sock, pidfile;
+};
+
+Result<Locks> take_locks(const Options& o) {
+  daemon::LockOptions lo{.log = log};
+  Locks l;
+  auto db = daemon::InstanceLock::acquire(o.db + ".lock", "database '" + o.db + "'", lo);
+  if (!db) return db.error();
+  l.db = std::move(*db);
+  auto sock = daemon::InstanceLock::acquire(o.sock + ".lock", "socket '" + o.sock + "'", lo);
+  if (!sock) return sock.error();
+  l.sock = std::move(*sock);
+  if (!o.pidfile.empty()) {
+    auto pid = daemon::InstanceLock::acquire(o.pidfile, "pidfile '" + o.pidfile + "'", lo);
+    if (!pid) return pid.error();
+    l.pidfile = std::move(*pid);
+  }
+  return l;
+}
+
+// Logs what the periodic retry of vanished interfaces changed.
+void retry_vanished(daemon::Service& svc) {
+  const auto before = svc.vanished();
+  const int back = svc.retry_vanished();
+  for (const auto& [port, why] : svc.vanished())
+    if (!before.count(port)) log("port '" + port + "' lost its interface: " + why);
+  if (back > 0) log(fmt::format("re-attached {} port(s) whose interface came back", back));
+}
+
+void log_restored(const daemon::Service& svc, const std::string& db) {
+  for (const auto& [port, why] : svc.vanished()) log("port '" + port + "' is configured but not attached: " + why);
+  size_t nports = 0;
+  for (const auto& b : svc.config().bridges) nports += b.ports.size();
+  log(fmt::format("restored {} bridge(s), {} port(s), {} container(s) from {}", svc.config().bridges.size(), nports,
+                  svc.config().containers.size(), db));
+}
+
+// Everything after the command line: returns the exit status. `report`
+// tells a waiting parent (background mode) whether we are up.
+int run(const Options& o, const std::function<void(char)>& report) {
+  Locks* held = nullptr;
+  auto fail = [&](const std::string& msg) {
+    log(msg);
+    if (held) held->pidfile.remove_and_release();  // ours: not left behind
+    report(1);
+    return 1;
+  };
+  auto locks = take_locks(o);
+  if (!locks) return fail(locks.error().message);
+  held = &*locks;
+  auto loop = daemon::EventLoop::create();
+  if (!loop) return fail(loop.error().message);
+  (*loop)->set_error_sink(log);
+  // Before any thread starts: the datapath thread inherits the blocked mask.
+  if (auto s = (*loop)->on_signals({SIGTERM, SIGINT}, [&](int) { (*loop)->stop(); }); !s) return fail(s.error().message);
+
+  daemon::Service* svc_ptr = nullptr;  // requests wait in the backlog until the loop runs
+  daemon::ApiServer server(**loop, o.sock, [&](const nlohmann::json& req) { return svc_ptr->handle(req); });
+  if (auto s = server.listen(); !s) return fail(s.error().message);
+
+  auto store = ctl::Store::open(o.db);
+  if (!store) return fail(store.error().message);
+  dp::Datapath datapath(o.pool_frames, net::kHeadroom + net::kMaxGsoFrameLen);
+  auto runtime = io::Runtime::create(datapath);
+  if (!runtime) return fail(runtime.error().message);
+  daemon::Service svc(std::move(*store), **runtime, daemon::kernel_backends(o.pcap_dir));
+  if (auto s = svc.restore(); !s) return fail(s.error().message);
+  log_restored(svc, o.db);
+  svc_ptr = &svc;
+  if (auto s = (*runtime)->start(); !s) {
+    svc.shutdown();
+    return fail(s.error().message);
+  }
+  (*loop)->add_periodic(std::chrono::milliseconds(2000), [&] { retry_vanished(svc); });
+  log("listening on " + o.sock);
+  report(0);
+  (*loop)->run();
+  log("stopping");
+  (*runtime)->stop();
+  svc.shutdown();
+  locks->pidfile.remove_and_release();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"kvnetd: kvnet's switch daemon"};
-  std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile, pcap_dir;
-  bool foreground = false;
-  size_t pool_frames = 4096;
-  app.add_option("--db", db, "SQLite configuration database")->capture_default_str();
-  app.add_option("--socket", sock, "API socket (mode 0660)")->capture_default_str();
-  app.add_flag("--foreground", foreground, "stay in the foreground (default: run in the background)");
-  app.add_option("--pcap-dir", pcap_dir, "the only directory pcap ports may write to (default: pcap/ next to --db)");
-  app.add_option("--pidfile", pidfile, "write the daemon's pid here (default /run/kvnet/kvnetd.pid in the background)");
-  app.add_option("--pool-frames", pool_frames, "frame buffers (64 KiB each, allocated lazily)")
+  Options o;
+  app.add_option("--db", o.db, "SQLite configuration database")->capture_default_str();
+  app.add_option("--socket", o.sock, "API socket (mode 0660)")->capture_default_str();
+  app.add_flag("--foreground", o.foreground, "stay in the foreground (default: run in the background)");
+  app.add_option("--pcap-dir", o.pcap_dir, "the only directory pcap ports may write to (default: pcap/ next to --db)");
+  app.add_option("--pidfile", o.pidfile, "write the daemon's pid here (default /run/kvnet/kvnetd.pid in the background)");
+  app.add_option("--pool-frames", o.pool_frames, "frame buffers (64 KiB each, allocated lazily)")
       ->check(CLI::Range(256, 1 << 20))
       ->capture_default_str();
   app.set_version_flag("--version", "kvnetd 0.1.0");
@@ -77,85 +169,26 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  if (!foreground && pidfile.empty()) pidfile = "/run/kvnet/kvnetd.pid";
+  if (!o.foreground && o.pidfile.empty()) o.pidfile = "/run/kvnet/kvnetd.pid";
   // The daemon changes to "/": make the paths it was given absolute first.
-  db = std::filesystem::absolute(db).string();
-  sock = std::filesystem::absolute(sock).string();
-  if (!pidfile.empty()) pidfile = std::filesystem::absolute(pidfile).string();
-  pcap_dir = pcap_dir.empty() ? (std::filesystem::path(db).parent_path() / "pcap").string()
-                              : std::filesystem::absolute(pcap_dir).string();
+  o.db = std::filesystem::absolute(o.db).string();
+  o.sock = std::filesystem::absolute(o.sock).string();
+  if (!o.pidfile.empty()) o.pidfile = std::filesystem::absolute(o.pidfile).string();
+  o.pcap_dir = o.pcap_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "pcap").string()
+                                  : std::filesystem::absolute(o.pcap_dir).string();
 
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &mask, nullptr);  // before threads start: they inherit it
   signal(SIGPIPE, SIG_IGN);
   signal(SIGHUP, SIG_IGN);  // no reload yet; a closing terminal must not stop the switch
-
   int ready_fd = -1;
-  if (!foreground && daemonize(&ready_fd) < 0) {
+  if (!o.foreground && daemonize(&ready_fd) < 0) {
     log(std::string("cannot fork: ") + std::strerror(errno));
     return 1;
   }
-  auto report = [&](char status) {
+  return run(o, [&](char status) {
     if (ready_fd >= 0) {
       (void)!write(ready_fd, &status, 1);
       close(ready_fd);
       ready_fd = -1;
     }
-  };
-  const int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-  if (sfd < 0) {
-    log(std::string("signalfd: ") + std::strerror(errno));
-    report(1);
-    return 1;
-  }
-
-  auto store = ctl::Store::open(db);
-  if (!store) {
-    log(store.error().message);
-    report(1);
-    return 1;
-  }
-  dp::Datapath datapath(pool_frames, net::kHeadroom + net::kMaxGsoFrameLen);
-  io::Runtime runtime(datapath);
-  daemon::Service svc(std::move(*store), runtime, daemon::kernel_backends(pcap_dir));
-  if (auto s = svc.restore(); !s) {
-    log(s.error().message);
-    report(1);
-    return 1;
-  }
-  for (const auto& [port, why] : svc.vanished()) log("port '" + port + "' is configured but not attached: " + why);
-  size_t nports = 0;
-  for (const auto& b : svc.config().bridges) nports += b.ports.size();
-  log(fmt::format("restored {} bridge(s), {} port(s), {} container(s) from {}", svc.config().bridges.size(), nports,
-                  svc.config().containers.size(), db));
-  daemon::ApiServer server(svc, sock);
-  if (auto s = server.listen(); !s) {
-    log(s.error().message);
-    svc.shutdown();
-    report(1);
-    return 1;
-  }
-  if (!pidfile.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(pidfile).parent_path(), ec);
-    std::ofstream(pidfile) << getpid() << "\n";
-  }
-  runtime.start();
-  log("listening on " + sock);
-  report(0);
-  server.serve(sfd, 2000, [&] {
-    const auto before = svc.vanished();
-    const int back = svc.retry_vanished();
-    for (const auto& [port, why] : svc.vanished())
-      if (!before.count(port)) log("port '" + port + "' lost its interface: " + why);
-    if (back > 0) log(fmt::format("re-attached {} port(s) whose interface came back", back));
   });
-  log("stopping");
-  runtime.stop();
-  svc.shutdown();
-  if (!pidfile.empty()) unlink(pidfile.c_str());
-  return 0;
 }

@@ -1,6 +1,7 @@
 #include "daemon/api.h"
 
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -11,12 +12,17 @@
 #include <cstring>
 #include <filesystem>
 
-#include "daemon/service.h"
+#include "base/text.h"
 
 namespace kvnet::daemon {
 namespace {
 
-constexpr size_t kMaxRequest = 16 << 20;
+using json = nlohmann::json;
+
+constexpr size_t kMaxAnswer = 256u << 20;  // what the client accepts from kvnetd
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr int kReadsPerWakeup = 16;  // then let other connections have a turn
+constexpr int kAcceptsPerWakeup = 64;
 
 Result<sockaddr_un> address(const std::string& path) {
   sockaddr_un a{};
@@ -26,9 +32,40 @@ Result<sockaddr_un> address(const std::string& path) {
   return a;
 }
 
-// Reads up to a newline (or EOF) within `timeout_ms` in all: a client that
-// trickles bytes cannot hold the (single) control thread longer than that.
-Result<std::string> read_line(int fd, int timeout_ms) {
+std::string size_text(size_t bytes) {
+  if (bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  if (bytes % 1024 == 0) return std::to_string(bytes >> 10) + " KiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+std::string seconds_text(std::chrono::milliseconds ms) {
+  if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + " s";
+  return std::to_string(ms.count()) + " ms";
+}
+
+// Whether arrays/objects nest deeper than `limit` (brackets inside strings do
+// not count). O(n), no allocation: runs before the parser sees the text.
+bool nests_deeper_than(std::string_view s, int limit) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : s) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+// Reads up to a newline (or EOF) within `timeout_ms` in all (the client side).
+Result<std::string> read_line(int fd, int timeout_ms, size_t max_bytes) {
   std::string buf;
   char chunk[65536];
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -39,12 +76,13 @@ Result<std::string> read_line(int fd, int timeout_ms) {
     const int r = poll(&p, 1, static_cast<int>(left.count()));
     if (r == 0) return Error{"timed out"};
     if (r < 0 && errno == EINTR) continue;
+    // SAFETY: read writes at most sizeof chunk bytes into the local buffer.
     const ssize_t n = read(fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Error{std::strerror(errno)};
     if (n == 0) break;
     buf.append(chunk, static_cast<size_t>(n));
-    if (buf.size() > kMaxRequest) return Error{"message larger than 16 MiB"};
+    if (buf.size() > max_bytes) return Error{"message larger than " + size_text(max_bytes)};
   }
   if (auto nl = buf.find('\n'); nl != std::string::npos) buf.resize(nl);
   return buf;
@@ -63,8 +101,65 @@ bool write_all(int fd, const std::string& s) {
 
 }  // namespace
 
+// --- requests and answers ---
+
+json api_error(const std::string& message) { return json{{"ok", false}, {"error", message}}; }
+
+Result<json> parse_request(std::string_view line, const ApiLimits& limits) {
+  if (line.size() > limits.max_request_bytes)
+    return Error{"the request is larger than the limit of " + size_text(limits.max_request_bytes)};
+  if (nests_deeper_than(line, limits.max_depth))
+    return Error{"the request nests arrays/objects deeper than the limit of " + std::to_string(limits.max_depth) +
+                 " levels"};
+  if (valid_utf8(line) != line) return Error{"the request is not valid UTF-8"};
+  try {
+    return json::parse(line);
+  } catch (const json::parse_error& e) {
+    return Error{"the request is not valid JSON (at byte " + std::to_string(e.byte) + ")"};
+  } catch (const std::exception&) {
+    return Error{"the request is not valid JSON"};
+  }
+}
+
+json answer_request(std::string_view line, const ApiHandler& handler, const ApiLimits& limits) {
+  auto req = parse_request(line, limits);
+  if (!req) return api_error(req.error().message);
+  try {
+    return handler(*req);
+  } catch (const std::exception& e) {
+    return api_error(std::string("internal error: ") + e.what());
+  } catch (...) {
+    return api_error("internal error");
+  }
+}
+
+std::string encode_answer(const json& answer) {
+  try {
+    return answer.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  } catch (const std::exception&) {
+    // Only an allocation failure or a pathological value gets here.
+    return R"({"ok":false,"error":"internal error: the answer could not be encoded"})" "\n";
+  }
+}
+
+// --- the server ---
+
+struct ApiServer::Conn {
+  int fd;
+  bool answering = false;  // request complete, answer queued
+  std::string in;
+  std::string out;
+  size_t out_off = 0;
+  EventLoop::TimerId deadline = 0;
+};
+
+ApiServer::ApiServer(EventLoop& loop, std::string path, ApiHandler handler, ApiLimits limits)
+    : loop_(loop), path_(std::move(path)), handler_(std::move(handler)), limits_(limits) {}
+
 ApiServer::~ApiServer() {
+  while (!conns_.empty()) drop(conns_.begin()->first);
   if (fd_ >= 0) {
+    loop_.remove_fd(fd_);
     close(fd_);
     unlink(path_.c_str());
   }
@@ -77,75 +172,172 @@ Status ApiServer::listen() {
   std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
   // A socket nobody answers on is stale (a daemon killed with -9): replace it.
   if (std::filesystem::exists(path_)) {
-    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const bool live = connect(probe, reinterpret_cast<sockaddr*>(&*a), sizeof *a) == 0;
-    close(probe);
+    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    // SAFETY: connect reads the sockaddr_un we own, of the size we pass.
+    const bool live = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&*a), sizeof *a) == 0;
+    if (probe >= 0) close(probe);
     if (live) return Error{"socket '" + path_ + "': another kvnetd is already listening"};
     unlink(path_.c_str());
   }
-  fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&*a), sizeof *a) < 0 || ::listen(fd_, 64) < 0)
-    return Error{"socket '" + path_ + "': " + std::strerror(errno)};
+  fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  // SAFETY: bind reads the sockaddr_un we own, of the size we pass.
+  if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&*a), sizeof *a) < 0 || ::listen(fd_, 128) < 0) {
+    const std::string why = std::strerror(errno);
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    return Error{"socket '" + path_ + "': " + why};
+  }
   chmod(path_.c_str(), 0660);
+  if (auto s = loop_.add_fd(fd_, EPOLLIN, [this](uint32_t) { on_listen_ready(); }); !s) return s.error();
   return Ok{};
 }
 
-void ApiServer::serve(int stop_fd, int tick_ms, const std::function<void()>& tick) {
-  auto next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(tick_ms);
-  for (;;) {
-    pollfd p[2] = {{fd_, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-    const int r = poll(p, 2, tick_ms);
-    if (r < 0 && errno != EINTR) return;
-    if (r > 0 && p[1].revents) return;
-    if (r > 0 && (p[0].revents & POLLIN)) {
-      const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c >= 0) {
-        // A client that does not read its answer cannot block us either.
-        const timeval tv{10, 0};
-        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        handle_connection(c);
-        close(c);
+void ApiServer::on_listen_ready() {
+  for (int i = 0; i < kAcceptsPerWakeup; ++i) {
+    const int c = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of fds: stop accepting for a moment instead of spinning on a
+        // listening socket that stays readable.
+        if (!accept_paused_ && loop_.modify_fd(fd_, 0)) {
+          accept_paused_ = true;
+          loop_.add_timer(std::chrono::milliseconds(100), [this] {
+            accept_paused_ = false;
+            (void)loop_.modify_fd(fd_, EPOLLIN);
+          });
+        }
       }
+      return;  // EAGAIN: nothing more waiting
     }
-    // Periodic work runs on time, however busy the socket is.
-    if (tick && std::chrono::steady_clock::now() >= next_tick) {
-      tick();
-      next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(tick_ms);
+    if (conns_.size() >= limits_.max_connections) {
+      // SAFETY: send reads the bytes of a string we own.
+      const std::string busy = encode_answer(
+          api_error("too many connections (limit " + std::to_string(limits_.max_connections) + "): try again"));
+      (void)!send(c, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      close(c);
+      continue;
     }
+    auto conn = std::make_unique<Conn>();
+    conn->fd = c;
+    if (!loop_.add_fd(c, EPOLLIN, [this, c](uint32_t ev) { on_conn_ready(c, ev); })) {
+      close(c);
+      continue;
+    }
+    conn->deadline = loop_.add_timer(limits_.request_deadline, [this, c] { on_deadline(c); });
+    conns_[c] = std::move(conn);
   }
 }
 
-void ApiServer::handle_connection(int fd) {
-  auto line = read_line(fd, 10000);
-  nlohmann::json resp;
-  if (!line) {
-    resp = {{"ok", false}, {"error", "reading the request: " + line.error().message}};
-  } else {
-    auto req = nlohmann::json::parse(*line, nullptr, false);
-    resp = req.is_discarded() ? nlohmann::json{{"ok", false}, {"error", "the request is not valid JSON"}}
-                              : svc_.handle(req);
-  }
-  write_all(fd, resp.dump() + "\n");
+void ApiServer::on_conn_ready(int fd, uint32_t events) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  Conn& c = *it->second;
+  if (!c.answering) read_request(c);
+  else if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) write_answer(c);
 }
 
-Result<nlohmann::json> api_call(const std::string& socket_path, const nlohmann::json& req, int timeout_ms) {
+void ApiServer::read_request(Conn& c) {
+  char chunk[kReadChunk];
+  for (int i = 0; i < kReadsPerWakeup; ++i) {
+    // SAFETY: read writes at most sizeof chunk bytes into the local buffer.
+    const ssize_t n = read(c.fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0) return drop(c.fd);
+    if (n == 0) {
+      // The client closed its side: what it sent is the request (as before
+      // the event loop, a missing final newline is accepted).
+      if (c.in.empty()) return drop(c.fd);
+      const std::string line = std::move(c.in);
+      return respond(c, line);
+    }
+    const size_t scanned = c.in.size();
+    c.in.append(chunk, static_cast<size_t>(n));
+    if (const auto nl = c.in.find('\n', scanned); nl != std::string::npos) {
+      const std::string line = c.in.substr(0, nl);
+      c.in.clear();
+      return respond(c, line);
+    }
+    if (c.in.size() > limits_.max_request_bytes)
+      return reply_and_close(c, api_error("the request is larger than the limit of " +
+                                          size_text(limits_.max_request_bytes) + ": closing the connection"));
+  }
+}
+
+void ApiServer::respond(Conn& c, const std::string& line) {
+  reply_and_close(c, answer_request(line, handler_, limits_));
+}
+
+void ApiServer::reply_and_close(Conn& c, const json& answer) {
+  c.answering = true;
+  c.in.clear();
+  c.in.shrink_to_fit();
+  c.out = encode_answer(answer);
+  c.out_off = 0;
+  shutdown(c.fd, SHUT_RD);  // nothing more is read: further input is discarded
+  loop_.cancel_timer(c.deadline);
+  const int fd = c.fd;
+  c.deadline = loop_.add_timer(limits_.answer_deadline, [this, fd] { drop(fd); });
+  if (!loop_.modify_fd(c.fd, EPOLLOUT)) return drop(c.fd);
+  write_answer(c);
+}
+
+void ApiServer::write_answer(Conn& c) {
+  while (c.out_off < c.out.size()) {
+    // SAFETY: send reads the bytes of a string we own, from out_off to its end.
+    const ssize_t n = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // EPOLLOUT brings us back
+    if (n <= 0) break;                                               // the client went away
+    c.out_off += static_cast<size_t>(n);
+  }
+  drop(c.fd);
+}
+
+void ApiServer::on_deadline(int fd) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  Conn& c = *it->second;
+  c.deadline = 0;
+  // Best effort: a client that stalls mid-request may still read this.
+  const std::string msg = encode_answer(api_error("no complete request within " +
+                                                  seconds_text(limits_.request_deadline) +
+                                                  " (a request is one JSON object and a newline): closing"));
+  // SAFETY: send reads the bytes of a string we own.
+  (void)!send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  drop(fd);
+}
+
+void ApiServer::drop(int fd) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  if (it->second->deadline) loop_.cancel_timer(it->second->deadline);
+  loop_.remove_fd(fd);
+  close(fd);
+  conns_.erase(it);
+}
+
+// --- the client ---
+
+Result<json> api_call(const std::string& socket_path, const json& req, int timeout_ms) {
   auto a = address(socket_path);
   if (!a) return a.error();
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Error{std::string("socket: ") + std::strerror(errno)};
+  // SAFETY: connect reads the sockaddr_un we own, of the size we pass.
   if (connect(fd, reinterpret_cast<sockaddr*>(&*a), sizeof *a) < 0) {
     const int e = errno;
     close(fd);
     return Error{"cannot connect to kvnetd at " + socket_path + ": " + std::strerror(e) + " (is kvnetd running?)"};
   }
-  if (!write_all(fd, req.dump() + "\n")) {
+  if (!write_all(fd, encode_answer(req))) {
     close(fd);
     return Error{"sending the request to " + socket_path + " failed"};
   }
-  auto line = read_line(fd, timeout_ms);
+  auto line = read_line(fd, timeout_ms, kMaxAnswer);
   close(fd);
   if (!line) return Error{"reading kvnetd's answer: " + line.error().message};
-  auto resp = nlohmann::json::parse(*line, nullptr, false);
+  auto resp = json::parse(*line, nullptr, false);
   if (resp.is_discarded() || !resp.is_object()) return Error{"kvnetd's answer is not valid JSON"};
   return resp;
 }

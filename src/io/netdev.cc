@@ -48,6 +48,7 @@ Result<int> if_mtu(const std::string& name) {
   ifreq r;
   if (!fill(r, name)) return Error{"interface name '" + name + "' is invalid"};
   Sock s;
+  // SAFETY: SIOCGIFMTU reads and writes only the ifreq we own.
   if (ioctl(s.fd, SIOCGIFMTU, &r) < 0) return Error{"interface '" + name + "': " + std::strerror(errno)};
   return r.ifr_mtu;
 }

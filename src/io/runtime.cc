@@ -5,7 +5,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
 namespace kvnet::io {
+namespace {
+
+constexpr uint64_t kWakeKey = UINT64_MAX;
+
+std::string sys_error(const char* what) { return std::string("datapath runtime: ") + what + ": " + std::strerror(errno); }
+
+}  // namespace
 
 uint64_t now_ns() {
   timespec ts;
@@ -13,34 +24,62 @@ uint64_t now_ns() {
   return uint64_t(ts.tv_sec) * 1000000000ULL + uint64_t(ts.tv_nsec);
 }
 
+Result<std::unique_ptr<Runtime>> Runtime::create(dp::Datapath& dp) {
+  auto rt = std::make_unique<Runtime>(dp);
+  if (!rt->init_error_.empty()) return Error{rt->init_error_};
+  return rt;
+}
+
 Runtime::Runtime(dp::Datapath& dp) : dp_(dp) {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) {
+    init_error_ = sys_error("epoll_create1");
+    return;
+  }
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakefd_ < 0) {
+    init_error_ = sys_error("eventfd");
+    return;
+  }
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.u64 = UINT64_MAX;
-  epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev);
+  ev.data.u64 = kWakeKey;
+  // SAFETY: epoll_ctl copies the epoll_event we own.
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev) < 0) init_error_ = sys_error("epoll_ctl(wake-up eventfd)");
 }
 
 Runtime::~Runtime() {
   stop();
-  close(epfd_);
-  close(wakefd_);
+  if (epfd_ >= 0) close(epfd_);
+  if (wakefd_ >= 0) close(wakefd_);
 }
 
-void Runtime::start() {
+Status Runtime::start() {
+  if (!init_error_.empty()) return Error{init_error_};
+  if (running_) return Ok{};
   stop_ = false;
-  running_ = true;
-  thread_ = std::thread([this] { loop(); });
+  running_ = true;  // from now on call() posts to the thread
+  try {
+    thread_ = std::thread([this] {
+      thread_id_ = std::this_thread::get_id();
+      loop();
+    });
+  } catch (const std::system_error& e) {
+    running_ = false;
+    return Error{std::string("datapath runtime: cannot start its thread: ") + e.what()};
+  }
+  return Ok{};
 }
 
 void Runtime::stop() {
   if (!running_) return;
   stop_ = true;
   const uint64_t one = 1;
+  // SAFETY: writes 8 bytes from a local of that size.
   (void)!write(wakefd_, &one, sizeof one);
   thread_.join();
   running_ = false;
+  thread_id_ = std::thread::id();
   run_commands();  // anything posted while stopping
 }
 
@@ -50,6 +89,7 @@ void Runtime::post(std::function<void()> fn) {
     cmds_.push_back(std::move(fn));
   }
   const uint64_t one = 1;
+  // SAFETY: writes 8 bytes from a local of that size.
   (void)!write(wakefd_, &one, sizeof one);
 }
 
@@ -62,23 +102,44 @@ void Runtime::run_commands() {
   for (auto& c : cmds) c();
 }
 
-std::vector<std::string> Runtime::take_failed() {
+void Runtime::report(const std::string& port, std::string why) {
   std::lock_guard<std::mutex> g(mu_);
-  std::vector<std::string> out;
+  failed_.push_back(Failure{port, std::move(why)});
+}
+
+std::vector<Runtime::Failure> Runtime::take_failures() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<Failure> out;
   out.swap(failed_);
   return out;
 }
 
-void Runtime::watch(dp::Port& p) {
-  if (!p.backend || p.backend->rx_fd() < 0) return;
+std::vector<std::string> Runtime::take_failed() {
+  std::vector<std::string> names;
+  for (auto& f : take_failures()) names.push_back(std::move(f.port));
+  return names;
+}
+
+bool Runtime::watch(dp::Port& p) {
+  if (!p.backend || p.backend->rx_fd() < 0) return true;  // nothing to poll
+  if (epfd_ < 0) {
+    report(p.name, init_error_);
+    return false;
+  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = p.id;
-  epoll_ctl(epfd_, EPOLL_CTL_ADD, p.backend->rx_fd(), &ev);
+  // SAFETY: epoll_ctl copies the epoll_event we own.
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, p.backend->rx_fd(), &ev) < 0 && errno != EEXIST) {
+    report(p.name, "port '" + p.name + "': cannot poll its fd: " + std::strerror(errno));
+    return false;
+  }
+  return true;
 }
 
 void Runtime::unwatch(dp::Port& p) {
-  if (!p.backend || p.backend->rx_fd() < 0) return;
+  if (!p.backend || p.backend->rx_fd() < 0 || epfd_ < 0) return;
+  // Failure means the fd was not watched (or is closed): nothing to undo.
   epoll_ctl(epfd_, EPOLL_CTL_DEL, p.backend->rx_fd(), nullptr);
 }
 
@@ -89,15 +150,16 @@ void Runtime::loop() {
     const int n = epoll_wait(epfd_, evs, 64, 500);
     const uint64_t now = now_ns();
     for (int i = 0; i < n; ++i) {
-      if (evs[i].data.u64 == UINT64_MAX) {
+      if (evs[i].data.u64 == kWakeKey) {
         uint64_t v;
+        // SAFETY: reads 8 bytes into a local of that size.
         (void)!read(wakefd_, &v, sizeof v);
         continue;
       }
       const auto id = static_cast<uint32_t>(evs[i].data.u64);
       if (id >= dp_.ports().size() || !dp_.ports()[id]) continue;  // removed this round
       dp::Port& p = dp_.port(id);
-      if (p.backend->failed()) continue;  // reported already
+      if (!p.backend || p.backend->failed()) continue;  // reported already
       // One batch per ready port per round: level-triggered epoll reports it
       // again if more is waiting, after every other ready port had its turn.
       if (p.backend->receive(batch, dp_.pool(), now) > 0) {
@@ -108,8 +170,7 @@ void Runtime::loop() {
         // The device is gone: stop polling (an error fd would wake us forever)
         // and let the control thread replace the backend and retry.
         unwatch(p);
-        std::lock_guard<std::mutex> g(mu_);
-        failed_.push_back(p.name);
+        report(p.name, "port '" + p.name + "': its device failed");
       }
     }
     run_commands();

@@ -9,6 +9,10 @@
 // reach the datapath without stopping it, and ports not involved keep
 // forwarding.
 //
+// Creation is fallible (create()); so are start() and watch(): a port whose
+// fd cannot be polled is reported through take_failures() like a port whose
+// device died, and the control thread retries it.
+//
 // Thread-safety: call() from any thread but the datapath thread.
 #pragma once
 
@@ -16,24 +20,37 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/result.h"
 #include "dp/datapath.h"
 
 namespace kvnet::io {
 
 class Runtime {
  public:
+  // Sets up the epoll set and wake-up eventfd; fails naming the call.
+  static Result<std::unique_ptr<Runtime>> create(dp::Datapath& dp);
+  // Prefer create(). A Runtime constructed directly reports a failed set-up
+  // from start() and watch() (tests construct one and never start it: call()
+  // then runs inline).
   explicit Runtime(dp::Datapath& dp);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  void start();
+  // Starts the datapath thread.
+  Status start();
+  // Stops it after the current round; runs commands posted meanwhile.
   void stop();
+  bool running() const { return running_; }
+  // True on the datapath thread while it runs (for asserting where
+  // datapath mutations happen).
+  bool on_datapath_thread() const { return running_ && std::this_thread::get_id() == thread_id_; }
 
   // Runs fn(datapath) on the datapath thread and returns its result.
   template <typename F>
@@ -47,27 +64,38 @@ class Runtime {
   }
 
   // Datapath thread only (inside call()): start/stop polling a port's fd.
-  void watch(dp::Port& p);
+  // watch() returns false when epoll refuses the fd; the port is then
+  // reported by take_failures() (and take_failed()).
+  bool watch(dp::Port& p);
   void unwatch(dp::Port& p);
 
-  // Names of ports whose device failed (deleted interface) since the last
-  // call; the datapath thread has stopped polling them.
+  struct Failure {
+    std::string port;
+    std::string why;
+  };
+  // Ports whose device failed (deleted interface) or could not be watched
+  // since the last call; the datapath thread does not poll them.
+  std::vector<Failure> take_failures();
+  // The same, names only.
   std::vector<std::string> take_failed();
 
  private:
   void post(std::function<void()> fn);
   void loop();
   void run_commands();
+  void report(const std::string& port, std::string why);
 
   dp::Datapath& dp_;
   int epfd_ = -1;
   int wakefd_ = -1;
+  std::string init_error_;  // why the constructor's set-up failed, if it did
   std::thread thread_;
+  std::atomic<std::thread::id> thread_id_{};
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::deque<std::function<void()>> cmds_;
-  std::vector<std::string> failed_;  // guarded by mu_
+  std::vector<Failure> failed_;  // guarded by mu_
 };
 
 uint64_t now_ns();  // CLOCK_MONOTONIC

@@ -35,9 +35,11 @@ Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, Ta
   }
   t->created_ = !existed;
   int hdr = sizeof(net::VnetHdr);
+  // SAFETY: TUNSETVNETHDRSZ reads one int from a local of that size.
   if (ioctl(t->fd_, TUNSETVNETHDRSZ, &hdr) < 0)
     return Error{"tap '" + name + "': TUNSETVNETHDRSZ: " + std::strerror(errno)};
   const unsigned offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+  // SAFETY: TUNSETOFFLOAD and TUNSETPERSIST take their argument by value: no memory is passed.
   if (ioctl(t->fd_, TUNSETOFFLOAD, offloads) < 0)
     return Error{"tap '" + name + "': TUNSETOFFLOAD: " + std::strerror(errno)};
   if (persistent && ioctl(t->fd_, TUNSETPERSIST, 1) < 0)
@@ -50,6 +52,7 @@ TapBackend::~TapBackend() {
   if (fd_ < 0) return;
   // A TAP we created and did not make persistent vanishes with its last fd.
   // An internal port's TAP is kvnet's even when an earlier kvnetd created it.
+  // SAFETY: TUNSETPERSIST takes its argument by value.
   if (!persistent_ && (created_ || life_ == TapLife::kWithConfig)) ioctl(fd_, TUNSETPERSIST, 0);
   ::close(fd_);
 }
@@ -84,6 +87,7 @@ uint32_t TapBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
   for (uint32_t i = 0; i < batch.count; ++i) {
     net::Frame* f = batch[i];
     iovec iov[2] = {{&f->meta.vnet, sizeof(net::VnetHdr)}, {f->data(), f->len()}};
+    // SAFETY: writev reads the header and the frame's first len() bytes, owned by the batch.
     if (writev(fd_, iov, 2) >= 0) ++ok;
   }
   pool.put(batch);

@@ -143,6 +143,15 @@ bool PcapWriter::write(uint64_t ts_ns, const uint8_t* data, uint32_t len) {
   return true;
 }
 
+bool PcapWriter::flush() {
+  if (!f_ || !error_.empty()) return false;
+  if (std::fflush(f_) != 0) {
+    error_ = path_ + ": write failed: " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
 bool PcapWriter::close() {
   if (!f_) return error_.empty();
   if (std::fclose(f_) != 0 && error_.empty()) error_ = path_ + ": close failed: " + std::strerror(errno);

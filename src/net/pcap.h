@@ -62,6 +62,9 @@ class PcapWriter {
 
   bool open(const std::string& path, bool nanosecond = false, uint32_t snaplen = 262144);
   bool write(uint64_t ts_ns, const uint8_t* data, uint32_t len);
+  // Hands buffered records to the kernel, so readers of a live capture see
+  // them; false if this or any earlier write failed.
+  bool flush();
   bool close();  // flushes; false if any write failed
   const std::string& error() const { return error_; }
   bool is_open() const { return f_ != nullptr; }

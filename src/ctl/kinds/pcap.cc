@@ -57,7 +57,7 @@ class PcapKind final : public PortKind {
     const std::string who = "port '" + p.name + "': ";
     if (!o->rx.empty()) return Error{who + "kvnetd records pcap ports (tx); 'rx' replay is for 'kvnet replay'"};
     if (o->tx.empty()) return std::unique_ptr<dp::PortBackend>(std::make_unique<dp::DiscardBackend>());
-    auto w = io::PcapTxBackend::open(o->tx, true);
+    auto w = io::PcapTxBackend::open(o->tx, true, io::PcapClock::kWall);  // live: wall-clock time, flushed per batch
     if (!w) return Error{who + w.error().message};
     return std::unique_ptr<dp::PortBackend>(std::move(*w));
   }
