@@ -70,9 +70,9 @@ std::string render_trace_text(const TraceResult& r) {
       depth = s.depth;
       out += fmt::format("\n{}bridge(\"{}\")\n{}{}\n", ind, s.bridge, ind, std::string(10 + s.bridge.size(), '-'));
     }
-    if (s.stage == "ingress") seen(s.port), seen(s.bridge);
-    if (s.stage == "patch" || s.stage == "output") seen(s.port);
-    out += fmt::format("{} {:<8} {}\n", ind, s.stage, s.detail);
+    if (s.stage == dp::TraceStage::kIngress) seen(s.port), seen(s.bridge);
+    if (s.stage == dp::TraceStage::kPatch || s.stage == dp::TraceStage::kOutput) seen(s.port);
+    out += fmt::format("{} {:<8} {}\n", ind, dp::to_string(s.stage), dp::describe(s));
   }
   out += "\nDevices crossed: ";
   for (size_t i = 0; i < devices.size(); ++i) out += (i ? " -> " : "") + devices[i];
@@ -87,15 +87,48 @@ std::string render_trace_text(const TraceResult& r) {
   return out;
 }
 
+// One event as JSON: its place, its stage and outcome, the facts that are
+// set, and the sentence the text form prints.
+nlohmann::json trace_step_json(const dp::TraceStep& s) {
+  nlohmann::json j{{"depth", s.depth}, {"bridge", s.bridge}, {"port", s.port}, {"stage", dp::to_string(s.stage)}};
+  if (s.what != dp::TraceWhat::kNone) j["what"] = dp::to_string(s.what);
+  auto text = [&](const char* k, const std::string& v) {
+    if (!v.empty()) j[k] = v;
+  };
+  auto num = [&](const char* k, int64_t v) {
+    if (v >= 0) j[k] = v;
+  };
+  text("bridge_type", s.bridge_type);
+  text("flow", s.flow);
+  text("mode", s.mode);
+  text("mac", s.mac);
+  text("kind", s.kind);
+  if (!s.other.empty())
+    j[s.stage == dp::TraceStage::kPatch ? "peer" : s.stage == dp::TraceStage::kLearn ? "from_port" : "out_port"] = s.other;
+  num("bytes", s.bytes);
+  num("vlan", s.vlan);
+  num("vid", s.vid);
+  num("pcp", s.pcp);
+  num("pvid", s.pvid);
+  num("inner", s.inner);
+  num("tpid", s.tpid);
+  num("count", s.count);
+  if (s.stage == dp::TraceStage::kVlan) {
+    j["tagged"] = s.tagged;
+    j["tunnel"] = s.tunnel;
+  }
+  if (s.stage == dp::TraceStage::kDrop) j["reason"] = dp::to_string(s.reason);
+  j["detail"] = dp::describe(s);
+  return j;
+}
+
 nlohmann::json render_trace_json(const TraceResult& r) {
   nlohmann::json j;
   j["flow"] = r.flow;
   j["in_port"] = r.in_port;
   j["warm_frames"] = r.warm_frames;
   j["steps"] = nlohmann::json::array();
-  for (const auto& s : r.trace.steps)
-    j["steps"].push_back({{"depth", s.depth}, {"bridge", s.bridge}, {"port", s.port}, {"stage", s.stage},
-                          {"detail", s.detail}});
+  for (const auto& s : r.trace.steps) j["steps"].push_back(trace_step_json(s));
   j["outputs"] = nlohmann::json::array();
   for (const auto& o : r.trace.outputs) {
     std::string hex;

@@ -8,9 +8,17 @@
 //             classifies frames into a VLAN on receive and applies its send
 //             rule per VLAN (dp/vlan.h); the FDB is keyed by (VLAN, MAC).
 //
-// A bridge is one pipeline stage with one call: `process()` takes a batch of
-// frames that entered on one of its ports, and hands every frame it forwards
-// to `Datapath::enqueue()`. It owns every frame it is given.
+// Every bridge runs one skeleton on each batch (dp/pipeline.h):
+//
+//   admit -> ingress stages -> forward -> egress stages -> output
+//
+// The types differ only in their forward step and in the built-in stages they
+// put around it:
+//   hub       forward: repeat
+//   learning  ingress: l2-check;  forward: learn + lookup
+//   switch    ingress: l2-check, vlan-in;  forward: learn + lookup (VLAN)
+//             egress: vlan-out
+// A bridge sees the datapath only through a PipelineContext.
 //
 // Thread-safety: runs on the datapath thread only.
 #pragma once
@@ -23,12 +31,11 @@
 #include <vector>
 
 #include "dp/fdb.h"
+#include "dp/pipeline.h"
 #include "dp/port.h"
 #include "net/frame.h"
 
 namespace kvnet::dp {
-
-class Datapath;
 
 enum class BridgeType : uint8_t { kHub, kLearning, kSwitch };
 std::string_view to_string(BridgeType t);
@@ -44,75 +51,69 @@ struct BridgeSettings {
 
 class Bridge {
  public:
-  Bridge(Datapath& dp, std::string name, BridgeType type, const BridgeSettings& s);
+  Bridge(PipelineContext& ctx, std::string name, BridgeType type, const BridgeSettings& s);
   virtual ~Bridge() = default;
   Bridge(const Bridge&) = delete;
   Bridge& operator=(const Bridge&) = delete;
 
-  // Switches a batch of frames that entered on `in` (a port of this bridge).
-  virtual void process(Port& in, net::FrameBatch& batch) = 0;
+  // Runs a batch of frames that entered on `in` (a port of this bridge)
+  // through the skeleton. Takes the frames.
+  void process(Port& in, net::FrameBatch& batch);
 
   const std::string& name() const { return name_; }
   BridgeType type() const { return type_; }
   const std::vector<Port*>& ports() const { return ports_; }
   void attach(Port& p);
-  void detach(Port& p);  // also forgets what the FDB learned on it
+  void detach(Port& p);  // also forgets what the FDB holds for it
   Fdb* fdb() { return fdb_.get(); }  // null for hubs
   const BridgeSettings& settings() const { return settings_; }
   // New aging time applies at once; a new table size keeps the most recently
   // seen entries that fit (static entries first).
   void set_settings(const BridgeSettings& s);
+  // The built-in stages, in order (for `kvnetctl pipeline` and tests).
+  const std::vector<std::unique_ptr<Stage>>& ingress_stages() const { return ingress_; }
+  const std::vector<std::unique_ptr<Stage>>& egress_stages() const { return egress_; }
 
  protected:
-  // Drops runts and frames over the ingress MTU; parses the flow key.
-  // Returns false (frame freed, counted) if the frame is dropped.
-  bool admit(Port& in, net::Frame* f);
-  // Learning/switch checks: source MAC and reserved destinations.
-  bool admit_l2(Port& in, net::Frame* f);
-  void drop(Port& p, net::Frame* f, Drop why, const char* detail);
-  // Learns f's source in `vlan` on `in`; traces the result.
-  void learn(Port& in, const net::Frame* f, uint16_t vlan);
-  // Known unicast port for f in `vlan`, or kNoPort to flood.
-  uint32_t lookup(const net::Frame* f, uint16_t vlan);
-  // Sends f to every port in `targets`: copies for all but the last.
-  template <typename Out>
-  void fan_out(Port* const* targets, size_t n, net::Frame* f, Out&& out);
+  // The type's forward step: for every frame of `batch` (all from `in`),
+  // queue it (or copies) with to() for the ports it goes to, or drop it.
+  virtual void forward(Port& in, net::FrameBatch& batch) = 0;
 
-  Datapath& dp_;
+  // Queues `f` to leave through `out` after the egress stages.
+  void to(Port& out, net::Frame* f) {
+    if (out_[out.index].empty()) touched_.push_back(out.index);
+    out_[out.index].add(f);
+  }
+  // Sends f to every port in `targets` (copies for all but the last).
+  void fan_out(Port* const* targets, size_t n, net::Frame* f);
+  // Learns f's source in `vlan` on `in` (not in a dry run); traces it.
+  void learn(Port& in, const net::Frame* f, uint16_t vlan);
+  // Known unicast port id for f in `vlan`, or kNoPort to flood; traces it.
+  uint32_t lookup(const net::Frame* f, uint16_t vlan);
+  void trace(TraceStep s) {
+    s.bridge = name_;
+    ctx_.trace_step(std::move(s));
+  }
+
+  PipelineContext& ctx_;
   std::string name_;
   BridgeType type_;
   BridgeSettings settings_;
   std::vector<Port*> ports_;
   std::vector<Port*> scratch_;  // flood targets, sized to ports_
-  bool busy_ = false;           // process() is never re-entered (the datapath defers patch hand-overs)
   std::unique_ptr<Fdb> fdb_;
-};
-
-class HubBridge final : public Bridge {
- public:
-  HubBridge(Datapath& dp, std::string name, const BridgeSettings& s)
-      : Bridge(dp, std::move(name), BridgeType::kHub, s) {}
-  void process(Port& in, net::FrameBatch& batch) override;
-};
-
-class LearningBridge final : public Bridge {
- public:
-  LearningBridge(Datapath& dp, std::string name, const BridgeSettings& s)
-      : Bridge(dp, std::move(name), BridgeType::kLearning, s) {}
-  void process(Port& in, net::FrameBatch& batch) override;
-};
-
-class SwitchBridge final : public Bridge {
- public:
-  SwitchBridge(Datapath& dp, std::string name, const BridgeSettings& s)
-      : Bridge(dp, std::move(name), BridgeType::kSwitch, s) {}
-  void process(Port& in, net::FrameBatch& batch) override;
+  std::vector<std::unique_ptr<Stage>> ingress_;  // built-in, before the port's own
+  std::vector<std::unique_ptr<Stage>> egress_;   // built-in, after the port's own
 
  private:
-  bool classify(Port& in, net::Frame* f);  // ingress VLAN rule
-  void egress(Port& out, net::Frame* f);   // egress VLAN rule, then enqueue
+  void admit(Port& in, net::FrameBatch& batch);
+  void run_egress();
+
+  std::vector<net::FrameBatch> out_;  // per port index: frames leaving this round
+  std::vector<uint32_t> touched_;     // port indexes with frames in out_, in first-use order
+  bool busy_ = false;                 // process() is never re-entered (the datapath defers patch hand-overs)
 };
 
-std::unique_ptr<Bridge> make_bridge(Datapath& dp, std::string name, BridgeType type, const BridgeSettings& s);
+std::unique_ptr<Bridge> make_bridge(PipelineContext& ctx, std::string name, BridgeType type, const BridgeSettings& s);
 
 }  // namespace kvnet::dp

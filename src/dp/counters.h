@@ -40,25 +40,26 @@ namespace detail {
 struct DropName {
   Drop drop;
   std::string_view name;
+  std::string_view why;  // what `trace` says of such a drop
 };
 // One row per reason, in enum order. A reason added to the enum without a row
 // here (or rows out of order) fails the static_assert below.
 inline constexpr DropName kDropTable[] = {
-    {Drop::kRunt, "runt"},
-    {Drop::kOversize, "oversize"},
-    {Drop::kBadSrcMac, "bad_src_mac"},
-    {Drop::kReservedDst, "reserved_dst"},
-    {Drop::kTaggedOnAccess, "tagged_on_access"},
-    {Drop::kVlanNotAllowed, "vlan_not_allowed"},
-    {Drop::kUntaggedNotAllowed, "untagged_not_allowed"},
-    {Drop::kInvalidVid, "invalid_vid"},
-    {Drop::kCvlanNotAllowed, "cvlan_not_allowed"},
-    {Drop::kUntaggedNotInCvlans, "untagged_not_in_cvlans"},
-    {Drop::kToIngressPort, "to_ingress_port"},
-    {Drop::kLoopCut, "loop_cut"},
-    {Drop::kNoBuffer, "no_buffer"},
-    {Drop::kNoHeadroom, "no_headroom"},
-    {Drop::kTxError, "tx_error"},
+    {Drop::kRunt, "runt", "shorter than an Ethernet header (14 bytes)"},
+    {Drop::kOversize, "oversize", "payload exceeds the port's MTU"},
+    {Drop::kBadSrcMac, "bad_src_mac", "source MAC is multicast or all-zero"},
+    {Drop::kReservedDst, "reserved_dst", "01:80:c2:00:00:0x link-local groups are never forwarded"},
+    {Drop::kTaggedOnAccess, "tagged_on_access", "access port: tagged frames are dropped"},
+    {Drop::kVlanNotAllowed, "vlan_not_allowed", "tagged VLAN is not allowed on this port"},
+    {Drop::kUntaggedNotAllowed, "untagged_not_allowed", "untagged frame, but the pvid is not a member of this port"},
+    {Drop::kInvalidVid, "invalid_vid", "VID 4095 is reserved"},
+    {Drop::kCvlanNotAllowed, "cvlan_not_allowed", "customer VLAN is not in cvlans"},
+    {Drop::kUntaggedNotInCvlans, "untagged_not_in_cvlans", "dot1q-tunnel with cvlans: untagged frame (customer VLAN 0)"},
+    {Drop::kToIngressPort, "to_ingress_port", "destination is on the ingress port"},
+    {Drop::kLoopCut, "loop_cut", "work budget of this frame exhausted"},
+    {Drop::kNoBuffer, "no_buffer", "no frame buffer left for a copy"},
+    {Drop::kNoHeadroom, "no_headroom", "no headroom to push a tag"},
+    {Drop::kTxError, "tx_error", "the port could not send it"},
 };
 constexpr bool drop_table_complete() {
   if (std::size(kDropTable) != static_cast<size_t>(Drop::kCount)) return false;
@@ -77,6 +78,8 @@ constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)> drop_n
 
 // Indexed by Drop; built from (and checked against) detail::kDropTable.
 inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)> kDropNames = detail::drop_names();
+// The sentence `trace` gives for a drop of this reason.
+inline std::string_view explain(Drop d) { return detail::kDropTable[static_cast<size_t>(d)].why; }
 
 inline std::string_view to_string(Drop d) { return kDropNames[static_cast<size_t>(d)]; }
 

@@ -12,7 +12,10 @@ using net::FrameBatch;
 std::string Port::path() const { return (bridge ? bridge->name() : std::string("?")) + "/" + name; }
 
 Datapath::Datapath(size_t pool_frames, size_t frame_capacity)
-    : pool_(pool_frames, frame_capacity), deferred_(kMaxDeferred) {}
+    : frames_(pool_frames, frame_capacity), deferred_(kMaxDeferred) {
+  pool_ = &frames_;
+  ports_ = &port_table_;
+}
 
 Bridge& Datapath::add_bridge(const std::string& name, BridgeType type, const BridgeSettings& s) {
   assert_owner();
@@ -25,8 +28,8 @@ Port& Datapath::add_port(Bridge& br, const std::string& name, KindTag kind, uint
   assert_owner();
   auto p = std::make_unique<Port>();
   if (free_ids_.empty()) {
-    p->id = static_cast<uint32_t>(ports_.size());
-    ports_.emplace_back();
+    p->id = static_cast<uint32_t>(port_table_.size());
+    port_table_.emplace_back();
   } else {
     p->id = free_ids_.back();
     free_ids_.pop_back();
@@ -41,13 +44,13 @@ Port& Datapath::add_port(Bridge& br, const std::string& name, KindTag kind, uint
   const uint32_t id = p->id;
   by_name_[name] = id;
   by_name_[br.name() + "/" + name] = id;
-  ports_[id] = std::move(p);
-  br.attach(*ports_[id]);
-  if (queue_.size() < ports_.size()) {  // the ring holds each port at most once
-    queue_.assign(ports_.size(), nullptr);
+  port_table_[id] = std::move(p);
+  br.attach(*port_table_[id]);
+  if (queue_.size() < port_table_.size()) {  // the ring holds each port at most once
+    queue_.assign(port_table_.size(), nullptr);
     q_head_ = q_len_ = 0;
   }
-  return *ports_[id];
+  return *port_table_[id];
 }
 
 void Datapath::connect_patch(Port& a, Port& b) {
@@ -59,7 +62,7 @@ void Datapath::connect_patch(Port& a, Port& b) {
 std::unique_ptr<PortBackend> Datapath::remove_port(Port& p) {
   assert_owner();
   if (p.peer) p.peer->peer = nullptr;
-  pool_.put(p.pending);
+  frames_.put(p.pending);
   for (size_t i = 0; i < q_len_; ++i)  // forget a queued reference
     if (queue_[(q_head_ + i) % queue_.size()] == &p) queue_[(q_head_ + i) % queue_.size()] = nullptr;
   p.bridge->detach(p);
@@ -67,7 +70,7 @@ std::unique_ptr<PortBackend> Datapath::remove_port(Port& p) {
     if (auto it = by_name_.find(key); it != by_name_.end() && it->second == p.id) by_name_.erase(it);
   std::unique_ptr<PortBackend> backend = std::move(p.backend);
   const uint32_t id = p.id;
-  ports_[id].reset();
+  port_table_[id].reset();
   free_ids_.push_back(id);
   return backend;
 }
@@ -103,11 +106,7 @@ Bridge* Datapath::find_bridge(std::string_view name) {
 
 Port* Datapath::find_port(std::string_view name) {
   const auto it = by_name_.find(std::string(name));
-  return it == by_name_.end() ? nullptr : ports_[it->second].get();
-}
-
-void Datapath::trace_step(const Port* port, const Bridge& br, const char* stage, std::string detail) {
-  trace_->steps.push_back({depth_, br.name(), port ? port->name : "", stage, std::move(detail)});
+  return it == by_name_.end() ? nullptr : port_table_[it->second].get();
 }
 
 void Datapath::receive(Port& in, FrameBatch& batch) {
@@ -130,34 +129,29 @@ void Datapath::deliver(Port& in, FrameBatch& batch) {
   in.bridge->process(in, batch);
 }
 
-void Datapath::enqueue(Port& out, Frame* f) {
+void Datapath::output(Port& out, Frame* f) {
   uint32_t& budget = budget_[f->meta.origin];
   if (budget == 0) [[unlikely]] {
-    count_drop(out, Drop::kLoopCut);
-    if (trace_) trace_step(&out, *out.bridge, "drop", "dropped (loop_cut): work budget of this frame exhausted");
-    pool_.put(f);
+    drop(out, f, Drop::kLoopCut);
     return;
   }
   --budget;
   if (net::mtu_len(*f) > out.mtu) [[unlikely]] {  // a GSO frame: by its segments
-    count_drop(out, Drop::kOversize);
-    if (trace_) trace_step(&out, *out.bridge, "drop", "dropped (oversize): payload exceeds the port's MTU");
-    pool_.put(f);
+    drop(out, f, Drop::kOversize);
     return;
   }
   if (trace_) [[unlikely]] {
     if (out.patch) {
-      trace_step(&out, *out.bridge, "patch",
-                 fmt::format("output to patch {} -> peer {}", out.name,
-                             out.peer ? out.peer->path() : std::string("(none: the peer does not exist)")));
+      trace_step({.bridge = out.bridge->name(), .port = out.name, .stage = TraceStage::kPatch,
+                  .other = out.peer ? out.peer->path() : std::string()});
     } else {
       net::FlowKey k;
       net::parse_flow(f->data(), f->len(), k);
-      trace_step(&out, *out.bridge, "output", fmt::format("output to {} port {}", out.kind, out.name));
+      trace_step({.bridge = out.bridge->name(), .port = out.name, .stage = TraceStage::kOutput, .kind = out.kind});
       trace_->outputs.push_back({out.bridge->name(), out.name, k.str(),
                                  std::vector<uint8_t>(f->data(), f->data() + f->len())});
       if (dry_run_) {
-        pool_.put(f);
+        frames_.put(f);
         return;
       }
     }
@@ -174,7 +168,7 @@ void Datapath::enqueue(Port& out, Frame* f) {
   }
   if (d_len_ == kMaxDeferred) [[unlikely]] {  // bounded like the work budget: cut and count
     for (uint32_t i = 0; i < out.pending.count; ++i) count_drop(out, Drop::kLoopCut);
-    pool_.put(out.pending);
+    frames_.put(out.pending);
     return;
   }
   Deferred& d = deferred_[(d_head_ + d_len_++) % kMaxDeferred];
@@ -195,7 +189,7 @@ void Datapath::flush(Port& out) {
     out.counters.tx_bytes += b[i]->len();
   }
   if (out.backend->accepts_offload()) {
-    const uint32_t n = b.count, sent = out.backend->send(b, pool_);
+    const uint32_t n = b.count, sent = out.backend->send(b, frames_);
     for (uint32_t i = sent; i < n; ++i) out.counters.drop(Drop::kTxError);
   } else {
     send_finalized(out, b);
@@ -210,7 +204,7 @@ void Datapath::hand_over(Port& out, FrameBatch& b) {
     }
   if (!out.peer) [[unlikely]] {  // the peer does not exist: like a veth whose other end is gone
     for (uint32_t i = 0; i < b.count; ++i) count_drop(out, Drop::kTxError);
-    pool_.put(b);
+    frames_.put(b);
     return;
   }
   // A patch port hands its frames to the peer, like a veth pair.
@@ -219,7 +213,7 @@ void Datapath::hand_over(Port& out, FrameBatch& b) {
     Frame* f = b[i];
     if (++f->meta.depth > kMaxPatchDepth) [[unlikely]] {
       count_drop(*out.peer, Drop::kLoopCut);
-      pool_.put(f);
+      frames_.put(f);
       continue;
     }
     next.add(f);
@@ -238,7 +232,7 @@ void Datapath::send_finalized(Port& out, FrameBatch& b) {
   auto push = [&](net::Frame* f) {
     ready.add(f);
     if (ready.full()) {
-      const uint32_t n = ready.count, sent = out.backend->send(ready, pool_);
+      const uint32_t n = ready.count, sent = out.backend->send(ready, frames_);
       for (uint32_t i = sent; i < n; ++i) out.counters.drop(Drop::kTxError);
     }
   };
@@ -249,7 +243,7 @@ void Datapath::send_finalized(Port& out, FrameBatch& b) {
       continue;
     }
     // Segments no larger than gso_size and than the port's MTU allows.
-    const int n = net::segment(f, pool_, segs, std::size(segs), out.mtu);
+    const int n = net::segment(f, frames_, segs, std::size(segs), out.mtu);
     if (n < 0) [[unlikely]] {
       out.counters.drop(Drop::kTxError);
       continue;
@@ -258,7 +252,7 @@ void Datapath::send_finalized(Port& out, FrameBatch& b) {
   }
   b.clear();
   if (!ready.empty()) {
-    const uint32_t n = ready.count, sent = out.backend->send(ready, pool_);
+    const uint32_t n = ready.count, sent = out.backend->send(ready, frames_);
     for (uint32_t i = sent; i < n; ++i) out.counters.drop(Drop::kTxError);
   }
 }

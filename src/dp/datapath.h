@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "dp/bridge.h"
+#include "dp/pipeline.h"
 #include "dp/port.h"
 #include "dp/trace.h"
 #include "net/frame.h"
@@ -36,7 +37,7 @@ namespace kvnet::dp {
 inline constexpr uint32_t kFrameBudget = 4096;
 inline constexpr uint8_t kMaxPatchDepth = 64;
 
-class Datapath {
+class Datapath final : public PipelineContext {
  public:
   explicit Datapath(size_t pool_frames = 16384, size_t frame_capacity = net::kHeadroom + net::kMaxFrameLen);
 
@@ -61,10 +62,10 @@ class Datapath {
 
   Bridge* find_bridge(std::string_view name);
   Port* find_port(std::string_view name);  // "port" or "bridge/port"; a hash lookup
-  Port& port(uint32_t id) { return *ports_[id]; }
+  using PipelineContext::port;
   const std::vector<std::unique_ptr<Bridge>>& bridges() const { return bridges_; }
   // Indexed by port id; removed ports leave a null slot.
-  const std::vector<std::unique_ptr<Port>>& ports() const { return ports_; }
+  const std::vector<std::unique_ptr<Port>>& ports() const { return port_table_; }
 
   // The thread allowed to change and run the datapath (io::Runtime sets its
   // own while it runs); mutators assert it. Default: any thread.
@@ -75,11 +76,11 @@ class Datapath {
   }
 
   // --- running (datapath thread) ---
-  net::FramePool& pool() { return pool_; }
+  using PipelineContext::pool;
   // Runs `batch` (frames that entered on `in`) to completion. Takes the frames.
   void receive(Port& in, net::FrameBatch& batch);
-  // Called by bridges: queue `f` to leave through `out`.
-  void enqueue(Port& out, net::Frame* f);
+  // Called by bridges (PipelineContext): queue `f` to leave through `out`.
+  void output(Port& out, net::Frame* f) override;
 
   // With a trace set, every stage logs a step. `dry_run` (for tracing a live
   // datapath) also keeps the frame from changing anything: the FDB learns
@@ -88,23 +89,17 @@ class Datapath {
     trace_ = t;
     dry_run_ = t && dry_run;
   }
-  Trace* trace() { return trace_; }
-  bool dry_run() const { return dry_run_; }
-  void trace_step(const Port* port, const Bridge& br, const char* stage, std::string detail);
 
  private:
   void deliver(Port& in, net::FrameBatch& batch);
   void flush(Port& out);
   void hand_over(Port& patch, net::FrameBatch& batch);  // a patch port's frames to its peer
-  void count_drop(Port& p, Drop why) {
-    if (!dry_run_) p.counters.drop(why);
-  }
   void send_finalized(Port& out, net::FrameBatch& batch);
   void drain();
 
-  net::FramePool pool_;
+  net::FramePool frames_;
   std::vector<std::unique_ptr<Bridge>> bridges_;
-  std::vector<std::unique_ptr<Port>> ports_;
+  std::vector<std::unique_ptr<Port>> port_table_;
   std::vector<uint32_t> free_ids_;                     // slots of removed ports
   std::unordered_map<std::string, uint32_t> by_name_;  // "port" and "bridge/port" -> id
   std::thread::id owner_;
@@ -120,9 +115,6 @@ class Datapath {
   std::vector<Deferred> deferred_;
   size_t d_head_ = 0, d_len_ = 0;
   uint32_t budget_[net::kBatchSize] = {};
-  int depth_ = 0;  // current patch depth while tracing
-  Trace* trace_ = nullptr;
-  bool dry_run_ = false;
 };
 
 }  // namespace kvnet::dp

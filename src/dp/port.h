@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "dp/counters.h"
 #include "dp/vlan.h"
@@ -22,6 +23,7 @@
 namespace kvnet::dp {
 
 class Bridge;
+class Stage;
 
 // What the datapath knows of a port's kind: the name to show (the control
 // path's kinds, ctl/kinds/, own everything else) and whether the port is a
@@ -85,11 +87,16 @@ struct Port {
   std::string kind;     // the kind's name, for display ("tap", "patch", ...)
   bool patch = false;   // a patch port: frames go to `peer`, there is no backend
   Bridge* bridge = nullptr;
+  uint32_t index = 0;    // position among the bridge's ports
   Port* peer = nullptr;  // patch ports only
   VlanPort vlan;         // used by switch bridges
   uint32_t mtu = kDefaultMtu;
   std::unique_ptr<PortBackend> backend;  // null for patch ports
   PortCounters counters;
+  // The port's own pipeline stages (dp/pipeline.h): run after the bridge's
+  // ingress stages on what enters, before its egress stages on what leaves.
+  std::vector<std::unique_ptr<Stage>> ingress;
+  std::vector<std::unique_ptr<Stage>> egress;
 
   // Datapath scratch: frames waiting to be sent or handed to the peer.
   net::FrameBatch pending;

@@ -1,26 +1,69 @@
-// A per-stage log of what the pipeline did with one frame (`kvnet trace`).
+// What the pipeline did with one frame (`kvnet trace`, `kvnetctl trace`), as
+// structured events.
 //
-// The datapath holds a Trace* that is null in normal operation; every stage
-// checks it before formatting anything, so tracing costs one predictable
-// branch per stage when off. With it on, each stage appends a step, and every
-// frame that leaves through a non-patch port is recorded as an output.
+// The datapath holds a Trace* that is null in normal operation; stages check
+// it once per frame before building an event, so tracing costs one
+// predictable branch when off. With it on, every stage appends a TraceStep:
+// which stage, where (bridge, port, patch depth) and the facts of what it
+// decided, in typed fields. `describe()` is the one place that turns an event
+// into a sentence; the JSON form of a trace is the events themselves.
 //
 // Thread-safety: used by the datapath thread for one traced frame at a time.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "dp/counters.h"
 
 namespace kvnet::dp {
 
-struct TraceStep {
-  int depth;           // patch crossings before this step
-  std::string bridge;  // bridge the step happened in
-  std::string port;    // port involved ("" if none)
-  std::string stage;   // ingress, vlan, learn, lookup, flood, egress, output, patch, drop
-  std::string detail;  // human sentence
+enum class TraceStage : uint8_t { kIngress, kVlan, kLearn, kLookup, kFlood, kEgress, kOutput, kPatch, kDrop };
+std::string_view to_string(TraceStage s);
+
+// What happened, for the stages that have several outcomes.
+enum class TraceWhat : uint8_t {
+  kNone,
+  // learn
+  kLearned, kRefreshed, kMoved, kStaticEntry, kTableFull, kWouldLearn,
+  // lookup
+  kBroadcast, kMulticast, kUnknown, kKnown,
+  // egress
+  kNotCarried, kInnerNotCarried, kPriorityTag, kUntagged, kTagged,
 };
+std::string_view to_string(TraceWhat w);
+
+struct TraceStep {
+  int depth = 0;        // patch crossings before this step
+  std::string bridge;   // bridge the step happened in
+  std::string port;     // port involved ("" if none)
+  TraceStage stage = TraceStage::kIngress;
+  TraceWhat what = TraceWhat::kNone;
+
+  // The facts; which are set depends on the stage (-1 / "" = not set).
+  std::string bridge_type;  // ingress: hub, learning, switch
+  std::string flow;         // ingress: the frame as parsed
+  std::string mode;         // vlan, egress: the port's VLAN mode
+  std::string mac;          // learn, lookup
+  std::string other;        // learn kMoved: old port; lookup kKnown: out port; patch: peer path
+  std::string kind;         // output: the port's kind
+  int64_t bytes = -1;       // ingress
+  int64_t vlan = -1;        // the VLAN the frame is switched in
+  int64_t vid = -1;         // vlan: VID of the received tag (0: priority tag)
+  int64_t pcp = -1;         // vlan: priority of the received tag; egress: of a priority tag
+  int64_t pvid = -1;        // vlan, egress
+  int64_t inner = -1;       // vlan: customer VLAN kept; egress: inner VLAN not carried
+  int64_t tpid = -1;        // egress kTagged
+  int64_t count = -1;       // flood: ports
+  bool tagged = false;      // vlan: the frame came with a tag
+  bool tunnel = false;      // vlan: dot1q-tunnel port
+  Drop reason = Drop::kCount;  // drop
+};
+
+// The sentence for one step (what `trace` prints after the stage name).
+std::string describe(const TraceStep& s);
 
 struct TraceOutput {
   std::string bridge;

@@ -297,7 +297,7 @@ TEST(Trace, RecordsEveryStageAcrossAPatch) {
   h.send("vnet0", eth(kBcast, kA));
   h.dp.set_trace(nullptr);
   std::vector<std::string> stages;
-  for (const auto& s : t.steps) stages.push_back(s.bridge + ":" + s.stage);
+  for (const auto& s : t.steps) stages.push_back(s.bridge + ":" + std::string(dp::to_string(s.stage)));
   EXPECT_EQ(stages, (std::vector<std::string>{"qbr:ingress", "qbr:flood", "qbr:patch", "br-int:ingress",
                                               "br-int:vlan", "br-int:learn", "br-int:lookup", "br-int:flood",
                                               "br-int:egress", "br-int:output"}));

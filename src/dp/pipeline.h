@@ -1,0 +1,98 @@
+// The pipeline's pieces: the narrow view of the datapath that bridges and
+// stages get (PipelineContext), and the stage interface.
+//
+// A frame's way through a bridge is one skeleton (dp/bridge.h):
+//
+//   admit -> ingress stages -> forward -> egress stages -> output
+//
+// admit (runts, the flow key, the ingress MTU) and output (the datapath's
+// queues and patch hand-over) are the same for every bridge. Forward is the
+// bridge type's own (hub: repeat; learning: learn + lookup; switch: VLAN-aware
+// NORMAL switching). Stages sit around it: the bridge type's built-in ones
+// (L2 source checks; the switch's VLAN classification and tagging), then a
+// port's own, which is where a firewall goes: Port::ingress runs after the
+// bridge's ingress stages, Port::egress before the bridge's egress stages,
+// without the bridge types knowing.
+//
+// A stage works on a batch (up to 32 frames, all entering or all leaving
+// through one port): it keeps the frames that go on and drops the others
+// (counted with a reason on the port, freed). It has named counters, read by
+// `kvnetctl pipeline`, `kvnet trace` and tests. Side effects go through the
+// context, so that a dry run (a trace of the live switch) changes nothing.
+//
+// Thread-safety: the datapath thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "dp/counters.h"
+#include "dp/port.h"
+#include "dp/trace.h"
+#include "net/frame.h"
+
+namespace kvnet::dp {
+
+// What a bridge or stage may do to the datapath.
+class PipelineContext {
+ public:
+  net::FramePool& pool() { return *pool_; }
+  Port& port(uint32_t id) { return *(*ports_)[id]; }
+  // `f` leaves through `out` (queued for its backend, or for the patch peer).
+  virtual void output(Port& out, net::Frame* f) = 0;
+
+  // A dry run (tracing the live switch) changes nothing: no counters, no
+  // learning, nothing sent.
+  bool dry_run() const { return dry_run_; }
+  void count_drop(Port& p, Drop why) {
+    if (!dry_run_) p.counters.drop(why);
+  }
+  // Drops `f` for `why` on `p`: counted, traced, freed.
+  void drop(Port& p, net::Frame* f, Drop why);
+
+  // Null unless tracing. Steps get the current patch depth.
+  Trace* trace() const { return trace_; }
+  void trace_step(TraceStep s) {
+    s.depth = depth_;
+    trace_->steps.push_back(std::move(s));
+  }
+
+ protected:
+  PipelineContext() = default;
+  ~PipelineContext() = default;
+  net::FramePool* pool_ = nullptr;
+  const std::vector<std::unique_ptr<Port>>* ports_ = nullptr;
+  Trace* trace_ = nullptr;
+  bool dry_run_ = false;
+  int depth_ = 0;  // patch crossings of the frame being traced
+};
+
+struct StageCounter {
+  std::string_view name;
+  uint64_t value = 0;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual std::string_view name() const = 0;
+  // Frames of `batch` enter (ingress stage) or leave (egress stage) through
+  // `port`. Keeps those that go on, in order; drops the rest.
+  virtual void process(PipelineContext& ctx, Port& port, net::FrameBatch& batch) = 0;
+  virtual std::span<const StageCounter> counters() const { return {}; }
+};
+
+// Keeps the frames of `b` for which keep(frame) is true, in order; `keep`
+// owns (drops or passes on) the frames it rejects.
+template <typename F>
+void keep_if(net::FrameBatch& b, F&& keep) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < b.count; ++i)
+    if (keep(b.frames[i])) b.frames[n++] = b.frames[i];
+  b.count = n;
+}
+
+}  // namespace kvnet::dp

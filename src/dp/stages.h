@@ -1,0 +1,22 @@
+// The bridges' built-in pipeline stages (dp/pipeline.h).
+//
+//   l2-check  (learning, switch; ingress) drops frames whose source MAC is
+//             multicast or zero, and frames to 01:80:c2:00:00:0x.
+//   vlan-in   (switch; ingress) the ingress port's VLAN rule (dp/vlan.h):
+//             drop, or classify into a VLAN and remove the tag.
+//   vlan-out  (switch; egress) the egress port's rule for the frame's VLAN
+//             and inner tag: not carried, sent untagged (maybe with a
+//             priority tag) or tagged.
+#pragma once
+
+#include <memory>
+
+#include "dp/pipeline.h"
+
+namespace kvnet::dp {
+
+std::unique_ptr<Stage> make_l2_check();
+std::unique_ptr<Stage> make_vlan_in();
+std::unique_ptr<Stage> make_vlan_out();
+
+}  // namespace kvnet::dp
