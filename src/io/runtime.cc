@@ -62,6 +62,7 @@ Status Runtime::start() {
   try {
     thread_ = std::thread([this] {
       thread_id_ = std::this_thread::get_id();
+      dp_.set_owner(thread_id_);  // from now on only this thread may change the datapath
       loop();
     });
   } catch (const std::system_error& e) {
@@ -80,6 +81,7 @@ void Runtime::stop() {
   thread_.join();
   running_ = false;
   thread_id_ = std::thread::id();
+  dp_.set_owner(std::thread::id());  // the caller owns it again
   run_commands();  // anything posted while stopping
 }
 
