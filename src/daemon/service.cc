@@ -334,8 +334,11 @@ Status Service::apply(const Topology& next, const ctl::Plan& plan, Mode mode) {
   // Removed backends are closed here, on the control thread. Those of ports
   // that are gone for good (not re-created) remove what they kept (an
   // internal port's TAP).
-  for (auto& [name, be] : res.removed)
-    if (!added_index.count(name)) be->removed();
+  for (auto& [name, be] : res.removed) {
+    const PortSpec* before = cur_.find_port(name);
+    const PortSpec* after = next.find_port(name);
+    if (!added_index.count(name) || !before || !after || before->kind != after->kind) be->removed();
+  }
   res.removed.clear();
   for (const auto& [i, p] : deferred) {
     auto be = opener_(*p);
