@@ -63,7 +63,11 @@ int segment(Frame* f, FramePool& pool, Frame** out, size_t out_cap) {
   const size_t mss = f->meta.vnet.gso_size;
   size_t hdr = 0;
   if ((v4 || v6) && k.nw_proto == proto && k.l4_ofs && !(k.flags & (kFlowL4Truncated | kFlowFragment)) && mss) {
-    hdr = k.l4_ofs + (tcp ? static_cast<size_t>(f->data()[k.l4_ofs + 12] >> 4) * 4 : sizeof(UdpHeader));
+    const size_t l4_hdr = tcp ? static_cast<size_t>(f->data()[k.l4_ofs + 12] >> 4) * 4 : sizeof(UdpHeader);
+    // A TCP data offset below 5 would cut every segment inside the TCP
+    // header, and the sequence number and checksum written below would land
+    // past the segment's end.
+    if (l4_hdr >= (tcp ? sizeof(TcpHeader) : sizeof(UdpHeader))) hdr = k.l4_ofs + l4_hdr;
   }
   if (hdr == 0 || hdr >= f->len() || (gso != kGsoTcpV4 && gso != kGsoTcpV6 && gso != kGsoUdpL4)) {
     pool.put(f);
