@@ -489,11 +489,19 @@ std::string port_to_yaml(const PortSpec& p, dp::BridgeType bt) {
   return e.c_str();
 }
 
+// A string as a YAML scalar, quoted where plain text would read as something
+// else (a name "null" would read back as a null node).
+static std::string yaml_str(const std::string& s) {
+  YAML::Emitter e;
+  e << s;
+  return e.c_str();
+}
+
 std::string to_yaml(const Topology& t) {
   std::string out = "bridges:\n";
   if (t.bridges.empty()) out = "bridges: []\n";
   for (const auto& b : t.bridges) {
-    out += "  - name: " + b.name + "\n    type: " + std::string(dp::to_string(b.type)) + "\n";
+    out += "  - name: " + yaml_str(b.name) + "\n    type: " + std::string(dp::to_string(b.type)) + "\n";
     if (b.type != dp::BridgeType::kHub) {
       if (b.settings.mac_aging_sec != dp::kDefaultMacAgingSec)
         out += "    mac_aging: " + std::to_string(b.settings.mac_aging_sec) + "\n";
@@ -505,7 +513,7 @@ std::string to_yaml(const Topology& t) {
       for (const auto& f : b.fdb) {
         out += "      - {";
         if (b.type == dp::BridgeType::kSwitch) out += "vlan: " + std::to_string(f.vlan) + ", ";
-        out += "mac: \"" + net::Mac::from_u64(f.mac).str() + "\", port: " + f.port + "}\n";
+        out += "mac: \"" + net::Mac::from_u64(f.mac).str() + "\", port: " + yaml_str(f.port) + "}\n";
       }
     }
     out += b.ports.empty() ? "    ports: []\n" : "    ports:\n";
@@ -514,7 +522,7 @@ std::string to_yaml(const Topology& t) {
   if (!t.containers.empty()) {
     out += "containers:\n";
     for (const auto& c : t.containers) {
-      out += "  - {name: " + c.name + ", bridge: " + c.bridge + ", port: " + c.port;
+      out += "  - {name: " + yaml_str(c.name) + ", bridge: " + yaml_str(c.bridge) + ", port: " + yaml_str(c.port);
       if (!c.ip.empty()) out += ", ip: " + c.ip;
       if (!c.gw.empty()) out += ", gw: \"" + c.gw + "\"";
       if (!c.mac.empty()) out += ", mac: \"" + c.mac + "\"";
