@@ -84,7 +84,7 @@ class Service {
   Result<json> ct_del(const json& r);
 
   std::unique_ptr<Store> store_;
-  dp::Datapath& dp_;
+  [[maybe_unused]] dp::Datapath& dp_;  // unused (clang warns): issue 6 section 5 removes it
   io::Runtime& rt_;
   BackendOpener opener_;
   ServiceOptions opts_;
