@@ -89,10 +89,11 @@ bool known_crash(const json& req) {
   // trace with in_port "BR/PORT": the service looks up "BR/BR/PORT" on the
   // datapath and dereferences the null result (issue 6 section 8).
   const auto in = req.find("in_port");
-  if (req.value("cmd", json()) == "trace" && in != req.end() && in->is_string() &&
-      in->get<std::string>().find('/') != std::string::npos)
-    return true;
-  return false;
+  const bool trace_slash = req.value("cmd", json()) == "trace" && in != req.end() && in->is_string() &&
+                           in->get<std::string>().find('/') != std::string::npos;
+  static int reported = 0;
+  if (trace_slash && reported++ < 10) std::fprintf(stderr, "known bug: skipped: %s\n", req.dump().c_str());
+  return trace_slash;
 }
 
 }  // namespace
@@ -118,6 +119,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // An answer with invalid UTF-8 (e.g. a name cut inside a character)
     // makes dump() throw where kvnetd does not catch it (issue 6 section 8).
     if (strict()) throw;
+    static int reported = 0;
+    if (reported++ < 10) std::fprintf(stderr, "known bug: the answer to this request is not UTF-8: %s\n", line.c_str());
   }
   if (std::getenv("KVNET_FUZZ_VERBOSE")) std::fprintf(stderr, "%s\n-> %s", line.c_str(), out.c_str());
 
