@@ -503,34 +503,47 @@ Result<json> Service::set_bridge(const Args& a) {
   return commit_json(next);
 }
 
-Result<json> Service::fdb_add(const Args& a) {
+namespace {
+
+// The (bridge, VLAN, MAC) a static FDB verb names, checked.
+struct FdbKey {
+  std::string bridge, mac_text;
+  uint16_t vlan;
+  uint64_t mac;
+};
+
+Result<FdbKey> fdb_key(const Args& a, const Topology& t) {
   TRY(br, a.str("bridge"));
   TRY(mac, a.str("mac"));
-  TRY(port, a.str("port"));
   TRY(vlan, a.integer("vlan", 0, dp::kMaxVid));
-  if (!cur_.find_bridge(br)) return Error{"bridge '" + br + "' does not exist"};
+  if (!t.find_bridge(br)) return Error{"bridge '" + br + "' does not exist"};
   auto m = net::Mac::parse(mac);
   if (!m) return Error{"mac '" + mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)"};
+  return FdbKey{br, mac, static_cast<uint16_t>(vlan), m->u64()};
+}
+
+// Removes the entry of `k` from `t`; returns whether there was one.
+bool erase_fdb(Topology& t, const FdbKey& k) {
+  auto& fdb = t.find_bridge(k.bridge)->fdb;
+  return std::erase_if(fdb, [&](const FdbSpec& f) { return f.vlan == k.vlan && f.mac == k.mac; }) > 0;
+}
+
+}  // namespace
+
+Result<json> Service::fdb_add(const Args& a) {
+  TRY(k, fdb_key(a, cur_));
+  TRY(port, a.str("port"));
   Topology next = cur_;
-  auto& fdb = next.find_bridge(br)->fdb;
-  std::erase_if(fdb, [&](const FdbSpec& f) { return f.vlan == vlan && f.mac == m->u64(); });
-  fdb.push_back({static_cast<uint16_t>(vlan), m->u64(), port, {}});
+  erase_fdb(next, k);
+  next.find_bridge(k.bridge)->fdb.push_back({k.vlan, k.mac, port, {}});
   return commit_json(next);
 }
 
 Result<json> Service::fdb_del(const Args& a) {
-  TRY(br, a.str("bridge"));
-  TRY(mac, a.str("mac"));
-  TRY(vlan, a.integer("vlan", 0, dp::kMaxVid));
-  if (!cur_.find_bridge(br)) return Error{"bridge '" + br + "' does not exist"};
-  auto m = net::Mac::parse(mac);
-  if (!m) return Error{"mac '" + mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)"};
+  TRY(k, fdb_key(a, cur_));
   Topology next = cur_;
-  auto& fdb = next.find_bridge(br)->fdb;
-  const size_t before = fdb.size();
-  std::erase_if(fdb, [&](const FdbSpec& f) { return f.vlan == vlan && f.mac == m->u64(); });
-  if (fdb.size() == before)
-    return Error{"bridge '" + br + "': no static entry for " + mac + " in VLAN " + std::to_string(vlan)};
+  if (!erase_fdb(next, k))
+    return Error{"bridge '" + k.bridge + "': no static entry for " + k.mac_text + " in VLAN " + std::to_string(k.vlan)};
   return commit_json(next);
 }
 
