@@ -214,150 +214,165 @@ Status Service::restore() {
   return apply(*t, p, Mode::kRestore);
 }
 
-Status Service::apply(const Topology& next, const ctl::Plan& plan, Mode mode) {
-  const bool restoring = mode == Mode::kRestore;
-  io::Change change;  // declared before txn: backends outlive the undo actions that use them
+// The state of one apply, shared by its steps.
+struct Service::Applying {
+  const Topology& next;
+  const ctl::Plan& plan;
+  bool restoring;
+  io::Change change;  // before txn: backends outlive the undo actions that use them
   ChangeTxn txn;
-  std::map<std::string, std::string> parked;  // port -> why (restore: missing; change: re-open failed)
+  std::map<std::string, std::string> parked;  // port -> why it has no backend
+  std::set<std::string> added_cts;            // containers created (or re-created)
+  std::set<std::string> removed_names;        // ports removed, incl. re-created ones
+  std::map<std::string, size_t> added_index;  // port -> index in change.add_ports
+  std::vector<std::pair<size_t, const PortSpec*>> deferred;  // opened after the datapath let go
 
-  // 1. Containers: a changed one is destroyed first, new ones are created.
-  std::set<std::string> added_cts;
-  for (const auto& c : plan.containers_added) added_cts.insert(c.name);
-  if (opts_.manage_containers) {
-    for (const auto& o : plan.containers_removed)
-      if (added_cts.count(o.name)) {
-        container_destroy(o.name, o.port).ok();
-        txn.on_undo([o] { container_ensure(o).ok(); });
-      }
-    for (const auto& c : plan.containers_added) {
-      auto s = restoring ? container_ensure(c) : container_create(c);
-      if (!s) {
-        if (!restoring) return s;
-        parked[c.port] = s.error().message;
-        continue;
-      }
-      if (!restoring) txn.on_undo([c] { container_destroy(c.name, c.port).ok(); });
-    }
-  }
-
-  // 2. Backends of new ports. A device only one holder may open (a TAP) that
-  //    the old port still holds is opened after the datapath let it go.
-  std::vector<std::pair<size_t, const PortSpec*>> deferred;  // index in add_ports
-  std::set<std::string> removed_names;
-  for (const auto& r : plan.ports_removed) removed_names.insert(r.port);
-  for (const auto& b : plan.bridges_removed)
-    for (const auto& p : cur_.find_bridge(b)->ports) removed_names.insert(p.name);
-  for (const auto& ref : plan.ports_added) {
-    const PortSpec& p = *next.find_bridge(ref.bridge)->find_port(ref.port);
-    io::Change::AddPort a{ref.bridge, p.name, p.kind->tag(), p.mtu, p.vlan, nullptr};
-    if (!p.kind->is_patch()) {
-      const PortSpec* old = cur_.find_port(p.name);
-      if (old && removed_names.count(p.name) && old->kind->exclusive_device() && p.kind->exclusive_device()) {
-        deferred.push_back({change.add_ports.size(), &p});
-        a.backend = std::make_unique<VanishedBackend>("re-opening");
-      } else if (parked.count(p.name)) {
-        a.backend = std::make_unique<VanishedBackend>(parked[p.name]);
-      } else {
-        auto be = opener_(p);
-        if (!be) {
-          if (!restoring) return be.error();
-          parked[p.name] = be.error().message;
-          a.backend = std::make_unique<VanishedBackend>(be.error().message);
-        } else {
-          a.backend = std::move(*be);
-          dp::PortBackend* raw = a.backend.get();
-          if (!restoring) txn.on_undo([raw] { raw->abandon(); });
-        }
-      }
-    }
-    change.add_ports.push_back(std::move(a));
-  }
-
-  // 3. The store: one transaction. Past this point the change happens.
-  if (!restoring)
-    if (auto s = store_->save(next); !s) return s;
-  txn.commit();
-
-  // 4. The datapath, between two batches: one typed command.
-  std::map<std::string, size_t> added_index;
-  for (size_t i = 0; i < change.add_ports.size(); ++i) added_index[change.add_ports[i].name] = i;
-  auto ref_of = [&](const std::string& port) -> io::PortRef {
+  io::PortRef ref(const std::string& port, const std::map<std::string, Live>& live) const {
     if (auto it = added_index.find(port); it != added_index.end()) return {true, static_cast<uint32_t>(it->second)};
-    return {false, live_.at(port).id};
-  };
-  for (const auto& [bridge, f] : plan.fdb_removed) change.fdb_remove.push_back({bridge, f.vlan, f.mac, {}});
-  for (const auto& r : plan.ports_removed)
-    if (auto it = live_.find(r.port); it != live_.end()) change.remove_ports.push_back(it->second.id);
-  change.remove_bridges = plan.bridges_removed;
-  for (const auto& name : plan.bridges_added) {
-    const BridgeSpec& b = *next.find_bridge(name);
-    change.add_bridges.push_back({b.name, b.type, b.settings});
+    return {false, live.at(port).id};
   }
-  for (const auto& name : plan.bridges_changed)
-    change.bridge_settings.push_back({name, next.find_bridge(name)->settings});
+};
+
+Status Service::apply(const Topology& next, const ctl::Plan& plan, Mode mode) {
+  Applying a{next, plan, mode == Mode::kRestore};
+  if (auto s = create_containers(a); !s) return s;
+  if (auto s = open_backends(a); !s) return s;
+  // The store: one transaction. Past this point the change happens.
+  if (!a.restoring)
+    if (auto s = store_->save(next); !s) return s;
+  a.txn.commit();
+  fill_change(a);
+  std::vector<dp::PortBackend*> backends;
+  for (const auto& p : a.change.add_ports) backends.push_back(p.backend.get());
+  io::ChangeResult res = dp_.apply(std::move(a.change));  // between two batches
+  finish(a, res, backends);
+  return Ok{};
+}
+
+// Containers: a changed one is destroyed first, new ones are created.
+Status Service::create_containers(Applying& a) {
+  for (const auto& c : a.plan.containers_added) a.added_cts.insert(c.name);
+  if (!opts_.manage_containers) return Ok{};
+  for (const auto& o : a.plan.containers_removed)
+    if (a.added_cts.count(o.name)) {
+      container_destroy(o.name, o.port).ok();
+      a.txn.on_undo([o] { container_ensure(o).ok(); });
+    }
+  for (const auto& c : a.plan.containers_added) {
+    auto s = a.restoring ? container_ensure(c) : container_create(c);
+    if (!s) {
+      if (!a.restoring) return s;
+      a.parked[c.port] = s.error().message;
+      continue;
+    }
+    if (!a.restoring) a.txn.on_undo([c] { container_destroy(c.name, c.port).ok(); });
+  }
+  return Ok{};
+}
+
+// Backends of new ports, opened by their kind. A device only one holder may
+// open (a TAP) that the old port still holds is opened after the datapath
+// let it go. Restoring, a backend that cannot be opened is parked.
+Status Service::open_backends(Applying& a) {
+  for (const auto& r : a.plan.ports_removed) a.removed_names.insert(r.port);
+  for (const auto& b : a.plan.bridges_removed)
+    for (const auto& p : cur_.find_bridge(b)->ports) a.removed_names.insert(p.name);
+  for (const auto& ref : a.plan.ports_added) {
+    const PortSpec& p = *a.next.find_bridge(ref.bridge)->find_port(ref.port);
+    io::Change::AddPort add{ref.bridge, p.name, p.kind->tag(), p.mtu, p.vlan, nullptr};
+    a.added_index[p.name] = a.change.add_ports.size();
+    const PortSpec* old = cur_.find_port(p.name);
+    if (p.kind->is_patch()) {
+      // no backend: the datapath hands its frames to the peer
+    } else if (old && a.removed_names.count(p.name) && old->kind->exclusive_device() && p.kind->exclusive_device()) {
+      a.deferred.push_back({a.change.add_ports.size(), &p});
+      add.backend = std::make_unique<VanishedBackend>("re-opening");
+    } else if (a.parked.count(p.name)) {
+      add.backend = std::make_unique<VanishedBackend>(a.parked[p.name]);
+    } else if (auto be = opener_(p); !be) {
+      if (!a.restoring) return be.error();
+      a.parked[p.name] = be.error().message;
+      add.backend = std::make_unique<VanishedBackend>(be.error().message);
+    } else {
+      add.backend = std::move(*be);
+      dp::PortBackend* raw = add.backend.get();
+      if (!a.restoring) a.txn.on_undo([raw] { raw->abandon(); });
+    }
+    a.change.add_ports.push_back(std::move(add));
+  }
+  return Ok{};
+}
+
+// The rest of the datapath command: what goes, what changes, patch links and
+// static entries (the plan's, and those of re-created ports: removing a port
+// forgets its entries).
+void Service::fill_change(Applying& a) {
+  const ctl::Plan& plan = a.plan;
+  io::Change& c = a.change;
+  for (const auto& [bridge, f] : plan.fdb_removed) c.fdb_remove.push_back({bridge, f.vlan, f.mac, {}});
+  for (const auto& r : plan.ports_removed)
+    if (auto it = live_.find(r.port); it != live_.end()) c.remove_ports.push_back(it->second.id);
+  c.remove_bridges = plan.bridges_removed;
+  for (const auto& name : plan.bridges_added) {
+    const BridgeSpec& b = *a.next.find_bridge(name);
+    c.add_bridges.push_back({b.name, b.type, b.settings});
+  }
+  for (const auto& name : plan.bridges_changed) c.bridge_settings.push_back({name, a.next.find_bridge(name)->settings});
   for (const auto& r : plan.ports_reconfigured) {
-    const PortSpec& p = *next.find_bridge(r.bridge)->find_port(r.port);
-    change.reconfigure.push_back({live_.at(r.port).id, p.vlan, p.mtu});
+    const PortSpec& p = *a.next.find_bridge(r.bridge)->find_port(r.port);
+    c.reconfigure.push_back({live_.at(r.port).id, p.vlan, p.mtu});
   }
   for (const auto& ref : plan.ports_added) {
-    const BridgeSpec& b = *next.find_bridge(ref.bridge);
-    const auto* o = b.find_port(ref.port)->as<PatchOptions>();
+    const auto* o = a.next.find_bridge(ref.bridge)->find_port(ref.port)->as<PatchOptions>();
     if (!o) continue;
-    const BridgeSpec* pb = next.find_bridge(o->peer_bridge);
-    const bool peer_there =
-        added_index.count(o->peer_port) || (live_.count(o->peer_port) && !removed_names.count(o->peer_port));
+    const BridgeSpec* pb = a.next.find_bridge(o->peer_bridge);
+    const bool peer_there = a.added_index.count(o->peer_port) ||
+                            (live_.count(o->peer_port) && !a.removed_names.count(o->peer_port));
     if (pb && pb->find_port(o->peer_port) && peer_there)
-      change.patches.push_back({ref_of(ref.port), ref_of(o->peer_port)});
+      c.patches.push_back({a.ref(ref.port, live_), a.ref(o->peer_port, live_)});
   }
-  // Static entries: the plan's, and those of re-created ports (removing a
-  // port forgets its entries).
-  std::set<std::tuple<std::string, uint16_t, uint64_t>> fdb_seen;
+  std::set<std::tuple<std::string, uint16_t, uint64_t>> seen;
   auto add_fdb = [&](const std::string& bridge, const FdbSpec& f) {
-    if (fdb_seen.insert({bridge, f.vlan, f.mac}).second)
-      change.fdb_add.push_back({bridge, f.vlan, f.mac, ref_of(f.port)});
+    if (seen.insert({bridge, f.vlan, f.mac}).second) c.fdb_add.push_back({bridge, f.vlan, f.mac, a.ref(f.port, live_)});
   };
   for (const auto& [bridge, f] : plan.fdb_added) add_fdb(bridge, f);
-  for (const auto& b : next.bridges)
+  for (const auto& b : a.next.bridges)
     for (const auto& f : b.fdb)
       if (contains(plan.ports_added, {b.name, f.port})) add_fdb(b.name, f);
+}
 
-  std::vector<dp::PortBackend*> added_backends;
-  for (const auto& a : change.add_ports) added_backends.push_back(a.backend.get());
-  io::ChangeResult res = dp_.apply(std::move(change));
-
-  // 5. Bookkeeping, and what the change removed from the system.
-  for (const auto& name : removed_names) {
+// After the datapath changed: bookkeeping, backends closed here on the
+// control thread (a port gone for good removes what it kept: an internal
+// port's TAP), deferred devices opened, gone containers removed.
+void Service::finish(Applying& a, io::ChangeResult& res, const std::vector<dp::PortBackend*>& backends) {
+  for (const auto& name : a.removed_names) {
     live_.erase(name);
     vanished_.erase(name);
   }
-  for (size_t i = 0; i < plan.ports_added.size(); ++i) live_[plan.ports_added[i].port] = {res.added_ids[i], added_backends[i]};
-  // Removed backends are closed here, on the control thread. Those of ports
-  // that are gone for good (not re-created) remove what they kept (an
-  // internal port's TAP).
+  for (size_t i = 0; i < a.plan.ports_added.size(); ++i) live_[a.plan.ports_added[i].port] = {res.added_ids[i], backends[i]};
   for (auto& [name, be] : res.removed) {
     const PortSpec* before = cur_.find_port(name);
-    const PortSpec* after = next.find_port(name);
-    if (!added_index.count(name) || !before || !after || before->kind != after->kind) be->removed();
+    const PortSpec* after = a.next.find_port(name);
+    if (!a.added_index.count(name) || !before || !after || before->kind != after->kind) be->removed();
   }
   res.removed.clear();
-  for (const auto& [i, p] : deferred) {
+  for (const auto& [i, p] : a.deferred) {
     auto be = opener_(*p);
-    const uint32_t id = res.added_ids[i];
+    Live& l = live_[p->name];
     if (!be) {
-      parked[p->name] = be.error().message;
-      dp_.swap_backend(id, std::make_unique<VanishedBackend>(be.error().message));
-      live_[p->name].backend = nullptr;
+      a.parked[p->name] = be.error().message;
+      l.backend = nullptr;
+      dp_.swap_backend(l.id, std::make_unique<VanishedBackend>(be.error().message));
       continue;
     }
-    live_[p->name].backend = be->get();
-    dp_.swap_backend(id, std::move(*be));
+    l.backend = be->get();
+    dp_.swap_backend(l.id, std::move(*be));
   }
   if (opts_.manage_containers)
-    for (const auto& o : plan.containers_removed)
-      if (!added_cts.count(o.name)) container_destroy(o.name, o.port).ok();
-  for (const auto& [name, why] : parked) vanished_[name] = why;
-  cur_ = next;
-  return Ok{};
+    for (const auto& o : a.plan.containers_removed)
+      if (!a.added_cts.count(o.name)) container_destroy(o.name, o.port).ok();
+  for (const auto& [name, why] : a.parked) vanished_[name] = why;
+  cur_ = a.next;
 }
 
 int Service::retry_vanished() {

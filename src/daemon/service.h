@@ -91,6 +91,11 @@ class Service {
   // Plans and applies `next`; returns the plan (empty: nothing to do).
   Result<ctl::Plan> commit(const Topology& next);
   Status apply(const Topology& next, const ctl::Plan& plan, Mode mode);
+  struct Applying;  // the steps of apply():
+  Status create_containers(Applying& a);
+  Status open_backends(Applying& a);
+  void fill_change(Applying& a);
+  void finish(Applying& a, io::ChangeResult& res, const std::vector<dp::PortBackend*>& backends);
   static json change_result(const ctl::Plan& p);
   Result<json> commit_json(const Topology& next);
 
