@@ -81,7 +81,7 @@ void Bridge::process(Port& in, FrameBatch& batch) {
 
 // Runts, the flow key, the ingress MTU (a GSO frame: by its segments).
 void Bridge::admit(Port& in, FrameBatch& batch) {
-  keep_if(batch, [&](Frame* f) {
+  keep_if(batch, [&](Frame* f) KVNET_HOT_LAMBDA {
     if (net::parse_flow(f->data(), f->len(), f->key) == net::ParseStatus::kRunt) {
       ctx_.drop(in, f, Drop::kRunt);
       return false;
@@ -106,8 +106,7 @@ void Bridge::run_egress() {
       if (!b.empty()) s->process(ctx_, p, b);
     for (auto& s : egress_)
       if (!b.empty()) s->process(ctx_, p, b);
-    for (uint32_t i = 0; i < b.count; ++i) ctx_.output(p, b[i]);
-    b.clear();
+    ctx_.output(p, b);
   }
   touched_.clear();
 }
@@ -130,18 +129,16 @@ void Bridge::fan_out(Port* const* targets, size_t n, Frame* f) {
 }
 
 void Bridge::learn(Port& in, const Frame* f, uint16_t vlan) {
-  TraceStep t;
-  if (ctx_.trace()) [[unlikely]]
-    t = {.port = in.name, .stage = TraceStage::kLearn, .mac = f->key.dl_src.str(), .vlan = vlan};
   if (ctx_.dry_run()) [[unlikely]] {
-    t.what = TraceWhat::kWouldLearn;
-    trace(std::move(t));
+    trace({.port = in.name, .stage = TraceStage::kLearn, .what = TraceWhat::kWouldLearn, .mac = f->key.dl_src.str(),
+           .vlan = vlan});
     return;
   }
   uint32_t old = kNoPort;
   const auto r = fdb_->learn(vlan, f->key.dl_src.u64(), in.id, f->meta.ts_ns, &old);
   if (!ctx_.trace()) [[likely]]
     return;
+  TraceStep t{.port = in.name, .stage = TraceStage::kLearn, .mac = f->key.dl_src.str(), .vlan = vlan};
   switch (r) {
     case Fdb::Learn::kNew: t.what = TraceWhat::kLearned; break;
     case Fdb::Learn::kRefreshed: t.what = TraceWhat::kRefreshed; break;

@@ -129,7 +129,12 @@ void Datapath::deliver(Port& in, FrameBatch& batch) {
   in.bridge->process(in, batch);
 }
 
-void Datapath::output(Port& out, Frame* f) {
+void Datapath::output(Port& out, FrameBatch& b) {
+  for (uint32_t i = 0; i < b.count; ++i) output_one(out, b[i]);
+  b.clear();
+}
+
+void Datapath::output_one(Port& out, Frame* f) {
   uint32_t& budget = budget_[f->meta.origin];
   if (budget == 0) [[unlikely]] {
     drop(out, f, Drop::kLoopCut);

@@ -80,7 +80,7 @@ class Datapath final : public PipelineContext {
   // Runs `batch` (frames that entered on `in`) to completion. Takes the frames.
   void receive(Port& in, net::FrameBatch& batch);
   // Called by bridges (PipelineContext): queue `f` to leave through `out`.
-  void output(Port& out, net::Frame* f) override;
+  void output(Port& out, net::FrameBatch& b) override;
 
   // With a trace set, every stage logs a step. `dry_run` (for tracing a live
   // datapath) also keeps the frame from changing anything: the FDB learns
@@ -92,6 +92,7 @@ class Datapath final : public PipelineContext {
 
  private:
   void deliver(Port& in, net::FrameBatch& batch);
+  void output_one(Port& out, net::Frame* f);
   void flush(Port& out);
   void hand_over(Port& patch, net::FrameBatch& batch);  // a patch port's frames to its peer
   void send_finalized(Port& out, net::FrameBatch& batch);

@@ -24,7 +24,7 @@ class L2Check final : public Stage {
   std::string_view name() const override { return "l2-check"; }
   void process(PipelineContext& ctx, Port& in, FrameBatch& batch) override {
     std::array<uint64_t, 3> d{};
-    keep_if(batch, [&](Frame* f) {
+    keep_if(batch, [&](Frame* f) KVNET_HOT_LAMBDA {
       const net::Mac& src = f->key.dl_src;
       if (src.is_multicast() || src.is_zero()) {
         ++d[1];
@@ -67,7 +67,7 @@ class VlanIn final : public Stage {
     std::array<uint64_t, 2> d{};
     const VlanPort& vp = in.vlan;
     const bool tunnel = vp.config().mode == VlanMode::kDot1qTunnel;
-    keep_if(batch, [&](Frame* f) {
+    keep_if(batch, [&](Frame* f) KVNET_HOT_LAMBDA {
       const bool tagged = f->key.n_tags > 0;
       const uint16_t vid = f->key.vlan_vid();
       const RxDecision r = vp.rx(tagged, vid, f->key.vlan_pcp());
@@ -108,19 +108,20 @@ class VlanOut final : public Stage {
   void process(PipelineContext& ctx, Port& out, FrameBatch& batch) override {
     std::array<uint64_t, 4> d{};
     const VlanPort& vp = out.vlan;
-    keep_if(batch, [&](Frame* f) {
+    keep_if(batch, [&](Frame* f) KVNET_HOT_LAMBDA {
       const uint16_t vlan = f->meta.vlan;
       const uint16_t inner = inner_vid(f);
-      TraceStep t;
-      if (ctx.trace()) [[unlikely]]
-        t = {.bridge = out.bridge->name(), .port = out.name, .stage = TraceStage::kEgress,
-             .mode = std::string(to_string(vp.config().mode)), .vlan = vlan, .pvid = vp.config().pvid};
+      // Built only when tracing (a TraceStep holds strings).
+      auto event = [&](TraceWhat what) {
+        return TraceStep{.bridge = out.bridge->name(), .port = out.name, .stage = TraceStage::kEgress, .what = what,
+                         .mode = std::string(to_string(vp.config().mode)), .vlan = vlan, .pvid = vp.config().pvid};
+      };
       if (!vp.includes(vlan, inner)) {
         // Only known unicast gets here (floods pick including ports): not
         // sent and not counted as a drop, as a switch would not send it.
         ++d[3];
         if (ctx.trace()) [[unlikely]] {
-          t.what = vp.member(vlan) ? TraceWhat::kInnerNotCarried : TraceWhat::kNotCarried;
+          TraceStep t = event(vp.member(vlan) ? TraceWhat::kInnerNotCarried : TraceWhat::kNotCarried);
           t.inner = inner;
           ctx.trace_step(std::move(t));
         }
@@ -145,7 +146,8 @@ class VlanOut final : public Stage {
       }
       ++d[priority_tag ? 2 : untagged ? 1 : 0];
       if (ctx.trace()) [[unlikely]] {
-        t.what = priority_tag ? TraceWhat::kPriorityTag : untagged ? TraceWhat::kUntagged : TraceWhat::kTagged;
+        TraceStep t =
+            event(priority_tag ? TraceWhat::kPriorityTag : untagged ? TraceWhat::kUntagged : TraceWhat::kTagged);
         t.pcp = f->meta.pcp;
         t.tpid = f->meta.s_tpid;
         ctx.trace_step(std::move(t));

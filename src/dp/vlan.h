@@ -111,7 +111,7 @@ class VlanPort {
 
   // `tagged`: the frame carries an outer 0x8100 tag with VID `vid` (0 = priority
   // tag) and priority `pcp`.
-  RxDecision rx(bool tagged, uint16_t vid, uint8_t pcp = 0) const {
+  [[gnu::always_inline]] RxDecision rx(bool tagged, uint16_t vid, uint8_t pcp = 0) const {
     const bool untagged = !tagged || vid == 0;
     if (cfg_.mode == VlanMode::kDot1qTunnel) {
       if (untagged) {
