@@ -38,6 +38,7 @@ void Bridge::attach(Port& p) {
   ports_.push_back(&p);
   scratch_.resize(ports_.size());
   out_.resize(ports_.size());
+  touched_.resize(ports_.size());
 }
 
 void Bridge::detach(Port& p) {
@@ -45,6 +46,7 @@ void Bridge::detach(Port& p) {
   std::erase(ports_, &p);
   for (uint32_t i = 0; i < ports_.size(); ++i) ports_[i]->index = i;
   out_.resize(ports_.size());
+  touched_.resize(ports_.size());
   if (fdb_) fdb_->forget_port(p.id);
 }
 
@@ -99,7 +101,8 @@ void Bridge::admit(Port& in, FrameBatch& batch) {
 }
 
 void Bridge::run_egress() {
-  for (uint32_t idx : touched_) {
+  for (uint32_t t = 0; t < n_touched_; ++t) {
+    const uint32_t idx = touched_[t];
     Port& p = *ports_[idx];
     FrameBatch& b = out_[idx];
     for (auto& s : p.egress)
@@ -108,7 +111,7 @@ void Bridge::run_egress() {
       if (!b.empty()) s->process(ctx_, p, b);
     ctx_.output(p, b);
   }
-  touched_.clear();
+  n_touched_ = 0;
 }
 
 void Bridge::fan_out(Port* const* targets, size_t n, Frame* f) {

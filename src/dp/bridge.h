@@ -81,8 +81,9 @@ class Bridge {
 
   // Queues `f` to leave through `out` after the egress stages.
   void to(Port& out, net::Frame* f) {
-    if (out_[out.index].empty()) touched_.push_back(out.index);
-    out_[out.index].add(f);
+    net::FrameBatch& b = out_[out.index];
+    if (b.empty()) touched_[n_touched_++] = out.index;
+    b.add(f);
   }
   // Sends f to every port in `targets` (copies for all but the last).
   void fan_out(Port* const* targets, size_t n, net::Frame* f);
@@ -111,6 +112,7 @@ class Bridge {
 
   std::vector<net::FrameBatch> out_;  // per port index: frames leaving this round
   std::vector<uint32_t> touched_;     // port indexes with frames in out_, in first-use order
+  uint32_t n_touched_ = 0;            // (sized to the ports: each is listed at most once)
   bool busy_ = false;                 // process() is never re-entered (the datapath defers patch hand-overs)
 };
 

@@ -129,12 +129,7 @@ void Datapath::deliver(Port& in, FrameBatch& batch) {
   in.bridge->process(in, batch);
 }
 
-void Datapath::output(Port& out, FrameBatch& b) {
-  for (uint32_t i = 0; i < b.count; ++i) output_one(out, b[i]);
-  b.clear();
-}
-
-void Datapath::output_one(Port& out, Frame* f) {
+[[gnu::always_inline]] inline void Datapath::output_one(Port& out, Frame* f) {
   uint32_t& budget = budget_[f->meta.origin];
   if (budget == 0) [[unlikely]] {
     drop(out, f, Drop::kLoopCut);
@@ -180,6 +175,11 @@ void Datapath::output_one(Port& out, Frame* f) {
   d.port = &out;
   d.batch = out.pending;
   out.pending.clear();
+}
+
+void Datapath::output(Port& out, FrameBatch& b) {
+  for (uint32_t i = 0; i < b.count; ++i) output_one(out, b[i]);
+  b.clear();
 }
 
 void Datapath::flush(Port& out) {

@@ -97,11 +97,6 @@ class VlanIn final : public Stage {
   Counters<2> n_{{{{"accepted"}, {"dropped"}}}};
 };
 
-// VID of the inner (customer) tag a frame being switched still carries; 0 if none.
-uint16_t inner_vid(const Frame* f) {
-  return net::has_front_tag(f->data(), f->len()) ? net::load_be16(f->data() + 14) & 0x0fff : 0;
-}
-
 class VlanOut final : public Stage {
  public:
   std::string_view name() const override { return "vlan-out"; }
@@ -110,7 +105,8 @@ class VlanOut final : public Stage {
     const VlanPort& vp = out.vlan;
     keep_if(batch, [&](Frame* f) KVNET_HOT_LAMBDA {
       const uint16_t vlan = f->meta.vlan;
-      const uint16_t inner = inner_vid(f);
+      bool inner_tag = net::has_front_tag(f->data(), f->len());
+      const uint16_t inner = inner_tag ? net::load_be16(f->data() + 14) & 0x0fff : 0;
       // Built only when tracing (a TraceStep holds strings).
       auto event = [&](TraceWhat what) {
         return TraceStep{.bridge = out.bridge->name(), .port = out.name, .stage = TraceStage::kEgress, .what = what,
@@ -128,7 +124,6 @@ class VlanOut final : public Stage {
         ctx.pool().put(f);
         return false;
       }
-      bool inner_tag = net::has_front_tag(f->data(), f->len());
       if (inner_tag && vp.strips_inner()) {  // access: an inner priority tag goes too
         net::pop_vlan(*f);
         inner_tag = false;
