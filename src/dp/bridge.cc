@@ -217,11 +217,6 @@ class LearningBridge final : public Bridge {
 
 // ---------------------------------------------------------------- switch
 
-// VID of the inner (customer) tag a frame being switched still carries; 0 if none.
-uint16_t inner_vid(const Frame* f) {
-  return net::has_front_tag(f->data(), f->len()) ? net::load_be16(f->data() + 14) & 0x0fff : 0;
-}
-
 class SwitchBridge final : public Bridge {
  public:
   SwitchBridge(PipelineContext& ctx, std::string name, const BridgeSettings& s)
@@ -238,6 +233,9 @@ class SwitchBridge final : public Bridge {
     for (uint32_t i = 0; i < batch.count; ++i) {
       Frame* f = batch[i];
       const uint16_t vlan = f->meta.vlan;
+      f->meta.inner_tag = net::has_front_tag(f->data(), f->len());
+      f->meta.inner_vid = f->meta.inner_tag ? net::load_be16(f->data() + 14) & 0x0fff : 0;
+      f->meta.carried = false;  // (a frame flooded by the bridge before a patch was checked for that bridge)
       learn(in, f, vlan);
       const uint32_t out = lookup(f, vlan);
       if (out != kNoPort) {
@@ -245,7 +243,8 @@ class SwitchBridge final : public Bridge {
         else to(ctx_.port(out), f);
         continue;
       }
-      const uint16_t inner = inner_vid(f);
+      const uint16_t inner = f->meta.inner_vid;
+      f->meta.carried = true;  // the flood picks ports that carry it
       size_t n = 0;
       for (Port* p : ports_)
         if (p != &in && p->vlan.includes(vlan, inner)) scratch_[n++] = p;

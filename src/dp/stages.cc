@@ -105,14 +105,14 @@ class VlanOut final : public Stage {
     const VlanPort& vp = out.vlan;
     keep_if(batch, [&](Frame* f) KVNET_HOT_LAMBDA {
       const uint16_t vlan = f->meta.vlan;
-      bool inner_tag = net::has_front_tag(f->data(), f->len());
-      const uint16_t inner = inner_tag ? net::load_be16(f->data() + 14) & 0x0fff : 0;
+      bool inner_tag = f->meta.inner_tag;  // read by the switch's forward step
+      const uint16_t inner = f->meta.inner_vid;
       // Built only when tracing (a TraceStep holds strings).
       auto event = [&](TraceWhat what) {
         return TraceStep{.bridge = out.bridge->name(), .port = out.name, .stage = TraceStage::kEgress, .what = what,
                          .mode = std::string(to_string(vp.config().mode)), .vlan = vlan, .pvid = vp.config().pvid};
       };
-      if (!vp.includes(vlan, inner)) {
+      if (!f->meta.carried && !vp.includes(vlan, inner)) {
         // Only known unicast gets here (floods pick including ports): not
         // sent and not counted as a drop, as a switch would not send it.
         ++d[3];

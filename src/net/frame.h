@@ -43,6 +43,13 @@ struct FrameMeta {
   uint8_t depth = 0;       // patch crossings so far
   uint16_t s_tpid = 0x8100;  // TPID to use when the switching VLAN is pushed as a tag
   uint16_t origin = 0;     // index of the input frame this one descends from (work budget)
+  // Set by a switch's forward step for the egress stages: the inner
+  // (customer) VLAN of the frame (0: none) and whether it has an inner tag,
+  // and whether the egress port was chosen as one that carries the frame
+  // (a flood), so that the egress rule need not check it again.
+  uint16_t inner_vid = 0;
+  bool inner_tag = false;
+  bool carried = false;
   VnetHdr vnet;            // offload state: partial checksum, GSO (net/offload.h)
 };
 

@@ -160,3 +160,30 @@ TEST(DatapathOwner, MutatorsAssertTheyRunOnTheOwningThread) {
 
 }  // namespace
 }  // namespace kvnet::testing
+
+namespace kvnet::testing {
+namespace {
+
+// A frame flooded by one switch is checked against the egress rules of the
+// next switch again: a flood's "carried" mark does not cross a patch.
+TEST(SwitchEgress, AFloodMarkDoesNotCrossAPatch) {
+  Harness h;
+  auto& a = h.bridge("a", dp::BridgeType::kSwitch);
+  auto& b = h.bridge("b", dp::BridgeType::kSwitch);
+  dp::VlanConfig tunnel;
+  tunnel.mode = dp::VlanMode::kDot1qTunnel;
+  tunnel.pvid = 30;
+  tunnel.qinq_tpid = 0x8100;
+  h.port(a, "in", tunnel);
+  h.patch(a, "x", trunk(1, {30}), b, "y", trunk(1, {30}));
+  h.port(b, "acc", access(30));
+  constexpr uint64_t kDst = 0x525400000099;
+  b.fdb()->add_static(30, kDst, h.dp.find_port("acc")->id);
+  // Customer VLAN 100 inside service VLAN 30: unknown in a (flood), known in b.
+  h.send("in", eth(kDst, 0x525400000001, {Tag{.vid = 100}}));
+  EXPECT_TRUE(h.take("acc").empty()) << "an access port sent a frame that still carries an inner tag";
+  EXPECT_EQ(h.dp.pool().available(), h.dp.pool().size());
+}
+
+}  // namespace
+}  // namespace kvnet::testing
