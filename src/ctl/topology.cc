@@ -566,7 +566,8 @@ Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const 
   // A new vlan_mode drops list keys it does not use, unless they are given too.
   for (const auto& [k, v] : s)
     if (k == "vlan_mode") {
-      const bool trunk_like = v == "trunk" || v == "native-tagged" || v == "native-untagged";
+      const std::string mode = v;  // (clang 14 cannot capture a structured binding)
+      const bool trunk_like = mode == "trunk" || mode == "native-tagged" || mode == "native-untagged";
       auto given = [&](const char* key) {
         for (const auto& c : s)
           if (c.first == key) return true;
@@ -575,8 +576,8 @@ Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const 
       std::erase_if(base, [&](const Field& f) {
         if (given(f.key.c_str())) return false;
         if (f.key == "allowed") return !trunk_like;
-        if (f.key == "tagged" || f.key == "untagged") return v != "hybrid";
-        if (f.key == "cvlans" || f.key == "qinq_ethtype") return v != "dot1q-tunnel";
+        if (f.key == "tagged" || f.key == "untagged") return mode != "hybrid";
+        if (f.key == "cvlans" || f.key == "qinq_ethtype") return mode != "dot1q-tunnel";
         return false;
       });
     }
