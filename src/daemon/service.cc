@@ -129,7 +129,7 @@ BackendOpener kernel_backends(const std::string& pcap_dir) {
 }
 
 Service::Service(std::unique_ptr<Store> store, io::Runtime& rt, BackendOpener opener, ServiceOptions opts)
-    : store_(std::move(store)), rt_(rt), dp_(rt), opener_(std::move(opener)), opts_(opts) {}
+    : store_(std::move(store)), dp_(rt), opener_(std::move(opener)), opts_(opts) {}
 
 const std::vector<Service::Command>& Service::commands() {
   static const std::vector<Command> kCommands = {

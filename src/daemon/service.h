@@ -122,8 +122,7 @@ class Service {
   Result<json> kinds(const Args& a);
 
   std::unique_ptr<Store> store_;
-  io::Runtime& rt_;
-  io::DatapathCommands dp_;
+  io::DatapathCommands dp_;  // the only way to the datapath
   BackendOpener opener_;
   ServiceOptions opts_;
   Topology cur_;
