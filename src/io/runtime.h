@@ -3,11 +3,13 @@
 // port cannot starve the others); runs control-thread commands between
 // batches.
 //
-// The Datapath is owned by this thread while it runs. The control thread
-// touches it only through `call()`, which runs a function on the datapath
-// thread between batches and waits for its result: configuration changes
-// reach the datapath without stopping it, and ports not involved keep
-// forwarding.
+// The Datapath is owned by this thread while it runs (it is the datapath's
+// owner: mutators assert it). The control thread reaches it through the typed
+// commands of io/dp_commands.h, built on `call()`, which runs a function on
+// the datapath thread between batches and waits for its result:
+// configuration changes reach the datapath without stopping it, and ports
+// not involved keep forwarding. Nothing but DatapathCommands (and tests)
+// should use call() directly.
 //
 // Creation is fallible (create()); so are start() and watch(): a port whose
 // fd cannot be polled is reported through take_failures() like a port whose
