@@ -10,6 +10,7 @@
 #include "ctl/kinds/patch.h"
 #include "ctl/kinds/pcap.h"
 #include "ctl/replay.h"
+#include "ctl/report.h"
 
 namespace kvnet::ctl {
 namespace {
@@ -241,6 +242,33 @@ TEST(TopologyYaml, ContainersAreValidated) {
             "container 'c1': ip '10.0.0.1/33': prefix length must be 0-32");
   EXPECT_EQ(err("{name: c1, bridge: b, port: c1p, gw: 300.1.1.1}"),
             "container 'c1': '300.1.1.1' is not an IPv4 or IPv6 address");
+}
+
+}  // namespace
+}  // namespace kvnet::ctl
+
+namespace kvnet::ctl {
+namespace {
+
+namespace fs = std::filesystem;
+
+// `kvnet replay --format json` without --fdb does not build the FDB list
+// (with a million stations it cost a gigabyte).
+TEST(ReplayJson, TheFdbIsListedOnlyWhenAsked) {
+  const auto dir = fs::path(::testing::TempDir()) / ("kvnet-replay-fdb-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string yaml = "bridges:\n  - name: b\n    ports: [{name: p, type: pcap}, {name: q, type: pcap}]\n";
+  auto t = parse_topology(yaml, (dir / "t.yaml").string(), dir.string());
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  auto without = replay(*t, nullptr, false);
+  ASSERT_TRUE(without.ok());
+  EXPECT_FALSE(without->has_fdb);
+  EXPECT_FALSE(render_replay_json(*without).contains("fdb"));
+  auto with = replay(*t, nullptr, true);
+  ASSERT_TRUE(with.ok());
+  EXPECT_TRUE(render_replay_json(*with).contains("fdb"));
+  fs::remove_all(dir);
 }
 
 }  // namespace
