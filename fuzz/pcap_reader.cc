@@ -24,6 +24,10 @@ namespace {
 
 using namespace kvnet;
 
+// The message of a Status, for a FUZZ_CHECK's printf (valid for the
+// statement that made the Status).
+const char* why(const Status& s) { return s ? "" : s.error().message.c_str(); }
+
 struct MemFile {
   int fd = -1;
   std::string path;
@@ -52,8 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool nsec = false;
   {
     net::PcapReader r;
-    if (!r.open(in_file->path)) {
-      FUZZ_CHECK(!r.error().empty(), "open failed without an error");
+    if (auto st = r.open(in_file->path); !st) {
+      FUZZ_CHECK(!st.error().message.empty(), "open failed without an error");
       return 0;
     }
     nsec = r.nanosecond();
@@ -71,23 +75,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(ftruncate(out_file->fd, 0) == 0, "ftruncate failed");
   {
     net::PcapWriter w;
-    FUZZ_CHECK(w.open(out_file->path, nsec), "%s", w.error().c_str());
+    FUZZ_CHECK(w.open(out_file->path, nsec).ok(), "%s", why(w.status()));
     for (const auto& rec : records)
       FUZZ_CHECK(w.write(rec.ts_ns, rec.data.data(), static_cast<uint32_t>(rec.data.size())), "%s",
-                 w.error().c_str());
-    FUZZ_CHECK(w.close(), "%s", w.error().c_str());
+                 why(w.status()));
+    FUZZ_CHECK(w.close().ok(), "%s", why(w.status()));
   }
   net::PcapReader r;
-  FUZZ_CHECK(r.open(out_file->path), "%s", r.error().c_str());
+  FUZZ_CHECK(r.open(out_file->path).ok(), "%s", why(r.status()));
   net::PcapRecord back;
   for (const auto& rec : records) {
-    FUZZ_CHECK(r.next(back), "a written record did not read back: %s", r.error().c_str());
+    FUZZ_CHECK(r.next(back), "a written record did not read back: %s", why(r.status()));
     FUZZ_CHECK(back.data == rec.data, "record bytes changed");
     const bool fits = rec.ts_ns / 1000000000ULL <= UINT32_MAX;
     const uint64_t want = nsec ? rec.ts_ns : rec.ts_ns / 1000 * 1000;
     FUZZ_CHECK(!fits || back.ts_ns == want, "timestamp %llu read back as %llu",
                static_cast<unsigned long long>(rec.ts_ns), static_cast<unsigned long long>(back.ts_ns));
   }
-  FUZZ_CHECK(!r.next(back) && r.error().empty(), "extra data after the written records: %s", r.error().c_str());
+  FUZZ_CHECK(!r.next(back) && r.status().ok(), "extra data after the written records: %s", why(r.status()));
   return 0;
 }

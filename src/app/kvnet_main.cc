@@ -78,7 +78,7 @@ int cmd_pcap_gen(const std::string& out, const std::vector<std::string>& flows, 
     frames.push_back(std::move(*b));
   }
   net::PcapWriter w;
-  if (!w.open(out, nsec)) return fail(w.error());
+  if (auto s = w.open(out, nsec); !s) return fail(s.error().message);
   auto ts = static_cast<uint64_t>(start * 1e9);
   const auto step = static_cast<uint64_t>(interval_ms * 1e6);
   for (int i = 0; i < count; ++i)
@@ -86,7 +86,7 @@ int cmd_pcap_gen(const std::string& out, const std::vector<std::string>& flows, 
       w.write(ts, fr.data(), static_cast<uint32_t>(fr.size()));
       ts += step;
     }
-  if (!w.close()) return fail(w.error());
+  if (auto s = w.close(); !s) return fail(s.error().message);
   return 0;
 }
 

@@ -38,12 +38,13 @@ struct Options {
 };
 
 // Forks into the background; the parent exits once the child reports ready
-// (status byte 0) or failed (1) through the pipe.
-int daemonize(int* ready_fd) {
+// (status byte 0) or failed (1) through the pipe. Returns the pipe's write
+// end (in the child).
+Result<int> daemonize() {
   int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0) return -1;
+  if (pipe2(p, O_CLOEXEC) < 0) return Error{std::string("cannot create a pipe: ") + std::strerror(errno)};
   const pid_t pid = fork();
-  if (pid < 0) return -1;
+  if (pid < 0) return Error{std::string("cannot fork: ") + std::strerror(errno)};
   if (pid > 0) {
     close(p[1]);
     char status = 1;
@@ -52,15 +53,14 @@ int daemonize(int* ready_fd) {
   }
   close(p[0]);
   setsid();
-  if (chdir("/") < 0) return -1;
+  if (chdir("/") < 0) return Error{std::string("cannot change to /: ") + std::strerror(errno)};
   const int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null >= 0) {
     dup2(null, STDIN_FILENO);
     dup2(null, STDOUT_FILENO);  // logs stay on stderr
     close(null);
   }
-  *ready_fd = p[1];
-  return 0;
+  return p[1];
 }
 
 // The locks that make this the only kvnetd on its database, socket and
@@ -180,9 +180,13 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   signal(SIGHUP, SIG_IGN);  // no reload yet; a closing terminal must not stop the switch
   int ready_fd = -1;
-  if (!o.foreground && daemonize(&ready_fd) < 0) {
-    log(std::string("cannot fork: ") + std::strerror(errno));
-    return 1;
+  if (!o.foreground) {
+    auto fd = daemonize();
+    if (!fd) {
+      log(fd.error().message);
+      return 1;
+    }
+    ready_fd = *fd;
   }
   return run(o, [&](char status) {
     if (ready_fd >= 0) {

@@ -7,6 +7,12 @@
 // across a module boundary; the data path does not use these at all (it
 // counts drops instead).
 //
+// Two narrow exceptions, both kept inside one .cc file: a parser built on a
+// library that throws (yaml-cpp, nlohmann-json) may throw its own error type
+// internally and turns it into an Error at its public function; a
+// record-at-a-time reader or writer (net::PcapReader/Writer) returns bool per
+// record, as a stream does, and its status() holds the Error.
+//
 // This header depends on nothing of kvnet's, so every layer may include it.
 #pragma once
 

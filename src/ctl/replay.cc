@@ -35,16 +35,16 @@ Result<std::vector<std::unique_ptr<Input>>> open_inputs(const Topology& t, bool*
       if (!o || o->rx.empty()) continue;
       const std::string who = "bridge '" + b.name + "': port '" + p.name + "': rx: ";
       net::PcapReader scan;
-      if (!scan.open(o->rx)) return Error{who + scan.error()};
+      if (auto s = scan.open(o->rx); !s) return Error{who + s.error().message};
       net::PcapRecord rec;
       uint64_t n = 0;
       while (scan.next(rec)) ++n;
-      if (!scan.error().empty()) return Error{who + scan.error()};
+      if (auto s = scan.status(); !s) return Error{who + s.error().message};
       auto in = std::make_unique<Input>();
       in->spec = &p;
       in->bridge = b.name;
       in->records = n;
-      if (!in->reader.open(o->rx)) return Error{who + in->reader.error()};
+      if (auto s = in->reader.open(o->rx); !s) return Error{who + s.error().message};
       *any_nsec = *any_nsec || in->reader.nanosecond();
       *total += n;
       inputs.push_back(std::move(in));
@@ -104,7 +104,7 @@ static Result<uint64_t> run_inputs(std::vector<std::unique_ptr<Input>>& inputs, 
     ++done;
     if (progress && (done & 0xffff) == 0) progress(done, total);
     if (inputs[h.input]->reader.next(rec)) heap.push({rec.ts_ns, h.input});
-    else if (!inputs[h.input]->reader.error().empty()) return Error{inputs[h.input]->reader.error()};
+    else if (auto s = inputs[h.input]->reader.status(); !s) return s.error();
   }
   if (progress) progress(done, total);
   return done;

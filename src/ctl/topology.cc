@@ -155,7 +155,7 @@ bool Parser::boolean(const YAML::Node& n, std::string_view key) const {
 dp::VlanSet Parser::vlan_list(const YAML::Node& n, const char* key) const {
   dp::VlanSet set;
   auto add = [&](const YAML::Node& item, const std::string& text) {
-    if (auto e = dp::add_vlan_item(set, text)) fail(item, std::string(key) + ": " + *e);
+    if (auto s = dp::add_vlan_item(set, text); !s) fail(item, std::string(key) + ": " + s.error().message);
   };
   if (n.IsSequence()) {
     for (const auto& item : n) add(item, scalar(item, key));
@@ -205,7 +205,7 @@ void Parser::vlan_config(const YAML::Node& n, PortSpec& p, dp::BridgeType bt) co
     if (!pt) fail(n["priority_tags"], "priority_tags '" + s + "' is unknown (never, if-nonzero, always)");
     v.priority_tags = *pt;
   }
-  if (auto e = dp::validate(v)) fail(n, *e);
+  if (auto s = dp::validate(v); !s) fail(n, s.error().message);
 }
 
 PortSpec Parser::port(const YAML::Node& n, const std::string& bridge, dp::BridgeType bt) {
@@ -216,7 +216,7 @@ PortSpec Parser::port(const YAML::Node& n, const std::string& bridge, dp::Bridge
   if (!n["name"]) fail(n, "a port needs a 'name'");
   p.name = scalar(n["name"], "name");
   ctx_ += "port '" + p.name + "': ";
-  if (auto e = check_name(p.name)) fail(n["name"], *e);
+  if (auto s = check_name(p.name); !s) fail(n["name"], s.error().message);
   if (!n["type"]) fail(n, "'type' is required (" + port_kind_names() + ")");
   const std::string type = scalar(n["type"], "type");
   p.kind = find_port_kind(type);
@@ -273,7 +273,7 @@ BridgeSpec Parser::bridge(const YAML::Node& n) {
   if (!n["name"]) fail(n, "a bridge needs a 'name'");
   b.name = scalar(n["name"], "name");
   ctx_ = "bridge '" + b.name + "': ";
-  if (auto e = check_name(b.name)) fail(n["name"], *e);
+  if (auto s = check_name(b.name); !s) fail(n["name"], s.error().message);
   check_keys(n, {"name", "type", "mac_aging", "mac_table_size", "ports", "fdb"}, "a bridge");
   bridge_settings(n, b);
   if (n["ports"]) {
@@ -296,18 +296,18 @@ ContainerSpec Parser::container(const YAML::Node& n) {
   if (!n["name"]) fail(n, "a container needs a 'name'");
   c.name = scalar(n["name"], "name");
   ctx_ = "container '" + c.name + "': ";
-  if (auto e = check_name(c.name)) fail(n["name"], *e);
+  if (auto s = check_name(c.name); !s) fail(n["name"], s.error().message);
   check_keys(n, {"name", "bridge", "port", "ip", "gw", "mac"}, "a container");
   if (!n["bridge"] || !n["port"]) fail(n, "a container needs 'bridge' and 'port'");
   c.bridge = scalar(n["bridge"], "bridge");
   c.port = scalar(n["port"], "port");
   if (n["ip"]) {
     c.ip = scalar(n["ip"], "ip");
-    if (auto e = check_cidr(c.ip)) fail(n["ip"], *e);
+    if (auto s = check_cidr(c.ip); !s) fail(n["ip"], s.error().message);
   }
   if (n["gw"]) {
     c.gw = scalar(n["gw"], "gw");
-    if (auto e = check_ip(c.gw)) fail(n["gw"], *e);
+    if (auto s = check_ip(c.gw); !s) fail(n["gw"], s.error().message);
   }
   if (n["mac"]) {
     c.mac = scalar(n["mac"], "mac");
@@ -368,7 +368,7 @@ class Validator {
 
 void Validator::bridge(const BridgeSpec& b) {
   const std::string ctx = "bridge '" + b.name + "': ";
-  if (auto e = check_name(b.name)) fail(b.loc, ctx, *e);
+  if (auto s = check_name(b.name); !s) fail(b.loc, ctx, s.error().message);
   const bool hub = b.type == dp::BridgeType::kHub;
   if (hub && b.settings.mac_aging_sec != dp::kDefaultMacAgingSec)
     fail(b.loc, ctx, "'mac_aging' applies to learning and switch bridges, not hubs");
@@ -376,13 +376,13 @@ void Validator::bridge(const BridgeSpec& b) {
     fail(b.loc, ctx, "'mac_table_size' applies to learning and switch bridges, not hubs");
   for (const auto& p : b.ports) {
     const std::string pctx = ctx + "port '" + p.name + "': ";
-    if (auto e = check_name(p.name)) fail(p.loc, pctx, *e);
+    if (auto s = check_name(p.name); !s) fail(p.loc, pctx, s.error().message);
     if (!p.kind || !p.options) fail(p.loc, pctx, "has no kind");
     if (p.has_vlan_config && b.type != dp::BridgeType::kSwitch)
       fail(p.loc, pctx, "VLAN settings apply to ports of switch bridges, not " +
                             std::string(dp::to_string(b.type)) + " bridges");
-    if (auto e = dp::validate(p.vlan)) fail(p.loc, pctx, *e);
-    if (auto e = p.kind->validate(p, b, t_, opts_.allow_dangling_patches)) fail(p.loc, pctx, *e);
+    if (auto s = dp::validate(p.vlan); !s) fail(p.loc, pctx, s.error().message);
+    if (auto s = p.kind->validate(p, b, t_, opts_.allow_dangling_patches); !s) fail(p.loc, pctx, s.error().message);
   }
   if (hub && !b.fdb.empty()) fail(b.fdb[0].loc, ctx, "a hub has no FDB: static entries apply to learning and switch bridges");
   std::set<std::pair<uint16_t, uint64_t>> keys;
@@ -409,7 +409,7 @@ void Validator::bridge(const BridgeSpec& b) {
 
 void Validator::container(const ContainerSpec& c, std::set<std::string>& names) {
   const std::string ctx = "container '" + c.name + "': ";
-  if (auto e = check_name(c.name)) fail(c.loc, ctx, *e);
+  if (auto s = check_name(c.name); !s) fail(c.loc, ctx, s.error().message);
   if (!names.insert(c.name).second) fail(c.loc, "", "duplicate container name '" + c.name + "'");
   const BridgeSpec* b = t_.find_bridge(c.bridge);
   if (!b) fail(c.loc, ctx, "bridge '" + c.bridge + "' does not exist");
@@ -419,9 +419,9 @@ void Validator::container(const ContainerSpec& c, std::set<std::string>& names) 
     fail(c.loc, ctx, "port '" + c.port + "' must be a system port (the container's veth), not " +
                          std::string(p->kind->name()));
   if (!c.ip.empty())
-    if (auto e = check_cidr(c.ip)) fail(c.loc, ctx, *e);
+    if (auto s = check_cidr(c.ip); !s) fail(c.loc, ctx, s.error().message);
   if (!c.gw.empty())
-    if (auto e = check_ip(c.gw)) fail(c.loc, ctx, *e);
+    if (auto s = check_ip(c.gw); !s) fail(c.loc, ctx, s.error().message);
   for (const auto& o : t_.containers) {
     if (&o == &c) break;
     if (o.port == c.port) fail(c.loc, ctx, "port '" + c.port + "' belongs to container '" + o.name + "' too");
@@ -596,7 +596,7 @@ Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const 
 Result<BridgeSpec> make_bridge(const std::string& name, const std::string& type, const Settings& s) {
   BridgeSpec b;
   b.name = name;
-  if (auto e = check_name(name)) return Error{"bridge '" + name + "': " + *e};
+  if (auto s = check_name(name); !s) return Error{"bridge '" + name + "': " + s.error().message};
   Settings all = s;
   all.insert(all.begin(), {"type", type.empty() ? "switch" : type});
   return update_bridge(b, all);
@@ -632,35 +632,35 @@ Result<PortSpec> parse_port(const BridgeSpec& bridge, const std::string& flow_ma
   });
 }
 
-std::optional<std::string> check_ip(const std::string& ip) {
+Status check_ip(const std::string& ip) {
   unsigned char buf[16];
-  if (inet_pton(AF_INET, ip.c_str(), buf) == 1 || inet_pton(AF_INET6, ip.c_str(), buf) == 1) return std::nullopt;
-  return "'" + ip + "' is not an IPv4 or IPv6 address";
+  if (inet_pton(AF_INET, ip.c_str(), buf) == 1 || inet_pton(AF_INET6, ip.c_str(), buf) == 1) return Ok{};
+  return Error{"'" + ip + "' is not an IPv4 or IPv6 address"};
 }
 
-std::optional<std::string> check_cidr(const std::string& cidr) {
+Status check_cidr(const std::string& cidr) {
   const auto slash = cidr.find('/');
-  if (slash == std::string::npos) return "ip '" + cidr + "' must be ADDRESS/PREFIX (e.g. 10.0.0.1/24)";
+  if (slash == std::string::npos) return Error{"ip '" + cidr + "' must be ADDRESS/PREFIX (e.g. 10.0.0.1/24)"};
   const std::string addr = cidr.substr(0, slash), len = cidr.substr(slash + 1);
-  if (check_ip(addr)) return "ip '" + cidr + "': '" + addr + "' is not an IP address";
+  if (!check_ip(addr)) return Error{"ip '" + cidr + "': '" + addr + "' is not an IP address"};
   const int max = addr.find(':') == std::string::npos ? 32 : 128;
   int v = -1;
   auto [p, ec] = std::from_chars(len.data(), len.data() + len.size(), v);
   if (ec != std::errc() || p != len.data() + len.size() || v < 0 || v > max)
-    return "ip '" + cidr + "': prefix length must be 0-" + std::to_string(max);
-  return std::nullopt;
+    return Error{"ip '" + cidr + "': prefix length must be 0-" + std::to_string(max)};
+  return Ok{};
 }
 
-std::optional<std::string> check_name(const std::string& name) {
-  if (name.empty() || name.size() > 15) return "name '" + name + "' must be 1-15 characters long";
+Status check_name(const std::string& name) {
+  if (name.empty() || name.size() > 15) return Error{"name '" + name + "' must be 1-15 characters long"};
   if (!std::isalnum(static_cast<unsigned char>(name[0])))
-    return "name '" + name + "' must start with a letter or a digit";
+    return Error{"name '" + name + "' must start with a letter or a digit"};
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
                     c == '_' || c == '.';
-    if (!ok) return "name '" + name + "' may only hold letters, digits, '-', '_' and '.'";
+    if (!ok) return Error{"name '" + name + "' may only hold letters, digits, '-', '_' and '.'"};
   }
-  return std::nullopt;
+  return Ok{};
 }
 
 Fields port_fields(const PortSpec& p, dp::BridgeType bt) {

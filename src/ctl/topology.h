@@ -156,8 +156,8 @@ std::string port_to_yaml(const PortSpec& p, dp::BridgeType bridge_type);
 // --- checks shared with other modules ---
 // A usable bridge/port/container name (1-15 characters of letters, digits,
 // '-', '_', '.', starting alphanumeric, as kernel interface names allow).
-std::optional<std::string> check_name(const std::string& name);
-std::optional<std::string> check_ip(const std::string& ip);
-std::optional<std::string> check_cidr(const std::string& cidr);
+Status check_name(const std::string& name);
+Status check_ip(const std::string& ip);
+Status check_cidr(const std::string& cidr);
 
 }  // namespace kvnet::ctl

@@ -168,7 +168,10 @@ void EventLoop::guarded(const char* what, const std::function<void()>& fn) {
   } catch (...) {
     failure = "unknown exception";
   }
-  const std::string msg = std::string("event loop: ") + what + " failed: " + failure;
+  report(std::string("event loop: ") + what + " failed: " + failure);
+}
+
+void EventLoop::report(const std::string& msg) {
   if (error_sink_) error_sink_(msg);
   else std::fprintf(stderr, "%s\n", msg.c_str());
 }
@@ -204,7 +207,7 @@ void EventLoop::run_once(std::chrono::milliseconds timeout) {
   epoll_event evs[64];
   const int n = epoll_wait(epfd_, evs, 64, timeout_ms(timeout));
   if (n < 0 && errno != EINTR) {
-    guarded("epoll_wait", [] { throw std::runtime_error(std::strerror(errno)); });
+    report(std::string("event loop: epoll_wait failed: ") + std::strerror(errno));
     return;
   }
   for (int i = 0; i < n; ++i) {

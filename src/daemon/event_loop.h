@@ -97,6 +97,7 @@ class EventLoop {
     TimerCallback cb;
   };
   void guarded(const char* what, const std::function<void()>& fn);
+  void report(const std::string& msg);  // to the error sink, or stderr
   void run_due_timers();
   void run_posted();
   int timeout_ms(std::chrono::milliseconds cap) const;

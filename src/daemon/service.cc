@@ -686,7 +686,7 @@ Result<json> Service::ct_add(const Args& a) {
   TRY(br, a.str("bridge"));
   TRY(port, a.str("port", false));
   TRY(settings, a.settings());
-  if (auto e = check_name(name)) return Error{"container '" + name + "': " + *e};
+  if (auto s = check_name(name); !s) return Error{"container '" + name + "': " + s.error().message};
   const std::string pname = port.empty() ? utf8_prefix("ct-" + name, 15) : port;
   for (const auto& c : cur_.containers)
     if (c.name == name) return Error{"container '" + name + "' already exists"};
@@ -705,9 +705,9 @@ Result<json> Service::ct_add(const Args& a) {
   c.gw = gw;
   c.mac = mac;
   if (!ip.empty())
-    if (auto e = check_cidr(ip)) return Error{"container '" + name + "': " + *e};
+    if (auto s = check_cidr(ip); !s) return Error{"container '" + name + "': " + s.error().message};
   if (!gw.empty())
-    if (auto e = check_ip(gw)) return Error{"container '" + name + "': " + *e};
+    if (auto s = check_ip(gw); !s) return Error{"container '" + name + "': " + s.error().message};
   if (!mac.empty()) {
     auto m = net::Mac::parse(mac);
     if (!m) return Error{"container '" + name + "': mac '" + mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)"};

@@ -61,7 +61,7 @@ std::optional<PriorityTags> parse_priority_tags(std::string_view s) {
   return std::nullopt;
 }
 
-std::optional<std::string> add_vlan_item(VlanSet& set, std::string_view raw) {
+Status add_vlan_item(VlanSet& set, std::string_view raw) {
   const std::string item = trim(raw);
   const auto dash = item.find('-');
   std::optional<uint32_t> lo, hi;
@@ -71,12 +71,12 @@ std::optional<std::string> add_vlan_item(VlanSet& set, std::string_view raw) {
     lo = parse_u32(std::string_view(item).substr(0, dash));
     hi = parse_u32(std::string_view(item).substr(dash + 1));
   }
-  if (!lo || !hi) return "'" + item + "' is not a VLAN ID or range (expected N or N-M)";
+  if (!lo || !hi) return Error{"'" + item + "' is not a VLAN ID or range (expected N or N-M)"};
   if (*lo < kMinVid || *lo > kMaxVid || *hi < kMinVid || *hi > kMaxVid)
-    return "VLAN '" + item + "' is out of range 1-4094";
-  if (*lo > *hi) return "VLAN range '" + item + "' is empty (start > end)";
+    return Error{"VLAN '" + item + "' is out of range 1-4094"};
+  if (*lo > *hi) return Error{"VLAN range '" + item + "' is empty (start > end)"};
   for (uint32_t v = *lo; v <= *hi; ++v) set.set(v);
-  return std::nullopt;
+  return Ok{};
 }
 
 std::string vlan_set_str(const VlanSet& set) {
@@ -93,26 +93,26 @@ std::string vlan_set_str(const VlanSet& set) {
   return out;
 }
 
-std::optional<std::string> validate(const VlanConfig& c) {
+Status validate(const VlanConfig& c) {
   if (c.pvid < kMinVid || c.pvid > kMaxVid)
-    return "pvid " + std::to_string(c.pvid) + " is out of range 1-4094";
+    return Error{"pvid " + std::to_string(c.pvid) + " is out of range 1-4094"};
   auto has_invalid = [](const VlanSet& s) { return s[0] || s[4095]; };
   if ((c.allowed && has_invalid(*c.allowed)) || has_invalid(c.tagged) || has_invalid(c.untagged) ||
       (c.cvlans && has_invalid(*c.cvlans)))
-    return std::string("VLAN lists may only hold VIDs 1-4094");
+    return Error{"VLAN lists may only hold VIDs 1-4094"};
   const bool trunk_like = c.mode == VlanMode::kTrunk || c.mode == VlanMode::kNativeTagged ||
                           c.mode == VlanMode::kNativeUntagged;
   if (c.allowed && !trunk_like)
-    return "'allowed' applies to trunk, native-tagged and native-untagged ports, not " +
-           std::string(to_string(c.mode));
+    return Error{"'allowed' applies to trunk, native-tagged and native-untagged ports, not " +
+           std::string(to_string(c.mode))};
   if ((c.tagged.any() || c.untagged.any()) && c.mode != VlanMode::kHybrid)
-    return "'tagged'/'untagged' apply to hybrid ports only, not " + std::string(to_string(c.mode));
+    return Error{"'tagged'/'untagged' apply to hybrid ports only, not " + std::string(to_string(c.mode))};
   if ((c.tagged & c.untagged).any())
-    return "VLAN(s) " + vlan_set_str(c.tagged & c.untagged) + " are in both 'tagged' and 'untagged'";
+    return Error{"VLAN(s) " + vlan_set_str(c.tagged & c.untagged) + " are in both 'tagged' and 'untagged'"};
   if (c.cvlans && c.mode != VlanMode::kDot1qTunnel)
-    return "'cvlans' applies to dot1q-tunnel ports only, not " + std::string(to_string(c.mode));
-  if (c.qinq_tpid != 0x88a8 && c.qinq_tpid != 0x8100) return std::string("qinq_ethtype must be 802.1ad or 802.1q");
-  return std::nullopt;
+    return Error{"'cvlans' applies to dot1q-tunnel ports only, not " + std::string(to_string(c.mode))};
+  if (c.qinq_tpid != 0x88a8 && c.qinq_tpid != 0x8100) return Error{"qinq_ethtype must be 802.1ad or 802.1q"};
+  return Ok{};
 }
 
 VlanPort::VlanPort(const VlanConfig& c) : cfg_(c) {

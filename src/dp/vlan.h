@@ -49,6 +49,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
+
 namespace kvnet::dp {
 
 inline constexpr uint16_t kMinVid = 1;
@@ -64,8 +66,8 @@ std::optional<PriorityTags> parse_priority_tags(std::string_view s);
 
 using VlanSet = std::bitset<4096>;
 
-// Parses "10", "20-30" items; returns an error message naming the bad item.
-std::optional<std::string> add_vlan_item(VlanSet& set, std::string_view item);
+// Parses "10", "20-30" items; the error names the bad item.
+Status add_vlan_item(VlanSet& set, std::string_view item);
 // "1,10,20-30" (compact ranges) for display.
 std::string vlan_set_str(const VlanSet& set);
 
@@ -82,8 +84,8 @@ struct VlanConfig {
   PriorityTags priority_tags = PriorityTags::kNever;
 };
 
-// Checks a config. Returns a message ("pvid 4095 is out of range 1-4094") or nullopt.
-std::optional<std::string> validate(const VlanConfig& c);
+// Checks a config; the error says which rule it breaks ("pvid 4095 is out of range 1-4094").
+Status validate(const VlanConfig& c);
 
 enum class RxVerdict : uint8_t {
   kAccept,              // vlan = the VLAN to switch in

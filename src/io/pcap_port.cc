@@ -12,9 +12,11 @@ uint64_t wall_clock_ns() {
 
 Result<std::unique_ptr<PcapTxBackend>> PcapTxBackend::open(const std::string& path, bool nanosecond, PcapClock clock) {
   auto b = std::unique_ptr<PcapTxBackend>(new PcapTxBackend(clock));
-  if (!b->writer_.open(path, nanosecond)) return Error{b->writer_.error()};
+  if (auto s = b->writer_.open(path, nanosecond); !s) return s.error();
   // A live capture shows its header at once (an empty, valid pcap file).
-  if (clock == PcapClock::kWall && !b->writer_.flush()) return Error{b->writer_.error()};
+  if (clock == PcapClock::kWall) {
+    if (auto s = b->writer_.flush(); !s) return s.error();
+  }
   return b;
 }
 
@@ -26,15 +28,12 @@ uint32_t PcapTxBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
     const net::Frame* f = batch[i];
     if (writer_.write(live ? now : f->meta.ts_ns, f->data(), static_cast<uint32_t>(f->len()))) ++ok;
   }
-  if (live && ok > 0 && !writer_.flush()) ok = 0;  // counted as tx errors by the caller
+  if (live && ok > 0 && !writer_.flush().ok()) ok = 0;  // counted as tx errors by the caller
   written_ += ok;
   pool.put(batch);
   return ok;
 }
 
-Status PcapTxBackend::close() {
-  if (!writer_.close()) return Error{writer_.error()};
-  return Ok{};
-}
+Status PcapTxBackend::close() { return writer_.close(); }
 
 }  // namespace kvnet::io

@@ -40,21 +40,21 @@ PcapReader::~PcapReader() {
 
 uint32_t PcapReader::fix32(uint32_t v) const { return swapped_ ? byteswap32(v) : v; }
 
-bool PcapReader::open(const std::string& path) {
+Status PcapReader::open(const std::string& path) {
   path_ = path;
   f_ = std::fopen(path.c_str(), "rb");
   if (!f_) {
     error_ = path + ": cannot open: " + std::strerror(errno);
-    return false;
+    return Error{error_};
   }
   FileHeader h;
   if (std::fread(&h, sizeof h, 1, f_) != 1) {
     error_ = path + ": not a pcap file (shorter than the 24-byte file header)";
-    return false;
+    return Error{error_};
   }
   if (h.magic == kMagicPcapng) {
     error_ = path + ": pcapng files are not supported; convert with 'editcap -F pcap IN OUT' or 'tcpdump -r IN -w OUT'";
-    return false;
+    return Error{error_};
   }
   switch (h.magic) {
     case kMagicUsec: break;
@@ -65,21 +65,21 @@ bool PcapReader::open(const std::string& path) {
       char buf[96];
       std::snprintf(buf, sizeof buf, ": not a pcap file (magic 0x%08x)", h.magic);
       error_ = path + buf;
-      return false;
+      return Error{error_};
     }
   }
   const uint32_t raw_linktype = fix32(h.linktype);
   const uint32_t linktype = raw_linktype & 0xffff;  // upper bits: FCS length and flags
   if (linktype == kLinktypeEthernet && (raw_linktype & 0x04000000)) {
     error_ = path + ": frames carry an Ethernet FCS, which kvnet does not read (recapture without FCS)";
-    return false;
+    return Error{error_};
   }
   if (linktype != kLinktypeEthernet) {
     error_ = path + ": link type " + std::to_string(linktype) + " is not Ethernet (1)";
-    return false;
+    return Error{error_};
   }
   snaplen_ = fix32(h.snaplen);
-  return true;
+  return Ok{};
 }
 
 bool PcapReader::next(PcapRecord& rec) {
@@ -114,21 +114,21 @@ PcapWriter::~PcapWriter() {
   if (f_) std::fclose(f_);
 }
 
-bool PcapWriter::open(const std::string& path, bool nanosecond, uint32_t snaplen) {
+Status PcapWriter::open(const std::string& path, bool nanosecond, uint32_t snaplen) {
   path_ = path;
   nsec_ = nanosecond;
   snaplen_ = snaplen;
   f_ = std::fopen(path.c_str(), "wb");
   if (!f_) {
     error_ = path + ": cannot create: " + std::strerror(errno);
-    return false;
+    return Error{error_};
   }
   FileHeader h{nsec_ ? kMagicNsec : kMagicUsec, 2, 4, 0, 0, snaplen_, kLinktypeEthernet};
   if (std::fwrite(&h, sizeof h, 1, f_) != 1) {
     error_ = path + ": write failed: " + std::strerror(errno);
-    return false;
+    return Error{error_};
   }
-  return true;
+  return Ok{};
 }
 
 bool PcapWriter::write(uint64_t ts_ns, const uint8_t* data, uint32_t len) {
@@ -143,20 +143,20 @@ bool PcapWriter::write(uint64_t ts_ns, const uint8_t* data, uint32_t len) {
   return true;
 }
 
-bool PcapWriter::flush() {
-  if (!f_ || !error_.empty()) return false;
+Status PcapWriter::flush() {
+  if (!error_.empty()) return Error{error_};
+  if (!f_) return Error{path_ + ": not open"};
   if (std::fflush(f_) != 0) {
     error_ = path_ + ": write failed: " + std::strerror(errno);
-    return false;
+    return Error{error_};
   }
-  return true;
+  return Ok{};
 }
 
-bool PcapWriter::close() {
-  if (!f_) return error_.empty();
-  if (std::fclose(f_) != 0 && error_.empty()) error_ = path_ + ": close failed: " + std::strerror(errno);
+Status PcapWriter::close() {
+  if (f_ && std::fclose(f_) != 0 && error_.empty()) error_ = path_ + ": close failed: " + std::strerror(errno);
   f_ = nullptr;
-  return error_.empty();
+  return status();
 }
 
 }  // namespace kvnet::net

@@ -7,6 +7,11 @@
 // are recognised and rejected with a message saying how to convert them.
 // Writers emit host-order files with the resolution chosen at open.
 //
+// Errors: open, flush and close return a Status. The per-record calls
+// (next, write) return bool, as a stream does; a failure is sticky and
+// status() says what it was (next() returning false with status() ok is the
+// clean end of the file).
+//
 // Thread-safety: one object per thread.
 #pragma once
 
@@ -14,6 +19,8 @@
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include "base/result.h"
 
 namespace kvnet::net {
 
@@ -32,12 +39,12 @@ class PcapReader {
   PcapReader(const PcapReader&) = delete;
   PcapReader& operator=(const PcapReader&) = delete;
 
-  // Opens and checks the file header. On failure returns false and sets error().
-  bool open(const std::string& path);
+  // Opens and checks the file header; the error names the file.
+  Status open(const std::string& path);
   // Reads the next record. Returns false at end of file or on error
-  // (error() is empty at a clean end of file).
+  // (status() is ok at a clean end of file).
   bool next(PcapRecord& rec);
-  const std::string& error() const { return error_; }
+  Status status() const { return error_.empty() ? Status(Ok{}) : Status(Error{error_}); }
   bool nanosecond() const { return nsec_; }
   uint32_t snaplen() const { return snaplen_; }
   uint64_t records_read() const { return count_; }
@@ -60,13 +67,14 @@ class PcapWriter {
   PcapWriter(const PcapWriter&) = delete;
   PcapWriter& operator=(const PcapWriter&) = delete;
 
-  bool open(const std::string& path, bool nanosecond = false, uint32_t snaplen = 262144);
+  Status open(const std::string& path, bool nanosecond = false, uint32_t snaplen = 262144);
+  // Appends one record; false once any write has failed (see status()).
   bool write(uint64_t ts_ns, const uint8_t* data, uint32_t len);
   // Hands buffered records to the kernel, so readers of a live capture see
-  // them; false if this or any earlier write failed.
-  bool flush();
-  bool close();  // flushes; false if any write failed
-  const std::string& error() const { return error_; }
+  // them; an error if this or any earlier write failed.
+  Status flush();
+  Status close();  // flushes; an error if any write failed
+  Status status() const { return error_.empty() ? Status(Ok{}) : Status(Error{error_}); }
   bool is_open() const { return f_ != nullptr; }
 
  private:

@@ -9,11 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "dp/datapath.h"
 #include "net/bytes.h"
 #include "net/headers.h"
 
 namespace kvnet::testing {
+
+// The message of a failed Status, "" for a success (for EXPECT_EQ and <<).
+inline std::string error_of(const Status& s) { return s ? "" : s.error().message; }
 
 using Bytes = std::vector<uint8_t>;
 

@@ -85,10 +85,10 @@ class PortKind {
   // Appends the options' non-default settings in canonical form.
   virtual void emit(const PortOptions& o, Fields& out) const = 0;
   // Rules that involve other objects of the topology (a patch's peer, a
-  // pcap file written twice). Returns a message or nullopt.
-  virtual std::optional<std::string> validate(const PortSpec& /*p*/, const BridgeSpec& /*b*/,
-                                              const Topology& /*t*/, bool /*allow_dangling*/) const {
-    return std::nullopt;
+  // pcap file written twice); the error says which rule is broken.
+  virtual Status validate(const PortSpec& /*p*/, const BridgeSpec& /*b*/, const Topology& /*t*/,
+                          bool /*allow_dangling*/) const {
+    return Ok{};
   }
   // Whether two ports of this kind (same name) use the same backend, so a
   // change between them can be applied in place (VLAN, MTU) instead of

@@ -32,28 +32,28 @@ class PatchKind final : public PortKind {
     const auto& o = static_cast<const PatchOptions&>(base);
     out.push_back({"peer", o.peer_bridge + "/" + o.peer_port});
   }
-  std::optional<std::string> validate(const PortSpec& p, const BridgeSpec& b, const Topology& t,
+  Status validate(const PortSpec& p, const BridgeSpec& b, const Topology& t,
                                       bool allow_dangling) const override {
     const auto* o = p.as<PatchOptions>();
     const BridgeSpec* pb = t.find_bridge(o->peer_bridge);
     if (!pb) {
-      if (allow_dangling) return std::nullopt;
-      return "peer bridge '" + o->peer_bridge + "' does not exist";
+      if (allow_dangling) return Ok{};
+      return Error{"peer bridge '" + o->peer_bridge + "' does not exist"};
     }
     const PortSpec* pp = nullptr;
     for (const auto& q : pb->ports)
       if (q.name == o->peer_port) pp = &q;
     const std::string peer = o->peer_bridge + "/" + o->peer_port;
     if (!pp) {
-      if (allow_dangling) return std::nullopt;
-      return "peer port '" + peer + "' does not exist";
+      if (allow_dangling) return Ok{};
+      return Error{"peer port '" + peer + "' does not exist"};
     }
-    if (pp == &p) return std::string("a patch port cannot be its own peer");
+    if (pp == &p) return Error{std::string("a patch port cannot be its own peer")};
     const auto* po = pp->as<PatchOptions>();
-    if (!po) return "peer '" + peer + "' is a " + std::string(pp->kind->name()) + " port, not a patch port";
+    if (!po) return Error{"peer '" + peer + "' is a " + std::string(pp->kind->name()) + " port, not a patch port"};
     if (po->peer_bridge != b.name || po->peer_port != p.name)
-      return "peer '" + peer + "' names '" + po->peer_bridge + "/" + po->peer_port + "' as its peer, not this port";
-    return std::nullopt;
+      return Error{"peer '" + peer + "' names '" + po->peer_bridge + "/" + po->peer_port + "' as its peer, not this port"};
+    return Ok{};
   }
   bool same_backend(const PortOptions& a, const PortOptions& b) const override {
     const auto& x = static_cast<const PatchOptions&>(a);

@@ -32,20 +32,20 @@ class PcapKind final : public PortKind {
     if (!o.rx.empty()) out.push_back({"rx", o.rx});
     if (!o.tx.empty()) out.push_back({"tx", o.tx});
   }
-  std::optional<std::string> validate(const PortSpec& p, const BridgeSpec&, const Topology& t,
+  Status validate(const PortSpec& p, const BridgeSpec&, const Topology& t,
                                       bool) const override {
     const auto* o = p.as<PcapOptions>();
-    if (o->tx.empty() && o->rx.empty()) return std::nullopt;
+    if (o->tx.empty() && o->rx.empty()) return Ok{};
     // Every file is written by one port only, and never read while written.
     for (const auto& b : t.bridges)
       for (const auto& q : b.ports) {
         if (&q == &p) continue;
         const auto* qo = q.as<PcapOptions>();
         if (!qo) continue;
-        if (!o->tx.empty() && qo->tx == o->tx) return "tx file '" + o->tx + "' is written by another port too";
-        if (!o->rx.empty() && qo->tx == o->rx) return "rx file '" + o->rx + "' is also a tx file";
+        if (!o->tx.empty() && qo->tx == o->tx) return Error{"tx file '" + o->tx + "' is written by another port too"};
+        if (!o->rx.empty() && qo->tx == o->rx) return Error{"rx file '" + o->rx + "' is also a tx file"};
       }
-    return std::nullopt;
+    return Ok{};
   }
   bool same_backend(const PortOptions& a, const PortOptions& b) const override {
     const auto& x = static_cast<const PcapOptions&>(a);

@@ -436,7 +436,8 @@ std::string run_seed(uint32_t seed, int n_frames) {
   dp::Bridge& br = h.bridge("br", dp::BridgeType::kSwitch);
   for (size_t i = 0; i < n_ports; ++i) {
     const dp::VlanConfig c = to_config(ports[i]);
-    if (auto err = dp::validate(c)) return "seed " + std::to_string(seed) + ": generated an invalid config: " + *err;
+    if (auto st = dp::validate(c); !st)
+      return "seed " + std::to_string(seed) + ": generated an invalid config: " + st.error().message;
     h.port(br, port_name(i), c);
   }
   SwitchModel model(ports);

@@ -7,6 +7,8 @@
 
 #include <filesystem>
 
+#include "testing.h"
+
 namespace kvnet::io {
 namespace {
 
@@ -32,11 +34,11 @@ class PcapPortTest : public ::testing::Test {
   }
   std::vector<net::PcapRecord> read(const fs::path& p) {
     net::PcapReader r;
-    EXPECT_TRUE(r.open(p.string())) << r.error();
+    EXPECT_TRUE(r.open(p.string()).ok()) << testing::error_of(r.status());
     std::vector<net::PcapRecord> out;
     net::PcapRecord rec;
     while (r.next(rec)) out.push_back(rec);
-    EXPECT_EQ(r.error(), "");
+    EXPECT_EQ(testing::error_of(r.status()), "");
     return out;
   }
 

@@ -91,12 +91,12 @@ Bytes frame(uint8_t fill, size_t len) {
 // Reads every record; fails the test on a reader error.
 std::vector<PcapRecord> read_all(const std::string& path, bool* nsec = nullptr) {
   PcapReader r;
-  EXPECT_TRUE(r.open(path)) << r.error();
+  EXPECT_TRUE(r.open(path).ok()) << error_of(r.status());
   if (nsec) *nsec = r.nanosecond();
   std::vector<PcapRecord> out;
   PcapRecord rec;
   while (r.next(rec)) out.push_back(rec);
-  EXPECT_EQ(r.error(), "");
+  EXPECT_EQ(error_of(r.status()), "");
   EXPECT_EQ(r.records_read(), out.size());
   EXPECT_FALSE(r.next(rec));  // stays at EOF
   return out;
@@ -109,10 +109,10 @@ TEST(Pcap, RoundTripMicroseconds) {
   const uint64_t ts[] = {0, 1'700'000'000'123'456'789ULL, 1'700'000'001'000'000'999ULL};
   const Bytes frames[] = {frame(1, 60), frame(2, 1514), frame(3, 64)};
   PcapWriter w;
-  ASSERT_TRUE(w.open(t.path())) << w.error();
+  ASSERT_TRUE(w.open(t.path()).ok()) << error_of(w.status());
   EXPECT_TRUE(w.is_open());
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(w.write(ts[i], frames[i].data(), static_cast<uint32_t>(frames[i].size())));
-  ASSERT_TRUE(w.close()) << w.error();
+  ASSERT_TRUE(w.close().ok()) << error_of(w.status());
   EXPECT_FALSE(w.is_open());
 
   const Bytes raw = t.read();
@@ -137,42 +137,42 @@ TEST(Pcap, RoundTripNanoseconds) {
   TempFile t;
   const uint64_t ts[] = {1, 1'700'000'000'123'456'789ULL, 4'000'000'000'999'999'999ULL};
   PcapWriter w;
-  ASSERT_TRUE(w.open(t.path(), true));
+  ASSERT_TRUE(w.open(t.path(), true).ok());
   for (int i = 0; i < 3; ++i) {
     const Bytes f = frame(static_cast<uint8_t>(i), 60 + static_cast<size_t>(i));
     ASSERT_TRUE(w.write(ts[i], f.data(), static_cast<uint32_t>(f.size())));
   }
-  ASSERT_TRUE(w.close());
+  ASSERT_TRUE(w.close().ok());
   const Bytes raw = t.read();
   ASSERT_GE(raw.size(), 4u);
   EXPECT_EQ(raw[0], 0x4d);  // nanosecond magic
   EXPECT_EQ(raw[1], 0x3c);
 
   PcapReader r;
-  ASSERT_TRUE(r.open(t.path())) << r.error();
+  ASSERT_TRUE(r.open(t.path()).ok()) << error_of(r.status());
   EXPECT_TRUE(r.nanosecond());
   EXPECT_EQ(r.snaplen(), 262144u);
   PcapRecord rec;
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(r.next(rec)) << r.error();
+    ASSERT_TRUE(r.next(rec)) << error_of(r.status());
     EXPECT_EQ(rec.ts_ns, ts[i]);  // exact
     EXPECT_EQ(rec.data, frame(static_cast<uint8_t>(i), 60 + static_cast<size_t>(i)));
   }
   EXPECT_FALSE(r.next(rec));
-  EXPECT_EQ(r.error(), "");
+  EXPECT_EQ(error_of(r.status()), "");
   EXPECT_EQ(r.records_read(), 3u);
 }
 
 TEST(Pcap, SnaplenTruncatesCapturedBytesButKeepsOrigLen) {
   TempFile t;
   PcapWriter w;
-  ASSERT_TRUE(w.open(t.path(), false, 32));
+  ASSERT_TRUE(w.open(t.path(), false, 32).ok());
   const Bytes f = frame(9, 100);
   ASSERT_TRUE(w.write(5'000'000'000ULL, f.data(), static_cast<uint32_t>(f.size())));
   ASSERT_TRUE(w.write(6'000'000'000ULL, f.data(), 0));  // empty record
-  ASSERT_TRUE(w.close());
+  ASSERT_TRUE(w.close().ok());
   PcapReader r;
-  ASSERT_TRUE(r.open(t.path()));
+  ASSERT_TRUE(r.open(t.path()).ok());
   EXPECT_EQ(r.snaplen(), 32u);
   auto recs = read_all(t.path());
   ASSERT_EQ(recs.size(), 2u);
@@ -197,21 +197,21 @@ TEST(Pcap, ReadsHandBuiltFilesInBothByteOrders) {
       TempFile t;
       t.write(p.b);
       PcapReader r;
-      ASSERT_TRUE(r.open(t.path())) << r.error();
+      ASSERT_TRUE(r.open(t.path()).ok()) << error_of(r.status());
       EXPECT_EQ(r.nanosecond(), nsec);
       EXPECT_EQ(r.snaplen(), 1500u);
       PcapRecord rec;
-      ASSERT_TRUE(r.next(rec)) << r.error();
+      ASSERT_TRUE(r.next(rec)) << error_of(r.status());
       const uint64_t unit = nsec ? 1 : 1000;
       EXPECT_EQ(rec.ts_ns, 0x5f5e1000ULL * 1'000'000'000ULL + 0x12345ULL * unit);
       EXPECT_EQ(rec.orig_len, 1514u);
       EXPECT_EQ(rec.data, frame(1, 60));
-      ASSERT_TRUE(r.next(rec)) << r.error();
+      ASSERT_TRUE(r.next(rec)) << error_of(r.status());
       EXPECT_EQ(rec.ts_ns, 0x5f5e1001ULL * 1'000'000'000ULL + 7 * unit);
       EXPECT_EQ(rec.orig_len, 61u);
       EXPECT_EQ(rec.data, frame(2, 61));
       EXPECT_FALSE(r.next(rec));
-      EXPECT_EQ(r.error(), "");
+      EXPECT_EQ(error_of(r.status()), "");
     }
   }
 }
@@ -229,12 +229,12 @@ std::string open_error(const Bytes& bytes) {
   TempFile t;
   t.write(bytes);
   PcapReader r;
-  const bool ok = r.open(t.path());
-  EXPECT_EQ(ok, r.error().empty());
-  if (!ok) {
-    EXPECT_NE(r.error().find(t.path()), std::string::npos) << "error names the file: " << r.error();
+  const std::string err = error_of(r.open(t.path()));
+  EXPECT_EQ(err, error_of(r.status()));
+  if (!err.empty()) {
+    EXPECT_NE(err.find(t.path()), std::string::npos) << "error names the file: " << err;
   }
-  return r.error();
+  return err;
 }
 
 // Opens the file and reads until an error; returns {records read, error}.
@@ -242,26 +242,26 @@ std::pair<uint64_t, std::string> read_error(const Bytes& bytes) {
   TempFile t;
   t.write(bytes);
   PcapReader r;
-  EXPECT_TRUE(r.open(t.path())) << r.error();
+  EXPECT_TRUE(r.open(t.path()).ok()) << error_of(r.status());
   PcapRecord rec;
   while (r.next(rec)) {
   }
   EXPECT_FALSE(r.next(rec));  // stays failed
-  return {r.records_read(), r.error()};
+  return {r.records_read(), error_of(r.status())};
 }
 
 TEST(Pcap, RejectsMissingFile) {
   PcapReader r;
   const std::string path = ::testing::TempDir() + "kvnet_no_such_dir_" + std::to_string(getpid()) + "/x.pcap";
-  EXPECT_FALSE(r.open(path));
-  EXPECT_NE(r.error().find(path), std::string::npos);
-  EXPECT_NE(r.error().find("cannot open"), std::string::npos) << r.error();
+  const std::string err = error_of(r.open(path));
+  EXPECT_NE(err.find(path), std::string::npos);
+  EXPECT_NE(err.find("cannot open"), std::string::npos) << err;
   PcapRecord rec;
   EXPECT_FALSE(r.next(rec));
 
   PcapWriter w;
-  EXPECT_FALSE(w.open(path));
-  EXPECT_NE(w.error().find("cannot create"), std::string::npos) << w.error();
+  const std::string werr = error_of(w.open(path));
+  EXPECT_NE(werr.find("cannot create"), std::string::npos) << werr;
   EXPECT_FALSE(w.write(0, rec.data.data(), 0));
 }
 
