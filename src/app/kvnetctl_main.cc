@@ -122,6 +122,36 @@ void print_stats(const json& r, const Args&) {
   if (!reasons.empty()) std::cout << "\ndrops by reason:\n" << reasons;
 }
 
+// Stages as "name (counter N, ...)" joined by arrows; "-" when there are none.
+std::string stage_chain(const json& stages) {
+  std::string out;
+  for (const auto& st : stages) {
+    if (!out.empty()) out += " -> ";
+    out += str(st, "name");
+    std::string cs;
+    for (auto it = st["counters"].begin(); it != st["counters"].end(); ++it)
+      cs += fmt::format("{}{} {}", cs.empty() ? "" : ", ", it.key(), it->get<uint64_t>());
+    if (!cs.empty()) out += " (" + cs + ")";
+  }
+  return out.empty() ? "-" : out;
+}
+
+void print_pipeline(const json& r, const Args&) {
+  for (const auto& b : r) {
+    std::cout << fmt::format("Bridge {} ({})\n", str(b, "bridge"), str(b, "type"));
+    std::cout << "  order:   admit -> bridge ingress -> port ingress -> forward -> port egress -> bridge egress"
+                 " -> output\n";
+    std::cout << "  ingress: " << stage_chain(b["ingress"]) << "\n";
+    std::cout << "  forward: " << str(b, "forward") << "\n";
+    std::cout << "  egress:  " << stage_chain(b["egress"]) << "\n";
+    for (const auto& p : b["ports"]) {
+      if (p["ingress"].empty() && p["egress"].empty()) continue;
+      std::cout << fmt::format("  port {}: ingress {}; egress {}\n", str(p, "port"), stage_chain(p["ingress"]),
+                               stage_chain(p["egress"]));
+    }
+  }
+}
+
 void print_fdb(const json& r, const Args&) {
   std::cout << fmt::format(" {:<10} {:>4}  {:<17}  {:>4}\n", "port", "VLAN", "MAC", "Age");
   for (const auto& e : r)
@@ -302,6 +332,9 @@ const Verb kVerbs[] = {
     {"", "stats", "per-port counters and drop reasons",
      [](CLI::App& c, Args& a) { c.add_option("port", a.port, "only this port"); },
      [](const Args& a) -> json { return {{"cmd", "stats"}, {"port", a.port}}; }, print_stats},
+    {"", "pipeline", "each bridge's pipeline stages, in frame order, with their counters",
+     [](CLI::App& c, Args& a) { c.add_option("bridge", a.bridge, "only this bridge"); },
+     [](const Args& a) -> json { return {{"cmd", "pipeline"}, {"bridge", a.bridge}}; }, print_pipeline},
     {"", "trace",
      "trace BR in_port=PORT FIELD=VALUE...: one frame through the live switch (nothing is sent or learned)",
      [](CLI::App& c, Args& a) {

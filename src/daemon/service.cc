@@ -147,6 +147,7 @@ const std::vector<Service::Command>& Service::commands() {
       {"fdb-flush", false, &Service::fdb_flush},
       {"show", false, &Service::show},
       {"stats", false, &Service::stats},
+      {"pipeline", false, &Service::pipeline},
       {"trace", false, &Service::trace},
       {"apply", true, &Service::apply_file},
       {"export", false, &Service::export_yaml},
@@ -633,6 +634,34 @@ Result<json> Service::stats(const Args& a) {
     c["port"] = row.port;
     c["type"] = row.kind;
     out.push_back(c);
+  }
+  return out;
+}
+
+Result<json> Service::pipeline(const Args& a) {
+  TRY(only, a.str("bridge", false));
+  if (!only.empty() && !cur_.find_bridge(only)) return Error{"bridge '" + only + "' does not exist"};
+  auto stages = [](const std::vector<io::StageRow>& rows) {
+    json out = json::array();
+    for (const auto& r : rows) {
+      json c = json::object();
+      for (const auto& [k, v] : r.counters) c[k] = v;
+      out.push_back({{"name", r.name}, {"counters", c}});
+    }
+    return out;
+  };
+  json out = json::array();
+  for (const auto& b : dp_.pipeline()) {
+    if (!only.empty() && b.bridge != only) continue;
+    json ports = json::array();
+    for (const auto& p : b.ports)
+      ports.push_back({{"port", p.port}, {"ingress", stages(p.ingress)}, {"egress", stages(p.egress)}});
+    out.push_back({{"bridge", b.bridge},
+                   {"type", std::string(dp::to_string(b.type))},
+                   {"ingress", stages(b.ingress)},
+                   {"forward", std::string(dp::forward_summary(b.type))},
+                   {"egress", stages(b.egress)},
+                   {"ports", ports}});
   }
   return out;
 }

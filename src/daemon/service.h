@@ -113,6 +113,7 @@ class Service {
   Result<json> fdb_flush(const Args& a);
   Result<json> show(const Args& a);
   Result<json> stats(const Args& a);
+  Result<json> pipeline(const Args& a);
   Result<json> trace(const Args& a);
   Result<json> apply_file(const Args& a);
   Result<json> export_yaml(const Args& a);

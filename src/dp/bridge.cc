@@ -20,6 +20,15 @@ std::string_view to_string(BridgeType t) {
   return "?";
 }
 
+std::string_view forward_summary(BridgeType t) {
+  switch (t) {
+    case BridgeType::kHub: return "repeat to every other port";
+    case BridgeType::kLearning: return "learn source MAC, look up destination (flood if unknown)";
+    case BridgeType::kSwitch: return "learn (VLAN, source MAC), look up (VLAN, destination), flood in the VLAN";
+  }
+  return "?";
+}
+
 std::optional<BridgeType> parse_bridge_type(std::string_view s) {
   if (s == "hub") return BridgeType::kHub;
   if (s == "learning") return BridgeType::kLearning;

@@ -39,6 +39,8 @@ namespace kvnet::dp {
 
 enum class BridgeType : uint8_t { kHub, kLearning, kSwitch };
 std::string_view to_string(BridgeType t);
+// What the type's forward step does, in one line (kvnetctl pipeline).
+std::string_view forward_summary(BridgeType t);
 std::optional<BridgeType> parse_bridge_type(std::string_view s);
 
 inline constexpr uint32_t kDefaultMacAgingSec = 300;

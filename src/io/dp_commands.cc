@@ -1,5 +1,7 @@
 #include "io/dp_commands.h"
 
+#include <unordered_map>
+
 namespace kvnet::io {
 
 ChangeResult DatapathCommands::apply(Change c) {
@@ -73,6 +75,32 @@ std::vector<PortCountersRow> DatapathCommands::counters() {
     std::vector<PortCountersRow> out;
     for (const auto& p : dp.ports())
       if (p) out.push_back({p->id, p->bridge->name(), p->name, p->kind, p->counters});
+    return out;
+  });
+}
+
+namespace {
+std::vector<StageRow> stage_rows(const std::vector<std::unique_ptr<dp::Stage>>& stages) {
+  std::vector<StageRow> out;
+  for (const auto& st : stages) {
+    StageRow r{std::string(st->name()), {}};
+    for (const auto& c : st->counters()) r.counters.emplace_back(std::string(c.name), c.value);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<BridgePipelineRow> DatapathCommands::pipeline() {
+  return rt_.call([&](dp::Datapath& dp) {
+    std::vector<BridgePipelineRow> out;
+    std::unordered_map<const dp::Bridge*, size_t> row_of;
+    for (const auto& b : dp.bridges()) {
+      row_of[b.get()] = out.size();
+      out.push_back({b->name(), b->type(), stage_rows(b->ingress_stages()), stage_rows(b->egress_stages()), {}});
+    }
+    for (const auto& p : dp.ports())
+      if (p) out[row_of.at(p->bridge)].ports.push_back({p->name, stage_rows(p->ingress), stage_rows(p->egress)});
     return out;
   });
 }

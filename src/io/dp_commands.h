@@ -13,6 +13,7 @@
 //   fdb_dump       O(FDB entries) copy
 //   fdb_flush      O(FDB entries)
 //   counters       O(ports) copy
+//   pipeline       O(bridges + ports + stages) copy
 //   trace          one frame through the pipeline, with formatting
 //   remove_all     O(ports + bridges)
 //   failed_ports   O(failed since last call)
@@ -93,6 +94,22 @@ struct PortCountersRow {
   dp::PortCounters counters;
 };
 
+// A pipeline stage and its counters, as read by pipeline().
+struct StageRow {
+  std::string name;
+  std::vector<std::pair<std::string, uint64_t>> counters;
+};
+struct PortStagesRow {
+  std::string port;
+  std::vector<StageRow> ingress, egress;  // the port's own stages
+};
+struct BridgePipelineRow {
+  std::string bridge;
+  dp::BridgeType type;
+  std::vector<StageRow> ingress, egress;  // the bridge's built-in stages
+  std::vector<PortStagesRow> ports;
+};
+
 class DatapathCommands {
  public:
   explicit DatapathCommands(Runtime& rt) : rt_(rt) {}
@@ -104,6 +121,8 @@ class DatapathCommands {
   std::vector<dp::Fdb::Entry> fdb_dump(const std::string& bridge);
   uint32_t fdb_flush(const std::string& bridge);  // how many entries went
   std::vector<PortCountersRow> counters();
+  // Every bridge's stages with their counters, in the order frames meet them.
+  std::vector<BridgePipelineRow> pipeline();
   // One frame into `port` with tracing on and nothing changed (dry run).
   dp::Trace trace(uint32_t port, const std::vector<uint8_t>& frame, uint64_t ts_ns);
   std::vector<std::unique_ptr<dp::PortBackend>> remove_all();

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <set>
 
+#include "testing.h"
+
 namespace kvnet::daemon {
 using namespace kvnet::ctl;
 namespace {
@@ -263,6 +265,42 @@ TEST_F(ServiceTest, TraceAcceptsBridgeSlashPort) {
             "in_port 'other/p1' is not a port of bridge 'br0'");
 }
 
+TEST_F(ServiceTest, PipelineShowsEveryStageWithItsCounters) {
+  ok({{"cmd", "add-br"}, {"bridge", "br0"}});
+  ok({{"cmd", "add-br"}, {"bridge", "hub0"}, {"options", {{"type", "hub"}}}});
+  ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p1"}, {"options", {{"pvid", "10"}}}});
+  ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p2"}, {"options", {{"pvid", "10"}}}});
+  // One frame with a multicast source (dropped by l2-check), one good broadcast.
+  net::FrameBatch b;
+  for (const auto& bytes : {testing::eth(0xffffffffffff, 0x010000000001), testing::eth(0xffffffffffff, 0x020000000001)}) {
+    net::Frame* f = dp_->pool().get();
+    ASSERT_NE(f, nullptr);
+    f->assign(bytes.data(), bytes.size());
+    b.add(f);
+  }
+  dp_->receive(*dp_->find_port("br0/p1"), b);
+
+  json all = ok({{"cmd", "pipeline"}});
+  ASSERT_EQ(all.size(), 2u);
+  json br = ok({{"cmd", "pipeline"}, {"bridge", "br0"}});
+  ASSERT_EQ(br.size(), 1u);
+  const json& sw = br[0];
+  EXPECT_EQ(sw["type"], "switch");
+  ASSERT_EQ(sw["ingress"].size(), 2u);
+  EXPECT_EQ(sw["ingress"][0]["name"], "l2-check");
+  EXPECT_EQ(sw["ingress"][0]["counters"]["bad_src_mac"], 1);
+  EXPECT_EQ(sw["ingress"][0]["counters"]["passed"], 1);
+  EXPECT_EQ(sw["ingress"][1]["name"], "vlan-in");
+  EXPECT_EQ(sw["ingress"][1]["counters"]["accepted"], 1);
+  ASSERT_EQ(sw["egress"].size(), 1u);
+  EXPECT_EQ(sw["egress"][0]["name"], "vlan-out");
+  EXPECT_EQ(sw["egress"][0]["counters"]["untagged"], 1);  // the broadcast left p2
+  EXPECT_EQ(sw["ports"].size(), 2u);
+  const json& hub = all[0]["bridge"] == "hub0" ? all[0] : all[1];
+  EXPECT_TRUE(hub["ingress"].empty());
+  EXPECT_EQ(err({{"cmd", "pipeline"}, {"bridge", "nope"}}), "bridge 'nope' does not exist");
+}
+
 TEST_F(ServiceTest, AnswersAreValidUtf8WhateverTheRequestHeld) {
   ok({{"cmd", "add-br"}, {"bridge", "B"}});
   // A name that is not valid UTF-8 (bytes 0xc3 alone) comes back replaced, and dump() does not throw.
@@ -298,7 +336,7 @@ TEST_F(ServiceTest, CommandsTableCoversEveryVerb) {
   std::set<std::string> names;
   for (const auto& c : Service::commands()) EXPECT_TRUE(names.insert(c.name).second) << c.name;
   for (const char* v : {"ping", "add-br", "del-br", "list-br", "add-port", "del-port", "set-port", "set-bridge", "fdb-add",
-                        "fdb-del", "fdb-show", "fdb-flush", "show", "stats", "trace", "apply", "export", "ct-add",
+                        "fdb-del", "fdb-show", "fdb-flush", "show", "stats", "pipeline", "trace", "apply", "export", "ct-add",
                         "ct-del", "ct-list", "kinds"})
     EXPECT_EQ(names.count(v), 1u) << v;
   json kinds = ok({{"cmd", "kinds"}});
