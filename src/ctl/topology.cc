@@ -77,6 +77,12 @@ class Parser {
   std::string ctx_;  // "bridge 'x': port 'y': "
 };
 
+std::string trimmed(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
 // A kind reads its options through this view of the port's YAML map.
 class YamlOptions final : public OptionReader {
  public:
@@ -92,6 +98,39 @@ class YamlOptions final : public OptionReader {
     return p_.integer(n_[std::string(key)], key, lo, hi);
   }
   std::string path(std::string_view key) const override { return p_.path(str(key)); }
+  std::vector<std::string> items(std::string_view key) const override {
+    const YAML::Node n = n_[std::string(key)];
+    std::vector<std::string> out;
+    if (n.IsSequence()) {
+      for (const auto& i : n) out.push_back(trimmed(p_.scalar(i, key)));
+    } else {
+      std::stringstream ss(p_.scalar(n, key));
+      std::string part;
+      while (std::getline(ss, part, ',')) out.push_back(trimmed(part));
+    }
+    if (out.empty()) fail(key, "'" + std::string(key) + "' is empty");
+    for (const auto& i : out)
+      if (i.empty()) fail(key, "'" + std::string(key) + "' has an empty item");
+    return out;
+  }
+  std::vector<std::pair<std::string, std::string>> pairs(std::string_view key) const override {
+    const YAML::Node n = n_[std::string(key)];
+    std::vector<std::pair<std::string, std::string>> out;
+    if (n.IsMap()) {
+      for (const auto& kv : n) out.emplace_back(trimmed(p_.scalar(kv.first, key)), trimmed(p_.scalar(kv.second, key)));
+    } else {
+      for (const auto& item : items(key)) {
+        const auto colon = item.find(':');
+        if (colon == std::string::npos)
+          fail(key, "'" + std::string(key) + "': '" + item + "' is not KEY:VALUE");
+        out.emplace_back(trimmed(item.substr(0, colon)), trimmed(item.substr(colon + 1)));
+      }
+    }
+    if (out.empty()) fail(key, "'" + std::string(key) + "' is empty");
+    for (const auto& [k, v] : out)
+      if (k.empty() || v.empty()) fail(key, "'" + std::string(key) + "' has an empty key or value");
+    return out;
+  }
   [[noreturn]] void fail(std::string_view key, const std::string& what) const override {
     p_.fail(key.empty() ? n_ : n_[std::string(key)], what);
   }
@@ -225,6 +264,10 @@ PortSpec Parser::port(const YAML::Node& n, const std::string& bridge, dp::Bridge
   if (n["mtu"]) p.mtu = static_cast<uint32_t>(integer(n["mtu"], "mtu", dp::kMinMtu, dp::kMaxMtu));
   p.options = p.kind->parse(YamlOptions(*this, n));
   vlan_config(n, p, bt);
+  if (auto v = p.kind->implied_vlan(*p.options); v && bt == dp::BridgeType::kSwitch && !n["vlan_mode"] && !n["allowed"]) {
+    p.vlan = *v;
+    p.has_vlan_config = true;
+  }
   return p;
 }
 
@@ -445,6 +488,17 @@ void Validator::run() {
 // ------------------------------------------------------------ writing
 
 void emit_value(YAML::Emitter& e, const Field& f) {
+  if (f.map) {
+    e << YAML::Flow << YAML::BeginMap;
+    std::stringstream ss(f.value);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      const auto colon = item.find(':');
+      e << YAML::Key << item.substr(0, colon) << YAML::Value << item.substr(colon + 1);
+    }
+    e << YAML::EndMap;
+    return;
+  }
   if (!f.list) {
     e << f.value;
     return;

@@ -104,7 +104,10 @@ nlohmann::json trace_step_json(const dp::TraceStep& s) {
   text("mac", s.mac);
   text("kind", s.kind);
   if (!s.other.empty())
-    j[s.stage == dp::TraceStage::kPatch ? "peer" : s.stage == dp::TraceStage::kLearn ? "from_port" : "out_port"] = s.other;
+    j[s.stage == dp::TraceStage::kPatch   ? "peer"
+      : s.stage == dp::TraceStage::kLearn ? "from_port"
+      : s.stage == dp::TraceStage::kEncap ? "encap"
+                                          : "out_port"] = s.other;
   num("bytes", s.bytes);
   num("vlan", s.vlan);
   num("vid", s.vid);

@@ -33,6 +33,10 @@ enum class Drop : uint8_t {
   kNoBuffer,             // frame pool exhausted
   kNoHeadroom,           // no room to push a tag
   kTxError,              // the port backend failed to send
+  kTooBig,               // tunnel: the encapsulated frame exceeds the underlay path MTU
+  kNoRemote,             // tunnel: no remote endpoint to send to (remote_ip=flow, nothing learned)
+  kUnmappedVlan,         // tunnel with vni_map: the frame's VLAN has no VNI
+  kUnmappedVni,          // tunnel with vni_map: a received VNI has no VLAN
   kCount
 };
 
@@ -60,6 +64,10 @@ inline constexpr DropName kDropTable[] = {
     {Drop::kNoBuffer, "no_buffer", "no frame buffer left for a copy"},
     {Drop::kNoHeadroom, "no_headroom", "no headroom to push a tag"},
     {Drop::kTxError, "tx_error", "the port could not send it"},
+    {Drop::kTooBig, "too_big", "encapsulated, the frame exceeds the underlay's path MTU (tunnels never fragment)"},
+    {Drop::kNoRemote, "no_remote", "the tunnel knows no remote endpoint for this destination"},
+    {Drop::kUnmappedVlan, "unmapped_vlan", "the frame's VLAN is not in the tunnel's vni_map"},
+    {Drop::kUnmappedVni, "unmapped_vni", "the received VNI is not in the tunnel's vni_map"},
 };
 constexpr bool drop_table_complete() {
   if (std::size(kDropTable) != static_cast<size_t>(Drop::kCount)) return false;

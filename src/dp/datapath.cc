@@ -46,6 +46,7 @@ Port& Datapath::add_port(Bridge& br, const std::string& name, KindTag kind, uint
   by_name_[br.name() + "/" + name] = id;
   port_table_[id] = std::move(p);
   br.attach(*port_table_[id]);
+  if (port_table_[id]->backend) port_table_[id]->backend->attach(*port_table_[id]);
   if (queue_.size() < port_table_.size()) {  // the ring holds each port at most once
     queue_.assign(port_table_.size(), nullptr);
     q_head_ = q_len_ = 0;
@@ -68,6 +69,7 @@ std::unique_ptr<PortBackend> Datapath::remove_port(Port& p) {
   p.bridge->detach(p);
   for (const std::string& key : {p.name, p.path()})
     if (auto it = by_name_.find(key); it != by_name_.end() && it->second == p.id) by_name_.erase(it);
+  if (p.backend) p.backend->detach(p);
   std::unique_ptr<PortBackend> backend = std::move(p.backend);
   const uint32_t id = p.id;
   port_table_[id].reset();
@@ -87,7 +89,9 @@ std::vector<std::unique_ptr<PortBackend>> Datapath::remove_bridge(Bridge& b) {
 
 std::unique_ptr<PortBackend> Datapath::swap_backend(Port& p, std::unique_ptr<PortBackend> b) {
   assert_owner();
+  if (p.backend) p.backend->detach(p);
   std::swap(p.backend, b);
+  if (p.backend) p.backend->attach(p);
   return b;
 }
 
@@ -148,6 +152,8 @@ void Datapath::deliver(Port& in, FrameBatch& batch) {
       net::FlowKey k;
       net::parse_flow(f->data(), f->len(), k);
       trace_step({.bridge = out.bridge->name(), .port = out.name, .stage = TraceStage::kOutput, .kind = out.kind});
+      if (std::string encap = out.backend->explain(*f); !encap.empty())
+        trace_step({.bridge = out.bridge->name(), .port = out.name, .stage = TraceStage::kEncap, .other = encap});
       trace_->outputs.push_back({out.bridge->name(), out.name, k.str(),
                                  std::vector<uint8_t>(f->data(), f->data() + f->len())});
       if (dry_run_) {

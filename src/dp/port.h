@@ -39,6 +39,9 @@ inline constexpr uint32_t kDefaultMtu = 1500;
 inline constexpr uint32_t kMinMtu = 68;
 inline constexpr uint32_t kMaxMtu = 9216;
 
+struct Port;
+class RxSource;
+
 // Where a non-patch port's frames come from and go to.
 class PortBackend {
  public:
@@ -68,6 +71,32 @@ class PortBackend {
   // (a deleted interface does not always show up as a receive error). It
   // may make system calls; it changes nothing.
   virtual bool check_alive() const { return !failed(); }
+
+  // The datapath installed this backend as `p`'s (attach) or took it out
+  // (detach), on the datapath thread. A backend that counts its own drops
+  // (a tunnel's too_big) keeps the port; one that shares a receive source
+  // with other ports registers the port's id with it.
+  virtual void attach(Port& /*p*/) {}
+  virtual void detach(Port& /*p*/) {}
+  // A receive source shared with other ports (a tunnel socket), polled once
+  // for all of them instead of rx_fd(); null if none.
+  virtual RxSource* shared_rx() { return nullptr; }
+  // For a trace: what the backend would do with `f` beyond the port (a
+  // tunnel: the outer headers and remotes). "" when there is nothing to add.
+  virtual std::string explain(const net::Frame& /*f*/) const { return ""; }
+};
+
+// Frames for several ports from one fd (a tunnel socket shared by every
+// tunnel port with the same local address and UDP port). receive() sets
+// each frame's meta.in_port to the id of the port it is for; the poller
+// runs each port's frames through that port. Datapath thread only.
+class RxSource {
+ public:
+  virtual ~RxSource() = default;
+  virtual int fd() const = 0;
+  // Appends up to `batch` capacity frames (meta.ts_ns = now_ns, meta.in_port
+  // set); returns how many. Drops what belongs to no port (and counts it).
+  virtual uint32_t receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) = 0;
 };
 
 // A backend that discards what it is given (a port with nowhere to send).

@@ -13,6 +13,7 @@ std::string_view to_string(TraceStage s) {
     case TraceStage::kFlood: return "flood";
     case TraceStage::kEgress: return "egress";
     case TraceStage::kOutput: return "output";
+    case TraceStage::kEncap: return "encap";
     case TraceStage::kPatch: return "patch";
     case TraceStage::kDrop: return "drop";
   }
@@ -110,6 +111,7 @@ std::string describe(const TraceStep& s) {
       return fmt::format("flood in VLAN {} to {} member port(s)", s.vlan, s.count);
     case TraceStage::kEgress: return egress(s);
     case TraceStage::kOutput: return fmt::format("output to {} port {}", s.kind, s.port);
+    case TraceStage::kEncap: return s.other;
     case TraceStage::kPatch:
       return fmt::format("output to patch {} -> peer {}", s.port,
                          s.other.empty() ? std::string("(none: the peer does not exist)") : s.other);

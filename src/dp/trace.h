@@ -20,7 +20,7 @@
 
 namespace kvnet::dp {
 
-enum class TraceStage : uint8_t { kIngress, kVlan, kLearn, kLookup, kFlood, kEgress, kOutput, kPatch, kDrop };
+enum class TraceStage : uint8_t { kIngress, kVlan, kLearn, kLookup, kFlood, kEgress, kOutput, kEncap, kPatch, kDrop };
 std::string_view to_string(TraceStage s);
 
 // What happened, for the stages that have several outcomes.
@@ -47,7 +47,8 @@ struct TraceStep {
   std::string flow;         // ingress: the frame as parsed
   std::string mode;         // vlan, egress: the port's VLAN mode
   std::string mac;          // learn, lookup
-  std::string other;        // learn kMoved: old port; lookup kKnown: out port; patch: peer path
+  std::string other;        // learn kMoved: old port; lookup kKnown: out port; patch: peer path;
+                            // encap: the outer headers (the port backend's words)
   std::string kind;         // output: the port's kind
   int64_t bytes = -1;       // ingress
   int64_t vlan = -1;        // the VLAN the frame is switched in

@@ -13,6 +13,7 @@ namespace kvnet::io {
 namespace {
 
 constexpr uint64_t kWakeKey = UINT64_MAX;
+constexpr uint64_t kSourceTag = uint64_t{1} << 63;  // epoll key: tag | RxSource address
 
 std::string sys_error(const char* what) { return std::string("datapath runtime: ") + what + ": " + std::strerror(errno); }
 
@@ -123,7 +124,25 @@ std::vector<std::string> Runtime::take_failed() {
 }
 
 bool Runtime::watch(dp::Port& p) {
-  if (!p.backend || p.backend->rx_fd() < 0) return true;  // nothing to poll
+  if (!p.backend) return true;
+  if (dp::RxSource* src = p.backend->shared_rx()) {
+    if (epfd_ < 0) {
+      report(p.name, init_error_);
+      return false;
+    }
+    if (sources_[src]++ > 0) return true;  // polled already for another port
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kSourceTag | reinterpret_cast<uintptr_t>(src);
+    // SAFETY: epoll_ctl copies the epoll_event we own.
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, src->fd(), &ev) < 0 && errno != EEXIST) {
+      sources_.erase(src);
+      report(p.name, "port '" + p.name + "': cannot poll its socket: " + std::strerror(errno));
+      return false;
+    }
+    return true;
+  }
+  if (p.backend->rx_fd() < 0) return true;  // nothing to poll
   if (epfd_ < 0) {
     report(p.name, init_error_);
     return false;
@@ -140,7 +159,15 @@ bool Runtime::watch(dp::Port& p) {
 }
 
 void Runtime::unwatch(dp::Port& p) {
-  if (!p.backend || p.backend->rx_fd() < 0 || epfd_ < 0) return;
+  if (!p.backend || epfd_ < 0) return;
+  if (dp::RxSource* src = p.backend->shared_rx()) {
+    auto it = sources_.find(src);
+    if (it == sources_.end() || --it->second > 0) return;
+    sources_.erase(it);
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, src->fd(), nullptr);
+    return;
+  }
+  if (p.backend->rx_fd() < 0) return;
   // Failure means the fd was not watched (or is closed): nothing to undo.
   epoll_ctl(epfd_, EPOLL_CTL_DEL, p.backend->rx_fd(), nullptr);
 }
@@ -156,6 +183,11 @@ void Runtime::loop() {
         uint64_t v;
         // SAFETY: reads 8 bytes into a local of that size.
         (void)!read(wakefd_, &v, sizeof v);
+        continue;
+      }
+      if (evs[i].data.u64 & kSourceTag) {
+        auto* src = reinterpret_cast<dp::RxSource*>(static_cast<uintptr_t>(evs[i].data.u64 & ~kSourceTag));
+        if (sources_.count(src)) receive_shared(*src, batch, now);  // else: unwatched this round
         continue;
       }
       const auto id = static_cast<uint32_t>(evs[i].data.u64);
@@ -177,6 +209,20 @@ void Runtime::loop() {
     }
     run_commands();
   }
+}
+
+void Runtime::receive_shared(dp::RxSource& src, net::FrameBatch& batch, uint64_t now) {
+  if (src.receive(batch, dp_.pool(), now) == 0) return;
+  // Runs of frames for the same port go through it together.
+  net::FrameBatch run;
+  for (uint32_t i = 0; i < batch.count;) {
+    const uint32_t id = batch[i]->meta.in_port;
+    run.clear();
+    while (i < batch.count && batch[i]->meta.in_port == id) run.add(batch[i++]);
+    if (id < dp_.ports().size() && dp_.ports()[id]) dp_.receive(*dp_.ports()[id], run);
+    else dp_.pool().put(run);  // the source named a port that is gone
+  }
+  batch.clear();
 }
 
 }  // namespace kvnet::io

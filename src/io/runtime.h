@@ -11,6 +11,10 @@
 // not involved keep forwarding. Nothing but DatapathCommands (and tests)
 // should use call() directly.
 //
+// Ports whose backends share one receive source (the tunnel ports of one
+// socket, dp::RxSource) are polled through it: once per round for all of
+// them, each frame then run through the port the source demultiplexed it to.
+//
 // Creation is fallible (create()); so are start() and watch(): a port whose
 // fd cannot be polled is reported through take_failures() like a port whose
 // device died, and the control thread retries it.
@@ -26,6 +30,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -86,6 +91,8 @@ class Runtime {
   void loop();
   void run_commands();
   void report(const std::string& port, std::string why);
+  // One batch from a shared source, each frame run through its own port.
+  void receive_shared(dp::RxSource& src, net::FrameBatch& batch, uint64_t now);
 
   dp::Datapath& dp_;
   int epfd_ = -1;
@@ -98,6 +105,9 @@ class Runtime {
   std::mutex mu_;
   std::deque<std::function<void()>> cmds_;
   std::vector<Failure> failed_;  // guarded by mu_
+  // Shared receive sources (tunnel sockets) and how many watched ports use
+  // each; polled once, whatever the number of ports. Datapath thread.
+  std::unordered_map<dp::RxSource*, uint32_t> sources_;
 };
 
 uint64_t now_ns();  // CLOCK_MONOTONIC

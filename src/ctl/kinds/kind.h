@@ -27,6 +27,7 @@
 
 #include "base/result.h"
 #include "dp/port.h"
+#include "dp/vlan.h"
 
 namespace kvnet::ctl {
 
@@ -41,11 +42,13 @@ struct PortOptions {
 
 // One setting in its canonical text form, as `export` writes it and
 // `KEY=VALUE` sets it. `list` values are comma-separated ("1,10,20-30") and
-// written as YAML flow sequences.
+// written as YAML flow sequences; `map` values are comma-separated K:V pairs
+// ("10:5010,20:5020") written as YAML flow maps.
 struct Field {
   std::string key;
   std::string value;
   bool list = false;
+  bool map = false;
   bool operator==(const Field&) const = default;
 };
 using Fields = std::vector<Field>;
@@ -69,6 +72,10 @@ class OptionReader {
   virtual int64_t integer(std::string_view key, int64_t lo, int64_t hi) const = 0;
   // A file path resolved against the topology file's directory.
   virtual std::string path(std::string_view key) const = 0;
+  // A list: a YAML sequence of scalars or a comma-separated scalar; none empty.
+  virtual std::vector<std::string> items(std::string_view key) const = 0;
+  // KEY: VALUE pairs: a YAML map of scalars or "K:V,K:V"; none empty.
+  virtual std::vector<std::pair<std::string, std::string>> pairs(std::string_view key) const = 0;
   [[noreturn]] virtual void fail(std::string_view key, const std::string& what) const = 0;
 };
 
@@ -94,6 +101,10 @@ class PortKind {
   // change between them can be applied in place (VLAN, MTU) instead of
   // re-creating the port.
   virtual bool same_backend(const PortOptions& a, const PortOptions& b) const = 0;
+
+  // A VLAN configuration the options imply on a switch when the port gives
+  // none (a tunnel's vni_map: a trunk of the mapped VLANs).
+  virtual std::optional<dp::VlanConfig> implied_vlan(const PortOptions& /*o*/) const { return std::nullopt; }
 
   // The datapath's view: name and patch-ness.
   dp::KindTag tag() const { return {name(), is_patch()}; }

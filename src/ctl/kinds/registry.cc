@@ -4,12 +4,14 @@
 #include "ctl/kinds/pcap.h"
 #include "ctl/kinds/system.h"
 #include "ctl/kinds/tap.h"
+#include "ctl/kinds/tunnel.h"
 
 namespace kvnet::ctl {
 
 std::span<const PortKind* const> port_kinds() {
   static const PortKind* const kKinds[] = {
       &pcap_kind(), &patch_kind(), &tap_kind(), &system_kind(), &internal_kind(),
+      &vxlan_kind(), &geneve_kind(), &gre_kind(),
   };
   return kKinds;
 }

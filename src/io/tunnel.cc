@@ -1,0 +1,682 @@
+#include "io/tunnel.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/ip.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <tuple>
+
+#include "net/bytes.h"
+#include "io/runtime.h"
+#include "net/vlan_ops.h"
+
+namespace kvnet::io {
+namespace {
+
+std::string sys(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+socklen_t to_sockaddr(const IpAddr& a, uint16_t port, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (a.family == AF_INET6) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(port);
+    std::memcpy(&s6->sin6_addr, a.b.data(), 16);
+    return sizeof(sockaddr_in6);
+  }
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+  s4->sin_family = AF_INET;
+  s4->sin_port = htons(port);
+  std::memcpy(&s4->sin_addr, a.b.data(), 4);
+  return sizeof(sockaddr_in);
+}
+
+// The any-address of `family` when `a` is unset.
+IpAddr or_any(const IpAddr& a, int family) {
+  if (!a.unset()) return a;
+  IpAddr any;
+  any.family = family;
+  return any;
+}
+
+IpAddr from_sockaddr(const sockaddr_storage& ss) {
+  IpAddr a;
+  if (ss.ss_family == AF_INET6) {
+    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    // An IPv4-mapped source on an IPv6 socket cannot happen (IPV6_V6ONLY).
+    a.family = AF_INET6;
+    std::memcpy(a.b.data(), &s6->sin6_addr, 16);
+  } else if (ss.ss_family == AF_INET) {
+    const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
+    a.family = AF_INET;
+    std::memcpy(a.b.data(), &s4->sin_addr, 4);
+  }
+  return a;
+}
+
+int set_int(int fd, int level, int opt, int v) {
+  // SAFETY: setsockopt reads sizeof v bytes of a local.
+  return setsockopt(fd, level, opt, &v, sizeof v);
+}
+
+// The MTU of the route to `remote` (the kernel's view, through a connected
+// UDP socket), or 0 if unknown.
+uint32_t route_mtu(const IpAddr& remote) {
+  const int fd = socket(remote.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_storage ss;
+  const socklen_t len = to_sockaddr(remote, 9, ss);
+  int mtu = 0;
+  socklen_t ml = sizeof mtu;
+  // SAFETY: connect reads `len` bytes of ss; getsockopt writes at most ml bytes into mtu.
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0)
+    getsockopt(fd, remote.family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+               remote.family == AF_INET6 ? IPV6_MTU : IP_MTU, &mtu, &ml);
+  ::close(fd);
+  return mtu > 0 ? static_cast<uint32_t>(mtu) : 0;
+}
+
+// The MTU of the interface that has address `a`, or 0.
+uint32_t local_mtu(const IpAddr& a) {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) < 0) return 0;
+  std::string ifname;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != a.family) continue;
+    sockaddr_storage ss{};
+    std::memcpy(&ss, i->ifa_addr, a.family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+    if (from_sockaddr(ss) == a) ifname = i->ifa_name;
+  }
+  freeifaddrs(list);
+  if (ifname.empty()) return 0;
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  // SAFETY: SIOCGIFMTU writes into the ifreq we own.
+  const int r = ioctl(fd, SIOCGIFMTU, &ifr);
+  ::close(fd);
+  return r == 0 && ifr.ifr_mtu > 0 ? static_cast<uint32_t>(ifr.ifr_mtu) : 0;
+}
+
+size_t ip_header_len(int family) { return family == AF_INET6 ? net::kIpv6HeaderLen : net::kIpv4HeaderLen; }
+
+}  // namespace
+
+// ---------------------------------------------------------------- addresses
+
+std::optional<IpAddr> IpAddr::parse(std::string_view s) {
+  const std::string str(s);
+  IpAddr a;
+  // SAFETY: inet_pton writes at most 16 bytes into b.
+  if (inet_pton(AF_INET, str.c_str(), a.b.data()) == 1) {
+    a.family = AF_INET;
+    return a;
+  }
+  if (inet_pton(AF_INET6, str.c_str(), a.b.data()) == 1) {
+    a.family = AF_INET6;
+    return a;
+  }
+  return std::nullopt;
+}
+
+std::string IpAddr::str() const {
+  if (unset()) return "-";
+  char buf[INET6_ADDRSTRLEN];
+  // SAFETY: inet_ntop writes at most sizeof buf bytes.
+  if (!inet_ntop(family, b.data(), buf, sizeof buf)) return "?";
+  return buf;
+}
+
+std::string_view to_string(TunnelType t) {
+  switch (t) {
+    case TunnelType::kVxlan: return "vxlan";
+    case TunnelType::kGeneve: return "geneve";
+    case TunnelType::kGre: return "gre";
+  }
+  return "?";
+}
+
+int TunnelConfig::family() const {
+  if (!local.unset()) return local.family;
+  if (!remotes.empty()) return remotes[0].family;
+  for (const auto& s : static_remotes) return s.remote.family;
+  return AF_INET;
+}
+
+// ---------------------------------------------------------------- the shared socket
+
+Result<std::shared_ptr<TunnelSocket>> TunnelSocket::get(TunnelType type, int family, const IpAddr& local,
+                                                        uint16_t port) {
+  using Key = std::tuple<int, int, std::array<uint8_t, 16>, uint16_t>;
+  static std::mutex mu;
+  static std::map<Key, std::weak_ptr<TunnelSocket>> open_sockets;
+  const Key key{static_cast<int>(type), family, local.b, type == TunnelType::kGre ? uint16_t{0} : port};
+  std::lock_guard<std::mutex> g(mu);
+  if (auto it = open_sockets.find(key); it != open_sockets.end())
+    if (auto s = it->second.lock()) return s;
+
+  auto s = std::shared_ptr<TunnelSocket>(new TunnelSocket());
+  s->type_ = type;
+  s->family_ = family;
+  s->local_ = local;
+  s->port_ = port;
+  const IpAddr bind_addr = or_any(local, family);
+  const std::string where = std::string(to_string(type)) + " endpoint " + bind_addr.str() +
+                            (type == TunnelType::kGre ? "" : " port " + std::to_string(port));
+  const bool v6 = family == AF_INET6;
+  const int ip_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+  // Never fragment: a frame that does not fit is dropped as too_big before.
+  auto no_fragments = [&](int fd) {
+    if (v6) {
+      set_int(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO);
+      set_int(fd, IPPROTO_IPV6, IPV6_DONTFRAG, 1);
+    } else {
+      set_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO);
+    }
+  };
+  (void)ip_level;
+
+  if (type == TunnelType::kGre) {
+    s->rx_fd_ = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, net::kIpProtoGre);
+    if (s->rx_fd_ < 0) return Error{sys(where + ": raw GRE socket")};
+    if (!local.unset()) {
+      sockaddr_storage ss;
+      const socklen_t len = to_sockaddr(local, 0, ss);
+      // SAFETY: bind reads `len` bytes of ss.
+      if (bind(s->rx_fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) return Error{sys(where + ": bind")};
+    }
+    no_fragments(s->rx_fd_);
+    set_int(s->rx_fd_, SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20);
+    set_int(s->rx_fd_, SOL_SOCKET, SO_SNDBUFFORCE, 8 << 20);
+    s->send_fds_.push_back(s->rx_fd_);
+    s->src_ports_.push_back(0);
+  } else {
+    s->rx_fd_ = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->rx_fd_ < 0) return Error{sys(where + ": UDP socket")};
+    if (v6) set_int(s->rx_fd_, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    set_int(s->rx_fd_, SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20);
+    sockaddr_storage ss;
+    const socklen_t len = to_sockaddr(bind_addr, port, ss);
+    // SAFETY: bind reads `len` bytes of ss.
+    if (bind(s->rx_fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+      const bool busy = errno == EADDRINUSE;
+      return Error{sys(where + ": bind") +
+                   (busy ? " (another program, or a kernel vxlan/geneve device, holds this UDP port)" : "")};
+    }
+    // Send sockets, one per outer source port, from a pid-dependent start in
+    // 49152-65535 so that two kvnetd on one host do not collide.
+    uint32_t candidate = static_cast<uint32_t>(getpid()) * 2654435761u;
+    for (int tries = 0; tries < 512 && s->send_fds_.size() < kSendSockets; ++tries, ++candidate) {
+      const uint16_t sport = net::tunnel_src_port(candidate * 40503u);
+      const int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) return Error{sys(where + ": UDP send socket")};
+      if (v6) set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+      sockaddr_storage src;
+      const socklen_t sl = to_sockaddr(bind_addr, sport, src);
+      // SAFETY: bind reads `sl` bytes of src.
+      if (bind(fd, reinterpret_cast<sockaddr*>(&src), sl) < 0) {
+        ::close(fd);
+        continue;  // in use: try the next port
+      }
+      no_fragments(fd);
+      if (!v6) set_int(fd, SOL_SOCKET, SO_NO_CHECK, 1);  // RFC 7348: zero UDP checksum over IPv4
+      set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, 4 << 20);
+      set_int(fd, SOL_SOCKET, SO_RCVBUF, 4096);  // nothing is expected here
+      s->send_fds_.push_back(fd);
+      s->src_ports_.push_back(sport);
+    }
+    if (s->send_fds_.empty()) return Error{where + ": no free UDP source port in 49152-65535"};
+  }
+  open_sockets[key] = s;
+  return s;
+}
+
+TunnelSocket::~TunnelSocket() {
+  for (int fd : send_fds_)
+    if (fd != rx_fd_) ::close(fd);
+  if (rx_fd_ >= 0) ::close(rx_fd_);
+}
+
+void TunnelSocket::add_port(TunnelBackend* b) {
+  if (std::find(ports_.begin(), ports_.end(), b) == ports_.end()) ports_.push_back(b);
+}
+
+void TunnelSocket::remove_port(TunnelBackend* b) { std::erase(ports_, b); }
+
+std::string TunnelSocket::describe() const {
+  std::string out = std::string(to_string(type_)) + " " + or_any(local_, family_).str();
+  if (type_ != TunnelType::kGre) out += ":" + std::to_string(port_);
+  std::string drops;
+  auto add = [&](std::string_view what, uint64_t n) {
+    if (n) drops += (drops.empty() ? "" : ", ") + std::string(what) + " " + std::to_string(n);
+  };
+  for (size_t i = 1; i < counters_.malformed.size(); ++i)
+    add(net::to_string(static_cast<net::TunnelError>(i)), counters_.malformed[i].load());
+  add("unknown_vni", counters_.unknown_vni.load());
+  add("unknown_remote", counters_.unknown_remote.load());
+  add("oam", counters_.oam.load());
+  if (!drops.empty()) out += " (dropped: " + drops + ")";
+  return out;
+}
+
+uint32_t TunnelSocket::receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) {
+  constexpr uint32_t kMax = net::kBatchSize;
+  net::Frame* frames[kMax];
+  mmsghdr msgs[kMax];
+  iovec iov[kMax];
+  sockaddr_storage from[kMax];
+  uint32_t want = 0;
+  while (want < kMax - batch.count) {
+    net::Frame* f = pool.get();
+    if (!f) break;
+    frames[want] = f;
+    iov[want] = {f->data(), f->tailroom()};
+    std::memset(&msgs[want], 0, sizeof(mmsghdr));
+    msgs[want].msg_hdr.msg_iov = &iov[want];
+    msgs[want].msg_hdr.msg_iovlen = 1;
+    msgs[want].msg_hdr.msg_name = &from[want];
+    msgs[want].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    ++want;
+  }
+  // SAFETY: recvmmsg writes into the frames' tailroom and the address array, all sized above.
+  const int got = want ? recvmmsg(rx_fd_, msgs, want, MSG_DONTWAIT, nullptr) : 0;
+  const uint32_t n = got > 0 ? static_cast<uint32_t>(got) : 0;
+  uint32_t added = 0;
+  for (uint32_t i = 0; i < want; ++i) {
+    net::Frame* f = frames[i];
+    if (i >= n) {
+      pool.put(f);
+      continue;
+    }
+    counters_.rx_packets.fetch_add(1, std::memory_order_relaxed);
+    const size_t len = msgs[i].msg_len;
+    IpAddr src = from_sockaddr(from[i]);
+    net::TunnelRx rx;
+    switch (type_) {
+      case TunnelType::kVxlan: rx = net::vxlan_parse(f->data(), len); break;
+      case TunnelType::kGeneve: rx = net::geneve_parse(f->data(), len); break;
+      case TunnelType::kGre:
+        rx = family_ == AF_INET ? net::ipv4_gre_parse(f->data(), len) : net::gre_parse(f->data(), len);
+        break;
+    }
+    if (rx.error != net::TunnelError::kNone) {
+      counters_.malformed[static_cast<size_t>(rx.error)].fetch_add(1, std::memory_order_relaxed);
+      pool.put(f);
+      continue;
+    }
+    if (rx.oam) {
+      counters_.oam.fetch_add(1, std::memory_order_relaxed);
+      pool.put(f);
+      continue;
+    }
+    const uint32_t vni = type_ == TunnelType::kGre ? rx.vni : rx.vni;
+    TunnelBackend* port = nullptr;
+    bool vni_known = false;
+    for (TunnelBackend* b : ports_) {
+      if (b->accepts(vni, src)) {
+        port = b;
+        break;
+      }
+      if (b->accepts(vni, IpAddr{})) vni_known = true;
+    }
+    if (!port) {
+      (vni_known ? counters_.unknown_remote : counters_.unknown_vni).fetch_add(1, std::memory_order_relaxed);
+      pool.put(f);
+      continue;
+    }
+    f->set_len(len);
+    f->pull_front(rx.inner_off);
+    f->set_len(rx.inner_len);
+    if (!port->admit(*f, vni, src, now_ns)) {
+      pool.put(f);
+      continue;
+    }
+    f->meta.ts_ns = now_ns;
+    f->meta.in_port = port->port_id();
+    batch.add(f);
+    ++added;
+  }
+  return added;
+}
+
+uint32_t TunnelSocket::send(size_t sock, mmsghdr* msgs, uint32_t n) {
+  const int fd = send_fds_[sock];
+  uint32_t i = 0, ok = 0;
+  while (i < n) {
+    // SAFETY: sendmmsg reads the n - i prepared messages the caller owns.
+    const int r = sendmmsg(fd, msgs + i, n - i, MSG_DONTWAIT);
+    if (r > 0) {
+      i += static_cast<uint32_t>(r);
+      ok += static_cast<uint32_t>(r);
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;  // the socket buffer is full: the rest fail
+    msgs[i].msg_len = UINT32_MAX;                        // this one failed (unreachable, ...): skip it
+    ++i;
+  }
+  for (uint32_t k = i; k < n; ++k) msgs[k].msg_len = UINT32_MAX;
+  return ok;
+}
+
+// ---------------------------------------------------------------- the port
+
+Result<std::unique_ptr<TunnelBackend>> TunnelBackend::open(const std::string& name, const TunnelConfig& c) {
+  auto b = std::unique_ptr<TunnelBackend>(new TunnelBackend());
+  b->name_ = name;
+  b->cfg_ = c;
+  const int family = c.family();
+  uint16_t port = c.dst_port;
+  if (!port) port = c.type == TunnelType::kGeneve ? net::kGenevePort : net::kVxlanPort;
+  b->cfg_.dst_port = c.type == TunnelType::kGre ? 0 : port;
+  auto sock = TunnelSocket::get(c.type, family, c.local, port);
+  if (!sock) return Error{"port '" + name + "': " + sock.error().message};
+  b->sock_ = std::move(*sock);
+
+  uint32_t mtu = 0;
+  for (const auto& r : c.remotes)
+    if (uint32_t m = route_mtu(r); m && (!mtu || m < mtu)) mtu = m;
+  if (!mtu && !c.local.unset()) mtu = local_mtu(c.local);
+  b->path_mtu_ = mtu ? mtu : 1500;
+  const size_t over = ip_header_len(family) + b->header_len() + net::kEthHeaderLen;
+  b->inner_mtu_ = b->path_mtu_ > over ? static_cast<uint32_t>(b->path_mtu_ - over) : 0;
+
+  for (const auto& s : c.static_remotes) b->table_[{s.vni, s.mac.u64()}] = Remote{s.remote, 0, true};
+  b->learned_count_ = b->table_.size();
+  return b;
+}
+
+TunnelBackend::~TunnelBackend() = default;
+
+void TunnelBackend::attach(dp::Port& p) {
+  port_ = &p;
+  port_id_ = p.id;
+  sock_->add_port(this);
+}
+
+void TunnelBackend::detach(dp::Port&) {
+  sock_->remove_port(this);
+  port_ = nullptr;
+}
+
+size_t TunnelBackend::header_len() const {
+  switch (cfg_.type) {
+    case TunnelType::kVxlan: return net::kUdpHeaderLen + net::kVxlanHeaderLen;
+    case TunnelType::kGeneve: return net::kUdpHeaderLen + net::kGeneveHeaderLen;
+    case TunnelType::kGre: return cfg_.has_key || cfg_.nvgre ? 8 : 4;
+  }
+  return 0;
+}
+
+size_t TunnelBackend::build_header(uint8_t* out, uint32_t vni, uint32_t hash) const {
+  switch (cfg_.type) {
+    case TunnelType::kVxlan: net::vxlan_build(out, vni); return net::kVxlanHeaderLen;
+    case TunnelType::kGeneve: return net::geneve_build(out, vni);
+    case TunnelType::kGre:
+      if (cfg_.nvgre) return net::gre_build(out, true, net::nvgre_key(vni, static_cast<uint8_t>(hash)));
+      return net::gre_build(out, cfg_.has_key, vni);
+  }
+  return 0;
+}
+
+bool TunnelBackend::accepts(uint32_t vni, const IpAddr& src) const {
+  uint32_t key = vni;
+  if (cfg_.type == TunnelType::kGre && cfg_.nvgre) key = net::gre_vsid(vni);
+  bool vni_ok;
+  if (!cfg_.vni_map.empty()) {
+    vni_ok = false;
+    for (const auto& [vlan, v] : cfg_.vni_map) vni_ok |= v == key;
+  } else {
+    vni_ok = key == cfg_.vni;
+  }
+  if (!vni_ok) return false;
+  if (src.unset() || cfg_.remote_flow) return true;
+  return std::find(cfg_.remotes.begin(), cfg_.remotes.end(), src) != cfg_.remotes.end();
+}
+
+bool TunnelBackend::admit(net::Frame& f, uint32_t vni, const IpAddr& src, uint64_t now_ns) {
+  if (cfg_.type == TunnelType::kGre && cfg_.nvgre) vni = net::gre_vsid(vni);
+  if (f.len() >= net::kEthHeaderLen && !(f.data()[6] & 1)) {  // learn a unicast source
+    const Key k{vni, net::Mac::from_bytes(f.data() + 6).u64()};
+    auto it = table_.find(k);
+    if (it == table_.end()) {
+      if (table_.size() < cfg_.max_learned) {
+        table_.emplace(k, Remote{src, now_ns, false});
+        learned_count_.store(table_.size(), std::memory_order_relaxed);
+        flood_dirty_ = true;
+      }
+    } else if (!it->second.is_static) {
+      if (!(it->second.addr == src)) flood_dirty_ = true;
+      it->second.addr = src;
+      it->second.seen_ns = now_ns;
+    }
+  }
+  if (!cfg_.vni_map.empty()) {
+    uint16_t vlan = 0;
+    for (const auto& [vl, v] : cfg_.vni_map)
+      if (v == vni) vlan = vl;
+    if (!vlan) {
+      if (port_) port_->counters.drop(dp::Drop::kUnmappedVni);
+      return false;
+    }
+    if (!net::push_vlan(f, net::kEthTypeVlan, vlan)) {
+      if (port_) port_->counters.drop(dp::Drop::kNoHeadroom);
+      return false;
+    }
+  }
+  return true;
+}
+
+const IpAddr* TunnelBackend::lookup(uint32_t vni, const net::Mac& dst, uint64_t now_ns) const {
+  const auto it = table_.find({vni, dst.u64()});
+  if (it == table_.end()) return nullptr;
+  const Remote& r = it->second;
+  if (!r.is_static && now_ns - r.seen_ns > uint64_t{cfg_.aging_s} * 1000000000ULL) return nullptr;
+  return &r.addr;
+}
+
+std::optional<uint32_t> TunnelBackend::egress_vni(net::Frame& f) {
+  if (cfg_.vni_map.empty()) return cfg_.vni;
+  if (f.len() < net::kEthHeaderLen + net::kVlanTagLen || net::load_be16(f.data() + 12) != net::kEthTypeVlan)
+    return std::nullopt;
+  const uint16_t vlan = net::load_be16(f.data() + 14) & 0x0fff;
+  const auto it = cfg_.vni_map.find(vlan);
+  if (it == cfg_.vni_map.end()) return std::nullopt;
+  net::pop_vlan(f);
+  return it->second;
+}
+
+uint32_t TunnelBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
+  constexpr uint32_t kMaxMsgs = 256;
+  mmsghdr msgs[kMaxMsgs];
+  iovec iov[kMaxMsgs][2];
+  uint8_t hdrs[kMaxMsgs][net::kGreMaxHeaderLen];
+  sockaddr_storage dst[kMaxMsgs];
+  uint16_t frame_of[kMaxMsgs];
+  bool failed[net::kBatchSize] = {};
+  // TTL and TOS go with every message (the socket is shared by ports).
+  alignas(cmsghdr) uint8_t ctl[CMSG_SPACE(sizeof(int)) * 2] = {};
+  const bool v6 = sock_->family() == AF_INET6;
+  {
+    msghdr tmp{};
+    tmp.msg_control = ctl;
+    tmp.msg_controllen = sizeof ctl;
+    cmsghdr* c = CMSG_FIRSTHDR(&tmp);
+    c->cmsg_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    c->cmsg_type = v6 ? IPV6_HOPLIMIT : IP_TTL;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &cfg_.ttl, sizeof(int));
+    c = CMSG_NXTHDR(&tmp, c);
+    c->cmsg_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    c->cmsg_type = v6 ? IPV6_TCLASS : IP_TOS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &cfg_.tos, sizeof(int));
+  }
+  const uint16_t dport = cfg_.dst_port;
+  const size_t outer = ip_header_len(sock_->family()) + header_len();
+  uint32_t nmsg = 0;
+  size_t cur_sock = 0;
+  uint32_t handled = 0;  // frames sent, or dropped here with their own reason
+
+  auto flush = [&] {
+    if (!nmsg) return;
+    sock_->send(cur_sock, msgs, nmsg);
+    for (uint32_t k = 0; k < nmsg; ++k)
+      if (msgs[k].msg_len == UINT32_MAX) failed[frame_of[k]] = true;
+    nmsg = 0;
+  };
+  auto drop = [&](uint32_t i, dp::Drop why) {
+    (void)i;
+    if (port_) port_->counters.drop(why);
+    ++handled;
+  };
+
+  uint64_t now = 0;
+  for (uint32_t i = 0; i < batch.count; ++i) {
+    net::Frame* f = batch[i];
+    const std::optional<uint32_t> vni = egress_vni(*f);
+    if (!vni) {
+      drop(i, dp::Drop::kUnmappedVlan);
+      continue;
+    }
+    if (f->len() + outer > path_mtu_) {
+      drop(i, dp::Drop::kTooBig);
+      continue;
+    }
+    const uint32_t hash = net::inner_flow_hash(f->data(), f->len());
+    // Where to: the remote of a known unicast, else the flood list.
+    const IpAddr* one = nullptr;
+    if (!(f->data()[0] & 1)) {
+      if (!now) now = now_ns();
+      one = lookup(*vni, net::Mac::from_bytes(f->data()), now);
+    }
+    const std::vector<IpAddr>& flood = cfg_.remote_flow ? flow_flood() : cfg_.remotes;
+    const uint32_t fanout = one ? 1 : static_cast<uint32_t>(flood.size());
+    if (!fanout) {
+      drop(i, dp::Drop::kNoRemote);
+      continue;
+    }
+    const size_t sock = sock_->send_socket(hash);
+    if (sock != cur_sock || nmsg + fanout > kMaxMsgs) {
+      flush();
+      cur_sock = sock;
+    }
+    for (uint32_t r = 0; r < fanout && nmsg < kMaxMsgs; ++r) {
+      const IpAddr& to = one ? *one : flood[r];
+      const uint32_t m = nmsg++;
+      const size_t hl = build_header(hdrs[m], *vni, hash);
+      iov[m][0] = {hdrs[m], hl};
+      iov[m][1] = {f->data(), f->len()};
+      std::memset(&msgs[m], 0, sizeof(mmsghdr));
+      msgs[m].msg_hdr.msg_name = &dst[m];
+      msgs[m].msg_hdr.msg_namelen = to_sockaddr(to, dport, dst[m]);
+      msgs[m].msg_hdr.msg_iov = iov[m];
+      msgs[m].msg_hdr.msg_iovlen = 2;
+      msgs[m].msg_hdr.msg_control = ctl;
+      msgs[m].msg_hdr.msg_controllen = sizeof ctl;
+      frame_of[m] = static_cast<uint16_t>(i);
+    }
+    ++handled;
+  }
+  flush();
+  uint32_t fails = 0;
+  for (uint32_t i = 0; i < batch.count; ++i) fails += failed[i];
+  pool.put(batch);
+  return handled - fails;
+}
+
+const std::vector<IpAddr>& TunnelBackend::flow_flood() {
+  if (!flood_dirty_) return flow_flood_;
+  // Every remote of a static entry or a learned one (aged ones included
+  // until they are replaced: they are still the last known VTEPs).
+  flow_flood_.clear();
+  for (const auto& [k, r] : table_)
+    if (std::find(flow_flood_.begin(), flow_flood_.end(), r.addr) == flow_flood_.end()) flow_flood_.push_back(r.addr);
+  flood_dirty_ = false;
+  return flow_flood_;
+}
+
+std::string TunnelBackend::explain(const net::Frame& f) const {
+  std::string vni_text;
+  uint32_t vni = cfg_.vni;
+  if (!cfg_.vni_map.empty()) {
+    if (f.len() < net::kEthHeaderLen + net::kVlanTagLen || net::load_be16(f.data() + 12) != net::kEthTypeVlan)
+      return "would drop it: an untagged frame has no VNI in the vni_map";
+    const uint16_t vlan = net::load_be16(f.data() + 14) & 0x0fff;
+    const auto it = cfg_.vni_map.find(vlan);
+    if (it == cfg_.vni_map.end()) return "would drop it: VLAN " + std::to_string(vlan) + " is not in the vni_map";
+    vni = it->second;
+    vni_text = " (VLAN " + std::to_string(vlan) + " popped)";
+  }
+  const size_t inner = f.len() - (cfg_.vni_map.empty() ? 0 : net::kVlanTagLen);
+  const size_t total = inner + ip_header_len(sock_->family()) + header_len();
+  const uint32_t hash = net::inner_flow_hash(f.data(), f.len());
+  std::string out = std::string(to_string(cfg_.type));
+  if (cfg_.type == TunnelType::kGre) {
+    if (cfg_.nvgre) out += " (nvgre) vsid " + std::to_string(vni) + " flowid " + std::to_string(hash & 0xff);
+    else if (cfg_.has_key) out += " key " + std::to_string(vni);
+  } else {
+    out += " vni " + std::to_string(vni);
+  }
+  out += vni_text + ": outer " + std::string(sock_->family() == AF_INET6 ? "IPv6" : "IPv4") + " " +
+         or_any(cfg_.local, sock_->family()).str() + " -> ";
+  std::vector<std::string> to;
+  std::string why;
+  const IpAddr* one = nullptr;
+  if (!(f.data()[0] & 1)) one = lookup(vni, net::Mac::from_bytes(f.data()), now_ns());
+  if (one) {
+    to.push_back(one->str());
+    why = "learned or static remote of " + net::Mac::from_bytes(f.data()).str();
+  } else {
+    std::vector<IpAddr> flood = cfg_.remotes;
+    if (cfg_.remote_flow)
+      for (const auto& [k, r] : table_)
+        if (std::find(flood.begin(), flood.end(), r.addr) == flood.end()) flood.push_back(r.addr);
+    for (const auto& a : flood) to.push_back(a.str());
+    why = (f.data()[0] & 1) ? "broadcast/multicast: head-end replication" : "unknown unicast: flooded to every remote";
+  }
+  if (to.empty()) return out + "(none): would drop it, no remote known (no_remote)";
+  for (size_t i = 0; i < to.size(); ++i) out += (i ? ", " : "") + to[i];
+  if (cfg_.type != TunnelType::kGre)
+    out += ", UDP " + std::to_string(sock_->src_port(sock_->send_socket(hash))) + " -> " + std::to_string(cfg_.dst_port);
+  else
+    out += ", IP protocol 47";
+  out += ", ttl " + std::to_string(cfg_.ttl) + ", tos " + std::to_string(cfg_.tos) + ", DF; " +
+         std::to_string(total) + " bytes on the underlay";
+  if (total > path_mtu_) out += ": would drop it, over the path MTU " + std::to_string(path_mtu_) + " (too_big)";
+  return out + " [" + why + "]";
+}
+
+std::string TunnelBackend::describe() const {
+  std::string out = std::string(to_string(cfg_.type));
+  if (cfg_.type == TunnelType::kGre)
+    out += cfg_.nvgre ? " nvgre vsid " + std::to_string(cfg_.vni) : cfg_.has_key ? " key " + std::to_string(cfg_.vni) : "";
+  else if (cfg_.vni_map.empty())
+    out += " vni " + std::to_string(cfg_.vni);
+  if (!cfg_.vni_map.empty()) {
+    out += " vni_map";
+    for (const auto& [vlan, v] : cfg_.vni_map) out += " " + std::to_string(vlan) + ":" + std::to_string(v);
+  }
+  out += " remote ";
+  if (cfg_.remote_flow) out += "flow";
+  for (size_t i = 0; i < cfg_.remotes.size(); ++i) out += (i ? "," : "") + cfg_.remotes[i].str();
+  out += " via " + sock_->describe() + ", path mtu " + std::to_string(path_mtu_) + ", inner mtu " +
+         std::to_string(inner_mtu_) + ", learned " + std::to_string(learned_count()) + " MAC(s)";
+  return out;
+}
+
+std::vector<std::pair<std::pair<uint32_t, net::Mac>, TunnelBackend::Remote>> TunnelBackend::remotes_snapshot() const {
+  std::vector<std::pair<std::pair<uint32_t, net::Mac>, Remote>> out;
+  for (const auto& [k, r] : table_) out.push_back({{k.vni, net::Mac::from_u64(k.mac)}, r});
+  return out;
+}
+
+}  // namespace kvnet::io

@@ -1,0 +1,204 @@
+// Tunnel ports (vxlan, geneve, gre): a VTEP whose underlay is the kernel's
+// IP stack.
+//
+// A TunnelSocket is one underlay endpoint: for VXLAN and Geneve a UDP socket
+// bound to (local_ip, dst_port), for GRE a raw IP socket (protocol 47) bound
+// to local_ip. Every tunnel port with the same endpoint shares it; received
+// packets are told apart by VNI (GRE: key) and outer source address and handed
+// to their port (dp::RxSource). The kernel routes what is sent, so the host's
+// routing table picks the outer interface, source address and MAC.
+//
+// Sending (VXLAN, Geneve): the outer UDP source port is a hash of the inner
+// flow (RFC 7348: 49152-65535). A UDP socket sends from its own port, so the
+// endpoint holds a small set of send sockets bound to ports of that range and
+// picks one by the hash (kSendSockets of them: as many distinct source ports,
+// enough for ECMP and RSS to spread flows). IPv4 outer checksums are zero
+// (SO_NO_CHECK), IPv6 ones are computed by the kernel; DF is set and nothing
+// is fragmented: a frame that would not fit the path MTU is dropped as
+// too_big. sendmmsg/recvmmsg move a batch per system call.
+//
+// A TunnelBackend is one port: its VNI or key (or a vni_map of local VLANs to
+// VNIs), its remotes (a fixed flood list, or `flow`: from static FDB
+// entries and learning), and the table it learns on receive: inner source
+// MAC -> outer source address, per VNI, with aging. A known unicast goes to
+// its remote; broadcast, multicast and unknown unicast go to every remote of
+// the flood list (head-end replication).
+//
+// Thread-safety: open() and describe() on the control thread; everything
+// else on the datapath thread.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/result.h"
+#include "dp/port.h"
+#include "net/headers.h"
+#include "net/tunnel.h"
+
+namespace kvnet::io {
+
+struct IpAddr {
+  int family = 0;  // AF_INET or AF_INET6; 0: unset
+  std::array<uint8_t, 16> b{};
+  static std::optional<IpAddr> parse(std::string_view s);
+  std::string str() const;
+  bool unset() const { return family == 0; }
+  bool operator==(const IpAddr&) const = default;
+};
+
+enum class TunnelType : uint8_t { kVxlan, kGeneve, kGre };
+std::string_view to_string(TunnelType t);
+
+struct StaticRemote {
+  uint32_t vni = 0;
+  net::Mac mac;
+  IpAddr remote;
+};
+
+struct TunnelConfig {
+  TunnelType type = TunnelType::kVxlan;
+  IpAddr local;                  // unset: the kernel picks (bound to any address)
+  std::vector<IpAddr> remotes;   // the flood list
+  bool remote_flow = false;      // remotes from static entries and learning
+  uint32_t vni = 0;              // VXLAN/Geneve VNI, GRE key, NVGRE VSID
+  bool has_key = false;          // GRE: send (and expect) a key
+  bool nvgre = false;            // GRE key = VSID << 8 | FlowID
+  uint16_t dst_port = 0;         // UDP tunnels
+  int ttl = 64;
+  int tos = 0;
+  std::map<uint16_t, uint32_t> vni_map;  // local VLAN -> VNI (empty: untagged, `vni`)
+  std::vector<StaticRemote> static_remotes;
+  uint32_t aging_s = 300;
+  uint32_t max_learned = 8192;
+  int family() const;  // of the local address or else the first remote (AF_INET if none)
+};
+
+class TunnelBackend;
+
+// Drops of packets that reached no port.
+struct TunnelSocketCounters {
+  std::atomic<uint64_t> rx_packets{0};
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(net::TunnelError::kCount)> malformed{};
+  std::atomic<uint64_t> unknown_vni{0};     // no port has this VNI/key
+  std::atomic<uint64_t> unknown_remote{0};  // a port has it, but not from this source
+  std::atomic<uint64_t> oam{0};             // Geneve control packets (not for the data path)
+};
+
+class TunnelSocket final : public dp::RxSource {
+ public:
+  // The endpoint's shared socket, opened on first use. Control thread.
+  static Result<std::shared_ptr<TunnelSocket>> get(TunnelType type, int family, const IpAddr& local,
+                                                   uint16_t port);
+  ~TunnelSocket() override;
+
+  int fd() const override { return rx_fd_; }
+  uint32_t receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) override;
+
+  void add_port(TunnelBackend* b);
+  void remove_port(TunnelBackend* b);
+  // Sends `n` prepared messages on send socket `sock` (an index from
+  // send_socket()); returns how many went.
+  uint32_t send(size_t sock, struct mmsghdr* msgs, uint32_t n);
+  size_t send_socket(uint32_t hash) const { return send_fds_.size() > 1 ? hash % send_fds_.size() : 0; }
+  uint16_t src_port(size_t sock) const { return src_ports_[sock]; }
+  TunnelType type() const { return type_; }
+  int family() const { return family_; }
+  uint16_t port() const { return port_; }
+  const IpAddr& local() const { return local_; }
+  const TunnelSocketCounters& counters() const { return counters_; }
+  std::string describe() const;
+
+  static constexpr size_t kSendSockets = 8;
+
+ private:
+  TunnelSocket() = default;
+  TunnelType type_ = TunnelType::kVxlan;
+  int family_ = AF_INET;
+  IpAddr local_;
+  uint16_t port_ = 0;
+  int rx_fd_ = -1;
+  std::vector<int> send_fds_;  // GRE: the rx socket itself
+  std::vector<uint16_t> src_ports_;
+  std::vector<TunnelBackend*> ports_;  // datapath thread
+  TunnelSocketCounters counters_;
+};
+
+class TunnelBackend final : public dp::PortBackend {
+ public:
+  // Opens (or shares) the endpoint's socket and measures the path MTU to the
+  // remotes. Control thread. `name` is the port's, for messages.
+  static Result<std::unique_ptr<TunnelBackend>> open(const std::string& name, const TunnelConfig& c);
+  ~TunnelBackend() override;
+
+  uint32_t send(net::FrameBatch& batch, net::FramePool& pool) override;
+  dp::RxSource* shared_rx() override { return sock_.get(); }
+  void attach(dp::Port& p) override;
+  void detach(dp::Port& p) override;
+  std::string explain(const net::Frame& f) const override;
+  std::string describe() const override;
+
+  // The largest inner frame payload (the MTU a VM or container behind the
+  // tunnel should use): underlay path MTU - outer headers - 14.
+  uint32_t inner_mtu() const { return inner_mtu_; }
+  const TunnelConfig& config() const { return cfg_; }
+  size_t learned_count() const { return learned_count_.load(std::memory_order_relaxed); }
+
+  // --- for TunnelSocket::receive (datapath thread) ---
+  // Whether a packet with this VNI/key from `src` is this port's.
+  bool accepts(uint32_t vni, const IpAddr& src) const;
+  // Learns the inner source MAC; maps the VNI to a VLAN tag (vni_map).
+  // Returns false (and counts) if the frame must be dropped.
+  bool admit(net::Frame& f, uint32_t vni, const IpAddr& src, uint64_t now_ns);
+  uint32_t port_id() const { return port_id_; }
+
+  // A learned or static remote of (vni, mac) (for fdb-show), or unset.
+  struct Remote {
+    IpAddr addr;
+    uint64_t seen_ns = 0;
+    bool is_static = false;
+  };
+  std::vector<std::pair<std::pair<uint32_t, net::Mac>, Remote>> remotes_snapshot() const;
+
+ private:
+  TunnelBackend() = default;
+  struct Key {
+    uint32_t vni;
+    uint64_t mac;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.mac * 0x9e3779b97f4a7c15ULL ^ k.vni); }
+  };
+  // The VNI a frame leaving this port carries (pops the VLAN tag with a
+  // vni_map); nullopt: drop (counted).
+  std::optional<uint32_t> egress_vni(net::Frame& f);
+  const IpAddr* lookup(uint32_t vni, const net::Mac& dst, uint64_t now_ns) const;
+  size_t header_len() const;
+  size_t build_header(uint8_t* out, uint32_t vni, uint32_t hash) const;
+
+  std::string name_;
+  TunnelConfig cfg_;
+  std::shared_ptr<TunnelSocket> sock_;
+  uint32_t path_mtu_ = 1500;
+  uint32_t inner_mtu_ = 1450;
+  dp::Port* port_ = nullptr;  // while attached
+  uint32_t port_id_ = 0;
+  const std::vector<IpAddr>& flow_flood();  // remote_flow: every remote known
+  std::unordered_map<Key, Remote, KeyHash> table_;  // datapath thread
+  std::vector<IpAddr> flow_flood_;
+  bool flood_dirty_ = true;
+  std::atomic<size_t> learned_count_{0};
+};
+
+}  // namespace kvnet::io
