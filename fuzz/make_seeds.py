@@ -222,6 +222,75 @@ def offload():
     write("offload", "tcp-options", vnet_hdr(1, 1, 66, 500, 34, 16) + eth(B, A, 0x0800, ipv4(6, tcp(b"o" * 1200, doff=8))))
 
 
+def tunnel_decap():
+    clear_seeds("tunnel_decap")
+    kinds = frames_of_every_kind()
+    udp6, tagged = kinds["ipv6-udp"], kinds["qinq-88a8"]
+    tcp4 = eth(B, A, 0x0800, ipv4(6, tcp(b"x" * 20)))
+
+    def vxlan(vni, flags=0x08):
+        return struct.pack("!B3xI", flags, vni << 8)
+
+    def geneve_opt(cls, typ, data=b""):
+        return struct.pack("!HBB", cls, typ, len(data) // 4) + data
+
+    def geneve(vni, opts=b"", oc=0, proto=0x6558, ver=0):
+        return struct.pack("!BBHI", ver << 6 | len(opts) // 4, oc, proto, vni << 8) + opts
+
+    def gre(c=False, k=None, s=None, proto=0x6558, extra=0):
+        flags = (0x8000 if c else 0) | (0x2000 if k is not None else 0) | (0x1000 if s is not None else 0) | extra
+        b = struct.pack("!HH", flags, proto)
+        if c:
+            b += struct.pack("!HH", 0xBEEF, 0)
+        if k is not None:
+            b += struct.pack("!I", k)
+        if s is not None:
+            b += struct.pack("!I", s)
+        return b
+
+    def ipv4_gre(payload, ihl=5, frag=0x4000, src=0xC0A80001, dst=0xC0A80002, total=None):
+        h = struct.pack("!BBHHHBBHII", 0x40 | ihl, 0, total or 4 * ihl + len(payload), 7, frag, 64, 47, 0, src, dst)
+        h += b"\x01" * (4 * ihl - 20)
+        return h + payload
+
+    two_opts = geneve_opt(0x0102, 0x03, b"\xaa" * 4) + geneve_opt(0x0104, 0x85, b"\xbb" * 12)
+    seeds = {
+        "vxlan": vxlan(0x123456) + tcp4,
+        "vxlan-ipv6": vxlan(1) + udp6,
+        "vxlan-tagged": vxlan(0xFFFFFF) + tagged,
+        "vxlan-all-flags": vxlan(7, 0xFF) + tcp4,
+        "vxlan-i-clear": vxlan(7, 0x00) + tcp4,
+        "vxlan-short-inner": vxlan(7) + tcp4[:13],
+        "vxlan-truncated": vxlan(7)[:5],
+        "geneve": geneve(0x10) + tcp4,
+        "geneve-two-options": geneve(0xABCDEF, two_opts, 0x40) + udp6,
+        "geneve-oam": geneve(0x10, geneve_opt(0x0001, 0x01), 0x80) + tcp4,
+        "geneve-max-options": geneve(5, b"".join(geneve_opt(i, 1) for i in range(63))) + tcp4,
+        "geneve-tlv-overrun": geneve(5, geneve_opt(1, 1, b"\0" * 4)[:3] + b"\x02" + b"\0" * 4) + tcp4,
+        "geneve-options-overrun": geneve(5, two_opts)[:20],
+        "geneve-version-1": geneve(5, ver=1) + tcp4,
+        "geneve-ipv4-protocol": geneve(5, proto=0x0800) + tcp4[14:],
+        "gre": gre() + tcp4,
+        "gre-key": gre(k=0xDEADBEEF) + tcp4,
+        "gre-nvgre": gre(k=0x12345600 | 0x2A) + udp6,
+        "gre-csum-key-seq": gre(c=True, k=99, s=1) + tagged,
+        "gre-csum-seq": gre(c=True, s=1) + tcp4,
+        "gre-routing": gre(k=1, extra=0x4000) + tcp4,
+        "gre-version-1": gre(k=1, extra=1) + tcp4,
+        "gre-fields-truncated": gre(c=True, k=99, s=1)[:10],
+        "ipv4-gre-key": ipv4_gre(gre(k=0x0A0B0C0D) + tcp4),
+        "ipv4-gre-ip-options": ipv4_gre(gre(k=5) + udp6, ihl=6),
+        "ipv4-gre-padded": ipv4_gre(gre() + tcp4) + b"\0" * 6,
+        "ipv4-gre-fragment": ipv4_gre(gre(k=5) + tcp4, frag=0x2000),
+        "ipv4-gre-total-too-long": ipv4_gre(gre(k=5) + tcp4, total=2000),
+        "ipv4-gre-truncated": ipv4_gre(gre(k=5) + tcp4)[:30],
+        "ipv4-udp": ipv4(17, udp(vxlan(1) + tcp4, 50000, 4789)),
+        "empty": b"",
+    }
+    for name, data in seeds.items():
+        write("tunnel_decap", name, data)
+
+
 def pcap_reader():
     clear_seeds("pcap_reader")
     for path in REPLAY_PCAPS:
@@ -332,6 +401,7 @@ def api_request():
 if __name__ == "__main__":
     flow_switch()
     offload()
+    tunnel_decap()
     pcap_reader()
     topology()
     flow_spec()
