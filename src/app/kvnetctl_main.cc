@@ -153,10 +153,13 @@ void print_pipeline(const json& r, const Args&) {
 }
 
 void print_fdb(const json& r, const Args&) {
-  std::cout << fmt::format(" {:<10} {:>4}  {:<17}  {:>4}\n", "port", "VLAN", "MAC", "Age");
+  bool remotes = false;
+  for (const auto& e : r) remotes |= e.contains("remote");
+  std::cout << fmt::format(" {:<10} {:>4}  {:<17}  {:>4}{}\n", "port", "VLAN", "MAC", "Age", remotes ? "  remote" : "");
   for (const auto& e : r)
-    std::cout << fmt::format(" {:<10} {:>4}  {:<17}  {:>4}\n", str(e, "port"), e["vlan"].get<int>(), str(e, "mac"),
-                             e["static"].get<bool>() ? std::string("static") : std::to_string(e["age"].get<uint64_t>()));
+    std::cout << fmt::format(" {:<10} {:>4}  {:<17}  {:>4}{}\n", str(e, "port"), e["vlan"].get<int>(), str(e, "mac"),
+                             e["static"].get<bool>() ? std::string("static") : std::to_string(e["age"].get<uint64_t>()),
+                             e.contains("remote") ? "  " + str(e, "remote") : std::string());
 }
 
 void print_lines(const json& r, const Args&) {

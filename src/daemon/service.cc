@@ -573,9 +573,10 @@ Result<json> Service::fdb_show(const Args& a) {
   for (const auto& [name, l] : live_) names[l.id] = name;
   const uint64_t now = io::now_ns();
   json out = json::array();
-  for (const auto& e : entries) {
+  for (const auto& [e, remote] : entries) {
     json j{{"vlan", e.vlan}, {"mac", net::Mac::from_u64(e.mac).str()}, {"port", names[e.port]}, {"static", e.is_static}};
     if (!e.is_static) j["age"] = now > e.last_seen_ns ? (now - e.last_seen_ns) / 1000000000ULL : 0;
+    if (!remote.empty()) j["remote"] = remote;
     out.push_back(j);
   }
   return out;

@@ -81,6 +81,9 @@ class PortBackend {
   // A receive source shared with other ports (a tunnel socket), polled once
   // for all of them instead of rx_fd(); null if none.
   virtual RxSource* shared_rx() { return nullptr; }
+  // The endpoint behind (vlan, mac) beyond the port, for fdb-show (a
+  // tunnel: the remote VTEP it learned or was given); "" if none.
+  virtual std::string remote_of(uint16_t /*vlan*/, uint64_t /*mac*/) const { return ""; }
   // For a trace: what the backend would do with `f` beyond the port (a
   // tunnel: the outer headers and remotes). "" when there is nothing to add.
   virtual std::string explain(const net::Frame& /*f*/) const { return ""; }

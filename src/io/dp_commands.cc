@@ -53,10 +53,16 @@ std::unique_ptr<dp::PortBackend> DatapathCommands::swap_backend(uint32_t id, std
   });
 }
 
-std::vector<dp::Fdb::Entry> DatapathCommands::fdb_dump(const std::string& bridge) {
+std::vector<DatapathCommands::FdbRow> DatapathCommands::fdb_dump(const std::string& bridge) {
   return rt_.call([&](dp::Datapath& dp) {
+    std::vector<FdbRow> out;
     dp::Bridge* b = dp.find_bridge(bridge);
-    return b && b->fdb() ? b->fdb()->entries() : std::vector<dp::Fdb::Entry>{};
+    if (!b || !b->fdb()) return out;
+    for (const auto& e : b->fdb()->entries()) {
+      const dp::Port* p = e.port < dp.ports().size() ? dp.ports()[e.port].get() : nullptr;
+      out.push_back({e, p && p->backend ? p->backend->remote_of(e.vlan, e.mac) : std::string()});
+    }
+    return out;
   });
 }
 

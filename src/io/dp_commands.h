@@ -10,7 +10,7 @@
 //   command        datapath-thread cost
 //   apply(Change)  O(size of the change) + O(ports) to grow the port table
 //   swap_backend   O(1)
-//   fdb_dump       O(FDB entries) copy
+//   fdb_dump       O(FDB entries) copy (+ a remote lookup for tunnel ports)
 //   fdb_flush      O(FDB entries)
 //   counters       O(ports) copy
 //   pipeline       O(bridges + ports + stages) copy
@@ -118,7 +118,11 @@ class DatapathCommands {
   // Puts `b` in place of the port's backend (polling follows); returns the old one.
   std::unique_ptr<dp::PortBackend> swap_backend(uint32_t port, std::unique_ptr<dp::PortBackend> b);
   // A bridge's FDB (the caller checked that the bridge exists and is not a hub).
-  std::vector<dp::Fdb::Entry> fdb_dump(const std::string& bridge);
+  struct FdbRow {
+    dp::Fdb::Entry entry;
+    std::string remote;  // the port backend's remote for the MAC (tunnels), or ""
+  };
+  std::vector<FdbRow> fdb_dump(const std::string& bridge);
   uint32_t fdb_flush(const std::string& bridge);  // how many entries went
   std::vector<PortCountersRow> counters();
   // Every bridge's stages with their counters, in the order frames meet them.

@@ -679,4 +679,15 @@ std::vector<std::pair<std::pair<uint32_t, net::Mac>, TunnelBackend::Remote>> Tun
   return out;
 }
 
+std::string TunnelBackend::remote_of(uint16_t vlan, uint64_t mac) const {
+  uint32_t vni = cfg_.vni;
+  if (!cfg_.vni_map.empty()) {
+    const auto it = cfg_.vni_map.find(vlan);
+    if (it == cfg_.vni_map.end()) return "";
+    vni = it->second;
+  }
+  const auto it = table_.find({vni, mac});
+  return it == table_.end() ? "" : it->second.addr.str();
+}
+
 }  // namespace kvnet::io

@@ -146,6 +146,7 @@ class TunnelBackend final : public dp::PortBackend {
   void attach(dp::Port& p) override;
   void detach(dp::Port& p) override;
   std::string explain(const net::Frame& f) const override;
+  std::string remote_of(uint16_t vlan, uint64_t mac) const override;
   std::string describe() const override;
 
   // The largest inner frame payload (the MTU a VM or container behind the

@@ -13,7 +13,7 @@ namespace kvnet::ctl {
 namespace {
 
 TEST(PortKinds, TableListsEveryKindOnce) {
-  EXPECT_EQ(port_kind_names(), "pcap, patch, tap, system, internal");
+  EXPECT_EQ(port_kind_names(), "pcap, patch, tap, system, internal, vxlan, geneve, gre");
   for (const PortKind* k : port_kinds()) {
     EXPECT_EQ(find_port_kind(k->name()), k);
     EXPECT_FALSE(k->summary().empty()) << k->name();

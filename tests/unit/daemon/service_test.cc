@@ -340,7 +340,7 @@ TEST_F(ServiceTest, CommandsTableCoversEveryVerb) {
                         "ct-del", "ct-list", "kinds"})
     EXPECT_EQ(names.count(v), 1u) << v;
   json kinds = ok({{"cmd", "kinds"}});
-  EXPECT_EQ(kinds.size(), 5u);
+  EXPECT_EQ(kinds.size(), 8u);
 }
 
 TEST(KernelBackends, PcapOutputStaysInItsDirectory) {
