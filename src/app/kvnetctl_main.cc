@@ -313,15 +313,24 @@ const Verb kVerbs[] = {
      [](CLI::App& c, Args& a) { c.add_option("bridge", a.bridge, "bridge")->required(); },
      [](const Args& a) -> json { return {{"cmd", "fdb-flush"}, {"bridge", a.bridge}}; },
      [](const json& r, const Args&) { std::cout << "flushed " << r["flushed"] << " entries\n"; }},
-    {"", "fdb-add", "add a static entry: fdb-add BR VLAN MAC PORT (VLAN 0 on learning bridges)",
+    {"", "fdb-add",
+     "add a static entry: fdb-add BR VLAN MAC PORT [remote_ip=ADDR] (VLAN 0 on learning bridges; remote_ip: the "
+     "remote VTEP behind MAC, for tunnel ports)",
      [](CLI::App& c, Args& a) {
        c.add_option("bridge", a.bridge)->required();
        c.add_option("vlan", a.vlan)->required()->check(CLI::Range(0, 4094));
        c.add_option("mac", a.mac)->required();
        c.add_option("port", a.port)->required();
+       c.add_option("options", a.kvs, "remote_ip=ADDR");
      },
      [](const Args& a) -> json {
-       return {{"cmd", "fdb-add"}, {"bridge", a.bridge}, {"vlan", a.vlan}, {"mac", a.mac}, {"port", a.port}};
+       json r = {{"cmd", "fdb-add"}, {"bridge", a.bridge}, {"vlan", a.vlan}, {"mac", a.mac}, {"port", a.port}};
+       const json o = options(a.kvs, "fdb-add");
+       for (auto it = o.begin(); it != o.end(); ++it) {
+         if (it.key() != "remote_ip") throw Failure{"fdb-add: unknown option '" + it.key() + "' (remote_ip=ADDR)", 2};
+         r["remote_ip"] = *it;
+       }
+       return r;
      },
      nullptr},
     {"", "fdb-del", "delete a static entry: fdb-del BR VLAN MAC",

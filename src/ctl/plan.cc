@@ -8,7 +8,8 @@ namespace kvnet::ctl {
 namespace {
 
 std::string fdb_object(const std::string& bridge, const FdbSpec& f) {
-  return bridge + " " + std::to_string(f.vlan) + " " + net::Mac::from_u64(f.mac).str() + " " + f.port;
+  return bridge + " " + std::to_string(f.vlan) + " " + net::Mac::from_u64(f.mac).str() + " " + f.port +
+         (f.remote_ip.empty() ? "" : " remote_ip=" + f.remote_ip);
 }
 
 // Changed keys between two settings lists (in the order of `after`, then
@@ -135,18 +136,21 @@ Plan plan(const Topology& cur, const Topology& next) {
     // Static FDB entries, keyed by (VLAN, MAC).
     for (const auto& f : ob->fdb) {
       const FdbSpec* nf = find_fdb(nb, f);
-      if (nf && nf->port == f.port) continue;
+      if (nf && nf->port == f.port && nf->remote_ip == f.remote_ip) continue;
       p.fdb_removed.push_back({nb.name, f});
       if (!nf) minus.push_back({'-', "fdb", fdb_object(nb.name, f), {}});
     }
     for (const auto& f : nb.fdb) {
       const FdbSpec* of = find_fdb(*ob, f);
-      if (of && of->port == f.port) continue;
+      if (of && of->port == f.port && of->remote_ip == f.remote_ip) continue;
       p.fdb_added.push_back({nb.name, f});
       if (of) {
+        std::vector<KeyChange> keys;
+        if (of->port != f.port) keys.push_back({"port", of->port, f.port});
+        if (of->remote_ip != f.remote_ip) keys.push_back({"remote_ip", of->remote_ip, f.remote_ip});
         tilde.push_back({'~', "fdb",
                          nb.name + " " + std::to_string(f.vlan) + " " + net::Mac::from_u64(f.mac).str(),
-                         {{"port", of->port, f.port}}});
+                         std::move(keys)});
       } else {
         plus.push_back({'+', "fdb", fdb_object(nb.name, f), {}});
       }

@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS ports(
   position INTEGER NOT NULL, type TEXT NOT NULL, spec TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS fdb(
   bridge TEXT NOT NULL REFERENCES bridges(name), vlan INTEGER NOT NULL, mac TEXT NOT NULL,
-  port TEXT NOT NULL, PRIMARY KEY(bridge, vlan, mac));
+  port TEXT NOT NULL, remote TEXT NOT NULL DEFAULT '', PRIMARY KEY(bridge, vlan, mac));
 CREATE TABLE IF NOT EXISTS containers(
   name TEXT PRIMARY KEY, position INTEGER NOT NULL, bridge TEXT NOT NULL, port TEXT NOT NULL,
   ip TEXT NOT NULL, gw TEXT NOT NULL, mac TEXT NOT NULL);
@@ -50,11 +50,23 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;", "PRAGMA foreign_keys=ON;"})
     if (auto s = st->exec(sql); !s) return s.error();
   if (auto s = st->exec(kSchema); !s) return s.error();
+  // Databases from before tunnels have no fdb.remote column.
+  if (!st->has_column("fdb", "remote"))
+    if (auto s = st->exec("ALTER TABLE fdb ADD COLUMN remote TEXT NOT NULL DEFAULT '';"); !s) return s.error();
   return st;
 }
 
 Store::~Store() {
   if (db_) sqlite3_close(db_);
+}
+
+bool Store::has_column(const char* table, const char* column) {
+  Stmt s;
+  const std::string sql = std::string("PRAGMA table_info(") + table + ")";
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s.s, nullptr) != SQLITE_OK) return false;
+  while (sqlite3_step(s.s) == SQLITE_ROW)
+    if (col(s.s, 1) == column) return true;
+  return false;
 }
 
 std::string Store::errmsg() const { return db_ ? sqlite3_errmsg(db_) : "out of memory"; }
@@ -108,13 +120,13 @@ Result<Topology> Store::load() {
     }
     if (auto s = finished(prc); !s) return s.error();
     Stmt f;
-    if (auto s = prepare("SELECT vlan, mac, port FROM fdb WHERE bridge = ? ORDER BY rowid", f); !s) return s.error();
+    if (auto s = prepare("SELECT vlan, mac, port, remote FROM fdb WHERE bridge = ? ORDER BY rowid", f); !s) return s.error();
     sqlite3_bind_text(f.s, 1, br->name.c_str(), -1, SQLITE_TRANSIENT);
     int frc;
     while ((frc = sqlite3_step(f.s)) == SQLITE_ROW) {
       auto mac = net::Mac::parse(col(f.s, 1));
       if (!mac) return invalid("bridge '" + br->name + "': static FDB entry: bad MAC '" + col(f.s, 1) + "'");
-      br->fdb.push_back({static_cast<uint16_t>(sqlite3_column_int(f.s, 0)), mac->u64(), col(f.s, 2), {}});
+      br->fdb.push_back({static_cast<uint16_t>(sqlite3_column_int(f.s, 0)), mac->u64(), col(f.s, 2), {}, col(f.s, 3)});
     }
     if (auto s = finished(frc); !s) return s.error();
     t.bridges.push_back(std::move(*br));
@@ -142,7 +154,7 @@ Status Store::save(const Topology& t) {
   Stmt b, p, f, c;
   if (sqlite3_prepare_v2(db_, "INSERT INTO bridges VALUES(?,?,?,?,?)", -1, &b.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO ports VALUES(?,?,?,?,?)", -1, &p.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "INSERT INTO fdb VALUES(?,?,?,?)", -1, &f.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_, "INSERT INTO fdb(bridge, vlan, mac, port, remote) VALUES(?,?,?,?,?)", -1, &f.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO containers VALUES(?,?,?,?,?,?,?)", -1, &c.s, nullptr) != SQLITE_OK)
     return fail("preparing");
   auto text = [](sqlite3_stmt* s, int i, const std::string& v) { sqlite3_bind_text(s, i, v.c_str(), -1, SQLITE_TRANSIENT); };
@@ -171,6 +183,7 @@ Status Store::save(const Topology& t) {
       sqlite3_bind_int(f.s, 2, e.vlan);
       text(f.s, 3, net::Mac::from_u64(e.mac).str());
       text(f.s, 4, e.port);
+      text(f.s, 5, e.remote_ip);
       if (sqlite3_step(f.s) != SQLITE_DONE) return fail("static FDB entry");
     }
   }

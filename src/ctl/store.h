@@ -34,6 +34,7 @@ class Store {
  private:
   Store() = default;
   Status exec(const char* sql);
+  bool has_column(const char* table, const char* column);
   std::string errmsg() const;
 
   sqlite3* db_ = nullptr;

@@ -274,13 +274,14 @@ PortSpec Parser::port(const YAML::Node& n, const std::string& bridge, dp::Bridge
 FdbSpec Parser::fdb_entry(const YAML::Node& n, dp::BridgeType bt) const {
   FdbSpec f;
   f.loc = loc_of(n);
-  check_keys(n, {"vlan", "mac", "port"}, "a static FDB entry");
+  check_keys(n, {"vlan", "mac", "port", "remote_ip"}, "a static FDB entry");
   if (!n["mac"] || !n["port"]) fail(n, "a static FDB entry needs 'mac' and 'port'");
   const std::string m = scalar(n["mac"], "mac");
   auto mac = net::Mac::parse(m);
   if (!mac) fail(n["mac"], "mac '" + m + "' is not a MAC address (aa:bb:cc:dd:ee:ff)");
   f.mac = mac->u64();
   f.port = scalar(n["port"], "port");
+  if (n["remote_ip"]) f.remote_ip = scalar(n["remote_ip"], "remote_ip");
   if (bt == dp::BridgeType::kSwitch) {
     if (!n["vlan"]) fail(n, "a static FDB entry of a switch needs 'vlan'");
     f.vlan = static_cast<uint16_t>(integer(n["vlan"], "vlan", dp::kMinVid, dp::kMaxVid));
@@ -442,6 +443,9 @@ void Validator::bridge(const BridgeSpec& b) {
     if (b.type == dp::BridgeType::kSwitch && !dp::VlanPort(port->vlan).member(f.vlan))
       fail(f.loc, ctx, "static FDB entry " + m + ": port '" + f.port + "' does not carry VLAN " +
                            std::to_string(f.vlan));
+    if (!f.remote_ip.empty())
+      if (auto s = port->kind->check_remote(*port, f.remote_ip); !s)
+        fail(f.loc, ctx, "static FDB entry " + m + ": " + s.error().message);
     if (!keys.insert({f.vlan, f.mac}).second)
       fail(f.loc, ctx, "static FDB entry " + m + " is listed twice for VLAN " + std::to_string(f.vlan));
   }
@@ -766,7 +770,9 @@ std::string to_yaml(const Topology& t) {
         e << YAML::Flow << YAML::BeginMap;
         if (b.type == dp::BridgeType::kSwitch) e << YAML::Key << "vlan" << YAML::Value << f.vlan;
         e << YAML::Key << "mac" << YAML::Value << YAML::DoubleQuoted << net::Mac::from_u64(f.mac).str();
-        e << YAML::Key << "port" << YAML::Value << f.port << YAML::EndMap;
+        e << YAML::Key << "port" << YAML::Value << f.port;
+        if (!f.remote_ip.empty()) e << YAML::Key << "remote_ip" << YAML::Value << f.remote_ip;
+        e << YAML::EndMap;
       }
       e << YAML::EndSeq;
     }

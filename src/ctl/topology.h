@@ -69,6 +69,7 @@ struct FdbSpec {
   uint64_t mac = 0;
   std::string port;
   Loc loc;
+  std::string remote_ip;  // tunnel ports: the remote VTEP behind the MAC ("" none)
 };
 
 struct BridgeSpec {

@@ -310,7 +310,7 @@ Status Service::open_backends(Applying& a) {
 void Service::fill_change(Applying& a) {
   const ctl::Plan& plan = a.plan;
   io::Change& c = a.change;
-  for (const auto& [bridge, f] : plan.fdb_removed) c.fdb_remove.push_back({bridge, f.vlan, f.mac, {}});
+  for (const auto& [bridge, f] : plan.fdb_removed) c.fdb_remove.push_back({bridge, f.vlan, f.mac, {}, {}});
   for (const auto& r : plan.ports_removed)
     if (auto it = live_.find(r.port); it != live_.end()) c.remove_ports.push_back(it->second.id);
   c.remove_bridges = plan.bridges_removed;
@@ -334,7 +334,8 @@ void Service::fill_change(Applying& a) {
   }
   std::set<std::tuple<std::string, uint16_t, uint64_t>> seen;
   auto add_fdb = [&](const std::string& bridge, const FdbSpec& f) {
-    if (seen.insert({bridge, f.vlan, f.mac}).second) c.fdb_add.push_back({bridge, f.vlan, f.mac, a.ref(f.port, live_)});
+    if (seen.insert({bridge, f.vlan, f.mac}).second)
+      c.fdb_add.push_back({bridge, f.vlan, f.mac, a.ref(f.port, live_), f.remote_ip});
   };
   for (const auto& [bridge, f] : plan.fdb_added) add_fdb(bridge, f);
   for (const auto& b : a.next.bridges)
@@ -549,9 +550,10 @@ bool erase_fdb(Topology& t, const FdbKey& k) {
 Result<json> Service::fdb_add(const Args& a) {
   TRY(k, fdb_key(a, cur_));
   TRY(port, a.str("port"));
+  TRY(remote, a.str("remote_ip", false));
   Topology next = cur_;
   erase_fdb(next, k);
-  next.find_bridge(k.bridge)->fdb.push_back({k.vlan, k.mac, port, {}});
+  next.find_bridge(k.bridge)->fdb.push_back({k.vlan, k.mac, port, {}, remote});
   return commit_json(next);
 }
 

@@ -81,6 +81,10 @@ class PortBackend {
   // A receive source shared with other ports (a tunnel socket), polled once
   // for all of them instead of rx_fd(); null if none.
   virtual RxSource* shared_rx() { return nullptr; }
+  // A static FDB entry of the port names the endpoint behind (vlan, mac)
+  // (a tunnel's remote VTEP; "" removes it). Datapath thread; the control
+  // thread checked the address. Other backends ignore it.
+  virtual void set_static_remote(uint16_t /*vlan*/, uint64_t /*mac*/, const std::string& /*remote*/) {}
   // The endpoint behind (vlan, mac) beyond the port, for fdb-show (a
   // tunnel: the remote VTEP it learned or was given); "" if none.
   virtual std::string remote_of(uint16_t /*vlan*/, uint64_t /*mac*/) const { return ""; }

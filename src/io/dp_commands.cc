@@ -10,7 +10,11 @@ ChangeResult DatapathCommands::apply(Change c) {
     std::vector<dp::Port*> added;
     auto port = [&](PortRef ref) -> dp::Port* { return ref.added ? added[ref.v] : dp.ports()[ref.v].get(); };
     for (const auto& f : c.fdb_remove)
-      if (dp::Bridge* b = dp.find_bridge(f.bridge); b && b->fdb()) b->fdb()->remove(f.vlan, f.mac);
+      if (dp::Bridge* b = dp.find_bridge(f.bridge); b && b->fdb()) {
+        b->fdb()->remove(f.vlan, f.mac);
+        for (dp::Port* p : b->ports())
+          if (p->backend) p->backend->set_static_remote(f.vlan, f.mac, "");
+      }
     for (uint32_t id : c.remove_ports)
       if (dp::Port* p = dp.ports()[id].get()) {
         rt_.unwatch(*p);
@@ -37,8 +41,11 @@ ChangeResult DatapathCommands::apply(Change c) {
     }
     for (const auto& x : c.reconfigure) dp.reconfigure_port(*dp.ports()[x.port], x.vlan, x.mtu);
     for (const auto& [a, b] : c.patches) dp.connect_patch(*port(a), *port(b));
-    for (const auto& f : c.fdb_add)
-      if (!dp.find_bridge(f.bridge)->fdb()->add_static(f.vlan, f.mac, port(f.port)->id)) ++r.fdb_refused;
+    for (const auto& f : c.fdb_add) {
+      dp::Port* p = port(f.port);
+      if (!dp.find_bridge(f.bridge)->fdb()->add_static(f.vlan, f.mac, p->id)) ++r.fdb_refused;
+      if (p->backend && !f.remote.empty()) p->backend->set_static_remote(f.vlan, f.mac, f.remote);
+    }
     return r;
   });
 }

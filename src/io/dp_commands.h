@@ -64,7 +64,8 @@ struct Change {
     std::string bridge;
     uint16_t vlan;
     uint64_t mac;
-    PortRef port;  // for additions
+    PortRef port;        // for additions
+    std::string remote;  // for additions: the remote endpoint (tunnel ports)
   };
 
   // Carried out in this order.

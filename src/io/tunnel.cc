@@ -690,4 +690,21 @@ std::string TunnelBackend::remote_of(uint16_t vlan, uint64_t mac) const {
   return it == table_.end() ? "" : it->second.addr.str();
 }
 
+void TunnelBackend::set_static_remote(uint16_t vlan, uint64_t mac, const std::string& remote) {
+  uint32_t vni = cfg_.vni;
+  if (!cfg_.vni_map.empty()) {
+    const auto it = cfg_.vni_map.find(vlan);
+    if (it == cfg_.vni_map.end()) return;
+    vni = it->second;
+  }
+  const Key k{vni, mac};
+  if (remote.empty()) {
+    if (auto it = table_.find(k); it != table_.end() && it->second.is_static) table_.erase(it);
+  } else if (auto a = IpAddr::parse(remote)) {
+    table_[k] = Remote{*a, 0, true};
+  }
+  learned_count_.store(table_.size(), std::memory_order_relaxed);
+  flood_dirty_ = true;
+}
+
 }  // namespace kvnet::io

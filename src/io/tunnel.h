@@ -147,6 +147,7 @@ class TunnelBackend final : public dp::PortBackend {
   void detach(dp::Port& p) override;
   std::string explain(const net::Frame& f) const override;
   std::string remote_of(uint16_t vlan, uint64_t mac) const override;
+  void set_static_remote(uint16_t vlan, uint64_t mac, const std::string& remote) override;
   std::string describe() const override;
 
   // The largest inner frame payload (the MTU a VM or container behind the

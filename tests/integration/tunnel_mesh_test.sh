@@ -157,4 +157,26 @@ for i in 2 3; do
   [ "$c" = 1 ] || { cat "$T/bc$i.txt"; fail "mesh: h$i saw the broadcast $c times (expected exactly once)"; }
 done
 log "mesh: one broadcast from h1 reached h2 and h3 exactly once each"
+
+# 4. remote_ip=flow: the remotes come from static FDB entries (fdb-add ...
+#    remote_ip=A); trace follows a frame into the tunnel and shows the outer headers.
+for i in 1 3; do
+  o=$((4 - i))
+  hctl h$i add-br flw >/dev/null
+  expect_ok "flow port on h$i" hctl h$i add-port flw vxf type=vxlan vni=950 remote_ip=flow local_ip=10.98.0.$i
+  expect_ok "flow container on h$i" hctl h$i ct add ${P}f$i --bridge flw --ip 192.168.95.$i/24
+  ip netns exec ${P}f$i ip link set eth0 address 02:00:00:00:95:0$i
+  ip netns exec ${P}f$i ip link set eth0 mtu 1400
+  expect_ok "static remote on h$i" hctl h$i fdb-add flw 1 02:00:00:00:95:0$o vxf remote_ip=10.98.0.$o
+done
+expect_error "remote_ip on a non-tunnel port" 1 "remote_ip applies to entries of tunnel ports" \
+  hctl h1 fdb-add flw 1 02:00:00:00:95:09 ct-${P}f1 remote_ip=10.98.0.3
+hctl h1 fdb-show flw | grep -E "02:00:00:00:95:03 +static +10.98.0.3" >/dev/null ||
+  { hctl h1 fdb-show flw; fail "fdb-show does not show the static remote"; }
+hctl h1 export | grep -q "remote_ip: 10.98.0.3" || { hctl h1 export; fail "export lacks the static entry's remote_ip"; }
+pings ${P}f1 192.168.95.3 3 || fail "remote_ip=flow: h1 cannot ping h3 through the static remote"
+out=$(hctl h1 trace flw in_port=ct-${P}f1 dl_src=02:00:00:00:95:01 dl_dst=02:00:00:00:95:03 ip nw_src=192.168.95.1 nw_dst=192.168.95.3)
+echo "$out" | grep -q "encap" && echo "$out" | grep -q "vxlan vni 950" && echo "$out" | grep -q "10.98.0.1 -> 10.98.0.3" &&
+  echo "$out" | grep -q -- "-> 4789" || { echo "$out"; fail "trace does not show the outer headers"; }
+log "remote_ip=flow with static remotes: ping works; fdb-show, export and trace show the remote"
 log "PASS"

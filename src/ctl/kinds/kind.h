@@ -102,6 +102,12 @@ class PortKind {
   // re-creating the port.
   virtual bool same_backend(const PortOptions& a, const PortOptions& b) const = 0;
 
+  // Whether a static FDB entry on this port may name `remote_ip` (a
+  // tunnel's remote VTEP); the error says why not.
+  virtual Status check_remote(const PortSpec& /*p*/, const std::string& /*ip*/) const {
+    return Error{"remote_ip applies to entries of tunnel ports (vxlan, geneve, gre), not " + std::string(name()) +
+                 " ports"};
+  }
   // A VLAN configuration the options imply on a switch when the port gives
   // none (a tunnel's vni_map: a trunk of the mapped VLANs).
   virtual std::optional<dp::VlanConfig> implied_vlan(const PortOptions& /*o*/) const { return std::nullopt; }

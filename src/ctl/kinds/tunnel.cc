@@ -167,6 +167,15 @@ class TunnelKind final : public PortKind {
     return Ok{};
   }
 
+  Status check_remote(const PortSpec& p, const std::string& ip) const override {
+    const io::TunnelConfig& c = p.as<TunnelOptions>()->cfg;
+    auto a = IpAddr::parse(ip);
+    if (!a) return Error{"remote_ip '" + ip + "' is not an IPv4 or IPv6 address"};
+    if (a->family != c.family())
+      return Error{"remote_ip " + ip + " is not of port '" + p.name + "''s address family"};
+    return Ok{};
+  }
+
   std::optional<dp::VlanConfig> implied_vlan(const PortOptions& base) const override {
     const io::TunnelConfig& c = static_cast<const TunnelOptions&>(base).cfg;
     if (c.vni_map.empty()) return std::nullopt;
