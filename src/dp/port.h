@@ -104,6 +104,9 @@ class RxSource {
   // Appends up to `batch` capacity frames (meta.ts_ns = now_ns, meta.in_port
   // set); returns how many. Drops what belongs to no port (and counts it).
   virtual uint32_t receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) = 0;
+  // Frames already read from the fd are waiting (the batch filled up): call
+  // receive() again before polling, the fd will not say so.
+  virtual bool more() const { return false; }
 };
 
 // A backend that discards what it is given (a port with nowhere to send).

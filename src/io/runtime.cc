@@ -212,6 +212,12 @@ void Runtime::loop() {
 }
 
 void Runtime::receive_shared(dp::RxSource& src, net::FrameBatch& batch, uint64_t now) {
+  do {
+    receive_shared_once(src, batch, now);
+  } while (src.more());  // what was read but did not fit the batch (bounded by the source's buffer)
+}
+
+void Runtime::receive_shared_once(dp::RxSource& src, net::FrameBatch& batch, uint64_t now) {
   if (src.receive(batch, dp_.pool(), now) == 0) return;
   // Runs of frames for the same port go through it together.
   net::FrameBatch run;

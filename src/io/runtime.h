@@ -93,6 +93,7 @@ class Runtime {
   void report(const std::string& port, std::string why);
   // One batch from a shared source, each frame run through its own port.
   void receive_shared(dp::RxSource& src, net::FrameBatch& batch, uint64_t now);
+  void receive_shared_once(dp::RxSource& src, net::FrameBatch& batch, uint64_t now);
 
   dp::Datapath& dp_;
   int epfd_ = -1;

@@ -4,6 +4,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/ip.h>
+#include <netinet/udp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -204,6 +205,7 @@ Result<std::shared_ptr<TunnelSocket>> TunnelSocket::get(TunnelType type, int fam
     if (s->rx_fd_ < 0) return Error{sys(where + ": UDP socket")};
     if (v6) set_int(s->rx_fd_, IPPROTO_IPV6, IPV6_V6ONLY, 1);
     set_int(s->rx_fd_, SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20);
+    set_int(s->rx_fd_, SOL_UDP, UDP_GRO, 1);  // a peer's GSO burst arrives whole (receive_udp cuts it)
     sockaddr_storage ss;
     const socklen_t len = to_sockaddr(bind_addr, port, ss);
     // SAFETY: bind reads `len` bytes of ss.
@@ -213,9 +215,12 @@ Result<std::shared_ptr<TunnelSocket>> TunnelSocket::get(TunnelType type, int fam
                    (busy ? " (another program, or a kernel vxlan/geneve device, holds this UDP port)" : "")};
     }
     // Send sockets, one per outer source port, from a pid-dependent start in
-    // 49152-65535 so that two kvnetd on one host do not collide.
+    // 49152-65535 so that two kvnetd on one host do not collide. Over IPv4
+    // two sets: zero UDP checksums (RFC 7348's default) and computed ones
+    // (`csum`); the kernel only takes GSO bursts (UDP_SEGMENT) with the latter.
     uint32_t candidate = static_cast<uint32_t>(getpid()) * 2654435761u;
-    for (int tries = 0; tries < 512 && s->send_fds_.size() < kSendSockets; ++tries, ++candidate) {
+    const size_t want = v6 ? kSendSockets : 2 * kSendSockets;
+    for (int tries = 0; tries < 1024 && s->send_fds_.size() < want; ++tries, ++candidate) {
       const uint16_t sport = net::tunnel_src_port(candidate * 40503u);
       const int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) return Error{sys(where + ": UDP send socket")};
@@ -228,13 +233,13 @@ Result<std::shared_ptr<TunnelSocket>> TunnelSocket::get(TunnelType type, int fam
         continue;  // in use: try the next port
       }
       no_fragments(fd);
-      if (!v6) set_int(fd, SOL_SOCKET, SO_NO_CHECK, 1);  // RFC 7348: zero UDP checksum over IPv4
+      if (!v6 && s->send_fds_.size() < kSendSockets) set_int(fd, SOL_SOCKET, SO_NO_CHECK, 1);
       set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, 4 << 20);
       set_int(fd, SOL_SOCKET, SO_RCVBUF, 4096);  // nothing is expected here
       s->send_fds_.push_back(fd);
       s->src_ports_.push_back(sport);
     }
-    if (s->send_fds_.empty()) return Error{where + ": no free UDP source port in 49152-65535"};
+    if (s->send_fds_.size() < want) return Error{where + ": not enough free UDP source ports in 49152-65535"};
   }
   open_sockets[key] = s;
   return s;
@@ -264,11 +269,112 @@ std::string TunnelSocket::describe() const {
   add("unknown_vni", counters_.unknown_vni.load());
   add("unknown_remote", counters_.unknown_remote.load());
   add("oam", counters_.oam.load());
+  add("no_buffer", counters_.no_buffer.load());
   if (!drops.empty()) out += " (dropped: " + drops + ")";
   return out;
 }
 
 uint32_t TunnelSocket::receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) {
+  return type_ == TunnelType::kGre ? receive_raw(batch, pool, now_ns) : receive_udp(batch, pool, now_ns);
+}
+
+bool TunnelSocket::deliver(const uint8_t* p, size_t len, const IpAddr& src, net::Frame* f, net::FramePool& pool,
+                           net::FrameBatch& batch, uint64_t now_ns) {
+  counters_.rx_packets.fetch_add(1, std::memory_order_relaxed);
+  net::TunnelRx rx;
+  switch (type_) {
+    case TunnelType::kVxlan: rx = net::vxlan_parse(p, len); break;
+    case TunnelType::kGeneve: rx = net::geneve_parse(p, len); break;
+    case TunnelType::kGre: rx = family_ == AF_INET ? net::ipv4_gre_parse(p, len) : net::gre_parse(p, len); break;
+  }
+  auto refuse = [&](std::atomic<uint64_t>& counter) {
+    counter.fetch_add(1, std::memory_order_relaxed);
+    if (f) pool.put(f);
+    return false;
+  };
+  if (rx.error != net::TunnelError::kNone) return refuse(counters_.malformed[static_cast<size_t>(rx.error)]);
+  if (rx.oam) return refuse(counters_.oam);
+  TunnelBackend* port = nullptr;
+  bool vni_known = false;
+  for (TunnelBackend* b : ports_) {
+    if (b->accepts(rx.vni, src)) {
+      port = b;
+      break;
+    }
+    if (b->accepts(rx.vni, IpAddr{})) vni_known = true;
+  }
+  if (!port) return refuse(vni_known ? counters_.unknown_remote : counters_.unknown_vni);
+  if (f) {  // read in place: keep only the inner frame
+    f->set_len(len);
+    f->pull_front(rx.inner_off);
+    f->set_len(rx.inner_len);
+  } else {
+    f = pool.get();
+    if (!f) return refuse(counters_.no_buffer);
+    f->assign(p + rx.inner_off, rx.inner_len);
+  }
+  if (!port->admit(*f, rx.vni, src, now_ns)) {
+    pool.put(f);
+    return false;
+  }
+  f->meta.ts_ns = now_ns;
+  f->meta.in_port = port->port_id();
+  batch.add(f);
+  return true;
+}
+
+uint32_t TunnelSocket::receive_udp(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) {
+  if (rx_buf_.empty()) rx_buf_.resize(kRxBufs * kRxBufLen);
+  uint32_t added = 0;
+  while (!batch.full()) {
+    if (pend_i_ == pend_n_) {
+      mmsghdr msgs[kRxBufs];
+      iovec iov[kRxBufs];
+      sockaddr_storage from[kRxBufs];
+      alignas(cmsghdr) uint8_t ctl[kRxBufs][CMSG_SPACE(sizeof(int))];
+      for (size_t i = 0; i < kRxBufs; ++i) {
+        iov[i] = {rx_buf_.data() + i * kRxBufLen, kRxBufLen};
+        std::memset(&msgs[i], 0, sizeof(mmsghdr));
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        msgs[i].msg_hdr.msg_control = ctl[i];
+        msgs[i].msg_hdr.msg_controllen = sizeof ctl[i];
+      }
+      // SAFETY: recvmmsg writes into rx_buf_ (kRxBufs x kRxBufLen), the addresses and control buffers above.
+      const int got = recvmmsg(rx_fd_, msgs, kRxBufs, MSG_DONTWAIT, nullptr);
+      if (got <= 0) break;
+      pend_n_ = static_cast<uint32_t>(got);
+      pend_i_ = 0;
+      pend_off_ = 0;
+      for (uint32_t i = 0; i < pend_n_; ++i) {
+        pend_len_[i] = msgs[i].msg_len;
+        pend_src_[i] = from_sockaddr(from[i]);
+        pend_seg_[i] = 0;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c))
+          if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+            int seg = 0;
+            std::memcpy(&seg, CMSG_DATA(c), sizeof seg);
+            pend_seg_[i] = static_cast<uint16_t>(seg);
+          }
+      }
+    }
+    const uint32_t m = pend_i_;
+    const size_t total = pend_len_[m];
+    const size_t seg = pend_seg_[m] ? pend_seg_[m] : total;
+    const size_t len = std::min(seg, total - pend_off_);
+    if (len) added += deliver(rx_buf_.data() + m * kRxBufLen + pend_off_, len, pend_src_[m], nullptr, pool, batch, now_ns);
+    pend_off_ += len;
+    if (!len || pend_off_ >= total) {
+      ++pend_i_;
+      pend_off_ = 0;
+    }
+  }
+  return added;
+}
+
+uint32_t TunnelSocket::receive_raw(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) {
   constexpr uint32_t kMax = net::kBatchSize;
   net::Frame* frames[kMax];
   mmsghdr msgs[kMax];
@@ -292,58 +398,11 @@ uint32_t TunnelSocket::receive(net::FrameBatch& batch, net::FramePool& pool, uin
   const uint32_t n = got > 0 ? static_cast<uint32_t>(got) : 0;
   uint32_t added = 0;
   for (uint32_t i = 0; i < want; ++i) {
-    net::Frame* f = frames[i];
     if (i >= n) {
-      pool.put(f);
+      pool.put(frames[i]);
       continue;
     }
-    counters_.rx_packets.fetch_add(1, std::memory_order_relaxed);
-    const size_t len = msgs[i].msg_len;
-    IpAddr src = from_sockaddr(from[i]);
-    net::TunnelRx rx;
-    switch (type_) {
-      case TunnelType::kVxlan: rx = net::vxlan_parse(f->data(), len); break;
-      case TunnelType::kGeneve: rx = net::geneve_parse(f->data(), len); break;
-      case TunnelType::kGre:
-        rx = family_ == AF_INET ? net::ipv4_gre_parse(f->data(), len) : net::gre_parse(f->data(), len);
-        break;
-    }
-    if (rx.error != net::TunnelError::kNone) {
-      counters_.malformed[static_cast<size_t>(rx.error)].fetch_add(1, std::memory_order_relaxed);
-      pool.put(f);
-      continue;
-    }
-    if (rx.oam) {
-      counters_.oam.fetch_add(1, std::memory_order_relaxed);
-      pool.put(f);
-      continue;
-    }
-    const uint32_t vni = type_ == TunnelType::kGre ? rx.vni : rx.vni;
-    TunnelBackend* port = nullptr;
-    bool vni_known = false;
-    for (TunnelBackend* b : ports_) {
-      if (b->accepts(vni, src)) {
-        port = b;
-        break;
-      }
-      if (b->accepts(vni, IpAddr{})) vni_known = true;
-    }
-    if (!port) {
-      (vni_known ? counters_.unknown_remote : counters_.unknown_vni).fetch_add(1, std::memory_order_relaxed);
-      pool.put(f);
-      continue;
-    }
-    f->set_len(len);
-    f->pull_front(rx.inner_off);
-    f->set_len(rx.inner_len);
-    if (!port->admit(*f, vni, src, now_ns)) {
-      pool.put(f);
-      continue;
-    }
-    f->meta.ts_ns = now_ns;
-    f->meta.in_port = port->port_id();
-    batch.add(f);
-    ++added;
+    added += deliver(frames[i]->data(), msgs[i].msg_len, from_sockaddr(from[i]), frames[i], pool, batch, now_ns);
   }
   return added;
 }
@@ -494,21 +553,46 @@ std::optional<uint32_t> TunnelBackend::egress_vni(net::Frame& f) {
   return it->second;
 }
 
+// Sending. Each (frame, destination) pair is an entry: the tunnel header and
+// the frame, two iovecs. Over UDP, consecutive entries to the same remote
+// whose payloads have the same size (the last may be shorter: the tail of a
+// TCP super-frame the datapath cut into segments) share one message with
+// UDP_SEGMENT, so the kernel handles them as one GSO packet down to the
+// device (and a peer with UDP_GRO receives them as one).
 uint32_t TunnelBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
-  constexpr uint32_t kMaxMsgs = 256;
-  mmsghdr msgs[kMaxMsgs];
-  iovec iov[kMaxMsgs][2];
-  uint8_t hdrs[kMaxMsgs][net::kGreMaxHeaderLen];
-  sockaddr_storage dst[kMaxMsgs];
-  uint16_t frame_of[kMaxMsgs];
+  constexpr uint32_t kMaxEntries = 256;
+  constexpr uint32_t kMaxGsoSegments = 64;
+  constexpr size_t kMaxGsoBytes = 60000;  // UDP payload of one GSO message, below 64 KiB with headers
+  constexpr size_t kCtlLen = CMSG_SPACE(sizeof(int)) * 2 + CMSG_SPACE(sizeof(uint16_t));
+  mmsghdr msgs[kMaxEntries];
+  iovec iov[kMaxEntries * 2];
+  uint8_t hdrs[kMaxEntries][net::kGreMaxHeaderLen];
+  sockaddr_storage dst[kMaxEntries];
+  alignas(cmsghdr) uint8_t ctl[kMaxEntries][kCtlLen];
+  uint16_t first_frame[kMaxEntries], last_frame[kMaxEntries];
   bool failed[net::kBatchSize] = {};
-  // TTL and TOS go with every message (the socket is shared by ports).
-  alignas(cmsghdr) uint8_t ctl[CMSG_SPACE(sizeof(int)) * 2] = {};
+
   const bool v6 = sock_->family() == AF_INET6;
-  {
+  const bool gso = sock_->gso(cfg_.csum);
+  const uint16_t dport = cfg_.dst_port;
+  const size_t outer = ip_header_len(sock_->family()) + header_len();
+  uint32_t nent = 0, nmsg = 0;
+  size_t cur_sock = 0;
+  uint32_t handled = 0;  // frames sent, or dropped here with their own reason
+  // The message being built: its segment size, and whether it is closed (a
+  // shorter last segment was added).
+  size_t seg_size = 0;
+  uint32_t segs = 0;
+  size_t msg_bytes = 0;
+  bool closed = true;
+  const IpAddr* msg_to = nullptr;
+
+  auto finish_msg = [&] {
+    if (!nmsg) return;
+    mmsghdr& m = msgs[nmsg - 1];
     msghdr tmp{};
-    tmp.msg_control = ctl;
-    tmp.msg_controllen = sizeof ctl;
+    tmp.msg_control = ctl[nmsg - 1];
+    tmp.msg_controllen = kCtlLen;
     cmsghdr* c = CMSG_FIRSTHDR(&tmp);
     c->cmsg_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
     c->cmsg_type = v6 ? IPV6_HOPLIMIT : IP_TTL;
@@ -519,22 +603,30 @@ uint32_t TunnelBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
     c->cmsg_type = v6 ? IPV6_TCLASS : IP_TOS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     std::memcpy(CMSG_DATA(c), &cfg_.tos, sizeof(int));
-  }
-  const uint16_t dport = cfg_.dst_port;
-  const size_t outer = ip_header_len(sock_->family()) + header_len();
-  uint32_t nmsg = 0;
-  size_t cur_sock = 0;
-  uint32_t handled = 0;  // frames sent, or dropped here with their own reason
-
+    size_t len = 2 * CMSG_SPACE(sizeof(int));
+    if (segs > 1) {
+      c = CMSG_NXTHDR(&tmp, c);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const uint16_t gso = static_cast<uint16_t>(seg_size);
+      std::memcpy(CMSG_DATA(c), &gso, sizeof gso);
+      len += CMSG_SPACE(sizeof(uint16_t));
+    }
+    m.msg_hdr.msg_control = ctl[nmsg - 1];
+    m.msg_hdr.msg_controllen = len;
+    closed = true;
+  };
   auto flush = [&] {
+    finish_msg();
     if (!nmsg) return;
     sock_->send(cur_sock, msgs, nmsg);
     for (uint32_t k = 0; k < nmsg; ++k)
-      if (msgs[k].msg_len == UINT32_MAX) failed[frame_of[k]] = true;
-    nmsg = 0;
+      if (msgs[k].msg_len == UINT32_MAX)
+        for (uint32_t f = first_frame[k]; f <= last_frame[k]; ++f) failed[f] = true;
+    nmsg = nent = 0;
   };
-  auto drop = [&](uint32_t i, dp::Drop why) {
-    (void)i;
+  auto drop = [&](dp::Drop why) {
     if (port_) port_->counters.drop(why);
     ++handled;
   };
@@ -544,11 +636,11 @@ uint32_t TunnelBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
     net::Frame* f = batch[i];
     const std::optional<uint32_t> vni = egress_vni(*f);
     if (!vni) {
-      drop(i, dp::Drop::kUnmappedVlan);
+      drop(dp::Drop::kUnmappedVlan);
       continue;
     }
     if (f->len() + outer > path_mtu_) {
-      drop(i, dp::Drop::kTooBig);
+      drop(dp::Drop::kTooBig);
       continue;
     }
     const uint32_t hash = net::inner_flow_hash(f->data(), f->len());
@@ -561,28 +653,44 @@ uint32_t TunnelBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
     const std::vector<IpAddr>& flood = cfg_.remote_flow ? flow_flood() : cfg_.remotes;
     const uint32_t fanout = one ? 1 : static_cast<uint32_t>(flood.size());
     if (!fanout) {
-      drop(i, dp::Drop::kNoRemote);
+      drop(dp::Drop::kNoRemote);
       continue;
     }
-    const size_t sock = sock_->send_socket(hash);
-    if (sock != cur_sock || nmsg + fanout > kMaxMsgs) {
+    const size_t sock = sock_->send_socket(hash, cfg_.csum);
+    if (sock != cur_sock || nent + fanout > kMaxEntries) {
       flush();
       cur_sock = sock;
     }
-    for (uint32_t r = 0; r < fanout && nmsg < kMaxMsgs; ++r) {
-      const IpAddr& to = one ? *one : flood[r];
+    for (uint32_t r = 0; r < fanout; ++r) {
+      const IpAddr& to = fanout == 1 && one ? *one : flood[r];
+      const uint32_t e = nent++;
+      const size_t hl = build_header(hdrs[e], *vni, hash);
+      iov[2 * e] = {hdrs[e], hl};
+      iov[2 * e + 1] = {f->data(), f->len()};
+      const size_t size = hl + f->len();
+      const bool joins = gso && fanout == 1 && !closed && msg_to && *msg_to == to && size <= seg_size &&
+                         segs < kMaxGsoSegments && msg_bytes + size <= kMaxGsoBytes;
+      if (joins) {
+        msgs[nmsg - 1].msg_hdr.msg_iovlen += 2;
+        last_frame[nmsg - 1] = static_cast<uint16_t>(i);
+        ++segs;
+        msg_bytes += size;
+        if (size < seg_size) closed = true;  // only the last segment may be shorter
+        continue;
+      }
+      finish_msg();
       const uint32_t m = nmsg++;
-      const size_t hl = build_header(hdrs[m], *vni, hash);
-      iov[m][0] = {hdrs[m], hl};
-      iov[m][1] = {f->data(), f->len()};
       std::memset(&msgs[m], 0, sizeof(mmsghdr));
       msgs[m].msg_hdr.msg_name = &dst[m];
       msgs[m].msg_hdr.msg_namelen = to_sockaddr(to, dport, dst[m]);
-      msgs[m].msg_hdr.msg_iov = iov[m];
+      msgs[m].msg_hdr.msg_iov = &iov[2 * e];
       msgs[m].msg_hdr.msg_iovlen = 2;
-      msgs[m].msg_hdr.msg_control = ctl;
-      msgs[m].msg_hdr.msg_controllen = sizeof ctl;
-      frame_of[m] = static_cast<uint16_t>(i);
+      first_frame[m] = last_frame[m] = static_cast<uint16_t>(i);
+      seg_size = size;
+      segs = 1;
+      msg_bytes = size;
+      closed = false;
+      msg_to = fanout == 1 ? &to : nullptr;
     }
     ++handled;
   }
@@ -646,7 +754,7 @@ std::string TunnelBackend::explain(const net::Frame& f) const {
   if (to.empty()) return out + "(none): would drop it, no remote known (no_remote)";
   for (size_t i = 0; i < to.size(); ++i) out += (i ? ", " : "") + to[i];
   if (cfg_.type != TunnelType::kGre)
-    out += ", UDP " + std::to_string(sock_->src_port(sock_->send_socket(hash))) + " -> " + std::to_string(cfg_.dst_port);
+    out += ", UDP " + std::to_string(sock_->src_port(sock_->send_socket(hash, cfg_.csum))) + " -> " + std::to_string(cfg_.dst_port);
   else
     out += ", IP protocol 47";
   out += ", ttl " + std::to_string(cfg_.ttl) + ", tos " + std::to_string(cfg_.tos) + ", DF; " +

@@ -77,6 +77,7 @@ struct TunnelConfig {
   uint16_t dst_port = 0;         // UDP tunnels
   int ttl = 64;
   int tos = 0;
+  bool csum = false;             // UDP: outer checksums over IPv4 too (always over IPv6)
   std::map<uint16_t, uint32_t> vni_map;  // local VLAN -> VNI (empty: untagged, `vni`)
   std::vector<StaticRemote> static_remotes;
   uint32_t aging_s = 300;
@@ -93,6 +94,7 @@ struct TunnelSocketCounters {
   std::atomic<uint64_t> unknown_vni{0};     // no port has this VNI/key
   std::atomic<uint64_t> unknown_remote{0};  // a port has it, but not from this source
   std::atomic<uint64_t> oam{0};             // Geneve control packets (not for the data path)
+  std::atomic<uint64_t> no_buffer{0};       // frame pool exhausted
 };
 
 class TunnelSocket final : public dp::RxSource {
@@ -104,13 +106,22 @@ class TunnelSocket final : public dp::RxSource {
 
   int fd() const override { return rx_fd_; }
   uint32_t receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) override;
+  bool more() const override { return pend_i_ < pend_n_; }
 
   void add_port(TunnelBackend* b);
   void remove_port(TunnelBackend* b);
   // Sends `n` prepared messages on send socket `sock` (an index from
   // send_socket()); returns how many went.
   uint32_t send(size_t sock, struct mmsghdr* msgs, uint32_t n);
-  size_t send_socket(uint32_t hash) const { return send_fds_.size() > 1 ? hash % send_fds_.size() : 0; }
+  // The send socket for a flow: over IPv4, `csum` picks the set that
+  // computes UDP checksums (and so takes GSO bursts).
+  size_t send_socket(uint32_t hash, bool csum) const {
+    if (send_fds_.size() == 1) return 0;  // GRE
+    const size_t base = csum && family_ == AF_INET ? kSendSockets : 0;
+    return base + hash % kSendSockets;
+  }
+  // Whether the kernel takes UDP_SEGMENT bursts on sockets of this kind.
+  bool gso(bool csum) const { return type_ != TunnelType::kGre && (csum || family_ == AF_INET6); }
   uint16_t src_port(size_t sock) const { return src_ports_[sock]; }
   TunnelType type() const { return type_; }
   int family() const { return family_; }
@@ -132,6 +143,24 @@ class TunnelSocket final : public dp::RxSource {
   std::vector<uint16_t> src_ports_;
   std::vector<TunnelBackend*> ports_;  // datapath thread
   TunnelSocketCounters counters_;
+
+  // UDP: packets are read with UDP_GRO into these buffers (a GSO burst of a
+  // peer arrives as one), then cut into datagrams; what does not fit the
+  // caller's batch waits here (more()). Datapath thread.
+  static constexpr size_t kRxBufs = 8;
+  static constexpr size_t kRxBufLen = 65536;
+  uint32_t receive_udp(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns);
+  uint32_t receive_raw(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns);
+  // One datagram (tunnel header + inner frame) from `src`: demultiplexed,
+  // copied into a frame (or `f` used in place if given), added to the batch.
+  bool deliver(const uint8_t* p, size_t len, const IpAddr& src, net::Frame* f, net::FramePool& pool,
+               net::FrameBatch& batch, uint64_t now_ns);
+  std::vector<uint8_t> rx_buf_;
+  uint32_t pend_n_ = 0, pend_i_ = 0;  // messages read, next to cut
+  size_t pend_off_ = 0;               // offset in message pend_i_
+  uint32_t pend_len_[kRxBufs] = {};
+  uint16_t pend_seg_[kRxBufs] = {};   // UDP_GRO segment size (0: one datagram)
+  IpAddr pend_src_[kRxBufs];
 };
 
 class TunnelBackend final : public dp::PortBackend {
