@@ -27,8 +27,8 @@ void add_format(CLI::App* cmd, std::string& format) {
   cmd->add_option("--format", format, "output format")->check(CLI::IsMember({"human", "json"}))->default_val("human");
 }
 
-int cmd_replay(const std::string& file, const std::string& format, bool show_fdb) {
-  auto topo = ctl::load_topology(file);
+int cmd_replay(const std::string& file, const std::string& host, const std::string& format, bool show_fdb) {
+  auto topo = ctl::load_topology(file, host);
   if (!topo) return fail(topo.error().message);
   ctl::Progress progress;
   if (isatty(STDERR_FILENO))
@@ -44,8 +44,9 @@ int cmd_replay(const std::string& file, const std::string& format, bool show_fdb
   return 0;
 }
 
-int cmd_trace(const std::string& file, const ctl::TraceRequest& req, const std::string& format) {
-  auto topo = ctl::load_topology(file);
+int cmd_trace(const std::string& file, const std::string& host, const ctl::TraceRequest& req,
+              const std::string& format) {
+  auto topo = ctl::load_topology(file, host);
   if (!topo) return fail(topo.error().message);
   auto r = ctl::run_trace(*topo, req);
   if (!r) return fail(r.error().message);
@@ -54,8 +55,8 @@ int cmd_trace(const std::string& file, const ctl::TraceRequest& req, const std::
   return 0;
 }
 
-int cmd_validate(const std::string& file, const std::string& format) {
-  auto topo = ctl::load_topology(file);
+int cmd_validate(const std::string& file, const std::string& host, const std::string& format) {
+  auto topo = ctl::load_topology(file, host);
   if (!topo) return fail(topo.error().message);
   size_t ports = 0;
   for (const auto& b : topo->bridges) ports += b.ports.size();
@@ -97,15 +98,17 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "kvnet 0.1.0");
 
-  std::string file, format, in_port, flow, out;
+  std::string file, host, format, in_port, flow, out;
   bool show_fdb = false, warm = false, nsec = false;
   auto* replay = app.add_subcommand("replay", "run every port's rx pcap through the topology; write tx pcaps");
   replay->add_option("topology", file, "topology YAML file")->required();
+  replay->add_option("--host", host, "a file with a 'hosts:' section: the host to use");
   replay->add_flag("--fdb", show_fdb, "also print the FDB after the replay");
   add_format(replay, format);
 
   auto* trace = app.add_subcommand("trace", "show every step one frame takes through the topology");
   trace->add_option("topology", file, "topology YAML file")->required();
+  trace->add_option("--host", host, "a file with a 'hosts:' section: the host to use");
   trace->add_option("--in-port", in_port, "ingress port, BRIDGE/PORT")->required();
   trace->add_option("flow", flow, "frame fields, OVS ofproto/trace syntax: 'dl_src=..,dl_dst=..,dl_vlan=10,arp'")
       ->required();
@@ -114,6 +117,7 @@ int main(int argc, char** argv) {
 
   auto* validate = app.add_subcommand("validate", "check a topology file without moving any frame");
   validate->add_option("topology", file, "topology YAML file")->required();
+  validate->add_option("--host", host, "a file with a 'hosts:' section: the host to use");
   add_format(validate, format);
 
   std::vector<std::string> flows;
@@ -133,9 +137,9 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  if (*replay) return cmd_replay(file, format, show_fdb);
-  if (*trace) return cmd_trace(file, ctl::TraceRequest{in_port, flow, warm}, format);
-  if (*validate) return cmd_validate(file, format);
+  if (*replay) return cmd_replay(file, host, format, show_fdb);
+  if (*trace) return cmd_trace(file, host, ctl::TraceRequest{in_port, flow, warm}, format);
+  if (*validate) return cmd_validate(file, host, format);
   if (*gen) return cmd_pcap_gen(out, flows, count, start, interval, nsec);
   return 2;
 }

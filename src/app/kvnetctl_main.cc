@@ -33,6 +33,7 @@ struct Args {
   std::string format = "human";
   std::string name, bridge, port, file, mac, ip, gw, table;
   std::vector<std::string> kvs, cmd, del_args;
+  std::string host;
   int vlan = 0;
   bool may_exist = false, if_exists = false, dry_run = false;
 };
@@ -224,8 +225,10 @@ json apply_request(const Args& a) {
   std::stringstream ss;
   ss << in.rdbuf();
   const auto abs = std::filesystem::absolute(a.file);
-  return {{"cmd", "apply"}, {"yaml", ss.str()}, {"file", a.file}, {"base_dir", abs.parent_path().string()},
-          {"dry_run", a.dry_run}};
+  json r = {{"cmd", "apply"}, {"yaml", ss.str()}, {"file", a.file}, {"base_dir", abs.parent_path().string()},
+            {"dry_run", a.dry_run}};
+  if (!a.host.empty()) r["host"] = a.host;
+  return r;
 }
 
 json ct_add_request(const Args& a) {
@@ -361,6 +364,7 @@ const Verb kVerbs[] = {
      [](CLI::App& c, Args& a) {
        c.add_option("file", a.file, "topology YAML")->required();
        c.add_flag("--dry-run", a.dry_run, "print the plan, change nothing");
+       c.add_option("--host", a.host, "a file with a 'hosts:' section: the host to apply");
      },
      apply_request, print_apply},
     {"", "kinds", "the port kinds, what each is for, and its own option keys", [](CLI::App&, Args&) {},

@@ -46,6 +46,8 @@ class Parser {
   Parser(std::string file, std::string base) : file_(std::move(file)), base_(std::move(base)) {}
 
   Topology document(const YAML::Node& root);
+  // The topology of `host` in a file with a `hosts:` section, else root.
+  YAML::Node host_section(const YAML::Node& root, const std::string& host) const;
   PortSpec port(const YAML::Node& n, const std::string& bridge, dp::BridgeType bt);
   void bridge_settings(const YAML::Node& n, BridgeSpec& b);
   void set_context(std::string ctx) { ctx_ = std::move(ctx); }
@@ -362,6 +364,22 @@ ContainerSpec Parser::container(const YAML::Node& n) {
   return c;
 }
 
+YAML::Node Parser::host_section(const YAML::Node& root, const std::string& host) const {
+  const bool multi = root.IsMap() && root["hosts"];
+  if (!multi) {
+    if (!host.empty()) fail(root, "there is no 'hosts:' section to pick host '" + host + "' from");
+    return root;
+  }
+  const YAML::Node hosts = root["hosts"];
+  check_keys(root, {"hosts"}, "a file of several hosts");
+  if (!hosts.IsMap() || hosts.size() == 0) fail(hosts, "'hosts' must map host names to topologies");
+  std::string names;
+  for (const auto& kv : hosts) names += (names.empty() ? "" : ", ") + scalar(kv.first, "host name");
+  if (host.empty()) fail(hosts, "this file describes several hosts (" + names + "): pick one with --host NAME");
+  if (!hosts[host]) fail(hosts, "host '" + host + "' is not in this file (" + names + ")");
+  return hosts[host];
+}
+
 Topology Parser::document(const YAML::Node& root) {
   Topology t;
   if (!root.IsDefined() || root.IsNull()) fail(root, "the file is empty (expected 'bridges:')");
@@ -570,10 +588,12 @@ const PortSpec* Topology::find_port(const std::string& ref, const BridgeSpec** b
   return nullptr;
 }
 
-Result<Topology> parse_document(const std::string& yaml, const std::string& file, const std::string& base_dir) {
+Result<Topology> parse_document(const std::string& yaml, const std::string& file, const std::string& base_dir,
+                                const std::string& host) {
   return guarded(file, [&] {
     Parser p(file, base_dir);
-    Topology t = p.document(YAML::Load(yaml));
+    const YAML::Node root = YAML::Load(yaml);
+    Topology t = p.document(p.host_section(root, host));
     t.file = file;
     t.base_dir = base_dir;
     return t;
@@ -595,7 +615,7 @@ Result<Topology> parse_topology(const std::string& yaml, const std::string& file
   return t;
 }
 
-Result<Topology> load_topology(const std::string& path) {
+Result<Topology> load_topology(const std::string& path, const std::string& host) {
   std::ifstream in(path);
   if (!in) return Error{path + ": cannot open topology file: " + std::strerror(errno)};
   std::stringstream ss;
@@ -603,7 +623,10 @@ Result<Topology> load_topology(const std::string& path) {
   if (in.bad()) return Error{path + ": cannot read topology file"};
   std::string base = fs::path(path).parent_path().string();
   if (base.empty()) base = ".";
-  return parse_topology(ss.str(), path, base);
+  auto t = parse_document(ss.str(), path, base, host);
+  if (!t) return t;
+  if (auto s = validate(*t); !s) return s.error();
+  return t;
 }
 
 Result<PortSpec> make_port(const BridgeSpec& bridge, const std::string& name, const Settings& s) {

@@ -122,12 +122,16 @@ struct ParseOptions {
 };
 
 // --- parsing and validation ---
-Result<Topology> parse_document(const std::string& yaml, const std::string& file, const std::string& base_dir);
+// A file may describe several hosts: a top-level `hosts:` map of host name
+// to a topology each (examples/two-hosts-vxlan.yaml). `host` picks one; it
+// must be given for such a file and only for such a file.
+Result<Topology> parse_document(const std::string& yaml, const std::string& file, const std::string& base_dir,
+                                const std::string& host = "");
 Status validate(const Topology& t, const ParseOptions& opts = {});
 // parse_document() then validate().
 Result<Topology> parse_topology(const std::string& yaml, const std::string& file, const std::string& base_dir,
                                 const ParseOptions& opts = {});
-Result<Topology> load_topology(const std::string& path);
+Result<Topology> load_topology(const std::string& path, const std::string& host = "");
 
 // --- building objects from KEY=VALUE settings (kvnetd's verbs) ---
 // Each value is text, as on a command line; lists are comma-separated.

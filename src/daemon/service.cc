@@ -697,7 +697,8 @@ Result<json> Service::apply_file(const Args& a) {
   TRY(file, a.str("file", false));
   TRY(base, a.str("base_dir", false));
   TRY(dry_run, a.flag("dry_run"));
-  TRY(next, parse_document(yaml, file.empty() ? "<apply>" : file, base.empty() ? "/" : base));
+  TRY(host, a.str("host", false));
+  TRY(next, parse_document(yaml, file.empty() ? "<apply>" : file, base.empty() ? "/" : base, host));
   // A section the file leaves out is not managed by it.
   if (!next.has_containers) next.containers = cur_.containers;
   if (auto s = validate(next); !s) return s.error();
