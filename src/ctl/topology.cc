@@ -267,6 +267,9 @@ PortSpec Parser::port(const YAML::Node& n, const std::string& bridge, dp::Bridge
   p.options = p.kind->parse(YamlOptions(*this, n));
   vlan_config(n, p, bt);
   if (auto v = p.kind->implied_vlan(*p.options); v && bt == dp::BridgeType::kSwitch && !n["vlan_mode"] && !n["allowed"]) {
+    // Keys given beside the implied ones are kept (the kind's validate checks them).
+    if (n["pvid"]) v->pvid = p.vlan.pvid;
+    v->priority_tags = p.vlan.priority_tags;
     p.vlan = *v;
     p.has_vlan_config = true;
   }
@@ -662,6 +665,19 @@ Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const 
         return false;
       });
     }
+  // A VLAN configuration the kind implied from the old options (a tunnel's
+  // vni_map: a trunk of the mapped VLANs), or the default one, follows the
+  // new options, unless VLAN keys are given.
+  if (p.kind && bt == dp::BridgeType::kSwitch) {
+    const dp::VlanConfig was = p.kind->implied_vlan(*p.options).value_or(dp::VlanConfig{});
+    bool vlan_given = false;
+    for (const auto& [k, v] : s)
+      for (const char* vk : kVlanKeys) vlan_given = vlan_given || k == vk;
+    if (!vlan_given && was.mode == p.vlan.mode && was.allowed == p.vlan.allowed)
+      std::erase_if(base, [&](const Field& f) {
+        return f.key == "vlan_mode" || f.key == "allowed" || (f.key == "pvid" && p.vlan.pvid == was.pvid);
+      });
+  }
   for (const auto& [k, v] : s)
     if (k == "name")
       return Error{"bridge '" + bridge.name + "': port '" + p.name + "': a port's name cannot be changed; delete and add it"};

@@ -141,6 +141,9 @@ using Settings = std::vector<std::pair<std::string, std::string>>;
 Result<PortSpec> make_port(const BridgeSpec& bridge, const std::string& name, const Settings& s);
 // The port with settings changed (an empty value removes a key). Changing
 // vlan_mode drops list keys the new mode does not use, unless also given.
+// A VLAN configuration the kind implied from the old options (a tunnel's
+// vni_map), or the default one, follows the new options unless VLAN keys
+// are given (a pvid of the user's own is kept).
 Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const Settings& s);
 // A bridge of `type` (switch, learning, hub) with settings (mac_aging ...).
 Result<BridgeSpec> make_bridge(const std::string& name, const std::string& type, const Settings& s);

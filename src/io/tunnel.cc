@@ -194,6 +194,10 @@ Result<std::shared_ptr<TunnelSocket>> TunnelSocket::get(TunnelType type, int fam
       const socklen_t len = to_sockaddr(local, 0, ss);
       // SAFETY: bind reads `len` bytes of ss.
       if (bind(s->rx_fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) return Error{sys(where + ": bind")};
+      // Until bound, the socket took GRE packets to every local address: drop those.
+      uint8_t byte;
+      while (recv(s->rx_fd_, &byte, 1, MSG_DONTWAIT | MSG_TRUNC) >= 0) {
+      }
     }
     no_fragments(s->rx_fd_);
     set_int(s->rx_fd_, SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20);
@@ -507,6 +511,7 @@ bool TunnelBackend::admit(net::Frame& f, uint32_t vni, const IpAddr& src, uint64
     const Key k{vni, net::Mac::from_bytes(f.data() + 6).u64()};
     auto it = table_.find(k);
     if (it == table_.end()) {
+      if (table_.size() >= cfg_.max_learned) expire(now_ns);
       if (table_.size() < cfg_.max_learned) {
         table_.emplace(k, Remote{src, now_ns, false});
         learned_count_.store(table_.size(), std::memory_order_relaxed);
@@ -532,6 +537,20 @@ bool TunnelBackend::admit(net::Frame& f, uint32_t vni, const IpAddr& src, uint64
     }
   }
   return true;
+}
+
+void TunnelBackend::expire(uint64_t now_ns) {
+  constexpr uint64_t kSec = 1000000000ULL;
+  if (now_ns < last_expire_ns_ + kSec) return;  // a scan of the table: at most once a second
+  last_expire_ns_ = now_ns;
+  const uint64_t aging = uint64_t{cfg_.aging_s} * kSec;
+  const size_t n = std::erase_if(table_, [&](const auto& kv) {
+    const Remote& r = kv.second;
+    return !r.is_static && now_ns > r.seen_ns && now_ns - r.seen_ns > aging;
+  });
+  if (!n) return;
+  learned_count_.store(table_.size(), std::memory_order_relaxed);
+  flood_dirty_ = true;
 }
 
 const IpAddr* TunnelBackend::lookup(uint32_t vni, const net::Mac& dst, uint64_t now_ns) const {
@@ -724,9 +743,16 @@ std::string TunnelBackend::explain(const net::Frame& f) const {
     vni = it->second;
     vni_text = " (VLAN " + std::to_string(vlan) + " popped)";
   }
-  const size_t inner = f.len() - (cfg_.vni_map.empty() ? 0 : net::kVlanTagLen);
+  // send() hashes the frame as it leaves: with a vni_map, its tag popped.
+  std::vector<uint8_t> untagged;
+  if (!cfg_.vni_map.empty()) {
+    untagged.assign(f.data(), f.data() + 12);
+    untagged.insert(untagged.end(), f.data() + 12 + net::kVlanTagLen, f.data() + f.len());
+  }
+  const uint8_t* inner_data = untagged.empty() ? f.data() : untagged.data();
+  const size_t inner = untagged.empty() ? f.len() : untagged.size();
   const size_t total = inner + ip_header_len(sock_->family()) + header_len();
-  const uint32_t hash = net::inner_flow_hash(f.data(), f.len());
+  const uint32_t hash = net::inner_flow_hash(inner_data, inner);
   std::string out = std::string(to_string(cfg_.type));
   if (cfg_.type == TunnelType::kGre) {
     if (cfg_.nvgre) out += " (nvgre) vsid " + std::to_string(vni) + " flowid " + std::to_string(hash & 0xff);

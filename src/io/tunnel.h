@@ -215,6 +215,9 @@ class TunnelBackend final : public dp::PortBackend {
   // vni_map); nullopt: drop (counted).
   std::optional<uint32_t> egress_vni(net::Frame& f);
   const IpAddr* lookup(uint32_t vni, const net::Mac& dst, uint64_t now_ns) const;
+  // The table is full: forgets learned entries that aged out (at most once a
+  // second), so that new stations can be learned.
+  void expire(uint64_t now_ns);
   size_t header_len() const;
   size_t build_header(uint8_t* out, uint32_t vni, uint32_t hash) const;
 
@@ -229,6 +232,7 @@ class TunnelBackend final : public dp::PortBackend {
   std::unordered_map<Key, Remote, KeyHash> table_;  // datapath thread
   std::vector<IpAddr> flow_flood_;
   bool flood_dirty_ = true;
+  uint64_t last_expire_ns_ = 0;
   std::atomic<size_t> learned_count_{0};
 };
 

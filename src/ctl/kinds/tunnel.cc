@@ -74,8 +74,12 @@ class TunnelKind final : public PortKind {
     }
     if (in.has("vni_map")) {
       for (const auto& [k, v] : in.pairs("vni_map")) {
-        const uint32_t vlan = parse_u32_or_fail(in, "vni_map", k, dp::kMaxVid);
-        if (vlan < dp::kMinVid) in.fail("vni_map", "vni_map: VLAN " + k + " is out of range 1-4094");
+        uint32_t vlan = 0;
+        auto [end, ec] = std::from_chars(k.data(), k.data() + k.size(), vlan);
+        if (k.empty() || end != k.data() + k.size() || (ec != std::errc() && ec != std::errc::result_out_of_range))
+          in.fail("vni_map", "vni_map: VLAN '" + k + "' is not a number");
+        if (ec == std::errc::result_out_of_range || vlan < dp::kMinVid || vlan > dp::kMaxVid)
+          in.fail("vni_map", "vni_map: VLAN " + k + " is out of range 1-4094");
         const uint32_t id = parse_u32_or_fail(in, "vni_map", v, id_max);
         if (!c.vni_map.emplace(static_cast<uint16_t>(vlan), id).second)
           in.fail("vni_map", "vni_map: VLAN " + k + " is mapped twice");
@@ -143,7 +147,7 @@ class TunnelKind final : public PortKind {
     const io::TunnelConfig& c = p.as<TunnelOptions>()->cfg;
     if (!c.vni_map.empty()) {
       if (b.type != dp::BridgeType::kSwitch) return Error{"vni_map needs a switch bridge (VLANs), not a " +
-                                                          std::string(dp::to_string(b.type))};
+                                                          std::string(dp::to_string(b.type)) + " bridge"};
       dp::VlanSet keys;
       for (const auto& [vlan, id] : c.vni_map) keys.set(vlan);
       if (p.vlan.mode != dp::VlanMode::kTrunk || !p.vlan.allowed || *p.vlan.allowed != keys || keys[p.vlan.pvid])
@@ -176,7 +180,7 @@ class TunnelKind final : public PortKind {
     auto a = IpAddr::parse(ip);
     if (!a) return Error{"remote_ip '" + ip + "' is not an IPv4 or IPv6 address"};
     if (a->family != c.family())
-      return Error{"remote_ip " + ip + " is not of port '" + p.name + "''s address family"};
+      return Error{"remote_ip " + ip + " is not of the address family of port '" + p.name + "'"};
     return Ok{};
   }
 
