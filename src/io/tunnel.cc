@@ -274,6 +274,7 @@ std::string TunnelSocket::describe() const {
   add("unknown_remote", counters_.unknown_remote.load());
   add("oam", counters_.oam.load());
   add("no_buffer", counters_.no_buffer.load());
+  add("too_long", counters_.too_long.load());
   if (!drops.empty()) out += " (dropped: " + drops + ")";
   return out;
 }
@@ -315,7 +316,7 @@ bool TunnelSocket::deliver(const uint8_t* p, size_t len, const IpAddr& src, net:
   } else {
     f = pool.get();
     if (!f) return refuse(counters_.no_buffer);
-    f->assign(p + rx.inner_off, rx.inner_len);
+    if (!f->assign(p + rx.inner_off, rx.inner_len)) return refuse(counters_.too_long);
   }
   if (!port->admit(*f, rx.vni, src, now_ns)) {
     pool.put(f);
@@ -403,6 +404,11 @@ uint32_t TunnelSocket::receive_raw(net::FrameBatch& batch, net::FramePool& pool,
   uint32_t added = 0;
   for (uint32_t i = 0; i < want; ++i) {
     if (i >= n) {
+      pool.put(frames[i]);
+      continue;
+    }
+    if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {  // larger than a frame (a jumbo underlay): never cut
+      counters_.too_long.fetch_add(1, std::memory_order_relaxed);
       pool.put(frames[i]);
       continue;
     }

@@ -95,6 +95,7 @@ struct TunnelSocketCounters {
   std::atomic<uint64_t> unknown_remote{0};  // a port has it, but not from this source
   std::atomic<uint64_t> oam{0};             // Geneve control packets (not for the data path)
   std::atomic<uint64_t> no_buffer{0};       // frame pool exhausted
+  std::atomic<uint64_t> too_long{0};        // a packet larger than a frame buffer
 };
 
 class TunnelSocket final : public dp::RxSource {

@@ -351,7 +351,7 @@ TEST(TunnelBackend, VxlanWireFormat) {
   EXPECT_GE(got->from_port, 49152);  // RFC 7348's range (the type holds at most 65535)
   // The source port is the one the inner flow hashes to.
   TunnelSocket& s = socket_of(*t);
-  EXPECT_EQ(got->from_port, s.src_port(s.send_socket(net::inner_flow_hash(frame.data(), frame.size()))));
+  EXPECT_EQ(got->from_port, s.src_port(s.send_socket(net::inner_flow_hash(frame.data(), frame.size()), false)));
   EXPECT_EQ(got->ttl, 7);
   EXPECT_EQ(got->tos, 0x20);
 
@@ -819,7 +819,7 @@ TEST(TunnelBackend, ExplainNamesVniRemotesAndPorts) {
   f->assign(bcast.data(), bcast.size());
   const std::string e = t->explain(*f);
   TunnelSocket& s = socket_of(*t);
-  const std::string sport = std::to_string(s.src_port(s.send_socket(net::inner_flow_hash(bcast.data(), bcast.size()))));
+  const std::string sport = std::to_string(s.src_port(s.send_socket(net::inner_flow_hash(bcast.data(), bcast.size()), false)));
   for (const std::string& want :
        {std::string("vxlan vni 4242"), "outer IPv4 " + lo(121) + " -> " + lo(122) + ", " + lo(123),
         "UDP " + sport + " -> " + std::to_string(port), std::string("ttl 9"), std::string("DF"),
