@@ -96,6 +96,7 @@ struct TunnelSocketCounters {
   std::atomic<uint64_t> oam{0};             // Geneve control packets (not for the data path)
   std::atomic<uint64_t> no_buffer{0};       // frame pool exhausted
   std::atomic<uint64_t> too_long{0};        // a packet larger than a frame buffer
+  std::atomic<uint64_t> coalesced{0};       // TCP segments merged into the one before (not a drop)
 };
 
 class TunnelSocket final : public dp::RxSource {
@@ -162,6 +163,8 @@ class TunnelSocket final : public dp::RxSource {
   uint32_t pend_len_[kRxBufs] = {};
   uint16_t pend_seg_[kRxBufs] = {};   // UDP_GRO segment size (0: one datagram)
   IpAddr pend_src_[kRxBufs];
+  net::Frame* last_ = nullptr;  // the frame added last in this receive(), for TCP merging
+  TunnelBackend* last_port_ = nullptr;
 };
 
 class TunnelBackend final : public dp::PortBackend {

@@ -177,4 +177,85 @@ int segment(Frame* f, FramePool& pool, Frame** out, size_t out_cap, size_t max_l
   return static_cast<int>(made);
 }
 
+namespace {
+
+// Where an IPv4 TCP segment's parts are, or l2 == 0 if `p` is not one GRO takes.
+struct TcpSeg {
+  size_t l2 = 0, tcp = 0, payload = 0, end = 0;  // offsets; `end`: after the IP packet
+};
+TcpSeg tcp_seg(const uint8_t* p, size_t len) {
+  TcpSeg s;
+  if (len < kEthHeaderLen) return s;
+  size_t l2 = kEthHeaderLen;
+  if (load_be16(p + 12) == kEthTypeVlan) l2 += kVlanTagLen;
+  if (len < l2 + 20 + 20 || load_be16(p + l2 - 2) != kEthTypeIpv4) return s;
+  const uint8_t* ip = p + l2;
+  if (ip[0] != 0x45 || ip[9] != kIpProtoTcp || (load_be16(ip + 6) & 0x3fff) != 0) return s;  // options, fragments
+  const size_t tot = load_be16(ip + 2);
+  const size_t doff = static_cast<size_t>(ip[20 + 12] >> 4) * 4;
+  if (doff < 20 || tot < 20 + doff || l2 + tot > len) return s;
+  s.l2 = l2;
+  s.tcp = l2 + 20;
+  s.payload = s.tcp + doff;
+  s.end = l2 + tot;
+  return s;
+}
+
+uint32_t tcp_pseudo(const uint8_t* ip, size_t tcp_len) {
+  uint32_t sum = kIpProtoTcp + static_cast<uint32_t>(tcp_len);
+  for (size_t i = 12; i < 20; i += 2) sum += load_be16(ip + i);
+  return sum;
+}
+
+bool tcp_checksum_ok(const uint8_t* p, const TcpSeg& s) {
+  return inet_checksum(p + s.tcp, s.end - s.tcp, tcp_pseudo(p + s.l2, s.end - s.tcp)) == 0;
+}
+
+}  // namespace
+
+bool tcp_coalesce(Frame& f, const uint8_t* p, size_t len) {
+  constexpr uint8_t kAck = 0x10;
+  const TcpSeg a = tcp_seg(f.data(), f.len()), b = tcp_seg(p, len);
+  if (!a.l2 || a.l2 != b.l2 || a.payload != b.payload || a.end != f.len()) return false;
+  const uint8_t* fa = f.data();
+  const uint8_t *ipa = fa + a.l2, *ipb = p + b.l2, *ta = fa + a.tcp, *tb = p + b.tcp;
+  // L2 header; IPv4 TOS, flags, TTL, protocol, addresses; TCP ports, then
+  // ack, window and options (the sequence number, flags and checksum differ).
+  if (std::memcmp(fa, p, a.l2) != 0 || ipa[1] != ipb[1] || std::memcmp(ipa + 6, ipb + 6, 4) != 0 ||
+      std::memcmp(ipa + 12, ipb + 12, 8) != 0 || std::memcmp(ta, tb, 4) != 0 || std::memcmp(ta + 8, tb + 8, 5) != 0 ||
+      std::memcmp(ta + 14, tb + 14, 2) != 0 || std::memcmp(ta + 20, tb + 20, a.payload - a.tcp - 20) != 0)
+    return false;
+  const uint8_t fb = tb[13];
+  if (ta[13] != kAck || (fb != kAck && fb != (kAck | 0x08))) return false;
+  const size_t have = f.len() - a.payload, add = b.end - b.payload;
+  const VnetHdr& v = f.meta.vnet;
+  const bool merged = v.gso_type == kGsoTcpV4;
+  if (!merged && (v.gso_type != kGsoNone || v.flags != 0)) return false;  // offload state we did not make
+  const size_t mss = merged ? v.gso_size : have;
+  if (add == 0 || mss == 0 || add > mss || have % mss != 0 || add > f.tailroom()) return false;
+  if (a.end - a.tcp + add > 0xffff - 20) return false;
+  if (load_be32(tb + 4) != load_be32(ta + 4) + static_cast<uint32_t>(have)) return false;
+  if (!tcp_checksum_ok(p, b) || (!merged && !tcp_checksum_ok(fa, a))) return false;
+
+  uint8_t* d = f.data();
+  std::memcpy(d + f.len(), p + b.payload, add);
+  f.set_len(f.len() + add);
+  uint8_t* ip = d + a.l2;
+  uint8_t* tcp = d + a.tcp;
+  store_be16(ip + 2, static_cast<uint16_t>(f.len() - a.l2));
+  store_be16(ip + 10, 0);
+  store_be16(ip + 10, inet_checksum(ip, 20));
+  tcp[13] = fb;  // PSH, if the segment has it, ends the merge
+  const size_t tcp_len = f.len() - a.tcp;
+  store_be16(tcp + 16, static_cast<uint16_t>(~inet_checksum(nullptr, 0, tcp_pseudo(ip, tcp_len))));
+  VnetHdr& w = f.meta.vnet;
+  w.flags = kVnetNeedsCsum;
+  w.gso_type = kGsoTcpV4;
+  w.gso_size = static_cast<uint16_t>(mss);
+  w.hdr_len = static_cast<uint16_t>(a.payload);
+  w.csum_start = static_cast<uint16_t>(a.tcp);
+  w.csum_offset = 16;
+  return true;
+}
+
 }  // namespace kvnet::net

@@ -70,4 +70,16 @@ bool finish_checksum(Frame& f);
 // freed).
 int segment(Frame* f, FramePool& pool, Frame** out, size_t out_cap, size_t max_l3_len = 0);
 
+// Software GRO for IPv4 TCP, as the kernel's GRO merges what a NIC received:
+// appends the segment `p`/`len` (an Ethernet frame) to `f` when it continues
+// f's flow: the same L2 header, IPv4 without options or fragments with the
+// same addresses, TOS, TTL and flags; TCP with the same ports, ack, window
+// and options; its sequence number right after f's data; only ACK set on f so
+// far (the segment may add PSH, which ends the merge); a correct TCP checksum
+// (f's too, when it is still a single segment); a payload no larger than f's
+// segment size (a shorter one is the last); and room in f. `f` then is a GSO
+// TCPv4 frame with a partial checksum, as a TAP or AF_PACKET reader gets one.
+// Returns false, having changed nothing, otherwise.
+bool tcp_coalesce(Frame& f, const uint8_t* p, size_t len);
+
 }  // namespace kvnet::net

@@ -89,6 +89,57 @@ TEST(Offload, SegmentsTcpSuperFrame) {
   EXPECT_EQ(pool.available(), pool.size());
 }
 
+// Software GRO undoes segment(): the segments of a super-frame merge back
+// into one GSO frame whose checksum and re-segmentation are right; what does
+// not continue the flow is refused and leaves the frame as it was.
+TEST(Offload, TcpCoalesceMergesContiguousSegmentsOnly) {
+  FramePool pool(16, kHeadroom + kMaxGsoFrameLen);
+  Frame* big = partial_tcp(pool, 3500, false);
+  big->meta.vnet.gso_type = kGsoTcpV4;
+  big->meta.vnet.gso_size = 1000;
+  big->meta.vnet.hdr_len = 54;
+  Frame* seg[8];
+  ASSERT_EQ(segment(big, pool, seg, 8), 4);
+  const std::vector<uint8_t> orig0(seg[0]->data(), seg[0]->data() + seg[0]->len());
+
+  Frame* f = pool.get();
+  f->assign(seg[0]->data(), seg[0]->len());
+  EXPECT_FALSE(tcp_coalesce(*f, seg[2]->data(), seg[2]->len())) << "a gap in the sequence";
+  std::vector<uint8_t> bad(seg[1]->data(), seg[1]->data() + seg[1]->len());
+  bad[60] ^= 1;
+  EXPECT_FALSE(tcp_coalesce(*f, bad.data(), bad.size())) << "a wrong TCP checksum";
+  bad.assign(seg[1]->data(), seg[1]->data() + seg[1]->len());
+  bad[14 + 15] = 63;  // another TTL
+  EXPECT_FALSE(tcp_coalesce(*f, bad.data(), bad.size())) << "another IPv4 TTL";
+  EXPECT_EQ(std::vector<uint8_t>(f->data(), f->data() + f->len()), orig0) << "refusals change nothing";
+  EXPECT_EQ(f->meta.vnet.gso_type, kGsoNone);
+
+  ASSERT_TRUE(tcp_coalesce(*f, seg[1]->data(), seg[1]->len()));
+  ASSERT_TRUE(tcp_coalesce(*f, seg[2]->data(), seg[2]->len()));
+  EXPECT_FALSE(tcp_coalesce(*f, seg[3]->data(), seg[3]->len())) << "FIN is never merged";
+  EXPECT_EQ(f->len(), 14u + 20 + 20 + 3000);
+  EXPECT_EQ(f->meta.vnet.gso_type, kGsoTcpV4);
+  EXPECT_EQ(f->meta.vnet.gso_size, 1000);
+  EXPECT_EQ(f->meta.vnet.hdr_len, 54);
+  EXPECT_EQ(f->meta.vnet.csum_start, 34);
+
+  Frame* back[8];
+  ASSERT_EQ(segment(f, pool, back, 8), 3);
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    expect_valid_tcp(*back[i]);
+    // Identical to the original segments but for the IPv4 id (segment() numbers them anew).
+    std::vector<uint8_t> a(back[i]->data(), back[i]->data() + back[i]->len());
+    std::vector<uint8_t> b(seg[i]->data(), seg[i]->data() + seg[i]->len());
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t k : {18u, 19u, 24u, 25u}) a[k] = b[k] = 0;  // id and header checksum
+    EXPECT_EQ(a, b);
+    pool.put(back[i]);
+  }
+  for (int i = 0; i < 4; ++i) pool.put(seg[i]);
+  EXPECT_EQ(pool.available(), pool.size());
+}
+
 TEST(Offload, TagPushAndPopMoveChecksumStart) {
   FramePool pool(8);
   Frame* f = partial_tcp(pool, 10, false);
