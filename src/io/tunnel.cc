@@ -276,6 +276,7 @@ std::string TunnelSocket::describe() const {
   add("no_buffer", counters_.no_buffer.load());
   add("too_long", counters_.too_long.load());
   if (!drops.empty()) out += " (dropped: " + drops + ")";
+  if (const uint64_t n = counters_.geneve_options.load()) out += ", " + std::to_string(n) + " Geneve option(s) received";
   return out;
 }
 
@@ -299,6 +300,7 @@ bool TunnelSocket::deliver(const uint8_t* p, size_t len, const IpAddr& src, net:
   };
   if (rx.error != net::TunnelError::kNone) return refuse(counters_.malformed[static_cast<size_t>(rx.error)]);
   if (rx.oam) return refuse(counters_.oam);
+  if (rx.option_count) counters_.geneve_options.fetch_add(rx.option_count, std::memory_order_relaxed);
   TunnelBackend* port = nullptr;
   bool vni_known = false;
   for (TunnelBackend* b : ports_) {

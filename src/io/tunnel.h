@@ -97,6 +97,7 @@ struct TunnelSocketCounters {
   std::atomic<uint64_t> no_buffer{0};       // frame pool exhausted
   std::atomic<uint64_t> too_long{0};        // a packet larger than a frame buffer
   std::atomic<uint64_t> coalesced{0};       // TCP segments merged into the one before (not a drop)
+  std::atomic<uint64_t> geneve_options{0};  // Geneve option TLVs received (carried, not interpreted)
 };
 
 class TunnelSocket final : public dp::RxSource {
