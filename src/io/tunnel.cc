@@ -149,7 +149,7 @@ std::string_view to_string(TunnelType t) {
 int TunnelConfig::family() const {
   if (!local.unset()) return local.family;
   if (!remotes.empty()) return remotes[0].family;
-  for (const auto& s : static_remotes) return s.remote.family;
+  if (!static_remotes.empty()) return static_remotes[0].remote.family;
   return AF_INET;
 }
 
@@ -174,7 +174,6 @@ Result<std::shared_ptr<TunnelSocket>> TunnelSocket::get(TunnelType type, int fam
   const std::string where = std::string(to_string(type)) + " endpoint " + bind_addr.str() +
                             (type == TunnelType::kGre ? "" : " port " + std::to_string(port));
   const bool v6 = family == AF_INET6;
-  const int ip_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
   // Never fragment: a frame that does not fit is dropped as too_big before.
   auto no_fragments = [&](int fd) {
     if (v6) {
@@ -184,7 +183,6 @@ Result<std::shared_ptr<TunnelSocket>> TunnelSocket::get(TunnelType type, int fam
       set_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO);
     }
   };
-  (void)ip_level;
 
   if (type == TunnelType::kGre) {
     s->rx_fd_ = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, net::kIpProtoGre);
@@ -576,7 +574,7 @@ const IpAddr* TunnelBackend::lookup(uint32_t vni, const net::Mac& dst, uint64_t 
   const auto it = table_.find({vni, dst.u64()});
   if (it == table_.end()) return nullptr;
   const Remote& r = it->second;
-  if (!r.is_static && now_ns - r.seen_ns > uint64_t{cfg_.aging_s} * 1000000000ULL) return nullptr;
+  if (!r.is_static && now_ns > r.seen_ns && now_ns - r.seen_ns > uint64_t{cfg_.aging_s} * 1000000000ULL) return nullptr;
   return &r.addr;
 }
 
