@@ -73,7 +73,7 @@ kvnet_host() {  # A|B LOCAL REMOTE ENDPOINT_IP
   for _ in $(seq 1 100); do [ -S "$T/$h.sock" ] && break; sleep 0.05; done
   local k=("$BIN/kvnetctl" --socket "$T/$h.sock")
   "${k[@]}" add-br br0 >/dev/null
-  "${k[@]}" add-port br0 vx0 type=vxlan vni=96 remote_ip=$3 local_ip=$2 >/dev/null
+  "${k[@]}" add-port br0 vx0 type=vxlan vni=96 remote_ip=$3 local_ip=$2 ${KV_OPTS:-} >/dev/null
   "${k[@]}" ct add ${P}e$h --bridge br0 --ip $4/24 >/dev/null
   ip netns exec ${P}e$h ip link set eth0 mtu 1450
 }
@@ -126,6 +126,13 @@ kvnet_host B 10.96.0.2 10.96.0.1 192.168.96.2
 R[kvnet]=$(measure)
 teardown
 
+say "kvnet <-> kvnet, csum=true (outer UDP checksums: UDP GSO bursts)"
+underlay 0 0
+KV_OPTS=csum=true kvnet_host A 10.96.0.1 10.96.0.2 192.168.96.1
+KV_OPTS=csum=true kvnet_host B 10.96.0.2 10.96.0.1 192.168.96.2
+R[kvnet_csum]=$(measure)
+teardown
+
 say "kvnet -> kernel"
 underlay 0 1
 kvnet_host A 10.96.0.1 10.96.0.2 192.168.96.1
@@ -136,14 +143,17 @@ teardown
 read -r kt ku <<<"${R[kernel]}"
 read -r vt vu <<<"${R[kvnet]}"
 read -r mt mu <<<"${R[mixed]}"
+read -r ct cu <<<"${R[kvnet_csum]}"
 ratio() { python3 -c 'import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print("n/a" if b==0 else f"{a/b:.2f}x")' "$1" "$2"; }
 TABLE=$(cat <<MD
 | VXLAN overlay, A -> B | TCP Gbit/s | 64-byte UDP pps |
 |---|---|---|
 | kernel vxlan <-> kernel vxlan | $kt | $ku |
 | **kvnet <-> kvnet** | **$vt** | **$vu** |
+| kvnet <-> kvnet, \`csum=true\` | $ct | $cu |
 | kvnet -> kernel vxlan | $mt | $mu |
 | kvnet pair ÷ kernel pair | $(ratio "$vt" "$kt") | $(ratio "$vu" "$ku") |
+| kvnet pair with \`csum=true\` ÷ kernel pair | $(ratio "$ct" "$kt") | $(ratio "$cu" "$ku") |
 | kvnet -> kernel ÷ kernel pair | $(ratio "$mt" "$kt") | $(ratio "$mu" "$ku") |
 
 Medians of $RUNS runs of ${DUR} s each, $(date -u +%Y-%m-%d), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -n1)), kernel $(uname -r).
