@@ -70,7 +70,7 @@ tshark_check() {
   local h=$1 filter=$2 fields=$3 check=$4 ns=$5 addr=$6
   local args=()
   for f in $fields; do args+=(-e "$f"); done
-  ip netns exec ${P}$h tshark -i ${P}$h-h -f "$filter" -c 2 -T fields "${args[@]}" -E separator=' ' \
+  ip netns exec ${P}$h tshark -i ${P}$h-h -f "$filter" -c 2 -a duration:6 -T fields "${args[@]}" -E separator=' ' \
     >"$T/ts.txt" 2>"$T/ts.err" &
   local ts=$!
   sleep 1.5

@@ -101,7 +101,7 @@ run_family() {
 
     # Wire format, as tshark's dissectors see it.
     if command -v tshark >/dev/null; then
-      ip netns exec ${P}B tshark -i ${P}ub -f "udp dst port 4789 and src host $UA" -c 3 -T fields \
+      ip netns exec ${P}B tshark -i ${P}ub -f "udp dst port 4789 and src host $UA" -a duration:4 -T fields \
         -e vxlan.flags -e vxlan.vni -e udp.srcport -e udp.checksum -e ip.flags.df -e eth.type -e icmp.type \
         -E separator='|' >"$T/tshark.txt" 2>"$T/tshark.err" &
       local ts=$!
