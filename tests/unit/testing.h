@@ -21,6 +21,16 @@ inline std::string error_of(const Status& s) { return s ? "" : s.error().message
 
 using Bytes = std::vector<uint8_t>;
 
+// Big-endian appends, for building frames and headers by hand.
+inline void put16(Bytes& b, uint16_t v) {
+  b.push_back(static_cast<uint8_t>(v >> 8));
+  b.push_back(static_cast<uint8_t>(v));
+}
+inline void put32(Bytes& b, uint32_t v) {
+  put16(b, static_cast<uint16_t>(v >> 16));
+  put16(b, static_cast<uint16_t>(v));
+}
+
 inline net::Mac mac(uint64_t v) { return net::Mac::from_u64(v); }
 
 struct Tag {

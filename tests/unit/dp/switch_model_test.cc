@@ -44,6 +44,7 @@ namespace kvnet {
 namespace {
 
 using testing::Bytes;
+using testing::put16;
 
 // ------------------------------------------------------------------ the model
 
@@ -331,11 +332,6 @@ ModelPort random_port(std::mt19937& rng) {
     }
   }
   return p;
-}
-
-void put16(Bytes& b, uint16_t v) {
-  b.push_back(static_cast<uint8_t>(v >> 8));
-  b.push_back(static_cast<uint8_t>(v));
 }
 
 void put_mac(Bytes& b, uint64_t m) {

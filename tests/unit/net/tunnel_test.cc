@@ -22,14 +22,6 @@ using net::TunnelRx;
 constexpr uint64_t kDst = 0x525400000002, kSrc = 0x525400000001;
 constexpr uint32_t kIpA = 0x0a000001, kIpB = 0xc0a80102;  // 10.0.0.1, 192.168.1.2
 
-void put16(Bytes& b, uint16_t v) {
-  b.push_back(static_cast<uint8_t>(v >> 8));
-  b.push_back(static_cast<uint8_t>(v));
-}
-void put32(Bytes& b, uint32_t v) {
-  put16(b, static_cast<uint16_t>(v >> 16));
-  put16(b, static_cast<uint16_t>(v));
-}
 Bytes cat(Bytes a, const Bytes& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
