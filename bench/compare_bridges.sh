@@ -11,6 +11,7 @@ set -euo pipefail
 BIN=$(cd "${1:?usage: compare_bridges.sh BIN_DIR [RUNS]}" && pwd)
 RUNS=${2:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/bench/lib.sh"
 T=$(mktemp -d /tmp/kvnet-bench.XXXXXX)
 P="kb$(($$ % 10000))"
 DUR=${BENCH_SECONDS:-4}
@@ -60,7 +61,6 @@ offloads() {  # on|off
   done
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 # One measurement set on the current hosts: prints "tcp_gbps udp_pps rtt_ms".
 measure() {
@@ -139,7 +139,6 @@ read -r lt lu lr <<<"${R[linux]}"
 read -r ot ou or <<<"${R[ovs]}"
 read -r ft fu fr <<<"${R[ovs_off]}"
 read -r kt ku kr <<<"${R[kvnet]}"
-ratio() { python3 -c 'import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print("n/a" if b==0 else f"{a/b:.2f}x")' "$1" "$2"; }
 TABLE=$(cat <<MD
 | datapath | TCP Gbit/s | 64-byte UDP pps | ping RTT ms |
 |---|---|---|---|
@@ -157,15 +156,4 @@ RTT: \`ping -c 100 -i 0.01\`, average. A TCP figure of 0 means the transfer stal
 MD
 )
 echo "$TABLE"
-DOC="$ROOT/docs/benchmarks.md"
-if [ -f "$DOC" ] && grep -q "<!-- compare_bridges:begin -->" "$DOC"; then
-  python3 - "$DOC" "$TABLE" <<'PY'
-import sys
-doc, table = sys.argv[1], sys.argv[2]
-s = open(doc).read()
-a, b = "<!-- compare_bridges:begin -->", "<!-- compare_bridges:end -->"
-s = s[: s.index(a) + len(a)] + "\n" + table + "\n" + s[s.index(b):]
-open(doc, "w").write(s)
-PY
-  say "updated $DOC"
-fi
+write_table "$ROOT/docs/benchmarks.md" compare_bridges "$TABLE"

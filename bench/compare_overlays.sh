@@ -18,6 +18,7 @@ set -euo pipefail
 BIN=$(cd "${1:?usage: compare_overlays.sh BIN_DIR [RUNS]}" && pwd)
 RUNS=${2:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/bench/lib.sh"
 T=$(mktemp -d /tmp/kvnet-obench.XXXXXX)
 P="ko$(($$ % 10000))"
 DUR=${BENCH_SECONDS:-4}
@@ -32,7 +33,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 say() { echo "[bench] $*" >&2; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 underlay() {  # KERNEL_SIDE_TX_OFF(0/1 for A, 0/1 for B)
   ip netns add ${P}A
@@ -144,7 +144,6 @@ read -r kt ku <<<"${R[kernel]}"
 read -r vt vu <<<"${R[kvnet]}"
 read -r mt mu <<<"${R[mixed]}"
 read -r ct cu <<<"${R[kvnet_csum]}"
-ratio() { python3 -c 'import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print("n/a" if b==0 else f"{a/b:.2f}x")' "$1" "$2"; }
 TABLE=$(cat <<MD
 | VXLAN overlay, A -> B | TCP Gbit/s | 64-byte UDP pps |
 |---|---|---|
@@ -161,15 +160,4 @@ Underlay: one veth pair, MTU 1500; endpoints' MTU 1450. TCP: \`iperf3 -t $DUR\`;
 MD
 )
 echo "$TABLE"
-DOC="$ROOT/docs/benchmarks.md"
-if [ -f "$DOC" ] && grep -q "<!-- compare_overlays:begin -->" "$DOC"; then
-  python3 - "$DOC" "$TABLE" <<'PY'
-import sys
-doc, table = sys.argv[1], sys.argv[2]
-s = open(doc).read()
-a, b = "<!-- compare_overlays:begin -->", "<!-- compare_overlays:end -->"
-s = s[: s.index(a) + len(a)] + "\n" + table + "\n" + s[s.index(b):]
-open(doc, "w").write(s)
-PY
-  say "updated $DOC"
-fi
+write_table "$ROOT/docs/benchmarks.md" compare_overlays "$TABLE"
