@@ -86,11 +86,11 @@ run_family() {
   local cmac emac
   cmac=$(ip netns exec ${P}c cat /sys/class/net/eth0/address)
   emac=$(ip netns exec ${P}E cat /sys/class/net/e1/address)
-  ip netns exec ${P}B bridge fdb show dev vx0 | grep -qi "$cmac dst $UA" ||
+  ip netns exec ${P}B bridge fdb show dev vx0 | grep -i "$cmac dst $UA" >/dev/null ||
     { ip netns exec ${P}B bridge fdb show dev vx0; fail "the kernel did not learn $cmac behind $UA"; }
-  kctl fdb-show br0 | grep -i "$emac" | grep -q vx0 || { kctl fdb-show br0; fail "kvnet did not learn $emac on vx0"; }
-  kctl fdb-show br0 | grep -i "$emac" | grep -q "$UB" || { kctl fdb-show br0; fail "fdb-show does not name the remote VTEP $UB"; }
-  kctl show | grep -A3 "Port vx0" | grep -q "learned [1-9]" || { kctl show; fail "the tunnel's learned count is 0"; }
+  kctl fdb-show br0 | grep -i "$emac" | grep vx0 >/dev/null || { kctl fdb-show br0; fail "kvnet did not learn $emac on vx0"; }
+  kctl fdb-show br0 | grep -i "$emac" | grep "$UB" >/dev/null || { kctl fdb-show br0; fail "fdb-show does not name the remote VTEP $UB"; }
+  kctl show | grep -A3 "Port vx0" | grep "learned [1-9]" >/dev/null || { kctl show; fail "the tunnel's learned count is 0"; }
   log "IPv$fam underlay: both sides learned the other's MACs"
 
   if [ "$fam" = 4 ]; then
@@ -131,7 +131,7 @@ EOF
     # Too big for the underlay (1500): dropped and counted, never fragmented.
     ip netns exec ${P}c ip link set eth0 mtu 1500
     ip netns exec ${P}c ping -c 1 -W 1 -s 1460 -M do 192.168.42.2 >/dev/null 2>&1 || true
-    kctl stats vx0 | grep -q "too_big" || { kctl stats vx0; fail "an oversized frame was not counted as too_big"; }
+    kctl stats vx0 | grep "too_big" >/dev/null || { kctl stats vx0; fail "an oversized frame was not counted as too_big"; }
     log "a frame over the underlay MTU is dropped as too_big"
   fi
   teardown
