@@ -64,8 +64,10 @@ iperf() {  # FROM_NS TO_ADDR SERVER_NS: prints Gbit/s
   echo "$out" | python3 -c 'import json,sys; b=json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]; assert b > 1e6, "no data moved"; print("%.2f" % (b/1e9))'
 }
 
-# tshark_check HOST FILTER FIELDS PYTHON_CHECK: captures 2 packets on the
-# host's underlay while h1 pings, then runs the check on the fields.
+# tshark_check HOST FILTER FIELDS PYTHON_CHECK NS ADDR: captures 2 packets on
+# the host's underlay while NS pings ADDR, then runs the check on the fields.
+# The capture filter picks the tunnel by its VNI or key (other tunnels on the
+# same port carry the other bridges' chatter).
 tshark_check() {
   local h=$1 filter=$2 fields=$3 check=$4 ns=$5 addr=$6
   local args=()
@@ -104,15 +106,15 @@ for spec in "vxlan:type=vxlan vni=4242" "geneve:type=geneve vni=4343" "gre:type=
   g=$(iperf ${P}${n}1 192.168.$((70 + n)).2 ${P}${n}2) || fail "$name: iperf3 failed"
   log "$name: ping both ways, iperf3 TCP $g Gbit/s"
   case $name in
-    vxlan) tshark_check h2 "udp dst port 4789" "vxlan.vni udp.srcport" \
+    vxlan) tshark_check h2 "udp dst port 4789 and udp[12:4] & 0xffffff00 = $((4242 << 8))" "vxlan.vni udp.srcport" \
       "assert int(r[0], 0) == 4242 and 49152 <= int(r[1]) <= 65535, r" ${P}11 192.168.71.2 ;;
-    geneve) tshark_check h2 "udp dst port 6081" "geneve.vni geneve.proto_type udp.srcport" \
+    geneve) tshark_check h2 "udp dst port 6081 and udp[12:4] & 0xffffff00 = $((4343 << 8))" "geneve.vni geneve.proto_type udp.srcport" \
       "assert int(r[0], 0) == 4343 and int(r[1], 0) == 0x6558 and 49152 <= int(r[2]) <= 65535, r" ${P}21 192.168.72.2 ;;
-    gre) tshark_check h2 "ip proto 47" "gre.key gre.proto" \
+    gre) tshark_check h2 "ip proto 47 and ip[24:4] = 77" "gre.key gre.proto" \
       "assert int(r[0], 0) == 77 and int(r[1], 0) == 0x6558, r" ${P}31 192.168.73.2 ;;
-    nvgre) tshark_check h2 "ip proto 47" "gre.key gre.proto" \
+    nvgre) tshark_check h2 "ip proto 47 and ip[24:4] & 0xffffff00 = $((5000 << 8))" "gre.key gre.proto" \
       "assert int(r[0], 0) >> 8 == 5000 and int(r[1], 0) == 0x6558, r" ${P}41 192.168.74.2 ;;
-    vxcsum) tshark_check h2 "udp dst port 4789" "vxlan.vni udp.checksum" \
+    vxcsum) tshark_check h2 "udp dst port 4789 and udp[12:4] & 0xffffff00 = $((4444 << 8))" "vxlan.vni udp.checksum" \
       "assert int(r[0], 0) == 4444 and int(r[1], 0) != 0, r" ${P}51 192.168.75.2 ;;
   esac
   log "$name: tshark decodes the expected $(case $name in nvgre) echo VSID ;; gre) echo key ;; vxcsum) echo "VNI and a nonzero UDP checksum" ;; *) echo VNI ;; esac)"
