@@ -154,11 +154,21 @@ class TunnelKind final : public PortKind {
         return Error{"a port with vni_map is a trunk of exactly its VLANs, with a pvid not among them: "
                      "vlan_mode trunk, allowed " + dp::vlan_set_str(keys) + " (or leave the VLAN keys out)"};
     }
-    // Two ports of one endpoint must not both claim a packet.
+    // Two ports of one endpoint must not both claim a packet, and two
+    // kinds cannot share one UDP port (each needs its own socket there).
     const uint16_t port = effective_port(c);
     for (const auto& ob : t.bridges)
       for (const auto& q : ob.ports) {
-        if (&q == &p || q.kind != p.kind) continue;
+        if (&q == &p) continue;
+        if (q.kind != p.kind) {
+          const auto* qo = q.as<TunnelOptions>();
+          if (!qo || type_ == TunnelType::kGre || qo->cfg.type == TunnelType::kGre) continue;
+          const io::TunnelConfig& d = qo->cfg;
+          if (udp_port(d) == port && d.local == c.local && d.family() == c.family())
+            return Error{"UDP port " + std::to_string(port) + " on this address is taken by port '" + q.name + "' (" +
+                         std::string(io::to_string(d.type)) + "): give one of them another dst_port"};
+          continue;
+        }
         const io::TunnelConfig& d = q.as<TunnelOptions>()->cfg;
         if (effective_port(d) != port || !(d.local == c.local) || d.family() != c.family()) continue;
         bool shared_id = false;
@@ -215,10 +225,11 @@ class TunnelKind final : public PortKind {
   }
 
  private:
-  uint16_t effective_port(const io::TunnelConfig& c) const {
-    if (type_ == TunnelType::kGre) return 0;
+  uint16_t effective_port(const io::TunnelConfig& c) const { return udp_port(c); }
+  static uint16_t udp_port(const io::TunnelConfig& c) {
+    if (c.type == TunnelType::kGre) return 0;
     if (c.dst_port) return c.dst_port;
-    return type_ == TunnelType::kGeneve ? net::kGenevePort : net::kVxlanPort;
+    return c.type == TunnelType::kGeneve ? net::kGenevePort : net::kVxlanPort;
   }
   static std::vector<uint32_t> ids(const io::TunnelConfig& c) {
     std::vector<uint32_t> out;

@@ -376,6 +376,12 @@ TEST(TunnelKind, OneClaimantPerVniAndRemoteOnAnEndpoint) {
                 "      - {name: v2, type: geneve, remote_ip: 10.0.0.1, vni: 7}\n"));
   expect_ok(doc("      - {name: v1, type: vxlan, remote_ip: 10.0.0.1, vni_map: '10:7'}\n"
                 "      - {name: v2, type: vxlan, remote_ip: 10.0.0.1, vni_map: '10:8'}\n"));
+  // Two kinds on one UDP port of one address: refused (each needs the socket).
+  expect_error(doc("      - {name: v1, type: vxlan, remote_ip: 10.0.0.1, vni: 7}\n"
+                   "      - {name: v2, type: geneve, remote_ip: 10.0.0.1, vni: 8, dst_port: 4789}\n"),
+               "UDP port 4789 on this address is taken by port 'v2' (geneve): give one of them another dst_port");
+  expect_ok(doc("      - {name: v1, type: vxlan, remote_ip: 10.0.0.1, vni: 7, local_ip: 10.1.0.1}\n"
+                "      - {name: v2, type: geneve, remote_ip: 10.0.0.1, vni: 8, dst_port: 4789, local_ip: 10.1.0.2}\n"));
 }
 
 TEST(TunnelKind, StaticEntriesNameRemotesOfTunnelPortsOnly) {
