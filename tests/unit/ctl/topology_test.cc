@@ -273,3 +273,57 @@ TEST(ReplayJson, TheFdbIsListedOnlyWhenAsked) {
 
 }  // namespace
 }  // namespace kvnet::ctl
+
+namespace kvnet::ctl {
+namespace {
+
+// A file of several hosts: `hosts:` maps names to topologies; one is picked.
+TEST(TopologyHosts, AFileOfSeveralHostsNeedsAHostAndGivesItsTopology) {
+  const std::string two =
+      "hosts:\n"
+      "  h1:\n    bridges: [{name: a, ports: [{name: p1, type: internal}]}]\n"
+      "  h2:\n    bridges: [{name: b, ports: [{name: p2, type: internal}]}]\n    containers: []\n";
+  auto t1 = parse_document(two, "f.yaml", "/", "h1");
+  ASSERT_TRUE(t1.ok()) << t1.error().message;
+  ASSERT_EQ(t1->bridges.size(), 1u);
+  EXPECT_EQ(t1->bridges[0].name, "a");
+  EXPECT_FALSE(t1->has_containers);
+  auto t2 = parse_document(two, "f.yaml", "/", "h2");
+  ASSERT_TRUE(t2.ok()) << t2.error().message;
+  EXPECT_EQ(t2->bridges[0].name, "b");
+  EXPECT_TRUE(t2->has_containers);
+
+  auto none = parse_document(two, "f.yaml", "/");
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().message.find("this file describes several hosts (h1, h2): pick one with --host NAME"),
+            std::string::npos)
+      << none.error().message;
+  auto other = parse_document(two, "f.yaml", "/", "h3");
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.error().message.find("host 'h3' is not in this file (h1, h2)"), std::string::npos)
+      << other.error().message;
+  auto single = parse_document("bridges: []\n", "f.yaml", "/", "h1");
+  ASSERT_FALSE(single.ok());
+  EXPECT_NE(single.error().message.find("there is no 'hosts:' section to pick host 'h1' from"), std::string::npos)
+      << single.error().message;
+  auto mixed = parse_document("hosts: {h1: {bridges: []}}\nbridges: []\n", "f.yaml", "/", "h1");
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.error().message.find("unknown key 'bridges' in a file of several hosts"), std::string::npos)
+      << mixed.error().message;
+  auto empty = parse_document("hosts: {}\n", "f.yaml", "/", "h1");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.error().message.find("'hosts' must map host names to topologies"), std::string::npos)
+      << empty.error().message;
+}
+
+TEST(TopologyHosts, TheExampleFileValidatesForEachHost) {
+  for (const char* host : {"host1", "host2"}) {
+    auto t = load_topology(std::string(KVNET_SOURCE_DIR) + "/examples/two-hosts-vxlan.yaml", host);
+    ASSERT_TRUE(t.ok()) << host << ": " << t.error().message;
+    EXPECT_EQ(t->bridges.size(), 1u);
+    EXPECT_EQ(t->containers.size(), 2u);
+  }
+}
+
+}  // namespace
+}  // namespace kvnet::ctl
