@@ -149,7 +149,6 @@ std::string_view to_string(TunnelType t) {
 int TunnelConfig::family() const {
   if (!local.unset()) return local.family;
   if (!remotes.empty()) return remotes[0].family;
-  if (!static_remotes.empty()) return static_remotes[0].remote.family;
   return AF_INET;
 }
 
@@ -469,8 +468,7 @@ Result<std::unique_ptr<TunnelBackend>> TunnelBackend::open(const std::string& na
   const size_t over = ip_header_len(family) + b->header_len() + net::kEthHeaderLen;
   b->inner_mtu_ = b->path_mtu_ > over ? static_cast<uint32_t>(b->path_mtu_ - over) : 0;
 
-  for (const auto& s : c.static_remotes) b->table_[{s.vni, s.mac.u64()}] = Remote{s.remote, 0, true};
-  b->learned_count_ = b->table_.size();
+  b->table_.reserve(c.max_learned);  // no rehash while the datapath learns
   return b;
 }
 

@@ -60,12 +60,6 @@ struct IpAddr {
 enum class TunnelType : uint8_t { kVxlan, kGeneve, kGre };
 std::string_view to_string(TunnelType t);
 
-struct StaticRemote {
-  uint32_t vni = 0;
-  net::Mac mac;
-  IpAddr remote;
-};
-
 struct TunnelConfig {
   TunnelType type = TunnelType::kVxlan;
   IpAddr local;                  // unset: the kernel picks (bound to any address)
@@ -79,10 +73,11 @@ struct TunnelConfig {
   int tos = 0;
   bool csum = false;             // UDP: outer checksums over IPv4 too (always over IPv6)
   std::map<uint16_t, uint32_t> vni_map;  // local VLAN -> VNI (empty: untagged, `vni`)
-  std::vector<StaticRemote> static_remotes;
   uint32_t aging_s = 300;
   uint32_t max_learned = 8192;
   int family() const;  // of the local address or else the first remote (AF_INET if none)
+  // Static remotes (fdb-add ... remote_ip=A) reach the backend through
+  // PortBackend::set_static_remote, not through the configuration.
 };
 
 class TunnelBackend;

@@ -776,6 +776,80 @@ TEST(TunnelBackend, FlowRemotesComeFromStaticEntriesAndLearning) {
 
 // ------------------------------------------------------------ MTU, explain
 
+// ------------------------------------------------------------ receive details
+
+// Geneve option TLVs are parsed and counted; the frame goes on without them.
+TEST(TunnelBackend, GeneveOptionsAreCountedAndDropped) {
+  const uint16_t port = test_port();
+  Peer remote(163, port);
+  testing::Harness h(64);
+  dp::Bridge& br = h.bridge("b", dp::BridgeType::kSwitch);
+  TunnelBackend* t = add_tunnel(h, br, "t", config(TunnelType::kGeneve, 161, {163}, 77));
+  ASSERT_TRUE(t);
+  TunnelSocket& s = socket_of(*t);
+  const Bytes inner = eth(kBcast, kMacA, {}, 0x0806, 60);
+  // Two options: class 0x0102 type 1 with 4 data bytes, class 0x0103 type 2 with none.
+  const uint8_t opts[] = {0x01, 0x02, 0x01, 0x01, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x03, 0x02, 0x00};
+  Bytes pkt(net::kGeneveHeaderLen + sizeof opts);
+  ASSERT_EQ(net::geneve_build(pkt.data(), 77, opts, sizeof opts), pkt.size());
+  pkt.insert(pkt.end(), inner.begin(), inner.end());
+  remote.send_to(161, port, pkt);
+  net::FrameBatch got;
+  ASSERT_TRUE(pump(s, got, h.dp.pool()));
+  EXPECT_EQ(bytes_of(*got[0]), inner) << "the options are not part of the frame";
+  EXPECT_EQ(s.counters().geneve_options.load(), 2u);
+  EXPECT_NE(s.describe().find("2 Geneve option(s) received"), std::string::npos) << s.describe();
+  h.dp.pool().put(got);
+}
+
+// One IPv4 TCP segment of `payload` bytes at `seq`, ACK set, checksums right.
+Bytes tcp_segment(uint32_t seq, size_t payload) {
+  Bytes b = eth(kMacC, kMacA, {}, 0x0800, 14);
+  b.resize(14);
+  const size_t ip = b.size();
+  b.insert(b.end(), {0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, net::kIpProtoTcp, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2});
+  const size_t tcp = b.size();
+  testing::put16(b, 40000);
+  testing::put16(b, 5201);
+  testing::put32(b, seq);
+  testing::put32(b, 7);
+  b.insert(b.end(), {0x50, 0x10});
+  testing::put16(b, 512);
+  b.insert(b.end(), {0, 0, 0, 0});
+  for (size_t i = 0; i < payload; ++i) b.push_back(static_cast<uint8_t>(seq + i));
+  net::store_be16(&b[ip + 2], static_cast<uint16_t>(b.size() - ip));
+  net::store_be16(&b[ip + 10], net::inet_checksum(&b[ip], 20));
+  uint32_t pseudo = net::kIpProtoTcp + static_cast<uint32_t>(b.size() - tcp);
+  for (size_t i = 12; i < 20; i += 2) pseudo += net::load_be16(&b[ip + i]);
+  net::store_be16(&b[tcp + 16], net::inet_checksum(&b[tcp], b.size() - tcp, pseudo));
+  return b;
+}
+
+// Contiguous TCP segments of one flow that arrive together become one GSO
+// frame (software GRO); a segment out of sequence starts a frame of its own.
+TEST(TunnelBackend, ContiguousTcpSegmentsArriveAsOneGsoFrame) {
+  const uint16_t port = test_port();
+  Peer remote(173, port);
+  testing::Harness h(64);
+  dp::Bridge& br = h.bridge("b", dp::BridgeType::kSwitch);
+  TunnelBackend* t = add_tunnel(h, br, "t", config(TunnelType::kVxlan, 171, {173}, 9));
+  ASSERT_TRUE(t);
+  TunnelSocket& s = socket_of(*t);
+  for (uint32_t seq : {1000u, 2000u, 3000u, 9000u}) remote.send_to(171, port, vxlan_packet(9, tcp_segment(seq, 1000)));
+  net::FrameBatch got;
+  ASSERT_TRUE(pump_until(s, got, h.dp.pool(), [&] { return s.counters().rx_packets.load() >= 4; }));
+  ASSERT_EQ(got.count, 2u);
+  const net::Frame& merged = *got[0];
+  EXPECT_EQ(merged.len(), 54u + 3000);
+  EXPECT_EQ(merged.meta.vnet.gso_type, net::kGsoTcpV4);
+  EXPECT_EQ(merged.meta.vnet.gso_size, 1000);
+  EXPECT_EQ(net::load_be32(merged.data() + 38), 1000u) << "the first segment's sequence number";
+  EXPECT_EQ(got[1]->len(), 54u + 1000) << "the segment at 9000 is not contiguous";
+  EXPECT_EQ(got[1]->meta.vnet.gso_type, net::kGsoNone);
+  EXPECT_EQ(s.counters().coalesced.load(), 2u);
+  h.dp.pool().put(got);
+}
+
 TEST(TunnelBackend, FramesOverThePathMtuAreTooBig) {
   const uint16_t port = test_port();
   Peer remote(113, port);
