@@ -17,41 +17,10 @@
 
 #include "ctl/kinds/kind.h"
 #include "daemon/api.h"
+#include "app/kvnetctl.h"
 
-namespace {
+namespace kvnet::cli {
 
-using json = nlohmann::json;
-
-struct Failure {
-  std::string msg;
-  int code;  // 1: the command failed, 2: bad usage
-};
-
-// Every argument any verb takes; a verb declares the ones it uses.
-struct Args {
-  std::string socket = "/run/kvnet/kvnetd.sock";
-  std::string format = "human";
-  std::string name, bridge, port, file, mac, ip, gw, table;
-  std::vector<std::string> kvs, cmd, del_args;
-  std::string host;
-  int vlan = 0;
-  bool may_exist = false, if_exists = false, dry_run = false;
-};
-
-struct Verb {
-  const char* group;  // "" or the parent verb ("ct")
-  const char* name;
-  const char* help;
-  void (*declare)(CLI::App& cmd, Args& a);
-  json (*request)(const Args& a);                    // may throw Failure (usage: code 2)
-  void (*human)(const json& result, const Args& a);  // null: nothing to show
-  void (*json_view)(json& result) = nullptr;         // trims the JSON output
-  void (*run)(const Args& a) = nullptr;              // instead of request/human
-};
-
-// --- helpers ---
-
-// key=value words into an options object; a word without '=' is a usage error.
 json options(const std::vector<std::string>& kvs, const char* verb) {
   json o = json::object();
   for (const auto& kv : kvs) {
@@ -70,6 +39,12 @@ json call(const Args& a, const json& req) {
 }
 
 std::string str(const json& j, const char* key) { return j[key].get<std::string>(); }
+
+}  // namespace kvnet::cli
+
+namespace {
+
+using namespace kvnet::cli;
 
 // --- human output ---
 
@@ -396,7 +371,9 @@ const Verb kVerbs[] = {
      nullptr, nullptr, nullptr, ct_exec},
 };
 
-const std::map<std::string, const char*> kGroups = {{"ct", "containers: network namespaces with a veth into a bridge"}};
+const std::map<std::string, const char*> kGroups = {
+    {"ct", "containers: network namespaces with a veth into a bridge"},
+    {"vm", "virtual machines: QEMU guests whose NICs are ports of the switch"}};
 
 void run_verb(const Verb& v, const Args& a) {
   if (v.run) return v.run(a);
@@ -417,7 +394,11 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   app.set_version_flag("--version", "kvnetctl 0.1.0");
   app.fallthrough();
   std::map<std::string, CLI::App*> groups;
-  for (const Verb& v : kVerbs) {
+  std::vector<const Verb*> all;
+  for (const Verb& v : kVerbs) all.push_back(&v);
+  for (const Verb& v : vm_verbs()) all.push_back(&v);
+  for (const Verb* vp : all) {
+    const Verb& v = *vp;
     CLI::App* parent = &app;
     if (*v.group) {
       auto& g = groups[v.group];
@@ -455,7 +436,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const Failure& f) {
-    std::cerr << "kvnetctl: " << f.msg << "\n";
+    if (!f.msg.empty()) std::cerr << "kvnetctl: " << f.msg << "\n";  // empty: the exit status says it all
     return f.code;
   } catch (const std::exception& e) {
     std::cerr << "kvnetctl: " << e.what() << "\n";

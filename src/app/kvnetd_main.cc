@@ -16,6 +16,7 @@
 
 #include "ctl/store.h"
 #include "daemon/api.h"
+#include "daemon/vm_host.h"
 #include "daemon/event_loop.h"
 #include "daemon/instance_lock.h"
 #include "daemon/service.h"
@@ -32,7 +33,8 @@ void log(const std::string& msg) {
 }
 
 struct Options {
-  std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile, pcap_dir;
+  std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile, pcap_dir, vm_dir;
+  std::string guest_dir = "/var/cache/kvnet/guest";
   bool foreground = false;
   size_t pool_frames = 4096;
 };
@@ -99,8 +101,8 @@ void log_restored(const daemon::Service& svc, const std::string& db) {
   for (const auto& [port, why] : svc.vanished()) log("port '" + port + "' is configured but not attached: " + why);
   size_t nports = 0;
   for (const auto& b : svc.config().bridges) nports += b.ports.size();
-  log(fmt::format("restored {} bridge(s), {} port(s), {} container(s) from {}", svc.config().bridges.size(), nports,
-                  svc.config().containers.size(), db));
+  log(fmt::format("restored {} bridge(s), {} port(s), {} container(s), {} vm(s) from {}", svc.config().bridges.size(),
+                  nports, svc.config().containers.size(), svc.config().vms.size(), db));
 }
 
 // Everything after the command line: returns the exit status. `report`
@@ -132,6 +134,8 @@ int run(const Options& o, const std::function<void(char)>& report) {
   auto runtime = io::Runtime::create(datapath);
   if (!runtime) return fail(runtime.error().message);
   daemon::Service svc(std::move(*store), **runtime, daemon::kernel_backends(o.pcap_dir));
+  daemon::VmHost vms(**loop, {o.vm_dir, o.guest_dir});
+  svc.set_vm_host(&vms);
   if (auto s = svc.restore(); !s) return fail(s.error().message);
   log_restored(svc, o.db);
   svc_ptr = &svc;
@@ -155,6 +159,7 @@ int run(const Options& o, const std::function<void(char)>& report) {
 int main(int argc, char** argv) {
   CLI::App app{"kvnetd: kvnet's switch daemon"};
   Options o;
+  if (const char* g = std::getenv("KVNET_GUEST_DIR"); g && *g) o.guest_dir = g;
   app.add_option("--db", o.db, "SQLite configuration database")->capture_default_str();
   app.add_option("--socket", o.sock, "API socket (mode 0660)")->capture_default_str();
   app.add_flag("--foreground", o.foreground, "stay in the foreground (default: run in the background)");
@@ -162,6 +167,9 @@ int main(int argc, char** argv) {
   app.add_option("--pidfile", o.pidfile, "write the daemon's pid here (default /run/kvnet/kvnetd.pid in the background)");
   app.add_option("--pool-frames", o.pool_frames, "frame buffers (64 KiB each, allocated lazily)")
       ->check(CLI::Range(256, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--vm-dir", o.vm_dir, "VMs' sockets, logs and pidfiles (default: vms/ next to --db)");
+  app.add_option("--guest-dir", o.guest_dir, "kvnet's guest image, from guest/build.sh (env KVNET_GUEST_DIR)")
       ->capture_default_str();
   app.set_version_flag("--version", "kvnetd 0.1.0");
   try {
@@ -174,6 +182,9 @@ int main(int argc, char** argv) {
   o.db = std::filesystem::absolute(o.db).string();
   o.sock = std::filesystem::absolute(o.sock).string();
   if (!o.pidfile.empty()) o.pidfile = std::filesystem::absolute(o.pidfile).string();
+  o.vm_dir = o.vm_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "vms").string()
+                              : std::filesystem::absolute(o.vm_dir).string();
+  o.guest_dir = std::filesystem::absolute(o.guest_dir).string();
   o.pcap_dir = o.pcap_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "pcap").string()
                                   : std::filesystem::absolute(o.pcap_dir).string();
 

@@ -187,6 +187,29 @@ Plan plan(const Topology& cur, const Topology& next) {
     }
   }
 
+  // VMs: definitions only. A removed VM that runs is killed by whoever
+  // applies the plan; a changed one takes its new form at its next start.
+  auto find_vm = [](const Topology& t, const std::string& name) -> const VmSpec* {
+    for (const auto& v : t.vms)
+      if (v.name == name) return &v;
+    return nullptr;
+  };
+  for (const auto& v : cur.vms)
+    if (!find_vm(next, v.name)) {
+      p.vms_removed.push_back(v.name);
+      minus.push_back({'-', "vm", v.name, {}});
+    }
+  for (const auto& v : next.vms) {
+    const VmSpec* ov = find_vm(cur, v.name);
+    if (!ov) {
+      p.vms_added.push_back(v.name);
+      plus.push_back({'+', "vm", v.name, {}});
+    } else if (!(*ov == v)) {
+      p.vms_changed.push_back(v.name);
+      tilde.push_back({'~', "vm", v.name, diff(vm_fields(*ov), vm_fields(v))});
+    }
+  }
+
   for (auto* v : {&minus, &tilde, &plus})
     for (auto& l : *v) p.lines.push_back(std::move(l));
   return p;

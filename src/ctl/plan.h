@@ -10,6 +10,7 @@
 //   + port B/P            - port B/P            ~ port B/P pvid 10->20 allowed 10->10,20
 //   + fdb B 10 52:54:00:00:00:01 P              - fdb B 10 52:54:00:00:00:01 P
 //   + container C         - container C         ~ container C ip 10.0.0.2/24->10.0.0.3/24
+//   + vm V                - vm V                ~ vm V memory 256M->512M
 //
 // A port whose settings changed is reconfigured in place when its kind says
 // the backend is the same (VLAN, MTU), and re-created otherwise (listed in
@@ -34,7 +35,7 @@ struct KeyChange {
 
 struct PlanLine {
   char op;             // '+', '-', '~'
-  std::string what;    // bridge, port, fdb, container
+  std::string what;    // bridge, port, fdb, container, vm
   std::string object;  // "B", "B/P", "B 10 52:54:00:00:00:01 P", "C"
   std::vector<KeyChange> keys;  // for '~'
   std::string str() const;
@@ -62,6 +63,11 @@ struct Plan {
   std::vector<std::pair<std::string, FdbSpec>> fdb_added;    // bridge, entry (incl. added bridges)
   std::vector<ContainerSpec> containers_removed;  // incl. the old form of changed ones
   std::vector<ContainerSpec> containers_added;    // incl. the new form of changed ones
+  // VMs are definitions: the plan changes no running guest. A removed one
+  // that runs is killed by kvnetd; a changed one takes effect at its next start.
+  std::vector<std::string> vms_removed;
+  std::vector<std::string> vms_added;
+  std::vector<std::string> vms_changed;
 
   bool empty() const { return lines.empty(); }
   std::vector<std::string> text() const;  // one string per line

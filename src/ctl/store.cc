@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS fdb(
 CREATE TABLE IF NOT EXISTS containers(
   name TEXT PRIMARY KEY, position INTEGER NOT NULL, bridge TEXT NOT NULL, port TEXT NOT NULL,
   ip TEXT NOT NULL, gw TEXT NOT NULL, mac TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS vms(name TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');
 )sql";
 
@@ -138,6 +139,14 @@ Result<Topology> Store::load() {
   while ((rc = sqlite3_step(c.s)) == SQLITE_ROW)
     t.containers.push_back({col(c.s, 0), col(c.s, 1), col(c.s, 2), col(c.s, 3), col(c.s, 4), col(c.s, 5), {}});
   if (auto s = finished(rc); !s) return s.error();
+  Stmt v;
+  if (auto s = prepare("SELECT spec FROM vms ORDER BY position", v); !s) return s.error();
+  while ((rc = sqlite3_step(v.s)) == SQLITE_ROW) {
+    auto vm = parse_vm(col(v.s, 0));
+    if (!vm) return invalid(vm.error().message);
+    t.vms.push_back(std::move(*vm));
+  }
+  if (auto s = finished(rc); !s) return s.error();
   if (auto s = validate(t, ParseOptions{.allow_dangling_patches = true}); !s) return invalid(s.error().message);
   return t;
 }
@@ -149,13 +158,14 @@ Status Store::save(const Topology& t) {
     exec("ROLLBACK;").ok();  // best effort: the error above is what matters
     return Error{m};
   };
-  if (!exec("DELETE FROM containers; DELETE FROM fdb; DELETE FROM ports; DELETE FROM bridges;"))
+  if (!exec("DELETE FROM vms; DELETE FROM containers; DELETE FROM fdb; DELETE FROM ports; DELETE FROM bridges;"))
     return fail("clearing");
-  Stmt b, p, f, c;
+  Stmt b, p, f, c, v;
   if (sqlite3_prepare_v2(db_, "INSERT INTO bridges VALUES(?,?,?,?,?)", -1, &b.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO ports VALUES(?,?,?,?,?)", -1, &p.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO fdb(bridge, vlan, mac, port, remote) VALUES(?,?,?,?,?)", -1, &f.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "INSERT INTO containers VALUES(?,?,?,?,?,?,?)", -1, &c.s, nullptr) != SQLITE_OK)
+      sqlite3_prepare_v2(db_, "INSERT INTO containers VALUES(?,?,?,?,?,?,?)", -1, &c.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_, "INSERT INTO vms VALUES(?,?,?)", -1, &v.s, nullptr) != SQLITE_OK)
     return fail("preparing");
   auto text = [](sqlite3_stmt* s, int i, const std::string& v) { sqlite3_bind_text(s, i, v.c_str(), -1, SQLITE_TRANSIENT); };
   int bpos = 0;
@@ -198,6 +208,14 @@ Status Store::save(const Topology& t) {
     text(c.s, 6, ct.gw);
     text(c.s, 7, ct.mac);
     if (sqlite3_step(c.s) != SQLITE_DONE) return fail("container '" + ct.name + "'");
+  }
+  int vpos = 0;
+  for (const auto& vm : t.vms) {
+    sqlite3_reset(v.s);
+    text(v.s, 1, vm.name);
+    sqlite3_bind_int(v.s, 2, vpos++);
+    text(v.s, 3, vm_to_yaml(vm));
+    if (sqlite3_step(v.s) != SQLITE_DONE) return fail("vm '" + vm.name + "'");
   }
   if (auto s = exec("COMMIT;"); !s) return fail("commit");
   return Ok{};

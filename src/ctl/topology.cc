@@ -74,6 +74,11 @@ class Parser {
   BridgeSpec bridge(const YAML::Node& n);
   FdbSpec fdb_entry(const YAML::Node& n, dp::BridgeType bt) const;
   ContainerSpec container(const YAML::Node& n);
+ public:
+  VmSpec vm(const YAML::Node& n);
+
+ private:
+  NicSpec nic(const YAML::Node& n, const std::string& vm, size_t index) const;
 
   std::string file_, base_;
   std::string ctx_;  // "bridge 'x': port 'y': "
@@ -367,6 +372,64 @@ ContainerSpec Parser::container(const YAML::Node& n) {
   return c;
 }
 
+NicSpec Parser::nic(const YAML::Node& n, const std::string& vm, size_t index) const {
+  if (!n.IsMap()) fail(n, "nic " + std::to_string(index) + " must be a mapping");
+  check_keys(n, {"bridge", "port", "mac", "ip", "gw", "qbr"}, "a NIC");
+  if (!n["bridge"] || !n["port"]) fail(n, "nic " + std::to_string(index) + " needs 'bridge' and 'port'");
+  NicSpec c;
+  c.bridge = scalar(n["bridge"], "bridge");
+  c.port = scalar(n["port"], "port");
+  c.mac = default_mac(vm, index);
+  if (n["mac"]) {
+    const std::string mac = scalar(n["mac"], "mac");
+    auto m = net::Mac::parse(mac);
+    if (!m) fail(n["mac"], "mac '" + mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)");
+    c.mac = m->str();
+  }
+  if (n["ip"]) c.ip = scalar(n["ip"], "ip");
+  if (n["gw"]) c.gw = scalar(n["gw"], "gw");
+  if (n["qbr"]) c.qbr = boolean(n["qbr"], "qbr");
+  return c;
+}
+
+VmSpec Parser::vm(const YAML::Node& n) {
+  VmSpec v;
+  ctx_.clear();
+  if (!n.IsMap()) fail(n, "a vm must be a mapping");
+  const Loc loc = loc_of(n);
+  v.line = loc.line;
+  v.col = loc.col;
+  if (!n["name"]) fail(n, "a vm needs a 'name'");
+  v.name = scalar(n["name"], "name");
+  ctx_ = "vm '" + v.name + "': ";
+  if (auto s = check_name(v.name); !s) fail(n["name"], s.error().message);
+  check_keys(n, {"name", "memory", "vcpus", "accel", "machine", "kernel", "initrd", "cmdline", "disk", "autostart", "nics"},
+             "a vm");
+  if (n["memory"]) {
+    auto m = parse_memory(scalar(n["memory"], "memory"));
+    if (!m) fail(n["memory"], m.error().message);
+    v.memory_mb = *m;
+  }
+  if (n["vcpus"]) v.vcpus = static_cast<uint32_t>(integer(n["vcpus"], "vcpus", 1, kMaxVcpus));
+  if (n["accel"]) {
+    auto a = parse_accel(scalar(n["accel"], "accel"));
+    if (!a) fail(n["accel"], a.error().message);
+    v.accel = *a;
+  }
+  if (n["machine"]) v.machine = scalar(n["machine"], "machine");
+  if (n["kernel"]) v.kernel = path(scalar(n["kernel"], "kernel"));
+  if (n["initrd"]) v.initrd = path(scalar(n["initrd"], "initrd"));
+  if (n["cmdline"]) v.cmdline = scalar(n["cmdline"], "cmdline");
+  if (n["disk"]) v.disk = path(scalar(n["disk"], "disk"));
+  if (n["autostart"]) v.autostart = boolean(n["autostart"], "autostart");
+  if (n["nics"]) {
+    if (!n["nics"].IsSequence()) fail(n["nics"], "'nics' must be a list");
+    for (const auto& nn : n["nics"]) v.nics.push_back(nic(nn, v.name, v.nics.size()));
+  }
+  if (auto s = check_vm(v); !s) fail(n, s.error().message.substr(ctx_.size()));
+  return v;
+}
+
 YAML::Node Parser::host_section(const YAML::Node& root, const std::string& host) const {
   const bool multi = root.IsMap() && root["hosts"];
   if (!multi) {
@@ -386,7 +449,7 @@ YAML::Node Parser::host_section(const YAML::Node& root, const std::string& host)
 Topology Parser::document(const YAML::Node& root) {
   Topology t;
   if (!root.IsDefined() || root.IsNull()) fail(root, "the file is empty (expected 'bridges:')");
-  check_keys(root, {"bridges", "containers"}, "the topology");
+  check_keys(root, {"bridges", "containers", "vms"}, "the topology");
   if (!root["bridges"] || !root["bridges"].IsSequence()) fail(root, "'bridges' must be a list of bridges");
   for (const auto& bn : root["bridges"]) t.bridges.push_back(bridge(bn));
   ctx_.clear();
@@ -394,6 +457,12 @@ Topology Parser::document(const YAML::Node& root) {
     t.has_containers = true;
     if (!root["containers"].IsSequence()) fail(root["containers"], "'containers' must be a list");
     for (const auto& cn : root["containers"]) t.containers.push_back(container(cn));
+    ctx_.clear();
+  }
+  if (root["vms"]) {
+    t.has_vms = true;
+    if (!root["vms"].IsSequence()) fail(root["vms"], "'vms' must be a list");
+    for (const auto& vn : root["vms"]) t.vms.push_back(vm(vn));
     ctx_.clear();
   }
   return t;
@@ -426,6 +495,7 @@ class Validator {
   }
   void bridge(const BridgeSpec& b);
   void container(const ContainerSpec& c, std::set<std::string>& names);
+  void vm(const VmSpec& v, std::set<std::string>& names, std::map<std::string, std::string>& nic_ports);
 
   const Topology& t_;
   ParseOptions opts_;
@@ -496,6 +566,40 @@ void Validator::container(const ContainerSpec& c, std::set<std::string>& names) 
   }
 }
 
+void Validator::vm(const VmSpec& v, std::set<std::string>& names, std::map<std::string, std::string>& owners) {
+  const std::string ctx = "vm '" + v.name + "': ";
+  const Loc loc{v.line, v.col};
+  if (auto s = check_vm(v); !s) fail(loc, "", s.error().message);
+  if (!names.insert(v.name).second) fail(loc, "", "duplicate vm name '" + v.name + "'");
+  for (size_t i = 0; i < v.nics.size(); ++i) {
+    const NicSpec& n = v.nics[i];
+    const std::string nctx = ctx + "nic " + std::to_string(i) + ": ";
+    const BridgeSpec* b = t_.find_bridge(n.bridge);
+    if (!b) fail(loc, nctx, "bridge '" + n.bridge + "' does not exist");
+    const PortSpec* p = b->find_port(n.port);
+    if (!p) fail(loc, nctx, "port '" + n.port + "' is not a port of bridge '" + n.bridge + "'");
+    if (!p->kind->container_port())
+      fail(loc, nctx, "port '" + n.port + "' must be a system port (the VM's TAP), not " + std::string(p->kind->name()));
+    auto [it, fresh] = owners.emplace(n.port, "vm '" + v.name + "'");
+    if (!fresh) fail(loc, nctx, "port '" + n.port + "' belongs to " + it->second + " too");
+    auto [mit, mfresh] = owners.emplace("mac " + n.mac, "vm '" + v.name + "'");
+    if (!mfresh) fail(loc, nctx, "mac " + n.mac + " is used by " + mit->second + " too");
+    if (n.qbr) {
+      if (b->type != dp::BridgeType::kHub)
+        fail(loc, nctx, "qbr: bridge '" + n.bridge + "' must be a hub (the NIC's own qbr bridge)");
+      size_t patches = 0;
+      for (const auto& bp : b->ports) {
+        if (bp.kind->is_patch()) ++patches;
+        else if (bp.name != n.port)
+          fail(loc, nctx, "qbr: bridge '" + n.bridge + "' has port '" + bp.name + "' besides the NIC's and its patch");
+      }
+      if (patches != 1) fail(loc, nctx, "qbr: bridge '" + n.bridge + "' needs exactly one patch port (qvb)");
+      auto [bit, bfresh] = owners.emplace("bridge " + n.bridge, "vm '" + v.name + "'");
+      if (!bfresh) fail(loc, nctx, "qbr: bridge '" + n.bridge + "' belongs to " + bit->second + " too");
+    }
+  }
+}
+
 void Validator::run() {
   std::set<std::string> bridges, ports;
   for (const auto& b : t_.bridges) {
@@ -508,6 +612,10 @@ void Validator::run() {
   for (const auto& b : t_.bridges) bridge(b);
   std::set<std::string> names;
   for (const auto& c : t_.containers) container(c, names);
+  std::set<std::string> vm_names;
+  std::map<std::string, std::string> owners;  // port / "mac M" / "bridge B" -> its owner
+  for (const auto& c : t_.containers) owners.emplace(c.port, "container '" + c.name + "'");
+  for (const auto& v : t_.vms) vm(v, vm_names, owners);
 }
 
 // ------------------------------------------------------------ writing
@@ -788,6 +896,54 @@ std::string port_to_yaml(const PortSpec& p, dp::BridgeType bt) {
   return e.c_str();
 }
 
+namespace {
+
+void emit_vm(YAML::Emitter& e, const VmSpec& v) {
+  e << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << v.name;
+  e << YAML::Key << "memory" << YAML::Value << format_memory(v.memory_mb);
+  e << YAML::Key << "vcpus" << YAML::Value << v.vcpus;
+  if (v.accel != Accel::kAuto) e << YAML::Key << "accel" << YAML::Value << to_string(v.accel);
+  if (v.machine != "q35") e << YAML::Key << "machine" << YAML::Value << v.machine;
+  if (!v.kernel.empty()) e << YAML::Key << "kernel" << YAML::Value << v.kernel;
+  if (!v.initrd.empty()) e << YAML::Key << "initrd" << YAML::Value << v.initrd;
+  if (!v.cmdline.empty()) e << YAML::Key << "cmdline" << YAML::Value << YAML::DoubleQuoted << v.cmdline;
+  if (!v.disk.empty()) e << YAML::Key << "disk" << YAML::Value << v.disk;
+  if (v.autostart) e << YAML::Key << "autostart" << YAML::Value << true;
+  e << YAML::Key << "nics" << YAML::Value;
+  if (v.nics.empty()) e << YAML::Flow;
+  e << YAML::BeginSeq;
+  for (const auto& n : v.nics) {
+    e << YAML::Flow << YAML::BeginMap;
+    e << YAML::Key << "bridge" << YAML::Value << n.bridge;
+    e << YAML::Key << "port" << YAML::Value << n.port;
+    e << YAML::Key << "mac" << YAML::Value << YAML::DoubleQuoted << n.mac;
+    if (!n.ip.empty()) e << YAML::Key << "ip" << YAML::Value << n.ip;
+    if (!n.gw.empty()) e << YAML::Key << "gw" << YAML::Value << YAML::DoubleQuoted << n.gw;
+    if (n.qbr) e << YAML::Key << "qbr" << YAML::Value << true;
+    e << YAML::EndMap;
+  }
+  e << YAML::EndSeq << YAML::EndMap;
+}
+
+}  // namespace
+
+std::string vm_to_yaml(const VmSpec& v) {
+  YAML::Emitter e;
+  e << YAML::Flow;
+  emit_vm(e, v);
+  return e.c_str();
+}
+
+Result<VmSpec> parse_vm(const std::string& yaml) {
+  return guarded("", [&] {
+    Parser parser("", "/");
+    VmSpec v = parser.vm(YAML::Load(yaml));
+    v.line = v.col = 0;
+    return v;
+  });
+}
+
 std::string to_yaml(const Topology& t) {
   YAML::Emitter e;
   e << YAML::BeginMap << YAML::Key << "bridges" << YAML::Value;
@@ -836,6 +992,11 @@ std::string to_yaml(const Topology& t) {
       if (!c.mac.empty()) e << YAML::Key << "mac" << YAML::Value << YAML::DoubleQuoted << c.mac;
       e << YAML::EndMap;
     }
+    e << YAML::EndSeq;
+  }
+  if (!t.vms.empty()) {
+    e << YAML::Key << "vms" << YAML::Value << YAML::BeginSeq;
+    for (const auto& v : t.vms) emit_vm(e, v);
     e << YAML::EndSeq;
   }
   e << YAML::EndMap;

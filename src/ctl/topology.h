@@ -36,6 +36,7 @@
 
 #include "base/result.h"
 #include "ctl/kinds/kind.h"
+#include "ctl/vm_spec.h"
 #include "dp/bridge.h"
 #include "dp/port.h"
 #include "dp/vlan.h"
@@ -107,6 +108,8 @@ struct Topology {
   // without it leaves the containers as they are (`containers: []` removes
   // them all).
   bool has_containers = false;
+  std::vector<VmSpec> vms;
+  bool has_vms = false;  // as has_containers, for `vms:`
 
   BridgeSpec* find_bridge(const std::string& name);
   const BridgeSpec* find_bridge(const std::string& name) const;
@@ -160,6 +163,9 @@ Fields port_fields(const PortSpec& p, dp::BridgeType bridge_type);
 std::string to_yaml(const Topology& t);
 // One port as a flow-style YAML map.
 std::string port_to_yaml(const PortSpec& p, dp::BridgeType bridge_type);
+// One VM as a flow-style YAML map, and back (the store keeps VMs so).
+std::string vm_to_yaml(const VmSpec& vm);
+Result<VmSpec> parse_vm(const std::string& flow_map);
 
 // --- checks shared with other modules ---
 // A usable bridge/port/container name (1-15 characters of letters, digits,

@@ -11,59 +11,12 @@
 #include "ctl/report.h"
 #include "ctl/trace_run.h"
 #include "daemon/netns.h"
+#include "daemon/service_args.h"
+#include "daemon/vm_host.h"
 
 namespace kvnet::daemon {
 
 using namespace kvnet::ctl;
-
-// A request's arguments, checked at the edge: a wrong type or range is an
-// error naming the argument, never a library exception.
-class Args {
- public:
-  explicit Args(const json& r) : r_(r) {}
-
-  Result<std::string> str(const char* key, bool required = true) const {
-    if (!r_.contains(key) || r_[key].is_null()) {
-      if (required) return Error{std::string("missing argument '") + key + "'"};
-      return std::string();
-    }
-    if (!r_[key].is_string()) return Error{std::string("argument '") + key + "' must be a string"};
-    return r_[key].get<std::string>();
-  }
-  Result<bool> flag(const char* key) const {
-    if (!r_.contains(key) || r_[key].is_null()) return false;
-    if (!r_[key].is_boolean()) return Error{std::string("argument '") + key + "' must be true or false"};
-    return r_[key].get<bool>();
-  }
-  Result<int64_t> integer(const char* key, int64_t lo, int64_t hi) const {
-    if (!r_.contains(key) || r_[key].is_null()) return Error{std::string("missing argument '") + key + "'"};
-    const json& v = r_[key];
-    if (!v.is_number_integer()) return Error{std::string("argument '") + key + "' must be an integer"};
-    const bool neg = v.is_number_unsigned() ? false : v.get<int64_t>() < 0;
-    if ((neg && v.get<int64_t>() < lo) || (!neg && v.get<uint64_t>() > static_cast<uint64_t>(hi)) ||
-        (!neg && static_cast<int64_t>(v.get<uint64_t>()) < lo))
-      return Error{std::string("argument '") + key + "' " + v.dump() + " is out of range " + std::to_string(lo) + "-" +
-                   std::to_string(hi)};
-    return v.get<int64_t>();
-  }
-  // "options": {key: scalar, ...} as settings; null or absent = none.
-  Result<Settings> settings(const char* key = "options") const {
-    Settings out;
-    if (!r_.contains(key) || r_[key].is_null()) return out;
-    if (!r_[key].is_object()) return Error{std::string("argument '") + key + "' must be an object of KEY: VALUE"};
-    for (auto it = r_[key].begin(); it != r_[key].end(); ++it) {
-      const json& v = *it;
-      if (v.is_string()) out.emplace_back(it.key(), v.get<std::string>());
-      else if (v.is_number_integer()) out.emplace_back(it.key(), v.dump());
-      else if (v.is_boolean()) out.emplace_back(it.key(), v.get<bool>() ? "true" : "false");
-      else return Error{"option '" + it.key() + "' must be a string or a number"};
-    }
-    return out;
-  }
-
- private:
-  const json& r_;
-};
 
 namespace {
 
@@ -81,11 +34,6 @@ class VanishedBackend final : public dp::PortBackend {
  private:
   std::string why_;
 };
-
-#define TRY(var, expr)            \
-  auto var##_r = (expr);          \
-  if (!var##_r) return var##_r.error(); \
-  auto& var = *var##_r
 
 // Undo actions of a change: run in reverse unless the change is committed.
 class ChangeTxn {
@@ -155,6 +103,15 @@ const std::vector<Service::Command>& Service::commands() {
       {"ct-del", true, &Service::ct_del},
       {"ct-list", false, &Service::ct_list},
       {"kinds", false, &Service::kinds},
+      {"vm-add", true, &Service::vm_add},
+      {"vm-del", true, &Service::vm_del},
+      {"vm-start", false, &Service::vm_start},
+      {"vm-stop", false, &Service::vm_stop},
+      {"vm-kill", false, &Service::vm_kill},
+      {"vm-restart", false, &Service::vm_restart},
+      {"vm-list", false, &Service::vm_list},
+      {"vm-show", false, &Service::vm_show},
+      {"vm-console", false, &Service::vm_console},
   };
   return kCommands;
 }
@@ -189,7 +146,9 @@ Result<ctl::Plan> Service::commit(const Topology& next) {
   if (auto s = validate(next, ParseOptions{.allow_dangling_patches = true}); !s) return s.error();
   ctl::Plan p = plan(cur_, next);
   if (p.empty()) return p;
+  if (auto s = check_vms(next, p); !s) return s.error();
   if (auto s = apply(next, p, Mode::kChange); !s) return s.error();
+  vms_after_commit(p, nullptr);
   return p;
 }
 
@@ -211,8 +170,14 @@ Result<json> Service::commit_json(const Topology& next) {
 Status Service::restore() {
   auto t = store_->load();
   if (!t) return t.error();
+  // VMs still running from before have their TAPs: re-attach them first, so
+  // that their ports open instead of being parked.
+  if (vms_)
+    for (const auto& v : t->vms) vms_->reattach(v);
   const ctl::Plan p = plan(Topology{}, *t);
-  return apply(*t, p, Mode::kRestore);
+  if (auto s = apply(*t, p, Mode::kRestore); !s) return s;
+  restore_vms();
+  return Ok{};
 }
 
 // The state of one apply, shared by its steps.
@@ -290,6 +255,9 @@ Status Service::open_backends(Applying& a) {
       add.backend = std::make_unique<VanishedBackend>("re-opening");
     } else if (a.parked.count(p.name)) {
       add.backend = std::make_unique<VanishedBackend>(a.parked[p.name]);
+    } else if (auto why = parked_nic_reason(a.next, p.name); !why.empty()) {
+      a.parked[p.name] = why;  // a stopped VM's NIC: its TAP comes with the VM
+      add.backend = std::make_unique<VanishedBackend>(why);
     } else if (auto be = opener_(p); !be) {
       if (!a.restoring) return be.error();
       a.parked[p.name] = be.error().message;
@@ -412,6 +380,29 @@ int Service::retry_vanished() {
   return back;
 }
 
+void Service::park_port(const std::string& name, const std::string& why) {
+  auto l = live_.find(name);
+  if (l == live_.end()) return;
+  vanished_[name] = why;
+  l->second.backend = nullptr;
+  dp_.swap_backend(l->second.id, std::make_unique<VanishedBackend>(why));  // the old one closes here
+}
+
+bool Service::reopen_port(const std::string& name) {
+  const PortSpec* ps = cur_.find_port(name);
+  auto l = live_.find(name);
+  if (!ps || l == live_.end()) return false;
+  auto r = opener_(*ps);
+  if (!r) {
+    vanished_[name] = r.error().message;
+    return false;
+  }
+  l->second.backend = r->get();
+  dp_.swap_backend(l->second.id, std::move(*r));
+  vanished_.erase(name);
+  return true;
+}
+
 void Service::shutdown() {
   dp_.remove_all();  // backends close here, on this thread; internal ports' TAPs stay
   live_.clear();
@@ -441,6 +432,11 @@ Result<json> Service::del_br(const Args& a) {
     if (if_exists) return json{{"changed", false}, {"changes", json::array()}};
     return Error{"bridge '" + name + "' does not exist"};
   }
+  for (const auto& v : cur_.vms)
+    for (const auto& n : v.nics)
+      if (n.bridge == name)
+        return Error{"bridge '" + name + "' has a NIC of vm '" + v.name + "' (port '" + n.port + "'): 'vm del " +
+                     v.name + "' first"};
   Topology next = cur_;
   std::erase_if(next.bridges, [&](const BridgeSpec& b) { return b.name == name; });
   std::erase_if(next.containers, [&](const ContainerSpec& c) { return c.bridge == name; });
@@ -484,6 +480,9 @@ Result<json> Service::del_port(const Args& a) {
   }
   for (const auto& c : cur_.containers)
     if (c.port == port) return Error{"port '" + port + "' belongs to container '" + c.name + "': use 'ct del " + c.name + "'"};
+  for (const auto& v : cur_.vms)
+    for (const auto& n : v.nics)
+      if (n.port == port) return Error{"port '" + port + "' is a NIC of vm '" + v.name + "': use 'vm del " + v.name + "'"};
   Topology next = cur_;
   BridgeSpec* nb = next.find_bridge(ob->name);
   std::erase_if(nb->ports, [&](const PortSpec& p) { return p.name == port; });
@@ -701,10 +700,12 @@ Result<json> Service::apply_file(const Args& a) {
   TRY(next, parse_document(yaml, file.empty() ? "<apply>" : file, base.empty() ? "/" : base, host));
   // A section the file leaves out is not managed by it.
   if (!next.has_containers) next.containers = cur_.containers;
+  if (!next.has_vms) next.vms = cur_.vms;
   if (auto s = validate(next); !s) return s.error();
   next.file.clear();
   if (dry_run) {
     const ctl::Plan p = plan(cur_, next);
+    if (auto s = check_vms(next, p); !s) return s.error();
     json j = change_result(p);
     j["dry_run"] = true;
     return j;

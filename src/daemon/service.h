@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -53,6 +54,7 @@ struct ServiceOptions {
 };
 
 class Args;
+class VmHost;
 
 class Service {
  public:
@@ -69,6 +71,11 @@ class Service {
   // Parks ports whose device failed while running, then retries every port
   // whose interface is missing; returns how many came back.
   int retry_vanished();
+
+  // VMs: kvnetd's VM host (none: the VM verbs answer that VMs are not run
+  // here). Set before restore(), which re-attaches VMs still running and
+  // starts those marked autostart.
+  void set_vm_host(VmHost* h);
 
   const Topology& config() const { return cur_; }
   const std::map<std::string, std::string>& vanished() const { return vanished_; }
@@ -121,6 +128,28 @@ class Service {
   Result<json> ct_del(const Args& a);
   Result<json> ct_list(const Args& a);
   Result<json> kinds(const Args& a);
+  // VMs (service_vm.cc)
+  Result<json> vm_add(const Args& a);
+  Result<json> vm_del(const Args& a);
+  Result<json> vm_start(const Args& a);
+  Result<json> vm_stop(const Args& a);
+  Result<json> vm_kill(const Args& a);
+  Result<json> vm_restart(const Args& a);
+  Result<json> vm_list(const Args& a);
+  Result<json> vm_show(const Args& a);
+  Result<json> vm_console(const Args& a);
+  json vm_json(const ctl::VmSpec& vm) const;
+  Status start_vm(const ctl::VmSpec& vm);
+  void vm_exited(const std::string& name);
+  // Why a VM's NIC port has no device now ("" if it is not a NIC of a
+  // stopped VM).
+  std::string parked_nic_reason(const Topology& t, const std::string& port) const;
+  Status check_vms(const Topology& next, const ctl::Plan& p) const;  // before a commit
+  void vms_after_commit(const ctl::Plan& p, json* result);           // kills removed, starts autostart
+  void restore_vms();
+  // A port's device: parked (with why) or opened again.
+  void park_port(const std::string& name, const std::string& why);
+  bool reopen_port(const std::string& name);
 
   std::unique_ptr<Store> store_;
   io::DatapathCommands dp_;  // the only way to the datapath
@@ -129,6 +158,8 @@ class Service {
   Topology cur_;
   std::map<std::string, Live> live_;             // port name -> datapath id and backend
   std::map<std::string, std::string> vanished_;  // port -> why it has no backend
+  VmHost* vms_ = nullptr;
+  std::set<std::string> restart_pending_;  // VMs to start again once they stopped
 };
 
 }  // namespace kvnet::daemon

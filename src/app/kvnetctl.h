@@ -1,0 +1,59 @@
+// kvnetctl's verb table and what its verbs share (kvnetctl_main.cc holds
+// the switch verbs and main(), kvnetctl_vm.cc the `vm` group).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace kvnet::cli {
+
+using json = nlohmann::json;
+
+struct Failure {
+  std::string msg;
+  int code;  // 1: the command failed, 2: bad usage
+};
+
+// Every argument any verb takes; a verb declares the ones it uses.
+struct Args {
+  std::string socket = "/run/kvnet/kvnetd.sock";
+  std::string format = "human";
+  std::string name, bridge, port, file, mac, ip, gw, table;
+  std::vector<std::string> kvs, cmd, del_args;
+  std::string host;
+  int vlan = 0;
+  bool may_exist = false, if_exists = false, dry_run = false;
+  // vm verbs
+  std::string mem, accel, machine, kernel, initrd, cmdline, disk, exec;
+  std::vector<std::string> nics;
+  int vcpus = 0;
+  double timeout = -1;  // seconds; < 0: the verb's default
+  bool autostart = false, start = false, wait = false, no_wait = false, log = false, force = false;
+};
+
+struct Verb {
+  const char* group;  // "" or the parent verb ("ct")
+  const char* name;
+  const char* help;
+  void (*declare)(CLI::App& cmd, Args& a);
+  json (*request)(const Args& a);                    // may throw Failure (usage: code 2)
+  void (*human)(const json& result, const Args& a);  // null: nothing to show
+  void (*json_view)(json& result) = nullptr;         // trims the JSON output
+  void (*run)(const Args& a) = nullptr;              // instead of request/human
+};
+
+// --- helpers ---
+
+// key=value words into an options object; a word without '=' is a usage error.
+json options(const std::vector<std::string>& kvs, const char* verb);
+// One request to kvnetd; its error becomes a Failure (code 1).
+json call(const Args& a, const json& req);
+std::string str(const json& j, const char* key);
+
+// The `vm` group's verbs.
+std::span<const Verb> vm_verbs();
+
+}  // namespace kvnet::cli

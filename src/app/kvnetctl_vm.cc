@@ -1,0 +1,282 @@
+// kvnetctl's `vm` group: define, start, stop and watch QEMU guests, and
+// reach their serial consoles.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "app/kvnetctl.h"
+#include "vm/console.h"
+
+namespace kvnet::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string absolute(const std::string& p) {
+  return p.empty() ? p : std::filesystem::absolute(p).lexically_normal().string();
+}
+
+std::string duration(double s) {
+  if (s <= 0) return "-";
+  const auto t = static_cast<uint64_t>(s);
+  if (t < 60) return fmt::format("{:.1f}s", s);
+  if (t < 3600) return fmt::format("{}m{:02}s", t / 60, t % 60);
+  if (t < 86400) return fmt::format("{}h{:02}m", t / 3600, t / 60 % 60);
+  return fmt::format("{}d{:02}h", t / 86400, t / 3600 % 24);
+}
+
+std::string state_text(const json& v) {
+  std::string s = str(v, "state");
+  if ((s == "stopped" || s == "crashed") && !str(v, "last_exit").empty()) s += " (" + str(v, "last_exit") + ")";
+  return s;
+}
+
+void print_vm_list(const json& r, const Args&) {
+  std::cout << fmt::format("{:<12} {:<10} {:<5} {:>8} {:>6} {:>7} {:>5}  {}\n", "NAME", "STATE", "ACCEL", "UPTIME",
+                           "MEMORY", "RSS", "VCPUS", "NICS");
+  for (const auto& v : r) {
+    std::string nics;
+    for (const auto& n : v["nics"]) {
+      nics += (nics.empty() ? "" : " ") + str(n, "port") + "@" + str(n, "bridge");
+      if (!str(n, "ip").empty()) nics += "(" + str(n, "ip") + ")";
+    }
+    std::string state = str(v, "state");
+    if (state == "running" && v["ready"].get<bool>()) state = "running";
+    const double rss = v["rss_mb"].get<double>();
+    std::cout << fmt::format("{:<12} {:<10} {:<5} {:>8} {:>6} {:>7} {:>5}  {}\n", str(v, "name"), state,
+                             str(v, "accel"), duration(v["uptime_s"].get<double>()), str(v, "memory"),
+                             rss > 0 ? fmt::format("{:.0f}M", rss) : "-", v["vcpus"].get<int>(),
+                             nics.empty() ? "-" : nics);
+    if ((state == "stopped" || state == "crashed") && !str(v, "last_exit").empty())
+      std::cout << fmt::format("{:<12} last exit: {}\n", "", str(v, "last_exit"));
+  }
+}
+
+void print_vm_show(const json& v, const Args&) {
+  std::cout << fmt::format("vm {}\n", str(v, "name"));
+  std::cout << fmt::format("  state:     {}\n", state_text(v));
+  if (v["pid"].get<int>()) std::cout << fmt::format("  pid:       {}  uptime {}\n", v["pid"].get<int>(), duration(v["uptime_s"].get<double>()));
+  if (v["ready"].get<bool>() && v["boot_s"].get<double>() >= 0)
+    std::cout << fmt::format("  booted:    ready marker after {:.2f} s\n", v["boot_s"].get<double>());
+  std::cout << fmt::format("  accel:     {} (setting {}; KVM {})\n", str(v, "accel"), str(v, "accel_setting"),
+                           v.contains("kvm") ? str(v, "kvm") : "?");
+  std::cout << fmt::format("  machine:   {}  memory {}  vcpus {}", str(v, "machine"), str(v, "memory"), v["vcpus"].get<int>());
+  if (v["rss_mb"].get<double>() > 0) std::cout << fmt::format("  rss {:.0f}M", v["rss_mb"].get<double>());
+  std::cout << "\n  boot:      " << str(v, "boot") << (v["autostart"].get<bool>() ? "  (autostart)" : "") << "\n";
+  for (const auto& n : v["nics"]) {
+    std::cout << fmt::format("  nic {}:     port {} on {}  mac {}", n["index"].get<int>(), str(n, "port"), str(n, "bridge"),
+                             str(n, "mac"));
+    if (!str(n, "ip").empty()) std::cout << "  ip " << str(n, "ip");
+    if (!str(n, "gw").empty()) std::cout << "  gw " << str(n, "gw");
+    if (n["qbr"].get<bool>()) std::cout << "  (qbr)";
+    std::cout << (n["attached"].get<bool>() ? "" : "  [not attached]") << "\n";
+  }
+  if (v.contains("console_socket")) {
+    std::cout << "  console:   " << str(v, "console_socket") << "  log " << str(v, "console_log") << "\n";
+    std::cout << "  qmp:       " << str(v, "qmp_socket") << "\n";
+  }
+  if (v.contains("command") && !v["command"].empty()) {
+    std::string cmd;
+    for (const auto& w : v["command"]) cmd += (cmd.empty() ? "" : " ") + w.get<std::string>();
+    std::cout << "  command:   " << cmd << "\n";
+  }
+}
+
+json show(const Args& a) { return call(a, {{"cmd", "vm-show"}, {"name", a.name}}); }
+
+// Polls `vm show` until `done` says so; fails past `timeout_s`.
+json wait_for(const Args& a, double timeout_s, const std::function<bool(const json&)>& done, const std::string& what) {
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+  for (;;) {
+    json v = show(a);
+    if (done(v)) return v;
+    if (Clock::now() > deadline) throw Failure{fmt::format("vm '{}' did not {} within {:.0f} s", a.name, what, timeout_s), 1};
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// After a start: the ready marker (kvnet's guest image), or QMP's running.
+void wait_booted(const Args& a) {
+  const double timeout = a.timeout >= 0 ? a.timeout : 180;
+  if (a.format == "human") std::cerr << "waiting for " << a.name << " to boot..." << std::flush;
+  const auto t0 = Clock::now();
+  json v = wait_for(a, timeout, [&](const json& x) {
+    const std::string s = str(x, "state");
+    if (s == "stopped" || s == "crashed")
+      throw Failure{"vm '" + a.name + "' " + state_text(x) + " while booting (see: kvnetctl vm console " + a.name + " --log)", 1};
+    return str(x, "boot") == "guest image" ? x["ready"].get<bool>() : s == "running";
+  }, "boot");
+  if (a.format == "human") std::cerr << fmt::format(" ready after {:.1f} s\n", std::chrono::duration<double>(Clock::now() - t0).count());
+  else std::cout << v.dump(2) << "\n";
+}
+
+void vm_add(const Args& a) {
+  json req{{"cmd", "vm-add"}, {"name", a.name}, {"nics", a.nics}, {"autostart", a.autostart}};
+  if (!a.mem.empty()) req["memory"] = a.mem;
+  if (a.vcpus) req["vcpus"] = a.vcpus;
+  if (!a.accel.empty()) req["accel"] = a.accel;
+  if (!a.machine.empty()) req["machine"] = a.machine;
+  if (!a.kernel.empty()) req["kernel"] = absolute(a.kernel);
+  if (!a.initrd.empty()) req["initrd"] = absolute(a.initrd);
+  if (!a.cmdline.empty()) req["cmdline"] = a.cmdline;
+  if (!a.disk.empty()) req["disk"] = absolute(a.disk);
+  json r = call(a, req);
+  if (a.format == "json" && !a.start) std::cout << r.dump(2) << "\n";
+  if (a.format == "human") {
+    for (const auto& n : r["vm"]["nics"])
+      std::cout << fmt::format("vm {}: nic {} is port {} on bridge {} (mac {})\n", a.name, n["index"].get<int>(),
+                               str(n, "port"), str(n, "bridge"), str(n, "mac"));
+    if (r["vm"]["nics"].empty()) std::cout << fmt::format("vm {} defined (no NICs)\n", a.name);
+  }
+  if (!a.start) return;
+  call(a, {{"cmd", "vm-start"}, {"name", a.name}});
+  if (a.wait) wait_booted(a);
+  else if (a.format == "json") std::cout << show(a).dump(2) << "\n";
+}
+
+void vm_start(const Args& a) {
+  json r = call(a, {{"cmd", "vm-start"}, {"name", a.name}});
+  if (a.wait) return wait_booted(a);
+  if (a.format == "json") std::cout << r.dump(2) << "\n";
+  else std::cout << fmt::format("vm {}: started (pid {}, accel {})\n", a.name, r["pid"].get<int>(), str(r, "accel"));
+}
+
+void stop_like(const Args& a, const char* cmd) {
+  json req{{"cmd", cmd}, {"name", a.name}};
+  const double timeout = a.timeout >= 0 ? a.timeout : 30;
+  if (std::string(cmd) != "vm-kill") req["timeout_ms"] = static_cast<int64_t>(timeout * 1000);
+  call(a, req);
+  if (a.no_wait) return;
+  const bool restart = std::string(cmd) == "vm-restart";
+  if (a.format == "human") std::cerr << (restart ? "restarting " : "stopping ") << a.name << "..." << std::flush;
+  const auto t0 = Clock::now();
+  json v;
+  if (restart) {
+    // Down first (the pid changes), then up again.
+    const int old_pid = show(a)["pid"].get<int>();
+    v = wait_for(a, timeout + 10, [&](const json& x) { return x["pid"].get<int>() != old_pid; }, "restart");
+    if (a.wait) {
+      if (a.format == "human") std::cerr << "\n";
+      return wait_booted(a);
+    }
+  } else {
+    v = wait_for(a, timeout + 10, [](const json& x) {
+      const std::string s = str(x, "state");
+      return s == "stopped" || s == "crashed";
+    }, "stop");
+  }
+  if (a.format == "human")
+    std::cerr << fmt::format(" {} after {:.1f} s\n", state_text(v), std::chrono::duration<double>(Clock::now() - t0).count());
+  else
+    std::cout << v.dump(2) << "\n";
+}
+
+void vm_console(const Args& a) {
+  json r = call(a, {{"cmd", "vm-console"}, {"name", a.name}, {"log", a.log}});
+  if (a.log) {
+    std::cout << str(r, "log");
+    return;
+  }
+  auto fd = vm::console_connect(str(r, "socket"));
+  if (!fd) throw Failure{fd.error().message, 1};
+  if (!a.exec.empty()) {
+    const double timeout = a.timeout >= 0 ? a.timeout : 60;
+    auto res = vm::console_exec(*fd, a.exec, static_cast<int>(timeout * 1000));
+    ::close(*fd);
+    if (!res) throw Failure{"vm '" + a.name + "': " + res.error().message, 1};
+    if (a.format == "json") std::cout << json{{"output", res->output}, {"status", res->status}}.dump(2) << "\n";
+    else std::cout << res->output << std::flush;
+    if (res->status != 0) throw Failure{"", res->status > 0 && res->status < 256 ? res->status : 1};
+    return;
+  }
+  if (isatty(0)) std::cerr << "Connected to " << a.name << "'s serial console; Ctrl-] detaches.\r\n";
+  auto s = vm::console_attach(*fd);
+  ::close(*fd);
+  if (isatty(0)) std::cerr << "\r\nDetached from " << a.name << "'s console.\n";
+  if (!s) throw Failure{s.error().message, 1};
+}
+
+void name_arg(CLI::App& c, Args& a) { c.add_option("name", a.name, "VM name")->required(); }
+
+const Verb kVmVerbs[] = {
+    {"vm", "add",
+     "vm add NAME [--mem 256M] [--vcpus 1] [--kernel K --initrd I --cmdline C | --disk IMAGE] --nic bridge=BR[,port=P]"
+     "[,mac=M][,ip=CIDR][,gw=IP][,vlan_mode=..,pvid=..][,qbr=yes] ...: define a VM",
+     [](CLI::App& c, Args& a) {
+       name_arg(c, a);
+       c.add_option("--mem", a.mem, "memory: 256M, 1G ... (default 256M; 64M-1T)");
+       c.add_option("--vcpus", a.vcpus, "virtual CPUs (default 1)")->check(CLI::Range(1, 255));
+       c.add_option("--accel", a.accel, "auto (KVM where the host has it, else TCG), kvm or tcg")
+           ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+       c.add_option("--machine", a.machine, "q35 (default) or pc")->check(CLI::IsMember({"q35", "pc"}));
+       c.add_option("--kernel", a.kernel, "kernel to boot (default: kvnet's guest image)");
+       c.add_option("--initrd", a.initrd, "initramfs for --kernel");
+       c.add_option("--cmdline", a.cmdline, "extra kernel command line words");
+       c.add_option("--disk", a.disk, "boot from this disk image instead (raw or qcow2)");
+       c.add_option("--nic", a.nics,
+                    "a NIC (repeat for more): bridge=BR[,port=NAME][,mac=MAC][,ip=CIDR][,gw=IP][,qbr=yes] and the "
+                    "port's VLAN keys (vlan_mode=access,pvid=101 ...)");
+       c.add_flag("--autostart", a.autostart, "start it when defined and whenever kvnetd starts");
+       c.add_flag("--start", a.start, "start it now");
+       c.add_flag("--wait", a.wait, "with --start: wait until it has booted");
+       c.add_option("--timeout", a.timeout, "seconds --wait waits (default 180)");
+     },
+     nullptr, nullptr, nullptr, vm_add},
+    {"vm", "start", "vm start NAME [--wait]: start a VM",
+     [](CLI::App& c, Args& a) {
+       name_arg(c, a);
+       c.add_flag("--wait", a.wait, "wait until it has booted (kvnet's guest image: its ready marker)");
+       c.add_option("--timeout", a.timeout, "seconds to wait (default 180)");
+     },
+     nullptr, nullptr, nullptr, vm_start},
+    {"vm", "stop", "vm stop NAME: ACPI power-off; killed if still running after --timeout",
+     [](CLI::App& c, Args& a) {
+       name_arg(c, a);
+       c.add_option("--timeout", a.timeout, "seconds before QEMU is killed (default 30)");
+       c.add_flag("--no-wait", a.no_wait, "return at once");
+     },
+     nullptr, nullptr, nullptr, [](const Args& a) { stop_like(a, "vm-stop"); }},
+    {"vm", "kill", "vm kill NAME: kill QEMU at once (like pulling the plug)",
+     [](CLI::App& c, Args& a) {
+       name_arg(c, a);
+       c.add_flag("--no-wait", a.no_wait, "return at once");
+     },
+     nullptr, nullptr, nullptr, [](const Args& a) { stop_like(a, "vm-kill"); }},
+    {"vm", "restart", "vm restart NAME: stop (as vm stop), then start again",
+     [](CLI::App& c, Args& a) {
+       name_arg(c, a);
+       c.add_option("--timeout", a.timeout, "seconds before QEMU is killed (default 30)");
+       c.add_flag("--wait", a.wait, "wait until it has booted again");
+       c.add_flag("--no-wait", a.no_wait, "return at once");
+     },
+     nullptr, nullptr, nullptr, [](const Args& a) { stop_like(a, "vm-restart"); }},
+    {"vm", "del", "vm del NAME: delete a VM and its ports (and its qbr bridges)",
+     [](CLI::App& c, Args& a) {
+       name_arg(c, a);
+       c.add_flag("--force", a.force, "kill it first if it runs");
+     },
+     [](const Args& a) -> json { return {{"cmd", "vm-del"}, {"name", a.name}, {"force", a.force}}; }, nullptr},
+    {"vm", "list", "list VMs: state, accelerator, uptime, memory, QEMU's RSS, NICs", [](CLI::App&, Args&) {},
+     [](const Args&) -> json { return {{"cmd", "vm-list"}}; }, print_vm_list},
+    {"vm", "show", "vm show NAME: everything about one VM, with its QEMU command line",
+     [](CLI::App& c, Args& a) { name_arg(c, a); }, [](const Args& a) -> json { return {{"cmd", "vm-show"}, {"name", a.name}}; },
+     print_vm_show},
+    {"vm", "console", "vm console NAME [--log | --exec CMD]: the serial console (Ctrl-] detaches)",
+     [](CLI::App& c, Args& a) {
+       name_arg(c, a);
+       c.add_flag("--log", a.log, "print the boot log instead");
+       c.add_option("--exec", a.exec, "run CMD on the guest's shell, print its output, exit with its status");
+       c.add_option("--timeout", a.timeout, "seconds --exec waits (default 60)");
+     },
+     nullptr, nullptr, nullptr, vm_console},
+};
+
+}  // namespace
+
+std::span<const Verb> vm_verbs() { return kVmVerbs; }
+
+}  // namespace kvnet::cli

@@ -1,0 +1,356 @@
+// kvnetd's VM verbs: definitions go through the one configuration path
+// (service.cc: validate, plan, apply, store); running them is VmHost's.
+//
+// A VM's NIC is a system port on the TAP kvnetd creates when the VM starts.
+// While the VM is stopped the port is parked ("vm 'x' is not running");
+// start opens it, the VM's exit parks it again. `--nic ...,qbr=yes` builds
+// the seed's layout around the TAP: a hub qbr<id>, a patch pair qvb<id> ==
+// qvo<id>, and qvo<id> on the named bridge with the NIC's VLAN settings.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "base/text.h"
+#include "ctl/kinds/patch.h"
+#include "daemon/service.h"
+#include "daemon/service_args.h"
+#include "daemon/vm_host.h"
+
+namespace kvnet::daemon {
+
+using namespace kvnet::ctl;
+
+namespace {
+
+constexpr int64_t kDefaultStopTimeoutMs = 30000;
+constexpr size_t kMaxLogBytes = 1 << 20;
+
+const VmSpec* find_vm(const Topology& t, const std::string& name) {
+  for (const auto& v : t.vms)
+    if (v.name == name) return &v;
+  return nullptr;
+}
+
+Error no_vm(const std::string& name) { return Error{"vm '" + name + "' does not exist"}; }
+
+// The tail of a file, at most `max` bytes.
+std::string file_tail(const std::string& path, size_t max) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return "";
+  const auto size = static_cast<size_t>(in.tellg());
+  const size_t from = size > max ? size - max : 0;
+  in.seekg(static_cast<std::streamoff>(from));
+  std::string s(size - from, '\0');
+  in.read(s.data(), static_cast<std::streamsize>(s.size()));
+  return s;
+}
+
+}  // namespace
+
+void Service::set_vm_host(VmHost* h) {
+  vms_ = h;
+  if (h) h->on_exit([this](const std::string& name) { vm_exited(name); });
+}
+
+std::string Service::parked_nic_reason(const Topology& t, const std::string& port) const {
+  for (const auto& v : t.vms)
+    for (const auto& n : v.nics)
+      if (n.port == port) return vms_ && vms_->running(v.name) ? "" : "vm '" + v.name + "' is not running";
+  return "";
+}
+
+Status Service::check_vms(const Topology& next, const ctl::Plan& p) const {
+  for (const auto& name : p.vms_changed) {
+    const VmSpec* before = find_vm(cur_, name);
+    const VmSpec* after = find_vm(next, name);
+    if (vms_ && vms_->running(name) && before && after && before->nics != after->nics)
+      return Error{"vm '" + name + "' is running: its NICs can change only while it is stopped"};
+  }
+  if (!vms_) return Ok{};
+  // What a start needs (QEMU, accelerator, boot files, memory) is checked
+  // when a VM is defined, not first when it is started.
+  for (const auto* list : {&p.vms_added, &p.vms_changed})
+    for (const auto& name : *list)
+      if (auto l = vms_->prepare(*find_vm(next, name)); !l) return l.error();
+  return Ok{};
+}
+
+void Service::vms_after_commit(const ctl::Plan& p, json* result) {
+  if (!vms_) return;
+  for (const auto& name : p.vms_removed) {
+    restart_pending_.erase(name);
+    if (vms_->running(name)) vms_->kill(name).ok();  // a deleted VM does not run on unseen
+    vms_->forget(name);
+  }
+  json errors = json::array();
+  for (const auto& name : p.vms_added)
+    if (const VmSpec* v = find_vm(cur_, name); v && v->autostart)
+      if (auto s = start_vm(*v); !s) errors.push_back(s.error().message);
+  if (result && !errors.empty()) (*result)["start_errors"] = errors;
+}
+
+void Service::restore_vms() {
+  if (!vms_) return;
+  for (const auto& v : cur_.vms)
+    if (v.autostart && !vms_->running(v.name)) start_vm(v).ok();  // a failure shows in `vm list`
+}
+
+Status Service::start_vm(const VmSpec& vm) {
+  if (auto s = vms_->start(vm); !s) return s;
+  for (const auto& n : vm.nics) reopen_port(n.port);  // the TAP exists now
+  return Ok{};
+}
+
+void Service::vm_exited(const std::string& name) {
+  const VmSpec* v = find_vm(cur_, name);
+  if (!v) return;
+  for (const auto& n : v->nics) park_port(n.port, "vm '" + name + "' is not running");
+  if (restart_pending_.erase(name)) start_vm(*v).ok();
+}
+
+// ------------------------------------------------------------ verbs
+
+Result<json> Service::vm_add(const Args& a) {
+  TRY(name, a.str("name"));
+  if (auto s = check_name(name); !s) return Error{"vm '" + name + "': " + s.error().message};
+  if (find_vm(cur_, name)) return Error{"vm '" + name + "' already exists"};
+  VmSpec vm;
+  vm.name = name;
+  TRY(memory, a.str("memory", false));
+  if (!memory.empty()) {
+    auto m = parse_memory(memory);
+    if (!m) return Error{"vm '" + name + "': " + m.error().message};
+    vm.memory_mb = *m;
+  }
+  if (a.has("vcpus")) {
+    TRY(vcpus, a.integer("vcpus", 1, kMaxVcpus));
+    vm.vcpus = static_cast<uint32_t>(vcpus);
+  }
+  TRY(accel, a.str("accel", false));
+  if (!accel.empty()) {
+    auto ac = parse_accel(accel);
+    if (!ac) return Error{"vm '" + name + "': " + ac.error().message};
+    vm.accel = *ac;
+  }
+  TRY(machine, a.str("machine", false));
+  if (!machine.empty()) vm.machine = machine;
+  TRY(kernel, a.str("kernel", false));
+  TRY(initrd, a.str("initrd", false));
+  TRY(cmdline, a.str("cmdline", false));
+  TRY(disk, a.str("disk", false));
+  TRY(autostart, a.flag("autostart"));
+  vm.kernel = kernel;
+  vm.initrd = initrd;
+  vm.cmdline = cmdline;
+  vm.disk = disk;
+  vm.autostart = autostart;
+  TRY(nics, a.strings("nics"));
+  Topology next = cur_;
+  for (size_t i = 0; i < nics.size(); ++i) {
+    const std::string ctx = "vm '" + name + "': nic " + std::to_string(i) + ": ";
+    auto r = parse_nic_arg(nics[i]);
+    if (!r) return Error{ctx + r.error().message};
+    NicSpec nic = r->nic;
+    const std::string id = nic_id(name, i);
+    if (nic.port.empty()) nic.port = "tap" + id;
+    if (nic.mac.empty()) nic.mac = default_mac(name, i);
+    if (!next.find_bridge(nic.bridge)) return Error{ctx + "bridge '" + nic.bridge + "' does not exist"};
+    if (next.find_port(nic.port)) return Error{ctx + "port '" + nic.port + "' already exists"};
+    if (nic.qbr) {
+      const std::string qbr = "qbr" + id, qvb = "qvb" + id, qvo = "qvo" + id;
+      if (next.find_bridge(qbr)) return Error{ctx + "bridge '" + qbr + "' already exists"};
+      for (const auto& pn : {qvb, qvo})
+        if (next.find_port(pn)) return Error{ctx + "port '" + pn + "' already exists"};
+      Settings qvo_settings = r->port_settings;
+      qvo_settings.insert(qvo_settings.begin(), {{"type", "patch"}, {"peer", qbr + "/" + qvb}});
+      auto o = make_port(*next.find_bridge(nic.bridge), qvo, qvo_settings);
+      if (!o) return Error{ctx + o.error().message};
+      auto hub = make_bridge(qbr, "hub", {});
+      if (!hub) return Error{ctx + hub.error().message};
+      auto tap = make_port(*hub, nic.port, {});
+      auto b = make_port(*hub, qvb, {{"type", "patch"}, {"peer", nic.bridge + "/" + qvo}});
+      if (!tap) return Error{ctx + tap.error().message};
+      if (!b) return Error{ctx + b.error().message};
+      hub->ports.push_back(std::move(*tap));
+      hub->ports.push_back(std::move(*b));
+      next.find_bridge(nic.bridge)->ports.push_back(std::move(*o));
+      next.bridges.push_back(std::move(*hub));
+      nic.bridge = qbr;
+    } else {
+      auto port = make_port(*next.find_bridge(nic.bridge), nic.port, r->port_settings);
+      if (!port) return Error{ctx + port.error().message};
+      next.find_bridge(nic.bridge)->ports.push_back(std::move(*port));
+    }
+    vm.nics.push_back(std::move(nic));
+  }
+  if (auto s = check_vm(vm); !s) return s.error();
+  next.vms.push_back(vm);
+  TRY(p, commit(next));
+  json j = change_result(p);
+  j["vm"] = vm_json(*find_vm(cur_, name));
+  return j;
+}
+
+Result<json> Service::vm_del(const Args& a) {
+  TRY(name, a.str("name"));
+  TRY(force, a.flag("force"));
+  const VmSpec* v = find_vm(cur_, name);
+  if (!v) return no_vm(name);
+  if (vms_ && vms_->running(name) && !force)
+    return Error{"vm '" + name + "' is running: stop or kill it first (or vm del --force)"};
+  Topology next = cur_;
+  std::set<std::string> ports, bridges;
+  for (const auto& n : v->nics) {
+    ports.insert(n.port);
+    if (!n.qbr) continue;
+    bridges.insert(n.bridge);
+    // The qvo end: a patch port elsewhere whose peer is a port of the qbr.
+    for (const auto& b : cur_.bridges)
+      for (const auto& op : b.ports)
+        if (const auto* o = op.as<PatchOptions>(); o && o->peer_bridge == n.bridge) ports.insert(op.name);
+  }
+  std::erase_if(next.vms, [&](const VmSpec& x) { return x.name == name; });
+  std::erase_if(next.bridges, [&](const BridgeSpec& b) { return bridges.count(b.name) != 0; });
+  for (auto& b : next.bridges) {
+    std::erase_if(b.ports, [&](const PortSpec& p) { return ports.count(p.name) != 0; });
+    std::erase_if(b.fdb, [&](const FdbSpec& f) { return ports.count(f.port) != 0; });
+  }
+  return commit_json(next);
+}
+
+Result<json> Service::vm_start(const Args& a) {
+  TRY(name, a.str("name"));
+  if (!vms_) return Error{"this kvnetd does not run VMs"};
+  const VmSpec* v = find_vm(cur_, name);
+  if (!v) return no_vm(name);
+  if (vms_->running(name)) return Error{"vm '" + name + "' is already running"};
+  if (auto s = start_vm(*v); !s) return s.error();
+  return vm_json(*v);
+}
+
+Result<json> Service::vm_stop(const Args& a) {
+  TRY(name, a.str("name"));
+  if (!vms_) return Error{"this kvnetd does not run VMs"};
+  if (!find_vm(cur_, name)) return no_vm(name);
+  int64_t timeout = kDefaultStopTimeoutMs;
+  if (a.has("timeout_ms")) {
+    TRY(t, a.integer("timeout_ms", 0, 3600 * 1000));
+    timeout = t;
+  }
+  if (auto s = vms_->stop(name, std::chrono::milliseconds(timeout)); !s) return s.error();
+  return vm_json(*find_vm(cur_, name));
+}
+
+Result<json> Service::vm_kill(const Args& a) {
+  TRY(name, a.str("name"));
+  if (!vms_) return Error{"this kvnetd does not run VMs"};
+  if (!find_vm(cur_, name)) return no_vm(name);
+  restart_pending_.erase(name);
+  if (auto s = vms_->kill(name); !s) return s.error();
+  return vm_json(*find_vm(cur_, name));
+}
+
+Result<json> Service::vm_restart(const Args& a) {
+  TRY(name, a.str("name"));
+  if (!vms_) return Error{"this kvnetd does not run VMs"};
+  const VmSpec* v = find_vm(cur_, name);
+  if (!v) return no_vm(name);
+  if (!vms_->running(name)) {
+    if (auto s = start_vm(*v); !s) return s.error();
+    return vm_json(*v);
+  }
+  int64_t timeout = kDefaultStopTimeoutMs;
+  if (a.has("timeout_ms")) {
+    TRY(t, a.integer("timeout_ms", 0, 3600 * 1000));
+    timeout = t;
+  }
+  if (auto s = vms_->stop(name, std::chrono::milliseconds(timeout)); !s) return s.error();
+  restart_pending_.insert(name);
+  return vm_json(*v);
+}
+
+json Service::vm_json(const VmSpec& vm) const {
+  VmStatus st;
+  if (vms_) st = vms_->status(vm.name);
+  std::string accel = to_string(vm.accel);
+  if (st.pid) accel = to_string(st.accel);
+  else if (vms_)
+    if (auto r = vm::resolve_accel(vm.accel, vms_->kvm()); r) accel = to_string(*r);
+  json nics = json::array();
+  for (size_t i = 0; i < vm.nics.size(); ++i) {
+    const NicSpec& n = vm.nics[i];
+    const BridgeSpec* b = nullptr;
+    cur_.find_port(n.port, &b);
+    nics.push_back({{"index", i}, {"bridge", n.bridge}, {"port", n.port}, {"mac", n.mac}, {"ip", n.ip}, {"gw", n.gw},
+                    {"qbr", n.qbr}, {"attached", live_.count(n.port) && !vanished_.count(n.port)}});
+  }
+  std::string boot = "guest image";
+  if (!vm.disk.empty()) boot = "disk " + vm.disk;
+  else if (!vm.kernel.empty()) boot = "kernel " + vm.kernel;
+  json j{{"name", vm.name},
+         {"state", to_string(st.state)},
+         {"accel", accel},
+         {"accel_setting", to_string(vm.accel)},
+         {"machine", vm.machine},
+         {"memory", format_memory(vm.memory_mb)},
+         {"memory_mb", vm.memory_mb},
+         {"vcpus", vm.vcpus},
+         {"rss_mb", static_cast<double>(st.rss_kb) / 1024.0},
+         {"uptime_s", st.pid ? st.uptime_s : 0.0},
+         {"pid", st.pid},
+         {"ready", st.ready},
+         {"boot_s", st.boot_s},
+         {"last_exit", st.last_exit},
+         {"autostart", vm.autostart},
+         {"boot", boot},
+         {"nics", nics}};
+  return j;
+}
+
+Result<json> Service::vm_list(const Args&) {
+  json out = json::array();
+  for (const auto& v : cur_.vms) out.push_back(vm_json(v));
+  return out;
+}
+
+Result<json> Service::vm_show(const Args& a) {
+  TRY(name, a.str("name"));
+  const VmSpec* v = find_vm(cur_, name);
+  if (!v) return no_vm(name);
+  json j = vm_json(*v);
+  if (v->kernel.size()) j["kernel"] = v->kernel;
+  if (v->initrd.size()) j["initrd"] = v->initrd;
+  if (v->cmdline.size()) j["cmdline"] = v->cmdline;
+  if (v->disk.size()) j["disk"] = v->disk;
+  if (vms_) {
+    const auto st = vms_->status(name);
+    j["command"] = st.command;
+    const auto p = vms_->paths(name);
+    j["console_socket"] = p.console;
+    j["console_log"] = p.log;
+    j["qmp_socket"] = p.qmp;
+    if (!vms_->kvm().usable) j["kvm"] = "not usable: " + vms_->kvm().reason;
+    else j["kvm"] = "usable";
+  }
+  return j;
+}
+
+Result<json> Service::vm_console(const Args& a) {
+  TRY(name, a.str("name"));
+  TRY(log, a.flag("log"));
+  if (!vms_) return Error{"this kvnetd does not run VMs"};
+  if (!find_vm(cur_, name)) return no_vm(name);
+  const auto p = vms_->paths(name);
+  json j{{"socket", p.console}, {"log_path", p.log}, {"running", vms_->running(name)}};
+  if (log) {
+    std::string text = file_tail(p.log, kMaxLogBytes);
+    if (text.empty() && !std::filesystem::exists(p.log))
+      return Error{"vm '" + name + "' has no boot log yet (it has not been started)"};
+    j["log"] = valid_utf8(text);
+  } else if (!vms_->running(name)) {
+    return Error{"vm '" + name + "' is not running (its boot log: vm console " + name + " --log)"};
+  }
+  return j;
+}
+
+}  // namespace kvnet::daemon

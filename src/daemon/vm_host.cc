@@ -1,0 +1,436 @@
+#include "daemon/vm_host.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "vm/console.h"
+#include "vm/qmp.h"
+
+namespace kvnet::daemon {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kConnectEvery = std::chrono::milliseconds(50);
+constexpr auto kScanEvery = std::chrono::milliseconds(25);
+constexpr double kScanForS = 600;  // a guest without kvnet's image never prints the marker
+
+std::string exit_text(int st) {
+  if (st == -1) return "exited (status unknown: QEMU was started by an earlier kvnetd)";
+  if (WIFSIGNALED(st)) {
+    const int sig = WTERMSIG(st);
+    const char* name = sigabbrev_np(sig);
+    return "killed by signal " + std::to_string(sig) + (name ? std::string(" (SIG") + name + ")" : "");
+  }
+  if (WIFEXITED(st)) return "exit status " + std::to_string(WEXITSTATUS(st));
+  return "stopped (wait status " + std::to_string(st) + ")";
+}
+
+std::vector<std::string> proc_cmdline(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::vector<std::string> out;
+  std::string arg;
+  while (std::getline(in, arg, '\0')) out.push_back(arg);
+  return out;
+}
+
+uint64_t rss_kb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      uint64_t kb = 0;
+      in >> kb;
+      return kb;
+    }
+    in.ignore(4096, '\n');
+  }
+  return 0;
+}
+
+}  // namespace
+
+const char* to_string(VmState s) {
+  switch (s) {
+    case VmState::kStopped: return "stopped";
+    case VmState::kStarting: return "starting";
+    case VmState::kRunning: return "running";
+    case VmState::kPaused: return "paused";
+    case VmState::kStopping: return "stopping";
+    case VmState::kCrashed: return "crashed";
+  }
+  return "?";
+}
+
+struct VmHost::Guest {
+  std::string name;
+  pid_t pid = 0;
+  ctl::Accel accel = ctl::Accel::kTcg;
+  VmState state = VmState::kStarting;
+  std::vector<std::string> argv;
+  Clock::time_point spawned = Clock::now();
+  std::chrono::system_clock::time_point started_wall = std::chrono::system_clock::now();
+  // QMP
+  int qmp_fd = -1;
+  vm::QmpStream qmp;
+  uint64_t caps_id = 0, status_id = 0;
+  bool qmp_ready = false;
+  EventLoop::TimerId connect_timer = 0;
+  // stopping
+  bool shutdown_seen = false, stop_requested = false, kill_requested = false, stop_timed_out = false;
+  EventLoop::TimerId kill_timer = 0;
+  // ready marker
+  bool ready = false;
+  double boot_s = -1;
+  vm::MarkerScanner marker{std::string(vm::kReadyMarker)};
+  off_t log_offset = 0;
+  EventLoop::TimerId scan_timer = 0;
+};
+
+VmHost::VmHost(EventLoop& loop, VmHostOptions o) : loop_(loop), o_(std::move(o)), kvm_(vm::probe_kvm()) {}
+
+VmHost::~VmHost() {
+  for (auto& [name, g] : guests_) {
+    close_qmp(*g);
+    for (auto t : {g->connect_timer, g->kill_timer, g->scan_timer}) loop_.cancel_timer(t);
+  }
+}
+
+VmHost::Guest* VmHost::find(const std::string& name) {
+  auto it = guests_.find(name);
+  return it == guests_.end() ? nullptr : it->second.get();
+}
+const VmHost::Guest* VmHost::find(const std::string& name) const {
+  auto it = guests_.find(name);
+  return it == guests_.end() ? nullptr : it->second.get();
+}
+
+bool VmHost::running(const std::string& name) const { return find(name) != nullptr; }
+
+Result<vm::Launch> VmHost::prepare(const ctl::VmSpec& vm) const {
+  const std::string ctx = "vm '" + vm.name + "': ";
+  vm::Launch l;
+  auto q = vm::find_qemu();
+  if (!q) return Error{ctx + q.error().message};
+  l.qemu = *q;
+  auto a = vm::resolve_accel(vm.accel, kvm_);
+  if (!a) return Error{ctx + a.error().message};
+  l.accel = *a;
+  if (vm.uses_guest_image()) {
+    auto img = vm::find_guest_image(o_.guest_dir);
+    if (!img) return Error{ctx + img.error().message};
+    l.image = *img;
+  }
+  if (auto s = vm::check_boot_files(vm, l.image); !s) return s.error();
+  if (!vm.disk.empty()) {
+    auto f = vm::disk_format(vm.disk);
+    if (!f) return Error{ctx + f.error().message};
+    l.disk = *f;
+  }
+  if (const uint64_t host = vm::host_memory_mb(); host && vm.memory_mb > host)
+    return Error{ctx + "memory " + ctl::format_memory(vm.memory_mb) + " is more than the host has (" +
+                 ctl::format_memory(host) + ")"};
+  const auto p = paths(vm.name);
+  if (p.console.size() >= sizeof(sockaddr_un{}.sun_path))
+    return Error{ctx + "socket path '" + p.console + "' is too long for a Unix socket (choose a shorter --vm-dir)"};
+  return l;
+}
+
+Status VmHost::start(const ctl::VmSpec& vm) {
+  const std::string ctx = "vm '" + vm.name + "': ";
+  if (running(vm.name)) return Error{ctx + "is already running"};
+  auto l = prepare(vm);
+  if (!l) return l.error();
+  const vm::VmPaths p = paths(vm.name);
+  std::error_code ec;
+  fs::create_directories(p.dir, ec);
+  if (ec) return Error{ctx + "cannot create '" + p.dir + "': " + ec.message()};
+  fs::permissions(p.dir, fs::perms::owner_all, ec);
+  for (const auto& f : {p.qmp, p.console, p.pidfile}) fs::remove(f, ec);
+  if (fs::exists(p.log)) fs::rename(p.log, p.log + ".1", ec);  // the boot before
+  { std::ofstream(p.qemu_log, std::ios::trunc); }
+  std::vector<int> fds;
+  auto close_fds = [&] {
+    for (int fd : fds) ::close(fd);
+  };
+  for (const auto& nic : vm.nics) {
+    auto fd = vm::create_vm_tap(nic.port);
+    if (!fd) {
+      close_fds();
+      return Error{ctx + fd.error().message};
+    }
+    fds.push_back(*fd);
+  }
+  auto g = std::make_unique<Guest>();
+  g->name = vm.name;
+  g->accel = l->accel;
+  g->argv = vm::qemu_argv(vm, p, *l);
+  auto pid = vm::spawn_qemu(g->argv, fds, l->first_tap_fd, p.qemu_log);
+  close_fds();  // QEMU holds the TAPs now: they go when it goes
+  if (!pid) return Error{ctx + pid.error().message};
+  g->pid = *pid;
+  std::ofstream(p.dir + "/started") << std::chrono::duration_cast<std::chrono::seconds>(
+                                           g->started_wall.time_since_epoch()).count()
+                                    << "\n";
+  Guest& ref = *g;
+  guests_[vm.name] = std::move(g);
+  last_exit_.erase(vm.name);
+  if (auto s = watch(ref); !s) {  // unwatched, it could not be stopped or seen to exit
+    ::kill(ref.pid, SIGKILL);
+    forget(vm.name);
+    return Error{ctx + s.error().message};
+  }
+  return Ok{};
+}
+
+// Exit notification, QMP connection attempts and the ready-marker scan.
+Status VmHost::watch(Guest& g) {
+  const std::string name = g.name;
+  if (auto s = loop_.watch_child(g.pid, [this, name](int st) { exited(name, st); }); !s) return s;
+  g.connect_timer = loop_.add_periodic(kConnectEvery, [this, name] { try_connect(name); });
+  g.scan_timer = loop_.add_periodic(kScanEvery, [this, name] {
+    if (Guest* x = find(name)) scan_log(*x);
+  });
+  return Ok{};
+}
+
+void VmHost::try_connect(const std::string& name) {
+  Guest* g = find(name);
+  if (!g || g->qmp_fd >= 0) return;
+  const vm::VmPaths p = paths(name);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path, p.qmp.c_str(), std::min(p.qmp.size(), sizeof(a.sun_path) - 1));
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    g->qmp_fd = fd;
+    loop_.cancel_timer(g->connect_timer);
+    g->connect_timer = 0;
+    if (auto s = loop_.add_fd(fd, EPOLLIN, [this, name](uint32_t ev) { on_qmp(name, ev); }); !s) close_qmp(*g);
+    return;
+  }
+  if (fd >= 0) ::close(fd);
+  if (Clock::now() - g->spawned > o_.qmp_timeout) {  // QEMU never opened its monitor: leave it be
+    loop_.cancel_timer(g->connect_timer);
+    g->connect_timer = 0;
+  }
+}
+
+void VmHost::send_qmp(Guest& g, const std::string& execute) {
+  if (g.qmp_fd < 0) return;
+  uint64_t id = 0;
+  const std::string req = g.qmp.request(execute, nullptr, id);
+  if (execute == "qmp_capabilities") g.caps_id = id;
+  if (execute == "query-status") g.status_id = id;
+  // Requests are a few dozen bytes: the socket buffer always takes them.
+  if (::send(g.qmp_fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) close_qmp(g);
+}
+
+void VmHost::on_qmp(const std::string& name, uint32_t) {
+  Guest* g = find(name);
+  if (!g) return;
+  char buf[8192];
+  const ssize_t n = ::recv(g->qmp_fd, buf, sizeof buf, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  std::vector<vm::QmpMessage> msgs;
+  if (n <= 0 || !g->qmp.feed(std::string_view(buf, static_cast<size_t>(n)), msgs)) {
+    close_qmp(*g);  // QEMU is exiting (the pidfd reports it) or misbehaved
+    return;
+  }
+  for (const auto& m : msgs) {
+    using K = vm::QmpMessage::Kind;
+    if (m.kind == K::kGreeting) {
+      send_qmp(*g, "qmp_capabilities");
+    } else if (m.kind == K::kReturn && m.id == g->caps_id) {
+      g->qmp_ready = true;
+      send_qmp(*g, "query-status");
+      if (g->stop_requested) send_qmp(*g, "system_powerdown");  // asked before QMP was up
+    } else if (m.kind == K::kReturn && m.id == g->status_id) {
+      if (g->state == VmState::kStarting)
+        g->state = m.data.is_object() && m.data.value("running", false) ? VmState::kRunning : VmState::kPaused;
+    } else if (m.kind == K::kEvent) {
+      if (m.event == "SHUTDOWN") {
+        g->shutdown_seen = true;
+        g->state = VmState::kStopping;
+      } else if (m.event == "STOP" && g->state != VmState::kStopping) {
+        g->state = VmState::kPaused;
+      } else if (m.event == "RESUME" && g->state != VmState::kStopping) {
+        g->state = VmState::kRunning;
+      } else if (m.event == "RESET") {  // a reboot: the guest boots again
+        g->ready = false;
+        g->boot_s = -1;
+        g->spawned = Clock::now();
+        g->marker = vm::MarkerScanner(std::string(vm::kReadyMarker));
+        if (!g->scan_timer)
+          g->scan_timer = loop_.add_periodic(kScanEvery, [this, name] {
+            if (Guest* x = find(name)) scan_log(*x);
+          });
+      }
+    }
+  }
+}
+
+void VmHost::scan_log(Guest& g) {
+  auto stop_scanning = [&] {
+    loop_.cancel_timer(g.scan_timer);
+    g.scan_timer = 0;
+  };
+  const double since = std::chrono::duration<double>(Clock::now() - g.spawned).count();
+  if (g.ready || since > kScanForS) return stop_scanning();
+  const int fd = ::open(paths(g.name).log.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;  // QEMU has not created it yet
+  char buf[16384];
+  ssize_t n;
+  while ((n = ::pread(fd, buf, sizeof buf, g.log_offset)) > 0) {
+    g.log_offset += n;
+    if (g.marker.feed(std::string_view(buf, static_cast<size_t>(n)))) {
+      g.ready = true;
+      g.boot_s = since;
+      if (g.state == VmState::kStarting) g.state = VmState::kRunning;
+      break;
+    }
+  }
+  ::close(fd);
+  if (g.ready) stop_scanning();
+}
+
+void VmHost::close_qmp(Guest& g) {
+  if (g.qmp_fd < 0) return;
+  loop_.remove_fd(g.qmp_fd);
+  ::close(g.qmp_fd);
+  g.qmp_fd = -1;
+  g.qmp_ready = false;
+}
+
+void VmHost::exited(const std::string& name, int st) {
+  Guest* g = find(name);
+  if (!g) return;
+  for (auto t : {g->connect_timer, g->kill_timer, g->scan_timer}) loop_.cancel_timer(t);
+  close_qmp(*g);
+  std::string how;
+  bool clean = true;
+  if (g->kill_requested) how = "killed";
+  else if (g->stop_timed_out) how = "killed after the stop timeout";
+  else if (g->stop_requested) how = "powered off";
+  else if (g->shutdown_seen) how = "powered off by the guest";
+  else {
+    clean = false;
+    how = exit_text(st);
+  }
+  last_exit_[name] = std::string(clean ? "stopped: " : "crashed: ") + how;
+  const vm::VmPaths p = paths(name);
+  std::error_code ec;
+  for (const auto& f : {p.pidfile, p.dir + "/started", p.qmp, p.console}) fs::remove(f, ec);
+  guests_.erase(name);
+  if (exit_hook_) exit_hook_(name);
+}
+
+Status VmHost::stop(const std::string& name, std::chrono::milliseconds timeout) {
+  Guest* g = find(name);
+  if (!g) return Error{"vm '" + name + "' is not running"};
+  if (g->stop_requested) return Ok{};
+  g->stop_requested = true;
+  g->state = VmState::kStopping;
+  if (g->qmp_ready) send_qmp(*g, "system_powerdown");
+  // Without QMP yet, the power-off goes out once it answers (on_qmp).
+  const pid_t pid = g->pid;
+  g->kill_timer = loop_.add_timer(timeout, [this, name, pid] {
+    Guest* x = find(name);
+    if (!x || x->pid != pid) return;
+    x->kill_timer = 0;
+    x->stop_timed_out = true;
+    ::kill(pid, SIGKILL);
+  });
+  return Ok{};
+}
+
+Status VmHost::kill(const std::string& name) {
+  Guest* g = find(name);
+  if (!g) return Error{"vm '" + name + "' is not running"};
+  g->kill_requested = true;
+  g->state = VmState::kStopping;
+  if (::kill(g->pid, SIGKILL) != 0 && errno != ESRCH)
+    return Error{"vm '" + name + "': cannot kill QEMU (pid " + std::to_string(g->pid) + "): " + std::strerror(errno)};
+  return Ok{};
+}
+
+bool VmHost::reattach(const ctl::VmSpec& vm) {
+  if (running(vm.name)) return true;
+  const vm::VmPaths p = paths(vm.name);
+  pid_t pid = 0;
+  std::ifstream(p.pidfile) >> pid;
+  if (pid <= 0) return false;
+  const auto argv = proc_cmdline(pid);
+  bool ours = false, qmp = false;
+  for (const auto& a : argv) {
+    ours = ours || a.rfind("guest=" + vm.name + ",", 0) == 0;
+    qmp = qmp || a.find("path=" + p.qmp + ",") != std::string::npos;
+  }
+  if (!ours || !qmp) return false;  // a stale pidfile: the pid is someone else's now
+  auto g = std::make_unique<Guest>();
+  g->name = vm.name;
+  g->pid = pid;
+  g->argv = argv;
+  for (size_t i = 0; i + 1 < argv.size(); ++i)
+    if (argv[i] == "-accel") g->accel = argv[i + 1].rfind("kvm", 0) == 0 ? ctl::Accel::kKvm : ctl::Accel::kTcg;
+  int64_t started = 0;
+  std::ifstream(p.dir + "/started") >> started;
+  if (started > 0) g->started_wall = std::chrono::system_clock::time_point(std::chrono::seconds(started));
+  g->spawned = Clock::now() - std::chrono::duration_cast<Clock::duration>(std::chrono::system_clock::now() -
+                                                                         g->started_wall);
+  Guest& ref = *g;
+  guests_[vm.name] = std::move(g);
+  if (!watch(ref)) {
+    guests_.erase(vm.name);
+    return false;
+  }
+  scan_log(ref);  // the marker may be in the log already
+  ref.boot_s = -1;  // not measured by this kvnetd
+  return true;
+}
+
+void VmHost::forget(const std::string& name) {
+  if (Guest* g = find(name)) {
+    for (auto t : {g->connect_timer, g->kill_timer, g->scan_timer}) loop_.cancel_timer(t);
+    close_qmp(*g);
+    guests_.erase(name);
+  }
+  last_exit_.erase(name);
+  std::error_code ec;
+  fs::remove_all(paths(name).dir, ec);
+}
+
+VmStatus VmHost::status(const std::string& name) const {
+  VmStatus s;
+  const Guest* g = find(name);
+  if (!g) {
+    if (auto it = last_exit_.find(name); it != last_exit_.end()) {
+      s.last_exit = it->second.substr(it->second.find(": ") + 2);
+      s.state = it->second.rfind("crashed", 0) == 0 ? VmState::kCrashed : VmState::kStopped;
+    }
+    return s;
+  }
+  s.state = g->state;
+  s.pid = g->pid;
+  s.accel = g->accel;
+  s.uptime_s = std::chrono::duration<double>(std::chrono::system_clock::now() - g->started_wall).count();
+  s.rss_kb = rss_kb(g->pid);
+  s.ready = g->ready;
+  s.boot_s = g->boot_s;
+  s.command = g->argv;
+  return s;
+}
+
+}  // namespace kvnet::daemon

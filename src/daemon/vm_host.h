@@ -1,0 +1,110 @@
+// kvnetd as a VM host: starts, watches and stops one QEMU process per VM
+// (vm/qemu.h), on the control loop (daemon/event_loop.h).
+//
+// For each running VM it holds:
+//   - the QEMU process: a child watched through a pidfd; after a kvnetd
+//     restart, a process found through DIR/qemu.pid (and checked against
+//     /proc/PID/cmdline) is re-attached the same way;
+//   - a QMP connection (vm/qmp.h): capabilities negotiation, query-status,
+//     system_powerdown; the events SHUTDOWN, RESET, STOP, RESUME move the
+//     state;
+//   - the console log, read while the guest boots, for kvnet's guest image's
+//     ready marker (the boot time is from spawn to marker).
+//
+// States: stopped -> starting (QEMU spawned, QMP not answered yet) ->
+// running | paused -> stopping (ACPI power-off sent) -> stopped; a QEMU that
+// exits without a power-off or stop asked for is `crashed`, with its exit
+// status. `stop` powers off through ACPI and kills QEMU when the timeout
+// passes; `kill` kills at once. None of this ever touches the switch: when a
+// VM exits, the exit hook tells kvnetd's Service, which parks its ports.
+// QEMU runs in its own session and is never killed because kvnetd stops.
+//
+// Thread-safety: the control thread only (the loop's).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+#include "ctl/vm_spec.h"
+#include "daemon/event_loop.h"
+#include "vm/qemu.h"
+
+namespace kvnet::daemon {
+
+enum class VmState : uint8_t { kStopped, kStarting, kRunning, kPaused, kStopping, kCrashed };
+const char* to_string(VmState s);
+
+struct VmStatus {
+  VmState state = VmState::kStopped;
+  pid_t pid = 0;
+  ctl::Accel accel = ctl::Accel::kAuto;  // resolved, while running
+  double uptime_s = 0;
+  uint64_t rss_kb = 0;
+  bool ready = false;    // the guest image's ready marker was seen
+  double boot_s = -1;    // spawn to ready marker (-1: not seen in this kvnetd)
+  std::string last_exit; // how it stopped last ("powered off", "killed", "signal 9", ...)
+  std::vector<std::string> command;  // QEMU's argv, while running
+};
+
+struct VmHostOptions {
+  std::string root;       // per-VM directories (sockets, logs, pidfile)
+  std::string guest_dir;  // kvnet's guest image
+  std::chrono::milliseconds qmp_timeout{15000};
+};
+
+class VmHost {
+ public:
+  using ExitHook = std::function<void(const std::string& vm)>;
+
+  VmHost(EventLoop& loop, VmHostOptions o);
+  ~VmHost();  // closes its connections; QEMU processes keep running
+  VmHost(const VmHost&) = delete;
+  VmHost& operator=(const VmHost&) = delete;
+
+  // Everything a start needs, checked without creating anything: QEMU, the
+  // accelerator, the boot files, the memory. Errors name the VM.
+  Result<vm::Launch> prepare(const ctl::VmSpec& vm) const;
+  // Creates the TAPs and starts QEMU; nothing is left behind on failure.
+  Status start(const ctl::VmSpec& vm);
+  // ACPI power-off; QEMU is killed if it still runs after `timeout`.
+  Status stop(const std::string& name, std::chrono::milliseconds timeout);
+  Status kill(const std::string& name);
+  // A QEMU of this VM left running by an earlier kvnetd: watched again.
+  bool reattach(const ctl::VmSpec& vm);
+  // Stops watching (the VM was deleted); removes its directory.
+  void forget(const std::string& name);
+
+  bool running(const std::string& name) const;  // a QEMU process exists
+  VmStatus status(const std::string& name) const;
+  vm::VmPaths paths(const std::string& name) const { return vm::VmPaths::under(o_.root, name); }
+  const vm::KvmProbe& kvm() const { return kvm_; }
+  const VmHostOptions& options() const { return o_; }
+  void on_exit(ExitHook h) { exit_hook_ = std::move(h); }
+
+ private:
+  struct Guest;
+  Status watch(Guest& g);
+  void try_connect(const std::string& name);
+  void on_qmp(const std::string& name, uint32_t events);
+  void send_qmp(Guest& g, const std::string& execute);
+  void scan_log(Guest& g);
+  void exited(const std::string& name, int wait_status);
+  void close_qmp(Guest& g);
+  Guest* find(const std::string& name);
+  const Guest* find(const std::string& name) const;
+
+  EventLoop& loop_;
+  VmHostOptions o_;
+  vm::KvmProbe kvm_;
+  std::map<std::string, std::unique_ptr<Guest>> guests_;
+  std::map<std::string, std::string> last_exit_;  // of VMs no longer running
+  ExitHook exit_hook_;
+};
+
+}  // namespace kvnet::daemon

@@ -1,0 +1,91 @@
+// How kvnet runs a VM with QEMU: what the host can accelerate, where the
+// guest image is, the QEMU command line, the per-VM directory, and the
+// launch itself (the TAP devices and the QEMU process).
+//
+// One QEMU process per VM (qemu-system-x86_64), in a session of its own so
+// that it outlives kvnetd (a restarted kvnetd re-attaches). QEMU gets:
+//   -M q35|pc, -accel kvm (-cpu host) or tcg, -m, -smp, no default devices;
+//   a QMP monitor on DIR/qmp.sock and the serial console on DIR/console.sock
+//     (both Unix sockets QEMU serves; the console also logged to
+//     DIR/console.log from power-on, whoever is attached);
+//   per NIC a TAP device that kvnetd created (IFF_VNET_HDR: QEMU enables the
+//     offloads the guest negotiates, so the guest's TSO super-frames reach
+//     the switch whole), passed as an inherited fd: -netdev tap,fd=N
+//     -device virtio-net-pci,mac=..., without the PXE option ROM;
+//   -kernel/-initrd/-append (kvnet's guest image, or the user's), or a disk
+//     (-drive if=virtio, raw or qcow2);
+//   -pidfile DIR/qemu.pid, and its own output in DIR/qemu.log.
+//
+// Thread-safety: functions of the control thread; no shared state.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "ctl/vm_spec.h"
+
+namespace kvnet::vm {
+
+// --- the host ---
+// KVM needs hardware virtualization (vmx or svm in /proc/cpuinfo) and a
+// /dev/kvm that answers KVM_GET_API_VERSION with 12. A paravirtual KVM
+// without vmx/svm (kvm_pvm) cannot run stock guest kernels: TCG then.
+struct KvmProbe {
+  bool usable = false;
+  std::string reason;  // why not, for messages and `vm list`
+};
+KvmProbe probe_kvm(const std::string& cpuinfo = "/proc/cpuinfo", const std::string& dev = "/dev/kvm");
+// auto -> kvm or tcg; kvm when it is not usable is an error naming why.
+Result<ctl::Accel> resolve_accel(ctl::Accel want, const KvmProbe& kvm);
+
+// The QEMU binary: $KVNET_QEMU, else qemu-system-x86_64 on $PATH.
+Result<std::string> find_qemu();
+// Host memory in MiB (MemTotal), 0 if unknown.
+uint64_t host_memory_mb();
+
+// --- images ---
+struct GuestImage {
+  std::string kernel, initrd;
+};
+// kvnet's guest image in `dir` (guest/build.sh writes vmlinuz and initrd.img).
+Result<GuestImage> find_guest_image(const std::string& dir);
+enum class DiskFormat { kRaw, kQcow2 };
+// qcow2 by its magic ("QFI\xfb"), raw otherwise; an unreadable file is an error.
+Result<DiskFormat> disk_format(const std::string& path);
+// Every file the VM boots from exists and is readable (kernel, initrd, disk).
+Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image);
+
+// --- the VM's directory ---
+struct VmPaths {
+  std::string dir, qmp, console, log, pidfile, qemu_log;
+  static VmPaths under(const std::string& root, const std::string& vm);
+};
+
+// --- the command line ---
+struct Launch {
+  std::string qemu;
+  ctl::Accel accel = ctl::Accel::kTcg;  // resolved
+  GuestImage image;                     // kvnet's guest image, if the VM uses it
+  DiskFormat disk = DiskFormat::kRaw;
+  int first_tap_fd = 3;  // NIC i's TAP is fd first_tap_fd + i in QEMU
+};
+// The kernel command line: console on the serial port, the user's words,
+// then kvnet.ipN / kvnet.gw / kvnet.hostname for kvnet's guest /init.
+std::string kernel_cmdline(const ctl::VmSpec& vm);
+std::vector<std::string> qemu_argv(const ctl::VmSpec& vm, const VmPaths& paths, const Launch& l);
+
+// --- launching ---
+// A TAP for a VM's NIC: IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, up, not
+// persistent (it goes with the last fd: QEMU's). An existing interface of
+// that name is an error (another VM, or this one still running).
+Result<int> create_vm_tap(const std::string& name);
+// Starts QEMU in a new session with the TAP fds at first_tap_fd..., stdin
+// from /dev/null, stdout and stderr appended to `log`, default signal
+// dispositions and an empty signal mask. Returns its pid.
+Result<pid_t> spawn_qemu(const std::vector<std::string>& argv, const std::vector<int>& tap_fds, int first_tap_fd,
+                         const std::string& log);
+
+}  // namespace kvnet::vm
