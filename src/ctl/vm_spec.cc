@@ -155,8 +155,8 @@ Result<NicRequest> parse_nic_arg(const std::string& text) {
   NicRequest r;
   bool seen_bridge = false;
   size_t pos = 0;
-  // Values of list keys (allowed=10,20) contain commas: a part without '='
-  // continues the previous value.
+  // Values of VLAN list keys (allowed=10,20) contain commas: a part without
+  // '=' continues such a value.
   std::vector<std::pair<std::string, std::string>> kvs;
   while (pos <= text.size()) {
     size_t comma = text.find(',', pos);
@@ -165,7 +165,9 @@ Result<NicRequest> parse_nic_arg(const std::string& text) {
     pos = comma + 1;
     const auto eq = part.find('=');
     if (eq == std::string::npos) {
-      if (kvs.empty() || part.empty()) return Error{"--nic '" + text + "': '" + part + "' is not KEY=VALUE"};
+      const bool list = !kvs.empty() && (kvs.back().first == "allowed" || kvs.back().first == "tagged" ||
+                                         kvs.back().first == "untagged" || kvs.back().first == "cvlans");
+      if (!list || part.empty()) return Error{"--nic '" + text + "': '" + part + "' is not KEY=VALUE"};
       kvs.back().second += "," + part;
       continue;
     }
