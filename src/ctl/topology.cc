@@ -417,10 +417,18 @@ VmSpec Parser::vm(const YAML::Node& n) {
     v.accel = *a;
   }
   if (n["machine"]) v.machine = scalar(n["machine"], "machine");
-  if (n["kernel"]) v.kernel = path(scalar(n["kernel"], "kernel"));
-  if (n["initrd"]) v.initrd = path(scalar(n["initrd"], "initrd"));
+  // A VM's files are absolute paths (check_vm), also when the file itself
+  // was given by a relative path (`kvnet validate dir/t.yaml`: base "dir").
+  auto abs_path = [&](const std::string& p) {
+    const std::string r = path(p);
+    std::error_code ec;
+    const fs::path a = r.empty() ? fs::path() : fs::absolute(r, ec);
+    return r.empty() || ec ? r : a.lexically_normal().string();
+  };
+  if (n["kernel"]) v.kernel = abs_path(scalar(n["kernel"], "kernel"));
+  if (n["initrd"]) v.initrd = abs_path(scalar(n["initrd"], "initrd"));
   if (n["cmdline"]) v.cmdline = scalar(n["cmdline"], "cmdline");
-  if (n["disk"]) v.disk = path(scalar(n["disk"], "disk"));
+  if (n["disk"]) v.disk = abs_path(scalar(n["disk"], "disk"));
   if (n["autostart"]) v.autostart = boolean(n["autostart"], "autostart");
   if (n["nics"]) {
     if (!n["nics"].IsSequence()) fail(n["nics"], "'nics' must be a list");

@@ -86,6 +86,10 @@ void ExecScanner::feed(std::string_view chunk) {
     const auto line_start = output_.rfind('\n', typed);
     output_.erase(line_start == std::string::npos ? 0 : line_start + 1);
   }
+  // A terminal that echoed both typed lines at once (canonical mode) leaves
+  // the shell's prompt alone before the end marker: drop the unfinished line.
+  const auto last_nl = output_.rfind('\n');
+  output_.erase(last_nl == std::string::npos ? 0 : last_nl + 1);
   done_ = true;
 }
 

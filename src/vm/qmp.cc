@@ -32,11 +32,16 @@ Result<QmpMessage> parse_qmp_line(std::string_view line) {
 
 Status QmpStream::feed(std::string_view bytes, std::vector<QmpMessage>& out) {
   if (broken_) return Error{"QMP: the stream failed before"};
+  const auto too_long = [this] {
+    broken_ = true;
+    return Error{"QMP: a message longer than " + std::to_string(kMaxLine) + " bytes"};
+  };
   partial_.append(bytes);
   size_t start = 0;
   for (size_t nl; (nl = partial_.find('\n', start)) != std::string::npos; start = nl + 1) {
     std::string_view line(partial_.data() + start, nl - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.size() > kMaxLine) return too_long();  // however it was chunked
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
     auto m = parse_qmp_line(line);
     if (!m) {
@@ -46,10 +51,7 @@ Status QmpStream::feed(std::string_view bytes, std::vector<QmpMessage>& out) {
     out.push_back(std::move(*m));
   }
   partial_.erase(0, start);
-  if (partial_.size() > kMaxLine) {
-    broken_ = true;
-    return Error{"QMP: a message longer than " + std::to_string(kMaxLine) + " bytes"};
-  }
+  if (partial_.size() > kMaxLine) return too_long();
   return Ok{};
 }
 

@@ -124,5 +124,107 @@ TEST(Plan, ChangedContainerIsRecreatedWithItsPort) {
   EXPECT_EQ(p.ports_added, (std::vector<PortRef>{{"hub0", "h1"}}));
 }
 
+// --- VMs: definitions only, one line each ---
+
+const char* kVmBase = R"(bridges:
+  - name: br0
+    ports:
+      - {name: vnet0, type: system}
+      - {name: vnet1, type: system}
+      - {name: vnet2, type: system}
+vms:
+  - name: vm01
+    nics: [{bridge: br0, port: vnet0, mac: "52:54:00:00:00:01", ip: 10.0.0.11/24}]
+  - name: vm02
+    memory: 1G
+    autostart: true
+    nics: [{bridge: br0, port: vnet1, mac: "52:54:00:00:00:02"}]
+)";
+
+TEST(PlanVms, FromNothingAndToNothing) {
+  Plan p = plan(Topology{}, topo(kVmBase));
+  EXPECT_EQ(p.text(), (std::vector<std::string>{"+ bridge br0", "+ port br0/vnet0", "+ port br0/vnet1", "+ port br0/vnet2",
+                                                "+ vm vm01", "+ vm vm02"}));
+  EXPECT_EQ(p.vms_added, (std::vector<std::string>{"vm01", "vm02"}));
+  EXPECT_TRUE(p.vms_removed.empty() && p.vms_changed.empty());
+  p = plan(topo(kVmBase), Topology{});
+  EXPECT_EQ(p.text(), (std::vector<std::string>{"- port br0/vnet0", "- port br0/vnet1", "- port br0/vnet2", "- bridge br0",
+                                                "- vm vm01", "- vm vm02"}));
+  EXPECT_EQ(p.vms_removed, (std::vector<std::string>{"vm01", "vm02"}));
+  EXPECT_TRUE(p.vms_added.empty() && p.vms_changed.empty());
+}
+
+TEST(PlanVms, AddAndRemoveOneVm) {
+  const std::string without_vm02 =
+      replace(kVmBase, "  - name: vm02\n    memory: 1G\n    autostart: true\n    nics: [{bridge: br0, port: vnet1, mac: \"52:54:00:00:00:02\"}]\n", "");
+  Plan p = plan(topo(kVmBase), topo(without_vm02));
+  EXPECT_EQ(p.text(), (std::vector<std::string>{"- vm vm02"}));
+  EXPECT_EQ(p.vms_removed, (std::vector<std::string>{"vm02"}));
+  EXPECT_TRUE(p.ports_removed.empty());  // its port is the configuration's, not the VM's
+  p = plan(topo(without_vm02), topo(kVmBase));
+  EXPECT_EQ(p.text(), (std::vector<std::string>{"+ vm vm02"}));
+  EXPECT_EQ(p.vms_added, (std::vector<std::string>{"vm02"}));
+  EXPECT_TRUE(p.ports_added.empty());
+}
+
+TEST(PlanVms, ChangedVmListsItsChangedKeys) {
+  Plan p = plan(topo(kVmBase), topo(replace(kVmBase, "  - name: vm01\n", "  - name: vm01\n    memory: 512M\n    vcpus: 2\n")));
+  EXPECT_EQ(p.text(), (std::vector<std::string>{"~ vm vm01 memory 256M->512M vcpus 1->2"}));
+  EXPECT_EQ(p.vms_changed, (std::vector<std::string>{"vm01"}));
+  EXPECT_TRUE(p.vms_added.empty() && p.vms_removed.empty());
+  EXPECT_TRUE(p.ports_added.empty() && p.ports_removed.empty() && p.ports_reconfigured.empty());
+
+  p = plan(topo(kVmBase), topo(replace(kVmBase, "ip: 10.0.0.11/24", "ip: 10.0.0.12/24, gw: 10.0.0.1")));
+  EXPECT_EQ(p.text(), (std::vector<std::string>{
+                          "~ vm vm01 nic0 bridge=br0,port=vnet0,mac=52:54:00:00:00:01,ip=10.0.0.11/24->"
+                          "bridge=br0,port=vnet0,mac=52:54:00:00:00:01,ip=10.0.0.12/24,gw=10.0.0.1"}));
+
+  // Keys that appear and disappear.
+  p = plan(topo(kVmBase), topo(replace(kVmBase, "    memory: 1G\n    autostart: true\n", "    memory: 1G\n    accel: tcg\n")));
+  EXPECT_EQ(p.text(), (std::vector<std::string>{"~ vm vm02 accel (none)->tcg autostart true->(none)"}));
+  EXPECT_EQ(p.vms_changed, (std::vector<std::string>{"vm02"}));
+
+  // A NIC more.
+  p = plan(topo(kVmBase), topo(replace(kVmBase, "port: vnet1, mac: \"52:54:00:00:00:02\"}]",
+                                       "port: vnet1, mac: \"52:54:00:00:00:02\"}, {bridge: br0, port: vnet2, "
+                                       "mac: \"52:54:00:00:00:03\"}]")));
+  EXPECT_EQ(p.text(), (std::vector<std::string>{"~ vm vm02 nic1 (none)->bridge=br0,port=vnet2,mac=52:54:00:00:00:03"}));
+}
+
+TEST(PlanVms, WhereAVmIsWrittenIsNoChange) {
+  // The same VMs in the other order (other lines and columns).
+  const std::string swapped = R"(bridges:
+  - name: br0
+    ports:
+      - {name: vnet0, type: system}
+      - {name: vnet1, type: system}
+      - {name: vnet2, type: system}
+vms:
+  - {name: vm02, memory: 1024M, autostart: yes, nics: [{bridge: br0, port: vnet1, mac: "52:54:00:00:00:02"}]}
+  - name: vm01
+    memory: 256
+    nics: [{bridge: br0, port: vnet0, mac: "52:54:00:00:00:01", ip: 10.0.0.11/24}]
+)";
+  const Plan p = plan(topo(kVmBase), topo(swapped));
+  EXPECT_TRUE(p.empty()) << ::testing::PrintToString(p.text());
+  EXPECT_TRUE(p.vms_changed.empty());
+}
+
+TEST(PlanVms, RemovedThenChangedThenAdded) {
+  const std::string next = replace(
+      replace(replace(kVmBase, "  - name: vm02\n    memory: 1G\n    autostart: true\n    nics: [{bridge: br0, port: vnet1, mac: \"52:54:00:00:00:02\"}]\n",
+                      "  - name: vm03\n    nics: [{bridge: br0, port: vnet1, mac: \"52:54:00:00:00:02\"}]\n"),
+              "  - name: vm01\n", "  - name: vm01\n    machine: pc\n"),
+      "port: vnet0, mac", "port: vnet2, mac");
+  const Plan p = plan(topo(kVmBase), topo(next));
+  EXPECT_EQ(p.text(), (std::vector<std::string>{
+                          "- vm vm02", "~ vm vm01 machine (none)->pc nic0 bridge=br0,port=vnet0,mac=52:54:00:00:00:01,ip=10.0.0.11/24->"
+                                       "bridge=br0,port=vnet2,mac=52:54:00:00:00:01,ip=10.0.0.11/24",
+                          "+ vm vm03"}));
+  EXPECT_EQ(p.vms_removed, (std::vector<std::string>{"vm02"}));
+  EXPECT_EQ(p.vms_changed, (std::vector<std::string>{"vm01"}));
+  EXPECT_EQ(p.vms_added, (std::vector<std::string>{"vm03"}));
+}
+
 }  // namespace
 }  // namespace kvnet::ctl

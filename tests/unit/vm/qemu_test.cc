@@ -1,0 +1,307 @@
+// What kvnet decides before it runs QEMU: the accelerator, the images, the
+// kernel command line and QEMU's argv. No QEMU and no /dev/kvm needed.
+#include "vm/qemu.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "testing.h"
+
+namespace kvnet::vm {
+namespace {
+
+namespace fs = std::filesystem;
+using ctl::Accel;
+using ctl::NicSpec;
+using ctl::VmSpec;
+using kvnet::testing::error_of;
+
+class QemuFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("kvnet-qemu-" + std::to_string(getpid()) + "-" +
+                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& content) {
+    const fs::path p = dir_ / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << content;
+    return p.string();
+  }
+  fs::path dir_;
+};
+
+const char* kCpuinfoNoVirt =
+    "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: vmx svm in the name do not count\n"
+    "flags\t\t: fpu vme de pse tsc msr pae vmxnet svm_lock hypervisor\n\n";
+const char* kCpuinfoVmx =
+    "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vme de pse tsc msr pae vmx ept hypervisor\n\n";
+const char* kCpuinfoSvm = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu svm npt\n\n";
+
+TEST_F(QemuFiles, ProbeKvmWithoutHardwareVirtualization) {
+  const std::string cpuinfo = write("cpuinfo", kCpuinfoNoVirt);
+  const KvmProbe p = probe_kvm(cpuinfo, "/dev/null");
+  EXPECT_FALSE(p.usable);
+  EXPECT_NE(p.reason.find("vmx/svm"), std::string::npos) << p.reason;
+  EXPECT_NE(p.reason.find(cpuinfo), std::string::npos) << p.reason;
+  // A missing cpuinfo is no hardware virtualization either.
+  const KvmProbe q = probe_kvm((dir_ / "nope").string(), "/dev/null");
+  EXPECT_FALSE(q.usable);
+  EXPECT_NE(q.reason.find("vmx/svm"), std::string::npos) << q.reason;
+}
+
+TEST_F(QemuFiles, ProbeKvmWithVmxButNoDevice) {
+  const std::string dev = (dir_ / "no-kvm-here").string();
+  for (const char* info : {kCpuinfoVmx, kCpuinfoSvm}) {
+    const KvmProbe p = probe_kvm(write("cpuinfo", info), dev);
+    EXPECT_FALSE(p.usable);
+    EXPECT_EQ(p.reason.find("vmx/svm"), std::string::npos) << p.reason;
+    EXPECT_NE(p.reason.find("cannot open " + dev), std::string::npos) << p.reason;
+  }
+}
+
+TEST_F(QemuFiles, ProbeKvmWithADeviceThatIsNotKvm) {
+  const std::string cpuinfo = write("cpuinfo", kCpuinfoVmx);
+  const std::string dev = write("fake-kvm", "not a device");
+  const KvmProbe p = probe_kvm(cpuinfo, dev);
+  EXPECT_FALSE(p.usable);
+  EXPECT_NE(p.reason.find(dev + " answers API version"), std::string::npos) << p.reason;
+}
+
+TEST(ResolveAccel, AutoFollowsTheProbe) {
+  const KvmProbe no{false, "no vmx/svm"}, yes{true, ""};
+  EXPECT_EQ(*resolve_accel(Accel::kAuto, no), Accel::kTcg);
+  EXPECT_EQ(*resolve_accel(Accel::kAuto, yes), Accel::kKvm);
+  EXPECT_EQ(*resolve_accel(Accel::kTcg, no), Accel::kTcg);
+  EXPECT_EQ(*resolve_accel(Accel::kTcg, yes), Accel::kTcg);  // asked for: kept
+  EXPECT_EQ(*resolve_accel(Accel::kKvm, yes), Accel::kKvm);
+  auto r = resolve_accel(Accel::kKvm, no);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "accel kvm is not available here: no vmx/svm (use accel tcg or auto)");
+}
+
+TEST_F(QemuFiles, DiskFormatByMagic) {
+  const std::string qcow = write("d.qcow2", std::string("QFI\xfb\x00\x00\x00\x03", 8) + std::string(504, '\0'));
+  const std::string raw = write("d.img", std::string(512, '\0'));
+  const std::string almost = write("almost.img", std::string("QFI\xfa", 4) + std::string(60, '\0'));
+  const std::string tiny = write("tiny.img", "QFI");
+  const std::string empty = write("empty.img", "");
+  EXPECT_EQ(*disk_format(qcow), DiskFormat::kQcow2);
+  EXPECT_EQ(*disk_format(raw), DiskFormat::kRaw);
+  EXPECT_EQ(*disk_format(almost), DiskFormat::kRaw);
+  EXPECT_EQ(*disk_format(tiny), DiskFormat::kRaw);
+  EXPECT_EQ(*disk_format(empty), DiskFormat::kRaw);
+  const std::string missing = (dir_ / "missing.img").string();
+  auto r = disk_format(missing);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "disk '" + missing + "' cannot be read");
+  EXPECT_FALSE(disk_format(dir_.string()).ok());  // a directory
+}
+
+TEST_F(QemuFiles, GuestImage) {
+  const std::string missing = (dir_ / "guest").string();
+  auto r = find_guest_image(missing);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("guest/build.sh"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("'" + missing + "'"), std::string::npos) << r.error().message;
+  write("guest/vmlinuz", "kernel");
+  EXPECT_FALSE(find_guest_image(missing).ok());  // the initrd too
+  write("guest/initrd.img", "initrd");
+  r = find_guest_image(missing);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->kernel, missing + "/vmlinuz");
+  EXPECT_EQ(r->initrd, missing + "/initrd.img");
+}
+
+TEST_F(QemuFiles, BootFilesMustExist) {
+  VmSpec vm;
+  vm.name = "vm01";
+  GuestImage none{(dir_ / "g/vmlinuz").string(), (dir_ / "g/initrd.img").string()};
+  EXPECT_EQ(error_of(check_boot_files(vm, none)), "vm 'vm01': kernel '" + none.kernel + "' does not exist or cannot be read");
+  GuestImage img{write("g/vmlinuz", "k"), write("g/initrd.img", "i")};
+  EXPECT_EQ(error_of(check_boot_files(vm, img)), "");
+  // The user's kernel: the guest image does not matter.
+  vm.kernel = (dir_ / "k").string();
+  EXPECT_EQ(error_of(check_boot_files(vm, img)), "vm 'vm01': kernel '" + vm.kernel + "' does not exist or cannot be read");
+  write("k", "kernel");
+  EXPECT_EQ(error_of(check_boot_files(vm, none)), "");
+  vm.initrd = (dir_ / "i").string();
+  EXPECT_EQ(error_of(check_boot_files(vm, none)), "vm 'vm01': initrd '" + vm.initrd + "' does not exist or cannot be read");
+  // A disk.
+  vm.kernel = vm.initrd = "";
+  vm.disk = dir_.string();  // a directory is no disk
+  EXPECT_EQ(error_of(check_boot_files(vm, img)), "vm 'vm01': disk '" + vm.disk + "' does not exist or cannot be read");
+  vm.disk = write("d.img", "raw");
+  EXPECT_EQ(error_of(check_boot_files(vm, none)), "");
+}
+
+VmSpec two_nic_vm() {
+  VmSpec vm;
+  vm.name = "vm01";
+  vm.memory_mb = 512;
+  vm.vcpus = 2;
+  vm.nics.push_back({"br0", "tapvm01-0", "52:54:00:00:00:01", "10.0.0.11/24", "", false});
+  vm.nics.push_back({"qbrvm01-1", "tapvm01-1", "52:54:00:00:00:02", "10.1.0.11/24", "10.1.0.1", true});
+  return vm;
+}
+
+TEST(KernelCmdline, ConsoleUserWordsThenKvnetKeys) {
+  VmSpec vm;
+  vm.name = "vm01";
+  EXPECT_EQ(kernel_cmdline(vm), "console=ttyS0 kvnet.hostname=vm01");
+  vm = two_nic_vm();
+  vm.cmdline = "quiet loglevel=3";
+  EXPECT_EQ(kernel_cmdline(vm),
+            "console=ttyS0 quiet loglevel=3 kvnet.hostname=vm01 kvnet.ip0=10.0.0.11/24 kvnet.ip1=10.1.0.11/24 "
+            "kvnet.gw=10.1.0.1");
+  // A NIC without an address keeps the others' indexes.
+  vm.nics[0].ip = "";
+  vm.cmdline = "";
+  EXPECT_EQ(kernel_cmdline(vm), "console=ttyS0 kvnet.hostname=vm01 kvnet.ip1=10.1.0.11/24 kvnet.gw=10.1.0.1");
+}
+
+// The value after the first `flag` in argv ("" if none).
+std::string after(const std::vector<std::string>& a, const std::string& flag) {
+  const auto it = std::find(a.begin(), a.end(), flag);
+  return it == a.end() || it + 1 == a.end() ? "" : *(it + 1);
+}
+// Every value after `flag`.
+std::vector<std::string> all_after(const std::vector<std::string>& a, const std::string& flag) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i + 1 < a.size(); ++i)
+    if (a[i] == flag) out.push_back(a[i + 1]);
+  return out;
+}
+bool has(const std::vector<std::string>& a, const std::string& s) { return std::find(a.begin(), a.end(), s) != a.end(); }
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+Launch guest_launch(Accel accel) {
+  Launch l;
+  l.qemu = "/usr/bin/qemu-system-x86_64";
+  l.accel = accel;
+  l.image = {"/opt/kvnet/guest/vmlinuz", "/opt/kvnet/guest/initrd.img"};
+  return l;
+}
+
+TEST(QemuArgv, MachineAcceleratorMemoryAndCpus) {
+  const VmPaths paths = VmPaths::under("/run/kvnet/vms", "vm01");
+  VmSpec vm = two_nic_vm();
+  auto a = qemu_argv(vm, paths, guest_launch(Accel::kKvm));
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(a[0], "/usr/bin/qemu-system-x86_64");
+  EXPECT_EQ(after(a, "-M"), "q35");
+  EXPECT_EQ(after(a, "-accel"), "kvm");
+  EXPECT_EQ(after(a, "-cpu"), "host");
+  EXPECT_EQ(after(a, "-m"), "512M");
+  EXPECT_EQ(after(a, "-smp"), "2");
+  EXPECT_TRUE(has(a, "-nodefaults"));
+  EXPECT_TRUE(contains(after(a, "-name"), "guest=vm01"));
+
+  a = qemu_argv(vm, paths, guest_launch(Accel::kTcg));
+  EXPECT_EQ(after(a, "-accel"), "tcg,thread=multi");  // several vCPUs: one host thread each
+  EXPECT_FALSE(has(a, "-cpu"));
+  vm.vcpus = 1;
+  vm.machine = "pc";
+  vm.memory_mb = 1024 * 1024;
+  a = qemu_argv(vm, paths, guest_launch(Accel::kTcg));
+  EXPECT_EQ(after(a, "-accel"), "tcg");
+  EXPECT_EQ(after(a, "-M"), "pc");
+  EXPECT_EQ(after(a, "-m"), "1048576M");
+  EXPECT_EQ(after(a, "-smp"), "1");
+  EXPECT_EQ(all_after(a, "-accel").size(), 1u);
+}
+
+TEST(QemuArgv, OneTapAndVirtioNicPerNic) {
+  const VmPaths paths = VmPaths::under("/run/kvnet/vms", "vm01");
+  const VmSpec vm = two_nic_vm();
+  const auto a = qemu_argv(vm, paths, guest_launch(Accel::kTcg));
+  const auto netdevs = all_after(a, "-netdev");
+  const auto devices = all_after(a, "-device");
+  ASSERT_EQ(netdevs.size(), 2u);
+  ASSERT_EQ(devices.size(), 2u);
+  EXPECT_EQ(netdevs[0].rfind("tap,", 0), 0u) << netdevs[0];
+  EXPECT_TRUE(contains(netdevs[0], "id=net0,") && contains(netdevs[0], "fd=3")) << netdevs[0];
+  EXPECT_TRUE(contains(netdevs[1], "id=net1,") && contains(netdevs[1], "fd=4")) << netdevs[1];
+  EXPECT_FALSE(contains(netdevs[0], "fd=4") || contains(netdevs[1], "fd=3"));
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(devices[i].rfind("virtio-net-pci,", 0), 0u) << devices[i];
+    EXPECT_TRUE(contains(devices[i], "netdev=net" + std::to_string(i))) << devices[i];
+    EXPECT_TRUE(contains(devices[i], "mac=" + vm.nics[i].mac)) << devices[i];
+    EXPECT_TRUE(contains(devices[i], "romfile=")) << devices[i];
+  }
+  // The fds follow first_tap_fd.
+  Launch l = guest_launch(Accel::kTcg);
+  l.first_tap_fd = 10;
+  const auto b = qemu_argv(vm, paths, l);
+  EXPECT_TRUE(contains(all_after(b, "-netdev")[1], "fd=11"));
+  // No NIC, no network device.
+  VmSpec bare = vm;
+  bare.nics.clear();
+  const auto c = qemu_argv(bare, paths, guest_launch(Accel::kTcg));
+  EXPECT_FALSE(has(c, "-netdev"));
+  EXPECT_FALSE(has(c, "-device"));
+}
+
+TEST(QemuArgv, BootsTheGuestImageTheUsersKernelOrADisk) {
+  const VmPaths paths = VmPaths::under("/run/kvnet/vms", "vm01");
+  VmSpec vm = two_nic_vm();
+  auto a = qemu_argv(vm, paths, guest_launch(Accel::kTcg));
+  EXPECT_EQ(after(a, "-kernel"), "/opt/kvnet/guest/vmlinuz");
+  EXPECT_EQ(after(a, "-initrd"), "/opt/kvnet/guest/initrd.img");
+  EXPECT_EQ(after(a, "-append"), kernel_cmdline(vm));
+  EXPECT_FALSE(has(a, "-drive"));
+
+  vm.kernel = "/boot/vmlinuz-6.1";
+  a = qemu_argv(vm, paths, guest_launch(Accel::kTcg));
+  EXPECT_EQ(after(a, "-kernel"), "/boot/vmlinuz-6.1");
+  EXPECT_FALSE(has(a, "-initrd"));  // the user gave none: not the guest image's
+  EXPECT_EQ(after(a, "-append"), kernel_cmdline(vm));
+  vm.initrd = "/boot/initrd-6.1";
+  a = qemu_argv(vm, paths, guest_launch(Accel::kTcg));
+  EXPECT_EQ(after(a, "-initrd"), "/boot/initrd-6.1");
+
+  vm.kernel = vm.initrd = "";
+  vm.disk = "/var/lib/kvnet/vm01.qcow2";
+  Launch l = guest_launch(Accel::kTcg);
+  l.disk = DiskFormat::kQcow2;
+  a = qemu_argv(vm, paths, l);
+  const std::string drive = after(a, "-drive");
+  EXPECT_EQ(drive.rfind("file=/var/lib/kvnet/vm01.qcow2,", 0), 0u) << drive;
+  EXPECT_TRUE(contains(drive, ",format=qcow2,")) << drive;
+  EXPECT_TRUE(contains(drive, "if=virtio")) << drive;
+  EXPECT_FALSE(has(a, "-kernel"));
+  EXPECT_FALSE(has(a, "-initrd"));
+  EXPECT_FALSE(has(a, "-append"));
+  l.disk = DiskFormat::kRaw;
+  EXPECT_TRUE(contains(after(qemu_argv(vm, paths, l), "-drive"), ",format=raw,"));
+}
+
+TEST(QemuArgv, SocketsLogAndPidfileUnderTheVmsDirectory) {
+  const VmPaths p = VmPaths::under("/run/kvnet/vms", "vm01");
+  EXPECT_EQ(p.dir, "/run/kvnet/vms/vm01");
+  EXPECT_EQ(p.qmp, "/run/kvnet/vms/vm01/qmp.sock");
+  EXPECT_EQ(p.console, "/run/kvnet/vms/vm01/console.sock");
+  EXPECT_EQ(p.log, "/run/kvnet/vms/vm01/console.log");
+  EXPECT_EQ(p.pidfile, "/run/kvnet/vms/vm01/qemu.pid");
+  EXPECT_EQ(p.qemu_log, "/run/kvnet/vms/vm01/qemu.log");
+  const auto a = qemu_argv(two_nic_vm(), p, guest_launch(Accel::kTcg));
+  const auto chardevs = all_after(a, "-chardev");
+  ASSERT_EQ(chardevs.size(), 2u);
+  EXPECT_TRUE(contains(chardevs[0], "socket,id=qmp,path=" + p.qmp + ",server=on,wait=off")) << chardevs[0];
+  EXPECT_EQ(after(a, "-mon"), "chardev=qmp,mode=control");
+  EXPECT_TRUE(contains(chardevs[1], "id=console,path=" + p.console + ",")) << chardevs[1];
+  EXPECT_TRUE(contains(chardevs[1], "logfile=" + p.log)) << chardevs[1];
+  EXPECT_EQ(after(a, "-serial"), "chardev:console");
+  EXPECT_EQ(after(a, "-pidfile"), p.pidfile);
+  EXPECT_EQ(a.back(), p.pidfile);
+}
+
+}  // namespace
+}  // namespace kvnet::vm
