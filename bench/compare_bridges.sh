@@ -35,7 +35,8 @@ cleanup() {
   ip link del ${P}h2 2>/dev/null
   rm -rf "$T"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 say() { echo "[bench] $*" >&2; }
 
 # Two namespaces, 10.86.0.1 and .2, whose veths' host ends are ${P}h1/${P}h2.

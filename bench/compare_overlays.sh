@@ -31,7 +31,8 @@ cleanup() {
   for ns in $(ip netns list | awk '{print $1}' | grep "^$P"); do ip netns del "$ns"; done
   rm -rf "$T"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 say() { echo "[bench] $*" >&2; }
 
 underlay() {  # KERNEL_SIDE_TX_OFF(0/1 for A, 0/1 for B)

@@ -30,7 +30,10 @@ for ns in vm01 vm02a vm02b vm03 physnet; do
 done
 printf 'bridges: []\n' >"$WORK/empty.yaml"
 rm -f "$WORK/kvnet.db"*
-if [ "$KEEP" != "--keep" ]; then trap teardown EXIT INT TERM; fi
+if [ "$KEEP" != "--keep" ]; then
+  trap teardown EXIT
+  trap 'exit 130' INT TERM
+fi
 
 say "1. Start kvnetd (socket $KVNET_SOCKET)"
 "$BIN/kvnetd" --foreground --db "$WORK/kvnet.db" --socket "$KVNET_SOCKET" 2>"$WORK/kvnetd.log" &

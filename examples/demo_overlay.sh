@@ -36,7 +36,10 @@ for ns in "${NS[@]}"; do
 done
 printf 'bridges: []\ncontainers: []\n' >"$WORK/empty.yaml"
 rm -f "$WORK"/*.db* "$WORK"/*.sock
-if [ "$KEEP" != "--keep" ]; then trap teardown EXIT INT TERM; fi
+if [ "$KEEP" != "--keep" ]; then
+  trap teardown EXIT
+  trap 'exit 130' INT TERM
+fi
 
 say "1. The underlay: host1 (10.97.0.1) and host2 (10.97.0.2), a veth pair between them"
 ip netns add host1

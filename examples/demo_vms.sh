@@ -34,7 +34,10 @@ if ip netns list | grep -qw physnet; then
 fi
 printf 'bridges: []\ncontainers: []\nvms: []\n' >"$WORK/empty.yaml"
 rm -rf "$WORK/kvnet.db"* "$WORK/vms"
-if [ "$KEEP" != "--keep" ]; then trap teardown EXIT INT TERM; fi
+if [ "$KEEP" != "--keep" ]; then
+  trap teardown EXIT
+  trap 'exit 130' INT TERM
+fi
 
 say "1. Start kvnetd (socket $KVNET_SOCKET, guest image ${KVNET_GUEST_DIR:-/var/cache/kvnet/guest})"
 "$BIN/kvnetd" --foreground --db "$WORK/kvnet.db" --socket "$KVNET_SOCKET" 2>"$WORK/kvnetd.log" &

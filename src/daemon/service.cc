@@ -432,11 +432,9 @@ Result<json> Service::del_br(const Args& a) {
     if (if_exists) return json{{"changed", false}, {"changes", json::array()}};
     return Error{"bridge '" + name + "' does not exist"};
   }
-  for (const auto& v : cur_.vms)
-    for (const auto& n : v.nics)
-      if (n.bridge == name)
-        return Error{"bridge '" + name + "' has a NIC of vm '" + v.name + "' (port '" + n.port + "'): 'vm del " +
-                     v.name + "' first"};
+  for (const auto& p : cur_.find_bridge(name)->ports)
+    if (auto owner = vm_owning_port(p.name); !owner.empty())
+      return Error{"bridge '" + name + "' has port '" + p.name + "' of vm '" + owner + "': 'vm del " + owner + "' first"};
   Topology next = cur_;
   std::erase_if(next.bridges, [&](const BridgeSpec& b) { return b.name == name; });
   std::erase_if(next.containers, [&](const ContainerSpec& c) { return c.bridge == name; });
@@ -480,9 +478,8 @@ Result<json> Service::del_port(const Args& a) {
   }
   for (const auto& c : cur_.containers)
     if (c.port == port) return Error{"port '" + port + "' belongs to container '" + c.name + "': use 'ct del " + c.name + "'"};
-  for (const auto& v : cur_.vms)
-    for (const auto& n : v.nics)
-      if (n.port == port) return Error{"port '" + port + "' is a NIC of vm '" + v.name + "': use 'vm del " + v.name + "'"};
+  if (auto owner = vm_owning_port(port); !owner.empty())
+    return Error{"port '" + port + "' belongs to vm '" + owner + "' (its NIC or qbr patch pair): use 'vm del " + owner + "'"};
   Topology next = cur_;
   BridgeSpec* nb = next.find_bridge(ob->name);
   std::erase_if(nb->ports, [&](const PortSpec& p) { return p.name == port; });

@@ -143,6 +143,9 @@ class Service {
   void vm_exited(const std::string& name);
   // Why a VM's NIC port has no device now ("" if it is not a NIC of a
   // stopped VM).
+  // The VM a port belongs to: its NIC's port, or the qbr patch pair of a
+  // qbr NIC ("" none).
+  std::string vm_owning_port(const std::string& port) const;
   std::string parked_nic_reason(const Topology& t, const std::string& port) const;
   Status check_vms(const Topology& next, const ctl::Plan& p) const;  // before a commit
   void vms_after_commit(const ctl::Plan& p, json* result);           // kills removed, starts autostart

@@ -52,6 +52,19 @@ void Service::set_vm_host(VmHost* h) {
   if (h) h->on_exit([this](const std::string& name) { vm_exited(name); });
 }
 
+std::string Service::vm_owning_port(const std::string& port) const {
+  const BridgeSpec* pb = nullptr;
+  const PortSpec* ps = cur_.find_port(port, &pb);
+  if (!ps) return "";
+  const auto* patch = ps->as<PatchOptions>();
+  for (const auto& v : cur_.vms)
+    for (const auto& n : v.nics) {
+      if (n.port == port) return v.name;
+      if (n.qbr && patch && (pb->name == n.bridge || patch->peer_bridge == n.bridge)) return v.name;
+    }
+  return "";
+}
+
 std::string Service::parked_nic_reason(const Topology& t, const std::string& port) const {
   for (const auto& v : t.vms)
     for (const auto& n : v.nics)
@@ -82,6 +95,10 @@ void Service::vms_after_commit(const ctl::Plan& p, json* result) {
     if (vms_->running(name)) vms_->kill(name).ok();  // a deleted VM does not run on unseen
     vms_->forget(name);
   }
+  // Ports a removed VM leaves in the configuration (an apply that drops the
+  // VM but keeps its ports) are plain system ports now: try them as such.
+  for (const auto& [port, why] : std::map<std::string, std::string>(vanished_))
+    if (why.rfind("vm '", 0) == 0 && parked_nic_reason(cur_, port).empty()) reopen_port(port);
   json errors = json::array();
   for (const auto& name : p.vms_added)
     if (const VmSpec* v = find_vm(cur_, name); v && v->autostart)

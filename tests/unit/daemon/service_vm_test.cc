@@ -297,15 +297,21 @@ TEST_F(ServiceVmTest, NicPortsAndBridgesBelongToTheVm) {
   vm_add("vm01", {"bridge=br0", "bridge=br1,qbr=yes"});
   const std::string before = exported();
   EXPECT_EQ(err({{"cmd", "del-port"}, {"port", "tapvm01-0"}}),
-            "port 'tapvm01-0' is a NIC of vm 'vm01': use 'vm del vm01'");
+            "port 'tapvm01-0' belongs to vm 'vm01' (its NIC or qbr patch pair): use 'vm del vm01'");
   EXPECT_EQ(err({{"cmd", "del-port"}, {"port", "tapvm01-1"}}),
-            "port 'tapvm01-1' is a NIC of vm 'vm01': use 'vm del vm01'");
+            "port 'tapvm01-1' belongs to vm 'vm01' (its NIC or qbr patch pair): use 'vm del vm01'");
   EXPECT_EQ(err({{"cmd", "del-br"}, {"bridge", "br0"}}),
-            "bridge 'br0' has a NIC of vm 'vm01' (port 'tapvm01-0'): 'vm del vm01' first");
+            "bridge 'br0' has port 'tapvm01-0' of vm 'vm01': 'vm del vm01' first");
   EXPECT_EQ(err({{"cmd", "del-br"}, {"bridge", "qbrvm01-1"}}),
-            "bridge 'qbrvm01-1' has a NIC of vm 'vm01' (port 'tapvm01-1'): 'vm del vm01' first");
-  // The hub must keep its one patch port.
-  EXPECT_NE(err({{"cmd", "del-port"}, {"port", "qvbvm01-1"}}).find("needs exactly one patch port"), std::string::npos);
+            "bridge 'qbrvm01-1' has port 'tapvm01-1' of vm 'vm01': 'vm del vm01' first");
+  // The qbr patch pair is the VM's too: neither end may go alone, nor the
+  // bridge that holds the qvo end.
+  EXPECT_EQ(err({{"cmd", "del-port"}, {"port", "qvbvm01-1"}}),
+            "port 'qvbvm01-1' belongs to vm 'vm01' (its NIC or qbr patch pair): use 'vm del vm01'");
+  EXPECT_EQ(err({{"cmd", "del-port"}, {"port", "qvovm01-1"}}),
+            "port 'qvovm01-1' belongs to vm 'vm01' (its NIC or qbr patch pair): use 'vm del vm01'");
+  EXPECT_EQ(err({{"cmd", "del-br"}, {"bridge", "br1"}}),
+            "bridge 'br1' has port 'qvovm01-1' of vm 'vm01': 'vm del vm01' first");
   // Nor may another port join the hub.
   EXPECT_NE(err({{"cmd", "add-port"}, {"bridge", "qbrvm01-1"}, {"port", "intruder"}}).find("besides the NIC's and its patch"),
             std::string::npos);

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# VMs in one run (issue 8): kvnetd's VM host against QEMU started by hand.
+#   boot:  `kvnetctl vm start` to the guest's ready marker, against the same
+#          QEMU command line started by hand (its TAP by name instead of an
+#          inherited fd) to the same marker; both timed by polling the
+#          console log every 10 ms;
+#   TCP:   iperf3 between two guests through a kvnet switch, against the
+#          same two guests on TAPs in a Linux bridge;
+#   RSS:   QEMU's resident memory per idle guest, started either way.
+# Everything runs in a namespace of its own (kvnetd, the TAPs, the Linux
+# bridge); guests are kvnet's guest image, accelerated as kvnetd chooses.
+# Usage: bench/compare_vms.sh BIN_DIR [RUNS]   (root)
+set -euo pipefail
+BIN=$(cd "${1:?usage: compare_vms.sh BIN_DIR [RUNS]}" && pwd)
+RUNS=${2:-3}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/bench/lib.sh"
+export KVNET_GUEST_DIR=${KVNET_GUEST_DIR:-/var/cache/kvnet/guest}
+bash "$ROOT/guest/build.sh" "$KVNET_GUEST_DIR" >&2
+T=$(mktemp -d /tmp/kvnet-vb.XXXXXX)
+NS="kvb$(($$ % 10000))"
+DUR=${BENCH_SECONDS:-4}
+KVD=""
+HAND=()
+say() { echo "[bench] $*" >&2; }
+cleanup() {
+  set +e
+  for p in "${HAND[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for f in "$T"/vms/*/qemu.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
+  [ -n "$KVD" ] && kill "$KVD" 2>/dev/null
+  sleep 0.5
+  ip netns del "$NS" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+export KVNET_SOCKET=$T/k.sock
+k() { "$BIN/kvnetctl" "$@"; }
+inns() { nsenter --net=/run/netns/$NS "$@"; }
+now() { date +%s.%N; }
+# wait_marker LOG: returns when the ready marker is in LOG (fails after 300 s).
+wait_marker() {
+  for _ in $(seq 1 30000); do
+    grep -a "kvnet-guest: ready" "$1" >/dev/null 2>&1 && return 0
+    sleep 0.01
+  done
+  echo "no ready marker in $1" >&2
+  return 1
+}
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+inns "$BIN/kvnetd" --foreground --db "$T/k.db" --socket "$KVNET_SOCKET" 2>"$T/kvnetd.log" &
+KVD=$!
+for _ in $(seq 1 100); do [ -S "$KVNET_SOCKET" ] && break; sleep 0.05; done
+k add-br br0 >/dev/null
+k vm add b1 --nic bridge=br0,ip=10.60.0.1/24 >/dev/null
+k vm add b2 --nic bridge=br0,ip=10.60.0.2/24 >/dev/null
+
+# The hand-started twin of a kvnet VM: kvnet's own command line, with the
+# TAP by name and its files elsewhere.
+k vm start b1 >/dev/null
+wait_marker "$T/vms/b1/console.log"
+k vm show b1 --format json | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["command"]))' >"$T/b1.argv"
+ACCEL=$(k vm show b1 --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["accel"])')
+k vm kill b1 >/dev/null
+hand_argv() {  # NAME TAP -> argv lines
+  sed -e "s|$T/vms/b1|$T/hand/$1|g" -e "s|guest=b1,process=kvnet-b1|guest=$1|" \
+    -e "s|tap,id=net0,fd=3,vhost=off|tap,id=net0,ifname=$2,script=no,downscript=no,vhost=off|" \
+    -e "s|kvnet.hostname=b1|kvnet.hostname=$1|" "$T/b1.argv"
+}
+hand_start() {  # NAME TAP IP -> pid in HAND
+  mkdir -p "$T/hand/$1"
+  rm -f "$T/hand/$1/console.log"
+  mapfile -t argv < <(hand_argv "$1" "$2" | sed -e "s|kvnet.ip0=10.60.0.1/24|kvnet.ip0=$3|" \
+    -e "s|mac=52:54:00:[0-9a-f:]*|mac=52:54:00:99:00:$(printf '%02x' ${#HAND[@]})|")
+  # nsenter execs QEMU (no fork): $! is QEMU's pid.
+  nsenter --net=/run/netns/$NS "${argv[@]}" >"$T/hand/$1/qemu.log" 2>&1 &
+  HAND+=($!)
+}
+
+say "boot to the ready marker ($ACCEL): kvnetctl vm start vs the same QEMU command line by hand, $RUNS runs"
+kb=() hb=()
+for r in $(seq 1 "$RUNS"); do
+  rm -f "$T/vms/b1/console.log"
+  t0=$(now); k vm start b1 >/dev/null; wait_marker "$T/vms/b1/console.log"; t1=$(now)
+  kb+=("$(echo "$t1 - $t0" | bc)")
+  k vm kill b1 >/dev/null
+  ip -n "$NS" tuntap add dev hb1 mode tap vnet_hdr 2>/dev/null || true
+  ip -n "$NS" link set hb1 up
+  t0=$(now); hand_start h1 hb1 10.60.0.1/24; wait_marker "$T/hand/h1/console.log"; t1=$(now)
+  hb+=("$(echo "$t1 - $t0" | bc)")
+  kill -9 "${HAND[-1]}"; wait "${HAND[-1]}" 2>/dev/null || true
+  unset 'HAND[-1]'
+  say "  run $r: kvnet ${kb[-1]} s, by hand ${hb[-1]} s"
+done
+KB=$(printf '%s\n' "${kb[@]}" | median) HB=$(printf '%s\n' "${hb[@]}" | median)
+ip -n "$NS" link del hb1 2>/dev/null || true
+
+iperf_kvnet() {
+  k vm console b2 --exec "iperf3 -s -D -1 -p 5301" >/dev/null
+  sleep 0.3
+  k vm console b1 --timeout $((DUR + 30)) --exec "iperf3 -c 10.60.0.2 -p 5301 -t $DUR -f m" | awk '/receiver/ {print $(NF-2)}'
+}
+iperf_hand() {
+  python3 "$ROOT/bench/guest_console.py" "$T/hand/h2/console.sock" "iperf3 -s -D -1 -p 5301" >/dev/null
+  sleep 0.3
+  python3 "$ROOT/bench/guest_console.py" "$T/hand/h1/console.sock" "iperf3 -c 10.60.0.2 -p 5301 -t $DUR -f m" $((DUR + 30)) |
+    awk '/receiver/ {print $(NF-2)}'
+}
+
+say "VM <-> VM iperf3 TCP through kvnet's switch, $RUNS runs of $DUR s"
+k vm start b1 >/dev/null
+k vm start b2 >/dev/null
+wait_marker "$T/vms/b1/console.log"
+wait_marker "$T/vms/b2/console.log"
+k vm console b1 --exec "ping -c 3 -W 2 10.60.0.2" >/dev/null || say "  (first ping lost)"
+kt=()
+for r in $(seq 1 "$RUNS"); do
+  kt+=("$(iperf_kvnet)")
+  say "  run $r: ${kt[-1]} Mbit/s"
+done
+KRSS=$(k vm list --format json | python3 -c 'import json,sys; v=json.load(sys.stdin); print(round(sum(x["rss_mb"] for x in v)/len(v)))')
+k vm kill b1 >/dev/null
+k vm kill b2 >/dev/null
+sleep 0.5
+
+say "VM <-> VM iperf3 TCP through a Linux bridge, $RUNS runs of $DUR s"
+ip -n "$NS" link add lbr type bridge
+ip -n "$NS" link set lbr up
+for i in 1 2; do
+  ip -n "$NS" tuntap add dev ht$i mode tap vnet_hdr
+  ip -n "$NS" link set ht$i master lbr up
+done
+hand_start h1 ht1 10.60.0.1/24
+hand_start h2 ht2 10.60.0.2/24
+wait_marker "$T/hand/h1/console.log"
+wait_marker "$T/hand/h2/console.log"
+python3 "$ROOT/bench/guest_console.py" "$T/hand/h1/console.sock" "ping -c 3 -W 2 10.60.0.2" >/dev/null || say "  (first ping lost)"
+lt=()
+for r in $(seq 1 "$RUNS"); do
+  lt+=("$(iperf_hand)")
+  say "  run $r: ${lt[-1]} Mbit/s"
+done
+HRSS=0
+for p in "${HAND[@]}"; do
+  q=$(pgrep -P "$p" -f qemu-system 2>/dev/null | head -1 || true)
+  [ -n "$q" ] || q=$p
+  r=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$q/status" 2>/dev/null || echo 0)
+  HRSS=$((HRSS + r))
+done
+HRSS=$((HRSS / ${#HAND[@]}))
+
+KT=$(printf '%s\n' "${kt[@]}" | median) LT=$(printf '%s\n' "${lt[@]}" | median)
+OVER=$(python3 -c "print(f'{($KB-$HB)/$HB*100:+.1f}%')")
+TABLE=$(cat <<MD
+| VMs ($ACCEL, kvnet's guest image, 1 vCPU) | kvnet | by hand / Linux bridge | kvnet ÷ peer |
+|---|---|---|---|
+| boot: start to ready marker, s | $(printf '%.2f' "$KB") | $(printf '%.2f' "$HB") | overhead $OVER |
+| VM <-> VM iperf3 TCP, Gbit/s | **$(python3 -c "print(round($KT/1000,2))")** | $(python3 -c "print(round($LT/1000,2))") | $(ratio "$KT" "$LT") |
+| QEMU RSS per idle guest, MiB | $KRSS | $HRSS | $(ratio "$KRSS" "$HRSS") |
+
+Medians of $RUNS runs, $(date -u +%Y-%m-%d), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -n1)), kernel $(uname -r), $(qemu-system-x86_64 --version | head -n1).
+Boot: \`kvnetctl vm start\` against kvnet's own QEMU command line started by hand (TAP by name); both to the guest's "kvnet-guest: ready" line, polled every 10 ms.
+TCP: \`iperf3 -t $DUR\` from guest to guest over their serial consoles; kvnet: two VMs on one kvnet switch (TAP + AF_PACKET ports); peer: the same guests on TAPs in a Linux bridge.
+MD
+)
+echo "$TABLE"
+write_table "$ROOT/docs/benchmarks.md" compare_vms "$TABLE"
