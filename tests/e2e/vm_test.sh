@@ -95,7 +95,12 @@ log "iperf3 TCP $V1 -> $V2: $rate Mbit/s"
 kctl vm stop $V3 --timeout 60 2>&1 | grep -F "stopped (powered off)" >/dev/null || fail "vm stop was not a clean power-off"
 kctl vm list | grep -E "^$V3 +stopped" >/dev/null || fail "vm list after stop"
 kctl show --format json | grep -F "vm '$V3' is not running" >/dev/null || fail "a stopped VM's port is not parked"
-log "vm stop: ACPI power-off"
+# A guest that ignores the power button is killed at the timeout.
+kctl vm start $V3 --wait >/dev/null 2>&1 || fail "second start of $V3"
+vexec $V3 "killall acpid" >/dev/null || fail "stopping the guest's acpid"
+kctl vm stop $V3 --timeout 2 2>&1 | grep -F "stopped (killed after the stop timeout)" >/dev/null ||
+  fail "a guest ignoring ACPI was not killed at the stop timeout"
+log "vm stop: ACPI power-off; a guest ignoring it is killed at the timeout"
 
 # --- kill -9 one QEMU: the switch and the other VMs keep working
 kill -9 "$(cat "$T/vms/$V2/qemu.pid")"
