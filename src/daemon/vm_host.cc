@@ -361,6 +361,17 @@ Status VmHost::kill(const std::string& name) {
   if (!g) return Error{"vm '" + name + "' is not running"};
   g->kill_requested = true;
   g->state = VmState::kStopping;
+  // QMP `quit` ends QEMU at once (the guest is not asked); SIGKILL if QEMU
+  // does not answer, or when it is already being stopped that way.
+  if (g->qmp_ready) {
+    send_qmp(*g, "quit");
+    const pid_t pid = g->pid;
+    loop_.cancel_timer(g->kill_timer);
+    g->kill_timer = loop_.add_timer(std::chrono::milliseconds(2000), [this, name, pid] {
+      if (Guest* x = find(name); x && x->pid == pid) ::kill(pid, SIGKILL);
+    });
+    return Ok{};
+  }
   if (::kill(g->pid, SIGKILL) != 0 && errno != ESRCH)
     return Error{"vm '" + name + "': cannot kill QEMU (pid " + std::to_string(g->pid) + "): " + std::strerror(errno)};
   return Ok{};

@@ -6,7 +6,7 @@
 //     restart, a process found through DIR/qemu.pid (and checked against
 //     /proc/PID/cmdline) is re-attached the same way;
 //   - a QMP connection (vm/qmp.h): capabilities negotiation, query-status,
-//     system_powerdown; the events SHUTDOWN, RESET, STOP, RESUME move the
+//     system_powerdown, quit; the events SHUTDOWN, RESET, STOP, RESUME move the
 //     state;
 //   - the console log, read while the guest boots, for kvnet's guest image's
 //     ready marker (the boot time is from spawn to marker).
@@ -15,8 +15,9 @@
 // running | paused -> stopping (ACPI power-off sent) -> stopped; a QEMU that
 // exits without a power-off or stop asked for is `crashed`, with its exit
 // status. `stop` powers off through ACPI and kills QEMU when the timeout
-// passes; `kill` kills at once. None of this ever touches the switch: when a
-// VM exits, the exit hook tells kvnetd's Service, which parks its ports.
+// passes; `kill` ends QEMU at once (QMP `quit`, SIGKILL if it does not go).
+// None of this ever touches the switch: when a VM exits, the exit hook tells
+// kvnetd's Service, which parks its ports.
 // QEMU runs in its own session and is never killed because kvnetd stops.
 //
 // Thread-safety: the control thread only (the loop's).
