@@ -61,11 +61,16 @@ int cmd_validate(const std::string& file, const std::string& host, const std::st
   size_t ports = 0;
   for (const auto& b : topo->bridges) ports += b.ports.size();
   if (format == "json") {
-    std::cout << nlohmann::json{{"file", file}, {"valid", true}, {"bridges", topo->bridges.size()}, {"ports", ports}}
+    std::cout << nlohmann::json{{"file", file},           {"valid", true},
+                                {"bridges", topo->bridges.size()}, {"ports", ports},
+                                {"containers", topo->containers.size()}, {"vms", topo->vms.size()}}
                      .dump(2)
               << "\n";
   } else {
-    std::cout << fmt::format("{}: valid ({} bridge(s), {} port(s))\n", file, topo->bridges.size(), ports);
+    std::string extra;
+    if (!topo->containers.empty()) extra += fmt::format(", {} container(s)", topo->containers.size());
+    if (!topo->vms.empty()) extra += fmt::format(", {} vm(s)", topo->vms.size());
+    std::cout << fmt::format("{}: valid ({} bridge(s), {} port(s){})\n", file, topo->bridges.size(), ports, extra);
   }
   return 0;
 }

@@ -84,6 +84,14 @@ vping $V3 10.50.0.11 || fail "the two-NIC VM on VLAN 101"
 pings ${P}cc 10.50.2.3 || fail "VLAN 102 container -> two-NIC VM"
 log "pings: same VLAN reaches (VM<->VM, VM<->container), other VLAN does not; two-NIC VM on both"
 
+# The interactive console on a terminal (script gives it one): type a line,
+# read its answer, detach with Ctrl-].
+(sleep 1; printf 'echo hello-$((6*7))\r'; sleep 1; printf '\035') |
+  script -qc "$BIN/kvnetctl vm console $V1" /dev/null >"$T/console.txt" 2>&1 || true
+grep -F "hello-42" "$T/console.txt" >/dev/null || { cat "$T/console.txt"; fail "interactive console: no answer"; }
+grep -F "Detached from $V1's console" "$T/console.txt" >/dev/null || fail "interactive console: Ctrl-] did not detach"
+log "interactive console: a typed command answered, Ctrl-] detached"
+
 vexec $V2 "iperf3 -s -D -1 -p 5201" >/dev/null
 sleep 0.5
 vexec $V1 "iperf3 -c 10.50.0.2 -p 5201 -t 2 -f m" >"$T/iperf" || { cat "$T/iperf"; fail "iperf3 VM -> VM"; }
