@@ -28,6 +28,7 @@ struct Args {
   bool may_exist = false, if_exists = false, dry_run = false;
   // vm verbs
   std::string mem, accel, machine, kernel, initrd, cmdline, disk, exec;
+  std::string description;  // sg
   std::vector<std::string> nics;
   int vcpus = 0;
   double timeout = -1;  // seconds; < 0: the verb's default
@@ -53,7 +54,8 @@ json options(const std::vector<std::string>& kvs, const char* verb);
 json call(const Args& a, const json& req);
 std::string str(const json& j, const char* key);
 
-// The `vm` group's verbs.
+// The `vm` and `sg` groups' verbs.
 std::span<const Verb> vm_verbs();
+std::span<const Verb> sg_verbs();
 
 }  // namespace kvnet::cli

@@ -373,7 +373,8 @@ const Verb kVerbs[] = {
 
 const std::map<std::string, const char*> kGroups = {
     {"ct", "containers: network namespaces with a veth into a bridge"},
-    {"vm", "virtual machines: QEMU guests whose NICs are ports of the switch"}};
+    {"vm", "virtual machines: QEMU guests whose NICs are ports of the switch"},
+    {"sg", "security groups: stateful allow rules for the ports that use them"}};
 
 void run_verb(const Verb& v, const Args& a) {
   if (v.run) return v.run(a);
@@ -397,6 +398,7 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   std::vector<const Verb*> all;
   for (const Verb& v : kVerbs) all.push_back(&v);
   for (const Verb& v : vm_verbs()) all.push_back(&v);
+  for (const Verb& v : sg_verbs()) all.push_back(&v);
   for (const Verb* vp : all) {
     const Verb& v = *vp;
     CLI::App* parent = &app;

@@ -187,6 +187,31 @@ Plan plan(const Topology& cur, const Topology& next) {
     }
   }
 
+  // Security groups: a changed group lists its rules as they were and are.
+  auto rules_text = [](const SecurityGroupSpec& g) {
+    std::string out;
+    for (const auto& r : g.rules) out += (out.empty() ? "" : "; ") + std::to_string(r.id) + ": " + sg_rule_str(r);
+    return out;
+  };
+  for (const auto& g : cur.security_groups)
+    if (!next.find_group(g.name)) {
+      p.groups_removed.push_back(g.name);
+      minus.push_back({'-', "sg", g.name, {}});
+    }
+  for (const auto& g : next.security_groups) {
+    const SecurityGroupSpec* og = cur.find_group(g.name);
+    if (!og) {
+      p.groups_added.push_back(g.name);
+      plus.push_back({'+', "sg", g.name, {}});
+    } else if (!(*og == g)) {
+      p.groups_changed.push_back(g.name);
+      std::vector<KeyChange> keys;
+      if (og->description != g.description) keys.push_back({"description", og->description, g.description});
+      if (og->rules != g.rules) keys.push_back({"rules", rules_text(*og), rules_text(g)});
+      tilde.push_back({'~', "sg", g.name, std::move(keys)});
+    }
+  }
+
   // VMs: definitions only. A removed VM that runs is killed by whoever
   // applies the plan; a changed one takes its new form at its next start.
   auto find_vm = [](const Topology& t, const std::string& name) -> const VmSpec* {

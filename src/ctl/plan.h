@@ -11,6 +11,7 @@
 //   + fdb B 10 52:54:00:00:00:01 P              - fdb B 10 52:54:00:00:00:01 P
 //   + container C         - container C         ~ container C ip 10.0.0.2/24->10.0.0.3/24
 //   + vm V                - vm V                ~ vm V memory 256M->512M
+//   + sg G                - sg G                ~ sg G rules 1: egress ipv4 any->1: ...; 2: ...
 //
 // A port whose settings changed is reconfigured in place when its kind says
 // the backend is the same (VLAN, MTU), and re-created otherwise (listed in
@@ -35,7 +36,7 @@ struct KeyChange {
 
 struct PlanLine {
   char op;             // '+', '-', '~'
-  std::string what;    // bridge, port, fdb, container, vm
+  std::string what;    // bridge, port, fdb, container, vm, sg
   std::string object;  // "B", "B/P", "B 10 52:54:00:00:00:01 P", "C"
   std::vector<KeyChange> keys;  // for '~'
   std::string str() const;
@@ -65,6 +66,10 @@ struct Plan {
   std::vector<ContainerSpec> containers_added;    // incl. the new form of changed ones
   // VMs are definitions: the plan changes no running guest. A removed one
   // that runs is killed by kvnetd; a changed one takes effect at its next start.
+  // Security groups: their rules reach the datapath with the ports that use them.
+  std::vector<std::string> groups_removed;
+  std::vector<std::string> groups_added;
+  std::vector<std::string> groups_changed;
   std::vector<std::string> vms_removed;
   std::vector<std::string> vms_added;
   std::vector<std::string> vms_changed;

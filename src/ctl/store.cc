@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS fdb(
 CREATE TABLE IF NOT EXISTS containers(
   name TEXT PRIMARY KEY, position INTEGER NOT NULL, bridge TEXT NOT NULL, port TEXT NOT NULL,
   ip TEXT NOT NULL, gw TEXT NOT NULL, mac TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS security_groups(name TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS vms(name TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');
 )sql";
@@ -101,6 +102,17 @@ Result<Topology> Store::load() {
     return Error{"database '" + path_ + "': stored configuration is invalid: " + what};
   };
   Topology t;
+  {
+    Stmt g;
+    if (auto s = prepare("SELECT spec FROM security_groups ORDER BY position", g); !s) return s.error();
+    int grc;
+    while ((grc = sqlite3_step(g.s)) == SQLITE_ROW) {
+      auto sg = parse_sg(col(g.s, 0));
+      if (!sg) return invalid(sg.error().message);
+      t.security_groups.push_back(std::move(*sg));
+    }
+    if (auto s = finished(grc); !s) return s.error();
+  }
   Stmt b;
   if (auto s = prepare("SELECT name, type, mac_aging, mac_table_size FROM bridges ORDER BY position", b); !s)
     return s.error();
@@ -158,14 +170,15 @@ Status Store::save(const Topology& t) {
     exec("ROLLBACK;").ok();  // best effort: the error above is what matters
     return Error{m};
   };
-  if (!exec("DELETE FROM vms; DELETE FROM containers; DELETE FROM fdb; DELETE FROM ports; DELETE FROM bridges;"))
+  if (!exec("DELETE FROM security_groups; DELETE FROM vms; DELETE FROM containers; DELETE FROM fdb; DELETE FROM ports; DELETE FROM bridges;"))
     return fail("clearing");
-  Stmt b, p, f, c, v;
+  Stmt b, p, f, c, v, g;
   if (sqlite3_prepare_v2(db_, "INSERT INTO bridges VALUES(?,?,?,?,?)", -1, &b.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO ports VALUES(?,?,?,?,?)", -1, &p.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO fdb(bridge, vlan, mac, port, remote) VALUES(?,?,?,?,?)", -1, &f.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO containers VALUES(?,?,?,?,?,?,?)", -1, &c.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "INSERT INTO vms VALUES(?,?,?)", -1, &v.s, nullptr) != SQLITE_OK)
+      sqlite3_prepare_v2(db_, "INSERT INTO vms VALUES(?,?,?)", -1, &v.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_, "INSERT INTO security_groups VALUES(?,?,?)", -1, &g.s, nullptr) != SQLITE_OK)
     return fail("preparing");
   auto text = [](sqlite3_stmt* s, int i, const std::string& v) { sqlite3_bind_text(s, i, v.c_str(), -1, SQLITE_TRANSIENT); };
   int bpos = 0;
@@ -208,6 +221,14 @@ Status Store::save(const Topology& t) {
     text(c.s, 6, ct.gw);
     text(c.s, 7, ct.mac);
     if (sqlite3_step(c.s) != SQLITE_DONE) return fail("container '" + ct.name + "'");
+  }
+  int gpos = 0;
+  for (const auto& sg : t.security_groups) {
+    sqlite3_reset(g.s);
+    text(g.s, 1, sg.name);
+    sqlite3_bind_int(g.s, 2, gpos++);
+    text(g.s, 3, sg_to_yaml(sg));
+    if (sqlite3_step(g.s) != SQLITE_DONE) return fail("security group '" + sg.name + "'");
   }
   int vpos = 0;
   for (const auto& vm : t.vms) {

@@ -26,7 +26,8 @@ struct TopoError {
 
 constexpr const char* kVlanKeys[] = {"vlan_mode", "pvid",         "allowed",      "tagged",
                                      "untagged",  "cvlans",       "qinq_ethtype", "priority_tags"};
-constexpr const char* kGenericPortKeys[] = {"name", "type", "mtu"};
+constexpr const char* kGenericPortKeys[] = {"name", "type", "mtu", "security_groups", "port_security",
+                                           "allowed_addresses"};
 
 std::string where(const std::string& file, Loc loc) {
   if (file.empty()) return "";
@@ -76,8 +77,11 @@ class Parser {
   ContainerSpec container(const YAML::Node& n);
  public:
   VmSpec vm(const YAML::Node& n);
+  SecurityGroupSpec security_group(const YAML::Node& n);
 
  private:
+  std::vector<std::string> words(const YAML::Node& n, std::string_view key) const;
+  void port_security(const YAML::Node& n, PortSpec& p) const;
   NicSpec nic(const YAML::Node& n, const std::string& vm, size_t index) const;
 
   std::string file_, base_;
@@ -271,6 +275,7 @@ PortSpec Parser::port(const YAML::Node& n, const std::string& bridge, dp::Bridge
   if (n["mtu"]) p.mtu = static_cast<uint32_t>(integer(n["mtu"], "mtu", dp::kMinMtu, dp::kMaxMtu));
   p.options = p.kind->parse(YamlOptions(*this, n));
   vlan_config(n, p, bt);
+  port_security(n, p);
   if (auto v = p.kind->implied_vlan(*p.options); v && bt == dp::BridgeType::kSwitch && !n["vlan_mode"] && !n["allowed"]) {
     // Keys given beside the implied ones are kept (the kind's validate checks them).
     if (n["pvid"]) v->pvid = p.vlan.pvid;
@@ -372,6 +377,74 @@ ContainerSpec Parser::container(const YAML::Node& n) {
   return c;
 }
 
+// A list as a YAML sequence or a comma-separated scalar (as on a command line).
+std::vector<std::string> Parser::words(const YAML::Node& n, std::string_view key) const {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& w) {
+    const std::string t = trimmed(w);
+    if (t.empty()) fail(n, "'" + std::string(key) + "' has an empty item");
+    out.push_back(t);
+  };
+  if (n.IsSequence()) {
+    for (const auto& i : n) add(scalar(i, key));
+  } else {
+    const std::string v = scalar(n, key);
+    if (trimmed(v).empty()) return out;  // empty: none
+    std::stringstream ss(v);
+    std::string part;
+    while (std::getline(ss, part, ',')) add(part);
+  }
+  return out;
+}
+
+void Parser::port_security(const YAML::Node& n, PortSpec& p) const {
+  if (n["security_groups"]) {
+    p.security.groups = words(n["security_groups"], "security_groups");
+    for (size_t i = 0; i < p.security.groups.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (p.security.groups[i] == p.security.groups[j])
+          fail(n["security_groups"], "security group '" + p.security.groups[i] + "' is listed twice");
+  }
+  if (n["port_security"]) p.security.port_security = boolean(n["port_security"], "port_security");
+  if (n["allowed_addresses"]) {
+    for (const auto& w : words(n["allowed_addresses"], "allowed_addresses")) {
+      auto a = parse_allowed_address(w);
+      if (!a) fail(n["allowed_addresses"], a.error().message);
+      p.security.allowed.push_back(*a);
+    }
+  }
+}
+
+SecurityGroupSpec Parser::security_group(const YAML::Node& n) {
+  SecurityGroupSpec g;
+  ctx_.clear();
+  if (!n.IsMap()) fail(n, "a security group must be a mapping");
+  const Loc loc = loc_of(n);
+  g.line = loc.line;
+  g.col = loc.col;
+  if (!n["name"]) fail(n, "a security group needs a 'name'");
+  g.name = scalar(n["name"], "name");
+  ctx_ = "security group '" + g.name + "': ";
+  if (auto s = check_name(g.name); !s) fail(n["name"], s.error().message);
+  check_keys(n, {"name", "description", "rules"}, "a security group");
+  if (n["description"]) g.description = scalar(n["description"], "description");
+  if (n["rules"]) {
+    if (!n["rules"].IsSequence()) fail(n["rules"], "'rules' must be a list");
+    for (const auto& rn : n["rules"]) {
+      if (!rn.IsMap()) fail(rn, "a rule must be a mapping");
+      Settings st;
+      for (const auto& kv : rn) st.emplace_back(scalar(kv.first, "key"), scalar(kv.second, scalar(kv.first, "key")));
+      auto r = parse_sg_rule(st);
+      if (!r) fail(rn, "rule " + std::to_string(g.rules.size() + 1) + ": " + r.error().message);
+      if (r->id == 0) r->id = g.next_rule_id();
+      for (const auto& o : g.rules)
+        if (o.id == r->id) fail(rn, "rule id " + std::to_string(r->id) + " is used twice");
+      g.rules.push_back(*r);
+    }
+  }
+  return g;
+}
+
 NicSpec Parser::nic(const YAML::Node& n, const std::string& vm, size_t index) const {
   if (!n.IsMap()) fail(n, "nic " + std::to_string(index) + " must be a mapping");
   check_keys(n, {"bridge", "port", "mac", "ip", "gw", "qbr"}, "a NIC");
@@ -457,7 +530,7 @@ YAML::Node Parser::host_section(const YAML::Node& root, const std::string& host)
 Topology Parser::document(const YAML::Node& root) {
   Topology t;
   if (!root.IsDefined() || root.IsNull()) fail(root, "the file is empty (expected 'bridges:')");
-  check_keys(root, {"bridges", "containers", "vms"}, "the topology");
+  check_keys(root, {"bridges", "containers", "vms", "security_groups"}, "the topology");
   if (!root["bridges"] || !root["bridges"].IsSequence()) fail(root, "'bridges' must be a list of bridges");
   for (const auto& bn : root["bridges"]) t.bridges.push_back(bridge(bn));
   ctx_.clear();
@@ -465,6 +538,12 @@ Topology Parser::document(const YAML::Node& root) {
     t.has_containers = true;
     if (!root["containers"].IsSequence()) fail(root["containers"], "'containers' must be a list");
     for (const auto& cn : root["containers"]) t.containers.push_back(container(cn));
+    ctx_.clear();
+  }
+  if (root["security_groups"]) {
+    t.has_security_groups = true;
+    if (!root["security_groups"].IsSequence()) fail(root["security_groups"], "'security_groups' must be a list");
+    for (const auto& gn : root["security_groups"]) t.security_groups.push_back(security_group(gn));
     ctx_.clear();
   }
   if (root["vms"]) {
@@ -504,6 +583,7 @@ class Validator {
   void bridge(const BridgeSpec& b);
   void container(const ContainerSpec& c, std::set<std::string>& names);
   void vm(const VmSpec& v, std::set<std::string>& names, std::map<std::string, std::string>& nic_ports);
+  void security(std::set<std::string>& names);
 
   const Topology& t_;
   ParseOptions opts_;
@@ -608,7 +688,25 @@ void Validator::vm(const VmSpec& v, std::set<std::string>& names, std::map<std::
   }
 }
 
+void Validator::security(std::set<std::string>& names) {
+  for (const auto& g : t_.security_groups) {
+    const Loc loc{g.line, g.col};
+    if (!names.insert(g.name).second) fail(loc, "", "duplicate security group name '" + g.name + "'");
+    for (const auto& r : g.rules)
+      if (!r.remote_group.empty() && !t_.find_group(r.remote_group))
+        fail(loc, "security group '" + g.name + "': ",
+             "rule " + std::to_string(r.id) + ": remote_group '" + r.remote_group + "' does not exist");
+  }
+  for (const auto& b : t_.bridges)
+    for (const auto& p : b.ports)
+      for (const auto& g : p.security.groups)
+        if (!t_.find_group(g))
+          fail(p.loc, "bridge '" + b.name + "': port '" + p.name + "': ", "security group '" + g + "' does not exist");
+}
+
 void Validator::run() {
+  std::set<std::string> groups;
+  security(groups);
   std::set<std::string> bridges, ports;
   for (const auto& b : t_.bridges) {
     if (!bridges.insert(b.name).second) fail(b.loc, "", "duplicate bridge name '" + b.name + "'");
@@ -679,6 +777,12 @@ YAML::Node settings_node(const Fields& base, const Settings& changes) {
 const PortSpec* BridgeSpec::find_port(const std::string& pname) const {
   for (const auto& p : ports)
     if (p.name == pname) return &p;
+  return nullptr;
+}
+
+const SecurityGroupSpec* Topology::find_group(const std::string& name) const {
+  for (const auto& g : security_groups)
+    if (g.name == name) return &g;
   return nullptr;
 }
 
@@ -882,6 +986,17 @@ Fields port_fields(const PortSpec& p, dp::BridgeType bt) {
   out.push_back({"type", std::string(p.kind->name())});
   p.kind->emit(*p.options, out);
   if (p.mtu != dp::kDefaultMtu) out.push_back({"mtu", std::to_string(p.mtu)});
+  if (!p.security.groups.empty()) {
+    std::string g;
+    for (const auto& x : p.security.groups) g += (g.empty() ? "" : ",") + x;
+    out.push_back({"security_groups", g, true});
+  }
+  if (p.security.port_security) out.push_back({"port_security", "true"});
+  if (!p.security.allowed.empty()) {
+    std::string a;
+    for (const auto& x : p.security.allowed) a += (a.empty() ? "" : ",") + allowed_address_str(x);
+    out.push_back({"allowed_addresses", a, true});
+  }
   if (bt == dp::BridgeType::kSwitch) {
     const auto& v = p.vlan;
     out.push_back({"vlan_mode", std::string(dp::to_string(v.mode))});
@@ -935,6 +1050,44 @@ void emit_vm(YAML::Emitter& e, const VmSpec& v) {
 }
 
 }  // namespace
+
+namespace {
+
+void emit_sg(YAML::Emitter& e, const SecurityGroupSpec& g) {
+  e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << g.name;
+  if (!g.description.empty()) e << YAML::Key << "description" << YAML::Value << YAML::DoubleQuoted << g.description;
+  e << YAML::Key << "rules" << YAML::Value;
+  if (g.rules.empty()) e << YAML::Flow;
+  e << YAML::BeginSeq;
+  for (const auto& r : g.rules) {
+    e << YAML::Flow << YAML::BeginMap << YAML::Key << "id" << YAML::Value << r.id;
+    for (const auto& f : sg_rule_fields(r)) {
+      e << YAML::Key << f.key << YAML::Value;
+      if (f.key == "port") e << YAML::DoubleQuoted;
+      e << f.value;
+    }
+    e << YAML::EndMap;
+  }
+  e << YAML::EndSeq << YAML::EndMap;
+}
+
+}  // namespace
+
+std::string sg_to_yaml(const SecurityGroupSpec& g) {
+  YAML::Emitter e;
+  e << YAML::Flow;
+  emit_sg(e, g);
+  return e.c_str();
+}
+
+Result<SecurityGroupSpec> parse_sg(const std::string& yaml) {
+  return guarded("", [&] {
+    Parser parser("", "/");
+    SecurityGroupSpec g = parser.security_group(YAML::Load(yaml));
+    g.line = g.col = 0;
+    return g;
+  });
+}
 
 std::string vm_to_yaml(const VmSpec& v) {
   YAML::Emitter e;
@@ -1000,6 +1153,11 @@ std::string to_yaml(const Topology& t) {
       if (!c.mac.empty()) e << YAML::Key << "mac" << YAML::Value << YAML::DoubleQuoted << c.mac;
       e << YAML::EndMap;
     }
+    e << YAML::EndSeq;
+  }
+  if (!t.security_groups.empty()) {
+    e << YAML::Key << "security_groups" << YAML::Value << YAML::BeginSeq;
+    for (const auto& g : t.security_groups) emit_sg(e, g);
     e << YAML::EndSeq;
   }
   if (!t.vms.empty()) {

@@ -36,6 +36,7 @@
 
 #include "base/result.h"
 #include "ctl/kinds/kind.h"
+#include "ctl/security.h"
 #include "ctl/vm_spec.h"
 #include "dp/bridge.h"
 #include "dp/port.h"
@@ -56,6 +57,7 @@ struct PortSpec {
   uint32_t mtu = dp::kDefaultMtu;
   bool has_vlan_config = false;  // any VLAN key given
   dp::VlanConfig vlan;
+  PortSecurity security;  // security groups, port security (ctl/security.h)
   Loc loc;
 
   // The kind's options if they are of type T, else null.
@@ -110,7 +112,10 @@ struct Topology {
   bool has_containers = false;
   std::vector<VmSpec> vms;
   bool has_vms = false;  // as has_containers, for `vms:`
+  std::vector<SecurityGroupSpec> security_groups;
+  bool has_security_groups = false;  // as has_containers, for `security_groups:`
 
+  const SecurityGroupSpec* find_group(const std::string& name) const;
   BridgeSpec* find_bridge(const std::string& name);
   const BridgeSpec* find_bridge(const std::string& name) const;
   // Finds a port by "port" or "bridge/port"; sets *bridge if given.
@@ -163,6 +168,9 @@ Fields port_fields(const PortSpec& p, dp::BridgeType bridge_type);
 std::string to_yaml(const Topology& t);
 // One port as a flow-style YAML map.
 std::string port_to_yaml(const PortSpec& p, dp::BridgeType bridge_type);
+// One security group as a flow-style YAML map, and back (the store).
+std::string sg_to_yaml(const SecurityGroupSpec& g);
+Result<SecurityGroupSpec> parse_sg(const std::string& flow_map);
 // One VM as a flow-style YAML map, and back (the store keeps VMs so).
 std::string vm_to_yaml(const VmSpec& vm);
 Result<VmSpec> parse_vm(const std::string& flow_map);

@@ -103,6 +103,12 @@ const std::vector<Service::Command>& Service::commands() {
       {"ct-del", true, &Service::ct_del},
       {"ct-list", false, &Service::ct_list},
       {"kinds", false, &Service::kinds},
+      {"sg-add", true, &Service::sg_add},
+      {"sg-del", true, &Service::sg_del},
+      {"sg-rule-add", true, &Service::sg_rule_add},
+      {"sg-rule-del", true, &Service::sg_rule_del},
+      {"sg-list", false, &Service::sg_list},
+      {"sg-show", false, &Service::sg_show},
       {"vm-add", true, &Service::vm_add},
       {"vm-del", true, &Service::vm_del},
       {"vm-start", false, &Service::vm_start},
@@ -698,6 +704,7 @@ Result<json> Service::apply_file(const Args& a) {
   // A section the file leaves out is not managed by it.
   if (!next.has_containers) next.containers = cur_.containers;
   if (!next.has_vms) next.vms = cur_.vms;
+  if (!next.has_security_groups) next.security_groups = cur_.security_groups;
   if (auto s = validate(next); !s) return s.error();
   next.file.clear();
   if (dry_run) {

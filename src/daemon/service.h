@@ -128,6 +128,14 @@ class Service {
   Result<json> ct_del(const Args& a);
   Result<json> ct_list(const Args& a);
   Result<json> kinds(const Args& a);
+  // Security groups (service_sg.cc)
+  Result<json> sg_add(const Args& a);
+  Result<json> sg_del(const Args& a);
+  Result<json> sg_rule_add(const Args& a);
+  Result<json> sg_rule_del(const Args& a);
+  Result<json> sg_list(const Args& a);
+  Result<json> sg_show(const Args& a);
+  json sg_json(const ctl::SecurityGroupSpec& g) const;
   // VMs (service_vm.cc)
   Result<json> vm_add(const Args& a);
   Result<json> vm_del(const Args& a);

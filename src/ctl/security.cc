@@ -1,0 +1,185 @@
+#include "ctl/security.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "net/bytes.h"
+
+namespace kvnet::ctl {
+namespace {
+
+Result<long> number(const std::string& key, const std::string& v, long lo, long hi) {
+  long n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size() || v.empty())
+    return Error{key + " '" + v + "' is not a number"};
+  if (n < lo || n > hi) return Error{key + " " + v + " is out of range " + std::to_string(lo) + "-" + std::to_string(hi)};
+  return n;
+}
+
+// "10.0.0.5" -> "10.0.0.5/32", "fd00::/64" stays; the family through *v6.
+Result<std::string> canonical_cidr(const std::string& text, bool* v6) {
+  const auto slash = text.find('/');
+  const std::string addr = text.substr(0, slash);
+  unsigned char buf[16];
+  bool is6 = false;
+  if (inet_pton(AF_INET, addr.c_str(), buf) == 1) is6 = false;
+  else if (inet_pton(AF_INET6, addr.c_str(), buf) == 1) is6 = true;
+  else return Error{"'" + text + "' is not an IP address or CIDR"};
+  const long max = is6 ? 128 : 32;
+  long len = max;
+  if (slash != std::string::npos) {
+    auto n = number("prefix length", text.substr(slash + 1), 0, max);
+    if (!n) return Error{"'" + text + "': " + n.error().message};
+    len = *n;
+  }
+  char out[INET6_ADDRSTRLEN];
+  inet_ntop(is6 ? AF_INET6 : AF_INET, buf, out, sizeof out);
+  if (v6) *v6 = is6;
+  return std::string(out) + "/" + std::to_string(len);
+}
+
+}  // namespace
+
+const char* to_string(SgDirection d) { return d == SgDirection::kIngress ? "ingress" : "egress"; }
+const char* to_string(SgEtherType e) { return e == SgEtherType::kIpv4 ? "ipv4" : "ipv6"; }
+
+std::string protocol_name(int p) {
+  switch (p) {
+    case kAnyProtocol: return "any";
+    case kProtoIcmp: return "icmp";
+    case kProtoTcp: return "tcp";
+    case kProtoUdp: return "udp";
+    case kProtoIcmpv6: return "icmpv6";
+    default: return std::to_string(p);
+  }
+}
+
+uint32_t SecurityGroupSpec::next_rule_id() const {
+  uint32_t m = 0;
+  for (const auto& r : rules) m = std::max(m, r.id);
+  return m + 1;
+}
+
+Result<SgRule> parse_sg_rule(const std::vector<std::pair<std::string, std::string>>& s) {
+  SgRule r;
+  bool has_direction = false, has_port = false;
+  for (const auto& [k, v] : s) {
+    if (k == "direction") {
+      if (v == "ingress") r.direction = SgDirection::kIngress;
+      else if (v == "egress") r.direction = SgDirection::kEgress;
+      else return Error{"direction '" + v + "' is not ingress or egress"};
+      has_direction = true;
+    } else if (k == "ethertype") {
+      if (v == "ipv4" || v == "IPv4") r.ethertype = SgEtherType::kIpv4;
+      else if (v == "ipv6" || v == "IPv6") r.ethertype = SgEtherType::kIpv6;
+      else return Error{"ethertype '" + v + "' is not ipv4 or ipv6"};
+    } else if (k == "protocol") {
+      if (v == "any") r.protocol = kAnyProtocol;
+      else if (v == "tcp") r.protocol = kProtoTcp;
+      else if (v == "udp") r.protocol = kProtoUdp;
+      else if (v == "icmp") r.protocol = kProtoIcmp;
+      else if (v == "icmpv6" || v == "ipv6-icmp") r.protocol = kProtoIcmpv6;
+      else {
+        auto n = number("protocol", v, 0, 255);
+        if (!n) return Error{"protocol '" + v + "' is not tcp, udp, icmp, icmpv6, any or a number 0-255"};
+        r.protocol = static_cast<int>(*n);
+      }
+    } else if (k == "port") {
+      const auto dash = v.find('-');
+      auto lo = number("port", v.substr(0, dash), 1, 65535);
+      if (!lo) return lo.error();
+      auto hi = dash == std::string::npos ? lo : number("port", v.substr(dash + 1), 1, 65535);
+      if (!hi) return hi.error();
+      if (*hi < *lo) return Error{"port range '" + v + "' ends before it starts"};
+      r.port_min = static_cast<uint16_t>(*lo);
+      r.port_max = static_cast<uint16_t>(*hi);
+      has_port = true;
+    } else if (k == "icmp_type" || k == "icmp_code") {
+      auto n = number(k, v, 0, 255);
+      if (!n) return n.error();
+      (k == "icmp_type" ? r.icmp_type : r.icmp_code) = static_cast<int>(*n);
+    } else if (k == "remote_ip") {
+      auto c = canonical_cidr(v, nullptr);
+      if (!c) return Error{"remote_ip " + c.error().message};
+      r.remote_ip = *c;  // its family is checked against the ethertype below
+    } else if (k == "remote_group") {
+      r.remote_group = v;
+    } else if (k == "id") {
+      auto n = number("id", v, 1, 1000000);
+      if (!n) return n.error();
+      r.id = static_cast<uint32_t>(*n);
+    } else {
+      return Error{"'" + k + "' is not a rule key (direction, ethertype, protocol, port, icmp_type, icmp_code, "
+                   "remote_ip, remote_group)"};
+    }
+  }
+  if (!has_direction) return Error{"a rule needs a direction (ingress or egress)"};
+  const bool l4 = r.protocol == kProtoTcp || r.protocol == kProtoUdp;
+  const bool icmp = r.protocol == kProtoIcmp || r.protocol == kProtoIcmpv6;
+  if (has_port && !l4) return Error{"'port' needs protocol tcp or udp"};
+  if ((r.icmp_type >= 0 || r.icmp_code >= 0) && !icmp) return Error{"'icmp_type'/'icmp_code' need protocol icmp or icmpv6"};
+  if (r.icmp_code >= 0 && r.icmp_type < 0) return Error{"'icmp_code' needs 'icmp_type'"};
+  if (r.protocol == kProtoIcmp && r.ethertype == SgEtherType::kIpv6)
+    return Error{"protocol icmp is IPv4's: use icmpv6 with ethertype ipv6"};
+  if (r.protocol == kProtoIcmpv6 && r.ethertype == SgEtherType::kIpv4)
+    return Error{"protocol icmpv6 needs ethertype ipv6"};
+  if (!r.remote_ip.empty() && !r.remote_group.empty()) return Error{"give remote_ip or remote_group, not both"};
+  if (!r.remote_ip.empty() && (r.remote_ip.find(':') != std::string::npos) != (r.ethertype == SgEtherType::kIpv6))
+    return Error{"remote_ip " + r.remote_ip + " is not an " + to_string(r.ethertype) + " network (ethertype)"};
+  return r;
+}
+
+Fields sg_rule_fields(const SgRule& r) {
+  Fields f{{"direction", to_string(r.direction)}, {"ethertype", to_string(r.ethertype)}};
+  if (r.protocol != kAnyProtocol) f.push_back({"protocol", protocol_name(r.protocol)});
+  if (r.port_min)
+    f.push_back({"port", r.port_min == r.port_max ? std::to_string(r.port_min)
+                                                   : std::to_string(r.port_min) + "-" + std::to_string(r.port_max)});
+  if (r.icmp_type >= 0) f.push_back({"icmp_type", std::to_string(r.icmp_type)});
+  if (r.icmp_code >= 0) f.push_back({"icmp_code", std::to_string(r.icmp_code)});
+  if (!r.remote_ip.empty()) f.push_back({"remote_ip", r.remote_ip});
+  if (!r.remote_group.empty()) f.push_back({"remote_group", r.remote_group});
+  return f;
+}
+
+std::string sg_rule_str(const SgRule& r) {
+  std::string s = std::string(to_string(r.direction)) + " " + to_string(r.ethertype) + " " + protocol_name(r.protocol);
+  for (const auto& f : sg_rule_fields(r))
+    if (f.key != "direction" && f.key != "ethertype" && f.key != "protocol") s += " " + f.key + " " + f.value;
+  return s;
+}
+
+std::vector<SgRule> default_sg_rules() {
+  SgRule v4, v6;
+  v4.id = 1;
+  v4.direction = SgDirection::kEgress;
+  v6.id = 2;
+  v6.direction = SgDirection::kEgress;
+  v6.ethertype = SgEtherType::kIpv6;
+  return {v4, v6};
+}
+
+Result<AllowedAddress> parse_allowed_address(const std::string& text) {
+  AllowedAddress a;
+  std::string rest = text;
+  // A leading MAC: six hex pairs, then ':' and the address.
+  if (text.size() > 18 && text[17] == ':') {
+    if (auto m = net::Mac::parse(text.substr(0, 17))) {
+      if (m->is_multicast() || m->is_zero())
+        return Error{"allowed address '" + text + "': " + m->str() + " is not a unicast MAC"};
+      a.mac = m->str();
+      rest = text.substr(18);
+    }
+  }
+  auto c = canonical_cidr(rest, nullptr);
+  if (!c) return Error{"allowed address '" + text + "' is not MAC:IP, MAC:CIDR, IP or CIDR"};
+  a.cidr = *c;
+  return a;
+}
+
+std::string allowed_address_str(const AllowedAddress& a) { return a.mac.empty() ? a.cidr : a.mac + ":" + a.cidr; }
+
+}  // namespace kvnet::ctl
