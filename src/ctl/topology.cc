@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "ctl/firewall_build.h"
 #include "net/bytes.h"
 
 namespace kvnet::ctl {
@@ -698,10 +699,19 @@ void Validator::security(std::set<std::string>& names) {
              "rule " + std::to_string(r.id) + ": remote_group '" + r.remote_group + "' does not exist");
   }
   for (const auto& b : t_.bridges)
-    for (const auto& p : b.ports)
+    for (const auto& p : b.ports) {
+      const std::string ctx = "bridge '" + b.name + "': port '" + p.name + "': ";
       for (const auto& g : p.security.groups)
-        if (!t_.find_group(g))
-          fail(p.loc, "bridge '" + b.name + "': port '" + p.name + "': ", "security group '" + g + "' does not exist");
+        if (!t_.find_group(g)) fail(p.loc, ctx, "security group '" + g + "' does not exist");
+      if (!p.security.port_security || !endpoint_mac(t_, p.name).empty()) continue;
+      // Port security compares sources with the endpoint's MAC: it must be known.
+      bool needs_own = false;
+      for (const auto& a : p.security.allowed) needs_own = needs_own || a.mac.empty();
+      for (const auto& c : t_.containers) needs_own = needs_own || (c.port == p.name && !c.ip.empty());
+      if (needs_own || p.security.allowed.empty())
+        fail(p.loc, ctx,
+             "port_security needs the endpoint's MAC: give its container a 'mac', or list allowed_addresses as MAC:IP");
+    }
 }
 
 void Validator::run() {

@@ -1,0 +1,149 @@
+#include "ctl/firewall_build.h"
+
+#include "net/bytes.h"
+
+namespace kvnet::ctl {
+namespace {
+
+// The addresses a port's endpoint uses (as host prefixes) and its allowed
+// addresses (as given).
+std::vector<dp::IpPrefix> port_addresses(const Topology& t, const PortSpec& p) {
+  std::vector<dp::IpPrefix> out;
+  auto add_host = [&](const std::string& cidr) {
+    dp::IpPrefix x;
+    if (dp::IpPrefix::parse(cidr.substr(0, cidr.find('/')), x)) out.push_back(x);
+  };
+  for (const auto& c : t.containers)
+    if (c.port == p.name && !c.ip.empty()) add_host(c.ip);
+  for (const auto& v : t.vms)
+    for (const auto& n : v.nics)
+      if (n.port == p.name && !n.ip.empty()) add_host(n.ip);
+  for (const auto& a : p.security.allowed) {
+    dp::IpPrefix x;
+    if (dp::IpPrefix::parse(a.cidr, x)) out.push_back(x);
+  }
+  return out;
+}
+
+std::vector<dp::IpPrefix> group_members(const Topology& t, const std::string& group, bool v6) {
+  std::vector<dp::IpPrefix> out;
+  for (const auto& b : t.bridges)
+    for (const auto& p : b.ports)
+      for (const auto& g : p.security.groups)
+        if (g == group)
+          for (const auto& a : port_addresses(t, p))
+            if (a.v6 == v6) out.push_back(a);
+  return out;
+}
+
+bool same_prefixes(const std::vector<dp::IpPrefix>& a, const std::vector<dp::IpPrefix>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].str() != b[i].str()) return false;
+  return true;
+}
+
+bool same_policy(const dp::FwPolicy* a, const dp::FwPolicy* b) {
+  if (!a || !b) return a == b;
+  if (a->groups != b->groups || a->filtered != b->filtered || a->port_security != b->port_security) return false;
+  if (a->rules.size() != b->rules.size() || a->sources.size() != b->sources.size()) return false;
+  for (size_t i = 0; i < a->rules.size(); ++i) {
+    const auto &x = a->rules[i], &y = b->rules[i];
+    if (x.id != y.id || x.group != y.group || x.ingress != y.ingress || x.v6 != y.v6 || x.proto != y.proto ||
+        x.port_min != y.port_min || x.port_max != y.port_max || x.icmp_type != y.icmp_type ||
+        x.icmp_code != y.icmp_code || x.any_remote != y.any_remote || !same_prefixes(x.remotes, y.remotes))
+      return false;
+  }
+  for (size_t i = 0; i < a->sources.size(); ++i)
+    if (a->sources[i].mac != b->sources[i].mac || a->sources[i].prefix.str() != b->sources[i].prefix.str()) return false;
+  return true;
+}
+
+}  // namespace
+
+std::string endpoint_mac(const Topology& t, const std::string& port) {
+  for (const auto& v : t.vms)
+    for (const auto& n : v.nics)
+      if (n.port == port) return n.mac;
+  for (const auto& c : t.containers)
+    if (c.port == port) return c.mac;
+  return "";
+}
+
+std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const std::string& name) {
+  const PortSpec* p = t.find_port(name);
+  if (!p || p->security.empty()) return nullptr;
+  auto fw = std::make_shared<dp::FwPolicy>();
+  fw->filtered = !p->security.groups.empty();
+  for (const auto& gname : p->security.groups) {
+    const SecurityGroupSpec* g = t.find_group(gname);
+    if (!g) continue;  // validation guarantees it exists
+    const auto gi = static_cast<uint16_t>(fw->groups.size());
+    fw->groups.push_back(gname);
+    for (const auto& r : g->rules) {
+      dp::FwRule x;
+      x.id = r.id;
+      x.group = gi;
+      x.ingress = r.direction == SgDirection::kIngress;
+      x.v6 = r.ethertype == SgEtherType::kIpv6;
+      x.proto = static_cast<int16_t>(r.protocol);
+      x.port_min = r.port_min;
+      x.port_max = r.port_max;
+      x.icmp_type = static_cast<int16_t>(r.icmp_type);
+      x.icmp_code = static_cast<int16_t>(r.icmp_code);
+      if (!r.remote_ip.empty()) {
+        dp::IpPrefix pre;
+        if (dp::IpPrefix::parse(r.remote_ip, pre)) x.remotes.push_back(pre);
+        x.any_remote = false;
+      } else if (!r.remote_group.empty()) {
+        x.remotes = group_members(t, r.remote_group, x.v6);
+        x.any_remote = false;
+      }
+      fw->rules.push_back(std::move(x));
+    }
+  }
+  fw->port_security = p->security.port_security;
+  if (fw->port_security) {
+    const auto own = net::Mac::parse(endpoint_mac(t, name));
+    const uint64_t own_mac = own ? own->u64() : 0;
+    auto add = [&](uint64_t mac, const dp::IpPrefix& pre) {
+      if (mac) fw->sources.push_back({mac, pre});
+    };
+    for (const auto& c : t.containers)
+      if (c.port == name && !c.ip.empty()) {
+        dp::IpPrefix x;
+        if (dp::IpPrefix::parse(c.ip.substr(0, c.ip.find('/')), x)) add(own_mac, x);
+      }
+    for (const auto& v : t.vms)
+      for (const auto& n : v.nics)
+        if (n.port == name && !n.ip.empty()) {
+          dp::IpPrefix x;
+          if (dp::IpPrefix::parse(n.ip.substr(0, n.ip.find('/')), x)) add(own_mac, x);
+        }
+    for (const auto& a : p->security.allowed) {
+      dp::IpPrefix x;
+      if (!dp::IpPrefix::parse(a.cidr, x)) continue;
+      const auto m = a.mac.empty() ? own : net::Mac::parse(a.mac);
+      add(m ? m->u64() : 0, x);
+    }
+    // The MAC alone (frames without addresses, an endpoint without an IP yet).
+    if (own_mac && fw->sources.empty()) {
+      dp::IpPrefix none;  // 0.0.0.0/32: only a DHCP client's source fits
+      none.len = 32;
+      fw->sources.push_back({own_mac, none});
+    }
+  }
+  return fw;
+}
+
+std::set<std::string> affected_ports(const Topology& before, const Topology& after) {
+  std::set<std::string> out;
+  for (const auto& b : after.bridges)
+    for (const auto& p : b.ports) {
+      auto x = build_firewall(before, p.name), y = build_firewall(after, p.name);
+      if (!same_policy(x.get(), y.get())) out.insert(p.name);
+    }
+  return out;
+}
+
+}  // namespace kvnet::ctl

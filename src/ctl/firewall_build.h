@@ -1,0 +1,32 @@
+// From configuration to the datapath's firewall policy: a port's security
+// groups and port security, compiled into a dp::FwPolicy (dp/firewall.h)
+// with every remote_group resolved to its members' addresses.
+//
+// A port's addresses are its endpoint's (the container's `ip`, the VM NIC's
+// `ip`) and its `allowed_addresses`. A port's MACs are its endpoint's `mac`
+// and the MACs of its `allowed_addresses`. Membership changes (a port joins
+// or leaves a group, an address changes) change the policies of every port
+// whose rules name that group: `affected_ports` lists them.
+//
+// Thread-safety: pure functions of the control thread.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "ctl/topology.h"
+#include "dp/firewall.h"
+
+namespace kvnet::ctl {
+
+// The policy of `port` (null when the port is neither filtered nor secured).
+std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const std::string& port);
+
+// Ports whose compiled policy differs between `before` and `after`.
+std::set<std::string> affected_ports(const Topology& before, const Topology& after);
+
+// The endpoint MAC of a port (a VM NIC's or a container's `mac`), "" unknown.
+std::string endpoint_mac(const Topology& t, const std::string& port);
+
+}  // namespace kvnet::ctl
