@@ -29,7 +29,7 @@ struct Args {
   // vm verbs
   std::string mem, accel, machine, kernel, initrd, cmdline, disk, exec;
   std::string description;  // sg
-  std::vector<std::string> nics;
+  std::vector<std::string> nics, sgs;
   int vcpus = 0;
   double timeout = -1;  // seconds; < 0: the verb's default
   bool autostart = false, start = false, wait = false, no_wait = false, log = false, force = false;

@@ -208,6 +208,13 @@ json apply_request(const Args& a) {
 
 json ct_add_request(const Args& a) {
   json req{{"cmd", "ct-add"}, {"name", a.name}, {"bridge", a.bridge}, {"options", options(a.kvs, "ct add")}};
+  if (!a.sgs.empty()) {
+    if (req["options"].contains("security_groups"))
+      throw Failure{"ct add: give the groups with --sg or security_groups=, not both", 2};
+    std::string groups;
+    for (const auto& g : a.sgs) groups += (groups.empty() ? "" : ",") + g;
+    req["options"]["security_groups"] = groups;
+  }
   if (!a.port.empty()) req["port"] = a.port;
   if (!a.ip.empty()) req["ip"] = a.ip;
   if (!a.gw.empty()) req["gw"] = a.gw;
@@ -347,7 +354,7 @@ const Verb kVerbs[] = {
     {"", "export", "the configuration as a topology file that apply accepts", [](CLI::App&, Args&) {},
      [](const Args&) -> json { return {{"cmd", "export"}}; },
      [](const json& r, const Args&) { std::cout << str(r, "yaml"); }},
-    {"ct", "add", "ct add NAME --bridge BR [--port PORT] [--ip CIDR] [--gw IP] [--mac MAC] [KEY=VALUE port options]",
+    {"ct", "add", "ct add NAME --bridge BR [--port PORT] [--ip CIDR] [--gw IP] [--mac MAC] [--sg SG]... [KEY=VALUE port options]",
      [](CLI::App& c, Args& a) {
        c.add_option("name", a.name)->required();
        c.add_option("--bridge", a.bridge, "bridge to plug into")->required();
@@ -355,6 +362,7 @@ const Verb kVerbs[] = {
        c.add_option("--ip", a.ip, "address of eth0, CIDR");
        c.add_option("--gw", a.gw, "default gateway");
        c.add_option("--mac", a.mac, "MAC of eth0");
+       c.add_option("--sg", a.sgs, "a security group of its port (repeat for more)");
        c.add_option("options", a.kvs, "port options: vlan_mode=.. pvid=.. ...");
      },
      ct_add_request, nullptr},

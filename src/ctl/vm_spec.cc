@@ -190,6 +190,14 @@ Result<NicRequest> parse_nic_arg(const std::string& text) {
       r.nic.gw = v;
     } else if (k == "qbr") {
       if (!truthy(v, r.nic.qbr)) return Error{"--nic '" + text + "': qbr '" + v + "' is not yes or no"};
+    } else if (k == "sg") {  // a security group of the NIC's port; repeatable
+      bool merged = false;
+      for (auto& [pk, pv] : r.port_settings)
+        if (pk == "security_groups") {
+          pv += "," + v;
+          merged = true;
+        }
+      if (!merged) r.port_settings.emplace_back("security_groups", v);
     } else if (k == "type") {
       return Error{"--nic '" + text + "': a NIC's port is always the VM's TAP (no 'type')"};
     } else {

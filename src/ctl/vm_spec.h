@@ -92,7 +92,8 @@ Status check_vm(const VmSpec& vm);
 Fields vm_fields(const VmSpec& vm);
 
 // A `--nic` argument: "bridge=BR[,port=NAME][,mac=M][,ip=CIDR][,gw=IP][,qbr=yes]"
-// plus port options (vlan_mode, pvid, allowed, ...) that go to the port.
+// plus port options (vlan_mode, pvid, allowed, ...) that go to the port;
+// `sg=SG` (repeatable) adds a security group to the port.
 struct NicRequest {
   NicSpec nic;
   std::vector<std::pair<std::string, std::string>> port_settings;

@@ -173,18 +173,25 @@ Result<json> Service::vm_add(const Args& a) {
     if (nic.mac.empty()) nic.mac = default_mac(name, i);
     if (!next.find_bridge(nic.bridge)) return Error{ctx + "bridge '" + nic.bridge + "' does not exist"};
     if (next.find_port(nic.port)) return Error{ctx + "port '" + nic.port + "' already exists"};
+    // Security keys filter the TAP's port (the endpoint's own); with qbr the
+    // VLAN keys go to qvo, where the NIC meets the switch.
+    Settings tap_settings, link_settings;
+    for (const auto& kv : r->port_settings)
+      (kv.first == "security_groups" || kv.first == "port_security" || kv.first == "allowed_addresses" ? tap_settings
+                                                                                                        : link_settings)
+          .push_back(kv);
     if (nic.qbr) {
       const std::string qbr = "qbr" + id, qvb = "qvb" + id, qvo = "qvo" + id;
       if (next.find_bridge(qbr)) return Error{ctx + "bridge '" + qbr + "' already exists"};
       for (const auto& pn : {qvb, qvo})
         if (next.find_port(pn)) return Error{ctx + "port '" + pn + "' already exists"};
-      Settings qvo_settings = r->port_settings;
+      Settings qvo_settings = link_settings;
       qvo_settings.insert(qvo_settings.begin(), {{"type", "patch"}, {"peer", qbr + "/" + qvb}});
       auto o = make_port(*next.find_bridge(nic.bridge), qvo, qvo_settings);
       if (!o) return Error{ctx + o.error().message};
       auto hub = make_bridge(qbr, "hub", {});
       if (!hub) return Error{ctx + hub.error().message};
-      auto tap = make_port(*hub, nic.port, {});
+      auto tap = make_port(*hub, nic.port, tap_settings);
       auto b = make_port(*hub, qvb, {{"type", "patch"}, {"peer", nic.bridge + "/" + qvo}});
       if (!tap) return Error{ctx + tap.error().message};
       if (!b) return Error{ctx + b.error().message};
@@ -194,7 +201,9 @@ Result<json> Service::vm_add(const Args& a) {
       next.bridges.push_back(std::move(*hub));
       nic.bridge = qbr;
     } else {
-      auto port = make_port(*next.find_bridge(nic.bridge), nic.port, r->port_settings);
+      Settings all = link_settings;
+      all.insert(all.end(), tap_settings.begin(), tap_settings.end());
+      auto port = make_port(*next.find_bridge(nic.bridge), nic.port, all);
       if (!port) return Error{ctx + port.error().message};
       next.find_bridge(nic.bridge)->ports.push_back(std::move(*port));
     }
