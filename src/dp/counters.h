@@ -37,6 +37,14 @@ enum class Drop : uint8_t {
   kNoRemote,             // tunnel: no remote endpoint to send to (remote_ip=flow, nothing learned)
   kUnmappedVlan,         // tunnel with vni_map: the frame's VLAN has no VNI
   kUnmappedVni,          // tunnel with vni_map: a received VNI has no VLAN
+  kFwDenied,             // firewall: no rule of the port's security groups allows it
+  kCtInvalid,            // firewall: conntrack says invalid (e.g. TCP without a connection, not a SYN)
+  kCtFull,               // firewall: the connection table is full
+  kSpoofedMac,           // port security: source MAC is not the port's
+  kSpoofedIp,            // port security: source address is not the port's
+  kSpoofedArp,           // port security: ARP for an address that is not the port's
+  kDhcpServer,           // port security: the endpoint answers as a DHCP server
+  kRouterAdvert,         // port security: the endpoint sends IPv6 router advertisements
   kCount
 };
 
@@ -68,6 +76,14 @@ inline constexpr DropName kDropTable[] = {
     {Drop::kNoRemote, "no_remote", "the tunnel knows no remote endpoint for this destination"},
     {Drop::kUnmappedVlan, "unmapped_vlan", "the frame's VLAN is not in the tunnel's vni_map"},
     {Drop::kUnmappedVni, "unmapped_vni", "the received VNI is not in the tunnel's vni_map"},
+    {Drop::kFwDenied, "fw_denied", "no rule of the port's security groups allows it"},
+    {Drop::kCtInvalid, "ct_invalid", "connection tracking: not part of a connection and cannot start one"},
+    {Drop::kCtFull, "ct_full", "connection tracking: the table is full"},
+    {Drop::kSpoofedMac, "spoofed_mac", "port security: the source MAC is not the port's"},
+    {Drop::kSpoofedIp, "spoofed_ip", "port security: the source address is not one of the port's"},
+    {Drop::kSpoofedArp, "spoofed_arp", "port security: ARP for an address that is not the port's"},
+    {Drop::kDhcpServer, "dhcp_server", "port security: the endpoint may not act as a DHCP server"},
+    {Drop::kRouterAdvert, "router_advert", "port security: the endpoint may not send router advertisements"},
 };
 constexpr bool drop_table_complete() {
   if (std::size(kDropTable) != static_cast<size_t>(Drop::kCount)) return false;

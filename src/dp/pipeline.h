@@ -23,6 +23,7 @@
 // Thread-safety: the datapath thread only.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -74,6 +75,16 @@ class PipelineContext {
 struct StageCounter {
   std::string_view name;
   uint64_t value = 0;
+};
+
+// A stage's counters, added per batch (and not at all in a dry run).
+template <size_t N>
+struct Counters {
+  std::array<StageCounter, N> c;
+  void add(PipelineContext& ctx, const std::array<uint64_t, N>& d) {
+    if (ctx.dry_run()) return;
+    for (size_t i = 0; i < N; ++i) c[i].value += d[i];
+  }
 };
 
 class Stage {

@@ -9,16 +9,6 @@ namespace {
 using net::Frame;
 using net::FrameBatch;
 
-// A stage's counters, added per batch (and not at all in a dry run).
-template <size_t N>
-struct Counters {
-  std::array<StageCounter, N> c;
-  void add(PipelineContext& ctx, const std::array<uint64_t, N>& d) {
-    if (ctx.dry_run()) return;
-    for (size_t i = 0; i < N; ++i) c[i].value += d[i];
-  }
-};
-
 class L2Check final : public Stage {
  public:
   std::string_view name() const override { return "l2-check"; }

@@ -1,0 +1,89 @@
+#include "dp/firewall_stage.h"
+
+#include "dp/port.h"
+
+namespace kvnet::dp {
+namespace {
+
+constexpr uint16_t kEthIpv4 = 0x0800, kEthIpv6 = 0x86dd;
+constexpr uint8_t kUdp = 17;
+
+Drop drop_of(SourceVerdict v) {
+  switch (v) {
+    case SourceVerdict::kBadMac: return Drop::kSpoofedMac;
+    case SourceVerdict::kBadIp: return Drop::kSpoofedIp;
+    case SourceVerdict::kBadArp: return Drop::kSpoofedArp;
+    case SourceVerdict::kDhcpServer: return Drop::kDhcpServer;
+    case SourceVerdict::kRouterAdvert: return Drop::kRouterAdvert;
+    case SourceVerdict::kOk: break;
+  }
+  return Drop::kSpoofedMac;
+}
+
+// DHCP between a client behind the port and its server passes unfiltered
+// (Neutron's rule: a port may always get its address).
+bool dhcp_client_traffic(const net::FlowKey& k, bool from_endpoint) {
+  if (k.nw_proto != kUdp || k.l4_ofs == 0) return false;
+  const uint16_t c = k.dl_type == kEthIpv4 ? 68 : 546, s = k.dl_type == kEthIpv4 ? 67 : 547;
+  return from_endpoint ? (k.tp_src == c && k.tp_dst == s) : (k.tp_src == s && k.tp_dst == c);
+}
+
+}  // namespace
+
+// counters: passed, established, new, denied, invalid, spoofed
+bool FirewallStage::pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64_t* d) {
+  const net::FlowKey& k = f->key;
+  const FwPolicy& pol = *policy_;
+  if (from_endpoint_) {
+    if (const SourceVerdict v = check_source(pol, k); v != SourceVerdict::kOk) {
+      ++d[5];
+      ctx.drop(port, f, drop_of(v));
+      return false;
+    }
+  }
+  if (!pol.filtered || (k.dl_type != kEthIpv4 && k.dl_type != kEthIpv6) || dhcp_client_traffic(k, from_endpoint_)) {
+    ++d[0];
+    return true;
+  }
+  const Conntrack::Packet pk(k, f->data(), f->len(), zone_);
+  const uint64_t now = f->meta.ts_ns;
+  const Conntrack::Verdict v = ct_.classify(pk, now);
+  switch (v.state) {
+    case Conntrack::CtState::kEstablished:
+    case Conntrack::CtState::kRelated:
+      if (!ctx.dry_run() && v.state == Conntrack::CtState::kEstablished) ct_.update(v.conn, v.dir, pk, now);
+      ++d[1];
+      return true;
+    case Conntrack::CtState::kInvalid:
+      if (!ctx.dry_run()) ct_.count_invalid();
+      ++d[4];
+      ctx.drop(port, f, Drop::kCtInvalid);
+      return false;
+    case Conntrack::CtState::kNew:
+      break;
+  }
+  const FwRule* r = fw_match(pol, k, /*ingress=*/!from_endpoint_);
+  if (!r) {
+    ++d[3];
+    ctx.drop(port, f, Drop::kFwDenied);
+    return false;
+  }
+  if (!ctx.dry_run()) {
+    const auto c = ct_.commit(pk, now, fw_mark(r->group, r->id));
+    if (c.result == Conntrack::Commit::kFull) {
+      ++d[3];
+      ctx.drop(port, f, Drop::kCtFull);
+      return false;
+    }
+  }
+  ++d[2];
+  return true;
+}
+
+void FirewallStage::process(PipelineContext& ctx, Port& port, net::FrameBatch& batch) {
+  std::array<uint64_t, 6> d{};
+  keep_if(batch, [&](net::Frame* f) KVNET_HOT_LAMBDA { return pass(ctx, port, f, d.data()); });
+  n_.add(ctx, d);
+}
+
+}  // namespace kvnet::dp
