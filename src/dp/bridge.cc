@@ -59,6 +59,11 @@ void Bridge::detach(Port& p) {
   if (fdb_) fdb_->forget_port(p.id);
 }
 
+Conntrack& Bridge::make_conntrack() {
+  if (!ct_) ct_ = std::make_unique<Conntrack>(kConntrackSize, ConntrackTimeouts{}, std::hash<std::string>{}(name_));
+  return *ct_;
+}
+
 void Bridge::set_settings(const BridgeSettings& s) {
   if (fdb_ && s.mac_table_size != settings_.mac_table_size) {
     auto next = std::make_unique<Fdb>(s.mac_table_size, uint64_t{s.mac_aging_sec} * 1000000000ULL);

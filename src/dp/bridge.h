@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dp/conntrack.h"
 #include "dp/fdb.h"
 #include "dp/pipeline.h"
 #include "dp/port.h"
@@ -45,6 +46,9 @@ std::optional<BridgeType> parse_bridge_type(std::string_view s);
 
 inline constexpr uint32_t kDefaultMacAgingSec = 300;
 inline constexpr uint32_t kDefaultMacTableSize = 8192;
+// Connections a bridge's firewalls track (netfilter's default nf_conntrack_max
+// is larger; this is per bridge, allocated with the first firewall).
+inline constexpr uint32_t kConntrackSize = 16384;
 
 struct BridgeSettings {
   uint32_t mac_aging_sec = kDefaultMacAgingSec;
@@ -68,6 +72,10 @@ class Bridge {
   void attach(Port& p);
   void detach(Port& p);  // also forgets what the FDB holds for it
   Fdb* fdb() { return fdb_.get(); }  // null for hubs
+  // The bridge's connection table (its ports' firewalls; each filtered port
+  // a zone of it), made when the first firewall is installed.
+  Conntrack* conntrack() { return ct_.get(); }
+  Conntrack& make_conntrack();
   const BridgeSettings& settings() const { return settings_; }
   // New aging time applies at once; a new table size keeps the most recently
   // seen entries that fit (static entries first).
@@ -105,6 +113,7 @@ class Bridge {
   std::vector<Port*> ports_;
   std::vector<Port*> scratch_;  // flood targets, sized to ports_
   std::unique_ptr<Fdb> fdb_;
+  std::unique_ptr<Conntrack> ct_;
   std::vector<std::unique_ptr<Stage>> ingress_;  // built-in, before the port's own
   std::vector<std::unique_ptr<Stage>> egress_;   // built-in, after the port's own
 

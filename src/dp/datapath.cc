@@ -1,5 +1,7 @@
 #include "dp/datapath.h"
 
+#include "dp/firewall_stage.h"
+
 #include <fmt/format.h>
 
 #include "net/vlan_ops.h"
@@ -100,6 +102,54 @@ void Datapath::reconfigure_port(Port& p, const VlanConfig& vlan, uint32_t mtu) {
   p.vlan = VlanPort(vlan);
   p.mtu = mtu;
   if (p.bridge->fdb()) p.bridge->fdb()->flush_port(p.id);
+}
+
+void Datapath::set_firewall(Port& p, std::shared_ptr<const FwPolicy> policy) {
+  assert_owner();
+  const auto zone = static_cast<uint16_t>(p.id + 1);  // zone 0: none
+  FirewallStage* out = nullptr;
+  FirewallStage* in = nullptr;
+  for (auto& s : p.ingress)
+    if (auto* f = dynamic_cast<FirewallStage*>(s.get())) out = f;
+  for (auto& s : p.egress)
+    if (auto* f = dynamic_cast<FirewallStage*>(s.get())) in = f;
+  Conntrack* ct = p.bridge->conntrack();
+  if (!policy) {
+    std::erase_if(p.ingress, [](const auto& s) { return dynamic_cast<FirewallStage*>(s.get()) != nullptr; });
+    std::erase_if(p.egress, [](const auto& s) { return dynamic_cast<FirewallStage*>(s.get()) != nullptr; });
+    if (ct) ct->flush_zone(zone);
+    return;
+  }
+  if (!out || !in) {
+    Conntrack& c = p.bridge->make_conntrack();
+    c.flush_zone(zone);  // a port id is reused: nothing of an earlier port may remain
+    p.ingress.push_back(std::make_unique<FirewallStage>(c, zone, true, policy));
+    p.egress.push_back(std::make_unique<FirewallStage>(c, zone, false, policy));
+    return;
+  }
+  // Cut what a rule that is gone allowed: a connection's mark names the
+  // allowing rule by its group's index in the old policy and its id.
+  const FwPolicy& old = out->policy();
+  auto still_there = [&](uint32_t mark) {
+    const uint32_t gi = mark >> 20, id = mark & 0xfffff;
+    if (gi >= old.groups.size()) return false;
+    const FwRule* before = nullptr;
+    for (const auto& r : old.rules)
+      if (r.group == gi && r.id == id) before = &r;
+    for (size_t ng = 0; ng < policy->groups.size(); ++ng) {
+      if (policy->groups[ng] != old.groups[gi]) continue;
+      for (const auto& r : policy->rules)
+        if (r.group == ng && r.id == id && before && r.ingress == before->ingress && r.v6 == before->v6 &&
+            r.proto == before->proto && r.port_min == before->port_min && r.port_max == before->port_max &&
+            r.icmp_type == before->icmp_type && r.icmp_code == before->icmp_code && r.any_remote == before->any_remote &&
+            r.remotes.size() == before->remotes.size())
+          return true;
+    }
+    return false;
+  };
+  ct->remove_if([&](const Conntrack::Entry& e) { return e.zone() == zone && !still_there(e.mark); });
+  out->set_policy(policy);
+  in->set_policy(std::move(policy));
 }
 
 Bridge* Datapath::find_bridge(std::string_view name) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "dp/bridge.h"
+#include "dp/firewall.h"
 #include "dp/pipeline.h"
 #include "dp/port.h"
 #include "dp/trace.h"
@@ -59,6 +60,11 @@ class Datapath final : public PipelineContext {
   // Changes a port's VLAN configuration and MTU in place. Learned entries of
   // the port are flushed (VLAN membership may have changed).
   void reconfigure_port(Port& p, const VlanConfig& vlan, uint32_t mtu);
+  // Installs, replaces (null: removes) a port's firewall stages. A replaced
+  // policy cuts the connections whose allowing rule it no longer has (as
+  // Neutron flushes conntrack when a rule goes); removing it forgets the
+  // port's zone.
+  void set_firewall(Port& p, std::shared_ptr<const FwPolicy> policy);
 
   Bridge* find_bridge(std::string_view name);
   Port* find_port(std::string_view name);  // "port" or "bridge/port"; a hash lookup
