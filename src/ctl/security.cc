@@ -60,7 +60,13 @@ std::string protocol_name(int p) {
 uint32_t SecurityGroupSpec::next_rule_id() const {
   uint32_t m = 0;
   for (const auto& r : rules) m = std::max(m, r.id);
-  return m + 1;
+  if (m < kMaxSgRuleId) return m + 1;
+  auto used = [&](uint32_t id) {
+    return std::any_of(rules.begin(), rules.end(), [&](const SgRule& r) { return r.id == id; });
+  };
+  uint32_t id = 1;
+  while (used(id)) ++id;
+  return id;
 }
 
 Result<SgRule> parse_sg_rule(const std::vector<std::pair<std::string, std::string>>& s) {
@@ -108,7 +114,7 @@ Result<SgRule> parse_sg_rule(const std::vector<std::pair<std::string, std::strin
     } else if (k == "remote_group") {
       r.remote_group = v;
     } else if (k == "id") {
-      auto n = number("id", v, 1, 1000000);
+      auto n = number("id", v, 1, kMaxSgRuleId);
       if (!n) return n.error();
       r.id = static_cast<uint32_t>(*n);
     } else {

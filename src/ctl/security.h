@@ -46,6 +46,7 @@ enum class SgEtherType : uint8_t { kIpv4, kIpv6 };
 
 inline constexpr int kAnyProtocol = -1;
 inline constexpr int kProtoIcmp = 1, kProtoTcp = 6, kProtoUdp = 17, kProtoIcmpv6 = 58;
+inline constexpr uint32_t kMaxSgRuleId = 1000000;  // rule ids are 1-kMaxSgRuleId
 
 struct SgRule {
   uint32_t id = 0;
@@ -69,6 +70,7 @@ struct SecurityGroupSpec {
   bool operator==(const SecurityGroupSpec& o) const {
     return name == o.name && description == o.description && rules == o.rules;
   }
+  // One above the highest id; the lowest free one once the highest is kMaxSgRuleId.
   uint32_t next_rule_id() const;
 };
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -437,10 +438,27 @@ SecurityGroupSpec Parser::security_group(const YAML::Node& n) {
       for (const auto& kv : rn) st.emplace_back(scalar(kv.first, "key"), scalar(kv.second, scalar(kv.first, "key")));
       auto r = parse_sg_rule(st);
       if (!r) fail(rn, "rule " + std::to_string(g.rules.size() + 1) + ": " + r.error().message);
-      if (r->id == 0) r->id = g.next_rule_id();
       for (const auto& o : g.rules)
-        if (o.id == r->id) fail(rn, "rule id " + std::to_string(r->id) + " is used twice");
+        if (r->id != 0 && o.id == r->id) fail(rn, "rule id " + std::to_string(r->id) + " is used twice");
       g.rules.push_back(*r);
+    }
+    // A rule without an id takes the next after the rules before it, skipping
+    // the ids the file gives (later rules' too), within 1-kMaxSgRuleId.
+    auto used = [&](uint32_t id) {
+      return std::any_of(g.rules.begin(), g.rules.end(), [&](const SgRule& o) { return o.id == id; });
+    };
+    for (size_t i = 0; i < g.rules.size(); ++i) {
+      if (g.rules[i].id != 0) continue;
+      uint32_t id = 0;
+      for (size_t j = 0; j < i; ++j) id = std::max(id, g.rules[j].id);
+      do {
+        ++id;
+      } while (used(id));
+      if (id > kMaxSgRuleId) {
+        id = 1;
+        while (used(id)) ++id;
+      }
+      g.rules[i].id = id;
     }
   }
   return g;
