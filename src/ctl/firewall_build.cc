@@ -120,11 +120,23 @@ std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const std:
           dp::IpPrefix x;
           if (dp::IpPrefix::parse(n.ip.substr(0, n.ip.find('/')), x)) add(own_mac, x);
         }
+    // An address without a MAC goes with the endpoint's MAC; a port without
+    // an endpoint (an interface kvnet did not create) has only the MACs its
+    // MAC:IP entries name, and such an address goes with each of them.
+    std::vector<uint64_t> named;
+    for (const auto& a : p->security.allowed)
+      if (auto m = net::Mac::parse(a.mac)) named.push_back(m->u64());
     for (const auto& a : p->security.allowed) {
       dp::IpPrefix x;
       if (!dp::IpPrefix::parse(a.cidr, x)) continue;
-      const auto m = a.mac.empty() ? own : net::Mac::parse(a.mac);
-      add(m ? m->u64() : 0, x);
+      if (!a.mac.empty()) {
+        const auto m = net::Mac::parse(a.mac);
+        add(m ? m->u64() : 0, x);
+      } else if (own_mac) {
+        add(own_mac, x);
+      } else {
+        for (uint64_t m : named) add(m, x);
+      }
     }
     // The MAC alone (frames without addresses, an endpoint without an IP yet).
     if (own_mac && fw->sources.empty()) {

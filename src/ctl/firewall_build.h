@@ -4,7 +4,9 @@
 //
 // A port's addresses are its endpoint's (the container's `ip`, the VM NIC's
 // `ip`) and its `allowed_addresses`. A port's MACs are its endpoint's `mac`
-// and the MACs of its `allowed_addresses`. Membership changes (a port joins
+// and the MACs of its `allowed_addresses`; an allowed address without a MAC
+// goes with the endpoint's MAC, or, on a port without an endpoint, with each
+// MAC its other entries name (none named: it allows nothing). Membership changes (a port joins
 // or leaves a group, an address changes) change the policies of every port
 // whose rules name that group: `affected_ports` lists them.
 //

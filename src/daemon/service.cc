@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "base/text.h"
+#include "ctl/firewall_build.h"
 #include "ctl/flow_spec.h"
 #include "ctl/kinds/patch.h"
 #include "ctl/kinds/pcap.h"
@@ -305,6 +306,15 @@ void Service::fill_change(Applying& a) {
                             (live_.count(o->peer_port) && !a.removed_names.count(o->peer_port));
     if (pb && pb->find_port(o->peer_port) && peer_there)
       c.patches.push_back({a.ref(ref.port, live_), a.ref(o->peer_port, live_)});
+  }
+  // Firewalls: ports whose policy changed (rules, membership, addresses),
+  // and every added port that has one (a re-created port starts bare).
+  std::set<std::string> fw_ports = ctl::affected_ports(cur_, a.next);
+  for (const auto& ref : plan.ports_added)
+    if (ctl::build_firewall(a.next, ref.port)) fw_ports.insert(ref.port);
+  for (const auto& name : fw_ports) {
+    if (!a.added_index.count(name) && (!live_.count(name) || a.removed_names.count(name))) continue;
+    c.firewalls.push_back({a.ref(name, live_), ctl::build_firewall(a.next, name)});
   }
   std::set<std::tuple<std::string, uint16_t, uint64_t>> seen;
   auto add_fdb = [&](const std::string& bridge, const FdbSpec& f) {

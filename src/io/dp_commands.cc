@@ -40,6 +40,7 @@ ChangeResult DatapathCommands::apply(Change c) {
       r.added_ids.push_back(p.id);
     }
     for (const auto& x : c.reconfigure) dp.reconfigure_port(*dp.ports()[x.port], x.vlan, x.mtu);
+    for (auto& [ref, policy] : c.firewalls) dp.set_firewall(*port(ref), std::move(policy));
     for (const auto& [a, b] : c.patches) dp.connect_patch(*port(a), *port(b));
     for (const auto& f : c.fdb_add) {
       dp::Port* p = port(f.port);

@@ -78,6 +78,8 @@ struct Change {
   std::vector<Reconfigure> reconfigure;
   std::vector<std::pair<PortRef, PortRef>> patches;
   std::vector<Fdb> fdb_add;
+  // Ports whose firewall policy is new or changed (null: none any more).
+  std::vector<std::pair<PortRef, std::shared_ptr<const dp::FwPolicy>>> firewalls;
 };
 
 struct ChangeResult {

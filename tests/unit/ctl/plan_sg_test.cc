@@ -166,9 +166,9 @@ TEST(PlanSg, PortSecurityOfATapIsReconfiguredInPlace) {
   // A tap's backend depends on its options; its security is not one of them.
   const Plan p = plan(topo(kBase), topo(replace(kBase, "{name: t1, type: tap,",
                                                 "{name: t1, type: tap, port_security: true, allowed_addresses: "
-                                                "['52:54:00:00:00:01:10.0.0.5', 'fd00::/64'], security_groups: ssh,")));
+                                                "['52:54:00:00:00:01:10.0.0.5', '52:54:00:00:00:01:fd00::/64'], security_groups: ssh,")));
   EXPECT_EQ(p.text(), (Lines{"~ port br0/t1 security_groups (none)->ssh port_security (none)->true allowed_addresses "
-                             "(none)->52:54:00:00:00:01:10.0.0.5/32,fd00::/64"}));
+                             "(none)->52:54:00:00:00:01:10.0.0.5/32,52:54:00:00:00:01:fd00::/64"}));
   EXPECT_EQ(p.ports_reconfigured, (std::vector<PortRef>{{"br0", "t1"}}));
   EXPECT_TRUE(p.ports_added.empty() && p.ports_removed.empty());
 }

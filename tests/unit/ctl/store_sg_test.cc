@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 const char* kTopo = R"(bridges:
   - name: br0
     ports:
-      - {name: p1, type: system, security_groups: [web, ssh], port_security: true, allowed_addresses: ["52:54:00:00:00:01:10.0.0.5", "fd00::/64", "::1"]}
+      - {name: p1, type: system, security_groups: [web, ssh], port_security: true, allowed_addresses: ["52:54:00:00:00:01:10.0.0.5", "52:54:00:00:00:01:fd00::/64", "52:54:00:00:00:01:::1"]}
       - {name: p2, type: internal, security_groups: ssh}
       - {name: p3, type: system}
   - name: hub0
