@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "daemon/service.h"
+#include "daemon/service_fixture.h"
 #include "testing.h"
 
 namespace kvnet::daemon {
@@ -17,77 +18,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// One kvnetd: its datapath, runtime and Service over a database in `dir`.
-struct Instance {
-  std::unique_ptr<dp::Datapath> dp;
-  std::unique_ptr<io::Runtime> rt;
-  std::unique_ptr<Service> svc;
-  // The Service first, the datapath last.
-  void reset() {
-    svc.reset();
-    rt.reset();
-    dp.reset();
-  }
-};
-
-class ServiceSgTest : public ::testing::Test {
+class ServiceSgTest : public ServiceFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("kvnet-svcsg-" + std::to_string(getpid()) + "-" +
-                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    main_ = make(dir_ / "a");
-  }
-  void TearDown() override {
-    main_.reset();
-    fs::remove_all(dir_);
-  }
-
-  Instance make(const fs::path& db_dir) {
-    Instance i;
-    i.dp = std::make_unique<dp::Datapath>(512);
-    i.rt = std::make_unique<io::Runtime>(*i.dp);  // not started: calls run inline
-    auto store = Store::open((db_dir / "kvnet.db").string());
-    EXPECT_TRUE(store.ok());
-    auto opener = [this](const PortSpec&) -> Result<std::unique_ptr<dp::PortBackend>> {
-      ++opened_;
-      return std::unique_ptr<dp::PortBackend>(std::make_unique<dp::DiscardBackend>());
-    };
-    i.svc = std::make_unique<Service>(std::move(*store), *i.rt, opener, ServiceOptions{.manage_containers = false});
-    EXPECT_TRUE(i.svc->restore().ok());
-    return i;
-  }
-  // The same database, opened by a new kvnetd.
-  void restart() {
-    main_.reset();
-    main_ = make(dir_ / "a");
-  }
-
-  json ok(const json& req, Instance* in = nullptr) {
-    json r = (in ? in : &main_)->svc->handle(req);
-    EXPECT_TRUE(r["ok"].get<bool>()) << req.dump() << " -> " << r.dump();
-    return r["result"];
-  }
-  std::string err(const json& req) {
-    json r = main_.svc->handle(req);
-    EXPECT_FALSE(r["ok"].get<bool>()) << req.dump() << " -> " << r.dump();
-    return r.value("error", "");
-  }
   // A refused request: its error, and nothing changed (export, groups, datapath).
   std::string refused(const json& req) {
     const std::string before = exported();
     const auto groups = config().security_groups;
-    const int opened = opened_;
+    const int opened = opens_;
     const std::string e = err(req);
     EXPECT_EQ(exported(), before) << req.dump();
     EXPECT_EQ(config().security_groups, groups) << req.dump();
-    EXPECT_EQ(opened_, opened) << req.dump();
+    EXPECT_EQ(opens_, opened) << req.dump();
     return e;
   }
-  std::string exported(Instance* in = nullptr) { return ok({{"cmd", "export"}}, in)["yaml"]; }
-  const Topology& config() const { return main_.svc->config(); }
-  dp::Datapath& dp() { return *main_.dp; }
 
   json sg_add(const std::string& name, const std::string& description = "") {
     json req = {{"cmd", "sg-add"}, {"name", name}};
@@ -104,9 +47,6 @@ class ServiceSgTest : public ::testing::Test {
     ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p2"}, {"options", {{"type", "internal"}}}});
   }
 
-  fs::path dir_;
-  Instance main_;
-  int opened_ = 0;
 };
 
 const json kDefaultRules = json::array({
@@ -371,7 +311,7 @@ TEST_F(ServiceSgTest, SetPortGroupsInPlace) {
   sg_add("b");
   dp::Port* before = dp().find_port("p1");
   ASSERT_NE(before, nullptr);
-  const int opened = opened_;
+  const int opened = opens_;
 
   json r = ok({{"cmd", "set-port"}, {"port", "p1"}, {"options", {{"security_groups", "a,b"}}}});
   EXPECT_EQ(r["changes"], json::array({"~ port br0/p1 security_groups (none)->a,b"})) << r.dump();
@@ -379,7 +319,7 @@ TEST_F(ServiceSgTest, SetPortGroupsInPlace) {
   EXPECT_EQ(r["ports_removed"], json::array());
   EXPECT_EQ(config().find_port("p1")->security.groups, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(dp().find_port("p1"), before);  // reconfigured, not re-created
-  EXPECT_EQ(opened_, opened);
+  EXPECT_EQ(opens_, opened);
   EXPECT_NE(exported().find("security_groups: [a, b]"), std::string::npos) << exported();
 
   // Other keys of the port stay; the groups stay when other keys change.
@@ -394,7 +334,7 @@ TEST_F(ServiceSgTest, SetPortGroupsInPlace) {
   EXPECT_EQ(r["changes"], json::array({"~ port br0/p1 security_groups b,a->(none)"})) << r.dump();
   EXPECT_TRUE(config().find_port("p1")->security.groups.empty());
   EXPECT_EQ(dp().find_port("p1"), before);
-  EXPECT_EQ(opened_, opened);
+  EXPECT_EQ(opens_, opened);
   EXPECT_EQ(exported().find("security_groups: ["), std::string::npos) << exported();
   EXPECT_EQ(show("a")["ports"], json::array());
 }

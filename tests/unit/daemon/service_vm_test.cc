@@ -11,6 +11,7 @@
 
 #include "ctl/kinds/patch.h"
 #include "daemon/service.h"
+#include "daemon/service_fixture.h"
 #include "testing.h"
 
 namespace kvnet::daemon {
@@ -19,61 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// One kvnetd: its datapath, runtime and Service over a database in `dir`.
-struct Instance {
-  std::unique_ptr<dp::Datapath> dp;
-  std::unique_ptr<io::Runtime> rt;
-  std::unique_ptr<Service> svc;
-  // The Service first, the datapath last.
-  void reset() {
-    svc.reset();
-    rt.reset();
-    dp.reset();
-  }
-};
-
-class ServiceVmTest : public ::testing::Test {
+class ServiceVmTest : public ServiceFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("kvnet-svcvm-" + std::to_string(getpid()) + "-" +
-                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    main_ = make(dir_ / "a");
-  }
-  void TearDown() override {
-    main_.reset();
-    fs::remove_all(dir_);
-  }
-
-  Instance make(const fs::path& db_dir) {
-    Instance i;
-    i.dp = std::make_unique<dp::Datapath>(512);
-    i.rt = std::make_unique<io::Runtime>(*i.dp);  // not started: calls run inline
-    auto store = Store::open((db_dir / "kvnet.db").string());
-    EXPECT_TRUE(store.ok());
-    auto opener = [this](const PortSpec& p) -> Result<std::unique_ptr<dp::PortBackend>> {
-      opened_.insert(p.name);
-      return std::unique_ptr<dp::PortBackend>(std::make_unique<dp::DiscardBackend>());
-    };
-    i.svc = std::make_unique<Service>(std::move(*store), *i.rt, opener, ServiceOptions{.manage_containers = false});
-    EXPECT_TRUE(i.svc->restore().ok());
-    return i;
-  }
-
-  json ok(const json& req, Instance* in = nullptr) {
-    json r = (in ? in : &main_)->svc->handle(req);
-    EXPECT_TRUE(r["ok"].get<bool>()) << req.dump() << " -> " << r.dump();
-    return r["result"];
-  }
-  std::string err(const json& req) {
-    json r = main_.svc->handle(req);
-    EXPECT_FALSE(r["ok"].get<bool>()) << req.dump() << " -> " << r.dump();
-    return r.value("error", "");
-  }
-  std::string exported(Instance* in = nullptr) { return ok({{"cmd", "export"}}, in)["yaml"]; }
-  const Topology& config() const { return main_.svc->config(); }
-  dp::Datapath& dp() { return *main_.dp; }
 
   // Two switches to put NICs on.
   void bridges() {
@@ -87,9 +35,6 @@ class ServiceVmTest : public ::testing::Test {
     return ok(req);
   }
 
-  fs::path dir_;
-  Instance main_;
-  std::set<std::string> opened_;  // ports the fake opener was asked for
 };
 
 TEST_F(ServiceVmTest, AddCreatesTheNicPortsWithTheirVlanSettings) {
