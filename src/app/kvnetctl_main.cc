@@ -382,7 +382,8 @@ const Verb kVerbs[] = {
 const std::map<std::string, const char*> kGroups = {
     {"ct", "containers: network namespaces with a veth into a bridge"},
     {"vm", "virtual machines: QEMU guests whose NICs are ports of the switch"},
-    {"sg", "security groups: stateful allow rules for the ports that use them"}};
+    {"sg", "security groups: stateful allow rules for the ports that use them"},
+    {"conntrack", "the firewalls' connection tracking tables"}};
 
 void run_verb(const Verb& v, const Args& a) {
   if (v.run) return v.run(a);

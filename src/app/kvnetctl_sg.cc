@@ -70,6 +70,25 @@ const Verb kSgVerbs[] = {
      [](CLI::App& c, Args& a) { c.add_option("name", a.name, "group name")->required(); },
      [](const Args& a) -> json { return {{"cmd", "sg-show"}, {"name", a.name}}; },
      [](const json& r, const Args&) { print_group(r); }},
+    {"conntrack", "list", "conntrack list [--bridge B] [--port P]: the firewalls' connections (as conntrack -L)",
+     [](CLI::App& c, Args& a) {
+       c.add_option("--bridge", a.bridge, "only this bridge's");
+       c.add_option("--port", a.port, "only this port's (its zone)");
+     },
+     [](const Args& a) -> json { return {{"cmd", "conntrack-list"}, {"bridge", a.bridge}, {"port", a.port}}; },
+     [](const json& r, const Args&) {
+       for (const auto& e : r)
+         std::cout << fmt::format("{}/{}: {}\n", str(e, "bridge"), str(e, "port").empty() ? "?" : str(e, "port"),
+                                  str(e, "line"));
+       if (r.empty()) std::cout << "no connections\n";
+     }},
+    {"conntrack", "flush", "conntrack flush [--bridge B] [--port P]: forget the firewalls' connections",
+     [](CLI::App& c, Args& a) {
+       c.add_option("--bridge", a.bridge, "only this bridge's");
+       c.add_option("--port", a.port, "only this port's");
+     },
+     [](const Args& a) -> json { return {{"cmd", "conntrack-flush"}, {"bridge", a.bridge}, {"port", a.port}}; },
+     [](const json& r, const Args&) { std::cout << r["flushed"].get<size_t>() << " connection(s) flushed\n"; }},
 };
 
 }  // namespace

@@ -110,6 +110,8 @@ const std::vector<Service::Command>& Service::commands() {
       {"sg-rule-del", true, &Service::sg_rule_del},
       {"sg-list", false, &Service::sg_list},
       {"sg-show", false, &Service::sg_show},
+      {"conntrack-list", false, &Service::conntrack_list},
+      {"conntrack-flush", false, &Service::conntrack_flush},
       {"vm-add", true, &Service::vm_add},
       {"vm-del", true, &Service::vm_del},
       {"vm-start", false, &Service::vm_start},

@@ -136,6 +136,8 @@ class Service {
   Result<json> sg_list(const Args& a);
   Result<json> sg_show(const Args& a);
   json sg_json(const ctl::SecurityGroupSpec& g) const;
+  Result<json> conntrack_list(const Args& a);
+  Result<json> conntrack_flush(const Args& a);
   // VMs (service_vm.cc)
   Result<json> vm_add(const Args& a);
   Result<json> vm_del(const Args& a);

@@ -122,4 +122,35 @@ Result<json> Service::sg_show(const Args& a) {
   return sg_json(*g);
 }
 
+Result<json> Service::conntrack_list(const Args& a) {
+  TRY(bridge, a.str("bridge", false));
+  TRY(port, a.str("port", false));
+  if (!bridge.empty() && !cur_.find_bridge(bridge)) return Error{"bridge '" + bridge + "' does not exist"};
+  if (!port.empty() && !cur_.find_port(port)) return Error{"port '" + port + "' does not exist"};
+  json out = json::array();
+  for (const auto& r : dp_.conntrack_dump(bridge, port)) {
+    const auto& e = r.entry;
+    out.push_back({{"bridge", r.bridge},
+                   {"port", r.port},
+                   {"zone", e.zone()},
+                   {"family", e.family() == 6 ? "ipv6" : "ipv4"},
+                   {"protocol", protocol_name(e.proto())},
+                   {"state", std::string(dp::to_string(e.state))},
+                   {"seconds_left", r.seconds_left},
+                   {"mark", e.mark},
+                   {"packets", {e.packets[0], e.packets[1]}},
+                   {"bytes", {e.bytes[0], e.bytes[1]}},
+                   {"line", r.line}});
+  }
+  return out;
+}
+
+Result<json> Service::conntrack_flush(const Args& a) {
+  TRY(bridge, a.str("bridge", false));
+  TRY(port, a.str("port", false));
+  if (!bridge.empty() && !cur_.find_bridge(bridge)) return Error{"bridge '" + bridge + "' does not exist"};
+  if (!port.empty() && !cur_.find_port(port)) return Error{"port '" + port + "' does not exist"};
+  return json{{"flushed", dp_.conntrack_flush(bridge, port)}};
+}
+
 }  // namespace kvnet::daemon

@@ -1,5 +1,7 @@
 #include "io/dp_commands.h"
 
+#include <time.h>
+
 #include <unordered_map>
 
 namespace kvnet::io {
@@ -81,6 +83,56 @@ uint32_t DatapathCommands::fdb_flush(const std::string& bridge) {
     const uint32_t before = b->fdb()->size();
     b->fdb()->flush();
     return before - b->fdb()->size();
+  });
+}
+
+namespace {
+
+// The port of a firewall zone (zone = port id + 1, dp::Datapath::set_firewall).
+const dp::Port* zone_port(dp::Datapath& dp, uint16_t zone) {
+  const uint32_t id = zone - 1u;
+  return zone && id < dp.ports().size() ? dp.ports()[id].get() : nullptr;
+}
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // the receive clock of live frames
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+std::vector<ConntrackRow> DatapathCommands::conntrack_dump(const std::string& bridge, const std::string& port) {
+  return rt_.call([&](dp::Datapath& dp) {
+    std::vector<ConntrackRow> out;
+    const uint64_t now = monotonic_ns();
+    for (const auto& b : dp.bridges()) {
+      if ((!bridge.empty() && b->name() != bridge) || !b->conntrack()) continue;
+      for (const auto& e : b->conntrack()->entries(now)) {
+        const dp::Port* p = zone_port(dp, e.zone());
+        const std::string pname = p && p->bridge == b.get() ? p->name : "";
+        if (!port.empty() && pname != port) continue;
+        out.push_back({b->name(), pname, e, e.seconds_left(now), dp::format_entry(e, now)});
+      }
+    }
+    return out;
+  });
+}
+
+size_t DatapathCommands::conntrack_flush(const std::string& bridge, const std::string& port) {
+  return rt_.call([&](dp::Datapath& dp) -> size_t {
+    size_t n = 0;
+    for (const auto& b : dp.bridges()) {
+      if ((!bridge.empty() && b->name() != bridge) || !b->conntrack()) continue;
+      if (port.empty()) {
+        n += b->conntrack()->size();
+        b->conntrack()->flush();
+        continue;
+      }
+      for (const dp::Port* p : b->ports())
+        if (p->name == port) n += b->conntrack()->flush_zone(static_cast<uint16_t>(p->id + 1));
+    }
+    return n;
   });
 }
 

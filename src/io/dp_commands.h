@@ -113,6 +113,15 @@ struct BridgePipelineRow {
   std::vector<PortStagesRow> ports;
 };
 
+// One tracked connection (kvnetctl conntrack list).
+struct ConntrackRow {
+  std::string bridge;
+  std::string port;  // the filtered port whose zone it is in ("" unknown)
+  dp::Conntrack::Entry entry;
+  uint64_t seconds_left;
+  std::string line;  // as conntrack -L prints it
+};
+
 class DatapathCommands {
  public:
   explicit DatapathCommands(Runtime& rt) : rt_(rt) {}
@@ -127,6 +136,9 @@ class DatapathCommands {
   };
   std::vector<FdbRow> fdb_dump(const std::string& bridge);
   uint32_t fdb_flush(const std::string& bridge);  // how many entries went
+  // Connections of the bridges' firewalls ("" = every bridge / port).
+  std::vector<ConntrackRow> conntrack_dump(const std::string& bridge, const std::string& port);
+  size_t conntrack_flush(const std::string& bridge, const std::string& port);  // how many went
   std::vector<PortCountersRow> counters();
   // Every bridge's stages with their counters, in the order frames meet them.
   std::vector<BridgePipelineRow> pipeline();

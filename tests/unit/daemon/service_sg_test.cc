@@ -506,3 +506,23 @@ TEST_F(ServiceSgTest, ApplyRefusals) {
 
 }  // namespace
 }  // namespace kvnet::daemon
+
+namespace kvnet::daemon {
+namespace {
+
+class ServiceConntrackTest : public ServiceFixture {};
+
+TEST_F(ServiceConntrackTest, ListAndFlushCheckTheirArgumentsAndStartEmpty) {
+  ok({{"cmd", "add-br"}, {"bridge", "br0"}});
+  ok({{"cmd", "sg-add"}, {"name", "web"}});
+  ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p1"}, {"options", {{"security_groups", "web"}}}});
+  EXPECT_EQ(ok({{"cmd", "conntrack-list"}}), json::array());
+  EXPECT_EQ(ok({{"cmd", "conntrack-list"}, {"bridge", "br0"}, {"port", "p1"}}), json::array());
+  EXPECT_EQ(ok({{"cmd", "conntrack-flush"}, {"port", "p1"}})["flushed"], 0);
+  EXPECT_EQ(err({{"cmd", "conntrack-list"}, {"bridge", "nope"}}), "bridge 'nope' does not exist");
+  EXPECT_EQ(err({{"cmd", "conntrack-flush"}, {"port", "nope"}}), "port 'nope' does not exist");
+  EXPECT_EQ(err({{"cmd", "conntrack-list"}, {"port", 7}}), "argument 'port' must be a string");
+}
+
+}  // namespace
+}  // namespace kvnet::daemon
