@@ -36,7 +36,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 export KVNET_SOCKET=$T/k.sock
 k() { "$BIN/kvnetctl" "$@"; }
-inns() { nsenter --net=/run/netns/$NS "$@"; }
 now() { date +%s.%N; }
 # wait_marker LOG: returns when the ready marker is in LOG (fails after 300 s).
 wait_marker() {
@@ -50,7 +49,8 @@ wait_marker() {
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
-inns "$BIN/kvnetd" --foreground --db "$T/k.db" --socket "$KVNET_SOCKET" 2>"$T/kvnetd.log" &
+# nsenter execs kvnetd (no fork): $! is kvnetd's pid, which cleanup kills.
+nsenter --net=/run/netns/$NS "$BIN/kvnetd" --foreground --db "$T/k.db" --socket "$KVNET_SOCKET" 2>"$T/kvnetd.log" &
 KVD=$!
 for _ in $(seq 1 100); do [ -S "$KVNET_SOCKET" ] && break; sleep 0.05; done
 k add-br br0 >/dev/null
