@@ -36,28 +36,7 @@ std::vector<dp::IpPrefix> group_members(const Topology& t, const std::string& gr
   return out;
 }
 
-bool same_prefixes(const std::vector<dp::IpPrefix>& a, const std::vector<dp::IpPrefix>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].str() != b[i].str()) return false;
-  return true;
-}
-
-bool same_policy(const dp::FwPolicy* a, const dp::FwPolicy* b) {
-  if (!a || !b) return a == b;
-  if (a->groups != b->groups || a->filtered != b->filtered || a->port_security != b->port_security) return false;
-  if (a->rules.size() != b->rules.size() || a->sources.size() != b->sources.size()) return false;
-  for (size_t i = 0; i < a->rules.size(); ++i) {
-    const auto &x = a->rules[i], &y = b->rules[i];
-    if (x.id != y.id || x.group != y.group || x.ingress != y.ingress || x.v6 != y.v6 || x.proto != y.proto ||
-        x.port_min != y.port_min || x.port_max != y.port_max || x.icmp_type != y.icmp_type ||
-        x.icmp_code != y.icmp_code || x.any_remote != y.any_remote || !same_prefixes(x.remotes, y.remotes))
-      return false;
-  }
-  for (size_t i = 0; i < a->sources.size(); ++i)
-    if (a->sources[i].mac != b->sources[i].mac || a->sources[i].prefix.str() != b->sources[i].prefix.str()) return false;
-  return true;
-}
+bool same_policy(const dp::FwPolicy* a, const dp::FwPolicy* b) { return a && b ? *a == *b : a == b; }
 
 }  // namespace
 

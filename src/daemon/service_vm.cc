@@ -305,8 +305,6 @@ json Service::vm_json(const VmSpec& vm) const {
   json nics = json::array();
   for (size_t i = 0; i < vm.nics.size(); ++i) {
     const NicSpec& n = vm.nics[i];
-    const BridgeSpec* b = nullptr;
-    cur_.find_port(n.port, &b);
     nics.push_back({{"index", i}, {"bridge", n.bridge}, {"port", n.port}, {"mac", n.mac}, {"ip", n.ip}, {"gw", n.gw},
                     {"qbr", n.qbr}, {"attached", live_.count(n.port) && !vanished_.count(n.port)}});
   }

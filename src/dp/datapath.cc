@@ -127,7 +127,8 @@ void Datapath::set_firewall(Port& p, std::shared_ptr<const FwPolicy> policy) {
     p.egress.push_back(std::make_unique<FirewallStage>(c, zone, false, policy));
     return;
   }
-  // Cut what a rule that is gone allowed: a connection's mark names the
+  // Cut what a rule that is gone (or now matches otherwise: a remote
+  // group's members changed) allowed: a connection's mark names the
   // allowing rule by its group's index in the old policy and its id.
   const FwPolicy& old = out->policy();
   auto still_there = [&](uint32_t mark) {
@@ -136,14 +137,12 @@ void Datapath::set_firewall(Port& p, std::shared_ptr<const FwPolicy> policy) {
     const FwRule* before = nullptr;
     for (const auto& r : old.rules)
       if (r.group == gi && r.id == id) before = &r;
-    for (size_t ng = 0; ng < policy->groups.size(); ++ng) {
-      if (policy->groups[ng] != old.groups[gi]) continue;
-      for (const auto& r : policy->rules)
-        if (r.group == ng && r.id == id && before && r.ingress == before->ingress && r.v6 == before->v6 &&
-            r.proto == before->proto && r.port_min == before->port_min && r.port_max == before->port_max &&
-            r.icmp_type == before->icmp_type && r.icmp_code == before->icmp_code && r.any_remote == before->any_remote &&
-            r.remotes.size() == before->remotes.size())
-          return true;
+    if (!before) return false;
+    for (const auto& r : policy->rules) {
+      if (r.group >= policy->groups.size() || policy->groups[r.group] != old.groups[gi]) continue;
+      FwRule same = r;
+      same.group = before->group;  // group indexes may shift between policies
+      if (same == *before) return true;
     }
     return false;
   };

@@ -37,6 +37,7 @@ struct IpPrefix {
   std::string str() const;
   // "10.0.0.0/24", "fd00::1/128", "10.0.0.5" (a host): false if it is not one.
   static bool parse(const std::string& text, IpPrefix& out);
+  bool operator==(const IpPrefix&) const = default;
 };
 
 inline constexpr int16_t kFwAny = -1;
@@ -51,12 +52,14 @@ struct FwRule {
   int16_t icmp_type = kFwAny, icmp_code = kFwAny;
   bool any_remote = true;               // no remote_ip / remote_group
   std::vector<IpPrefix> remotes;        // remote_ip, or remote_group's members' addresses
+  bool operator==(const FwRule&) const = default;
 };
 
 // What port security allows a port to send from.
 struct FwSource {
   uint64_t mac = 0;  // 48 bits
   IpPrefix prefix;
+  bool operator==(const FwSource&) const = default;
 };
 
 struct FwPolicy {
@@ -65,6 +68,7 @@ struct FwPolicy {
   bool filtered = false;            // the port has groups
   bool port_security = false;
   std::vector<FwSource> sources;    // with port_security
+  bool operator==(const FwPolicy&) const = default;
 };
 
 // The first rule that allows `key` in that direction, or null.

@@ -147,5 +147,31 @@ TEST(FirewallStage, PerPortZonesDoNotShareConnections) {
   EXPECT_EQ(h.counters("b").dropped(dp::Drop::kFwDenied), 1u);
 }
 
+TEST(FirewallStage, ARemovedRuleCutsTheConnectionsItAllowed) {
+  Harness h;
+  auto& br = h.bridge("br0", dp::BridgeType::kSwitch);
+  dp::Port& a = h.port(br, "a");
+  h.port(br, "b");
+  h.send("b", eth(0xffffffffffff, kMacB, {}, 0x0806));
+  h.take("a");
+  h.dp.set_firewall(a, web_client());
+  ASSERT_NE(br.conntrack(), nullptr);
+  h.send("a", frame(kMacA, kMacB, kA, kB, tcp(40000, 80, kSyn)), 1);
+  EXPECT_EQ(h.take("b").size(), 1u);
+  EXPECT_EQ(br.conntrack()->size(), 1u);
+  h.dp.set_firewall(a, web_client());  // the same rules: the connection stays
+  EXPECT_EQ(br.conntrack()->size(), 1u);
+  auto without = std::make_shared<dp::FwPolicy>(*web_client());
+  without->rules.erase(without->rules.begin());  // rule 1, TCP 80 out, goes
+  h.dp.set_firewall(a, without);
+  EXPECT_EQ(br.conntrack()->size(), 0u);
+  h.send("b", frame(kMacB, kMacA, kB, kA, tcp(80, 40000, kSyn | kAck)), 2);
+  EXPECT_TRUE(h.take("a").empty()) << "the reply of a cut connection is no reply";
+  h.dp.set_firewall(a, nullptr);  // no policy: the stages go, the port is open
+  EXPECT_TRUE(a.ingress.empty() && a.egress.empty());
+  h.send("b", frame(kMacB, kMacA, kB, kA, tcp(80, 40000, kSyn | kAck)), 3);
+  EXPECT_EQ(h.take("a").size(), 1u);
+}
+
 }  // namespace
 }  // namespace kvnet::testing
