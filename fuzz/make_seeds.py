@@ -398,7 +398,73 @@ def api_request():
     write("api_request", "not-json", "{\"cmd\": \"ping\"\n")
 
 
+def firewall():
+    """Conversations through fuzz/firewall.cc's ports: a (0, filtered, port
+    security: MAC A 10.0.0.1, MAC A2 10.0.0.128/25 and fd00::1), b (1, open),
+    c (2, lets UDP 5000-5010 in)."""
+    clear_seeds("firewall")
+    A2 = 0x020000000011
+    ip_a, ip_b, ip_c = 0x0A000001, 0x0A000002, 0x0A000003
+    v6_a = b"\xfd" + b"\0" * 14 + b"\1"
+    v6_b = b"\xfd" + b"\0" * 14 + b"\2"
+
+    def rec(port, frame, ts=0, join=False, trace=False, dry=False):
+        h0 = port | (4 if join else 0) | (0x80 if trace else 0)
+        return bytes([h0, ts | (1 if dry else 0), len(frame) >> 8, len(frame) & 0xFF]) + frame
+
+    def t4(src_mac, dst_mac, src, dst, sport, dport, flags, payload=b""):
+        return eth(dst_mac, src_mac, 0x0800, ipv4(6, tcp(payload, sport, dport, flags=flags), src, dst))
+
+    def u4(src_mac, dst_mac, src, dst, sport, dport, payload=b"u" * 8):
+        return eth(dst_mac, src_mac, 0x0800, ipv4(17, udp(payload, sport, dport), src, dst))
+
+    def icmp4(src_mac, dst_mac, src, dst, typ, code=0, body=b"ping" * 4):
+        h = struct.pack("!BBHHH", typ, code, 0, 7, 1) if typ in (0, 8) else struct.pack("!BBHI", typ, code, 0, 0)
+        return eth(dst_mac, src_mac, 0x0800, ipv4(1, h + body, src, dst))
+
+    SYN, ACK, FIN, RST, PSH = 0x02, 0x10, 0x01, 0x04, 0x08
+    web = (rec(0, t4(A, B, ip_a, ip_b, 40000, 80, SYN)) + rec(1, t4(B, A, ip_b, ip_a, 80, 40000, SYN | ACK)) +
+           rec(0, t4(A, B, ip_a, ip_b, 40000, 80, ACK)) + rec(0, t4(A, B, ip_a, ip_b, 40000, 80, PSH | ACK, b"GET /")) +
+           rec(1, t4(B, A, ip_b, ip_a, 80, 40000, PSH | ACK, b"200 OK")) + rec(0, t4(A, B, ip_a, ip_b, 40000, 80, FIN | ACK)) +
+           rec(1, t4(B, A, ip_b, ip_a, 80, 40000, FIN | ACK)) + rec(0, t4(A, B, ip_a, ip_b, 40000, 80, ACK)))
+    write("firewall", "tcp-web-out", web)
+    write("firewall", "tcp-in-22-and-denied-23",
+          rec(1, t4(B, A, ip_b, ip_a, 50000, 22, SYN)) + rec(0, t4(A, B, ip_a, ip_b, 22, 50000, SYN | ACK)) +
+          rec(1, t4(B, A, ip_b, ip_a, 50001, 23, SYN)) + rec(1, t4(B, A, ip_b, ip_a, 50002, 22, ACK)))
+    write("firewall", "spoofing",
+          rec(0, u4(A, B, 0x0A000009, ip_b, 5000, 53)) + rec(0, u4(0x020000000099, B, ip_a, ip_b, 5000, 53)) +
+          rec(0, eth(BCAST, A, 0x0806, arp(2, A, ip_b, ip_c))) + rec(0, eth(BCAST, A, 0x0806, arp(1, A, ip_a, ip_b))) +
+          rec(0, eth(BCAST, A2, 0x0806, arp(1, A2, 0x0A000081, ip_b))) + rec(0, u4(A2, B, 0x0A000090, ip_b, 6000, 53)))
+    write("firewall", "udp-to-c-and-back",
+          rec(1, u4(B, C, ip_b, ip_c, 7000, 5001)) + rec(2, u4(C, B, ip_c, ip_b, 5001, 7000)) +
+          rec(1, u4(B, C, ip_b, ip_c, 7000, 6000)) + rec(2, u4(C, B, ip_c, ip_b, 9999, 7001), ts=40))
+    quoted = ipv4(6, tcp(b"", 40000, 80, flags=SYN), ip_a, ip_b)[:28]
+    write("firewall", "icmp-echo-and-error",
+          rec(1, icmp4(B, A, ip_b, ip_a, 8)) + rec(0, icmp4(A, B, ip_a, ip_b, 0)) +
+          rec(0, t4(A, B, ip_a, ip_b, 40000, 80, SYN)) + rec(1, icmp4(B, A, ip_b, ip_a, 3, 3, quoted)) +
+          rec(1, icmp4(B, A, ip_b, ip_a, 11, 0, quoted[:20] + b"\0" * 8)))
+    write("firewall", "ipv6-443-in",
+          rec(1, eth(A2, B, 0x86DD, ipv6(6, tcp(b"", 41000, 443, flags=SYN), v6_b, v6_a))) +
+          rec(0, eth(B, A2, 0x86DD, ipv6(6, tcp(b"", 443, 41000, flags=SYN | ACK), v6_a, v6_b))) +
+          rec(0, eth(B, A2, 0x86DD, ipv6(58, struct.pack("!BBHI", 134, 0, 0, 0), v6_a, v6_b))))
+    write("firewall", "dhcp",
+          rec(0, u4(A, BCAST, 0, 0xFFFFFFFF, 68, 67)) + rec(1, u4(B, A, ip_b, ip_a, 67, 68)) +
+          rec(0, u4(A, BCAST, ip_a, 0xFFFFFFFF, 67, 68)))
+    write("firewall", "table-full",
+          b"".join(rec(1, u4(B, C, ip_b, ip_c, 10000 + i, 5000 + i % 11), join=i % 8 > 0) for i in range(80)) +
+          rec(1, u4(B, C, ip_b, ip_c, 20000, 5005), ts=31))
+    write("firewall", "trace", rec(1, t4(B, A, ip_b, ip_a, 50000, 22, SYN), trace=True) + rec(0, u4(A, B, 0x0A000009, ip_b, 1, 2)))
+    write("firewall", "trace-dry", rec(0, t4(A, B, ip_a, ip_b, 40000, 80, SYN), trace=True, dry=True))
+    for name, f in frames_of_every_kind().items():
+        write("firewall", "kind-" + name, rec(0, f) + rec(1, f) + rec(2, f))
+
+
 if __name__ == "__main__":
+    import sys
+    if sys.argv[1:] == ["firewall"]:
+        firewall()
+        sys.exit(0)
+    firewall()
     flow_switch()
     offload()
     tunnel_decap()

@@ -17,6 +17,7 @@
 
 #include "ctl/kinds/kind.h"
 #include "daemon/api.h"
+#include "dp/bridge.h"
 #include "app/kvnetctl.h"
 
 namespace kvnet::cli {
@@ -53,6 +54,9 @@ void print_show(const json& r, const Args&) {
   for (const auto& b : r["bridges"]) {
     std::cout << "    Bridge " << str(b, "name") << "\n        type: " << str(b, "type");
     if (b.contains("mac_aging")) std::cout << "  mac_aging: " << b["mac_aging"] << "  mac_table_size: " << b["mac_table_size"];
+    if (b.value("conntrack_max", kvnet::dp::kConntrackSize) != kvnet::dp::kConntrackSize)
+      std::cout << "  conntrack_max: " << b["conntrack_max"];
+    if (b.contains("conntrack_timeouts_changed")) std::cout << "  conntrack_timeouts: " << str(b, "conntrack_timeouts_changed");
     std::cout << "\n";
     for (const auto& p : b["ports"]) {
       std::cout << "        Port " << str(p, "name") << "\n            type: " << str(p, "type");
@@ -279,7 +283,7 @@ const Verb kVerbs[] = {
        return req;
      },
      nullptr},
-    {"", "set", "set port PORT KEY=VALUE... | set bridge BR mac_aging=S mac_table_size=N",
+    {"", "set", "set port PORT KEY=VALUE... | set bridge BR mac_aging=S mac_table_size=N conntrack_max=N conntrack_timeouts=NAME:S,...",
      [](CLI::App& c, Args& a) {
        c.add_option("table", a.table, "port | bridge")->required()->check(CLI::IsMember({"port", "bridge"}));
        c.add_option("record", a.name, "port or bridge name")->required();

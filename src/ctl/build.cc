@@ -1,5 +1,6 @@
 #include "ctl/build.h"
 
+#include "ctl/firewall_build.h"
 #include "ctl/kinds/patch.h"
 
 namespace kvnet::ctl {
@@ -22,6 +23,10 @@ Status populate_datapath(dp::Datapath& dp, const Topology& t, const BackendFacto
       if (const auto* o = p.as<PatchOptions>())
         if (dp::Port* z = dp.find_port(o->peer_bridge + "/" + o->peer_port))  // may dangle in the daemon
           dp.connect_patch(*dp.find_port(b.name + "/" + p.name), *z);
+  // Security groups and port security (kvnetd installs them through its change set).
+  for (const auto& b : t.bridges)
+    for (const auto& p : b.ports)
+      if (auto fw = build_firewall(t, p.name)) dp.set_firewall(*dp.find_port(b.name + "/" + p.name), std::move(fw));
   for (const auto& b : t.bridges) {
     dp::Bridge* br = dp.find_bridge(b.name);
     for (const auto& f : b.fdb)

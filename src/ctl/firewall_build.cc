@@ -70,6 +70,7 @@ std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const std:
       x.port_max = r.port_max;
       x.icmp_type = static_cast<int16_t>(r.icmp_type);
       x.icmp_code = static_cast<int16_t>(r.icmp_code);
+      x.text = sg_rule_str(r);
       if (!r.remote_ip.empty()) {
         dp::IpPrefix pre;
         if (dp::IpPrefix::parse(r.remote_ip, pre)) x.remotes.push_back(pre);

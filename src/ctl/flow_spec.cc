@@ -24,6 +24,7 @@ struct Spec {
   std::optional<uint8_t> nw_proto;
   uint8_t nw_tos = 0, nw_ttl = 64;
   uint16_t tp_src = 0, tp_dst = 0;
+  uint8_t tcp_flags = 0x02;  // SYN: a trace is usually of a connection's first packet
   bool icmp_type_set = false;
   uint16_t arp_op = 1;
   Mac arp_sha, arp_tha;
@@ -129,6 +130,28 @@ Status apply(Spec& sp, const std::string& key, const std::string& val, bool has_
     return u(sp.tp_src, key == "tp_src" ? 65535 : 255);
   }
   if (key == "tp_dst" || key == "icmp_code") return u(sp.tp_dst, key == "tp_dst" ? 65535 : 255);
+  if (key == "tcp_flags") {
+    // A number (0x12) or names joined by '+' or '|' (syn+ack), as tcpdump prints them.
+    if (auto n = num(val, 255)) {
+      sp.tcp_flags = static_cast<uint8_t>(*n);
+      return Ok{};
+    }
+    static const std::map<std::string, uint8_t> names = {{"fin", 0x01}, {"syn", 0x02}, {"rst", 0x04}, {"psh", 0x08},
+                                                          {"ack", 0x10}, {"urg", 0x20}, {"ece", 0x40}, {"cwr", 0x80}};
+    uint8_t f = 0;
+    size_t at = 0;
+    while (at <= val.size()) {
+      const size_t end = val.find_first_of("+|", at);
+      const std::string name = val.substr(at, end == std::string::npos ? std::string::npos : end - at);
+      auto it = names.find(name);
+      if (it == names.end()) return bad("'" + name + "' is not a TCP flag (fin syn rst psh ack urg ece cwr, or a number)");
+      f |= it->second;
+      if (end == std::string::npos) break;
+      at = end + 1;
+    }
+    sp.tcp_flags = f;
+    return Ok{};
+  }
   if (key == "arp_op") return u(sp.arp_op, 65535);
   if (key == "arp_sha") {
     sp.sha_set = true;
@@ -159,7 +182,7 @@ size_t put_l4(std::vector<uint8_t>& v, const Spec& sp, uint8_t proto) {
     t.src = Be16::from_host(sp.tp_src);
     t.dst = Be16::from_host(sp.tp_dst);
     t.data_off = 5 << 4;
-    t.flags = 0x02;  // SYN
+    t.flags = sp.tcp_flags;
     t.window = Be16::from_host(65535);
     put(v, &t, sizeof t);
   } else if (proto == kIpProtoUdp) {

@@ -36,6 +36,8 @@ Fields bridge_fields(const BridgeSpec& b) {
     f.push_back({"mac_aging", std::to_string(b.settings.mac_aging_sec)});
     f.push_back({"mac_table_size", std::to_string(b.settings.mac_table_size)});
   }
+  f.push_back({"conntrack_max", std::to_string(b.settings.conntrack_max)});
+  if (auto t = conntrack_timeouts_str(b.settings.conntrack_timeouts); !t.empty()) f.push_back({"conntrack_timeouts", t});
   return f;
 }
 

@@ -188,4 +188,79 @@ Result<AllowedAddress> parse_allowed_address(const std::string& text) {
 
 std::string allowed_address_str(const AllowedAddress& a) { return a.mac.empty() ? a.cidr : a.mac + ":" + a.cidr; }
 
+// ------------------------------------------------------------ conntrack timeouts
+
+namespace {
+
+struct TimeoutField {
+  std::string_view name;
+  uint64_t dp::ConntrackTimeouts::*member;
+};
+constexpr TimeoutField kTimeoutFields[] = {
+    {"tcp_syn_sent", &dp::ConntrackTimeouts::tcp_syn_sent_ns},
+    {"tcp_syn_recv", &dp::ConntrackTimeouts::tcp_syn_recv_ns},
+    {"tcp_established", &dp::ConntrackTimeouts::tcp_established_ns},
+    {"tcp_fin_wait", &dp::ConntrackTimeouts::tcp_fin_wait_ns},
+    {"tcp_close_wait", &dp::ConntrackTimeouts::tcp_close_wait_ns},
+    {"tcp_last_ack", &dp::ConntrackTimeouts::tcp_last_ack_ns},
+    {"tcp_time_wait", &dp::ConntrackTimeouts::tcp_time_wait_ns},
+    {"tcp_close", &dp::ConntrackTimeouts::tcp_close_ns},
+    {"udp", &dp::ConntrackTimeouts::udp_unreplied_ns},
+    {"udp_stream", &dp::ConntrackTimeouts::udp_replied_ns},
+    {"icmp", &dp::ConntrackTimeouts::icmp_ns},
+    {"generic", &dp::ConntrackTimeouts::other_ns},
+};
+
+}  // namespace
+
+Status set_conntrack_timeout(dp::ConntrackTimeouts& t, std::string_view name, int64_t seconds) {
+  for (const auto& f : kTimeoutFields) {
+    if (f.name != name) continue;
+    if (seconds < 1 || seconds > kMaxConntrackTimeoutSec)
+      return Error{"conntrack timeout '" + std::string(name) + "' must be 1-" +
+                   std::to_string(kMaxConntrackTimeoutSec) + " seconds"};
+    t.*f.member = static_cast<uint64_t>(seconds) * dp::kSecondNs;
+    return Ok{};
+  }
+  std::string names;
+  for (const auto& f : kTimeoutFields) names += (names.empty() ? "" : ", ") + std::string(f.name);
+  return Error{"conntrack timeout '" + std::string(name) + "' is unknown (" + names + ")"};
+}
+
+Result<dp::ConntrackTimeouts> parse_conntrack_timeouts(std::string_view text) {
+  dp::ConntrackTimeouts t;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const std::string item(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    if (item.empty()) continue;
+    const auto colon = item.find(':');
+    if (colon == std::string::npos)
+      return Error{"conntrack timeout '" + item + "' must be NAME:SECONDS, e.g. udp:30"};
+    const std::string name = item.substr(0, colon), value = item.substr(colon + 1);
+    int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (ec != std::errc{} || ptr != value.data() + value.size() || value.empty())
+      return Error{"conntrack timeout '" + name + "': '" + value + "' is not a number of seconds"};
+    if (auto s = set_conntrack_timeout(t, name, v); !s) return s.error();
+  }
+  return t;
+}
+
+std::string conntrack_timeouts_str(const dp::ConntrackTimeouts& t) {
+  std::string out;
+  for (const auto& [name, sec] : conntrack_timeout_values(t, true))
+    out += (out.empty() ? "" : ",") + std::string(name) + ":" + std::to_string(sec);
+  return out;
+}
+
+std::vector<std::pair<std::string_view, uint64_t>> conntrack_timeout_values(const dp::ConntrackTimeouts& t,
+                                                                            bool changed_only) {
+  const dp::ConntrackTimeouts d;
+  std::vector<std::pair<std::string_view, uint64_t>> out;
+  for (const auto& f : kTimeoutFields)
+    if (!changed_only || t.*f.member != d.*f.member) out.emplace_back(f.name, t.*f.member / dp::kSecondNs);
+  return out;
+}
+
 }  // namespace kvnet::ctl

@@ -33,11 +33,13 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "base/result.h"
 #include "ctl/kinds/kind.h"
+#include "dp/conntrack.h"
 
 namespace kvnet::ctl {
 
@@ -108,6 +110,22 @@ std::string protocol_name(int protocol);  // "tcp", "any", "47"
 // "MAC:IP", "MAC:CIDR", "IP" or "CIDR" (MACs and IPv6 addresses have colons
 // too: a leading MAC is six hex pairs and a colon).
 Result<AllowedAddress> parse_allowed_address(const std::string& text);
+
+// A bridge's connection-table timeouts, netfilter's nf_conntrack_*_timeout
+// under shorter names, in seconds: tcp_syn_sent tcp_syn_recv tcp_established
+// tcp_fin_wait tcp_close_wait tcp_last_ack tcp_time_wait tcp_close udp
+// (unreplied) udp_stream (replied) icmp generic. Text form "udp:5,icmp:10";
+// the YAML form is a mapping {udp: 5, icmp: 10}.
+inline constexpr uint32_t kMaxConntrackTimeoutSec = 10 * 24 * 3600;
+// Sets `name` in `t`; an error names an unknown key or a value out of 1..kMax.
+Status set_conntrack_timeout(dp::ConntrackTimeouts& t, std::string_view name, int64_t seconds);
+Result<dp::ConntrackTimeouts> parse_conntrack_timeouts(std::string_view text);
+// The values that differ from netfilter's defaults, in the text form ("" = none).
+std::string conntrack_timeouts_str(const dp::ConntrackTimeouts& t);
+// The values by name, in seconds (show, export): all, or those that differ
+// from the defaults.
+std::vector<std::pair<std::string_view, uint64_t>> conntrack_timeout_values(const dp::ConntrackTimeouts& t,
+                                                                            bool changed_only = false);
 std::string allowed_address_str(const AllowedAddress& a);
 
 }  // namespace kvnet::ctl

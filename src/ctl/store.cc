@@ -12,7 +12,8 @@ constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bridges(
   name TEXT PRIMARY KEY, position INTEGER NOT NULL, type TEXT NOT NULL,
-  mac_aging INTEGER NOT NULL, mac_table_size INTEGER NOT NULL);
+  mac_aging INTEGER NOT NULL, mac_table_size INTEGER NOT NULL,
+  conntrack_max INTEGER NOT NULL DEFAULT 16384, conntrack_timeouts TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS ports(
   name TEXT PRIMARY KEY, bridge TEXT NOT NULL REFERENCES bridges(name),
   position INTEGER NOT NULL, type TEXT NOT NULL, spec TEXT NOT NULL);
@@ -55,6 +56,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   // Databases from before tunnels have no fdb.remote column.
   if (!st->has_column("fdb", "remote"))
     if (auto s = st->exec("ALTER TABLE fdb ADD COLUMN remote TEXT NOT NULL DEFAULT '';"); !s) return s.error();
+  // Databases from before the firewall have no conntrack settings.
+  if (!st->has_column("bridges", "conntrack_max"))
+    if (auto s = st->exec("ALTER TABLE bridges ADD COLUMN conntrack_max INTEGER NOT NULL DEFAULT 16384;"
+                          "ALTER TABLE bridges ADD COLUMN conntrack_timeouts TEXT NOT NULL DEFAULT '';");
+        !s)
+      return s.error();
   return st;
 }
 
@@ -114,12 +121,17 @@ Result<Topology> Store::load() {
     if (auto s = finished(grc); !s) return s.error();
   }
   Stmt b;
-  if (auto s = prepare("SELECT name, type, mac_aging, mac_table_size FROM bridges ORDER BY position", b); !s)
+  if (auto s = prepare("SELECT name, type, mac_aging, mac_table_size, conntrack_max, conntrack_timeouts FROM bridges "
+                       "ORDER BY position",
+                       b);
+      !s)
     return s.error();
   int rc;
   while ((rc = sqlite3_step(b.s)) == SQLITE_ROW) {
     Settings settings;
     if (col(b.s, 1) != "hub") settings = {{"mac_aging", col(b.s, 2)}, {"mac_table_size", col(b.s, 3)}};
+    settings.push_back({"conntrack_max", col(b.s, 4)});
+    if (!col(b.s, 5).empty()) settings.push_back({"conntrack_timeouts", col(b.s, 5)});
     auto br = make_bridge(col(b.s, 0), col(b.s, 1), settings);
     if (!br) return invalid(br.error().message);
     Stmt p;
@@ -173,7 +185,7 @@ Status Store::save(const Topology& t) {
   if (!exec("DELETE FROM security_groups; DELETE FROM vms; DELETE FROM containers; DELETE FROM fdb; DELETE FROM ports; DELETE FROM bridges;"))
     return fail("clearing");
   Stmt b, p, f, c, v, g;
-  if (sqlite3_prepare_v2(db_, "INSERT INTO bridges VALUES(?,?,?,?,?)", -1, &b.s, nullptr) != SQLITE_OK ||
+  if (sqlite3_prepare_v2(db_, "INSERT INTO bridges VALUES(?,?,?,?,?,?,?)", -1, &b.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO ports VALUES(?,?,?,?,?)", -1, &p.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO fdb(bridge, vlan, mac, port, remote) VALUES(?,?,?,?,?)", -1, &f.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO containers VALUES(?,?,?,?,?,?,?)", -1, &c.s, nullptr) != SQLITE_OK ||
@@ -189,6 +201,8 @@ Status Store::save(const Topology& t) {
     text(b.s, 3, std::string(dp::to_string(br.type)));
     sqlite3_bind_int64(b.s, 4, br.settings.mac_aging_sec);
     sqlite3_bind_int64(b.s, 5, br.settings.mac_table_size);
+    sqlite3_bind_int64(b.s, 6, br.settings.conntrack_max);
+    text(b.s, 7, conntrack_timeouts_str(br.settings.conntrack_timeouts));
     if (sqlite3_step(b.s) != SQLITE_DONE) return fail("bridge '" + br.name + "'");
     int ppos = 0;
     for (const auto& port : br.ports) {

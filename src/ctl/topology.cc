@@ -324,6 +324,23 @@ void Parser::bridge_settings(const YAML::Node& n, BridgeSpec& b) {
     if (hub) fail(n["mac_table_size"], "'mac_table_size' applies to learning and switch bridges, not hubs");
     b.settings.mac_table_size = static_cast<uint32_t>(integer(n["mac_table_size"], "mac_table_size", 1, 1 << 20));
   }
+  if (n["conntrack_max"])
+    b.settings.conntrack_max = static_cast<uint32_t>(integer(n["conntrack_max"], "conntrack_max", 1, 1 << 24));
+  if (const YAML::Node t = n["conntrack_timeouts"]) {
+    // A mapping {udp: 5} in files; the text "udp:5,icmp:10" from `set bridge`.
+    if (t.IsMap()) {
+      for (const auto& kv : t) {
+        const std::string name = scalar(kv.first, "conntrack_timeouts key");
+        const int64_t v = integer(kv.second, "conntrack_timeouts " + name, 1, kMaxConntrackTimeoutSec);
+        if (auto st = set_conntrack_timeout(b.settings.conntrack_timeouts, name, v); !st)
+          fail(kv.first, st.error().message);
+      }
+    } else {
+      auto parsed = parse_conntrack_timeouts(scalar(t, "conntrack_timeouts"));
+      if (!parsed) fail(t, parsed.error().message);
+      b.settings.conntrack_timeouts = *parsed;
+    }
+  }
 }
 
 BridgeSpec Parser::bridge(const YAML::Node& n) {
@@ -335,7 +352,8 @@ BridgeSpec Parser::bridge(const YAML::Node& n) {
   b.name = scalar(n["name"], "name");
   ctx_ = "bridge '" + b.name + "': ";
   if (auto s = check_name(b.name); !s) fail(n["name"], s.error().message);
-  check_keys(n, {"name", "type", "mac_aging", "mac_table_size", "ports", "fdb"}, "a bridge");
+  check_keys(n, {"name", "type", "mac_aging", "mac_table_size", "conntrack_max", "conntrack_timeouts", "ports", "fdb"},
+             "a bridge");
   bridge_settings(n, b);
   if (n["ports"]) {
     if (!n["ports"].IsSequence()) fail(n["ports"], "'ports' must be a list");
@@ -727,6 +745,15 @@ void Validator::security(std::set<std::string>& names) {
       // only the MACs its allowed addresses name.)
       bool needs_own = false;
       for (const auto& c : t_.containers) needs_own = needs_own || (c.port == p.name && !c.ip.empty());
+      // A MAC-less allowed address goes with the MACs the others name; with none
+      // named, it would allow nothing.
+      const bool named = std::any_of(p.security.allowed.begin(), p.security.allowed.end(),
+                                     [](const AllowedAddress& a) { return !a.mac.empty(); });
+      if (!named && !p.security.allowed.empty())
+        fail(p.loc, ctx,
+             "allowed address '" + allowed_address_str(p.security.allowed[0]) +
+                 "' has no MAC and the port has no endpoint whose MAC kvnet knows: write it as MAC:" +
+                 allowed_address_str(p.security.allowed[0]));
       if (needs_own)
         fail(p.loc, ctx,
              "port_security needs the endpoint's MAC: give its container a 'mac', or list allowed_addresses as MAC:IP");
@@ -950,8 +977,9 @@ Result<BridgeSpec> make_bridge(const std::string& name, const std::string& type,
 
 Result<BridgeSpec> update_bridge(const BridgeSpec& b, const Settings& s) {
   for (const auto& [k, v] : s)
-    if (k != "mac_aging" && k != "mac_table_size" && k != "type")
-      return Error{"bridge '" + b.name + "': '" + k + "' cannot be set (mac_aging, mac_table_size)"};
+    if (k != "mac_aging" && k != "mac_table_size" && k != "conntrack_max" && k != "conntrack_timeouts" && k != "type")
+      return Error{"bridge '" + b.name + "': '" + k +
+                   "' cannot be set (mac_aging, mac_table_size, conntrack_max, conntrack_timeouts)"};
   Fields base;
   base.push_back({"type", std::string(dp::to_string(b.type))});
   bool hub = b.type == dp::BridgeType::kHub;
@@ -961,6 +989,8 @@ Result<BridgeSpec> update_bridge(const BridgeSpec& b, const Settings& s) {
     base.push_back({"mac_aging", std::to_string(b.settings.mac_aging_sec)});
     base.push_back({"mac_table_size", std::to_string(b.settings.mac_table_size)});
   }
+  base.push_back({"conntrack_max", std::to_string(b.settings.conntrack_max)});
+  if (auto t = conntrack_timeouts_str(b.settings.conntrack_timeouts); !t.empty()) base.push_back({"conntrack_timeouts", t});
   return guarded("", [&] {
     Parser parser("", "/");
     parser.set_context("bridge '" + b.name + "': ");
@@ -1148,6 +1178,14 @@ std::string to_yaml(const Topology& t) {
         e << YAML::Key << "mac_aging" << YAML::Value << b.settings.mac_aging_sec;
       if (b.settings.mac_table_size != dp::kDefaultMacTableSize)
         e << YAML::Key << "mac_table_size" << YAML::Value << b.settings.mac_table_size;
+    }
+    if (b.settings.conntrack_max != dp::kConntrackSize)
+      e << YAML::Key << "conntrack_max" << YAML::Value << b.settings.conntrack_max;
+    if (b.settings.conntrack_timeouts != dp::ConntrackTimeouts{}) {
+      e << YAML::Key << "conntrack_timeouts" << YAML::Value << YAML::Flow << YAML::BeginMap;
+      for (const auto& [name, sec] : conntrack_timeout_values(b.settings.conntrack_timeouts, true))
+        e << YAML::Key << std::string(name) << YAML::Value << sec;
+      e << YAML::EndMap;
     }
     if (!b.fdb.empty()) {
       e << YAML::Key << "fdb" << YAML::Value << YAML::BeginSeq;

@@ -104,10 +104,19 @@ nlohmann::json trace_step_json(const dp::TraceStep& s) {
   text("mac", s.mac);
   text("kind", s.kind);
   if (!s.other.empty())
-    j[s.stage == dp::TraceStage::kPatch   ? "peer"
-      : s.stage == dp::TraceStage::kLearn ? "from_port"
-      : s.stage == dp::TraceStage::kEncap ? "encap"
-                                          : "out_port"] = s.other;
+    j[s.stage == dp::TraceStage::kPatch      ? "peer"
+      : s.stage == dp::TraceStage::kLearn    ? "from_port"
+      : s.stage == dp::TraceStage::kEncap    ? "encap"
+      : s.stage == dp::TraceStage::kFirewall ? (s.what == dp::TraceWhat::kFwSpoofed     ? "refused"
+                                                : s.what == dp::TraceWhat::kFwUnfiltered ? "because"
+                                                                                         : "groups")
+                                             : "out_port"] = s.other;
+  text("group", s.group);
+  text("rule", s.rule);
+  text("ct", s.ct);
+  text("conn_state", s.conn_state);
+  num("rule_id", s.rule_id);
+  num("zone", s.zone);
   num("bytes", s.bytes);
   num("vlan", s.vlan);
   num("vid", s.vid);

@@ -527,7 +527,8 @@ Result<json> Service::set_bridge(const Args& a) {
   const BridgeSpec* b = cur_.find_bridge(br);
   if (!b) return Error{"bridge '" + br + "' does not exist"};
   for (const auto& [k, v] : settings)
-    if (k == "type") return Error{"bridge '" + br + "': 'type' cannot be changed (mac_aging, mac_table_size)"};
+    if (k == "type")
+      return Error{"bridge '" + br + "': 'type' cannot be changed (mac_aging, mac_table_size, conntrack_max, conntrack_timeouts)"};
   TRY(nb, update_bridge(*b, settings));
   Topology next = cur_;
   *next.find_bridge(br) = std::move(nb);
@@ -632,6 +633,11 @@ Result<json> Service::show(const Args&) {
       bj["mac_aging"] = b.settings.mac_aging_sec;
       bj["mac_table_size"] = b.settings.mac_table_size;
     }
+    bj["conntrack_max"] = b.settings.conntrack_max;
+    json timeouts = json::object();
+    for (const auto& [name, sec] : conntrack_timeout_values(b.settings.conntrack_timeouts)) timeouts[name] = sec;
+    bj["conntrack_timeouts"] = timeouts;
+    if (auto t = conntrack_timeouts_str(b.settings.conntrack_timeouts); !t.empty()) bj["conntrack_timeouts_changed"] = t;
     bridges.push_back(bj);
   }
   json cts = json::array();

@@ -60,7 +60,9 @@ void Bridge::detach(Port& p) {
 }
 
 Conntrack& Bridge::make_conntrack() {
-  if (!ct_) ct_ = std::make_unique<Conntrack>(kConntrackSize, ConntrackTimeouts{}, std::hash<std::string>{}(name_));
+  if (!ct_)
+    ct_ = std::make_unique<Conntrack>(settings_.conntrack_max, settings_.conntrack_timeouts,
+                                      std::hash<std::string>{}(name_));
   return *ct_;
 }
 
@@ -75,6 +77,10 @@ void Bridge::set_settings(const BridgeSettings& s) {
     fdb_ = std::move(next);
   }
   if (fdb_) fdb_->set_aging(uint64_t{s.mac_aging_sec} * 1000000000ULL);
+  if (ct_) {
+    if (s.conntrack_max != settings_.conntrack_max) ct_->resize(s.conntrack_max);
+    ct_->set_timeouts(s.conntrack_timeouts);
+  }
   settings_ = s;
 }
 

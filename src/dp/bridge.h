@@ -53,6 +53,11 @@ inline constexpr uint32_t kConntrackSize = 16384;
 struct BridgeSettings {
   uint32_t mac_aging_sec = kDefaultMacAgingSec;
   uint32_t mac_table_size = kDefaultMacTableSize;
+  // The connection table of the bridge's firewalls (netfilter's
+  // nf_conntrack_max and nf_conntrack_*_timeout, per bridge).
+  uint32_t conntrack_max = kConntrackSize;
+  ConntrackTimeouts conntrack_timeouts;
+  friend bool operator==(const BridgeSettings&, const BridgeSettings&) = default;
 };
 
 class Bridge {
@@ -78,7 +83,9 @@ class Bridge {
   Conntrack& make_conntrack();
   const BridgeSettings& settings() const { return settings_; }
   // New aging time applies at once; a new table size keeps the most recently
-  // seen entries that fit (static entries first).
+  // seen entries that fit (static entries first). Likewise for the connection
+  // table: new timeouts apply at once to every connection, a new size keeps
+  // the most recently seen connections that fit.
   void set_settings(const BridgeSettings& s);
   // The built-in stages, in order (for `kvnetctl pipeline` and tests).
   const std::vector<std::unique_ptr<Stage>>& ingress_stages() const { return ingress_; }

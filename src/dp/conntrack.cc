@@ -277,6 +277,34 @@ void Conntrack::set_timeouts(const Timeouts& t) {
   std::copy(std::begin(v), std::end(v), class_timeout_);
 }
 
+size_t Conntrack::resize(uint32_t max_connections) {
+  Conntrack next(max_connections, timeouts_, seed_);
+  const size_t kept = next.take_from(*this);
+  *this = std::move(next);
+  return kept;
+}
+
+size_t Conntrack::take_from(const Conntrack& old) {
+  std::vector<uint32_t> live;  // expired ones not swept yet too: they are the oldest
+  for (uint32_t n = 0; n < old.conns_.size(); ++n)
+    if (old.conns_[n].in_use) live.push_back(n);
+  auto newest_first = [&](uint32_t a, uint32_t b) { return old.conns_[a].last_seen > old.conns_[b].last_seen; };
+  std::stable_sort(live.begin(), live.end(), newest_first);
+  if (live.size() > max_conns_ - used_) live.resize(max_conns_ - used_);
+  // Oldest first, so that each expiry list stays ordered by last packet.
+  for (auto it = live.rbegin(); it != live.rend(); ++it) {
+    const uint32_t n = free_;
+    free_ = conns_[n].next;
+    conns_[n] = old.conns_[*it];
+    index_insert(n << 1, hash_of(conns_[n].tuple[0]));
+    index_insert((n << 1) | 1, hash_of(conns_[n].tuple[1]));
+    list_append(n, conns_[n].list);
+    ++used_;
+  }
+  stats_ = old.stats_;
+  return live.size();
+}
+
 uint8_t Conntrack::class_of(Proto proto, ConnState s) {
   const uint8_t replied = s == ConnState::kReplied ? 1 : 0;
   switch (proto) {

@@ -141,6 +141,7 @@ struct ConntrackTimeouts {
   uint64_t udp_replied_ns = 120 * kSecondNs;  // netfilter's udp_timeout_stream
   uint64_t icmp_ns = 30 * kSecondNs;
   uint64_t other_ns = 600 * kSecondNs;        // netfilter's generic_timeout
+  friend bool operator==(const ConntrackTimeouts&, const ConntrackTimeouts&) = default;
 };
 
 class Conntrack {
@@ -259,6 +260,11 @@ class Conntrack {
 
   void set_timeouts(const Timeouts& t);
   const Timeouts& timeouts() const { return timeouts_; }
+  // A new capacity, in place (the firewall stages keep their reference):
+  // the connections are kept, the most recently seen first while there is
+  // room, with their state, counters and marks. Connection ids change.
+  // Returns how many were kept. Control path: allocates.
+  size_t resize(uint32_t max_connections);
   uint32_t capacity() const { return max_conns_; }
   uint32_t size() const { return used_; }  // includes expired entries not yet swept
   const Stats& stats() const { return stats_; }
@@ -305,6 +311,8 @@ class Conntrack {
   // The live connection holding `t`, as a ref (conn << 1 | dir), or kNil.
   uint32_t lookup(const Tuple& t, uint64_t now) const;
   Entry entry_of(uint32_t n) const;
+  // Copies old's connections into this empty table (resize()).
+  size_t take_from(const Conntrack& old);
 
   uint32_t max_conns_;
   Timeouts timeouts_;

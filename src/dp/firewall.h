@@ -52,6 +52,7 @@ struct FwRule {
   int16_t icmp_type = kFwAny, icmp_code = kFwAny;
   bool any_remote = true;               // no remote_ip / remote_group
   std::vector<IpPrefix> remotes;        // remote_ip, or remote_group's members' addresses
+  std::string text;                     // the rule as configured, for trace ("ingress ipv4 tcp port 80")
   bool operator==(const FwRule&) const = default;
 };
 

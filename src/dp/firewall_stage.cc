@@ -1,6 +1,7 @@
 #include "dp/firewall_stage.h"
 
 #include "dp/port.h"
+#include "dp/bridge.h"
 
 namespace kvnet::dp {
 namespace {
@@ -28,7 +29,50 @@ bool dhcp_client_traffic(const net::FlowKey& k, bool from_endpoint) {
   return from_endpoint ? (k.tp_src == c && k.tp_dst == s) : (k.tp_src == s && k.tp_dst == c);
 }
 
+// What port security refused, for trace.
+std::string spoof_text(SourceVerdict v, const net::FlowKey& k) {
+  const bool v6 = k.dl_type == kEthIpv6;
+  const std::string src = v6 ? net::ipv6_str(k.ipv6_src) : net::ipv4_str(k.nw_src);
+  switch (v) {
+    case SourceVerdict::kBadMac: return "source MAC " + k.dl_src.str() + " is not one the port may send from";
+    case SourceVerdict::kBadIp:
+      return "source address " + src + " (MAC " + k.dl_src.str() + ") is not one the port may send from";
+    case SourceVerdict::kBadArp:
+      return "ARP from " + k.arp_sha.str() + " for " + net::ipv4_str(k.nw_src) + ", an address the port does not own";
+    case SourceVerdict::kDhcpServer: return "a DHCP server's reply: the port may not act as a DHCP server";
+    case SourceVerdict::kRouterAdvert: return "an IPv6 router advertisement: the port may not act as a router";
+    case SourceVerdict::kOk: break;
+  }
+  return "";
+}
+
+std::string groups_text(const FwPolicy& p) {
+  std::string out;
+  for (const auto& g : p.groups) out += (out.empty() ? "" : ", ") + g;
+  return out.empty() ? "no group" : out;
+}
+
 }  // namespace
+
+void FirewallStage::trace(PipelineContext& ctx, Port& port, TraceWhat what, std::string other,
+                          const Conntrack::Verdict* v, const FwRule* r) const {
+  TraceStep t{.bridge = port.bridge->name(), .port = port.name, .stage = TraceStage::kFirewall, .what = what};
+  t.mode = from_endpoint_ ? "egress" : "ingress";
+  t.other = other.empty() ? groups_text(*policy_) : std::move(other);
+  if (v) {
+    t.zone = zone_;
+    t.ct = std::string(to_string(v->state));
+    if (v->conn_state != Conntrack::ConnState::kNone)
+      t.conn_state = std::string(to_string(v->conn_state)) +
+                     (v->dir == Conntrack::Dir::kOrig ? ", original direction" : ", reply direction");
+  }
+  if (r) {
+    t.group = r->group < policy_->groups.size() ? policy_->groups[r->group] : "?";
+    t.rule_id = r->id;
+    t.rule = r->text;
+  }
+  ctx.trace_step(std::move(t));
+}
 
 // counters: passed, established, new, denied, invalid, spoofed
 bool FirewallStage::pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64_t* d) {
@@ -36,12 +80,19 @@ bool FirewallStage::pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64
   const FwPolicy& pol = *policy_;
   if (from_endpoint_) {
     if (const SourceVerdict v = check_source(pol, k); v != SourceVerdict::kOk) {
+      if (ctx.trace()) trace(ctx, port, TraceWhat::kFwSpoofed, spoof_text(v, k), nullptr, nullptr);
       ++d[5];
       ctx.drop(port, f, drop_of(v));
       return false;
     }
   }
   if (!pol.filtered || (k.dl_type != kEthIpv4 && k.dl_type != kEthIpv6) || dhcp_client_traffic(k, from_endpoint_)) {
+    if (ctx.trace())
+      trace(ctx, port, TraceWhat::kFwUnfiltered,
+            !pol.filtered                                        ? "no security group (port security only)"
+            : (k.dl_type != kEthIpv4 && k.dl_type != kEthIpv6) ? "not IP (security groups filter IP)"
+                                                                 : "DHCP client traffic",
+            nullptr, nullptr);
     ++d[0];
     return true;
   }
@@ -52,10 +103,14 @@ bool FirewallStage::pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64
     case Conntrack::CtState::kEstablished:
     case Conntrack::CtState::kRelated:
       if (!ctx.dry_run() && v.state == Conntrack::CtState::kEstablished) ct_.update(v.conn, v.dir, pk, now);
+      if (ctx.trace())
+        trace(ctx, port, v.state == Conntrack::CtState::kEstablished ? TraceWhat::kFwEstablished : TraceWhat::kFwRelated,
+              "", &v, nullptr);
       ++d[1];
       return true;
     case Conntrack::CtState::kInvalid:
       if (!ctx.dry_run()) ct_.count_invalid();
+      if (ctx.trace()) trace(ctx, port, TraceWhat::kFwInvalid, "", &v, nullptr);
       ++d[4];
       ctx.drop(port, f, Drop::kCtInvalid);
       return false;
@@ -63,6 +118,7 @@ bool FirewallStage::pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64
       break;
   }
   const FwRule* r = fw_match(pol, k, /*ingress=*/!from_endpoint_);
+  if (ctx.trace()) trace(ctx, port, r ? TraceWhat::kFwAllowed : TraceWhat::kFwDenied, "", &v, r);
   if (!r) {
     ++d[3];
     ctx.drop(port, f, Drop::kFwDenied);

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "dp/conntrack.h"
 #include "dp/firewall.h"
@@ -46,6 +47,10 @@ class FirewallStage final : public Stage {
 
  private:
   bool pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64_t* d);
+  // One trace step (only while tracing): other = what the step is about when
+  // it is not the port's groups.
+  void trace(PipelineContext& ctx, Port& port, TraceWhat what, std::string other, const Conntrack::Verdict* v,
+             const FwRule* r) const;
   Conntrack& ct_;
   uint16_t zone_;
   bool from_endpoint_;

@@ -15,6 +15,7 @@ std::string_view to_string(TraceStage s) {
     case TraceStage::kOutput: return "output";
     case TraceStage::kEncap: return "encap";
     case TraceStage::kPatch: return "patch";
+    case TraceStage::kFirewall: return "firewall";
     case TraceStage::kDrop: return "drop";
   }
   return "?";
@@ -38,6 +39,13 @@ std::string_view to_string(TraceWhat w) {
     case TraceWhat::kPriorityTag: return "priority_tag";
     case TraceWhat::kUntagged: return "untagged";
     case TraceWhat::kTagged: return "tagged";
+    case TraceWhat::kFwUnfiltered: return "unfiltered";
+    case TraceWhat::kFwEstablished: return "established";
+    case TraceWhat::kFwRelated: return "related";
+    case TraceWhat::kFwAllowed: return "allowed";
+    case TraceWhat::kFwDenied: return "denied";
+    case TraceWhat::kFwInvalid: return "invalid";
+    case TraceWhat::kFwSpoofed: return "spoofed";
   }
   return "?";
 }
@@ -97,6 +105,30 @@ std::string egress(const TraceStep& s) {
   return fmt::format("{} port {} (pvid {}): VLAN {}: {}", s.mode, s.port, s.pvid, s.vlan, what);
 }
 
+std::string firewall(const TraceStep& s) {
+  const std::string where = fmt::format("port {} ({} rules of {})", s.port, s.mode, s.other);
+  const std::string conn = s.conn_state.empty() ? std::string() : " (" + s.conn_state + ")";
+  switch (s.what) {
+    case TraceWhat::kFwUnfiltered: return fmt::format("port {}: {}: passes unfiltered", s.port, s.other);
+    case TraceWhat::kFwSpoofed: return fmt::format("port {}: port security: {}", s.port, s.other);
+    case TraceWhat::kFwEstablished:
+      return fmt::format("{}: conntrack zone {}: established{}: passes", where, s.zone, conn);
+    case TraceWhat::kFwRelated:
+      return fmt::format("{}: conntrack zone {}: related ICMP error of a connection{}: passes", where, s.zone, conn);
+    case TraceWhat::kFwAllowed:
+      return fmt::format("{}: conntrack zone {}: new connection, allowed by group {} rule {} ({})", where, s.zone,
+                         s.group, s.rule_id, s.rule);
+    case TraceWhat::kFwDenied:
+      return fmt::format("{}: conntrack zone {}: new connection, no rule allows it", where, s.zone);
+    case TraceWhat::kFwInvalid:
+      return fmt::format("{}: conntrack zone {}: invalid{}", where, s.zone,
+                         s.conn_state.empty() ? std::string(" (no connection, and it cannot start one)")
+                                              : " for the connection's state" + conn);
+    default: break;
+  }
+  return where;
+}
+
 }  // namespace
 
 std::string describe(const TraceStep& s) {
@@ -115,6 +147,7 @@ std::string describe(const TraceStep& s) {
     case TraceStage::kPatch:
       return fmt::format("output to patch {} -> peer {}", s.port,
                          s.other.empty() ? std::string("(none: the peer does not exist)") : s.other);
+    case TraceStage::kFirewall: return firewall(s);
     case TraceStage::kDrop: return fmt::format("dropped ({}): {}", to_string(s.reason), explain(s.reason));
   }
   return "";

@@ -20,7 +20,9 @@
 
 namespace kvnet::dp {
 
-enum class TraceStage : uint8_t { kIngress, kVlan, kLearn, kLookup, kFlood, kEgress, kOutput, kEncap, kPatch, kDrop };
+enum class TraceStage : uint8_t {
+  kIngress, kVlan, kLearn, kLookup, kFlood, kEgress, kOutput, kEncap, kPatch, kFirewall, kDrop
+};
 std::string_view to_string(TraceStage s);
 
 // What happened, for the stages that have several outcomes.
@@ -32,6 +34,13 @@ enum class TraceWhat : uint8_t {
   kBroadcast, kMulticast, kUnknown, kKnown,
   // egress
   kNotCarried, kInnerNotCarried, kPriorityTag, kUntagged, kTagged,
+  // firewall
+  kFwUnfiltered,  // not subject to the rules: no groups, not IP, DHCP client traffic
+  kFwEstablished, kFwRelated,
+  kFwAllowed,     // a new connection a rule allows
+  kFwDenied,      // a new connection no rule allows
+  kFwInvalid,     // not valid for conntrack
+  kFwSpoofed,     // port security
 };
 std::string_view to_string(TraceWhat w);
 
@@ -58,6 +67,14 @@ struct TraceStep {
   int64_t inner = -1;       // vlan: customer VLAN kept; egress: inner VLAN not carried
   int64_t tpid = -1;        // egress kTagged
   int64_t count = -1;       // flood: ports
+  // firewall: mode = "egress" (frames from the endpoint) or "ingress" (to it);
+  // other = the port's groups, or what port security refused
+  std::string group;        // the group of the rule that allowed it
+  std::string rule;         // that rule, as configured
+  std::string ct;           // conntrack: new, established, related, invalid
+  std::string conn_state;   // the connection's state (ESTABLISHED, REPLIED, ...), its direction
+  int64_t rule_id = -1;
+  int64_t zone = -1;
   bool tagged = false;      // vlan: the frame came with a tag
   bool tunnel = false;      // vlan: dot1q-tunnel port
   Drop reason = Drop::kCount;  // drop

@@ -131,6 +131,21 @@ TEST(FlowSpec, Tcp) {
   EXPECT_EQ(l4len, 20u);
   EXPECT_NE(net::load_be16(&b[k.l4_ofs + 16]), 0);  // a checksum is filled in
   EXPECT_EQ(l4_check_v4(b, k, l4len), 0) << "TCP checksum";
+  EXPECT_EQ(b[k.l4_ofs + 13], 0x02) << "a SYN unless told";
+}
+
+TEST(FlowSpec, TcpFlagsByNameOrNumber) {
+  const std::string base = std::string(kMacs) + ",tcp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_src=1,tp_dst=2,tcp_flags=";
+  for (const auto& [text, want] : std::vector<std::pair<std::string, int>>{
+           {"ack", 0x10}, {"syn+ack", 0x12}, {"fin|ack", 0x11}, {"0x04", 0x04}, {"24", 24}, {"0", 0}}) {
+    const Bytes b = build(base + text);
+    FlowKey k = parse(b);
+    EXPECT_EQ(b[k.l4_ofs + 13], want) << text;
+    EXPECT_EQ(l4_check_v4(b, k, 20), 0) << text;
+  }
+  EXPECT_NE(error_of("tcp,tcp_flags=syn+bogus").find("'bogus' is not a TCP flag"), std::string::npos);
+  EXPECT_NE(error_of("tcp,tcp_flags=ack+").find("'' is not a TCP flag"), std::string::npos);
+  EXPECT_NE(error_of("tcp,tcp_flags=256").find("is not a TCP flag"), std::string::npos);
 }
 
 TEST(FlowSpec, Udp) {

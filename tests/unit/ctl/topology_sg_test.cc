@@ -261,6 +261,10 @@ TEST(TopologySg, PortSecurityErrors) {
             "not a unicast MAC");
   EXPECT_EQ(port_error("allowed_addresses: 'garbage'"),
             "t.yaml:4:53: bridge 'br0': port 'p1': allowed address 'garbage' is not MAC:IP, MAC:CIDR, IP or CIDR");
+  EXPECT_EQ(port_error("port_security: true, allowed_addresses: ['10.0.0.1', 10.0.1.0/24]"),
+            "t.yaml:4:9: bridge 'br0': port 'p1': allowed address '10.0.0.1/32' has no MAC and the port has no "
+            "endpoint whose MAC kvnet knows: write it as MAC:10.0.0.1/32");
+  EXPECT_EQ(port_error("port_security: true, allowed_addresses: ['10.0.0.1', '52:54:00:00:00:01:10.0.0.2']"), "<ok>");
 }
 
 TEST(TopologySg, ErrorsWithoutAFileHaveNoLocation) {

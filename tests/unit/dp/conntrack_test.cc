@@ -673,6 +673,58 @@ TEST(Conntrack, FullTableRefusesThenReclaimsExpiredEntries) {
   EXPECT_EQ(ct.classify(pkt(c.s2c(kSyn | kAck)), 100 * kSec + 1).state, CtState::kEstablished);
 }
 
+TEST(Conntrack, ResizeKeepsConnectionsInPlaceNewestFirst) {
+  Conntrack::Timeouts to;
+  to.udp_unreplied_ns = 50 * kSec;
+  Conntrack ct(8, to, 7);
+  Conntrack* const where = &ct;
+  Tcp4 a, b, c;
+  b.cport = 40001;
+  c.cport = 40002;
+  handshake(ct, a, 0, 1, 11);
+  handshake(ct, b, 10 * kSec, 1, 12);
+  const Bytes u = v4(net::kIpProtoUdp, kA, kC, udp(1, 2));
+  pass(ct, u, 20 * kSec, 2, 13);
+  handshake(ct, c, 30 * kSec, 1, 14);
+  // Larger: everything stays, with its state, counters, marks and stats.
+  const auto before = ct.entries(30 * kSec);
+  EXPECT_EQ(ct.resize(64), 4u);
+  EXPECT_EQ(&ct, where);
+  EXPECT_EQ(ct.capacity(), 64u);
+  EXPECT_EQ(ct.size(), 4u);
+  EXPECT_EQ(ct.stats().created, 4u);
+  auto after = ct.entries(30 * kSec);
+  ASSERT_EQ(after.size(), 4u);
+  auto key = [](const Conntrack::Entry& e) { return std::tuple(e.mark, e.packets[0], e.packets[1], e.expires_ns); };
+  std::vector<decltype(key(after[0]))> kb, ka;
+  for (const auto& e : before) kb.push_back(key(e));
+  for (const auto& e : after) ka.push_back(key(e));
+  std::sort(kb.begin(), kb.end());
+  std::sort(ka.begin(), ka.end());
+  EXPECT_EQ(ka, kb);
+  EXPECT_EQ(pass(ct, a.s2c(kAck, 10), 31 * kSec).state, CtState::kEstablished);
+  EXPECT_EQ(pass(ct, u, 31 * kSec, 2).state, CtState::kEstablished);
+  EXPECT_EQ(ct.classify(pkt(u, 1), 31 * kSec).state, CtState::kNew);  // zones kept apart
+  // Smaller: the most recently seen stay (c at 30 s, a and u at 31 s; b goes).
+  EXPECT_EQ(ct.resize(3), 3u);
+  EXPECT_EQ(ct.capacity(), 3u);
+  EXPECT_EQ(ct.classify(pkt(b.c2s(kAck)), 32 * kSec).state, CtState::kInvalid);
+  EXPECT_EQ(ct.classify(pkt(a.c2s(kAck)), 32 * kSec).state, CtState::kEstablished);
+  EXPECT_EQ(ct.classify(pkt(c.c2s(kAck)), 32 * kSec).state, CtState::kEstablished);
+  EXPECT_EQ(ct.classify(pkt(u, 2), 32 * kSec).state, CtState::kEstablished);
+  // Full now: the copied expiry lists still find the unassured one to evict (u).
+  const uint64_t evicted = ct.stats().evicted;
+  EXPECT_EQ(ct.commit(pkt(b.c2s(kSyn)), 32 * kSec, 0).result, Commit::kCreated);
+  EXPECT_EQ(ct.stats().evicted, evicted + 1);
+  EXPECT_EQ(ct.classify(pkt(u, 2), 32 * kSec).state, CtState::kNew);
+  EXPECT_EQ(ct.classify(pkt(a.c2s(kAck)), 32 * kSec).state, CtState::kEstablished);
+  // To zero and back: empty, usable.
+  EXPECT_EQ(ct.resize(0), 0u);
+  EXPECT_EQ(ct.commit(pkt(b.c2s(kSyn)), 83 * kSec, 0).result, Commit::kFull);
+  ct.resize(2);
+  EXPECT_EQ(ct.commit(pkt(b.c2s(kSyn)), 83 * kSec, 0).result, Commit::kCreated);
+}
+
 TEST(Conntrack, FullTableEvictsTheUnassuredConnectionClosestToItsDeadline) {
   Conntrack ct(3);
   const Tcp4 est;

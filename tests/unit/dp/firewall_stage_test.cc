@@ -173,5 +173,47 @@ TEST(FirewallStage, ARemovedRuleCutsTheConnectionsItAllowed) {
   EXPECT_EQ(h.take("a").size(), 1u);
 }
 
+TEST(FirewallStage, BridgeConntrackSettingsApplyToTheLiveTable) {
+  Harness h;
+  auto& br = h.bridge("br0", dp::BridgeType::kSwitch);
+  dp::Port& a = h.port(br, "a");
+  h.port(br, "b");
+  h.send("b", eth(0xffffffffffff, kMacB, {}, 0x0806));
+  h.take("a");
+  dp::BridgeSettings s;
+  s.conntrack_max = 2;
+  br.set_settings(s);  // before any firewall: the table is made with these
+  h.dp.set_firewall(a, web_client());
+  ASSERT_NE(br.conntrack(), nullptr);
+  EXPECT_EQ(br.conntrack()->capacity(), 2u);
+  const uint64_t sec = dp::kSecondNs;
+  for (uint16_t port : {40000, 40001}) {  // two established connections: never evicted
+    h.send("a", frame(kMacA, kMacB, kA, kB, tcp(port, 80, kSyn)), 1 * sec);
+    h.send("b", frame(kMacB, kMacA, kB, kA, tcp(80, port, kSyn | kAck)), 1 * sec);
+    h.send("a", frame(kMacA, kMacB, kA, kB, tcp(port, 80, kAck)), 1 * sec);
+  }
+  EXPECT_EQ(h.take("b").size(), 4u);
+  EXPECT_EQ(h.take("a").size(), 2u);
+  h.send("a", frame(kMacA, kMacB, kA, kB, tcp(40002, 80, kSyn)), 1 * sec);
+  EXPECT_TRUE(h.take("b").empty());
+  EXPECT_EQ(h.counters("a").dropped(dp::Drop::kCtFull), 1u);
+  // Larger, in place: the stages keep working on the same table and its connections.
+  const dp::Conntrack* table = br.conntrack();
+  s.conntrack_max = 64;
+  s.conntrack_timeouts.tcp_established_ns = 5 * sec;
+  br.set_settings(s);
+  EXPECT_EQ(br.conntrack(), table);
+  EXPECT_EQ(br.conntrack()->capacity(), 64u);
+  EXPECT_EQ(br.conntrack()->size(), 2u);
+  h.send("b", frame(kMacB, kMacA, kB, kA, tcp(80, 40000, kAck, 100)), 2 * sec);
+  EXPECT_EQ(h.take("a").size(), 1u) << "a connection from before the resize";
+  h.send("a", frame(kMacA, kMacB, kA, kB, tcp(40002, 80, kSyn)), 2 * sec);
+  EXPECT_EQ(h.take("b").size(), 1u) << "room now";
+  // The shorter ESTABLISHED timeout applies at once: 40000 was last seen at 2 s.
+  h.send("b", frame(kMacB, kMacA, kB, kA, tcp(80, 40000, kAck, 100)), 7 * sec + 1);
+  EXPECT_TRUE(h.take("a").empty());
+  EXPECT_EQ(h.counters("a").dropped(dp::Drop::kCtInvalid), 1u);
+}
+
 }  // namespace
 }  // namespace kvnet::testing
