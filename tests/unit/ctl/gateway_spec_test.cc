@@ -156,11 +156,11 @@ TEST(GatewayTopology, RefusesWhatBreaksARule) {
   EXPECT_EQ(parse_error(base + "gateways:\n  - {name: g, bridge: hub0, vlan: 5, ip: 10.0.0.1/24}\n"),
             "t.yaml:6:5: gateway 'g': vlan applies to switch bridges; bridge 'hub0' is a hub");
   EXPECT_EQ(parse_error(base + "gateways:\n  - {name: g, bridge: br0, vlan: 4095, ip: 10.0.0.1/24}\n"),
-            "t.yaml:6:39: gateway 'g': vlan 4095 is out of range 1-4094");
+            "t.yaml:6:34: gateway 'g': vlan 4095 is out of range 1-4094");
   EXPECT_EQ(parse_error(base + "gateways:\n  - {name: g, bridge: br0, ip: 10.0.0.1/24, color: red}\n"),
             "t.yaml:6:45: gateway 'g': unknown key 'color' in a gateway (known: name, bridge, vlan, ip, masquerade, dhcp, forwards)");
   EXPECT_EQ(parse_error(base + "gateways:\n  - {name: g, bridge: br0, ip: 10.0.0.1/24, forwards: [\"tcp:1:2\"]}\n"),
-            "t.yaml:6:54: gateway 'g': forward 'tcp:1:2' must be tcp|udp:HOSTPORT:IP:PORT (e.g. tcp:8080:10.0.0.5:80)");
+            "t.yaml:6:55: gateway 'g': forward 'tcp:1:2' must be tcp|udp:HOSTPORT:IP:PORT (e.g. tcp:8080:10.0.0.5:80)");
   // The port name belongs to a port that is not the gateway's own.
   EXPECT_EQ(parse_error(base + "gateways:\n  - {name: x1, bridge: br0, ip: 10.0.0.1/24}\n"),
             "t.yaml:6:5: gateway 'x1': its port 'x1' must be an internal port, not system");
