@@ -29,6 +29,11 @@ struct Args {
   // vm verbs
   std::string mem, accel, machine, kernel, initrd, cmdline, disk, exec;
   std::string description;  // sg
+  // gw
+  std::string dhcp;
+  std::vector<std::string> forwards;
+  int gw_vlan = -1;  // -1: not given
+  bool masquerade = false;
   std::vector<std::string> nics, sgs;
   int vcpus = 0;
   double timeout = -1;  // seconds; < 0: the verb's default
@@ -54,8 +59,9 @@ json options(const std::vector<std::string>& kvs, const char* verb);
 json call(const Args& a, const json& req);
 std::string str(const json& j, const char* key);
 
-// The `vm` and `sg` groups' verbs.
+// The `vm`, `sg` and `gw` groups' verbs.
 std::span<const Verb> vm_verbs();
 std::span<const Verb> sg_verbs();
+std::span<const Verb> gw_verbs();
 
 }  // namespace kvnet::cli

@@ -387,7 +387,8 @@ const std::map<std::string, const char*> kGroups = {
     {"ct", "containers: network namespaces with a veth into a bridge"},
     {"vm", "virtual machines: QEMU guests whose NICs are ports of the switch"},
     {"sg", "security groups: stateful allow rules for the ports that use them"},
-    {"conntrack", "the firewalls' connection tracking tables"}};
+    {"conntrack", "the firewalls' connection tracking tables"},
+    {"gw", "NAT gateway networks: an internal port with NAT (nftables), DHCP and DNS (dnsmasq)"}};
 
 void run_verb(const Verb& v, const Args& a) {
   if (v.run) return v.run(a);
@@ -412,6 +413,7 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   for (const Verb& v : kVerbs) all.push_back(&v);
   for (const Verb& v : vm_verbs()) all.push_back(&v);
   for (const Verb& v : sg_verbs()) all.push_back(&v);
+  for (const Verb& v : gw_verbs()) all.push_back(&v);
   for (const Verb* vp : all) {
     const Verb& v = *vp;
     CLI::App* parent = &app;

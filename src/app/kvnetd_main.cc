@@ -18,6 +18,7 @@
 #include "daemon/api.h"
 #include "daemon/vm_host.h"
 #include "daemon/event_loop.h"
+#include "daemon/gateway_host.h"
 #include "daemon/instance_lock.h"
 #include "daemon/service.h"
 #include "dp/datapath.h"
@@ -33,7 +34,7 @@ void log(const std::string& msg) {
 }
 
 struct Options {
-  std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile, pcap_dir, vm_dir;
+  std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile, pcap_dir, vm_dir, gw_dir;
   std::string guest_dir = "/var/cache/kvnet/guest";
   bool foreground = false;
   size_t pool_frames = 4096;
@@ -101,8 +102,9 @@ void log_restored(const daemon::Service& svc, const std::string& db) {
   for (const auto& [port, why] : svc.vanished()) log("port '" + port + "' is configured but not attached: " + why);
   size_t nports = 0;
   for (const auto& b : svc.config().bridges) nports += b.ports.size();
-  log(fmt::format("restored {} bridge(s), {} port(s), {} container(s), {} vm(s) from {}", svc.config().bridges.size(),
-                  nports, svc.config().containers.size(), svc.config().vms.size(), db));
+  log(fmt::format("restored {} bridge(s), {} port(s), {} container(s), {} vm(s), {} gateway(s) from {}",
+                  svc.config().bridges.size(), nports, svc.config().containers.size(), svc.config().vms.size(),
+                  svc.config().gateways.size(), db));
 }
 
 // Everything after the command line: returns the exit status. `report`
@@ -136,6 +138,10 @@ int run(const Options& o, const std::function<void(char)>& report) {
   daemon::Service svc(std::move(*store), **runtime, daemon::kernel_backends(o.pcap_dir));
   daemon::VmHost vms(**loop, {o.vm_dir, o.guest_dir});
   svc.set_vm_host(&vms);
+  daemon::GatewayHostOptions gwo{.root = o.gw_dir};
+  if (const char* d = std::getenv("KVNET_DNSMASQ"); d && *d) gwo.dnsmasq = d;
+  daemon::KernelGatewayHost gateways(**loop, gwo);
+  svc.set_gateway_host(&gateways);
   if (auto s = svc.restore(); !s) return fail(s.error().message);
   log_restored(svc, o.db);
   svc_ptr = &svc;
@@ -169,6 +175,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(256, 1 << 20))
       ->capture_default_str();
   app.add_option("--vm-dir", o.vm_dir, "VMs' sockets, logs and pidfiles (default: vms/ next to --db)");
+  app.add_option("--gw-dir", o.gw_dir,
+                 "gateways' dnsmasq configurations, leases, pidfiles and logs (default: gateways/ next to --db)");
   app.add_option("--guest-dir", o.guest_dir, "kvnet's guest image, from guest/build.sh (env KVNET_GUEST_DIR)")
       ->capture_default_str();
   app.set_version_flag("--version", "kvnetd 0.1.0");
@@ -185,6 +193,8 @@ int main(int argc, char** argv) {
   o.vm_dir = o.vm_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "vms").string()
                               : std::filesystem::absolute(o.vm_dir).string();
   o.guest_dir = std::filesystem::absolute(o.guest_dir).string();
+  o.gw_dir = o.gw_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "gateways").string()
+                              : std::filesystem::absolute(o.gw_dir).string();
   o.pcap_dir = o.pcap_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "pcap").string()
                                   : std::filesystem::absolute(o.pcap_dir).string();
 

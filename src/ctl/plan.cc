@@ -237,6 +237,23 @@ Plan plan(const Topology& cur, const Topology& next) {
     }
   }
 
+  // Gateways.
+  for (const auto& g : cur.gateways)
+    if (!next.find_gateway(g.name)) {
+      p.gateways_removed.push_back(g.name);
+      minus.push_back({'-', "gw", g.name, {}});
+    }
+  for (const auto& g : next.gateways) {
+    const GatewaySpec* og = cur.find_gateway(g.name);
+    if (!og) {
+      p.gateways_added.push_back(g.name);
+      plus.push_back({'+', "gw", g.name, {}});
+    } else if (!(*og == g)) {
+      p.gateways_changed.push_back(g.name);
+      tilde.push_back({'~', "gw", g.name, diff(gateway_fields(*og), gateway_fields(g))});
+    }
+  }
+
   for (auto* v : {&minus, &tilde, &plus})
     for (auto& l : *v) p.lines.push_back(std::move(l));
   return p;

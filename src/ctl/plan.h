@@ -12,6 +12,7 @@
 //   + container C         - container C         ~ container C ip 10.0.0.2/24->10.0.0.3/24
 //   + vm V                - vm V                ~ vm V memory 256M->512M
 //   + sg G                - sg G                ~ sg G rules 1: egress ipv4 any->1: ...; 2: ...
+//   + gw G                - gw G                ~ gw G dhcp (none)->10.0.0.100-10.0.0.199
 //
 // A port whose settings changed is reconfigured in place when its kind says
 // the backend is the same (VLAN, MTU), and re-created otherwise (listed in
@@ -73,6 +74,14 @@ struct Plan {
   std::vector<std::string> vms_removed;
   std::vector<std::string> vms_added;
   std::vector<std::string> vms_changed;
+  // Gateways: their ports are ports of the plan like any other; the kernel
+  // side (address, nftables, dnsmasq) follows the whole set of gateways.
+  std::vector<std::string> gateways_removed;
+  std::vector<std::string> gateways_added;
+  std::vector<std::string> gateways_changed;
+  bool gateways_touched() const {
+    return !gateways_removed.empty() || !gateways_added.empty() || !gateways_changed.empty();
+  }
 
   bool empty() const { return lines.empty(); }
   std::vector<std::string> text() const;  // one string per line

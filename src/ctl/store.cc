@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS containers(
   ip TEXT NOT NULL, gw TEXT NOT NULL, mac TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS security_groups(name TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS vms(name TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gateways(name TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');
 )sql";
 
@@ -171,6 +172,14 @@ Result<Topology> Store::load() {
     t.vms.push_back(std::move(*vm));
   }
   if (auto s = finished(rc); !s) return s.error();
+  Stmt gw;
+  if (auto s = prepare("SELECT spec FROM gateways ORDER BY position", gw); !s) return s.error();
+  while ((rc = sqlite3_step(gw.s)) == SQLITE_ROW) {
+    auto g = parse_gateway(col(gw.s, 0));
+    if (!g) return invalid(g.error().message);
+    t.gateways.push_back(std::move(*g));
+  }
+  if (auto s = finished(rc); !s) return s.error();
   if (auto s = validate(t, ParseOptions{.allow_dangling_patches = true}); !s) return invalid(s.error().message);
   return t;
 }
@@ -182,15 +191,16 @@ Status Store::save(const Topology& t) {
     exec("ROLLBACK;").ok();  // best effort: the error above is what matters
     return Error{m};
   };
-  if (!exec("DELETE FROM security_groups; DELETE FROM vms; DELETE FROM containers; DELETE FROM fdb; DELETE FROM ports; DELETE FROM bridges;"))
+  if (!exec("DELETE FROM gateways; DELETE FROM security_groups; DELETE FROM vms; DELETE FROM containers; DELETE FROM fdb; DELETE FROM ports; DELETE FROM bridges;"))
     return fail("clearing");
-  Stmt b, p, f, c, v, g;
+  Stmt b, p, f, c, v, g, gw;
   if (sqlite3_prepare_v2(db_, "INSERT INTO bridges VALUES(?,?,?,?,?,?,?)", -1, &b.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO ports VALUES(?,?,?,?,?)", -1, &p.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO fdb(bridge, vlan, mac, port, remote) VALUES(?,?,?,?,?)", -1, &f.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO containers VALUES(?,?,?,?,?,?,?)", -1, &c.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO vms VALUES(?,?,?)", -1, &v.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "INSERT INTO security_groups VALUES(?,?,?)", -1, &g.s, nullptr) != SQLITE_OK)
+      sqlite3_prepare_v2(db_, "INSERT INTO security_groups VALUES(?,?,?)", -1, &g.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_, "INSERT INTO gateways VALUES(?,?,?)", -1, &gw.s, nullptr) != SQLITE_OK)
     return fail("preparing");
   auto text = [](sqlite3_stmt* s, int i, const std::string& v) { sqlite3_bind_text(s, i, v.c_str(), -1, SQLITE_TRANSIENT); };
   int bpos = 0;
@@ -251,6 +261,14 @@ Status Store::save(const Topology& t) {
     sqlite3_bind_int(v.s, 2, vpos++);
     text(v.s, 3, vm_to_yaml(vm));
     if (sqlite3_step(v.s) != SQLITE_DONE) return fail("vm '" + vm.name + "'");
+  }
+  int gwpos = 0;
+  for (const auto& x : t.gateways) {
+    sqlite3_reset(gw.s);
+    text(gw.s, 1, x.name);
+    sqlite3_bind_int(gw.s, 2, gwpos++);
+    text(gw.s, 3, gateway_to_yaml(x));
+    if (sqlite3_step(gw.s) != SQLITE_DONE) return fail("gateway '" + x.name + "'");
   }
   if (auto s = exec("COMMIT;"); !s) return fail("commit");
   return Ok{};

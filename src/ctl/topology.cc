@@ -80,6 +80,7 @@ class Parser {
  public:
   VmSpec vm(const YAML::Node& n);
   SecurityGroupSpec security_group(const YAML::Node& n);
+  GatewaySpec gateway(const YAML::Node& n);
 
  private:
   std::vector<std::string> words(const YAML::Node& n, std::string_view key) const;
@@ -548,6 +549,39 @@ VmSpec Parser::vm(const YAML::Node& n) {
   return v;
 }
 
+GatewaySpec Parser::gateway(const YAML::Node& n) {
+  GatewaySpec g;
+  ctx_.clear();
+  if (!n.IsMap()) fail(n, "a gateway must be a mapping");
+  const Loc loc = loc_of(n);
+  g.line = loc.line;
+  g.col = loc.col;
+  if (!n["name"]) fail(n, "a gateway needs a 'name'");
+  g.name = scalar(n["name"], "name");
+  ctx_ = "gateway '" + g.name + "': ";
+  if (auto s = check_name(g.name); !s) fail(n["name"], s.error().message);
+  check_keys(n, {"name", "bridge", "vlan", "ip", "masquerade", "dhcp", "forwards"}, "a gateway");
+  if (!n["bridge"] || !n["ip"]) fail(n, "a gateway needs 'bridge' and 'ip'");
+  g.bridge = scalar(n["bridge"], "bridge");
+  if (n["vlan"]) g.vlan = static_cast<uint16_t>(integer(n["vlan"], "vlan", dp::kMinVid, dp::kMaxVid));
+  g.ip = scalar(n["ip"], "ip");
+  if (n["masquerade"]) g.masquerade = boolean(n["masquerade"], "masquerade");
+  if (n["dhcp"]) {
+    auto r = parse_dhcp_range(scalar(n["dhcp"], "dhcp"));
+    if (!r) fail(n["dhcp"], r.error().message);
+    g.dhcp_start = r->first;
+    g.dhcp_end = r->second;
+  }
+  if (n["forwards"])
+    for (const auto& w : words(n["forwards"], "forwards")) {
+      auto f = parse_forward(w);
+      if (!f) fail(n["forwards"], f.error().message);
+      g.forwards.push_back(*f);
+    }
+  if (auto s = check_gateway(g); !s) fail(n, s.error().message.substr(ctx_.size()));
+  return g;
+}
+
 YAML::Node Parser::host_section(const YAML::Node& root, const std::string& host) const {
   const bool multi = root.IsMap() && root["hosts"];
   if (!multi) {
@@ -567,7 +601,7 @@ YAML::Node Parser::host_section(const YAML::Node& root, const std::string& host)
 Topology Parser::document(const YAML::Node& root) {
   Topology t;
   if (!root.IsDefined() || root.IsNull()) fail(root, "the file is empty (expected 'bridges:')");
-  check_keys(root, {"bridges", "containers", "vms", "security_groups"}, "the topology");
+  check_keys(root, {"bridges", "containers", "vms", "security_groups", "gateways"}, "the topology");
   if (!root["bridges"] || !root["bridges"].IsSequence()) fail(root, "'bridges' must be a list of bridges");
   for (const auto& bn : root["bridges"]) t.bridges.push_back(bridge(bn));
   ctx_.clear();
@@ -588,6 +622,13 @@ Topology Parser::document(const YAML::Node& root) {
     if (!root["vms"].IsSequence()) fail(root["vms"], "'vms' must be a list");
     for (const auto& vn : root["vms"]) t.vms.push_back(vm(vn));
     ctx_.clear();
+  }
+  if (root["gateways"]) {
+    t.has_gateways = true;
+    if (!root["gateways"].IsSequence()) fail(root["gateways"], "'gateways' must be a list");
+    for (const auto& gn : root["gateways"]) t.gateways.push_back(gateway(gn));
+    ctx_.clear();
+    add_gateway_ports(t);  // a file does not list them
   }
   return t;
 }
@@ -621,6 +662,7 @@ class Validator {
   void container(const ContainerSpec& c, std::set<std::string>& names);
   void vm(const VmSpec& v, std::set<std::string>& names, std::map<std::string, std::string>& nic_ports);
   void security(std::set<std::string>& names);
+  void gateways();
 
   const Topology& t_;
   ParseOptions opts_;
@@ -760,6 +802,41 @@ void Validator::security(std::set<std::string>& names) {
     }
 }
 
+void Validator::gateways() {
+  std::set<std::string> names;
+  std::map<std::string, std::string> host_ports;  // "tcp/8080" -> gateway
+  for (const auto& g : t_.gateways) {
+    const Loc loc{g.line, g.col};
+    const std::string ctx = "gateway '" + g.name + "': ";
+    if (auto s = check_gateway(g); !s) fail(loc, "", s.error().message);
+    if (!names.insert(g.name).second) fail(loc, "", "duplicate gateway name '" + g.name + "'");
+    const BridgeSpec* b = t_.find_bridge(g.bridge);
+    if (!b) fail(loc, ctx, "bridge '" + g.bridge + "' does not exist");
+    if (g.vlan && b->type != dp::BridgeType::kSwitch)
+      fail(loc, ctx, "vlan applies to switch bridges; bridge '" + g.bridge + "' is a " +
+                         std::string(dp::to_string(b->type)));
+    const BridgeSpec* pb = nullptr;
+    const PortSpec* p = t_.find_port(g.name, &pb);
+    if (!p || pb != b) fail(loc, ctx, "its port '" + g.name + "' is not a port of bridge '" + g.bridge + "'");
+    if (p->kind->name() != "internal")
+      fail(loc, ctx, "its port '" + g.name + "' must be an internal port, not " + std::string(p->kind->name()));
+    if (g.vlan && (p->vlan.mode != dp::VlanMode::kAccess || p->vlan.pvid != g.vlan))
+      fail(loc, ctx, "its port '" + g.name + "' must be an access port of VLAN " + std::to_string(g.vlan));
+    const Ipv4Net net = *parse_ipv4_cidr(g.ip);
+    for (const auto& o : t_.gateways) {
+      if (&o == &g) break;
+      const Ipv4Net on = *parse_ipv4_cidr(o.ip);
+      if (net.contains(on.network) || on.contains(net.network))
+        fail(loc, ctx, "subnet " + net.cidr() + " overlaps gateway '" + o.name + "''s " + on.cidr());
+    }
+    for (const auto& f : g.forwards) {
+      const std::string key = f.proto + "/" + std::to_string(f.host_port);
+      auto [it, fresh] = host_ports.emplace(key, g.name);
+      if (!fresh) fail(loc, ctx, "host port " + key + " is forwarded by gateway '" + it->second + "' too");
+    }
+  }
+}
+
 void Validator::run() {
   std::set<std::string> groups;
   security(groups);
@@ -778,6 +855,7 @@ void Validator::run() {
   std::map<std::string, std::string> owners;  // port / "mac M" / "bridge B" -> its owner
   for (const auto& c : t_.containers) owners.emplace(c.port, "container '" + c.name + "'");
   for (const auto& v : t_.vms) vm(v, vm_names, owners);
+  gateways();
 }
 
 // ------------------------------------------------------------ writing
@@ -838,6 +916,12 @@ const PortSpec* BridgeSpec::find_port(const std::string& pname) const {
 
 const SecurityGroupSpec* Topology::find_group(const std::string& name) const {
   for (const auto& g : security_groups)
+    if (g.name == name) return &g;
+  return nullptr;
+}
+
+const GatewaySpec* Topology::find_gateway(const std::string& name) const {
+  for (const auto& g : gateways)
     if (g.name == name) return &g;
   return nullptr;
 }
@@ -1132,6 +1216,41 @@ void emit_sg(YAML::Emitter& e, const SecurityGroupSpec& g) {
 
 }  // namespace
 
+namespace {
+
+void emit_gateway(YAML::Emitter& e, const GatewaySpec& g) {
+  e << YAML::Flow << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << g.name;
+  e << YAML::Key << "bridge" << YAML::Value << g.bridge;
+  if (g.vlan) e << YAML::Key << "vlan" << YAML::Value << g.vlan;
+  e << YAML::Key << "ip" << YAML::Value << g.ip;
+  if (g.masquerade) e << YAML::Key << "masquerade" << YAML::Value << true;
+  if (g.has_dhcp()) e << YAML::Key << "dhcp" << YAML::Value << YAML::DoubleQuoted << g.dhcp();
+  if (!g.forwards.empty()) {
+    e << YAML::Key << "forwards" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const auto& f : g.forwards) e << YAML::DoubleQuoted << f.str();
+    e << YAML::EndSeq;
+  }
+  e << YAML::EndMap;
+}
+
+}  // namespace
+
+std::string gateway_to_yaml(const GatewaySpec& g) {
+  YAML::Emitter e;
+  emit_gateway(e, g);
+  return e.c_str();
+}
+
+Result<GatewaySpec> parse_gateway(const std::string& yaml) {
+  return guarded("", [&] {
+    Parser parser("", "/");
+    GatewaySpec g = parser.gateway(YAML::Load(yaml));
+    g.line = g.col = 0;
+    return g;
+  });
+}
+
 std::string sg_to_yaml(const SecurityGroupSpec& g) {
   YAML::Emitter e;
   e << YAML::Flow;
@@ -1200,9 +1319,12 @@ std::string to_yaml(const Topology& t) {
       e << YAML::EndSeq;
     }
     e << YAML::Key << "ports" << YAML::Value;
-    if (b.ports.empty()) e << YAML::Flow;
+    const bool listed = std::any_of(b.ports.begin(), b.ports.end(),
+                                    [&](const PortSpec& p) { return !gateway_of_port(t, p.name); });
+    if (!listed) e << YAML::Flow;
     e << YAML::BeginSeq;
-    for (const auto& p : b.ports) emit_port(e, p, b.type);
+    for (const auto& p : b.ports)
+      if (!gateway_of_port(t, p.name)) emit_port(e, p, b.type);  // a gateway's port is implied
     e << YAML::EndSeq << YAML::EndMap;
   }
   e << YAML::EndSeq;
@@ -1230,6 +1352,11 @@ std::string to_yaml(const Topology& t) {
   if (!t.vms.empty()) {
     e << YAML::Key << "vms" << YAML::Value << YAML::BeginSeq;
     for (const auto& v : t.vms) emit_vm(e, v);
+    e << YAML::EndSeq;
+  }
+  if (!t.gateways.empty()) {
+    e << YAML::Key << "gateways" << YAML::Value << YAML::BeginSeq;
+    for (const auto& g : t.gateways) emit_gateway(e, g);
     e << YAML::EndSeq;
   }
   e << YAML::EndMap;

@@ -13,6 +13,8 @@
 //         - {name: to-eth, type: patch, peer: br-eth1/to-int, vlan_mode: trunk, allowed: [10, 20-30]}
 //   containers:
 //     - {name: web, bridge: br-int, port: ct-web, ip: 10.0.0.2/24, gw: 10.0.0.1}
+//   gateways:                   (ctl/gateway_spec.h; their internal ports are implied)
+//     - {name: gw0, bridge: br-int, ip: 10.0.0.1/24, masquerade: true, dhcp: "10.0.0.100-10.0.0.199"}
 //
 // Two steps, kept apart:
 //   parse_document(YAML) -> Topology   syntax, keys, value types and ranges of
@@ -35,6 +37,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "ctl/gateway_spec.h"
 #include "ctl/kinds/kind.h"
 #include "ctl/security.h"
 #include "ctl/vm_spec.h"
@@ -114,8 +117,11 @@ struct Topology {
   bool has_vms = false;  // as has_containers, for `vms:`
   std::vector<SecurityGroupSpec> security_groups;
   bool has_security_groups = false;  // as has_containers, for `security_groups:`
+  std::vector<GatewaySpec> gateways;
+  bool has_gateways = false;  // as has_containers, for `gateways:`
 
   const SecurityGroupSpec* find_group(const std::string& name) const;
+  const GatewaySpec* find_gateway(const std::string& name) const;
   BridgeSpec* find_bridge(const std::string& name);
   const BridgeSpec* find_bridge(const std::string& name) const;
   // Finds a port by "port" or "bridge/port"; sets *bridge if given.
@@ -174,6 +180,9 @@ Result<SecurityGroupSpec> parse_sg(const std::string& flow_map);
 // One VM as a flow-style YAML map, and back (the store keeps VMs so).
 std::string vm_to_yaml(const VmSpec& vm);
 Result<VmSpec> parse_vm(const std::string& flow_map);
+// One gateway as a flow-style YAML map, and back (the store).
+std::string gateway_to_yaml(const GatewaySpec& gw);
+Result<GatewaySpec> parse_gateway(const std::string& flow_map);
 
 // --- checks shared with other modules ---
 // A usable bridge/port/container name (1-15 characters of letters, digits,

@@ -117,7 +117,7 @@ Status check_vm(const VmSpec& vm) {
     auto m = net::Mac::parse(n.mac);
     if (!m) return Error{nctx + "mac '" + n.mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)"};
     if (m->is_multicast() || m->is_zero()) return Error{nctx + "mac '" + n.mac + "' must be a unicast MAC"};
-    if (!n.ip.empty())
+    if (!n.ip.empty() && n.ip != "dhcp")  // dhcp: kvnet's guest image asks a DHCP server (a gateway's dnsmasq)
       if (auto s = check_cidr(n.ip); !s) return Error{nctx + s.error().message};
     if (!n.gw.empty())
       if (auto s = check_ip(n.gw); !s) return Error{nctx + s.error().message};

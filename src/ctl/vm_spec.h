@@ -42,7 +42,7 @@ struct NicSpec {
   std::string bridge;
   std::string port;  // the TAP device and its system port
   std::string mac;   // canonical lower-case; always set (derived if not given)
-  std::string ip;    // CIDR for kvnet's guest image ("" none)
+  std::string ip;    // CIDR for kvnet's guest image, or "dhcp" ("" none)
   std::string gw;    // default route for kvnet's guest image ("" none)
   bool qbr = false;  // the NIC owns its hub bridge and patch pair
   bool operator==(const NicSpec&) const = default;

@@ -11,6 +11,7 @@
 #include "ctl/kinds/pcap.h"
 #include "ctl/report.h"
 #include "ctl/trace_run.h"
+#include "daemon/gateway_host.h"
 #include "daemon/netns.h"
 #include "daemon/service_args.h"
 #include "daemon/vm_host.h"
@@ -121,6 +122,10 @@ const std::vector<Service::Command>& Service::commands() {
       {"vm-list", false, &Service::vm_list},
       {"vm-show", false, &Service::vm_show},
       {"vm-console", false, &Service::vm_console},
+      {"gw-add", true, &Service::gw_add},
+      {"gw-del", true, &Service::gw_del},
+      {"gw-list", false, &Service::gw_list},
+      {"gw-show", false, &Service::gw_show},
   };
   return kCommands;
 }
@@ -212,6 +217,7 @@ Status Service::apply(const Topology& next, const ctl::Plan& plan, Mode mode) {
   Applying a{next, plan, mode == Mode::kRestore};
   if (auto s = create_containers(a); !s) return s;
   if (auto s = open_backends(a); !s) return s;
+  if (auto s = apply_gateways(a); !s) return s;
   // The store: one transaction. Past this point the change happens.
   if (!a.restoring)
     if (auto s = store_->save(next); !s) return s;
@@ -279,6 +285,16 @@ Status Service::open_backends(Applying& a) {
     a.change.add_ports.push_back(std::move(add));
   }
   return Ok{};
+}
+
+// The gateways' kernel side, once their ports' interfaces exist: the whole
+// set is applied; a failure (or a later one) applies the old set again.
+Status Service::apply_gateways(Applying& a) {
+  if (!gws_) return Ok{};
+  if (a.restoring) return gws_->apply(a.next.gateways, true);
+  if (!a.plan.gateways_touched()) return Ok{};
+  a.txn.on_undo([this, old = cur_.gateways] { gws_->apply(old, false).ok(); });
+  return gws_->apply(a.next.gateways, false);
 }
 
 // The rest of the datapath command: what goes, what changes, patch links and
@@ -450,6 +466,8 @@ Result<json> Service::del_br(const Args& a) {
     if (if_exists) return json{{"changed", false}, {"changes", json::array()}};
     return Error{"bridge '" + name + "' does not exist"};
   }
+  for (const auto& g : cur_.gateways)
+    if (g.bridge == name) return Error{"bridge '" + name + "' has gateway '" + g.name + "': 'gw del " + g.name + "' first"};
   for (const auto& p : cur_.find_bridge(name)->ports)
     if (auto owner = vm_owning_port(p.name); !owner.empty())
       return Error{"bridge '" + name + "' has port '" + p.name + "' of vm '" + owner + "': 'vm del " + owner + "' first"};
@@ -498,6 +516,7 @@ Result<json> Service::del_port(const Args& a) {
     if (c.port == port) return Error{"port '" + port + "' belongs to container '" + c.name + "': use 'ct del " + c.name + "'"};
   if (auto owner = vm_owning_port(port); !owner.empty())
     return Error{"port '" + port + "' belongs to vm '" + owner + "' (its NIC or qbr patch pair): use 'vm del " + owner + "'"};
+  if (gateway_of_port(cur_, port)) return Error{"port '" + port + "' is gateway '" + port + "''s port: use 'gw del " + port + "'"};
   Topology next = cur_;
   BridgeSpec* nb = next.find_bridge(ob->name);
   std::erase_if(nb->ports, [&](const PortSpec& p) { return p.name == port; });
@@ -723,6 +742,10 @@ Result<json> Service::apply_file(const Args& a) {
   if (!next.has_containers) next.containers = cur_.containers;
   if (!next.has_vms) next.vms = cur_.vms;
   if (!next.has_security_groups) next.security_groups = cur_.security_groups;
+  if (!next.has_gateways) {
+    next.gateways = cur_.gateways;
+    add_gateway_ports(next);  // the file's bridges do not list their ports
+  }
   if (auto s = validate(next); !s) return s.error();
   next.file.clear();
   if (dry_run) {

@@ -7,7 +7,8 @@
 //      directly) and ctl::validate() checks it whole;
 //   2. ctl::plan(current, next) lists the changes (what `apply` prints);
 //   3. apply(plan) inside a change transaction: create containers, open the
-//      backends of new ports, write SQLite in one transaction, then one typed
+//      backends of new ports, program the gateways (address, nftables,
+//      dnsmasq), write SQLite in one transaction, then one typed
 //      datapath command (io/dp_commands.h) between two batches; any failure
 //      before the last step undoes the kernel resources the change created.
 // Restore at start is the plan from an empty configuration, applied the same
@@ -55,6 +56,7 @@ struct ServiceOptions {
 
 class Args;
 class VmHost;
+class GatewayHost;
 
 class Service {
  public:
@@ -76,6 +78,9 @@ class Service {
   // here). Set before restore(), which re-attaches VMs still running and
   // starts those marked autostart.
   void set_vm_host(VmHost* h);
+  // NAT gateways: the kernel side (address, nftables, dnsmasq). None: the
+  // gateways are configuration only (tests). Set before restore().
+  void set_gateway_host(GatewayHost* h) { gws_ = h; }
 
   const Topology& config() const { return cur_; }
   const std::map<std::string, std::string>& vanished() const { return vanished_; }
@@ -101,6 +106,7 @@ class Service {
   struct Applying;  // the steps of apply():
   Status create_containers(Applying& a);
   Status open_backends(Applying& a);
+  Status apply_gateways(Applying& a);
   void fill_change(Applying& a);
   void finish(Applying& a, io::ChangeResult& res, const std::vector<dp::PortBackend*>& backends);
   static json change_result(const ctl::Plan& p);
@@ -149,6 +155,12 @@ class Service {
   Result<json> vm_show(const Args& a);
   Result<json> vm_console(const Args& a);
   json vm_json(const ctl::VmSpec& vm) const;
+  // Gateways (service_gw.cc)
+  Result<json> gw_add(const Args& a);
+  Result<json> gw_del(const Args& a);
+  Result<json> gw_list(const Args& a);
+  Result<json> gw_show(const Args& a);
+  json gw_json(const ctl::GatewaySpec& gw, bool leases) const;
   Status start_vm(const ctl::VmSpec& vm);
   void vm_exited(const std::string& name);
   // Why a VM's NIC port has no device now ("" if it is not a NIC of a
@@ -172,6 +184,7 @@ class Service {
   std::map<std::string, Live> live_;             // port name -> datapath id and backend
   std::map<std::string, std::string> vanished_;  // port -> why it has no backend
   VmHost* vms_ = nullptr;
+  GatewayHost* gws_ = nullptr;
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
 };
 

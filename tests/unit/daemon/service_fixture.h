@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -57,6 +58,7 @@ class ServiceFixture : public ::testing::Test {
       return std::unique_ptr<dp::PortBackend>(std::make_unique<dp::DiscardBackend>());
     };
     i.svc = std::make_unique<Service>(std::move(*store), *i.rt, opener, ServiceOptions{.manage_containers = false});
+    if (before_restore_) before_restore_(*i.svc);  // hosts (VMs, gateways) a test plugs in
     EXPECT_TRUE(i.svc->restore().ok());
     return i;
   }
@@ -80,6 +82,7 @@ class ServiceFixture : public ::testing::Test {
   const ctl::Topology& config() const { return main_.svc->config(); }
   dp::Datapath& dp() { return *main_.dp; }
 
+  std::function<void(Service&)> before_restore_;
   std::filesystem::path dir_;
   Instance main_;
   std::set<std::string> opened_;  // ports the fake opener was asked for

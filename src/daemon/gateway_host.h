@@ -1,0 +1,115 @@
+// kvnetd's NAT gateways on the kernel side: for every gateway
+// (ctl/gateway_spec.h) its address on its internal port, IPv4 forwarding,
+// the nftables table that masquerades and forwards ports, and a supervised
+// dnsmasq per gateway with DHCP. The Service (service_gw.cc) decides what
+// the gateways are; this makes the kernel match them.
+//
+//   GatewayHost            the interface the Service calls (a fake in tests)
+//   KernelGatewayHost      the real one, on kvnetd's control loop:
+//     apply(gws)   1. the ruleset is checked (nft --check: libnftables' dry run)
+//                  2. each gateway's address on its interface (ip addr), the
+//                     interface up, net.ipv4.ip_forward=1 in kvnetd's netns
+//                  3. the table replaced in one nft transaction (or deleted
+//                     when the last gateway went)
+//                  4. dnsmasq: stopped where a gateway went or lost DHCP,
+//                     restarted where its configuration changed, started
+//                     where new; a start waits for dnsmasq's own report
+//                     (its parent exits once the daemon is up, non-zero with
+//                     the reason on stderr when it cannot start)
+//     A failure returns the first error; the Service then applies the old
+//     set again (its change transaction), so nothing stays half-applied.
+//
+// dnsmasq runs as a daemon of its own (its own session; not kvnetd's child)
+// and, like the nftables table and the internal ports' addresses, outlives
+// kvnetd, as libvirt's networks outlive libvirtd. It is watched through a
+// pidfd: when it dies it is started again after 1 s, doubling up to 30 s
+// while it keeps dying within 30 s of a start. A new kvnetd re-adopts it
+// (pidfile, then /proc/PID/cmdline must name its configuration file, and the
+// file must be what kvnetd would write now; otherwise it is killed and
+// started again). Deleting a gateway kills its dnsmasq by pidfd (SIGTERM,
+// SIGKILL after 2 s) and removes its directory (configuration, leases, log).
+//
+// Thread-safety: the control thread only (the loop's).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "ctl/gateway_spec.h"
+#include "daemon/event_loop.h"
+#include "daemon/gateway_config.h"
+
+namespace kvnet::daemon {
+
+struct GatewayStatus {
+  std::string dnsmasq;    // "running", "restarting", "failed", "none" (no DHCP)
+  pid_t pid = 0;          // dnsmasq's
+  int restarts = 0;       // by kvnetd's supervision, since this kvnetd started
+  std::string last_exit;  // how dnsmasq last ended, if it did
+  std::string error;      // why it is not running, or why the gateway is not in the kernel
+  std::string leases_path, conf_path;
+  std::vector<Lease> leases;
+};
+
+class GatewayHost {
+ public:
+  virtual ~GatewayHost() = default;
+  // Makes the kernel match `gws`, every gateway there is. `restoring`
+  // (kvnetd's start): a gateway's failure is recorded in its status and
+  // retried, not returned.
+  virtual Status apply(const std::vector<ctl::GatewaySpec>& gws, bool restoring) = 0;
+  virtual GatewayStatus status(const std::string& name) const = 0;
+  virtual std::string nft_table() const = 0;  // "ip kvnet"
+};
+
+struct GatewayHostOptions {
+  std::string root;                      // per-gateway directories
+  std::string table = kDefaultNftTable;  // the nftables table (family ip)
+  std::string dnsmasq = "dnsmasq";       // the binary ($KVNET_DNSMASQ)
+};
+
+class KernelGatewayHost final : public GatewayHost {
+ public:
+  KernelGatewayHost(EventLoop& loop, GatewayHostOptions o);
+  ~KernelGatewayHost() override;  // dnsmasq keeps running
+  KernelGatewayHost(const KernelGatewayHost&) = delete;
+  KernelGatewayHost& operator=(const KernelGatewayHost&) = delete;
+
+  Status apply(const std::vector<ctl::GatewaySpec>& gws, bool restoring) override;
+  GatewayStatus status(const std::string& name) const override;
+  std::string nft_table() const override { return "ip " + o_.table; }
+
+ private:
+  struct Dnsmasq {
+    ctl::GatewaySpec gw;
+    std::string conf;  // the configuration it runs with
+    pid_t pid = 0;
+    int restarts = 0;
+    std::chrono::steady_clock::time_point started;
+    std::chrono::milliseconds backoff{0};
+    EventLoop::TimerId restart_timer = 0;
+    std::string last_exit, error;
+  };
+  Status apply_addresses(const ctl::GatewaySpec& gw);
+  Status apply_nft(const std::vector<ctl::GatewaySpec>& gws, bool check_only);
+  Status apply_dnsmasq(const ctl::GatewaySpec& gw, bool restoring);
+  Status start(Dnsmasq& d);
+  bool adopt(Dnsmasq& d);
+  void stop(const std::string& name, bool remove_dir);
+  void exited(const std::string& name, pid_t pid);
+  void schedule_restart(Dnsmasq& d);
+  DnsmasqPaths paths(const std::string& name) const { return DnsmasqPaths::under(o_.root, name); }
+
+  EventLoop& loop_;
+  GatewayHostOptions o_;
+  std::map<std::string, Dnsmasq> dns_;
+  std::map<std::string, std::string> errors_;  // gateway -> why its kernel side is missing (restoring)
+  bool table_written_ = false;
+};
+
+}  // namespace kvnet::daemon
