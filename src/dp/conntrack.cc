@@ -317,15 +317,19 @@ uint8_t Conntrack::class_of(Proto proto, ConnState s) {
 }
 
 uint32_t Conntrack::hash_of(const Tuple& t) const {
+  // Five independent multiplies (they run in parallel), folded and mixed:
+  // about a third of the latency of a serial multiply chain.
   uint64_t w[sizeof(Tuple) / 8];
   std::memcpy(w, &t, sizeof w);
-  uint64_t h = seed_ ^ 0x243f6a8885a308d3ULL;
-  for (uint64_t x : w) {
-    h = (h ^ x) * 0x9e3779b97f4a7c15ULL;
-    h ^= h >> 29;
-  }
-  h *= 0xbf58476d1ce4e5b9ULL;
+  const uint64_t a = (w[0] ^ seed_) * 0x9e3779b97f4a7c15ULL;
+  const uint64_t b = (w[1] + seed_) * 0xbf58476d1ce4e5b9ULL;
+  const uint64_t c = (w[2] ^ (seed_ >> 7)) * 0x94d049bb133111ebULL;
+  const uint64_t d = (w[3] + (seed_ << 3)) * 0xd6e8feb86659fd93ULL;
+  const uint64_t e = (w[4] ^ 0x243f6a8885a308d3ULL) * 0xa0761d6478bd642fULL;
+  uint64_t h = a ^ std::rotl(b, 17) ^ std::rotl(c, 31) ^ std::rotl(d, 47) ^ e;
   h ^= h >> 32;
+  h *= 0xe7037ed1a0b428dbULL;
+  h ^= h >> 29;
   return static_cast<uint32_t>(h);
 }
 

@@ -115,11 +115,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "dp/huge_pages.h"
 #include "net/flow_key.h"
 
 namespace kvnet::dp {
@@ -169,7 +171,8 @@ class Conntrack {
     uint16_t zone;
     uint8_t family;  // 4 or 6
     uint8_t proto;   // IP protocol
-    friend bool operator==(const Tuple&, const Tuple&) = default;
+    // As one 40-byte block: the defaulted == compares the arrays byte by byte.
+    friend bool operator==(const Tuple& a, const Tuple& b) { return std::memcmp(&a, &b, sizeof(Tuple)) == 0; }
   };
   static_assert(sizeof(Tuple) == 40, "Tuple is hashed as five 64-bit words");
 
@@ -319,8 +322,8 @@ class Conntrack {
   uint64_t class_timeout_[kClasses];
   uint64_t seed_;
   uint32_t mask_;
-  std::vector<Slot> slots_;
-  std::vector<Conn> conns_;
+  std::vector<Slot, HugePageAllocator<Slot>> slots_;
+  std::vector<Conn, HugePageAllocator<Conn>> conns_;
   uint32_t free_ = kNil;
   uint32_t head_[kClasses], tail_[kClasses];  // head = least recently seen
   uint32_t used_ = 0;
