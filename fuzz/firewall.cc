@@ -23,7 +23,8 @@
 //   - port security allowed its source (the spec, restated here: own MACs,
 //     own addresses, ARP only for them, no DHCP server, no router
 //     advertisement), and
-//   - it is not IP, or DHCP client traffic, or a rule of that port allows it
+//   - it is not IP, or DHCP client traffic, or IPv6 neighbor or multicast
+//     listener discovery, or a rule of that port allows it
 //     in that direction, or it belongs to (or is an ICMP error about) a
 //     conversation a rule of that port allowed earlier in this input.
 // "Allowed earlier" is a model kept here: every frame injected is matched
@@ -245,6 +246,11 @@ struct World {
       if (to_endpoint ? (k.tp_src == server && k.tp_dst == client) : (k.tp_src == client && k.tp_dst == server))
         return;  // DHCP client traffic
     }
+    if (k.dl_type == kEthIpv6 && k.nw_proto == kIcmpv6 && l4_ok(k) &&
+        ((k.tp_src >= 130 && k.tp_src <= 137) || k.tp_src == 143))
+      return;  // neighbor and multicast listener discovery
+    if (k.dl_type == kEthIpv6 && k.nw_proto == 0 && k.ipv6_dst[0] == 0xff && (k.ipv6_dst[1] & 0x0f) == 0x02)
+      return;  // MLD reports: a hop-by-hop header, to a link-scope group
     if (dp::fw_match(*policies[i], k, to_endpoint)) return;
     if (allowed.count(conv_of(zone(i), k))) return;
     Conv q;

@@ -7,7 +7,7 @@ namespace kvnet::dp {
 namespace {
 
 constexpr uint16_t kEthIpv4 = 0x0800, kEthIpv6 = 0x86dd;
-constexpr uint8_t kUdp = 17;
+constexpr uint8_t kUdp = 17, kIcmpv6 = 58;
 
 Drop drop_of(SourceVerdict v) {
   switch (v) {
@@ -52,6 +52,21 @@ std::string groups_text(const FwPolicy& p) {
   return out.empty() ? "no group" : out;
 }
 
+// IPv6's link-local control traffic, which security groups pass statelessly
+// (as Neutron does): neighbor discovery (router and neighbor solicitations and
+// advertisements, redirects: ICMPv6 133-137) and multicast listener discovery
+// (ICMPv6 130-132, 143; MLD reports carry a hop-by-hop header, so a packet
+// with one, to a link-scope multicast group, counts too). Without them two
+// IPv6 endpoints cannot find each other.
+bool ipv6_link_control(const net::FlowKey& k) {
+  if (k.dl_type != kEthIpv6) return false;
+  if (k.nw_proto == kIcmpv6 && k.l4_ofs != 0 && !(k.flags & net::kFlowL4Truncated)) {
+    const uint16_t t = k.tp_src;
+    return (t >= 130 && t <= 137) || t == 143;
+  }
+  return k.nw_proto == 0 && k.ipv6_dst[0] == 0xff && (k.ipv6_dst[1] & 0x0f) == 0x02;
+}
+
 }  // namespace
 
 void FirewallStage::trace(PipelineContext& ctx, Port& port, TraceWhat what, std::string other,
@@ -86,11 +101,13 @@ bool FirewallStage::pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64
       return false;
     }
   }
-  if (!pol.filtered || (k.dl_type != kEthIpv4 && k.dl_type != kEthIpv6) || dhcp_client_traffic(k, from_endpoint_)) {
+  if (!pol.filtered || (k.dl_type != kEthIpv4 && k.dl_type != kEthIpv6) || dhcp_client_traffic(k, from_endpoint_) ||
+      ipv6_link_control(k)) {
     if (ctx.trace())
       trace(ctx, port, TraceWhat::kFwUnfiltered,
             !pol.filtered                                        ? "no security group (port security only)"
             : (k.dl_type != kEthIpv4 && k.dl_type != kEthIpv6) ? "not IP (security groups filter IP)"
+            : ipv6_link_control(k)                               ? "IPv6 neighbor or multicast listener discovery"
                                                                  : "DHCP client traffic",
             nullptr, nullptr);
     ++d[0];

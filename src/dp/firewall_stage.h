@@ -10,7 +10,7 @@
 // filtered port its own zone in it (Neutron's per-port zones), so that a
 // connection a port let out must still be let in by the port it reaches.
 // Per frame: not IP (ARP, ...) -> passes (port security checked it); DHCP
-// client traffic -> passes; conntrack established or related -> passes;
+// client traffic and IPv6 neighbor/multicast listener discovery -> pass; conntrack established or related -> passes;
 // invalid -> dropped (ct_invalid); new -> the first rule that allows it is
 // found (fw_match), the connection committed with that rule as its mark, or
 // the frame dropped (fw_denied; ct_full when there is no room). A dry run

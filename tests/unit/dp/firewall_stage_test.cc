@@ -105,6 +105,31 @@ TEST(FirewallStage, IngressRulesAndRemotes) {
   EXPECT_TRUE(f.h.take("a").empty()) << "from 11.0.0.2: not in the rule's remote";
 }
 
+TEST(FirewallStage, Ipv6NeighborAndListenerDiscoveryPassStatelessly) {
+  Fixture f(web_client());
+  const uint8_t ll_a[16] = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  const uint8_t snm[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 2};
+  const uint8_t mld[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16};
+  auto v6frame = [](uint64_t src, const uint8_t* s, const uint8_t* d, uint8_t nh, const Bytes& l4) {
+    Bytes b = eth(0x3333ff000002, src, {}, 0x86dd, 0);
+    append(b, ip6(nh, s, d, l4));
+    return b;
+  };
+  for (uint8_t type : {133, 135, 136}) {  // RS, NS, NA: out of A and into A, no rule needed
+    f.h.send("a", v6frame(kMacA, ll_a, snm, 58, icmp(type, 0, 0, 0)), 1);
+    EXPECT_EQ(f.h.take("b").size(), 1u) << int(type);
+    f.h.send("b", v6frame(kMacB, ll_a, snm, 58, icmp(type, 0, 0, 0)), 1);
+    EXPECT_EQ(f.h.take("a").size(), 1u) << int(type);
+  }
+  // An MLDv2 report: a hop-by-hop header (next header 0) to ff02::16.
+  f.h.send("a", v6frame(kMacA, ll_a, mld, 0, Bytes(16, 0)), 2);
+  EXPECT_EQ(f.h.take("b").size(), 1u);
+  // Other ICMPv6 (an echo request) still needs a rule: A allows no IPv6 in.
+  f.h.send("b", v6frame(kMacB, ll_a, snm, 58, icmp(128, 0, 1, 1)), 3);
+  EXPECT_TRUE(f.h.take("a").empty());
+  EXPECT_EQ(f.h.counters("a").dropped(dp::Drop::kCtInvalid) + f.h.counters("a").dropped(dp::Drop::kFwDenied), 1u);
+}
+
 TEST(FirewallStage, ArpAndUnfilteredPortsPass) {
   Fixture f(web_client());
   f.h.send("b", eth(kMacA, kMacB, {}, 0x0806), 1);
