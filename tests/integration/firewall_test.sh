@@ -24,22 +24,40 @@ serve() {
   PIDS+=($!)
   wait_for 5 "echo servers in $ns" test -f "$T/ready-$ns"
 }
-# expect NS SPEC=RESULT...: probes from NS in parallel; fails naming every
-# probe whose result differs (SPEC: tcp/ADDR/PORT, udp/ADDR/PORT, icmp/ADDR;
-# RESULT: open, refused, timeout).
+# expect NS SPEC=RESULT... [@NS SPEC=RESULT...]...: probes from each NS, all
+# in parallel; fails naming every probe whose result differs (SPEC:
+# tcp/ADDR/PORT, udp/ADDR/PORT, icmp/ADDR; RESULT: open, refused, timeout).
 expect() {
-  local ns=$1 specs=() want=() bad="" i=0 line
-  shift
+  local groups=() cur="" g i ns bad="" line want
   for x in "$@"; do
-    specs+=("${x%=*}")
-    want+=("${x##*=}")
+    if [[ $x == @* ]]; then
+      groups+=("$cur")
+      cur=${x#@}
+    elif [ -z "$cur" ]; then
+      cur=$x
+    else
+      cur+=" $x"
+    fi
   done
-  ip netns exec "$ns" "$PY" "$PROBE" probe "${specs[@]}" >"$T/probe.out"
-  while read -r line; do
-    [ "${line#* }" = "${want[$i]}" ] || bad+=" [${ns#$P}: ${line% *} is ${line#* }, expected ${want[$i]}]"
-    i=$((i + 1))
-  done <"$T/probe.out"
-  [ "$i" = "${#specs[@]}" ] || bad+=" [probe printed $i lines for ${#specs[@]} probes]"
+  groups+=("$cur")
+  local pids=()
+  for i in "${!groups[@]}"; do
+    g=(${groups[$i]})
+    [ ${#g[@]} -gt 0 ] || continue
+    ns=${g[0]}
+    printf '%s\n' "${g[@]:1}" >"$T/want.$i"
+    ip netns exec "$ns" "$PY" "$PROBE" probe $(sed 's/=[a-z]*$//' "$T/want.$i") >"$T/got.$i" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || true; done
+  for i in "${!groups[@]}"; do
+    g=(${groups[$i]})
+    [ ${#g[@]} -gt 0 ] || continue
+    while read -r want; do
+      line=$(grep -F -- "${want%=*} " "$T/got.$i" | head -1)
+      [ "${line#* }" = "${want##*=}" ] || bad+=" [${g[0]#$P}: ${want%=*} is ${line#* }, expected ${want##*=}]"
+    done <"$T/want.$i"
+  done
   [ -z "$bad" ] || fail "probes:$bad"
 }
 # drops PORT REASON: that drop counter of the port.
@@ -52,6 +70,17 @@ ct_has() {
   shift
   kctl conntrack list "$@" >"$T/ct.txt"
   grep -q -- "$pat" "$T/ct.txt"
+}
+# drops_grow PORT REASON BEFORE DELTA: the counter reaches BEFORE + DELTA
+# (within 2 s: the datapath counts asynchronously) and stays there.
+drops_grow() {
+  local n
+  for _ in $(seq 1 40); do
+    n=$(drops "$1" "$2")
+    [ "$n" -ge $(($3 + $4)) ] && break
+    sleep 0.05
+  done
+  [ "$n" = $(($3 + $4)) ] || fail "$1: $2 grew by $((n - $3)), expected $4"
 }
 # rule_add SG ARGS...: adds a rule, prints its id.
 rule_add() { kctl sg rule-add "$@" | sed -n 's/^rule \([0-9]*\):.*/\1/p'; }
@@ -84,15 +113,15 @@ stalled() {
 }
 stream_stop() { eval "kill \$STREAM_$1 2>/dev/null || true"; }
 # sniff_start NAME NS HEX...: counts frames NS's eth0 receives holding HEX,
-# until `sniffed NAME` (5 s at most).
+# until `sniffed NAME` (5 s at most); sniff_ready NAME... waits until they listen.
 sniff_start() {
   local name=$1 ns=$2
   shift 2
   ip netns exec "$ns" "$PY" "$PROBE" sniff eth0 5 "$T/ready-$name" "$T/stop-$name" "$@" >"$T/$name" 2>&1 &
   eval "SNIFF_$name=\$!"
   PIDS+=($!)
-  wait_for 3 "sniffer $name" test -f "$T/ready-$name"
 }
+sniff_ready() { for n in "$@"; do wait_for 3 "sniffer $n" test -f "$T/ready-$n"; done; }
 # sniffed NAME: waits for the sniffer (not in a subshell: it is this shell's
 # child), sets N to its count.
 sniffed() {
@@ -100,7 +129,7 @@ sniffed() {
   eval "wait \$SNIFF_$1" || true
   N=$(cat "$T/$1")
 }
-send() { ip netns exec "$1" "$PY" "$PROBE" send eth0 "${@:2}"; }
+send() { ip netns exec "$1" "$PY" "$PROBE" send eth0 "${@:2}"; }  # NS KIND KEY=VALUE... [-- KIND ...]
 hex() { tr -d ':' <<<"$1"; }
 iphex() { "$PY" -c 'import ipaddress,sys; print(ipaddress.ip_address(sys.argv[1]).packed.hex())' "$1"; }
 
@@ -111,6 +140,9 @@ A=10.91.0.1 B=10.91.0.2 C=10.91.0.3
 kctl ct add ${P}a --bridge br0 --ip $A/24 --mac $MA >/dev/null
 kctl ct add ${P}b --bridge br0 --ip $B/24 --mac $MB >/dev/null
 kctl ct add ${P}c --bridge br0 --ip $C/24 --mac $MC >/dev/null
+# d: IPv6 only (`ct add --ip` takes one address, IPv4 or IPv6), for the IPv6
+# checks; created now so that its address is through DAD by then.
+kctl ct add ${P}d --bridge br0 --ip fd91::4/64 --mac $MD >/dev/null
 # For the zone checks at the end: twins of a and b (the same addresses and
 # MACs) on a second bridge and on VLAN 20 of br0.
 kctl add-br br1 >/dev/null
@@ -125,11 +157,12 @@ for n in a a2 a3; do ip netns exec ${P}$n sysctl -qw net.ipv6.conf.all.disable_i
 serve ${P}b tcp=80,22,8080 udp=53,5353
 serve ${P}a tcp=80 udp=53
 serve ${P}b2 tcp=80
+serve ${P}d tcp=80 udp=53
 serve ${P}b3 tcp=80
 # Without groups nothing is filtered: every probe below that times out later
 # does so because of the firewall, not because nothing listens.
-expect ${P}a tcp/$B/80=open tcp/$B/22=open tcp/$B/8080=open tcp/$B/81=refused udp/$B/53=open udp/$B/5353=open icmp/$B=open
-expect ${P}b tcp/$A/80=open udp/$A/53=open icmp/$A=open
+expect ${P}a tcp/$B/80=open tcp/$B/22=open tcp/$B/8080=open tcp/$B/81=refused udp/$B/53=open udp/$B/5353=open icmp/$B=open \
+  @${P}b tcp/$A/80=open udp/$A/53=open icmp/$A=open @${P}a2 tcp/$B/80=open @${P}a3 tcp/$B/80=open
 log "$((SECONDS - START)) s: no security groups: everything reaches everything"
 
 # ---------------------------------------------------------------- groups
@@ -148,10 +181,10 @@ kctl set port ct-${P}b security_groups=srv >/dev/null
 kctl set port ct-${P}c security_groups=other >/dev/null
 for n in 2 3; do kctl set port ct-${P}a$n security_groups=cli >/dev/null; kctl set port ct-${P}b$n security_groups=other >/dev/null; done
 expect ${P}a tcp/$B/80=open tcp/$B/22=open tcp/$B/8080=timeout tcp/$B/81=refused \
-  udp/$B/53=open udp/$B/5353=timeout icmp/$B=open
-expect ${P}c tcp/$B/80=open tcp/$B/22=timeout udp/$B/53=open icmp/$B=timeout
-# a has no ingress rule: the replies above came in as replies; nothing new does.
-expect ${P}b tcp/$A/80=timeout udp/$A/53=timeout icmp/$A=timeout
+  udp/$B/53=open udp/$B/5353=timeout icmp/$B=open \
+  @${P}c tcp/$B/80=open tcp/$B/22=timeout udp/$B/53=open icmp/$B=timeout \
+  @${P}b tcp/$A/80=timeout udp/$A/53=timeout icmp/$A=timeout
+# (a has no ingress rule: the replies came in as replies; nothing new does.)
 [ "$(drops ct-${P}b fw_denied)" -gt 0 ] || fail "b's denied probes are not counted as fw_denied"
 log "$((SECONDS - START)) s: groups: allowed ports connect, others time out, replies pass without an ingress rule, ICMP by rule only"
 
@@ -183,23 +216,20 @@ kctl set port ct-${P}c security_groups=other >/dev/null
 log "$((SECONDS - START)) s: remote_group: follows membership (in, out cutting the connection, in again through a second group)"
 
 # ---------------------------------------------------------------- IPv6
-# `ct add --ip` takes one address, IPv4 or IPv6: d is an IPv6-only container.
-# b and c get a second (IPv6) address inside their namespaces; kvnet knows a
-# port's addresses as its container's ip plus its allowed_addresses, so c's
-# counts for remote_group only once listed there.
+# d is an IPv6-only container. b and c get a second (IPv6) address inside
+# their namespaces; kvnet knows a port's addresses as its container's ip plus
+# its allowed_addresses, so c's counts for remote_group only once listed there.
 B6=fd91::2 C6=fd91::3 D6=fd91::4
 rule_add srv ingress ethertype=ipv6 protocol=tcp port=80 >/dev/null
 rule_add srv ingress ethertype=ipv6 protocol=icmpv6 remote_group=cli >/dev/null
-kctl ct add ${P}d --bridge br0 --ip $D6/64 --mac $MD --sg cli >/dev/null
+kctl set port ct-${P}d security_groups=cli >/dev/null
 ip -n ${P}b addr add $B6/64 dev eth0 nodad
 ip -n ${P}c addr add $C6/64 dev eth0 nodad
 wait_for 5 "d's IPv6 address leaves DAD" sh -c "! ip -n ${P}d -6 addr show dev eth0 tentative | grep -q inet6"
-serve ${P}d tcp=80 udp=53
-expect ${P}d tcp/$B6/80=open tcp/$B6/8080=timeout udp/$B6/53=timeout icmp/$B6=open
-expect ${P}c tcp/$B6/80=open icmp/$B6=timeout
-expect ${P}b tcp/$D6/80=timeout icmp/$D6=timeout udp/$D6/53=timeout
+expect ${P}d tcp/$B6/80=open tcp/$B6/8080=timeout udp/$B6/53=timeout icmp/$B6=open \
+  @${P}c tcp/$B6/80=open icmp/$B6=timeout @${P}b tcp/$D6/80=timeout icmp/$D6=timeout udp/$D6/53=timeout
 kctl set port ct-${P}c security_groups=cli >/dev/null
-expect ${P}c icmp/$B6=timeout
+expect ${P}c icmp/$B6=timeout tcp/$B/22=open
 kctl set port ct-${P}c allowed_addresses=$C6 >/dev/null
 expect ${P}c icmp/$B6=open
 kctl set port ct-${P}c security_groups=other allowed_addresses= >/dev/null
@@ -223,37 +253,31 @@ ip netns exec ${P}a ping -n -q -c 2 -i 0.2 -W 1 -I 10.91.0.50 $B >/dev/null 2>&1
 [ "$(drops ct-${P}a spoofed_ip)" -gt "$n0" ] || fail "a's foreign source address is not counted as spoofed_ip"
 ip -n ${P}a addr del 10.91.0.50/24 dev eth0
 ip -n ${P}a neigh del $B dev eth0
-# ARP replies claiming b's address, from a (port security) to c: dropped; the
-# same reply claiming a's own address arrives (the sniffer would see it).
-n0=$(drops ct-${P}a spoofed_arp)
+# Crafted frames from a (port security) and, as a control, from c (none),
+# with sniffers in c and a: ARP replies claiming b's address are dropped, those
+# claiming a's own arrive; a DHCP server's offer and a router advertisement
+# from a are dropped, the same RA from c arrives (so the sniffers do see
+# such frames when they pass).
+for r in spoofed_arp dhcp_server router_advert; do eval "n0_$r=\$(drops ct-${P}a $r)"; done
 sniff_start arp ${P}c "0002$(hex $MA)$(iphex $B)"
-send ${P}a arp src=$MA dst=$MC op=reply sha=$MA spa=$B tha=$MC tpa=$C count=5
-sniffed arp
-[ "$N" = 0 ] || fail "c received a's ARP reply for b's address ($N)"
-[ "$(($(drops ct-${P}a spoofed_arp) - n0))" = 5 ] || fail "spoofed_arp counts $(($(drops ct-${P}a spoofed_arp) - n0)), not 5"
 sniff_start arpok ${P}c "0002$(hex $MA)$(iphex $A)$(hex $MC)"
-send ${P}a arp src=$MA dst=$MC op=reply sha=$MA spa=$A tha=$MC tpa=$C count=2
-sniffed arpok
-[ "$N" = 2 ] || fail "c did not receive a's ARP reply for its own address ($N)"
-# A DHCP server's offer and an IPv6 router advertisement from a: dropped.
-n0=$(drops ct-${P}a dhcp_server)
 sniff_start dhcp ${P}c "$(hex $MA)0800" 00430044
-send ${P}a udp src=$MA dst=ff:ff:ff:ff:ff:ff sip=$A dip=255.255.255.255 sport=67 dport=68 dhcp=1 count=3
-sniffed dhcp
-[ "$N" = 0 ] || fail "c received a's DHCP offer ($N)"
-[ "$(($(drops ct-${P}a dhcp_server) - n0))" = 3 ] || fail "dhcp_server does not count a's 3 offers"
-n0=$(drops ct-${P}a router_advert)
 sniff_start ra ${P}c "$(hex $MA)86dd" "$(iphex fe80::91:1)"
-send ${P}a ra src=$MA dst=33:33:00:00:00:01 sip=fe80::91:1 dip=ff02::1 count=3
-sniffed ra
-[ "$N" = 0 ] || fail "c received a's router advertisement ($N)"
-[ "$(($(drops ct-${P}a router_advert) - n0))" = 3 ] || fail "router_advert does not count a's 3 advertisements"
-# The same frames from c, whose port has no port security, do arrive: the
-# drops above are port security's, not the frames' fault.
 sniff_start ractl ${P}a "$(hex $MC)86dd" "$(iphex fe80::91:3)"
+sniff_ready arp arpok dhcp ra ractl
+send ${P}a arp src=$MA dst=$MC op=reply sha=$MA spa=$B tha=$MC tpa=$C count=5 \
+  -- arp src=$MA dst=$MC op=reply sha=$MA spa=$A tha=$MC tpa=$C count=2 \
+  -- udp src=$MA dst=ff:ff:ff:ff:ff:ff sip=$A dip=255.255.255.255 sport=67 dport=68 dhcp=1 count=3 \
+  -- ra src=$MA dst=33:33:00:00:00:01 sip=fe80::91:1 dip=ff02::1 count=3
 send ${P}c ra src=$MC dst=33:33:00:00:00:01 sip=fe80::91:3 dip=ff02::1 count=1
-sniffed ractl
-[ "$N" = 1 ] || fail "an RA from a port without port security did not arrive (the check above proves nothing) ($N)"
+for n in arp:0 arpok:2 dhcp:0 ra:0 ractl:1; do
+  sniffed ${n%:*}
+  [ "$N" = "${n#*:}" ] || fail "sniffer ${n%:*} saw $N frames, expected ${n#*:} (arp: a's ARP reply for b's address;" \
+    "arpok: for its own; dhcp: a's DHCP offer; ra: a's router advertisement; ractl: c's)"
+done
+drops_grow ct-${P}a spoofed_arp "$n0_spoofed_arp" 5
+drops_grow ct-${P}a dhcp_server "$n0_dhcp_server" 3
+drops_grow ct-${P}a router_advert "$n0_router_advert" 3
 log "$((SECONDS - START)) s: anti-spoofing: MAC, IP, ARP, DHCP server and RA from a are dropped and counted"
 
 # ---------------------------------------------------------------- conntrack
@@ -278,10 +302,11 @@ ct_has "^br0/ct-${P}a: tcp 6 [0-9]* ESTABLISHED src=$A dst=$B sport=$SPORT dport
 # Invalid: a TCP ACK of no connection, crafted.
 n0=$(drops ct-${P}a ct_invalid)
 sniff_start ack ${P}b "$(hex $MA)" "$(iphex $A)$(iphex $B)$(printf '%04x0050' 33333)"
+sniff_ready ack
 send ${P}a tcp src=$MA dst=$MB sip=$A dip=$B sport=33333 dport=80 flags=A count=4
 sniffed ack
 [ "$N" = 0 ] || fail "b received an ACK of no connection ($N)"
-[ "$(($(drops ct-${P}a ct_invalid) - n0))" = 4 ] || fail "ct_invalid does not count the 4 ACKs"
+drops_grow ct-${P}a ct_invalid "$n0" 4
 log "$((SECONDS - START)) s: conntrack: list (text and JSON, a zone per port), invalid ACKs dropped and counted"
 
 # Zones: the same addresses, MACs and ports on a second bridge, and on another
@@ -290,9 +315,9 @@ log "$((SECONDS - START)) s: conntrack: list (text and JSON, a zone per port), i
 for n in 2 3; do
   n0=$(drops ct-${P}a$n ct_invalid)
   send ${P}a$n tcp src=$MA dst=$MB sip=$A dip=$B sport=$SPORT dport=80 flags=PA count=3
-  [ "$(($(drops ct-${P}a$n ct_invalid) - n0))" = 3 ] || fail "a$n's copy of br0's connection is not invalid"
-  expect ${P}a$n tcp/$B/80=timeout
+  drops_grow ct-${P}a$n ct_invalid "$n0" 3
 done
+expect ${P}a2 tcp/$B/80=timeout @${P}a3 tcp/$B/80=timeout
 grows s80 || fail "br0's stream stopped"
 ct_has "sport=$SPORT " --bridge br1 && fail "br1 lists br0's connection"
 log "$((SECONDS - START)) s: zones: the same tuple on another bridge and on another VLAN is another connection"

@@ -12,8 +12,9 @@
                                               number of bytes echoed back so far
                                               to COUNT_FILE; stops after SECONDS
                                               (default 30) or when killed
-  send IFACE KIND KEY=VALUE...                one crafted Ethernet frame out of
-                                              IFACE (AF_PACKET), checksums right:
+  send IFACE KIND KEY=VALUE... [-- KIND ...]  crafted Ethernet frames out of IFACE
+                                              (AF_PACKET), checksums right, each
+                                              `count` times (default 1):
         arp     src dst op sha spa tha tpa
         tcp     src dst sip dip sport dport flags (S, A, SA, R, F...)
         udp     src dst sip dip sport dport           (IPv4 or IPv6 by address)
@@ -217,15 +218,19 @@ def build(kind, kv):
     raise SystemExit("unknown frame kind " + kind)
 
 
-def send(iface, kind, args):
-    kv = dict(a.split("=", 1) for a in args)
-    ethertype, payload = build(kind, kv)
-    frame = mac(kv["dst"]) + mac(kv["src"]) + struct.pack("!H", ethertype) + payload
-    frame += b"\0" * max(0, 60 - len(frame))
+def send(iface, args):
+    """args: KIND KEY=VALUE... [-- KIND KEY=VALUE...]..."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((iface, 0))
-    for _ in range(int(kv.get("count", "1"))):
-        s.send(frame)
+    while args:
+        n = args.index("--") if "--" in args else len(args)
+        kind, kv = args[0], dict(a.split("=", 1) for a in args[1:n])
+        args = args[n + 1:]
+        ethertype, payload = build(kind, kv)
+        frame = mac(kv["dst"]) + mac(kv["src"]) + struct.pack("!H", ethertype) + payload
+        frame += b"\0" * max(0, 60 - len(frame))
+        for _ in range(int(kv.get("count", "1"))):
+            s.send(frame)
 
 
 def sniff(iface, seconds, ready, stop, patterns):
@@ -259,7 +264,7 @@ def main():
     elif cmd == "sniff":
         sniff(args[0], args[1], args[2], args[3], args[4:])
     elif cmd == "send":
-        send(args[0], args[1], args[2:])
+        send(args[0], args[1:])
     else:
         raise SystemExit(__doc__)
 
