@@ -118,14 +118,20 @@ def probe(args):
     timeout = 1.0
     if args and args[0] == "--timeout":
         timeout, args = float(args[1]), args[2:]
-    out = {}
-    threads = [threading.Thread(target=lambda sp=sp: out.__setitem__(sp, probe_one(sp, timeout))) for sp in args]
+    out, took = {}, {}
+
+    def one(sp):
+        t0 = time.monotonic()
+        out[sp] = probe_one(sp, timeout)
+        took[sp] = time.monotonic() - t0
+
+    threads = [threading.Thread(target=one, args=(sp,)) for sp in args]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    for sp in args:
-        print(sp, out[sp])
+    for sp in args:  # FW_PROBE_TIMES=1: each probe's duration too (debugging)
+        print(sp, out[sp], *(["%.2fs" % took[sp]] if os.environ.get("FW_PROBE_TIMES") else []))
 
 
 def stream(addr, port, count_file, seconds=30):
