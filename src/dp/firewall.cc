@@ -126,7 +126,7 @@ const char* to_string(SourceVerdict v) {
   return "?";
 }
 
-SourceVerdict check_source(const FwPolicy& p, const net::FlowKey& k) {
+SourceVerdict check_source(const FwPolicy& p, const net::FlowKey& k, std::span<const uint8_t> frame) {
   if (!p.port_security) return SourceVerdict::kOk;
   const uint64_t mac = k.dl_src.u64();
   if (!mac_allowed(p, mac)) return SourceVerdict::kBadMac;
@@ -149,6 +149,17 @@ SourceVerdict check_source(const FwPolicy& p, const net::FlowKey& k) {
   if (k.dl_type == kEthIpv6) {
     if (l4 && k.nw_proto == kIcmpv6 && k.tp_src == 134) return SourceVerdict::kRouterAdvert;
     if (l4 && k.nw_proto == kUdp && k.tp_src == 547) return SourceVerdict::kDhcpServer;
+    if (l4 && k.nw_proto == kIcmpv6 && k.tp_src == 136) {
+      // A neighbour advertisement binds its target address to the sender's
+      // MAC, as an ARP reply does: only for the port's own addresses (and
+      // link-local ones, as for sources). The target follows type, code,
+      // checksum and flags.
+      constexpr size_t kTargetOfs = 8;
+      if (frame.size() < size_t{k.l4_ofs} + kTargetOfs + 16) return SourceVerdict::kBadArp;
+      const uint8_t* target = frame.data() + k.l4_ofs + kTargetOfs;
+      const bool link_local = target[0] == 0xfe && (target[1] & 0xc0) == 0x80;
+      if (!link_local && !source_allowed(p, mac, true, target)) return SourceVerdict::kBadArp;
+    }
     static const uint8_t kUnspecified[16] = {};
     if (std::memcmp(k.ipv6_src, kUnspecified, 16) == 0) return SourceVerdict::kOk;  // DAD, DHCPv6 solicit
     // Link-local (fe80::/10) from the port's own MAC: what every IPv6 stack uses first.

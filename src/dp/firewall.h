@@ -8,8 +8,9 @@
 //                                     endpoint, its source is the remote;
 //                                     egress: it comes from the endpoint, its
 //                                     destination is the remote
-//   check_source(policy, key)         may the endpoint send this frame?
-//                                     (own MAC, own addresses, ARP only for
+//   check_source(policy, key, frame)  may the endpoint send this frame?
+//                                     (own MAC, own addresses, ARP replies and
+//                                     IPv6 neighbour advertisements only for
 //                                     them, no DHCP server, no IPv6 RA)
 //
 // A policy is built on the control thread (ctl/firewall_build) and never
@@ -20,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -78,7 +80,9 @@ const FwRule* fw_match(const FwPolicy& p, const net::FlowKey& key, bool ingress)
 enum class SourceVerdict : uint8_t { kOk, kBadMac, kBadIp, kBadArp, kDhcpServer, kRouterAdvert };
 const char* to_string(SourceVerdict v);
 // Port security for a frame the endpoint sends (kOk without port_security).
-SourceVerdict check_source(const FwPolicy& p, const net::FlowKey& key);
+// `frame` is the frame `key` was parsed from: a neighbour advertisement's
+// target address is read from it (without it, or truncated: kBadArp).
+SourceVerdict check_source(const FwPolicy& p, const net::FlowKey& key, std::span<const uint8_t> frame = {});
 
 // The frame's family and addresses as fw_match sees them (false: not IP).
 bool fw_addresses(const net::FlowKey& key, bool& v6, uint8_t src[16], uint8_t dst[16]);

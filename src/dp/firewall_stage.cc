@@ -38,6 +38,7 @@ std::string spoof_text(SourceVerdict v, const net::FlowKey& k) {
     case SourceVerdict::kBadIp:
       return "source address " + src + " (MAC " + k.dl_src.str() + ") is not one the port may send from";
     case SourceVerdict::kBadArp:
+      if (v6) return "a neighbor advertisement from " + k.dl_src.str() + " for an address the port does not own";
       return "ARP from " + k.arp_sha.str() + " for " + net::ipv4_str(k.nw_src) + ", an address the port does not own";
     case SourceVerdict::kDhcpServer: return "a DHCP server's reply: the port may not act as a DHCP server";
     case SourceVerdict::kRouterAdvert: return "an IPv6 router advertisement: the port may not act as a router";
@@ -94,7 +95,7 @@ bool FirewallStage::pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64
   const net::FlowKey& k = f->key;
   const FwPolicy& pol = *policy_;
   if (from_endpoint_) {
-    if (const SourceVerdict v = check_source(pol, k); v != SourceVerdict::kOk) {
+    if (const SourceVerdict v = check_source(pol, k, {f->data(), f->len()}); v != SourceVerdict::kOk) {
       if (ctx.trace()) trace(ctx, port, TraceWhat::kFwSpoofed, spoof_text(v, k), nullptr, nullptr);
       ++d[5];
       ctx.drop(port, f, drop_of(v));

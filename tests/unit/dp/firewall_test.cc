@@ -192,5 +192,32 @@ TEST(CheckSource, ArpOnlyForOwnAddressesDhcpAndRa) {
   EXPECT_EQ(check_source(p, ipv6("fd00::1", "ff02::1:2", 17, 547, 546)), SourceVerdict::kDhcpServer);
 }
 
+// Found by tests/integration/firewall_test.sh: a port-secured container could
+// advertise another's IPv6 address (a neighbour advertisement, IPv6's ARP
+// reply) and take its traffic. The target is read from the frame.
+TEST(CheckSource, NeighbourAdvertisementsOnlyForOwnAddresses) {
+  const FwPolicy p = secured();
+  auto na = [](const char* target) {
+    std::vector<uint8_t> f(54 + 24 + 8, 0);  // Ethernet, IPv6, NA, target link-layer option
+    f[54] = 136;
+    f[58] = 0x20;  // override
+    std::memcpy(f.data() + 62, pfx(target).addr, 16);
+    return f;
+  };
+  const net::FlowKey k = ipv6("fe80::5054:ff:fe00:1", "ff02::1", 58, 136, 0);
+  EXPECT_EQ(check_source(p, k, na("fd00::1")), SourceVerdict::kOk);
+  EXPECT_EQ(check_source(p, k, na("fe80::5054:ff:fe00:1")), SourceVerdict::kOk);
+  EXPECT_EQ(check_source(p, k, na("fd00::2")), SourceVerdict::kBadArp) << "someone else's address";
+  auto cut = na("fd00::1");
+  cut.resize(70);
+  EXPECT_EQ(check_source(p, k, cut), SourceVerdict::kBadArp) << "no whole target: refused";
+  EXPECT_EQ(check_source(p, k), SourceVerdict::kBadArp) << "no frame to read the target from";
+  net::FlowKey ns = k;  // a solicitation names whom it looks for, not itself
+  ns.tp_src = 135;
+  EXPECT_EQ(check_source(p, ns, na("fd00::2")), SourceVerdict::kOk);
+  FwPolicy open;
+  EXPECT_EQ(check_source(open, k, na("fd00::2")), SourceVerdict::kOk);
+}
+
 }  // namespace
 }  // namespace kvnet::dp
