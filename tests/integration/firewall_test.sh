@@ -255,30 +255,34 @@ ip -n ${P}a addr del 10.91.0.50/24 dev eth0
 ip -n ${P}a neigh del $B dev eth0
 # Crafted frames from a (port security) and, as a control, from c (none),
 # with sniffers in c and a: ARP replies claiming b's address are dropped, those
-# claiming a's own arrive; a DHCP server's offer and a router advertisement
-# from a are dropped, the same RA from c arrives (so the sniffers do see
-# such frames when they pass).
+# claiming a's own arrive; an IPv6 neighbour advertisement for b's address
+# (spoofed_arp too), a DHCP server's offer and a router advertisement from a
+# are dropped, the same RA from c arrives (so the sniffers do see such frames
+# when they pass).
 for r in spoofed_arp dhcp_server router_advert; do eval "n0_$r=\$(drops ct-${P}a $r)"; done
 sniff_start arp ${P}c "0002$(hex $MA)$(iphex $B)"
 sniff_start arpok ${P}c "0002$(hex $MA)$(iphex $A)$(hex $MC)"
 sniff_start dhcp ${P}c "$(hex $MA)0800" 00430044
-sniff_start ra ${P}c "$(hex $MA)86dd" "$(iphex fe80::91:1)"
-sniff_start ractl ${P}a "$(hex $MC)86dd" "$(iphex fe80::91:3)"
-sniff_ready arp arpok dhcp ra ractl
+sniff_start ra ${P}c "$(hex $MA)86dd" "$(iphex fe80::91:1)$(iphex ff02::1)8600"
+sniff_start na ${P}c "$(hex $MA)86dd" "$(iphex ff02::1)8800" "$(iphex $B6)"
+sniff_start ractl ${P}a "$(hex $MC)86dd" "$(iphex fe80::91:3)$(iphex ff02::1)8600"
+sniff_ready arp arpok dhcp ra na ractl
 send ${P}a arp src=$MA dst=$MC op=reply sha=$MA spa=$B tha=$MC tpa=$C count=5 \
   -- arp src=$MA dst=$MC op=reply sha=$MA spa=$A tha=$MC tpa=$C count=2 \
   -- udp src=$MA dst=ff:ff:ff:ff:ff:ff sip=$A dip=255.255.255.255 sport=67 dport=68 dhcp=1 count=3 \
-  -- ra src=$MA dst=33:33:00:00:00:01 sip=fe80::91:1 dip=ff02::1 count=3
+  -- ra src=$MA dst=33:33:00:00:00:01 sip=fe80::91:1 dip=ff02::1 count=3 \
+  -- na src=$MA dst=33:33:00:00:00:01 sip=fe80::91:1 dip=ff02::1 target=$B6 count=2
 send ${P}c ra src=$MC dst=33:33:00:00:00:01 sip=fe80::91:3 dip=ff02::1 count=1
-for n in arp:0 arpok:2 dhcp:0 ra:0 ractl:1; do
+for n in arp:0 arpok:2 dhcp:0 ra:0 na:0 ractl:1; do
   sniffed ${n%:*}
   [ "$N" = "${n#*:}" ] || fail "sniffer ${n%:*} saw $N frames, expected ${n#*:} (arp: a's ARP reply for b's address;" \
-    "arpok: for its own; dhcp: a's DHCP offer; ra: a's router advertisement; ractl: c's)"
+    "arpok: for its own; dhcp: a's DHCP offer; ra: a's router advertisement; na: a's neighbour advertisement" \
+    "for b's IPv6 address; ractl: c's router advertisement)"
 done
-drops_grow ct-${P}a spoofed_arp "$n0_spoofed_arp" 5
+drops_grow ct-${P}a spoofed_arp "$n0_spoofed_arp" 7
 drops_grow ct-${P}a dhcp_server "$n0_dhcp_server" 3
 drops_grow ct-${P}a router_advert "$n0_router_advert" 3
-log "$((SECONDS - START)) s: anti-spoofing: MAC, IP, ARP, DHCP server and RA from a are dropped and counted"
+log "$((SECONDS - START)) s: anti-spoofing: MAC, IP, ARP, neighbour advertisements, DHCP server and RA from a are dropped and counted"
 
 # ---------------------------------------------------------------- conntrack
 stream_start s80 ${P}a $B 80

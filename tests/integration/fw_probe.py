@@ -19,6 +19,7 @@
         tcp     src dst sip dip sport dport flags (S, A, SA, R, F...)
         udp     src dst sip dip sport dport           (IPv4 or IPv6 by address)
         ra      src dst sip dip                       (ICMPv6 router advertisement)
+        na      src dst sip dip target                (ICMPv6 neighbour advertisement)
   sniff IFACE SECONDS READY_FILE STOP_FILE HEX...
                                               counts the frames IFACE receives
                                               that hold all the byte strings HEX
@@ -220,6 +221,12 @@ def build(kind, kv):
         # type 134, code 0, checksum, hop limit 64, flags 0, router lifetime 1800,
         # reachable 0, retrans 0, then a source link-layer address option.
         l4 = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0) + b"\x01\x01" + mac(kv["src"])
+        return ip_packet(kv["sip"], kv["dip"], 58, l4)
+    if kind == "na":
+        # type 136, code 0, checksum, flags (override), target, then a target
+        # link-layer address option.
+        l4 = (struct.pack("!BBHI", 136, 0, 0, 0x20000000) + ipaddress.ip_address(kv["target"]).packed +
+              b"\x02\x01" + mac(kv["src"]))
         return ip_packet(kv["sip"], kv["dip"], 58, l4)
     raise SystemExit("unknown frame kind " + kind)
 
