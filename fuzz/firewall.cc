@@ -21,8 +21,8 @@
 // what the rules deny"): the frame left through the firewall of its ingress
 // port and of its egress port only if
 //   - port security allowed its source (the spec, restated here: own MACs,
-//     own addresses, ARP only for them, no DHCP server, no router
-//     advertisement), and
+//     own addresses, ARP replies and neighbor advertisements only for them,
+//     no DHCP server, no router advertisement), and
 //   - it is not IP, or DHCP client traffic, or IPv6 neighbor or multicast
 //     listener discovery, or a rule of that port allows it
 //     in that direction, or it belongs to (or is an ICMP error about) a
@@ -205,7 +205,7 @@ struct World {
       if (policies[i] && dp::fw_match(*policies[i], k, /*ingress=*/i != from)) allowed.insert(conv_of(zone(i), k));
   }
 
-  void check_source(const net::FlowKey& k) const {
+  void check_source(const net::FlowKey& k, const uint8_t* f, size_t len) const {
     const uint64_t mac = k.dl_src.u64();
     FUZZ_CHECK(mac == kMacA || mac == kMacA2, "port a sent from MAC %012llx", static_cast<unsigned long long>(mac));
     const auto& src = policies[0]->sources;
@@ -233,6 +233,12 @@ struct World {
       const bool link_local = k.ipv6_src[0] == 0xfe && (k.ipv6_src[1] & 0xc0) == 0x80;
       FUZZ_CHECK(std::memcmp(k.ipv6_src, kZero, 16) == 0 || link_local || owned(true, k.ipv6_src),
                  "port a sent from an IPv6 address it does not own");
+      if (l4 && k.nw_proto == kIcmpv6 && k.tp_src == 136) {
+        FUZZ_CHECK(len >= size_t{k.l4_ofs} + 24, "port a sent a neighbor advertisement without a whole target");
+        const uint8_t* t = f + k.l4_ofs + 8;
+        FUZZ_CHECK((t[0] == 0xfe && (t[1] & 0xc0) == 0x80) || owned(true, t),
+                   "port a advertised an IPv6 address it does not own");
+      }
     }
   }
 
@@ -262,7 +268,7 @@ struct World {
   void delivered(size_t out, const net::Frame& fr) {
     net::FlowKey k;
     if (net::parse_flow(fr.data(), fr.len(), k) != net::ParseStatus::kOk) return;  // the stages saw it parsed
-    if (in_port == 0) check_source(k);
+    if (in_port == 0) check_source(k, fr.data(), fr.len());
     check_filter(in_port, false, k, fr.data(), fr.len());
     check_filter(out, true, k, fr.data(), fr.len());
   }
