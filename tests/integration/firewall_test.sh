@@ -4,7 +4,8 @@
 # rule, ICMP only where a rule allows it; a removed rule cuts a running
 # connection; remote_group follows membership; IPv6; anti-spoofing (MAC, IP,
 # ARP, DHCP server, router advertisements) with its drop counters; conntrack:
-# list, flush, invalid packets, zones, a full table and short timeouts.
+# list, flush, invalid packets, zones, a full table (conntrack_max) and short
+# timeouts (conntrack_timeouts).
 #
 # Probes (fw_probe.py) run in parallel and give up after 1 s: "timeout" is
 # what a firewall drop looks like, "refused" a RST or port unreachable.
@@ -156,7 +157,7 @@ kctl ct add ${P}b3 --bridge br0 --ip $B/24 --mac $MB vlan_mode=access pvid=20 >/
 for n in a a2 a3; do ip netns exec ${P}$n sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
 serve ${P}b tcp=80,22,8080 udp=53,5353
 serve ${P}a tcp=80 udp=53
-serve ${P}b2 tcp=80
+serve ${P}b2 tcp=80 udp=53
 serve ${P}d tcp=80 udp=53
 serve ${P}b3 tcp=80
 # Without groups nothing is filtered: every probe below that times out later
@@ -334,5 +335,51 @@ stalled s80 || fail "the stream survived a conntrack flush"
 stream_stop s80
 expect ${P}a tcp/$B/80=open
 log "$((SECONDS - START)) s: conntrack flush: empties the table and cuts the stream; new connections work"
+
+# A full table: br1's holds 4 connections. b2 lets DNS in; each DNS exchange
+# between a2 and b2 is a replied (assured, never evicted) connection in both
+# ports' zones: two fill the table, the third is dropped as ct_full. A larger
+# table, set live, takes it.
+kctl set port ct-${P}b2 security_groups=srv >/dev/null
+kctl set bridge br1 conntrack_max=4 >/dev/null
+kctl export >"$T/export.yaml"
+grep -A4 "name: br1" "$T/export.yaml" | grep -q "conntrack_max: 4" || { cat "$T/export.yaml"; fail "export lacks br1's conntrack_max"; }
+kctl conntrack flush --bridge br1 >/dev/null
+expect ${P}a2 udp/$B/53=open
+expect ${P}a2 udp/$B/53=open
+n0=$(drops ct-${P}a2 ct_full)
+expect ${P}a2 udp/$B/53=timeout
+[ "$(drops ct-${P}a2 ct_full)" -gt "$n0" ] || fail "a full table's drop is not counted as ct_full"
+kctl conntrack list --bridge br1 --format json >"$T/ct1.json"
+"$PY" -c 'import json,sys; n=len(json.load(open(sys.argv[1]))); assert n == 4, n' "$T/ct1.json" ||
+  { cat "$T/ct1.json"; fail "br1's table does not hold exactly its 4 connections"; }
+kctl set bridge br1 conntrack_max=64 >/dev/null
+expect ${P}a2 udp/$B/53=open
+log "$((SECONDS - START)) s: conntrack_max: a full table drops new connections (ct_full), a larger one takes them"
+
+# Timeouts: a replied UDP connection lives udp_stream seconds (2 here) after
+# its last packet. b2 answers again from port 53 (crafted): within the timeout
+# a2 takes it as a reply; after it, it is a new connection a2's rules deny.
+kctl set bridge br1 conntrack_timeouts=udp_stream:2 >/dev/null
+kctl conntrack flush --bridge br1 >/dev/null
+expect ${P}a2 udp/$B/53=open
+ct_has "^br1/ct-${P}a2: udp 17 [0-2] src=$A dst=$B sport=[0-9]* dport=53 " ||
+  { cat "$T/ct.txt"; fail "no replied DNS connection with a 2 s timeout in a2's zone"; }
+DPORT=$(sed -n "s|^br1/ct-${P}a2: udp 17 .* sport=\([0-9]*\) dport=53 .*|\1|p" "$T/ct.txt" | head -1)
+late_reply() {  # NAME: b2 answers from 53 again; sets N to what a2 received
+  sniff_start $1 ${P}a2 "$(hex $MB)" "$(iphex $B)$(iphex $A)0035$(printf %04x "$DPORT")"
+  sniff_ready $1
+  send ${P}b2 udp src=$MB dst=$MA sip=$B dip=$A sport=53 dport=$DPORT
+  sniffed $1
+}
+late_reply early
+[ "$N" = 1 ] || fail "a reply within the timeout did not reach a2 ($N)"
+n0=$(drops ct-${P}a2 fw_denied)
+sleep 2.3
+ct_has "sport=$DPORT dport=53 " --bridge br1 && { cat "$T/ct.txt"; fail "the connection outlived its 2 s timeout"; }
+late_reply late
+[ "$N" = 0 ] || fail "a reply after the timeout reached a2 ($N)"
+drops_grow ct-${P}a2 fw_denied "$n0" 1
+log "$((SECONDS - START)) s: conntrack_timeouts: a connection expires after its configured timeout"
 
 log "PASS ($((SECONDS - START)) s)"
