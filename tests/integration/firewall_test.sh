@@ -380,6 +380,14 @@ ct_has "sport=$DPORT dport=53 " --bridge br1 && { cat "$T/ct.txt"; fail "the con
 late_reply late
 [ "$N" = 0 ] || fail "a reply after the timeout reached a2 ($N)"
 drops_grow ct-${P}a2 fw_denied "$n0" 1
-log "$((SECONDS - START)) s: conntrack_timeouts: a connection expires after its configured timeout"
+# The same settings as YAML: export shows them, apply changes them.
+kctl export >"$T/export.yaml"
+grep -A6 "name: br1" "$T/export.yaml" | grep -q "conntrack_timeouts: {udp_stream: 2}" ||
+  { cat "$T/export.yaml"; fail "export lacks br1's conntrack_timeouts"; }
+sed -i 's/conntrack_max: 64/conntrack_max: 8/; s/{udp_stream: 2}/{udp_stream: 2, icmp: 3}/' "$T/export.yaml"
+kctl apply "$T/export.yaml" >"$T/plan.txt"
+grep -q "conntrack_max 64->8" "$T/plan.txt" && grep -q "icmp" "$T/plan.txt" && [ "$(wc -l <"$T/plan.txt")" = 1 ] ||
+  { cat "$T/plan.txt"; fail "applying the exported file with other conntrack settings is not that one change"; }
+log "$((SECONDS - START)) s: conntrack_timeouts: a connection expires after its configured timeout; YAML export/apply"
 
 log "PASS ($((SECONDS - START)) s)"
