@@ -253,10 +253,15 @@ struct World {
         return;  // DHCP client traffic
     }
     if (k.dl_type == kEthIpv6 && k.nw_proto == kIcmpv6 && l4_ok(k) &&
-        ((k.tp_src >= 130 && k.tp_src <= 137) || k.tp_src == 143))
+        ((k.tp_src >= 130 && k.tp_src <= 136) || k.tp_src == 143))
       return;  // neighbor and multicast listener discovery
-    if (k.dl_type == kEthIpv6 && k.nw_proto == 0 && k.ipv6_dst[0] == 0xff && (k.ipv6_dst[1] & 0x0f) == 0x02)
-      return;  // MLD reports: a hop-by-hop header, to a link-scope group
+    if (k.dl_type == kEthIpv6 && k.nw_proto == 0) {  // MLD behind a hop-by-hop header
+      const size_t hbh = size_t{k.l3_ofs} + 40;
+      if (len >= hbh + 2 && f[hbh] == kIcmpv6) {
+        const size_t at = hbh + (size_t{f[hbh + 1]} + 1) * 8;
+        if (len > at && ((f[at] >= 130 && f[at] <= 132) || f[at] == 143)) return;
+      }
+    }
     if (dp::fw_match(*policies[i], k, to_endpoint)) return;
     if (allowed.count(conv_of(zone(i), k))) return;
     Conv q;

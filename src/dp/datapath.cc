@@ -1,5 +1,8 @@
 #include "dp/datapath.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "dp/firewall_stage.h"
 
 #include <fmt/format.h>
@@ -146,7 +149,25 @@ void Datapath::set_firewall(Port& p, std::shared_ptr<const FwPolicy> policy) {
     }
     return false;
   };
-  ct->remove_if([&](const Conntrack::Entry& e) { return e.zone() == zone && !still_there(e.mark); });
+  // The same connections in the other ports' zones (the peer's view of
+  // them) go too, so they do not linger as ESTABLISHED for days.
+  std::vector<Conntrack::Tuple> cut;
+  auto zoneless = [](Conntrack::Tuple t) {
+    t.zone = 0;
+    return t;
+  };
+  ct->remove_if([&](const Conntrack::Entry& e) {
+    if (e.zone() != zone || still_there(e.mark)) return false;
+    cut.push_back(zoneless(e.orig));
+    return true;
+  });
+  if (!cut.empty()) {
+    auto less = [](const Conntrack::Tuple& a, const Conntrack::Tuple& b) { return std::memcmp(&a, &b, sizeof a) < 0; };
+    std::sort(cut.begin(), cut.end(), less);
+    ct->remove_if([&](const Conntrack::Entry& e) {
+      return e.zone() != zone && std::binary_search(cut.begin(), cut.end(), zoneless(e.orig), less);
+    });
+  }
   out->set_policy(policy);
   in->set_policy(std::move(policy));
 }

@@ -55,17 +55,21 @@ std::string groups_text(const FwPolicy& p) {
 
 // IPv6's link-local control traffic, which security groups pass statelessly
 // (as Neutron does): neighbor discovery (router and neighbor solicitations and
-// advertisements, redirects: ICMPv6 133-137) and multicast listener discovery
-// (ICMPv6 130-132, 143; MLD reports carry a hop-by-hop header, so a packet
-// with one, to a link-scope multicast group, counts too). Without them two
-// IPv6 endpoints cannot find each other.
-bool ipv6_link_control(const net::FlowKey& k) {
+// advertisements: ICMPv6 133-136; not redirects) and multicast listener
+// discovery (ICMPv6 130-132, 143). MLD messages carry a hop-by-hop header,
+// which the flow key does not walk: it is read here (the ICMPv6 type after
+// one hop-by-hop header). Without them two IPv6 endpoints cannot find each other.
+bool ipv6_link_control(const net::FlowKey& k, const uint8_t* f, size_t len) {
   if (k.dl_type != kEthIpv6) return false;
-  if (k.nw_proto == kIcmpv6 && k.l4_ofs != 0 && !(k.flags & net::kFlowL4Truncated)) {
-    const uint16_t t = k.tp_src;
-    return (t >= 130 && t <= 137) || t == 143;
-  }
-  return k.nw_proto == 0 && k.ipv6_dst[0] == 0xff && (k.ipv6_dst[1] & 0x0f) == 0x02;
+  auto nd = [](uint16_t t) { return t >= 133 && t <= 136; };
+  auto mld = [](uint16_t t) { return (t >= 130 && t <= 132) || t == 143; };
+  if (k.nw_proto == kIcmpv6)
+    return k.l4_ofs != 0 && !(k.flags & net::kFlowL4Truncated) && (nd(k.tp_src) || mld(k.tp_src));
+  if (k.nw_proto != 0) return false;  // 0: a hop-by-hop header
+  const size_t hbh = size_t{k.l3_ofs} + 40;
+  if (len < hbh + 2 || f[hbh] != kIcmpv6) return false;
+  const size_t icmp = hbh + (size_t{f[hbh + 1]} + 1) * 8;
+  return len > icmp && mld(f[icmp]);
 }
 
 }  // namespace
@@ -103,12 +107,12 @@ bool FirewallStage::pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64
     }
   }
   if (!pol.filtered || (k.dl_type != kEthIpv4 && k.dl_type != kEthIpv6) || dhcp_client_traffic(k, from_endpoint_) ||
-      ipv6_link_control(k)) {
+      ipv6_link_control(k, f->data(), f->len())) {
     if (ctx.trace())
       trace(ctx, port, TraceWhat::kFwUnfiltered,
             !pol.filtered                                        ? "no security group (port security only)"
             : (k.dl_type != kEthIpv4 && k.dl_type != kEthIpv6) ? "not IP (security groups filter IP)"
-            : ipv6_link_control(k)                               ? "IPv6 neighbor or multicast listener discovery"
+            : ipv6_link_control(k, f->data(), f->len())         ? "IPv6 neighbor or multicast listener discovery"
                                                                  : "DHCP client traffic",
             nullptr, nullptr);
     ++d[0];

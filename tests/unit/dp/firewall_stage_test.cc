@@ -121,13 +121,23 @@ TEST(FirewallStage, Ipv6NeighborAndListenerDiscoveryPassStatelessly) {
     f.h.send("b", v6frame(kMacB, ll_a, snm, 58, icmp(type, 0, 0, 0)), 1);
     EXPECT_EQ(f.h.take("a").size(), 1u) << int(type);
   }
-  // An MLDv2 report: a hop-by-hop header (next header 0) to ff02::16.
-  f.h.send("a", v6frame(kMacA, ll_a, mld, 0, Bytes(16, 0)), 2);
+  // An MLDv2 report: a hop-by-hop header (router alert) then ICMPv6 143, to ff02::16.
+  Bytes report = {58, 0, 5, 2, 0, 0, 1, 0};
+  append(report, icmp(143, 0, 0, 0));
+  f.h.send("a", v6frame(kMacA, ll_a, mld, 0, report), 2);
   EXPECT_EQ(f.h.take("b").size(), 1u);
+  // Anything else behind a hop-by-hop header is filtered: UDP to ff02::1.
+  Bytes udp_hbh = {17, 0, 5, 2, 0, 0, 1, 0};
+  append(udp_hbh, udp(1000, 2000, 8));
+  f.h.send("b", v6frame(kMacB, ll_a, mld, 0, udp_hbh), 2);
+  EXPECT_TRUE(f.h.take("a").empty());
+  // Redirects are not neighbor discovery's to pass.
+  f.h.send("b", v6frame(kMacB, ll_a, snm, 58, icmp(137, 0, 0, 0)), 2);
+  EXPECT_TRUE(f.h.take("a").empty());
   // Other ICMPv6 (an echo request) still needs a rule: A allows no IPv6 in.
   f.h.send("b", v6frame(kMacB, ll_a, snm, 58, icmp(128, 0, 1, 1)), 3);
   EXPECT_TRUE(f.h.take("a").empty());
-  EXPECT_EQ(f.h.counters("a").dropped(dp::Drop::kCtInvalid) + f.h.counters("a").dropped(dp::Drop::kFwDenied), 1u);
+  EXPECT_EQ(f.h.counters("a").dropped(dp::Drop::kCtInvalid) + f.h.counters("a").dropped(dp::Drop::kFwDenied), 3u);
 }
 
 TEST(FirewallStage, ArpAndUnfilteredPortsPass) {
@@ -190,6 +200,21 @@ TEST(FirewallStage, ARemovedRuleCutsTheConnectionsItAllowed) {
   without->rules.erase(without->rules.begin());  // rule 1, TCP 80 out, goes
   h.dp.set_firewall(a, without);
   EXPECT_EQ(br.conntrack()->size(), 0u);
+  // With b filtered too, the cut connection leaves b's zone as well.
+  h.dp.set_firewall(a, web_client());
+  auto open_in = std::make_shared<dp::FwPolicy>(*web_client());
+  dp::FwRule in80;
+  in80.id = 9;
+  in80.proto = 6;
+  in80.port_min = in80.port_max = 80;
+  open_in->rules.push_back(in80);
+  h.dp.set_firewall(*h.dp.find_port("b"), open_in);
+  h.send("a", frame(kMacA, kMacB, kA, kB, tcp(40001, 80, kSyn)), 1);
+  EXPECT_EQ(h.take("b").size(), 1u);
+  EXPECT_EQ(br.conntrack()->size(), 2u) << "one entry in each port's zone";
+  h.dp.set_firewall(a, without);
+  EXPECT_EQ(br.conntrack()->size(), 0u);
+  h.dp.set_firewall(*h.dp.find_port("b"), nullptr);
   h.send("b", frame(kMacB, kMacA, kB, kA, tcp(80, 40000, kSyn | kAck)), 2);
   EXPECT_TRUE(h.take("a").empty()) << "the reply of a cut connection is no reply";
   h.dp.set_firewall(a, nullptr);  // no policy: the stages go, the port is open
