@@ -71,6 +71,10 @@ class Parser {
 
  private:
   void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const char* what) const;
+  // The head of a named object of a top-level list ("bridge", "vm", ...): a
+  // mapping with a valid 'name' and no keys but `allowed`. Sets the context
+  // of later messages to "WHAT 'NAME': " and returns the name.
+  std::string named_object(const YAML::Node& n, const std::string& what, const std::vector<std::string>& allowed);
   void check_port_keys(const YAML::Node& n, const PortKind& kind) const;
   dp::VlanSet vlan_list(const YAML::Node& n, const char* key) const;
   void vlan_config(const YAML::Node& n, PortSpec& p, dp::BridgeType bt) const;
@@ -153,6 +157,17 @@ class YamlOptions final : public OptionReader {
   const Parser& p_;
   const YAML::Node& n_;
 };
+
+std::string Parser::named_object(const YAML::Node& n, const std::string& what, const std::vector<std::string>& allowed) {
+  ctx_.clear();
+  if (!n.IsMap()) fail(n, "a " + what + " must be a mapping");
+  if (!n["name"]) fail(n, "a " + what + " needs a 'name'");
+  std::string name = scalar(n["name"], "name");
+  ctx_ = what + " '" + name + "': ";
+  if (auto s = check_name(name); !s) fail(n["name"], s.error().message);
+  check_keys(n, allowed, ("a " + what).c_str());
+  return name;
+}
 
 void Parser::check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const char* what) const {
   if (!map.IsMap()) fail(map, std::string(what) + " must be a mapping");
@@ -347,14 +362,8 @@ void Parser::bridge_settings(const YAML::Node& n, BridgeSpec& b) {
 BridgeSpec Parser::bridge(const YAML::Node& n) {
   BridgeSpec b;
   b.loc = loc_of(n);
-  ctx_.clear();
-  if (!n.IsMap()) fail(n, "a bridge must be a mapping");
-  if (!n["name"]) fail(n, "a bridge needs a 'name'");
-  b.name = scalar(n["name"], "name");
-  ctx_ = "bridge '" + b.name + "': ";
-  if (auto s = check_name(b.name); !s) fail(n["name"], s.error().message);
-  check_keys(n, {"name", "type", "mac_aging", "mac_table_size", "conntrack_max", "conntrack_timeouts", "ports", "fdb"},
-             "a bridge");
+  b.name = named_object(
+      n, "bridge", {"name", "type", "mac_aging", "mac_table_size", "conntrack_max", "conntrack_timeouts", "ports", "fdb"});
   bridge_settings(n, b);
   if (n["ports"]) {
     if (!n["ports"].IsSequence()) fail(n["ports"], "'ports' must be a list");
@@ -370,14 +379,8 @@ BridgeSpec Parser::bridge(const YAML::Node& n) {
 
 ContainerSpec Parser::container(const YAML::Node& n) {
   ContainerSpec c;
-  ctx_.clear();
-  if (!n.IsMap()) fail(n, "a container must be a mapping");
   c.loc = loc_of(n);
-  if (!n["name"]) fail(n, "a container needs a 'name'");
-  c.name = scalar(n["name"], "name");
-  ctx_ = "container '" + c.name + "': ";
-  if (auto s = check_name(c.name); !s) fail(n["name"], s.error().message);
-  check_keys(n, {"name", "bridge", "port", "ip", "gw", "mac"}, "a container");
+  c.name = named_object(n, "container", {"name", "bridge", "port", "ip", "gw", "mac"});
   if (!n["bridge"] || !n["port"]) fail(n, "a container needs 'bridge' and 'port'");
   c.bridge = scalar(n["bridge"], "bridge");
   c.port = scalar(n["port"], "port");
@@ -438,16 +441,10 @@ void Parser::port_security(const YAML::Node& n, PortSpec& p) const {
 
 SecurityGroupSpec Parser::security_group(const YAML::Node& n) {
   SecurityGroupSpec g;
-  ctx_.clear();
-  if (!n.IsMap()) fail(n, "a security group must be a mapping");
+  g.name = named_object(n, "security group", {"name", "description", "rules"});
   const Loc loc = loc_of(n);
   g.line = loc.line;
   g.col = loc.col;
-  if (!n["name"]) fail(n, "a security group needs a 'name'");
-  g.name = scalar(n["name"], "name");
-  ctx_ = "security group '" + g.name + "': ";
-  if (auto s = check_name(g.name); !s) fail(n["name"], s.error().message);
-  check_keys(n, {"name", "description", "rules"}, "a security group");
   if (n["description"]) g.description = scalar(n["description"], "description");
   if (n["rules"]) {
     if (!n["rules"].IsSequence()) fail(n["rules"], "'rules' must be a list");
@@ -505,17 +502,11 @@ NicSpec Parser::nic(const YAML::Node& n, const std::string& vm, size_t index) co
 
 VmSpec Parser::vm(const YAML::Node& n) {
   VmSpec v;
-  ctx_.clear();
-  if (!n.IsMap()) fail(n, "a vm must be a mapping");
+  v.name = named_object(
+      n, "vm", {"name", "memory", "vcpus", "accel", "machine", "kernel", "initrd", "cmdline", "disk", "autostart", "nics"});
   const Loc loc = loc_of(n);
   v.line = loc.line;
   v.col = loc.col;
-  if (!n["name"]) fail(n, "a vm needs a 'name'");
-  v.name = scalar(n["name"], "name");
-  ctx_ = "vm '" + v.name + "': ";
-  if (auto s = check_name(v.name); !s) fail(n["name"], s.error().message);
-  check_keys(n, {"name", "memory", "vcpus", "accel", "machine", "kernel", "initrd", "cmdline", "disk", "autostart", "nics"},
-             "a vm");
   if (n["memory"]) {
     auto m = parse_memory(scalar(n["memory"], "memory"));
     if (!m) fail(n["memory"], m.error().message);
@@ -551,16 +542,10 @@ VmSpec Parser::vm(const YAML::Node& n) {
 
 GatewaySpec Parser::gateway(const YAML::Node& n) {
   GatewaySpec g;
-  ctx_.clear();
-  if (!n.IsMap()) fail(n, "a gateway must be a mapping");
+  g.name = named_object(n, "gateway", {"name", "bridge", "vlan", "ip", "masquerade", "dhcp", "forwards"});
   const Loc loc = loc_of(n);
   g.line = loc.line;
   g.col = loc.col;
-  if (!n["name"]) fail(n, "a gateway needs a 'name'");
-  g.name = scalar(n["name"], "name");
-  ctx_ = "gateway '" + g.name + "': ";
-  if (auto s = check_name(g.name); !s) fail(n["name"], s.error().message);
-  check_keys(n, {"name", "bridge", "vlan", "ip", "masquerade", "dhcp", "forwards"}, "a gateway");
   if (!n["bridge"] || !n["ip"]) fail(n, "a gateway needs 'bridge' and 'ip'");
   g.bridge = scalar(n["bridge"], "bridge");
   if (n["vlan"]) g.vlan = static_cast<uint16_t>(integer(n["vlan"], "vlan", dp::kMinVid, dp::kMaxVid));
