@@ -96,3 +96,13 @@ wait_for() {
   done
   fail "$d (waited ${secs} s)"
 }
+
+# tshark_ready ERRFILE: waits (up to 20 s) until the tshark writing its
+# stderr to ERRFILE says it is capturing; under load it takes seconds to start.
+tshark_ready() {
+  for _ in $(seq 1 100); do
+    grep -q "Capturing on" "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  log "tshark did not report capturing within 20 s"
+}

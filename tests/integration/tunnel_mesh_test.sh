@@ -75,7 +75,7 @@ tshark_check() {
   ip netns exec ${P}$h tshark -i ${P}$h-h -f "$filter" -c 2 -a duration:6 -T fields "${args[@]}" -E separator=' ' \
     >"$T/ts.txt" 2>"$T/ts.err" &
   local ts=$!
-  sleep 2  # tshark takes a moment to start capturing
+  tshark_ready "$T/ts.err"
   pings "$ns" "$addr" 4 || true
   wait $ts || { cat "$T/ts.err"; fail "tshark on $h failed"; }
   python3 -c "

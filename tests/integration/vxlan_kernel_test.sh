@@ -105,7 +105,7 @@ run_family() {
         -e vxlan.flags -e vxlan.vni -e udp.srcport -e udp.checksum -e ip.flags.df -e eth.type -e icmp.type \
         -E separator='|' >"$T/tshark.txt" 2>"$T/tshark.err" &
       local ts=$!
-      sleep 1.5
+      tshark_ready "$T/tshark.err"
       pings ${P}c 192.168.42.2 3 || true
       wait $ts || { cat "$T/tshark.err"; fail "tshark failed"; }
       python3 - "$T/tshark.txt" <<'EOF' || fail "tshark does not decode kvnet's VXLAN as expected"
