@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -239,6 +240,47 @@ void ct_exec(const Args& a) {
   throw Failure{std::string("cannot run ip netns exec: ") + std::strerror(errno), 1};
 }
 
+// --- ovs-vsctl's lookups, answered from `show` ---
+
+json show_of(const Args& a) { return call(a, {{"cmd", "show"}}); }
+
+const json* bridge_in(const json& show, const std::string& name) {
+  for (const auto& b : show["bridges"])
+    if (b["name"] == name) return &b;
+  return nullptr;
+}
+
+void run_list_ports(const Args& a) {
+  const json r = show_of(a);
+  const json* b = bridge_in(r, a.bridge);
+  if (!b) throw Failure{"bridge '" + a.bridge + "' does not exist", 1};
+  std::vector<std::string> names;
+  for (const auto& p : (*b)["ports"]) names.push_back(p["name"].get<std::string>());
+  std::sort(names.begin(), names.end());  // as ovs-vsctl
+  if (a.format == "json") std::cout << json(names).dump(2) << "\n";
+  else
+    for (const auto& n : names) std::cout << n << "\n";
+}
+
+void run_port_to_br(const Args& a) {
+  const json r = show_of(a);
+  for (const auto& b : r["bridges"])
+    for (const auto& p : b["ports"])
+      if (p["name"] == a.port) {
+        if (a.format == "json") std::cout << json{{"port", a.port}, {"bridge", b["name"]}}.dump(2) << "\n";
+        else std::cout << str(b, "name") << "\n";
+        return;
+      }
+  throw Failure{"port '" + a.port + "' does not exist", 1};
+}
+
+// As ovs-vsctl: exit 0 if the bridge exists, 2 if not (and no message).
+void run_br_exists(const Args& a) {
+  const bool exists = bridge_in(show_of(a), a.bridge) != nullptr;
+  if (a.format == "json") std::cout << json{{"bridge", a.bridge}, {"exists", exists}}.dump(2) << "\n";
+  if (!exists) throw Failure{"", 2};
+}
+
 // --- the verbs ---
 
 const Verb kVerbs[] = {
@@ -258,6 +300,15 @@ const Verb kVerbs[] = {
      nullptr},
     {"", "list-br", "list bridges", [](CLI::App&, Args&) {}, [](const Args&) -> json { return {{"cmd", "list-br"}}; },
      print_lines},
+    {"", "list-ports", "the ports of a bridge, sorted: list-ports BR",
+     [](CLI::App& c, Args& a) { c.add_option("bridge", a.bridge, "bridge")->required(); }, nullptr, nullptr, nullptr,
+     run_list_ports},
+    {"", "port-to-br", "the bridge a port is on: port-to-br PORT",
+     [](CLI::App& c, Args& a) { c.add_option("port", a.port, "port")->required(); }, nullptr, nullptr, nullptr,
+     run_port_to_br},
+    {"", "br-exists", "exit 0 if the bridge exists, 2 if not: br-exists BR",
+     [](CLI::App& c, Args& a) { c.add_option("bridge", a.bridge, "bridge")->required(); }, nullptr, nullptr, nullptr,
+     run_br_exists},
     {"", "add-port",
      "add a port: add-port BR PORT [type=KIND] [KIND's keys] [vlan_mode=.. pvid=.. allowed=.. tagged=.. "
      "untagged=..] [mtu=..]",
@@ -439,6 +490,75 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   }
 }
 
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The first word of argv[from..] that is not an option of `app` (or its
+// value); "" if none. Sets `at` to its index.
+std::string first_word(const CLI::App& app, int argc, char** argv, int from, int& at) {
+  for (int i = from; i < argc; ++i) {
+    const std::string w = argv[i];
+    if (w.empty() || w[0] != '-') {
+      at = i;
+      return w;
+    }
+    // An option that takes a value as the next word (--socket PATH).
+    if (w.find('=') == std::string::npos) {
+      const CLI::Option* o = nullptr;
+      try {
+        o = app.get_option_no_throw(w);
+      } catch (...) {
+      }
+      if (o && o->get_type_size() != 0) ++i;
+    }
+  }
+  return "";
+}
+
+// "unknown command 'list-port'; did you mean 'list-ports'?", for a verb (or
+// a group's verb) that does not exist; "" when the words are known. CLI11
+// would only say that a subcommand is required.
+std::string unknown_verb(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* level = &app;
+  int at = 0;
+  std::string prefix;
+  for (int from = 1;; from = at + 1) {
+    const std::string w = first_word(*level, argc, argv, from, at);
+    if (w.empty() || (level == &app && w == "help")) return "";
+    std::vector<std::string> names;
+    const CLI::App* next = nullptr;
+    for (const CLI::App* sub : level->get_subcommands([](const CLI::App*) { return true; })) {
+      names.push_back(sub->get_name());
+      if (sub->get_name() == w) next = sub;
+    }
+    if (level == &app) names.push_back("help");
+    if (std::find(names.begin(), names.end(), w) == names.end()) {
+      std::string best;
+      size_t best_d = SIZE_MAX;
+      for (const auto& n : names)
+        if (const size_t d = edit_distance(w, n); d < best_d) best_d = d, best = n;
+      std::string msg = "unknown command '" + prefix + w + "'";
+      if (best_d <= std::max<size_t>(2, w.size() / 3)) msg += "; did you mean '" + prefix + best + "'?";
+      return msg + " (kvnetctl " + (prefix.empty() ? "" : prefix) + "--help lists them)";
+    }
+    if (!next || next->get_subcommands([](const CLI::App*) { return true; }).empty()) return "";
+    level = next;
+    prefix += w + " ";
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -447,6 +567,15 @@ int main(int argc, char** argv) {
   CLI::App app{"kvnetctl: configure and inspect kvnetd (verbs follow ovs-vsctl)"};
   const Verb* chosen = nullptr;
   build_cli(app, args, chosen);
+  if (const std::string bad = unknown_verb(app, argc, argv); !bad.empty()) {
+    std::cerr << "kvnetctl: " << bad << "\n";
+    return 2;
+  }
+  int help_at = 0;
+  if (first_word(app, argc, argv, 1, help_at) == "help") {  // as --help
+    std::cout << app.help();
+    return 0;
+  }
   try {
     app.parse(argc, argv);
     if (chosen) run_verb(*chosen, args);

@@ -103,4 +103,22 @@ kctl export | grep -q "allowed: \[10, 20-30\]" || fail "export lacks the new por
 kctl export >"$T/now.yaml"
 expect_ok "apply own export" kctl apply "$T/now.yaml"
 grep -q "no change" "$T/out" || { cat "$T/out"; fail "apply of the current configuration was not a no-op"; }
+# Verbs as OVS users type them: an unknown one is named with the closest
+# known one; ovs-vsctl's lookups.
+BASE=$(snapshot)
+bad "unknown verb" 2 "kvnetctl: unknown command 'list-port'; did you mean 'list-ports'?" list-port br0
+bad "unknown verb after options" 2 "unknown command 'fdb/show'; did you mean 'fdb-show'?" --format json fdb/show br0
+bad "unknown group verb" 2 "unknown command 'vm strat'; did you mean 'vm start'?" vm strat x
+bad "nothing like it" 2 "unknown command 'frobnicate' (kvnetctl --help lists them)" frobnicate
+expect_ok "help" kctl help
+grep -q "list-ports" "$T/out" || fail "help does not list the verbs"
+[ "$(kctl list-ports br0)" = "$(printf '%s\n' ${P}i ${P}p ${P}v | sort)" ] || fail "list-ports br0: $(kctl list-ports br0)"
+[ "$(kctl --format json list-ports hub0 | python3 -c 'import json,sys; print(json.load(sys.stdin))')" = "['${P}q']" ] ||
+  fail "list-ports --format json"
+[ "$(kctl port-to-br ${P}q)" = hub0 ] || fail "port-to-br"
+bad "port-to-br of no port" 1 "port 'nosuch' does not exist" port-to-br nosuch
+bad "list-ports of no bridge" 1 "bridge 'nobr' does not exist" list-ports nobr
+kctl br-exists br0 || fail "br-exists br0"
+set +e; kctl br-exists nobr; rc=$?; set -e
+[ "$rc" = 2 ] || fail "br-exists of a missing bridge: exit $rc, expected 2"
 log "PASS"
