@@ -37,6 +37,7 @@ struct Args {
   std::vector<std::string> nics, sgs;
   int vcpus = 0;
   double timeout = -1;  // seconds; < 0: the verb's default
+  double api_timeout = -1;  // --timeout before the verb: how long to wait for kvnetd's answer
   bool autostart = false, start = false, wait = false, no_wait = false, log = false, force = false;
 };
 

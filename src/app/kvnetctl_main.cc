@@ -34,7 +34,11 @@ json options(const std::vector<std::string>& kvs, const char* verb) {
 }
 
 json call(const Args& a, const json& req) {
-  auto r = kvnet::daemon::api_call(a.socket, req);
+  // --timeout, or 60 s (longer when the verb itself waits longer: vm stop --timeout).
+  const double wait_s = a.api_timeout > 0 ? a.api_timeout : std::max(60.0, a.timeout + 10);
+  auto r = kvnet::daemon::api_call(a.socket, req, static_cast<int>(wait_s * 1000));
+  if (!r && r.error().message.find("timed out") != std::string::npos)
+    throw Failure{fmt::format("kvnetd did not answer within {:g} s (--timeout)", wait_s), 1};
   if (!r) throw Failure{r.error().message, 1};
   if (!(*r).value("ok", false)) throw Failure{(*r).value("error", std::string("unknown error")), 1};
   return (*r)["result"];
@@ -458,6 +462,8 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   app.add_option("--socket", a.socket, "kvnetd's API socket (env KVNET_SOCKET)")->capture_default_str();
   app.add_option("--format", a.format, "output format")->check(CLI::IsMember({"human", "json"}))->capture_default_str();
   app.set_version_flag("--version", "kvnetctl 0.1.0");
+  app.add_option("--timeout", a.api_timeout, "seconds to wait for kvnetd's answer (default 60)")
+      ->check(CLI::PositiveNumber);
   app.fallthrough();
   std::map<std::string, CLI::App*> groups;
   std::vector<const Verb*> all;
@@ -582,10 +588,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const Failure& f) {
-    if (!f.msg.empty()) std::cerr << "kvnetctl: " << f.msg << "\n";  // empty: the exit status says it all
+    // empty: the exit status says it all
+    if (!f.msg.empty()) {
+      if (args.format == "json") std::cerr << json{{"error", f.msg}, {"exit", f.code}}.dump() << "\n";
+      else std::cerr << "kvnetctl: " << f.msg << "\n";
+    }
     return f.code;
   } catch (const std::exception& e) {
-    std::cerr << "kvnetctl: " << e.what() << "\n";
+    if (args.format == "json") std::cerr << json{{"error", e.what()}, {"exit", 1}}.dump() << "\n";
+    else std::cerr << "kvnetctl: " << e.what() << "\n";
     return 1;
   }
   return 0;

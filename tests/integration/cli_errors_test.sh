@@ -121,4 +121,18 @@ bad "list-ports of no bridge" 1 "bridge 'nobr' does not exist" list-ports nobr
 kctl br-exists br0 || fail "br-exists br0"
 set +e; kctl br-exists nobr; rc=$?; set -e
 [ "$rc" = 2 ] || fail "br-exists of a missing bridge: exit $rc, expected 2"
+# Errors under --format json are JSON (on stderr); a frozen kvnetd is given up
+# on after --timeout.
+set +e
+kctl --format json list-ports nobr 2>"$T/err" >/dev/null
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "json error: exit $rc"
+python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); assert e=={"error":"bridge '"'"'nobr'"'"' does not exist","exit":1}, e' "$T/err" ||
+  fail "the error under --format json is not JSON: $(cat "$T/err")"
+kill -STOP "$KVD_PID"
+expect_error "frozen kvnetd" 1 "kvnetd did not answer within 1 s (--timeout)" kctl --timeout 1 list-br
+kill -CONT "$KVD_PID"
+expect_error "bad --timeout" 2 "--timeout" kctl --timeout -3 list-br
+expect_ok "kvnetd answers again" kctl list-br
 log "PASS"
