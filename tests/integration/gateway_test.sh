@@ -31,17 +31,7 @@ cleanup_gw() {
 }
 EXTRA_CLEANUP=cleanup_gw
 
-ip netns add $H
-ip netns add $O
-ip link add ${P}up type veth peer name ${P}dn
-ip link set ${P}up netns $H
-ip link set ${P}dn netns $O
-ip -n $H addr add 10.213.0.1/24 dev ${P}up
-ip -n $O addr add 10.213.0.2/24 dev ${P}dn
-for ns in $H $O; do ip -n $ns link set lo up; done
-ip -n $H link set ${P}up up
-ip -n $O link set ${P}dn up
-ip -n $H route add default via 10.213.0.2
+host_and_outside $H $O 10.213.0
 
 hns() { ip netns exec $H "$@"; }
 start_kvnetd() {

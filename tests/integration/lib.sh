@@ -106,3 +106,22 @@ tshark_ready() {
   done
   log "tshark did not report capturing within 20 s"
 }
+
+# host_and_outside H O NET: namespace H (where a test runs kvnetd as a host)
+# whose only uplink, ${P}up (NET.1/24), is a veth to namespace O ("outside",
+# ${P}dn, NET.2/24), with H's default route through O. Never the machine's
+# own uplink: whatever routes or masquerades stays between the two.
+host_and_outside() {
+  local h=$1 o=$2 net=$3
+  ip netns add "$h"
+  ip netns add "$o"
+  ip link add ${P}up type veth peer name ${P}dn
+  ip link set ${P}up netns "$h"
+  ip link set ${P}dn netns "$o"
+  ip -n "$h" addr add "$net.1/24" dev ${P}up
+  ip -n "$o" addr add "$net.2/24" dev ${P}dn
+  for ns in "$h" "$o"; do ip -n "$ns" link set lo up; done
+  ip -n "$h" link set ${P}up up
+  ip -n "$o" link set ${P}dn up
+  ip -n "$h" route add default via "$net.2"
+}
