@@ -4,7 +4,6 @@
 #include <nftables/libnftables.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,8 +17,8 @@
 
 #include "daemon/netns.h"
 #include "io/netdev.h"
+#include "io/process.h"
 
-extern char** environ;
 
 namespace kvnet::daemon {
 namespace fs = std::filesystem;
@@ -49,13 +48,6 @@ std::string last_line(const std::string& path) {
   return last;
 }
 
-std::vector<std::string> proc_cmdline(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::vector<std::string> out;
-  std::string arg;
-  while (std::getline(in, arg, '\0')) out.push_back(arg);
-  return out;
-}
 
 int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -120,41 +112,6 @@ Status enable_forwarding() {
   out.flush();
   if (!out) return Error{std::string("cannot enable IPv4 forwarding (") + path + "): " + std::strerror(errno)};
   return Ok{};
-}
-
-// Starts `argv` with stdin from /dev/null and stdout/stderr into `log`, an
-// empty signal mask and default dispositions (kvnetd blocks SIGTERM for its
-// signalfd; dnsmasq must not inherit that).
-Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0640);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGUSR1, SIGUSR2}) sigaddset(&defaults, s);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> args;
-  for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return Error{"cannot run " + argv[0] + ": " + std::strerror(rc)};
-  return pid;
-}
-
-std::string wait_text(int st) {
-  if (WIFEXITED(st)) return "exit status " + std::to_string(WEXITSTATUS(st));
-  if (WIFSIGNALED(st)) return "killed by signal " + std::to_string(WTERMSIG(st));
-  return "wait status " + std::to_string(st);
 }
 
 }  // namespace
@@ -269,7 +226,7 @@ Status KernelGatewayHost::start(Dnsmasq& d) {
     if (!out.flush()) return Error{ctx + "cannot write '" + p.conf + "'"};
   }
   const std::string stderr_path = p.dir + "/dnsmasq.stderr";
-  auto parent = spawn({o_.dnsmasq, "--conf-file=" + p.conf}, stderr_path);
+  auto parent = io::spawn({o_.dnsmasq, "--conf-file=" + p.conf}, {.log = stderr_path});
   if (!parent) return Error{ctx + parent.error().message + " (install dnsmasq-base, or set KVNET_DNSMASQ)"};
   // dnsmasq's first process exits once the daemon it forked is up (0), or
   // with the reason it could not start.
@@ -284,7 +241,7 @@ Status KernelGatewayHost::start(Dnsmasq& d) {
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
     std::string why = last_line(stderr_path);
     if (why.rfind("dnsmasq: ", 0) == 0) why = why.substr(9);
-    return Error{ctx + "could not start (" + wait_text(st) + (why.empty() ? "" : ": " + why) + ")"};
+    return Error{ctx + "could not start (" + io::wait_status_text(st) + (why.empty() ? "" : ": " + why) + ")"};
   }
   pid_t pid = 0;
   std::ifstream(p.pidfile) >> pid;
@@ -306,7 +263,7 @@ bool KernelGatewayHost::adopt(Dnsmasq& d) {
   std::ifstream(p.pidfile) >> pid;
   if (pid <= 0) return false;
   bool ours = false;
-  for (const auto& a : proc_cmdline(pid)) ours = ours || a == "--conf-file=" + p.conf;
+  for (const auto& a : io::proc_cmdline(pid)) ours = ours || a == "--conf-file=" + p.conf;
   if (!ours) return false;  // a stale pidfile: the pid is someone else's now
   if (read_file(p.conf) != d.conf) {  // started for another configuration
     terminate(pid);

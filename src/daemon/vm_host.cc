@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/process.h"
 #include "vm/console.h"
 #include "vm/qmp.h"
 
@@ -29,22 +30,9 @@ constexpr double kScanForS = 600;  // a guest without kvnet's image never prints
 
 std::string exit_text(int st) {
   if (st == -1) return "exited (status unknown: QEMU was started by an earlier kvnetd)";
-  if (WIFSIGNALED(st)) {
-    const int sig = WTERMSIG(st);
-    const char* name = sigabbrev_np(sig);
-    return "killed by signal " + std::to_string(sig) + (name ? std::string(" (SIG") + name + ")" : "");
-  }
-  if (WIFEXITED(st)) return "exit status " + std::to_string(WEXITSTATUS(st));
-  return "stopped (wait status " + std::to_string(st) + ")";
+  return io::wait_status_text(st);
 }
 
-std::vector<std::string> proc_cmdline(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::vector<std::string> out;
-  std::string arg;
-  while (std::getline(in, arg, '\0')) out.push_back(arg);
-  return out;
-}
 
 uint64_t rss_kb(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -383,7 +371,7 @@ bool VmHost::reattach(const ctl::VmSpec& vm) {
   pid_t pid = 0;
   std::ifstream(p.pidfile) >> pid;
   if (pid <= 0) return false;
-  const auto argv = proc_cmdline(pid);
+  const auto argv = io::proc_cmdline(pid);
   bool ours = false, qmp = false;
   for (const auto& a : argv) {
     ours = ours || a.rfind("guest=" + vm.name + ",", 0) == 0;

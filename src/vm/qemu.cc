@@ -4,7 +4,6 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <net/if.h>
-#include <spawn.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -16,8 +15,8 @@
 #include <sstream>
 
 #include "io/netdev.h"
+#include "io/process.h"
 
-extern char** environ;
 
 namespace kvnet::vm {
 namespace fs = std::filesystem;
@@ -202,46 +201,7 @@ Result<int> create_vm_tap(const std::string& name) {
 
 Result<pid_t> spawn_qemu(const std::vector<std::string>& argv, const std::vector<int>& tap_fds, int first_tap_fd,
                          const std::string& log) {
-  // The fds are moved out of the way first, so that no source fd is also a
-  // target: dup2 onto itself would leave close-on-exec set.
-  std::vector<int> high;
-  auto close_high = [&] {
-    for (int fd : high) ::close(fd);
-  };
-  for (int fd : tap_fds) {
-    const int h = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
-    if (h < 0) {
-      close_high();
-      return Error{"cannot duplicate a TAP fd: " + errno_text(errno)};
-    }
-    high.push_back(h);
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  for (size_t i = 0; i < high.size(); ++i)
-    posix_spawn_file_actions_adddup2(&fa, high[i], first_tap_fd + static_cast<int>(i));
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&defaults, s);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> args;
-  for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  close_high();
-  if (rc != 0) return Error{"cannot start " + argv[0] + ": " + errno_text(rc)};
-  return pid;
+  return io::spawn(argv, {.log = log, .append_log = true, .fds = tap_fds, .first_fd = first_tap_fd, .new_session = true});
 }
 
 }  // namespace kvnet::vm
