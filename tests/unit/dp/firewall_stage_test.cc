@@ -140,6 +140,44 @@ TEST(FirewallStage, Ipv6NeighborAndListenerDiscoveryPassStatelessly) {
   EXPECT_EQ(f.h.counters("a").dropped(dp::Drop::kCtInvalid) + f.h.counters("a").dropped(dp::Drop::kFwDenied), 3u);
 }
 
+// The live trace: a dry run against the live table says what the table
+// holds for the frame (established, its state and direction), and changes
+// nothing; a frame no rule allows is named as denied.
+TEST(FirewallStage, ADryRunTraceReportsTheLiveConnectionAndChangesNothing) {
+  Fixture f(web_client());
+  f.h.send("a", frame(kMacA, kMacB, kA, kB, tcp(40000, 80, kSyn)), 1);
+  f.h.take("b");
+  f.h.send("b", frame(kMacB, kMacA, kB, kA, tcp(80, 40000, kSyn | kAck)), 2);
+  f.h.take("a");
+  const size_t before = f.ct.size();
+  auto firewall_steps = [&](const Bytes& fr, const char* at) {
+    dp::Trace tr;
+    f.h.dp.set_trace(&tr, /*dry_run=*/true);
+    f.h.send(at, fr, 3);
+    f.h.dp.set_trace(nullptr);
+    std::vector<dp::TraceStep> out;
+    for (const auto& st : tr.steps)
+      if (st.stage == dp::TraceStage::kFirewall) out.push_back(st);
+    return out;
+  };
+  auto steps = firewall_steps(frame(kMacA, kMacB, kA, kB, tcp(40000, 80, kAck)), "a");
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].what, dp::TraceWhat::kFwEstablished);
+  EXPECT_EQ(steps[0].conn_state, "SYN_RECV, original direction");
+  EXPECT_EQ(dp::describe(steps[0]),
+            "port a (egress rules of client): conntrack zone 1: established (SYN_RECV, original direction): passes");
+  steps = firewall_steps(frame(kMacA, kMacB, kA, kB, tcp(40001, 80, kSyn)), "a");
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].what, dp::TraceWhat::kFwAllowed);
+  EXPECT_EQ(steps[0].group, "client");
+  EXPECT_EQ(steps[0].rule_id, 1);
+  steps = firewall_steps(frame(kMacB, kMacA, kB, kA, tcp(50000, 22, kSyn)), "b");
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].what, dp::TraceWhat::kFwDenied);
+  EXPECT_EQ(f.ct.size(), before) << "a dry run commits nothing";
+  EXPECT_EQ(f.ct.entries(3)[0].state, dp::Conntrack::ConnState::kSynRecv) << "nor updates";
+}
+
 TEST(FirewallStage, ArpAndUnfilteredPortsPass) {
   Fixture f(web_client());
   f.h.send("b", eth(kMacA, kMacB, {}, 0x0806), 1);
