@@ -39,6 +39,10 @@ struct Args {
   double timeout = -1;  // seconds; < 0: the verb's default
   double api_timeout = -1;  // --timeout before the verb: how long to wait for kvnetd's answer
   bool autostart = false, start = false, wait = false, no_wait = false, log = false, force = false;
+  // capture
+  std::string direction = "both", filter, write;
+  uint64_t count = 0;
+  uint32_t snaplen = 0;  // 0: kvnetd's default
 };
 
 struct Verb {
@@ -64,5 +68,6 @@ std::string str(const json& j, const char* key);
 std::span<const Verb> vm_verbs();
 std::span<const Verb> sg_verbs();
 std::span<const Verb> gw_verbs();
+std::span<const Verb> capture_verbs();
 
 }  // namespace kvnet::cli

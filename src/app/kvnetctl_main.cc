@@ -471,6 +471,7 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   for (const Verb& v : vm_verbs()) all.push_back(&v);
   for (const Verb& v : sg_verbs()) all.push_back(&v);
   for (const Verb& v : gw_verbs()) all.push_back(&v);
+  for (const Verb& v : capture_verbs()) all.push_back(&v);
   for (const Verb* vp : all) {
     const Verb& v = *vp;
     CLI::App* parent = &app;

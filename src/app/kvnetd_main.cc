@@ -128,6 +128,9 @@ int run(const Options& o, const std::function<void(char)>& report) {
 
   daemon::Service* svc_ptr = nullptr;  // requests wait in the backlog until the loop runs
   daemon::ApiServer server(**loop, o.sock, [&](const nlohmann::json& req) { return svc_ptr->handle(req); });
+  server.add_stream("capture", [&](const nlohmann::json& req) -> kvnet::Result<daemon::ApiStreamStart> {
+    return svc_ptr->capture(req);
+  });
   if (auto s = server.listen(); !s) return fail(s.error().message);
 
   auto store = ctl::Store::open(o.db);
@@ -154,6 +157,7 @@ int run(const Options& o, const std::function<void(char)>& report) {
   report(0);
   (*loop)->run();
   log("stopping");
+  server.end_streams("kvnetd is stopping");  // captures read from the datapath: end them first
   (*runtime)->stop();
   svc.shutdown();
   locks->pidfile.remove_and_release();

@@ -23,6 +23,8 @@ constexpr size_t kMaxAnswer = 256u << 20;  // what the client accepts from kvnet
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kReadsPerWakeup = 16;  // then let other connections have a turn
 constexpr int kAcceptsPerWakeup = 64;
+constexpr size_t kStreamChunk = 256 * 1024;  // asked of a stream at a time
+constexpr int kPullsPerTick = 16;            // up to 4 MiB per period while the client keeps up
 
 Result<sockaddr_un> address(const std::string& path) {
   sockaddr_un a{};
@@ -121,16 +123,22 @@ Result<json> parse_request(std::string_view line, const ApiLimits& limits) {
   }
 }
 
-json answer_request(std::string_view line, const ApiHandler& handler, const ApiLimits& limits) {
-  auto req = parse_request(line, limits);
-  if (!req) return api_error(req.error().message);
+namespace {
+json answer_parsed(const json& req, const ApiHandler& handler) {
   try {
-    return handler(*req);
+    return handler(req);
   } catch (const std::exception& e) {
     return api_error(std::string("internal error: ") + e.what());
   } catch (...) {
     return api_error("internal error");
   }
+}
+}  // namespace
+
+json answer_request(std::string_view line, const ApiHandler& handler, const ApiLimits& limits) {
+  auto req = parse_request(line, limits);
+  if (!req) return api_error(req.error().message);
+  return answer_parsed(*req, handler);
 }
 
 std::string encode_answer(const json& answer) {
@@ -151,6 +159,12 @@ struct ApiServer::Conn {
   std::string out;
   size_t out_off = 0;
   EventLoop::TimerId deadline = 0;
+  // A stream (add_stream) after the answer line:
+  std::unique_ptr<ApiStream> stream;
+  EventLoop::TimerId tick = 0;
+  bool stream_done = false;  // its last bytes are in `out`
+  bool client_eof = false;   // the client closed its sending side
+  uint32_t watched = EPOLLIN;  // the events asked of the loop
 };
 
 ApiServer::ApiServer(EventLoop& loop, std::string path, ApiHandler handler, ApiLimits limits)
@@ -232,6 +246,7 @@ void ApiServer::on_conn_ready(int fd, uint32_t events) {
   auto it = conns_.find(fd);
   if (it == conns_.end()) return;
   Conn& c = *it->second;
+  if (c.stream) return on_stream_ready(c, events);
   if (!c.answering) read_request(c);
   else if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) write_answer(c);
 }
@@ -265,7 +280,12 @@ void ApiServer::read_request(Conn& c) {
 }
 
 void ApiServer::respond(Conn& c, const std::string& line) {
-  reply_and_close(c, answer_request(line, handler_, limits_));
+  auto req = parse_request(line, limits_);
+  if (!req) return reply_and_close(c, api_error(req.error().message));
+  if (!streams_.empty() && req->is_object())
+    if (const auto cmd = req->find("cmd"); cmd != req->end() && cmd->is_string() && streams_.count(cmd->get<std::string>()))
+      if (start_stream(c, *req)) return;
+  reply_and_close(c, answer_parsed(*req, handler_));
 }
 
 void ApiServer::reply_and_close(Conn& c, const json& answer) {
@@ -312,9 +332,152 @@ void ApiServer::drop(int fd) {
   auto it = conns_.find(fd);
   if (it == conns_.end()) return;
   if (it->second->deadline) loop_.cancel_timer(it->second->deadline);
+  if (it->second->tick) loop_.cancel_timer(it->second->tick);
   loop_.remove_fd(fd);
   close(fd);
   conns_.erase(it);
+}
+
+// --- streams ---
+
+// False if the handler refused: the caller answers with the error.
+bool ApiServer::start_stream(Conn& c, const json& req) {
+  const ApiStreamHandler& h = streams_.at(req["cmd"].get<std::string>());
+  Result<ApiStreamStart> r = [&]() -> Result<ApiStreamStart> {
+    try {
+      return h(req);
+    } catch (const std::exception& e) {
+      return Error{std::string("internal error: ") + e.what()};
+    } catch (...) {
+      return Error{"internal error"};
+    }
+  }();
+  if (!r) {
+    reply_and_close(c, api_error(valid_utf8(r.error().message)));
+    return true;
+  }
+  c.answering = true;
+  c.in.clear();
+  c.in.shrink_to_fit();
+  c.out = encode_answer(json{{"ok", true}, {"result", std::move(r->result)}});
+  c.out_off = 0;
+  c.stream = std::move(r->stream);
+  loop_.cancel_timer(c.deadline);  // a stream lasts as long as the client wants
+  c.deadline = 0;
+  const int fd = c.fd;
+  c.tick = loop_.add_periodic(c.stream->period(), [this, fd] { pump(fd); });
+  flush_stream(c);
+  return true;
+}
+
+size_t ApiServer::streams() const {
+  size_t n = 0;
+  for (const auto& [fd, c] : conns_) n += c->stream != nullptr;
+  return n;
+}
+
+// Writes what `c.out` holds without blocking; asks for EPOLLOUT while some
+// is left. Drops the connection when the client went away or the ended
+// stream is fully written.
+bool ApiServer::flush_stream(Conn& c) {
+  while (c.out_off < c.out.size()) {
+    // SAFETY: send reads the bytes of a string we own, from out_off to its end.
+    const ssize_t n = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n <= 0) {
+      drop(c.fd);  // the client went away: the stream (and a capture's tap) goes
+      return false;
+    }
+    c.out_off += static_cast<size_t>(n);
+  }
+  const bool pending = c.out_off < c.out.size();
+  if (!pending) {
+    c.out.clear();
+    c.out_off = 0;
+    if (c.stream_done) {
+      drop(c.fd);
+      return false;
+    }
+  }
+  // Hang-ups and errors are always reported; EPOLLIN until the client's EOF.
+  const uint32_t ev = (pending ? static_cast<uint32_t>(EPOLLOUT) : 0u) | (c.client_eof ? 0u : EPOLLIN);
+  if (ev != c.watched) {
+    c.watched = ev;
+    if (!loop_.modify_fd(c.fd, ev)) {
+      drop(c.fd);
+      return false;
+    }
+  }
+  return true;
+}
+
+// Moves what the stream has to the client, as long as the client keeps up.
+void ApiServer::pump(int fd) {
+  for (int i = 0; i < kPullsPerTick; ++i) {
+    auto it = conns_.find(fd);
+    if (it == conns_.end()) return;
+    Conn& c = *it->second;
+    if (!c.out.empty() || c.stream_done) {  // the client has not taken the last bytes yet
+      flush_stream(c);
+      return;
+    }
+    const bool more = c.stream->pull(c.out, kStreamChunk);
+    if (!more) {
+      c.stream_done = true;
+      c.deadline = loop_.add_timer(limits_.answer_deadline, [this, fd] { drop(fd); });
+    }
+    if (c.out.empty() && more) return;  // nothing new
+    if (!flush_stream(c)) return;
+  }
+}
+
+void ApiServer::on_stream_ready(Conn& c, uint32_t events) {
+  const int fd = c.fd;
+  if (events & (EPOLLERR | EPOLLHUP)) return drop(fd);  // the client is gone
+  if ((events & EPOLLIN) && !c.client_eof) {
+    char chunk[4096];
+    for (int i = 0; i < kReadsPerWakeup; ++i) {
+      // SAFETY: read writes at most sizeof chunk bytes into the local buffer.
+      const ssize_t n = read(fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n < 0) return drop(fd);
+      if (n == 0) {  // the client asks to end: its stream drains and says why
+        c.client_eof = true;
+        c.stream->end("the client ended it");
+        if (!flush_stream(c)) return;
+        return pump(fd);
+      }
+      // Anything else the client sends during a stream is discarded.
+    }
+  }
+  if (events & EPOLLOUT) {
+    if (!flush_stream(c)) return;
+    pump(fd);
+  }
+}
+
+void ApiServer::end_streams(const std::string& why) {
+  std::vector<int> fds;
+  for (const auto& [fd, c] : conns_)
+    if (c->stream) fds.push_back(fd);
+  for (const int fd : fds) {
+    Conn& c = *conns_.at(fd);
+    if (!c.stream_done) {
+      c.stream->end(why);
+      while (c.stream->pull(c.out, kStreamChunk)) {
+      }
+    }
+    // Best effort, without waiting: a client that is not reading loses the rest.
+    while (c.out_off < c.out.size()) {
+      // SAFETY: send reads the bytes of a string we own, from out_off to its end.
+      const ssize_t n = send(fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n <= 0) break;
+      c.out_off += static_cast<size_t>(n);
+    }
+    drop(fd);
+  }
 }
 
 // --- the client ---
@@ -340,6 +503,56 @@ Result<json> api_call(const std::string& socket_path, const json& req, int timeo
   auto resp = json::parse(*line, nullptr, false);
   if (resp.is_discarded() || !resp.is_object()) return Error{"kvnetd's answer is not valid JSON"};
   return resp;
+}
+
+Result<ApiStreamClient> api_open_stream(const std::string& socket_path, const json& req, int timeout_ms) {
+  auto a = address(socket_path);
+  if (!a) return a.error();
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error{std::string("socket: ") + std::strerror(errno)};
+  // SAFETY: connect reads the sockaddr_un we own, of the size we pass.
+  if (connect(fd, reinterpret_cast<sockaddr*>(&*a), sizeof *a) < 0) {
+    const int e = errno;
+    close(fd);
+    return Error{"cannot connect to kvnetd at " + socket_path + ": " + std::strerror(e) + " (is kvnetd running?)"};
+  }
+  if (!write_all(fd, encode_answer(req))) {
+    close(fd);
+    return Error{"sending the request to " + socket_path + " failed"};
+  }
+  // The answer line, and whatever of the stream came with it.
+  std::string buf;
+  char chunk[65536];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  size_t nl = std::string::npos;
+  while ((nl = buf.find('\n')) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    const int r = left.count() > 0 ? poll(&p, 1, static_cast<int>(left.count())) : 0;
+    if (r < 0 && errno == EINTR) continue;
+    // SAFETY: read writes at most sizeof chunk bytes into the local buffer.
+    const ssize_t n = r > 0 ? read(fd, chunk, sizeof chunk) : -1;
+    if (n < 0 && r > 0 && errno == EINTR) continue;
+    if (n <= 0 || buf.size() > kMaxAnswer) {
+      const std::string why = r == 0 ? "timed out" : n == 0 ? "the connection was closed" : "read failed";
+      close(fd);
+      return Error{"reading kvnetd's answer: " + why};
+    }
+    buf.append(chunk, static_cast<size_t>(n));
+  }
+  ApiStreamClient out;
+  out.answer = json::parse(buf.substr(0, nl), nullptr, false);
+  if (out.answer.is_discarded() || !out.answer.is_object()) {
+    close(fd);
+    return Error{"kvnetd's answer is not valid JSON"};
+  }
+  if (!out.answer.value("ok", false)) {
+    close(fd);
+    return out;
+  }
+  out.fd = fd;
+  out.rest = buf.substr(nl + 1);
+  return out;
 }
 
 }  // namespace kvnet::daemon

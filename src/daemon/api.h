@@ -20,6 +20,17 @@
 // Requests are still handled one at a time, on the loop thread, so
 // configuration changes are serialized.
 //
+// Streams: a command registered with add_stream() (capture) answers like any
+// other, and on success the connection goes on after the answer line: the
+// server asks the command's ApiStream for bytes every period() and writes
+// them without blocking. While the client has not read what was written
+// last, the stream is not asked for more (a capture's ring fills up and its
+// tap counts drops: the datapath never waits for a client). The client ends
+// a stream by closing its sending side (the stream's end() then says why,
+// and its last bytes are written); a client that goes away (hang-up, write
+// error) drops the stream at once. The request limits above hold for a
+// stream's request; its answer deadline applies only once it has ended.
+//
 // Thread-safety: the loop thread only. api_call() is a blocking client for
 // any thread.
 #pragma once
@@ -61,6 +72,28 @@ std::string encode_answer(const nlohmann::json& answer);
 // {"ok": false, "error": message}
 nlohmann::json api_error(const std::string& message);
 
+// The rest of a connection after its answer line (see above).
+class ApiStream {
+ public:
+  virtual ~ApiStream() = default;
+  // How often the server asks for more bytes.
+  virtual std::chrono::milliseconds period() const { return std::chrono::milliseconds(20); }
+  // Appends about `max` bytes at most to `out`; false once the stream has
+  // ended (what it appended is its last bytes, then the server closes).
+  virtual bool pull(std::string& out, size_t max) = 0;
+  // Asks the stream to end (the client closed its sending side, kvnetd
+  // stops); the following pulls drain it and end it.
+  virtual void end(const std::string& why) = 0;
+};
+
+// A stream command: its answer's result and the stream that follows it, or
+// an error (answered as any other, the connection then closed).
+struct ApiStreamStart {
+  nlohmann::json result;
+  std::unique_ptr<ApiStream> stream;
+};
+using ApiStreamHandler = std::function<Result<ApiStreamStart>(const nlohmann::json& request)>;
+
 class ApiServer {
  public:
   ApiServer(EventLoop& loop, std::string path, ApiHandler handler, ApiLimits limits = {});
@@ -73,6 +106,13 @@ class ApiServer {
   // one that answers is an error naming the path.
   Status listen();
   size_t connections() const { return conns_.size(); }
+  // Requests whose "cmd" is `cmd` go to `h` and may become streams.
+  void add_stream(const std::string& cmd, ApiStreamHandler h) { streams_[cmd] = std::move(h); }
+  size_t streams() const;
+  // Ends every stream: end(why), what they still hold is written as far as
+  // the clients take it without waiting, and they are closed. kvnetd calls
+  // it before it stops the datapath its streams read from.
+  void end_streams(const std::string& why);
   const std::string& path() const { return path_; }
 
  private:
@@ -85,6 +125,10 @@ class ApiServer {
   void write_answer(Conn& c);
   void on_deadline(int fd);
   void drop(int fd);
+  bool start_stream(Conn& c, const nlohmann::json& req);
+  void on_stream_ready(Conn& c, uint32_t events);
+  void pump(int fd);
+  bool flush_stream(Conn& c);  // false: the client went away (dropped)
 
   EventLoop& loop_;
   std::string path_;
@@ -93,9 +137,20 @@ class ApiServer {
   int fd_ = -1;
   bool accept_paused_ = false;
   std::map<int, std::unique_ptr<Conn>> conns_;
+  std::map<std::string, ApiStreamHandler> streams_;
 };
 
 // Sends one request and returns the server's JSON response.
 Result<nlohmann::json> api_call(const std::string& socket_path, const nlohmann::json& req, int timeout_ms = 60000);
+
+// Sends a stream request; returns the answer, and on success the open
+// connection (the caller reads the stream from `fd` and closes it) and the
+// stream's bytes already read past the answer line.
+struct ApiStreamClient {
+  nlohmann::json answer;
+  int fd = -1;
+  std::string rest;
+};
+Result<ApiStreamClient> api_open_stream(const std::string& socket_path, const nlohmann::json& req, int timeout_ms);
 
 }  // namespace kvnet::daemon

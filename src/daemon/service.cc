@@ -675,6 +675,7 @@ Result<json> Service::stats(const Args& a) {
     c["bridge"] = row.bridge;
     c["port"] = row.port;
     c["type"] = row.kind;
+    c["captures"] = row.captures;
     out.push_back(c);
   }
   return out;

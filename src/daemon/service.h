@@ -33,6 +33,7 @@
 #include "ctl/plan.h"
 #include "ctl/store.h"
 #include "ctl/topology.h"
+#include "daemon/api.h"
 #include "io/dp_commands.h"
 #include "io/runtime.h"
 
@@ -92,6 +93,12 @@ class Service {
     Result<json> (Service::*handler)(const Args&);
   };
   static const std::vector<Command>& commands();
+
+  // The `capture` stream command (service_capture.cc; ApiServer::add_stream):
+  // installs a capture tap on the port and returns the stream that sends
+  // what it takes (daemon/capture_stream.h).
+  Result<ApiStreamStart> capture(const json& req);
+  static constexpr size_t kMaxCaptures = 32;  // at once, in all: each holds a 4 MiB ring
 
  private:
   struct Live {
@@ -186,6 +193,7 @@ class Service {
   VmHost* vms_ = nullptr;
   GatewayHost* gws_ = nullptr;
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
+  std::shared_ptr<size_t> captures_ = std::make_shared<size_t>(0);  // live capture streams
 };
 
 }  // namespace kvnet::daemon

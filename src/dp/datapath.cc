@@ -68,6 +68,8 @@ void Datapath::connect_patch(Port& a, Port& b) {
 std::unique_ptr<PortBackend> Datapath::remove_port(Port& p) {
   assert_owner();
   if (p.peer) p.peer->peer = nullptr;
+  if (p.taps)
+    for (const auto& t : p.taps->taps) t->port_removed();
   frames_.put(p.pending);
   for (size_t i = 0; i < q_len_; ++i)  // forget a queued reference
     if (queue_[(q_head_ + i) % queue_.size()] == &p) queue_[(q_head_ + i) % queue_.size()] = nullptr;
@@ -172,6 +174,20 @@ void Datapath::set_firewall(Port& p, std::shared_ptr<const FwPolicy> policy) {
   in->set_policy(std::move(policy));
 }
 
+void Datapath::add_tap(Port& p, std::shared_ptr<CaptureTap> tap) {
+  assert_owner();
+  if (!p.taps) p.taps = std::make_unique<CaptureTaps>();
+  p.taps->taps.push_back(std::move(tap));
+}
+
+bool Datapath::remove_tap(Port& p, const CaptureTap* tap) {
+  assert_owner();
+  if (!p.taps) return false;
+  const size_t n = std::erase_if(p.taps->taps, [&](const auto& t) { return t.get() == tap; });
+  if (p.taps->taps.empty()) p.taps.reset();  // back to one null test per batch
+  return n != 0;
+}
+
 Bridge* Datapath::find_bridge(std::string_view name) {
   for (auto& b : bridges_)
     if (b->name() == name) return b.get();
@@ -200,6 +216,7 @@ void Datapath::deliver(Port& in, FrameBatch& batch) {
       ++in.counters.rx_packets;
       in.counters.rx_bytes += batch[i]->len();
     }
+  if (in.taps && !dry_run_) [[unlikely]] in.taps->offer(in, Direction::kIn, batch);
   in.bridge->process(in, batch);
 }
 
@@ -269,6 +286,7 @@ void Datapath::flush(Port& out) {
     ++out.counters.tx_packets;
     out.counters.tx_bytes += b[i]->len();
   }
+  if (out.taps) [[unlikely]] out.taps->offer(out, Direction::kOut, b);
   if (out.backend->accepts_offload()) {
     const uint32_t n = b.count, sent = out.backend->send(b, frames_);
     for (uint32_t i = sent; i < n; ++i) out.counters.drop(Drop::kTxError);
@@ -283,6 +301,7 @@ void Datapath::hand_over(Port& out, FrameBatch& b) {
       ++out.counters.tx_packets;
       out.counters.tx_bytes += b[i]->len();
     }
+  if (out.taps && !dry_run_) [[unlikely]] out.taps->offer(out, Direction::kOut, b);
   if (!out.peer) [[unlikely]] {  // the peer does not exist: like a veth whose other end is gone
     for (uint32_t i = 0; i < b.count; ++i) count_drop(out, Drop::kTxError);
     frames_.put(b);

@@ -66,6 +66,11 @@ class Datapath final : public PipelineContext {
   // port's zone.
   void set_firewall(Port& p, std::shared_ptr<const FwPolicy> policy);
 
+  // Starts / stops offering the port's frames to a capture tap
+  // (dp/capture.h). remove_tap returns false if the tap is not the port's.
+  void add_tap(Port& p, std::shared_ptr<CaptureTap> tap);
+  bool remove_tap(Port& p, const CaptureTap* tap);
+
   Bridge* find_bridge(std::string_view name);
   Port* find_port(std::string_view name);  // "port" or "bridge/port"; a hash lookup
   using PipelineContext::port;

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dp/capture.h"
 #include "dp/counters.h"
 #include "dp/vlan.h"
 #include "net/frame.h"
@@ -136,6 +137,8 @@ struct Port {
   // ingress stages on what enters, before its egress stages on what leaves.
   std::vector<std::unique_ptr<Stage>> ingress;
   std::vector<std::unique_ptr<Stage>> egress;
+  // Live captures of the port (dp/capture.h); null when nobody captures.
+  std::unique_ptr<CaptureTaps> taps;
 
   // Datapath scratch: frames waiting to be sent or handed to the peer.
   net::FrameBatch pending;

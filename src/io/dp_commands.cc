@@ -140,7 +140,9 @@ std::vector<PortCountersRow> DatapathCommands::counters() {
   return rt_.call([&](dp::Datapath& dp) {
     std::vector<PortCountersRow> out;
     for (const auto& p : dp.ports())
-      if (p) out.push_back({p->id, p->bridge->name(), p->name, p->kind, p->counters});
+      if (p)
+        out.push_back({p->id, p->bridge->name(), p->name, p->kind, p->counters,
+                       p->taps ? static_cast<uint32_t>(p->taps->taps.size()) : 0u});
     return out;
   });
 }
@@ -196,6 +198,18 @@ std::vector<std::unique_ptr<dp::PortBackend>> DatapathCommands::remove_all() {
       for (auto& be : dp.remove_bridge(b)) out.push_back(std::move(be));
     }
     return out;
+  });
+}
+
+void DatapathCommands::tap_add(uint32_t port, std::shared_ptr<dp::CaptureTap> tap) {
+  rt_.call([&](dp::Datapath& dp) {
+    if (port < dp.ports().size() && dp.ports()[port]) dp.add_tap(*dp.ports()[port], std::move(tap));
+  });
+}
+
+bool DatapathCommands::tap_remove(uint32_t port, const dp::CaptureTap* tap) {
+  return rt_.call([&](dp::Datapath& dp) {
+    return port < dp.ports().size() && dp.ports()[port] && dp.remove_tap(*dp.ports()[port], tap);
   });
 }
 

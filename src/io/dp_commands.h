@@ -17,6 +17,10 @@
 //   trace          one frame through the pipeline, with formatting
 //   remove_all     O(ports + bridges)
 //   failed_ports   O(failed since last call)
+//   tap_add        O(captures of the port); from then on, per batch the port
+//                  receives or sends: a clock read, the filter per frame and
+//                  a copy of what matches (io/capture.h)
+//   tap_remove     O(captures of the port)
 //
 // Thread-safety: call from the control thread only. While the runtime is not
 // started the commands run inline on the caller (tests, restore).
@@ -95,6 +99,7 @@ struct PortCountersRow {
   std::string port;
   std::string kind;
   dp::PortCounters counters;
+  uint32_t captures = 0;  // live captures of the port
 };
 
 // A pipeline stage and its counters, as read by pipeline().
@@ -145,6 +150,10 @@ class DatapathCommands {
   // One frame into `port` with tracing on and nothing changed (dry run).
   dp::Trace trace(uint32_t port, const std::vector<uint8_t>& frame, uint64_t ts_ns);
   std::vector<std::unique_ptr<dp::PortBackend>> remove_all();
+  // Starts offering a port's frames to a capture tap (kvnetctl capture).
+  void tap_add(uint32_t port, std::shared_ptr<dp::CaptureTap> tap);
+  // Stops it; false if the port no longer has it (the port was removed).
+  bool tap_remove(uint32_t port, const dp::CaptureTap* tap);
   // Ports whose device failed while running (the datapath stopped polling them).
   std::vector<std::string> failed_ports() { return rt_.take_failed(); }
 
