@@ -132,10 +132,12 @@ tcpdump -enr "$T/i.pcap" 2>/dev/null | grep -q "$MA > ff:ff:ff:ff:ff:ff, etherty
 log "$((SECONDS - START)) s: patch ports (both ends) and an internal port"
 
 # ---------------------------------------------------------------- a reader that never reads
-# A FIFO held open but never read: kvnetctl blocks writing to it, kvnetd
+# A FIFO opened but never read: kvnetctl blocks writing to it, kvnetd
 # stops sending, the capture's buffer fills, and the switch goes on.
 mkfifo "$T/fifo"
-exec 7<>"$T/fifo"
+sleep 600 <"$T/fifo" &  # the reader: opens the FIFO and never reads
+READER=$!
+PIDS+=($READER)
 bg "$T/slow" $KC capture $PA -w "$T/fifo"
 SLOW=$BG
 wait_for 5 "the slow capture" captures_are $PA 1
@@ -147,7 +149,7 @@ ip netns exec ${P}a iperf3 -c $B -p 5202 -t 2 -J >"$T/iperf.json" 2>&1 || fail "
   "$T/iperf.json" >"$T/bps" || fail "forwarding slowed down by a stalled capture: $(cat "$T/bps")"
 pings ${P}a $B 3 || fail "ping with a stalled capture"
 kill -0 $SLOW || fail "the stalled kvnetctl died"
-exec 7>&-  # the reader goes away: kvnetctl ends the capture and reports
+kill $READER  # the reader goes away: kvnetctl ends the capture and reports
 finished $SLOW 10 || fail "stalled capture did not end when its reader went: $(cat "$T/slow.err")"
 grep -qE "^[0-9]+ packets captured, [1-9][0-9]* dropped" "$T/slow.err" ||
   { cat "$T/slow.err"; fail "no capture drops reported after a stalled reader"; }
@@ -170,4 +172,13 @@ grep -q "port '${P}i' was deleted" "$T/del.err" || { cat "$T/del.err"; fail "no 
 kctl list-br >/dev/null || fail "kvnetd unhealthy after the captures"
 kill -0 "$KVD_PID" || fail "kvnetd died"
 log "$((SECONDS - START)) s: killed client and deleted port end captures, no tap left"
+
+# kvnetd stopping ends its captures with their counters.
+bg "$T/stop" $KC capture $PA
+S=$BG
+wait_for 5 "capture before stopping kvnetd" captures_are $PA 1
+kvd_stop
+finished $S 5 || fail "capture did not end cleanly when kvnetd stopped: $(cat "$T/stop.err")"
+grep -q "capture ended: kvnetd is stopping" "$T/stop.err" || { cat "$T/stop.err"; fail "no word of kvnetd stopping"; }
+log "$((SECONDS - START)) s: kvnetd stopping ends captures; a summary line: $(head -1 "$T/tcp.txt")"
 log PASS
