@@ -25,7 +25,8 @@ struct Args {
   std::vector<std::string> kvs, cmd, del_args;
   std::string host;
   int vlan = 0;
-  bool may_exist = false, if_exists = false, dry_run = false;
+  bool may_exist = false, if_exists = false, dry_run = false, with_containers = false;
+  std::string key;  // get
   // vm verbs
   std::string mem, accel, machine, kernel, initrd, cmdline, disk, exec;
   std::string description;  // sg

@@ -114,9 +114,10 @@ class Service {
   Status create_containers(Applying& a);
   Status open_backends(Applying& a);
   Status apply_gateways(Applying& a);
+  Status apply_device_mtus(Applying& a);
   void fill_change(Applying& a);
   void finish(Applying& a, io::ChangeResult& res, const std::vector<dp::PortBackend*>& backends);
-  static json change_result(const ctl::Plan& p);
+  json change_result(const ctl::Plan& p) const;  // with the request's warnings
   Result<json> commit_json(const Topology& next);
 
   Result<json> ping(const Args& a);
@@ -132,6 +133,7 @@ class Service {
   Result<json> fdb_show(const Args& a);
   Result<json> fdb_flush(const Args& a);
   Result<json> show(const Args& a);
+  Result<json> get(const Args& a);
   Result<json> stats(const Args& a);
   Result<json> pipeline(const Args& a);
   Result<json> trace(const Args& a);
@@ -193,6 +195,7 @@ class Service {
   VmHost* vms_ = nullptr;
   GatewayHost* gws_ = nullptr;
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
+  std::vector<std::string> warnings_;      // of the request being handled (ctl/warnings.h)
   std::shared_ptr<size_t> captures_ = std::make_shared<size_t>(0);  // live capture streams
 };
 
