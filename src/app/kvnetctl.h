@@ -39,6 +39,10 @@ struct Args {
   double timeout = -1;  // seconds; < 0: the verb's default
   double api_timeout = -1;  // --timeout before the verb: how long to wait for kvnetd's answer
   bool autostart = false, start = false, wait = false, no_wait = false, log = false, force = false;
+  // stats
+  bool watch = false, clear = false;
+  double interval = 1.0;
+  int count = 0;
 };
 
 struct Verb {
@@ -59,6 +63,10 @@ json options(const std::vector<std::string>& kvs, const char* verb);
 // One request to kvnetd; its error becomes a Failure (code 1).
 json call(const Args& a, const json& req);
 std::string str(const json& j, const char* key);
+
+// `stats` (kvnetctl_stats.cc): counters, rates (--watch), --clear.
+void declare_stats(CLI::App& cmd, Args& a);
+void run_stats(const Args& a);
 
 // The `vm`, `sg` and `gw` groups' verbs.
 std::span<const Verb> vm_verbs();

@@ -87,26 +87,6 @@ void print_show(const json& r, const Args&) {
   }
 }
 
-void print_stats(const json& r, const Args&) {
-  size_t wb = 6, wp = 4;
-  for (const auto& p : r) {
-    wb = std::max(wb, str(p, "bridge").size());
-    wp = std::max(wp, str(p, "port").size());
-  }
-  std::cout << fmt::format("{:<{}}  {:<{}}  {:<8} {:>10} {:>13} {:>10} {:>13} {:>8}\n", "BRIDGE", wb, "PORT", wp, "TYPE",
-                           "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "DROPS");
-  std::string reasons;
-  for (const auto& p : r) {
-    std::cout << fmt::format("{:<{}}  {:<{}}  {:<8} {:>10} {:>13} {:>10} {:>13} {:>8}\n", str(p, "bridge"), wb,
-                             str(p, "port"), wp, str(p, "type"), p["rx_packets"].get<uint64_t>(),
-                             p["rx_bytes"].get<uint64_t>(), p["tx_packets"].get<uint64_t>(),
-                             p["tx_bytes"].get<uint64_t>(), p["drops_total"].get<uint64_t>());
-    for (auto it = p["drops"].begin(); it != p["drops"].end(); ++it)
-      reasons += fmt::format("  {}/{}: {} {}\n", str(p, "bridge"), str(p, "port"), it.key(), it->get<uint64_t>());
-  }
-  if (!reasons.empty()) std::cout << "\ndrops by reason:\n" << reasons;
-}
-
 // Stages as "name (counter N, ...)" joined by arrows; "-" when there are none.
 std::string stage_chain(const json& stages) {
   std::string out;
@@ -385,9 +365,8 @@ const Verb kVerbs[] = {
      },
      [](const Args& a) -> json { return {{"cmd", "fdb-del"}, {"bridge", a.bridge}, {"vlan", a.vlan}, {"mac", a.mac}}; },
      nullptr},
-    {"", "stats", "per-port counters and drop reasons",
-     [](CLI::App& c, Args& a) { c.add_option("port", a.port, "only this port"); },
-     [](const Args& a) -> json { return {{"cmd", "stats"}, {"port", a.port}}; }, print_stats},
+    {"", "stats", "per-port counters and drop reasons; --watch: rates per second; --clear: reset them",
+     declare_stats, nullptr, nullptr, nullptr, run_stats},
     {"", "pipeline", "each bridge's pipeline stages, in frame order, with their counters",
      [](CLI::App& c, Args& a) { c.add_option("bridge", a.bridge, "only this bridge"); },
      [](const Args& a) -> json { return {{"cmd", "pipeline"}, {"bridge", a.bridge}}; }, print_pipeline},

@@ -151,9 +151,14 @@ struct ApiServer::Conn {
   std::string out;
   size_t out_off = 0;
   EventLoop::TimerId deadline = 0;
+  ApiPeer peer;
 };
 
 ApiServer::ApiServer(EventLoop& loop, std::string path, ApiHandler handler, ApiLimits limits)
+    : ApiServer(loop, std::move(path),
+                ApiPeerHandler([h = std::move(handler)](const json& req, const ApiPeer&) { return h(req); }), limits) {}
+
+ApiServer::ApiServer(EventLoop& loop, std::string path, ApiPeerHandler handler, ApiLimits limits)
     : loop_(loop), path_(std::move(path)), handler_(std::move(handler)), limits_(limits) {}
 
 ApiServer::~ApiServer() {
@@ -219,6 +224,11 @@ void ApiServer::on_listen_ready() {
     }
     auto conn = std::make_unique<Conn>();
     conn->fd = c;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    // SAFETY: getsockopt writes at most `len` bytes into the ucred we own.
+    if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof cred)
+      conn->peer = ApiPeer{true, cred.pid, cred.uid, cred.gid};
     if (!loop_.add_fd(c, EPOLLIN, [this, c](uint32_t ev) { on_conn_ready(c, ev); })) {
       close(c);
       continue;
@@ -265,7 +275,8 @@ void ApiServer::read_request(Conn& c) {
 }
 
 void ApiServer::respond(Conn& c, const std::string& line) {
-  reply_and_close(c, answer_request(line, handler_, limits_));
+  const ApiPeer peer = c.peer;
+  reply_and_close(c, answer_request(line, [&](const json& req) { return handler_(req, peer); }, limits_));
 }
 
 void ApiServer::reply_and_close(Conn& c, const json& answer) {
