@@ -69,10 +69,15 @@ rx2=$(metric "$T/m2" "$RX_A")
 log "counters grow with traffic ($rx1 -> $rx2)"
 
 # A drop reason: tagged frames on an access port.
-ip -n ${P}a link add link eth0 name eth0.5 type vlan id 5
-ip -n ${P}a addr add 10.92.0.1/24 dev eth0.5
-ip -n ${P}a link set eth0.5 up
-ip netns exec ${P}a ping -n -q -c 3 -i 0.2 -W 1 10.92.0.2 >/dev/null 2>&1 || true
+ip netns exec ${P}a python3 - <<'PY' || fail "cannot send tagged frames from a"
+import socket, struct
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+src = s.getsockname()[4]
+frame = b"\xff" * 6 + src + struct.pack("!HHH", 0x8100, 5, 0x88B5) + b"kvnet metrics test".ljust(46, b"\0")
+for _ in range(3):
+    s.send(frame)
+PY
 DROP_A="kvnet_port_drops_total{bridge=\"br0\",port=\"ct-${P}a\",reason=\"tagged_on_access\"}"
 scrape >"$T/m3"
 [ "$(metric "$T/m3" "$DROP_A")" -ge 3 ] || { grep "ct-${P}a" "$T/m3" | grep drops; fail "tagged_on_access drops not counted"; }
@@ -178,7 +183,7 @@ log "journal lines with priorities, READY=1/STOPPING=1, --log-level warn suppres
 
 # --- the systemd unit ---
 if command -v systemd-analyze >/dev/null; then
-  sed "s|/usr/local/bin/kvnetd|$BIN/kvnetd|" "$SRC/dist/kvnetd.service" >"$T/kvnetd.service"
+  sed "s|/usr/local/bin/kvnetd|$(cd "$BIN" && pwd)/kvnetd|" "$SRC/dist/kvnetd.service" >"$T/kvnetd.service"
   # --man=no: the man pages it names are installed by ./run install, not here.
   systemd-analyze verify --man=no "$T/kvnetd.service" >"$T/verify.out" 2>&1 ||
     { cat "$T/verify.out"; fail "systemd-analyze verify rejects dist/kvnetd.service"; }
