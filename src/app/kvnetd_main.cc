@@ -152,6 +152,27 @@ int run(const Options& o, const std::function<void(char)>& report) {
     return daemon::handle_and_log(*svc_ptr, req, peer);
   });
   if (auto s = server.listen(); !s) return fail(s.error().message);
+  // Bound now, before anything is restored (a busy port changes nothing);
+  // served once the Service is up. Scrapes ask the control loop, which runs
+  // only when the Service exists.
+  std::unique_ptr<daemon::MetricsServer> metrics;
+  if (o.metrics_addr) {
+    daemon::EventLoop& lp = **loop;
+    metrics = std::make_unique<daemon::MetricsServer>(*o.metrics_addr, [&lp, &svc_ptr]() -> Result<std::string> {
+      auto snap = daemon::loop_call(
+          lp,
+          [&svc_ptr] {
+            if (!svc_ptr) throw std::runtime_error("kvnetd is starting");
+            return svc_ptr->metrics_snapshot();
+          },
+          kScrapeTimeout);
+      if (!snap) return snap.error();
+      snap->version = kVersion;
+      snap->process = daemon::read_process_stats();
+      return daemon::render_metrics(*snap);
+    });
+    if (auto s = metrics->bind(); !s) return fail(s.error().message);
+  }
 
   auto store = ctl::Store::open(o.db);
   if (!store) return fail(store.error().message);
@@ -173,18 +194,7 @@ int run(const Options& o, const std::function<void(char)>& report) {
     return fail(s.error().message);
   }
   (*loop)->add_periodic(std::chrono::milliseconds(2000), [&] { retry_vanished(svc); });
-  // After the Service, so that it stops (and its threads stop asking the
-  // loop) before the Service goes.
-  std::unique_ptr<daemon::MetricsServer> metrics;
-  if (o.metrics_addr) {
-    daemon::EventLoop& lp = **loop;
-    metrics = std::make_unique<daemon::MetricsServer>(*o.metrics_addr, [&lp, &svc]() -> Result<std::string> {
-      auto snap = daemon::loop_call(lp, [&svc] { return svc.metrics_snapshot(); }, kScrapeTimeout);
-      if (!snap) return snap.error();
-      snap->version = kVersion;
-      snap->process = daemon::read_process_stats();
-      return daemon::render_metrics(*snap);
-    });
+  if (metrics) {
     if (auto s = metrics->start(); !s) {
       (*runtime)->stop();
       svc.shutdown();

@@ -165,7 +165,8 @@ void MetricsServer::routes() {
   });
 }
 
-Status MetricsServer::start() {
+Status MetricsServer::bind() {
+  if (bound_) return Ok{};
   httplib::Server& s = *http_;
   routes();
   const size_t workers = o_.workers, queue = o_.queue;
@@ -184,6 +185,14 @@ Status MetricsServer::start() {
   });
   if (!s.bind_to_port(addr_.host, addr_.port))
     return Error{"metrics address " + addr_.str() + ": " + bind_error(addr_)};
+  bound_ = true;
+  return Ok{};
+}
+
+Status MetricsServer::start() {
+  if (auto b = bind(); !b) return b;
+  if (thread_.joinable()) return Ok{};
+  httplib::Server& s = *http_;
   try {
     done_ = false;
     thread_ = std::thread([this] {

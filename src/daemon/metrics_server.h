@@ -59,8 +59,11 @@ class MetricsServer {
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
-  // Binds the address and starts serving; an address that cannot be bound
-  // (in use, not local, no permission) is an error naming it and why.
+  // Binds the address (connections wait in the backlog until start()); an
+  // address that cannot be bound (in use, not local, no permission) is an
+  // error naming it and why. kvnetd binds before it touches anything.
+  Status bind();
+  // Starts serving (binds first if bind() was not called).
   Status start();
   // Stops accepting, lets the requests being answered finish, joins.
   void stop();
@@ -74,6 +77,7 @@ class MetricsServer {
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
   std::atomic<bool> done_{false};  // the server's loop returned
+  bool bound_ = false;
 };
 
 // Content-Type of the text exposition format.
