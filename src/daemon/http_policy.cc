@@ -95,7 +95,7 @@ Result<HttpAddress> parse_http_address(std::string_view text) {
   for (char c : a.host)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '%' || c == '_'))
       return Error{shown + ": '" + valid_utf8(a.host) + "' is not an IP address or a host name"};
-  if (a.host.find(':') != std::string::npos && !is_ipv6(a.host))
+  if ((a.host.find(':') != std::string::npos || text.front() == '[') && !is_ipv6(a.host))
     return Error{shown + ": '" + a.host + "' is not an IPv6 address"};
   return a;
 }
