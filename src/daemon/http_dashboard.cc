@@ -153,7 +153,16 @@ void DashboardServer::Impl::get_command(const httplib::Request& req, httplib::Re
   json request = json::object();
   for (const auto& [k, v] : req.params) {
     if (k == "cmd") return reply_error(res, 400, "the command is the path's (/api/" + cmd + "), not an argument");
-    request[k] = v;
+    // "trace.flow=..." is member "flow" of the object argument "trace".
+    const auto dot = k.find('.');
+    if (dot == std::string::npos) {
+      request[k] = v;
+    } else {
+      json& outer = request[k.substr(0, dot)];
+      if (!outer.is_null() && !outer.is_object())
+        return reply_error(res, 400, "argument '" + k.substr(0, dot) + "' is given both as a value and as an object");
+      outer[k.substr(dot + 1)] = v;
+    }
   }
   request["cmd"] = cmd;
   run(request, res);

@@ -20,12 +20,13 @@ const $ = (id) => document.getElementById(id);
 const state = {
   info: null,        // /api/info
   show: null,        // the last `show`
-  shape: '',         // bridges/ports/containers/VMs signature: redraw when it changes
+  shape: {},         // {config, endpoints}: signatures of what the picture shows
   prev: null,        // {time, ports: {"br/p": counters}}
   samples: 0,
   trace: null,       // {bridge, in_port, flow} of the trace shown, or null
   traceResult: null,
   drawAvailable: true,
+  pictureSeq: 0,
 };
 
 // ------------------------------------------------------------------ API
@@ -110,10 +111,16 @@ async function refreshShow() {
   });
   renderPortRows(r.result);
   renderTraceChoices(r.result);
-  if (shape !== state.shape) {
-    state.shape = shape;
-    refreshPicture();
-  }
+  redrawIfChanged('config', shape);
+}
+
+// The picture shows the configuration and live states (ports down, VMs,
+// container namespaces): drawn again when one of them changes.
+function redrawIfChanged(part, signature) {
+  if (state.shape[part] === signature) return;
+  const first = state.shape[part] === undefined && part !== 'config';
+  state.shape[part] = signature;
+  if (!first) refreshPicture();
 }
 
 function renderPortRows(show) {
@@ -247,6 +254,7 @@ async function refreshEndpoints() {
     el('td', {text: c.bridge}), el('td', {text: c.port}), el('td', {text: c.ip}), el('td', {text: c.gw}),
     el('td', {class: 'mono', text: c.mac})));
   replaceRows($('containers').tBodies[0], ctRows.length ? ctRows : [el('tr', {}, el('td', {colSpan: 7, class: 'muted', text: 'no containers'}))]);
+  redrawIfChanged('endpoints', JSON.stringify([vms.result.map((v) => [v.name, v.state]), cts.result.map((c) => [c.name, c.netns])]));
   applyMode();
 }
 
@@ -257,12 +265,14 @@ async function refreshPicture() {
   if (!state.drawAvailable) return;
   const params = {format: 'svg'};
   if (state.trace) {
-    params.trace_bridge = state.trace.bridge;
-    params.trace_in_port = state.trace.in_port;
-    params.trace_flow = state.trace.flow;
+    params['trace.bridge'] = state.trace.bridge;
+    params['trace.in_port'] = state.trace.in_port;
+    params['trace.flow'] = state.trace.flow;
   }
+  const seq = ++state.pictureSeq;  // only the latest request's picture is shown
   try {
     const r = await api('draw', params);
+    if (seq !== state.pictureSeq) return;
     const doc = new DOMParser().parseFromString(r.result.data, 'image/svg+xml');
     const svg = doc.documentElement;
     if (svg.nodeName !== 'svg') throw new Error('the picture is not SVG');
@@ -275,6 +285,7 @@ async function refreshPicture() {
     document.body.dataset.picture = 'loaded';
     markTrace();
   } catch (e) {
+    if (seq !== state.pictureSeq) return;
     if (/no such endpoint|unknown command/.test(e.message)) {
       state.drawAvailable = false;
       box.replaceChildren(el('p', {class: 'muted', text: 'this kvnetd draws no pictures'}));

@@ -174,6 +174,12 @@ TEST_F(DashboardTest, ReadingCommandsRunOnTheLoop) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
   EXPECT_EQ(json::parse(r->body)["error"], "bridge 'x' does not exist");
+  r = client_->Get("/api/trace?bridge=br0&x.a=1&x.b=2");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(last_, (json{{"cmd", "trace"}, {"bridge", "br0"}, {"x", {{"a", "1"}, {"b", "2"}}}}));
+  r = client_->Get("/api/trace?x=1&x.a=1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
   r = client_->Get("/api/show?cmd=del-br");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
