@@ -60,7 +60,7 @@ const std::vector<DashboardCommand>& dashboard_commands() {
   static const std::vector<DashboardCommand> kCommands = {
       {"ping", false},           {"list-br", false},         {"show", false},    {"stats", false},
       {"fdb-show", false},       {"conntrack-list", false},  {"vm-list", false}, {"ct-list", false},
-      {"gw-list", false},        {"pipeline", false},        {"trace", false},
+      {"gw-list", false},        {"pipeline", false},        {"trace", false},   {"draw", false},
       {"fdb-flush", true},       {"conntrack-flush", true},  {"vm-start", true}, {"vm-stop", true},
       {"vm-restart", true},
   };
