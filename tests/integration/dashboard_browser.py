@@ -12,7 +12,8 @@ live page's DOM, in real time:
      and falls back to 0 once the traffic stops;
   3. the trace form, filled from the address (?bridge=..&in_port=..&flow=..)
      and submitted by the page itself, lists steps and marks its path:
-     the ports of --trace-path are highlighted on the picture and in the table;
+     the ports of --trace-path are highlighted on the picture and in the table,
+     those of --off-path are not;
   4. a screenshot of the whole page is written to --screenshot.
 
 Exit status 0 if every check passed; otherwise 1 and the failed check on
@@ -150,7 +151,8 @@ def main():
     ap.add_argument("--busy-port", required=True, help="BR/PORT whose rate --traffic raises")
     ap.add_argument("--traffic", required=True, help="a command that makes traffic until killed")
     ap.add_argument("--min-pps", type=float, default=50)
-    ap.add_argument("--trace-path", required=True, help="BR/PORT,...: ports the trace crosses")
+    ap.add_argument("--trace-path", required=True, help="BR/PORT,...: ports the trace crosses, in to out")
+    ap.add_argument("--off-path", default="", help="BR/PORT,...: ports it does not cross")
     ap.add_argument("--screenshot", required=True)
     a = ap.parse_args()
 
@@ -192,14 +194,24 @@ def main():
         if not steps:
             raise AssertionError("the trace lists no steps")
         outputs = chrome.js("[...document.querySelectorAll('#trace-outputs li')].map(li => li.dataset.bridge + '/' + li.dataset.port)")
-        for key in a.trace_path.split(","):
-            chrome.wait("%s.classList.contains('hl')" % ("document.querySelector('#ports tr[data-key=' + CSS.escape(%s) + ']')" % q(key)),
-                        "port %s highlighted in the table" % key, 10)
+        path = a.trace_path.split(",")
+        table_row = "document.querySelector('#ports tr[data-key=' + CSS.escape(%s) + ']')"
+        on_picture = "document.querySelector('#picture svg [id=' + CSS.escape(%s) + ']')"
+        for i, key in enumerate(path):
+            chrome.wait("%s.classList.contains('hl')" % (table_row % q(key)), "port %s highlighted in the table" % key, 10)
             if a.picture:
-                chrome.wait("(e => e && (e.classList.contains('hl') || e.classList.contains('trace')))"
-                            "(document.querySelector('#picture svg [id=' + CSS.escape(%s) + ']'))" % q(key),
-                            "port %s highlighted on the picture" % key, 10)
-        print("trace: %d steps, leaves through %s; highlighted: %s" % (len(steps), ",".join(outputs), a.trace_path))
+                # kvnetd's picture marks the path: trace-in, trace, trace-out.
+                cls = "trace-in" if i == 0 else "trace-out" if i == len(path) - 1 else "trace"
+                chrome.wait("(e => e && e.classList.contains(%s))(%s)" % (q(cls), on_picture % q(key)),
+                            "port %s marked '%s' on the picture" % (key, cls), 10)
+        for key in a.off_path.split(",") if a.off_path else []:
+            if chrome.js("%s.classList.contains('hl')" % (table_row % q(key))):
+                raise AssertionError("port %s is highlighted in the table but is not on the path" % key)
+            if a.picture and chrome.js("(e => !e || /\\b(hl|trace[-a-z]*)\\b/.test(e.getAttribute('class')))(%s)"
+                                       % (on_picture % q(key))):
+                raise AssertionError("port %s is missing or marked on the picture but is not on the path" % key)
+        print("trace: %d steps, leaves through %s; highlighted: %s; not: %s"
+              % (len(steps), ",".join(outputs), a.trace_path, a.off_path or "-"))
 
         # 4. the screenshot
         chrome.screenshot(a.screenshot)

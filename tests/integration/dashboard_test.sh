@@ -128,6 +128,7 @@ expect_ok "ct b" kctl ct add ${P}b --bridge br1 --ip 10.79.0.2/24 --mac 52:54:00
 expect_ok "sg" kctl sg add ${P}web
 expect_ok "sg rule" kctl sg rule-add ${P}web ingress protocol=icmp
 expect_ok "sg on b" kctl set port ct-${P}b security_groups=${P}web
+expect_ok "tap" kctl add-port br1 ${P}t type=tap
 pings ${P}a 10.79.0.2 || fail "a cannot ping b through the patch pair"
 [ "$(code GET /api/conntrack-list)" = 200 ] && grep -q '"protocol":"icmp"' "$T/body" || fail "no conntrack entry: $(cat "$T/body")"
 
@@ -137,9 +138,9 @@ PICTURE=""
 flow="dl_src=52:54:00:79:00:01,dl_dst=52:54:00:79:00:02,nw_src=10.79.0.1,nw_dst=10.79.0.2,icmp"
 qs=$(python3 -c 'import sys, urllib.parse as u; print(u.urlencode({"bridge": "br0", "in_port": sys.argv[1], "flow": sys.argv[2]}))' "ct-${P}a" "$flow")
 timeout 55 python3 "$SRC/tests/integration/dashboard_browser.py" --chromium "$CHROMIUM" --chromium-log "$T/chromium.log" --url "${URL}?$qs" \
-  --ports "br0/ct-${P}a,br0/${P}p0,br1/${P}p1,br1/ct-${P}b" $PICTURE \
+  --ports "br0/ct-${P}a,br0/${P}p0,br1/${P}p1,br1/ct-${P}b,br1/${P}t" $PICTURE \
   --busy-port "br0/ct-${P}a" --traffic "ip netns exec ${P}a ping -f -q -w 30 10.79.0.2" \
-  --trace-path "br0/ct-${P}a,br1/ct-${P}b" --screenshot "$T/dashboard.png" || fail "the dashboard in Chromium"
+  --trace-path "br0/ct-${P}a,br0/${P}p0,br1/${P}p1,br1/ct-${P}b" --off-path "br1/${P}t" --screenshot "$T/dashboard.png" || fail "the dashboard in Chromium"
 [ -s "$T/dashboard.png" ] || fail "no screenshot"
 if [ -d "$BIN/.." ] && [ -w "$BIN/.." ]; then cp "$T/dashboard.png" "$BIN/../dashboard.png"; log "screenshot: $(cd "$BIN/.." && pwd)/dashboard.png"; fi
 kvd_stop

@@ -307,8 +307,9 @@ function highlight(ids, cls) {
   }
 }
 
-// The trace's path on the picture, from its steps (the picture drawn with
-// the trace already carries classes of its own; this also marks the rows).
+// The trace's path in the port table, and on the picture if the picture
+// does not show it already (drawn before the trace, or by a kvnetd whose
+// draw does not mark traces).
 function markTrace() {
   const t = state.traceResult;
   const ids = [];
@@ -319,7 +320,8 @@ function markTrace() {
     }
     for (const o of t.outputs) ids.push(o.bridge + '/' + o.port);
   }
-  highlight(ids, 'hl');
+  // A picture drawn with the trace marks the path itself, in its own colours.
+  highlight($('picture').querySelector('.trace') ? [] : ids, 'hl');
   for (const tr of $('ports').tBodies[0].rows) tr.classList.toggle('hl', ids.includes(tr.dataset.key));
 }
 
