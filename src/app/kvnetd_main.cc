@@ -19,6 +19,7 @@
 #include "daemon/vm_host.h"
 #include "daemon/event_loop.h"
 #include "daemon/gateway_host.h"
+#include "daemon/http_dashboard.h"
 #include "daemon/instance_lock.h"
 #include "daemon/service.h"
 #include "dp/datapath.h"
@@ -36,6 +37,7 @@ void log(const std::string& msg) {
 struct Options {
   std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile, pcap_dir, vm_dir, gw_dir;
   std::string guest_dir = "/var/cache/kvnet/guest";
+  std::string http, http_token_file;  // the dashboard: off unless --http
   bool foreground = false;
   size_t pool_frames = 4096;
 };
@@ -129,6 +131,14 @@ int run(const Options& o, const std::function<void(char)>& report) {
   daemon::Service* svc_ptr = nullptr;  // requests wait in the backlog until the loop runs
   daemon::ApiServer server(**loop, o.sock, [&](const nlohmann::json& req) { return svc_ptr->handle(req); });
   if (auto s = server.listen(); !s) return fail(s.error().message);
+  std::unique_ptr<daemon::DashboardServer> dashboard;
+  if (!o.http.empty()) {
+    auto d = daemon::DashboardServer::create(
+        **loop, [&](const nlohmann::json& req) { return svc_ptr->handle(req); },
+        {.address = o.http, .token_file = o.http_token_file, .log = log});
+    if (!d) return fail(d.error().message);
+    dashboard = std::move(*d);
+  }
 
   auto store = ctl::Store::open(o.db);
   if (!store) return fail(store.error().message);
@@ -151,9 +161,15 @@ int run(const Options& o, const std::function<void(char)>& report) {
   }
   (*loop)->add_periodic(std::chrono::milliseconds(2000), [&] { retry_vanished(svc); });
   log("listening on " + o.sock);
+  if (dashboard) {
+    dashboard->start();
+    log("dashboard on " + dashboard->url() +
+        (dashboard->read_only() ? " (read-only)" : " (changes need the token of --http-token-file)"));
+  }
   report(0);
   (*loop)->run();
   log("stopping");
+  if (dashboard) dashboard->stop();
   (*runtime)->stop();
   svc.shutdown();
   locks->pidfile.remove_and_release();
@@ -179,6 +195,12 @@ int main(int argc, char** argv) {
                  "gateways' dnsmasq configurations, leases, pidfiles and logs (default: gateways/ next to --db)");
   app.add_option("--guest-dir", o.guest_dir, "kvnet's guest image, from guest/build.sh (env KVNET_GUEST_DIR)")
       ->capture_default_str();
+  app.add_option("--http", o.http,
+                 "serve the web dashboard on ADDR:PORT (PORT or :PORT: 127.0.0.1; [V6]:PORT; default: off)");
+  app.add_option("--http-token-file", o.http_token_file,
+                 "a file (not readable by everyone) holding the secret that the dashboard's changing requests "
+                 "must carry; without it the dashboard is read-only")
+      ->needs("--http");
   app.set_version_flag("--version", "kvnetd 0.1.0");
   try {
     app.parse(argc, argv);
@@ -193,6 +215,7 @@ int main(int argc, char** argv) {
   o.vm_dir = o.vm_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "vms").string()
                               : std::filesystem::absolute(o.vm_dir).string();
   o.guest_dir = std::filesystem::absolute(o.guest_dir).string();
+  if (!o.http_token_file.empty()) o.http_token_file = std::filesystem::absolute(o.http_token_file).string();
   o.gw_dir = o.gw_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "gateways").string()
                               : std::filesystem::absolute(o.gw_dir).string();
   o.pcap_dir = o.pcap_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "pcap").string()
