@@ -1,5 +1,6 @@
 // kvnetctl's verb table and what its verbs share (kvnetctl_main.cc holds
-// the switch verbs and main(), kvnetctl_vm.cc the `vm` group).
+// the switch verbs and main(), kvnetctl_vm.cc the `vm` group,
+// kvnetctl_draw.cc `draw` and trace's --draw).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -25,10 +26,12 @@ struct Args {
   std::vector<std::string> kvs, cmd, del_args;
   std::string host;
   int vlan = 0;
-  bool may_exist = false, if_exists = false, dry_run = false;
+  bool may_exist = false, if_exists = false, dry_run = false, with_containers = false;
+  std::string key;  // get
   // vm verbs
   std::string mem, accel, machine, kernel, initrd, cmdline, disk, exec;
   std::string description;  // sg
+  std::string draw_to;      // trace --draw FILE
   // gw
   std::string dhcp;
   std::vector<std::string> forwards;
@@ -72,5 +75,9 @@ void run_stats(const Args& a);
 std::span<const Verb> vm_verbs();
 std::span<const Verb> sg_verbs();
 std::span<const Verb> gw_verbs();
+std::span<const Verb> draw_verbs();
+// `trace ... --draw FILE`: one `draw` request with the trace's arguments;
+// prints the trace as `trace` does and writes the picture of its path.
+void draw_trace(const Args& a, const json& trace_request);
 
 }  // namespace kvnet::cli

@@ -20,6 +20,7 @@
 #include "daemon/vm_host.h"
 #include "daemon/event_loop.h"
 #include "daemon/gateway_host.h"
+#include "daemon/http_dashboard.h"
 #include "daemon/instance_lock.h"
 #include "daemon/listen_address.h"
 #include "daemon/loop_call.h"
@@ -44,6 +45,7 @@ void log(const std::string& msg) { log_info(msg); }
 struct Options {
   std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile, pcap_dir, vm_dir, gw_dir;
   std::string guest_dir = "/var/cache/kvnet/guest";
+  std::string http, http_token_file;  // the dashboard: off unless --http
   bool foreground = false;
   size_t pool_frames = 4096;
   std::string metrics;  // ADDR:PORT, "" off
@@ -173,6 +175,14 @@ int run(const Options& o, const std::function<void(char)>& report) {
     });
     if (auto s = metrics->bind(); !s) return fail(s.error().message);
   }
+  std::unique_ptr<daemon::DashboardServer> dashboard;
+  if (!o.http.empty()) {
+    auto d = daemon::DashboardServer::create(
+        **loop, [&](const nlohmann::json& req) { return daemon::handle_and_log(*svc_ptr, req, daemon::ApiPeer{.via = "the dashboard"}); },
+        {.address = o.http, .token_file = o.http_token_file, .log = log});
+    if (!d) return fail(d.error().message);
+    dashboard = std::move(*d);
+  }
 
   auto store = ctl::Store::open(o.db);
   if (!store) return fail(store.error().message);
@@ -203,12 +213,18 @@ int run(const Options& o, const std::function<void(char)>& report) {
     log("metrics at http://" + o.metrics_addr->str() + "/metrics");
   }
   log("listening on " + o.sock);
+  if (dashboard) {
+    dashboard->start();
+    log("dashboard on " + dashboard->url() +
+        (dashboard->read_only() ? " (read-only)" : " (changes need the token of --http-token-file)"));
+  }
   report(0);
   if (auto s = daemon::sd_notify("READY=1\nSTATUS=listening on " + o.sock); !s) log_warn(s.error().message);
   (*loop)->run();
   log("stopping");
   (void)daemon::sd_notify("STOPPING=1");
   if (metrics) metrics->stop();
+  if (dashboard) dashboard->stop();
   (*runtime)->stop();
   svc.shutdown();
   locks->pidfile.remove_and_release();
@@ -242,6 +258,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-file", o.log_file, "append the log to this file (reopened on SIGHUP; default stderr, or "
                                            "the journal under systemd)");
   app.add_flag("--syslog", o.syslog, "log through syslog(3), facility daemon");
+  app.add_option("--http", o.http,
+                 "serve the web dashboard on ADDR:PORT (PORT or :PORT: 127.0.0.1; [V6]:PORT; default: off)");
+  app.add_option("--http-token-file", o.http_token_file,
+                 "a file (not readable by everyone) holding the secret that the dashboard's changing requests "
+                 "must carry; without it the dashboard is read-only")
+      ->needs("--http");
   app.set_version_flag("--version", std::string("kvnetd ") + kVersion);
   try {
     app.parse(argc, argv);
@@ -273,6 +295,7 @@ int main(int argc, char** argv) {
   o.vm_dir = o.vm_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "vms").string()
                               : std::filesystem::absolute(o.vm_dir).string();
   o.guest_dir = std::filesystem::absolute(o.guest_dir).string();
+  if (!o.http_token_file.empty()) o.http_token_file = std::filesystem::absolute(o.http_token_file).string();
   o.gw_dir = o.gw_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "gateways").string()
                               : std::filesystem::absolute(o.gw_dir).string();
   o.pcap_dir = o.pcap_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "pcap").string()

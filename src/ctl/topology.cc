@@ -93,6 +93,9 @@ class Parser {
 
   std::string file_, base_;
   std::string ctx_;  // "bridge 'x': port 'y': "
+ public:
+  // What is accepted but probably not meant (a VLAN listed twice).
+  mutable std::vector<std::string> warnings;
 };
 
 std::string trimmed(const std::string& s) {
@@ -222,8 +225,12 @@ bool Parser::boolean(const YAML::Node& n, std::string_view key) const {
 
 dp::VlanSet Parser::vlan_list(const YAML::Node& n, const char* key) const {
   dp::VlanSet set;
+  dp::VlanSet twice;
   auto add = [&](const YAML::Node& item, const std::string& text) {
-    if (auto s = dp::add_vlan_item(set, text); !s) fail(item, std::string(key) + ": " + s.error().message);
+    dp::VlanSet one;
+    if (auto s = dp::add_vlan_item(one, text); !s) fail(item, std::string(key) + ": " + s.error().message);
+    twice |= set & one;
+    set |= one;
   };
   if (n.IsSequence()) {
     for (const auto& item : n) add(item, scalar(item, key));
@@ -234,6 +241,9 @@ dp::VlanSet Parser::vlan_list(const YAML::Node& n, const char* key) const {
   } else {
     fail(n, std::string(key) + " must be a list of VLAN IDs or ranges");
   }
+  if (twice.any())
+    warnings.push_back(where(file_, loc_of(n)) + ctx_ + "'" + key + "' lists VLAN " + dp::vlan_set_str(twice) +
+                       " more than once");
   return set;
 }
 
@@ -680,7 +690,9 @@ void Validator::bridge(const BridgeSpec& b) {
     if (b.type == dp::BridgeType::kSwitch && (f.vlan < dp::kMinVid || f.vlan > dp::kMaxVid))
       fail(f.loc, ctx, "static FDB entry " + m + ": a switch needs a 'vlan' of 1-4094");
     if (b.type != dp::BridgeType::kSwitch && f.vlan != 0)
-      fail(f.loc, ctx, "static FDB entry " + m + ": 'vlan' applies to static FDB entries of switch bridges only");
+      fail(f.loc, ctx, "static FDB entry " + m + ": VLAN " + std::to_string(f.vlan) + " given, but a " +
+                           std::string(dp::to_string(b.type)) +
+                           " bridge has no VLANs: give VLAN 0 (VLANs apply to switch bridges only)");
     const PortSpec* port = b.find_port(f.port);
     if (!port) fail(f.loc, ctx, "static FDB entry " + m + ": port '" + f.port + "' is not a port of this bridge");
     if (b.type == dp::BridgeType::kSwitch && !dp::VlanPort(port->vlan).member(f.vlan))
@@ -942,6 +954,7 @@ Result<Topology> parse_document(const std::string& yaml, const std::string& file
     Parser p(file, base_dir);
     const YAML::Node root = YAML::Load(yaml);
     Topology t = p.document(p.host_section(root, host));
+    t.warnings = std::move(p.warnings);
     t.file = file;
     t.base_dir = base_dir;
     return t;
@@ -977,13 +990,51 @@ Result<Topology> load_topology(const std::string& path, const std::string& host)
   return t;
 }
 
-Result<PortSpec> make_port(const BridgeSpec& bridge, const std::string& name, const Settings& s) {
+Result<PortSpec> make_port(const BridgeSpec& bridge, const std::string& name, const Settings& s,
+                           std::vector<std::string>* warnings) {
   PortSpec p;
   p.name = name;
-  return update_port(bridge, p, s);
+  return update_port(bridge, p, s, warnings);
 }
 
-Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const Settings& s) {
+namespace {
+
+Result<Settings> ovs_vlan_aliases(const std::string& port, const Settings& given) {
+  auto has = [&](const char* key) {
+    for (const auto& [k, v] : given)
+      if (k == key) return true;
+    return false;
+  };
+  const bool tag = has("tag"), trunks = has("trunks");
+  if (!tag && !trunks) return given;
+  const std::string ctx = "port '" + port + "': ";
+  if (tag && has("pvid")) return Error{ctx + "'tag' is OVS's name for 'pvid': give one of them"};
+  if (trunks && has("allowed")) return Error{ctx + "'trunks' is OVS's name for 'allowed': give one of them"};
+  if (tag && trunks && !has("vlan_mode"))
+    return Error{ctx + "'tag' with 'trunks' needs a vlan_mode (native-untagged or native-tagged; OVS would " +
+                 "make it an access port and ignore 'trunks')"};
+  Settings out;
+  for (const auto& [k, v] : given) {
+    if (k == "tag") {
+      out.push_back({"pvid", v});
+      if (!has("vlan_mode") && !v.empty()) out.push_back({"vlan_mode", "access"});
+    } else if (k == "trunks") {
+      out.push_back({"allowed", v});
+      if (!has("vlan_mode") && !v.empty()) out.push_back({"vlan_mode", "trunk"});
+    } else {
+      out.push_back({k, v});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const Settings& given,
+                             std::vector<std::string>* warnings) {
+  auto aliased = ovs_vlan_aliases(p.name, given);
+  if (!aliased) return aliased.error();
+  const Settings& s = *aliased;
   const dp::BridgeType bt = bridge.type;
   Fields base;
   if (p.kind) {
@@ -1031,6 +1082,7 @@ Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const 
     YAML::Node n = settings_node(base, s);
     PortSpec out = parser.port(n, bridge.name, bt);
     out.loc = {};
+    if (warnings) warnings->insert(warnings->end(), parser.warnings.begin(), parser.warnings.end());
     return out;
   });
 }

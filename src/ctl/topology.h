@@ -119,6 +119,9 @@ struct Topology {
   bool has_security_groups = false;  // as has_containers, for `security_groups:`
   std::vector<GatewaySpec> gateways;
   bool has_gateways = false;  // as has_containers, for `gateways:`
+  // What parsing accepted but was probably not meant (a VLAN listed twice
+  // in `allowed`); not part of the configuration.
+  std::vector<std::string> warnings;
 
   const SecurityGroupSpec* find_group(const std::string& name) const;
   const GatewaySpec* find_gateway(const std::string& name) const;
@@ -152,13 +155,19 @@ Result<Topology> load_topology(const std::string& path, const std::string& host 
 using Settings = std::vector<std::pair<std::string, std::string>>;
 // A port of `bridge` from settings (`type` among them; default `system`, as
 // ovs-vsctl). Messages name the bridge and the port.
-Result<PortSpec> make_port(const BridgeSpec& bridge, const std::string& name, const Settings& s);
+Result<PortSpec> make_port(const BridgeSpec& bridge, const std::string& name, const Settings& s,
+                           std::vector<std::string>* warnings = nullptr);
 // The port with settings changed (an empty value removes a key). Changing
 // vlan_mode drops list keys the new mode does not use, unless also given.
 // A VLAN configuration the kind implied from the old options (a tunnel's
 // vni_map), or the default one, follows the new options unless VLAN keys
 // are given (a pvid of the user's own is kept).
-Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const Settings& s);
+// OVS's `tag=N` and `trunks=LIST` are accepted as `pvid` and `allowed`; as in
+// OVS, `tag` alone makes an access port and `trunks` alone a trunk (unless a
+// vlan_mode is given). `warnings` (if given) receives what is accepted but
+// probably not meant (a VLAN listed twice).
+Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const Settings& s,
+                             std::vector<std::string>* warnings = nullptr);
 // A bridge of `type` (switch, learning, hub) with settings (mac_aging ...).
 Result<BridgeSpec> make_bridge(const std::string& name, const std::string& type, const Settings& s);
 // The bridge with settings changed; its ports and FDB stay.

@@ -228,7 +228,7 @@ void ApiServer::on_listen_ready() {
     socklen_t len = sizeof cred;
     // SAFETY: getsockopt writes at most `len` bytes into the ucred we own.
     if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof cred)
-      conn->peer = ApiPeer{true, cred.pid, cred.uid, cred.gid};
+      conn->peer = ApiPeer{true, cred.pid, cred.uid, cred.gid, {}};
     if (!loop_.add_fd(c, EPOLLIN, [this, c](uint32_t ev) { on_conn_ready(c, ev); })) {
       close(c);
       continue;

@@ -57,6 +57,7 @@ struct ApiPeer {
   pid_t pid = 0;
   uid_t uid = 0;
   gid_t gid = 0;
+  std::string via;  // when not known: what the request came through ("the dashboard")
 };
 // A handler that is told who asked (kvnetd logs changes with it).
 using ApiPeerHandler = std::function<nlohmann::json(const nlohmann::json& request, const ApiPeer& peer)>;

@@ -52,7 +52,7 @@ std::string request_text(const json& req, size_t max_string) {
 }
 
 std::string peer_text(const ApiPeer& peer) {
-  if (!peer.known) return "an unknown client";
+  if (!peer.known) return peer.via.empty() ? "an unknown client" : peer.via;
   std::string s = fmt::format("uid {} pid {}", peer.uid, peer.pid);
   if (const std::string comm = comm_of(peer.pid); !comm.empty()) s += " (" + valid_utf8(comm) + ")";
   return s;

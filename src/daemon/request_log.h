@@ -34,7 +34,7 @@ RequestKind request_kind(const nlohmann::json& req);
 // Compact JSON; strings longer than `max_string` bytes are cut and say how
 // long they were.
 std::string request_text(const nlohmann::json& req, size_t max_string = 200);
-// "uid 0 pid 4242 (kvnetctl)", or "an unknown client".
+// "uid 0 pid 4242 (kvnetctl)"; else ApiPeer::via, or "an unknown client".
 std::string peer_text(const ApiPeer& peer);
 // The one log line (without the level) and its level for an answered request.
 struct RequestLogLine {

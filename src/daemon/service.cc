@@ -11,6 +11,7 @@
 #include "ctl/kinds/pcap.h"
 #include "ctl/report.h"
 #include "ctl/trace_run.h"
+#include "ctl/warnings.h"
 #include "daemon/gateway_host.h"
 #include "daemon/netns.h"
 #include "daemon/service_args.h"
@@ -96,10 +97,12 @@ const std::vector<Service::Command>& Service::commands() {
       {"fdb-show", false, &Service::fdb_show},
       {"fdb-flush", false, &Service::fdb_flush, true},
       {"show", false, &Service::show},
+      {"get", false, &Service::get},
       {"stats", false, &Service::stats},
       {"stats-clear", false, &Service::stats_clear, true},
       {"pipeline", false, &Service::pipeline},
       {"trace", false, &Service::trace},
+      {"draw", false, &Service::draw},
       {"apply", true, &Service::apply_file},
       {"export", false, &Service::export_yaml},
       {"ct-add", true, &Service::ct_add},
@@ -144,6 +147,7 @@ json Service::handle(const json& req) {
       if (!c) {
         answer = {{"ok", false}, {"error", "unknown command '" + valid_utf8(cmd) + "'"}};
       } else {
+        warnings_.clear();
         auto r = (this->*(c->handler))(Args(req));
         if (r) answer = {{"ok", true}, {"result", std::move(*r)}};
         else answer = {{"ok", false}, {"error", valid_utf8(r.error().message)}};
@@ -162,19 +166,22 @@ Result<ctl::Plan> Service::commit(const Topology& next) {
   ctl::Plan p = plan(cur_, next);
   if (p.empty()) return p;
   if (auto s = check_vms(next, p); !s) return s.error();
+  for (auto& w : new_warnings(cur_, next)) warnings_.push_back(std::move(w));
   if (auto s = apply(next, p, Mode::kChange); !s) return s.error();
   vms_after_commit(p, nullptr);
   return p;
 }
 
-json Service::change_result(const ctl::Plan& p) {
+json Service::change_result(const ctl::Plan& p) const {
   json added = json::array(), removed = json::array();
   for (const auto& l : p.lines) {
     if (l.what != "port") continue;
     if (l.op == '+') added.push_back(l.object);
     if (l.op == '-') removed.push_back(l.object);
   }
-  return json{{"changed", !p.empty()}, {"changes", p.text()}, {"ports_added", added}, {"ports_removed", removed}};
+  json j{{"changed", !p.empty()}, {"changes", p.text()}, {"ports_added", added}, {"ports_removed", removed}};
+  if (!warnings_.empty()) j["warnings"] = warnings_;
+  return j;
 }
 
 Result<json> Service::commit_json(const Topology& next) {
@@ -219,6 +226,7 @@ Status Service::apply(const Topology& next, const ctl::Plan& plan, Mode mode) {
   if (auto s = create_containers(a); !s) return s;
   if (auto s = open_backends(a); !s) return s;
   if (auto s = apply_gateways(a); !s) return s;
+  if (auto s = apply_device_mtus(a); !s) return s;
   // The store: one transaction. Past this point the change happens.
   if (!a.restoring)
     if (auto s = store_->save(next); !s) return s;
@@ -296,6 +304,21 @@ Status Service::apply_gateways(Applying& a) {
   if (!a.plan.gateways_touched()) return Ok{};
   a.txn.on_undo([this, old = cur_.gateways] { gws_->apply(old, false).ok(); });
   return gws_->apply(a.next.gateways, false);
+}
+
+// A changed `mtu` of a port whose device kvnet owns (TAP, internal) is the
+// device's kernel MTU too; undone if the change fails later.
+Status Service::apply_device_mtus(Applying& a) {
+  for (const auto& r : a.plan.ports_reconfigured) {
+    const PortSpec& p = *a.next.find_bridge(r.bridge)->find_port(r.port);
+    const PortSpec* old = cur_.find_port(r.port);
+    const auto it = live_.find(r.port);
+    if (!old || old->mtu == p.mtu || it == live_.end() || !it->second.backend || vanished_.count(r.port)) continue;
+    dp::PortBackend* be = it->second.backend;
+    if (auto s = be->set_device_mtu(p.mtu); !s) return Error{"port '" + r.port + "': " + s.error().message};
+    a.txn.on_undo([be, m = old->mtu] { be->set_device_mtu(m).ok(); });
+  }
+  return Ok{};
 }
 
 // The rest of the datapath command: what goes, what changes, patch links and
@@ -378,6 +401,7 @@ void Service::finish(Applying& a, io::ChangeResult& res, const std::vector<dp::P
       if (!a.added_cts.count(o.name)) container_destroy(o.name, o.port).ok();
   for (const auto& [name, why] : a.parked) vanished_[name] = why;
   cur_ = a.next;
+  cur_.warnings.clear();  // told once, with the change that brought them
 }
 
 int Service::retry_vanished() {
@@ -472,6 +496,13 @@ Result<json> Service::del_br(const Args& a) {
   for (const auto& p : cur_.find_bridge(name)->ports)
     if (auto owner = vm_owning_port(p.name); !owner.empty())
       return Error{"bridge '" + name + "' has port '" + p.name + "' of vm '" + owner + "': 'vm del " + owner + "' first"};
+  TRY(with_containers, a.flag("with_containers"));
+  std::string cts;
+  for (const auto& c : cur_.containers)
+    if (c.bridge == name) cts += (cts.empty() ? "'" : ", '") + c.name + "'";
+  if (!cts.empty() && !with_containers)
+    return Error{"bridge '" + name + "' has containers " + cts + ": 'del-br " + name +
+                 " --with-containers' deletes them too (or 'ct del' them first)"};
   Topology next = cur_;
   std::erase_if(next.bridges, [&](const BridgeSpec& b) { return b.name == name; });
   std::erase_if(next.containers, [&](const ContainerSpec& c) { return c.bridge == name; });
@@ -498,7 +529,7 @@ Result<json> Service::add_port(const Args& a) {
     if (may_exist && ob->name == br) return json{{"changed", false}, {"changes", json::array()}};
     return Error{"port '" + port + "' already exists on bridge '" + ob->name + "'"};
   }
-  TRY(p, make_port(*b, port, settings));
+  TRY(p, make_port(*b, port, settings, &warnings_));
   Topology next = cur_;
   next.find_bridge(br)->ports.push_back(std::move(p));
   return commit_json(next);
@@ -533,7 +564,7 @@ Result<json> Service::set_port(const Args& a) {
   if (!op) return Error{"port '" + port + "' does not exist"};
   for (const auto& [k, v] : settings)
     if (k == "type") return Error{"port '" + port + "': the type cannot be changed; delete the port and add it again"};
-  TRY(p, update_port(*ob, *op, settings));
+  TRY(p, update_port(*ob, *op, settings, &warnings_));
   Topology next = cur_;
   BridgeSpec* nb = next.find_bridge(ob->name);
   for (auto& q : nb->ports)
@@ -642,6 +673,14 @@ Result<json> Service::show(const Args&) {
         if (p.vlan.allowed) j["allowed"] = dp::vlan_set_str(*p.vlan.allowed);
         if (p.vlan.tagged.any()) j["tagged"] = dp::vlan_set_str(p.vlan.tagged);
         if (p.vlan.untagged.any()) j["untagged"] = dp::vlan_set_str(p.vlan.untagged);
+        // kvnet's default (documented): an access port of VLAN 1, as a
+        // physical switch's port and a Linux bridge port (OVS: a trunk of all).
+        j["vlan_default"] = p.vlan.mode == dp::VlanMode::kAccess && p.vlan.pvid == 1;
+      }
+      if (const auto* o = p.as<PatchOptions>()) {
+        const BridgeSpec* pb = cur_.find_bridge(o->peer_bridge);
+        const PortSpec* peer = pb ? pb->find_port(o->peer_port) : nullptr;
+        if (!peer || !peer->as<PatchOptions>()) j["dangling"] = true;
       }
       if (auto it = live_.find(p.name); it != live_.end() && it->second.backend)
         j["backend"] = valid_utf8(it->second.backend->describe());  // syscalls: here, not on the datapath
@@ -664,6 +703,58 @@ Result<json> Service::show(const Args&) {
   for (const auto& c : cur_.containers)
     cts.push_back({{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw}});
   return json{{"db", store_->path()}, {"bridges", bridges}, {"containers", cts}};
+}
+
+// ovs-vsctl's `get`: one key of a port or a bridge, as `show`/`export` name
+// it; a key the object could have but does not is "" (or its default).
+Result<json> Service::get(const Args& a) {
+  TRY(table, a.str("table"));
+  TRY(name, a.str("name"));
+  TRY(key, a.str("key"));
+  std::vector<std::pair<std::string, std::string>> values;  // in the order `show` gives them
+  auto put = [&](const std::string& k, const std::string& v) {
+    for (auto& kv : values)
+      if (kv.first == k) return void(kv.second = v);
+    values.push_back({k, v});
+  };
+  if (table == "port") {
+    const BridgeSpec* b = nullptr;
+    const PortSpec* p = cur_.find_port(name, &b);
+    if (!p) return Error{"port '" + name + "' does not exist"};
+    for (const char* k : {"name", "type", "bridge", "mtu", "security_groups", "port_security", "allowed_addresses"})
+      put(k, "");
+    for (const auto& kh : p->kind->keys()) put(std::string(kh.key), "");
+    if (b->type == dp::BridgeType::kSwitch)
+      for (const char* k : {"vlan_mode", "pvid", "allowed", "tagged", "untagged"}) put(k, "");
+    put("bridge", b->name);
+    put("mtu", std::to_string(p->mtu));
+    put("port_security", "false");
+    for (const auto& f : port_fields(*p, b->type)) put(f.key, f.value);
+  } else if (table == "bridge") {
+    const BridgeSpec* b = cur_.find_bridge(name);
+    if (!b) return Error{"bridge '" + name + "' does not exist"};
+    put("name", b->name);
+    put("type", std::string(dp::to_string(b->type)));
+    if (b->type != dp::BridgeType::kHub) {
+      put("mac_aging", std::to_string(b->settings.mac_aging_sec));
+      put("mac_table_size", std::to_string(b->settings.mac_table_size));
+    }
+    put("conntrack_max", std::to_string(b->settings.conntrack_max));
+    std::string t;
+    for (const auto& [n, sec] : conntrack_timeout_values(b->settings.conntrack_timeouts))
+      t += (t.empty() ? "" : ",") + std::string(n) + ":" + std::to_string(sec);
+    put("conntrack_timeouts", t);
+    std::string ports;
+    for (const auto& p : b->ports) ports += (ports.empty() ? "" : ",") + p.name;
+    put("ports", ports);
+  } else {
+    return Error{"'" + table + "' is not a table (port, bridge)"};
+  }
+  for (const auto& [k, v] : values)
+    if (k == key) return json{{"table", table}, {"name", name}, {"key", key}, {"value", v}};
+  std::string keys;
+  for (const auto& kv : values) keys += (keys.empty() ? "" : ", ") + kv.first;
+  return Error{table + " '" + name + "' has no key '" + key + "' (" + keys + ")"};
 }
 
 Result<json> Service::stats(const Args& a) {
@@ -710,6 +801,13 @@ Result<json> Service::pipeline(const Args& a) {
 }
 
 Result<json> Service::trace(const Args& a) {
+  TRY(tr, live_trace(a));
+  json j = render_trace_json(tr);
+  j["text"] = render_trace_text(tr);
+  return j;
+}
+
+Result<TraceResult> Service::live_trace(const Args& a) {
   TRY(br, a.str("bridge"));
   TRY(in, a.str("in_port"));
   TRY(flow, a.str("flow", false));
@@ -727,9 +825,7 @@ Result<json> Service::trace(const Args& a) {
   net::parse_flow(bytes.data(), bytes.size(), k);
   tr.flow = k.str();
   tr.trace = dp_.trace(live_.at(p->name).id, bytes, io::now_ns());
-  json j = render_trace_json(tr);
-  j["text"] = render_trace_text(tr);
-  return j;
+  return tr;
 }
 
 Result<json> Service::apply_file(const Args& a) {
@@ -752,6 +848,7 @@ Result<json> Service::apply_file(const Args& a) {
   if (dry_run) {
     const ctl::Plan p = plan(cur_, next);
     if (auto s = check_vms(next, p); !s) return s.error();
+    warnings_ = new_warnings(cur_, next);
     json j = change_result(p);
     j["dry_run"] = true;
     return j;
@@ -768,14 +865,18 @@ Result<json> Service::ct_add(const Args& a) {
   TRY(settings, a.settings());
   if (auto s = check_name(name); !s) return Error{"container '" + name + "': " + s.error().message};
   const std::string pname = port.empty() ? utf8_prefix("ct-" + name, 15) : port;
+  // The default port name is cut to the kernel's 15 characters: say so.
+  const std::string cut = port.empty() && pname.size() < 3 + name.size()
+                              ? " (the default port name 'ct-" + name + "' is cut to 15 characters: name one with --port)"
+                              : "";
   for (const auto& c : cur_.containers)
     if (c.name == name) return Error{"container '" + name + "' already exists"};
   const BridgeSpec* b = cur_.find_bridge(br);
   if (!b) return Error{"container '" + name + "': bridge '" + br + "' does not exist"};
-  if (cur_.find_port(pname)) return Error{"container '" + name + "': port '" + pname + "' already exists"};
+  if (cur_.find_port(pname)) return Error{"container '" + name + "': port '" + pname + "' already exists" + cut};
   for (const auto& [k, v] : settings)
     if (k == "type") return Error{"container '" + name + "': the port of a container is always a system port"};
-  auto p = make_port(*b, pname, settings);
+  auto p = make_port(*b, pname, settings, &warnings_);
   if (!p) return Error{"container '" + name + "': " + p.error().message};
   ContainerSpec c{name, br, pname, "", "", "", {}};
   TRY(ip, a.str("ip", false));
@@ -799,6 +900,9 @@ Result<json> Service::ct_add(const Args& a) {
   TRY(pl, commit(next));
   json j = change_result(pl);
   j["port"] = pname;
+  if (!cut.empty()) {
+    j["warnings"].push_back("container '" + name + "': its port is '" + pname + "'" + cut);
+  }
   return j;
 }
 

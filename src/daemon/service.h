@@ -33,6 +33,7 @@
 #include "ctl/plan.h"
 #include "ctl/store.h"
 #include "ctl/topology.h"
+#include "ctl/trace_run.h"
 #include "daemon/metrics.h"
 #include "io/dp_commands.h"
 #include "io/runtime.h"
@@ -116,9 +117,10 @@ class Service {
   Status create_containers(Applying& a);
   Status open_backends(Applying& a);
   Status apply_gateways(Applying& a);
+  Status apply_device_mtus(Applying& a);
   void fill_change(Applying& a);
   void finish(Applying& a, io::ChangeResult& res, const std::vector<dp::PortBackend*>& backends);
-  static json change_result(const ctl::Plan& p);
+  json change_result(const ctl::Plan& p) const;  // with the request's warnings
   Result<json> commit_json(const Topology& next);
 
   Result<json> ping(const Args& a);
@@ -134,10 +136,14 @@ class Service {
   Result<json> fdb_show(const Args& a);
   Result<json> fdb_flush(const Args& a);
   Result<json> show(const Args& a);
+  Result<json> get(const Args& a);
   Result<json> stats(const Args& a);
   Result<json> stats_clear(const Args& a);  // service_metrics.cc
   Result<json> pipeline(const Args& a);
   Result<json> trace(const Args& a);
+  Result<ctl::TraceResult> live_trace(const Args& a);  // trace's arguments: one frame through the live datapath
+  // The picture (service_draw.cc)
+  Result<json> draw(const Args& a);
   Result<json> apply_file(const Args& a);
   Result<json> export_yaml(const Args& a);
   Result<json> ct_add(const Args& a);
@@ -196,6 +202,7 @@ class Service {
   VmHost* vms_ = nullptr;
   GatewayHost* gws_ = nullptr;
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
+  std::vector<std::string> warnings_;      // of the request being handled (ctl/warnings.h)
 };
 
 }  // namespace kvnet::daemon

@@ -67,6 +67,9 @@ class PortBackend {
   // The configuration removed the port: remove what kvnet keeps only for
   // the port's sake (an internal port's TAP, which outlives kvnetd restarts).
   virtual void removed() {}
+  // The port's MTU changed (control thread): a device kvnet owns (a TAP,
+  // an internal port) takes it as its kernel MTU. Others keep theirs.
+  virtual Status set_device_mtu(uint32_t /*mtu*/) { return Ok{}; }
   // A slower check of the same, run periodically by the control thread
   // (a deleted interface does not always show up as a receive error). It
   // may make system calls; it changes nothing.

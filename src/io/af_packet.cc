@@ -1,6 +1,7 @@
 #include "io/af_packet.h"
 
 #include <arpa/inet.h>
+#include <linux/if_arp.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <sys/socket.h>
@@ -18,12 +19,33 @@
 #endif
 
 namespace kvnet::io {
+namespace {
+
+std::string arphrd_name(int t) {
+  switch (t) {
+    case ARPHRD_LOOPBACK: return "loopback";
+    case ARPHRD_NONE: return "none (a layer-3 tun or wireguard device)";
+    case ARPHRD_IPGRE: return "ipgre";
+    case ARPHRD_TUNNEL: return "ipip";
+    case ARPHRD_TUNNEL6: return "ip6tnl";
+    case ARPHRD_SIT: return "sit";
+    case ARPHRD_INFINIBAND: return "infiniband";
+    default: return std::to_string(t);
+  }
+}
+
+}  // namespace
 
 Result<std::unique_ptr<AfPacketBackend>> AfPacketBackend::open(const std::string& ifname) {
   auto b = std::unique_ptr<AfPacketBackend>(new AfPacketBackend());
   b->name_ = ifname;
   b->ifindex_ = if_index(ifname);
   if (b->ifindex_ == 0) return Error{"interface '" + ifname + "' does not exist"};
+  // A bridge port carries Ethernet frames: loopback, tun (no L2 header),
+  // GRE or IPIP devices would get frames they cannot mean.
+  if (auto t = if_hw_type(ifname); t && *t != ARPHRD_ETHER)
+    return Error{"interface '" + ifname + "' is not an Ethernet interface (link type " + arphrd_name(*t) +
+                 "): only Ethernet devices can be bridge ports"};
   b->fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
   if (b->fd_ < 0) return Error{"interface '" + ifname + "': AF_PACKET socket: " + std::strerror(errno)};
   const int one = 1;

@@ -53,4 +53,24 @@ Result<int> if_mtu(const std::string& name) {
   return r.ifr_mtu;
 }
 
+Status if_set_mtu(const std::string& name, int mtu) {
+  ifreq r;
+  if (!fill(r, name)) return Error{"interface name '" + name + "' is invalid"};
+  r.ifr_mtu = mtu;
+  Sock s;
+  // SAFETY: SIOCSIFMTU reads only the ifreq we own.
+  if (ioctl(s.fd, SIOCSIFMTU, &r) < 0)
+    return Error{"interface '" + name + "': cannot set MTU " + std::to_string(mtu) + ": " + std::strerror(errno)};
+  return Ok{};
+}
+
+Result<int> if_hw_type(const std::string& name) {
+  ifreq r;
+  if (!fill(r, name)) return Error{"interface name '" + name + "' is invalid"};
+  Sock s;
+  // SAFETY: SIOCGIFHWADDR reads and writes only the ifreq we own.
+  if (ioctl(s.fd, SIOCGIFHWADDR, &r) < 0) return Error{"interface '" + name + "': " + std::strerror(errno)};
+  return static_cast<int>(r.ifr_hwaddr.sa_family);
+}
+
 }  // namespace kvnet::io

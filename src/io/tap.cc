@@ -99,4 +99,6 @@ std::string TapBackend::describe() const {
          (life_ == TapLife::kPersistent ? " persistent" : "");
 }
 
+Status TapBackend::set_device_mtu(uint32_t mtu) { return if_set_mtu(name_, static_cast<int>(mtu)); }
+
 }  // namespace kvnet::io

@@ -41,6 +41,7 @@ class TapBackend final : public dp::PortBackend {
   uint32_t receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) override;
   std::string describe() const override;
   bool failed() const override { return failed_; }
+  Status set_device_mtu(uint32_t mtu) override;
   void abandon() override {
     if (created_) persistent_ = false;  // the destructor then lets the TAP go
   }

@@ -6,6 +6,15 @@
 namespace kvnet::ctl {
 namespace {
 
+// kvnet owns these devices: their kernel MTU is the port's `mtu`.
+Result<std::unique_ptr<dp::PortBackend>> with_mtu(const PortSpec& p, std::unique_ptr<io::TapBackend> t) {
+  if (auto s = t->set_device_mtu(p.mtu); !s) {
+    t->abandon();
+    return Error{"port '" + p.name + "': " + s.error().message};
+  }
+  return std::unique_ptr<dp::PortBackend>(std::move(t));
+}
+
 constexpr KeyHelp kTapKeys[] = {
     {"persistent", "true: the TAP outlives the port and kvnetd (default false)"},
 };
@@ -32,7 +41,7 @@ class TapKind final : public PortKind {
     const auto* o = p.as<TapOptions>();
     auto t = io::TapBackend::open(p.name, o->persistent ? io::TapLife::kPersistent : io::TapLife::kWithPort);
     if (!t) return Error{"port '" + p.name + "': " + t.error().message};
-    return std::unique_ptr<dp::PortBackend>(std::move(*t));
+    return with_mtu(p, std::move(*t));
   }
 };
 
@@ -53,7 +62,7 @@ class InternalKind final : public PortKind {
   Result<std::unique_ptr<dp::PortBackend>> open(const PortSpec& p) const override {
     auto t = io::TapBackend::open(p.name, io::TapLife::kWithConfig);
     if (!t) return Error{"port '" + p.name + "': " + t.error().message};
-    return std::unique_ptr<dp::PortBackend>(std::move(*t));
+    return with_mtu(p, std::move(*t));
   }
 };
 
