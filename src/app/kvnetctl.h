@@ -1,5 +1,6 @@
 // kvnetctl's verb table and what its verbs share (kvnetctl_main.cc holds
-// the switch verbs and main(), kvnetctl_vm.cc the `vm` group).
+// the switch verbs and main(), kvnetctl_vm.cc the `vm` group,
+// kvnetctl_draw.cc `draw` and trace's --draw).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -30,6 +31,7 @@ struct Args {
   // vm verbs
   std::string mem, accel, machine, kernel, initrd, cmdline, disk, exec;
   std::string description;  // sg
+  std::string draw_to;      // trace --draw FILE
   // gw
   std::string dhcp;
   std::vector<std::string> forwards;
@@ -65,5 +67,9 @@ std::string str(const json& j, const char* key);
 std::span<const Verb> vm_verbs();
 std::span<const Verb> sg_verbs();
 std::span<const Verb> gw_verbs();
+std::span<const Verb> draw_verbs();
+// `trace ... --draw FILE`: one `draw` request with the trace's arguments;
+// prints the trace as `trace` does and writes the picture of its path.
+void draw_trace(const Args& a, const json& trace_request);
 
 }  // namespace kvnet::cli

@@ -205,6 +205,19 @@ json trace_request(const Args& a) {
   return {{"cmd", "trace"}, {"bridge", a.bridge}, {"in_port", in}, {"flow", flow}};
 }
 
+// trace; with --draw also the picture of the frame's path (kvnetctl_draw.cc).
+void run_trace(const Args& a) {
+  const json req = trace_request(a);
+  if (!a.draw_to.empty()) return draw_trace(a, req);
+  json r = call(a, req);
+  if (a.format == "json") {
+    r.erase("text");
+    std::cout << r.dump(2) << "\n";
+  } else {
+    std::cout << str(r, "text");
+  }
+}
+
 json apply_request(const Args& a) {
   std::ifstream in(a.file);
   if (!in) throw Failure{a.file + ": cannot open: " + std::strerror(errno), 1};
@@ -516,9 +529,9 @@ const Verb kVerbs[] = {
        c.add_option("bridge", a.bridge)->required();
        c.add_option("fields", a.kvs, "in_port=PORT and OVS flow fields (dl_src=.. dl_dst=.. dl_vlan=.. arp ...)")
            ->required();
+       c.add_option("--draw", a.draw_to, "also draw the topology with the frame's path: FILE.svg|.png|.dot");
      },
-     trace_request, [](const json& r, const Args&) { std::cout << str(r, "text"); },
-     [](json& r) { r.erase("text"); }},
+     nullptr, nullptr, nullptr, run_trace},
     {"", "apply",
      "make the configuration equal to a topology file (only the difference is applied, in one transaction)",
      [](CLI::App& c, Args& a) {
@@ -597,6 +610,7 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   for (const Verb& v : vm_verbs()) all.push_back(&v);
   for (const Verb& v : sg_verbs()) all.push_back(&v);
   for (const Verb& v : gw_verbs()) all.push_back(&v);
+  for (const Verb& v : draw_verbs()) all.push_back(&v);
   for (const Verb* vp : all) {
     const Verb& v = *vp;
     CLI::App* parent = &app;

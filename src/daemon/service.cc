@@ -101,6 +101,7 @@ const std::vector<Service::Command>& Service::commands() {
       {"stats", false, &Service::stats},
       {"pipeline", false, &Service::pipeline},
       {"trace", false, &Service::trace},
+      {"draw", false, &Service::draw},
       {"apply", true, &Service::apply_file},
       {"export", false, &Service::export_yaml},
       {"ct-add", true, &Service::ct_add},
@@ -799,6 +800,13 @@ Result<json> Service::pipeline(const Args& a) {
 }
 
 Result<json> Service::trace(const Args& a) {
+  TRY(tr, live_trace(a));
+  json j = render_trace_json(tr);
+  j["text"] = render_trace_text(tr);
+  return j;
+}
+
+Result<TraceResult> Service::live_trace(const Args& a) {
   TRY(br, a.str("bridge"));
   TRY(in, a.str("in_port"));
   TRY(flow, a.str("flow", false));
@@ -816,9 +824,7 @@ Result<json> Service::trace(const Args& a) {
   net::parse_flow(bytes.data(), bytes.size(), k);
   tr.flow = k.str();
   tr.trace = dp_.trace(live_.at(p->name).id, bytes, io::now_ns());
-  json j = render_trace_json(tr);
-  j["text"] = render_trace_text(tr);
-  return j;
+  return tr;
 }
 
 Result<json> Service::apply_file(const Args& a) {

@@ -33,6 +33,7 @@
 #include "ctl/plan.h"
 #include "ctl/store.h"
 #include "ctl/topology.h"
+#include "ctl/trace_run.h"
 #include "io/dp_commands.h"
 #include "io/runtime.h"
 
@@ -130,6 +131,9 @@ class Service {
   Result<json> stats(const Args& a);
   Result<json> pipeline(const Args& a);
   Result<json> trace(const Args& a);
+  Result<ctl::TraceResult> live_trace(const Args& a);  // trace's arguments: one frame through the live datapath
+  // The picture (service_draw.cc)
+  Result<json> draw(const Args& a);
   Result<json> apply_file(const Args& a);
   Result<json> export_yaml(const Args& a);
   Result<json> ct_add(const Args& a);
