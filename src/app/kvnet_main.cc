@@ -62,7 +62,15 @@ Status write_picture(const std::string& dot, const std::string& out) {
   return Ok{};
 }
 
+// A picture's file name whose extension names no format: bad usage (2).
+int usage(const std::string& msg) {
+  std::cerr << "kvnet: " << msg << "\n";
+  return 2;
+}
+
 int cmd_draw(const std::string& file, const std::string& host, const std::string& out, const std::string& format) {
+  if (!out.empty())
+    if (auto f = ctl::image_format_of(out); !f) return usage(f.error().message);
   auto topo = ctl::load_topology(file, host);
   if (!topo) return fail(topo.error().message);
   const std::string dot = ctl::to_dot(*topo, {.title = file + (host.empty() ? "" : " (host " + host + ")")});
@@ -80,10 +88,10 @@ int cmd_draw(const std::string& file, const std::string& host, const std::string
 
 int cmd_trace(const std::string& file, const std::string& host, const ctl::TraceRequest& req,
               const std::string& format, const std::string& draw) {
+  if (!draw.empty())
+    if (auto f = ctl::image_format_of(draw); !f) return usage("--draw: " + f.error().message);
   auto topo = ctl::load_topology(file, host);
   if (!topo) return fail(topo.error().message);
-  if (!draw.empty())
-    if (auto f = ctl::image_format_of(draw); !f) return fail("--draw: " + f.error().message);
   auto r = ctl::run_trace(*topo, req);
   if (!r) return fail(r.error().message);
   if (format == "json") {
