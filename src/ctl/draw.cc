@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <optional>
 #include <vector>
 
@@ -581,7 +582,7 @@ class Drawer {
   std::map<std::string, size_t> bridge_index_;
   std::map<std::string, std::string> endpoint_of_;  // "BR/PORT" -> endpoint node on its left
   std::map<std::string, std::string> ep_node_;      // "BR/PORT" -> endpoint node drawn
-  std::vector<Elem> nodes_, edges_;
+  std::deque<Elem> nodes_, edges_;  // references stay valid as elements are added
   std::map<std::string, size_t> index_, edge_index_;
   std::set<uint16_t> used_vlans_;
   std::set<std::string> marks_;  // "down", "dangling"
