@@ -40,7 +40,11 @@ if [ "$KEEP" != "--keep" ]; then
 fi
 
 say "1. Start kvnetd (socket $KVNET_SOCKET, guest image ${KVNET_GUEST_DIR:-/var/cache/kvnet/guest})"
-"$BIN/kvnetd" --foreground --db "$WORK/kvnet.db" --socket "$KVNET_SOCKET" 2>"$WORK/kvnetd.log" &
+# The dashboard and the metrics (issue 10): loopback only.
+HTTP=${KVNET_DEMO_HTTP:-127.0.0.1:8042}
+METRICS=${KVNET_DEMO_METRICS:-127.0.0.1:9142}
+"$BIN/kvnetd" --foreground --db "$WORK/kvnet.db" --socket "$KVNET_SOCKET" --http "$HTTP" --metrics "$METRICS" \
+  2>"$WORK/kvnetd.log" &
 KVD=$!
 for _ in $(seq 1 100); do [ -S "$KVNET_SOCKET" ] && break; sleep 0.05; done
 echo "kvnetd pid $KVD"
@@ -96,8 +100,12 @@ say "6. Trace: vm01's eth0 -> the physical network, through the nine devices"
 say "7. vm02's serial console, one command (kvnetctl vm console vm02 --exec 'ip -o -f inet addr')"
 "$K" vm console vm02 --exec "ip -o -f inet addr" || true
 
+say "8. The picture (kvnetctl draw -o $WORK/compute-node.svg), the dashboard and the metrics"
+"$K" draw -o "$WORK/compute-node.svg"
+echo "Dashboard: http://$HTTP/   (the live picture, port rates, FDB, VMs, a trace form)"
+echo "Metrics:   http://$METRICS/metrics   (Prometheus)"
 if [ "$KEEP" = "--keep" ]; then
-  say "Kept running: KVNET_SOCKET=$KVNET_SOCKET $K vm console vm01   (Ctrl-] detaches)"
+  say "Kept running: KVNET_SOCKET=$KVNET_SOCKET $K vm console vm01   (Ctrl-] detaches); dashboard http://$HTTP/"
   echo "Tear down: $K vm kill vm01; ... ; kill $KVD; ip netns del physnet"
   disown "$KVD"
 else

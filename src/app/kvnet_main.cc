@@ -1,13 +1,18 @@
 // kvnet: the offline front door. Replays pcap traffic through a topology,
-// traces one frame through it, checks topology files, and writes test pcaps.
+// traces one frame through it, draws it, checks topology files, and writes
+// test pcaps.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 
+#include "ctl/draw.h"
 #include "ctl/flow_spec.h"
+#include "ctl/render.h"
 #include "ctl/replay.h"
 #include "ctl/report.h"
 #include "ctl/topology.h"
@@ -44,14 +49,63 @@ int cmd_replay(const std::string& file, const std::string& host, const std::stri
   return 0;
 }
 
+// Writes the picture to `out`, whose extension picks the format.
+Status write_picture(const std::string& dot, const std::string& out) {
+  auto f = ctl::image_format_of(out);
+  if (!f) return f.error();
+  auto bytes = ctl::render(dot, *f);
+  if (!bytes) return bytes.error();
+  std::ofstream o(out, std::ios::binary);
+  o << *bytes;
+  o.close();
+  if (!o) return Error{out + ": cannot write: " + std::strerror(errno)};
+  return Ok{};
+}
+
+// A picture's file name whose extension names no format: bad usage (2).
+int usage(const std::string& msg) {
+  std::cerr << "kvnet: " << msg << "\n";
+  return 2;
+}
+
+int cmd_draw(const std::string& file, const std::string& host, const std::string& out, const std::string& format) {
+  if (!out.empty())
+    if (auto f = ctl::image_format_of(out); !f) return usage(f.error().message);
+  auto topo = ctl::load_topology(file, host);
+  if (!topo) return fail(topo.error().message);
+  const std::string dot = ctl::to_dot(*topo, {.title = file + (host.empty() ? "" : " (host " + host + ")")});
+  if (out.empty()) {
+    if (format == "json") std::cout << nlohmann::json{{"format", "dot"}, {"data", dot}}.dump(2) << "\n";
+    else std::cout << dot;
+    return 0;
+  }
+  if (auto s = write_picture(dot, out); !s) return fail(s.error().message);
+  if (format == "json")
+    std::cout << nlohmann::json{{"format", std::string(ctl::to_string(*ctl::image_format_of(out)))}, {"file", out}}.dump(2)
+              << "\n";
+  return 0;
+}
+
 int cmd_trace(const std::string& file, const std::string& host, const ctl::TraceRequest& req,
-              const std::string& format) {
+              const std::string& format, const std::string& draw) {
+  if (!draw.empty())
+    if (auto f = ctl::image_format_of(draw); !f) return usage("--draw: " + f.error().message);
   auto topo = ctl::load_topology(file, host);
   if (!topo) return fail(topo.error().message);
   auto r = ctl::run_trace(*topo, req);
   if (!r) return fail(r.error().message);
-  if (format == "json") std::cout << ctl::render_trace_json(*r).dump(2) << "\n";
-  else std::cout << ctl::render_trace_text(*r);
+  if (format == "json") {
+    auto j = ctl::render_trace_json(*r);
+    if (!draw.empty()) j["drawing"] = draw;
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << ctl::render_trace_text(*r);
+  }
+  if (!draw.empty()) {
+    const std::string dot =
+        ctl::to_dot(*topo, {.trace = &r->trace, .title = "trace from " + r->in_port + ": " + r->flow});
+    if (auto s = write_picture(dot, draw); !s) return fail("--draw: " + s.error().message);
+  }
   return 0;
 }
 
@@ -103,7 +157,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "kvnet 0.1.0");
 
-  std::string file, host, format, in_port, flow, out;
+  std::string file, host, format, in_port, flow, out, draw_to;
   bool show_fdb = false, warm = false, nsec = false;
   auto* replay = app.add_subcommand("replay", "run every port's rx pcap through the topology; write tx pcaps");
   replay->add_option("topology", file, "topology YAML file")->required();
@@ -118,7 +172,14 @@ int main(int argc, char** argv) {
   trace->add_option("flow", flow, "frame fields, OVS ofproto/trace syntax: 'dl_src=..,dl_dst=..,dl_vlan=10,arp'")
       ->required();
   trace->add_flag("--warm", warm, "replay the topology's rx pcaps first so the FDB has learned their MACs");
+  trace->add_option("--draw", draw_to, "also draw the topology with the frame's path: FILE.svg|.png|.dot");
   add_format(trace, format);
+
+  auto* draw = app.add_subcommand("draw", "draw the topology with Graphviz (DOT to stdout, or -o FILE.svg|.png|.dot)");
+  draw->add_option("topology", file, "topology YAML file")->required();
+  draw->add_option("--host", host, "a file with a 'hosts:' section: the host to draw");
+  draw->add_option("-o,--output", out, "write the picture here; its extension picks the format (svg, png, dot)");
+  add_format(draw, format);
 
   auto* validate = app.add_subcommand("validate", "check a topology file without moving any frame");
   validate->add_option("topology", file, "topology YAML file")->required();
@@ -143,7 +204,8 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (*replay) return cmd_replay(file, host, format, show_fdb);
-  if (*trace) return cmd_trace(file, host, ctl::TraceRequest{in_port, flow, warm}, format);
+  if (*trace) return cmd_trace(file, host, ctl::TraceRequest{in_port, flow, warm}, format, draw_to);
+  if (*draw) return cmd_draw(file, host, out, format);
   if (*validate) return cmd_validate(file, host, format);
   if (*gen) return cmd_pcap_gen(out, flows, count, start, interval, nsec);
   return 2;

@@ -1,5 +1,6 @@
 // kvnetctl's verb table and what its verbs share (kvnetctl_main.cc holds
-// the switch verbs and main(), kvnetctl_vm.cc the `vm` group).
+// the switch verbs and main(), kvnetctl_vm.cc the `vm` group,
+// kvnetctl_draw.cc `draw` and trace's --draw).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -30,6 +31,7 @@ struct Args {
   // vm verbs
   std::string mem, accel, machine, kernel, initrd, cmdline, disk, exec;
   std::string description;  // sg
+  std::string draw_to;      // trace --draw FILE
   // gw
   std::string dhcp;
   std::vector<std::string> forwards;
@@ -40,9 +42,13 @@ struct Args {
   double timeout = -1;  // seconds; < 0: the verb's default
   double api_timeout = -1;  // --timeout before the verb: how long to wait for kvnetd's answer
   bool autostart = false, start = false, wait = false, no_wait = false, log = false, force = false;
+  // stats
+  bool watch = false, clear = false;
+  double interval = 1.0;
+  int count = 0;
   // capture
   std::string direction = "both", filter, write;
-  uint64_t count = 0;
+  uint64_t packets = 0;  // --count
   uint32_t snaplen = 0;  // 0: kvnetd's default
 };
 
@@ -65,10 +71,18 @@ json options(const std::vector<std::string>& kvs, const char* verb);
 json call(const Args& a, const json& req);
 std::string str(const json& j, const char* key);
 
+// `stats` (kvnetctl_stats.cc): counters, rates (--watch), --clear.
+void declare_stats(CLI::App& cmd, Args& a);
+void run_stats(const Args& a);
+
 // The `vm`, `sg` and `gw` groups' verbs.
 std::span<const Verb> vm_verbs();
 std::span<const Verb> sg_verbs();
 std::span<const Verb> gw_verbs();
+std::span<const Verb> draw_verbs();
+// `trace ... --draw FILE`: one `draw` request with the trace's arguments;
+// prints the trace as `trace` does and writes the picture of its path.
+void draw_trace(const Args& a, const json& trace_request);
 std::span<const Verb> capture_verbs();
 
 }  // namespace kvnet::cli

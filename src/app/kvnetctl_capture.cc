@@ -215,7 +215,7 @@ json capture_request(const Args& a) {
   json req{{"cmd", "capture"}, {"port", a.port}, {"direction", a.direction}};
   if (a.vlan) req["vlan"] = a.vlan;
   if (!a.filter.empty()) req["filter"] = a.filter;
-  if (a.count) req["count"] = a.count;
+  if (a.packets) req["count"] = a.packets;
   if (a.snaplen) req["snaplen"] = a.snaplen;
   return req;
 }
@@ -316,7 +316,7 @@ void run_capture(const Args& a) {
   } else if (a.format == "json") {
     std::cerr << summary.dump() << std::endl;
   } else {
-    const bool by_count = a.count && captured >= a.count;
+    const bool by_count = a.packets && captured >= a.packets;
     if (!ending && !by_count) std::cerr << "capture ended: " << str(summary, "reason") << "\n";
     std::cerr << fmt::format("{} packets captured, {} dropped\n", captured, dropped);
   }
@@ -335,7 +335,7 @@ const Verb kCaptureVerbs[] = {
        c.add_option("--vlan", a.vlan, "only frames of this VLAN (the tag's, or the port's VLAN for untagged frames)")
            ->check(CLI::Range(1, 4094));
        c.add_option("--filter", a.filter, "a tcpdump filter expression ('icmp', 'tcp port 80', ...)");
-       c.add_option("--count,-c", a.count, "end after this many frames")->check(CLI::Range(uint64_t{1}, uint64_t{1} << 53));
+       c.add_option("--count,-c", a.packets, "end after this many frames")->check(CLI::Range(uint64_t{1}, uint64_t{1} << 53));
        c.add_option("-w,--write", a.write, "write a pcap stream to FILE, or to stdout with -: capture ... -w - | tcpdump -r -");
        c.add_option("--snaplen,-s", a.snaplen, "bytes kept of each frame (default 262144)")
            ->check(CLI::Range(64u, 262144u));

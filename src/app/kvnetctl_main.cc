@@ -89,26 +89,6 @@ void print_show(const json& r, const Args&) {
   }
 }
 
-void print_stats(const json& r, const Args&) {
-  size_t wb = 6, wp = 4;
-  for (const auto& p : r) {
-    wb = std::max(wb, str(p, "bridge").size());
-    wp = std::max(wp, str(p, "port").size());
-  }
-  std::cout << fmt::format("{:<{}}  {:<{}}  {:<8} {:>10} {:>13} {:>10} {:>13} {:>8}\n", "BRIDGE", wb, "PORT", wp, "TYPE",
-                           "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "DROPS");
-  std::string reasons;
-  for (const auto& p : r) {
-    std::cout << fmt::format("{:<{}}  {:<{}}  {:<8} {:>10} {:>13} {:>10} {:>13} {:>8}\n", str(p, "bridge"), wb,
-                             str(p, "port"), wp, str(p, "type"), p["rx_packets"].get<uint64_t>(),
-                             p["rx_bytes"].get<uint64_t>(), p["tx_packets"].get<uint64_t>(),
-                             p["tx_bytes"].get<uint64_t>(), p["drops_total"].get<uint64_t>());
-    for (auto it = p["drops"].begin(); it != p["drops"].end(); ++it)
-      reasons += fmt::format("  {}/{}: {} {}\n", str(p, "bridge"), str(p, "port"), it.key(), it->get<uint64_t>());
-  }
-  if (!reasons.empty()) std::cout << "\ndrops by reason:\n" << reasons;
-}
-
 // Stages as "name (counter N, ...)" joined by arrows; "-" when there are none.
 std::string stage_chain(const json& stages) {
   std::string out;
@@ -203,6 +183,19 @@ json trace_request(const Args& a) {
   }
   if (in.empty()) throw Failure{"trace: in_port=PORT is required", 2};
   return {{"cmd", "trace"}, {"bridge", a.bridge}, {"in_port", in}, {"flow", flow}};
+}
+
+// trace; with --draw also the picture of the frame's path (kvnetctl_draw.cc).
+void run_trace(const Args& a) {
+  const json req = trace_request(a);
+  if (!a.draw_to.empty()) return draw_trace(a, req);
+  json r = call(a, req);
+  if (a.format == "json") {
+    r.erase("text");
+    std::cout << r.dump(2) << "\n";
+  } else {
+    std::cout << str(r, "text");
+  }
 }
 
 json apply_request(const Args& a) {
@@ -504,9 +497,8 @@ const Verb kVerbs[] = {
      },
      [](const Args& a) -> json { return {{"cmd", "fdb-del"}, {"bridge", a.bridge}, {"vlan", a.vlan}, {"mac", a.mac}}; },
      nullptr},
-    {"", "stats", "per-port counters and drop reasons",
-     [](CLI::App& c, Args& a) { c.add_option("port", a.port, "only this port"); },
-     [](const Args& a) -> json { return {{"cmd", "stats"}, {"port", a.port}}; }, print_stats},
+    {"", "stats", "per-port counters and drop reasons; --watch: rates per second; --clear: reset them",
+     declare_stats, nullptr, nullptr, nullptr, run_stats},
     {"", "pipeline", "each bridge's pipeline stages, in frame order, with their counters",
      [](CLI::App& c, Args& a) { c.add_option("bridge", a.bridge, "only this bridge"); },
      [](const Args& a) -> json { return {{"cmd", "pipeline"}, {"bridge", a.bridge}}; }, print_pipeline},
@@ -516,9 +508,9 @@ const Verb kVerbs[] = {
        c.add_option("bridge", a.bridge)->required();
        c.add_option("fields", a.kvs, "in_port=PORT and OVS flow fields (dl_src=.. dl_dst=.. dl_vlan=.. arp ...)")
            ->required();
+       c.add_option("--draw", a.draw_to, "also draw the topology with the frame's path: FILE.svg|.png|.dot");
      },
-     trace_request, [](const json& r, const Args&) { std::cout << str(r, "text"); },
-     [](json& r) { r.erase("text"); }},
+     nullptr, nullptr, nullptr, run_trace},
     {"", "apply",
      "make the configuration equal to a topology file (only the difference is applied, in one transaction)",
      [](CLI::App& c, Args& a) {
@@ -597,6 +589,7 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   for (const Verb& v : vm_verbs()) all.push_back(&v);
   for (const Verb& v : sg_verbs()) all.push_back(&v);
   for (const Verb& v : gw_verbs()) all.push_back(&v);
+  for (const Verb& v : draw_verbs()) all.push_back(&v);
   for (const Verb& v : capture_verbs()) all.push_back(&v);
   for (const Verb* vp : all) {
     const Verb& v = *vp;

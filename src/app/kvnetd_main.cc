@@ -1,25 +1,33 @@
 // kvnetd: the live switch daemon. Locks its database, socket and pidfile,
 // binds its API socket, restores its configuration from SQLite, runs the
 // datapath thread over real ports, and serves kvnetctl's API from its control
-// loop until SIGTERM/SIGINT.
+// loop until SIGTERM/SIGINT (SIGHUP reopens the log file). With --metrics it
+// also serves Prometheus metrics; under systemd it reports readiness
+// (sd_notify) and logs to the journal.
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <optional>
 
+#include "base/log.h"
 #include "ctl/store.h"
 #include "daemon/api.h"
 #include "daemon/vm_host.h"
 #include "daemon/event_loop.h"
 #include "daemon/gateway_host.h"
+#include "daemon/http_dashboard.h"
 #include "daemon/instance_lock.h"
+#include "daemon/listen_address.h"
+#include "daemon/loop_call.h"
+#include "daemon/metrics.h"
+#include "daemon/metrics_server.h"
+#include "daemon/request_log.h"
+#include "daemon/sd_notify.h"
 #include "daemon/service.h"
 #include "dp/datapath.h"
 #include "io/runtime.h"
@@ -28,16 +36,22 @@ namespace {
 
 using namespace kvnet;
 
-void log(const std::string& msg) {
-  std::fprintf(stderr, "%s kvnetd[%d]: %s\n", fmt::format("{:%Y-%m-%dT%H:%M:%S}", fmt::localtime(std::time(nullptr))).c_str(),
-               getpid(), msg.c_str());
-}
+constexpr const char* kVersion = "0.1.0";
+// How long a scrape waits for the control loop (busy with a long change).
+constexpr std::chrono::milliseconds kScrapeTimeout{5000};
+
+void log(const std::string& msg) { log_info(msg); }
 
 struct Options {
   std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile, pcap_dir, vm_dir, gw_dir;
   std::string guest_dir = "/var/cache/kvnet/guest";
+  std::string http, http_token_file;  // the dashboard: off unless --http
   bool foreground = false;
   size_t pool_frames = 4096;
+  std::string metrics;  // ADDR:PORT, "" off
+  std::optional<daemon::ListenAddress> metrics_addr;
+  std::string log_level = "info", log_file;
+  bool syslog = false;
 };
 
 // Forks into the background; the parent exits once the child reports ready
@@ -94,12 +108,12 @@ void retry_vanished(daemon::Service& svc) {
   const auto before = svc.vanished();
   const int back = svc.retry_vanished();
   for (const auto& [port, why] : svc.vanished())
-    if (!before.count(port)) log("port '" + port + "' lost its interface: " + why);
+    if (!before.count(port)) log_warn("port '" + port + "' lost its interface: " + why);
   if (back > 0) log(fmt::format("re-attached {} port(s) whose interface came back", back));
 }
 
 void log_restored(const daemon::Service& svc, const std::string& db) {
-  for (const auto& [port, why] : svc.vanished()) log("port '" + port + "' is configured but not attached: " + why);
+  for (const auto& [port, why] : svc.vanished()) log_warn("port '" + port + "' is configured but not attached: " + why);
   size_t nports = 0;
   for (const auto& b : svc.config().bridges) nports += b.ports.size();
   log(fmt::format("restored {} bridge(s), {} port(s), {} container(s), {} vm(s), {} gateway(s) from {}",
@@ -112,7 +126,10 @@ void log_restored(const daemon::Service& svc, const std::string& db) {
 int run(const Options& o, const std::function<void(char)>& report) {
   Locks* held = nullptr;
   auto fail = [&](const std::string& msg) {
-    log(msg);
+    log_error(msg);
+    // A log file or syslog is not where whoever started us looks first.
+    if (logger().target() == LogTarget::kFile || logger().target() == LogTarget::kSyslog)
+      std::fprintf(stderr, "kvnetd: %s\n", msg.c_str());
     if (held) held->pidfile.remove_and_release();  // ours: not left behind
     report(1);
     return 1;
@@ -122,16 +139,53 @@ int run(const Options& o, const std::function<void(char)>& report) {
   held = &*locks;
   auto loop = daemon::EventLoop::create();
   if (!loop) return fail(loop.error().message);
-  (*loop)->set_error_sink(log);
-  // Before any thread starts: the datapath thread inherits the blocked mask.
-  if (auto s = (*loop)->on_signals({SIGTERM, SIGINT}, [&](int) { (*loop)->stop(); }); !s) return fail(s.error().message);
+  (*loop)->set_error_sink([](const std::string& m) { log_error(m); });
+  // Before any thread starts: the datapath and HTTP threads inherit the blocked mask.
+  auto on_signal = [&](int signo) {
+    if (signo != SIGHUP) return (*loop)->stop();
+    // logrotate moved the file: continue in a new one at the same path.
+    if (auto s = logger().reopen(); !s) log_error(s.error().message);
+    else if (logger().target() == LogTarget::kFile) log("SIGHUP: reopened the log file " + logger().file());
+  };
+  if (auto s = (*loop)->on_signals({SIGTERM, SIGINT, SIGHUP}, on_signal); !s) return fail(s.error().message);
 
   daemon::Service* svc_ptr = nullptr;  // requests wait in the backlog until the loop runs
-  daemon::ApiServer server(**loop, o.sock, [&](const nlohmann::json& req) { return svc_ptr->handle(req); });
+  daemon::ApiServer server(**loop, o.sock, [&](const nlohmann::json& req, const daemon::ApiPeer& peer) {
+    return daemon::handle_and_log(*svc_ptr, req, peer);
+  });
   server.add_stream("capture", [&](const nlohmann::json& req) -> kvnet::Result<daemon::ApiStreamStart> {
     return svc_ptr->capture(req);
   });
   if (auto s = server.listen(); !s) return fail(s.error().message);
+  // Bound now, before anything is restored (a busy port changes nothing);
+  // served once the Service is up. Scrapes ask the control loop, which runs
+  // only when the Service exists.
+  std::unique_ptr<daemon::MetricsServer> metrics;
+  if (o.metrics_addr) {
+    daemon::EventLoop& lp = **loop;
+    metrics = std::make_unique<daemon::MetricsServer>(*o.metrics_addr, [&lp, &svc_ptr]() -> Result<std::string> {
+      auto snap = daemon::loop_call(
+          lp,
+          [&svc_ptr] {
+            if (!svc_ptr) throw std::runtime_error("kvnetd is starting");
+            return svc_ptr->metrics_snapshot();
+          },
+          kScrapeTimeout);
+      if (!snap) return snap.error();
+      snap->version = kVersion;
+      snap->process = daemon::read_process_stats();
+      return daemon::render_metrics(*snap);
+    });
+    if (auto s = metrics->bind(); !s) return fail(s.error().message);
+  }
+  std::unique_ptr<daemon::DashboardServer> dashboard;
+  if (!o.http.empty()) {
+    auto d = daemon::DashboardServer::create(
+        **loop, [&](const nlohmann::json& req) { return daemon::handle_and_log(*svc_ptr, req, daemon::ApiPeer{.via = "the dashboard"}); },
+        {.address = o.http, .token_file = o.http_token_file, .log = log});
+    if (!d) return fail(d.error().message);
+    dashboard = std::move(*d);
+  }
 
   auto store = ctl::Store::open(o.db);
   if (!store) return fail(store.error().message);
@@ -153,11 +207,28 @@ int run(const Options& o, const std::function<void(char)>& report) {
     return fail(s.error().message);
   }
   (*loop)->add_periodic(std::chrono::milliseconds(2000), [&] { retry_vanished(svc); });
+  if (metrics) {
+    if (auto s = metrics->start(); !s) {
+      (*runtime)->stop();
+      svc.shutdown();
+      return fail(s.error().message);
+    }
+    log("metrics at http://" + o.metrics_addr->str() + "/metrics");
+  }
   log("listening on " + o.sock);
+  if (dashboard) {
+    dashboard->start();
+    log("dashboard on " + dashboard->url() +
+        (dashboard->read_only() ? " (read-only)" : " (changes need the token of --http-token-file)"));
+  }
   report(0);
+  if (auto s = daemon::sd_notify("READY=1\nSTATUS=listening on " + o.sock); !s) log_warn(s.error().message);
   (*loop)->run();
   log("stopping");
   server.end_streams("kvnetd is stopping");  // captures read from the datapath: end them first
+  (void)daemon::sd_notify("STOPPING=1");
+  if (metrics) metrics->stop();
+  if (dashboard) dashboard->stop();
   (*runtime)->stop();
   svc.shutdown();
   locks->pidfile.remove_and_release();
@@ -183,11 +254,42 @@ int main(int argc, char** argv) {
                  "gateways' dnsmasq configurations, leases, pidfiles and logs (default: gateways/ next to --db)");
   app.add_option("--guest-dir", o.guest_dir, "kvnet's guest image, from guest/build.sh (env KVNET_GUEST_DIR)")
       ->capture_default_str();
-  app.set_version_flag("--version", "kvnetd 0.1.0");
+  app.add_option("--metrics", o.metrics,
+                 "serve Prometheus metrics at http://ADDR:PORT/metrics (PORT or :PORT: 127.0.0.1; default off)");
+  app.add_option("--log-level", o.log_level, "the least important messages logged")
+      ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error"}))
+      ->capture_default_str();
+  app.add_option("--log-file", o.log_file, "append the log to this file (reopened on SIGHUP; default stderr, or "
+                                           "the journal under systemd)");
+  app.add_flag("--syslog", o.syslog, "log through syslog(3), facility daemon");
+  app.add_option("--http", o.http,
+                 "serve the web dashboard on ADDR:PORT (PORT or :PORT: 127.0.0.1; [V6]:PORT; default: off)");
+  app.add_option("--http-token-file", o.http_token_file,
+                 "a file (not readable by everyone) holding the secret that the dashboard's changing requests "
+                 "must carry; without it the dashboard is read-only")
+      ->needs("--http");
+  app.set_version_flag("--version", std::string("kvnetd ") + kVersion);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (!o.metrics.empty()) {
+    auto a = daemon::parse_listen_address(o.metrics, "--metrics");
+    if (!a) {
+      std::fprintf(stderr, "kvnetd: %s\n", a.error().message.c_str());
+      return 2;
+    }
+    o.metrics_addr = *a;
+  }
+  if (!o.log_file.empty()) o.log_file = std::filesystem::absolute(o.log_file).string();
+  {
+    auto level = parse_log_level(o.log_level);  // checked by CLI11 already
+    if (auto s = logger().configure({.level = level ? *level : LogLevel::kInfo, .file = o.log_file, .syslog = o.syslog});
+        !s) {
+      std::fprintf(stderr, "kvnetd: %s\n", s.error().message.c_str());
+      return 1;
+    }
   }
   if (!o.foreground && o.pidfile.empty()) o.pidfile = "/run/kvnet/kvnetd.pid";
   // The daemon changes to "/": make the paths it was given absolute first.
@@ -197,18 +299,21 @@ int main(int argc, char** argv) {
   o.vm_dir = o.vm_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "vms").string()
                               : std::filesystem::absolute(o.vm_dir).string();
   o.guest_dir = std::filesystem::absolute(o.guest_dir).string();
+  if (!o.http_token_file.empty()) o.http_token_file = std::filesystem::absolute(o.http_token_file).string();
   o.gw_dir = o.gw_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "gateways").string()
                               : std::filesystem::absolute(o.gw_dir).string();
   o.pcap_dir = o.pcap_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "pcap").string()
                                   : std::filesystem::absolute(o.pcap_dir).string();
 
   signal(SIGPIPE, SIG_IGN);
-  signal(SIGHUP, SIG_IGN);  // no reload yet; a closing terminal must not stop the switch
+  // A closing terminal must not stop the switch; once the loop blocks it,
+  // SIGHUP (blocked signals are queued even when ignored) reopens the log.
+  signal(SIGHUP, SIG_IGN);
   int ready_fd = -1;
   if (!o.foreground) {
     auto fd = daemonize();
     if (!fd) {
-      log(fd.error().message);
+      log_error(fd.error().message);
       return 1;
     }
     ready_fd = *fd;

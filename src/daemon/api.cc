@@ -165,9 +165,14 @@ struct ApiServer::Conn {
   bool stream_done = false;  // its last bytes are in `out`
   bool client_eof = false;   // the client closed its sending side
   uint32_t watched = EPOLLIN;  // the events asked of the loop
+  ApiPeer peer;
 };
 
 ApiServer::ApiServer(EventLoop& loop, std::string path, ApiHandler handler, ApiLimits limits)
+    : ApiServer(loop, std::move(path),
+                ApiPeerHandler([h = std::move(handler)](const json& req, const ApiPeer&) { return h(req); }), limits) {}
+
+ApiServer::ApiServer(EventLoop& loop, std::string path, ApiPeerHandler handler, ApiLimits limits)
     : loop_(loop), path_(std::move(path)), handler_(std::move(handler)), limits_(limits) {}
 
 ApiServer::~ApiServer() {
@@ -233,6 +238,11 @@ void ApiServer::on_listen_ready() {
     }
     auto conn = std::make_unique<Conn>();
     conn->fd = c;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    // SAFETY: getsockopt writes at most `len` bytes into the ucred we own.
+    if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof cred)
+      conn->peer = ApiPeer{true, cred.pid, cred.uid, cred.gid, {}};
     if (!loop_.add_fd(c, EPOLLIN, [this, c](uint32_t ev) { on_conn_ready(c, ev); })) {
       close(c);
       continue;
@@ -280,12 +290,13 @@ void ApiServer::read_request(Conn& c) {
 }
 
 void ApiServer::respond(Conn& c, const std::string& line) {
+  const ApiPeer peer = c.peer;
   auto req = parse_request(line, limits_);
   if (!req) return reply_and_close(c, api_error(req.error().message));
   if (!streams_.empty() && req->is_object())
     if (const auto cmd = req->find("cmd"); cmd != req->end() && cmd->is_string() && streams_.count(cmd->get<std::string>()))
       if (start_stream(c, *req)) return;
-  reply_and_close(c, answer_parsed(*req, handler_));
+  reply_and_close(c, answer_parsed(*req, [&](const json& r) { return handler_(r, peer); }));
 }
 
 void ApiServer::reply_and_close(Conn& c, const json& answer) {

@@ -43,6 +43,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 
 #include "base/result.h"
 #include "daemon/event_loop.h"
@@ -59,6 +60,18 @@ struct ApiLimits {
 
 // Turns a request into an answer ({"ok": ..., ...}). Service::handle is one.
 using ApiHandler = std::function<nlohmann::json(const nlohmann::json& request)>;
+
+// Who sent a request: the client process's credentials at connect time
+// (SO_PEERCRED on the Unix socket); `known` is false if the kernel did not say.
+struct ApiPeer {
+  bool known = false;
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string via;  // when not known: what the request came through ("the dashboard")
+};
+// A handler that is told who asked (kvnetd logs changes with it).
+using ApiPeerHandler = std::function<nlohmann::json(const nlohmann::json& request, const ApiPeer& peer)>;
 
 // --- the pieces, usable on their own (tests, fuzzing) ---
 // A request line as JSON: checks size, nesting depth, UTF-8 and syntax before
@@ -97,6 +110,7 @@ using ApiStreamHandler = std::function<Result<ApiStreamStart>(const nlohmann::js
 class ApiServer {
  public:
   ApiServer(EventLoop& loop, std::string path, ApiHandler handler, ApiLimits limits = {});
+  ApiServer(EventLoop& loop, std::string path, ApiPeerHandler handler, ApiLimits limits = {});
   ~ApiServer();  // closes every connection and removes the socket
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
@@ -132,7 +146,7 @@ class ApiServer {
 
   EventLoop& loop_;
   std::string path_;
-  ApiHandler handler_;
+  ApiPeerHandler handler_;
   ApiLimits limits_;
   int fd_ = -1;
   bool accept_paused_ = false;

@@ -204,6 +204,7 @@ void EventLoop::run_due_timers() {
 }
 
 void EventLoop::run_once(std::chrono::milliseconds timeout) {
+  thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   epoll_event evs[64];
   const int n = epoll_wait(epfd_, evs, 64, timeout_ms(timeout));
   if (n < 0 && errno != EINTR) {

@@ -32,6 +32,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -81,6 +82,9 @@ class EventLoop {
   bool stopping() const { return stop_; }
   // Runs `fn` on the loop thread at its next round (any thread).
   void post(std::function<void()> fn);
+  // Whether the caller is the thread that runs the loop (the last one that
+  // called run() or run_once()). Any thread.
+  bool on_loop_thread() const { return thread_.load(std::memory_order_relaxed) == std::this_thread::get_id(); }
 
   // Where failures inside callbacks are reported (default: stderr).
   void set_error_sink(std::function<void(const std::string&)> sink) { error_sink_ = std::move(sink); }
@@ -106,6 +110,7 @@ class EventLoop {
   int wakefd_ = -1;
   int sigfd_ = -1;
   std::atomic<bool> stop_{false};
+  std::atomic<std::thread::id> thread_{};
   uint32_t generation_ = 0;
   std::map<int, FdEntry> fds_;
   TimerId next_timer_ = 1;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <sstream>
 
+#include "base/log.h"
 #include "daemon/netns.h"
 #include "io/netdev.h"
 #include "io/process.h"
@@ -298,6 +299,7 @@ void KernelGatewayHost::exited(const std::string& name, pid_t pid) {
   d.last_exit = "pid " + std::to_string(pid) + " exited";
   if (auto why = last_line(paths(name).dir + "/dnsmasq.stderr"); !why.empty()) d.last_exit += " (" + why + ")";
   if (Clock::now() - d.started >= kStableRun) d.backoff = std::chrono::milliseconds(0);
+  log_warn("gateway '" + name + "': dnsmasq " + d.last_exit + "; restarting it");
   schedule_restart(d);
 }
 

@@ -95,12 +95,14 @@ const std::vector<Service::Command>& Service::commands() {
       {"fdb-add", true, &Service::fdb_add},
       {"fdb-del", true, &Service::fdb_del},
       {"fdb-show", false, &Service::fdb_show},
-      {"fdb-flush", false, &Service::fdb_flush},
+      {"fdb-flush", false, &Service::fdb_flush, true},
       {"show", false, &Service::show},
       {"get", false, &Service::get},
       {"stats", false, &Service::stats},
+      {"stats-clear", false, &Service::stats_clear, true},
       {"pipeline", false, &Service::pipeline},
       {"trace", false, &Service::trace},
+      {"draw", false, &Service::draw},
       {"apply", true, &Service::apply_file},
       {"export", false, &Service::export_yaml},
       {"ct-add", true, &Service::ct_add},
@@ -114,13 +116,13 @@ const std::vector<Service::Command>& Service::commands() {
       {"sg-list", false, &Service::sg_list},
       {"sg-show", false, &Service::sg_show},
       {"conntrack-list", false, &Service::conntrack_list},
-      {"conntrack-flush", false, &Service::conntrack_flush},
+      {"conntrack-flush", false, &Service::conntrack_flush, true},
       {"vm-add", true, &Service::vm_add},
       {"vm-del", true, &Service::vm_del},
-      {"vm-start", false, &Service::vm_start},
-      {"vm-stop", false, &Service::vm_stop},
-      {"vm-kill", false, &Service::vm_kill},
-      {"vm-restart", false, &Service::vm_restart},
+      {"vm-start", false, &Service::vm_start, true},
+      {"vm-stop", false, &Service::vm_stop, true},
+      {"vm-kill", false, &Service::vm_kill, true},
+      {"vm-restart", false, &Service::vm_restart, true},
       {"vm-list", false, &Service::vm_list},
       {"vm-show", false, &Service::vm_show},
       {"vm-console", false, &Service::vm_console},
@@ -800,6 +802,13 @@ Result<json> Service::pipeline(const Args& a) {
 }
 
 Result<json> Service::trace(const Args& a) {
+  TRY(tr, live_trace(a));
+  json j = render_trace_json(tr);
+  j["text"] = render_trace_text(tr);
+  return j;
+}
+
+Result<TraceResult> Service::live_trace(const Args& a) {
   TRY(br, a.str("bridge"));
   TRY(in, a.str("in_port"));
   TRY(flow, a.str("flow", false));
@@ -817,9 +826,7 @@ Result<json> Service::trace(const Args& a) {
   net::parse_flow(bytes.data(), bytes.size(), k);
   tr.flow = k.str();
   tr.trace = dp_.trace(live_.at(p->name).id, bytes, io::now_ns());
-  json j = render_trace_json(tr);
-  j["text"] = render_trace_text(tr);
-  return j;
+  return tr;
 }
 
 Result<json> Service::apply_file(const Args& a) {

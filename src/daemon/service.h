@@ -33,7 +33,9 @@
 #include "ctl/plan.h"
 #include "ctl/store.h"
 #include "ctl/topology.h"
+#include "ctl/trace_run.h"
 #include "daemon/api.h"
+#include "daemon/metrics.h"
 #include "io/dp_commands.h"
 #include "io/runtime.h"
 
@@ -86,11 +88,19 @@ class Service {
   const Topology& config() const { return cur_; }
   const std::map<std::string, std::string>& vanished() const { return vanished_; }
 
+  // What the metrics endpoint reports (daemon/metrics.h): one datapath
+  // command's copy plus the control plane's state. The process's own
+  // figures and the version are the caller's to add.
+  MetricsSnapshot metrics_snapshot();
+
   // The API's commands.
   struct Command {
     const char* name;
     bool changes_config;
     Result<json> (Service::*handler)(const Args&);
+    // Changes what runs but not the configuration (vm-start, fdb-flush,
+    // stats-clear): logged like a configuration change.
+    bool changes_state = false;
   };
   static const std::vector<Command>& commands();
 
@@ -135,8 +145,12 @@ class Service {
   Result<json> show(const Args& a);
   Result<json> get(const Args& a);
   Result<json> stats(const Args& a);
+  Result<json> stats_clear(const Args& a);  // service_metrics.cc
   Result<json> pipeline(const Args& a);
   Result<json> trace(const Args& a);
+  Result<ctl::TraceResult> live_trace(const Args& a);  // trace's arguments: one frame through the live datapath
+  // The picture (service_draw.cc)
+  Result<json> draw(const Args& a);
   Result<json> apply_file(const Args& a);
   Result<json> export_yaml(const Args& a);
   Result<json> ct_add(const Args& a);

@@ -56,6 +56,12 @@ class Args {
     }
     return out;
   }
+  // A nested object of arguments (draw's `trace`); null or absent = none.
+  Result<const json*> object(const char* key) const {
+    if (!r_.contains(key) || r_[key].is_null()) return static_cast<const json*>(nullptr);
+    if (!r_[key].is_object()) return Error{std::string("argument '") + key + "' must be an object"};
+    return &r_[key];
+  }
   // "options": {key: scalar, ...} as settings; null or absent = none.
   Result<Settings> settings(const char* key = "options") const {
     Settings out;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/log.h"
 #include "base/text.h"
 #include "ctl/kinds/patch.h"
 #include "daemon/service.h"
@@ -121,6 +122,11 @@ Status Service::start_vm(const VmSpec& vm) {
 void Service::vm_exited(const std::string& name) {
   const VmSpec* v = find_vm(cur_, name);
   if (!v) return;
+  if (vms_) {
+    const VmStatus st = vms_->status(name);
+    log_at(st.state == VmState::kCrashed ? LogLevel::kWarn : LogLevel::kInfo,
+           "vm '" + name + "' " + to_string(st.state) + (st.last_exit.empty() ? "" : ": " + st.last_exit));
+  }
   for (const auto& n : v->nics) park_port(n.port, "vm '" + name + "' is not running");
   if (restart_pending_.erase(name)) start_vm(*v).ok();
 }

@@ -4,6 +4,8 @@
 
 #include <unordered_map>
 
+#include "io/tunnel.h"
+
 namespace kvnet::io {
 
 ChangeResult DatapathCommands::apply(Change c) {
@@ -144,6 +146,38 @@ std::vector<PortCountersRow> DatapathCommands::counters() {
         out.push_back({p->id, p->bridge->name(), p->name, p->kind, p->counters,
                        p->taps ? static_cast<uint32_t>(p->taps->taps.size()) : 0u});
     return out;
+  });
+}
+
+DatapathMetrics DatapathCommands::metrics() {
+  return rt_.call([&](dp::Datapath& dp) {
+    DatapathMetrics m;
+    for (const auto& p : dp.ports()) {
+      if (!p) continue;
+      m.ports.push_back({p->id, p->bridge->name(), p->name, p->kind, p->counters});
+      if (auto* t = dynamic_cast<TunnelBackend*>(p->backend.get()))
+        m.tunnels.push_back({p->bridge->name(), p->name, t->remote_count(), t->learned_count()});
+    }
+    for (const auto& b : dp.bridges()) {
+      DatapathMetrics::Bridge row{b->name(), {}, {}};
+      if (b->fdb()) row.fdb_entries = b->fdb()->size();
+      if (b->conntrack()) row.conntrack_entries = b->conntrack()->size();
+      m.bridges.push_back(std::move(row));
+    }
+    m.loop = rt_.loop_times();
+    return m;
+  });
+}
+
+size_t DatapathCommands::clear_counters(std::optional<uint32_t> port) {
+  return rt_.call([&](dp::Datapath& dp) -> size_t {
+    size_t n = 0;
+    for (const auto& p : dp.ports())
+      if (p && (!port || p->id == *port)) {
+        p->counters = dp::PortCounters{};
+        ++n;
+      }
+    return n;
   });
 }
 

@@ -13,6 +13,9 @@
 //   fdb_dump       O(FDB entries) copy (+ a remote lookup for tunnel ports)
 //   fdb_flush      O(FDB entries)
 //   counters       O(ports) copy
+//   metrics        O(ports + bridges) copy (+ O(learned remotes) per
+//                  remote_ip=flow tunnel whose remotes changed since)
+//   clear_counters O(ports)
 //   pipeline       O(bridges + ports + stages) copy
 //   trace          one frame through the pipeline, with formatting
 //   remove_all     O(ports + bridges)
@@ -28,6 +31,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -102,6 +106,24 @@ struct PortCountersRow {
   uint32_t captures = 0;  // live captures of the port
 };
 
+// What kvnetd's metrics endpoint reads from the datapath, in one command.
+struct DatapathMetrics {
+  std::vector<PortCountersRow> ports;
+  struct Bridge {
+    std::string name;
+    std::optional<uint32_t> fdb_entries;        // none: a hub
+    std::optional<uint32_t> conntrack_entries;  // none: no firewall on the bridge (yet)
+  };
+  std::vector<Bridge> bridges;
+  struct Tunnel {
+    std::string bridge, port;
+    size_t remotes;  // the remote VTEPs it floods to (configured, or known for remote_ip=flow)
+    size_t learned;  // MACs learned behind remotes
+  };
+  std::vector<Tunnel> tunnels;
+  LoopTimes loop;
+};
+
 // A pipeline stage and its counters, as read by pipeline().
 struct StageRow {
   std::string name;
@@ -145,6 +167,10 @@ class DatapathCommands {
   std::vector<ConntrackRow> conntrack_dump(const std::string& bridge, const std::string& port);
   size_t conntrack_flush(const std::string& bridge, const std::string& port);  // how many went
   std::vector<PortCountersRow> counters();
+  DatapathMetrics metrics();
+  // Zeroes the counters (packets, bytes, drops) of one port, or of every
+  // port; returns how many ports.
+  size_t clear_counters(std::optional<uint32_t> port);
   // Every bridge's stages with their counters, in the order frames meet them.
   std::vector<BridgePipelineRow> pipeline();
   // One frame into `port` with tracing on and nothing changed (dry run).

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -40,6 +41,9 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const SpawnOptions& o)
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   for (size_t i = 0; i < high.size(); ++i)
     posix_spawn_file_actions_adddup2(&fa, high[i], o.first_fd + static_cast<int>(i));
+  // Nothing else of kvnetd's reaches the child, even an fd another thread
+  // opened without close-on-exec (a library's accepted HTTP connection).
+  posix_spawn_file_actions_addclosefrom_np(&fa, std::max(3, high.empty() ? 3 : o.first_fd + static_cast<int>(high.size())));
   sigset_t none, defaults;
   sigemptyset(&none);
   sigemptyset(&defaults);

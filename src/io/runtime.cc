@@ -178,6 +178,7 @@ void Runtime::loop() {
   while (!stop_) {
     const int n = epoll_wait(epfd_, evs, 64, 500);
     const uint64_t now = now_ns();
+    bool worked = false;  // received from a port (not only a wake-up)
     for (int i = 0; i < n; ++i) {
       if (evs[i].data.u64 == kWakeKey) {
         uint64_t v;
@@ -188,12 +189,14 @@ void Runtime::loop() {
       if (evs[i].data.u64 & kSourceTag) {
         auto* src = reinterpret_cast<dp::RxSource*>(static_cast<uintptr_t>(evs[i].data.u64 & ~kSourceTag));
         if (sources_.count(src)) receive_shared(*src, batch, now);  // else: unwatched this round
+        worked = true;
         continue;
       }
       const auto id = static_cast<uint32_t>(evs[i].data.u64);
       if (id >= dp_.ports().size() || !dp_.ports()[id]) continue;  // removed this round
       dp::Port& p = dp_.port(id);
       if (!p.backend || p.backend->failed()) continue;  // reported already
+      worked = true;
       // One batch per ready port per round: level-triggered epoll reports it
       // again if more is waiting, after every other ready port had its turn.
       if (p.backend->receive(batch, dp_.pool(), now) > 0) {
@@ -207,6 +210,7 @@ void Runtime::loop() {
         report(p.name, "port '" + p.name + "': its device failed");
       }
     }
+    if (worked) loop_times_.record(now_ns() - now);  // one clock read per round, not per frame
     run_commands();
   }
 }

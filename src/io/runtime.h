@@ -35,6 +35,7 @@
 
 #include "base/result.h"
 #include "dp/datapath.h"
+#include "io/loop_times.h"
 
 namespace kvnet::io {
 
@@ -80,6 +81,10 @@ class Runtime {
     std::string port;
     std::string why;
   };
+  // How long the rounds with work took (io/loop_times.h). Datapath thread
+  // only (inside call()), or any thread while the runtime is not started.
+  const LoopTimes& loop_times() const { return loop_times_; }
+
   // Ports whose device failed (deleted interface) or could not be watched
   // since the last call; the datapath thread does not poll them.
   std::vector<Failure> take_failures();
@@ -109,6 +114,7 @@ class Runtime {
   // Shared receive sources (tunnel sockets) and how many watched ports use
   // each; polled once, whatever the number of ports. Datapath thread.
   std::unordered_map<dp::RxSource*, uint32_t> sources_;
+  LoopTimes loop_times_;  // datapath thread
 };
 
 uint64_t now_ns();  // CLOCK_MONOTONIC

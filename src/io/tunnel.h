@@ -184,6 +184,9 @@ class TunnelBackend final : public dp::PortBackend {
   uint32_t inner_mtu() const { return inner_mtu_; }
   const TunnelConfig& config() const { return cfg_; }
   size_t learned_count() const { return learned_count_.load(std::memory_order_relaxed); }
+  // The remote VTEPs it floods to: the configured list, or (remote_ip=flow)
+  // every one known from static and learned entries. Datapath thread.
+  size_t remote_count() { return cfg_.remote_flow ? flow_flood().size() : cfg_.remotes.size(); }
 
   // --- for TunnelSocket::receive (datapath thread) ---
   // Whether a packet with this VNI/key from `src` is this port's.

@@ -243,6 +243,7 @@ void check_both_ways(TunnelConfig ca, TunnelConfig cb) {
   ASSERT_TRUE(ta && tb);
   const uint32_t ta_id = a.dp.find_port("ta")->id, tb_id = b.dp.find_port("tb")->id;
   EXPECT_NE(ta->shared_rx(), tb->shared_rx()) << "two endpoints, two sockets";
+  EXPECT_EQ(ta->remote_count(), ca.remotes.size());  // a fixed flood list: kvnet_tunnel_remotes
 
   const Bytes hello = eth(kBcast, kMacA, {}, 0x0806, 60);
   a.send("ha", hello);
@@ -717,6 +718,7 @@ TEST(TunnelBackend, FlowRemotesComeFromStaticEntriesAndLearning) {
   net::Frame* f = pool.get();
   f->assign(bcast.data(), bcast.size());
   EXPECT_NE(t->explain(*f).find("no remote known (no_remote)"), std::string::npos) << t->explain(*f);
+  EXPECT_EQ(t->remote_count(), 0u);  // kvnet_tunnel_remotes
   h.send("h", bcast);
   EXPECT_EQ(h.counters("t").dropped(dp::Drop::kNoRemote), 1u);
   EXPECT_EQ(h.counters("t").dropped(dp::Drop::kTxError), 0u);
@@ -753,6 +755,7 @@ TEST(TunnelBackend, FlowRemotesComeFromStaticEntriesAndLearning) {
   h.dp.pool().put(in);
   in.clear();
   EXPECT_EQ(t->remote_of(1, kMacC), lo(104));
+  EXPECT_EQ(t->remote_count(), 2u);  // 103 (static) and 104 (learned)
   h.send("h", bcast);
   EXPECT_TRUE(remote.recv().has_value());
   EXPECT_TRUE(other.recv().has_value());
