@@ -39,6 +39,11 @@ struct Args {
   double timeout = -1;  // seconds; < 0: the verb's default
   double api_timeout = -1;  // --timeout before the verb: how long to wait for kvnetd's answer
   bool autostart = false, start = false, wait = false, no_wait = false, log = false, force = false;
+  // mirror
+  std::vector<std::string> src_ports, dst_ports, mirror_vlans;
+  std::string output_port;
+  int output_vlan = 0;
+  bool select_all = false;
 };
 
 struct Verb {
@@ -60,9 +65,10 @@ json options(const std::vector<std::string>& kvs, const char* verb);
 json call(const Args& a, const json& req);
 std::string str(const json& j, const char* key);
 
-// The `vm`, `sg` and `gw` groups' verbs.
+// The `vm`, `sg`, `gw` and `mirror` groups' verbs.
 std::span<const Verb> vm_verbs();
 std::span<const Verb> sg_verbs();
 std::span<const Verb> gw_verbs();
+std::span<const Verb> mirror_verbs();
 
 }  // namespace kvnet::cli

@@ -13,6 +13,7 @@
 //   fdb_dump       O(FDB entries) copy (+ a remote lookup for tunnel ports)
 //   fdb_flush      O(FDB entries)
 //   counters       O(ports) copy
+//   mirrors        O(mirrors) copy
 //   pipeline       O(bridges + ports + stages) copy
 //   trace          one frame through the pipeline, with formatting
 //   remove_all     O(ports + bridges)
@@ -24,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,17 @@ struct Change {
   std::vector<Fdb> fdb_add;
   // Ports whose firewall policy is new or changed (null: none any more).
   std::vector<std::pair<PortRef, std::shared_ptr<const dp::FwPolicy>>> firewalls;
+  // Bridges' port mirrors, each bridge's whole list (dp/mirror.h), last:
+  // every port they name exists by then.
+  struct Mirror {
+    std::string name;
+    bool select_all = false;
+    std::vector<PortRef> src, dst;
+    std::optional<dp::VlanSet> vlans;  // none: every VLAN
+    std::optional<PortRef> out_port;   // or out_vlan
+    uint16_t out_vlan = 0;
+  };
+  std::vector<std::pair<std::string, std::vector<Mirror>>> mirrors;
 };
 
 struct ChangeResult {
@@ -95,6 +108,14 @@ struct PortCountersRow {
   std::string port;
   std::string kind;
   dp::PortCounters counters;
+};
+
+// One mirror's counters (OVS's Mirror statistics), as read by mirrors().
+struct MirrorRow {
+  std::string bridge;
+  std::string name;
+  bool active;  // it has an output (a removed output port leaves it without)
+  dp::MirrorCounters counters;
 };
 
 // A pipeline stage and its counters, as read by pipeline().
@@ -140,6 +161,7 @@ class DatapathCommands {
   std::vector<ConntrackRow> conntrack_dump(const std::string& bridge, const std::string& port);
   size_t conntrack_flush(const std::string& bridge, const std::string& port);  // how many went
   std::vector<PortCountersRow> counters();
+  std::vector<MirrorRow> mirrors();
   // Every bridge's stages with their counters, in the order frames meet them.
   std::vector<BridgePipelineRow> pipeline();
   // One frame into `port` with tracing on and nothing changed (dry run).
