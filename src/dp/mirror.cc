@@ -128,6 +128,14 @@ uint16_t inner_vid(const Frame& f, bool strip) {
   return net::load_be16(f.data() + off + 14) & 0x0fff;
 }
 
+// Does `to` send a copy in `vlan` untagged? As OVS's xvlan_output_translate:
+// an access port and a dot1q-tunnel port always (whatever the VLAN), the
+// others as they send that VLAN (a trunk's pvid, hybrid's untagged list...).
+bool copy_untagged(const Port& to, uint16_t vlan) {
+  const VlanMode mode = to.vlan.config().mode;
+  return mode == VlanMode::kAccess || mode == VlanMode::kDot1qTunnel || to.vlan.sends_untagged(vlan);
+}
+
 bool reserved_dst(const Frame& f) {
   const uint8_t* d = f.data();
   return d[0] == 0x01 && d[1] == 0x80 && d[2] == 0xc2 && d[3] == 0 && d[4] == 0 && (d[5] & 0xf0) == 0;
@@ -184,7 +192,7 @@ uint32_t Datapath::mirror_copies(Port& at, const Frame& f, const MirrorTable::Mi
     if (sw) {
       if (strip) net::pop_vlan(*c);
       if (!m.cfg.out_port) bytes = c->len();  // output_vlan: counted untagged
-      if (!to.vlan.sends_untagged(out_vlan) &&
+      if (!copy_untagged(to, out_vlan) &&
           !net::push_vlan(*c, m.cfg.out_port ? tpid : net::kEthTypeVlan, static_cast<uint16_t>(pcp << 13 | out_vlan)))
           [[unlikely]] {
         drop(to, c, Drop::kNoHeadroom);

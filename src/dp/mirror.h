@@ -24,10 +24,10 @@
 //     is dropped (counted as `mirror_output`). The copy is the frame in its
 //     VLAN as that port would send it: switch bridges strip the VLAN's tag
 //     and push it again by the output port's rule for that VLAN, ignoring
-//     membership (OVS's output_normal): an access port gets it untagged, a
-//     trunk tagged with the frame's VLAN unless that is its native (pvid)
-//     VLAN, hybrid/native-* ports by their lists. Hub and learning bridges
-//     copy the frame as it is.
+//     membership (OVS's output_normal): an access or dot1q-tunnel port gets
+//     it untagged whatever the VLAN, a trunk tagged with the frame's VLAN
+//     unless that is its native (pvid) VLAN, hybrid/native-* ports by their
+//     lists. Hub and learning bridges copy the frame as it is.
 //   - output_vlan (switch bridges, "RSPAN"): the copy is sent, in that VLAN,
 //     out of every port that carries it (tagged or untagged by each port's
 //     rule), the frame's own ingress port included (OVS does so), mirror

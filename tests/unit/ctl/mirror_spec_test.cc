@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "ctl/plan.h"
@@ -282,10 +283,12 @@ TEST(MirrorPlan, Lines) {
   EXPECT_EQ(plan(*one, *none).text(), std::vector<std::string>{"- mirror br0/m"});
   EXPECT_EQ(plan(*one, *changed).text(), std::vector<std::string>{"~ mirror br0/m select_src_ports a1->a1,b1"});
   EXPECT_TRUE(plan(*one, *one).empty());
-  const auto from_empty = plan(Topology{}, *one).text();
-  EXPECT_EQ(from_empty.back(), "+ mirror br0/m");
+  auto has = [](const std::vector<std::string>& v, const std::string& l) {
+    return std::find(v.begin(), v.end(), l) != v.end();
+  };
+  EXPECT_TRUE(has(plan(Topology{}, *one).text(), "+ mirror br0/m"));
   const auto to_empty = plan(*one, Topology{}).text();
-  EXPECT_EQ(to_empty.front(), "- mirror br0/m");
+  EXPECT_EQ(to_empty.front(), "- mirror br0/m");  // before its bridge's ports
 }
 
 TEST(MirrorForget, APortLeavesTheSelectionsButNotAsOutputOrLastOne) {
