@@ -141,6 +141,15 @@ bool reserved_dst(const Frame& f) {
   return d[0] == 0x01 && d[1] == 0x80 && d[2] == 0xc2 && d[3] == 0 && d[4] == 0 && (d[5] & 0xf0) == 0;
 }
 
+// How many copies mirror `m` makes of `f` (for a trace).
+int64_t mirror_targets(const Port& at, const Frame& f, const MirrorTable::Mirror& m, bool strip) {
+  if (m.cfg.out_port) return 1;
+  const uint16_t inner = inner_vid(f, strip);
+  int64_t n = 0;
+  for (const Port* p : at.bridge->ports()) n += !p->mirror_out && p->vlan.includes(m.cfg.out_vlan, inner);
+  return n;
+}
+
 }  // namespace
 
 void Datapath::mirror_frame(Port& at, const Frame& f, uint32_t candidates, bool received) {
@@ -159,14 +168,14 @@ void Datapath::mirror_frame(Port& at, const Frame& f, uint32_t candidates, bool 
     if (m.cfg.vlans && !(*m.cfg.vlans)[v.vlan]) continue;
     if (!m.cfg.out_port && (m.cfg.out_vlan == 0 || v.vlan == m.cfg.out_vlan || reserved_dst(f))) continue;
     served |= m.dup;
-    uint64_t bytes = 0;
-    const uint32_t n = mirror_copies(at, f, m, v.strip, v.vlan, v.tpid, v.pcp, bytes);
-    if (trace_) [[unlikely]]
+    if (trace_) [[unlikely]]  // before the copies' own output steps
       trace_step({.bridge = at.bridge->name(), .port = at.name, .stage = TraceStage::kMirror,
                   .mode = received ? "src" : "dst", .other = m.cfg.name, .vlan = v.vlan ? v.vlan : -1,
-                  .count = n,
+                  .count = mirror_targets(at, f, m, v.strip),
                   .mirror_output = m.cfg.out_port ? "port " + m.cfg.out_port->name
                                                   : "vlan " + std::to_string(m.cfg.out_vlan)});
+    uint64_t bytes = 0;
+    const uint32_t n = mirror_copies(at, f, m, v.strip, v.vlan, v.tpid, v.pcp, bytes);
     if (n && !dry_run_) {
       ++m.counters.tx_packets;
       m.counters.tx_bytes += bytes;
