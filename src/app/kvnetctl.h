@@ -46,6 +46,11 @@ struct Args {
   bool watch = false, clear = false;
   double interval = 1.0;
   int count = 0;
+  // mirror
+  std::vector<std::string> src_ports, dst_ports, mirror_vlans;
+  std::string output_port;
+  int output_vlan = 0;
+  bool select_all = false;
   // capture
   std::string direction = "both", filter, write;
   uint64_t packets = 0;  // --count
@@ -75,10 +80,11 @@ std::string str(const json& j, const char* key);
 void declare_stats(CLI::App& cmd, Args& a);
 void run_stats(const Args& a);
 
-// The `vm`, `sg` and `gw` groups' verbs.
+// The `vm`, `sg`, `gw` and `mirror` groups' verbs, and `draw`.
 std::span<const Verb> vm_verbs();
 std::span<const Verb> sg_verbs();
 std::span<const Verb> gw_verbs();
+std::span<const Verb> mirror_verbs();
 std::span<const Verb> draw_verbs();
 // `trace ... --draw FILE`: one `draw` request with the trace's arguments;
 // prints the trace as `trace` does and writes the picture of its path.

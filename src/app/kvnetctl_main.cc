@@ -80,6 +80,18 @@ void print_show(const json& r, const Args&) {
       else if (p.contains("backend") && !str(p, "backend").empty())
         std::cout << "            attached: " << str(p, "backend") << "\n";
     }
+    for (const auto& m : b.value("mirrors", json::array())) {
+      std::cout << "        Mirror " << str(m, "name") << "\n            select:";
+      if (m["select_all"].get<bool>()) std::cout << " all";
+      for (const char* k : {"select_src_ports", "select_dst_ports"})
+        if (!m[k].empty()) {
+          std::string ports;
+          for (const auto& x : m[k]) ports += (ports.empty() ? "" : ",") + x.get<std::string>();
+          std::cout << "  " << std::string_view(k).substr(7) << ": " << ports;
+        }
+      if (!str(m, "select_vlans").empty()) std::cout << "  vlans: " << str(m, "select_vlans");
+      std::cout << "\n            output: " << str(m, "output") << "\n";
+    }
   }
   for (const auto& c : r["containers"]) {
     std::cout << "    Container " << str(c, "name") << "\n        bridge: " << str(c, "bridge") << "  port: " << str(c, "port");
@@ -557,7 +569,8 @@ const std::map<std::string, const char*> kGroups = {
     {"vm", "virtual machines: QEMU guests whose NICs are ports of the switch"},
     {"sg", "security groups: stateful allow rules for the ports that use them"},
     {"conntrack", "the firewalls' connection tracking tables"},
-    {"gw", "NAT gateway networks: an internal port with NAT (nftables), DHCP and DNS (dnsmasq)"}};
+    {"gw", "NAT gateway networks: an internal port with NAT (nftables), DHCP and DNS (dnsmasq)"},
+    {"mirror", "port mirrors (SPAN/RSPAN, OVS's Mirror table): copies of selected traffic to a port or a VLAN"}};
 
 void run_verb(const Verb& v, const Args& a) {
   if (v.run) return v.run(a);
@@ -590,6 +603,7 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   for (const Verb& v : sg_verbs()) all.push_back(&v);
   for (const Verb& v : gw_verbs()) all.push_back(&v);
   for (const Verb& v : draw_verbs()) all.push_back(&v);
+  for (const Verb& v : mirror_verbs()) all.push_back(&v);
   for (const Verb& v : capture_verbs()) all.push_back(&v);
   for (const Verb* vp : all) {
     const Verb& v = *vp;

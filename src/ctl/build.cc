@@ -28,6 +28,20 @@ Status populate_datapath(dp::Datapath& dp, const Topology& t, const BackendFacto
     for (const auto& p : b.ports)
       if (auto fw = build_firewall(t, p.name)) dp.set_firewall(*dp.find_port(b.name + "/" + p.name), std::move(fw));
   for (const auto& b : t.bridges) {
+    if (b.mirrors.empty()) continue;
+    auto port = [&](const std::string& name) { return dp.find_port(b.name + "/" + name); };
+    std::vector<dp::MirrorConfig> mirrors;
+    for (const auto& m : b.mirrors) {
+      dp::MirrorConfig c{m.name, m.select_all, {}, {}, {}, nullptr, m.output_vlan};
+      for (const auto& p : m.src_ports) c.src.push_back(port(p));
+      for (const auto& p : m.dst_ports) c.dst.push_back(port(p));
+      if (m.vlans.any()) c.vlans = m.vlans;
+      if (!m.output_port.empty()) c.out_port = port(m.output_port);
+      mirrors.push_back(std::move(c));
+    }
+    dp.set_mirrors(*dp.find_bridge(b.name), std::move(mirrors));
+  }
+  for (const auto& b : t.bridges) {
     dp::Bridge* br = dp.find_bridge(b.name);
     for (const auto& f : b.fdb)
       if (!br->fdb()->add_static(f.vlan, f.mac, dp.find_port(b.name + "/" + f.port)->id))

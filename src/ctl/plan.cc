@@ -87,6 +87,7 @@ Plan plan(const Topology& cur, const Topology& next) {
     p.bridges_removed.push_back(b.name);
     if (!nb) {
       for (const auto& f : b.fdb) minus.push_back({'-', "fdb", fdb_object(b.name, f), {}});
+      for (const auto& m : b.mirrors) minus.push_back({'-', "mirror", b.name + "/" + m.name, {}});
       for (const auto& port : b.ports) minus.push_back({'-', "port", b.name + "/" + port.name, {}});
       minus.push_back({'-', "bridge", b.name, {}});
     }
@@ -106,6 +107,7 @@ Plan plan(const Topology& cur, const Topology& next) {
         p.fdb_added.push_back({nb.name, f});
         plus.push_back({'+', "fdb", fdb_object(nb.name, f), {}});
       }
+      for (const auto& m : nb.mirrors) plus.push_back({'+', "mirror", nb.name + "/" + m.name, {}});
       continue;
     }
     if (auto keys = diff(bridge_fields(*ob), bridge_fields(nb)); !keys.empty()) {
@@ -156,6 +158,19 @@ Plan plan(const Topology& cur, const Topology& next) {
       } else {
         plus.push_back({'+', "fdb", fdb_object(nb.name, f), {}});
       }
+    }
+  }
+  // Mirrors, of bridges that stay (the datapath gets every bridge's mirrors
+  // with each change: ports they name may have been re-created).
+  for (const auto& nb : next.bridges) {
+    const BridgeSpec* ob = cur.find_bridge(nb.name);
+    if (!ob || ob->type != nb.type) continue;
+    for (const auto& m : ob->mirrors)
+      if (!nb.find_mirror(m.name)) minus.push_back({'-', "mirror", nb.name + "/" + m.name, {}});
+    for (const auto& m : nb.mirrors) {
+      const MirrorSpec* om = ob->find_mirror(m.name);
+      if (!om) plus.push_back({'+', "mirror", nb.name + "/" + m.name, {}});
+      else if (!(*om == m)) tilde.push_back({'~', "mirror", nb.name + "/" + m.name, diff(mirror_fields(*om), mirror_fields(m))});
     }
   }
   // A port that moved to another bridge is removed from the old one: it was

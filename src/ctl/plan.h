@@ -13,11 +13,13 @@
 //   + vm V                - vm V                ~ vm V memory 256M->512M
 //   + sg G                - sg G                ~ sg G rules 1: egress ipv4 any->1: ...; 2: ...
 //   + gw G                - gw G                ~ gw G dhcp (none)->10.0.0.100-10.0.0.199
+//   + mirror B/M          - mirror B/M          ~ mirror B/M select_src_ports a1->a1,a2
 //
 // A port whose settings changed is reconfigured in place when its kind says
 // the backend is the same (VLAN, MTU), and re-created otherwise (listed in
-// `recreate`). Removing a bridge removes its ports; a bridge whose type
-// changed is re-created with its ports.
+// `recreate`). Removing a bridge removes its ports (and mirrors); a bridge
+// whose type changed is re-created with its ports. Mirrors have lines only:
+// whoever applies a plan installs every bridge's mirrors as `next` has them.
 //
 // Thread-safety: pure functions on plain data.
 #pragma once

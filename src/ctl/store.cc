@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS containers(
 CREATE TABLE IF NOT EXISTS security_groups(name TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS vms(name TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS gateways(name TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mirrors(
+  name TEXT PRIMARY KEY, bridge TEXT NOT NULL REFERENCES bridges(name), position INTEGER NOT NULL, spec TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');
 )sql";
 
@@ -155,6 +157,16 @@ Result<Topology> Store::load() {
       br->fdb.push_back({static_cast<uint16_t>(sqlite3_column_int(f.s, 0)), mac->u64(), col(f.s, 2), {}, col(f.s, 3)});
     }
     if (auto s = finished(frc); !s) return s.error();
+    Stmt m;  // (databases from before mirrors get the empty table from kSchema)
+    if (auto s = prepare("SELECT spec FROM mirrors WHERE bridge = ? ORDER BY position", m); !s) return s.error();
+    sqlite3_bind_text(m.s, 1, br->name.c_str(), -1, SQLITE_TRANSIENT);
+    int mrc;
+    while ((mrc = sqlite3_step(m.s)) == SQLITE_ROW) {
+      auto mirror = parse_mirror(*br, col(m.s, 0));
+      if (!mirror) return invalid(mirror.error().message);
+      br->mirrors.push_back(std::move(*mirror));
+    }
+    if (auto s = finished(mrc); !s) return s.error();
     t.bridges.push_back(std::move(*br));
   }
   if (auto s = finished(rc); !s) return s.error();
@@ -191,16 +203,18 @@ Status Store::save(const Topology& t) {
     exec("ROLLBACK;").ok();  // best effort: the error above is what matters
     return Error{m};
   };
-  if (!exec("DELETE FROM gateways; DELETE FROM security_groups; DELETE FROM vms; DELETE FROM containers; DELETE FROM fdb; DELETE FROM ports; DELETE FROM bridges;"))
+  if (!exec("DELETE FROM mirrors; DELETE FROM gateways; DELETE FROM security_groups; DELETE FROM vms; DELETE FROM containers; DELETE FROM fdb; DELETE FROM ports; DELETE FROM bridges;"))
     return fail("clearing");
-  Stmt b, p, f, c, v, g, gw;
+  Stmt b, p, f, c, v, g, gw, m;
   if (sqlite3_prepare_v2(db_, "INSERT INTO bridges VALUES(?,?,?,?,?,?,?)", -1, &b.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO ports VALUES(?,?,?,?,?)", -1, &p.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO fdb(bridge, vlan, mac, port, remote) VALUES(?,?,?,?,?)", -1, &f.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO containers VALUES(?,?,?,?,?,?,?)", -1, &c.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO vms VALUES(?,?,?)", -1, &v.s, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db_, "INSERT INTO security_groups VALUES(?,?,?)", -1, &g.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "INSERT INTO gateways VALUES(?,?,?)", -1, &gw.s, nullptr) != SQLITE_OK)
+      sqlite3_prepare_v2(db_, "INSERT INTO gateways VALUES(?,?,?)", -1, &gw.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_, "INSERT INTO mirrors(name, bridge, position, spec) VALUES(?,?,?,?)", -1, &m.s, nullptr) !=
+          SQLITE_OK)
     return fail("preparing");
   auto text = [](sqlite3_stmt* s, int i, const std::string& v) { sqlite3_bind_text(s, i, v.c_str(), -1, SQLITE_TRANSIENT); };
   int bpos = 0;
@@ -232,6 +246,15 @@ Status Store::save(const Topology& t) {
       text(f.s, 4, e.port);
       text(f.s, 5, e.remote_ip);
       if (sqlite3_step(f.s) != SQLITE_DONE) return fail("static FDB entry");
+    }
+    int mpos = 0;
+    for (const auto& x : br.mirrors) {
+      sqlite3_reset(m.s);
+      text(m.s, 1, x.name);
+      text(m.s, 2, br.name);
+      sqlite3_bind_int(m.s, 3, mpos++);
+      text(m.s, 4, mirror_to_yaml(x));
+      if (sqlite3_step(m.s) != SQLITE_DONE) return fail("mirror '" + x.name + "'");
     }
   }
   int cpos = 0;

@@ -1,8 +1,9 @@
 // The configuration store: kvnet's configuration in SQLite.
 //
 // Tables: bridges, ports (each port's settings as its flow-style YAML map, the
-// same text `export` prints), fdb (static entries), containers, and
-// security_groups, vms and gateways (a flow-style YAML map per row). `save()`
+// same text `export` prints), fdb (static entries), mirrors (a bridge's, one
+// flow-style YAML map per row), containers, and security_groups, vms and
+// gateways (a flow-style YAML map per row). `save()`
 // replaces the whole configuration in one transaction, so a crash at any
 // moment leaves either the old or the new configuration, never a mix; `load()`
 // reads it back into a validated Topology. The database runs in WAL mode with

@@ -82,6 +82,7 @@ class Parser {
   FdbSpec fdb_entry(const YAML::Node& n, dp::BridgeType bt) const;
   ContainerSpec container(const YAML::Node& n);
  public:
+  MirrorSpec mirror(const YAML::Node& n, const std::string& bridge, dp::BridgeType bt);
   VmSpec vm(const YAML::Node& n);
   SecurityGroupSpec security_group(const YAML::Node& n);
   GatewaySpec gateway(const YAML::Node& n);
@@ -373,7 +374,8 @@ BridgeSpec Parser::bridge(const YAML::Node& n) {
   BridgeSpec b;
   b.loc = loc_of(n);
   b.name = named_object(
-      n, "bridge", {"name", "type", "mac_aging", "mac_table_size", "conntrack_max", "conntrack_timeouts", "ports", "fdb"});
+      n, "bridge",
+      {"name", "type", "mac_aging", "mac_table_size", "conntrack_max", "conntrack_timeouts", "ports", "fdb", "mirrors"});
   bridge_settings(n, b);
   if (n["ports"]) {
     if (!n["ports"].IsSequence()) fail(n["ports"], "'ports' must be a list");
@@ -384,7 +386,53 @@ BridgeSpec Parser::bridge(const YAML::Node& n) {
     if (!n["fdb"].IsSequence()) fail(n["fdb"], "'fdb' must be a list");
     for (const auto& fn : n["fdb"]) b.fdb.push_back(fdb_entry(fn, b.type));
   }
+  if (n["mirrors"]) {
+    if (!n["mirrors"].IsSequence()) fail(n["mirrors"], "'mirrors' must be a list");
+    for (const auto& mn : n["mirrors"]) b.mirrors.push_back(mirror(mn, b.name, b.type));
+    ctx_ = "bridge '" + b.name + "': ";
+  }
   return b;
+}
+
+MirrorSpec Parser::mirror(const YAML::Node& n, const std::string& bridge, dp::BridgeType bt) {
+  MirrorSpec m;
+  const Loc loc = loc_of(n);
+  m.line = loc.line;
+  m.col = loc.col;
+  ctx_ = "bridge '" + bridge + "': ";
+  if (!n.IsMap()) fail(n, "a mirror must be a mapping");
+  if (!n["name"]) fail(n, "a mirror needs a 'name'");
+  m.name = scalar(n["name"], "name");
+  ctx_ += "mirror '" + m.name + "': ";
+  if (auto s = check_name(m.name); !s) fail(n["name"], s.error().message);
+  check_keys(n,
+             {"name", "select_all", "select_src_ports", "select_dst_ports", "select_vlans", "output_port",
+              "output_vlan"},
+             "a mirror");
+  if (n["select_all"]) m.select_all = boolean(n["select_all"], "select_all");
+  if (n["select_src_ports"]) m.src_ports = words(n["select_src_ports"], "select_src_ports");
+  if (n["select_dst_ports"]) m.dst_ports = words(n["select_dst_ports"], "select_dst_ports");
+  const bool sw = bt == dp::BridgeType::kSwitch;
+  if (n["select_vlans"]) {
+    if (!sw) fail(n["select_vlans"], "'select_vlans' applies to mirrors of switch bridges, not " +
+                                         std::string(dp::to_string(bt)) + " bridges");
+    m.vlans = vlan_list(n["select_vlans"], "select_vlans");
+  }
+  if (n["output_port"]) {
+    m.output_port = scalar(n["output_port"], "output_port");
+    if (m.output_port.empty()) fail(n["output_port"], "'output_port' is empty");
+  }
+  if (n["output_vlan"]) {
+    if (!sw) fail(n["output_vlan"], "'output_vlan' applies to mirrors of switch bridges, not " +
+                                        std::string(dp::to_string(bt)) + " bridges (use output_port)");
+    m.output_vlan = static_cast<uint16_t>(integer(n["output_vlan"], "output_vlan", dp::kMinVid, dp::kMaxVid));
+  }
+  if (auto s = check_mirror(m); !s) {
+    const std::string& msg = s.error().message;
+    const std::string own = "mirror '" + m.name + "': ";
+    fail(n, msg.rfind(own, 0) == 0 ? msg.substr(own.size()) : msg);
+  }
+  return m;
 }
 
 ContainerSpec Parser::container(const YAML::Node& n) {
@@ -654,6 +702,7 @@ class Validator {
     throw TopoError{where(t_.file, loc) + ctx + what};
   }
   void bridge(const BridgeSpec& b);
+  void mirrors(const BridgeSpec& b, std::map<std::string, std::string>& names);
   void container(const ContainerSpec& c, std::set<std::string>& names);
   void vm(const VmSpec& v, std::set<std::string>& names, std::map<std::string, std::string>& nic_ports);
   void security(std::set<std::string>& names);
@@ -707,6 +756,57 @@ void Validator::bridge(const BridgeSpec& b) {
   if (b.type != dp::BridgeType::kHub && b.fdb.size() > b.settings.mac_table_size)
     fail(b.loc, ctx, "static FDB entries (" + std::to_string(b.fdb.size()) + ") exceed mac_table_size " +
                          std::to_string(b.settings.mac_table_size));
+}
+
+// A bridge's mirrors: ports of this bridge, an output that is nothing else.
+void Validator::mirrors(const BridgeSpec& b, std::map<std::string, std::string>& names) {
+  const bool sw = b.type == dp::BridgeType::kSwitch;
+  if (b.mirrors.size() > dp::kMaxMirrors)
+    fail(b.loc, "bridge '" + b.name + "': ",
+         std::to_string(b.mirrors.size()) + " mirrors: a bridge has at most " + std::to_string(dp::kMaxMirrors));
+  std::map<std::string, std::string> outputs;  // output port -> its mirror
+  for (const auto& m : b.mirrors) {
+    const Loc loc{m.line, m.col};
+    const std::string ctx = "bridge '" + b.name + "': mirror '" + m.name + "': ";
+    if (auto s = check_mirror(m); !s) fail(loc, "bridge '" + b.name + "': ", s.error().message);
+    auto [it, fresh] = names.emplace(m.name, b.name);
+    if (!fresh)
+      fail(loc, "bridge '" + b.name + "': ",
+           "duplicate mirror name '" + m.name + "' (also on bridge '" + it->second + "'; mirror names are unique)");
+    if (!sw && m.vlans.any())
+      fail(loc, ctx, "select_vlans applies to switch bridges; bridge '" + b.name + "' is a " +
+                         std::string(dp::to_string(b.type)));
+    if (!sw && m.output_vlan)
+      fail(loc, ctx, "output_vlan applies to switch bridges; bridge '" + b.name + "' is a " +
+                         std::string(dp::to_string(b.type)) + " (use output_port)");
+    auto own_port = [&](const std::string& key, const std::string& p) {
+      if (b.find_port(p)) return;
+      const BridgeSpec* other = nullptr;
+      if (t_.find_port(p, &other) && other)
+        fail(loc, ctx, key + ": port '" + p + "' is a port of bridge '" + other->name + "', not of '" + b.name + "'");
+      fail(loc, ctx, key + ": port '" + p + "' is not a port of bridge '" + b.name + "'");
+    };
+    for (const auto& p : m.src_ports) own_port("select_src_ports", p);
+    for (const auto& p : m.dst_ports) own_port("select_dst_ports", p);
+    if (m.output_port.empty()) continue;
+    own_port("output_port", m.output_port);
+    for (const auto* list : {&m.src_ports, &m.dst_ports})
+      if (std::find(list->begin(), list->end(), m.output_port) != list->end())
+        fail(loc, ctx, "output_port '" + m.output_port + "' is also selected (" +
+                           (list == &m.src_ports ? "select_src_ports" : "select_dst_ports") +
+                           "): a mirror's output port is reserved for its copies");
+    outputs.emplace(m.output_port, m.name);
+    for (const auto& f : b.fdb)
+      if (f.port == m.output_port)
+        fail(loc, ctx, "output_port '" + m.output_port + "' has static FDB entry " + net::Mac::from_u64(f.mac).str() +
+                           ": nothing is switched to a mirror's output port");
+  }
+  for (const auto& m : b.mirrors)
+    for (const auto* list : {&m.src_ports, &m.dst_ports})
+      for (const auto& p : *list)
+        if (auto it = outputs.find(p); it != outputs.end())
+          fail(Loc{m.line, m.col}, "bridge '" + b.name + "': mirror '" + m.name + "': ",
+               "port '" + p + "' is the output of mirror '" + it->second + "': it cannot be selected");
 }
 
 void Validator::container(const ContainerSpec& c, std::set<std::string>& names) {
@@ -846,6 +946,8 @@ void Validator::run() {
              "duplicate port name '" + p.name + "' (port names are unique across bridges)");
   }
   for (const auto& b : t_.bridges) bridge(b);
+  std::map<std::string, std::string> mirror_names;  // mirror -> its bridge
+  for (const auto& b : t_.bridges) mirrors(b, mirror_names);
   std::set<std::string> names;
   for (const auto& c : t_.containers) container(c, names);
   std::set<std::string> vm_names;
@@ -908,6 +1010,21 @@ YAML::Node settings_node(const Fields& base, const Settings& changes) {
 const PortSpec* BridgeSpec::find_port(const std::string& pname) const {
   for (const auto& p : ports)
     if (p.name == pname) return &p;
+  return nullptr;
+}
+
+const MirrorSpec* BridgeSpec::find_mirror(const std::string& mname) const {
+  for (const auto& m : mirrors)
+    if (m.name == mname) return &m;
+  return nullptr;
+}
+
+const MirrorSpec* Topology::find_mirror(const std::string& name, const BridgeSpec** bridge) const {
+  for (const auto& b : bridges)
+    if (const MirrorSpec* m = b.find_mirror(name)) {
+      if (bridge) *bridge = &b;
+      return m;
+    }
   return nullptr;
 }
 
@@ -1255,6 +1372,16 @@ void emit_sg(YAML::Emitter& e, const SecurityGroupSpec& g) {
 
 namespace {
 
+void emit_mirror(YAML::Emitter& e, const MirrorSpec& m) {
+  e << YAML::Flow << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << m.name;
+  for (const auto& f : mirror_fields(m)) {
+    e << YAML::Key << f.key << YAML::Value;
+    emit_value(e, f);
+  }
+  e << YAML::EndMap;
+}
+
 void emit_gateway(YAML::Emitter& e, const GatewaySpec& g) {
   e << YAML::Flow << YAML::BeginMap;
   e << YAML::Key << "name" << YAML::Value << g.name;
@@ -1272,6 +1399,21 @@ void emit_gateway(YAML::Emitter& e, const GatewaySpec& g) {
 }
 
 }  // namespace
+
+std::string mirror_to_yaml(const MirrorSpec& m) {
+  YAML::Emitter e;
+  emit_mirror(e, m);
+  return e.c_str();
+}
+
+Result<MirrorSpec> parse_mirror(const BridgeSpec& bridge, const std::string& yaml) {
+  return guarded("", [&] {
+    Parser parser("", "/");
+    MirrorSpec m = parser.mirror(YAML::Load(yaml), bridge.name, bridge.type);
+    m.line = m.col = 0;
+    return m;
+  });
+}
 
 std::string gateway_to_yaml(const GatewaySpec& g) {
   YAML::Emitter e;
@@ -1362,7 +1504,13 @@ std::string to_yaml(const Topology& t) {
     e << YAML::BeginSeq;
     for (const auto& p : b.ports)
       if (!gateway_of_port(t, p.name)) emit_port(e, p, b.type);  // a gateway's port is implied
-    e << YAML::EndSeq << YAML::EndMap;
+    e << YAML::EndSeq;
+    if (!b.mirrors.empty()) {
+      e << YAML::Key << "mirrors" << YAML::Value << YAML::BeginSeq;
+      for (const auto& m : b.mirrors) emit_mirror(e, m);
+      e << YAML::EndSeq;
+    }
+    e << YAML::EndMap;
   }
   e << YAML::EndSeq;
   if (!t.containers.empty()) {

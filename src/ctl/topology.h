@@ -8,6 +8,7 @@
 //       mac_aging: 300          # seconds (learning, switch)
 //       mac_table_size: 8192    # entries (learning, switch)
 //       fdb: [{vlan: 10, mac: "52:54:00:00:00:01", port: a1}]   # static entries
+//       mirrors: [{name: ids, select_src_ports: [a1], output_port: ids0}]   # ctl/mirror_spec.h
 //       ports:
 //         - {name: a1, type: pcap, rx: a1-in.pcap, tx: a1-out.pcap, vlan_mode: access, pvid: 10}
 //         - {name: to-eth, type: patch, peer: br-eth1/to-int, vlan_mode: trunk, allowed: [10, 20-30]}
@@ -39,6 +40,7 @@
 #include "base/result.h"
 #include "ctl/gateway_spec.h"
 #include "ctl/kinds/kind.h"
+#include "ctl/mirror_spec.h"
 #include "ctl/security.h"
 #include "ctl/vm_spec.h"
 #include "dp/bridge.h"
@@ -84,9 +86,11 @@ struct BridgeSpec {
   dp::BridgeSettings settings;
   std::vector<PortSpec> ports;
   std::vector<FdbSpec> fdb;
+  std::vector<MirrorSpec> mirrors;  // ctl/mirror_spec.h
   Loc loc;
 
   const PortSpec* find_port(const std::string& name) const;
+  const MirrorSpec* find_mirror(const std::string& name) const;
 };
 
 // Containers (kvnetd only): a network namespace NAME whose eth0 is a veth
@@ -129,6 +133,8 @@ struct Topology {
   const BridgeSpec* find_bridge(const std::string& name) const;
   // Finds a port by "port" or "bridge/port"; sets *bridge if given.
   const PortSpec* find_port(const std::string& ref, const BridgeSpec** bridge = nullptr) const;
+  // Finds a mirror by name (unique across bridges); sets *bridge if given.
+  const MirrorSpec* find_mirror(const std::string& name, const BridgeSpec** bridge = nullptr) const;
 };
 
 struct ParseOptions {
@@ -189,9 +195,17 @@ Result<SecurityGroupSpec> parse_sg(const std::string& flow_map);
 // One VM as a flow-style YAML map, and back (the store keeps VMs so).
 std::string vm_to_yaml(const VmSpec& vm);
 Result<VmSpec> parse_vm(const std::string& flow_map);
+// One mirror as a flow-style YAML map, and back (the store).
+std::string mirror_to_yaml(const MirrorSpec& m);
+Result<MirrorSpec> parse_mirror(const BridgeSpec& bridge, const std::string& flow_map);
 // One gateway as a flow-style YAML map, and back (the store).
 std::string gateway_to_yaml(const GatewaySpec& gw);
 Result<GatewaySpec> parse_gateway(const std::string& flow_map);
+
+// A port that goes leaves the selections of its bridge's mirrors (as in
+// OVS). Refused (nothing changed worth keeping) when it is a mirror's output
+// or the last port a mirror selects: that mirror must go first.
+Status forget_mirrored_port(BridgeSpec& b, const std::string& port);
 
 // --- checks shared with other modules ---
 // A usable bridge/port/container name (1-15 characters of letters, digits,

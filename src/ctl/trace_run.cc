@@ -107,6 +107,7 @@ nlohmann::json trace_step_json(const dp::TraceStep& s) {
     j[s.stage == dp::TraceStage::kPatch      ? "peer"
       : s.stage == dp::TraceStage::kLearn    ? "from_port"
       : s.stage == dp::TraceStage::kEncap    ? "encap"
+      : s.stage == dp::TraceStage::kMirror   ? "mirror"
       : s.stage == dp::TraceStage::kFirewall ? (s.what == dp::TraceWhat::kFwSpoofed     ? "refused"
                                                 : s.what == dp::TraceWhat::kFwUnfiltered ? "because"
                                                                                          : "groups")
@@ -115,6 +116,7 @@ nlohmann::json trace_step_json(const dp::TraceStep& s) {
   text("rule", s.rule);
   text("ct", s.ct);
   text("conn_state", s.conn_state);
+  text("mirror_output", s.mirror_output);
   num("rule_id", s.rule_id);
   num("zone", s.zone);
   num("bytes", s.bytes);

@@ -55,6 +55,7 @@ class ChangeTxn {
 
 bool contains(const std::vector<PortRef>& v, const PortRef& r) { return std::find(v.begin(), v.end(), r) != v.end(); }
 
+
 }  // namespace
 
 BackendOpener kernel_backends(const std::string& pcap_dir) {
@@ -130,6 +131,9 @@ const std::vector<Service::Command>& Service::commands() {
       {"gw-del", true, &Service::gw_del},
       {"gw-list", false, &Service::gw_list},
       {"gw-show", false, &Service::gw_show},
+      {"mirror-add", true, &Service::mirror_add},
+      {"mirror-del", true, &Service::mirror_del},
+      {"mirror-list", false, &Service::mirror_list},
   };
   return kCommands;
 }
@@ -367,6 +371,22 @@ void Service::fill_change(Applying& a) {
   for (const auto& b : a.next.bridges)
     for (const auto& f : b.fdb)
       if (contains(plan.ports_added, {b.name, f.port})) add_fdb(b.name, f);
+  // Mirrors: each bridge's whole list, with every change (a port they name
+  // may have been re-created under a new id); the datapath keeps counters by name.
+  for (const auto& b : a.next.bridges) {
+    const BridgeSpec* ob = cur_.find_bridge(b.name);
+    if (b.mirrors.empty() && (!ob || ob->mirrors.empty())) continue;
+    std::vector<io::Change::Mirror> list;
+    for (const auto& m : b.mirrors) {
+      io::Change::Mirror x{m.name, m.select_all, {}, {}, {}, {}, m.output_vlan};
+      for (const auto& p : m.src_ports) x.src.push_back(a.ref(p, live_));
+      for (const auto& p : m.dst_ports) x.dst.push_back(a.ref(p, live_));
+      if (m.vlans.any()) x.vlans = m.vlans;
+      if (!m.output_port.empty()) x.out_port = a.ref(m.output_port, live_);
+      list.push_back(std::move(x));
+    }
+    c.mirrors.emplace_back(b.name, std::move(list));
+  }
 }
 
 // After the datapath changed: bookkeeping, backends closed here on the
@@ -551,6 +571,7 @@ Result<json> Service::del_port(const Args& a) {
   if (gateway_of_port(cur_, port)) return Error{"port '" + port + "' is gateway '" + port + "''s port: use 'gw del " + port + "'"};
   Topology next = cur_;
   BridgeSpec* nb = next.find_bridge(ob->name);
+  if (auto s = forget_mirrored_port(*nb, port); !s) return s.error();
   std::erase_if(nb->ports, [&](const PortSpec& p) { return p.name == port; });
   std::erase_if(nb->fdb, [&](const FdbSpec& f) { return f.port == port; });
   return commit_json(next);
@@ -697,6 +718,9 @@ Result<json> Service::show(const Args&) {
     for (const auto& [name, sec] : conntrack_timeout_values(b.settings.conntrack_timeouts)) timeouts[name] = sec;
     bj["conntrack_timeouts"] = timeouts;
     if (auto t = conntrack_timeouts_str(b.settings.conntrack_timeouts); !t.empty()) bj["conntrack_timeouts_changed"] = t;
+    json mirrors = json::array();
+    for (const auto& m : b.mirrors) mirrors.push_back(mirror_json(b, m));
+    bj["mirrors"] = mirrors;
     bridges.push_back(bj);
   }
   json cts = json::array();
@@ -916,6 +940,8 @@ Result<json> Service::ct_del(const Args& a) {
   if (port.empty()) return Error{"container '" + name + "' does not exist"};
   std::erase_if(next.containers, [&](const ContainerSpec& c) { return c.name == name; });
   for (auto& b : next.bridges) {
+    if (b.find_port(port))
+      if (auto s = forget_mirrored_port(b, port); !s) return Error{"container '" + name + "': " + s.error().message};
     std::erase_if(b.ports, [&](const PortSpec& p) { return p.name == port; });
     std::erase_if(b.fdb, [&](const FdbSpec& f) { return f.port == port; });
   }

@@ -184,6 +184,11 @@ class Service {
   Result<json> gw_list(const Args& a);
   Result<json> gw_show(const Args& a);
   json gw_json(const ctl::GatewaySpec& gw, bool leases) const;
+  // Mirrors (service_mirror.cc)
+  Result<json> mirror_add(const Args& a);
+  Result<json> mirror_del(const Args& a);
+  Result<json> mirror_list(const Args& a);
+  json mirror_json(const ctl::BridgeSpec& b, const ctl::MirrorSpec& m) const;
   Status start_vm(const ctl::VmSpec& vm);
   void vm_exited(const std::string& name);
   // Why a VM's NIC port has no device now ("" if it is not a NIC of a

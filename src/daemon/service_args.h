@@ -21,6 +21,7 @@ class Args {
   explicit Args(const json& r) : r_(r) {}
 
   bool has(const char* key) const { return r_.contains(key) && !r_[key].is_null(); }
+  const json& raw() const { return r_; }  // for an argument of its own shape
   Result<std::string> str(const char* key, bool required = true) const {
     if (!r_.contains(key) || r_[key].is_null()) {
       if (required) return Error{std::string("missing argument '") + key + "'"};

@@ -71,6 +71,8 @@ Result<json> Service::gw_del(const Args& a) {
   Topology next = cur_;
   std::erase_if(next.gateways, [&](const GatewaySpec& g) { return g.name == name; });
   for (auto& b : next.bridges) {
+    if (b.find_port(name))
+      if (auto s = forget_mirrored_port(b, name); !s) return Error{"gateway '" + name + "': " + s.error().message};
     std::erase_if(b.ports, [&](const PortSpec& p) { return p.name == name; });
     std::erase_if(b.fdb, [&](const FdbSpec& f) { return f.port == name; });
   }

@@ -244,6 +244,9 @@ Result<json> Service::vm_del(const Args& a) {
   std::erase_if(next.vms, [&](const VmSpec& x) { return x.name == name; });
   std::erase_if(next.bridges, [&](const BridgeSpec& b) { return bridges.count(b.name) != 0; });
   for (auto& b : next.bridges) {
+    for (const auto& port : ports)
+      if (b.find_port(port))
+        if (auto s = forget_mirrored_port(b, port); !s) return Error{"vm '" + name + "': " + s.error().message};
     std::erase_if(b.ports, [&](const PortSpec& p) { return ports.count(p.name) != 0; });
     std::erase_if(b.fdb, [&](const FdbSpec& f) { return ports.count(f.port) != 0; });
   }

@@ -201,7 +201,7 @@ class HubBridge final : public Bridge {
   void forward(Port& in, FrameBatch& batch) override {
     size_t n = 0;
     for (Port* p : ports_)
-      if (p != &in) scratch_[n++] = p;
+      if (p != &in && !p->mirror_out) scratch_[n++] = p;  // a mirror's output gets only copies
     for (uint32_t i = 0; i < batch.count; ++i) {
       if (ctx_.trace()) [[unlikely]]
         trace({.port = in.name, .stage = TraceStage::kFlood, .count = static_cast<int64_t>(n)});
@@ -223,7 +223,7 @@ class LearningBridge final : public Bridge {
   void forward(Port& in, FrameBatch& batch) override {
     size_t n = 0;
     for (Port* p : ports_)
-      if (p != &in) scratch_[n++] = p;
+      if (p != &in && !p->mirror_out) scratch_[n++] = p;  // a mirror's output gets only copies
     for (uint32_t i = 0; i < batch.count; ++i) {
       Frame* f = batch[i];
       learn(in, f, 0);
@@ -267,7 +267,7 @@ class SwitchBridge final : public Bridge {
       f->meta.carried = true;  // the flood picks ports that carry it
       size_t n = 0;
       for (Port* p : ports_)
-        if (p != &in && p->vlan.includes(vlan, inner)) scratch_[n++] = p;
+        if (p != &in && p->vlan.includes(vlan, inner) && !p->mirror_out) scratch_[n++] = p;
       if (ctx_.trace()) [[unlikely]]
         trace({.port = in.name, .stage = TraceStage::kFlood, .vlan = vlan, .count = static_cast<int64_t>(n)});
       fan_out(scratch_.data(), n, f);

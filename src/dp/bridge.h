@@ -32,6 +32,7 @@
 
 #include "dp/conntrack.h"
 #include "dp/fdb.h"
+#include "dp/mirror.h"
 #include "dp/pipeline.h"
 #include "dp/port.h"
 #include "net/frame.h"
@@ -81,6 +82,9 @@ class Bridge {
   // a zone of it), made when the first firewall is installed.
   Conntrack* conntrack() { return ct_.get(); }
   Conntrack& make_conntrack();
+  // Its port mirrors (dp/mirror.h; Datapath::set_mirrors installs them).
+  MirrorTable& mirrors() { return mirrors_; }
+  const MirrorTable& mirrors() const { return mirrors_; }
   const BridgeSettings& settings() const { return settings_; }
   // New aging time applies at once; a new table size keeps the most recently
   // seen entries that fit (static entries first). Likewise for the connection
@@ -121,6 +125,7 @@ class Bridge {
   std::vector<Port*> scratch_;  // flood targets, sized to ports_
   std::unique_ptr<Fdb> fdb_;
   std::unique_ptr<Conntrack> ct_;
+  MirrorTable mirrors_;
   std::vector<std::unique_ptr<Stage>> ingress_;  // built-in, before the port's own
   std::vector<std::unique_ptr<Stage>> egress_;   // built-in, after the port's own
 

@@ -45,6 +45,7 @@ enum class Drop : uint8_t {
   kSpoofedArp,           // port security: ARP for an address that is not the port's
   kDhcpServer,           // port security: the endpoint answers as a DHCP server
   kRouterAdvert,         // port security: the endpoint sends IPv6 router advertisements
+  kMirrorOutput,         // received on a port reserved as a mirror's output
   kCount
 };
 
@@ -84,6 +85,7 @@ inline constexpr DropName kDropTable[] = {
     {Drop::kSpoofedArp, "spoofed_arp", "port security: ARP for an address that is not the port's"},
     {Drop::kDhcpServer, "dhcp_server", "port security: the endpoint may not act as a DHCP server"},
     {Drop::kRouterAdvert, "router_advert", "port security: the endpoint may not send router advertisements"},
+    {Drop::kMirrorOutput, "mirror_output", "the port is a mirror's output: what it receives is dropped"},
 };
 constexpr bool drop_table_complete() {
   if (std::size(kDropTable) != static_cast<size_t>(Drop::kCount)) return false;

@@ -51,6 +51,7 @@ Port& Datapath::add_port(Bridge& br, const std::string& name, KindTag kind, uint
   by_name_[br.name() + "/" + name] = id;
   port_table_[id] = std::move(p);
   br.attach(*port_table_[id]);
+  if (!br.mirrors().empty()) br.mirrors().mark_ports(br.ports());  // select_all takes it in
   if (port_table_[id]->backend) port_table_[id]->backend->attach(*port_table_[id]);
   if (queue_.size() < port_table_.size()) {  // the ring holds each port at most once
     queue_.assign(port_table_.size(), nullptr);
@@ -74,6 +75,10 @@ std::unique_ptr<PortBackend> Datapath::remove_port(Port& p) {
   for (size_t i = 0; i < q_len_; ++i)  // forget a queued reference
     if (queue_[(q_head_ + i) % queue_.size()] == &p) queue_[(q_head_ + i) % queue_.size()] = nullptr;
   p.bridge->detach(p);
+  if (!p.bridge->mirrors().empty()) {
+    p.bridge->mirrors().forget_port(&p);
+    p.bridge->mirrors().mark_ports(p.bridge->ports());
+  }
   for (const std::string& key : {p.name, p.path()})
     if (auto it = by_name_.find(key); it != by_name_.end() && it->second == p.id) by_name_.erase(it);
   if (p.backend) p.backend->detach(p);
@@ -205,6 +210,7 @@ void Datapath::receive(Port& in, FrameBatch& batch) {
     batch[i]->meta.depth = 0;
     budget_[i] = kFrameBudget;
   }
+  ++round_;
   depth_ = 0;
   deliver(in, batch);
   drain();
@@ -217,6 +223,8 @@ void Datapath::deliver(Port& in, FrameBatch& batch) {
       in.counters.rx_bytes += batch[i]->len();
     }
   if (in.taps && !dry_run_) [[unlikely]] in.taps->offer(in, Direction::kIn, batch);
+  if (in.mirror_rx || in.mirror_out) [[unlikely]]
+    mirror_received(in, batch);
   in.bridge->process(in, batch);
 }
 
@@ -270,7 +278,11 @@ void Datapath::deliver(Port& in, FrameBatch& batch) {
   out.pending.clear();
 }
 
+void Datapath::output_copy(Port& out, Frame* f) { output_one(out, f); }
+
 void Datapath::output(Port& out, FrameBatch& b) {
+  if (out.mirror_tx) [[unlikely]]
+    mirror_sent(out, b);
   for (uint32_t i = 0; i < b.count; ++i) output_one(out, b[i]);
   b.clear();
 }

@@ -65,6 +65,10 @@ class Datapath final : public PipelineContext {
   // Neutron flushes conntrack when a rule goes); removing it forgets the
   // port's zone.
   void set_firewall(Port& p, std::shared_ptr<const FwPolicy> policy);
+  // Replaces a bridge's port mirrors (dp/mirror.h; empty: none). The ports a
+  // mirror names are ports of `b`; at most kMaxMirrors. Learned entries of a
+  // new output port are forgotten (it is reserved: nothing is switched to it).
+  void set_mirrors(Bridge& b, std::vector<MirrorConfig> mirrors);
 
   // Starts / stops offering the port's frames to a capture tap
   // (dp/capture.h). remove_tap returns false if the tap is not the port's.
@@ -108,6 +112,13 @@ class Datapath final : public PipelineContext {
   void hand_over(Port& patch, net::FrameBatch& batch);  // a patch port's frames to its peer
   void send_finalized(Port& out, net::FrameBatch& batch);
   void drain();
+  // Port mirrors (dp/mirror.cc): what `in` received, what `out` is given.
+  void mirror_received(Port& in, net::FrameBatch& batch);
+  void mirror_sent(Port& out, const net::FrameBatch& batch);
+  void mirror_frame(Port& at, const net::Frame& f, uint32_t candidates, bool received);
+  void output_copy(Port& out, net::Frame* f);  // output_one, not inlined: for mirror copies
+  uint32_t mirror_copies(Port& at, const net::Frame& f, const MirrorTable::Mirror& m, bool strip, uint16_t vlan,
+                         uint16_t tpid, uint8_t pcp, uint64_t& bytes);
 
   net::FramePool frames_;
   std::vector<std::unique_ptr<Bridge>> bridges_;
@@ -127,6 +138,7 @@ class Datapath final : public PipelineContext {
   std::vector<Deferred> deferred_;
   size_t d_head_ = 0, d_len_ = 0;
   uint32_t budget_[net::kBatchSize] = {};
+  uint64_t round_ = 0;  // receive() calls: tells the input frames of one from the next (mirrors)
 };
 
 }  // namespace kvnet::dp

@@ -142,6 +142,12 @@ struct Port {
   std::vector<std::unique_ptr<Stage>> egress;
   // Live captures of the port (dp/capture.h); null when nobody captures.
   std::unique_ptr<CaptureTaps> taps;
+  // The bridge's mirrors (dp/mirror.h) that select what this port receives
+  // (bit i: mirror i) and what it sends; whether it is a mirror's output
+  // (reserved: floods skip it, what it receives is dropped).
+  uint32_t mirror_rx = 0;
+  uint32_t mirror_tx = 0;
+  bool mirror_out = false;
 
   // Datapath scratch: frames waiting to be sent or handed to the peer.
   net::FrameBatch pending;

@@ -17,6 +17,7 @@ std::string_view to_string(TraceStage s) {
     case TraceStage::kPatch: return "patch";
     case TraceStage::kFirewall: return "firewall";
     case TraceStage::kDrop: return "drop";
+    case TraceStage::kMirror: return "mirror";
   }
   return "?";
 }
@@ -149,6 +150,10 @@ std::string describe(const TraceStep& s) {
                          s.other.empty() ? std::string("(none: the peer does not exist)") : s.other);
     case TraceStage::kFirewall: return firewall(s);
     case TraceStage::kDrop: return fmt::format("dropped ({}): {}", to_string(s.reason), explain(s.reason));
+    case TraceStage::kMirror:
+      return fmt::format("{} port {}{}: mirror {} -> {} ({} cop{})", s.mode == "src" ? "received on" : "sent out of",
+                         s.port, s.vlan > 0 ? fmt::format(" in VLAN {}", s.vlan) : std::string(), s.other,
+                         s.mirror_output, s.count, s.count == 1 ? "y" : "ies");
   }
   return "";
 }

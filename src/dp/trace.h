@@ -21,7 +21,7 @@
 namespace kvnet::dp {
 
 enum class TraceStage : uint8_t {
-  kIngress, kVlan, kLearn, kLookup, kFlood, kEgress, kOutput, kEncap, kPatch, kFirewall, kDrop
+  kIngress, kVlan, kLearn, kLookup, kFlood, kEgress, kOutput, kEncap, kPatch, kFirewall, kDrop, kMirror
 };
 std::string_view to_string(TraceStage s);
 
@@ -75,6 +75,10 @@ struct TraceStep {
   std::string conn_state;   // the connection's state (ESTABLISHED, REPLIED, ...), its direction
   int64_t rule_id = -1;
   int64_t zone = -1;
+  // mirror: other = the mirror's name, mode = "src" (received on `port`) or
+  // "dst" (sent out of it), vlan (switch bridges), count = copies sent,
+  // mirror_output = "port P" or "vlan N"
+  std::string mirror_output;
   bool tagged = false;      // vlan: the frame came with a tag
   bool tunnel = false;      // vlan: dot1q-tunnel port
   Drop reason = Drop::kCount;  // drop

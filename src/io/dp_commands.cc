@@ -51,6 +51,19 @@ ChangeResult DatapathCommands::apply(Change c) {
       if (!dp.find_bridge(f.bridge)->fdb()->add_static(f.vlan, f.mac, p->id)) ++r.fdb_refused;
       if (p->backend && !f.remote.empty()) p->backend->set_static_remote(f.vlan, f.mac, f.remote);
     }
+    for (const auto& [bridge, list] : c.mirrors) {
+      dp::Bridge* b = dp.find_bridge(bridge);
+      if (!b) continue;
+      std::vector<dp::MirrorConfig> cfgs;
+      for (const auto& m : list) {
+        dp::MirrorConfig mc{m.name, m.select_all, {}, {}, m.vlans, nullptr, m.out_vlan};
+        for (const auto& ref : m.src) mc.src.push_back(port(ref));
+        for (const auto& ref : m.dst) mc.dst.push_back(port(ref));
+        if (m.out_port) mc.out_port = port(*m.out_port);
+        cfgs.push_back(std::move(mc));
+      }
+      dp.set_mirrors(*b, std::move(cfgs));
+    }
     return r;
   });
 }
@@ -178,6 +191,16 @@ size_t DatapathCommands::clear_counters(std::optional<uint32_t> port) {
         ++n;
       }
     return n;
+  });
+}
+
+std::vector<MirrorRow> DatapathCommands::mirrors() {
+  return rt_.call([&](dp::Datapath& dp) {
+    std::vector<MirrorRow> out;
+    for (const auto& b : dp.bridges())
+      for (const auto& m : b->mirrors().mirrors())
+        out.push_back({b->name(), m.cfg.name, m.cfg.out_port || m.cfg.out_vlan, m.counters});
+    return out;
   });
 }
 

@@ -16,6 +16,7 @@
 //   metrics        O(ports + bridges) copy (+ O(learned remotes) per
 //                  remote_ip=flow tunnel whose remotes changed since)
 //   clear_counters O(ports)
+//   mirrors        O(mirrors) copy
 //   pipeline       O(bridges + ports + stages) copy
 //   trace          one frame through the pipeline, with formatting
 //   remove_all     O(ports + bridges)
@@ -88,6 +89,17 @@ struct Change {
   std::vector<Fdb> fdb_add;
   // Ports whose firewall policy is new or changed (null: none any more).
   std::vector<std::pair<PortRef, std::shared_ptr<const dp::FwPolicy>>> firewalls;
+  // Bridges' port mirrors, each bridge's whole list (dp/mirror.h), last:
+  // every port they name exists by then.
+  struct Mirror {
+    std::string name;
+    bool select_all = false;
+    std::vector<PortRef> src, dst;
+    std::optional<dp::VlanSet> vlans;  // none: every VLAN
+    std::optional<PortRef> out_port;   // or out_vlan
+    uint16_t out_vlan = 0;
+  };
+  std::vector<std::pair<std::string, std::vector<Mirror>>> mirrors;
 };
 
 struct ChangeResult {
@@ -122,6 +134,14 @@ struct DatapathMetrics {
   };
   std::vector<Tunnel> tunnels;
   LoopTimes loop;
+};
+
+// One mirror's counters (OVS's Mirror statistics), as read by mirrors().
+struct MirrorRow {
+  std::string bridge;
+  std::string name;
+  bool active;  // it has an output (a removed output port leaves it without)
+  dp::MirrorCounters counters;
 };
 
 // A pipeline stage and its counters, as read by pipeline().
@@ -171,6 +191,7 @@ class DatapathCommands {
   // Zeroes the counters (packets, bytes, drops) of one port, or of every
   // port; returns how many ports.
   size_t clear_counters(std::optional<uint32_t> port);
+  std::vector<MirrorRow> mirrors();
   // Every bridge's stages with their counters, in the order frames meet them.
   std::vector<BridgePipelineRow> pipeline();
   // One frame into `port` with tracing on and nothing changed (dry run).
