@@ -446,6 +446,7 @@ class Drawer {
         case dp::TraceStage::kVlan:
         case dp::TraceStage::kLearn:
         case dp::TraceStage::kFirewall:
+        case dp::TraceStage::kMirror:  // the copies' own output steps follow
           break;  // decisions at a port; a refusal is followed by its drop step
       }
     }
