@@ -493,7 +493,8 @@ void ApiServer::end_streams(const std::string& why) {
 
 // --- the client ---
 
-Result<json> api_call(const std::string& socket_path, const json& req, int timeout_ms) {
+// A connection to kvnetd with `req` sent; the caller closes the fd.
+static Result<int> connect_and_send(const std::string& socket_path, const json& req) {
   auto a = address(socket_path);
   if (!a) return a.error();
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -508,6 +509,13 @@ Result<json> api_call(const std::string& socket_path, const json& req, int timeo
     close(fd);
     return Error{"sending the request to " + socket_path + " failed"};
   }
+  return fd;
+}
+
+Result<json> api_call(const std::string& socket_path, const json& req, int timeout_ms) {
+  auto sent = connect_and_send(socket_path, req);
+  if (!sent) return sent.error();
+  const int fd = *sent;
   auto line = read_line(fd, timeout_ms, kMaxAnswer);
   close(fd);
   if (!line) return Error{"reading kvnetd's answer: " + line.error().message};
@@ -517,20 +525,9 @@ Result<json> api_call(const std::string& socket_path, const json& req, int timeo
 }
 
 Result<ApiStreamClient> api_open_stream(const std::string& socket_path, const json& req, int timeout_ms) {
-  auto a = address(socket_path);
-  if (!a) return a.error();
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error{std::string("socket: ") + std::strerror(errno)};
-  // SAFETY: connect reads the sockaddr_un we own, of the size we pass.
-  if (connect(fd, reinterpret_cast<sockaddr*>(&*a), sizeof *a) < 0) {
-    const int e = errno;
-    close(fd);
-    return Error{"cannot connect to kvnetd at " + socket_path + ": " + std::strerror(e) + " (is kvnetd running?)"};
-  }
-  if (!write_all(fd, encode_answer(req))) {
-    close(fd);
-    return Error{"sending the request to " + socket_path + " failed"};
-  }
+  auto sent = connect_and_send(socket_path, req);
+  if (!sent) return sent.error();
+  const int fd = *sent;
   // The answer line, and whatever of the stream came with it.
   std::string buf;
   char chunk[65536];
