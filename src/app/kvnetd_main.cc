@@ -20,6 +20,7 @@
 #include "daemon/vm_host.h"
 #include "daemon/event_loop.h"
 #include "daemon/gateway_host.h"
+#include "daemon/host_mounts.h"
 #include "daemon/http_dashboard.h"
 #include "daemon/instance_lock.h"
 #include "daemon/listen_address.h"
@@ -309,6 +310,10 @@ int main(int argc, char** argv) {
   // A closing terminal must not stop the switch; once the loop blocks it,
   // SIGHUP (blocked signals are queued even when ignored) reopens the log.
   signal(SIGHUP, SIG_IGN);
+  // Looks at our ancestors: before daemonizing.
+  if (const auto mounts = daemon::choose_host_mounts(); mounts.warning) log_warn(mounts.note);
+  else if (mounts.entered) log(mounts.note);
+  else log_debug(mounts.note);
   int ready_fd = -1;
   if (!o.foreground) {
     auto fd = daemonize();
