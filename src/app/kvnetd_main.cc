@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "app/cli_errors.h"
 #include "base/log.h"
 #include "ctl/store.h"
 #include "daemon/api.h"
@@ -239,7 +240,7 @@ int run(const Options& o, const std::function<void(char)>& report) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"kvnetd: kvnet's switch daemon"};
+  CLI::App app{"kvnetd: kvnet's switch daemon", "kvnetd"};
   Options o;
   if (const char* g = std::getenv("KVNET_GUEST_DIR"); g && *g) o.guest_dir = g;
   app.add_option("--db", o.db, "SQLite configuration database")->capture_default_str();
@@ -273,7 +274,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    return kvnet::app::report_cli_error(app, e);
   }
   if (!o.metrics.empty()) {
     auto a = daemon::parse_listen_address(o.metrics, "--metrics");
