@@ -40,7 +40,7 @@ if [ "$KEEP" != "--keep" ]; then
 fi
 
 say "1. Start kvnetd (socket $KVNET_SOCKET, guest image ${KVNET_GUEST_DIR:-/var/cache/kvnet/guest})"
-# The dashboard and the metrics (issue 10): loopback only.
+# The dashboard and the metrics: loopback only.
 HTTP=${KVNET_DEMO_HTTP:-127.0.0.1:8042}
 METRICS=${KVNET_DEMO_METRICS:-127.0.0.1:9142}
 "$BIN/kvnetd" --foreground --db "$WORK/kvnet.db" --socket "$KVNET_SOCKET" --http "$HTTP" --metrics "$METRICS" \
