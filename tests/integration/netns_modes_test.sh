@@ -23,6 +23,7 @@ start_in() {
     nsenter) nsenter --net=/run/netns/"$H" "$BIN/kvnetd" "${args[@]}" >>"$T/kvnetd.log" 2>&1 & ;;
     setpriv) setpriv --no-new-privs --bounding-set=-all,"$UNIT_CAPS" "$BIN/kvnetd" "${args[@]}" >>"$T/kvnetd.log" 2>&1 & ;;
     systemd)
+      systemctl reset-failed "$UNIT" >/dev/null 2>&1 || true
       systemd-run --quiet --unit "$UNIT" "${UNIT_PROPS[@]}" "$BIN/kvnetd" "${args[@]}" ||
         fail "systemd-run of kvnetd with the unit's options failed"
       KVD_PID=$(systemctl show -p MainPID --value "$UNIT")
