@@ -38,9 +38,9 @@ demo_clean() {
     local vms
     vms=$(KVNET_SOCKET=$c "$d" --format json vm list 2>/dev/null |
       python3 -c 'import json,sys; print(" ".join(v["name"] for v in json.load(sys.stdin)))' 2>/dev/null || true)
-    for v in $vms; do KVNET_SOCKET=$c "$d" vm kill "$v" >/dev/null 2>&1; done
+    for v in $vms; do KVNET_SOCKET=$c "$d" vm kill "$v" >/dev/null 2>&1 || true; done
     printf 'bridges: []\ncontainers: []\nvms: []\n' >"$f.empty.yaml"
-    KVNET_SOCKET=$c "$d" apply "$f.empty.yaml" >/dev/null 2>&1
+    KVNET_SOCKET=$c "$d" apply "$f.empty.yaml" >/dev/null 2>&1 || true
     rm -f "$f.empty.yaml"
     kill "$a" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$a" 2>/dev/null || break; sleep 0.05; done
@@ -87,7 +87,13 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   case ${1:-} in
     list) demo_list ;;
     clean)
-      if [ -n "${2:-}" ]; then demo_clean "$2"; else for f in "$DEMO_STATE"/*; do [ -f "$f" ] && demo_clean "$(basename "$f")"; done; fi
+      if [ -n "${2:-}" ]; then
+        demo_clean "$2"
+      else
+        for f in "$DEMO_STATE"/*; do
+          if [ -f "$f" ]; then demo_clean "$(basename "$f")"; fi
+        done
+      fi
       ;;
     *) echo "usage: demo_lib.sh list | clean [PART]" >&2; exit 2 ;;
   esac
