@@ -24,7 +24,7 @@ OVS_NETDEV_EXISTED=$(ip link show ovs-netdev >/dev/null 2>&1 && echo 1 || echo 0
 cleanup() {
   set +e
   [ "$OVS_NETDEV_EXISTED" = 0 ] && ip link del ovs-netdev 2>/dev/null
-  pkill -f "iperf3 -s -p 53[0-9][0-9]" 2>/dev/null
+  end_started
   [ -n "$KVD" ] && kill "$KVD" 2>/dev/null && sleep 0.3
   [ -f "$T/ovs/vswitchd.pid" ] && kill "$(cat "$T/ovs/vswitchd.pid")" 2>/dev/null
   [ -f "$T/ovs/ovsdb.pid" ] && kill "$(cat "$T/ovs/ovsdb.pid")" 2>/dev/null
@@ -68,21 +68,19 @@ measure() {
   local tcp=() udp=() rtt=()
   ip netns exec ${P}1 ping -c 3 -i 0.2 -W 1 10.86.0.2 >/dev/null 2>&1 || true  # learn, ARP
   for r in $(seq 1 "$RUNS"); do
-    ip netns exec ${P}2 iperf3 -s -p 5310 -1 -D
-    sleep 0.3
+    iperf_server ${P}2 5310 || say "  iperf3 server on port 5310 did not start"
     local g=0
     if ip netns exec ${P}1 timeout $((DUR + 10)) iperf3 -c 10.86.0.2 -p 5310 -t "$DUR" -J --connect-timeout 3000 >"$T/tcp.json" 2>/dev/null; then
       g=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(round(j["end"]["sum_received"]["bits_per_second"]/1e9, 2))' "$T/tcp.json" 2>/dev/null || echo 0)
     fi
-    pkill -f "iperf3 -s -p 5310" 2>/dev/null || true
+    end_pid "$IPERF_PID"
     tcp+=("$g")
-    ip netns exec ${P}2 iperf3 -s -p 5311 -1 -D
-    sleep 0.3
+    iperf_server ${P}2 5311 || say "  iperf3 server on port 5311 did not start"
     local u=0
     if ip netns exec ${P}1 timeout $((DUR + 10)) iperf3 -u -b 0 -l 18 -c 10.86.0.2 -p 5311 -t "$DUR" -J >"$T/udp.json" 2>/dev/null; then
       u=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["end"]["sum"]; print(int((s["packets"]-s["lost_packets"])/s["seconds"]))' "$T/udp.json" 2>/dev/null || echo 0)
     fi
-    pkill -f "iperf3 -s -p 5311" 2>/dev/null || true
+    end_pid "$IPERF_PID"
     udp+=("$u")
     local p
     p=$(ip netns exec ${P}1 ping -q -c 100 -i 0.01 -W 1 10.86.0.2 2>/dev/null | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p')

@@ -30,6 +30,7 @@ export KVNET_SOCKET=$T/kvnetd.sock
 cleanup() {
   set +e
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  end_started
   [ -n "$KVD" ] && kill "$KVD" 2>/dev/null && sleep 0.3
   for ns in ${P}1 ${P}2 $SW; do ip netns del "$ns" 2>/dev/null; done
   rm -rf "$T"
@@ -75,24 +76,19 @@ drop_hosts() {
   sleep 0.2
 }
 
-iperf_server() {  # port [extra]: one test, then exits
-  ip netns exec ${P}2 iperf3 -s -p "$1" -1 >/dev/null 2>&1 &
-  PIDS+=($!)
-  sleep 0.3
-}
 
 # One measurement set on the current hosts: prints "tcp_gbps udp_pps".
 measure() {
   local tcp=() udp=()
   ip netns exec ${P}1 ping -c 3 -i 0.2 -W 1 10.86.0.2 >/dev/null 2>&1 || true
   for r in $(seq 1 "$RUNS"); do
-    iperf_server 5201
+    iperf_server ${P}2 5201 || say "  iperf3 server on port 5201 did not start"
     local g=0
     if ip netns exec ${P}1 timeout $((DUR + 10)) iperf3 -c 10.86.0.2 -p 5201 -t "$DUR" -J --connect-timeout 3000 >"$T/tcp.json" 2>/dev/null; then
       g=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(round(j["end"]["sum_received"]["bits_per_second"]/1e9, 2))' "$T/tcp.json" 2>/dev/null || echo 0)
     fi
     tcp+=("$g")
-    iperf_server 5202
+    iperf_server ${P}2 5202 || say "  iperf3 server on port 5202 did not start"
     local u=0
     if ip netns exec ${P}1 timeout $((DUR + 10)) iperf3 -u -b 0 -l 18 -c 10.86.0.2 -p 5202 -t "$DUR" -J >"$T/udp.json" 2>/dev/null; then
       u=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["end"]["sum"]; print(int((s["packets"]-s["lost_packets"])/s["seconds"]))' "$T/udp.json" 2>/dev/null || echo 0)

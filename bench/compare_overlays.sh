@@ -27,6 +27,7 @@ PIDS=()
 cleanup() {
   set +e
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  end_started
   sleep 0.3
   for ns in $(ip netns list | awk '{print $1}' | grep "^$P"); do ip netns del "$ns"; done
   rm -rf "$T"
@@ -91,21 +92,19 @@ measure() {  # prints "tcp_gbps udp_pps"
   local tcp=() udp=() a=${P}eA b=${P}eB
   ip netns exec $a ping -c 3 -i 0.2 -W 1 192.168.96.2 >/dev/null 2>&1 || true
   for r in $(seq 1 "$RUNS"); do
-    ip netns exec $b iperf3 -s -p 5410 -1 -D
-    sleep 0.3
+    iperf_server $b 5410 || say "  iperf3 server on port 5410 did not start"
     local g=0
     if ip netns exec $a timeout $((DUR + 10)) iperf3 -c 192.168.96.2 -p 5410 -t "$DUR" -J --connect-timeout 3000 >"$T/tcp.json" 2>/dev/null; then
       g=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(round(j["end"]["sum_received"]["bits_per_second"]/1e9, 2))' "$T/tcp.json" 2>/dev/null || echo 0)
     fi
-    ip netns exec $b pkill -f "iperf3 -s -p 5410" 2>/dev/null || true
+    end_pid "$IPERF_PID"
     tcp+=("$g")
-    ip netns exec $b iperf3 -s -p 5411 -1 -D
-    sleep 0.3
+    iperf_server $b 5411 || say "  iperf3 server on port 5411 did not start"
     local u=0
     if ip netns exec $a timeout $((DUR + 10)) iperf3 -u -b 0 -l 18 -c 192.168.96.2 -p 5411 -t "$DUR" -J >"$T/udp.json" 2>/dev/null; then
       u=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["end"]["sum"]; print(int((s["packets"]-s["lost_packets"])/s["seconds"]))' "$T/udp.json" 2>/dev/null || echo 0)
     fi
-    ip netns exec $b pkill -f "iperf3 -s -p 5411" 2>/dev/null || true
+    end_pid "$IPERF_PID"
     udp+=("$u")
     say "  run $r: TCP ${g} Gbit/s, UDP ${u} pps"
   done

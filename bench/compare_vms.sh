@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# VMs in one run (issue 8): kvnetd's VM host against QEMU started by hand.
+# VMs in one run: kvnetd's VM host against QEMU started by hand.
 #   boot:  `kvnetctl vm start` to the guest's ready marker, against the same
 #          QEMU command line started by hand (its TAP by name instead of an
 #          inherited fd) to the same marker; both timed by polling the

@@ -21,3 +21,53 @@ open(doc, "w").write(s)
 PY
   echo "[bench] updated $doc" >&2
 }
+
+# --- Processes a benchmark starts in the background ---
+# They are ended by the pid they were started with, never by name (a user's
+# own iperf3 on the same port must survive a benchmark). Each is recorded,
+# with its start time, in BENCH_PIDFILE (default $T/bench.pids, so that a pid
+# recorded inside $(...) reaches the script's cleanup too); end_started ends
+# those still running, and a pid the kernel has since given to another
+# process is left alone.
+
+# pid_started PID: PID's start time (clock ticks since boot), "" if gone.
+pid_started() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+
+# record_pid PID: remembers a process this script started.
+record_pid() { echo "$1 $(pid_started "$1")" >>"${BENCH_PIDFILE:-$T/bench.pids}"; }
+
+# end_pid PID: ends PID if it is still the process recorded under it, and
+# reaps it when it is this shell's child.
+end_pid() {
+  local pid=$1 start
+  start=$(awk -v p="$pid" '$1 == p {s = $2} END {print s}' "${BENCH_PIDFILE:-$T/bench.pids}" 2>/dev/null)
+  if [ -n "$start" ] && [ "$(pid_started "$pid")" = "$start" ]; then
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  fi
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
+# end_started: ends every recorded process still running (for a cleanup trap).
+end_started() {
+  local f=${BENCH_PIDFILE:-$T/bench.pids} pid _
+  [ -f "$f" ] || return 0
+  while read -r pid _; do end_pid "$pid"; done <"$f"
+  rm -f "$f"
+}
+
+# iperf_server NS PORT: an iperf3 server for one client in namespace NS, in
+# the background; returns once it listens (1 if it never does). Its pid is
+# in IPERF_PID; it exits after its client, or end_pid "$IPERF_PID".
+iperf_server() {
+  ip netns exec "$1" iperf3 -s -p "$2" -1 >/dev/null 2>&1 &
+  IPERF_PID=$!
+  record_pid "$IPERF_PID"
+  for _ in $(seq 1 100); do
+    [ -n "$(ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null)" ] && return 0
+    kill -0 "$IPERF_PID" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}

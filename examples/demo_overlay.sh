@@ -8,40 +8,32 @@
 # MACs; the demo pings across the overlay, shows that the tenants never see
 # each other, the tunnels as kvnetctl shows them, the remote VTEP behind a
 # learned MAC, and a trace that follows a frame into the tunnel with the
-# outer headers it gets. Everything is removed at the end (--keep leaves it).
+# outer headers it gets. Everything is removed at the end (--keep leaves it;
+# the next run removes it first). What it makes is recorded in
+# /run/kvnet-demo/overlay (examples/demo_lib.sh).
 # Usage: examples/demo_overlay.sh BIN_DIR [--keep]
 set -euo pipefail
 BIN=$(cd "${1:?usage: demo_overlay.sh BIN_DIR [--keep]}" && pwd)
 KEEP=${2:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/demo_lib.sh"
 WORK=$(cd "$BIN/.." && pwd)/demo-overlay
 mkdir -p "$WORK"
 K="$BIN/kvnetctl"
-PIDS=()
 NS=(host1 host2 red1 blue1 red2 blue2)
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 on() { local h=$1; shift; KVNET_SOCKET="$WORK/$h.sock" "$K" "$@"; }
 
-teardown() {
-  set +e
-  for h in host1 host2; do on $h apply "$WORK/empty.yaml" >/dev/null 2>&1; done
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  for ns in "${NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
-}
-for ns in "${NS[@]}"; do
-  if ip netns list | grep -qw "$ns"; then
-    echo "demo: network namespace '$ns' already exists (a kept demo?): remove it with 'ip netns del $ns'" >&2
-    exit 1
-  fi
-done
-printf 'bridges: []\ncontainers: []\n' >"$WORK/empty.yaml"
+demo_clean overlay  # what a kept (or interrupted) run left
+demo_check_free overlay "${NS[@]}"
 rm -f "$WORK"/*.db* "$WORK"/*.sock
 if [ "$KEEP" != "--keep" ]; then
-  trap teardown EXIT
+  trap 'demo_clean overlay' EXIT
   trap 'exit 130' INT TERM
 fi
 
 say "1. The underlay: host1 (10.97.0.1) and host2 (10.97.0.2), a veth pair between them"
+demo_record overlay netns "${NS[@]}"
 ip netns add host1
 ip netns add host2
 ip link add underlay1 type veth peer name underlay2
@@ -57,11 +49,8 @@ ip -n host2 -br addr show underlay2
 
 say "2. A kvnetd on each host, each applying its half of examples/two-hosts-vxlan.yaml"
 for h in host1 host2; do
-  # nsenter enters only the network namespace, so the containers kvnetd
-  # creates are visible to `ip netns` here.
-  nsenter --net=/run/netns/$h "$BIN/kvnetd" --foreground --db "$WORK/$h.db" --socket "$WORK/$h.sock" \
-    2>"$WORK/$h.log" &
-  PIDS+=($!)
+  ip netns exec $h "$BIN/kvnetd" --foreground --db "$WORK/$h.db" --socket "$WORK/$h.sock" 2>"$WORK/$h.log" &
+  demo_record overlay kvnetd $! "$WORK/$h.sock" "$K"
   for _ in $(seq 1 100); do [ -S "$WORK/$h.sock" ] && break; sleep 0.05; done
   echo "\$ kvnetctl apply examples/two-hosts-vxlan.yaml --host $h"
   on $h apply "$HERE/two-hosts-vxlan.yaml" --host $h
@@ -92,6 +81,7 @@ on host2 stats
 
 if [ "$KEEP" = "--keep" ]; then
   say "Kept running: KVNET_SOCKET=$WORK/host1.sock $K show; ip netns exec red1 ping 192.168.10.2"
+  echo "Removed by the next ./run demo, or: bash examples/demo_lib.sh clean overlay"
 else
   say "Tearing down (use --keep to leave it running)"
 fi

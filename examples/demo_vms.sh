@@ -5,47 +5,39 @@
 # vm02), waits for them to boot, shows `vm list`, runs a ping matrix from
 # inside the guests (over their serial consoles) that proves net01/net02
 # (VLAN 101/102) isolation, traces a frame from vm01's NIC through the nine
-# devices, and tears everything down (--keep leaves it up).
+# devices, and tears everything down (--keep leaves it up, with the
+# dashboard; the next run removes it first). What it makes is recorded in
+# /run/kvnet-demo/vms (examples/demo_lib.sh).
 # Usage: examples/demo_vms.sh BIN_DIR [--keep]
 set -euo pipefail
 BIN=$(cd "${1:?usage: demo_vms.sh BIN_DIR [--keep]}" && pwd)
 KEEP=${2:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/demo_lib.sh"
 WORK=$(cd "$BIN/.." && pwd)/demo-vms
 mkdir -p "$WORK"
 export KVNET_SOCKET="$WORK/kvnetd.sock"
 K="$BIN/kvnetctl"
-KVD=""
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-teardown() {
-  set +e
-  if [ -n "$KVD" ]; then
-    for v in vm01 vm02 vm03; do "$K" vm kill "$v" >/dev/null 2>&1; done
-    "$K" apply "$WORK/empty.yaml" >/dev/null 2>&1
-    kill "$KVD"
-    wait "$KVD" 2>/dev/null
-  fi
-  ip netns del physnet 2>/dev/null
-}
-if ip netns list | grep -qw physnet; then
-  echo "demo: network namespace 'physnet' already exists (a kept demo?): remove it with 'ip netns del physnet'" >&2
-  exit 1
-fi
-printf 'bridges: []\ncontainers: []\nvms: []\n' >"$WORK/empty.yaml"
+demo_clean vms  # what a kept (or interrupted) run left
+demo_check_free vms physnet
 rm -rf "$WORK/kvnet.db"* "$WORK/vms"
 if [ "$KEEP" != "--keep" ]; then
-  trap teardown EXIT
+  trap 'demo_clean vms' EXIT
   trap 'exit 130' INT TERM
 fi
 
 say "1. Start kvnetd (socket $KVNET_SOCKET, guest image ${KVNET_GUEST_DIR:-/var/cache/kvnet/guest})"
-# The dashboard and the metrics (issue 10): loopback only.
+# The dashboard and the metrics: loopback only.
 HTTP=${KVNET_DEMO_HTTP:-127.0.0.1:8042}
 METRICS=${KVNET_DEMO_METRICS:-127.0.0.1:9142}
 "$BIN/kvnetd" --foreground --db "$WORK/kvnet.db" --socket "$KVNET_SOCKET" --http "$HTTP" --metrics "$METRICS" \
   2>"$WORK/kvnetd.log" &
 KVD=$!
+demo_record vms kvnetd "$KVD" "$KVNET_SOCKET" "$K"
+demo_record vms qemu "$WORK/vms"
+demo_record vms netns physnet
 for _ in $(seq 1 100); do [ -S "$KVNET_SOCKET" ] && break; sleep 0.05; done
 echo "kvnetd pid $KVD"
 
@@ -100,15 +92,16 @@ say "6. Trace: vm01's eth0 -> the physical network, through the nine devices"
 say "7. vm02's serial console, one command (kvnetctl vm console vm02 --exec 'ip -o -f inet addr')"
 "$K" vm console vm02 --exec "ip -o -f inet addr" || true
 
-say "8. The picture (kvnetctl draw -o $WORK/compute-node.svg), the dashboard and the metrics"
+say "8. The picture (kvnetctl draw -o $WORK/compute-node.svg)"
 "$K" draw -o "$WORK/compute-node.svg"
-echo "Dashboard: http://$HTTP/   (the live picture, port rates, FDB, VMs, a trace form)"
-echo "Metrics:   http://$METRICS/metrics   (Prometheus)"
 if [ "$KEEP" = "--keep" ]; then
+  echo "Dashboard: http://$HTTP/   (the live picture, port rates, FDB, VMs, a trace form)"
+  echo "Metrics:   http://$METRICS/metrics   (Prometheus)"
   say "Kept running: KVNET_SOCKET=$KVNET_SOCKET $K vm console vm01   (Ctrl-] detaches); dashboard http://$HTTP/"
-  echo "Tear down: $K vm kill vm01; ... ; kill $KVD; ip netns del physnet"
+  echo "Removed by the next ./run demo, or: bash examples/demo_lib.sh clean vms"
   disown "$KVD"
 else
+  echo "The dashboard and the metrics ($HTTP, $METRICS) stop with this demo: ./run demo --keep leaves them running."
   say "Tearing down (use --keep to leave it running)"
 fi
 [ $bad = 0 ]

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "app/cli_errors.h"
 #include "ctl/draw.h"
 #include "ctl/flow_spec.h"
 #include "ctl/render.h"
@@ -153,7 +154,7 @@ int cmd_pcap_gen(const std::string& out, const std::vector<std::string>& flows, 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"kvnet: software-defined L2 networking for VMs and containers (offline tools)"};
+  CLI::App app{"kvnet: software-defined L2 networking for VMs and containers (offline tools)", "kvnet"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "kvnet 0.1.0");
 
@@ -200,8 +201,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    return kvnet::app::report_cli_error(app, e);
   }
   if (*replay) return cmd_replay(file, host, format, show_fdb);
   if (*trace) return cmd_trace(file, host, ctl::TraceRequest{in_port, flow, warm}, format, draw_to);

@@ -19,6 +19,7 @@
 #include "ctl/kinds/kind.h"
 #include "daemon/api.h"
 #include "dp/bridge.h"
+#include "app/cli_errors.h"
 #include "app/kvnetctl.h"
 
 namespace kvnet::cli {
@@ -704,7 +705,7 @@ std::string unknown_verb(const CLI::App& app, int argc, char** argv) {
 int main(int argc, char** argv) {
   Args args;
   if (const char* s = std::getenv("KVNET_SOCKET"); s && *s) args.socket = s;
-  CLI::App app{"kvnetctl: configure and inspect kvnetd (verbs follow ovs-vsctl)"};
+  CLI::App app{"kvnetctl: configure and inspect kvnetd (verbs follow ovs-vsctl)", "kvnetctl"};
   const Verb* chosen = nullptr;
   build_cli(app, args, chosen);
   g_app = &app;
@@ -721,7 +722,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     if (chosen) run_verb(*chosen, args);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    return kvnet::app::report_cli_error(app, e);
   } catch (const Failure& f) {
     // empty: the exit status says it all
     if (!f.msg.empty()) {

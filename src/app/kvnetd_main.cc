@@ -14,12 +14,14 @@
 #include <filesystem>
 #include <optional>
 
+#include "app/cli_errors.h"
 #include "base/log.h"
 #include "ctl/store.h"
 #include "daemon/api.h"
 #include "daemon/vm_host.h"
 #include "daemon/event_loop.h"
 #include "daemon/gateway_host.h"
+#include "daemon/host_mounts.h"
 #include "daemon/http_dashboard.h"
 #include "daemon/instance_lock.h"
 #include "daemon/listen_address.h"
@@ -238,7 +240,7 @@ int run(const Options& o, const std::function<void(char)>& report) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"kvnetd: kvnet's switch daemon"};
+  CLI::App app{"kvnetd: kvnet's switch daemon", "kvnetd"};
   Options o;
   if (const char* g = std::getenv("KVNET_GUEST_DIR"); g && *g) o.guest_dir = g;
   app.add_option("--db", o.db, "SQLite configuration database")->capture_default_str();
@@ -272,7 +274,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    return kvnet::app::report_cli_error(app, e);
   }
   if (!o.metrics.empty()) {
     auto a = daemon::parse_listen_address(o.metrics, "--metrics");
@@ -309,6 +311,10 @@ int main(int argc, char** argv) {
   // A closing terminal must not stop the switch; once the loop blocks it,
   // SIGHUP (blocked signals are queued even when ignored) reopens the log.
   signal(SIGHUP, SIG_IGN);
+  // Looks at our ancestors: before daemonizing.
+  if (const auto mounts = daemon::choose_host_mounts(); mounts.warning) log_warn(mounts.note);
+  else if (mounts.entered) log(mounts.note);
+  else log_debug(mounts.note);
   int ready_fd = -1;
   if (!o.foreground) {
     auto fd = daemonize();

@@ -1,7 +1,6 @@
 #include "daemon/netns.h"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,9 +8,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "daemon/host_mounts.h"
 #include "io/netdev.h"
-
-extern char** environ;
 
 namespace kvnet::daemon {
 
@@ -20,24 +18,15 @@ using namespace kvnet::ctl;
 Result<std::string> run_command(const std::vector<std::string>& argv) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) < 0) return Error{std::string("pipe: ") + std::strerror(errno)};
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid;
-  const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
+  auto spawned = spawn_in_host_mounts(argv, pipefd[1]);
   close(pipefd[1]);
   std::string cmd;
   for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-  if (rc != 0) {
+  if (!spawned) {
     close(pipefd[0]);
-    return Error{"cannot run '" + cmd + "': " + std::strerror(rc)};
+    return Error{"cannot run '" + cmd + "': " + spawned.error().message};
   }
+  const pid_t pid = *spawned;
   std::string out;
   char buf[4096];
   ssize_t n;

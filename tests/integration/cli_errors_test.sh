@@ -75,7 +75,34 @@ bad "ct del missing" 1 "container 'nope' does not exist" ct del nope
 bad "usage: missing argument" 2 "bridge is required" add-port
 bad "usage: not KEY=VALUE" 2 "'pvid' is not KEY=VALUE" add-port br0 ${P}v pvid
 bad "usage: unknown verb" 2 "" frobnicate
-bad "usage: bad format" 2 "" --format yaml show
+bad "usage: bad format" 2 "kvnetctl show: --format 'yaml' is unknown (human, json)" --format yaml show
+# CLI11's own words never reach the user: kvnet's name the command typed, the
+# problem and the valid choices.
+bad "usage: no command" 2 "kvnetctl: a command is missing: add-br, add-port,"
+bad "usage: no group command" 2 "kvnetctl ct: a command is missing: add, del, exec or list; see kvnetctl ct --help" ct
+bad "usage: get's table" 2 "kvnetctl get: table 'Port' is unknown (port, bridge)" get Port ${P}i tag
+bad "usage: vlan range" 2 "kvnetctl fdb-add: vlan 5000 is out of range 0-4094" fdb-add br0 5000 02:00:00:00:00:01 ${P}i
+bad "usage: vlan not a number" 2 "kvnetctl fdb-add: vlan 'ten' is not a number" fdb-add br0 ten 02:00:00:00:00:01 ${P}i
+bad "usage: positive" 2 "--timeout -3 must be positive" --timeout -3 list-br
+bad "usage: extra argument" 2 "kvnetctl list-br: unexpected argument(s): extra" list-br extra
+for args in "" "ct" "get Port x y" "fdb-add br0 5000 02:00:00:00:00:01 x" "--format yaml show" "list-br extra" \
+  "vm add v --vcpus 0"; do
+  set +e
+  # shellcheck disable=SC2086
+  kctl $args >"$T/out" 2>&1
+  set -e
+  grep -qE "subcommand|not in \{|not in range|Value |Run with --help|could not be converted" "$T/out" &&
+    { cat "$T/out"; fail "kvnetctl $args: CLI11's own message leaks through"; }
+done
+"$BIN/kvnetd" --log-level loud 2>"$T/out" && fail "kvnetd accepted --log-level loud"
+grep -q "^kvnetd: --log-level 'loud' is unknown (debug, info, warn, warning, error)" "$T/out" ||
+  { cat "$T/out"; fail "kvnetd's usage error"; }
+"$BIN/kvnet" 2>"$T/out" && fail "kvnet without a command succeeded"
+grep -q "^kvnet: a command is missing: draw, pcap-gen, replay, trace or validate" "$T/out" ||
+  { cat "$T/out"; fail "kvnet's usage error"; }
+for prog in kvnetctl kvnetd kvnet; do
+  "$BIN/$prog" --help | grep -q "^Usage: $prog " || { "$BIN/$prog" --help | head -3; fail "$prog --help names no program"; }
+done
 
 cat >"$T/bad.yaml" <<'YAML'
 bridges:

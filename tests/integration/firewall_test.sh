@@ -72,16 +72,18 @@ ct_has() {
   kctl conntrack list "$@" >"$T/ct.txt"
   grep -q -- "$pat" "$T/ct.txt"
 }
-# drops_grow PORT REASON BEFORE DELTA: the counter reaches BEFORE + DELTA
-# (within 2 s: the datapath counts asynchronously) and stays there.
+# drops_grow PORT REASON BEFORE DELTA: the counter reaches at least BEFORE +
+# DELTA (within 2 s: the datapath counts asynchronously). At least, not
+# exactly: the namespaces' own kernels may add drops of the same reason (a
+# retransmission, a reset of a cut connection) that the test did not send.
 drops_grow() {
   local n
   for _ in $(seq 1 40); do
     n=$(drops "$1" "$2")
-    [ "$n" -ge $(($3 + $4)) ] && break
+    [ "$n" -ge $(($3 + $4)) ] && return 0
     sleep 0.05
   done
-  [ "$n" = $(($3 + $4)) ] || fail "$1: $2 grew by $((n - $3)), expected $4"
+  fail "$1: $2 grew by $((n - $3)), expected at least $4"
 }
 # rule_add SG ARGS...: adds a rule, prints its id.
 rule_add() { kctl sg rule-add "$@" | sed -n 's/^rule \([0-9]*\):.*/\1/p'; }

@@ -17,10 +17,9 @@ zcat "$R/share/man/man1/kvnetctl.1.gz" | grep -q '^\.TH KVNETCTL "1"' || fail "k
 zcat "$R/share/man/man1/kvnetctl.1.gz" | grep -q 'add\\-port' || fail "kvnetctl.1 lacks the verbs"
 zcat "$R/share/man/man8/kvnetd.8.gz" | grep -q '\\-\\-socket' || fail "kvnetd.8 lacks its options"
 zcat "$R/share/man/man8/kvnetd.8.gz" | grep -q 'SEE ALSO' || fail "kvnetd.8 lacks SEE ALSO"
-if command -v groff >/dev/null; then
-  zcat "$R/share/man/man1/kvnet.1.gz" | groff -man -Tutf8 2>"$T/groff.err" >/dev/null
-  [ -s "$T/groff.err" ] && { cat "$T/groff.err"; fail "kvnet.1 does not render cleanly"; }
-fi
+command -v groff >/dev/null || fail "groff is not installed (./run installs groff-base)"
+zcat "$R/share/man/man1/kvnet.1.gz" | groff -man -Tutf8 2>"$T/groff.err" >/dev/null
+[ -s "$T/groff.err" ] && { cat "$T/groff.err"; fail "kvnet.1 does not render cleanly"; }
 if [ -f "$SRC/dist/kvnetd.service" ]; then
   grep -q "^ExecStart=$PREFIX/bin/kvnetd" "$DESTDIR/etc/systemd/system/kvnetd.service" ||
     fail "the unit does not start the installed kvnetd"

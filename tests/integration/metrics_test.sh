@@ -9,8 +9,10 @@
 # passes systemd-analyze verify.
 source "$(dirname "$0")/lib.sh" "$@"
 
-command -v curl >/dev/null || { log "SKIP: curl is not installed"; exit 0; }
-command -v promtool >/dev/null || { log "SKIP: promtool is not installed"; exit 0; }
+# Its peers are installed by ./run (DEB_PACKAGES): a missing one fails the
+# test, which would otherwise pass without checking anything.
+command -v curl >/dev/null || fail "curl is not installed (./run installs it)"
+command -v promtool >/dev/null || fail "promtool is not installed (./run installs Debian's prometheus, which has it)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 scrape() { curl -sS --max-time 10 "http://127.0.0.1:$MPORT/metrics"; }
 # metric FILE 'NAME{labels}': the sample's value ("" if absent)
@@ -182,14 +184,11 @@ grep -vq '^<[0-7]>' "$T/journal.log" && { cat "$T/journal.log"; fail "a journal 
 log "journal lines with priorities, READY=1/STOPPING=1, --log-level warn suppresses info"
 
 # --- the systemd unit ---
-if command -v systemd-analyze >/dev/null; then
-  sed "s|/usr/local/bin/kvnetd|$(cd "$BIN" && pwd)/kvnetd|" "$SRC/dist/kvnetd.service" >"$T/kvnetd.service"
-  # --man=no: the man pages it names are installed by ./run install, not here.
-  systemd-analyze verify --man=no "$T/kvnetd.service" >"$T/verify.out" 2>&1 ||
-    { cat "$T/verify.out"; fail "systemd-analyze verify rejects dist/kvnetd.service"; }
-  [ ! -s "$T/verify.out" ] || { cat "$T/verify.out"; fail "systemd-analyze verify has warnings"; }
-  log "systemd-analyze verify accepts dist/kvnetd.service"
-else
-  log "systemd-analyze is not installed: the unit file is not verified"
-fi
+command -v systemd-analyze >/dev/null || fail "systemd-analyze is not installed (./run installs systemd)"
+sed "s|/usr/local/bin/kvnetd|$(cd "$BIN" && pwd)/kvnetd|" "$SRC/dist/kvnetd.service" >"$T/kvnetd.service"
+# --man=no: the man pages it names are installed by ./run install, not here.
+systemd-analyze verify --man=no "$T/kvnetd.service" >"$T/verify.out" 2>&1 ||
+  { cat "$T/verify.out"; fail "systemd-analyze verify rejects dist/kvnetd.service"; }
+[ ! -s "$T/verify.out" ] || { cat "$T/verify.out"; fail "systemd-analyze verify has warnings"; }
+log "systemd-analyze verify accepts dist/kvnetd.service"
 log "PASS"
