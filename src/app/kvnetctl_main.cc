@@ -228,7 +228,11 @@ json ct_add_request(const Args& a) {
     if (req["options"].contains("security_groups"))
       throw Failure{"ct add: give the groups with --sg or security_groups=, not both", 2};
     std::string groups;
-    for (const auto& g : a.sgs) groups += (groups.empty() ? "" : ",") + g;
+    for (const auto& g : a.sgs) {
+      if (g.empty() || g.find('=') != std::string::npos)
+        throw Failure{"ct add: --sg takes a security group's name, not '" + g + "' (port options are KEY=VALUE words)", 2};
+      groups += (groups.empty() ? "" : ",") + g;
+    }
     req["options"]["security_groups"] = groups;
   }
   if (!a.port.empty()) req["port"] = a.port;
@@ -539,15 +543,15 @@ const Verb kVerbs[] = {
     {"", "completion", "print a bash completion script (completion bash), generated from the verbs",
      [](CLI::App& c, Args& a) { c.add_option("shell", a.name, "bash")->required(); }, nullptr, nullptr, nullptr,
      run_completion},
-    {"ct", "add", "ct add NAME --bridge BR [--port PORT] [--ip CIDR] [--gw IP] [--mac MAC] [--sg SG]... [KEY=VALUE port options]",
+    {"ct", "add", "ct add NAME --bridge BR [--port PORT] [--ip CIDR|dhcp] [--gw IP] [--mac MAC] [--sg SG]... [KEY=VALUE port options]",
      [](CLI::App& c, Args& a) {
        c.add_option("name", a.name)->required();
        c.add_option("--bridge", a.bridge, "bridge to plug into")->required();
        c.add_option("--port", a.port, "the veth's host end (default ct-NAME)");
-       c.add_option("--ip", a.ip, "address of eth0, CIDR");
-       c.add_option("--gw", a.gw, "default gateway");
-       c.add_option("--mac", a.mac, "MAC of eth0");
-       c.add_option("--sg", a.sgs, "a security group of its port (repeat for more)");
+       c.add_option("--ip", a.ip, "address of eth0, CIDR, or dhcp (kvnetd runs a DHCP client in it)");
+       c.add_option("--gw", a.gw, "default gateway (not with --ip dhcp: the lease gives it)");
+       c.add_option("--mac", a.mac, "MAC of eth0 (default: derived from NAME, 02:...)");
+       one_per_use(c.add_option("--sg", a.sgs, "a security group of its port (repeat, or SG1,SG2, for more)"), true);
        c.add_option("options", a.kvs, "port options: vlan_mode=.. pvid=.. ...");
      },
      ct_add_request, nullptr},
