@@ -54,7 +54,8 @@ std::string canonical_mac(const std::string& m) {
 std::vector<std::string> address_conflicts(const Topology& t) {
   std::vector<Endpoint> eps;
   for (const auto& c : t.containers)
-    eps.push_back({"container '" + c.name + "'", domain(t, c.bridge, c.port), address_of(c.ip), canonical_mac(c.mac)});
+    eps.push_back({"container '" + c.name + "'", domain(t, c.bridge, c.port), address_of(c.ip),
+                   canonical_mac(container_mac(c))});  // eth0's: the given MAC or kvnet's
   for (const auto& v : t.vms)
     for (size_t i = 0; i < v.nics.size(); ++i) {
       const auto& n = v.nics[i];
