@@ -18,7 +18,7 @@ cleanup_dhcp() {
 }
 EXTRA_CLEANUP=cleanup_dhcp
 
-host_and_outside $H $O 10.214.0
+host_and_outside $H $O 10.216.0
 start_kvnetd() {
   nsenter --net=/run/netns/$H "$BIN/kvnetd" --foreground --db "$T/kvnet.db" --socket "$KVNET_SOCKET" \
     >>"$T/kvnetd.log" 2>&1 &
@@ -42,22 +42,22 @@ before=$(kctl export)
 expect_error "gw with dhcp" 1 "container '$C': 'gw' cannot go with ip=dhcp: the DHCP lease gives the default route" \
   kctl ct add $C --bridge br0 --ip dhcp --gw 192.168.79.1
 [ "$(kctl export)" = "$before" ] || fail "a refused ct add changed the configuration"
-ip netns list | grep -q "^$C" && fail "a refused ct add left a namespace"
+ip netns list | grep "^$C" >/dev/null && fail "a refused ct add left a namespace"
 
 kctl ct add $C --bridge br0 --ip dhcp >/dev/null
-kctl export | grep -q "ip: dhcp" || { kctl export; fail "export lacks ip: dhcp"; }
+kctl export | grep "ip: dhcp" >/dev/null || { kctl export; fail "export lacks ip: dhcp"; }
 wait_for 20 "$C gets a lease" has_lease
 ip=$(leased)
 case "$ip" in 192.168.79.1[0-1][0-9]/24 | 192.168.79.120/24) ;; *) fail "lease $ip is outside 192.168.79.100-120" ;; esac
-ip -n $C -4 addr show dev eth0 | grep -q "inet $ip " || { ip -n $C addr; fail "eth0 lacks the leased $ip"; }
-ip -n $C route | grep -q "default via 192.168.79.1" || { ip -n $C route; fail "the lease gave no default route"; }
+ip -n $C -4 addr show dev eth0 | grep "inet $ip " >/dev/null || { ip -n $C addr; fail "eth0 lacks the leased $ip"; }
+ip -n $C route | grep "default via 192.168.79.1" >/dev/null || { ip -n $C route; fail "the lease gave no default route"; }
 wait_for 10 "$C pings its gateway" pings $C 192.168.79.1
-kctl ct list | grep "^$C " | grep -q "dhcp $ip" || { kctl ct list; fail "ct list does not show the lease"; }
-kctl ct show $C | grep -q "client running" || { kctl ct show $C; fail "ct show does not show the client"; }
+kctl ct list | grep "^$C " | grep "dhcp $ip" >/dev/null || { kctl ct list; fail "ct list does not show the lease"; }
+kctl ct show $C | grep "client running" >/dev/null || { kctl ct show $C; fail "ct show does not show the client"; }
 [ "$(ctjson | field 'd["dhcp"]["lease"]["router"]')" = 192.168.79.1 ] || fail "ct show's lease names no router"
 pid1=$(client_pid)
 alive "$pid1" || fail "udhcpc (pid $pid1) is not running"
-tr '\0' ' ' </proc/$pid1/cmdline | grep -q "udhcpc .*-s $T/containers/$C/udhcpc.script" || fail "pid $pid1 is not kvnet's udhcpc"
+tr '\0' ' ' </proc/$pid1/cmdline | grep "udhcpc .*-s $T/containers/$C/udhcpc.script" >/dev/null || fail "pid $pid1 is not kvnet's udhcpc"
 [ "$(readlink /proc/$pid1/ns/net)" = "$(ip netns exec $C readlink /proc/self/ns/net)" ] || fail "udhcpc is not in $C"
 log "container $C: lease $ip from $G, default route via 192.168.79.1, pings it; udhcpc pid $pid1"
 
@@ -87,6 +87,6 @@ log "kvnetd restarted: udhcpc $pid2 re-adopted"
 kctl ct del $C >/dev/null
 wait_for 5 "udhcpc $pid2 ends with its container" gone "$pid2"
 [ ! -e "$T/containers/$C" ] || fail "ct del left the container's DHCP directory"
-ip netns list | grep -q "^$C" && fail "ct del left the namespace"
+ip netns list | grep "^$C" >/dev/null && fail "ct del left the namespace"
 log "ct del: udhcpc $pid2 gone, its directory removed"
 log "PASS"
