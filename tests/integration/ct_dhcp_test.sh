@@ -61,7 +61,10 @@ tr '\0' ' ' </proc/$pid1/cmdline | grep "udhcpc .*-s $T/containers/$C/udhcpc.scr
 [ "$(readlink /proc/$pid1/ns/net)" = "$(ip netns exec $C readlink /proc/self/ns/net)" ] || fail "udhcpc is not in $C"
 log "container $C: lease $ip from $G, default route via 192.168.79.1, pings it; udhcpc pid $pid1"
 
-# Port security: the lease's address is listed as allowed (the MAC is kvnet's).
+# Port security: without allowed addresses only DHCP would pass (a warning
+# says so); with the range allowed, the lease's address goes with kvnet's MAC.
+expect_ok "port_security alone on a dhcp container" kctl set port ct-$C port_security=true
+grep "warning: container '$C' takes its address by DHCP" "$T/out" >/dev/null || { cat "$T/out"; fail "no warning"; }
 expect_ok "port_security with a dhcp container" kctl set port ct-$C port_security=true allowed_addresses=192.168.79.0/24
 wait_for 10 "$C pings its gateway under port security" pings $C 192.168.79.1
 log "port security with allowed_addresses=192.168.79.0/24: the leased address passes"
