@@ -70,6 +70,16 @@ struct Verb {
 
 // --- helpers ---
 
+// A repeatable option that takes exactly one word per use ("--sg a --sg b",
+// "--sg=a"; with `comma` also "--sg a,b"). CLI11's vector options otherwise
+// take every following word, so "ct add C --sg web pvid=101" would read the
+// port option pvid=101 as a second group.
+inline CLI::Option* one_per_use(CLI::Option* o, bool comma) {
+  o->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  if (comma) o->delimiter(',');
+  return o;
+}
+
 // key=value words into an options object; a word without '=' is a usage error.
 json options(const std::vector<std::string>& kvs, const char* verb);
 // One request to kvnetd; its error becomes a Failure (code 1).

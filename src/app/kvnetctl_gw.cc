@@ -99,7 +99,9 @@ const Verb kGwVerbs[] = {
        c.add_option("--ip", a.ip, "the gateway's address and subnet, IPv4 CIDR (e.g. 10.0.0.1/24)")->required();
        c.add_flag("--masquerade", a.masquerade, "NAT the subnet out of the host's route (else: routed)");
        c.add_option("--dhcp", a.dhcp, "DHCP range START-END in the subnet (dnsmasq; also DNS)");
-       c.add_option("--forward", a.forwards, "forward the host's port to a guest: tcp|udp:HOSTPORT:IP:PORT (repeatable)");
+       one_per_use(c.add_option("--forward", a.forwards,
+                                "forward the host's port to a guest: tcp|udp:HOSTPORT:IP:PORT (repeat, or comma list)"),
+                   true);
      },
      add_request, print_added},
     {"gw", "del", "gw del NAME: delete a gateway, its port, rules and dnsmasq",

@@ -67,9 +67,12 @@ const Verb kMirrorVerbs[] = {
      [](CLI::App& c, Args& a) {
        c.add_option("name", a.name, "mirror name (unique among all mirrors)")->required();
        c.add_option("--bridge", a.bridge, "the bridge whose ports it watches")->required();
-       c.add_option("--src-port", a.src_ports, "mirror what this port receives (repeatable)");
-       c.add_option("--dst-port", a.dst_ports, "mirror what this port sends (repeatable)");
-       c.add_option("--vlan", a.mirror_vlans, "switch bridges: only frames in this VLAN, N or N-M (repeatable)");
+       // One word per use (or a comma list): the words after stay arguments.
+       one_per_use(c.add_option("--src-port", a.src_ports, "mirror what this port receives (repeat, or P1,P2)"), true);
+       one_per_use(c.add_option("--dst-port", a.dst_ports, "mirror what this port sends (repeat, or P1,P2)"), true);
+       one_per_use(c.add_option("--vlan", a.mirror_vlans, "switch bridges: only frames in these VLANs, N or N-M (repeat, "
+                                                          "or a comma list)"),
+                   true);
        c.add_flag("--all", a.select_all, "every port of the bridge, both ways (instead of --src-port/--dst-port)");
        c.add_option("--output-port", a.output_port,
                     "send the copies out of this port of the bridge; it is reserved for them: nothing else is "

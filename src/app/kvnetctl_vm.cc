@@ -217,9 +217,10 @@ const Verb kVmVerbs[] = {
        c.add_option("--initrd", a.initrd, "initramfs for --kernel");
        c.add_option("--cmdline", a.cmdline, "extra kernel command line words");
        c.add_option("--disk", a.disk, "boot from this disk image instead (raw or qcow2)");
-       c.add_option("--nic", a.nics,
+       one_per_use(c.add_option("--nic", a.nics,
                     "a NIC (repeat for more): bridge=BR[,port=NAME][,mac=MAC][,ip=CIDR|dhcp][,gw=IP][,qbr=yes][,sg=SG]... and "
-                    "the port's VLAN keys (vlan_mode=access,pvid=101 ...)");
+                    "the port's VLAN keys (vlan_mode=access,pvid=101 ...)"),
+                   false);
        c.add_flag("--autostart", a.autostart, "start it when defined and whenever kvnetd starts");
        c.add_flag("--start", a.start, "start it now");
        c.add_flag("--wait", a.wait, "with --start: wait until it has booted");

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "ctl/store.h"
 #include "daemon/api.h"
+#include "daemon/ct_dhcp.h"
 #include "daemon/vm_host.h"
 #include "daemon/event_loop.h"
 #include "daemon/gateway_host.h"
@@ -201,6 +202,11 @@ int run(const Options& o, const std::function<void(char)>& report) {
   if (const char* d = std::getenv("KVNET_DNSMASQ"); d && *d) gwo.dnsmasq = d;
   daemon::KernelGatewayHost gateways(**loop, gwo);
   svc.set_gateway_host(&gateways);
+  // Containers with ip=dhcp: their udhcpc's script, pidfile, lease and log.
+  const char* busybox = std::getenv("KVNET_BUSYBOX");
+  daemon::CtDhcpClients ct_dhcp(**loop, (std::filesystem::path(o.db).parent_path() / "containers").string(),
+                                busybox && *busybox ? busybox : "busybox");
+  svc.set_ct_dhcp(&ct_dhcp);
   if (auto s = svc.restore(); !s) return fail(s.error().message);
   log_restored(svc, o.db);
   svc_ptr = &svc;

@@ -45,7 +45,7 @@ std::string endpoint_mac(const Topology& t, const std::string& port) {
     for (const auto& n : v.nics)
       if (n.port == port) return n.mac;
   for (const auto& c : t.containers)
-    if (c.port == port) return c.mac;
+    if (c.port == port) return container_mac(c);
   return "";
 }
 

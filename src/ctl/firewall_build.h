@@ -28,7 +28,8 @@ std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const std:
 // Ports whose compiled policy differs between `before` and `after`.
 std::set<std::string> affected_ports(const Topology& before, const Topology& after);
 
-// The endpoint MAC of a port (a VM NIC's or a container's `mac`), "" unknown.
+// The endpoint MAC of a port (a VM NIC's `mac`, a container's container_mac),
+// "" when the port has no endpoint.
 std::string endpoint_mac(const Topology& t, const std::string& port);
 
 }  // namespace kvnet::ctl

@@ -444,11 +444,11 @@ ContainerSpec Parser::container(const YAML::Node& n) {
   c.port = scalar(n["port"], "port");
   if (n["ip"]) {
     c.ip = scalar(n["ip"], "ip");
-    if (auto s = check_cidr(c.ip); !s) fail(n["ip"], s.error().message);
+    if (auto s = check_container_ip(c.ip, ""); !s) fail(n["ip"], s.error().message);
   }
   if (n["gw"]) {
     c.gw = scalar(n["gw"], "gw");
-    if (auto s = check_ip(c.gw); !s) fail(n["gw"], s.error().message);
+    if (auto s = check_container_ip(c.ip, c.gw); !s) fail(n["gw"], s.error().message);
   }
   if (n["mac"]) {
     c.mac = scalar(n["mac"], "mac");
@@ -820,10 +820,7 @@ void Validator::container(const ContainerSpec& c, std::set<std::string>& names) 
   if (!p->kind->container_port())
     fail(c.loc, ctx, "port '" + c.port + "' must be a system port (the container's veth), not " +
                          std::string(p->kind->name()));
-  if (!c.ip.empty())
-    if (auto s = check_cidr(c.ip); !s) fail(c.loc, ctx, s.error().message);
-  if (!c.gw.empty())
-    if (auto s = check_ip(c.gw); !s) fail(c.loc, ctx, s.error().message);
+  if (auto s = check_container_ip(c.ip, c.gw); !s) fail(c.loc, ctx, s.error().message);
   for (const auto& o : t_.containers) {
     if (&o == &c) break;
     if (o.port == c.port) fail(c.loc, ctx, "port '" + c.port + "' belongs to container '" + o.name + "' too");
@@ -878,12 +875,11 @@ void Validator::security(std::set<std::string>& names) {
       const std::string ctx = "bridge '" + b.name + "': port '" + p.name + "': ";
       for (const auto& g : p.security.groups)
         if (!t_.find_group(g)) fail(p.loc, ctx, "security group '" + g + "' does not exist");
+      // Port security compares sources with the endpoint's MAC, which kvnet
+      // always knows (a VM NIC's and a container's are set by kvnet). A port
+      // without an endpoint, an interface kvnet did not create, has only the
+      // MACs its allowed addresses name.
       if (!p.security.port_security || !endpoint_mac(t_, p.name).empty()) continue;
-      // Port security compares sources with the endpoint's MAC: it must be known.
-      // (A port without an endpoint, an interface kvnet did not create, has
-      // only the MACs its allowed addresses name.)
-      bool needs_own = false;
-      for (const auto& c : t_.containers) needs_own = needs_own || (c.port == p.name && !c.ip.empty());
       // A MAC-less allowed address goes with the MACs the others name; with none
       // named, it would allow nothing.
       const bool named = std::any_of(p.security.allowed.begin(), p.security.allowed.end(),
@@ -893,9 +889,6 @@ void Validator::security(std::set<std::string>& names) {
              "allowed address '" + allowed_address_str(p.security.allowed[0]) +
                  "' has no MAC and the port has no endpoint whose MAC kvnet knows: write it as MAC:" +
                  allowed_address_str(p.security.allowed[0]));
-      if (needs_own)
-        fail(p.loc, ctx,
-             "port_security needs the endpoint's MAC: give its container a 'mac', or list allowed_addresses as MAC:IP");
     }
 }
 
@@ -1275,6 +1268,21 @@ Status check_name(const std::string& name) {
     if (!ok) return Error{"name '" + name + "' may only hold letters, digits, '-', '_' and '.'"};
   }
   return Ok{};
+}
+
+std::string container_mac(const ContainerSpec& c) {
+  if (!c.mac.empty()) return c.mac;
+  uint64_t h = 14695981039346656037ULL;  // FNV-1a: stable across builds (never std::hash)
+  for (unsigned char ch : c.name) h = (h ^ ch) * 1099511628211ULL;
+  return net::Mac::from_u64(0x020000000000ULL | (h & 0xffffffffffULL)).str();
+}
+
+Status check_container_ip(const std::string& ip, const std::string& gw) {
+  if (!ip.empty() && ip != "dhcp")
+    if (auto s = check_cidr(ip); !s) return s;
+  if (gw.empty()) return Ok{};
+  if (ip == "dhcp") return Error{"'gw' cannot go with ip=dhcp: the DHCP lease gives the default route"};
+  return check_ip(gw);
 }
 
 Fields port_fields(const PortSpec& p, dp::BridgeType bt) {

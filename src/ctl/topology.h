@@ -99,14 +99,23 @@ struct ContainerSpec {
   std::string name;
   std::string bridge;
   std::string port;
-  std::string ip;   // CIDR, "" = none
-  std::string gw;   // "" = none
-  std::string mac;  // "" = kernel's choice
+  std::string ip;   // CIDR, "dhcp" (kvnetd runs a DHCP client in it), "" = none
+  std::string gw;   // "" = none (always none with dhcp: the lease gives the router)
+  std::string mac;  // "" = derived from the name (container_mac)
   Loc loc;
   bool operator==(const ContainerSpec& o) const {
     return name == o.name && bridge == o.bridge && port == o.port && ip == o.ip && gw == o.gw && mac == o.mac;
   }
 };
+
+// The MAC of a container's eth0: its `mac`, or, when none is given, one
+// derived from its name: 02 (a locally administered unicast MAC) and the low
+// five bytes of the name's 64-bit FNV-1a hash. kvnetd sets it on the veth's
+// namespace end, so port security knows it before the kernel does; `export`
+// still omits it (it is not configuration, it follows from the name).
+std::string container_mac(const ContainerSpec& c);
+// A container's `ip` (CIDR or "dhcp") and `gw`, which dhcp excludes.
+Status check_container_ip(const std::string& ip, const std::string& gw);
 
 struct Topology {
   std::string file;      // as given ("" = not from a file)

@@ -54,7 +54,8 @@ std::string canonical_mac(const std::string& m) {
 std::vector<std::string> address_conflicts(const Topology& t) {
   std::vector<Endpoint> eps;
   for (const auto& c : t.containers)
-    eps.push_back({"container '" + c.name + "'", domain(t, c.bridge, c.port), address_of(c.ip), canonical_mac(c.mac)});
+    eps.push_back({"container '" + c.name + "'", domain(t, c.bridge, c.port), address_of(c.ip),
+                   canonical_mac(container_mac(c))});  // eth0's: the given MAC or kvnet's
   for (const auto& v : t.vms)
     for (size_t i = 0; i < v.nics.size(); ++i) {
       const auto& n = v.nics[i];
@@ -74,11 +75,32 @@ std::vector<std::string> address_conflicts(const Topology& t) {
   return out;
 }
 
+std::vector<std::string> dhcp_port_security(const Topology& t) {
+  std::vector<std::string> out;
+  auto check = [&](const std::string& who, const std::string& port) {
+    const PortSpec* p = t.find_port(port);
+    if (!p || !p->security.port_security) return;
+    for (const auto& a : p->security.allowed)
+      if (!a.cidr.empty()) return;
+    out.push_back(who + " takes its address by DHCP and its port '" + port +
+                  "' has port_security without allowed_addresses: only its DHCP exchange passes (list the range the "
+                  "lease comes from, e.g. allowed_addresses=10.0.0.0/24)");
+  };
+  for (const auto& c : t.containers)
+    if (c.ip == "dhcp") check("container '" + c.name + "'", c.port);
+  for (const auto& v : t.vms)
+    for (size_t i = 0; i < v.nics.size(); ++i)
+      if (v.nics[i].ip == "dhcp") check("vm '" + v.name + "' NIC " + std::to_string(i), v.nics[i].port);
+  return out;
+}
+
 std::vector<std::string> new_warnings(const Topology& cur, const Topology& next) {
-  const auto before = address_conflicts(cur);
+  auto before = address_conflicts(cur);
+  for (auto& w : dhcp_port_security(cur)) before.push_back(std::move(w));
   std::vector<std::string> out = next.warnings;
-  for (const auto& w : address_conflicts(next))
-    if (std::find(before.begin(), before.end(), w) == before.end()) out.push_back(w);
+  for (const auto& list : {address_conflicts(next), dhcp_port_security(next)})
+    for (const auto& w : list)
+      if (std::find(before.begin(), before.end(), w) == before.end()) out.push_back(w);
   return out;
 }
 

@@ -54,10 +54,12 @@ static Status configure_inside(const ContainerSpec& c) {
     if (!r) return r.error();
     return Ok{};
   };
-  if (!c.mac.empty())
-    if (auto s = ip({"link", "set", "eth0", "address", c.mac}); !s) return s;
+  // Always the MAC port security expects (container_mac): also on a veth of a
+  // container created before kvnet chose MACs, whose kernel-chosen MAC
+  // changes here once (a veth takes a new MAC while up).
+  if (auto s = ip({"link", "set", "eth0", "address", container_mac(c)}); !s) return s;
   if (auto s = ip({"link", "set", "lo", "up"}); !s) return s;
-  if (!c.ip.empty())
+  if (!c.ip.empty() && c.ip != "dhcp")  // dhcp: the DHCP client's script sets it
     if (auto s = ip({"addr", "replace", c.ip, "dev", "eth0"}); !s) return s;
   if (auto s = ip({"link", "set", "eth0", "up"}); !s) return s;
   if (!c.gw.empty())

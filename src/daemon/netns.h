@@ -2,7 +2,8 @@
 //
 // `create()` makes namespace NAME (as `ip netns add` does, so `ip netns exec`
 // works), a veth pair whose host end is PORT and whose other end is `eth0`
-// inside the namespace, sets the MAC, address and default route, and brings
+// inside the namespace, sets the MAC (ctl::container_mac), the address
+// (unless it comes from DHCP) and default route, and brings
 // lo and eth0 up. `destroy()` removes the namespace (the kernel removes the
 // veth with it). Uses iproute2's `ip`, run without a shell.
 #pragma once

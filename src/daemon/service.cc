@@ -12,6 +12,7 @@
 #include "ctl/report.h"
 #include "ctl/trace_run.h"
 #include "ctl/warnings.h"
+#include "daemon/ct_dhcp.h"
 #include "daemon/gateway_host.h"
 #include "daemon/netns.h"
 #include "daemon/service_args.h"
@@ -249,8 +250,12 @@ Status Service::create_containers(Applying& a) {
   if (!opts_.manage_containers) return Ok{};
   for (const auto& o : a.plan.containers_removed)
     if (a.added_cts.count(o.name)) {
+      if (ct_dhcp_) ct_dhcp_->stop(o.name);  // before its namespace goes
       container_destroy(o.name, o.port).ok();
-      a.txn.on_undo([o] { container_ensure(o).ok(); });
+      a.txn.on_undo([this, o] {
+        container_ensure(o).ok();
+        if (ct_dhcp_) ct_dhcp_->sync(cur_.containers);
+      });
     }
   for (const auto& c : a.plan.containers_added) {
     auto s = a.restoring ? container_ensure(c) : container_create(c);
@@ -418,9 +423,14 @@ void Service::finish(Applying& a, io::ChangeResult& res, const std::vector<dp::P
   }
   if (opts_.manage_containers)
     for (const auto& o : a.plan.containers_removed)
-      if (!a.added_cts.count(o.name)) container_destroy(o.name, o.port).ok();
+      if (!a.added_cts.count(o.name)) {
+        if (ct_dhcp_) ct_dhcp_->stop(o.name);  // before its namespace goes
+        container_destroy(o.name, o.port).ok();
+      }
   for (const auto& [name, why] : a.parked) vanished_[name] = why;
   cur_ = a.next;
+  if (ct_dhcp_ && opts_.manage_containers && (a.restoring || !a.plan.containers_added.empty()))
+    ct_dhcp_->sync(cur_.containers);
   cur_.warnings.clear();  // told once, with the change that brought them
 }
 
@@ -910,10 +920,7 @@ Result<json> Service::ct_add(const Args& a) {
   c.ip = ip;
   c.gw = gw;
   c.mac = mac;
-  if (!ip.empty())
-    if (auto s = check_cidr(ip); !s) return Error{"container '" + name + "': " + s.error().message};
-  if (!gw.empty())
-    if (auto s = check_ip(gw); !s) return Error{"container '" + name + "': " + s.error().message};
+  if (auto s = check_container_ip(ip, gw); !s) return Error{"container '" + name + "': " + s.error().message};
   if (!mac.empty()) {
     auto m = net::Mac::parse(mac);
     if (!m) return Error{"container '" + name + "': mac '" + mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)"};
@@ -950,9 +957,21 @@ Result<json> Service::ct_del(const Args& a) {
 
 Result<json> Service::ct_list(const Args&) {
   json out = json::array();
-  for (const auto& c : cur_.containers)
-    out.push_back({{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw},
-                   {"mac", c.mac}, {"netns", netns_exists(c.name)}});
+  for (const auto& c : cur_.containers) {
+    json j{{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw},
+           {"mac", container_mac(c)}, {"netns", netns_exists(c.name)}};
+    if (c.ip == "dhcp" && ct_dhcp_) {
+      const CtDhcpStatus s = ct_dhcp_->status(c.name);
+      json d{{"client", s.client}, {"pid", s.pid}, {"restarts", s.restarts}};
+      if (!s.last_exit.empty()) d["last_exit"] = s.last_exit;
+      if (!s.error.empty()) d["error"] = s.error;
+      if (!s.lease.ip.empty())
+        d["lease"] = {{"ip", s.lease.ip},   {"router", s.lease.router},   {"server", s.lease.server},
+                      {"dns", s.lease.dns}, {"lease_s", s.lease.lease_s}, {"obtained", s.lease.obtained}};
+      j["dhcp"] = d;
+    }
+    out.push_back(j);
+  }
   return out;
 }
 

@@ -60,6 +60,7 @@ struct ServiceOptions {
 class Args;
 class VmHost;
 class GatewayHost;
+class CtDhcpClients;
 
 class Service {
  public:
@@ -84,6 +85,9 @@ class Service {
   // NAT gateways: the kernel side (address, nftables, dnsmasq). None: the
   // gateways are configuration only (tests). Set before restore().
   void set_gateway_host(GatewayHost* h) { gws_ = h; }
+  // DHCP clients of containers with ip=dhcp (daemon/ct_dhcp.h). None: no
+  // client runs (tests). Set before restore().
+  void set_ct_dhcp(CtDhcpClients* c) { ct_dhcp_ = c; }
 
   const Topology& config() const { return cur_; }
   const std::map<std::string, std::string>& vanished() const { return vanished_; }
@@ -213,6 +217,7 @@ class Service {
   std::map<std::string, std::string> vanished_;  // port -> why it has no backend
   VmHost* vms_ = nullptr;
   GatewayHost* gws_ = nullptr;
+  CtDhcpClients* ct_dhcp_ = nullptr;
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
   std::vector<std::string> warnings_;      // of the request being handled (ctl/warnings.h)
   std::shared_ptr<size_t> captures_ = std::make_shared<size_t>(0);  // live capture streams

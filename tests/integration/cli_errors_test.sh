@@ -70,6 +70,17 @@ bad "container bad ip" 1 "container '${P}c': ip '10.0.0.1' must be ADDRESS/PREFI
 bad "container missing bridge" 1 "bridge 'nobr' does not exist" ct add ${P}c --bridge nobr
 bad "container bad mac" 1 "must be a unicast MAC" ct add ${P}c --bridge br0 --mac ff:ff:ff:ff:ff:ff
 bad "container bad port option" 1 "pvid 9999 is out of range" ct add ${P}c --bridge br0 pvid=9999
+bad "container gw with dhcp" 1 "container '${P}c': 'gw' cannot go with ip=dhcp: the DHCP lease gives the default route" \
+  ct add ${P}c --bridge br0 --ip dhcp --gw 10.0.0.1
+# Options that take several values take one per use (or a comma list): the
+# words after them are not swallowed as more values.
+bad "--sg given a port option" 2 "--sg takes a security group's name, not 'vlan_mode=access'" \
+  ct add ${P}c --bridge br0 --sg vlan_mode=access pvid=101
+bad "--sg one name per use" 1 "security group 'nosg1' does not exist" ct add ${P}c --bridge br0 --sg nosg1 pvid=101
+bad "--sg comma list" 1 "security group 'nosg2' does not exist" ct add ${P}c --bridge br0 --sg=nosg2,nosg3
+bad "--forward one per use" 2 "strayword" gw add ${P}g --bridge br0 --ip 10.77.0.1/24 --forward tcp:81:10.77.0.2:80 strayword
+bad "--nic one per use" 2 "strayword" vm add ${P}m --nic bridge=br0 strayword
+bad "--src-port one per use" 2 "strayword" mirror add ${P}r --bridge br0 --src-port ${P}i strayword --output-vlan 9
 ip netns list | grep -q "^${P}c" && fail "a failed ct add left a namespace behind"
 bad "ct del missing" 1 "container 'nope' does not exist" ct del nope
 bad "usage: missing argument" 2 "bridge is required" add-port

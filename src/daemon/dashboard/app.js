@@ -248,10 +248,14 @@ async function refreshEndpoints() {
       actions);
   });
   replaceRows($('vms').tBodies[0], vmRows.length ? vmRows : [el('tr', {}, el('td', {colSpan: 8, class: 'muted', text: 'no VMs'}))]);
+  // ip=dhcp: the lease's address (and router), as `kvnetctl ct list` shows it.
+  const ctAddress = (c) => c.ip !== 'dhcp' || !c.dhcp ? c.ip
+    : c.dhcp.lease ? 'dhcp ' + c.dhcp.lease.ip : 'dhcp (' + (c.dhcp.client === 'running' ? 'no lease yet' : 'client ' + c.dhcp.client) + ')';
   const cts = await api('ct-list');
   const ctRows = cts.result.map((c) => el('tr', {'data-container': c.name, class: c.netns ? 'state-running' : 'state-missing'},
     el('td', {text: c.name}), el('td', {class: 'state', text: c.netns ? 'running' : 'namespace missing'}),
-    el('td', {text: c.bridge}), el('td', {text: c.port}), el('td', {text: c.ip}), el('td', {text: c.gw}),
+    el('td', {text: c.bridge}), el('td', {text: c.port}), el('td', {text: ctAddress(c)}),
+    el('td', {text: c.dhcp && c.dhcp.lease ? c.dhcp.lease.router : c.gw}),
     el('td', {class: 'mono', text: c.mac})));
   replaceRows($('containers').tBodies[0], ctRows.length ? ctRows : [el('tr', {}, el('td', {colSpan: 7, class: 'muted', text: 'no containers'}))]);
   redrawIfChanged('endpoints', JSON.stringify([vms.result.map((v) => [v.name, v.state]), cts.result.map((c) => [c.name, c.netns])]));

@@ -62,12 +62,31 @@ TEST(FirewallBuild, PortSecuritySourcesUseTheEndpointMac) {
   EXPECT_FALSE(build_firewall(t, "b")->port_security);
 }
 
-TEST(FirewallBuild, PortSecurityNeedsAKnownMac) {
+TEST(FirewallBuild, PortSecurityOnAContainerWithoutMacUsesTheMacKvnetGivesIt) {
+  // Container cb has no `mac`: its veth gets container_mac(cb); its own
+  // address goes with that MAC, a MAC:IP entry with the MAC it names.
   std::string y = kTopo;
   y.replace(y.find("{name: b, type: system,"), 23, "{name: b, type: system, port_security: true,");
   auto t = parse_topology(y, "", "/");
-  ASSERT_FALSE(t);
-  EXPECT_NE(t.error().message.find("port_security needs the endpoint's MAC"), std::string::npos) << t.error().message;
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(endpoint_mac(*t, "b"), "02:07:b5:4a:11:b0");
+  auto fw = build_firewall(*t, "b");
+  ASSERT_TRUE(fw->port_security);
+  ASSERT_EQ(fw->sources.size(), 2u);
+  EXPECT_EQ(fw->sources[0].mac, 0x0207b54a11b0ULL);
+  EXPECT_EQ(fw->sources[0].prefix.str(), "10.0.0.2/32");
+  EXPECT_EQ(fw->sources[1].mac, 0x0200000000bbULL);
+  EXPECT_EQ(fw->sources[1].prefix.str(), "10.0.7.7/32");
+  // Without any address: the MAC alone (a DHCP client's 0.0.0.0).
+  y.replace(y.find("ip: 10.0.0.2/24"), 15, "ip: dhcp");
+  const std::string allowed = ", allowed_addresses: [\"02:00:00:00:00:bb:10.0.7.7\"]";
+  y.replace(y.find(allowed), allowed.size(), "");
+  auto d = parse_topology(y, "", "/");
+  ASSERT_TRUE(d) << d.error().message;
+  fw = build_firewall(*d, "b");
+  ASSERT_EQ(fw->sources.size(), 1u);
+  EXPECT_EQ(fw->sources[0].mac, 0x0207b54a11b0ULL);
+  EXPECT_EQ(fw->sources[0].prefix.str(), "0.0.0.0/32");
 }
 
 TEST(FirewallBuild, MembershipChangesAffectEveryPortNamingTheGroup) {

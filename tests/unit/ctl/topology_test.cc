@@ -242,6 +242,32 @@ TEST(TopologyYaml, ContainersAreValidated) {
             "container 'c1': ip '10.0.0.1/33': prefix length must be 0-32");
   EXPECT_EQ(err("{name: c1, bridge: b, port: c1p, gw: 300.1.1.1}"),
             "container 'c1': '300.1.1.1' is not an IPv4 or IPv6 address");
+  EXPECT_EQ(err("{name: c1, bridge: b, port: c1p, ip: dhcp, gw: 10.0.0.254}"),
+            "container 'c1': 'gw' cannot go with ip=dhcp: the DHCP lease gives the default route");
+}
+
+TEST(TopologyYaml, ContainersTakeDhcp) {
+  auto t = parse_topology(
+      "bridges:\n  - name: b\n    ports: [{name: c1p, type: system}]\n"
+      "containers:\n  - {name: c1, bridge: b, port: c1p, ip: dhcp}\n",
+      "", "/");
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->containers.at(0).ip, "dhcp");
+  EXPECT_NE(to_yaml(*t).find("ip: dhcp"), std::string::npos) << to_yaml(*t);
+  EXPECT_TRUE(check_container_ip("dhcp", "").ok());
+  EXPECT_FALSE(check_container_ip("dhcp", "10.0.0.1").ok());
+  EXPECT_FALSE(check_container_ip("10.0.0.1", "").ok());
+}
+
+TEST(TopologyYaml, AContainerWithoutMacHasOneDerivedFromItsName) {
+  ContainerSpec c{"cb", "b", "p", "", "", "", {}};
+  // Pinned: the MAC must not change between kvnet versions (leases, ARP caches).
+  EXPECT_EQ(container_mac(c), "02:07:b5:4a:11:b0");
+  c.name = "cc";
+  EXPECT_NE(container_mac(c), "02:07:b5:4a:11:b0");
+  EXPECT_EQ(container_mac(c).substr(0, 3), "02:");  // locally administered, unicast
+  c.mac = "52:54:00:00:00:01";
+  EXPECT_EQ(container_mac(c), "52:54:00:00:00:01");
 }
 
 }  // namespace

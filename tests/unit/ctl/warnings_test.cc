@@ -58,6 +58,29 @@ TEST(Warnings, OnlyNewOnesAreTold) {
   EXPECT_EQ(new_warnings(cur, next).size(), 1u);
 }
 
+TEST(Warnings, DhcpBehindPortSecurityWithoutAllowedAddresses) {
+  Topology t = parse(R"(
+bridges:
+  - name: br0
+    ports:
+      - {name: a, type: system, port_security: true}
+      - {name: b, type: system, port_security: true, allowed_addresses: ["10.0.0.0/24"]}
+      - {name: c, type: system}
+containers:
+  - {name: ca, bridge: br0, port: a, ip: dhcp}
+  - {name: cb, bridge: br0, port: b, ip: dhcp}
+  - {name: cc, bridge: br0, port: c, ip: dhcp}
+)");
+  const auto w = dhcp_port_security(t);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("container 'ca' takes its address by DHCP and its port 'a' has port_security without "
+                      "allowed_addresses"),
+            std::string::npos)
+      << w[0];
+  EXPECT_EQ(new_warnings(Topology{}, t), w);
+  EXPECT_TRUE(new_warnings(t, t).empty());  // told once
+}
+
 TEST(Warnings, AVlanListedTwice) {
   auto t = parse_topology(R"(
 bridges:
