@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "ctl/kinds/kind.h"
+#include "ctl/fields.h"
 
 namespace kvnet::ctl {
 

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "ctl/kinds/kind.h"
+#include "ctl/fields.h"
 #include "dp/vlan.h"
 
 namespace kvnet::ctl {

@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "ctl/kinds/kind.h"
+#include "ctl/fields.h"
 #include "dp/conntrack.h"
 
 namespace kvnet::ctl {

@@ -49,12 +49,6 @@
 
 namespace kvnet::ctl {
 
-// Where an object was written (1-based; 0 = not from a file).
-struct Loc {
-  int line = 0;
-  int col = 0;
-};
-
 struct PortSpec {
   std::string name;
   const PortKind* kind = nullptr;
