@@ -861,13 +861,7 @@ Result<json> Service::apply_file(const Args& a) {
   TRY(host, a.str("host", false));
   TRY(next, parse_document(yaml, file.empty() ? "<apply>" : file, base.empty() ? "/" : base, host));
   // A section the file leaves out is not managed by it.
-  if (!next.has_containers) next.containers = cur_.containers;
-  if (!next.has_vms) next.vms = cur_.vms;
-  if (!next.has_security_groups) next.security_groups = cur_.security_groups;
-  if (!next.has_gateways) {
-    next.gateways = cur_.gateways;
-    add_gateway_ports(next);  // the file's bridges do not list their ports
-  }
+  ctl::keep_unlisted_sections(cur_, next);
   if (auto s = validate(next); !s) return s.error();
   next.file.clear();
   if (dry_run) {
