@@ -99,7 +99,7 @@ void vlan_config(const DocReader& r, const YAML::Node& n, PortSpec& p, dp::Bridg
     if (!n[k]) continue;
     if (bt != dp::BridgeType::kSwitch)
       r.fail(n[k], std::string("'") + k + "' applies to ports of switch bridges, not " +
-                     std::string(dp::to_string(bt)) + " bridges");
+                       std::string(dp::to_string(bt)) + " bridges");
     p.has_vlan_config = true;
   }
   auto& v = p.vlan;
@@ -107,8 +107,8 @@ void vlan_config(const DocReader& r, const YAML::Node& n, PortSpec& p, dp::Bridg
     const std::string m = r.scalar(n["vlan_mode"], "vlan_mode");
     auto mode = dp::parse_vlan_mode(m);
     if (!mode)
-      r.fail(n["vlan_mode"], "vlan_mode '" + m +
-                               "' is unknown (access, trunk, hybrid, native-tagged, native-untagged, dot1q-tunnel)");
+      r.fail(n["vlan_mode"],
+             "vlan_mode '" + m + "' is unknown (access, trunk, hybrid, native-tagged, native-untagged, dot1q-tunnel)");
     v.mode = *mode;
   }
   if (n["pvid"]) v.pvid = static_cast<uint16_t>(r.integer(n["pvid"], "pvid", dp::kMinVid, dp::kMaxVid));
@@ -237,9 +237,9 @@ void bridge_settings(const DocReader& r, const YAML::Node& n, BridgeSpec& b) {
 BridgeSpec read_bridge(DocReader& r, const YAML::Node& n) {
   BridgeSpec b;
   b.loc = loc_of(n);
-  b.name = r.named_object(
-      n, "bridge",
-      {"name", "type", "mac_aging", "mac_table_size", "conntrack_max", "conntrack_timeouts", "ports", "fdb", "mirrors"});
+  b.name = r.named_object(n, "bridge",
+                          {"name", "type", "mac_aging", "mac_table_size", "conntrack_max", "conntrack_timeouts",
+                           "ports", "fdb", "mirrors"});
   bridge_settings(r, n, b);
   if (n["ports"]) {
     if (!n["ports"].IsSequence()) r.fail(n["ports"], "'ports' must be a list");
@@ -271,8 +271,8 @@ void check_bridge(const DocChecker& c, const Topology& t, const BridgeSpec& b) {
     if (auto s = check_name(p.name); !s) c.fail(p.loc, pctx, s.error().message);
     if (!p.kind || !p.options) c.fail(p.loc, pctx, "has no kind");
     if (p.has_vlan_config && b.type != dp::BridgeType::kSwitch)
-      c.fail(p.loc, pctx, "VLAN settings apply to ports of switch bridges, not " +
-                            std::string(dp::to_string(b.type)) + " bridges");
+      c.fail(p.loc, pctx,
+             "VLAN settings apply to ports of switch bridges, not " + std::string(dp::to_string(b.type)) + " bridges");
     if (auto s = dp::validate(p.vlan); !s) c.fail(p.loc, pctx, s.error().message);
     if (auto s = p.kind->validate(p, b, t, c.options().allow_dangling_patches); !s) c.fail(p.loc, pctx, s.error().message);
   }
@@ -285,14 +285,15 @@ void check_bridge(const DocChecker& c, const Topology& t, const BridgeSpec& b) {
     if (b.type == dp::BridgeType::kSwitch && (f.vlan < dp::kMinVid || f.vlan > dp::kMaxVid))
       c.fail(f.loc, ctx, "static FDB entry " + m + ": a switch needs a 'vlan' of 1-4094");
     if (b.type != dp::BridgeType::kSwitch && f.vlan != 0)
-      c.fail(f.loc, ctx, "static FDB entry " + m + ": VLAN " + std::to_string(f.vlan) + " given, but a " +
-                           std::string(dp::to_string(b.type)) +
-                           " bridge has no VLANs: give VLAN 0 (VLANs apply to switch bridges only)");
+      c.fail(f.loc, ctx,
+             "static FDB entry " + m + ": VLAN " + std::to_string(f.vlan) + " given, but a " +
+                 std::string(dp::to_string(b.type)) +
+                 " bridge has no VLANs: give VLAN 0 (VLANs apply to switch bridges only)");
     const PortSpec* port = b.find_port(f.port);
     if (!port) c.fail(f.loc, ctx, "static FDB entry " + m + ": port '" + f.port + "' is not a port of this bridge");
     if (b.type == dp::BridgeType::kSwitch && !dp::VlanPort(port->vlan).member(f.vlan))
-      c.fail(f.loc, ctx, "static FDB entry " + m + ": port '" + f.port + "' does not carry VLAN " +
-                           std::to_string(f.vlan));
+      c.fail(f.loc, ctx,
+             "static FDB entry " + m + ": port '" + f.port + "' does not carry VLAN " + std::to_string(f.vlan));
     if (!f.remote_ip.empty())
       if (auto s = port->kind->check_remote(*port, f.remote_ip); !s)
         c.fail(f.loc, ctx, "static FDB entry " + m + ": " + s.error().message);
@@ -300,8 +301,9 @@ void check_bridge(const DocChecker& c, const Topology& t, const BridgeSpec& b) {
       c.fail(f.loc, ctx, "static FDB entry " + m + " is listed twice for VLAN " + std::to_string(f.vlan));
   }
   if (b.type != dp::BridgeType::kHub && b.fdb.size() > b.settings.mac_table_size)
-    c.fail(b.loc, ctx, "static FDB entries (" + std::to_string(b.fdb.size()) + ") exceed mac_table_size " +
-                         std::to_string(b.settings.mac_table_size));
+    c.fail(b.loc, ctx,
+           "static FDB entries (" + std::to_string(b.fdb.size()) + ") exceed mac_table_size " +
+               std::to_string(b.settings.mac_table_size));
 }
 
 // ------------------------------------------------------------ writing

@@ -72,8 +72,9 @@ class ContainerObjects final : public ObjectType {
       const PortSpec* p = b->find_port(ct.port);
       if (!p) c.fail(ct.loc, ctx, "port '" + ct.port + "' is not a port of bridge '" + ct.bridge + "'");
       if (!p->kind->container_port())
-        c.fail(ct.loc, ctx, "port '" + ct.port + "' must be a system port (the container's veth), not " +
-                                std::string(p->kind->name()));
+        c.fail(
+            ct.loc, ctx,
+            "port '" + ct.port + "' must be a system port (the container's veth), not " + std::string(p->kind->name()));
       for (const auto& o : t.containers) {
         if (&o == &ct) break;
         if (o.port == ct.port) c.fail(ct.loc, ctx, "port '" + ct.port + "' belongs to container '" + o.name + "' too");

@@ -245,8 +245,8 @@ void check_gateways(const DocChecker& c, const Topology& t) {
     const BridgeSpec* b = t.find_bridge(g.bridge);
     if (!b) c.fail(loc, ctx, "bridge '" + g.bridge + "' does not exist");
     if (g.vlan && b->type != dp::BridgeType::kSwitch)
-      c.fail(loc, ctx, "vlan applies to switch bridges; bridge '" + g.bridge + "' is a " +
-                         std::string(dp::to_string(b->type)));
+      c.fail(loc, ctx,
+             "vlan applies to switch bridges; bridge '" + g.bridge + "' is a " + std::string(dp::to_string(b->type)));
     const BridgeSpec* pb = nullptr;
     const PortSpec* p = t.find_port(g.name, &pb);
     if (!p || pb != b) c.fail(loc, ctx, "its port '" + g.name + "' is not a port of bridge '" + g.bridge + "'");

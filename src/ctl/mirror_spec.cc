@@ -18,7 +18,7 @@ void check_mirrors(const DocChecker& c, const Topology& t, const BridgeSpec& b, 
   const bool sw = b.type == dp::BridgeType::kSwitch;
   if (b.mirrors.size() > dp::kMaxMirrors)
     c.fail(b.loc, "bridge '" + b.name + "': ",
-         std::to_string(b.mirrors.size()) + " mirrors: a bridge has at most " + std::to_string(dp::kMaxMirrors));
+           std::to_string(b.mirrors.size()) + " mirrors: a bridge has at most " + std::to_string(dp::kMaxMirrors));
   std::map<std::string, std::string> outputs;  // output port -> its mirror
   for (const auto& m : b.mirrors) {
     const Loc loc{m.line, m.col};
@@ -27,13 +27,15 @@ void check_mirrors(const DocChecker& c, const Topology& t, const BridgeSpec& b, 
     auto [it, fresh] = names.emplace(m.name, b.name);
     if (!fresh)
       c.fail(loc, "bridge '" + b.name + "': ",
-           "duplicate mirror name '" + m.name + "' (also on bridge '" + it->second + "'; mirror names are unique)");
+             "duplicate mirror name '" + m.name + "' (also on bridge '" + it->second + "'; mirror names are unique)");
     if (!sw && m.vlans.any())
-      c.fail(loc, ctx, "select_vlans applies to switch bridges; bridge '" + b.name + "' is a " +
-                         std::string(dp::to_string(b.type)));
+      c.fail(
+          loc, ctx,
+          "select_vlans applies to switch bridges; bridge '" + b.name + "' is a " + std::string(dp::to_string(b.type)));
     if (!sw && m.output_vlan)
-      c.fail(loc, ctx, "output_vlan applies to switch bridges; bridge '" + b.name + "' is a " +
-                         std::string(dp::to_string(b.type)) + " (use output_port)");
+      c.fail(loc, ctx,
+             "output_vlan applies to switch bridges; bridge '" + b.name + "' is a " +
+                 std::string(dp::to_string(b.type)) + " (use output_port)");
     auto own_port = [&](const std::string& key, const std::string& p) {
       if (b.find_port(p)) return;
       const BridgeSpec* other = nullptr;
@@ -47,21 +49,23 @@ void check_mirrors(const DocChecker& c, const Topology& t, const BridgeSpec& b, 
     own_port("output_port", m.output_port);
     for (const auto* list : {&m.src_ports, &m.dst_ports})
       if (std::find(list->begin(), list->end(), m.output_port) != list->end())
-        c.fail(loc, ctx, "output_port '" + m.output_port + "' is also selected (" +
-                           (list == &m.src_ports ? "select_src_ports" : "select_dst_ports") +
-                           "): a mirror's output port is reserved for its copies");
+        c.fail(loc, ctx,
+               "output_port '" + m.output_port + "' is also selected (" +
+                   (list == &m.src_ports ? "select_src_ports" : "select_dst_ports") +
+                   "): a mirror's output port is reserved for its copies");
     outputs.emplace(m.output_port, m.name);
     for (const auto& f : b.fdb)
       if (f.port == m.output_port)
-        c.fail(loc, ctx, "output_port '" + m.output_port + "' has static FDB entry " + net::Mac::from_u64(f.mac).str() +
-                           ": nothing is switched to a mirror's output port");
+        c.fail(loc, ctx,
+               "output_port '" + m.output_port + "' has static FDB entry " + net::Mac::from_u64(f.mac).str() +
+                   ": nothing is switched to a mirror's output port");
   }
   for (const auto& m : b.mirrors)
     for (const auto* list : {&m.src_ports, &m.dst_ports})
       for (const auto& p : *list)
         if (auto it = outputs.find(p); it != outputs.end())
           c.fail(Loc{m.line, m.col}, "bridge '" + b.name + "': mirror '" + m.name + "': ",
-               "port '" + p + "' is the output of mirror '" + it->second + "': it cannot be selected");
+                 "port '" + p + "' is the output of mirror '" + it->second + "': it cannot be selected");
 }
 
 class MirrorObjects final : public ObjectType {
@@ -138,17 +142,17 @@ MirrorSpec read_mirror(DocReader& r, const YAML::Node& n, const std::string& bri
   m.name = r.scalar(n["name"], "name");
   r.set_context(r.context() + "mirror '" + m.name + "': ");
   if (auto s = check_name(m.name); !s) r.fail(n["name"], s.error().message);
-  r.check_keys(n,
-             {"name", "select_all", "select_src_ports", "select_dst_ports", "select_vlans", "output_port",
-              "output_vlan"},
-             "a mirror");
+  r.check_keys(
+      n, {"name", "select_all", "select_src_ports", "select_dst_ports", "select_vlans", "output_port", "output_vlan"},
+      "a mirror");
   if (n["select_all"]) m.select_all = r.boolean(n["select_all"], "select_all");
   if (n["select_src_ports"]) m.src_ports = r.words(n["select_src_ports"], "select_src_ports");
   if (n["select_dst_ports"]) m.dst_ports = r.words(n["select_dst_ports"], "select_dst_ports");
   const bool sw = bt == dp::BridgeType::kSwitch;
   if (n["select_vlans"]) {
-    if (!sw) r.fail(n["select_vlans"], "'select_vlans' applies to mirrors of switch bridges, not " +
-                                         std::string(dp::to_string(bt)) + " bridges");
+    if (!sw)
+      r.fail(n["select_vlans"],
+             "'select_vlans' applies to mirrors of switch bridges, not " + std::string(dp::to_string(bt)) + " bridges");
     m.vlans = r.vlan_list(n["select_vlans"], "select_vlans");
   }
   if (n["output_port"]) {
@@ -156,8 +160,9 @@ MirrorSpec read_mirror(DocReader& r, const YAML::Node& n, const std::string& bri
     if (m.output_port.empty()) r.fail(n["output_port"], "'output_port' is empty");
   }
   if (n["output_vlan"]) {
-    if (!sw) r.fail(n["output_vlan"], "'output_vlan' applies to mirrors of switch bridges, not " +
-                                        std::string(dp::to_string(bt)) + " bridges (use output_port)");
+    if (!sw)
+      r.fail(n["output_vlan"], "'output_vlan' applies to mirrors of switch bridges, not " +
+                                   std::string(dp::to_string(bt)) + " bridges (use output_port)");
     m.output_vlan = static_cast<uint16_t>(r.integer(n["output_vlan"], "output_vlan", dp::kMinVid, dp::kMaxVid));
   }
   if (auto s = check_mirror(m); !s) {

@@ -341,7 +341,7 @@ void check_groups(const DocChecker& c, const Topology& t) {
     for (const auto& r : g.rules)
       if (!r.remote_group.empty() && !t.find_group(r.remote_group))
         c.fail(loc, "security group '" + g.name + "': ",
-             "rule " + std::to_string(r.id) + ": remote_group '" + r.remote_group + "' does not exist");
+               "rule " + std::to_string(r.id) + ": remote_group '" + r.remote_group + "' does not exist");
   }
   for (const auto& b : t.bridges)
     for (const auto& p : b.ports) {
@@ -360,12 +360,13 @@ void check_groups(const DocChecker& c, const Topology& t) {
                                      [](const AllowedAddress& a) { return !a.mac.empty(); });
       if (!named && !p.security.allowed.empty())
         c.fail(p.loc, ctx,
-             "allowed address '" + allowed_address_str(p.security.allowed[0]) +
-                 "' has no MAC and the port has no endpoint whose MAC kvnet knows: write it as MAC:" +
-                 allowed_address_str(p.security.allowed[0]));
+               "allowed address '" + allowed_address_str(p.security.allowed[0]) +
+                   "' has no MAC and the port has no endpoint whose MAC kvnet knows: write it as MAC:" +
+                   allowed_address_str(p.security.allowed[0]));
       if (needs_own)
-        c.fail(p.loc, ctx,
-             "port_security needs the endpoint's MAC: give its container a 'mac', or list allowed_addresses as MAC:IP");
+        c.fail(
+            p.loc, ctx,
+            "port_security needs the endpoint's MAC: give its container a 'mac', or list allowed_addresses as MAC:IP");
     }
 }
 

@@ -243,7 +243,8 @@ NicSpec read_nic(const DocReader& r, const YAML::Node& n, const std::string& vm,
 VmSpec read_vm(DocReader& r, const YAML::Node& n) {
   VmSpec v;
   v.name = r.named_object(
-      n, "vm", {"name", "memory", "vcpus", "accel", "machine", "kernel", "initrd", "cmdline", "disk", "autostart", "nics"});
+      n, "vm",
+      {"name", "memory", "vcpus", "accel", "machine", "kernel", "initrd", "cmdline", "disk", "autostart", "nics"});
   const Loc loc = loc_of(n);
   v.line = loc.line;
   v.col = loc.col;
