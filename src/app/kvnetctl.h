@@ -1,5 +1,5 @@
 // kvnetctl's verb table and what its verbs share (kvnetctl_main.cc holds
-// the switch verbs and main(), kvnetctl_vm.cc the `vm` group,
+// the switch verbs and main(), kvnetctl_ct.cc the `ct` group, kvnetctl_vm.cc the `vm` group,
 // kvnetctl_draw.cc `draw` and trace's --draw).
 #pragma once
 
@@ -90,7 +90,8 @@ std::string str(const json& j, const char* key);
 void declare_stats(CLI::App& cmd, Args& a);
 void run_stats(const Args& a);
 
-// The `vm`, `sg`, `gw` and `mirror` groups' verbs, and `draw`.
+// The `ct`, `vm`, `sg`, `gw` and `mirror` groups' verbs, and `draw`.
+std::span<const Verb> ct_verbs();
 std::span<const Verb> vm_verbs();
 std::span<const Verb> sg_verbs();
 std::span<const Verb> gw_verbs();

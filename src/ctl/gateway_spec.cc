@@ -3,7 +3,12 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <map>
+#include <set>
 
+#include "ctl/document.h"
+#include "ctl/objects.h"
+#include "ctl/plan.h"
 #include "ctl/topology.h"
 
 namespace kvnet::ctl {
@@ -179,6 +184,161 @@ const GatewaySpec* gateway_of_port(const Topology& t, const std::string& port) {
   for (const auto& gw : t.gateways)
     if (gw.name == port) return &gw;
   return nullptr;
+}
+
+
+// ------------------------------------------------------------ the object type
+
+namespace {
+
+GatewaySpec read_gateway(DocReader& r, const YAML::Node& n) {
+  GatewaySpec g;
+  g.name = r.named_object(n, "gateway", {"name", "bridge", "vlan", "ip", "masquerade", "dhcp", "forwards"});
+  const Loc loc = loc_of(n);
+  g.line = loc.line;
+  g.col = loc.col;
+  if (!n["bridge"] || !n["ip"]) r.fail(n, "a gateway needs 'bridge' and 'ip'");
+  g.bridge = r.scalar(n["bridge"], "bridge");
+  if (n["vlan"]) g.vlan = static_cast<uint16_t>(r.integer(n["vlan"], "vlan", dp::kMinVid, dp::kMaxVid));
+  g.ip = r.scalar(n["ip"], "ip");
+  if (n["masquerade"]) g.masquerade = r.boolean(n["masquerade"], "masquerade");
+  if (n["dhcp"]) {
+    auto range = parse_dhcp_range(r.scalar(n["dhcp"], "dhcp"));
+    if (!range) r.fail(n["dhcp"], range.error().message);
+    g.dhcp_start = range->first;
+    g.dhcp_end = range->second;
+  }
+  if (n["forwards"])
+    for (const auto& w : r.words(n["forwards"], "forwards")) {
+      auto f = parse_forward(w);
+      if (!f) r.fail(n["forwards"], f.error().message);
+      g.forwards.push_back(*f);
+    }
+  if (auto s = check_gateway(g); !s) r.fail(n, s.error().message.substr(r.context().size()));
+  return g;
+}
+
+void emit_gateway(YAML::Emitter& e, const GatewaySpec& g) {
+  e << YAML::Flow << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << g.name;
+  e << YAML::Key << "bridge" << YAML::Value << g.bridge;
+  if (g.vlan) e << YAML::Key << "vlan" << YAML::Value << g.vlan;
+  e << YAML::Key << "ip" << YAML::Value << g.ip;
+  if (g.masquerade) e << YAML::Key << "masquerade" << YAML::Value << true;
+  if (g.has_dhcp()) e << YAML::Key << "dhcp" << YAML::Value << YAML::DoubleQuoted << g.dhcp();
+  if (!g.forwards.empty()) {
+    e << YAML::Key << "forwards" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const auto& f : g.forwards) e << YAML::DoubleQuoted << f.str();
+    e << YAML::EndSeq;
+  }
+  e << YAML::EndMap;
+}
+
+void check_gateways(const DocChecker& c, const Topology& t) {
+  std::set<std::string> names;
+  std::map<std::string, std::string> host_ports;  // "tcp/8080" -> gateway
+  for (const auto& g : t.gateways) {
+    const Loc loc{g.line, g.col};
+    const std::string ctx = "gateway '" + g.name + "': ";
+    if (auto s = check_gateway(g); !s) c.fail(loc, "", s.error().message);
+    if (!names.insert(g.name).second) c.fail(loc, "", "duplicate gateway name '" + g.name + "'");
+    const BridgeSpec* b = t.find_bridge(g.bridge);
+    if (!b) c.fail(loc, ctx, "bridge '" + g.bridge + "' does not exist");
+    if (g.vlan && b->type != dp::BridgeType::kSwitch)
+      c.fail(loc, ctx,
+             "vlan applies to switch bridges; bridge '" + g.bridge + "' is a " + std::string(dp::to_string(b->type)));
+    const BridgeSpec* pb = nullptr;
+    const PortSpec* p = t.find_port(g.name, &pb);
+    if (!p || pb != b) c.fail(loc, ctx, "its port '" + g.name + "' is not a port of bridge '" + g.bridge + "'");
+    if (p->kind->name() != "internal")
+      c.fail(loc, ctx, "its port '" + g.name + "' must be an internal port, not " + std::string(p->kind->name()));
+    if (g.vlan && (p->vlan.mode != dp::VlanMode::kAccess || p->vlan.pvid != g.vlan))
+      c.fail(loc, ctx, "its port '" + g.name + "' must be an access port of VLAN " + std::to_string(g.vlan));
+    const Ipv4Net net = *parse_ipv4_cidr(g.ip);
+    for (const auto& o : t.gateways) {
+      if (&o == &g) break;
+      const Ipv4Net on = *parse_ipv4_cidr(o.ip);
+      if (net.contains(on.network) || on.contains(net.network))
+        c.fail(loc, ctx, "subnet " + net.cidr() + " overlaps gateway '" + o.name + "''s " + on.cidr());
+    }
+    for (const auto& f : g.forwards) {
+      const std::string key = f.proto + "/" + std::to_string(f.host_port);
+      auto [it, fresh] = host_ports.emplace(key, g.name);
+      if (!fresh) c.fail(loc, ctx, "host port " + key + " is forwarded by gateway '" + it->second + "' too");
+    }
+  }
+}
+
+class GatewayObjects final : public ObjectType {
+ public:
+  std::string_view name() const override { return "gw"; }
+  std::string_view section() const override { return "gateways"; }
+
+  void read(DocReader& r, const YAML::Node& list, Topology& t) const override {
+    t.has_gateways = true;
+    r.list(list, "gateways");
+    for (const auto& gn : list) t.gateways.push_back(read_gateway(r, gn));
+    r.set_context("");
+    add_gateway_ports(t);  // a file does not list them
+  }
+  void write(YAML::Emitter& e, const Topology& t) const override {
+    if (t.gateways.empty()) return;
+    e << YAML::Key << "gateways" << YAML::Value << YAML::BeginSeq;
+    for (const auto& g : t.gateways) emit_gateway(e, g);
+    e << YAML::EndSeq;
+  }
+  void keep_unlisted(const Topology& from, Topology& to) const override {
+    if (to.has_gateways) return;
+    to.gateways = from.gateways;
+    add_gateway_ports(to);  // the document's bridges do not list their ports
+  }
+
+  // Its port: the internal port of its bridge named after it; subnets and
+  // forwarded host ports unique.
+  void check(const DocChecker& c) const override { check_gateways(c, c.topology()); }
+
+  // Their ports are ports of the plan like any other; the kernel side
+  // (address, nftables, dnsmasq) follows the whole set of gateways.
+  void plan(const Topology& cur, const Topology& next, PlanLines& lines, Plan& p) const override {
+    plan_named(
+        cur.gateways, next.gateways, "gw",
+        [](const GatewaySpec& a, const GatewaySpec& b) { return diff(gateway_fields(a), gateway_fields(b)); }, lines,
+        &p.gateways_removed, &p.gateways_added, &p.gateways_changed);
+  }
+
+  std::string_view schema() const override {
+    return "CREATE TABLE IF NOT EXISTS gateways(name TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT "
+           "NULL);\n";
+  }
+  std::vector<const char*> tables() const override { return {"gateways"}; }
+  Status save(RowWriter& w, const Topology& t) const override {
+    return save_spec_rows(w, "INSERT INTO gateways VALUES(?,?,?)", t.gateways, "gateway", gateway_to_yaml);
+  }
+  Status load(RowReader& r, Topology& t) const override {
+    return load_spec_rows(r, "SELECT spec FROM gateways ORDER BY position", t.gateways, parse_gateway);
+  }
+};
+
+}  // namespace
+
+const ObjectType& gateway_type() {
+  static const GatewayObjects kType;
+  return kType;
+}
+
+std::string gateway_to_yaml(const GatewaySpec& g) {
+  YAML::Emitter e;
+  emit_gateway(e, g);
+  return e.c_str();
+}
+
+Result<GatewaySpec> parse_gateway(const std::string& yaml) {
+  return guarded("", [&] {
+    DocReader reader("", "/");
+    GatewaySpec g = read_gateway(reader, YAML::Load(yaml));
+    g.line = g.col = 0;
+    return g;
+  });
 }
 
 }  // namespace kvnet::ctl

@@ -24,10 +24,11 @@
 #include <vector>
 
 #include "base/result.h"
-#include "ctl/kinds/kind.h"
+#include "ctl/fields.h"
 
 namespace kvnet::ctl {
 
+class ObjectType;
 struct Topology;
 struct BridgeSpec;
 struct PortSpec;
@@ -99,5 +100,11 @@ Result<PortSpec> gateway_port(const BridgeSpec& bridge, const GatewaySpec& gw);
 void add_gateway_ports(Topology& t);
 // Whether `port` is the port of one of t's gateways.
 const GatewaySpec* gateway_of_port(const Topology& t, const std::string& port);
+
+// The gateway object type.
+const ObjectType& gateway_type();
+// One gateway as a flow-style YAML map, and back (the store).
+std::string gateway_to_yaml(const GatewaySpec& gw);
+Result<GatewaySpec> parse_gateway(const std::string& flow_map);
 
 }  // namespace kvnet::ctl

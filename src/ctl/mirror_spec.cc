@@ -1,10 +1,202 @@
 #include "ctl/mirror_spec.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
 
+#include "ctl/document.h"
+#include "ctl/objects.h"
+#include "ctl/plan.h"
 #include "ctl/topology.h"
+#include "net/bytes.h"
 
 namespace kvnet::ctl {
+namespace {
+
+// A bridge's mirrors: ports of this bridge, an output that is nothing else.
+void check_mirrors(const DocChecker& c, const Topology& t, const BridgeSpec& b, std::map<std::string, std::string>& names) {
+  const bool sw = b.type == dp::BridgeType::kSwitch;
+  if (b.mirrors.size() > dp::kMaxMirrors)
+    c.fail(b.loc, "bridge '" + b.name + "': ",
+           std::to_string(b.mirrors.size()) + " mirrors: a bridge has at most " + std::to_string(dp::kMaxMirrors));
+  std::map<std::string, std::string> outputs;  // output port -> its mirror
+  for (const auto& m : b.mirrors) {
+    const Loc loc{m.line, m.col};
+    const std::string ctx = "bridge '" + b.name + "': mirror '" + m.name + "': ";
+    if (auto s = check_mirror(m); !s) c.fail(loc, "bridge '" + b.name + "': ", s.error().message);
+    auto [it, fresh] = names.emplace(m.name, b.name);
+    if (!fresh)
+      c.fail(loc, "bridge '" + b.name + "': ",
+             "duplicate mirror name '" + m.name + "' (also on bridge '" + it->second + "'; mirror names are unique)");
+    if (!sw && m.vlans.any())
+      c.fail(
+          loc, ctx,
+          "select_vlans applies to switch bridges; bridge '" + b.name + "' is a " + std::string(dp::to_string(b.type)));
+    if (!sw && m.output_vlan)
+      c.fail(loc, ctx,
+             "output_vlan applies to switch bridges; bridge '" + b.name + "' is a " +
+                 std::string(dp::to_string(b.type)) + " (use output_port)");
+    auto own_port = [&](const std::string& key, const std::string& p) {
+      if (b.find_port(p)) return;
+      const BridgeSpec* other = nullptr;
+      if (t.find_port(p, &other) && other)
+        c.fail(loc, ctx, key + ": port '" + p + "' is a port of bridge '" + other->name + "', not of '" + b.name + "'");
+      c.fail(loc, ctx, key + ": port '" + p + "' is not a port of bridge '" + b.name + "'");
+    };
+    for (const auto& p : m.src_ports) own_port("select_src_ports", p);
+    for (const auto& p : m.dst_ports) own_port("select_dst_ports", p);
+    if (m.output_port.empty()) continue;
+    own_port("output_port", m.output_port);
+    for (const auto* list : {&m.src_ports, &m.dst_ports})
+      if (std::find(list->begin(), list->end(), m.output_port) != list->end())
+        c.fail(loc, ctx,
+               "output_port '" + m.output_port + "' is also selected (" +
+                   (list == &m.src_ports ? "select_src_ports" : "select_dst_ports") +
+                   "): a mirror's output port is reserved for its copies");
+    outputs.emplace(m.output_port, m.name);
+    for (const auto& f : b.fdb)
+      if (f.port == m.output_port)
+        c.fail(loc, ctx,
+               "output_port '" + m.output_port + "' has static FDB entry " + net::Mac::from_u64(f.mac).str() +
+                   ": nothing is switched to a mirror's output port");
+  }
+  for (const auto& m : b.mirrors)
+    for (const auto* list : {&m.src_ports, &m.dst_ports})
+      for (const auto& p : *list)
+        if (auto it = outputs.find(p); it != outputs.end())
+          c.fail(Loc{m.line, m.col}, "bridge '" + b.name + "': mirror '" + m.name + "': ",
+                 "port '" + p + "' is the output of mirror '" + it->second + "': it cannot be selected");
+}
+
+class MirrorObjects final : public ObjectType {
+ public:
+  std::string_view name() const override { return "mirror"; }
+
+  void check(const DocChecker& c) const override {
+    std::map<std::string, std::string> names;  // mirror -> its bridge
+    for (const auto& b : c.topology().bridges) check_mirrors(c, c.topology(), b, names);
+  }
+
+  // Mirrors of bridges that stay (a bridge that comes or goes lists its own).
+  // Mirrors have lines only: the datapath gets every bridge's mirrors with
+  // each change (ports they name may have been re-created).
+  void plan(const Topology& cur, const Topology& next, PlanLines& lines, Plan&) const override {
+    for (const auto& nb : next.bridges) {
+      const BridgeSpec* ob = cur.find_bridge(nb.name);
+      if (!ob || ob->type != nb.type) continue;
+      for (const auto& m : ob->mirrors)
+        if (!nb.find_mirror(m.name)) lines.minus.push_back({'-', "mirror", nb.name + "/" + m.name, {}});
+      for (const auto& m : nb.mirrors) {
+        const MirrorSpec* om = ob->find_mirror(m.name);
+        if (!om) lines.plus.push_back({'+', "mirror", nb.name + "/" + m.name, {}});
+        else if (!(*om == m))
+          lines.tilde.push_back({'~', "mirror", nb.name + "/" + m.name, diff(mirror_fields(*om), mirror_fields(m))});
+      }
+    }
+  }
+
+  std::string_view schema() const override {
+    return "CREATE TABLE IF NOT EXISTS mirrors(\n"
+           "  name TEXT PRIMARY KEY, bridge TEXT NOT NULL REFERENCES bridges(name), position INTEGER NOT NULL, "
+           "spec TEXT NOT NULL);\n";
+  }
+  std::vector<const char*> tables() const override { return {"mirrors"}; }
+  Status save(RowWriter& w, const Topology& t) const override {
+    for (const auto& br : t.bridges) {
+      int pos = 0;
+      for (const auto& m : br.mirrors)
+        if (auto s = w.insert("INSERT INTO mirrors(name, bridge, position, spec) VALUES(?,?,?,?)",
+                              {m.name, br.name, std::to_string(pos++), mirror_to_yaml(m)}, "mirror '" + m.name + "'");
+            !s)
+          return s;
+    }
+    return Ok{};
+  }
+  Status load(RowReader& r, Topology& t) const override {
+    return r.select("SELECT bridge, spec FROM mirrors ORDER BY position", [&](const RowReader::Row& row) -> Status {
+      BridgeSpec* br = t.find_bridge(row[0]);
+      if (!br) return Error{"mirror of bridge '" + row[0] + "', which does not exist"};
+      auto m = parse_mirror(*br, row[1]);
+      if (!m) return m.error();
+      br->mirrors.push_back(std::move(*m));
+      return Ok{};
+    });
+  }
+};
+
+}  // namespace
+
+const ObjectType& mirror_type() {
+  static const MirrorObjects kType;
+  return kType;
+}
+
+MirrorSpec read_mirror(DocReader& r, const YAML::Node& n, const std::string& bridge, dp::BridgeType bt) {
+  MirrorSpec m;
+  const Loc loc = loc_of(n);
+  m.line = loc.line;
+  m.col = loc.col;
+  r.set_context("bridge '" + bridge + "': ");
+  if (!n.IsMap()) r.fail(n, "a mirror must be a mapping");
+  if (!n["name"]) r.fail(n, "a mirror needs a 'name'");
+  m.name = r.scalar(n["name"], "name");
+  r.set_context(r.context() + "mirror '" + m.name + "': ");
+  if (auto s = check_name(m.name); !s) r.fail(n["name"], s.error().message);
+  r.check_keys(
+      n, {"name", "select_all", "select_src_ports", "select_dst_ports", "select_vlans", "output_port", "output_vlan"},
+      "a mirror");
+  if (n["select_all"]) m.select_all = r.boolean(n["select_all"], "select_all");
+  if (n["select_src_ports"]) m.src_ports = r.words(n["select_src_ports"], "select_src_ports");
+  if (n["select_dst_ports"]) m.dst_ports = r.words(n["select_dst_ports"], "select_dst_ports");
+  const bool sw = bt == dp::BridgeType::kSwitch;
+  if (n["select_vlans"]) {
+    if (!sw)
+      r.fail(n["select_vlans"],
+             "'select_vlans' applies to mirrors of switch bridges, not " + std::string(dp::to_string(bt)) + " bridges");
+    m.vlans = r.vlan_list(n["select_vlans"], "select_vlans");
+  }
+  if (n["output_port"]) {
+    m.output_port = r.scalar(n["output_port"], "output_port");
+    if (m.output_port.empty()) r.fail(n["output_port"], "'output_port' is empty");
+  }
+  if (n["output_vlan"]) {
+    if (!sw)
+      r.fail(n["output_vlan"], "'output_vlan' applies to mirrors of switch bridges, not " +
+                                   std::string(dp::to_string(bt)) + " bridges (use output_port)");
+    m.output_vlan = static_cast<uint16_t>(r.integer(n["output_vlan"], "output_vlan", dp::kMinVid, dp::kMaxVid));
+  }
+  if (auto s = check_mirror(m); !s) {
+    const std::string& msg = s.error().message;
+    const std::string own = "mirror '" + m.name + "': ";
+    r.fail(n, msg.rfind(own, 0) == 0 ? msg.substr(own.size()) : msg);
+  }
+  return m;
+}
+
+void emit_mirror(YAML::Emitter& e, const MirrorSpec& m) {
+  e << YAML::Flow << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << m.name;
+  for (const auto& f : mirror_fields(m)) {
+    e << YAML::Key << f.key << YAML::Value;
+    emit_value(e, f);
+  }
+  e << YAML::EndMap;
+}
+
+std::string mirror_to_yaml(const MirrorSpec& m) {
+  YAML::Emitter e;
+  emit_mirror(e, m);
+  return e.c_str();
+}
+
+Result<MirrorSpec> parse_mirror(const BridgeSpec& bridge, const std::string& yaml) {
+  return guarded("", [&] {
+    DocReader reader("", "/");
+    MirrorSpec m = read_mirror(reader, YAML::Load(yaml), bridge.name, bridge.type);
+    m.line = m.col = 0;
+    return m;
+  });
+}
 
 std::string MirrorSpec::output() const {
   return output_port.empty() ? "vlan " + std::to_string(output_vlan) : "port " + output_port;

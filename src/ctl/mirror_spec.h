@@ -16,8 +16,9 @@
 //
 // `check_mirror` checks a mirror on its own (an output, exactly one; it
 // selects something); rules that involve the bridge's ports (they exist on
-// this bridge, the output port is not also selected...) are the topology's
-// (ctl/topology.cc, Validator).
+// this bridge, the output port is not also selected...) are the mirror
+// object type's check (ctl/objects.h). A bridge's document entry reads and
+// writes its mirrors through read_mirror/emit_mirror.
 //
 // Thread-safety: plain data and pure functions.
 #pragma once
@@ -27,10 +28,20 @@
 #include <vector>
 
 #include "base/result.h"
-#include "ctl/kinds/kind.h"
+#include "ctl/fields.h"
+#include "dp/bridge.h"
 #include "dp/vlan.h"
 
+namespace YAML {
+class Node;
+class Emitter;
+}  // namespace YAML
+
 namespace kvnet::ctl {
+
+class DocReader;
+class ObjectType;
+struct BridgeSpec;
 
 struct MirrorSpec {
   std::string name;
@@ -55,5 +66,19 @@ struct MirrorSpec {
 Status check_mirror(const MirrorSpec& m);
 // Canonical settings in the order export writes them (the plan's diff, show).
 Fields mirror_fields(const MirrorSpec& m);
+
+// The mirror object type (mirrors live in their bridges: no section of their own).
+const ObjectType& mirror_type();
+// One entry of a bridge's `mirrors:` list, and back (a flow map).
+MirrorSpec read_mirror(DocReader& r, const YAML::Node& n, const std::string& bridge, dp::BridgeType bt);
+void emit_mirror(YAML::Emitter& e, const MirrorSpec& m);
+// One mirror as a flow-style YAML map, and back (the store).
+std::string mirror_to_yaml(const MirrorSpec& m);
+Result<MirrorSpec> parse_mirror(const BridgeSpec& bridge, const std::string& flow_map);
+
+// A port that goes leaves the selections of its bridge's mirrors (as in
+// OVS). Refused (nothing changed worth keeping) when it is a mirror's output
+// or the last port a mirror selects: that mirror must go first.
+Status forget_mirrored_port(BridgeSpec& b, const std::string& port);
 
 }  // namespace kvnet::ctl

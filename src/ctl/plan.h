@@ -89,6 +89,45 @@ struct Plan {
   std::vector<std::string> text() const;  // one string per line
 };
 
+// Asks every object type (ctl/objects.h) for its part, in the registry's order.
 Plan plan(const Topology& current, const Topology& next);
+
+// --- for object types' plan()
+// The lines a type adds, by operation: a plan lists every type's '-' lines,
+// then the '~' lines, then the '+' lines.
+struct PlanLines {
+  std::vector<PlanLine> minus, tilde, plus;
+};
+// Changed keys between two settings lists (in the order of `after`, then
+// keys only `before` has).
+std::vector<KeyChange> diff(const Fields& before, const Fields& after);
+// The lines of a list of named objects: '-' for those `next` lacks, '+' for
+// new ones, '~' with keys(old, new) for changed ones (operator==); their
+// names go to removed/added/changed when given.
+template <typename T, typename Keys>
+void plan_named(const std::vector<T>& cur, const std::vector<T>& next, const char* what, Keys keys, PlanLines& lines,
+                std::vector<std::string>* removed = nullptr, std::vector<std::string>* added = nullptr,
+                std::vector<std::string>* changed = nullptr) {
+  auto find = [](const std::vector<T>& v, const std::string& name) -> const T* {
+    for (const auto& x : v)
+      if (x.name == name) return &x;
+    return nullptr;
+  };
+  for (const auto& o : cur)
+    if (!find(next, o.name)) {
+      if (removed) removed->push_back(o.name);
+      lines.minus.push_back({'-', what, o.name, {}});
+    }
+  for (const auto& n : next) {
+    const T* o = find(cur, n.name);
+    if (!o) {
+      if (added) added->push_back(n.name);
+      lines.plus.push_back({'+', what, n.name, {}});
+    } else if (!(*o == n)) {
+      if (changed) changed->push_back(n.name);
+      lines.tilde.push_back({'~', what, n.name, keys(*o, n)});
+    }
+  }
+}
 
 }  // namespace kvnet::ctl

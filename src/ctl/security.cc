@@ -4,7 +4,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 
+#include "ctl/document.h"
+#include "ctl/firewall_build.h"
+#include "ctl/objects.h"
+#include "ctl/plan.h"
+#include "ctl/topology.h"
 #include "net/bytes.h"
 
 namespace kvnet::ctl {
@@ -261,6 +267,183 @@ std::vector<std::pair<std::string_view, uint64_t>> conntrack_timeout_values(cons
   for (const auto& f : kTimeoutFields)
     if (!changed_only || t.*f.member != d.*f.member) out.emplace_back(f.name, t.*f.member / dp::kSecondNs);
   return out;
+}
+
+
+// ------------------------------------------------------------ the object type
+
+namespace {
+
+SecurityGroupSpec read_sg(DocReader& r, const YAML::Node& n) {
+  SecurityGroupSpec g;
+  g.name = r.named_object(n, "security group", {"name", "description", "rules"});
+  const Loc loc = loc_of(n);
+  g.line = loc.line;
+  g.col = loc.col;
+  if (n["description"]) g.description = r.scalar(n["description"], "description");
+  if (n["rules"]) {
+    if (!n["rules"].IsSequence()) r.fail(n["rules"], "'rules' must be a list");
+    for (const auto& rn : n["rules"]) {
+      if (!rn.IsMap()) r.fail(rn, "a rule must be a mapping");
+      Settings st;
+      for (const auto& kv : rn) st.emplace_back(r.scalar(kv.first, "key"), r.scalar(kv.second, r.scalar(kv.first, "key")));
+      auto rule = parse_sg_rule(st);
+      if (!rule) r.fail(rn, "rule " + std::to_string(g.rules.size() + 1) + ": " + rule.error().message);
+      for (const auto& o : g.rules)
+        if (rule->id != 0 && o.id == rule->id) r.fail(rn, "rule id " + std::to_string(rule->id) + " is used twice");
+      g.rules.push_back(*rule);
+    }
+    // A rule without an id takes the next after the rules before it, skipping
+    // the ids the file gives (later rules' too), within 1-kMaxSgRuleId.
+    auto used = [&](uint32_t id) {
+      return std::any_of(g.rules.begin(), g.rules.end(), [&](const SgRule& o) { return o.id == id; });
+    };
+    for (size_t i = 0; i < g.rules.size(); ++i) {
+      if (g.rules[i].id != 0) continue;
+      uint32_t id = 0;
+      for (size_t j = 0; j < i; ++j) id = std::max(id, g.rules[j].id);
+      do {
+        ++id;
+      } while (used(id));
+      if (id > kMaxSgRuleId) {
+        id = 1;
+        while (used(id)) ++id;
+      }
+      g.rules[i].id = id;
+    }
+  }
+  return g;
+}
+
+void emit_sg(YAML::Emitter& e, const SecurityGroupSpec& g) {
+  e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << g.name;
+  if (!g.description.empty()) e << YAML::Key << "description" << YAML::Value << YAML::DoubleQuoted << g.description;
+  e << YAML::Key << "rules" << YAML::Value;
+  if (g.rules.empty()) e << YAML::Flow;
+  e << YAML::BeginSeq;
+  for (const auto& r : g.rules) {
+    e << YAML::Flow << YAML::BeginMap << YAML::Key << "id" << YAML::Value << r.id;
+    for (const auto& f : sg_rule_fields(r)) {
+      e << YAML::Key << f.key << YAML::Value;
+      if (f.key == "port") e << YAML::DoubleQuoted;
+      e << f.value;
+    }
+    e << YAML::EndMap;
+  }
+  e << YAML::EndSeq << YAML::EndMap;
+}
+
+void check_groups(const DocChecker& c, const Topology& t) {
+  std::set<std::string> names;
+  for (const auto& g : t.security_groups) {
+    const Loc loc{g.line, g.col};
+    if (!names.insert(g.name).second) c.fail(loc, "", "duplicate security group name '" + g.name + "'");
+    for (const auto& r : g.rules)
+      if (!r.remote_group.empty() && !t.find_group(r.remote_group))
+        c.fail(loc, "security group '" + g.name + "': ",
+               "rule " + std::to_string(r.id) + ": remote_group '" + r.remote_group + "' does not exist");
+  }
+  for (const auto& b : t.bridges)
+    for (const auto& p : b.ports) {
+      const std::string ctx = "bridge '" + b.name + "': port '" + p.name + "': ";
+      for (const auto& g : p.security.groups)
+        if (!t.find_group(g)) c.fail(p.loc, ctx, "security group '" + g + "' does not exist");
+      // Port security compares sources with the endpoint's MAC, which kvnet
+      // always knows (a VM NIC's and a container's are set by kvnet). A port
+      // without an endpoint, an interface kvnet did not create, has only the
+      // MACs its allowed addresses name.
+      if (!p.security.port_security || !endpoint_mac(t, p.name).empty()) continue;
+      // A MAC-less allowed address goes with the MACs the others name; with none
+      // named, it would allow nothing.
+      const bool named = std::any_of(p.security.allowed.begin(), p.security.allowed.end(),
+                                     [](const AllowedAddress& a) { return !a.mac.empty(); });
+      if (!named && !p.security.allowed.empty())
+        c.fail(p.loc, ctx,
+               "allowed address '" + allowed_address_str(p.security.allowed[0]) +
+                   "' has no MAC and the port has no endpoint whose MAC kvnet knows: write it as MAC:" +
+                   allowed_address_str(p.security.allowed[0]));
+    }
+}
+
+std::string rules_text(const SecurityGroupSpec& g) {
+  std::string out;
+  for (const auto& r : g.rules) out += (out.empty() ? "" : "; ") + std::to_string(r.id) + ": " + sg_rule_str(r);
+  return out;
+}
+
+class SgObjects final : public ObjectType {
+ public:
+  std::string_view name() const override { return "sg"; }
+  std::string_view section() const override { return "security_groups"; }
+
+  void read(DocReader& r, const YAML::Node& list, Topology& t) const override {
+    t.has_security_groups = true;
+    r.list(list, "security_groups");
+    for (const auto& gn : list) t.security_groups.push_back(read_sg(r, gn));
+  }
+  void write(YAML::Emitter& e, const Topology& t) const override {
+    if (t.security_groups.empty()) return;
+    e << YAML::Key << "security_groups" << YAML::Value << YAML::BeginSeq;
+    for (const auto& g : t.security_groups) emit_sg(e, g);
+    e << YAML::EndSeq;
+  }
+  void keep_unlisted(const Topology& from, Topology& to) const override {
+    if (!to.has_security_groups) to.security_groups = from.security_groups;
+  }
+
+  // Remote groups and ports' groups exist; port security knows the MACs it
+  // compares with.
+  void check(const DocChecker& c) const override { check_groups(c, c.topology()); }
+
+  // A changed group lists its rules as they were and are. Their rules reach
+  // the datapath with the ports that use them.
+  void plan(const Topology& cur, const Topology& next, PlanLines& lines, Plan& p) const override {
+    plan_named(
+        cur.security_groups, next.security_groups, "sg",
+        [](const SecurityGroupSpec& og, const SecurityGroupSpec& g) {
+          std::vector<KeyChange> keys;
+          if (og.description != g.description) keys.push_back({"description", og.description, g.description});
+          if (og.rules != g.rules) keys.push_back({"rules", rules_text(og), rules_text(g)});
+          return keys;
+        },
+        lines, &p.groups_removed, &p.groups_added, &p.groups_changed);
+  }
+
+  std::string_view schema() const override {
+    return "CREATE TABLE IF NOT EXISTS security_groups(name TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT "
+           "NULL);\n";
+  }
+  std::vector<const char*> tables() const override { return {"security_groups"}; }
+  Status save(RowWriter& w, const Topology& t) const override {
+    return save_spec_rows(w, "INSERT INTO security_groups VALUES(?,?,?)", t.security_groups, "security group",
+                          sg_to_yaml);
+  }
+  Status load(RowReader& r, Topology& t) const override {
+    return load_spec_rows(r, "SELECT spec FROM security_groups ORDER BY position", t.security_groups, parse_sg);
+  }
+};
+
+}  // namespace
+
+const ObjectType& sg_type() {
+  static const SgObjects kType;
+  return kType;
+}
+
+std::string sg_to_yaml(const SecurityGroupSpec& g) {
+  YAML::Emitter e;
+  e << YAML::Flow;
+  emit_sg(e, g);
+  return e.c_str();
+}
+
+Result<SecurityGroupSpec> parse_sg(const std::string& yaml) {
+  return guarded("", [&] {
+    DocReader reader("", "/");
+    SecurityGroupSpec g = read_sg(reader, YAML::Load(yaml));
+    g.line = g.col = 0;
+    return g;
+  });
 }
 
 }  // namespace kvnet::ctl

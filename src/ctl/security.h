@@ -38,10 +38,12 @@
 #include <vector>
 
 #include "base/result.h"
-#include "ctl/kinds/kind.h"
+#include "ctl/fields.h"
 #include "dp/conntrack.h"
 
 namespace kvnet::ctl {
+
+class ObjectType;
 
 enum class SgDirection : uint8_t { kIngress, kEgress };
 enum class SgEtherType : uint8_t { kIpv4, kIpv6 };
@@ -127,5 +129,11 @@ std::string conntrack_timeouts_str(const dp::ConntrackTimeouts& t);
 std::vector<std::pair<std::string_view, uint64_t>> conntrack_timeout_values(const dp::ConntrackTimeouts& t,
                                                                             bool changed_only = false);
 std::string allowed_address_str(const AllowedAddress& a);
+
+// The security group object type.
+const ObjectType& sg_type();
+// One security group as a flow-style YAML map, and back (the store).
+std::string sg_to_yaml(const SecurityGroupSpec& g);
+Result<SecurityGroupSpec> parse_sg(const std::string& flow_map);
 
 }  // namespace kvnet::ctl

@@ -1,9 +1,10 @@
 // The configuration store: kvnet's configuration in SQLite.
 //
-// Tables: bridges, ports (each port's settings as its flow-style YAML map, the
-// same text `export` prints), fdb (static entries), mirrors (a bridge's, one
-// flow-style YAML map per row), containers, and security_groups, vms and
-// gateways (a flow-style YAML map per row). `save()`
+// Tables: each object type's (ctl/objects.h: its schema(), rows written by
+// its save() and read back by its load()): bridges, ports (each port's
+// settings as its flow-style YAML map, the same text `export` prints), fdb
+// (static entries), mirrors, containers, security_groups, vms and gateways
+// (a flow-style YAML map per row). `save()`
 // replaces the whole configuration in one transaction, so a crash at any
 // moment leaves either the old or the new configuration, never a mix; `load()`
 // reads it back into a validated Topology. The database runs in WAL mode with
@@ -34,6 +35,7 @@ class Store {
   const std::string& path() const { return path_; }
 
  private:
+  class Rows;  // the object types' RowWriter and RowReader
   Store() = default;
   Status exec(const char* sql);
   bool has_column(const char* table, const char* column);

@@ -1,21 +1,17 @@
-// The topology model: bridges, their ports, static FDB entries and
-// containers, as read from a topology YAML file (`kvnet replay`/`trace`,
-// kvnetd's `apply`), edited by kvnetd's verbs, and kept by its store.
+// The topology: the whole configuration of one host, as read from a topology
+// YAML file (`kvnet replay`/`trace`, kvnetd's `apply`), edited by kvnetd's
+// verbs, and kept by its store. This file and topology.cc are the document's
+// skeleton; each object type's part is in its home (ctl/objects.h):
 //
-//   bridges:
-//     - name: br-int
-//       type: switch            # switch (default) | learning | hub
-//       mac_aging: 300          # seconds (learning, switch)
-//       mac_table_size: 8192    # entries (learning, switch)
-//       fdb: [{vlan: 10, mac: "52:54:00:00:00:01", port: a1}]   # static entries
-//       mirrors: [{name: ids, select_src_ports: [a1], output_port: ids0}]   # ctl/mirror_spec.h
-//       ports:
-//         - {name: a1, type: pcap, rx: a1-in.pcap, tx: a1-out.pcap, vlan_mode: access, pvid: 10}
-//         - {name: to-eth, type: patch, peer: br-eth1/to-int, vlan_mode: trunk, allowed: [10, 20-30]}
-//   containers:
-//     - {name: web, bridge: br-int, port: ct-web, ip: 10.0.0.2/24, gw: 10.0.0.1}
-//   gateways:                   (ctl/gateway_spec.h; their internal ports are implied)
-//     - {name: gw0, bridge: br-int, ip: 10.0.0.1/24, masquerade: true, dhcp: "10.0.0.100-10.0.0.199"}
+//   bridges:          (required) ctl/bridge.h: bridges, ports, static FDB
+//     - name: br-int  entries; their mirrors: ctl/mirror_spec.h
+//       ports: [{name: a1, type: pcap, rx: a1-in.pcap, tx: a1-out.pcap}]
+//   containers:       ctl/container.h
+//   security_groups:  ctl/security.h
+//   vms:              ctl/vm_spec.h
+//   gateways:         ctl/gateway_spec.h (their internal ports are implied)
+//
+// or, for a file of several hosts, `hosts: {NAME: <topology>, ...}`.
 //
 // Two steps, kept apart:
 //   parse_document(YAML) -> Topology   syntax, keys, value types and ranges of
@@ -38,84 +34,17 @@
 #include <vector>
 
 #include "base/result.h"
+#include "ctl/bridge.h"
+#include "ctl/container.h"
+#include "ctl/fields.h"
 #include "ctl/gateway_spec.h"
 #include "ctl/kinds/kind.h"
 #include "ctl/mirror_spec.h"
+#include "ctl/objects.h"
 #include "ctl/security.h"
 #include "ctl/vm_spec.h"
-#include "dp/bridge.h"
-#include "dp/port.h"
-#include "dp/vlan.h"
 
 namespace kvnet::ctl {
-
-// Where an object was written (1-based; 0 = not from a file).
-struct Loc {
-  int line = 0;
-  int col = 0;
-};
-
-struct PortSpec {
-  std::string name;
-  const PortKind* kind = nullptr;
-  std::shared_ptr<const PortOptions> options;  // the kind's typed options
-  uint32_t mtu = dp::kDefaultMtu;
-  bool has_vlan_config = false;  // any VLAN key given
-  dp::VlanConfig vlan;
-  PortSecurity security;  // security groups, port security (ctl/security.h)
-  Loc loc;
-
-  // The kind's options if they are of type T, else null.
-  template <typename T>
-  const T* as() const {
-    return dynamic_cast<const T*>(options.get());
-  }
-};
-
-struct FdbSpec {
-  uint16_t vlan = 0;
-  uint64_t mac = 0;
-  std::string port;
-  Loc loc;
-  std::string remote_ip;  // tunnel ports: the remote VTEP behind the MAC ("" none)
-};
-
-struct BridgeSpec {
-  std::string name;
-  dp::BridgeType type = dp::BridgeType::kSwitch;
-  dp::BridgeSettings settings;
-  std::vector<PortSpec> ports;
-  std::vector<FdbSpec> fdb;
-  std::vector<MirrorSpec> mirrors;  // ctl/mirror_spec.h
-  Loc loc;
-
-  const PortSpec* find_port(const std::string& name) const;
-  const MirrorSpec* find_mirror(const std::string& name) const;
-};
-
-// Containers (kvnetd only): a network namespace NAME whose eth0 is a veth
-// whose other end is the system port `port` of `bridge`.
-struct ContainerSpec {
-  std::string name;
-  std::string bridge;
-  std::string port;
-  std::string ip;   // CIDR, "dhcp" (kvnetd runs a DHCP client in it), "" = none
-  std::string gw;   // "" = none (always none with dhcp: the lease gives the router)
-  std::string mac;  // "" = derived from the name (container_mac)
-  Loc loc;
-  bool operator==(const ContainerSpec& o) const {
-    return name == o.name && bridge == o.bridge && port == o.port && ip == o.ip && gw == o.gw && mac == o.mac;
-  }
-};
-
-// The MAC of a container's eth0: its `mac`, or, when none is given, one
-// derived from its name: 02 (a locally administered unicast MAC) and the low
-// five bytes of the name's 64-bit FNV-1a hash. kvnetd sets it on the veth's
-// namespace end, so port security knows it before the kernel does; `export`
-// still omits it (it is not configuration, it follows from the name).
-std::string container_mac(const ContainerSpec& c);
-// A container's `ip` (CIDR or "dhcp") and `gw`, which dhcp excludes.
-Status check_container_ip(const std::string& ip, const std::string& gw);
 
 struct Topology {
   std::string file;      // as given ("" = not from a file)
@@ -135,6 +64,8 @@ struct Topology {
   // What parsing accepted but was probably not meant (a VLAN listed twice
   // in `allowed`); not part of the configuration.
   std::vector<std::string> warnings;
+  // The objects of types without a member above (ctl/objects.h).
+  ObjectLists lists;
 
   const SecurityGroupSpec* find_group(const std::string& name) const;
   const GatewaySpec* find_gateway(const std::string& name) const;
@@ -165,56 +96,17 @@ Result<Topology> parse_topology(const std::string& yaml, const std::string& file
                                 const ParseOptions& opts = {});
 Result<Topology> load_topology(const std::string& path, const std::string& host = "");
 
-// --- building objects from KEY=VALUE settings (kvnetd's verbs) ---
 // Each value is text, as on a command line; lists are comma-separated.
 using Settings = std::vector<std::pair<std::string, std::string>>;
-// A port of `bridge` from settings (`type` among them; default `system`, as
-// ovs-vsctl). Messages name the bridge and the port.
-Result<PortSpec> make_port(const BridgeSpec& bridge, const std::string& name, const Settings& s,
-                           std::vector<std::string>* warnings = nullptr);
-// The port with settings changed (an empty value removes a key). Changing
-// vlan_mode drops list keys the new mode does not use, unless also given.
-// A VLAN configuration the kind implied from the old options (a tunnel's
-// vni_map), or the default one, follows the new options unless VLAN keys
-// are given (a pvid of the user's own is kept).
-// OVS's `tag=N` and `trunks=LIST` are accepted as `pvid` and `allowed`; as in
-// OVS, `tag` alone makes an access port and `trunks` alone a trunk (unless a
-// vlan_mode is given). `warnings` (if given) receives what is accepted but
-// probably not meant (a VLAN listed twice).
-Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const Settings& s,
-                             std::vector<std::string>* warnings = nullptr);
-// A bridge of `type` (switch, learning, hub) with settings (mac_aging ...).
-Result<BridgeSpec> make_bridge(const std::string& name, const std::string& type, const Settings& s);
-// The bridge with settings changed; its ports and FDB stay.
-Result<BridgeSpec> update_bridge(const BridgeSpec& b, const Settings& s);
-// A port as one stored/exported YAML flow map ("{name: a1, type: pcap, ...}").
-Result<PortSpec> parse_port(const BridgeSpec& bridge, const std::string& flow_map);
+
+// The functions that build, read and write one object live in its type's
+// home: ctl/bridge.h (make_port, update_port, make_bridge, update_bridge,
+// parse_port, port_fields, port_to_yaml), ctl/mirror_spec.h,
+// ctl/container.h, ctl/security.h, ctl/vm_spec.h, ctl/gateway_spec.h.
 
 // --- writing ---
-// A port's settings in canonical form (name and type first, then only what
-// differs from defaults); `export`, the store and the plan all use this.
-Fields port_fields(const PortSpec& p, dp::BridgeType bridge_type);
 // The topology as YAML that parse_topology() accepts (what `export` prints).
 std::string to_yaml(const Topology& t);
-// One port as a flow-style YAML map.
-std::string port_to_yaml(const PortSpec& p, dp::BridgeType bridge_type);
-// One security group as a flow-style YAML map, and back (the store).
-std::string sg_to_yaml(const SecurityGroupSpec& g);
-Result<SecurityGroupSpec> parse_sg(const std::string& flow_map);
-// One VM as a flow-style YAML map, and back (the store keeps VMs so).
-std::string vm_to_yaml(const VmSpec& vm);
-Result<VmSpec> parse_vm(const std::string& flow_map);
-// One mirror as a flow-style YAML map, and back (the store).
-std::string mirror_to_yaml(const MirrorSpec& m);
-Result<MirrorSpec> parse_mirror(const BridgeSpec& bridge, const std::string& flow_map);
-// One gateway as a flow-style YAML map, and back (the store).
-std::string gateway_to_yaml(const GatewaySpec& gw);
-Result<GatewaySpec> parse_gateway(const std::string& flow_map);
-
-// A port that goes leaves the selections of its bridge's mirrors (as in
-// OVS). Refused (nothing changed worth keeping) when it is a mirror's output
-// or the last port a mirror selects: that mirror must go first.
-Status forget_mirrored_port(BridgeSpec& b, const std::string& port);
 
 // --- checks shared with other modules ---
 // A usable bridge/port/container name (1-15 characters of letters, digits,

@@ -2,7 +2,12 @@
 
 #include <charconv>
 #include <filesystem>
+#include <map>
+#include <set>
 
+#include "ctl/document.h"
+#include "ctl/objects.h"
+#include "ctl/plan.h"
 #include "ctl/topology.h"
 #include "net/bytes.h"
 
@@ -206,6 +211,211 @@ Result<NicRequest> parse_nic_arg(const std::string& text) {
   }
   if (!seen_bridge) return Error{"--nic '" + text + "': needs bridge=BR"};
   return r;
+}
+
+
+// ------------------------------------------------------------ the object type
+
+namespace {
+
+namespace fs = std::filesystem;
+
+NicSpec read_nic(const DocReader& r, const YAML::Node& n, const std::string& vm, size_t index) {
+  if (!n.IsMap()) r.fail(n, "nic " + std::to_string(index) + " must be a mapping");
+  r.check_keys(n, {"bridge", "port", "mac", "ip", "gw", "qbr"}, "a NIC");
+  if (!n["bridge"] || !n["port"]) r.fail(n, "nic " + std::to_string(index) + " needs 'bridge' and 'port'");
+  NicSpec c;
+  c.bridge = r.scalar(n["bridge"], "bridge");
+  c.port = r.scalar(n["port"], "port");
+  c.mac = default_mac(vm, index);
+  if (n["mac"]) {
+    const std::string mac = r.scalar(n["mac"], "mac");
+    auto m = net::Mac::parse(mac);
+    if (!m) r.fail(n["mac"], "mac '" + mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)");
+    c.mac = m->str();
+  }
+  if (n["ip"]) c.ip = r.scalar(n["ip"], "ip");
+  if (n["gw"]) c.gw = r.scalar(n["gw"], "gw");
+  if (n["qbr"]) c.qbr = r.boolean(n["qbr"], "qbr");
+  return c;
+}
+
+VmSpec read_vm(DocReader& r, const YAML::Node& n) {
+  VmSpec v;
+  v.name = r.named_object(
+      n, "vm",
+      {"name", "memory", "vcpus", "accel", "machine", "kernel", "initrd", "cmdline", "disk", "autostart", "nics"});
+  const Loc loc = loc_of(n);
+  v.line = loc.line;
+  v.col = loc.col;
+  if (n["memory"]) {
+    auto m = parse_memory(r.scalar(n["memory"], "memory"));
+    if (!m) r.fail(n["memory"], m.error().message);
+    v.memory_mb = *m;
+  }
+  if (n["vcpus"]) v.vcpus = static_cast<uint32_t>(r.integer(n["vcpus"], "vcpus", 1, kMaxVcpus));
+  if (n["accel"]) {
+    auto a = parse_accel(r.scalar(n["accel"], "accel"));
+    if (!a) r.fail(n["accel"], a.error().message);
+    v.accel = *a;
+  }
+  if (n["machine"]) v.machine = r.scalar(n["machine"], "machine");
+  // A VM's files are absolute paths (check_vm), also when the file itself
+  // was given by a relative path (`kvnet validate dir/t.yaml`: base "dir").
+  auto abs_path = [&](const std::string& p) {
+    const std::string rp = r.path(p);
+    std::error_code ec;
+    const fs::path a = rp.empty() ? fs::path() : fs::absolute(rp, ec);
+    return rp.empty() || ec ? rp : a.lexically_normal().string();
+  };
+  if (n["kernel"]) v.kernel = abs_path(r.scalar(n["kernel"], "kernel"));
+  if (n["initrd"]) v.initrd = abs_path(r.scalar(n["initrd"], "initrd"));
+  if (n["cmdline"]) v.cmdline = r.scalar(n["cmdline"], "cmdline");
+  if (n["disk"]) v.disk = abs_path(r.scalar(n["disk"], "disk"));
+  if (n["autostart"]) v.autostart = r.boolean(n["autostart"], "autostart");
+  if (n["nics"]) {
+    if (!n["nics"].IsSequence()) r.fail(n["nics"], "'nics' must be a list");
+    for (const auto& nn : n["nics"]) v.nics.push_back(read_nic(r, nn, v.name, v.nics.size()));
+  }
+  if (auto s = check_vm(v); !s) r.fail(n, s.error().message.substr(r.context().size()));
+  return v;
+}
+
+
+void emit_vm(YAML::Emitter& e, const VmSpec& v) {
+  e << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << v.name;
+  e << YAML::Key << "memory" << YAML::Value << format_memory(v.memory_mb);
+  e << YAML::Key << "vcpus" << YAML::Value << v.vcpus;
+  if (v.accel != Accel::kAuto) e << YAML::Key << "accel" << YAML::Value << to_string(v.accel);
+  if (v.machine != "q35") e << YAML::Key << "machine" << YAML::Value << v.machine;
+  if (!v.kernel.empty()) e << YAML::Key << "kernel" << YAML::Value << v.kernel;
+  if (!v.initrd.empty()) e << YAML::Key << "initrd" << YAML::Value << v.initrd;
+  if (!v.cmdline.empty()) e << YAML::Key << "cmdline" << YAML::Value << YAML::DoubleQuoted << v.cmdline;
+  if (!v.disk.empty()) e << YAML::Key << "disk" << YAML::Value << v.disk;
+  if (v.autostart) e << YAML::Key << "autostart" << YAML::Value << true;
+  e << YAML::Key << "nics" << YAML::Value;
+  if (v.nics.empty()) e << YAML::Flow;
+  e << YAML::BeginSeq;
+  for (const auto& n : v.nics) {
+    e << YAML::Flow << YAML::BeginMap;
+    e << YAML::Key << "bridge" << YAML::Value << n.bridge;
+    e << YAML::Key << "port" << YAML::Value << n.port;
+    e << YAML::Key << "mac" << YAML::Value << YAML::DoubleQuoted << n.mac;
+    if (!n.ip.empty()) e << YAML::Key << "ip" << YAML::Value << n.ip;
+    if (!n.gw.empty()) e << YAML::Key << "gw" << YAML::Value << YAML::DoubleQuoted << n.gw;
+    if (n.qbr) e << YAML::Key << "qbr" << YAML::Value << true;
+    e << YAML::EndMap;
+  }
+  e << YAML::EndSeq << YAML::EndMap;
+}
+
+void check_vm_refs(const DocChecker& c, const Topology& t, const VmSpec& v, std::set<std::string>& names,
+                   std::map<std::string, std::string>& owners) {
+  const std::string ctx = "vm '" + v.name + "': ";
+  const Loc loc{v.line, v.col};
+  if (auto s = check_vm(v); !s) c.fail(loc, "", s.error().message);
+  if (!names.insert(v.name).second) c.fail(loc, "", "duplicate vm name '" + v.name + "'");
+  for (size_t i = 0; i < v.nics.size(); ++i) {
+    const NicSpec& n = v.nics[i];
+    const std::string nctx = ctx + "nic " + std::to_string(i) + ": ";
+    const BridgeSpec* b = t.find_bridge(n.bridge);
+    if (!b) c.fail(loc, nctx, "bridge '" + n.bridge + "' does not exist");
+    const PortSpec* p = b->find_port(n.port);
+    if (!p) c.fail(loc, nctx, "port '" + n.port + "' is not a port of bridge '" + n.bridge + "'");
+    if (!p->kind->container_port())
+      c.fail(loc, nctx, "port '" + n.port + "' must be a system port (the VM's TAP), not " + std::string(p->kind->name()));
+    auto [it, fresh] = owners.emplace(n.port, "vm '" + v.name + "'");
+    if (!fresh) c.fail(loc, nctx, "port '" + n.port + "' belongs to " + it->second + " too");
+    auto [mit, mfresh] = owners.emplace("mac " + n.mac, "vm '" + v.name + "'");
+    if (!mfresh) c.fail(loc, nctx, "mac " + n.mac + " is used by " + mit->second + " too");
+    if (n.qbr) {
+      if (b->type != dp::BridgeType::kHub)
+        c.fail(loc, nctx, "qbr: bridge '" + n.bridge + "' must be a hub (the NIC's own qbr bridge)");
+      size_t patches = 0;
+      for (const auto& bp : b->ports) {
+        if (bp.kind->is_patch()) ++patches;
+        else if (bp.name != n.port)
+          c.fail(loc, nctx, "qbr: bridge '" + n.bridge + "' has port '" + bp.name + "' besides the NIC's and its patch");
+      }
+      if (patches != 1) c.fail(loc, nctx, "qbr: bridge '" + n.bridge + "' needs exactly one patch port (qvb)");
+      auto [bit, bfresh] = owners.emplace("bridge " + n.bridge, "vm '" + v.name + "'");
+      if (!bfresh) c.fail(loc, nctx, "qbr: bridge '" + n.bridge + "' belongs to " + bit->second + " too");
+    }
+  }
+}
+
+class VmObjects final : public ObjectType {
+ public:
+  std::string_view name() const override { return "vm"; }
+  std::string_view section() const override { return "vms"; }
+
+  void read(DocReader& r, const YAML::Node& list, Topology& t) const override {
+    t.has_vms = true;
+    r.list(list, "vms");
+    for (const auto& vn : list) t.vms.push_back(read_vm(r, vn));
+  }
+  void write(YAML::Emitter& e, const Topology& t) const override {
+    if (t.vms.empty()) return;
+    e << YAML::Key << "vms" << YAML::Value << YAML::BeginSeq;
+    for (const auto& v : t.vms) emit_vm(e, v);
+    e << YAML::EndSeq;
+  }
+  void keep_unlisted(const Topology& from, Topology& to) const override {
+    if (!to.has_vms) to.vms = from.vms;
+  }
+
+  // A NIC's port: a system port of its bridge, no container's or other
+  // NIC's; MACs unique; a qbr hub is the NIC's alone.
+  void check(const DocChecker& c) const override {
+    const Topology& t = c.topology();
+    std::set<std::string> names;
+    std::map<std::string, std::string> owners;  // port / "mac M" / "bridge B" -> its owner
+    for (const auto& ct : t.containers) owners.emplace(ct.port, "container '" + ct.name + "'");
+    for (const auto& v : t.vms) check_vm_refs(c, t, v, names, owners);
+  }
+
+  // VMs are definitions: a removed VM that runs is killed by whoever applies
+  // the plan; a changed one takes its new form at its next start.
+  void plan(const Topology& cur, const Topology& next, PlanLines& lines, Plan& p) const override {
+    plan_named(
+        cur.vms, next.vms, "vm", [](const VmSpec& a, const VmSpec& b) { return diff(vm_fields(a), vm_fields(b)); },
+        lines, &p.vms_removed, &p.vms_added, &p.vms_changed);
+  }
+
+  std::string_view schema() const override {
+    return "CREATE TABLE IF NOT EXISTS vms(name TEXT PRIMARY KEY, position INTEGER NOT NULL, spec TEXT NOT NULL);\n";
+  }
+  std::vector<const char*> tables() const override { return {"vms"}; }
+  Status save(RowWriter& w, const Topology& t) const override {
+    return save_spec_rows(w, "INSERT INTO vms VALUES(?,?,?)", t.vms, "vm", vm_to_yaml);
+  }
+  Status load(RowReader& r, Topology& t) const override {
+    return load_spec_rows(r, "SELECT spec FROM vms ORDER BY position", t.vms, parse_vm);
+  }
+};
+
+}  // namespace
+
+const ObjectType& vm_type() {
+  static const VmObjects kType;
+  return kType;
+}
+
+std::string vm_to_yaml(const VmSpec& v) {
+  YAML::Emitter e;
+  e << YAML::Flow;
+  emit_vm(e, v);
+  return e.c_str();
+}
+
+Result<VmSpec> parse_vm(const std::string& yaml) {
+  return guarded("", [&] {
+    DocReader reader("", "/");
+    VmSpec v = read_vm(reader, YAML::Load(yaml));
+    v.line = v.col = 0;
+    return v;
+  });
 }
 
 }  // namespace kvnet::ctl

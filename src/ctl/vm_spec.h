@@ -30,9 +30,11 @@
 #include <vector>
 
 #include "base/result.h"
-#include "ctl/kinds/kind.h"
+#include "ctl/fields.h"
 
 namespace kvnet::ctl {
+
+class ObjectType;
 
 enum class Accel : uint8_t { kAuto, kKvm, kTcg };
 const char* to_string(Accel a);
@@ -90,6 +92,12 @@ Status check_vm(const VmSpec& vm);
 
 // The definition's settings in canonical form (plan diffs, `vm show`).
 Fields vm_fields(const VmSpec& vm);
+
+// The VM object type.
+const ObjectType& vm_type();
+// One VM as a flow-style YAML map, and back (the store keeps VMs so).
+std::string vm_to_yaml(const VmSpec& vm);
+Result<VmSpec> parse_vm(const std::string& flow_map);
 
 // A `--nic` argument: "bridge=BR[,port=NAME][,mac=M][,ip=CIDR][,gw=IP][,qbr=yes]"
 // plus port options (vlan_mode, pvid, allowed, ...) that go to the port;

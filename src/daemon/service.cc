@@ -871,13 +871,7 @@ Result<json> Service::apply_file(const Args& a) {
   TRY(host, a.str("host", false));
   TRY(next, parse_document(yaml, file.empty() ? "<apply>" : file, base.empty() ? "/" : base, host));
   // A section the file leaves out is not managed by it.
-  if (!next.has_containers) next.containers = cur_.containers;
-  if (!next.has_vms) next.vms = cur_.vms;
-  if (!next.has_security_groups) next.security_groups = cur_.security_groups;
-  if (!next.has_gateways) {
-    next.gateways = cur_.gateways;
-    add_gateway_ports(next);  // the file's bridges do not list their ports
-  }
+  ctl::keep_unlisted_sections(cur_, next);
   if (auto s = validate(next); !s) return s.error();
   next.file.clear();
   if (dry_run) {
@@ -892,88 +886,6 @@ Result<json> Service::apply_file(const Args& a) {
 }
 
 Result<json> Service::export_yaml(const Args&) { return json{{"yaml", to_yaml(cur_)}}; }
-
-Result<json> Service::ct_add(const Args& a) {
-  TRY(name, a.str("name"));
-  TRY(br, a.str("bridge"));
-  TRY(port, a.str("port", false));
-  TRY(settings, a.settings());
-  if (auto s = check_name(name); !s) return Error{"container '" + name + "': " + s.error().message};
-  const std::string pname = port.empty() ? utf8_prefix("ct-" + name, 15) : port;
-  // The default port name is cut to the kernel's 15 characters: say so.
-  const std::string cut = port.empty() && pname.size() < 3 + name.size()
-                              ? " (the default port name 'ct-" + name + "' is cut to 15 characters: name one with --port)"
-                              : "";
-  for (const auto& c : cur_.containers)
-    if (c.name == name) return Error{"container '" + name + "' already exists"};
-  const BridgeSpec* b = cur_.find_bridge(br);
-  if (!b) return Error{"container '" + name + "': bridge '" + br + "' does not exist"};
-  if (cur_.find_port(pname)) return Error{"container '" + name + "': port '" + pname + "' already exists" + cut};
-  for (const auto& [k, v] : settings)
-    if (k == "type") return Error{"container '" + name + "': the port of a container is always a system port"};
-  auto p = make_port(*b, pname, settings, &warnings_);
-  if (!p) return Error{"container '" + name + "': " + p.error().message};
-  ContainerSpec c{name, br, pname, "", "", "", {}};
-  TRY(ip, a.str("ip", false));
-  TRY(gw, a.str("gw", false));
-  TRY(mac, a.str("mac", false));
-  c.ip = ip;
-  c.gw = gw;
-  c.mac = mac;
-  if (auto s = check_container_ip(ip, gw); !s) return Error{"container '" + name + "': " + s.error().message};
-  if (!mac.empty()) {
-    auto m = net::Mac::parse(mac);
-    if (!m) return Error{"container '" + name + "': mac '" + mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)"};
-    if (m->is_multicast() || m->is_zero()) return Error{"container '" + name + "': mac '" + mac + "' must be a unicast MAC"};
-  }
-  Topology next = cur_;
-  next.find_bridge(br)->ports.push_back(std::move(*p));
-  next.containers.push_back(std::move(c));
-  TRY(pl, commit(next));
-  json j = change_result(pl);
-  j["port"] = pname;
-  if (!cut.empty()) {
-    j["warnings"].push_back("container '" + name + "': its port is '" + pname + "'" + cut);
-  }
-  return j;
-}
-
-Result<json> Service::ct_del(const Args& a) {
-  TRY(name, a.str("name"));
-  Topology next = cur_;
-  std::string port;
-  for (const auto& c : next.containers)
-    if (c.name == name) port = c.port;
-  if (port.empty()) return Error{"container '" + name + "' does not exist"};
-  std::erase_if(next.containers, [&](const ContainerSpec& c) { return c.name == name; });
-  for (auto& b : next.bridges) {
-    if (b.find_port(port))
-      if (auto s = forget_mirrored_port(b, port); !s) return Error{"container '" + name + "': " + s.error().message};
-    std::erase_if(b.ports, [&](const PortSpec& p) { return p.name == port; });
-    std::erase_if(b.fdb, [&](const FdbSpec& f) { return f.port == port; });
-  }
-  return commit_json(next);
-}
-
-Result<json> Service::ct_list(const Args&) {
-  json out = json::array();
-  for (const auto& c : cur_.containers) {
-    json j{{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw},
-           {"mac", container_mac(c)}, {"netns", netns_exists(c.name)}};
-    if (c.ip == "dhcp" && ct_dhcp_) {
-      const CtDhcpStatus s = ct_dhcp_->status(c.name);
-      json d{{"client", s.client}, {"pid", s.pid}, {"restarts", s.restarts}};
-      if (!s.last_exit.empty()) d["last_exit"] = s.last_exit;
-      if (!s.error.empty()) d["error"] = s.error;
-      if (!s.lease.ip.empty())
-        d["lease"] = {{"ip", s.lease.ip},   {"router", s.lease.router},   {"server", s.lease.server},
-                      {"dns", s.lease.dns}, {"lease_s", s.lease.lease_s}, {"obtained", s.lease.obtained}};
-      j["dhcp"] = d;
-    }
-    out.push_back(j);
-  }
-  return out;
-}
 
 Result<json> Service::kinds(const Args&) {
   json out = json::array();

@@ -157,7 +157,7 @@ class Service {
   Result<json> draw(const Args& a);
   Result<json> apply_file(const Args& a);
   Result<json> export_yaml(const Args& a);
-  Result<json> ct_add(const Args& a);
+  Result<json> ct_add(const Args& a);  // containers: service_ct.cc
   Result<json> ct_del(const Args& a);
   Result<json> ct_list(const Args& a);
   Result<json> kinds(const Args& a);
