@@ -4,6 +4,7 @@
 #include <set>
 #include <sys/stat.h>
 
+#include "base/clock.h"
 #include "base/text.h"
 #include "ctl/firewall_build.h"
 #include "ctl/flow_spec.h"
@@ -660,7 +661,7 @@ Result<json> Service::fdb_show(const Args& a) {
   const auto entries = dp_.fdb_dump(br);
   std::map<uint32_t, std::string> names;
   for (const auto& [name, l] : live_) names[l.id] = name;
-  const uint64_t now = io::now_ns();
+  const uint64_t now = monotonic_ns();
   json out = json::array();
   for (const auto& [e, remote] : entries) {
     json j{{"vlan", e.vlan}, {"mac", net::Mac::from_u64(e.mac).str()}, {"port", names[e.port]}, {"static", e.is_static}};
@@ -849,7 +850,7 @@ Result<TraceResult> Service::live_trace(const Args& a) {
   net::FlowKey k;
   net::parse_flow(bytes.data(), bytes.size(), k);
   tr.flow = k.str();
-  tr.trace = dp_.trace(live_.at(p->name).id, bytes, io::now_ns());
+  tr.trace = dp_.trace(live_.at(p->name).id, bytes, monotonic_ns());
   return tr;
 }
 

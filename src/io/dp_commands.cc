@@ -1,9 +1,9 @@
 #include "io/dp_commands.h"
 
-#include <time.h>
-
 #include <unordered_map>
 
+#include "base/clock.h"
+#include "dp/firewall_install.h"
 #include "io/tunnel.h"
 
 namespace kvnet::io {
@@ -103,16 +103,10 @@ uint32_t DatapathCommands::fdb_flush(const std::string& bridge) {
 
 namespace {
 
-// The port of a firewall zone (zone = port id + 1, dp::Datapath::set_firewall).
+// The port of a firewall zone (dp/firewall_install.h).
 const dp::Port* zone_port(dp::Datapath& dp, uint16_t zone) {
-  const uint32_t id = zone - 1u;
+  const uint32_t id = dp::fw_zone_port(zone);
   return zone && id < dp.ports().size() ? dp.ports()[id].get() : nullptr;
-}
-
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the receive clock of live frames
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 }  // namespace
@@ -145,7 +139,7 @@ size_t DatapathCommands::conntrack_flush(const std::string& bridge, const std::s
         continue;
       }
       for (const dp::Port* p : b->ports())
-        if (p->name == port) n += b->conntrack()->flush_zone(static_cast<uint16_t>(p->id + 1));
+        if (p->name == port) n += b->conntrack()->flush_zone(dp::fw_zone(*p));
     }
     return n;
   });
