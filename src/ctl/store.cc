@@ -1,7 +1,10 @@
 #include "ctl/store.h"
 
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
+#include <set>
 
 #include "net/bytes.h"
 
@@ -196,105 +199,298 @@ Result<Topology> Store::load() {
   return t;
 }
 
-Status Store::save(const Topology& t) {
-  if (auto s = exec("BEGIN IMMEDIATE;"); !s) return s;
-  auto fail = [&](const std::string& what) -> Status {
-    const std::string m = "database '" + path_ + "': " + what + ": " + errmsg();
-    exec("ROLLBACK;").ok();  // best effort: the error above is what matters
-    return Error{m};
+// ------------------------------------------------------------ writing
+
+namespace {
+
+}  // namespace
+
+// One table as the writer sees it: its key columns, the column that names
+// the list a row belongs to ("" none: one list), whether rows are ordered by a
+// position column, and the other columns (after key, list and position).
+struct StoreTable {
+  const char* name;
+  std::vector<const char*> key;  // includes `list` if the key does
+  const char* list;
+  bool positioned;
+  std::vector<const char*> values;
+};
+
+// A list of rows as `next` wants it: keys (the key columns' values) in
+// order, and each row's other values, computed only when asked for.
+struct StoreRows {
+  std::vector<std::vector<std::string>> keys;
+  std::function<std::vector<std::string>(size_t)> values;
+  // Rows whose values may have changed (the plan's); null: any row (compared).
+  std::function<bool(size_t)> candidate;
+};
+
+namespace {
+
+const StoreTable kBridges{"bridges", {"name"}, "", true,
+                        {"type", "mac_aging", "mac_table_size", "conntrack_max", "conntrack_timeouts"}};
+const StoreTable kPorts{"ports", {"name"}, "bridge", true, {"type", "spec"}};
+const StoreTable kFdb{"fdb", {"bridge", "vlan", "mac"}, "bridge", false, {"port", "remote"}};
+const StoreTable kMirrors{"mirrors", {"name"}, "bridge", true, {"spec"}};
+const StoreTable kContainers{"containers", {"name"}, "", true, {"bridge", "port", "ip", "gw", "mac"}};
+const StoreTable kGroups{"security_groups", {"name"}, "", true, {"spec"}};
+const StoreTable kVms{"vms", {"name"}, "", true, {"spec"}};
+const StoreTable kGateways{"gateways", {"name"}, "", true, {"spec"}};
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : "\x1f") + x;
+  return out;
+}
+
+std::string fdb_mac(const FdbSpec& f) { return net::Mac::from_u64(f.mac).str(); }
+
+}  // namespace
+
+// Writes one list's rows: with `del`, rows no longer wanted are deleted;
+// with `upsert`, a row whose key is new is inserted and one whose position or
+// values changed is updated in place (its rowid stays: the fdb table's
+// order). What is unchanged is not touched.
+Status Store::sync_list(const StoreTable& t, const std::string& list, const StoreRows& want, bool upsert, bool del) {
+  auto fail = [&](const std::string& what) { return Error{"database '" + path_ + "': " + t.name + ": " + what + ": " + errmsg()}; };
+  const bool listed = *t.list != 0;
+  const bool compare = !want.candidate;
+  std::string cols;
+  for (const char* k : t.key) cols += std::string(cols.empty() ? "" : ", ") + k;
+  const size_t nkey = t.key.size();
+  std::string select = "SELECT " + cols + (t.positioned ? ", position" : "");
+  if (compare)
+    for (const char* v : t.values) select += std::string(", ") + v;
+  select += std::string(" FROM ") + t.name + (listed ? std::string(" WHERE ") + t.list + " = ?" : "");
+  struct Have {
+    int64_t position;
+    std::vector<std::string> values;
+    bool seen = false;
   };
-  if (!exec("DELETE FROM mirrors; DELETE FROM gateways; DELETE FROM security_groups; DELETE FROM vms; DELETE FROM containers; DELETE FROM fdb; DELETE FROM ports; DELETE FROM bridges;"))
-    return fail("clearing");
-  Stmt b, p, f, c, v, g, gw, m;
-  if (sqlite3_prepare_v2(db_, "INSERT INTO bridges VALUES(?,?,?,?,?,?,?)", -1, &b.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "INSERT INTO ports VALUES(?,?,?,?,?)", -1, &p.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "INSERT INTO fdb(bridge, vlan, mac, port, remote) VALUES(?,?,?,?,?)", -1, &f.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "INSERT INTO containers VALUES(?,?,?,?,?,?,?)", -1, &c.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "INSERT INTO vms VALUES(?,?,?)", -1, &v.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "INSERT INTO security_groups VALUES(?,?,?)", -1, &g.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "INSERT INTO gateways VALUES(?,?,?)", -1, &gw.s, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db_, "INSERT INTO mirrors(name, bridge, position, spec) VALUES(?,?,?,?)", -1, &m.s, nullptr) !=
-          SQLITE_OK)
-    return fail("preparing");
+  std::map<std::string, Have> have;
+  {
+    Stmt q;
+    if (sqlite3_prepare_v2(db_, select.c_str(), -1, &q.s, nullptr) != SQLITE_OK) return fail("reading");
+    if (listed) sqlite3_bind_text(q.s, 1, list.c_str(), -1, SQLITE_TRANSIENT);
+    int rc;
+    while ((rc = sqlite3_step(q.s)) == SQLITE_ROW) {
+      std::vector<std::string> key;
+      for (size_t i = 0; i < nkey; ++i) key.push_back(col(q.s, static_cast<int>(i)));
+      Have h{t.positioned ? sqlite3_column_int64(q.s, static_cast<int>(nkey)) : 0, {}};
+      if (compare)
+        for (size_t i = 0; i < t.values.size(); ++i) h.values.push_back(col(q.s, static_cast<int>(nkey + (t.positioned ? 1 : 0) + i)));
+      have.emplace(join(key), std::move(h));
+    }
+    if (rc != SQLITE_DONE) return fail("reading");
+  }
   auto text = [](sqlite3_stmt* s, int i, const std::string& v) { sqlite3_bind_text(s, i, v.c_str(), -1, SQLITE_TRANSIENT); };
-  int bpos = 0;
-  for (const auto& br : t.bridges) {
-    sqlite3_reset(b.s);
-    text(b.s, 1, br.name);
-    sqlite3_bind_int(b.s, 2, bpos++);
-    text(b.s, 3, std::string(dp::to_string(br.type)));
-    sqlite3_bind_int64(b.s, 4, br.settings.mac_aging_sec);
-    sqlite3_bind_int64(b.s, 5, br.settings.mac_table_size);
-    sqlite3_bind_int64(b.s, 6, br.settings.conntrack_max);
-    text(b.s, 7, conntrack_timeouts_str(br.settings.conntrack_timeouts));
-    if (sqlite3_step(b.s) != SQLITE_DONE) return fail("bridge '" + br.name + "'");
-    int ppos = 0;
-    for (const auto& port : br.ports) {
-      sqlite3_reset(p.s);
-      text(p.s, 1, port.name);
-      text(p.s, 2, br.name);
-      sqlite3_bind_int(p.s, 3, ppos++);
-      text(p.s, 4, std::string(port.kind->name()));
-      text(p.s, 5, port_to_yaml(port, br.type));
-      if (sqlite3_step(p.s) != SQLITE_DONE) return fail("port '" + port.name + "'");
-    }
-    for (const auto& e : br.fdb) {
-      sqlite3_reset(f.s);
-      text(f.s, 1, br.name);
-      sqlite3_bind_int(f.s, 2, e.vlan);
-      text(f.s, 3, net::Mac::from_u64(e.mac).str());
-      text(f.s, 4, e.port);
-      text(f.s, 5, e.remote_ip);
-      if (sqlite3_step(f.s) != SQLITE_DONE) return fail("static FDB entry");
-    }
-    int mpos = 0;
-    for (const auto& x : br.mirrors) {
-      sqlite3_reset(m.s);
-      text(m.s, 1, x.name);
-      text(m.s, 2, br.name);
-      sqlite3_bind_int(m.s, 3, mpos++);
-      text(m.s, 4, mirror_to_yaml(x));
-      if (sqlite3_step(m.s) != SQLITE_DONE) return fail("mirror '" + x.name + "'");
+  std::string where;
+  for (const char* k : t.key) where += std::string(where.empty() ? "" : " AND ") + k + " = ?";
+  bool list_in_key = false;
+  for (const char* k : t.key) list_in_key |= listed && std::string(k) == t.list;
+  if (listed && !list_in_key) where += std::string(" AND ") + t.list + " = ?";
+  if (del) {
+    std::set<std::string> wanted;
+    for (const auto& k : want.keys) wanted.insert(join(k));
+    for (const auto& [k, h] : have) {
+      if (wanted.count(k)) continue;
+      Stmt d;
+      const std::string sql = std::string("DELETE FROM ") + t.name + " WHERE " + where;
+      if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &d.s, nullptr) != SQLITE_OK) return fail("preparing");
+      int b = 1;
+      size_t from = 0;
+      for (size_t j = 0; j <= k.size(); ++j)
+        if (j == k.size() || k[j] == '\x1f') {
+          text(d.s, b++, k.substr(from, j - from));
+          from = j + 1;
+        }
+      if (listed && !list_in_key) text(d.s, b++, list);
+      if (sqlite3_step(d.s) != SQLITE_DONE) return fail("deleting");
     }
   }
-  int cpos = 0;
-  for (const auto& ct : t.containers) {
-    sqlite3_reset(c.s);
-    text(c.s, 1, ct.name);
-    sqlite3_bind_int(c.s, 2, cpos++);
-    text(c.s, 3, ct.bridge);
-    text(c.s, 4, ct.port);
-    text(c.s, 5, ct.ip);
-    text(c.s, 6, ct.gw);
-    text(c.s, 7, ct.mac);
-    if (sqlite3_step(c.s) != SQLITE_DONE) return fail("container '" + ct.name + "'");
+  // Positions: a row keeps its stored one while the order allows it; a new or
+  // moved row takes the next one up (so an append, a removal or an edit
+  // moves nobody else).
+  int64_t prev = -1;
+  for (size_t i = 0; i < want.keys.size() && upsert; ++i) {
+    const std::string k = join(want.keys[i]);
+    auto it = have.find(k);
+    int64_t pos = prev + 1;
+    if (it != have.end()) {
+      it->second.seen = true;
+      if (!t.positioned || it->second.position > prev) pos = it->second.position;
+    }
+    prev = pos;
+    const bool moved = it != have.end() && t.positioned && pos != it->second.position;
+    std::vector<std::string> values;
+    if (it == have.end() || moved || compare || want.candidate(i)) values = want.values(i);
+    if (it != have.end() && !moved && (compare ? values == it->second.values : !want.candidate(i))) continue;
+    Stmt w;
+    std::string sql;
+    if (it == have.end()) {
+      std::string names = cols, marks;
+      if (listed && !list_in_key) names += std::string(", ") + t.list;
+      if (t.positioned) names += ", position";
+      for (const char* v : t.values) names += std::string(", ") + v;
+      const size_t n = nkey + (listed && !list_in_key ? 1 : 0) + (t.positioned ? 1 : 0) + t.values.size();
+      for (size_t j = 0; j < n; ++j) marks += j ? ",?" : "?";
+      sql = std::string("INSERT INTO ") + t.name + "(" + names + ") VALUES(" + marks + ")";
+    } else {
+      std::string set = t.positioned ? "position = ?" : "";
+      for (const char* v : t.values) set += std::string(set.empty() ? "" : ", ") + v + " = ?";
+      sql = std::string("UPDATE ") + t.name + " SET " + set + " WHERE " + where;
+    }
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &w.s, nullptr) != SQLITE_OK) return fail("preparing");
+    int b = 1;
+    if (it == have.end()) {
+      for (const auto& kv : want.keys[i]) text(w.s, b++, kv);
+      if (listed && !list_in_key) text(w.s, b++, list);
+      if (t.positioned) sqlite3_bind_int64(w.s, b++, pos);
+      for (const auto& v : values) text(w.s, b++, v);
+    } else {
+      if (t.positioned) sqlite3_bind_int64(w.s, b++, pos);
+      for (const auto& v : values) text(w.s, b++, v);
+      for (const auto& kv : want.keys[i]) text(w.s, b++, kv);
+      if (listed && !list_in_key) text(w.s, b++, list);
+    }
+    if (sqlite3_step(w.s) != SQLITE_DONE) return fail("'" + want.keys[i].back() + "'");
   }
-  int gpos = 0;
-  for (const auto& sg : t.security_groups) {
-    sqlite3_reset(g.s);
-    text(g.s, 1, sg.name);
-    sqlite3_bind_int(g.s, 2, gpos++);
-    text(g.s, 3, sg_to_yaml(sg));
-    if (sqlite3_step(g.s) != SQLITE_DONE) return fail("security group '" + sg.name + "'");
-  }
-  int vpos = 0;
-  for (const auto& vm : t.vms) {
-    sqlite3_reset(v.s);
-    text(v.s, 1, vm.name);
-    sqlite3_bind_int(v.s, 2, vpos++);
-    text(v.s, 3, vm_to_yaml(vm));
-    if (sqlite3_step(v.s) != SQLITE_DONE) return fail("vm '" + vm.name + "'");
-  }
-  int gwpos = 0;
-  for (const auto& x : t.gateways) {
-    sqlite3_reset(gw.s);
-    text(gw.s, 1, x.name);
-    sqlite3_bind_int(gw.s, 2, gwpos++);
-    text(gw.s, 3, gateway_to_yaml(x));
-    if (sqlite3_step(gw.s) != SQLITE_DONE) return fail("gateway '" + x.name + "'");
-  }
-  if (auto s = exec("COMMIT;"); !s) return fail("commit");
   return Ok{};
 }
+
+// What `next` wants of the tables, for the objects `scope` names (all of
+// them without a plan), written in one transaction.
+Status Store::write(const Topology& next, const Plan* plan) {
+  if (auto s = exec("BEGIN IMMEDIATE;"); !s) return s;
+  auto st = write_rows(next, plan);
+  if (!st) {
+    exec("ROLLBACK;").ok();  // best effort: the error above is what matters
+    return st;
+  }
+  if (auto s = exec("COMMIT;"); !s) {
+    const std::string m = "database '" + path_ + "': commit: " + errmsg();
+    exec("ROLLBACK;").ok();
+    return Error{m};
+  }
+  return Ok{};
+}
+
+Status Store::write_rows(const Topology& next, const Plan* plan) {
+  const bool all = plan == nullptr;
+  using Names = std::set<std::string>;
+  auto names = [](const std::vector<std::string>& v) { return Names(v.begin(), v.end()); };
+  Names fresh_bridges, touched_bridges;  // bridges whose every row is written; bridges with a changed row
+  Names ports, fdb, mirrors;             // changed rows ("B/P", "B 10 MAC", "B/M")
+  if (plan) {
+    fresh_bridges = names(plan->bridges_added);
+    for (const auto& b : plan->bridges_removed) touched_bridges.insert(b);
+    for (const auto& r : plan->ports_added) ports.insert(r.path());
+    for (const auto& r : plan->ports_reconfigured) ports.insert(r.path());
+    for (const auto& r : plan->ports_removed) touched_bridges.insert(r.bridge);
+    for (const auto& r : plan->ports_added) touched_bridges.insert(r.bridge);
+    for (const auto& r : plan->ports_reconfigured) touched_bridges.insert(r.bridge);
+    for (const auto& [b, f] : plan->fdb_added) fdb.insert(b + " " + std::to_string(f.vlan) + " " + fdb_mac(f));
+    for (const auto& [b, f] : plan->fdb_added) touched_bridges.insert(b);
+    for (const auto& [b, f] : plan->fdb_removed) touched_bridges.insert(b);
+    for (const auto& l : plan->lines)
+      if (l.what == "mirror") {
+        mirrors.insert(l.object);
+        touched_bridges.insert(l.object.substr(0, l.object.find('/')));
+      }
+    for (const auto& b : fresh_bridges) touched_bridges.insert(b);
+  }
+  // Bridges first (ports and mirrors refer to them), removed ones last.
+  const Names changed_bridges = plan ? names(plan->bridges_changed) : Names{};
+  StoreRows bw;
+  for (const auto& b : next.bridges) bw.keys.push_back({b.name});
+  bw.values = [&](size_t i) -> std::vector<std::string> {
+    const BridgeSpec& b = next.bridges[i];
+    return {std::string(dp::to_string(b.type)), std::to_string(b.settings.mac_aging_sec),
+            std::to_string(b.settings.mac_table_size), std::to_string(b.settings.conntrack_max),
+            conntrack_timeouts_str(b.settings.conntrack_timeouts)};
+  };
+  if (!all)
+    bw.candidate = [&](size_t i) {
+      return fresh_bridges.count(next.bridges[i].name) > 0 || changed_bridges.count(next.bridges[i].name) > 0;
+    };
+  if (auto s = sync_list(kBridges, "", bw, true, false); !s) return s;
+  // Each bridge's ports, static entries and mirrors; those of removed bridges.
+  Names lists = touched_bridges;
+  if (all) {
+    Stmt q;
+    if (sqlite3_prepare_v2(db_, "SELECT name FROM bridges", -1, &q.s, nullptr) != SQLITE_OK)
+      return Error{"database '" + path_ + "': reading: " + errmsg()};
+    while (sqlite3_step(q.s) == SQLITE_ROW) lists.insert(col(q.s, 0));
+    for (const auto& b : next.bridges) lists.insert(b.name);
+  }
+  // Deletes of every list before any insert: a port or mirror may move
+  // from one bridge to another (its name is its key).
+  static const BridgeSpec kNone{};
+  for (const bool upsert : {false, true})
+    for (const auto& name : lists) {
+      const BridgeSpec* found = next.find_bridge(name);
+      const BridgeSpec& b = found ? *found : kNone;
+      const bool fresh = all || fresh_bridges.count(name);
+      StoreRows pw, fw, mw;
+      for (const auto& p : b.ports) pw.keys.push_back({p.name});
+      pw.values = [&](size_t i) -> std::vector<std::string> {
+        return {std::string(b.ports[i].kind->name()), port_to_yaml(b.ports[i], b.type)};
+      };
+      for (const auto& f : b.fdb) fw.keys.push_back({name, std::to_string(f.vlan), fdb_mac(f)});
+      fw.values = [&](size_t i) -> std::vector<std::string> { return {b.fdb[i].port, b.fdb[i].remote_ip}; };
+      for (const auto& m : b.mirrors) mw.keys.push_back({m.name});
+      mw.values = [&](size_t i) -> std::vector<std::string> { return {mirror_to_yaml(b.mirrors[i])}; };
+      if (!all) {
+        pw.candidate = [&](size_t i) { return fresh || ports.count(name + "/" + b.ports[i].name) > 0; };
+        fw.candidate = [&](size_t i) {
+          return fresh || fdb.count(name + " " + std::to_string(b.fdb[i].vlan) + " " + fdb_mac(b.fdb[i])) > 0;
+        };
+        mw.candidate = [&](size_t i) { return fresh || mirrors.count(name + "/" + b.mirrors[i].name) > 0; };
+      }
+      if (auto s = sync_list(kFdb, name, fw, upsert, !upsert); !s) return s;
+      if (auto s = sync_list(kMirrors, name, mw, upsert, !upsert); !s) return s;
+      if (auto s = sync_list(kPorts, name, pw, upsert, !upsert); !s) return s;
+    }
+  if (auto s = sync_list(kBridges, "", bw, false, true); !s) return s;
+  // The lists that are not a bridge's.
+  auto global = [&](const StoreTable& t, const auto& items, bool touched, const Names& changed, auto values) -> Status {
+    if (!all && !touched) return Ok{};
+    StoreRows w;
+    for (const auto& x : items) w.keys.push_back({x.name});
+    w.values = [&](size_t i) -> std::vector<std::string> { return values(items[i]); };
+    if (!all) w.candidate = [&](size_t i) { return changed.count(items[i].name) > 0; };
+    return sync_list(t, "", w, true, true);
+  };
+  Names cts, groups, vms, gws;
+  if (plan) {
+    for (const auto& c : plan->containers_added) cts.insert(c.name);
+    groups = names(plan->groups_added);
+    for (const auto& g : plan->groups_changed) groups.insert(g);
+    vms = names(plan->vms_added);
+    for (const auto& v : plan->vms_changed) vms.insert(v);
+    gws = names(plan->gateways_added);
+    for (const auto& g : plan->gateways_changed) gws.insert(g);
+  }
+  if (auto s = global(kContainers, next.containers, plan && (!plan->containers_added.empty() || !plan->containers_removed.empty()),
+                      cts, [](const ContainerSpec& c) { return std::vector<std::string>{c.bridge, c.port, c.ip, c.gw, c.mac}; });
+      !s)
+    return s;
+  if (auto s = global(kGroups, next.security_groups, plan && (!groups.empty() || !plan->groups_removed.empty()), groups,
+                      [](const SecurityGroupSpec& g) { return std::vector<std::string>{sg_to_yaml(g)}; });
+      !s)
+    return s;
+  if (auto s = global(kVms, next.vms, plan && (!vms.empty() || !plan->vms_removed.empty()), vms,
+                      [](const VmSpec& v) { return std::vector<std::string>{vm_to_yaml(v)}; });
+      !s)
+    return s;
+  return global(kGateways, next.gateways, plan && plan->gateways_touched(), gws,
+                [](const GatewaySpec& g) { return std::vector<std::string>{gateway_to_yaml(g)}; });
+}
+
+Status Store::save(const Topology& t) { return write(t, nullptr); }
+
+Status Store::save(const Topology& next, const Plan& plan) { return write(next, &plan); }
+
+int64_t Store::total_changes() const { return sqlite3_total_changes64(db_); }
 
 }  // namespace kvnet::ctl
