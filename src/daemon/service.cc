@@ -1,19 +1,7 @@
 #include "daemon/service.h"
 
-#include <filesystem>
-#include <set>
-#include <sys/stat.h>
-
-#include "base/clock.h"
 #include "base/text.h"
-#include "ctl/firewall_build.h"
-#include "ctl/flow_spec.h"
-#include "ctl/kinds/patch.h"
-#include "ctl/kinds/pcap.h"
-#include "ctl/report.h"
-#include "ctl/trace_run.h"
 #include "ctl/warnings.h"
-#include "daemon/gateway_host.h"
 #include "daemon/netns.h"
 #include "daemon/service_args.h"
 #include "daemon/vm_host.h"
