@@ -17,8 +17,8 @@
 #include <iostream>
 
 #include "app/kvnetctl.h"
-#include "daemon/api.h"
-#include "daemon/capture_stream.h"
+#include "daemon/api_client.h"
+#include "daemon/capture_wire.h"
 #include "net/flow_key.h"
 #include "net/headers.h"
 

@@ -17,7 +17,7 @@
 #include <sstream>
 
 #include "ctl/kinds/kind.h"
-#include "daemon/api.h"
+#include "daemon/api_client.h"
 #include "dp/bridge.h"
 #include "app/cli_errors.h"
 #include "app/kvnetctl.h"

@@ -1,53 +1,26 @@
 #include "ctl/build.h"
 
-#include "ctl/firewall_build.h"
-#include "ctl/kinds/patch.h"
+#include "ctl/plan.h"
+#include "ctl/translate.h"
+#include "io/dp_commands.h"
 
 namespace kvnet::ctl {
 
 Status populate_datapath(dp::Datapath& dp, const Topology& t, const BackendFactory& factory) {
-  for (const auto& b : t.bridges) {
-    dp::Bridge& br = dp.add_bridge(b.name, b.type, b.settings);
-    for (const auto& p : b.ports) {
-      std::unique_ptr<dp::PortBackend> backend;
-      if (!p.kind->is_patch()) {
-        auto r = factory(b, p);
-        if (!r) return r.error();
-        backend = std::move(*r);
-      }
-      dp.add_port(br, p.name, p.kind->tag(), p.mtu, p.vlan, std::move(backend));
-    }
+  const Topology empty;
+  auto change = translate(empty, t, plan(empty, t), [](const std::string&) { return std::optional<uint32_t>(); });
+  if (!change) return change.error();
+  // Every backend first: a factory that fails leaves the datapath untouched.
+  for (auto& add : change->add_ports) {
+    const BridgeSpec& b = *t.find_bridge(add.bridge);
+    const PortSpec& p = *b.find_port(add.name);
+    if (p.kind->is_patch()) continue;
+    auto r = factory(b, p);
+    if (!r) return r.error();
+    add.backend = std::move(*r);
   }
-  for (const auto& b : t.bridges)
-    for (const auto& p : b.ports)
-      if (const auto* o = p.as<PatchOptions>())
-        if (dp::Port* z = dp.find_port(o->peer_bridge + "/" + o->peer_port))  // may dangle in the daemon
-          dp.connect_patch(*dp.find_port(b.name + "/" + p.name), *z);
-  // Security groups and port security (kvnetd installs them through its change set).
-  for (const auto& b : t.bridges)
-    for (const auto& p : b.ports)
-      if (auto fw = build_firewall(t, p.name)) dp.set_firewall(*dp.find_port(b.name + "/" + p.name), std::move(fw));
-  for (const auto& b : t.bridges) {
-    if (b.mirrors.empty()) continue;
-    auto port = [&](const std::string& name) { return dp.find_port(b.name + "/" + name); };
-    std::vector<dp::MirrorConfig> mirrors;
-    for (const auto& m : b.mirrors) {
-      dp::MirrorConfig c{m.name, m.select_all, {}, {}, {}, nullptr, m.output_vlan};
-      for (const auto& p : m.src_ports) c.src.push_back(port(p));
-      for (const auto& p : m.dst_ports) c.dst.push_back(port(p));
-      if (m.vlans.any()) c.vlans = m.vlans;
-      if (!m.output_port.empty()) c.out_port = port(m.output_port);
-      mirrors.push_back(std::move(c));
-    }
-    dp.set_mirrors(*dp.find_bridge(b.name), std::move(mirrors));
-  }
-  for (const auto& b : t.bridges) {
-    dp::Bridge* br = dp.find_bridge(b.name);
-    for (const auto& f : b.fdb)
-      if (!br->fdb()->add_static(f.vlan, f.mac, dp.find_port(b.name + "/" + f.port)->id))
-        return Error{"bridge '" + b.name + "': static FDB entries exceed mac_table_size " +
-                     std::to_string(b.settings.mac_table_size)};
-  }
+  const io::ChangeResult res = io::apply_change(dp, std::move(*change));
+  if (res.fdb_refused) return Error{"static FDB entries did not fit (translate checks them first)"};
   return Ok{};
 }
 

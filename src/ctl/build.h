@@ -1,10 +1,13 @@
-// Turning a validated topology into a running datapath.
+// Turning a validated topology into a running datapath (offline: replay and
+// trace).
 //
-// `build_datapath()` creates every bridge and port, connects patch pairs and
-// installs static FDB entries. Port backends come from a caller-supplied
-// factory, so replay (pcap files), trace (nothing) and the daemon (kernel
-// interfaces) share this code. If the factory fails for any port, nothing is
-// returned.
+// `build_datapath()` is the plan from an empty configuration, translated by
+// the one translator kvnetd uses too (ctl/translate.h) and applied with
+// io::apply_change: every bridge and port, patch pairs, firewalls, static
+// FDB entries and mirrors, exactly as kvnetd builds them. Port backends come
+// from a caller-supplied factory, so replay (pcap files) and trace (nothing)
+// share this code. If the translation or the factory fails for any port,
+// nothing is built.
 #pragma once
 
 #include <functional>
@@ -19,8 +22,8 @@ namespace kvnet::ctl {
 using BackendFactory =
     std::function<Result<std::unique_ptr<dp::PortBackend>>(const BridgeSpec&, const PortSpec&)>;
 
-// Adds everything of `t` to an existing (empty or unrelated) datapath.
-// A patch port whose peer is not in `t` stays unconnected.
+// Adds everything of `t` to an empty datapath (or one with nothing of `t`'s
+// names). A patch port whose peer is not in `t` stays unconnected.
 Status populate_datapath(dp::Datapath& dp, const Topology& t, const BackendFactory& factory);
 
 Result<std::unique_ptr<dp::Datapath>> build_datapath(const Topology& t, const BackendFactory& factory,

@@ -4,9 +4,10 @@
 // its save() and read back by its load()): bridges, ports (each port's
 // settings as its flow-style YAML map, the same text `export` prints), fdb
 // (static entries), mirrors, containers, security_groups, vms and gateways
-// (a flow-style YAML map per row). `save()`
-// replaces the whole configuration in one transaction, so a crash at any
-// moment leaves either the old or the new configuration, never a mix; `load()`
+// (a flow-style YAML map per row). `save()` writes the whole configuration
+// in one transaction, touching only the rows that differ from the stored
+// ones (a one-port edit writes one row), so a crash at any moment leaves
+// either the old or the new configuration, never a mix; `load()`
 // reads it back into a validated Topology. The database runs in WAL mode with
 // synchronous=FULL: a change acknowledged to the client survives kill -9 and
 // power loss.
@@ -16,9 +17,12 @@
 
 #include <sqlite3.h>
 
+#include <cstdint>
+#include <memory>
 #include <string>
 
 #include "base/result.h"
+#include "ctl/plan.h"
 #include "ctl/topology.h"
 
 namespace kvnet::ctl {
@@ -32,10 +36,16 @@ class Store {
 
   Result<Topology> load();
   Status save(const Topology& t);
+  // The same, for a `next` reached from the stored configuration by `plan`
+  // (kvnetd's changes; the rows written are the same).
+  Status save(const Topology& next, const Plan& plan);
+  // Rows this connection inserted, updated or deleted (sqlite3_total_changes).
+  int64_t total_changes() const;
   const std::string& path() const { return path_; }
 
  private:
-  class Rows;  // the object types' RowWriter and RowReader
+  class Rows;     // the object types' RowReader
+  class Writer;   // the object types' RowWriter: compares, writes what differs
   Store() = default;
   Status exec(const char* sql);
   bool has_column(const char* table, const char* column);

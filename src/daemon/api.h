@@ -31,8 +31,8 @@
 // error) drops the stream at once. The request limits above hold for a
 // stream's request; its answer deadline applies only once it has ended.
 //
-// Thread-safety: the loop thread only. api_call() is a blocking client for
-// any thread.
+// Thread-safety: the loop thread only. The client side (api_call, a blocking
+// client for any thread) is daemon/api_client.h.
 #pragma once
 
 #include <chrono>
@@ -46,6 +46,7 @@
 #include <sys/types.h>
 
 #include "base/result.h"
+#include "daemon/api_client.h"
 #include "daemon/event_loop.h"
 
 namespace kvnet::daemon {
@@ -80,8 +81,6 @@ Result<nlohmann::json> parse_request(std::string_view line, const ApiLimits& lim
 // The answer to one request line: parse_request, then the handler, with any
 // exception it throws turned into {"ok": false, "error": ...}. Never throws.
 nlohmann::json answer_request(std::string_view line, const ApiHandler& handler, const ApiLimits& limits = {});
-// One answer line (with its newline); invalid UTF-8 becomes U+FFFD. Never throws.
-std::string encode_answer(const nlohmann::json& answer);
 // {"ok": false, "error": message}
 nlohmann::json api_error(const std::string& message);
 
@@ -153,18 +152,5 @@ class ApiServer {
   std::map<int, std::unique_ptr<Conn>> conns_;
   std::map<std::string, ApiStreamHandler> streams_;
 };
-
-// Sends one request and returns the server's JSON response.
-Result<nlohmann::json> api_call(const std::string& socket_path, const nlohmann::json& req, int timeout_ms = 60000);
-
-// Sends a stream request; returns the answer, and on success the open
-// connection (the caller reads the stream from `fd` and closes it) and the
-// stream's bytes already read past the answer line.
-struct ApiStreamClient {
-  nlohmann::json answer;
-  int fd = -1;
-  std::string rest;
-};
-Result<ApiStreamClient> api_open_stream(const std::string& socket_path, const nlohmann::json& req, int timeout_ms);
 
 }  // namespace kvnet::daemon

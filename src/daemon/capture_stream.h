@@ -32,45 +32,12 @@
 #include <string_view>
 
 #include "daemon/api.h"
+#include "daemon/capture_wire.h"
 #include "io/capture.h"
 #include "io/dp_commands.h"
 
 namespace kvnet::daemon {
 
-// --- the wire format (kvnetd writes, kvnetctl reads) ---
-namespace capture_wire {
-
-inline constexpr char kPacket = 'p', kStats = 's', kEnd = 'e';
-inline constexpr size_t kHeaderLen = 5;
-inline constexpr size_t kMaxMessage = 16u << 20;
-
-void put_packet(std::string& out, const io::ByteRing::Header& h, const uint8_t* data);
-void put_json(std::string& out, char type, const nlohmann::json& j);
-
-struct Message {
-  char type = 0;
-  // kPacket:
-  uint64_t ts_ns = 0;
-  uint32_t orig_len = 0;
-  uint8_t dir = 0;
-  std::string_view data;  // valid until the next feed()/next()
-  // kStats, kEnd:
-  nlohmann::json info;
-};
-
-// Cuts a byte stream into messages. next(): a message, nothing yet (more
-// bytes needed), or an error for a malformed stream.
-class Decoder {
- public:
-  void feed(const char* p, size_t n) { buf_.append(p, n); }
-  Result<std::optional<Message>> next();
-
- private:
-  std::string buf_;
-  size_t off_ = 0;
-};
-
-}  // namespace capture_wire
 
 class CaptureStream final : public ApiStream {
  public:

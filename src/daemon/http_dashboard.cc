@@ -9,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "base/clock.h"
 #include "base/text.h"
 #include "daemon/http_assets.h"
 #include "daemon/http_loop_call.h"
@@ -25,12 +26,6 @@ using json = nlohmann::json;
 constexpr const char* kCsp =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-double monotonic_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
 
 void reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -204,7 +199,7 @@ void DashboardServer::Impl::run(const json& request, httplib::Response& res) {
   auto answer = caller.call(
       [this, request] {
         json a = handler(request);
-        a["time"] = monotonic_seconds();
+        a["time"] = static_cast<double>(monotonic_ns()) / 1e9;
         return a;
       },
       opts.call_timeout);

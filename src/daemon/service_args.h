@@ -1,4 +1,4 @@
-// Internal to kvnetd's Service (service.cc, service_vm.cc): a request's
+// Internal to kvnetd's verbs (daemon/verbs.h, service*.cc): a request's
 // arguments and the early-return helper its verbs use.
 #pragma once
 

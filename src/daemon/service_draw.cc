@@ -1,4 +1,5 @@
-// The API's `draw`: the live topology as a picture (ctl/draw.h), with each
+// The API's `trace` (one frame through the live datapath, a dry run) and
+// `draw`: the live topology as a picture (ctl/draw.h), with each
 // port's state and, optionally, one traced frame's path. Rendering runs on
 // the control thread (libgvc, serialized by ctl/render.h's mutex); for the
 // sizes kvnet draws it takes milliseconds.
@@ -6,12 +7,59 @@
 #include "ctl/render.h"
 #include "daemon/netns.h"
 #include "daemon/service.h"
+#include "base/clock.h"
+#include "ctl/flow_spec.h"
+#include "ctl/trace_run.h"
 #include "daemon/service_args.h"
+#include "daemon/verbs.h"
 #include "daemon/vm_host.h"
 
 namespace kvnet::daemon {
 
-Result<json> Service::draw(const Args& a) {
+namespace {
+
+using namespace kvnet::ctl;
+
+class TraceVerbs : VerbContext {
+ public:
+  using VerbContext::VerbContext;
+  Result<json> trace(const Args& a);
+  Result<json> draw(const Args& a);
+
+ private:
+  // trace's arguments: one frame through the live datapath
+  Result<TraceResult> live_trace(const Args& a);
+};
+
+Result<json> TraceVerbs::trace(const Args& a) {
+  TRY(tr, live_trace(a));
+  json j = render_trace_json(tr);
+  j["text"] = render_trace_text(tr);
+  return j;
+}
+
+Result<TraceResult> TraceVerbs::live_trace(const Args& a) {
+  TRY(br, a.str("bridge"));
+  TRY(in, a.str("in_port"));
+  TRY(flow, a.str("flow", false));
+  if (!cur_.find_bridge(br)) return Error{"bridge '" + br + "' does not exist"};
+  // in_port is PORT or BRIDGE/PORT (the form `kvnet trace` takes).
+  const BridgeSpec* b = nullptr;
+  const PortSpec* p = cur_.find_port(in, &b);
+  if (!p || b->name != br) return Error{"in_port '" + in + "' is not a port of bridge '" + br + "'"};
+  if (p->kind->is_patch())
+    return Error{"in_port '" + in + "' is a patch port; trace from the port a frame enters on"};
+  TRY(bytes, build_frame_from_flow(flow));
+  TraceResult tr;
+  tr.in_port = br + "/" + p->name;
+  net::FlowKey k;
+  net::parse_flow(bytes.data(), bytes.size(), k);
+  tr.flow = k.str();
+  tr.trace = dp_.trace(live_.at(p->name).id, bytes, monotonic_ns());
+  return tr;
+}
+
+Result<json> TraceVerbs::draw(const Args& a) {
   TRY(name, a.str("format", false));
   TRY(format, ctl::parse_image_format(name.empty() ? "svg" : name));
   TRY(trace_args, a.object("trace"));
@@ -19,11 +67,11 @@ Result<json> Service::draw(const Args& a) {
   ctl::DrawStatus st;
   st.port_down = vanished_;
   for (const auto& vm : cur_.vms) st.vm_state[vm.name] = vms_ ? to_string(vms_->status(vm.name).state) : "stopped";
-  if (opts_.manage_containers)
+  if (manage_containers_)
     for (const auto& c : cur_.containers)
       if (!netns_exists(c.name)) st.ct_missing.insert(c.name);
 
-  ctl::DrawRequest req{.status = &st, .title = "kvnetd " + store_->path()};
+  ctl::DrawRequest req{.status = &st, .title = "kvnetd " + store_path()};
   std::optional<ctl::TraceResult> tr;
   if (trace_args) {
     auto r = live_trace(Args(*trace_args));
@@ -40,6 +88,16 @@ Result<json> Service::draw(const Args& a) {
     out["trace"]["text"] = ctl::render_trace_text(*tr);
   }
   return out;
+}
+
+}  // namespace
+
+std::span<const Verb> trace_verbs() {
+  static const Verb kVerbs[] = {
+      {"trace", false, false, &verb<TraceVerbs, &TraceVerbs::trace>},
+      {"draw", false, false, &verb<TraceVerbs, &TraceVerbs::draw>},
+  };
+  return kVerbs;
 }
 
 }  // namespace kvnet::daemon

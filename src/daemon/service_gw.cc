@@ -12,12 +12,27 @@
 #include "daemon/gateway_host.h"
 #include "daemon/service.h"
 #include "daemon/service_args.h"
+#include "daemon/verbs.h"
 
 namespace kvnet::daemon {
 
 using namespace kvnet::ctl;
 
-Result<json> Service::gw_add(const Args& a) {
+namespace {
+
+class GwVerbs : VerbContext {
+ public:
+  using VerbContext::VerbContext;
+  Result<json> gw_add(const Args& a);
+  Result<json> gw_del(const Args& a);
+  json gw_json(const GatewaySpec& gw, bool leases) const;
+  Result<json> gw_list(const Args&);
+  Result<json> gw_show(const Args& a);
+};
+
+}  // namespace
+
+Result<json> GwVerbs::gw_add(const Args& a) {
   TRY(name, a.str("name"));
   TRY(br, a.str("bridge"));
   TRY(ip, a.str("ip"));
@@ -64,7 +79,7 @@ Result<json> Service::gw_add(const Args& a) {
   return j;
 }
 
-Result<json> Service::gw_del(const Args& a) {
+Result<json> GwVerbs::gw_del(const Args& a) {
   TRY(name, a.str("name"));
   const GatewaySpec* gw = cur_.find_gateway(name);
   if (!gw) return Error{"gateway '" + name + "' does not exist"};
@@ -79,7 +94,7 @@ Result<json> Service::gw_del(const Args& a) {
   return commit_json(next);
 }
 
-json Service::gw_json(const GatewaySpec& gw, bool leases) const {
+json GwVerbs::gw_json(const GatewaySpec& gw, bool leases) const {
   json fwd = json::array();
   for (const auto& f : gw.forwards) fwd.push_back(f.str());
   const auto net = parse_ipv4_cidr(gw.ip);
@@ -118,17 +133,27 @@ json Service::gw_json(const GatewaySpec& gw, bool leases) const {
   return j;
 }
 
-Result<json> Service::gw_list(const Args&) {
+Result<json> GwVerbs::gw_list(const Args&) {
   json out = json::array();
   for (const auto& g : cur_.gateways) out.push_back(gw_json(g, false));
   return out;
 }
 
-Result<json> Service::gw_show(const Args& a) {
+Result<json> GwVerbs::gw_show(const Args& a) {
   TRY(name, a.str("name"));
   const GatewaySpec* gw = cur_.find_gateway(name);
   if (!gw) return Error{"gateway '" + name + "' does not exist"};
   return gw_json(*gw, true);
+}
+
+std::span<const Verb> gw_verbs() {
+  static const Verb kVerbs[] = {
+      {"gw-add", true, false, &verb<GwVerbs, &GwVerbs::gw_add>},
+      {"gw-del", true, false, &verb<GwVerbs, &GwVerbs::gw_del>},
+      {"gw-list", false, false, &verb<GwVerbs, &GwVerbs::gw_list>},
+      {"gw-show", false, false, &verb<GwVerbs, &GwVerbs::gw_show>},
+  };
+  return kVerbs;
 }
 
 }  // namespace kvnet::daemon

@@ -1,7 +1,10 @@
 // The Service's side of metrics and counters: the snapshot the metrics
-// endpoint renders (daemon/metrics.h), and `stats-clear`.
+// endpoint renders (daemon/metrics.h), and the verbs stats, stats-clear and
+// pipeline.
+#include "ctl/report.h"
 #include "daemon/service.h"
 #include "daemon/service_args.h"
+#include "daemon/verbs.h"
 #include "daemon/vm_host.h"
 
 namespace kvnet::daemon {
@@ -15,7 +18,61 @@ MetricsSnapshot Service::metrics_snapshot() {
   return s;
 }
 
-Result<json> Service::stats_clear(const Args& a) {
+namespace {
+
+class StatsVerbs : VerbContext {
+ public:
+  using VerbContext::VerbContext;
+  Result<json> stats(const Args& a);
+  Result<json> stats_clear(const Args& a);
+  Result<json> pipeline(const Args& a);
+};
+
+Result<json> StatsVerbs::stats(const Args& a) {
+  TRY(only, a.str("port", false));
+  if (!only.empty() && !cur_.find_port(only)) return Error{"port '" + only + "' does not exist"};
+  json out = json::array();
+  for (const auto& row : dp_.counters()) {
+    if (!only.empty() && row.port != only) continue;
+    json c = ctl::counters_json(row.counters);
+    c["bridge"] = row.bridge;
+    c["port"] = row.port;
+    c["type"] = row.kind;
+    c["captures"] = row.captures;
+    out.push_back(c);
+  }
+  return out;
+}
+
+Result<json> StatsVerbs::pipeline(const Args& a) {
+  TRY(only, a.str("bridge", false));
+  if (!only.empty() && !cur_.find_bridge(only)) return Error{"bridge '" + only + "' does not exist"};
+  auto stages = [](const std::vector<io::StageRow>& rows) {
+    json out = json::array();
+    for (const auto& r : rows) {
+      json c = json::object();
+      for (const auto& [k, v] : r.counters) c[k] = v;
+      out.push_back({{"name", r.name}, {"counters", c}});
+    }
+    return out;
+  };
+  json out = json::array();
+  for (const auto& b : dp_.pipeline()) {
+    if (!only.empty() && b.bridge != only) continue;
+    json ports = json::array();
+    for (const auto& p : b.ports)
+      ports.push_back({{"port", p.port}, {"ingress", stages(p.ingress)}, {"egress", stages(p.egress)}});
+    out.push_back({{"bridge", b.bridge},
+                   {"type", std::string(dp::to_string(b.type))},
+                   {"ingress", stages(b.ingress)},
+                   {"forward", std::string(dp::forward_summary(b.type))},
+                   {"egress", stages(b.egress)},
+                   {"ports", ports}});
+  }
+  return out;
+}
+
+Result<json> StatsVerbs::stats_clear(const Args& a) {
   TRY(only, a.str("port", false));
   std::optional<uint32_t> id;
   if (!only.empty()) {
@@ -25,6 +82,17 @@ Result<json> Service::stats_clear(const Args& a) {
     id = l->second.id;
   }
   return json{{"cleared", dp_.clear_counters(id)}};
+}
+
+}  // namespace
+
+std::span<const Verb> stats_verbs() {
+  static const Verb kVerbs[] = {
+      {"stats", false, false, &verb<StatsVerbs, &StatsVerbs::stats>},
+      {"stats-clear", false, true, &verb<StatsVerbs, &StatsVerbs::stats_clear>},
+      {"pipeline", false, false, &verb<StatsVerbs, &StatsVerbs::pipeline>},
+  };
+  return kVerbs;
 }
 
 }  // namespace kvnet::daemon

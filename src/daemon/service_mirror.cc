@@ -2,6 +2,7 @@
 // ctl/mirror_spec.h, dp/mirror.h).
 #include "daemon/service.h"
 #include "daemon/service_args.h"
+#include "daemon/verbs.h"
 
 namespace kvnet::daemon {
 
@@ -25,9 +26,18 @@ Result<dp::VlanSet> vlan_arg(const json& req) {
   return set;
 }
 
+
+class MirrorVerbs : VerbContext {
+ public:
+  using VerbContext::VerbContext;
+  Result<json> mirror_add(const Args& a);
+  Result<json> mirror_del(const Args& a);
+  Result<json> mirror_list(const Args& a);
+};
+
 }  // namespace
 
-json Service::mirror_json(const BridgeSpec& b, const MirrorSpec& m) const {
+json mirror_json(const BridgeSpec& b, const MirrorSpec& m) {
   json j{{"name", m.name},
          {"bridge", b.name},
          {"select_all", m.select_all},
@@ -40,7 +50,7 @@ json Service::mirror_json(const BridgeSpec& b, const MirrorSpec& m) const {
   return j;
 }
 
-Result<json> Service::mirror_add(const Args& a) {
+Result<json> MirrorVerbs::mirror_add(const Args& a) {
   MirrorSpec m;
   TRY(name, a.str("name"));
   TRY(br, a.str("bridge"));
@@ -73,7 +83,7 @@ Result<json> Service::mirror_add(const Args& a) {
   return j;
 }
 
-Result<json> Service::mirror_del(const Args& a) {
+Result<json> MirrorVerbs::mirror_del(const Args& a) {
   TRY(name, a.str("name"));
   TRY(br, a.str("bridge", false));
   TRY(if_exists, a.flag("if_exists"));
@@ -87,7 +97,7 @@ Result<json> Service::mirror_del(const Args& a) {
   return commit_json(next);
 }
 
-Result<json> Service::mirror_list(const Args& a) {
+Result<json> MirrorVerbs::mirror_list(const Args& a) {
   TRY(br, a.str("bridge", false));
   if (!br.empty() && !cur_.find_bridge(br)) return Error{"bridge '" + br + "' does not exist"};
   std::map<std::pair<std::string, std::string>, io::MirrorRow> rows;
@@ -105,6 +115,15 @@ Result<json> Service::mirror_list(const Args& a) {
     }
   }
   return out;
+}
+
+std::span<const Verb> mirror_verbs() {
+  static const Verb kVerbs[] = {
+      {"mirror-add", true, false, &verb<MirrorVerbs, &MirrorVerbs::mirror_add>},
+      {"mirror-del", true, false, &verb<MirrorVerbs, &MirrorVerbs::mirror_del>},
+      {"mirror-list", false, false, &verb<MirrorVerbs, &MirrorVerbs::mirror_list>},
+  };
+  return kVerbs;
 }
 
 }  // namespace kvnet::daemon

@@ -4,6 +4,7 @@
 // groups through its own keys (`set port P security_groups=web,ssh`).
 #include "daemon/service.h"
 #include "daemon/service_args.h"
+#include "daemon/verbs.h"
 
 namespace kvnet::daemon {
 
@@ -28,9 +29,24 @@ json rule_json(const SgRule& r) {
   return j;
 }
 
+
+class SgVerbs : VerbContext {
+ public:
+  using VerbContext::VerbContext;
+  json sg_json(const SecurityGroupSpec& g) const;
+  Result<json> sg_add(const Args& a);
+  Result<json> sg_del(const Args& a);
+  Result<json> sg_rule_add(const Args& a);
+  Result<json> sg_rule_del(const Args& a);
+  Result<json> sg_list(const Args&);
+  Result<json> sg_show(const Args& a);
+  Result<json> conntrack_list(const Args& a);
+  Result<json> conntrack_flush(const Args& a);
+};
+
 }  // namespace
 
-json Service::sg_json(const SecurityGroupSpec& g) const {
+json SgVerbs::sg_json(const SecurityGroupSpec& g) const {
   json rules = json::array();
   for (const auto& r : g.rules) rules.push_back(rule_json(r));
   json ports = json::array();
@@ -41,7 +57,7 @@ json Service::sg_json(const SecurityGroupSpec& g) const {
   return json{{"name", g.name}, {"description", g.description}, {"rules", rules}, {"ports", ports}};
 }
 
-Result<json> Service::sg_add(const Args& a) {
+Result<json> SgVerbs::sg_add(const Args& a) {
   TRY(name, a.str("name"));
   TRY(description, a.str("description", false));
   if (auto s = check_name(name); !s) return Error{"security group '" + name + "': " + s.error().message};
@@ -53,7 +69,7 @@ Result<json> Service::sg_add(const Args& a) {
   return j;
 }
 
-Result<json> Service::sg_del(const Args& a) {
+Result<json> SgVerbs::sg_del(const Args& a) {
   TRY(name, a.str("name"));
   if (!cur_.find_group(name)) return Error{"security group '" + name + "' does not exist"};
   for (const auto& b : cur_.bridges)
@@ -72,7 +88,7 @@ Result<json> Service::sg_del(const Args& a) {
   return commit_json(next);
 }
 
-Result<json> Service::sg_rule_add(const Args& a) {
+Result<json> SgVerbs::sg_rule_add(const Args& a) {
   TRY(name, a.str("name"));
   TRY(settings, a.settings());
   Topology next = cur_;
@@ -96,7 +112,7 @@ Result<json> Service::sg_rule_add(const Args& a) {
   return j;
 }
 
-Result<json> Service::sg_rule_del(const Args& a) {
+Result<json> SgVerbs::sg_rule_del(const Args& a) {
   TRY(name, a.str("name"));
   TRY(id, a.integer("rule", 1, 1000000));
   Topology next = cur_;
@@ -109,20 +125,20 @@ Result<json> Service::sg_rule_del(const Args& a) {
   return commit_json(next);
 }
 
-Result<json> Service::sg_list(const Args&) {
+Result<json> SgVerbs::sg_list(const Args&) {
   json out = json::array();
   for (const auto& g : cur_.security_groups) out.push_back(sg_json(g));
   return out;
 }
 
-Result<json> Service::sg_show(const Args& a) {
+Result<json> SgVerbs::sg_show(const Args& a) {
   TRY(name, a.str("name"));
   const SecurityGroupSpec* g = cur_.find_group(name);
   if (!g) return Error{"security group '" + name + "' does not exist"};
   return sg_json(*g);
 }
 
-Result<json> Service::conntrack_list(const Args& a) {
+Result<json> SgVerbs::conntrack_list(const Args& a) {
   TRY(bridge, a.str("bridge", false));
   TRY(port, a.str("port", false));
   if (!bridge.empty() && !cur_.find_bridge(bridge)) return Error{"bridge '" + bridge + "' does not exist"};
@@ -145,12 +161,26 @@ Result<json> Service::conntrack_list(const Args& a) {
   return out;
 }
 
-Result<json> Service::conntrack_flush(const Args& a) {
+Result<json> SgVerbs::conntrack_flush(const Args& a) {
   TRY(bridge, a.str("bridge", false));
   TRY(port, a.str("port", false));
   if (!bridge.empty() && !cur_.find_bridge(bridge)) return Error{"bridge '" + bridge + "' does not exist"};
   if (!port.empty() && !cur_.find_port(port)) return Error{"port '" + port + "' does not exist"};
   return json{{"flushed", dp_.conntrack_flush(bridge, port)}};
+}
+
+std::span<const Verb> sg_verbs() {
+  static const Verb kVerbs[] = {
+      {"sg-add", true, false, &verb<SgVerbs, &SgVerbs::sg_add>},
+      {"sg-del", true, false, &verb<SgVerbs, &SgVerbs::sg_del>},
+      {"sg-rule-add", true, false, &verb<SgVerbs, &SgVerbs::sg_rule_add>},
+      {"sg-rule-del", true, false, &verb<SgVerbs, &SgVerbs::sg_rule_del>},
+      {"sg-list", false, false, &verb<SgVerbs, &SgVerbs::sg_list>},
+      {"sg-show", false, false, &verb<SgVerbs, &SgVerbs::sg_show>},
+      {"conntrack-list", false, false, &verb<SgVerbs, &SgVerbs::conntrack_list>},
+      {"conntrack-flush", false, true, &verb<SgVerbs, &SgVerbs::conntrack_flush>},
+  };
+  return kVerbs;
 }
 
 }  // namespace kvnet::daemon

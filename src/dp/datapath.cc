@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "dp/firewall_stage.h"
+#include "dp/firewall_install.h"
 
 #include <fmt/format.h>
 
@@ -116,67 +116,7 @@ void Datapath::reconfigure_port(Port& p, const VlanConfig& vlan, uint32_t mtu) {
 
 void Datapath::set_firewall(Port& p, std::shared_ptr<const FwPolicy> policy) {
   assert_owner();
-  const auto zone = static_cast<uint16_t>(p.id + 1);  // zone 0: none
-  FirewallStage* out = nullptr;
-  FirewallStage* in = nullptr;
-  for (auto& s : p.ingress)
-    if (auto* f = dynamic_cast<FirewallStage*>(s.get())) out = f;
-  for (auto& s : p.egress)
-    if (auto* f = dynamic_cast<FirewallStage*>(s.get())) in = f;
-  Conntrack* ct = p.bridge->conntrack();
-  if (!policy) {
-    std::erase_if(p.ingress, [](const auto& s) { return dynamic_cast<FirewallStage*>(s.get()) != nullptr; });
-    std::erase_if(p.egress, [](const auto& s) { return dynamic_cast<FirewallStage*>(s.get()) != nullptr; });
-    if (ct) ct->flush_zone(zone);
-    return;
-  }
-  if (!out || !in) {
-    Conntrack& c = p.bridge->make_conntrack();
-    c.flush_zone(zone);  // a port id is reused: nothing of an earlier port may remain
-    p.ingress.push_back(std::make_unique<FirewallStage>(c, zone, true, policy));
-    p.egress.push_back(std::make_unique<FirewallStage>(c, zone, false, policy));
-    return;
-  }
-  // Cut what a rule that is gone (or now matches otherwise: a remote
-  // group's members changed) allowed: a connection's mark names the
-  // allowing rule by its group's index in the old policy and its id.
-  const FwPolicy& old = out->policy();
-  auto still_there = [&](uint32_t mark) {
-    const uint32_t gi = mark >> 20, id = mark & 0xfffff;
-    if (gi >= old.groups.size()) return false;
-    const FwRule* before = nullptr;
-    for (const auto& r : old.rules)
-      if (r.group == gi && r.id == id) before = &r;
-    if (!before) return false;
-    for (const auto& r : policy->rules) {
-      if (r.group >= policy->groups.size() || policy->groups[r.group] != old.groups[gi]) continue;
-      FwRule same = r;
-      same.group = before->group;  // group indexes may shift between policies
-      if (same == *before) return true;
-    }
-    return false;
-  };
-  // The same connections in the other ports' zones (the peer's view of
-  // them) go too, so they do not linger as ESTABLISHED for days.
-  std::vector<Conntrack::Tuple> cut;
-  auto zoneless = [](Conntrack::Tuple t) {
-    t.zone = 0;
-    return t;
-  };
-  ct->remove_if([&](const Conntrack::Entry& e) {
-    if (e.zone() != zone || still_there(e.mark)) return false;
-    cut.push_back(zoneless(e.orig));
-    return true;
-  });
-  if (!cut.empty()) {
-    auto less = [](const Conntrack::Tuple& a, const Conntrack::Tuple& b) { return std::memcmp(&a, &b, sizeof a) < 0; };
-    std::sort(cut.begin(), cut.end(), less);
-    ct->remove_if([&](const Conntrack::Entry& e) {
-      return e.zone() != zone && std::binary_search(cut.begin(), cut.end(), zoneless(e.orig), less);
-    });
-  }
-  out->set_policy(policy);
-  in->set_policy(std::move(policy));
+  install_firewall(p, std::move(policy));  // dp/firewall_install.h
 }
 
 void Datapath::add_tap(Port& p, std::shared_ptr<CaptureTap> tap) {

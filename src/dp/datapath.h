@@ -71,7 +71,7 @@ class Datapath final : public PipelineContext {
   void set_mirrors(Bridge& b, std::vector<MirrorConfig> mirrors);
 
   // Starts / stops offering the port's frames to a capture tap
-  // (dp/capture.h). remove_tap returns false if the tap is not the port's.
+  // (dp/capture_tap.h). remove_tap returns false if the tap is not the port's.
   void add_tap(Port& p, std::shared_ptr<CaptureTap> tap);
   bool remove_tap(Port& p, const CaptureTap* tap);
 

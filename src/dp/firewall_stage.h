@@ -32,6 +32,8 @@ namespace kvnet::dp {
 // A connection's mark: the port's zone and the allowing rule's group and id,
 // so that removing a rule can cut what it allowed.
 inline uint32_t fw_mark(uint16_t group, uint32_t rule_id) { return (uint32_t{group} << 20) | (rule_id & 0xfffff); }
+inline uint32_t fw_mark_group(uint32_t mark) { return mark >> 20; }
+inline uint32_t fw_mark_rule(uint32_t mark) { return mark & 0xfffff; }
 
 class FirewallStage final : public Stage {
  public:

@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dp/capture.h"
+#include "dp/capture_tap.h"
 #include "dp/counters.h"
 #include "dp/vlan.h"
 #include "net/frame.h"
@@ -140,7 +140,7 @@ struct Port {
   // ingress stages on what enters, before its egress stages on what leaves.
   std::vector<std::unique_ptr<Stage>> ingress;
   std::vector<std::unique_ptr<Stage>> egress;
-  // Live captures of the port (dp/capture.h); null when nobody captures.
+  // Live captures of the port (dp/capture_tap.h); null when nobody captures.
   std::unique_ptr<CaptureTaps> taps;
   // The bridge's mirrors (dp/mirror.h) that select what this port receives
   // (bit i: mirror i) and what it sends; whether it is a mirror's output

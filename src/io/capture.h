@@ -1,5 +1,5 @@
 // Live capture of a port (`kvnetctl capture`): the tap the datapath offers
-// the port's batches to (dp/capture.h), and the ring the control thread
+// the port's batches to (dp/capture_tap.h), and the ring the control thread
 // reads them from.
 //
 // On the datapath thread, per offered batch: one CLOCK_REALTIME read, then
@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "dp/capture.h"
+#include "dp/capture_tap.h"
 
 namespace kvnet::io {
 

@@ -1,70 +1,71 @@
 #include "io/dp_commands.h"
 
-#include <time.h>
-
 #include <unordered_map>
 
+#include "base/clock.h"
+#include "dp/firewall_install.h"
 #include "io/tunnel.h"
 
 namespace kvnet::io {
 
+ChangeResult apply_change(dp::Datapath& dp, Change c, const PortWatch& watch) {
+  ChangeResult r;
+  std::vector<dp::Port*> added;
+  auto port = [&](PortRef ref) -> dp::Port* { return ref.added ? added[ref.v] : dp.ports()[ref.v].get(); };
+  auto remove = [&](dp::Port& p) {
+    if (watch.unwatch) watch.unwatch(p);
+    std::string name = p.name;
+    if (auto be = dp.remove_port(p)) r.removed.emplace_back(std::move(name), std::move(be));
+  };
+  for (const auto& f : c.fdb_remove)
+    if (dp::Bridge* b = dp.find_bridge(f.bridge); b && b->fdb()) {
+      b->fdb()->remove(f.vlan, f.mac);
+      for (dp::Port* p : b->ports())
+        if (p->backend) p->backend->set_static_remote(f.vlan, f.mac, "");
+    }
+  for (uint32_t id : c.remove_ports)
+    if (dp::Port* p = dp.ports()[id].get()) remove(*p);
+  for (const auto& name : c.remove_bridges)
+    if (dp::Bridge* b = dp.find_bridge(name)) {
+      const std::vector<dp::Port*> ports = b->ports();
+      for (dp::Port* p : ports) remove(*p);
+      dp.remove_bridge(*b);
+    }
+  for (const auto& b : c.add_bridges) dp.add_bridge(b.name, b.type, b.settings);
+  for (const auto& [name, s] : c.bridge_settings) dp.find_bridge(name)->set_settings(s);
+  for (auto& a : c.add_ports) {
+    dp::Port& p = dp.add_port(*dp.find_bridge(a.bridge), a.name, a.kind, a.mtu, a.vlan, std::move(a.backend));
+    if (watch.watch) watch.watch(p);
+    added.push_back(&p);
+    r.added_ids.push_back(p.id);
+  }
+  for (const auto& x : c.reconfigure) dp.reconfigure_port(*dp.ports()[x.port], x.vlan, x.mtu);
+  for (auto& [ref, policy] : c.firewalls) dp.set_firewall(*port(ref), std::move(policy));
+  for (const auto& [a, b] : c.patches) dp.connect_patch(*port(a), *port(b));
+  for (const auto& f : c.fdb_add) {
+    dp::Port* p = port(f.port);
+    if (!dp.find_bridge(f.bridge)->fdb()->add_static(f.vlan, f.mac, p->id)) ++r.fdb_refused;
+    if (p->backend && !f.remote.empty()) p->backend->set_static_remote(f.vlan, f.mac, f.remote);
+  }
+  for (const auto& [bridge, list] : c.mirrors) {
+    dp::Bridge* b = dp.find_bridge(bridge);
+    if (!b) continue;
+    std::vector<dp::MirrorConfig> cfgs;
+    for (const auto& m : list) {
+      dp::MirrorConfig mc{m.name, m.select_all, {}, {}, m.vlans, nullptr, m.out_vlan};
+      for (const auto& ref : m.src) mc.src.push_back(port(ref));
+      for (const auto& ref : m.dst) mc.dst.push_back(port(ref));
+      if (m.out_port) mc.out_port = port(*m.out_port);
+      cfgs.push_back(std::move(mc));
+    }
+    dp.set_mirrors(*b, std::move(cfgs));
+  }
+  return r;
+}
+
 ChangeResult DatapathCommands::apply(Change c) {
   return rt_.call([&](dp::Datapath& dp) {
-    ChangeResult r;
-    std::vector<dp::Port*> added;
-    auto port = [&](PortRef ref) -> dp::Port* { return ref.added ? added[ref.v] : dp.ports()[ref.v].get(); };
-    for (const auto& f : c.fdb_remove)
-      if (dp::Bridge* b = dp.find_bridge(f.bridge); b && b->fdb()) {
-        b->fdb()->remove(f.vlan, f.mac);
-        for (dp::Port* p : b->ports())
-          if (p->backend) p->backend->set_static_remote(f.vlan, f.mac, "");
-      }
-    for (uint32_t id : c.remove_ports)
-      if (dp::Port* p = dp.ports()[id].get()) {
-        rt_.unwatch(*p);
-        std::string name = p->name;
-        if (auto be = dp.remove_port(*p)) r.removed.emplace_back(std::move(name), std::move(be));
-      }
-    for (const auto& name : c.remove_bridges)
-      if (dp::Bridge* b = dp.find_bridge(name)) {
-        const std::vector<dp::Port*> ports = b->ports();
-        for (dp::Port* p : ports) {
-          rt_.unwatch(*p);
-          std::string pname = p->name;
-          if (auto be = dp.remove_port(*p)) r.removed.emplace_back(std::move(pname), std::move(be));
-        }
-        dp.remove_bridge(*b);
-      }
-    for (const auto& b : c.add_bridges) dp.add_bridge(b.name, b.type, b.settings);
-    for (const auto& [name, s] : c.bridge_settings) dp.find_bridge(name)->set_settings(s);
-    for (auto& a : c.add_ports) {
-      dp::Port& p = dp.add_port(*dp.find_bridge(a.bridge), a.name, a.kind, a.mtu, a.vlan, std::move(a.backend));
-      rt_.watch(p);
-      added.push_back(&p);
-      r.added_ids.push_back(p.id);
-    }
-    for (const auto& x : c.reconfigure) dp.reconfigure_port(*dp.ports()[x.port], x.vlan, x.mtu);
-    for (auto& [ref, policy] : c.firewalls) dp.set_firewall(*port(ref), std::move(policy));
-    for (const auto& [a, b] : c.patches) dp.connect_patch(*port(a), *port(b));
-    for (const auto& f : c.fdb_add) {
-      dp::Port* p = port(f.port);
-      if (!dp.find_bridge(f.bridge)->fdb()->add_static(f.vlan, f.mac, p->id)) ++r.fdb_refused;
-      if (p->backend && !f.remote.empty()) p->backend->set_static_remote(f.vlan, f.mac, f.remote);
-    }
-    for (const auto& [bridge, list] : c.mirrors) {
-      dp::Bridge* b = dp.find_bridge(bridge);
-      if (!b) continue;
-      std::vector<dp::MirrorConfig> cfgs;
-      for (const auto& m : list) {
-        dp::MirrorConfig mc{m.name, m.select_all, {}, {}, m.vlans, nullptr, m.out_vlan};
-        for (const auto& ref : m.src) mc.src.push_back(port(ref));
-        for (const auto& ref : m.dst) mc.dst.push_back(port(ref));
-        if (m.out_port) mc.out_port = port(*m.out_port);
-        cfgs.push_back(std::move(mc));
-      }
-      dp.set_mirrors(*b, std::move(cfgs));
-    }
-    return r;
+    return apply_change(dp, std::move(c), {[this](dp::Port& p) { rt_.watch(p); }, [this](dp::Port& p) { rt_.unwatch(p); }});
   });
 }
 
@@ -103,16 +104,10 @@ uint32_t DatapathCommands::fdb_flush(const std::string& bridge) {
 
 namespace {
 
-// The port of a firewall zone (zone = port id + 1, dp::Datapath::set_firewall).
+// The port of a firewall zone (dp/firewall_install.h).
 const dp::Port* zone_port(dp::Datapath& dp, uint16_t zone) {
-  const uint32_t id = zone - 1u;
+  const uint32_t id = dp::fw_zone_port(zone);
   return zone && id < dp.ports().size() ? dp.ports()[id].get() : nullptr;
-}
-
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the receive clock of live frames
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 }  // namespace
@@ -145,7 +140,7 @@ size_t DatapathCommands::conntrack_flush(const std::string& bridge, const std::s
         continue;
       }
       for (const dp::Port* p : b->ports())
-        if (p->name == port) n += b->conntrack()->flush_zone(static_cast<uint16_t>(p->id + 1));
+        if (p->name == port) n += b->conntrack()->flush_zone(dp::fw_zone(*p));
     }
     return n;
   });

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -106,8 +107,17 @@ struct ChangeResult {
   std::vector<uint32_t> added_ids;  // parallel to Change::add_ports
   // Backends of removed ports, by port name: to close on the control thread.
   std::vector<std::pair<std::string, std::unique_ptr<dp::PortBackend>>> removed;
-  uint32_t fdb_refused = 0;  // static entries that did not fit (validation prevents it)
+  uint32_t fdb_refused = 0;  // static entries that did not fit (ctl::translate refuses that first)
 };
+
+// Carries out a change on a datapath the caller owns (the runtime's thread,
+// or a datapath no runtime runs: offline replay and trace, ctl/build.h).
+// `watch`/`unwatch` (optional) are told of ports added and removed, so that a
+// runtime polls what it should.
+struct PortWatch {
+  std::function<void(dp::Port&)> watch, unwatch;
+};
+ChangeResult apply_change(dp::Datapath& dp, Change c, const PortWatch& watch = {});
 
 struct PortCountersRow {
   uint32_t id;

@@ -1,8 +1,9 @@
 #include "io/runtime.h"
 
+#include "base/clock.h"
+
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,12 +19,6 @@ constexpr uint64_t kSourceTag = uint64_t{1} << 63;  // epoll key: tag | RxSource
 std::string sys_error(const char* what) { return std::string("datapath runtime: ") + what + ": " + std::strerror(errno); }
 
 }  // namespace
-
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ULL + uint64_t(ts.tv_nsec);
-}
 
 Result<std::unique_ptr<Runtime>> Runtime::create(dp::Datapath& dp) {
   auto rt = std::make_unique<Runtime>(dp);
@@ -177,7 +172,7 @@ void Runtime::loop() {
   net::FrameBatch batch;
   while (!stop_) {
     const int n = epoll_wait(epfd_, evs, 64, 500);
-    const uint64_t now = now_ns();
+    const uint64_t now = monotonic_ns();
     bool worked = false;  // received from a port (not only a wake-up)
     for (int i = 0; i < n; ++i) {
       if (evs[i].data.u64 == kWakeKey) {
@@ -210,7 +205,7 @@ void Runtime::loop() {
         report(p.name, "port '" + p.name + "': its device failed");
       }
     }
-    if (worked) loop_times_.record(now_ns() - now);  // one clock read per round, not per frame
+    if (worked) loop_times_.record(monotonic_ns() - now);  // one clock read per round, not per frame
     run_commands();
   }
 }

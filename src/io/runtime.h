@@ -117,6 +117,4 @@ class Runtime {
   LoopTimes loop_times_;  // datapath thread
 };
 
-uint64_t now_ns();  // CLOCK_MONOTONIC
-
 }  // namespace kvnet::io

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <tuple>
 
+#include "base/clock.h"
 #include "net/bytes.h"
 #include "io/runtime.h"
 #include "net/vlan_ops.h"
@@ -681,7 +682,7 @@ uint32_t TunnelBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
     // Where to: the remote of a known unicast, else the flood list.
     const IpAddr* one = nullptr;
     if (!(f->data()[0] & 1)) {
-      if (!now) now = now_ns();
+      if (!now) now = monotonic_ns();
       one = lookup(*vni, net::Mac::from_bytes(f->data()), now);
     }
     const std::vector<IpAddr>& flood = cfg_.remote_flow ? flow_flood() : cfg_.remotes;
@@ -780,7 +781,7 @@ std::string TunnelBackend::explain(const net::Frame& f) const {
   std::vector<std::string> to;
   std::string why;
   const IpAddr* one = nullptr;
-  if (!(f.data()[0] & 1)) one = lookup(vni, net::Mac::from_bytes(f.data()), now_ns());
+  if (!(f.data()[0] & 1)) one = lookup(vni, net::Mac::from_bytes(f.data()), monotonic_ns());
   if (one) {
     to.push_back(one->str());
     why = "learned or static remote of " + net::Mac::from_bytes(f.data()).str();

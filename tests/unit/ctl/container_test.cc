@@ -121,7 +121,7 @@ TEST(ContainerStore, SaveAndLoadGiveTheSameContainersInOrder) {
   {
     auto st = Store::open((dir / "kvnet.db").string());
     ASSERT_TRUE(st.ok()) << st.error().message;
-    ASSERT_TRUE((*st)->save(*t).ok());
+    { auto sv = (*st)->save(*t); ASSERT_TRUE(sv.ok()) << sv.error().message; }
   }
   auto st = Store::open((dir / "kvnet.db").string());
   ASSERT_TRUE(st.ok()) << st.error().message;

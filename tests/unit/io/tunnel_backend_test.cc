@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 
+#include "base/clock.h"
 #include "io/runtime.h"
 #include "net/bytes.h"
 #include "net/tunnel.h"
@@ -102,7 +103,7 @@ bool pump_until(dp::RxSource& src, net::FrameBatch& batch, net::FramePool& pool,
     if (std::chrono::steady_clock::now() > until) return false;
     pollfd p{src.fd(), POLLIN, 0};
     (void)poll(&p, 1, 20);
-    src.receive(batch, pool, now_ns());
+    src.receive(batch, pool, monotonic_ns());
   }
   return true;
 }
@@ -610,7 +611,7 @@ TEST(TunnelBackend, VniMapTagsAndUntags) {
     f->assign(to20.data(), to20.size());
     EXPECT_FALSE(t->accepts(5030, addr(lo(93))));
     EXPECT_TRUE(t->accepts(5020, addr(lo(93))));
-    EXPECT_FALSE(t->admit(*f, 5030, addr(lo(93)), now_ns()));
+    EXPECT_FALSE(t->admit(*f, 5030, addr(lo(93)), monotonic_ns()));
     EXPECT_EQ(h.counters("t").dropped(dp::Drop::kUnmappedVni), 1u);
     h.dp.pool().put(f);
   }
@@ -674,7 +675,7 @@ TEST(TunnelBackend, AFullTableForgetsAgedStations) {
   ASSERT_TRUE(t);
   TunnelSocket& s = socket_of(*t);
   t->set_static_remote(1, kMacC, lo(134));
-  const uint64_t t0 = now_ns();
+  const uint64_t t0 = monotonic_ns();
   // Receives one frame from kMac at time `at`.
   auto arrive = [&](uint64_t mac, uint64_t at) {
     remote.send_to(131, port, vxlan_packet(6, eth(kBcast, mac, {}, 0x0806, 60)));
