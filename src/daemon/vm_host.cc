@@ -216,8 +216,15 @@ void VmHost::watch(Guest& g) {
 }
 
 void VmHost::cap_logs(const std::string& name) {
+  const Guest* g = find(name);
+  if (!g) return;
   const vm::VmPaths p = paths(name);
-  for (const auto& f : {p.log, p.qemu_log}) rotate_if_larger(f, o_.log_max_bytes);
+  rotate_if_larger(p.qemu_log, o_.log_max_bytes);  // kvnetd opened it for QEMU with O_APPEND
+  // Emptying the console log is only safe when QEMU appends to it: a QEMU an
+  // older kvnetd started without logappend=on writes at its own offset.
+  for (const auto& a : g->argv)
+    if (a.rfind("socket,id=console,", 0) == 0 && a.find(",logappend=on") != std::string::npos)
+      rotate_if_larger(p.log, o_.log_max_bytes);
 }
 
 void VmHost::try_connect(const std::string& name) {
