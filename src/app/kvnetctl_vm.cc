@@ -29,10 +29,32 @@ std::string duration(double s) {
   return fmt::format("{}d{:02}h", t / 86400, t / 3600 % 24);
 }
 
+// How it ended last, with QEMU's error line if it left one.
+std::string exit_text(const json& v) {
+  std::string why = str(v, "last_exit");
+  if (v.contains("error") && !str(v, "error").empty()) why += (why.empty() ? "" : ": ") + str(v, "error");
+  return why;
+}
+
 std::string state_text(const json& v) {
   std::string s = str(v, "state");
-  if ((s == "stopped" || s == "crashed") && !str(v, "last_exit").empty()) s += " (" + str(v, "last_exit") + ")";
+  if ((s == "stopped" || s == "crashed") && !exit_text(v).empty()) s += " (" + exit_text(v) + ")";
   return s;
+}
+
+bool restart_pending(const json& v) { return v.value("restart_pending", false) && v.contains("running"); }
+
+// "memory 256M -> 512M, vcpus 1 -> 2": what runs -> what is configured.
+std::string pending_text(const json& v) {
+  const json& r = v["running"];
+  std::string t;
+  auto add = [&](const std::string& key, const std::string& now, const std::string& next) {
+    if (now != next) t += (t.empty() ? "" : ", ") + key + " " + now + " -> " + next;
+  };
+  add("memory", str(r, "memory"), str(v, "memory"));
+  add("vcpus", std::to_string(r["vcpus"].get<int>()), std::to_string(v["vcpus"].get<int>()));
+  add("machine", str(r, "machine"), str(v, "machine"));
+  return t;
 }
 
 void print_vm_list(const json& r, const Args&) {
@@ -47,12 +69,17 @@ void print_vm_list(const json& r, const Args&) {
     std::string state = str(v, "state");
     if (state == "running" && v["ready"].get<bool>()) state = "running";
     const double rss = v["rss_mb"].get<double>();
+    // A running VM's MEMORY and VCPUS are what QEMU runs with.
+    const json& shape = v.contains("running") ? v["running"] : v;
     std::cout << fmt::format("{:<12} {:<10} {:<5} {:>8} {:>6} {:>7} {:>5}  {}\n", str(v, "name"), state,
-                             str(v, "accel"), duration(v["uptime_s"].get<double>()), str(v, "memory"),
-                             rss > 0 ? fmt::format("{:.0f}M", rss) : "-", v["vcpus"].get<int>(),
+                             str(v, "accel"), duration(v["uptime_s"].get<double>()), str(shape, "memory"),
+                             rss > 0 ? fmt::format("{:.0f}M", rss) : "-", shape["vcpus"].get<int>(),
                              nics.empty() ? "-" : nics);
+    if (restart_pending(v))
+      std::cout << fmt::format("{:<12} restart pending: {} (configured; takes effect at the next start)\n", "",
+                               pending_text(v));
     if ((state == "stopped" || state == "crashed") && !str(v, "last_exit").empty())
-      std::cout << fmt::format("{:<12} last exit: {}\n", "", str(v, "last_exit"));
+      std::cout << fmt::format("{:<12} last exit: {}\n", "", exit_text(v));
   }
 }
 
@@ -64,8 +91,12 @@ void print_vm_show(const json& v, const Args&) {
     std::cout << fmt::format("  booted:    ready marker after {:.2f} s\n", v["boot_s"].get<double>());
   std::cout << fmt::format("  accel:     {} (setting {}; KVM {})\n", str(v, "accel"), str(v, "accel_setting"),
                            v.contains("kvm") ? str(v, "kvm") : "?");
-  std::cout << fmt::format("  machine:   {}  memory {}  vcpus {}", str(v, "machine"), str(v, "memory"), v["vcpus"].get<int>());
+  const json& shape = v.contains("running") ? v["running"] : v;
+  std::cout << fmt::format("  machine:   {}  memory {}  vcpus {}", str(shape, "machine"), str(shape, "memory"),
+                           shape["vcpus"].get<int>());
   if (v["rss_mb"].get<double>() > 0) std::cout << fmt::format("  rss {:.0f}M", v["rss_mb"].get<double>());
+  if (restart_pending(v))
+    std::cout << fmt::format("\n  restart pending: {} (configured; takes effect at the next start)", pending_text(v));
   std::cout << "\n  boot:      " << str(v, "boot") << (v["autostart"].get<bool>() ? "  (autostart)" : "") << "\n";
   for (const auto& n : v["nics"]) {
     std::cout << fmt::format("  nic {}:     port {} on {}  mac {}", n["index"].get<int>(), str(n, "port"), str(n, "bridge"),
@@ -77,8 +108,9 @@ void print_vm_show(const json& v, const Args&) {
   }
   if (v.contains("console_socket")) {
     std::cout << "  console:   " << str(v, "console_socket") << "  log " << str(v, "console_log") << "\n";
-    std::cout << "  qmp:       " << str(v, "qmp_socket") << "\n";
+    std::cout << "  qmp:       " << str(v, "qmp_socket") << "  QEMU's output " << str(v, "qemu_log") << "\n";
   }
+  if (!str(v, "error").empty()) std::cout << "  error:     " << str(v, "error") << "\n";
   if (v.contains("command") && !v["command"].empty()) {
     std::string cmd;
     for (const auto& w : v["command"]) cmd += (cmd.empty() ? "" : " ") + w.get<std::string>();
@@ -99,6 +131,27 @@ json wait_for(const Args& a, double timeout_s, const std::function<bool(const js
   }
 }
 
+// A VM that ended while starting: QEMU's own error line if it left one
+// (`vm show`), else where to look.
+std::string failed_text(const Args& a, const json& v, const std::string& when) {
+  std::string t = "vm '" + a.name + "' " + state_text(v) + " " + when;
+  if (str(v, "error").empty()) t += " (see: kvnetctl vm console " + a.name + " --log)";
+  return t;
+}
+
+// After a start, until QEMU answers on QMP (or ends): a QEMU that cannot
+// start (a locked disk, a bad option) fails the start, with its error.
+json wait_started(const Args& a) {
+  const auto deadline = Clock::now() + std::chrono::seconds(15);  // kvnetd's own QMP timeout
+  for (;;) {
+    json v = show(a);
+    const std::string s = str(v, "state");
+    if (s == "stopped" || s == "crashed") throw Failure{failed_text(a, v, "at its start"), 1};
+    if (s != "starting" || Clock::now() > deadline) return v;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 // After a start: the ready marker (kvnet's guest image), or QMP's running.
 void wait_booted(const Args& a) {
   const double timeout = a.timeout >= 0 ? a.timeout : 180;
@@ -106,8 +159,7 @@ void wait_booted(const Args& a) {
   const auto t0 = Clock::now();
   json v = wait_for(a, timeout, [&](const json& x) {
     const std::string s = str(x, "state");
-    if (s == "stopped" || s == "crashed")
-      throw Failure{"vm '" + a.name + "' " + state_text(x) + " while booting (see: kvnetctl vm console " + a.name + " --log)", 1};
+    if (s == "stopped" || s == "crashed") throw Failure{failed_text(a, x, "while booting"), 1};
     return str(x, "boot") == "guest image" ? x["ready"].get<bool>() : s == "running";
   }, "boot");
   if (a.format == "human") std::cerr << fmt::format(" ready after {:.1f} s\n", std::chrono::duration<double>(Clock::now() - t0).count());
@@ -134,12 +186,14 @@ void vm_add(const Args& a) {
   }
   if (!a.start) return;
   call(a, {{"cmd", "vm-start"}, {"name", a.name}});
+  json v = wait_started(a);
   if (a.wait) wait_booted(a);
-  else if (a.format == "json") std::cout << show(a).dump(2) << "\n";
+  else if (a.format == "json") std::cout << v.dump(2) << "\n";
 }
 
 void vm_start(const Args& a) {
   json r = call(a, {{"cmd", "vm-start"}, {"name", a.name}});
+  r = wait_started(a);
   if (a.wait) return wait_booted(a);
   if (a.format == "json") std::cout << r.dump(2) << "\n";
   else std::cout << fmt::format("vm {}: started (pid {}, accel {})\n", a.name, r["pid"].get<int>(), str(r, "accel"));

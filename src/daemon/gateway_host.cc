@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -29,9 +30,6 @@ namespace {
 
 constexpr auto kStartTimeout = std::chrono::milliseconds(5000);
 constexpr auto kTermGrace = std::chrono::milliseconds(2000);
-constexpr auto kFirstBackoff = std::chrono::milliseconds(1000);
-constexpr auto kMaxBackoff = std::chrono::milliseconds(30000);
-constexpr auto kStableRun = std::chrono::seconds(30);  // a run this long resets the backoff
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -49,30 +47,6 @@ std::string last_line(const std::string& path) {
   return last;
 }
 
-
-int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
-
-// Waits until the process behind `pidfd` has exited; false on timeout.
-bool wait_exit(int pidfd, std::chrono::milliseconds timeout) {
-  pollfd p{pidfd, POLLIN, 0};
-  int r;
-  while ((r = ::poll(&p, 1, static_cast<int>(timeout.count()))) < 0 && errno == EINTR) {
-  }
-  return r > 0;
-}
-
-// Ends a process that is not our child: SIGTERM through its pidfd (no
-// recycled pid can be hit), SIGKILL after the grace period; waits for it.
-void terminate(pid_t pid) {
-  const int fd = pidfd_open(pid);
-  if (fd < 0) return;  // gone already
-  syscall(SYS_pidfd_send_signal, fd, SIGTERM, nullptr, 0);
-  if (!wait_exit(fd, kTermGrace)) {
-    syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
-    wait_exit(fd, std::chrono::milliseconds(1000));
-  }
-  ::close(fd);
-}
 
 // libnftables: one command buffer, one transaction.
 Status nft_run(const std::string& script, bool dry_run) {
@@ -117,11 +91,9 @@ Status enable_forwarding() {
 
 }  // namespace
 
-KernelGatewayHost::KernelGatewayHost(EventLoop& loop, GatewayHostOptions o) : loop_(loop), o_(std::move(o)) {}
+KernelGatewayHost::KernelGatewayHost(EventLoop& loop, GatewayHostOptions o) : loop_(loop), o_(std::move(o)), sup_(loop) {}
 
-KernelGatewayHost::~KernelGatewayHost() {
-  for (auto& [name, d] : dns_) loop_.cancel_timer(d.restart_timer);
-}
+KernelGatewayHost::~KernelGatewayHost() = default;
 
 Status KernelGatewayHost::apply(const std::vector<ctl::GatewaySpec>& gws, bool restoring) {
   errors_.clear();
@@ -196,7 +168,8 @@ Status KernelGatewayHost::apply_dnsmasq(const ctl::GatewaySpec& gw, bool restori
   if (it != dns_.end()) {
     Dnsmasq& d = it->second;
     d.gw = gw;
-    if (d.conf == conf && (d.pid || d.restart_timer)) return Ok{};  // as it is (or coming back)
+    if (d.conf == conf && (sup_.pid(gw.name) || sup_.restart_scheduled(gw.name)))
+      return Ok{};  // as it is (or coming back)
     stop(gw.name, false);  // its configuration changed: the leases stay
   }
   Dnsmasq& d = dns_[gw.name];
@@ -231,8 +204,8 @@ Status KernelGatewayHost::start(Dnsmasq& d) {
   if (!parent) return Error{ctx + parent.error().message + " (install dnsmasq-base, or set KVNET_DNSMASQ)"};
   // dnsmasq's first process exits once the daemon it forked is up (0), or
   // with the reason it could not start.
-  const int fd = pidfd_open(*parent);
-  const bool done = fd < 0 || wait_exit(fd, kStartTimeout);
+  const int fd = io::pidfd_open(*parent);
+  const bool done = fd < 0 || io::wait_exit(fd, kStartTimeout);
   if (fd >= 0) ::close(fd);
   if (!done) ::kill(*parent, SIGKILL);
   int st = 0;
@@ -244,74 +217,57 @@ Status KernelGatewayHost::start(Dnsmasq& d) {
     if (why.rfind("dnsmasq: ", 0) == 0) why = why.substr(9);
     return Error{ctx + "could not start (" + io::wait_status_text(st) + (why.empty() ? "" : ": " + why) + ")"};
   }
-  pid_t pid = 0;
-  std::ifstream(p.pidfile) >> pid;
-  if (pid <= 0) return Error{ctx + "started but wrote no pid to '" + p.pidfile + "'"};
   const std::string name = d.gw.name;
-  if (auto s = loop_.watch_child(pid, [this, name, pid](int) { exited(name, pid); }); !s) {
-    terminate(pid);
-    return Error{ctx + s.error().message};
-  }
-  d.pid = pid;
-  d.started = Clock::now();
+  d.pid = sup_.adopt(name, p.pidfile, identity(name), [this, name](int) { exited(name); });
+  if (!d.pid) return Error{ctx + "started, but '" + p.pidfile + "' names no dnsmasq running '" + p.conf + "'"};
   d.error.clear();
   return Ok{};
 }
 
+io::ProcessIdentity KernelGatewayHost::identity(const std::string& name) const {
+  const std::string arg = "--conf-file=" + paths(name).conf;
+  return {o_.dnsmasq, [arg](const std::vector<std::string>& argv) {
+            return std::find(argv.begin(), argv.end(), arg) != argv.end();
+          }};
+}
+
 bool KernelGatewayHost::adopt(Dnsmasq& d) {
-  const DnsmasqPaths p = paths(d.gw.name);
-  pid_t pid = 0;
-  std::ifstream(p.pidfile) >> pid;
-  if (pid <= 0) return false;
-  bool ours = false;
-  for (const auto& a : io::proc_cmdline(pid)) ours = ours || a == "--conf-file=" + p.conf;
-  if (!ours) return false;  // a stale pidfile: the pid is someone else's now
-  if (read_file(p.conf) != d.conf) {  // started for another configuration
-    terminate(pid);
+  const std::string name = d.gw.name;
+  const pid_t pid = sup_.adopt(name, paths(name).pidfile, identity(name), [this, name](int) { exited(name); });
+  if (!pid) return false;  // none, or a stale pidfile: the pid is someone else's now
+  d.pid = pid;
+  if (read_file(paths(name).conf) != d.conf) {  // started for another configuration
+    sup_.terminate(name, kTermGrace);
     return false;
   }
-  const std::string name = d.gw.name;
-  if (!loop_.watch_child(pid, [this, name, pid](int) { exited(name, pid); })) return false;
-  d.pid = pid;
-  d.started = Clock::now();
   return true;
 }
 
 void KernelGatewayHost::stop(const std::string& name, bool remove_dir) {
-  auto it = dns_.find(name);
-  if (it != dns_.end()) {
-    loop_.cancel_timer(it->second.restart_timer);
-    const pid_t pid = it->second.pid;
-    dns_.erase(it);  // before the exit callback can see it
-    if (pid) terminate(pid);
-  }
+  dns_.erase(name);
+  sup_.terminate(name, kTermGrace);
   if (remove_dir) {
     std::error_code ec;
     fs::remove_all(paths(name).dir, ec);
   }
 }
 
-void KernelGatewayHost::exited(const std::string& name, pid_t pid) {
+void KernelGatewayHost::exited(const std::string& name) {
   auto it = dns_.find(name);
-  if (it == dns_.end() || it->second.pid != pid) return;  // stopped on purpose
+  if (it == dns_.end()) return;
   Dnsmasq& d = it->second;
-  d.pid = 0;
-  d.last_exit = "pid " + std::to_string(pid) + " exited";
+  d.last_exit = "pid " + std::to_string(d.pid) + " exited";
   if (auto why = last_line(paths(name).dir + "/dnsmasq.stderr"); !why.empty()) d.last_exit += " (" + why + ")";
-  if (Clock::now() - d.started >= kStableRun) d.backoff = std::chrono::milliseconds(0);
   log_warn("gateway '" + name + "': dnsmasq " + d.last_exit + "; restarting it");
   schedule_restart(d);
 }
 
 void KernelGatewayHost::schedule_restart(Dnsmasq& d) {
-  d.backoff = d.backoff.count() ? std::min(d.backoff * 2, kMaxBackoff) : kFirstBackoff;
   const std::string name = d.gw.name;
-  loop_.cancel_timer(d.restart_timer);
-  d.restart_timer = loop_.add_timer(d.backoff, [this, name] {
+  sup_.restart_later(name, [this, name] {
     auto it = dns_.find(name);
     if (it == dns_.end()) return;
     Dnsmasq& x = it->second;
-    x.restart_timer = 0;
     ++x.restarts;
     if (auto s = start(x); !s) {
       x.error = s.error().message;
@@ -330,11 +286,11 @@ GatewayStatus KernelGatewayHost::status(const std::string& name) const {
     return s;
   }
   const Dnsmasq& d = it->second;
-  s.pid = d.pid;
+  s.pid = sup_.pid(name);
   s.restarts = d.restarts;
   s.last_exit = d.last_exit;
   if (s.error.empty()) s.error = d.error;
-  s.dnsmasq = d.pid ? "running" : d.restart_timer ? "restarting" : "failed";
+  s.dnsmasq = s.pid ? "running" : sup_.restart_scheduled(name) ? "restarting" : "failed";
   s.leases_path = p.leases;
   s.conf_path = p.conf;
   s.leases = parse_leases(read_file(p.leases));

@@ -21,12 +21,14 @@
 //
 // dnsmasq runs as a daemon of its own (its own session; not kvnetd's child)
 // and, like the nftables table and the internal ports' addresses, outlives
-// kvnetd, as libvirt's networks outlive libvirtd. It is watched through a
-// pidfd: when it dies it is started again after 1 s, doubling up to 30 s
-// while it keeps dying within 30 s of a start. A new kvnetd re-adopts it
-// (pidfile, then /proc/PID/cmdline must name its configuration file, and the
-// file must be what kvnetd would write now; otherwise it is killed and
-// started again). Deleting a gateway kills its dnsmasq by pidfd (SIGTERM,
+// kvnetd, as libvirt's networks outlive libvirtd. The Supervisor
+// (daemon/supervisor.h) watches it through a pidfd: when it dies it is
+// started again after 1 s, doubling up to 30 s while it keeps dying within
+// 30 s of a start. The daemon dnsmasq forks and a dnsmasq a new kvnetd
+// finds are both adopted the same way: the pidfile names a candidate whose
+// executable must be the dnsmasq kvnetd runs and whose command line must name
+// the gateway's configuration file; and on re-adoption the file must be what
+// kvnetd would write now (otherwise it is killed and started again). Deleting a gateway kills its dnsmasq by pidfd (SIGTERM,
 // SIGKILL after 2 s) and removes its directory (configuration, leases, log).
 //
 // Thread-safety: the control thread only (the loop's).
@@ -43,6 +45,7 @@
 #include "ctl/gateway_spec.h"
 #include "daemon/event_loop.h"
 #include "daemon/gateway_config.h"
+#include "daemon/supervisor.h"
 
 namespace kvnet::daemon {
 
@@ -88,11 +91,8 @@ class KernelGatewayHost final : public GatewayHost {
   struct Dnsmasq {
     ctl::GatewaySpec gw;
     std::string conf;  // the configuration it runs with
-    pid_t pid = 0;
+    pid_t pid = 0;     // the last one adopted (the Supervisor knows whether it runs)
     int restarts = 0;
-    std::chrono::steady_clock::time_point started;
-    std::chrono::milliseconds backoff{0};
-    EventLoop::TimerId restart_timer = 0;
     std::string last_exit, error;
   };
   Status apply_addresses(const ctl::GatewaySpec& gw);
@@ -100,13 +100,15 @@ class KernelGatewayHost final : public GatewayHost {
   Status apply_dnsmasq(const ctl::GatewaySpec& gw, bool restoring);
   Status start(Dnsmasq& d);
   bool adopt(Dnsmasq& d);
+  io::ProcessIdentity identity(const std::string& name) const;
   void stop(const std::string& name, bool remove_dir);
-  void exited(const std::string& name, pid_t pid);
+  void exited(const std::string& name);
   void schedule_restart(Dnsmasq& d);
   DnsmasqPaths paths(const std::string& name) const { return DnsmasqPaths::under(o_.root, name); }
 
   EventLoop& loop_;
   GatewayHostOptions o_;
+  Supervisor sup_;  // keyed by gateway name
   std::map<std::string, Dnsmasq> dns_;
   std::map<std::string, std::string> errors_;  // gateway -> why its kernel side is missing (restoring)
   bool table_written_ = false;

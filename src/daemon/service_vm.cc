@@ -93,8 +93,8 @@ void Service::vms_after_commit(const ctl::Plan& p, json* result) {
   if (!vms_) return;
   for (const auto& name : p.vms_removed) {
     restart_pending_.erase(name);
-    if (vms_->running(name)) vms_->kill(name).ok();  // a deleted VM does not run on unseen
-    vms_->forget(name);
+    // A deleted VM does not run on unseen: its QEMU, and with it its TAPs, are gone when this returns.
+    if (auto s = vms_->remove(name); !s) log_warn(s.error().message);
   }
   // Ports a removed VM leaves in the configuration (an apply that drops the
   // VM but keeps its ports) are plain system ports now: try them as such.
@@ -125,7 +125,8 @@ void Service::vm_exited(const std::string& name) {
   if (vms_) {
     const VmStatus st = vms_->status(name);
     log_at(st.state == VmState::kCrashed ? LogLevel::kWarn : LogLevel::kInfo,
-           "vm '" + name + "' " + to_string(st.state) + (st.last_exit.empty() ? "" : ": " + st.last_exit));
+           "vm '" + name + "' " + to_string(st.state) + (st.last_exit.empty() ? "" : ": " + st.last_exit) +
+               (st.error.empty() ? "" : ": " + st.error));
   }
   for (const auto& n : v->nics) park_port(n.port, "vm '" + name + "' is not running");
   if (restart_pending_.erase(name)) start_vm(*v).ok();
@@ -334,9 +335,21 @@ json Service::vm_json(const VmSpec& vm) const {
          {"ready", st.ready},
          {"boot_s", st.boot_s},
          {"last_exit", st.last_exit},
+         {"error", st.error},
          {"autostart", vm.autostart},
          {"boot", boot},
-         {"nics", nics}};
+         {"nics", nics},
+         {"restart_pending", false}};
+  // A definition changed while QEMU runs takes effect at the next start:
+  // until then, what runs and what is configured both show.
+  if (st.pid && st.shape.memory_mb) {
+    j["running"] = {{"memory", format_memory(st.shape.memory_mb)},
+                    {"memory_mb", st.shape.memory_mb},
+                    {"vcpus", st.shape.vcpus},
+                    {"machine", st.shape.machine}};
+    j["restart_pending"] =
+        st.shape.memory_mb != vm.memory_mb || st.shape.vcpus != vm.vcpus || st.shape.machine != vm.machine;
+  }
   return j;
 }
 
@@ -361,6 +374,7 @@ Result<json> Service::vm_show(const Args& a) {
     const auto p = vms_->paths(name);
     j["console_socket"] = p.console;
     j["console_log"] = p.log;
+    j["qemu_log"] = p.qemu_log;
     j["qmp_socket"] = p.qmp;
     if (!vms_->kvm().usable) j["kvm"] = "not usable: " + vms_->kvm().reason;
     else j["kvm"] = "usable";

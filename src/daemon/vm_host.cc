@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -27,6 +28,28 @@ namespace {
 constexpr auto kConnectEvery = std::chrono::milliseconds(50);
 constexpr auto kScanEvery = std::chrono::milliseconds(25);
 constexpr double kScanForS = 600;  // a guest without kvnet's image never prints the marker
+constexpr auto kRemoveGrace = std::chrono::milliseconds(3000);  // SIGTERM to SIGKILL when a VM is deleted
+
+std::string read_file(const std::string& path, size_t max) {
+  std::ifstream in(path, std::ios::binary);
+  std::string s(max, '\0');
+  in.read(s.data(), static_cast<std::streamsize>(max));
+  s.resize(static_cast<size_t>(in.gcount()));
+  return s;
+}
+
+// Past `max` bytes: the file is copied to FILE.1 and emptied. Its writer
+// (QEMU) appends (O_APPEND), so it goes on at the start of the empty file;
+// what it writes between the copy and the truncation (a few bytes, if
+// anything) is lost.
+void rotate_if_larger(const std::string& path, uint64_t max) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec || size <= max) return;
+  fs::copy_file(path, path + ".1", fs::copy_options::overwrite_existing, ec);
+  if (ec) return;
+  ::truncate(path.c_str(), 0);
+}
 
 std::string exit_text(int st) {
   if (st == -1) return "exited (status unknown: QEMU was started by an earlier kvnetd)";
@@ -64,7 +87,7 @@ const char* to_string(VmState s) {
 
 struct VmHost::Guest {
   std::string name;
-  pid_t pid = 0;
+  pid_t pid = 0;  // the Supervisor's process for this VM
   ctl::Accel accel = ctl::Accel::kTcg;
   VmState state = VmState::kStarting;
   std::vector<std::string> argv;
@@ -85,14 +108,16 @@ struct VmHost::Guest {
   vm::MarkerScanner marker{std::string(vm::kReadyMarker)};
   off_t log_offset = 0;
   EventLoop::TimerId scan_timer = 0;
+  EventLoop::TimerId log_timer = 0;  // the logs' size limit
 };
 
-VmHost::VmHost(EventLoop& loop, VmHostOptions o) : loop_(loop), o_(std::move(o)), kvm_(vm::probe_kvm()) {}
+VmHost::VmHost(EventLoop& loop, VmHostOptions o)
+    : loop_(loop), o_(std::move(o)), kvm_(vm::probe_kvm()), sup_(loop) {}
 
 VmHost::~VmHost() {
   for (auto& [name, g] : guests_) {
     close_qmp(*g);
-    for (auto t : {g->connect_timer, g->kill_timer, g->scan_timer}) loop_.cancel_timer(t);
+    for (auto t : {g->connect_timer, g->kill_timer, g->scan_timer, g->log_timer}) loop_.cancel_timer(t);
   }
 }
 
@@ -116,17 +141,13 @@ Result<vm::Launch> VmHost::prepare(const ctl::VmSpec& vm) const {
   auto a = vm::resolve_accel(vm.accel, kvm_);
   if (!a) return Error{ctx + a.error().message};
   l.accel = *a;
+  vm::GuestImage image;
   if (vm.uses_guest_image()) {
     auto img = vm::find_guest_image(o_.guest_dir);
     if (!img) return Error{ctx + img.error().message};
-    l.image = *img;
+    image = *img;
   }
-  if (auto s = vm::check_boot_files(vm, l.image); !s) return s.error();
-  if (!vm.disk.empty()) {
-    auto f = vm::disk_format(vm.disk);
-    if (!f) return Error{ctx + f.error().message};
-    l.disk = *f;
-  }
+  if (auto s = vm::check_boot_files(vm, image, &l); !s) return s.error();
   if (const uint64_t host = vm::host_memory_mb(); host && vm.memory_mb > host)
     return Error{ctx + "memory " + ctl::format_memory(vm.memory_mb) + " is more than the host has (" +
                  ctl::format_memory(host) + ")"};
@@ -149,6 +170,7 @@ Status VmHost::start(const ctl::VmSpec& vm) {
   for (const auto& f : {p.qmp, p.console, p.pidfile}) fs::remove(f, ec);
   if (fs::exists(p.log)) fs::rename(p.log, p.log + ".1", ec);  // the boot before
   { std::ofstream(p.qemu_log, std::ios::trunc); }
+  fs::remove(p.qemu_log + ".1", ec);
   std::vector<int> fds;
   auto close_fds = [&] {
     for (int fd : fds) ::close(fd);
@@ -165,7 +187,10 @@ Status VmHost::start(const ctl::VmSpec& vm) {
   g->name = vm.name;
   g->accel = l->accel;
   g->argv = vm::qemu_argv(vm, p, *l);
-  auto pid = vm::spawn_qemu(g->argv, fds, l->first_tap_fd, p.qemu_log);
+  const std::string name = vm.name;
+  auto pid = sup_.spawn(name, g->argv,
+                        {.log = p.qemu_log, .append_log = true, .fds = fds, .first_fd = l->first_tap_fd, .new_session = true},
+                        [this, name](int st) { exited(name, st); });
   close_fds();  // QEMU holds the TAPs now: they go when it goes
   if (!pid) return Error{ctx + pid.error().message};
   g->pid = *pid;
@@ -174,24 +199,32 @@ Status VmHost::start(const ctl::VmSpec& vm) {
                                     << "\n";
   Guest& ref = *g;
   guests_[vm.name] = std::move(g);
-  last_exit_.erase(vm.name);
-  if (auto s = watch(ref); !s) {  // unwatched, it could not be stopped or seen to exit
-    ::kill(ref.pid, SIGKILL);
-    forget(vm.name);
-    return Error{ctx + s.error().message};
-  }
+  ended_.erase(vm.name);
+  watch(ref);
   return Ok{};
 }
 
-// Exit notification, QMP connection attempts and the ready-marker scan.
-Status VmHost::watch(Guest& g) {
+// QMP connection attempts, the ready-marker scan and the logs' size limit
+// (the Supervisor reports the exit).
+void VmHost::watch(Guest& g) {
   const std::string name = g.name;
-  if (auto s = loop_.watch_child(g.pid, [this, name](int st) { exited(name, st); }); !s) return s;
   g.connect_timer = loop_.add_periodic(kConnectEvery, [this, name] { try_connect(name); });
   g.scan_timer = loop_.add_periodic(kScanEvery, [this, name] {
     if (Guest* x = find(name)) scan_log(*x);
   });
-  return Ok{};
+  g.log_timer = loop_.add_periodic(o_.log_check_every, [this, name] { cap_logs(name); });
+}
+
+void VmHost::cap_logs(const std::string& name) {
+  const Guest* g = find(name);
+  if (!g) return;
+  const vm::VmPaths p = paths(name);
+  rotate_if_larger(p.qemu_log, o_.log_max_bytes);  // kvnetd opened it for QEMU with O_APPEND
+  // Emptying the console log is only safe when QEMU appends to it: a QEMU an
+  // older kvnetd started without logappend=on writes at its own offset.
+  for (const auto& a : g->argv)
+    if (a.rfind("socket,id=console,", 0) == 0 && a.find(",logappend=on") != std::string::npos)
+      rotate_if_larger(p.log, o_.log_max_bytes);
 }
 
 void VmHost::try_connect(const std::string& name) {
@@ -279,6 +312,7 @@ void VmHost::scan_log(Guest& g) {
   if (g.ready || since > kScanForS) return stop_scanning();
   const int fd = ::open(paths(g.name).log.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;  // QEMU has not created it yet
+  if (struct stat st{}; ::fstat(fd, &st) == 0 && st.st_size < g.log_offset) g.log_offset = 0;  // rotated
   char buf[16384];
   ssize_t n;
   while ((n = ::pread(fd, buf, sizeof buf, g.log_offset)) > 0) {
@@ -305,7 +339,7 @@ void VmHost::close_qmp(Guest& g) {
 void VmHost::exited(const std::string& name, int st) {
   Guest* g = find(name);
   if (!g) return;
-  for (auto t : {g->connect_timer, g->kill_timer, g->scan_timer}) loop_.cancel_timer(t);
+  for (auto t : {g->connect_timer, g->kill_timer, g->scan_timer, g->log_timer}) loop_.cancel_timer(t);
   close_qmp(*g);
   std::string how;
   bool clean = true;
@@ -317,8 +351,10 @@ void VmHost::exited(const std::string& name, int st) {
     clean = false;
     how = exit_text(st);
   }
-  last_exit_[name] = std::string(clean ? "stopped: " : "crashed: ") + how;
   const vm::VmPaths p = paths(name);
+  Ended& e = ended_[name];
+  e = {!clean, how, ""};
+  if (!clean) e.error = vm::qemu_error_line(read_file(p.qemu_log, 64 << 10), g->argv.empty() ? "" : g->argv[0]);
   std::error_code ec;
   for (const auto& f : {p.pidfile, p.dir + "/started", p.qmp, p.console}) fs::remove(f, ec);
   guests_.erase(name);
@@ -339,7 +375,7 @@ Status VmHost::stop(const std::string& name, std::chrono::milliseconds timeout) 
     if (!x || x->pid != pid) return;
     x->kill_timer = 0;
     x->stop_timed_out = true;
-    ::kill(pid, SIGKILL);
+    sup_.signal(name, SIGKILL);
   });
   return Ok{};
 }
@@ -356,34 +392,37 @@ Status VmHost::kill(const std::string& name) {
     const pid_t pid = g->pid;
     loop_.cancel_timer(g->kill_timer);
     g->kill_timer = loop_.add_timer(std::chrono::milliseconds(2000), [this, name, pid] {
-      if (Guest* x = find(name); x && x->pid == pid) ::kill(pid, SIGKILL);
+      if (Guest* x = find(name); x && x->pid == pid) sup_.signal(name, SIGKILL);
     });
     return Ok{};
   }
-  if (::kill(g->pid, SIGKILL) != 0 && errno != ESRCH)
-    return Error{"vm '" + name + "': cannot kill QEMU (pid " + std::to_string(g->pid) + "): " + std::strerror(errno)};
+  sup_.signal(name, SIGKILL);  // false: it is exiting already
   return Ok{};
 }
 
 bool VmHost::reattach(const ctl::VmSpec& vm) {
   if (running(vm.name)) return true;
+  auto qemu = vm::find_qemu();
+  if (!qemu) return false;  // nothing to check its executable against
   const vm::VmPaths p = paths(vm.name);
-  pid_t pid = 0;
-  std::ifstream(p.pidfile) >> pid;
-  if (pid <= 0) return false;
-  const auto argv = io::proc_cmdline(pid);
-  bool ours = false, qmp = false;
-  for (const auto& a : argv) {
-    ours = ours || a.rfind("guest=" + vm.name + ",", 0) == 0;
-    qmp = qmp || a.find("path=" + p.qmp + ",") != std::string::npos;
-  }
-  if (!ours || !qmp) return false;  // a stale pidfile: the pid is someone else's now
+  const std::string guest = "guest=" + vm.name + ",", qmp = "path=" + vm::qemu_opt_value(p.qmp) + ",";
+  io::ProcessIdentity id{*qemu, [&](const std::vector<std::string>& argv) {
+                           bool ours = false, has_qmp = false;
+                           for (const auto& a : argv) {
+                             ours = ours || a.rfind(guest, 0) == 0;
+                             has_qmp = has_qmp || a.find(qmp) != std::string::npos;
+                           }
+                           return ours && has_qmp;
+                         }};
+  const std::string name = vm.name;
+  const pid_t pid = sup_.adopt(name, p.pidfile, id, [this, name](int st) { exited(name, st); });
+  if (!pid) return false;  // none, or a stale pidfile: the pid is someone else's now
   auto g = std::make_unique<Guest>();
   g->name = vm.name;
   g->pid = pid;
-  g->argv = argv;
-  for (size_t i = 0; i + 1 < argv.size(); ++i)
-    if (argv[i] == "-accel") g->accel = argv[i + 1].rfind("kvm", 0) == 0 ? ctl::Accel::kKvm : ctl::Accel::kTcg;
+  g->argv = io::proc_cmdline(pid);
+  for (size_t i = 0; i + 1 < g->argv.size(); ++i)
+    if (g->argv[i] == "-accel") g->accel = g->argv[i + 1].rfind("kvm", 0) == 0 ? ctl::Accel::kKvm : ctl::Accel::kTcg;
   int64_t started = 0;
   std::ifstream(p.dir + "/started") >> started;
   if (started > 0) g->started_wall = std::chrono::system_clock::time_point(std::chrono::seconds(started));
@@ -391,33 +430,37 @@ bool VmHost::reattach(const ctl::VmSpec& vm) {
                                                                          g->started_wall);
   Guest& ref = *g;
   guests_[vm.name] = std::move(g);
-  if (!watch(ref)) {
-    guests_.erase(vm.name);
-    return false;
-  }
+  watch(ref);
   scan_log(ref);  // the marker may be in the log already
   ref.boot_s = -1;  // not measured by this kvnetd
   return true;
 }
 
-void VmHost::forget(const std::string& name) {
+Status VmHost::remove(const std::string& name) {
+  Status result = Ok{};
   if (Guest* g = find(name)) {
-    for (auto t : {g->connect_timer, g->kill_timer, g->scan_timer}) loop_.cancel_timer(t);
+    for (auto t : {g->connect_timer, g->kill_timer, g->scan_timer, g->log_timer}) loop_.cancel_timer(t);
     close_qmp(*g);
+    const pid_t pid = g->pid;
     guests_.erase(name);
+    if (!sup_.terminate(name, kRemoveGrace))
+      result = Error{"vm '" + name + "': QEMU (pid " + std::to_string(pid) + ") did not die on SIGKILL"};
   }
-  last_exit_.erase(name);
+  sup_.forget(name);
+  ended_.erase(name);
   std::error_code ec;
   fs::remove_all(paths(name).dir, ec);
+  return result;
 }
 
 VmStatus VmHost::status(const std::string& name) const {
   VmStatus s;
   const Guest* g = find(name);
   if (!g) {
-    if (auto it = last_exit_.find(name); it != last_exit_.end()) {
-      s.last_exit = it->second.substr(it->second.find(": ") + 2);
-      s.state = it->second.rfind("crashed", 0) == 0 ? VmState::kCrashed : VmState::kStopped;
+    if (auto it = ended_.find(name); it != ended_.end()) {
+      s.last_exit = it->second.how;
+      s.error = it->second.error;
+      s.state = it->second.crashed ? VmState::kCrashed : VmState::kStopped;
     }
     return s;
   }
@@ -429,6 +472,7 @@ VmStatus VmHost::status(const std::string& name) const {
   s.ready = g->ready;
   s.boot_s = g->boot_s;
   s.command = g->argv;
+  s.shape = vm::running_shape(g->argv);
   return s;
 }
 

@@ -2,22 +2,29 @@
 // (vm/qemu.h), on the control loop (daemon/event_loop.h).
 //
 // For each running VM it holds:
-//   - the QEMU process: a child watched through a pidfd; after a kvnetd
-//     restart, a process found through DIR/qemu.pid (and checked against
-//     /proc/PID/cmdline) is re-attached the same way;
+//   - the QEMU process, through the Supervisor (daemon/supervisor.h): a
+//     child watched through a pidfd; after a kvnetd restart, a process found
+//     through DIR/qemu.pid (and checked: /proc/PID/exe is the QEMU kvnetd
+//     runs, /proc/PID/cmdline names the VM and its QMP socket) is re-adopted
+//     the same way;
 //   - a QMP connection (vm/qmp.h): capabilities negotiation, query-status,
 //     system_powerdown, quit; the events SHUTDOWN, RESET, STOP, RESUME move the
 //     state;
 //   - the console log, read while the guest boots, for kvnet's guest image's
-//     ready marker (the boot time is from spawn to marker).
+//     ready marker (the boot time is from spawn to marker), and kept under
+//     its size limit: QEMU appends to it (O_APPEND); past the limit kvnetd
+//     copies it to console.log.1 and empties it (qemu.log alike).
 //
 // States: stopped -> starting (QEMU spawned, QMP not answered yet) ->
 // running | paused -> stopping (ACPI power-off sent) -> stopped; a QEMU that
 // exits without a power-off or stop asked for is `crashed`, with its exit
 // status. `stop` powers off through ACPI and kills QEMU when the timeout
-// passes; `kill` ends QEMU at once (QMP `quit`, SIGKILL if it does not go).
-// None of this ever touches the switch: when a VM exits, the exit hook tells
-// kvnetd's Service, which parks its ports.
+// passes; `kill` ends QEMU at once (QMP `quit`, SIGKILL if it does not go);
+// `remove` (the VM was deleted) ends it before it returns (SIGTERM, which
+// QEMU takes as a clean quit, SIGKILL after 3 s), so its TAPs are gone too.
+// A QEMU that exits uncleanly leaves its last error line (qemu.log) in the
+// status. None of this ever touches the switch: when a VM exits, the exit
+// hook tells kvnetd's Service, which parks its ports.
 // QEMU runs in its own session and is never killed because kvnetd stops.
 //
 // Thread-safety: the control thread only (the loop's).
@@ -34,6 +41,7 @@
 #include "base/result.h"
 #include "ctl/vm_spec.h"
 #include "daemon/event_loop.h"
+#include "daemon/supervisor.h"
 #include "vm/qemu.h"
 
 namespace kvnet::daemon {
@@ -50,13 +58,17 @@ struct VmStatus {
   bool ready = false;    // the guest image's ready marker was seen
   double boot_s = -1;    // spawn to ready marker (-1: not seen in this kvnetd)
   std::string last_exit; // how it stopped last ("powered off", "killed", "signal 9", ...)
+  std::string error;     // QEMU's last error line, when it last exited uncleanly
   std::vector<std::string> command;  // QEMU's argv, while running
+  vm::RunningShape shape;            // what that argv gives the guest (memory, vCPUs, machine)
 };
 
 struct VmHostOptions {
   std::string root;       // per-VM directories (sockets, logs, pidfile)
   std::string guest_dir;  // kvnet's guest image
   std::chrono::milliseconds qmp_timeout{15000};
+  uint64_t log_max_bytes = 4 << 20;  // console.log and qemu.log: rotated to *.1 past this
+  std::chrono::milliseconds log_check_every{2000};
 };
 
 class VmHost {
@@ -78,8 +90,10 @@ class VmHost {
   Status kill(const std::string& name);
   // A QEMU of this VM left running by an earlier kvnetd: watched again.
   bool reattach(const ctl::VmSpec& vm);
-  // Stops watching (the VM was deleted); removes its directory.
-  void forget(const std::string& name);
+  // The VM was deleted: ends its QEMU (if any) and waits for it to be gone,
+  // at most a few seconds; removes its directory. An error if QEMU would not
+  // die (it is still forgotten).
+  Status remove(const std::string& name);
 
   bool running(const std::string& name) const;  // a QEMU process exists
   VmStatus status(const std::string& name) const;
@@ -90,11 +104,12 @@ class VmHost {
 
  private:
   struct Guest;
-  Status watch(Guest& g);
+  void watch(Guest& g);
   void try_connect(const std::string& name);
   void on_qmp(const std::string& name, uint32_t events);
   void send_qmp(Guest& g, const std::string& execute);
   void scan_log(Guest& g);
+  void cap_logs(const std::string& name);
   void exited(const std::string& name, int wait_status);
   void close_qmp(Guest& g);
   Guest* find(const std::string& name);
@@ -103,8 +118,13 @@ class VmHost {
   EventLoop& loop_;
   VmHostOptions o_;
   vm::KvmProbe kvm_;
+  Supervisor sup_;  // the QEMU processes, keyed by VM name
   std::map<std::string, std::unique_ptr<Guest>> guests_;
-  std::map<std::string, std::string> last_exit_;  // of VMs no longer running
+  struct Ended {
+    bool crashed = false;
+    std::string how, error;
+  };
+  std::map<std::string, Ended> ended_;  // of VMs no longer running
   ExitHook exit_hook_;
 };
 

@@ -1,14 +1,21 @@
 #include "io/process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 extern char** environ;
 
@@ -70,6 +77,83 @@ std::vector<std::string> proc_cmdline(pid_t pid) {
   std::string arg;
   while (std::getline(in, arg, '\0')) out.push_back(arg);
   return out;
+}
+
+std::string proc_exe(pid_t pid) {
+  std::error_code ec;
+  std::string exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).string();
+  if (ec) return "";
+  constexpr std::string_view kDeleted = " (deleted)";
+  if (exe.size() > kDeleted.size() && exe.compare(exe.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0)
+    exe.resize(exe.size() - kDeleted.size());
+  return exe;
+}
+
+std::string find_in_path(const std::string& name) {
+  if (name.empty() || name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  std::string d;
+  while (std::getline(dirs, d, ':')) {
+    const std::string f = (d.empty() ? "." : d) + "/" + name;
+    if (::access(f.c_str(), X_OK) == 0) return f;
+  }
+  return "";
+}
+
+bool is_process(pid_t pid, const ProcessIdentity& id) {
+  if (pid <= 0) return false;
+  const auto argv = proc_cmdline(pid);
+  if (argv.empty() || (id.cmdline && !id.cmdline(argv))) return false;
+  if (id.exe.empty()) return true;
+  const std::string want = find_in_path(id.exe);
+  const std::string have = proc_exe(pid);
+  if (want.empty() || have.empty()) return false;
+  std::error_code ec;
+  const auto canon = std::filesystem::weakly_canonical(want, ec);
+  return have == (ec ? want : canon.string());
+}
+
+pid_t find_by_pidfile(const std::string& pidfile, const ProcessIdentity& id) {
+  std::ifstream in(pidfile);
+  long pid = 0;
+  if (!(in >> pid) || pid <= 0 || pid > INT_MAX) return 0;
+  return is_process(static_cast<pid_t>(pid), id) ? static_cast<pid_t>(pid) : 0;
+}
+
+int pidfd_open(pid_t pid) { return pid > 0 ? static_cast<int>(syscall(SYS_pidfd_open, pid, 0)) : -1; }
+
+bool wait_exit(int pidfd, std::chrono::milliseconds timeout) {
+  pollfd p{pidfd, POLLIN, 0};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const int r = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return false;
+    if (r == 0 && std::chrono::steady_clock::now() >= deadline) return false;
+  }
+}
+
+bool send_signal(pid_t pid, int sig) {
+  const int fd = pidfd_open(pid);
+  if (fd < 0) return false;
+  const bool ok = syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool terminate(pid_t pid, std::chrono::milliseconds grace) {
+  const int fd = pidfd_open(pid);
+  if (fd < 0) return true;  // gone already
+  bool gone = syscall(SYS_pidfd_send_signal, fd, SIGTERM, nullptr, 0) != 0 && errno == ESRCH;
+  if (!gone) gone = wait_exit(fd, grace);
+  if (!gone) {
+    syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+    gone = wait_exit(fd, std::chrono::milliseconds(5000));
+  }
+  ::close(fd);
+  return gone;
 }
 
 std::string wait_status_text(int st) {

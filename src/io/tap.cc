@@ -14,26 +14,37 @@
 
 namespace kvnet::io {
 
-Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, TapLife life) {
-  const bool persistent = life != TapLife::kWithPort;
+Result<TapFd> open_tap(const std::string& name, const TapOpen& o) {
   if (name.empty() || name.size() >= IFNAMSIZ) return Error{"tap name '" + name + "' is invalid"};
-  auto t = std::unique_ptr<TapBackend>(new TapBackend());
-  t->name_ = name;
-  t->persistent_ = persistent;
-  t->life_ = life;
   const bool existed = if_exists(name);
-  t->fd_ = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (t->fd_ < 0) return Error{"tap '" + name + "': cannot open /dev/net/tun: " + std::strerror(errno)};
+  if (existed && o.must_create)
+    return Error{"interface '" + name + "' exists already (another VM's NIC, or this VM is still running)"};
+  const int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC | (o.nonblock ? O_NONBLOCK : 0));
+  if (fd < 0) return Error{"tap '" + name + "': cannot open /dev/net/tun: " + std::strerror(errno)};
   ifreq r{};
   std::memcpy(r.ifr_name, name.data(), name.size());
   r.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
   // SAFETY: TUNSETIFF reads the ifreq we own and binds this fd to the device.
-  if (ioctl(t->fd_, TUNSETIFF, &r) < 0) {
+  if (ioctl(fd, TUNSETIFF, &r) < 0) {
     const int e = errno;
-    if (existed) return Error{"tap '" + name + "': cannot attach (is it a TAP, not in use by another process?): " + std::strerror(e)};
+    ::close(fd);
+    if (existed)
+      return Error{"tap '" + name + "': cannot attach (is it a TAP, not in use by another process?): " + std::strerror(e)};
     return Error{"tap '" + name + "': cannot create: " + std::strerror(e)};
   }
-  t->created_ = !existed;
+  return TapFd{fd, !existed};
+}
+
+Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, TapLife life) {
+  const bool persistent = life != TapLife::kWithPort;
+  auto tap = open_tap(name, {.nonblock = true});
+  if (!tap) return tap.error();
+  auto t = std::unique_ptr<TapBackend>(new TapBackend());
+  t->name_ = name;
+  t->persistent_ = persistent;
+  t->life_ = life;
+  t->fd_ = tap->fd;
+  t->created_ = tap->created;
   int hdr = sizeof(net::VnetHdr);
   // SAFETY: TUNSETVNETHDRSZ reads one int from a local of that size.
   if (ioctl(t->fd_, TUNSETVNETHDRSZ, &hdr) < 0)

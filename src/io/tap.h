@@ -10,7 +10,12 @@
 // A TAP that kvnetd created disappears when the port is removed, unless it
 // was made `persistent`; an existing TAP is attached to and left in place.
 //
-// Thread-safety: the datapath thread calls receive()/send().
+// `open_tap` is the one place kvnet binds /dev/net/tun to an interface
+// (TUNSETIFF): the `tap`/`internal` backends here and a VM's NICs
+// (vm/qemu.h, whose fd QEMU inherits) both go through it.
+//
+// Thread-safety: the datapath thread calls receive()/send(); open_tap from
+// any thread.
 #pragma once
 
 #include <atomic>
@@ -21,6 +26,18 @@
 #include "dp/port.h"
 
 namespace kvnet::io {
+
+// /dev/net/tun bound to the TAP interface `name` (IFF_TAP | IFF_NO_PI |
+// IFF_VNET_HDR), the interface created if it does not exist yet.
+struct TapOpen {
+  bool must_create = false;  // an existing interface of that name is an error
+  bool nonblock = false;     // O_NONBLOCK (kvnet's own backends poll it)
+};
+struct TapFd {
+  int fd = -1;           // close-on-exec; the caller owns it
+  bool created = false;  // the interface did not exist before
+};
+Result<TapFd> open_tap(const std::string& name, const TapOpen& o);
 
 // How long the kernel interface lives.
 enum class TapLife : uint8_t {

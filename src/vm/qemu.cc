@@ -1,7 +1,6 @@
 #include "vm/qemu.h"
 
 #include <fcntl.h>
-#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -14,8 +13,11 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "io/netdev.h"
 #include "io/process.h"
+#include "io/tap.h"
 
 
 namespace kvnet::vm {
@@ -94,28 +96,29 @@ Result<GuestImage> find_guest_image(const std::string& dir) {
   return g;
 }
 
-Result<DiskFormat> disk_format(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in || !fs::is_regular_file(path)) return Error{"disk '" + path + "' cannot be read"};
-  char magic[4] = {};
-  in.read(magic, 4);
-  if (in.gcount() == 4 && std::memcmp(magic, "QFI\xfb", 4) == 0) return DiskFormat::kQcow2;
-  return DiskFormat::kRaw;
-}
-
-Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image) {
+Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image, Launch* l) {
   const std::string ctx = "vm '" + vm.name + "': ";
-  auto need = [&](const std::string& what, const std::string& p) -> Status {
-    if (!readable(p)) return Error{ctx + what + " '" + p + "' does not exist or cannot be read"};
+  Launch ignored;
+  Launch& out = l ? *l : ignored;
+  auto file = [&](const std::string& what, const std::string& p, std::string& into) -> Status {
+    auto r = check_vm_file(what, p);
+    if (!r) return Error{ctx + r.error().message};
+    into = *r;
     return Ok{};
   };
   if (vm.uses_guest_image()) {
-    if (auto s = need("kernel", image.kernel); !s) return s;
-    return need("initrd", image.initrd);
+    if (auto s = file("kernel", image.kernel, out.kernel); !s) return s;
+    return file("initrd", image.initrd, out.initrd);
   }
-  if (!vm.disk.empty()) return need("disk", vm.disk);
-  if (auto s = need("kernel", vm.kernel); !s) return s;
-  if (!vm.initrd.empty()) return need("initrd", vm.initrd);
+  if (!vm.disk.empty()) {
+    auto d = check_disk(vm.disk);
+    if (!d) return Error{ctx + d.error().message};
+    out.disk = d->path;
+    out.disk_format = d->format;
+    return Ok{};
+  }
+  if (auto s = file("kernel", vm.kernel, out.kernel); !s) return s;
+  if (!vm.initrd.empty()) return file("initrd", vm.initrd, out.initrd);
   return Ok{};
 }
 
@@ -141,8 +144,27 @@ std::string kernel_cmdline(const ctl::VmSpec& vm) {
   return c;
 }
 
+std::string qemu_opt_value(const std::string& v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
+std::string blockdev_json(const std::string& path, DiskFormat f) {
+  nlohmann::json j{{"driver", to_string(f)},
+                   {"node-name", "disk0"},
+                   {"file", {{"driver", "file"}, {"filename", path}}}};
+  if (f == DiskFormat::kQcow2) j["backing"] = nullptr;  // whatever the header says, no backing file
+  return j.dump();
+}
+
 std::vector<std::string> qemu_argv(const ctl::VmSpec& vm, const VmPaths& paths, const Launch& l) {
-  std::vector<std::string> a = {l.qemu, "-name", "guest=" + vm.name + ",process=kvnet-" + vm.name,
+  const std::string name = qemu_opt_value(vm.name);
+  std::vector<std::string> a = {l.qemu, "-name", "guest=" + name + ",process=kvnet-" + name,
                                 "-M", vm.machine, "-nodefaults", "-no-user-config", "-display", "none"};
   if (l.accel == ctl::Accel::kKvm) {
     a.insert(a.end(), {"-accel", "kvm", "-cpu", "host"});
@@ -150,25 +172,26 @@ std::vector<std::string> qemu_argv(const ctl::VmSpec& vm, const VmPaths& paths, 
     a.insert(a.end(), {"-accel", vm.vcpus > 1 ? "tcg,thread=multi" : "tcg"});
   }
   a.insert(a.end(), {"-m", std::to_string(vm.memory_mb) + "M", "-smp", std::to_string(vm.vcpus)});
-  a.insert(a.end(), {"-chardev", "socket,id=qmp,path=" + paths.qmp + ",server=on,wait=off", "-mon",
+  a.insert(a.end(), {"-chardev", "socket,id=qmp,path=" + qemu_opt_value(paths.qmp) + ",server=on,wait=off", "-mon",
                      "chardev=qmp,mode=control"});
-  a.insert(a.end(), {"-chardev", "socket,id=console,path=" + paths.console + ",server=on,wait=off,logfile=" +
-                                     paths.log + ",logappend=off",
+  // logappend=on: QEMU opens the log O_APPEND, so kvnetd can empty it when
+  // it grows too big (VmHost); start moves the boot before to console.log.1.
+  a.insert(a.end(), {"-chardev", "socket,id=console,path=" + qemu_opt_value(paths.console) +
+                                     ",server=on,wait=off,logfile=" + qemu_opt_value(paths.log) + ",logappend=on",
                      "-serial", "chardev:console"});
   for (size_t i = 0; i < vm.nics.size(); ++i) {
     const std::string id = "net" + std::to_string(i);
     a.insert(a.end(), {"-netdev", "tap,id=" + id + ",fd=" + std::to_string(l.first_tap_fd + static_cast<int>(i)) +
                                       ",vhost=off",
-                       "-device", "virtio-net-pci,netdev=" + id + ",mac=" + vm.nics[i].mac + ",romfile="});
+                       "-device", "virtio-net-pci,netdev=" + id + ",mac=" + qemu_opt_value(vm.nics[i].mac) +
+                                      ",romfile="});
   }
   if (!vm.disk.empty()) {
-    a.insert(a.end(), {"-drive", "file=" + vm.disk + ",format=" + (l.disk == DiskFormat::kQcow2 ? "qcow2" : "raw") +
-                                     ",if=virtio,cache=writeback"});
+    a.insert(a.end(), {"-blockdev", blockdev_json(l.disk, l.disk_format), "-device",
+                       "virtio-blk-pci,drive=disk0,bootindex=1"});
   } else {
-    const std::string& kernel = vm.uses_guest_image() ? l.image.kernel : vm.kernel;
-    const std::string& initrd = vm.uses_guest_image() ? l.image.initrd : vm.initrd;
-    a.insert(a.end(), {"-kernel", kernel});
-    if (!initrd.empty()) a.insert(a.end(), {"-initrd", initrd});
+    a.insert(a.end(), {"-kernel", l.kernel});
+    if (!l.initrd.empty()) a.insert(a.end(), {"-initrd", l.initrd});
     a.insert(a.end(), {"-append", kernel_cmdline(vm)});
   }
   a.insert(a.end(), {"-pidfile", paths.pidfile});
@@ -176,32 +199,45 @@ std::vector<std::string> qemu_argv(const ctl::VmSpec& vm, const VmPaths& paths, 
 }
 
 Result<int> create_vm_tap(const std::string& name) {
-  if (name.empty() || name.size() >= IFNAMSIZ) return Error{"tap name '" + name + "' is invalid"};
-  if (io::if_exists(name))
-    return Error{"interface '" + name + "' exists already (another VM's NIC, or this VM is still running)"};
-  const int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return Error{"tap '" + name + "': cannot open /dev/net/tun: " + errno_text(errno)};
-  ifreq r{};
-  std::memcpy(r.ifr_name, name.data(), name.size());
-  r.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-  // SAFETY: TUNSETIFF reads the ifreq we own and binds this fd to a new device.
-  if (ioctl(fd, TUNSETIFF, &r) < 0) {
-    const int e = errno;
-    ::close(fd);
-    return Error{"tap '" + name + "': cannot create: " + errno_text(e)};
-  }
+  auto tap = io::open_tap(name, {.must_create = true});
+  if (!tap) return tap.error();
   // QEMU sets the virtio-net header size and the offloads itself, from
   // what the guest's driver negotiates.
   if (auto s = io::if_set_up(name, true); !s) {
-    ::close(fd);
+    ::close(tap->fd);
     return Error{"tap '" + name + "': " + s.error().message};
   }
-  return fd;
+  return tap->fd;
 }
 
-Result<pid_t> spawn_qemu(const std::vector<std::string>& argv, const std::vector<int>& tap_fds, int first_tap_fd,
-                         const std::string& log) {
-  return io::spawn(argv, {.log = log, .append_log = true, .fds = tap_fds, .first_fd = first_tap_fd, .new_session = true});
+RunningShape running_shape(const std::vector<std::string>& argv) {
+  RunningShape r;
+  for (size_t i = 0; i + 1 < argv.size(); ++i) {
+    const std::string& v = argv[i + 1];
+    if (argv[i] == "-m") {
+      auto m = ctl::parse_memory(v.substr(0, v.find(',')));
+      if (m) r.memory_mb = *m;
+    } else if (argv[i] == "-smp") {
+      const auto n = std::strtoul(v.c_str(), nullptr, 10);
+      if (n > 0 && n <= ctl::kMaxVcpus) r.vcpus = static_cast<uint32_t>(n);
+    } else if (argv[i] == "-M") {
+      r.machine = v.substr(0, v.find(','));
+    }
+  }
+  return r;
+}
+
+std::string qemu_error_line(const std::string& output, const std::string& qemu) {
+  const std::string prefix = fs::path(qemu).filename().string() + ": ";
+  std::istringstream in(output);
+  std::string line, error, last;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) continue;
+    last = line;
+    if (prefix.size() > 2 && line.rfind(prefix, 0) == 0) error = line;
+  }
+  return error.empty() ? last : error;
 }
 
 }  // namespace kvnet::vm

@@ -13,7 +13,11 @@
 //     the switch whole), passed as an inherited fd: -netdev tap,fd=N
 //     -device virtio-net-pci,mac=..., without the PXE option ROM;
 //   -kernel/-initrd/-append (kvnet's guest image, or the user's), or a disk
-//     (-drive if=virtio, raw or qcow2);
+//     (-blockdev in JSON: a file node and a raw or qcow2 node with
+//     "backing": null, on a virtio-blk-pci device); every file checked by
+//     vm/disk.h and given by its resolved path;
+//   values inside QEMU's comma-separated options (socket and log paths, the
+//     VM's name) with commas doubled, QEMU's escape, so none adds an option;
 //   -pidfile DIR/qemu.pid, and its own output in DIR/qemu.log.
 //
 // Thread-safety: functions of the control thread; no shared state.
@@ -26,6 +30,7 @@
 
 #include "base/result.h"
 #include "ctl/vm_spec.h"
+#include "vm/disk.h"
 
 namespace kvnet::vm {
 
@@ -52,11 +57,10 @@ struct GuestImage {
 };
 // kvnet's guest image in `dir` (guest/build.sh writes vmlinuz and initrd.img).
 Result<GuestImage> find_guest_image(const std::string& dir);
-enum class DiskFormat { kRaw, kQcow2 };
-// qcow2 by its magic ("QFI\xfb"), raw otherwise; an unreadable file is an error.
-Result<DiskFormat> disk_format(const std::string& path);
-// Every file the VM boots from exists and is readable (kernel, initrd, disk).
-Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image);
+struct Launch;
+// Every file the VM boots from (kernel, initrd, disk) passes vm/disk.h's
+// rules; their resolved paths and the disk's format go into `l`.
+Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image, Launch* l = nullptr);
 
 // --- the VM's directory ---
 struct VmPaths {
@@ -68,24 +72,39 @@ struct VmPaths {
 struct Launch {
   std::string qemu;
   ctl::Accel accel = ctl::Accel::kTcg;  // resolved
-  GuestImage image;                     // kvnet's guest image, if the VM uses it
-  DiskFormat disk = DiskFormat::kRaw;
+  std::string kernel, initrd;           // resolved: kvnet's guest image or the user's (no disk)
+  std::string disk;                     // resolved
+  DiskFormat disk_format = DiskFormat::kRaw;
   int first_tap_fd = 3;  // NIC i's TAP is fd first_tap_fd + i in QEMU
 };
+// A value inside one of QEMU's comma-separated options: commas doubled.
+std::string qemu_opt_value(const std::string& v);
+// The -blockdev argument for a disk: JSON, a format node over a file node.
+std::string blockdev_json(const std::string& path, DiskFormat f);
 // The kernel command line: console on the serial port, the user's words,
 // then kvnet.ipN / kvnet.gw / kvnet.hostname for kvnet's guest /init.
 std::string kernel_cmdline(const ctl::VmSpec& vm);
 std::vector<std::string> qemu_argv(const ctl::VmSpec& vm, const VmPaths& paths, const Launch& l);
 
+// What a running QEMU was started with, read back from its argv (its
+// /proc/PID/cmdline after a kvnetd restart): -m, -smp, -M. Zero/empty for
+// what the argv does not say.
+struct RunningShape {
+  uint64_t memory_mb = 0;
+  uint32_t vcpus = 0;
+  std::string machine;
+};
+RunningShape running_shape(const std::vector<std::string>& argv);
+
+// QEMU's own reason for failing, from its output (qemu.log): the last line
+// it wrote as an error ("qemu-system-x86_64: -blockdev ...: Failed to get
+// "write" lock"), else its last non-empty line; "" if it wrote nothing.
+std::string qemu_error_line(const std::string& output, const std::string& qemu);
+
 // --- launching ---
-// A TAP for a VM's NIC: IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, up, not
-// persistent (it goes with the last fd: QEMU's). An existing interface of
-// that name is an error (another VM, or this one still running).
+// A TAP for a VM's NIC (io::open_tap, must_create), up, not persistent (it
+// goes with the last fd: QEMU's). An existing interface of that name is an
+// error (another VM, or this one still running).
 Result<int> create_vm_tap(const std::string& name);
-// Starts QEMU in a new session with the TAP fds at first_tap_fd..., stdin
-// from /dev/null, stdout and stderr appended to `log`, default signal
-// dispositions and an empty signal mask. Returns its pid.
-Result<pid_t> spawn_qemu(const std::vector<std::string>& argv, const std::vector<int>& tap_fds, int first_tap_fd,
-                         const std::string& log);
 
 }  // namespace kvnet::vm

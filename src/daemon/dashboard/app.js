@@ -242,7 +242,10 @@ async function refreshEndpoints() {
     }
     return el('tr', {'data-vm': v.name, class: 'state-' + v.state},
       el('td', {text: v.name}), el('td', {class: 'state', text: v.state + (v.ready ? ', ready' : '')}),
-      el('td', {text: v.accel}), el('td', {text: v.vcpus}), el('td', {text: v.memory}),
+      el('td', {text: v.accel}),
+      // What QEMU runs with; the definition too while a restart is pending.
+      el('td', {text: v.restart_pending ? v.running.vcpus + ' → ' + v.vcpus : (v.running || v).vcpus}),
+      el('td', {text: v.restart_pending ? v.running.memory + ' → ' + v.memory + ' (restart pending)' : (v.running || v).memory}),
       el('td', {class: 'num', text: v.state === 'running' ? fmtSeconds(v.uptime_s) : ''}),
       el('td', {text: v.nics.map((n) => n.bridge + '/' + n.port + (n.ip ? ' ' + n.ip : '')).join(', ')}),
       actions);

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "testing.h"
 
 namespace kvnet::vm {
@@ -137,9 +139,30 @@ TEST_F(QemuFiles, BootFilesMustExist) {
   // A disk.
   vm.kernel = vm.initrd = "";
   vm.disk = dir_.string();  // a directory is no disk
-  EXPECT_EQ(error_of(check_boot_files(vm, img)), "vm 'vm01': disk '" + vm.disk + "' does not exist or cannot be read");
-  vm.disk = write("d.img", "raw");
-  EXPECT_EQ(error_of(check_boot_files(vm, none)), "");
+  EXPECT_EQ(error_of(check_boot_files(vm, img)), "vm 'vm01': disk '" + vm.disk + "' is not a regular file");
+  vm.disk = write("d.img", std::string(1024, '\0'));
+  Launch l;
+  EXPECT_EQ(error_of(check_boot_files(vm, none, &l)), "");
+  EXPECT_EQ(l.disk, vm.disk);
+  EXPECT_EQ(l.disk_format, DiskFormat::kRaw);
+}
+
+TEST_F(QemuFiles, BootFilesAreGivenByTheirResolvedPaths) {
+  VmSpec vm;
+  vm.name = "vm01";
+  const std::string k = write("real/vmlinuz", "k"), i = write("real/initrd", "i");
+  fs::create_symlink(dir_ / "real/vmlinuz", dir_ / "vmlinuz");
+  vm.kernel = (dir_ / "vmlinuz").string();
+  vm.initrd = (dir_ / "real/../real/initrd").string();
+  Launch l;
+  ASSERT_EQ(error_of(check_boot_files(vm, {}, &l)), "");
+  EXPECT_EQ(l.kernel, k);
+  EXPECT_EQ(l.initrd, i);
+  // A symlink into /etc is /etc.
+  fs::create_symlink("/etc/hostname", dir_ / "hostname");
+  vm.initrd = (dir_ / "hostname").string();
+  EXPECT_EQ(error_of(check_boot_files(vm, {}, &l)),
+            "vm 'vm01': initrd '" + vm.initrd + "' (that is '/etc/hostname') is under /etc: a VM's files may not come from there");
 }
 
 VmSpec two_nic_vm() {
@@ -186,7 +209,8 @@ Launch guest_launch(Accel accel) {
   Launch l;
   l.qemu = "/usr/bin/qemu-system-x86_64";
   l.accel = accel;
-  l.image = {"/opt/kvnet/guest/vmlinuz", "/opt/kvnet/guest/initrd.img"};
+  l.kernel = "/opt/kvnet/guest/vmlinuz";
+  l.initrd = "/opt/kvnet/guest/initrd.img";
   return l;
 }
 
@@ -258,29 +282,85 @@ TEST(QemuArgv, BootsTheGuestImageTheUsersKernelOrADisk) {
   EXPECT_EQ(after(a, "-append"), kernel_cmdline(vm));
   EXPECT_FALSE(has(a, "-drive"));
 
+  // The user's kernel: the Launch carries its resolved paths (check_boot_files).
   vm.kernel = "/boot/vmlinuz-6.1";
-  a = qemu_argv(vm, paths, guest_launch(Accel::kTcg));
+  Launch l = guest_launch(Accel::kTcg);
+  l.kernel = "/boot/vmlinuz-6.1";
+  l.initrd = "";
+  a = qemu_argv(vm, paths, l);
   EXPECT_EQ(after(a, "-kernel"), "/boot/vmlinuz-6.1");
   EXPECT_FALSE(has(a, "-initrd"));  // the user gave none: not the guest image's
   EXPECT_EQ(after(a, "-append"), kernel_cmdline(vm));
-  vm.initrd = "/boot/initrd-6.1";
-  a = qemu_argv(vm, paths, guest_launch(Accel::kTcg));
+  l.initrd = "/boot/initrd-6.1";
+  a = qemu_argv(vm, paths, l);
   EXPECT_EQ(after(a, "-initrd"), "/boot/initrd-6.1");
 
   vm.kernel = vm.initrd = "";
   vm.disk = "/var/lib/kvnet/vm01.qcow2";
-  Launch l = guest_launch(Accel::kTcg);
-  l.disk = DiskFormat::kQcow2;
+  l = guest_launch(Accel::kTcg);
+  l.disk = vm.disk;
+  l.disk_format = DiskFormat::kQcow2;
   a = qemu_argv(vm, paths, l);
-  const std::string drive = after(a, "-drive");
-  EXPECT_EQ(drive.rfind("file=/var/lib/kvnet/vm01.qcow2,", 0), 0u) << drive;
-  EXPECT_TRUE(contains(drive, ",format=qcow2,")) << drive;
-  EXPECT_TRUE(contains(drive, "if=virtio")) << drive;
+  EXPECT_FALSE(has(a, "-drive"));
+  const auto bd = nlohmann::json::parse(after(a, "-blockdev"));
+  EXPECT_EQ(bd, nlohmann::json::parse(R"({"driver": "qcow2", "node-name": "disk0", "backing": null,
+                                           "file": {"driver": "file", "filename": "/var/lib/kvnet/vm01.qcow2"}})"));
+  EXPECT_EQ(all_after(a, "-device").back(), "virtio-blk-pci,drive=disk0,bootindex=1");
   EXPECT_FALSE(has(a, "-kernel"));
   EXPECT_FALSE(has(a, "-initrd"));
   EXPECT_FALSE(has(a, "-append"));
-  l.disk = DiskFormat::kRaw;
-  EXPECT_TRUE(contains(after(qemu_argv(vm, paths, l), "-drive"), ",format=raw,"));
+  l.disk_format = DiskFormat::kRaw;
+  EXPECT_EQ(nlohmann::json::parse(after(qemu_argv(vm, paths, l), "-blockdev")),
+            nlohmann::json::parse(R"({"driver": "raw", "node-name": "disk0",
+                                      "file": {"driver": "file", "filename": "/var/lib/kvnet/vm01.qcow2"}})"));
+}
+
+// A comma in a disk's path was an option separator: "-drive
+// file=/a,file=/etc/shadow,..." opened another file than the one checked.
+TEST(QemuArgv, NoCharacterOfAPathAddsAnOption) {
+  VmSpec vm = two_nic_vm();
+  vm.disk = "/srv/a,file=/etc/shadow,format=raw\"x\".img";
+  Launch l = guest_launch(Accel::kTcg);
+  l.disk = vm.disk;
+  const VmPaths paths = VmPaths::under("/run/k,id=evil", "vm01");
+  const auto a = qemu_argv(vm, paths, l);
+  const auto bd = nlohmann::json::parse(after(a, "-blockdev"));
+  EXPECT_EQ(bd["file"]["filename"], vm.disk);
+  EXPECT_EQ(bd["file"].size(), 2u);
+  EXPECT_EQ(bd.size(), 3u);
+  // Commas inside option values are doubled: QEMU reads them as one comma.
+  const auto chardevs = all_after(a, "-chardev");
+  ASSERT_EQ(chardevs.size(), 2u);
+  EXPECT_TRUE(contains(chardevs[0], "path=/run/k,,id=evil/vm01/qmp.sock,server=on")) << chardevs[0];
+  EXPECT_TRUE(contains(chardevs[1], "logfile=/run/k,,id=evil/vm01/console.log,logappend=on")) << chardevs[1];
+  EXPECT_EQ(qemu_opt_value("a,b,,c"), "a,,b,,,,c");
+  EXPECT_EQ(qemu_opt_value("plain"), "plain");
+}
+
+TEST(QemuArgv, RunningShapeReadsBackWhatTheArgvGives) {
+  VmSpec vm = two_nic_vm();
+  vm.memory_mb = 3072;
+  vm.vcpus = 4;
+  vm.machine = "pc";
+  const auto shape = running_shape(qemu_argv(vm, VmPaths::under("/run/kvnet/vms", "vm01"), guest_launch(Accel::kTcg)));
+  EXPECT_EQ(shape.memory_mb, 3072u);
+  EXPECT_EQ(shape.vcpus, 4u);
+  EXPECT_EQ(shape.machine, "pc");
+  const auto none = running_shape({"qemu", "-m"});
+  EXPECT_EQ(none.memory_mb, 0u);
+  EXPECT_EQ(none.vcpus, 0u);
+  EXPECT_EQ(running_shape({"q", "-m", "1G,slots=2", "-smp", "2,sockets=1", "-M", "q35,accel=tcg"}).memory_mb, 1024u);
+}
+
+TEST(QemuError, TheLastLineQemuWroteAsAnError) {
+  const std::string q = "/usr/bin/qemu-system-x86_64";
+  EXPECT_EQ(qemu_error_line("", q), "");
+  EXPECT_EQ(qemu_error_line("qemu-system-x86_64: -blockdev {}: Failed to get \"write\" lock\n"
+                            "Is another process using the image [/srv/a.img]?\n\n",
+                            q),
+            "qemu-system-x86_64: -blockdev {}: Failed to get \"write\" lock");
+  EXPECT_EQ(qemu_error_line("qemu-system-x86_64: first\r\nqemu-system-x86_64: second\n", q), "qemu-system-x86_64: second");
+  EXPECT_EQ(qemu_error_line("something else entirely\n  \n", q), "something else entirely");
 }
 
 TEST(QemuArgv, SocketsLogAndPidfileUnderTheVmsDirectory) {
@@ -297,7 +377,7 @@ TEST(QemuArgv, SocketsLogAndPidfileUnderTheVmsDirectory) {
   EXPECT_TRUE(contains(chardevs[0], "socket,id=qmp,path=" + p.qmp + ",server=on,wait=off")) << chardevs[0];
   EXPECT_EQ(after(a, "-mon"), "chardev=qmp,mode=control");
   EXPECT_TRUE(contains(chardevs[1], "id=console,path=" + p.console + ",")) << chardevs[1];
-  EXPECT_TRUE(contains(chardevs[1], "logfile=" + p.log)) << chardevs[1];
+  EXPECT_TRUE(contains(chardevs[1], "logfile=" + p.log + ",logappend=on")) << chardevs[1];
   EXPECT_EQ(after(a, "-serial"), "chardev:console");
   EXPECT_EQ(after(a, "-pidfile"), p.pidfile);
   EXPECT_EQ(a.back(), p.pidfile);
