@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -274,6 +275,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  // Everything kvnetd and its children (dnsmasq, QEMU) create -- the
+  // database and its -wal/-shm, logs, leases, pidfiles, captures -- is
+  // readable by root only; the API socket is made 0660 on purpose.
+  ::umask(077);
   if (!o.metrics.empty()) {
     auto a = daemon::parse_listen_address(o.metrics, "--metrics");
     if (!a) {

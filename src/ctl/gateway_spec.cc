@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "base/text.h"
 #include "ctl/topology.h"
 
 namespace kvnet::ctl {
@@ -21,8 +22,8 @@ Result<uint16_t> port_number(const std::string& s, const std::string& what) {
 
 Result<uint32_t> parse_ipv4(const std::string& text) {
   in_addr a{};
-  if (text.empty() || inet_pton(AF_INET, text.c_str(), &a) != 1)
-    return Error{"'" + text + "' is not an IPv4 address"};
+  if (text.empty() || has_control(text) || inet_pton(AF_INET, text.c_str(), &a) != 1)  // NUL: not the end
+    return Error{"'" + printable(text) + "' is not an IPv4 address"};
   return ntohl(a.s_addr);
 }
 
