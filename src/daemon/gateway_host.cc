@@ -4,16 +4,19 @@
 #include <nftables/libnftables.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <vector>
 
 #include "base/log.h"
 #include "daemon/netns.h"
@@ -38,6 +41,41 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The executable `binary` names ("dnsmasq" is looked up in PATH), as
+// /proc/PID/exe shows it; "" if there is none.
+std::string resolve_binary(const std::string& binary) {
+  std::error_code ec;
+  if (binary.find('/') != std::string::npos) return fs::canonical(binary, ec).string();
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const fs::path f = fs::path(dir.empty() ? "." : dir) / binary;
+    if (access(f.c_str(), X_OK) == 0) return fs::canonical(f, ec).string();
+  }
+  return "";
+}
+
+// Whether `pid` is the dnsmasq kvnetd started for this gateway: its command
+// line is the one kvnetd gives (the gateway's configuration file) and its
+// executable is the dnsmasq kvnetd runs. A pid from a pidfile is only a
+// hint, never trusted alone: dnsmasq hands its pidfile to the user it drops
+// to (nobody), who could write any pid there.
+bool is_our_dnsmasq(pid_t pid, const std::vector<std::string>& argv, const std::string& binary) {
+  if (pid <= 1 || pid == getpid() || io::proc_cmdline(pid) != argv) return false;
+  std::error_code ec;
+  std::string exe = fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).string();
+  const std::string deleted = " (deleted)";  // the package was upgraded under it
+  if (exe.size() > deleted.size() && exe.compare(exe.size() - deleted.size(), deleted.size(), deleted) == 0)
+    exe.resize(exe.size() - deleted.size());
+  return !ec && !exe.empty() && exe == resolve_binary(binary);
+}
+
+pid_t read_pid(const std::string& pidfile) {
+  pid_t pid = 0;
+  std::ifstream(pidfile) >> pid;
+  return pid;
 }
 
 // The last non-empty line of a file (dnsmasq's reason for not starting).
@@ -220,6 +258,10 @@ Status KernelGatewayHost::start(Dnsmasq& d) {
   std::error_code ec;
   fs::create_directories(p.dir, ec);
   if (ec) return Error{ctx + "cannot create '" + p.dir + "': " + ec.message()};
+  // Root's only: the leases, and the pidfile that dnsmasq makes nobody's
+  // (dnsmasq opens what it needs as root, before it drops privileges).
+  if (chmod(p.dir.c_str(), 0700) < 0)
+    return Error{ctx + "cannot make '" + p.dir + "' private: " + std::strerror(errno)};
   fs::remove(p.pidfile, ec);
   {
     std::ofstream out(p.conf, std::ios::trunc);
@@ -227,7 +269,8 @@ Status KernelGatewayHost::start(Dnsmasq& d) {
     if (!out.flush()) return Error{ctx + "cannot write '" + p.conf + "'"};
   }
   const std::string stderr_path = p.dir + "/dnsmasq.stderr";
-  auto parent = io::spawn({o_.dnsmasq, "--conf-file=" + p.conf}, {.log = stderr_path});
+  const std::vector<std::string> argv{o_.dnsmasq, "--conf-file=" + p.conf};
+  auto parent = io::spawn(argv, {.log = stderr_path});
   if (!parent) return Error{ctx + parent.error().message + " (install dnsmasq-base, or set KVNET_DNSMASQ)"};
   // dnsmasq's first process exits once the daemon it forked is up (0), or
   // with the reason it could not start.
@@ -244,9 +287,10 @@ Status KernelGatewayHost::start(Dnsmasq& d) {
     if (why.rfind("dnsmasq: ", 0) == 0) why = why.substr(9);
     return Error{ctx + "could not start (" + io::wait_status_text(st) + (why.empty() ? "" : ": " + why) + ")"};
   }
-  pid_t pid = 0;
-  std::ifstream(p.pidfile) >> pid;
+  const pid_t pid = read_pid(p.pidfile);
   if (pid <= 0) return Error{ctx + "started but wrote no pid to '" + p.pidfile + "'"};
+  if (!is_our_dnsmasq(pid, argv, o_.dnsmasq))
+    return Error{ctx + "pid " + std::to_string(pid) + " in '" + p.pidfile + "' is not the dnsmasq kvnetd started"};
   const std::string name = d.gw.name;
   if (auto s = loop_.watch_child(pid, [this, name, pid](int) { exited(name, pid); }); !s) {
     terminate(pid);
@@ -260,12 +304,9 @@ Status KernelGatewayHost::start(Dnsmasq& d) {
 
 bool KernelGatewayHost::adopt(Dnsmasq& d) {
   const DnsmasqPaths p = paths(d.gw.name);
-  pid_t pid = 0;
-  std::ifstream(p.pidfile) >> pid;
-  if (pid <= 0) return false;
-  bool ours = false;
-  for (const auto& a : io::proc_cmdline(pid)) ours = ours || a == "--conf-file=" + p.conf;
-  if (!ours) return false;  // a stale pidfile: the pid is someone else's now
+  const pid_t pid = read_pid(p.pidfile);
+  // A stale pidfile (the pid is someone else's now) or a forged one.
+  if (!is_our_dnsmasq(pid, {o_.dnsmasq, "--conf-file=" + p.conf}, o_.dnsmasq)) return false;
   if (read_file(p.conf) != d.conf) {  // started for another configuration
     terminate(pid);
     return false;
