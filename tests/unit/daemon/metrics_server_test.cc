@@ -97,7 +97,7 @@ TEST(MetricsServer, ABusyPortOrAForeignAddressIsAnErrorNamingIt) {
 
 TEST(MetricsServer, ManyClientsAtOnceAreAllAnswered) {
   const ListenAddress addr{"127.0.0.1", free_port()};
-  MetricsServer s(addr, []() -> Result<std::string> { return std::string("x 1\n"); }, {.workers = 2, .queue = 2});
+  MetricsServer s(addr, []() -> Result<std::string> { return std::string("x 1\n"); }, {.limits = HttpLimits{.workers = 2, .max_connections = 4}});
   ASSERT_TRUE(s.start().ok());
   std::atomic<int> ok{0};
   std::vector<std::thread> clients;
