@@ -93,6 +93,9 @@ Result<Locks> take_locks(const Options& o) {
   auto db = daemon::InstanceLock::acquire(o.db + ".lock", "database '" + o.db + "'", lo);
   if (!db) return db.error();
   l.db = std::move(*db);
+  // The socket's directory lets the socket's group in (umask 077 would make it 0700).
+  const auto sock_dir = std::filesystem::path(o.sock).parent_path();
+  if (std::error_code ec; std::filesystem::create_directories(sock_dir, ec)) chmod(sock_dir.c_str(), 0750);
   auto sock = daemon::InstanceLock::acquire(o.sock + ".lock", "socket '" + o.sock + "'", lo);
   if (!sock) return sock.error();
   l.sock = std::move(*sock);
