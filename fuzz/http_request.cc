@@ -65,11 +65,12 @@ struct World {
   }
 };
 
-// A header's value, its name in any case ("" if absent).
+// A header's value, its name in any case ("" if absent). Lines end at LF,
+// as httplib reads them (a line "\0\n" before it does not hide it).
 std::string header_of(const std::string& req, const std::string& name) {
   std::string lower = req;
   for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  const std::string key = "\r\n" + name + ":";
+  const std::string key = "\n" + name + ":";
   const auto at = lower.find(key);
   if (at == std::string::npos) return "";
   auto b = at + key.size();
