@@ -24,7 +24,7 @@ struct HttpServer::Conn {
   RequestHead head;            // once the head is complete
   bool started = false;        // a request's first byte is in
   Clock::time_point deadline;  // of the request if started, else of the idle wait
-  Clock::time_point since;     // idle since
+  Clock::time_point since;     // idle since, or sending its request since
   size_t served = 0;
   size_t draining = 0;  // refused: bytes left to discard before closing (so the refusal can be read)
   ~Conn() {
@@ -34,7 +34,8 @@ struct HttpServer::Conn {
 
 namespace {
 
-// Lets a connection idle this long before a new one may take its place.
+// Lets a connection idle (or send its request) this long before a new one
+// may take its place.
 constexpr auto kEvictAfter = milliseconds(1000);
 // A refused request's connection: at most this much more is read (and
 // dropped) for at most this long.
@@ -397,7 +398,8 @@ Next receive(HttpServer::Conn& c, const HttpLimits& l) {
     if (n <= 0) return Next::kClose;  // the client went away
     if (!c.started) {
       c.started = true;
-      c.deadline = Clock::now() + l.request_timeout;
+      c.since = Clock::now();
+      c.deadline = c.since + l.request_timeout;
     }
     c.in.append(buf, static_cast<size_t>(n));
   }
@@ -468,11 +470,13 @@ void HttpServer::watch() {
       held[i] = std::move(held.back());
       held.pop_back();
     }
-    // Room for a new connection: the one idle longest, once idle a while.
+    // Room for a new connection: the one that has waited longest, idle or
+    // sending its request (a slow sender is no better than an idle one),
+    // once it has for a while.
     Conn* idlest = nullptr;
     size_t idlest_at = 0;
     for (size_t i = 0; i < held.size(); ++i)
-      if (!held[i]->started && (!idlest || held[i]->since < idlest->since)) idlest = held[i].get(), idlest_at = i;
+      if (!idlest || held[i]->since < idlest->since) idlest = held[i].get(), idlest_at = i;
     if (want_room && idlest && idlest->since + kEvictAfter <= now) {
       close_conn(std::move(held[idlest_at]));
       held[idlest_at] = std::move(held.back());

@@ -20,9 +20,10 @@
 //     (408), a connection between requests closes after `idle_timeout`, an
 //     answer must be taken within `write_timeout`, and a connection ends
 //     after `keep_alive_max` requests;
-//   - at most `max_connections` are open: beyond that the connection idle
-//     longest (for more than a second) is closed to make room, or, if none
-//     is, new connections wait in the kernel's backlog.
+//   - at most `max_connections` are open: beyond that the connection that
+//     has waited longest in the watcher, idle or still sending its request
+//     (for more than a second), is closed to make room, or, if none has,
+//     new connections wait in the kernel's backlog.
 // scan_request_head() is the head check on its own (unit tests, fuzzing).
 //
 // Thread-safety: run() on the server's thread, stop() (httplib's) from any;

@@ -11,7 +11,8 @@
 //   - `workers` threads answer requests (2 by default: a Prometheus and a
 //     person with curl); idle connections and requests still arriving wait
 //     in one watcher thread, not in a worker, and at most `max_connections`
-//     are open (the one idle longest makes room for a new one);
+//     are open (the one waiting longest, idle or sending slowly, makes
+//     room for a new one);
 //   - a request head is at most 8 KiB and 100 headers (431), a body 4 KiB
 //     (413); a request must be complete within 5 s of its first byte (408),
 //     an answer be taken within 5 s; a keep-alive connection is closed after

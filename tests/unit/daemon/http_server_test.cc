@@ -138,6 +138,15 @@ TEST_F(LiveServer, AFullServerMakesRoomByClosingTheLongestIdle) {
   EXPECT_GE(closed, 1u);
 }
 
+TEST_F(LiveServer, SlowSendersMakeRoomToo) {
+  start({.workers = 1, .max_connections = 4});
+  const std::string part = "GET /hi HTTP/1.1\r\nHost: x\r\n";  // slowloris: never the blank line
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(send(idle(), part.data(), part.size(), 0), static_cast<ssize_t>(part.size()));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(get(), 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);  // not the 10 s request deadline
+}
+
 TEST_F(LiveServer, OversizedHeadsAreRefusedWith431) {
   start({.max_header_bytes = 4096, .max_header_count = 20});
   int fd = idle();
