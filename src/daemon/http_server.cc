@@ -26,6 +26,7 @@ struct HttpServer::Conn {
   Clock::time_point deadline;  // of the request if started, else of the idle wait
   Clock::time_point since;     // idle since, or sending its request since
   size_t served = 0;
+  bool continued = false;  // "100 Continue" sent for this request
   size_t draining = 0;  // refused: bytes left to discard before closing (so the refusal can be read)
   ~Conn() {
     if (fd >= 0) ::close(fd);
@@ -227,6 +228,7 @@ RequestHead scan_request_head(std::string_view in, const HttpLimits& l) {
     if (colon == std::string_view::npos) continue;
     const std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
     if (iequal(name, "Transfer-Encoding")) return {S::kChunked, h.head_bytes, 0};
+    if (iequal(name, "Expect") && iequal(value, "100-continue")) h.expect_continue = true;
     if (!iequal(name, "Content-Length")) continue;
     if (value.empty() || value.size() > 18 || !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return {S::kBadLength, h.head_bytes, 0};
@@ -367,6 +369,7 @@ void HttpServer::serve(std::unique_ptr<Conn> c) {
   c->in.erase(0, strm.consumed());  // what a pipelining client sent after it
   c->scanned = c->newlines = 0;
   c->head = {};
+  c->continued = false;
   c->since = Clock::now();
   c->started = !c->in.empty();
   c->deadline = c->since + (c->started ? limits_.request_timeout : limits_.idle_timeout);
@@ -416,8 +419,17 @@ Next receive(HttpServer::Conn& c, const HttpLimits& l) {
     c.head = scan_request_head(in, l);
   }
   if (c.head.state == S::kIncomplete) return Next::kWait;
-  if (c.head.state == S::kComplete)
-    return c.in.size() >= c.head.head_bytes + c.head.body_bytes ? Next::kReady : Next::kWait;
+  if (c.head.state == S::kComplete) {
+    if (c.in.size() >= c.head.head_bytes + c.head.body_bytes) return Next::kReady;
+    if (c.head.expect_continue && !c.continued) {
+      // The body comes once asked for (httplib asks again later: 1xx may repeat).
+      static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      // SAFETY: send reads the bytes of a constant we own.
+      (void)!send(c.fd, kContinue, sizeof kContinue - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      c.continued = true;
+    }
+    return Next::kWait;
+  }
   const std::string msg = head_refusal(c.head, l);
   // SAFETY: send reads the bytes of a string we own.
   (void)!send(c.fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);

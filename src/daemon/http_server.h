@@ -72,6 +72,7 @@ struct RequestHead {
   State state = State::kIncomplete;
   size_t head_bytes = 0;  // through the blank line
   size_t body_bytes = 0;  // from Content-Length
+  bool expect_continue = false;  // "Expect: 100-continue": the client waits before its body
 };
 RequestHead scan_request_head(std::string_view in, const HttpLimits& limits);
 

@@ -180,6 +180,26 @@ TEST_F(LiveServer, KeepAliveAndPipelinedRequestsAreAnswered) {
   EXPECT_NE(out.find("HTTP/1.1 200 ", 10), std::string::npos) << out;
 }
 
+TEST_F(LiveServer, ABodyAfterExpect100ContinueIsAskedFor) {
+  start({});
+  server_->Post("/echo", [](const httplib::Request& req, httplib::Response& res) { res.set_content(req.body, "text/plain"); });
+  const int fd = idle();
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n"
+                           "Connection: close\r\n\r\n";
+  ASSERT_EQ(send(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+  std::string got;
+  char buf[256];
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 3000), 1);  // without the body sent
+  const ssize_t n = recv(fd, buf, sizeof buf, 0);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)).rfind("HTTP/1.1 100 Continue\r\n\r\n", 0), 0u);
+  ASSERT_EQ(send(fd, "hello", 5, 0), 5);
+  const std::string out = read_all(fd, 3s);
+  EXPECT_NE(out.find("HTTP/1.1 200 OK"), std::string::npos) << out;
+  EXPECT_EQ(out.substr(out.size() - 5), "hello");
+}
+
 TEST(HttpServerAnswer, RunsTheRoutesWithoutASocket) {
   HttpServer s({});
   s.Get("/hi", [](const httplib::Request&, httplib::Response& res) { res.set_content("hi", "text/plain"); });
