@@ -203,7 +203,7 @@ Output open_output(const Args& a) {
     o.fd = STDOUT_FILENO;
   } else {
     o.pcap = true;
-    o.fd = a.write == "-" ? STDOUT_FILENO : open(a.write.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    o.fd = a.write == "-" ? STDOUT_FILENO : open(a.write.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (o.fd < 0) throw Failure{a.write + ": cannot open: " + std::strerror(errno), 1};
   }
   struct stat st{};

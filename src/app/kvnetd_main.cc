@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -95,6 +96,9 @@ Result<Locks> take_locks(const Options& o) {
   auto db = daemon::InstanceLock::acquire(o.db + ".lock", "database '" + o.db + "'", lo);
   if (!db) return db.error();
   l.db = std::move(*db);
+  // The socket's directory lets the socket's group in (umask 077 would make it 0700).
+  const auto sock_dir = std::filesystem::path(o.sock).parent_path();
+  if (std::error_code ec; std::filesystem::create_directories(sock_dir, ec)) chmod(sock_dir.c_str(), 0750);
   auto sock = daemon::InstanceLock::acquire(o.sock + ".lock", "socket '" + o.sock + "'", lo);
   if (!sock) return sock.error();
   l.sock = std::move(*sock);
@@ -282,6 +286,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return kvnet::app::report_cli_error(app, e);
   }
+  // Everything kvnetd and its children (dnsmasq, QEMU) create -- the
+  // database and its -wal/-shm, logs, leases, pidfiles, captures -- is
+  // readable by root only; the API socket is made 0660 on purpose.
+  ::umask(077);
   if (!o.metrics.empty()) {
     auto a = daemon::parse_listen_address(o.metrics, "--metrics");
     if (!a) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <sstream>
 
+#include "base/text.h"
 #include "net/headers.h"
 
 namespace kvnet::ctl {
@@ -43,7 +44,7 @@ std::optional<uint64_t> num(const std::string& s, uint64_t max) {
 
 std::optional<uint32_t> ipv4(const std::string& s) {
   in_addr a;
-  if (inet_pton(AF_INET, s.c_str(), &a) != 1) return std::nullopt;
+  if (has_control(s) || inet_pton(AF_INET, s.c_str(), &a) != 1) return std::nullopt;  // NUL: not the end
   return ntohl(a.s_addr);
 }
 
@@ -82,7 +83,7 @@ Status apply(Spec& sp, const std::string& key, const std::string& val, bool has_
     return Ok{};
   };
   auto ip6 = [&](uint8_t* dst) -> Status {
-    if (inet_pton(AF_INET6, val.c_str(), dst) != 1) return bad("not an IPv6 address");
+    if (has_control(val) || inet_pton(AF_INET6, val.c_str(), dst) != 1) return bad("not an IPv6 address");
     return Ok{};
   };
   if (key == "dl_src") return mac(sp.dl_src);

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "base/text.h"
 #include "ctl/document.h"
 #include "ctl/objects.h"
 #include "ctl/plan.h"
@@ -26,8 +27,8 @@ Result<uint16_t> port_number(const std::string& s, const std::string& what) {
 
 Result<uint32_t> parse_ipv4(const std::string& text) {
   in_addr a{};
-  if (text.empty() || inet_pton(AF_INET, text.c_str(), &a) != 1)
-    return Error{"'" + text + "' is not an IPv4 address"};
+  if (text.empty() || has_control(text) || inet_pton(AF_INET, text.c_str(), &a) != 1)  // NUL: not the end
+    return Error{"'" + printable(text) + "' is not an IPv4 address"};
   return ntohl(a.s_addr);
 }
 

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <set>
 
+#include "base/text.h"
 #include "ctl/document.h"
 #include "ctl/firewall_build.h"
 #include "ctl/objects.h"
@@ -31,6 +32,7 @@ Result<std::string> canonical_cidr(const std::string& text, bool* v6) {
   const std::string addr = text.substr(0, slash);
   unsigned char buf[16];
   bool is6 = false;
+  if (has_control(text)) return Error{"'" + printable(text) + "' is not an IP address or CIDR"};  // NUL: not the end
   if (inet_pton(AF_INET, addr.c_str(), buf) == 1) is6 = false;
   else if (inet_pton(AF_INET6, addr.c_str(), buf) == 1) is6 = true;
   else return Error{"'" + text + "' is not an IP address or CIDR"};

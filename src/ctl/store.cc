@@ -1,5 +1,9 @@
 #include "ctl/store.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -38,6 +42,15 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
                       nullptr) != SQLITE_OK)
     return Error{"database '" + path + "': cannot open: " + st->errmsg()};
   sqlite3_busy_timeout(st->db_, 5000);
+  // The configuration is root's alone, also in a database an older kvnet
+  // created 0644 (SQLite gives -wal and -shm the database's mode).
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const int fd = ::open((path + suffix).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) continue;
+    struct stat sb{};
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077)) fchmod(fd, sb.st_mode & 0700);
+    ::close(fd);
+  }
   for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;", "PRAGMA foreign_keys=ON;"})
     if (auto s = st->exec(sql); !s) return s.error();
   if (auto s = st->exec(kSchema); !s) return s.error();

@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/text.h"
 #include "ctl/document.h"
 
 namespace kvnet::ctl {
@@ -316,11 +317,14 @@ Result<Topology> load_topology(const std::string& path, const std::string& host)
 
 Status check_ip(const std::string& ip) {
   unsigned char buf[16];
-  if (inet_pton(AF_INET, ip.c_str(), buf) == 1 || inet_pton(AF_INET6, ip.c_str(), buf) == 1) return Ok{};
-  return Error{"'" + ip + "' is not an IPv4 or IPv6 address"};
+  // inet_pton stops at a NUL: "10.0.0.1\0junk" is not an address.
+  if (!has_control(ip) && (inet_pton(AF_INET, ip.c_str(), buf) == 1 || inet_pton(AF_INET6, ip.c_str(), buf) == 1))
+    return Ok{};
+  return Error{"'" + printable(ip) + "' is not an IPv4 or IPv6 address"};
 }
 
 Status check_cidr(const std::string& cidr) {
+  if (has_control(cidr)) return Error{"ip '" + printable(cidr) + "' holds a control character or NUL"};
   const auto slash = cidr.find('/');
   if (slash == std::string::npos) return Error{"ip '" + cidr + "' must be ADDRESS/PREFIX (e.g. 10.0.0.1/24)"};
   const std::string addr = cidr.substr(0, slash), len = cidr.substr(slash + 1);

@@ -63,6 +63,31 @@ bool nests_deeper_than(std::string_view s, int limit) {
 
 json api_error(const std::string& message) { return json{{"ok", false}, {"error", message}}; }
 
+namespace {
+// Where in `v` a string or a key holds a NUL ("" if nowhere).
+std::string nul_at(const json& v, const std::string& at) {
+  if (v.is_string()) return v.get_ref<const std::string&>().find('\0') == std::string::npos ? "" : at;
+  if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i)
+      if (auto w = nul_at(v[i], at + "[" + std::to_string(i) + "]"); !w.empty()) return w;
+  } else if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      const std::string key = at.empty() ? it.key() : at + "." + it.key();
+      if (it.key().find('\0') != std::string::npos) return key;
+      if (auto w = nul_at(it.value(), key); !w.empty()) return w;
+    }
+  }
+  return "";
+}
+}  // namespace
+
+Status refuse_nul(const json& request) {
+  const std::string at = nul_at(request, "");
+  if (at.empty()) return Ok{};
+  return Error{"argument '" + printable(at) + "' holds a NUL byte (\\u0000): no argument may (names, addresses and files "
+               "end at a NUL for the kernel and the C library)"};
+}
+
 Result<json> parse_request(std::string_view line, const ApiLimits& limits) {
   if (line.size() > limits.max_request_bytes)
     return Error{"the request is larger than the limit of " + size_text(limits.max_request_bytes)};
@@ -71,7 +96,9 @@ Result<json> parse_request(std::string_view line, const ApiLimits& limits) {
                  " levels"};
   if (valid_utf8(line) != line) return Error{"the request is not valid UTF-8"};
   try {
-    return json::parse(line);
+    json req = json::parse(line);
+    if (auto s = refuse_nul(req); !s) return s.error();
+    return req;
   } catch (const json::parse_error& e) {
     return Error{"the request is not valid JSON (at byte " + std::to_string(e.byte) + ")"};
   } catch (const std::exception&) {
@@ -135,7 +162,9 @@ Status ApiServer::listen() {
   auto a = unix_address(path_);
   if (!a) return a.error();
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
+  // A directory made here lets the socket's group in (umask 077 would not).
+  const auto dir = std::filesystem::path(path_).parent_path();
+  if (std::filesystem::create_directories(dir, ec)) chmod(dir.c_str(), 0750);
   // A socket nobody answers on is stale (a daemon killed with -9): replace it.
   if (std::filesystem::exists(path_)) {
     const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -317,7 +346,7 @@ bool ApiServer::start_stream(Conn& c, const json& req) {
   c.answering = true;
   c.in.clear();
   c.in.shrink_to_fit();
-  c.out = encode_answer(json{{"ok", true}, {"result", std::move(r->result)}});
+  c.out = r->answer_in_stream ? "" : encode_answer(json{{"ok", true}, {"result", std::move(r->result)}});
   c.out_off = 0;
   c.stream = std::move(r->stream);
   loop_.cancel_timer(c.deadline);  // a stream lasts as long as the client wants

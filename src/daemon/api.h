@@ -76,8 +76,12 @@ using ApiPeerHandler = std::function<nlohmann::json(const nlohmann::json& reques
 
 // --- the pieces, usable on their own (tests, fuzzing) ---
 // A request line as JSON: checks size, nesting depth, UTF-8 and syntax before
-// (or instead of) building the value. Never throws.
+// (or instead of) building the value, then refuse_nul(). Never throws.
 Result<nlohmann::json> parse_request(std::string_view line, const ApiLimits& limits = {});
+// Refuses a request one of whose strings or keys holds a NUL byte (the
+// kernel and the C library would read a shorter name than the one checked);
+// parse_request() applies it.
+Status refuse_nul(const nlohmann::json& request);
 // The answer to one request line: parse_request, then the handler, with any
 // exception it throws turned into {"ok": false, "error": ...}. Never throws.
 nlohmann::json answer_request(std::string_view line, const ApiHandler& handler, const ApiLimits& limits = {});
@@ -103,6 +107,9 @@ class ApiStream {
 struct ApiStreamStart {
   nlohmann::json result;
   std::unique_ptr<ApiStream> stream;
+  // The stream's first bytes are the answer line itself, written when work
+  // done off the loop ends (capture's filter compile); `result` is unused.
+  bool answer_in_stream = false;
 };
 using ApiStreamHandler = std::function<Result<ApiStreamStart>(const nlohmann::json& request)>;
 

@@ -4,17 +4,20 @@
 #include <nftables/libnftables.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <vector>
 
 #include "base/log.h"
 #include "daemon/netns.h"
@@ -193,6 +196,10 @@ Status KernelGatewayHost::start(Dnsmasq& d) {
   std::error_code ec;
   fs::create_directories(p.dir, ec);
   if (ec) return Error{ctx + "cannot create '" + p.dir + "': " + ec.message()};
+  // Root's only: the leases, and the pidfile that dnsmasq makes nobody's
+  // (dnsmasq opens what it needs as root, before it drops privileges).
+  if (chmod(p.dir.c_str(), 0700) < 0)
+    return Error{ctx + "cannot make '" + p.dir + "' private: " + std::strerror(errno)};
   fs::remove(p.pidfile, ec);
   {
     std::ofstream out(p.conf, std::ios::trunc);
@@ -200,7 +207,8 @@ Status KernelGatewayHost::start(Dnsmasq& d) {
     if (!out.flush()) return Error{ctx + "cannot write '" + p.conf + "'"};
   }
   const std::string stderr_path = p.dir + "/dnsmasq.stderr";
-  auto parent = io::spawn({o_.dnsmasq, "--conf-file=" + p.conf}, {.log = stderr_path});
+  const std::vector<std::string> argv{o_.dnsmasq, "--conf-file=" + p.conf};
+  auto parent = io::spawn(argv, {.log = stderr_path});
   if (!parent) return Error{ctx + parent.error().message + " (install dnsmasq-base, or set KVNET_DNSMASQ)"};
   // dnsmasq's first process exits once the daemon it forked is up (0), or
   // with the reason it could not start.
@@ -226,9 +234,9 @@ Status KernelGatewayHost::start(Dnsmasq& d) {
 
 io::ProcessIdentity KernelGatewayHost::identity(const std::string& name) const {
   const std::string arg = "--conf-file=" + paths(name).conf;
-  return {o_.dnsmasq, [arg](const std::vector<std::string>& argv) {
-            return std::find(argv.begin(), argv.end(), arg) != argv.end();
-          }};
+  // Exactly the command line kvnetd gives: dnsmasq hands its pidfile to the
+  // user it drops to (nobody), who could write any pid there.
+  return {o_.dnsmasq, [arg](const std::vector<std::string>& argv) { return argv.size() == 2 && argv[1] == arg; }};
 }
 
 bool KernelGatewayHost::adopt(Dnsmasq& d) {

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "daemon/http_assets.h"
 #include "daemon/http_loop_call.h"
 #include "daemon/http_policy.h"
+#include "daemon/http_server.h"
 
 namespace kvnet::daemon {
 
@@ -63,7 +65,19 @@ const std::vector<DashboardCommand>& dashboard_commands() {
 }
 
 struct DashboardServer::Impl {
-  Impl(EventLoop& loop, ApiHandler h, DashboardOptions o) : caller(loop), handler(std::move(h)), opts(std::move(o)) {}
+  Impl(EventLoop& loop, ApiHandler h, DashboardOptions o)
+      : caller(loop),
+        handler(std::move(h)),
+        opts(std::move(o)),
+        server(HttpLimits{.workers = static_cast<size_t>(std::max(opts.threads, 1)),
+                          .max_connections = opts.max_connections,
+                          .max_header_bytes = opts.max_header_bytes,
+                          .max_header_count = opts.max_header_count,
+                          .max_body_bytes = opts.max_body_bytes,
+                          .request_timeout = opts.request_timeout,
+                          .idle_timeout = std::chrono::milliseconds(2000),  // also bounds stop()'s wait
+                          .write_timeout = std::chrono::milliseconds(5000),
+                          .keep_alive_max = 1000}) {}
 
   LoopCaller caller;
   ApiHandler handler;
@@ -71,7 +85,7 @@ struct DashboardServer::Impl {
   HttpAddress addr;
   std::vector<std::string> names;
   std::string token;  // "" read-only
-  httplib::Server server;
+  HttpServer server;
   std::thread thread;
 
   void log(const std::string& m) const {
@@ -159,6 +173,7 @@ void DashboardServer::Impl::get_command(const httplib::Request& req, httplib::Re
       outer[k.substr(dot + 1)] = v;
     }
   }
+  if (auto s = refuse_nul(request); !s) return reply_error(res, 400, s.error().message);
   request["cmd"] = cmd;
   run(request, res);
 }
@@ -220,12 +235,6 @@ Result<std::unique_ptr<DashboardServer>> DashboardServer::create(EventLoop& loop
     impl->token = *t;
   }
   auto& s = impl->server;
-  s.new_task_queue = [n = impl->opts.threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
-  s.set_payload_max_length(impl->opts.max_body_bytes);
-  s.set_read_timeout(5, 0);
-  s.set_write_timeout(5, 0);
-  s.set_keep_alive_timeout(2);  // also bounds how long stop() waits for an idle browser
-  s.set_keep_alive_max_count(1000);
   // cpp-httplib's default sets SO_REUSEPORT, which would let a second kvnetd
   // bind the same port and share its connections: SO_REUSEADDR only (a
   // restart may bind while old connections linger in TIME_WAIT).
@@ -251,7 +260,7 @@ DashboardServer::~DashboardServer() { stop(); }
 
 void DashboardServer::start() {
   if (impl_->thread.joinable()) return;
-  impl_->thread = std::thread([s = &impl_->server] { s->listen_after_bind(); });
+  impl_->thread = std::thread([s = &impl_->server] { s->run(); });
   // stop() only stops a server that runs: wait until this one does.
   for (int i = 0; i < 2000 && !impl_->server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
@@ -263,6 +272,7 @@ void DashboardServer::stop() {
   impl_->thread.join();
 }
 
+std::string DashboardServer::answer(std::string_view request) { return impl_->server.answer(request); }
 std::string DashboardServer::url() const { return "http://" + impl_->addr.text() + "/"; }
 int DashboardServer::port() const { return impl_->addr.port; }
 bool DashboardServer::read_only() const { return impl_->token.empty(); }

@@ -20,7 +20,9 @@
 //     a VM console, token or not.
 // Every request must name the server in its Host header, a POST must come
 // from the dashboard's own Origin (daemon/http_policy.h), bodies are limited
-// to `max_body_bytes` (413), and every answer carries a Content-Security-
+// to `max_body_bytes` (413), request heads and connections as
+// daemon/http_server.h says (431, 408; idle connections hold no thread),
+// and every answer carries a Content-Security-
 // Policy that allows only the page's own scripts and no CORS headers.
 //
 // Thread-safety: create/start/stop from the control thread (before and
@@ -31,6 +33,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -46,6 +49,13 @@ struct DashboardOptions {
   std::chrono::milliseconds call_timeout{5000};
   size_t max_body_bytes = 64 << 10;
   int threads = 4;
+  // daemon/http_server.h: idle clients wait outside the threads, at most
+  // this many connections are open; a request head is at most this big and
+  // has at most this many headers (431), and is whole within request_timeout.
+  size_t max_connections = 64;
+  size_t max_header_bytes = 32u << 10;
+  size_t max_header_count = 100;
+  std::chrono::milliseconds request_timeout{10000};
 };
 
 // The API commands the dashboard serves.
@@ -71,6 +81,9 @@ class DashboardServer {
   // server's threads are gone.
   void stop();
 
+  // One request as bytes -> the answer's bytes, without a socket (tests,
+  // fuzzing; see HttpServer::answer).
+  std::string answer(std::string_view request);
   std::string url() const;  // "http://127.0.0.1:8080/"
   int port() const;         // the bound one (--http :0 asks for any)
   bool read_only() const;

@@ -8,65 +8,19 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <mutex>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/text.h"
+#include "daemon/http_policy.h"
+#include "daemon/http_server.h"
 
 namespace kvnet::daemon {
 namespace {
-
-// httplib's own pool queues without bound; this one holds at most `cap`
-// waiting connections and makes the accepting thread wait beyond that, so
-// the kernel's backlog (and then refusal) absorbs a flood.
-class BoundedPool final : public httplib::TaskQueue {
- public:
-  BoundedPool(size_t workers, size_t cap) : cap_(cap) {
-    for (size_t i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
-  }
-  void enqueue(std::function<void()> fn) override {
-    std::unique_lock<std::mutex> g(mu_);
-    room_.wait(g, [&] { return jobs_.size() < cap_ || stopping_; });
-    jobs_.push_back(std::move(fn));  // even when stopping: a job closes its socket
-    ready_.notify_one();
-  }
-  void shutdown() override {
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      stopping_ = true;
-    }
-    ready_.notify_all();
-    room_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-
- private:
-  void work() {
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock<std::mutex> g(mu_);
-        ready_.wait(g, [&] { return !jobs_.empty() || stopping_; });
-        if (jobs_.empty()) return;  // stopping, nothing left
-        fn = std::move(jobs_.front());
-        jobs_.pop_front();
-        room_.notify_one();
-      }
-      fn();
-    }
-  }
-  const size_t cap_;
-  std::mutex mu_;
-  std::condition_variable ready_, room_;
-  std::deque<std::function<void()>> jobs_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
-};
 
 // Why `a` cannot be bound: httplib only says that it failed, so the bind is
 // tried once more on a socket of our own for errno.
@@ -104,6 +58,7 @@ const char* reason(int status) {
   switch (status) {
     case 400: return "bad request";
     case 404: return "not found";
+    case 403: return "forbidden";
     case 405: return "method not allowed";
     case 413: return "request too large";
     case 414: return "URI too long";
@@ -116,12 +71,26 @@ const char* reason(int status) {
 }  // namespace
 
 MetricsServer::MetricsServer(ListenAddress addr, Collect collect, MetricsServerOptions o)
-    : addr_(std::move(addr)), collect_(std::move(collect)), o_(o), http_(std::make_unique<httplib::Server>()) {}
+    : addr_(std::move(addr)), collect_(std::move(collect)), o_(o), http_(std::make_unique<HttpServer>(o.limits)) {}
 
 MetricsServer::~MetricsServer() { stop(); }
 
 void MetricsServer::routes() {
   httplib::Server& s = *http_;
+  // A Host naming another site is refused, as on the dashboard (DNS
+  // rebinding: a page whose name resolves to 127.0.0.1 reading the metrics).
+  std::vector<std::string> names{addr_.host};
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0 && host[0]) names.emplace_back(host);
+  s.set_pre_routing_handler([this, names](const httplib::Request& req, httplib::Response& res) {
+    const std::string h = req.get_header_value("Host");
+    if (host_allowed(h, addr_.port, names)) return httplib::Server::HandlerResponse::Unhandled;
+    res.status = 403;
+    res.set_content("403 Host '" + valid_utf8(h) + "' is not this server's address (" + addr_.str() +
+                        "): use its IP address, localhost or this machine's name\n",
+                    "text/plain; charset=utf-8");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     auto text = collect_();
     if (!text) {
@@ -169,13 +138,6 @@ Status MetricsServer::bind() {
   if (bound_) return Ok{};
   httplib::Server& s = *http_;
   routes();
-  const size_t workers = o_.workers, queue = o_.queue;
-  s.new_task_queue = [workers, queue] { return new BoundedPool(workers, queue); };
-  s.set_read_timeout(o_.read_timeout);
-  s.set_write_timeout(o_.write_timeout);
-  s.set_keep_alive_timeout(o_.keep_alive_timeout.count());
-  s.set_keep_alive_max_count(o_.keep_alive_max);
-  s.set_payload_max_length(4096);
   // Not httplib's SO_REUSEPORT, with which a second kvnetd would share the
   // port instead of failing; and never inherited by QEMU or dnsmasq.
   s.set_socket_options([](int fd) {
@@ -196,7 +158,7 @@ Status MetricsServer::start() {
   try {
     done_ = false;
     thread_ = std::thread([this] {
-      http_->listen_after_bind();
+      http_->run();
       done_ = true;
     });
   } catch (const std::system_error& e) {

@@ -7,16 +7,19 @@
 // (daemon/loop_call.h) and renders it there (daemon/metrics.h). A loop that
 // does not answer in time makes a 503 with the reason.
 //
-// Limits, so that scrapers cannot hurt the switch:
-//   - `workers` threads handle connections (2 by default: a Prometheus and a
-//     person with curl); at most `queue` accepted connections wait for one,
-//     beyond that the server stops accepting until one is free (new
-//     connections wait in the kernel's backlog, then are refused);
-//   - a request must arrive within `read_timeout`, an answer be taken within
-//     `write_timeout`; a keep-alive connection is closed after
-//     `keep_alive_timeout` idle or `keep_alive_max` requests;
-//   - request bodies larger than 4 KiB are refused (413); methods other than
-//     GET and HEAD on /metrics get 405 with an Allow header.
+// Limits, so that scrapers cannot hurt the switch (daemon/http_server.h):
+//   - `workers` threads answer requests (2 by default: a Prometheus and a
+//     person with curl); idle connections and requests still arriving wait
+//     in one watcher thread, not in a worker, and at most `max_connections`
+//     are open (the one waiting longest, idle or sending slowly, makes
+//     room for a new one);
+//   - a request head is at most 8 KiB and 100 headers (431), a body 4 KiB
+//     (413); a request must be complete within 5 s of its first byte (408),
+//     an answer be taken within 5 s; a keep-alive connection is closed after
+//     5 s idle or 100 requests;
+//   - a Host header that does not name this server is refused (403), as on
+//     the dashboard; methods other than GET and HEAD on /metrics get 405
+//     with an Allow header.
 // Errors (bind failures) name the address; requests are logged at debug.
 //
 // Thread-safety: start() and stop() from one thread (kvnetd's main);
@@ -32,21 +35,21 @@
 #include <thread>
 
 #include "base/result.h"
+#include "daemon/http_server.h"
 #include "daemon/listen_address.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace kvnet::daemon {
 
 struct MetricsServerOptions {
-  size_t workers = 2;
-  size_t queue = 8;
-  std::chrono::seconds read_timeout{5};
-  std::chrono::seconds write_timeout{5};
-  std::chrono::seconds keep_alive_timeout{5};
-  size_t keep_alive_max = 100;
+  HttpLimits limits{.workers = 2,
+                    .max_connections = 32,
+                    .max_header_bytes = 8u << 10,
+                    .max_header_count = 100,
+                    .max_body_bytes = 4u << 10,
+                    .request_timeout = std::chrono::milliseconds(5000),
+                    .idle_timeout = std::chrono::milliseconds(5000),
+                    .write_timeout = std::chrono::milliseconds(5000),
+                    .keep_alive_max = 100};
 };
 
 class MetricsServer {
@@ -74,7 +77,7 @@ class MetricsServer {
   ListenAddress addr_;
   Collect collect_;
   MetricsServerOptions o_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<HttpServer> http_;
   std::thread thread_;
   std::atomic<bool> done_{false};  // the server's loop returned
   bool bound_ = false;

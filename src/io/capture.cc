@@ -53,24 +53,15 @@ bool ByteRing::pop(Header& h, std::vector<uint8_t>& data) {
 // --- the tap ---
 
 Result<std::shared_ptr<Capture>> Capture::create(const CaptureOptions& o) {
-  std::shared_ptr<Capture> c(new Capture(o));
-  if (o.filter.empty()) return c;
-  pcap_t* dead = pcap_open_dead(DLT_EN10MB, static_cast<int>(o.snaplen));
-  if (!dead) return Error{"filter '" + o.filter + "': libpcap could not be set up"};
-  // Compiled for a plain Ethernet link: VLAN tags are matched in the frame's
-  // bytes, where the datapath keeps them (no Linux socket extensions).
-  if (pcap_compile(dead, &c->prog_, o.filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
-    const std::string why = pcap_geterr(dead);
-    pcap_close(dead);
-    return Error{"filter '" + o.filter + "' is not a valid capture filter: " + why};
-  }
-  pcap_close(dead);
-  c->has_filter_ = true;
-  return c;
+  auto f = compile_filter_here(o.filter, o.snaplen);
+  if (!f) return f.error();
+  return create(o, std::move(*f));
 }
 
-Capture::~Capture() {
-  if (has_filter_) pcap_freecode(&prog_);
+std::shared_ptr<Capture> Capture::create(const CaptureOptions& o, FilterProgram filter) {
+  std::shared_ptr<Capture> c(new Capture(o));
+  c->filter_ = std::move(filter);
+  return c;
 }
 
 uint16_t capture_vlan(const dp::Port& port, dp::Direction dir, const net::Frame& f) {
@@ -88,9 +79,9 @@ uint16_t capture_vlan(const dp::Port& port, dp::Direction dir, const net::Frame&
 
 bool Capture::matches(const dp::Port& port, dp::Direction dir, const net::Frame& f) const {
   if (opts_.vlan && capture_vlan(port, dir, f) != opts_.vlan) return false;
-  if (!has_filter_) return true;
+  if (filter_.insns.empty()) return true;
   const auto len = static_cast<u_int>(f.len());
-  return bpf_filter(prog_.bf_insns, f.data(), len, len) != 0;
+  return bpf_filter(filter_.insns.data(), f.data(), len, len) != 0;
 }
 
 void Capture::offer(const dp::Port& port, dp::Direction dir, const net::FrameBatch& batch) {

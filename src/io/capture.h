@@ -33,6 +33,7 @@
 
 #include "base/result.h"
 #include "dp/capture_tap.h"
+#include "io/capture_filter.h"
 
 namespace kvnet::io {
 
@@ -84,10 +85,13 @@ struct CaptureOptions {
 
 class Capture final : public dp::CaptureTap {
  public:
-  // Compiles the filter; a bad one is an error naming the expression and
-  // libpcap's message.
+  // Compiles the filter here (compile_filter_here); a bad one is an error
+  // naming the expression and libpcap's message.
   static Result<std::shared_ptr<Capture>> create(const CaptureOptions& o);
-  ~Capture() override;
+  // With the filter compiled already (io/capture_filter.h: kvnetd compiles
+  // off its control thread); an empty program takes every frame.
+  static std::shared_ptr<Capture> create(const CaptureOptions& o, FilterProgram filter);
+  ~Capture() override = default;
   Capture(const Capture&) = delete;
   Capture& operator=(const Capture&) = delete;
 
@@ -109,8 +113,7 @@ class Capture final : public dp::CaptureTap {
   bool matches(const dp::Port& port, dp::Direction dir, const net::Frame& f) const;
 
   CaptureOptions opts_;
-  bpf_program prog_{};
-  bool has_filter_ = false;
+  FilterProgram filter_;
   ByteRing ring_;
   // Written by the datapath thread only (plain stores), read anywhere.
   std::atomic<uint64_t> captured_{0};

@@ -157,6 +157,25 @@ start_kvnetd
 got=$(ip netns exec $O timeout 10 busybox wget -q -O - http://10.213.0.1:8080/ct.txt) || fail "the forward broke across the kvnetd restart"
 log "kvnetd restarted: dnsmasq $pid2 re-adopted, forward still works"
 
+# --- the gateway's files are root's alone; a forged pidfile is not trusted
+# dnsmasq hands its pidfile to the user it drops to (nobody): the directory
+# keeps nobody out, and kvnetd checks the pid's command line and executable.
+GD=$T/gateways/$G
+[ "$(stat -c %a "$GD")" = 700 ] || fail "$GD has mode $(stat -c %a "$GD"), not 700"
+kvd_stop
+sleep 300 &
+DECOY=$!
+PIDS+=($DECOY)
+kill -9 "$pid2"
+wait_for 5 "dnsmasq $pid2 stops" gone "$pid2"
+echo "$DECOY" >"$GD/dnsmasq.pid"
+start_kvnetd
+wait_for 10 "kvnetd starts a new dnsmasq" sh -c "p=\$($BIN/kvnetctl --format json gw show $G | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"dnsmasq\"][\"pid\"])'); [ \"\$p\" != 0 ] && [ \"\$p\" != $DECOY ]"
+alive "$DECOY" || fail "kvnetd killed the process a forged pidfile named"
+pid2=$(dnsmasq_pid)
+[ "$(readlink /proc/$pid2/exe)" = "$(readlink -f "$(command -v dnsmasq)")" ] || fail "pid $pid2 is not dnsmasq"
+log "gateway directory 0700; a forged pidfile's pid $DECOY neither adopted nor killed, dnsmasq $pid2 started"
+
 # --- gw del: rules and dnsmasq gone
 kctl gw del $G >/dev/null
 has_table && { hns nft list ruleset; fail "gw del left table ip kvnet"; }

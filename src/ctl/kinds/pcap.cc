@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "base/text.h"
 #include "ctl/topology.h"
 #include "dp/port.h"
 #include "io/pcap_port.h"
@@ -36,6 +37,8 @@ class PcapKind final : public PortKind {
                                       bool) const override {
     const auto* o = p.as<PcapOptions>();
     if (o->tx.empty() && o->rx.empty()) return Ok{};
+    for (const std::string* f : {&o->rx, &o->tx})
+      if (has_control(*f)) return Error{"file '" + printable(*f) + "' holds a control character or NUL"};
     // Every file is written by one port only, and never read while written.
     for (const auto& b : t.bridges)
       for (const auto& q : b.ports) {

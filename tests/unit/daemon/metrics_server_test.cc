@@ -70,6 +70,27 @@ TEST(MetricsServer, ServesMetricsAnd404ElsewhereAnd405ForOtherMethods) {
   EXPECT_FALSE(httplib::Client(addr.host, addr.port).Get("/metrics"));  // closed
 }
 
+TEST(MetricsServer, AForeignHostIsRefused) {
+  const ListenAddress addr{"127.0.0.1", free_port()};
+  int scrapes = 0;
+  MetricsServer s(addr, [&]() -> Result<std::string> { return std::to_string(++scrapes) + "\n"; });
+  ASSERT_TRUE(s.start().ok());
+  httplib::Client c(addr.host, addr.port);
+  const std::string port = std::to_string(addr.port);
+  auto evil = c.Get("/metrics", {{"Host", "evil.example:" + port}});
+  ASSERT_TRUE(evil);
+  EXPECT_EQ(evil->status, 403);
+  EXPECT_EQ(evil->body, "403 Host 'evil.example:" + port + "' is not this server's address (127.0.0.1:" + port +
+                            "): use its IP address, localhost or this machine's name\n");
+  auto other_port = c.Get("/metrics", {{"Host", "127.0.0.1:1"}});
+  ASSERT_TRUE(other_port);
+  EXPECT_EQ(other_port->status, 403);
+  auto local = c.Get("/metrics", {{"Host", "localhost:" + port}});
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->status, 200);
+  EXPECT_EQ(scrapes, 1);  // the refused ones never asked for metrics
+}
+
 TEST(MetricsServer, ACollectFailureIsA503WithTheReason) {
   const ListenAddress addr{"127.0.0.1", free_port()};
   MetricsServer s(addr, []() -> Result<std::string> { return Error{"kvnetd's control loop did not answer"}; });
@@ -97,7 +118,7 @@ TEST(MetricsServer, ABusyPortOrAForeignAddressIsAnErrorNamingIt) {
 
 TEST(MetricsServer, ManyClientsAtOnceAreAllAnswered) {
   const ListenAddress addr{"127.0.0.1", free_port()};
-  MetricsServer s(addr, []() -> Result<std::string> { return std::string("x 1\n"); }, {.workers = 2, .queue = 2});
+  MetricsServer s(addr, []() -> Result<std::string> { return std::string("x 1\n"); }, {.limits = HttpLimits{.workers = 2, .max_connections = 4}});
   ASSERT_TRUE(s.start().ok());
   std::atomic<int> ok{0};
   std::vector<std::thread> clients;

@@ -2,7 +2,9 @@
 // messages, the tap installed on the named port (stats shows it), frames
 // and the end message on the wire as kvnetctl decodes them, and the tap gone
 // when the stream ends, is destroyed, or the port is deleted.
+#include <chrono>
 #include <deque>
+#include <thread>
 
 #include "daemon/capture_stream.h"
 #include "service_fixture.h"
@@ -55,6 +57,15 @@ class ServiceCaptureTest : public ServiceFixture {
     EXPECT_FALSE(r);
     return r ? "" : r.error().message;
   }
+  // The answer line a capture with a filter writes once its compile ends.
+  json first_answer(ApiStream& s) {
+    std::string out;
+    for (int i = 0; i < 2000 && out.find('\n') == std::string::npos; ++i) {
+      s.pull(out, 1 << 20);
+      if (out.find('\n') == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return json::parse(out.substr(0, out.find('\n')));
+  }
   std::deque<std::string> keep_;
 };
 
@@ -64,8 +75,42 @@ TEST_F(ServiceCaptureTest, RefusesBadRequestsNamingWhatIsWrong) {
   EXPECT_EQ(capture_error({{"port", "p1"}, {"direction", "up"}}), "argument 'direction' must be in, out or both, not 'up'");
   EXPECT_EQ(capture_error({{"port", "p1"}, {"vlan", 4095}}), "argument 'vlan' 4095 is out of range 1-4094");
   EXPECT_EQ(capture_error({{"port", "p1"}, {"count", 0}}).find("argument 'count' 0 is out of range"), 0u);
-  const std::string bad = capture_error({{"port", "p1"}, {"filter", "tcp prot 80"}});
-  EXPECT_EQ(bad.find("filter 'tcp prot 80' is not a valid capture filter: "), 0u) << bad;
+  auto r = main_.svc->capture({{"cmd", "capture"}, {"port", "p1"}, {"filter", "tcp prot 80"}});
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(r->answer_in_stream);  // compiled off the loop: the answer comes later
+  const json bad = first_answer(*r->stream);
+  EXPECT_FALSE(bad["ok"].get<bool>());
+  EXPECT_EQ(bad["error"].get<std::string>().find("filter 'tcp prot 80' is not a valid capture filter: "), 0u) << bad;
+  std::string more;
+  EXPECT_FALSE(r->stream->pull(more, 1 << 20));
+  EXPECT_EQ(captures("p1"), 0u);
+}
+
+TEST_F(ServiceCaptureTest, FiltersAboveTheLimitsAreRefusedAtOnce) {
+  std::string terms;
+  for (int i = 0; i < 2000; ++i) terms += (i ? " or port " : "port ") + std::to_string(i + 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string e = capture_error({{"port", "p1"}, {"filter", terms}});
+  EXPECT_NE(e.find("is longer than the limit of 4096 bytes"), std::string::npos) << e;
+  terms.clear();
+  for (int i = 0; i < 200; ++i) terms += i ? " or arp" : "arp";
+  e = capture_error({{"port", "p1"}, {"filter", terms}});
+  EXPECT_NE(e.find("has 200 terms, more than the limit of 128"), std::string::npos) << e;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  EXPECT_EQ(capture_error({{"port", "nope"}, {"filter", "arp"}}), "port 'nope' does not exist");
+}
+
+TEST_F(ServiceCaptureTest, AFilteredCaptureStartsWhenItsFilterHasCompiled) {
+  auto r = main_.svc->capture({{"cmd", "capture"}, {"port", "p1"}, {"filter", "ether proto 0x0800"}});
+  ASSERT_TRUE(r);
+  const json a = first_answer(*r->stream);
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  EXPECT_EQ(a["result"]["filter"], "ether proto 0x0800");
+  EXPECT_EQ(captures("p1"), 1u);
+  r->stream->end("the client ended it");
+  std::string out;
+  while (r->stream->pull(out, 1 << 20)) {
+  }
   EXPECT_EQ(captures("p1"), 0u);
 }
 
@@ -127,6 +172,7 @@ TEST_F(ServiceCaptureTest, ADestroyedStreamTakesItsTapAlong) {
     auto r1 = main_.svc->capture({{"cmd", "capture"}, {"port", "p1"}});
     auto r2 = main_.svc->capture({{"cmd", "capture"}, {"port", "p1"}, {"filter", "arp"}});
     ASSERT_TRUE(r1 && r2);
+    EXPECT_TRUE(first_answer(*r2->stream)["ok"].get<bool>());
     EXPECT_EQ(captures("p1"), 2u);
   }
   EXPECT_EQ(captures("p1"), 0u);
