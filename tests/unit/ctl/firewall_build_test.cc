@@ -55,10 +55,13 @@ TEST(FirewallBuild, PortSecuritySourcesUseTheEndpointMac) {
   const Topology t = topo();
   auto fw = build_firewall(t, "a");
   ASSERT_TRUE(fw->port_security);
-  ASSERT_EQ(fw->sources.size(), 2u);
+  ASSERT_EQ(fw->sources.size(), 3u);
   EXPECT_EQ(fw->sources[0].mac, 0x52540000000aULL);
   EXPECT_EQ(fw->sources[0].prefix.str(), "10.0.0.1/32");
   EXPECT_EQ(fw->sources[1].prefix.str(), "10.0.9.0/24");
+  // and the MAC's own link-local address, no other fe80:: one
+  EXPECT_EQ(fw->sources[2].mac, 0x52540000000aULL);
+  EXPECT_EQ(fw->sources[2].prefix.str(), "fe80::5054:ff:fe00:a/128");
   EXPECT_FALSE(build_firewall(t, "b")->port_security);
 }
 
