@@ -62,6 +62,7 @@ void print_show(const json& r, const Args&) {
     if (b.value("conntrack_max", kvnet::dp::kConntrackSize) != kvnet::dp::kConntrackSize)
       std::cout << "  conntrack_max: " << b["conntrack_max"];
     if (b.contains("conntrack_timeouts_changed")) std::cout << "  conntrack_timeouts: " << str(b, "conntrack_timeouts_changed");
+    if (b.contains("carried_mtu")) std::cout << "  carried_mtu: " << b["carried_mtu"];
     std::cout << "\n";
     for (const auto& p : b["ports"]) {
       std::cout << "        Port " << str(p, "name") << "\n            type: " << str(p, "type");
@@ -164,10 +165,10 @@ void print_kinds(const json& r, const Args&) {
 }
 
 void print_ct_list(const json& r, const Args&) {
-  std::cout << fmt::format("{:<15} {:<15} {:<15} {:<18} {}\n", "NAME", "BRIDGE", "PORT", "IP", "NETNS");
+  std::cout << fmt::format("{:<15} {:<15} {:<15} {:<18} {:<5} {}\n", "NAME", "BRIDGE", "PORT", "IP", "MTU", "NETNS");
   for (const auto& c : r)
-    std::cout << fmt::format("{:<15} {:<15} {:<15} {:<18} {}\n", str(c, "name"), str(c, "bridge"), str(c, "port"),
-                             str(c, "ip"), c["netns"].get<bool>() ? "yes" : "MISSING");
+    std::cout << fmt::format("{:<15} {:<15} {:<15} {:<18} {:<5} {}\n", str(c, "name"), str(c, "bridge"), str(c, "port"),
+                             str(c, "ip"), c.value("mtu", 1500), c["netns"].get<bool>() ? "yes" : "MISSING");
 }
 
 // --- requests that need more than copying arguments ---

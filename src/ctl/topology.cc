@@ -301,7 +301,10 @@ PortSpec Parser::port(const YAML::Node& n, const std::string& bridge, dp::Bridge
   p.kind = find_port_kind(type);
   if (!p.kind) fail(n["type"], "type '" + type + "' is unknown (" + port_kind_names() + ")");
   check_port_keys(n, *p.kind);
-  if (n["mtu"]) p.mtu = static_cast<uint32_t>(integer(n["mtu"], "mtu", dp::kMinMtu, dp::kMaxMtu));
+  if (n["mtu"]) {
+    p.mtu = static_cast<uint32_t>(integer(n["mtu"], "mtu", dp::kMinMtu, dp::kMaxMtu));
+    p.mtu_given = true;
+  }
   p.options = p.kind->parse(YamlOptions(*this, n));
   vlan_config(n, p, bt);
   port_security(n, p);
@@ -1282,7 +1285,7 @@ Fields port_fields(const PortSpec& p, dp::BridgeType bt) {
   out.push_back({"name", p.name});
   out.push_back({"type", std::string(p.kind->name())});
   p.kind->emit(*p.options, out);
-  if (p.mtu != dp::kDefaultMtu) out.push_back({"mtu", std::to_string(p.mtu)});
+  if (p.mtu != dp::kDefaultMtu || p.mtu_given) out.push_back({"mtu", std::to_string(p.mtu)});
   if (!p.security.groups.empty()) {
     std::string g;
     for (const auto& x : p.security.groups) g += (g.empty() ? "" : ",") + x;

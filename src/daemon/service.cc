@@ -13,6 +13,7 @@
 #include "ctl/trace_run.h"
 #include "ctl/warnings.h"
 #include "daemon/gateway_host.h"
+#include "ctl/mtu.h"
 #include "daemon/netns.h"
 #include "daemon/service_args.h"
 #include "daemon/vm_host.h"
@@ -252,14 +253,32 @@ Status Service::create_containers(Applying& a) {
       container_destroy(o.name, o.port).ok();
       a.txn.on_undo([o] { container_ensure(o).ok(); });
     }
+  // Endpoints get the MTU their bridge can carry (ctl/mtu.h); measured only
+  // when a container or a port comes or goes.
+  const bool ports_changed = !a.plan.containers_added.empty() || !a.plan.ports_added.empty() ||
+                             !a.plan.ports_removed.empty() || !a.plan.ports_reconfigured.empty();
+  const auto mtus = ports_changed ? ctl::bridge_mtus(a.next) : std::map<std::string, uint32_t>{};
   for (const auto& c : a.plan.containers_added) {
-    auto s = a.restoring ? container_ensure(c) : container_create(c);
+    const uint32_t mtu = ctl::endpoint_mtu(a.next, c.port, mtus);
+    auto s = a.restoring ? container_ensure(c, mtu) : container_create(c, mtu);
     if (!s) {
       if (!a.restoring) return s;
       a.parked[c.port] = s.error().message;
       continue;
     }
     if (!a.restoring) a.txn.on_undo([c] { container_destroy(c.name, c.port).ok(); });
+  }
+  // Containers that stay: a tunnel came or went on their bridge.
+  if (ports_changed && !a.restoring && !a.next.containers.empty()) {
+    const auto old_mtus = ctl::bridge_mtus(cur_);
+    for (const auto& c : a.next.containers) {
+      if (a.added_cts.count(c.name) || !netns_exists(c.name)) continue;
+      const uint32_t before = ctl::endpoint_mtu(cur_, c.port, old_mtus);
+      const uint32_t after = ctl::endpoint_mtu(a.next, c.port, mtus);
+      if (before == after) continue;
+      if (auto s = container_set_mtu(c, after); !s) return s;
+      a.txn.on_undo([c, before] { container_set_mtu(c, before).ok(); });
+    }
   }
   return Ok{};
 }
@@ -304,8 +323,12 @@ Status Service::open_backends(Applying& a) {
 // set is applied; a failure (or a later one) applies the old set again.
 Status Service::apply_gateways(Applying& a) {
   if (!gws_) return Ok{};
+  if (!a.restoring && !a.plan.gateways_touched()) return Ok{};
+  std::map<std::string, uint32_t> mtus;  // DHCP option 26: what the gateway's bridge carries (ctl/mtu.h)
+  for (const auto& gw : a.next.gateways)
+    if (const auto m = ctl::bridge_mtu(a.next, gw.bridge); m && *m < dp::kDefaultMtu) mtus[gw.name] = *m;
+  gws_->set_dhcp_mtus(std::move(mtus));
   if (a.restoring) return gws_->apply(a.next.gateways, true);
-  if (!a.plan.gateways_touched()) return Ok{};
   a.txn.on_undo([this, old = cur_.gateways] { gws_->apply(old, false).ok(); });
   return gws_->apply(a.next.gateways, false);
 }
@@ -681,6 +704,7 @@ Result<json> Service::fdb_flush(const Args& a) {
 
 Result<json> Service::show(const Args&) {
   json bridges = json::array();
+  const auto mtus = ctl::bridge_mtus(cur_);  // what each bridge carries (ctl/mtu.h: tunnels measured)
   for (const auto& b : cur_.bridges) {
     json ports = json::array();
     for (const auto& p : b.ports) {
@@ -709,6 +733,7 @@ Result<json> Service::show(const Args&) {
       ports.push_back(j);
     }
     json bj{{"name", b.name}, {"type", std::string(dp::to_string(b.type))}, {"ports", ports}};
+    if (auto it = mtus.find(b.name); it != mtus.end()) bj["carried_mtu"] = it->second;
     if (b.type != dp::BridgeType::kHub) {
       bj["mac_aging"] = b.settings.mac_aging_sec;
       bj["mac_table_size"] = b.settings.mac_table_size;
@@ -724,8 +749,11 @@ Result<json> Service::show(const Args&) {
     bridges.push_back(bj);
   }
   json cts = json::array();
-  for (const auto& c : cur_.containers)
-    cts.push_back({{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw}});
+  for (const auto& c : cur_.containers) {
+    const uint32_t m = ctl::endpoint_mtu(cur_, c.port, mtus);
+    cts.push_back({{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw},
+                   {"mtu", m ? m : dp::kDefaultMtu}});
+  }
   return json{{"db", store_->path()}, {"bridges", bridges}, {"containers", cts}};
 }
 
@@ -950,9 +978,12 @@ Result<json> Service::ct_del(const Args& a) {
 
 Result<json> Service::ct_list(const Args&) {
   json out = json::array();
-  for (const auto& c : cur_.containers)
+  const auto mtus = ctl::bridge_mtus(cur_);
+  for (const auto& c : cur_.containers) {
+    const uint32_t m = ctl::endpoint_mtu(cur_, c.port, mtus);  // what its eth0 was given
     out.push_back({{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw},
-                   {"mac", c.mac}, {"netns", netns_exists(c.name)}});
+                   {"mac", c.mac}, {"mtu", m ? m : dp::kDefaultMtu}, {"netns", netns_exists(c.name)}});
+  }
   return out;
 }
 

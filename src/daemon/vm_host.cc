@@ -136,7 +136,7 @@ Result<vm::Launch> VmHost::prepare(const ctl::VmSpec& vm) const {
   return l;
 }
 
-Status VmHost::start(const ctl::VmSpec& vm) {
+Status VmHost::start(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus) {
   const std::string ctx = "vm '" + vm.name + "': ";
   if (running(vm.name)) return Error{ctx + "is already running"};
   auto l = prepare(vm);
@@ -164,6 +164,7 @@ Status VmHost::start(const ctl::VmSpec& vm) {
   auto g = std::make_unique<Guest>();
   g->name = vm.name;
   g->accel = l->accel;
+  l->nic_mtus = nic_mtus;
   g->argv = vm::qemu_argv(vm, p, *l);
   auto pid = vm::spawn_qemu(g->argv, fds, l->first_tap_fd, p.qemu_log);
   close_fds();  // QEMU holds the TAPs now: they go when it goes

@@ -71,10 +71,11 @@ struct Launch {
   GuestImage image;                     // kvnet's guest image, if the VM uses it
   DiskFormat disk = DiskFormat::kRaw;
   int first_tap_fd = 3;  // NIC i's TAP is fd first_tap_fd + i in QEMU
+  std::vector<uint32_t> nic_mtus;  // NIC i's MTU in the guest (0 or absent: its default)
 };
 // The kernel command line: console on the serial port, the user's words,
-// then kvnet.ipN / kvnet.gw / kvnet.hostname for kvnet's guest /init.
-std::string kernel_cmdline(const ctl::VmSpec& vm);
+// then kvnet.ipN / kvnet.mtuN / kvnet.gw / kvnet.hostname for kvnet's guest /init.
+std::string kernel_cmdline(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus = {});
 std::vector<std::string> qemu_argv(const ctl::VmSpec& vm, const VmPaths& paths, const Launch& l);
 
 // --- launching ---
