@@ -142,8 +142,9 @@ ll_of() {  # NS DEV: its link-local address, or the EUI-64 one its MAC gives
   mac=$(ip netns exec "$1" cat "/sys/class/net/$2/address")
   python3 -c 'import sys; m=bytes.fromhex(sys.argv[1].replace(":", "")); print("fe80::%02x%02x:%02xff:fe%02x:%02x%02x" % (m[0]^2, m[1], m[2], m[3], m[4], m[5]))' "$mac"
 }
-ip netns exec $X python3 "$T/connect.py" "$(ll_of $H ${P}cv)%${P}xv" >/dev/null ||
-  fail "control: the listener does not answer over the plain veth"
+# (until both link-local addresses have passed duplicate address detection)
+wait_for 15 "control: the listener answers over the plain veth" \
+  ip netns exec $X python3 "$T/connect.py" "$(ll_of $H ${P}cv)%${P}xv"
 log "control: the host's listener answers over link-local IPv6 on the plain veth"
 if ip netns exec ${P}b python3 "$T/connect.py" "$(ll_of $H ct-${P}b)%eth0" >"$T/c.txt" 2>&1; then
   fail "a container denied all egress reached the host's listener over link-local IPv6"
