@@ -12,7 +12,8 @@
 # 2. A container whose port is given mtu=1500 (the user's word wins, applied
 #    to the running container) sends `ping -M do -s 1472`: the answer is
 #    "Frag needed ... mtu = 1450" from the destination, the kernel caches
-#    the path MTU, and TCP from it completes too (path MTU discovery).
+#    the path MTU, and TCP from it completes too (path MTU discovery);
+#    IPv6 (link-local) gets "Packet too big: mtu=1450".
 # 3. A ping without DF of the same size is not answered with an ICMP error
 #    (IPv4 without DF: a router would fragment; kvnet drops it, counted).
 source "$(dirname "$0")/lib.sh" "$@"
@@ -90,6 +91,14 @@ grep -E "From 192\.168\.61\.2 .*Frag needed.*mtu = 1450" "$T/ping.txt" >/dev/nul
   { cat "$T/ping.txt"; fail "ping -M do -s 1472 got no 'Frag needed (mtu = 1450)' back"; }
 ip -n ${P}c3 route get 192.168.61.2 | grep -E "mtu 1450" >/dev/null ||
   { ip -n ${P}c3 route get 192.168.61.2; fail "c3's kernel did not take the path MTU from the ICMP error"; }
+# The same in IPv6, between the containers' link-local addresses: "packet too big".
+ll2=$(ip -n ${P}c2 -6 -o addr show dev eth0 scope link | awk '{print $4}' | cut -d/ -f1)
+[ -n "$ll2" ] || fail "c2 has no link-local address"
+wait_for 10 "c3 reaches c2 over IPv6" ip netns exec ${P}c3 ping -6 -n -c 1 -W 1 "$ll2%eth0"
+ip netns exec ${P}c3 ping -6 -n -M do -s 1452 -c 2 -i 0.3 -W 2 "$ll2%eth0" >"$T/ping6.txt" 2>&1 || true
+grep -iE "From .*Packet too big: mtu=1450" "$T/ping6.txt" >/dev/null ||
+  { cat "$T/ping6.txt"; fail "ping -6 -M do -s 1452 got no 'Packet too big: mtu=1450' back"; }
+log "ping -6 -M do -s 1452 from the MTU-1500 container: 'Packet too big: mtu=1450'"
 too_big() { hctl h1 stats vx --format json | python3 -c '
 import json, sys
 print(sum(p.get("drops", {}).get("too_big", 0) for p in json.load(sys.stdin) if p["port"] == "vx"))'; }
