@@ -21,8 +21,9 @@
 // what the rules deny"): the frame left through the firewall of its ingress
 // port and of its egress port only if
 //   - port security allowed its source (the spec, restated here: own MACs,
-//     own addresses, ARP replies and neighbor advertisements only for them,
-//     no DHCP server, no router advertisement), and
+//     only IPv4, ARP and IPv6, own addresses (link-local ones too), ARP
+//     replies and neighbor advertisements only for them, no DHCP server, no
+//     router advertisement, all judged behind IPv6 extension headers), and
 //   - it is not IP, or DHCP client traffic, or IPv6 neighbor or multicast
 //     listener discovery, or a rule of that port allows it
 //     in that direction, or it belongs to (or is an ICMP error about) a
@@ -35,6 +36,7 @@
 // Also: every frame is back in the pool after each input.
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -147,6 +149,33 @@ bool quoted_conv(uint16_t zone, const net::FlowKey& k, const uint8_t* f, size_t 
   return true;
 }
 
+// The IPv6 upper layer behind at most 8 extension headers (RFC 8200's
+// hop-by-hop 0, routing 43, fragment 44, destination options 60, AH 51,
+// mobility 135, HIP 139, shim6 140), within the payload length.
+bool upper_layer(const uint8_t* f, size_t len, size_t l3, uint8_t& proto, size_t& at, bool& later) {
+  if (len < l3 + 40) return false;
+  const size_t end = std::min(len, l3 + 40 + (size_t{f[l3 + 4]} << 8 | f[l3 + 5]));
+  proto = f[l3 + 6];
+  at = l3 + 40;
+  later = false;
+  for (int n = 0;; ++n) {
+    const bool ext = proto == 0 || proto == 43 || proto == 44 || proto == 60 || proto == 51 || proto == 135 ||
+                     proto == 139 || proto == 140;
+    if (!ext) return true;
+    if (n == 8 || at + 8 > end) return false;
+    if (proto == 44 && ((f[at + 2] << 8 | f[at + 3]) & ~7)) {
+      proto = f[at];
+      at += 8;
+      later = true;
+      return true;
+    }
+    const size_t hl = proto == 44 ? 8 : proto == 51 ? (size_t{f[at + 1]} + 2) * 4 : (size_t{f[at + 1]} + 1) * 8;
+    if (at + hl > end) return false;
+    proto = f[at];
+    at += hl;
+  }
+}
+
 struct World;
 
 class Backend final : public dp::PortBackend {
@@ -185,7 +214,11 @@ struct World {
                 rule(5, 0, true, kTcp, 443, 443, nullptr, true)};
     a->rules[2].icmp_type = 8;
     a->port_security = true;
-    a->sources = {{kMacA, prefix("10.0.0.1/32")}, {kMacA2, prefix("10.0.0.128/25")}, {kMacA2, prefix("fd00::1/128")}};
+    a->sources = {{kMacA, prefix("10.0.0.1/32")},
+                  {kMacA2, prefix("10.0.0.128/25")},
+                  {kMacA2, prefix("fd00::1/128")},
+                  {kMacA, dp::eui64_link_local(kMacA)},  // as ctl/firewall_build adds them
+                  {kMacA2, dp::eui64_link_local(kMacA2)}};
     auto c = std::make_shared<dp::FwPolicy>();
     c->groups = {"udp"};
     c->filtered = true;
@@ -227,18 +260,24 @@ struct World {
       FUZZ_CHECK(dhcp_discover || owned(false, reinterpret_cast<const uint8_t*>(&s)),
                  "port a sent from IPv4 %08x", k.nw_src);
     } else if (k.dl_type == kEthIpv6) {
-      FUZZ_CHECK(!(l4 && k.nw_proto == kIcmpv6 && k.tp_src == 134), "port a sent a router advertisement");
-      FUZZ_CHECK(!(l4 && k.nw_proto == kUdp && k.tp_src == 547), "port a sent a DHCPv6 server's reply");
+      // The upper layer behind the extension headers, walked here again.
+      uint8_t proto = 0;
+      size_t at = 0;
+      bool later = false;
+      FUZZ_CHECK(upper_layer(f, len, k.l3_ofs, proto, at, later), "port a sent IPv6 whose headers cannot be walked");
+      const bool has = !later && len >= at + 1;
+      FUZZ_CHECK(!(has && proto == kIcmpv6 && f[at] == 134), "port a sent a router advertisement");
+      FUZZ_CHECK(!(!later && len >= at + 2 && proto == kUdp && (f[at] << 8 | f[at + 1]) == 547),
+                 "port a sent a DHCPv6 server's reply");
       static const uint8_t kZero[16] = {};
-      const bool link_local = k.ipv6_src[0] == 0xfe && (k.ipv6_src[1] & 0xc0) == 0x80;
-      FUZZ_CHECK(std::memcmp(k.ipv6_src, kZero, 16) == 0 || link_local || owned(true, k.ipv6_src),
-                 "port a sent from an IPv6 address it does not own");
-      if (l4 && k.nw_proto == kIcmpv6 && k.tp_src == 136) {
-        FUZZ_CHECK(len >= size_t{k.l4_ofs} + 24, "port a sent a neighbor advertisement without a whole target");
-        const uint8_t* t = f + k.l4_ofs + 8;
-        FUZZ_CHECK((t[0] == 0xfe && (t[1] & 0xc0) == 0x80) || owned(true, t),
-                   "port a advertised an IPv6 address it does not own");
+      FUZZ_CHECK(std::memcmp(k.ipv6_src, kZero, 16) == 0 || owned(true, k.ipv6_src),
+                 "port a sent from an IPv6 address it does not own (link-local ones included)");
+      if (has && proto == kIcmpv6 && f[at] == 136) {
+        FUZZ_CHECK(len >= at + 24, "port a sent a neighbor advertisement without a whole target");
+        FUZZ_CHECK(owned(true, f + at + 8), "port a advertised an IPv6 address it does not own");
       }
+    } else {
+      FUZZ_CHECK(false, "port a sent EtherType %04x (only IPv4, ARP and IPv6 may pass)", k.dl_type);
     }
   }
 

@@ -24,10 +24,11 @@ std::string ct_address(const json& c) {
 void print_ct_list(const json& r, const Args&) {
   size_t wi = 18;
   for (const auto& c : r) wi = std::max(wi, ct_address(c).size());
-  std::cout << fmt::format("{:<15} {:<15} {:<15} {:<{}} {}\n", "NAME", "BRIDGE", "PORT", "IP", wi, "NETNS");
+  std::cout << fmt::format("{:<15} {:<15} {:<15} {:<{}} {:<5} {}\n", "NAME", "BRIDGE", "PORT", "IP", wi, "MTU",
+                           "NETNS");
   for (const auto& c : r)
-    std::cout << fmt::format("{:<15} {:<15} {:<15} {:<{}} {}\n", str(c, "name"), str(c, "bridge"), str(c, "port"),
-                             ct_address(c), wi, c["netns"].get<bool>() ? "yes" : "MISSING");
+    std::cout << fmt::format("{:<15} {:<15} {:<15} {:<{}} {:<5} {}\n", str(c, "name"), str(c, "bridge"), str(c, "port"),
+                             ct_address(c), wi, c.value("mtu", 1500), c["netns"].get<bool>() ? "yes" : "MISSING");
 }
 
 // ct show: one container of ct-list, every field.
@@ -41,6 +42,7 @@ void ct_show(const Args& a) {
     std::cout << "container " << str(c, "name") << "\n  bridge:  " << str(c, "bridge") << "\n  port:    "
               << str(c, "port") << "\n  ip:      " << ct_address(c) << "\n";
     if (!str(c, "gw").empty()) std::cout << "  gw:      " << str(c, "gw") << "\n";
+    std::cout << "  mtu:     " << c.value("mtu", 1500) << "\n";
     std::cout << "  mac:     " << str(c, "mac") << "\n  netns:   " << (c["netns"].get<bool>() ? "yes" : "MISSING")
               << "\n";
     if (!c.contains("dhcp")) return;

@@ -63,6 +63,7 @@ void print_show(const json& r, const Args&) {
     if (b.value("conntrack_max", kvnet::dp::kConntrackSize) != kvnet::dp::kConntrackSize)
       std::cout << "  conntrack_max: " << b["conntrack_max"];
     if (b.contains("conntrack_timeouts_changed")) std::cout << "  conntrack_timeouts: " << str(b, "conntrack_timeouts_changed");
+    if (b.contains("carried_mtu")) std::cout << "  carried_mtu: " << b["carried_mtu"];
     std::cout << "\n";
     for (const auto& p : b["ports"]) {
       std::cout << "        Port " << str(p, "name") << "\n            type: " << str(p, "type");

@@ -165,7 +165,10 @@ PortSpec read_port(DocReader& r, const YAML::Node& n, const std::string& bridge,
   p.kind = find_port_kind(type);
   if (!p.kind) r.fail(n["type"], "type '" + type + "' is unknown (" + port_kind_names() + ")");
   check_port_keys(r, n, *p.kind);
-  if (n["mtu"]) p.mtu = static_cast<uint32_t>(r.integer(n["mtu"], "mtu", dp::kMinMtu, dp::kMaxMtu));
+  if (n["mtu"]) {
+    p.mtu = static_cast<uint32_t>(r.integer(n["mtu"], "mtu", dp::kMinMtu, dp::kMaxMtu));
+    p.mtu_given = true;
+  }
   p.options = p.kind->parse(YamlOptions(r, n));
   vlan_config(r, n, p, bt);
   port_security(r, n, p);
@@ -748,7 +751,7 @@ Fields port_fields(const PortSpec& p, dp::BridgeType bt) {
   out.push_back({"name", p.name});
   out.push_back({"type", std::string(p.kind->name())});
   p.kind->emit(*p.options, out);
-  if (p.mtu != dp::kDefaultMtu) out.push_back({"mtu", std::to_string(p.mtu)});
+  if (p.mtu != dp::kDefaultMtu || p.mtu_given) out.push_back({"mtu", std::to_string(p.mtu)});
   if (!p.security.groups.empty()) {
     std::string g;
     for (const auto& x : p.security.groups) g += (g.empty() ? "" : ",") + x;

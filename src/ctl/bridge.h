@@ -45,6 +45,7 @@ struct PortSpec {
   const PortKind* kind = nullptr;
   std::shared_ptr<const PortOptions> options;  // the kind's typed options
   uint32_t mtu = dp::kDefaultMtu;
+  bool mtu_given = false;  // `mtu` written by the user (it wins over ctl/mtu.h's)
   bool has_vlan_config = false;  // any VLAN key given
   dp::VlanConfig vlan;
   PortSecurity security;  // security groups, port security (ctl/security.h)

@@ -1,5 +1,7 @@
 #include "ctl/firewall_build.h"
 
+#include <algorithm>
+
 #include "net/bytes.h"
 
 namespace kvnet::ctl {
@@ -124,6 +126,12 @@ std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const std:
       none.len = 32;
       fw->sources.push_back({own_mac, none});
     }
+    // Each MAC's own link-local address (EUI-64, what an IPv6 stack derives
+    // from it; another fe80:: address must be listed in allowed_addresses).
+    std::vector<uint64_t> macs;
+    for (const auto& s : fw->sources)
+      if (std::find(macs.begin(), macs.end(), s.mac) == macs.end()) macs.push_back(s.mac);
+    for (uint64_t m : macs) fw->sources.push_back({m, dp::eui64_link_local(m)});
   }
   return fw;
 }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "ctl/kinds/pcap.h"
+#include "ctl/mtu.h"
 #include "ctl/translate.h"
 #include "daemon/ct_dhcp.h"
 #include "daemon/gateway_host.h"
@@ -128,14 +129,32 @@ Status Applier::create_containers(Applying& a) {
         if (ct_dhcp_) ct_dhcp_->sync(cur.containers);
       });
     }
+  // Endpoints get the MTU their bridge can carry (ctl/mtu.h); measured only
+  // when a container or a port comes or goes.
+  const bool ports_changed = !a.plan.containers_added.empty() || !a.plan.ports_added.empty() ||
+                             !a.plan.ports_removed.empty() || !a.plan.ports_reconfigured.empty();
+  const auto mtus = ports_changed ? ctl::bridge_mtus(a.next) : std::map<std::string, uint32_t>{};
   for (const auto& c : a.plan.containers_added) {
-    auto s = a.restoring ? container_ensure(c) : container_create(c);
+    const uint32_t mtu = ctl::endpoint_mtu(a.next, c.port, mtus);
+    auto s = a.restoring ? container_ensure(c, mtu) : container_create(c, mtu);
     if (!s) {
       if (!a.restoring) return s;
       a.parked[c.port] = s.error().message;
       continue;
     }
     if (!a.restoring) a.txn.on_undo([c] { container_destroy(c.name, c.port).ok(); });
+  }
+  // Containers that stay: a tunnel came or went on their bridge.
+  if (ports_changed && !a.restoring && !a.next.containers.empty()) {
+    const auto old_mtus = ctl::bridge_mtus(a.cur);
+    for (const auto& c : a.next.containers) {
+      if (a.added_cts.count(c.name) || !netns_exists(c.name)) continue;
+      const uint32_t before = ctl::endpoint_mtu(a.cur, c.port, old_mtus);
+      const uint32_t after = ctl::endpoint_mtu(a.next, c.port, mtus);
+      if (before == after) continue;
+      if (auto s = container_set_mtu(c, after); !s) return s;
+      a.txn.on_undo([c, before] { container_set_mtu(c, before).ok(); });
+    }
   }
   return Ok{};
 }
@@ -181,8 +200,12 @@ Status Applier::open_backends(Applying& a) {
 // set is applied; a failure (or a later one) applies the old set again.
 Status Applier::apply_gateways(Applying& a) {
   if (!gws_) return Ok{};
+  if (!a.restoring && !a.plan.gateways_touched()) return Ok{};
+  std::map<std::string, uint32_t> mtus;  // DHCP option 26: what the gateway's bridge carries (ctl/mtu.h)
+  for (const auto& gw : a.next.gateways)
+    if (const auto m = ctl::bridge_mtu(a.next, gw.bridge); m && *m < dp::kDefaultMtu) mtus[gw.name] = *m;
+  gws_->set_dhcp_mtus(std::move(mtus));
   if (a.restoring) return gws_->apply(a.next.gateways, true);
-  if (!a.plan.gateways_touched()) return Ok{};
   a.txn.on_undo([this, old = a.cur.gateways] { gws_->apply(old, false).ok(); });
   return gws_->apply(a.next.gateways, false);
 }

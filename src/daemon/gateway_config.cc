@@ -64,7 +64,7 @@ DnsmasqPaths DnsmasqPaths::under(const std::string& root, const std::string& gat
   return p;
 }
 
-std::string dnsmasq_conf(const ctl::GatewaySpec& gw, const DnsmasqPaths& paths) {
+std::string dnsmasq_conf(const ctl::GatewaySpec& gw, const DnsmasqPaths& paths, uint32_t mtu) {
   const auto net = ctl::parse_ipv4_cidr(gw.ip);
   const std::string addr = net ? ctl::ipv4_str(net->addr) : "";
   std::ostringstream c;
@@ -79,6 +79,9 @@ std::string dnsmasq_conf(const ctl::GatewaySpec& gw, const DnsmasqPaths& paths) 
     << kDhcpLeaseSeconds << "\n";
   c << "dhcp-option=option:router," << addr << "\n";
   c << "dhcp-option=option:dns-server," << addr << "\n";
+  // The MTU the bridge can carry (a tunnel's inner MTU), sent even to a
+  // client that did not ask for it, as Neutron does.
+  if (mtu) c << "dhcp-option-force=option:mtu," << mtu << "\n";
   c << "dhcp-authoritative\n";
   c << "dhcp-leasefile=" << paths.leases << "\n";
   c << "log-facility=" << paths.log << "\n";

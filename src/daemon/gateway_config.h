@@ -43,7 +43,8 @@ struct DnsmasqPaths {
 // interface only, DHCP range with the gateway as router and DNS server,
 // leases and pid in its directory, nothing read from /etc (hosts, resolv.conf
 // is dnsmasq's default upstream).
-std::string dnsmasq_conf(const ctl::GatewaySpec& gw, const DnsmasqPaths& paths);
+// `mtu` (0: none) is offered as DHCP option 26.
+std::string dnsmasq_conf(const ctl::GatewaySpec& gw, const DnsmasqPaths& paths, uint32_t mtu = 0);
 
 // One line of dnsmasq's lease file: "EXPIRY MAC IP HOSTNAME CLIENT-ID".
 struct Lease {

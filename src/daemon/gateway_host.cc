@@ -166,7 +166,8 @@ Status KernelGatewayHost::apply_nft(const std::vector<ctl::GatewaySpec>& gws, bo
 }
 
 Status KernelGatewayHost::apply_dnsmasq(const ctl::GatewaySpec& gw, bool restoring) {
-  const std::string conf = dnsmasq_conf(gw, paths(gw.name));
+  const auto mtu = dhcp_mtus_.find(gw.name);
+  const std::string conf = dnsmasq_conf(gw, paths(gw.name), mtu == dhcp_mtus_.end() ? 0 : mtu->second);
   auto it = dns_.find(gw.name);
   if (it != dns_.end()) {
     Dnsmasq& d = it->second;

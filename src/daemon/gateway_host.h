@@ -66,6 +66,10 @@ class GatewayHost {
   // (kvnetd's start): a gateway's failure is recorded in its status and
   // retried, not returned.
   virtual Status apply(const std::vector<ctl::GatewaySpec>& gws, bool restoring) = 0;
+  // The MTU each gateway's DHCP offers (option 26: what its bridge can
+  // carry, ctl/mtu.h), by gateway name; a gateway not named offers none.
+  // Taken by the next apply().
+  virtual void set_dhcp_mtus(std::map<std::string, uint32_t> mtus) { (void)mtus; }
   virtual GatewayStatus status(const std::string& name) const = 0;
   virtual std::string nft_table() const = 0;  // "ip kvnet"
 };
@@ -84,6 +88,7 @@ class KernelGatewayHost final : public GatewayHost {
   KernelGatewayHost& operator=(const KernelGatewayHost&) = delete;
 
   Status apply(const std::vector<ctl::GatewaySpec>& gws, bool restoring) override;
+  void set_dhcp_mtus(std::map<std::string, uint32_t> mtus) override { dhcp_mtus_ = std::move(mtus); }
   GatewayStatus status(const std::string& name) const override;
   std::string nft_table() const override { return "ip " + o_.table; }
 
@@ -112,6 +117,7 @@ class KernelGatewayHost final : public GatewayHost {
   std::map<std::string, Dnsmasq> dns_;
   std::map<std::string, std::string> errors_;  // gateway -> why its kernel side is missing (restoring)
   bool table_written_ = false;
+  std::map<std::string, uint32_t> dhcp_mtus_;
 };
 
 }  // namespace kvnet::daemon

@@ -45,7 +45,7 @@ Result<std::string> run_command(const std::vector<std::string>& argv) {
 
 bool netns_exists(const std::string& name) { return std::filesystem::exists("/run/netns/" + name); }
 
-static Status configure_inside(const ContainerSpec& c) {
+static Status configure_inside(const ContainerSpec& c, uint32_t mtu) {
   const std::vector<std::string> ns = {"ip", "-n", c.name};
   auto ip = [&](std::vector<std::string> args) -> Status {
     std::vector<std::string> argv = ns;
@@ -58,6 +58,8 @@ static Status configure_inside(const ContainerSpec& c) {
   // container created before kvnet chose MACs, whose kernel-chosen MAC
   // changes here once (a veth takes a new MAC while up).
   if (auto s = ip({"link", "set", "eth0", "address", container_mac(c)}); !s) return s;
+  if (mtu)
+    if (auto s = ip({"link", "set", "eth0", "mtu", std::to_string(mtu)}); !s) return s;
   if (auto s = ip({"link", "set", "lo", "up"}); !s) return s;
   if (!c.ip.empty() && c.ip != "dhcp")  // dhcp: the DHCP client's script sets it
     if (auto s = ip({"addr", "replace", c.ip, "dev", "eth0"}); !s) return s;
@@ -67,7 +69,7 @@ static Status configure_inside(const ContainerSpec& c) {
   return Ok{};
 }
 
-Status container_create(const ContainerSpec& c) {
+Status container_create(const ContainerSpec& c, uint32_t mtu) {
   if (netns_exists(c.name)) return Error{"container '" + c.name + "': network namespace '" + c.name + "' already exists"};
   if (io::if_exists(c.port)) return Error{"container '" + c.name + "': interface '" + c.port + "' already exists"};
   if (auto r = run_command({"ip", "netns", "add", c.name}); !r) return Error{"container '" + c.name + "': " + r.error().message};
@@ -78,7 +80,11 @@ Status container_create(const ContainerSpec& c) {
   };
   if (auto r = run_command({"ip", "link", "add", c.port, "type", "veth", "peer", "name", "eth0", "netns", c.name}); !r)
     return undo(r.error());
-  if (auto s = configure_inside(c); !s) return undo(s.error());
+  // The host end is the switch port's plumbing: the host's stack stays out.
+  if (auto s = io::if_keep_host_out(c.port); !s) return undo(s.error());
+  if (mtu)
+    if (auto s = io::if_set_mtu(c.port, static_cast<int>(mtu)); !s) return undo(s.error());
+  if (auto s = configure_inside(c, mtu); !s) return undo(s.error());
   if (auto s = io::if_set_up(c.port, true); !s) return undo(s.error());
   return Ok{};
 }
@@ -92,18 +98,29 @@ Status container_destroy(const std::string& name, const std::string& port) {
   return Ok{};
 }
 
-Status container_ensure(const ContainerSpec& c) {
+Status container_ensure(const ContainerSpec& c, uint32_t mtu) {
   if (!netns_exists(c.name)) {
     if (io::if_exists(c.port)) run_command({"ip", "link", "del", c.port}).ok();
-    return container_create(c);
+    return container_create(c, mtu);
   }
   if (!io::if_exists(c.port)) {
     run_command({"ip", "-n", c.name, "link", "del", "eth0"}).ok();
     if (auto r = run_command({"ip", "link", "add", c.port, "type", "veth", "peer", "name", "eth0", "netns", c.name}); !r)
       return Error{"container '" + c.name + "': " + r.error().message};
   }
-  if (auto s = configure_inside(c); !s) return Error{"container '" + c.name + "': " + s.error().message};
+  if (auto s = io::if_keep_host_out(c.port); !s) return Error{"container '" + c.name + "': " + s.error().message};
+  if (mtu)
+    if (auto s = io::if_set_mtu(c.port, static_cast<int>(mtu)); !s) return Error{"container '" + c.name + "': " + s.error().message};
+  if (auto s = configure_inside(c, mtu); !s) return Error{"container '" + c.name + "': " + s.error().message};
   return io::if_set_up(c.port, true);
+}
+
+Status container_set_mtu(const ContainerSpec& c, uint32_t mtu) {
+  const std::string m = std::to_string(mtu ? mtu : dp::kDefaultMtu);
+  auto err = [&](const Error& e) -> Status { return Error{"container '" + c.name + "': " + e.message}; };
+  if (auto s = io::if_set_mtu(c.port, std::stoi(m)); !s) return err(s.error());
+  if (auto r = run_command({"ip", "-n", c.name, "link", "set", "eth0", "mtu", m}); !r) return err(r.error());
+  return Ok{};
 }
 
 }  // namespace kvnet::daemon

@@ -23,9 +23,14 @@ using ctl::ContainerSpec;
 Result<std::string> run_command(const std::vector<std::string>& argv);
 
 bool netns_exists(const std::string& name);
-Status container_create(const ContainerSpec& c);
+// `mtu` (ctl/mtu.h's endpoint_mtu; 0: the kernel's default) is set on both
+// ends of the veth.
+Status container_create(const ContainerSpec& c, uint32_t mtu = 0);
 Status container_destroy(const std::string& name, const std::string& port);
 // Re-creates what is missing (after a reboot or a manual deletion).
-Status container_ensure(const ContainerSpec& c);
+Status container_ensure(const ContainerSpec& c, uint32_t mtu = 0);
+// Sets both ends of a container's veth to `mtu` (the bridge it is on can
+// carry another).
+Status container_set_mtu(const ContainerSpec& c, uint32_t mtu);
 
 }  // namespace kvnet::daemon

@@ -2,6 +2,7 @@
 // topology file), export.
 #include "base/text.h"
 #include "ctl/kinds/patch.h"
+#include "ctl/mtu.h"
 #include "ctl/warnings.h"
 #include "daemon/service_args.h"
 #include "daemon/verbs.h"
@@ -25,6 +26,7 @@ Result<json> ConfigVerbs::ping(const Args&) { return json{{"version", "0.1.0"}};
 
 Result<json> ConfigVerbs::show(const Args&) {
   json bridges = json::array();
+  const auto mtus = ctl::bridge_mtus(cur_);  // what each bridge carries (ctl/mtu.h: tunnels measured)
   for (const auto& b : cur_.bridges) {
     json ports = json::array();
     for (const auto& p : b.ports) {
@@ -53,6 +55,7 @@ Result<json> ConfigVerbs::show(const Args&) {
       ports.push_back(j);
     }
     json bj{{"name", b.name}, {"type", std::string(dp::to_string(b.type))}, {"ports", ports}};
+    if (auto it = mtus.find(b.name); it != mtus.end()) bj["carried_mtu"] = it->second;
     if (b.type != dp::BridgeType::kHub) {
       bj["mac_aging"] = b.settings.mac_aging_sec;
       bj["mac_table_size"] = b.settings.mac_table_size;
@@ -68,8 +71,11 @@ Result<json> ConfigVerbs::show(const Args&) {
     bridges.push_back(bj);
   }
   json cts = json::array();
-  for (const auto& c : cur_.containers)
-    cts.push_back({{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw}});
+  for (const auto& c : cur_.containers) {
+    const uint32_t m = ctl::endpoint_mtu(cur_, c.port, mtus);
+    cts.push_back({{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw},
+                   {"mtu", m ? m : dp::kDefaultMtu}});
+  }
   return json{{"db", store_path()}, {"bridges", bridges}, {"containers", cts}};
 }
 

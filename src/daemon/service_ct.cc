@@ -3,6 +3,7 @@
 // (validate, plan, apply, store); its namespace and veth are made when the
 // plan is applied (Service::create_containers, daemon/netns.h).
 #include "base/text.h"
+#include "ctl/mtu.h"
 #include "daemon/ct_dhcp.h"
 #include "daemon/netns.h"
 #include "daemon/service.h"
@@ -66,9 +67,11 @@ Result<json> Service::ct_del(const Args& a) {
 
 Result<json> Service::ct_list(const Args&) {
   json out = json::array();
+  const auto mtus = ctl::bridge_mtus(cur_);
   for (const auto& c : cur_.containers) {
-    json j{{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw},
-           {"mac", container_mac(c)}, {"netns", netns_exists(c.name)}};
+    const uint32_t m = ctl::endpoint_mtu(cur_, c.port, mtus);  // what its eth0 was given
+    json j{{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip},
+           {"gw", c.gw}, {"mac", container_mac(c)}, {"mtu", m ? m : dp::kDefaultMtu}, {"netns", netns_exists(c.name)}};
     if (c.ip == "dhcp" && ct_dhcp_) {
       const CtDhcpStatus s = ct_dhcp_->status(c.name);
       json d{{"client", s.client}, {"pid", s.pid}, {"restarts", s.restarts}};

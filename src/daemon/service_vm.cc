@@ -14,6 +14,8 @@
 #include "base/text.h"
 #include "ctl/kinds/patch.h"
 #include "daemon/service.h"
+
+#include "ctl/mtu.h"
 #include "daemon/service_args.h"
 #include "daemon/vm_host.h"
 
@@ -114,7 +116,9 @@ void Service::restore_vms() {
 }
 
 Status Service::start_vm(const VmSpec& vm) {
-  if (auto s = vms_->start(vm); !s) return s;
+  std::vector<uint32_t> mtus;  // what each NIC's bridge can carry (ctl/mtu.h)
+  for (const auto& n : vm.nics) mtus.push_back(ctl::endpoint_mtu(cur_, n.port));
+  if (auto s = vms_->start(vm, mtus); !s) return s;
   for (const auto& n : vm.nics) reopen_port(n.port);  // the TAP exists now
   return Ok{};
 }

@@ -157,7 +157,7 @@ Result<vm::Launch> VmHost::prepare(const ctl::VmSpec& vm) const {
   return l;
 }
 
-Status VmHost::start(const ctl::VmSpec& vm) {
+Status VmHost::start(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus) {
   const std::string ctx = "vm '" + vm.name + "': ";
   if (running(vm.name)) return Error{ctx + "is already running"};
   auto l = prepare(vm);
@@ -186,6 +186,7 @@ Status VmHost::start(const ctl::VmSpec& vm) {
   auto g = std::make_unique<Guest>();
   g->name = vm.name;
   g->accel = l->accel;
+  l->nic_mtus = nic_mtus;
   g->argv = vm::qemu_argv(vm, p, *l);
   const std::string name = vm.name;
   auto pid = sup_.spawn(name, g->argv,

@@ -84,7 +84,9 @@ class VmHost {
   // accelerator, the boot files, the memory. Errors name the VM.
   Result<vm::Launch> prepare(const ctl::VmSpec& vm) const;
   // Creates the TAPs and starts QEMU; nothing is left behind on failure.
-  Status start(const ctl::VmSpec& vm);
+  // `nic_mtus`: NIC i's MTU for the guest (ctl/mtu.h's endpoint_mtu; 0 or
+  // absent: its default), given on the kernel command line.
+  Status start(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus = {});
   // ACPI power-off; QEMU is killed if it still runs after `timeout`.
   Status stop(const std::string& name, std::chrono::milliseconds timeout);
   Status kill(const std::string& name);

@@ -45,6 +45,8 @@ enum class Drop : uint8_t {
   kSpoofedArp,           // port security: ARP for an address that is not the port's
   kDhcpServer,           // port security: the endpoint answers as a DHCP server
   kRouterAdvert,         // port security: the endpoint sends IPv6 router advertisements
+  kBadEthertype,         // port security: not IPv4, ARP or IPv6
+  kBadIpv6Headers,       // port security: IPv6 extension headers that cannot be walked to the upper layer
   kMirrorOutput,         // received on a port reserved as a mirror's output
   kCount
 };
@@ -85,6 +87,9 @@ inline constexpr DropName kDropTable[] = {
     {Drop::kSpoofedArp, "spoofed_arp", "port security: ARP for an address that is not the port's"},
     {Drop::kDhcpServer, "dhcp_server", "port security: the endpoint may not act as a DHCP server"},
     {Drop::kRouterAdvert, "router_advert", "port security: the endpoint may not send router advertisements"},
+    {Drop::kBadEthertype, "bad_ethertype", "port security: only IPv4, ARP and IPv6 may be sent"},
+    {Drop::kBadIpv6Headers, "bad_ipv6_headers",
+     "port security: IPv6 extension headers too many (over 8), truncated, or past the packet"},
     {Drop::kMirrorOutput, "mirror_output", "the port is a mirror's output: what it receives is dropped"},
 };
 constexpr bool drop_table_complete() {

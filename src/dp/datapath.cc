@@ -72,6 +72,7 @@ std::unique_ptr<PortBackend> Datapath::remove_port(Port& p) {
   if (p.taps)
     for (const auto& t : p.taps->taps) t->port_removed();
   frames_.put(p.pending);
+  frames_.put(p.bounced);
   for (size_t i = 0; i < q_len_; ++i)  // forget a queued reference
     if (queue_[(q_head_ + i) % queue_.size()] == &p) queue_[(q_head_ + i) % queue_.size()] = nullptr;
   p.bridge->detach(p);
@@ -215,6 +216,7 @@ void Datapath::deliver(Port& in, FrameBatch& batch) {
   Deferred& d = deferred_[(d_head_ + d_len_++) % kMaxDeferred];
   d.port = &out;
   d.batch = out.pending;
+  d.bounced = false;
   out.pending.clear();
 }
 
@@ -245,6 +247,25 @@ void Datapath::flush(Port& out) {
   } else {
     send_finalized(out, b);
   }
+  if (out.bounced.count) [[unlikely]]
+    defer_bounced(out);
+}
+
+// The ICMP errors a backend wrote in place of frames it could not carry go
+// back through the bridge as if they had arrived on the port (a router's
+// answer comes from where the packet was going), from drain(): a bridge's
+// process() is never re-entered.
+void Datapath::defer_bounced(Port& out) {
+  FrameBatch b = out.bounced;
+  out.bounced.clear();
+  if (d_len_ == kMaxDeferred) {  // bounded like patch hand-overs: no reply then
+    frames_.put(b);
+    return;
+  }
+  Deferred& d = deferred_[(d_head_ + d_len_++) % kMaxDeferred];
+  d.port = &out;
+  d.batch = b;
+  d.bounced = true;
 }
 
 void Datapath::hand_over(Port& out, FrameBatch& b) {
@@ -315,9 +336,15 @@ void Datapath::drain() {
       Deferred& d = deferred_[d_head_];
       FrameBatch b = d.batch;
       Port* p = d.port;
+      const bool bounced = d.bounced;
       d_head_ = (d_head_ + 1) % kMaxDeferred;
       --d_len_;
-      hand_over(*p, b);
+      if (bounced) [[unlikely]] {
+        depth_ = b[0]->meta.depth;
+        deliver(*p, b);
+      } else {
+        hand_over(*p, b);
+      }
       continue;
     }
     Port* p = queue_[q_head_];

@@ -111,6 +111,7 @@ class Datapath final : public PipelineContext {
   void flush(Port& out);
   void hand_over(Port& patch, net::FrameBatch& batch);  // a patch port's frames to its peer
   void send_finalized(Port& out, net::FrameBatch& batch);
+  void defer_bounced(Port& out);  // the backend's ICMP replies, run from drain()
   void drain();
   // Port mirrors (dp/mirror.cc): what `in` received, what `out` is given.
   void mirror_received(Port& in, net::FrameBatch& batch);
@@ -133,6 +134,7 @@ class Datapath final : public PipelineContext {
   struct Deferred {
     Port* port;
     net::FrameBatch batch;
+    bool bounced = false;  // ICMP replies received on `port` (Port::bounced), not a patch hand-over
   };
   static constexpr size_t kMaxDeferred = 256;
   std::vector<Deferred> deferred_;

@@ -114,6 +114,28 @@ const FwRule* fw_match(const FwPolicy& p, const net::FlowKey& k, bool ingress) {
   return nullptr;
 }
 
+bool ipv6_upper(const net::FlowKey& k, std::span<const uint8_t> f, Ipv6Upper& out) {
+  return k.dl_type == kEthIpv6 && net::ipv6_upper(f.data(), f.size(), k.l3_ofs, out);
+}
+
+IpPrefix eui64_link_local(uint64_t mac) {
+  IpPrefix p;
+  p.v6 = true;
+  p.len = 128;
+  p.addr[0] = 0xfe;
+  p.addr[1] = 0x80;
+  const auto b = [&](int i) { return static_cast<uint8_t>(mac >> (8 * (5 - i))); };  // wire byte i
+  p.addr[8] = b(0) ^ 0x02;  // the universal/local bit inverted
+  p.addr[9] = b(1);
+  p.addr[10] = b(2);
+  p.addr[11] = 0xff;
+  p.addr[12] = 0xfe;
+  p.addr[13] = b(3);
+  p.addr[14] = b(4);
+  p.addr[15] = b(5);
+  return p;
+}
+
 const char* to_string(SourceVerdict v) {
   switch (v) {
     case SourceVerdict::kOk: return "ok";
@@ -122,9 +144,44 @@ const char* to_string(SourceVerdict v) {
     case SourceVerdict::kBadArp: return "spoofed_arp";
     case SourceVerdict::kDhcpServer: return "dhcp_server";
     case SourceVerdict::kRouterAdvert: return "router_advert";
+    case SourceVerdict::kBadEtherType: return "ethertype";
+    case SourceVerdict::kBadIpv6Headers: return "ipv6_headers";
   }
   return "?";
 }
+
+namespace {
+
+// The IPv6 part of check_source: the upper layer behind the extension
+// headers decides (an RA behind a destination options header is an RA).
+SourceVerdict check_ipv6_source(const FwPolicy& p, const net::FlowKey& k, std::span<const uint8_t> frame,
+                                uint64_t mac) {
+  Ipv6Upper up;
+  if (!ipv6_upper(k, frame, up)) return SourceVerdict::kBadIpv6Headers;
+  const size_t end = frame.size();
+  if (!up.later_fragment) {
+    // Type (ICMPv6) or source port (UDP): the first bytes of the upper-layer header.
+    if (up.proto == kIcmpv6 && size_t{up.ofs} + 1 <= end && frame[up.ofs] == 134) return SourceVerdict::kRouterAdvert;
+    if (up.proto == kUdp && size_t{up.ofs} + 2 <= end && (frame[up.ofs] << 8 | frame[up.ofs + 1]) == 547)
+      return SourceVerdict::kDhcpServer;
+    if (up.proto == kIcmpv6 && size_t{up.ofs} + 1 <= end && frame[up.ofs] == 136) {
+      // A neighbour advertisement binds its target address to the sender's
+      // MAC, as an ARP reply does: only for the port's own addresses (its
+      // link-local one included). The target follows type, code, checksum
+      // and flags.
+      constexpr size_t kTargetOfs = 8;
+      if (end < size_t{up.ofs} + kTargetOfs + 16) return SourceVerdict::kBadArp;
+      if (!source_allowed(p, mac, true, frame.data() + up.ofs + kTargetOfs)) return SourceVerdict::kBadArp;
+    }
+  }
+  static const uint8_t kUnspecified[16] = {};
+  if (std::memcmp(k.ipv6_src, kUnspecified, 16) == 0) return SourceVerdict::kOk;  // DAD, DHCPv6 solicit
+  // Link-local sources too: only the port's own (its MAC's EUI-64 address,
+  // or one listed in allowed_addresses; ctl/firewall_build adds them).
+  return source_allowed(p, mac, true, k.ipv6_src) ? SourceVerdict::kOk : SourceVerdict::kBadIp;
+}
+
+}  // namespace
 
 SourceVerdict check_source(const FwPolicy& p, const net::FlowKey& k, std::span<const uint8_t> frame) {
   if (!p.port_security) return SourceVerdict::kOk;
@@ -139,6 +196,7 @@ SourceVerdict check_source(const FwPolicy& p, const net::FlowKey& k, std::span<c
     return source_allowed(p, mac, false, spa) ? SourceVerdict::kOk : SourceVerdict::kBadArp;
   }
   if (k.dl_type == kEthIpv4) {
+    if (k.flags & net::kFlowL3Truncated) return SourceVerdict::kBadIp;  // no source address to check
     if (l4 && k.nw_proto == kUdp && k.tp_src == 67) return SourceVerdict::kDhcpServer;
     if (k.nw_src == 0 && l4 && k.nw_proto == kUdp && k.tp_src == 68 && k.tp_dst == 67)
       return SourceVerdict::kOk;  // a DHCP client before it has an address
@@ -146,27 +204,10 @@ SourceVerdict check_source(const FwPolicy& p, const net::FlowKey& k, std::span<c
     v4_bytes(k.nw_src, a);
     return source_allowed(p, mac, false, a) ? SourceVerdict::kOk : SourceVerdict::kBadIp;
   }
-  if (k.dl_type == kEthIpv6) {
-    if (l4 && k.nw_proto == kIcmpv6 && k.tp_src == 134) return SourceVerdict::kRouterAdvert;
-    if (l4 && k.nw_proto == kUdp && k.tp_src == 547) return SourceVerdict::kDhcpServer;
-    if (l4 && k.nw_proto == kIcmpv6 && k.tp_src == 136) {
-      // A neighbour advertisement binds its target address to the sender's
-      // MAC, as an ARP reply does: only for the port's own addresses (and
-      // link-local ones, as for sources). The target follows type, code,
-      // checksum and flags.
-      constexpr size_t kTargetOfs = 8;
-      if (frame.size() < size_t{k.l4_ofs} + kTargetOfs + 16) return SourceVerdict::kBadArp;
-      const uint8_t* target = frame.data() + k.l4_ofs + kTargetOfs;
-      const bool link_local = target[0] == 0xfe && (target[1] & 0xc0) == 0x80;
-      if (!link_local && !source_allowed(p, mac, true, target)) return SourceVerdict::kBadArp;
-    }
-    static const uint8_t kUnspecified[16] = {};
-    if (std::memcmp(k.ipv6_src, kUnspecified, 16) == 0) return SourceVerdict::kOk;  // DAD, DHCPv6 solicit
-    // Link-local (fe80::/10) from the port's own MAC: what every IPv6 stack uses first.
-    if (k.ipv6_src[0] == 0xfe && (k.ipv6_src[1] & 0xc0) == 0x80) return SourceVerdict::kOk;
-    return source_allowed(p, mac, true, k.ipv6_src) ? SourceVerdict::kOk : SourceVerdict::kBadIp;
-  }
-  return SourceVerdict::kOk;  // other EtherTypes carry no address to check; the MAC was
+  if (k.dl_type == kEthIpv6) return check_ipv6_source(p, k, frame, mac);
+  // Neutron's allow-list: a port-secured endpoint speaks IPv4, ARP and IPv6
+  // only (no LLDP, no STP, no 802.1ad tag, no IPX ... on the MAC alone).
+  return SourceVerdict::kBadEtherType;
 }
 
 }  // namespace kvnet::dp

@@ -9,9 +9,11 @@
 //                                     egress: it comes from the endpoint, its
 //                                     destination is the remote
 //   check_source(policy, key, frame)  may the endpoint send this frame?
-//                                     (own MAC, own addresses, ARP replies and
-//                                     IPv6 neighbour advertisements only for
-//                                     them, no DHCP server, no IPv6 RA)
+//                                     (own MAC, only IPv4, ARP and IPv6,
+//                                     own addresses, ARP replies and IPv6
+//                                     neighbour advertisements only for
+//                                     them, no DHCP server, no IPv6 RA; the
+//                                     IPv6 extension headers walked first)
 //
 // A policy is built on the control thread (ctl/firewall_build) and never
 // changed after: a new one replaces it whole (the port holds a shared_ptr).
@@ -77,12 +79,32 @@ struct FwPolicy {
 // The first rule that allows `key` in that direction, or null.
 const FwRule* fw_match(const FwPolicy& p, const net::FlowKey& key, bool ingress);
 
-enum class SourceVerdict : uint8_t { kOk, kBadMac, kBadIp, kBadArp, kDhcpServer, kRouterAdvert };
+enum class SourceVerdict : uint8_t {
+  kOk,
+  kBadMac,
+  kBadIp,
+  kBadArp,
+  kDhcpServer,
+  kRouterAdvert,
+  kBadEtherType,    // not IPv4, ARP or IPv6 (Neutron's allow-list)
+  kBadIpv6Headers,  // an extension header chain that cannot be walked to its end
+};
 const char* to_string(SourceVerdict v);
 // Port security for a frame the endpoint sends (kOk without port_security).
 // `frame` is the frame `key` was parsed from: a neighbour advertisement's
 // target address is read from it (without it, or truncated: kBadArp).
 SourceVerdict check_source(const FwPolicy& p, const net::FlowKey& key, std::span<const uint8_t> frame = {});
+
+// The upper layer of the IPv6 packet `key` was parsed from, behind its
+// extension headers (net/flow_key.h: net::ipv6_upper); false if it is not
+// IPv6 or the chain cannot be walked. Allocates nothing.
+using net::Ipv6Upper;
+using net::kMaxIpv6ExtHeaders;
+bool ipv6_upper(const net::FlowKey& key, std::span<const uint8_t> frame, Ipv6Upper& out);
+
+// fe80::/64 with the EUI-64 interface identifier of `mac` (RFC 4291
+// appendix A): the link-local address an IPv6 stack derives from its MAC.
+IpPrefix eui64_link_local(uint64_t mac);
 
 // The frame's family and addresses as fw_match sees them (false: not IP).
 bool fw_addresses(const net::FlowKey& key, bool& v6, uint8_t src[16], uint8_t dst[16]);

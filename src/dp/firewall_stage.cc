@@ -1,5 +1,7 @@
 #include "dp/firewall_stage.h"
 
+#include <cstdio>
+
 #include "dp/port.h"
 #include "dp/bridge.h"
 
@@ -16,6 +18,8 @@ Drop drop_of(SourceVerdict v) {
     case SourceVerdict::kBadArp: return Drop::kSpoofedArp;
     case SourceVerdict::kDhcpServer: return Drop::kDhcpServer;
     case SourceVerdict::kRouterAdvert: return Drop::kRouterAdvert;
+    case SourceVerdict::kBadEtherType: return Drop::kBadEthertype;
+    case SourceVerdict::kBadIpv6Headers: return Drop::kBadIpv6Headers;
     case SourceVerdict::kOk: break;
   }
   return Drop::kSpoofedMac;
@@ -42,6 +46,13 @@ std::string spoof_text(SourceVerdict v, const net::FlowKey& k) {
       return "ARP from " + k.arp_sha.str() + " for " + net::ipv4_str(k.nw_src) + ", an address the port does not own";
     case SourceVerdict::kDhcpServer: return "a DHCP server's reply: the port may not act as a DHCP server";
     case SourceVerdict::kRouterAdvert: return "an IPv6 router advertisement: the port may not act as a router";
+    case SourceVerdict::kBadEtherType: {
+      char t[8];
+      std::snprintf(t, sizeof t, "0x%04x", k.dl_type);
+      return std::string("EtherType ") + t + ": only IPv4, ARP and IPv6 may be sent";
+    }
+    case SourceVerdict::kBadIpv6Headers:
+      return "IPv6 extension headers that cannot be walked to the upper layer (more than 8, or cut short)";
     case SourceVerdict::kOk: break;
   }
   return "";

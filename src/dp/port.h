@@ -20,6 +20,7 @@
 #include "dp/counters.h"
 #include "dp/vlan.h"
 #include "net/frame.h"
+#include "net/icmp_error.h"
 
 namespace kvnet::dp {
 
@@ -152,6 +153,12 @@ struct Port {
   // Datapath scratch: frames waiting to be sent or handed to the peer.
   net::FrameBatch pending;
   bool queued = false;
+  // ICMP "fragmentation needed" / "packet too big" replies the backend made
+  // of frames it could not carry (a tunnel's too_big, net/icmp_error.h):
+  // the datapath runs them through the bridge as received on this port,
+  // after the send. At most a batch per send; the limiter is the port's.
+  net::FrameBatch bounced;
+  net::IcmpRateLimit icmp_limit;
 
   std::string path() const;  // "bridge/port"
 };

@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 namespace kvnet::io {
 namespace {
@@ -71,6 +73,47 @@ Result<int> if_hw_type(const std::string& name) {
   // SAFETY: SIOCGIFHWADDR reads and writes only the ifreq we own.
   if (ioctl(s.fd, SIOCGIFHWADDR, &r) < 0) return Error{"interface '" + name + "': " + std::strerror(errno)};
   return static_cast<int>(r.ifr_hwaddr.sa_family);
+}
+
+namespace {
+
+struct HostOutSetting {
+  const char* family;  // "ipv4" or "ipv6": /proc/sys/net/FAMILY/conf/IFNAME/KEY
+  const char* key;
+  const char* value;
+};
+// Order matters: accept_ra and autoconf first, so that nothing from a router
+// advertisement lands between the interface's creation and disable_ipv6.
+constexpr HostOutSetting kHostOut[] = {
+    {"ipv6", "accept_ra", "0"},  {"ipv6", "autoconf", "0"},  {"ipv6", "disable_ipv6", "1"},
+    {"ipv4", "arp_ignore", "8"}, {"ipv4", "rp_filter", "1"}, {"ipv4", "forwarding", "0"},
+};
+
+}  // namespace
+
+Status if_keep_host_out(const std::string& name) {
+  if (name.empty() || name.size() >= IFNAMSIZ || name.find('/') != std::string::npos || name == "." || name == "..")
+    return Error{"interface name '" + name + "' is invalid"};
+  for (const auto& s : kHostOut) {
+    const std::string dir = std::string("/proc/sys/net/") + s.family + "/conf/" + name;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+      if (std::string(s.family) == "ipv6" && !std::filesystem::exists("/proc/sys/net/ipv6", ec)) continue;  // no IPv6
+      return Error{"interface '" + name + "': " + dir + " does not exist"};
+    }
+    std::ofstream f(dir + "/" + s.key);
+    f << s.value;
+    f.flush();
+    if (!f) return Error{"interface '" + name + "': cannot set " + s.family + " " + s.key + "=" + s.value};
+  }
+  return Ok{};
+}
+
+std::string host_out_settings() {
+  std::string out;
+  for (const auto& s : kHostOut)
+    out += (out.empty() ? "" : " ") + std::string(s.family) + "/" + s.key + "=" + s.value;
+  return out;
 }
 
 }  // namespace kvnet::io

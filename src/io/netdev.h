@@ -16,4 +16,18 @@ Status if_set_mtu(const std::string& name, int mtu);
 // The link-layer type (ARPHRD_*: 1 Ethernet, 772 loopback, 65534 none).
 Result<int> if_hw_type(const std::string& name);
 
+// Keeps the host's own IP stack out of an interface that is only a switch
+// port's plumbing (the host end of a container's veth, a VM's TAP): what
+// arrives on it is the switch's, not the host's. Call it before the
+// interface goes up. IPv6 off on it (disable_ipv6=1: no link-local address,
+// nothing received; accept_ra=0, autoconf=0: no route from a router
+// advertisement), IPv4 without addresses and with arp_ignore=8 (no ARP
+// answers for the host's addresses), rp_filter=1 (strict: nothing that
+// arrives on it is routed, delivered or forwarded, as no route leads back
+// through it) and forwarding=0. A host without IPv6 has no IPv6 settings:
+// those are skipped. Errors name the interface and the setting.
+Status if_keep_host_out(const std::string& name);
+// The values if_keep_host_out sets, as "ipv6/disable_ipv6=1 ..." (docs, tests).
+std::string host_out_settings();
+
 }  // namespace kvnet::io

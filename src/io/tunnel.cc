@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "net/bytes.h"
+#include "net/icmp_error.h"
 #include "io/runtime.h"
 #include "net/vlan_ops.h"
 
@@ -114,29 +115,6 @@ size_t ip_header_len(int family) { return family == AF_INET6 ? net::kIpv6HeaderL
 }  // namespace
 
 // ---------------------------------------------------------------- addresses
-
-std::optional<IpAddr> IpAddr::parse(std::string_view s) {
-  const std::string str(s);
-  IpAddr a;
-  // SAFETY: inet_pton writes at most 16 bytes into b.
-  if (inet_pton(AF_INET, str.c_str(), a.b.data()) == 1) {
-    a.family = AF_INET;
-    return a;
-  }
-  if (inet_pton(AF_INET6, str.c_str(), a.b.data()) == 1) {
-    a.family = AF_INET6;
-    return a;
-  }
-  return std::nullopt;
-}
-
-std::string IpAddr::str() const {
-  if (unset()) return "-";
-  char buf[INET6_ADDRSTRLEN];
-  // SAFETY: inet_ntop writes at most sizeof buf bytes.
-  if (!inet_ntop(family, b.data(), buf, sizeof buf)) return "?";
-  return buf;
-}
 
 std::string_view to_string(TunnelType t) {
   switch (t) {
@@ -449,6 +427,26 @@ uint32_t TunnelSocket::send(size_t sock, mmsghdr* msgs, uint32_t n) {
 
 // ---------------------------------------------------------------- the port
 
+uint32_t tunnel_path_mtu(const TunnelConfig& c) {
+  uint32_t mtu = 0;
+  for (const auto& r : c.remotes)
+    if (uint32_t m = route_mtu(r); m && (!mtu || m < mtu)) mtu = m;
+  if (!mtu && !c.local.unset()) mtu = local_mtu(c.local);
+  return mtu ? mtu : 1500;
+}
+
+uint32_t tunnel_inner_mtu(const TunnelConfig& c) {
+  size_t hdr = 0;
+  switch (c.type) {
+    case TunnelType::kVxlan: hdr = net::kUdpHeaderLen + net::kVxlanHeaderLen; break;
+    case TunnelType::kGeneve: hdr = net::kUdpHeaderLen + net::kGeneveHeaderLen; break;
+    case TunnelType::kGre: hdr = c.has_key || c.nvgre ? 8 : 4; break;
+  }
+  const size_t over = ip_header_len(c.family()) + hdr + net::kEthHeaderLen;
+  const uint32_t path = tunnel_path_mtu(c);
+  return path > over ? static_cast<uint32_t>(path - over) : 0;
+}
+
 Result<std::unique_ptr<TunnelBackend>> TunnelBackend::open(const std::string& name, const TunnelConfig& c) {
   auto b = std::unique_ptr<TunnelBackend>(new TunnelBackend());
   b->name_ = name;
@@ -461,15 +459,12 @@ Result<std::unique_ptr<TunnelBackend>> TunnelBackend::open(const std::string& na
   if (!sock) return Error{"port '" + name + "': " + sock.error().message};
   b->sock_ = std::move(*sock);
 
-  uint32_t mtu = 0;
-  for (const auto& r : c.remotes)
-    if (uint32_t m = route_mtu(r); m && (!mtu || m < mtu)) mtu = m;
-  if (!mtu && !c.local.unset()) mtu = local_mtu(c.local);
-  b->path_mtu_ = mtu ? mtu : 1500;
+  b->path_mtu_ = tunnel_path_mtu(c);
   const size_t over = ip_header_len(family) + b->header_len() + net::kEthHeaderLen;
   b->inner_mtu_ = b->path_mtu_ > over ? static_cast<uint32_t>(b->path_mtu_ - over) : 0;
 
-  b->table_.reserve(c.max_learned);  // no rehash while the datapath learns
+  // Allocated here, on the control thread, once: learning never allocates.
+  b->table_ = std::make_unique<TunnelFdb>(c.max_learned, c.max_static, uint64_t{c.aging_s} * 1000000000ULL);
   return b;
 }
 
@@ -524,20 +519,8 @@ bool TunnelBackend::accepts(uint32_t vni, const IpAddr& src) const {
 bool TunnelBackend::admit(net::Frame& f, uint32_t vni, const IpAddr& src, uint64_t now_ns) {
   if (cfg_.type == TunnelType::kGre && cfg_.nvgre) vni = net::gre_vsid(vni);
   if (f.len() >= net::kEthHeaderLen && !(f.data()[6] & 1)) {  // learn a unicast source
-    const Key k{vni, net::Mac::from_bytes(f.data() + 6).u64()};
-    auto it = table_.find(k);
-    if (it == table_.end()) {
-      if (table_.size() >= cfg_.max_learned) expire(now_ns);
-      if (table_.size() < cfg_.max_learned) {
-        table_.emplace(k, Remote{src, now_ns, false});
-        learned_count_.store(table_.size(), std::memory_order_relaxed);
-        flood_dirty_ = true;
-      }
-    } else if (!it->second.is_static) {
-      if (!(it->second.addr == src)) flood_dirty_ = true;
-      it->second.addr = src;
-      it->second.seen_ns = now_ns;
-    }
+    const TunnelFdb::Learn l = table_->learn(vni, net::Mac::from_bytes(f.data() + 6).u64(), src, now_ns);
+    if (l == TunnelFdb::Learn::kNew) learned_count_.store(table_->size(), std::memory_order_relaxed);
   }
   if (!cfg_.vni_map.empty()) {
     uint16_t vlan = 0;
@@ -555,26 +538,13 @@ bool TunnelBackend::admit(net::Frame& f, uint32_t vni, const IpAddr& src, uint64
   return true;
 }
 
-void TunnelBackend::expire(uint64_t now_ns) {
-  constexpr uint64_t kSec = 1000000000ULL;
-  if (now_ns < last_expire_ns_ + kSec) return;  // a scan of the table: at most once a second
-  last_expire_ns_ = now_ns;
-  const uint64_t aging = uint64_t{cfg_.aging_s} * kSec;
-  const size_t n = std::erase_if(table_, [&](const auto& kv) {
-    const Remote& r = kv.second;
-    return !r.is_static && now_ns > r.seen_ns && now_ns - r.seen_ns > aging;
-  });
-  if (!n) return;
-  learned_count_.store(table_.size(), std::memory_order_relaxed);
-  flood_dirty_ = true;
+const IpAddr* TunnelBackend::lookup(uint32_t vni, const net::Mac& dst, uint64_t now_ns) const {
+  return table_->lookup(vni, dst.u64(), now_ns);
 }
 
-const IpAddr* TunnelBackend::lookup(uint32_t vni, const net::Mac& dst, uint64_t now_ns) const {
-  const auto it = table_.find({vni, dst.u64()});
-  if (it == table_.end()) return nullptr;
-  const Remote& r = it->second;
-  if (!r.is_static && now_ns > r.seen_ns && now_ns - r.seen_ns > uint64_t{cfg_.aging_s} * 1000000000ULL) return nullptr;
-  return &r.addr;
+std::span<const IpAddr> TunnelBackend::flood_list() const {
+  if (cfg_.remote_flow) return table_->flood();
+  return cfg_.remotes;
 }
 
 std::optional<uint32_t> TunnelBackend::egress_vni(net::Frame& f) {
@@ -667,15 +637,24 @@ uint32_t TunnelBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
   };
 
   uint64_t now = 0;
+  // A vni_map pops the frame's tag: it leaves 4 bytes shorter.
+  const size_t popped = cfg_.vni_map.empty() ? 0 : net::kVlanTagLen;
+  const size_t max_len = path_mtu_ > outer ? path_mtu_ - outer + popped : 0;
   for (uint32_t i = 0; i < batch.count; ++i) {
     net::Frame* f = batch[i];
+    if (f->len() > max_len) [[unlikely]] {
+      // Counted, and answered as a router would (before the tag is popped,
+      // so that the reply is switched back in the frame's VLAN).
+      drop(dp::Drop::kTooBig);
+      if (port_ && !port_->bounced.full() && net::reply_too_big(*f, max_len, port_->icmp_limit)) {
+        port_->bounced.add(f);
+        batch.frames[i] = nullptr;
+      }
+      continue;
+    }
     const std::optional<uint32_t> vni = egress_vni(*f);
     if (!vni) {
       drop(dp::Drop::kUnmappedVlan);
-      continue;
-    }
-    if (f->len() + outer > path_mtu_) {
-      drop(dp::Drop::kTooBig);
       continue;
     }
     const uint32_t hash = net::inner_flow_hash(f->data(), f->len());
@@ -685,7 +664,7 @@ uint32_t TunnelBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
       if (!now) now = monotonic_ns();
       one = lookup(*vni, net::Mac::from_bytes(f->data()), now);
     }
-    const std::vector<IpAddr>& flood = cfg_.remote_flow ? flow_flood() : cfg_.remotes;
+    const std::span<const IpAddr> flood = flood_list();
     const uint32_t fanout = one ? 1 : static_cast<uint32_t>(flood.size());
     if (!fanout) {
       drop(dp::Drop::kNoRemote);
@@ -731,20 +710,12 @@ uint32_t TunnelBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
   }
   flush();
   uint32_t fails = 0;
-  for (uint32_t i = 0; i < batch.count; ++i) fails += failed[i];
-  pool.put(batch);
+  for (uint32_t i = 0; i < batch.count; ++i) {
+    fails += failed[i];
+    if (batch[i]) pool.put(batch[i]);  // null: it became an ICMP reply (port_->bounced)
+  }
+  batch.clear();
   return handled - fails;
-}
-
-const std::vector<IpAddr>& TunnelBackend::flow_flood() {
-  if (!flood_dirty_) return flow_flood_;
-  // Every remote of a static entry or a learned one (aged ones included
-  // until they are replaced: they are still the last known VTEPs).
-  flow_flood_.clear();
-  for (const auto& [k, r] : table_)
-    if (std::find(flow_flood_.begin(), flow_flood_.end(), r.addr) == flow_flood_.end()) flow_flood_.push_back(r.addr);
-  flood_dirty_ = false;
-  return flow_flood_;
 }
 
 std::string TunnelBackend::explain(const net::Frame& f) const {
@@ -786,11 +757,7 @@ std::string TunnelBackend::explain(const net::Frame& f) const {
     to.push_back(one->str());
     why = "learned or static remote of " + net::Mac::from_bytes(f.data()).str();
   } else {
-    std::vector<IpAddr> flood = cfg_.remotes;
-    if (cfg_.remote_flow)
-      for (const auto& [k, r] : table_)
-        if (std::find(flood.begin(), flood.end(), r.addr) == flood.end()) flood.push_back(r.addr);
-    for (const auto& a : flood) to.push_back(a.str());
+    for (const auto& a : flood_list()) to.push_back(a.str());
     why = (f.data()[0] & 1) ? "broadcast/multicast: head-end replication" : "unknown unicast: flooded to every remote";
   }
   if (to.empty()) return out + "(none): would drop it, no remote known (no_remote)";
@@ -801,7 +768,9 @@ std::string TunnelBackend::explain(const net::Frame& f) const {
     out += ", IP protocol 47";
   out += ", ttl " + std::to_string(cfg_.ttl) + ", tos " + std::to_string(cfg_.tos) + ", DF; " +
          std::to_string(total) + " bytes on the underlay";
-  if (total > path_mtu_) out += ": would drop it, over the path MTU " + std::to_string(path_mtu_) + " (too_big)";
+  if (total > path_mtu_)
+    out += ": would drop it, over the path MTU " + std::to_string(path_mtu_) +
+           " (too_big; an IPv4 packet with DF or an IPv6 one is answered with ICMP fragmentation needed / packet too big)";
   return out + " [" + why + "]";
 }
 
@@ -820,12 +789,10 @@ std::string TunnelBackend::describe() const {
   for (size_t i = 0; i < cfg_.remotes.size(); ++i) out += (i ? "," : "") + cfg_.remotes[i].str();
   out += " via " + sock_->describe() + ", path mtu " + std::to_string(path_mtu_) + ", inner mtu " +
          std::to_string(inner_mtu_) + ", learned " + std::to_string(learned_count()) + " MAC(s)";
-  return out;
-}
-
-std::vector<std::pair<std::pair<uint32_t, net::Mac>, TunnelBackend::Remote>> TunnelBackend::remotes_snapshot() const {
-  std::vector<std::pair<std::pair<uint32_t, net::Mac>, Remote>> out;
-  for (const auto& [k, r] : table_) out.push_back({{k.vni, net::Mac::from_u64(k.mac)}, r});
+  const TunnelFdb::Stats& st = table_->stats();  // datapath-written counters: a torn read cannot occur on x86-64
+  if (st.evicted || st.full || st.static_full)
+    out += " (table of " + std::to_string(cfg_.max_learned) + " full: " + std::to_string(st.evicted) + " evicted, " +
+           std::to_string(st.full) + " not learned, " + std::to_string(st.static_full) + " static refused)";
   return out;
 }
 
@@ -836,8 +803,8 @@ std::string TunnelBackend::remote_of(uint16_t vlan, uint64_t mac) const {
     if (it == cfg_.vni_map.end()) return "";
     vni = it->second;
   }
-  const auto it = table_.find({vni, mac});
-  return it == table_.end() ? "" : it->second.addr.str();
+  const IpAddr* a = table_->find(vni, mac);  // aged or not: the last known remote
+  return a ? a->str() : "";
 }
 
 void TunnelBackend::set_static_remote(uint16_t vlan, uint64_t mac, const std::string& remote) {
@@ -847,14 +814,12 @@ void TunnelBackend::set_static_remote(uint16_t vlan, uint64_t mac, const std::st
     if (it == cfg_.vni_map.end()) return;
     vni = it->second;
   }
-  const Key k{vni, mac};
   if (remote.empty()) {
-    if (auto it = table_.find(k); it != table_.end() && it->second.is_static) table_.erase(it);
+    table_->remove_static(vni, mac);
   } else if (auto a = IpAddr::parse(remote)) {
-    table_[k] = Remote{*a, 0, true};
+    table_->set_static(vni, mac, *a);  // refused past max_static: counted in its stats (describe)
   }
-  learned_count_.store(table_.size(), std::memory_order_relaxed);
-  flood_dirty_ = true;
+  learned_count_.store(table_->size(), std::memory_order_relaxed);
 }
 
 }  // namespace kvnet::io

@@ -19,7 +19,8 @@
 //
 // A TunnelBackend is one port: its VNI or key (or a vni_map of local VLANs to
 // VNIs), its remotes (a fixed flood list, or `flow`: from static FDB
-// entries and learning), and the table it learns on receive: inner source
+// entries and learning), and the table it learns on receive (io/tunnel_fdb.h:
+// fixed capacity, nothing allocated on the datapath thread): inner source
 // MAC -> outer source address, per VNI, with aging. A known unicast goes to
 // its remote; broadcast, multicast and unknown unicast go to every remote of
 // the flood list (head-end replication).
@@ -43,19 +44,12 @@
 
 #include "base/result.h"
 #include "dp/port.h"
+#include "io/ip_addr.h"
+#include "io/tunnel_fdb.h"
 #include "net/headers.h"
 #include "net/tunnel.h"
 
 namespace kvnet::io {
-
-struct IpAddr {
-  int family = 0;  // AF_INET or AF_INET6; 0: unset
-  std::array<uint8_t, 16> b{};
-  static std::optional<IpAddr> parse(std::string_view s);
-  std::string str() const;
-  bool unset() const { return family == 0; }
-  bool operator==(const IpAddr&) const = default;
-};
 
 enum class TunnelType : uint8_t { kVxlan, kGeneve, kGre };
 std::string_view to_string(TunnelType t);
@@ -74,13 +68,22 @@ struct TunnelConfig {
   bool csum = false;             // UDP: outer checksums over IPv4 too (always over IPv6)
   std::map<uint16_t, uint32_t> vni_map;  // local VLAN -> VNI (empty: untagged, `vni`)
   uint32_t aging_s = 300;
-  uint32_t max_learned = 8192;
+  uint32_t max_learned = 8192;  // learned stations (io/tunnel_fdb.h: the least recently seen gives way)
+  uint32_t max_static = 4096;   // static remotes (fdb-add ... remote_ip=)
   int family() const;  // of the local address or else the first remote (AF_INET if none)
   // Static remotes (fdb-add ... remote_ip=A) reach the backend through
   // PortBackend::set_static_remote, not through the configuration.
 };
 
 class TunnelBackend;
+
+// The underlay path MTU to the remotes (the smallest route MTU; else the
+// local address's interface MTU; else 1500), measured now through the
+// kernel's routes, and the inner MTU that leaves: the largest inner frame
+// payload (IP packet) a VM or container behind the tunnel can send whole.
+// Control thread (system calls). TunnelBackend::open measures the same.
+uint32_t tunnel_path_mtu(const TunnelConfig& c);
+uint32_t tunnel_inner_mtu(const TunnelConfig& c);
 
 // Drops of packets that reached no port.
 struct TunnelSocketCounters {
@@ -186,7 +189,8 @@ class TunnelBackend final : public dp::PortBackend {
   size_t learned_count() const { return learned_count_.load(std::memory_order_relaxed); }
   // The remote VTEPs it floods to: the configured list, or (remote_ip=flow)
   // every one known from static and learned entries. Datapath thread.
-  size_t remote_count() { return cfg_.remote_flow ? flow_flood().size() : cfg_.remotes.size(); }
+  size_t remote_count() const { return flood_list().size(); }
+  const TunnelFdb::Stats& learning_stats() const { return table_->stats(); }
 
   // --- for TunnelSocket::receive (datapath thread) ---
   // Whether a packet with this VNI/key from `src` is this port's.
@@ -196,31 +200,13 @@ class TunnelBackend final : public dp::PortBackend {
   bool admit(net::Frame& f, uint32_t vni, const IpAddr& src, uint64_t now_ns);
   uint32_t port_id() const { return port_id_; }
 
-  // A learned or static remote of (vni, mac) (for fdb-show), or unset.
-  struct Remote {
-    IpAddr addr;
-    uint64_t seen_ns = 0;
-    bool is_static = false;
-  };
-  std::vector<std::pair<std::pair<uint32_t, net::Mac>, Remote>> remotes_snapshot() const;
 
  private:
   TunnelBackend() = default;
-  struct Key {
-    uint32_t vni;
-    uint64_t mac;
-    bool operator==(const Key&) const = default;
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.mac * 0x9e3779b97f4a7c15ULL ^ k.vni); }
-  };
   // The VNI a frame leaving this port carries (pops the VLAN tag with a
   // vni_map); nullopt: drop (counted).
   std::optional<uint32_t> egress_vni(net::Frame& f);
   const IpAddr* lookup(uint32_t vni, const net::Mac& dst, uint64_t now_ns) const;
-  // The table is full: forgets learned entries that aged out (at most once a
-  // second), so that new stations can be learned.
-  void expire(uint64_t now_ns);
   size_t header_len() const;
   size_t build_header(uint8_t* out, uint32_t vni, uint32_t hash) const;
 
@@ -231,11 +217,8 @@ class TunnelBackend final : public dp::PortBackend {
   uint32_t inner_mtu_ = 1450;
   dp::Port* port_ = nullptr;  // while attached
   uint32_t port_id_ = 0;
-  const std::vector<IpAddr>& flow_flood();  // remote_flow: every remote known
-  std::unordered_map<Key, Remote, KeyHash> table_;  // datapath thread
-  std::vector<IpAddr> flow_flood_;
-  bool flood_dirty_ = true;
-  uint64_t last_expire_ns_ = 0;
+  std::span<const IpAddr> flood_list() const;  // the configured remotes, or (remote_flow) every one known
+  std::unique_ptr<TunnelFdb> table_;            // datapath thread
   std::atomic<size_t> learned_count_{0};
 };
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "net/headers.h"
@@ -150,6 +151,51 @@ ParseStatus parse_flow(const uint8_t* p, size_t len, FlowKey& k) {
     default: break;
   }
   return ParseStatus::kOk;
+}
+
+bool ipv6_upper(const uint8_t* f, size_t len, size_t l3, Ipv6Upper& out) {
+  if (len < l3 + 40 || (f[l3] >> 4) != 6) return false;
+  // The packet ends at its payload length or at the frame's end, whichever is first.
+  const size_t end = std::min(len, l3 + 40 + (size_t{f[l3 + 4]} << 8 | f[l3 + 5]));
+  uint8_t next = f[l3 + 6];
+  size_t at = l3 + 40;
+  out = Ipv6Upper{};
+  for (int i = 0; i <= kMaxIpv6ExtHeaders; ++i) {
+    size_t hl;
+    switch (next) {
+      case 0:    // hop-by-hop options
+      case 43:   // routing
+      case 60:   // destination options
+      case 135:  // mobility
+      case 139:  // HIP
+      case 140:  // shim6
+        if (at + 8 > end) return false;
+        hl = (size_t{f[at + 1]} + 1) * 8;
+        break;
+      case 51:  // authentication header: its length is in 4-byte units, minus 2
+        if (at + 8 > end) return false;
+        hl = (size_t{f[at + 1]} + 2) * 4;
+        break;
+      case 44:  // fragment: 8 bytes; a non-first fragment carries no upper-layer header
+        if (at + 8 > end) return false;
+        if ((size_t{f[at + 2]} << 8 | f[at + 3]) & 0xfff8) {
+          out.proto = f[at];
+          out.ofs = static_cast<uint16_t>(at + 8);
+          out.later_fragment = true;
+          return true;
+        }
+        hl = 8;
+        break;
+      default:
+        out.proto = next;
+        out.ofs = static_cast<uint16_t>(at);
+        return true;
+    }
+    if (i == kMaxIpv6ExtHeaders || at + hl > end) return false;
+    next = f[at];
+    at += hl;
+  }
+  return false;
 }
 
 std::string ipv4_str(uint32_t a) {

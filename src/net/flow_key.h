@@ -62,6 +62,23 @@ enum class ParseStatus : uint8_t {
 // layers are reported in key.flags.
 ParseStatus parse_flow(const uint8_t* p, size_t len, FlowKey& key);
 
+// An IPv6 packet's upper layer, found behind its extension headers.
+struct Ipv6Upper {
+  uint8_t proto = 0;            // the upper-layer protocol (59: no next header)
+  uint16_t ofs = 0;             // offset of its header in the frame
+  bool later_fragment = false;  // a fragment other than the first: no upper-layer header in it
+};
+// At most this many extension headers are walked; a longer chain is refused.
+inline constexpr int kMaxIpv6ExtHeaders = 8;
+// Walks the extension headers (hop-by-hop, routing, fragment, destination
+// options, AH, mobility, HIP, shim6) of the IPv6 packet at offset `l3` of
+// the `len` bytes at `p`, within its payload length. False if the fixed
+// header is not there (or not version 6), or the chain is longer than
+// kMaxIpv6ExtHeaders or runs past the packet. The flow key does not walk
+// them (its nw_proto is the first next header); port security and ICMP
+// errors do. Allocates nothing.
+bool ipv6_upper(const uint8_t* p, size_t len, size_t l3, Ipv6Upper& out);
+
 std::string ipv4_str(uint32_t host_order);
 std::string ipv6_str(const uint8_t* a);
 

@@ -133,12 +133,13 @@ VmPaths VmPaths::under(const std::string& root, const std::string& vm) {
   return p;
 }
 
-std::string kernel_cmdline(const ctl::VmSpec& vm) {
+std::string kernel_cmdline(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus) {
   std::string c = "console=ttyS0";
   if (!vm.cmdline.empty()) c += " " + vm.cmdline;
   c += " kvnet.hostname=" + vm.name;
   for (size_t i = 0; i < vm.nics.size(); ++i) {
     if (!vm.nics[i].ip.empty()) c += " kvnet.ip" + std::to_string(i) + "=" + vm.nics[i].ip;
+    if (i < nic_mtus.size() && nic_mtus[i]) c += " kvnet.mtu" + std::to_string(i) + "=" + std::to_string(nic_mtus[i]);
     if (!vm.nics[i].gw.empty()) c += " kvnet.gw=" + vm.nics[i].gw;
   }
   return c;
@@ -192,7 +193,7 @@ std::vector<std::string> qemu_argv(const ctl::VmSpec& vm, const VmPaths& paths, 
   } else {
     a.insert(a.end(), {"-kernel", l.kernel});
     if (!l.initrd.empty()) a.insert(a.end(), {"-initrd", l.initrd});
-    a.insert(a.end(), {"-append", kernel_cmdline(vm)});
+    a.insert(a.end(), {"-append", kernel_cmdline(vm, l.nic_mtus)});
   }
   a.insert(a.end(), {"-pidfile", paths.pidfile});
   return a;
@@ -202,7 +203,12 @@ Result<int> create_vm_tap(const std::string& name) {
   auto tap = io::open_tap(name, {.must_create = true});
   if (!tap) return tap.error();
   // QEMU sets the virtio-net header size and the offloads itself, from
-  // what the guest's driver negotiates.
+  // what the guest's driver negotiates. The host side is the switch port's
+  // plumbing: the host's stack stays out of it.
+  if (auto s = io::if_keep_host_out(name); !s) {
+    ::close(tap->fd);
+    return Error{"tap '" + name + "': " + s.error().message};
+  }
   if (auto s = io::if_set_up(name, true); !s) {
     ::close(tap->fd);
     return Error{"tap '" + name + "': " + s.error().message};

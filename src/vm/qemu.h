@@ -76,14 +76,15 @@ struct Launch {
   std::string disk;                     // resolved
   DiskFormat disk_format = DiskFormat::kRaw;
   int first_tap_fd = 3;  // NIC i's TAP is fd first_tap_fd + i in QEMU
+  std::vector<uint32_t> nic_mtus;  // NIC i's MTU in the guest (0 or absent: its default)
 };
 // A value inside one of QEMU's comma-separated options: commas doubled.
 std::string qemu_opt_value(const std::string& v);
 // The -blockdev argument for a disk: JSON, a format node over a file node.
 std::string blockdev_json(const std::string& path, DiskFormat f);
 // The kernel command line: console on the serial port, the user's words,
-// then kvnet.ipN / kvnet.gw / kvnet.hostname for kvnet's guest /init.
-std::string kernel_cmdline(const ctl::VmSpec& vm);
+// then kvnet.ipN / kvnet.mtuN / kvnet.gw / kvnet.hostname for kvnet's guest /init.
+std::string kernel_cmdline(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus = {});
 std::vector<std::string> qemu_argv(const ctl::VmSpec& vm, const VmPaths& paths, const Launch& l);
 
 // What a running QEMU was started with, read back from its argv (its

@@ -74,6 +74,14 @@ class PortKind {
   // none (a tunnel's vni_map: a trunk of the mapped VLANs).
   virtual std::optional<dp::VlanConfig> implied_vlan(const PortOptions& /*o*/) const { return std::nullopt; }
 
+  // The largest IP packet the port can carry whole, when its kind limits it
+  // below what the port's `mtu` says (a tunnel: the underlay's path MTU
+  // minus the encapsulation, measured now); nullopt: no such limit.
+  // ctl/mtu.h takes the smallest of a broadcast domain's for its endpoints.
+  virtual std::optional<uint32_t> carried_mtu(const PortSpec& /*p*/, const BridgeSpec& /*b*/) const {
+    return std::nullopt;
+  }
+
   // The datapath's view: name and patch-ness.
   dp::KindTag tag() const { return {name(), is_patch()}; }
   virtual bool is_patch() const { return false; }

@@ -209,6 +209,17 @@ class TunnelKind final : public PortKind {
     return v;
   }
 
+  std::optional<uint32_t> carried_mtu(const PortSpec& p, const BridgeSpec& b) const override {
+    const io::TunnelConfig& c = p.as<TunnelOptions>()->cfg;
+    uint32_t m = io::tunnel_inner_mtu(c);
+    // Tags a frame keeps inside the tunnel count against it: a switch port
+    // that sends tagged frames (no vni_map to pop the tag) carries 4 bytes
+    // less, a dot1q-tunnel port (service and customer tag) 8.
+    if (b.type == dp::BridgeType::kSwitch && c.vni_map.empty() && p.vlan.mode != dp::VlanMode::kAccess)
+      m -= std::min<uint32_t>(m, p.vlan.mode == dp::VlanMode::kDot1qTunnel ? 8 : 4);
+    return m;
+  }
+
   bool same_backend(const PortOptions& a, const PortOptions& b) const override {
     // Any change re-opens the tunnel (its socket is shared and cheap to re-join).
     const io::TunnelConfig& x = static_cast<const TunnelOptions&>(a).cfg;

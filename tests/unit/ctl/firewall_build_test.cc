@@ -55,10 +55,13 @@ TEST(FirewallBuild, PortSecuritySourcesUseTheEndpointMac) {
   const Topology t = topo();
   auto fw = build_firewall(t, "a");
   ASSERT_TRUE(fw->port_security);
-  ASSERT_EQ(fw->sources.size(), 2u);
+  ASSERT_EQ(fw->sources.size(), 3u);
   EXPECT_EQ(fw->sources[0].mac, 0x52540000000aULL);
   EXPECT_EQ(fw->sources[0].prefix.str(), "10.0.0.1/32");
   EXPECT_EQ(fw->sources[1].prefix.str(), "10.0.9.0/24");
+  // and the MAC's own link-local address, no other fe80:: one
+  EXPECT_EQ(fw->sources[2].mac, 0x52540000000aULL);
+  EXPECT_EQ(fw->sources[2].prefix.str(), "fe80::5054:ff:fe00:a/128");
   EXPECT_FALSE(build_firewall(t, "b")->port_security);
 }
 
@@ -72,11 +75,14 @@ TEST(FirewallBuild, PortSecurityOnAContainerWithoutMacUsesTheMacKvnetGivesIt) {
   EXPECT_EQ(endpoint_mac(*t, "b"), "02:07:b5:4a:11:b0");
   auto fw = build_firewall(*t, "b");
   ASSERT_TRUE(fw->port_security);
-  ASSERT_EQ(fw->sources.size(), 2u);
+  // Each MAC's own link-local address (EUI-64) comes after the addresses.
+  ASSERT_EQ(fw->sources.size(), 4u);
   EXPECT_EQ(fw->sources[0].mac, 0x0207b54a11b0ULL);
   EXPECT_EQ(fw->sources[0].prefix.str(), "10.0.0.2/32");
   EXPECT_EQ(fw->sources[1].mac, 0x0200000000bbULL);
   EXPECT_EQ(fw->sources[1].prefix.str(), "10.0.7.7/32");
+  EXPECT_EQ(fw->sources[2].prefix.str(), "fe80::7:b5ff:fe4a:11b0/128");
+  EXPECT_EQ(fw->sources[3].prefix.str(), "fe80::ff:fe00:bb/128");
   // Without any address: the MAC alone (a DHCP client's 0.0.0.0).
   y.replace(y.find("ip: 10.0.0.2/24"), 15, "ip: dhcp");
   const std::string allowed = ", allowed_addresses: [\"02:00:00:00:00:bb:10.0.7.7\"]";
@@ -84,9 +90,10 @@ TEST(FirewallBuild, PortSecurityOnAContainerWithoutMacUsesTheMacKvnetGivesIt) {
   auto d = parse_topology(y, "", "/");
   ASSERT_TRUE(d) << d.error().message;
   fw = build_firewall(*d, "b");
-  ASSERT_EQ(fw->sources.size(), 1u);
+  ASSERT_EQ(fw->sources.size(), 2u);
   EXPECT_EQ(fw->sources[0].mac, 0x0207b54a11b0ULL);
   EXPECT_EQ(fw->sources[0].prefix.str(), "0.0.0.0/32");
+  EXPECT_EQ(fw->sources[1].prefix.str(), "fe80::7:b5ff:fe4a:11b0/128");
 }
 
 TEST(FirewallBuild, MembershipChangesAffectEveryPortNamingTheGroup) {

@@ -69,6 +69,14 @@ TEST(GatewayDnsmasq, ConfigurationBindsToTheGatewayOnly) {
     EXPECT_NE(c.find(line), std::string::npos) << line << " in\n" << c;
 }
 
+// Option 26, sent whether the client asks or not (Neutron's
+// dhcp-option-force), only when the bridge carries less than 1500.
+TEST(GatewayDnsmasq, OffersTheMtuTheBridgeCarries) {
+  const auto p = DnsmasqPaths::under("/var/lib/kvnet/gateways", "gw0");
+  EXPECT_NE(dnsmasq_conf(nat_gateway(), p, 1450).find("\ndhcp-option-force=option:mtu,1450\n"), std::string::npos);
+  EXPECT_EQ(dnsmasq_conf(nat_gateway(), p).find("option:mtu"), std::string::npos);
+}
+
 TEST(GatewayLeases, ParsesDnsmasqLeaseLines) {
   const std::string text =
       "1700000000 52:54:00:12:34:56 10.0.0.150 vm01 01:52:54:00:12:34:56\n"

@@ -5,8 +5,13 @@
 
 #include <cstring>
 
+#include "net/flow_key.h"
+#include "packets.h"
+
 namespace kvnet::dp {
 namespace {
+
+using testing::Bytes;
 
 IpPrefix pfx(const std::string& s) {
   IpPrefix p;
@@ -148,8 +153,37 @@ TEST(FwMatch, NotIpMatchesNothingAndNoRulesDenyAll) {
 FwPolicy secured() {
   FwPolicy p;
   p.port_security = true;
-  p.sources = {{0x525400000001, pfx("10.0.0.1")}, {0x525400000001, pfx("fd00::1")}, {0x0200000000aa, pfx("10.0.9.0/24")}};
+  p.sources = {{0x525400000001, pfx("10.0.0.1")},
+               {0x525400000001, pfx("fd00::1")},
+               {0x0200000000aa, pfx("10.0.9.0/24")},
+               {0x525400000001, eui64_link_local(0x525400000001)}};  // as ctl/firewall_build adds it
   return p;
+}
+
+// An IPv6 frame from 52:54:00:00:00:01: `next` is the first next header,
+// `payload` everything after the fixed header (extension headers and the
+// upper layer); its key parsed from it.
+struct Frame6 {
+  Bytes bytes;
+  net::FlowKey key;
+};
+Frame6 frame6(const char* src, const char* dst, uint8_t next, const Bytes& payload) {
+  Frame6 f;
+  f.bytes = testing::pkt::v6(next, pfx(src).addr, pfx(dst).addr, payload);
+  net::parse_flow(f.bytes.data(), f.bytes.size(), f.key);
+  return f;
+}
+SourceVerdict check6(const FwPolicy& p, const char* src, const char* dst, uint8_t next, const Bytes& payload) {
+  const Frame6 f = frame6(src, dst, next, payload);
+  return check_source(p, f.key, f.bytes);
+}
+// An extension header of 8 bytes (hop-by-hop, routing, destination options:
+// length 0) in front of `rest`, whose protocol is `next`.
+Bytes ext(uint8_t next, const Bytes& rest, uint8_t hdr_len = 0) {
+  Bytes b{next, hdr_len, 1, 4, 0, 0, 0, 0};  // a PadN option filling the header
+  b.resize((size_t{hdr_len} + 1) * 8, 0);
+  testing::pkt::append(b, rest);
+  return b;
 }
 
 TEST(CheckSource, OwnMacAndAddressesOnly) {
@@ -164,9 +198,11 @@ TEST(CheckSource, OwnMacAndAddressesOnly) {
   EXPECT_EQ(check_source(p, pair), SourceVerdict::kOk);
   pair.nw_src = (10u << 24) | 1;  // 10.0.0.1 is the other MAC's
   EXPECT_EQ(check_source(p, pair), SourceVerdict::kBadIp);
-  EXPECT_EQ(check_source(p, ipv6("fd00::1", "fd00::2", 6, 1, 2)), SourceVerdict::kOk);
-  EXPECT_EQ(check_source(p, ipv6("fd00::5", "fd00::2", 6, 1, 2)), SourceVerdict::kBadIp);
-  EXPECT_EQ(check_source(p, ipv6("fe80::5054:ff:fe00:1", "ff02::1", 58, 135, 0)), SourceVerdict::kOk);
+  EXPECT_EQ(check6(p, "fd00::1", "fd00::2", 6, testing::pkt::tcp(1, 2, 0x02)), SourceVerdict::kOk);
+  EXPECT_EQ(check6(p, "fd00::5", "fd00::2", 6, testing::pkt::tcp(1, 2, 0x02)), SourceVerdict::kBadIp);
+  EXPECT_EQ(check6(p, "fe80::5054:ff:fe00:1", "ff02::1", 58, testing::pkt::icmp(135, 0, 0, 0)), SourceVerdict::kOk);
+  EXPECT_EQ(check_source(p, ipv6("fd00::1", "fd00::2", 6, 1, 2)), SourceVerdict::kBadIpv6Headers)
+      << "an IPv6 frame is judged by its bytes: without them nothing passes";
   FwPolicy open;
   EXPECT_EQ(check_source(open, ipv4("1.2.3.4", "10.0.0.2", 6, 1, 2)), SourceVerdict::kOk);
 }
@@ -188,8 +224,9 @@ TEST(CheckSource, ArpOnlyForOwnAddressesDhcpAndRa) {
   EXPECT_EQ(check_source(p, ipv4("10.0.0.1", "10.0.0.255", 17, 67, 68)), SourceVerdict::kDhcpServer);
   EXPECT_EQ(check_source(p, ipv4("0.0.0.0", "255.255.255.255", 17, 68, 67)), SourceVerdict::kOk);
   EXPECT_EQ(check_source(p, ipv4("0.0.0.0", "255.255.255.255", 17, 5000, 67)), SourceVerdict::kBadIp);
-  EXPECT_EQ(check_source(p, ipv6("fe80::1", "ff02::1", 58, 134, 0)), SourceVerdict::kRouterAdvert);
-  EXPECT_EQ(check_source(p, ipv6("fd00::1", "ff02::1:2", 17, 547, 546)), SourceVerdict::kDhcpServer);
+  EXPECT_EQ(check6(p, "fe80::5054:ff:fe00:1", "ff02::1", 58, testing::pkt::icmp(134, 0, 0, 0)),
+            SourceVerdict::kRouterAdvert);
+  EXPECT_EQ(check6(p, "fd00::1", "ff02::1:2", 17, testing::pkt::udp(547, 546)), SourceVerdict::kDhcpServer);
 }
 
 // Found by tests/integration/firewall_test.sh: a port-secured container could
@@ -197,26 +234,118 @@ TEST(CheckSource, ArpOnlyForOwnAddressesDhcpAndRa) {
 // reply) and take its traffic. The target is read from the frame.
 TEST(CheckSource, NeighbourAdvertisementsOnlyForOwnAddresses) {
   const FwPolicy p = secured();
-  auto na = [](const char* target) {
-    std::vector<uint8_t> f(54 + 24 + 8, 0);  // Ethernet, IPv6, NA, target link-layer option
-    f[54] = 136;
-    f[58] = 0x20;  // override
-    std::memcpy(f.data() + 62, pfx(target).addr, 16);
-    return f;
+  const char* ll = "fe80::5054:ff:fe00:1";
+  auto na = [&](const char* target, uint8_t type = 136) {
+    Bytes m = testing::pkt::icmp(type, 0, 0x2000, 0);  // override
+    m.insert(m.end(), pfx(target).addr, pfx(target).addr + 16);
+    m.insert(m.end(), {2, 1, 0x52, 0x54, 0, 0, 0, 1});  // target link-layer address option
+    return frame6(ll, "ff02::1", 58, m);
   };
-  const net::FlowKey k = ipv6("fe80::5054:ff:fe00:1", "ff02::1", 58, 136, 0);
-  EXPECT_EQ(check_source(p, k, na("fd00::1")), SourceVerdict::kOk);
-  EXPECT_EQ(check_source(p, k, na("fe80::5054:ff:fe00:1")), SourceVerdict::kOk);
-  EXPECT_EQ(check_source(p, k, na("fd00::2")), SourceVerdict::kBadArp) << "someone else's address";
-  auto cut = na("fd00::1");
-  cut.resize(70);
-  EXPECT_EQ(check_source(p, k, cut), SourceVerdict::kBadArp) << "no whole target: refused";
-  EXPECT_EQ(check_source(p, k), SourceVerdict::kBadArp) << "no frame to read the target from";
-  net::FlowKey ns = k;  // a solicitation names whom it looks for, not itself
-  ns.tp_src = 135;
-  EXPECT_EQ(check_source(p, ns, na("fd00::2")), SourceVerdict::kOk);
+  auto check = [&](const FwPolicy& pol, const Frame6& f) { return check_source(pol, f.key, f.bytes); };
+  EXPECT_EQ(check(p, na("fd00::1")), SourceVerdict::kOk);
+  EXPECT_EQ(check(p, na(ll)), SourceVerdict::kOk) << "its own link-local address";
+  EXPECT_EQ(check(p, na("fd00::2")), SourceVerdict::kBadArp) << "someone else's address";
+  EXPECT_EQ(check(p, na("fe80::1")), SourceVerdict::kBadArp) << "a link-local address that is not its own";
+  Frame6 cut = na("fd00::1");
+  cut.bytes.resize(70);
+  EXPECT_EQ(check(p, cut), SourceVerdict::kBadArp) << "no whole target: refused";
+  EXPECT_EQ(check_source(p, cut.key), SourceVerdict::kBadIpv6Headers) << "no frame to read it from";
+  EXPECT_EQ(check(p, na("fd00::2", 135)), SourceVerdict::kOk) << "a solicitation names whom it looks for, not itself";
   FwPolicy open;
-  EXPECT_EQ(check_source(open, k, na("fd00::2")), SourceVerdict::kOk);
+  EXPECT_EQ(check(open, na("fd00::2")), SourceVerdict::kOk);
+}
+
+TEST(CheckSource, LinkLocalOnlyTheMacsOwn) {
+  const FwPolicy p = secured();
+  const Bytes echo = testing::pkt::icmp(128, 0, 1, 1);
+  EXPECT_EQ(eui64_link_local(0x525400000001).str(), "fe80::5054:ff:fe00:1/128");
+  EXPECT_EQ(eui64_link_local(0x020000000001).str(), "fe80::ff:fe00:1/128") << "the U/L bit inverted";
+  EXPECT_EQ(check6(p, "fe80::5054:ff:fe00:1", "fe80::1", 58, echo), SourceVerdict::kOk);
+  EXPECT_EQ(check6(p, "fe80::1", "fe80::2", 58, echo), SourceVerdict::kBadIp) << "any fe80:: no longer passes";
+  EXPECT_EQ(check6(p, "fe80::5054:ff:fe00:2", "fe80::1", 58, echo), SourceVerdict::kBadIp) << "another MAC's";
+  EXPECT_EQ(check6(p, "::", "ff02::1:ff00:1", 58, testing::pkt::icmp(135, 0, 0, 0)), SourceVerdict::kOk)
+      << "duplicate address detection";
+  FwPolicy listed = p;  // a stable-privacy address, listed in allowed_addresses
+  listed.sources.push_back({0x525400000001, pfx("fe80::1234")});
+  EXPECT_EQ(check6(listed, "fe80::1234", "fe80::2", 58, echo), SourceVerdict::kOk);
+}
+
+// Found by a probe: RAs, NAs and DHCPv6 server messages behind extension
+// headers passed (the flow key names the first header, not the upper layer).
+TEST(CheckSource, ExtensionHeadersAreWalked) {
+  using testing::pkt::icmp;
+  using testing::pkt::udp;
+  const FwPolicy p = secured();
+  const char* ll = "fe80::5054:ff:fe00:1";
+  const Bytes ra = icmp(134, 0, 0, 0, Bytes(8, 0));
+  EXPECT_EQ(check6(p, ll, "ff02::1", 60, ext(58, ra)), SourceVerdict::kRouterAdvert) << "behind destination options";
+  EXPECT_EQ(check6(p, ll, "ff02::1", 0, ext(43, ext(60, ext(58, ra)))), SourceVerdict::kRouterAdvert)
+      << "behind hop-by-hop, routing and destination options";
+  EXPECT_EQ(check6(p, ll, "ff02::1", 60, ext(58, ra, 2)), SourceVerdict::kRouterAdvert) << "a 24-byte header";
+  Bytes ah{58, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1};  // AH: (1 + 2) * 4 = 12 bytes
+  testing::pkt::append(ah, ra);
+  EXPECT_EQ(check6(p, ll, "ff02::1", 51, ah), SourceVerdict::kRouterAdvert) << "behind an authentication header";
+  EXPECT_EQ(check6(p, "fd00::1", "ff02::1:2", 60, ext(17, udp(547, 546))), SourceVerdict::kDhcpServer);
+  Bytes na = icmp(136, 0, 0x2000, 0);
+  const Bytes other = [] {
+    Bytes t(16, 0);
+    std::memcpy(t.data(), pfx("fd00::2").addr, 16);
+    return t;
+  }();
+  testing::pkt::append(na, other);
+  EXPECT_EQ(check6(p, ll, "ff02::1", 0, ext(58, na)), SourceVerdict::kBadArp) << "an NA for another's address";
+  Bytes first_frag{58, 0, 0x00, 0x01, 0, 0, 0, 7};  // offset 0, more fragments
+  testing::pkt::append(first_frag, ra);
+  EXPECT_EQ(check6(p, ll, "ff02::1", 44, first_frag), SourceVerdict::kRouterAdvert) << "a first fragment";
+  Bytes later_frag{58, 0, 0x00, 0x08, 0, 0, 0, 7};  // offset 8 bytes: no ICMPv6 header in it
+  testing::pkt::append(later_frag, Bytes{134, 0, 0, 0});
+  EXPECT_EQ(check6(p, ll, "ff02::1", 44, later_frag), SourceVerdict::kOk) << "a later fragment: the address decides";
+  EXPECT_EQ(check6(p, "fd00::9", "ff02::1", 44, later_frag), SourceVerdict::kBadIp);
+  EXPECT_EQ(check6(p, ll, "ff02::1", 60, ext(58, icmp(128, 0, 1, 1))), SourceVerdict::kOk) << "an echo request";
+
+  Bytes chain = ra;  // kMaxIpv6ExtHeaders headers pass, one more does not
+  for (int i = 0; i < kMaxIpv6ExtHeaders; ++i) chain = ext(i == 0 ? 58 : 60, chain);
+  const Bytes too_long = ext(60, chain);
+  EXPECT_EQ(check6(p, ll, "ff02::1", 60, chain), SourceVerdict::kRouterAdvert);
+  EXPECT_EQ(check6(p, ll, "ff02::1", 60, too_long), SourceVerdict::kBadIpv6Headers);
+  Frame6 cut = frame6(ll, "ff02::1", 60, ext(58, ra, 4));  // a 40-byte header the frame does not hold
+  cut.bytes.resize(54 + 20);
+  EXPECT_EQ(check_source(p, cut.key, cut.bytes), SourceVerdict::kBadIpv6Headers);
+  Frame6 lying = frame6(ll, "ff02::1", 60, ext(58, ra));  // payload length says the chain ends early
+  lying.bytes[18] = 0;
+  lying.bytes[19] = 4;
+  EXPECT_EQ(check_source(p, lying.key, lying.bytes), SourceVerdict::kBadIpv6Headers);
+}
+
+TEST(CheckSource, OnlyIpArpAndIpv6EtherTypes) {
+  const FwPolicy p = secured();
+  net::FlowKey k;
+  k.dl_src = net::Mac::from_u64(0x525400000001);
+  for (uint16_t t : {0x88cc /* LLDP */, 0x88a8 /* an 802.1ad tag */, 0x8137 /* IPX */, 0x8863 /* PPPoE */, 0x0026}) {
+    k.dl_type = t;
+    EXPECT_EQ(check_source(p, k), SourceVerdict::kBadEtherType) << std::hex << t;
+  }
+  FwPolicy open;
+  EXPECT_EQ(check_source(open, k), SourceVerdict::kOk) << "without port security anything goes";
+  EXPECT_STREQ(to_string(SourceVerdict::kBadEtherType), "ethertype");
+}
+
+TEST(Ipv6Upper, FindsTheUpperLayer) {
+  const Frame6 plain = frame6("fd00::1", "fd00::2", 6, testing::pkt::tcp(1, 2, 0x02));
+  Ipv6Upper up;
+  ASSERT_TRUE(ipv6_upper(plain.key, plain.bytes, up));
+  EXPECT_EQ(up.proto, 6);
+  EXPECT_EQ(up.ofs, 54);
+  EXPECT_FALSE(up.later_fragment);
+  const Frame6 two = frame6("fd00::1", "fd00::2", 0, ext(60, ext(17, testing::pkt::udp(1, 2)), 1));
+  ASSERT_TRUE(ipv6_upper(two.key, two.bytes, up));
+  EXPECT_EQ(up.proto, 17);
+  EXPECT_EQ(up.ofs, 54 + 16 + 8);
+  const Frame6 none = frame6("fd00::1", "fd00::2", 60, ext(59, {}));
+  ASSERT_TRUE(ipv6_upper(none.key, none.bytes, up));
+  EXPECT_EQ(up.proto, 59) << "no next header";
+  net::FlowKey v4 = ipv4("10.0.0.1", "10.0.0.2", 6, 1, 2);
+  EXPECT_FALSE(ipv6_upper(v4, plain.bytes, up));
 }
 
 }  // namespace

@@ -661,15 +661,15 @@ TEST(TunnelBackend, VniMapTagsAndUntags) {
 
 // ------------------------------------------------------------ learning
 
-// A full table makes room for new stations once old ones aged out; static
-// entries stay.
-TEST(TunnelBackend, AFullTableForgetsAgedStations) {
+// A full table makes room for a new station: the least recently seen one
+// gives way (io/tunnel_fdb.h, counted); static entries stay.
+TEST(TunnelBackend, AFullTableEvictsTheLeastRecentlySeen) {
   const uint16_t port = test_port();
   Peer remote(133, port);
   testing::Harness h(64);
   dp::Bridge& br = h.bridge("b", dp::BridgeType::kSwitch);
   TunnelConfig c = config(TunnelType::kVxlan, 131, {133}, 6);
-  c.max_learned = 3;
+  c.max_learned = 2;
   c.aging_s = 300;
   TunnelBackend* t = add_tunnel(h, br, "t", c);
   ASSERT_TRUE(t);
@@ -686,19 +686,18 @@ TEST(TunnelBackend, AFullTableForgetsAgedStations) {
     h.dp.pool().put(in);
   };
   arrive(kMacA, t0);
-  arrive(kMacB, t0);
-  EXPECT_EQ(t->learned_count(), 3u);
+  arrive(kMacB, t0 + 1);
+  EXPECT_EQ(t->learned_count(), 3u);  // with the static entry
   constexpr uint64_t kSec = 1000000000ULL;
   const uint64_t kMacD = 0x020000000d04;
-  arrive(kMacD, t0 + 10 * kSec);  // full, and nothing aged yet
-  EXPECT_EQ(t->remote_of(1, kMacD), "");
-  EXPECT_EQ(t->remote_of(1, kMacA), lo(133));
-  arrive(kMacD, t0 + 301 * kSec);  // A and B aged out
+  arrive(kMacD, t0 + 10 * kSec);  // full: A, seen least recently, goes
   EXPECT_EQ(t->remote_of(1, kMacD), lo(133));
   EXPECT_EQ(t->remote_of(1, kMacA), "");
-  EXPECT_EQ(t->remote_of(1, kMacB), "");
-  EXPECT_EQ(t->remote_of(1, kMacC), lo(134)) << "static entries do not age";
-  EXPECT_EQ(t->learned_count(), 2u);
+  EXPECT_EQ(t->remote_of(1, kMacB), lo(133));
+  EXPECT_EQ(t->learning_stats().evicted, 1u);
+  EXPECT_NE(t->describe().find("1 evicted"), std::string::npos) << t->describe();
+  EXPECT_EQ(t->remote_of(1, kMacC), lo(134)) << "static entries are never evicted";
+  EXPECT_EQ(t->learned_count(), 3u);
 }
 
 // ------------------------------------------------------------ remote_ip=flow
@@ -880,7 +879,48 @@ TEST(TunnelBackend, FramesOverThePathMtuAreTooBig) {
   net::Frame* f = pool.get();
   f->assign(over.data(), over.size());
   const std::string e = t->explain(*f);
-  EXPECT_NE(e.find("over the path MTU 1500 (too_big)"), std::string::npos) << e;
+  EXPECT_NE(e.find("over the path MTU 1500 (too_big;"), std::string::npos) << e;
+}
+
+// What does not fit is answered with ICMP "fragmentation needed", switched
+// back to the sender in its VLAN: with a vni_map the tag the tunnel would
+// pop stays on the reply, and does not count against the MTU reported.
+TEST(TunnelBackend, TooBigIsAnsweredInTheSendersVlan) {
+  const uint16_t port = test_port();
+  Peer remote(117, port);
+  testing::Harness h(64);
+  dp::Bridge& br = h.bridge("b", dp::BridgeType::kSwitch);
+  h.port(br, "h", testing::access(10));
+  TunnelConfig c = config(TunnelType::kVxlan, 115, {}, 0);
+  c.remote_flow = true;
+  c.vni_map = {{10, 5010}};
+  TunnelBackend* t = add_tunnel(h, br, "t", c, testing::trunk(1, {10}));
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->inner_mtu(), 1450u);  // no route measured: 1500
+  t->set_static_remote(10, kMacB, lo(117));
+  // A 1514-byte IPv4 packet with DF from A (on h) to B (behind the tunnel).
+  Bytes big = eth(kMacB, kMacA, {}, 0x0800, 14);
+  const Bytes ip = [] {
+    Bytes b{0x45, 0, 0x05, 0xdc, 0x12, 0x34, 0x40, 0x00, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2};
+    b.resize(1500, 0x61);
+    return b;
+  }();
+  big.insert(big.end(), ip.begin(), ip.end());
+  h.send("h", big, 1000000000ULL);
+  EXPECT_EQ(h.counters("t").dropped(dp::Drop::kTooBig), 1u);
+  EXPECT_FALSE(remote.recv(50).has_value()) << "nothing of it reached the underlay";
+  const auto back = h.take("h");
+  ASSERT_EQ(back.size(), 1u) << "the sender got the ICMP error";
+  const Bytes& r = back[0];
+  ASSERT_EQ(r.size(), 14u + 576u) << "untagged again on the access port";
+  EXPECT_EQ(net::Mac::from_bytes(r.data()).u64(), kMacA);
+  EXPECT_EQ(net::Mac::from_bytes(r.data() + 6).u64(), kMacB);
+  EXPECT_EQ(r[14 + 9], 1) << "ICMP";
+  EXPECT_EQ(Bytes(r.begin() + 14 + 12, r.begin() + 14 + 20), (Bytes{10, 0, 0, 2, 10, 0, 0, 1})) << "from B to A";
+  EXPECT_EQ(r[34], 3);
+  EXPECT_EQ(r[35], 4);
+  EXPECT_EQ(r[40] << 8 | r[41], 1450) << "the tag is popped before the tunnel: it does not count";
+  EXPECT_EQ(Bytes(r.begin() + 42, r.begin() + 62), Bytes(ip.begin(), ip.begin() + 20)) << "the quote";
 }
 
 TEST(TunnelBackend, ExplainNamesVniRemotesAndPorts) {

@@ -190,6 +190,17 @@ TEST(KernelCmdline, ConsoleUserWordsThenKvnetKeys) {
   EXPECT_EQ(kernel_cmdline(vm), "console=ttyS0 kvnet.hostname=vm01 kvnet.ip1=10.1.0.11/24 kvnet.gw=10.1.0.1");
 }
 
+// The MTU a NIC's bridge carries (ctl/mtu.h) reaches the guest image's /init.
+TEST(KernelCmdline, NicMtus) {
+  VmSpec vm = two_nic_vm();
+  EXPECT_EQ(kernel_cmdline(vm, {1450, 0}),
+            "console=ttyS0 kvnet.hostname=vm01 kvnet.ip0=10.0.0.11/24 kvnet.mtu0=1450 kvnet.ip1=10.1.0.11/24 "
+            "kvnet.gw=10.1.0.1");
+  EXPECT_EQ(kernel_cmdline(vm, {0, 1400}).find("kvnet.mtu0"), std::string::npos) << "0: the default";
+  EXPECT_NE(kernel_cmdline(vm, {0, 1400}).find(" kvnet.mtu1=1400"), std::string::npos);
+  EXPECT_EQ(kernel_cmdline(vm, {1450}).find("kvnet.mtu1"), std::string::npos) << "fewer MTUs than NICs";
+}
+
 // The value after the first `flag` in argv ("" if none).
 std::string after(const std::vector<std::string>& a, const std::string& flag) {
   const auto it = std::find(a.begin(), a.end(), flag);

@@ -1,0 +1,232 @@
+#include "io/tunnel_fdb.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+namespace kvnet::io {
+
+// ---------------------------------------------------------------- the index
+
+TunnelFdb::Index::Index(uint32_t capacity) {
+  const uint32_t want = std::bit_ceil(std::max<uint32_t>(capacity, 1) * 2);
+  mask_ = want - 1;
+  shift_ = 64 - static_cast<uint32_t>(std::countr_zero(want));
+  slots_.assign(want, Slot{});
+}
+
+void TunnelFdb::Index::insert(uint64_t hash, uint32_t node) {
+  const uint32_t h = home(hash);
+  uint32_t s = h;
+  while (slots_[s].node != kNil) s = (s + 1) & mask_;
+  slots_[s] = {node, h};
+}
+
+void TunnelFdb::Index::erase(uint32_t slot) {
+  // Backward-shift deletion keeps every probe chain unbroken without tombstones.
+  uint32_t hole = slot;
+  for (uint32_t s = (hole + 1) & mask_; slots_[s].node != kNil; s = (s + 1) & mask_) {
+    const uint32_t h = slots_[s].home;
+    const bool between = hole <= s ? (h > hole && h <= s) : (h > hole || h <= s);
+    if (!between) {
+      slots_[hole] = slots_[s];
+      hole = s;
+    }
+  }
+  slots_[hole] = Slot{};
+}
+
+// ---------------------------------------------------------------- the table
+
+TunnelFdb::TunnelFdb(uint32_t max_learned, uint32_t max_static, uint64_t aging_ns)
+    : max_learned_(max_learned),
+      max_static_(max_static),
+      aging_ns_(aging_ns),
+      index_(max_learned + max_static),
+      remote_index_(max_learned + max_static + 1) {
+  const uint32_t n = max_learned + max_static;
+  nodes_.resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    nodes_[i].in_use = false;
+    nodes_[i].next = i + 1 < n ? i + 1 : kNil;
+  }
+  free_ = n ? 0 : kNil;
+  // One remote per entry at most, plus the one a moving entry takes before
+  // it lets its old one go: the remote table never runs out first.
+  remotes_.resize(n + 1);
+  for (uint32_t i = 0; i <= n; ++i) remotes_[i].next_free = i < n ? i + 1 : kNil;
+  free_remote_ = 0;
+  flood_.resize(n + 1);
+}
+
+uint64_t TunnelFdb::addr_hash(const IpAddr& a) {
+  uint64_t x, y;
+  std::memcpy(&x, a.b.data(), 8);
+  std::memcpy(&y, a.b.data() + 8, 8);
+  return x ^ (y * 0xff51afd7ed558ccdULL) ^ static_cast<uint64_t>(a.family);
+}
+
+uint32_t TunnelFdb::find_slot(uint32_t vni, uint64_t mac) const {
+  return index_.find(key_hash(vni, mac), [&](uint32_t n) { return nodes_[n].mac == mac && nodes_[n].vni == vni; });
+}
+
+uint32_t TunnelFdb::take_remote(const IpAddr& a) {
+  const uint64_t h = addr_hash(a);
+  const uint32_t s = remote_index_.find(h, [&](uint32_t r) { return remotes_[r].addr == a; });
+  if (s != kNil) {
+    const uint32_t r = remote_index_.node(s);
+    ++remotes_[r].refs;
+    return r;
+  }
+  const uint32_t r = free_remote_;  // never kNil: see the constructor
+  free_remote_ = remotes_[r].next_free;
+  Remote& x = remotes_[r];
+  x.addr = a;
+  x.refs = 1;
+  x.flood_pos = flood_n_;
+  flood_[flood_n_++] = a;
+  remote_index_.insert(h, r);
+  return r;
+}
+
+void TunnelFdb::drop_remote(uint32_t r) {
+  Remote& x = remotes_[r];
+  if (--x.refs) return;
+  // Out of the flood list: the last one takes its place.
+  const uint32_t pos = x.flood_pos, last = --flood_n_;
+  if (pos != last) {
+    flood_[pos] = flood_[last];
+    const uint32_t s = remote_index_.find(addr_hash(flood_[pos]), [&](uint32_t o) { return remotes_[o].addr == flood_[pos]; });
+    remotes_[remote_index_.node(s)].flood_pos = pos;
+  }
+  remote_index_.erase(remote_index_.find(addr_hash(x.addr), [&](uint32_t o) { return o == r; }));
+  x.next_free = free_remote_;
+  free_remote_ = r;
+}
+
+void TunnelFdb::lru_unlink(uint32_t n) {
+  Node& x = nodes_[n];
+  if (x.prev != kNil) nodes_[x.prev].next = x.next;
+  else lru_head_ = x.next;
+  if (x.next != kNil) nodes_[x.next].prev = x.prev;
+  else lru_tail_ = x.prev;
+  x.prev = x.next = kNil;
+}
+
+void TunnelFdb::lru_append(uint32_t n) {
+  Node& x = nodes_[n];
+  x.prev = lru_tail_;
+  x.next = kNil;
+  if (lru_tail_ != kNil) nodes_[lru_tail_].next = n;
+  else lru_head_ = n;
+  lru_tail_ = n;
+}
+
+uint32_t TunnelFdb::insert(uint32_t vni, uint64_t mac, uint32_t remote, uint64_t now, bool is_static) {
+  const uint32_t n = free_;
+  free_ = nodes_[n].next;
+  nodes_[n] = Node{mac, now, vni, remote, kNil, kNil, is_static, true};
+  if (!is_static) lru_append(n);
+  index_.insert(key_hash(vni, mac), n);
+  ++used_;
+  statics_ += is_static;
+  return n;
+}
+
+void TunnelFdb::erase(uint32_t n) {
+  Node& x = nodes_[n];
+  index_.erase(find_slot(x.vni, x.mac));
+  if (!x.is_static) lru_unlink(n);
+  drop_remote(x.remote);
+  statics_ -= x.is_static;
+  x.in_use = false;
+  x.next = free_;
+  free_ = n;
+  --used_;
+}
+
+TunnelFdb::Learn TunnelFdb::learn(uint32_t vni, uint64_t mac, const IpAddr& remote, uint64_t now) {
+  const uint32_t s = find_slot(vni, mac);
+  if (s != kNil) {
+    const uint32_t n = index_.node(s);
+    Node& x = nodes_[n];
+    if (x.is_static) return Learn::kStatic;
+    const bool was_expired = expired(x, now);
+    x.seen = now;
+    if (n != lru_tail_) {
+      lru_unlink(n);
+      lru_append(n);
+    }
+    if (remotes_[x.remote].addr == remote) return was_expired ? Learn::kNew : Learn::kRefreshed;
+    const uint32_t r = take_remote(remote);
+    drop_remote(x.remote);
+    x.remote = r;
+    if (was_expired) return Learn::kNew;
+    ++stats_.moved;
+    return Learn::kMoved;
+  }
+  if (learned() >= max_learned_) {
+    if (lru_head_ == kNil) {  // max_learned 0
+      ++stats_.full;
+      return Learn::kFull;
+    }
+    erase(lru_head_);
+    ++stats_.evicted;
+  }
+  insert(vni, mac, take_remote(remote), now, false);
+  ++stats_.learned;
+  return Learn::kNew;
+}
+
+const IpAddr* TunnelFdb::find(uint32_t vni, uint64_t mac) const {
+  const uint32_t s = find_slot(vni, mac);
+  return s == kNil ? nullptr : &remotes_[nodes_[index_.node(s)].remote].addr;
+}
+
+const IpAddr* TunnelFdb::lookup(uint32_t vni, uint64_t mac, uint64_t now) const {
+  const uint32_t s = find_slot(vni, mac);
+  if (s == kNil) return nullptr;
+  const Node& x = nodes_[index_.node(s)];
+  return expired(x, now) ? nullptr : &remotes_[x.remote].addr;
+}
+
+bool TunnelFdb::set_static(uint32_t vni, uint64_t mac, const IpAddr& remote) {
+  const uint32_t s = find_slot(vni, mac);
+  if (s != kNil) {
+    const uint32_t n = index_.node(s);
+    if (nodes_[n].is_static) {
+      const uint32_t r = take_remote(remote);
+      drop_remote(nodes_[n].remote);
+      nodes_[n].remote = r;
+      return true;
+    }
+  }
+  if (statics_ >= max_static_) {
+    ++stats_.static_full;
+    return false;
+  }
+  if (s != kNil) erase(index_.node(s));  // a learned entry gives way
+  insert(vni, mac, take_remote(remote), 0, true);
+  return true;
+}
+
+bool TunnelFdb::remove_static(uint32_t vni, uint64_t mac) {
+  const uint32_t s = find_slot(vni, mac);
+  if (s == kNil || !nodes_[index_.node(s)].is_static) return false;
+  erase(index_.node(s));
+  return true;
+}
+
+std::vector<TunnelFdb::Entry> TunnelFdb::entries() const {
+  std::vector<Entry> out;
+  out.reserve(used_);
+  for (const Node& x : nodes_)
+    if (x.in_use && x.is_static) out.push_back({x.vni, x.mac, remotes_[x.remote].addr, 0, true});
+  for (uint32_t n = lru_head_; n != kNil; n = nodes_[n].next) {
+    const Node& x = nodes_[n];
+    out.push_back({x.vni, x.mac, remotes_[x.remote].addr, x.seen, false});
+  }
+  return out;
+}
+
+}  // namespace kvnet::io
