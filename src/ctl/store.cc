@@ -94,23 +94,9 @@ Status Store::exec(const char* sql) {
 }
 
 // The store's side of the object types' rows.
-class Store::Rows final : public RowWriter, public RowReader {
+class Store::Rows final : public RowReader {
  public:
   explicit Rows(Store& st) : st_(st) {}
-
-  Status insert(const char* sql, const std::vector<std::string>& values, const std::string& what) override {
-    std::unique_ptr<Stmt>& s = prepared_[sql];
-    if (!s) {
-      s = std::make_unique<Stmt>();
-      if (sqlite3_prepare_v2(st_.db_, sql, -1, &s->s, nullptr) != SQLITE_OK)
-        return Error{"database '" + st_.path_ + "': preparing: " + st_.errmsg()};
-    }
-    sqlite3_reset(s->s);
-    for (size_t i = 0; i < values.size(); ++i)
-      sqlite3_bind_text(s->s, static_cast<int>(i + 1), values[i].c_str(), -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(s->s) != SQLITE_DONE) return Error{"database '" + st_.path_ + "': " + what + ": " + st_.errmsg()};
-    return Ok{};
-  }
 
   // Any read error fails the load: a partial configuration must never be
   // taken for the whole one (the next save would erase the rest).
@@ -132,7 +118,6 @@ class Store::Rows final : public RowWriter, public RowReader {
 
  private:
   Store& st_;
-  std::map<std::string, std::unique_ptr<Stmt>> prepared_;
 };
 
 Result<Topology> Store::load() {

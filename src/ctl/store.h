@@ -44,8 +44,8 @@ class Store {
   const std::string& path() const { return path_; }
 
  private:
-  class Rows;     // the object types' RowReader
-  class Writer;   // the object types' RowWriter: compares, writes what differs
+  class Rows;    // the object types' RowReader
+  class Writer;  // the object types' RowWriter: compares, writes what differs
   Store() = default;
   Status exec(const char* sql);
   bool has_column(const char* table, const char* column);

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "io/process.h"
 
@@ -26,21 +27,6 @@ constexpr auto kTermGrace = std::chrono::milliseconds(2000);
 constexpr auto kFirstBackoff = std::chrono::milliseconds(1000);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(30000);
 constexpr auto kStableRun = std::chrono::seconds(30);  // a run this long resets the backoff
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string last_line(const std::string& path) {
-  std::istringstream in(read_file(path));
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!line.empty()) last = line;
-  return last;
-}
 
 // A word for sh inside single quotes.
 std::string sh_quoted(const std::string& s) {

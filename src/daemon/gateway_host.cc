@@ -19,11 +19,11 @@
 #include <sstream>
 #include <vector>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "daemon/netns.h"
 #include "io/netdev.h"
 #include "io/process.h"
-
 
 namespace kvnet::daemon {
 namespace fs = std::filesystem;
@@ -33,23 +33,6 @@ namespace {
 
 constexpr auto kStartTimeout = std::chrono::milliseconds(5000);
 constexpr auto kTermGrace = std::chrono::milliseconds(2000);
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The last non-empty line of a file (dnsmasq's reason for not starting).
-std::string last_line(const std::string& path) {
-  std::istringstream in(read_file(path));
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!line.empty()) last = line;
-  return last;
-}
-
 
 // libnftables: one command buffer, one transaction.
 Status nft_run(const std::string& script, bool dry_run) {

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/file.h"
 #include "io/process.h"
 #include "vm/console.h"
 #include "vm/qmp.h"
@@ -29,14 +30,6 @@ constexpr auto kConnectEvery = std::chrono::milliseconds(50);
 constexpr auto kScanEvery = std::chrono::milliseconds(25);
 constexpr double kScanForS = 600;  // a guest without kvnet's image never prints the marker
 constexpr auto kRemoveGrace = std::chrono::milliseconds(3000);  // SIGTERM to SIGKILL when a VM is deleted
-
-std::string read_file(const std::string& path, size_t max) {
-  std::ifstream in(path, std::ios::binary);
-  std::string s(max, '\0');
-  in.read(s.data(), static_cast<std::streamsize>(max));
-  s.resize(static_cast<size_t>(in.gcount()));
-  return s;
-}
 
 // Past `max` bytes: the file is copied to FILE.1 and emptied. Its writer
 // (QEMU) appends (O_APPEND), so it goes on at the start of the empty file;
@@ -55,7 +48,6 @@ std::string exit_text(int st) {
   if (st == -1) return "exited (status unknown: QEMU was started by an earlier kvnetd)";
   return io::wait_status_text(st);
 }
-
 
 uint64_t rss_kb(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");

@@ -90,7 +90,7 @@ bad "usage: bad format" 2 "kvnetctl show: --format 'yaml' is unknown (human, jso
 # CLI11's own words never reach the user: kvnet's name the command typed, the
 # problem and the valid choices.
 bad "usage: no command" 2 "kvnetctl: a command is missing: add-br, add-port,"
-bad "usage: no group command" 2 "kvnetctl ct: a command is missing: add, del, exec or list; see kvnetctl ct --help" ct
+bad "usage: no group command" 2 "kvnetctl ct: a command is missing: add, del, exec, list or show; see kvnetctl ct --help" ct
 bad "usage: get's table" 2 "kvnetctl get: table 'Port' is unknown (port, bridge)" get Port ${P}i tag
 bad "usage: vlan range" 2 "kvnetctl fdb-add: vlan 5000 is out of range 0-4094" fdb-add br0 5000 02:00:00:00:00:01 ${P}i
 bad "usage: vlan not a number" 2 "kvnetctl fdb-add: vlan 'ten' is not a number" fdb-add br0 ten 02:00:00:00:00:01 ${P}i
