@@ -72,6 +72,13 @@ measure() {
   local bin=$1 n=$2 k=("$1/kvnetctl" --socket "$T/kvnetd.sock" --timeout 3600)
   ip netns add "$NS"
   ip -n "$NS" link set lo up
+  # IPv6 off in the namespace: otherwise every internal port (a kernel
+  # interface of the namespace) sends router solicitations and MLD reports
+  # that the switch floods to the other ports of its VLAN, and with
+  # thousands of ports the kernel's IPv6 input (a route lookup over one
+  # fe80::/64 per interface) takes the datapath thread whole: a storm of the
+  # benchmark's own making that would be measured instead of the control plane.
+  ip netns exec "$NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
   rm -f "$T"/kvnet.db*
   # One descriptor a port (its TAP): as many as the unit's LimitNOFILE
   # allows, or the hard limit if that is lower.

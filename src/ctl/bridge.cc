@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 #include <sstream>
+#include <string_view>
+#include <unordered_map>
 
 #include "ctl/document.h"
 #include "ctl/objects.h"
@@ -443,14 +445,18 @@ class BridgeObjects final : public ObjectType {
         p.bridges_changed.push_back(nb.name);
         lines.tilde.push_back({'~', "bridge", nb.name, std::move(keys)});
       }
-      // Ports of a bridge that stays.
+      // Ports of a bridge that stays (each found once by name, not by a scan).
+      std::unordered_map<std::string_view, const PortSpec*> old_ports, new_ports;
+      for (const auto& op : ob->ports) old_ports.emplace(op.name, &op);
+      for (const auto& np : nb.ports) new_ports.emplace(np.name, &np);
       for (const auto& op : ob->ports)
-        if (!nb.find_port(op.name)) {
+        if (!new_ports.count(op.name)) {
           p.ports_removed.push_back({nb.name, op.name});
           lines.minus.push_back({'-', "port", nb.name + "/" + op.name, {}});
         }
       for (const auto& np : nb.ports) {
-        const PortSpec* op = ob->find_port(np.name);
+        const auto found = old_ports.find(np.name);
+        const PortSpec* op = found == old_ports.end() ? nullptr : found->second;
         if (!op) {
           p.ports_added.push_back({nb.name, np.name});
           lines.plus.push_back({'+', "port", nb.name + "/" + np.name, {}});
@@ -780,9 +786,28 @@ Fields port_fields(const PortSpec& p, dp::BridgeType bt) {
 }
 
 std::string port_to_yaml(const PortSpec& p, dp::BridgeType bt) {
+  // The store writes every port's row at each save (and compares it with the
+  // stored one): emitting is most of that cost, so the text is remembered
+  // by the canonical fields it is made of (per thread, bounded).
+  const Fields fields = port_fields(p, bt);
+  std::string key;
+  for (const auto& f : fields) {
+    key += f.key;
+    key += '\x1f';
+    key += f.value;
+    key += f.list ? '\x1e' : f.map ? '\x1d' : '\x1c';
+  }
+  thread_local std::unordered_map<std::string, std::string> memo;
+  if (auto it = memo.find(key); it != memo.end()) return it->second;
   YAML::Emitter e;
-  emit_port(e, p, bt);
-  return e.c_str();
+  e << YAML::Flow << YAML::BeginMap;
+  for (const auto& f : fields) {
+    e << YAML::Key << f.key << YAML::Value;
+    emit_value(e, f);
+  }
+  e << YAML::EndMap;
+  if (memo.size() >= 65536) memo.clear();
+  return memo.emplace(std::move(key), e.c_str()).first->second;
 }
 
 }  // namespace kvnet::ctl

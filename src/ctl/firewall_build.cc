@@ -1,6 +1,8 @@
 #include "ctl/firewall_build.h"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_map>
 
 #include "net/bytes.h"
 
@@ -53,7 +55,13 @@ std::string endpoint_mac(const Topology& t, const std::string& port) {
 
 std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const std::string& name) {
   const PortSpec* p = t.find_port(name);
-  if (!p || p->security.empty()) return nullptr;
+  return p ? build_firewall(t, *p) : nullptr;
+}
+
+std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const PortSpec& port) {
+  const PortSpec* p = &port;
+  const std::string& name = port.name;
+  if (p->security.empty()) return nullptr;
   auto fw = std::make_shared<dp::FwPolicy>();
   fw->filtered = !p->security.groups.empty();
   for (const auto& gname : p->security.groups) {
@@ -137,10 +145,19 @@ std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const std:
 }
 
 std::set<std::string> affected_ports(const Topology& before, const Topology& after) {
+  // A port without security settings on both sides has no policy on both:
+  // only ports with settings are built (each looked up once, not by a scan).
+  std::unordered_map<std::string_view, const PortSpec*> had;
+  for (const auto& b : before.bridges)
+    for (const auto& p : b.ports)
+      if (!p.security.empty()) had.emplace(p.name, &p);
   std::set<std::string> out;
   for (const auto& b : after.bridges)
     for (const auto& p : b.ports) {
-      auto x = build_firewall(before, p.name), y = build_firewall(after, p.name);
+      const auto it = had.find(p.name);
+      if (p.security.empty() && it == had.end()) continue;
+      auto x = it == had.end() ? nullptr : build_firewall(before, *it->second);
+      auto y = build_firewall(after, p);
       if (!same_policy(x.get(), y.get())) out.insert(p.name);
     }
   return out;

@@ -24,6 +24,8 @@ namespace kvnet::ctl {
 
 // The policy of `port` (null when the port is neither filtered nor secured).
 std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const std::string& port);
+// The same for a port of `t` at hand (no lookup).
+std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const PortSpec& port);
 
 // Ports whose compiled policy differs between `before` and `after`.
 std::set<std::string> affected_ports(const Topology& before, const Topology& after);
