@@ -237,7 +237,8 @@ TEST(CheckSource, NeighbourAdvertisementsOnlyForOwnAddresses) {
   const char* ll = "fe80::5054:ff:fe00:1";
   auto na = [&](const char* target, uint8_t type = 136) {
     Bytes m = testing::pkt::icmp(type, 0, 0x2000, 0);  // override
-    m.insert(m.end(), pfx(target).addr, pfx(target).addr + 16);
+    const auto t = pfx(target);  // one object: begin and end of the same address
+    m.insert(m.end(), t.addr, t.addr + 16);
     m.insert(m.end(), {2, 1, 0x52, 0x54, 0, 0, 0, 1});  // target link-layer address option
     return frame6(ll, "ff02::1", 58, m);
   };
