@@ -1,16 +1,12 @@
 #include "daemon/ct_dhcp.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "base/file.h"
@@ -19,14 +15,10 @@
 
 namespace kvnet::daemon {
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
 constexpr auto kTermGrace = std::chrono::milliseconds(2000);
-constexpr auto kFirstBackoff = std::chrono::milliseconds(1000);
-constexpr auto kMaxBackoff = std::chrono::milliseconds(30000);
-constexpr auto kStableRun = std::chrono::seconds(30);  // a run this long resets the backoff
 
 // A word for sh inside single quotes.
 std::string sh_quoted(const std::string& s) {
@@ -43,27 +35,6 @@ Status write_private(const std::string& path, const std::string& text, mode_t mo
   ::close(fd);
   if (!ok) return Error{"cannot write '" + path + "'"};
   return Ok{};
-}
-
-// Ends a process through its pidfd (no recycled pid can be hit): SIGTERM,
-// SIGKILL after the grace period; waits for it. Its exit callback (the loop
-// reaps a child) then finds it stopped on purpose.
-void terminate(pid_t pid) {
-  const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return;  // gone already
-  auto wait_exit = [fd](std::chrono::milliseconds t) {
-    pollfd p{fd, POLLIN, 0};
-    int r;
-    while ((r = ::poll(&p, 1, static_cast<int>(t.count()))) < 0 && errno == EINTR) {
-    }
-    return r > 0;
-  };
-  syscall(SYS_pidfd_send_signal, fd, SIGTERM, nullptr, 0);
-  if (!wait_exit(kTermGrace)) {
-    syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
-    wait_exit(std::chrono::milliseconds(1000));
-  }
-  ::close(fd);
 }
 
 // Whether `pid` runs inside the namespace /run/netns/NAME (same nsfs inode).
@@ -128,11 +99,7 @@ std::string udhcpc_script(const std::string& container, const std::string& lease
 }
 
 CtDhcpClients::CtDhcpClients(EventLoop& loop, std::string root, std::string busybox)
-    : loop_(loop), root_(std::move(root)), busybox_(std::move(busybox)) {}
-
-CtDhcpClients::~CtDhcpClients() {
-  for (auto& [name, c] : clients_) loop_.cancel_timer(c.restart_timer);
-}
+    : root_(std::move(root)), busybox_(std::move(busybox)), sup_(loop) {}
 
 void CtDhcpClients::sync(const std::vector<ctl::ContainerSpec>& containers) {
   std::map<std::string, const ctl::ContainerSpec*> want;
@@ -144,18 +111,27 @@ void CtDhcpClients::sync(const std::vector<ctl::ContainerSpec>& containers) {
   for (const auto& name : gone) stop(name);
   for (const auto& [name, spec] : want) {
     if (clients_.count(name)) continue;
-    Client& c = clients_[name];
-    c.port = spec->port;
-    if (adopt(name, c)) continue;  // one already runs in the container (kvnetd restarted)
-    if (auto s = start(name, c); !s) {
-      c.error = s.error().message;
-      log_warn(c.error);
-      schedule_restart(name, c);
+    clients_[name].port = spec->port;
+    if (adopt(name)) continue;  // one already runs in the container (kvnetd restarted)
+    if (auto s = start(name); !s) {
+      clients_[name].error = s.error().message;
+      log_warn(s.error().message);
+      restart_later(name);
     }
   }
 }
 
-Status CtDhcpClients::start(const std::string& name, Client& c) {
+// udhcpc as `ip netns exec` leaves it: busybox running kvnet's script.
+io::ProcessIdentity CtDhcpClients::identity(const std::string& name) const {
+  const std::string script = dir(name) + "/udhcpc.script";
+  return {busybox_, [script](const std::vector<std::string>& argv) {
+            for (size_t i = 0; i + 1 < argv.size(); ++i)
+              if (argv[i] == "-s" && argv[i + 1] == script) return true;
+            return false;
+          }};
+}
+
+Status CtDhcpClients::start(const std::string& name) {
   const std::string ctx = "container '" + name + "': DHCP client: ";
   const std::string d = dir(name);
   std::error_code ec;
@@ -164,85 +140,60 @@ Status CtDhcpClients::start(const std::string& name, Client& c) {
   fs::permissions(d, fs::perms::owner_all, fs::perm_options::replace, ec);
   const std::string script = d + "/udhcpc.script";
   if (auto s = write_private(script, udhcpc_script(name, d + "/lease"), 0700); !s) return Error{ctx + s.error().message};
-  auto pid = io::spawn({"ip", "netns", "exec", name, busybox_, "udhcpc", "-f", "-i", "eth0", "-s", script, "-x",
-                        "hostname:" + name},
-                       {.log = d + "/udhcpc.log", .new_session = true});
+  auto pid = sup_.spawn(name,
+                        {"ip", "netns", "exec", name, busybox_, "udhcpc", "-f", "-i", "eth0", "-s", script, "-x",
+                         "hostname:" + name},
+                        {.log = d + "/udhcpc.log", .new_session = true}, [this, name](int st) { exited(name, st); });
   if (!pid) return Error{ctx + pid.error().message};
   if (auto s = write_private(d + "/udhcpc.pid", std::to_string(*pid) + "\n", 0600); !s) {
-    terminate(*pid);
+    sup_.terminate(name, kTermGrace);
     return Error{ctx + s.error().message};
   }
-  const pid_t p = *pid;
-  if (auto s = loop_.watch_child(p, [this, name, p](int st) { exited(name, p, st); }); !s) {
-    terminate(p);
-    return Error{ctx + s.error().message};
-  }
-  c.pid = p;
-  c.started = Clock::now();
-  c.error.clear();
+  clients_[name].pid = *pid;
+  clients_[name].error.clear();
   return Ok{};
 }
 
 // The pidfile's process, if it runs kvnet's script of this container: in the
 // container's current namespace it is adopted; elsewhere (a namespace that
 // was re-created) it is ended.
-bool CtDhcpClients::adopt(const std::string& name, Client& c) {
-  const std::string d = dir(name);
-  pid_t pid = 0;
-  std::ifstream(d + "/udhcpc.pid") >> pid;
-  if (pid <= 0) return false;
-  const auto args = io::proc_cmdline(pid);
-  bool ours = false;
-  for (size_t i = 0; i + 1 < args.size(); ++i) ours = ours || (args[i] == "-s" && args[i + 1] == d + "/udhcpc.script");
-  if (!ours) return false;  // gone, or the pid is someone else's now
-  if (!in_netns(pid, name)) {
-    terminate(pid);
-    return false;
+bool CtDhcpClients::adopt(const std::string& name) {
+  const pid_t pid = sup_.adopt(name, dir(name) + "/udhcpc.pid", identity(name), [this, name](int st) { exited(name, st); });
+  if (!pid) return false;  // gone, or the pid is someone else's now
+  if (in_netns(pid, name)) {
+    clients_[name].pid = pid;
+    return true;
   }
-  if (!loop_.watch_child(pid, [this, name, pid](int st) { exited(name, pid, st); })) return false;
-  c.pid = pid;
-  c.started = Clock::now();
-  return true;
+  sup_.terminate(name, kTermGrace);
+  return false;
 }
 
 void CtDhcpClients::stop(const std::string& name) {
-  if (auto it = clients_.find(name); it != clients_.end()) {
-    loop_.cancel_timer(it->second.restart_timer);
-    const pid_t pid = it->second.pid;
-    clients_.erase(it);  // before the exit callback can see it
-    if (pid) terminate(pid);
-  } else {
-    Client stale;
-    if (adopt(name, stale)) terminate(stale.pid);  // one from an earlier kvnetd
-  }
+  clients_.erase(name);
+  if (!sup_.pid(name)) adopt(name);  // one from an earlier kvnetd
+  sup_.terminate(name, kTermGrace);
   std::error_code ec;
   fs::remove_all(dir(name), ec);
 }
 
-void CtDhcpClients::exited(const std::string& name, pid_t pid, int status) {
+void CtDhcpClients::exited(const std::string& name, int status) {
   auto it = clients_.find(name);
-  if (it == clients_.end() || it->second.pid != pid) return;  // stopped on purpose
+  if (it == clients_.end()) return;
   Client& c = it->second;
-  c.pid = 0;
-  c.last_exit = "pid " + std::to_string(pid) + " " + (status >= 0 ? io::wait_status_text(status) : "exited");
+  c.last_exit = "pid " + std::to_string(c.pid) + " " + (status >= 0 ? io::wait_status_text(status) : "exited");
   if (auto why = last_line(dir(name) + "/udhcpc.log"); !why.empty()) c.last_exit += " (" + why + ")";
-  if (Clock::now() - c.started >= kStableRun) c.backoff = std::chrono::milliseconds(0);
   log_warn("container '" + name + "': DHCP client " + c.last_exit + "; restarting it");
-  schedule_restart(name, c);
+  restart_later(name);
 }
 
-void CtDhcpClients::schedule_restart(const std::string& name, Client& c) {
-  c.backoff = c.backoff.count() ? std::min(c.backoff * 2, kMaxBackoff) : kFirstBackoff;
-  loop_.cancel_timer(c.restart_timer);
-  c.restart_timer = loop_.add_timer(c.backoff, [this, name] {
+void CtDhcpClients::restart_later(const std::string& name) {
+  sup_.restart_later(name, [this, name] {
     auto it = clients_.find(name);
     if (it == clients_.end()) return;
-    Client& x = it->second;
-    x.restart_timer = 0;
-    ++x.restarts;
-    if (auto s = start(name, x); !s) {
-      x.error = s.error().message;
-      schedule_restart(name, x);
+    ++it->second.restarts;
+    if (auto s = start(name); !s) {
+      it->second.error = s.error().message;
+      restart_later(name);
     }
   });
 }
@@ -255,12 +206,12 @@ CtDhcpStatus CtDhcpClients::status(const std::string& name) const {
     return s;
   }
   const Client& c = it->second;
-  s.pid = c.pid;
+  s.pid = sup_.pid(name);
   s.restarts = c.restarts;
   s.last_exit = c.last_exit;
   s.error = c.error;
-  s.client = c.pid ? "running" : c.restart_timer ? "restarting" : "failed";
-  if (c.pid) s.lease = parse_ct_lease(read_file(dir(name) + "/lease"));
+  s.client = s.pid ? "running" : sup_.restart_scheduled(name) ? "restarting" : "failed";
+  if (s.pid) s.lease = parse_ct_lease(read_file(dir(name) + "/lease"));
   return s;
 }
 

@@ -9,12 +9,14 @@
 //   lease in the container's directory (ROOT/NAME/lease); on "deconfig" it
 //   flushes eth0's IPv4 addresses and removes the record.
 //
-// Supervision, as for the gateways' dnsmasq (daemon/gateway_host.h): each
-// client is watched through a pidfd; when it dies it is started again after
-// 1 s, doubling up to 30 s while it keeps dying within 30 s of a start.
+// Supervision by the Supervisor that also keeps QEMU and the gateways'
+// dnsmasq (daemon/supervisor.h): each client is watched through a pidfd;
+// when it dies it is started again after 1 s, doubling up to 30 s while it
+// keeps dying within 30 s of a start.
 // udhcpc outlives kvnetd (the lease keeps being renewed while kvnetd is
 // down); a new kvnetd re-adopts it when its pidfile's process still runs
-// kvnet's script inside the container's current namespace, and otherwise
+// kvnet's script (busybox with `-s SCRIPT`: io::ProcessIdentity) inside the
+// container's current namespace, and otherwise
 // starts a new one. Deleting the container (or changing it, which re-creates
 // it) ends its client first (SIGTERM through the pidfd, SIGKILL after 2 s)
 // and removes its directory.
@@ -24,7 +26,6 @@
 
 #include <sys/types.h>
 
-#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,6 +33,8 @@
 #include "base/result.h"
 #include "ctl/topology.h"
 #include "daemon/event_loop.h"
+#include "daemon/supervisor.h"
+#include "io/process.h"
 
 namespace kvnet::daemon {
 
@@ -63,7 +66,7 @@ class CtDhcpClients {
   // `root`: a directory per container (script, pidfile, lease, log).
   // `busybox`: the binary that has udhcpc ($KVNET_BUSYBOX).
   CtDhcpClients(EventLoop& loop, std::string root, std::string busybox = "busybox");
-  ~CtDhcpClients();  // the clients keep running
+  // The clients keep running when it goes.
   CtDhcpClients(const CtDhcpClients&) = delete;
   CtDhcpClients& operator=(const CtDhcpClients&) = delete;
 
@@ -77,23 +80,22 @@ class CtDhcpClients {
   CtDhcpStatus status(const std::string& container) const;
 
  private:
+  // What a client's process is, its restarts and backoff, are sup_'s.
   struct Client {
     std::string port;  // the container's port, to tell a re-created container
-    pid_t pid = 0;
+    pid_t pid = 0;  // the last process started or adopted (sup_.pid: the running one)
     int restarts = 0;
-    std::chrono::steady_clock::time_point started;
-    std::chrono::milliseconds backoff{0};
-    EventLoop::TimerId restart_timer = 0;
     std::string last_exit, error;
   };
   std::string dir(const std::string& name) const { return root_ + "/" + name; }
-  Status start(const std::string& name, Client& c);
-  bool adopt(const std::string& name, Client& c);
-  void exited(const std::string& name, pid_t pid, int status);
-  void schedule_restart(const std::string& name, Client& c);
+  io::ProcessIdentity identity(const std::string& name) const;
+  Status start(const std::string& name);
+  bool adopt(const std::string& name);
+  void exited(const std::string& name, int status);
+  void restart_later(const std::string& name);
 
-  EventLoop& loop_;
   std::string root_, busybox_;
+  Supervisor sup_;  // keyed by container name
   std::map<std::string, Client> clients_;
 };
 
