@@ -27,34 +27,16 @@ uint32_t Fdb::find_slot(uint64_t key) const {
   }
 }
 
-void Fdb::lru_unlink(uint32_t n) {
-  Node& x = nodes_[n];
-  if (x.prev != kNil) nodes_[x.prev].next = x.next;
-  else lru_head_ = x.next;
-  if (x.next != kNil) nodes_[x.next].prev = x.prev;
-  else lru_tail_ = x.prev;
-  x.prev = x.next = kNil;
-}
-
-void Fdb::lru_append(uint32_t n) {
-  Node& x = nodes_[n];
-  x.prev = lru_tail_;
-  x.next = kNil;
-  if (lru_tail_ != kNil) nodes_[lru_tail_].next = n;
-  else lru_head_ = n;
-  lru_tail_ = n;
-}
-
 uint32_t Fdb::insert(uint64_t key, uint64_t now, uint32_t port, bool is_static) {
   if (free_ == kNil) {
-    if (lru_head_ == kNil) return kNil;  // everything is static
-    erase(lru_head_);
+    if (lru_.head() == kNil) return kNil;  // everything is static
+    erase(lru_.head());
     ++stats_.evicted;
   }
   const uint32_t n = free_;
   free_ = nodes_[n].next;
   nodes_[n] = Node{key, now, port, kNil, kNil, is_static, true};
-  if (!is_static) lru_append(n);
+  if (!is_static) lru_.append(nodes_, n);
   uint32_t s = slot_of(key) & mask_;
   while (slots_[s] != kNil) s = (s + 1) & mask_;
   slots_[s] = n;
@@ -76,7 +58,7 @@ void Fdb::erase(uint32_t n) {
     }
   }
   slots_[hole] = kNil;
-  if (!nodes_[n].is_static) lru_unlink(n);
+  if (!nodes_[n].is_static) lru_.unlink(nodes_, n);
   nodes_[n].in_use = false;
   nodes_[n].next = free_;
   free_ = n;
@@ -92,10 +74,7 @@ Fdb::Learn Fdb::learn(uint16_t vlan, uint64_t mac, uint32_t port, uint64_t now, 
     if (x.is_static) return Learn::kStatic;
     const bool was_expired = expired(x, now);
     x.last_seen = now;
-    if (n != lru_tail_) {
-      lru_unlink(n);
-      lru_append(n);
-    }
+    lru_.touch(nodes_, n);
     if (x.port == port) return was_expired ? Learn::kNew : Learn::kRefreshed;
     if (old_port) *old_port = x.port;
     x.port = port;
@@ -138,11 +117,11 @@ bool Fdb::remove(uint16_t vlan, uint64_t mac) {
 }
 
 void Fdb::flush() {
-  while (lru_head_ != kNil) erase(lru_head_);
+  while (lru_.head() != kNil) erase(lru_.head());
 }
 
 void Fdb::flush_port(uint32_t port) {
-  for (uint32_t n = lru_head_; n != kNil;) {
+  for (uint32_t n = lru_.head(); n != kNil;) {
     const uint32_t next = nodes_[n].next;
     if (nodes_[n].port == port) erase(n);
     n = next;
@@ -156,8 +135,8 @@ void Fdb::forget_port(uint32_t port) {
 
 size_t Fdb::age(uint64_t now) {
   size_t removed = 0;
-  while (lru_head_ != kNil && expired(nodes_[lru_head_], now)) {
-    erase(lru_head_);
+  while (lru_.head() != kNil && expired(nodes_[lru_.head()], now)) {
+    erase(lru_.head());
     ++removed;
   }
   stats_.aged += removed;
@@ -170,7 +149,7 @@ std::vector<Fdb::Entry> Fdb::entries() const {
   for (const Node& x : nodes_)
     if (x.in_use && x.is_static)
       out.push_back({static_cast<uint16_t>(x.key >> 48), x.key & 0xffffffffffffULL, x.port, 0, true});
-  for (uint32_t n = lru_head_; n != kNil; n = nodes_[n].next) {
+  for (uint32_t n = lru_.head(); n != kNil; n = nodes_[n].next) {
     const Node& x = nodes_[n];
     out.push_back({static_cast<uint16_t>(x.key >> 48), x.key & 0xffffffffffffULL, x.port, x.last_seen, false});
   }

@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "dp/lru_list.h"
+
 namespace kvnet::dp {
 
 inline constexpr uint32_t kNoPort = UINT32_MAX;
@@ -87,8 +89,6 @@ class Fdb {
   uint32_t find_slot(uint64_t key) const;  // slot holding key, or kNil
   uint32_t insert(uint64_t key, uint64_t now, uint32_t port, bool is_static);
   void erase(uint32_t node);
-  void lru_unlink(uint32_t n);
-  void lru_append(uint32_t n);
   bool expired(const Node& n, uint64_t now) const {
     return !n.is_static && now >= n.last_seen && now - n.last_seen > aging_ns_;
   }
@@ -100,7 +100,7 @@ class Fdb {
   std::vector<uint32_t> slots_;  // node index or kNil
   std::vector<Node> nodes_;
   uint32_t free_ = kNil;
-  uint32_t lru_head_ = kNil, lru_tail_ = kNil;  // head = least recently seen
+  LruList lru_;  // the dynamic entries, head = least recently seen
   uint32_t used_ = 0;
   Stats stats_;
 };

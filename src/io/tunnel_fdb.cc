@@ -104,29 +104,11 @@ void TunnelFdb::drop_remote(uint32_t r) {
   free_remote_ = r;
 }
 
-void TunnelFdb::lru_unlink(uint32_t n) {
-  Node& x = nodes_[n];
-  if (x.prev != kNil) nodes_[x.prev].next = x.next;
-  else lru_head_ = x.next;
-  if (x.next != kNil) nodes_[x.next].prev = x.prev;
-  else lru_tail_ = x.prev;
-  x.prev = x.next = kNil;
-}
-
-void TunnelFdb::lru_append(uint32_t n) {
-  Node& x = nodes_[n];
-  x.prev = lru_tail_;
-  x.next = kNil;
-  if (lru_tail_ != kNil) nodes_[lru_tail_].next = n;
-  else lru_head_ = n;
-  lru_tail_ = n;
-}
-
 uint32_t TunnelFdb::insert(uint32_t vni, uint64_t mac, uint32_t remote, uint64_t now, bool is_static) {
   const uint32_t n = free_;
   free_ = nodes_[n].next;
   nodes_[n] = Node{mac, now, vni, remote, kNil, kNil, is_static, true};
-  if (!is_static) lru_append(n);
+  if (!is_static) lru_.append(nodes_, n);
   index_.insert(key_hash(vni, mac), n);
   ++used_;
   statics_ += is_static;
@@ -136,7 +118,7 @@ uint32_t TunnelFdb::insert(uint32_t vni, uint64_t mac, uint32_t remote, uint64_t
 void TunnelFdb::erase(uint32_t n) {
   Node& x = nodes_[n];
   index_.erase(find_slot(x.vni, x.mac));
-  if (!x.is_static) lru_unlink(n);
+  if (!x.is_static) lru_.unlink(nodes_, n);
   drop_remote(x.remote);
   statics_ -= x.is_static;
   x.in_use = false;
@@ -153,10 +135,7 @@ TunnelFdb::Learn TunnelFdb::learn(uint32_t vni, uint64_t mac, const IpAddr& remo
     if (x.is_static) return Learn::kStatic;
     const bool was_expired = expired(x, now);
     x.seen = now;
-    if (n != lru_tail_) {
-      lru_unlink(n);
-      lru_append(n);
-    }
+    lru_.touch(nodes_, n);
     if (remotes_[x.remote].addr == remote) return was_expired ? Learn::kNew : Learn::kRefreshed;
     const uint32_t r = take_remote(remote);
     drop_remote(x.remote);
@@ -166,11 +145,11 @@ TunnelFdb::Learn TunnelFdb::learn(uint32_t vni, uint64_t mac, const IpAddr& remo
     return Learn::kMoved;
   }
   if (learned() >= max_learned_) {
-    if (lru_head_ == kNil) {  // max_learned 0
+    if (lru_.head() == kNil) {  // max_learned 0
       ++stats_.full;
       return Learn::kFull;
     }
-    erase(lru_head_);
+    erase(lru_.head());
     ++stats_.evicted;
   }
   insert(vni, mac, take_remote(remote), now, false);
@@ -222,7 +201,7 @@ std::vector<TunnelFdb::Entry> TunnelFdb::entries() const {
   out.reserve(used_);
   for (const Node& x : nodes_)
     if (x.in_use && x.is_static) out.push_back({x.vni, x.mac, remotes_[x.remote].addr, 0, true});
-  for (uint32_t n = lru_head_; n != kNil; n = nodes_[n].next) {
+  for (uint32_t n = lru_.head(); n != kNil; n = nodes_[n].next) {
     const Node& x = nodes_[n];
     out.push_back({x.vni, x.mac, remotes_[x.remote].addr, x.seen, false});
   }

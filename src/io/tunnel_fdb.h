@@ -27,6 +27,7 @@
 #include <span>
 #include <vector>
 
+#include "dp/lru_list.h"
 #include "io/ip_addr.h"
 
 namespace kvnet::io {
@@ -125,8 +126,6 @@ class TunnelFdb {
   void drop_remote(uint32_t r);           // refs - 1; gone from flood_ at 0
   uint32_t insert(uint32_t vni, uint64_t mac, uint32_t remote, uint64_t now, bool is_static);
   void erase(uint32_t node);
-  void lru_unlink(uint32_t n);
-  void lru_append(uint32_t n);
   bool expired(const Node& n, uint64_t now) const {
     return !n.is_static && now >= n.seen && now - n.seen > aging_ns_;
   }
@@ -136,7 +135,7 @@ class TunnelFdb {
   Index index_;
   std::vector<Node> nodes_;
   uint32_t free_ = kNil;
-  uint32_t lru_head_ = kNil, lru_tail_ = kNil;  // head = least recently seen
+  dp::LruList lru_;  // the dynamic entries, head = least recently seen
   uint32_t used_ = 0, statics_ = 0;
   Index remote_index_;
   std::vector<Remote> remotes_;
