@@ -24,10 +24,7 @@ EXTRA_CLEANUP=cleanup_gw
 
 host_and_outside $H $O 10.214.0
 
-nsenter --net=/run/netns/$H "$BIN/kvnetd" --foreground --db "$T/kvnet.db" --socket "$KVNET_SOCKET" >>"$T/kvnetd.log" 2>&1 &
-KVD_PID=$!
-disown $KVD_PID
-wait_for 10 "kvnetd in $H answers" kctl list-br
+kvd_start $H
 
 kctl add-br br0 >/dev/null
 kctl gw add $G --bridge br0 --vlan 30 --ip 192.168.88.1/24 --masquerade --dhcp 192.168.88.60-192.168.88.60 \

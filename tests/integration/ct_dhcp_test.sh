@@ -19,19 +19,10 @@ cleanup_dhcp() {
 EXTRA_CLEANUP=cleanup_dhcp
 
 host_and_outside $H $O 10.216.0
-start_kvnetd() {
-  nsenter --net=/run/netns/$H "$BIN/kvnetd" --foreground --db "$T/kvnet.db" --socket "$KVNET_SOCKET" \
-    >>"$T/kvnetd.log" 2>&1 &
-  KVD_PID=$!
-  disown $KVD_PID
-  wait_for 10 "kvnetd in $H answers" kctl list-br
-}
+start_kvnetd() { kvd_start $H; }
 ctjson() { kctl --format json ct show $C; }
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 client_pid() { ctjson | field 'd["dhcp"]["pid"]'; }
 leased() { ctjson | field 'd["dhcp"].get("lease", {}).get("ip", "")'; }
-gone() { [ ! -e /proc/$1 ] || grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
-alive() { [ -e /proc/$1 ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
 has_lease() { [ -n "$(leased)" ]; }
 
 start_kvnetd

@@ -34,18 +34,9 @@ EXTRA_CLEANUP=cleanup_gw
 host_and_outside $H $O 10.213.0
 
 hns() { ip netns exec $H "$@"; }
-start_kvnetd() {
-  nsenter --net=/run/netns/$H "$BIN/kvnetd" --foreground --db "$T/kvnet.db" --socket "$KVNET_SOCKET" \
-    >>"$T/kvnetd.log" 2>&1 &
-  KVD_PID=$!
-  disown $KVD_PID
-  wait_for 10 "kvnetd in $H answers" kctl list-br
-}
+start_kvnetd() { kvd_start $H; }
 gwjson() { kctl --format json gw show $G; }
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 dnsmasq_pid() { gwjson | field 'd["dnsmasq"]["pid"]'; }
-gone() { [ ! -e /proc/$1 ] || grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
-alive() { [ -e /proc/$1 ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
 has_table() { hns nft list tables 2>/dev/null | grep -x "table ip kvnet" >/dev/null; }
 
 start_kvnetd

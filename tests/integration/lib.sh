@@ -23,6 +23,7 @@ cleanup() {
   local rc=$?
   set +e
   [ -n "$KVD_PID" ] && kill -9 "$KVD_PID" 2>/dev/null
+  for pid in "${HOST_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P"); do ip netns del "$ns" 2>/dev/null; done
   for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^(ct-)?$P"); do
     ip link del "$l" 2>/dev/null
@@ -33,8 +34,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-kvd_start() {
-  "$BIN/kvnetd" --foreground --db "$T/kvnet.db" --socket "$KVNET_SOCKET" >>"$T/kvnetd.log" 2>&1 &
+kvd_start() {  # [NETNS]: kvnetd in that network namespace (as a host)
+  ${1:+nsenter --net=/run/netns/$1} "$BIN/kvnetd" --foreground --db "$T/kvnet.db" --socket "$KVNET_SOCKET" \
+    >>"$T/kvnetd.log" 2>&1 &
   KVD_PID=$!
   disown "$KVD_PID"  # no job-control chatter when a test kills it
   for _ in $(seq 1 100); do
@@ -63,6 +65,23 @@ kvd_kill9() {
   KVD_PID=""
 }
 kctl() { "$BIN/kvnetctl" "$@"; }
+# Several hosts on one machine: host_kvnetd NAME NETNS starts a kvnetd for
+# host NAME in network namespace NETNS ($T/NAME.db, $T/NAME.sock); hctl NAME
+# talks to it. The cleanup ends them all.
+HOST_PIDS=()
+host_kvnetd() {
+  nsenter --net=/run/netns/$2 "$BIN/kvnetd" --foreground --db "$T/$1.db" --socket "$T/$1.sock" \
+    >>"$T/kvnetd.log" 2>&1 &
+  HOST_PIDS+=($!)
+  disown $!
+  wait_for 10 "kvnetd on $1 answers" hctl "$1" list-br
+}
+hctl() { local h=$1; shift; KVNET_SOCKET="$T/$h.sock" "$BIN/kvnetctl" "$@"; }
+# field PYTHON-EXPR: of the JSON on stdin (as d).
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# A process gone (or a zombie no one reaped yet) / running.
+gone() { [ ! -e /proc/$1 ] || grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
+alive() { [ -e /proc/$1 ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }
 
 # pings NS ADDR [COUNT]: succeeds if every ping is answered.
 pings() { ip netns exec "$1" ping -n -q -c "${3:-3}" -i 0.2 -W 1 "$2" >/dev/null 2>&1; }

@@ -18,18 +18,6 @@
 #    (IPv4 without DF: a router would fragment; kvnet drops it, counted).
 source "$(dirname "$0")/lib.sh" "$@"
 
-HOSTS=()
-host_pid() { eval echo "\${HPID_$1:-}"; }
-cleanup_hosts() {
-  for h in "${HOSTS[@]}"; do
-    local pid
-    pid=$(host_pid "$h")
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  done
-  return 0
-}
-EXTRA_CLEANUP=cleanup_hosts
-hctl() { local h=$1; shift; KVNET_SOCKET="$T/$h.sock" "$BIN/kvnetctl" "$@"; }
 
 ip netns add ${P}h1
 ip netns add ${P}h2
@@ -39,12 +27,7 @@ for i in 1 2; do
   ip -n ${P}h$i addr add 10.97.0.$i/24 dev ${P}u$i
   ip -n ${P}h$i link set ${P}u$i up
   ip -n ${P}h$i link set lo up
-  nsenter --net=/run/netns/${P}h$i "$BIN/kvnetd" --foreground --db "$T/h$i.db" --socket "$T/h$i.sock" \
-    >>"$T/kvnetd.log" 2>&1 &
-  eval "HPID_h$i=$!"
-  disown $!
-  HOSTS+=("h$i")
-  wait_for 10 "kvnetd on h$i answers" hctl h$i list-br
+  host_kvnetd h$i ${P}h$i
   hctl h$i add-br ov >/dev/null
   expect_ok "vxlan port on h$i" hctl h$i add-port ov vx type=vxlan vni=4100 remote_ip=10.97.0.$((3 - i)) local_ip=10.97.0.$i
   expect_ok "container on h$i" hctl h$i ct add ${P}c$i --bridge ov --ip 192.168.61.$i/24

@@ -14,17 +14,6 @@
 #    reaches h2 and h3 exactly once each.
 source "$(dirname "$0")/lib.sh" "$@"
 
-HOSTS=()
-host_pid() { eval echo "\${HPID_$1:-}"; }
-cleanup_hosts() {
-  for h in "${HOSTS[@]}"; do
-    local pid
-    pid=$(host_pid "$h")
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  done
-  return 0
-}
-EXTRA_CLEANUP=cleanup_hosts
 
 ip netns add ${P}U
 ip -n ${P}U link add br0 type bridge
@@ -39,14 +28,8 @@ host_up() {  # NAME INDEX
   ip -n ${P}$h addr add 10.98.0.$i/24 dev ${P}$h-h
   ip -n ${P}$h link set ${P}$h-h up
   ip -n ${P}$h link set lo up
-  nsenter --net=/run/netns/${P}$h "$BIN/kvnetd" --foreground --db "$T/$h.db" --socket "$T/$h.sock" \
-    >>"$T/kvnetd.log" 2>&1 &
-  eval "HPID_$h=$!"
-  disown $!
-  HOSTS+=("$h")
-  wait_for 10 "kvnetd on $h answers" hctl "$h" list-br
+  host_kvnetd $h ${P}$h
 }
-hctl() { local h=$1; shift; KVNET_SOCKET="$T/$h.sock" "$BIN/kvnetctl" "$@"; }
 
 host_up h1 1
 host_up h2 2
