@@ -306,8 +306,6 @@ class Store::Writer final : public RowWriter {
   std::map<std::string, std::unique_ptr<Stmt>> prepared_;
 };
 
-Status Store::save(const Topology& next, const Plan&) { return save(next); }
-
 int64_t Store::total_changes() const { return db_ ? sqlite3_total_changes64(db_) : 0; }
 
 Status Store::save(const Topology& t) {

@@ -22,7 +22,6 @@
 #include <string>
 
 #include "base/result.h"
-#include "ctl/plan.h"
 #include "ctl/topology.h"
 
 namespace kvnet::ctl {
@@ -36,9 +35,6 @@ class Store {
 
   Result<Topology> load();
   Status save(const Topology& t);
-  // The same, for a `next` reached from the stored configuration by `plan`
-  // (kvnetd's changes; the rows written are the same).
-  Status save(const Topology& next, const Plan& plan);
   // Rows this connection inserted, updated or deleted (sqlite3_total_changes).
   int64_t total_changes() const;
   const std::string& path() const { return path_; }

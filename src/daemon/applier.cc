@@ -107,7 +107,7 @@ Status Applier::apply(const Topology& cur, const Topology& next, const ctl::Plan
   if (auto s = apply_device_mtus(a); !s) return s;
   // The store: one transaction. Past this point the change happens.
   if (!a.restoring)
-    if (auto s = store_.save(next, plan); !s) return s;
+    if (auto s = store_.save(next); !s) return s;
   a.txn.commit();
   std::vector<dp::PortBackend*> backends;
   for (const auto& p : a.change.add_ports) backends.push_back(p.backend.get());
