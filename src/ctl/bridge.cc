@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "ctl/document.h"
+#include "ctl/kinds/patch.h"
 #include "ctl/objects.h"
 #include "ctl/plan.h"
 #include "ctl/topology.h"
@@ -263,27 +264,25 @@ BridgeSpec read_bridge(DocReader& r, const YAML::Node& n) {
   return b;
 }
 
-void check_bridge(const DocChecker& c, const Topology& t, const BridgeSpec& b) {
+void check_port(const DocChecker& c, const Topology& t, const BridgeSpec& b, const PortSpec& p) {
+  const auto pctx = [&] { return "bridge '" + b.name + "': port '" + p.name + "': "; };
+  if (auto s = check_name(p.name); !s) c.fail(p.loc, pctx(), s.error().message);
+  if (!p.kind || !p.options) c.fail(p.loc, pctx(), "has no kind");
+  if (p.has_vlan_config && b.type != dp::BridgeType::kSwitch)
+    c.fail(p.loc, pctx(),
+           "VLAN settings apply to ports of switch bridges, not " + std::string(dp::to_string(b.type)) + " bridges");
+  if (auto s = dp::validate(p.vlan); !s) c.fail(p.loc, pctx(), s.error().message);
+  if (auto s = p.kind->validate(p, b, t, c.options().allow_dangling_patches); !s) c.fail(p.loc, pctx(), s.error().message);
+}
+
+// The bridge's static FDB entries (those naming `port` only, when given).
+void check_fdb(const DocChecker& c, const BridgeSpec& b, const std::string* port = nullptr) {
   const std::string ctx = "bridge '" + b.name + "': ";
-  if (auto s = check_name(b.name); !s) c.fail(b.loc, ctx, s.error().message);
-  const bool hub = b.type == dp::BridgeType::kHub;
-  if (hub && b.settings.mac_aging_sec != dp::kDefaultMacAgingSec)
-    c.fail(b.loc, ctx, "'mac_aging' applies to learning and switch bridges, not hubs");
-  if (hub && b.settings.mac_table_size != dp::kDefaultMacTableSize)
-    c.fail(b.loc, ctx, "'mac_table_size' applies to learning and switch bridges, not hubs");
-  for (const auto& p : b.ports) {
-    const std::string pctx = ctx + "port '" + p.name + "': ";
-    if (auto s = check_name(p.name); !s) c.fail(p.loc, pctx, s.error().message);
-    if (!p.kind || !p.options) c.fail(p.loc, pctx, "has no kind");
-    if (p.has_vlan_config && b.type != dp::BridgeType::kSwitch)
-      c.fail(p.loc, pctx,
-             "VLAN settings apply to ports of switch bridges, not " + std::string(dp::to_string(b.type)) + " bridges");
-    if (auto s = dp::validate(p.vlan); !s) c.fail(p.loc, pctx, s.error().message);
-    if (auto s = p.kind->validate(p, b, t, c.options().allow_dangling_patches); !s) c.fail(p.loc, pctx, s.error().message);
-  }
-  if (hub && !b.fdb.empty()) c.fail(b.fdb[0].loc, ctx, "a hub has no FDB: static entries apply to learning and switch bridges");
+  if (b.type == dp::BridgeType::kHub && !b.fdb.empty())
+    c.fail(b.fdb[0].loc, ctx, "a hub has no FDB: static entries apply to learning and switch bridges");
   std::set<std::pair<uint16_t, uint64_t>> keys;
   for (const auto& f : b.fdb) {
+    if (port && f.port != *port) continue;
     const std::string m = net::Mac::from_u64(f.mac).str();
     if (net::Mac::from_u64(f.mac).is_multicast() || f.mac == 0)
       c.fail(f.loc, ctx, "static FDB entry " + m + " must be a unicast MAC");
@@ -294,13 +293,13 @@ void check_bridge(const DocChecker& c, const Topology& t, const BridgeSpec& b) {
              "static FDB entry " + m + ": VLAN " + std::to_string(f.vlan) + " given, but a " +
                  std::string(dp::to_string(b.type)) +
                  " bridge has no VLANs: give VLAN 0 (VLANs apply to switch bridges only)");
-    const PortSpec* port = b.find_port(f.port);
-    if (!port) c.fail(f.loc, ctx, "static FDB entry " + m + ": port '" + f.port + "' is not a port of this bridge");
-    if (b.type == dp::BridgeType::kSwitch && !dp::VlanPort(port->vlan).member(f.vlan))
+    const PortSpec* p = b.find_port(f.port);
+    if (!p) c.fail(f.loc, ctx, "static FDB entry " + m + ": port '" + f.port + "' is not a port of this bridge");
+    if (b.type == dp::BridgeType::kSwitch && !dp::VlanPort(p->vlan).member(f.vlan))
       c.fail(f.loc, ctx,
              "static FDB entry " + m + ": port '" + f.port + "' does not carry VLAN " + std::to_string(f.vlan));
     if (!f.remote_ip.empty())
-      if (auto s = port->kind->check_remote(*port, f.remote_ip); !s)
+      if (auto s = p->kind->check_remote(*p, f.remote_ip); !s)
         c.fail(f.loc, ctx, "static FDB entry " + m + ": " + s.error().message);
     if (!keys.insert({f.vlan, f.mac}).second)
       c.fail(f.loc, ctx, "static FDB entry " + m + " is listed twice for VLAN " + std::to_string(f.vlan));
@@ -309,6 +308,50 @@ void check_bridge(const DocChecker& c, const Topology& t, const BridgeSpec& b) {
     c.fail(b.loc, ctx,
            "static FDB entries (" + std::to_string(b.fdb.size()) + ") exceed mac_table_size " +
                std::to_string(b.settings.mac_table_size));
+}
+
+// The bridge's own rules: its name and settings, its static FDB entries.
+void check_bridge_own(const DocChecker& c, const BridgeSpec& b) {
+  const std::string ctx = "bridge '" + b.name + "': ";
+  if (auto s = check_name(b.name); !s) c.fail(b.loc, ctx, s.error().message);
+  const bool hub = b.type == dp::BridgeType::kHub;
+  if (hub && b.settings.mac_aging_sec != dp::kDefaultMacAgingSec)
+    c.fail(b.loc, ctx, "'mac_aging' applies to learning and switch bridges, not hubs");
+  if (hub && b.settings.mac_table_size != dp::kDefaultMacTableSize)
+    c.fail(b.loc, ctx, "'mac_table_size' applies to learning and switch bridges, not hubs");
+  check_fdb(c, b);
+}
+
+// A scoped edit's rules (ctl/scope.h): those of the bridges and ports it
+// names, and of what refers to a named port (its static FDB entries, the
+// patch ports naming it as their peer). A port name is looked for on every
+// bridge once (unique across bridges).
+void check_scope(const DocChecker& c, const Topology& t) {
+  const Scope& scope = c.scope();
+  for (const auto& name : scope.bridges())
+    if (const BridgeSpec* b = t.find_bridge(name)) check_bridge_own(c, *b);
+  for (const auto& r : scope.ports()) {
+    const BridgeSpec* b = t.find_bridge(r.bridge);
+    if (!b) continue;
+    // One pass over every port: the port's namesakes and its patch peers.
+    size_t named = 0;
+    std::vector<std::pair<const BridgeSpec*, const PortSpec*>> peers;
+    for (const auto& o : t.bridges)
+      for (const auto& q : o.ports) {
+        if (q.name == r.port) ++named;
+        else if (q.kind && q.kind->is_patch())
+          if (const auto* po = q.as<PatchOptions>(); po && po->peer_port == r.port && po->peer_bridge == r.bridge)
+            peers.push_back({&o, &q});
+      }
+    if (const PortSpec* p = b->find_port(r.port)) {
+      if (named > 1)
+        c.fail(p->loc, "bridge '" + b->name + "': ",
+               "duplicate port name '" + p->name + "' (port names are unique across bridges)");
+      check_port(c, t, *b, *p);
+    }
+    check_fdb(c, *b, &r.port);
+    for (const auto& [o, q] : peers) check_port(c, t, *o, *q);
+  }
 }
 
 // ------------------------------------------------------------ writing
@@ -397,6 +440,7 @@ class BridgeObjects final : public ObjectType {
 
   void check(const DocChecker& c) const override {
     const Topology& t = c.topology();
+    if (!c.scope().whole()) return check_scope(c, t);
     std::set<std::string> bridges, ports;
     for (const auto& b : t.bridges) {
       if (!bridges.insert(b.name).second) c.fail(b.loc, "", "duplicate bridge name '" + b.name + "'");
@@ -405,12 +449,16 @@ class BridgeObjects final : public ObjectType {
           c.fail(p.loc, "bridge '" + b.name + "': ",
                  "duplicate port name '" + p.name + "' (port names are unique across bridges)");
     }
-    for (const auto& b : t.bridges) check_bridge(c, t, b);
+    for (const auto& b : t.bridges) {
+      check_bridge_own(c, b);
+      for (const auto& p : b.ports) check_port(c, t, b, p);
+    }
   }
 
   // Bridges, their ports and static FDB entries (and the mirror lines of
   // bridges that come or go whole).
   void plan(const Topology& cur, const Topology& next, PlanLines& lines, Plan& p) const override {
+    if (!p.scope.whole()) return plan_scope(cur, next, lines, p);
     // Bridges.
     for (const auto& b : cur.bridges) {
       const BridgeSpec* nb = next.find_bridge(b.name);
@@ -450,56 +498,93 @@ class BridgeObjects final : public ObjectType {
       for (const auto& op : ob->ports) old_ports.emplace(op.name, &op);
       for (const auto& np : nb.ports) new_ports.emplace(np.name, &np);
       for (const auto& op : ob->ports)
-        if (!new_ports.count(op.name)) {
-          p.ports_removed.push_back({nb.name, op.name});
-          lines.minus.push_back({'-', "port", nb.name + "/" + op.name, {}});
-        }
+        if (!new_ports.count(op.name)) plan_port(*ob, &op, nb, nullptr, lines, p);
       for (const auto& np : nb.ports) {
         const auto found = old_ports.find(np.name);
-        const PortSpec* op = found == old_ports.end() ? nullptr : found->second;
-        if (!op) {
-          p.ports_added.push_back({nb.name, np.name});
-          lines.plus.push_back({'+', "port", nb.name + "/" + np.name, {}});
-          continue;
-        }
-        auto keys = diff(port_fields(*op, ob->type), port_fields(np, nb.type));
-        if (keys.empty()) continue;
-        if (op->kind == np.kind && np.kind->same_backend(*op->options, *np.options)) {
-          p.ports_reconfigured.push_back({nb.name, np.name});
-        } else {
-          p.ports_removed.push_back({nb.name, np.name});
-          p.ports_added.push_back({nb.name, np.name});
-        }
-        lines.tilde.push_back({'~', "port", nb.name + "/" + np.name, std::move(keys)});
+        plan_port(*ob, found == old_ports.end() ? nullptr : found->second, nb, &np, lines, p);
       }
-      // Static FDB entries, keyed by (VLAN, MAC).
-      for (const auto& f : ob->fdb) {
-        const FdbSpec* nf = find_fdb(nb, f);
-        if (nf && nf->port == f.port && nf->remote_ip == f.remote_ip) continue;
-        p.fdb_removed.push_back({nb.name, f});
-        if (!nf) lines.minus.push_back({'-', "fdb", fdb_object(nb.name, f), {}});
-      }
-      for (const auto& f : nb.fdb) {
-        const FdbSpec* of = find_fdb(*ob, f);
-        if (of && of->port == f.port && of->remote_ip == f.remote_ip) continue;
-        p.fdb_added.push_back({nb.name, f});
-        if (of) {
-          std::vector<KeyChange> keys;
-          if (of->port != f.port) keys.push_back({"port", of->port, f.port});
-          if (of->remote_ip != f.remote_ip) keys.push_back({"remote_ip", of->remote_ip, f.remote_ip});
-          lines.tilde.push_back({'~', "fdb",
-                           nb.name + " " + std::to_string(f.vlan) + " " + net::Mac::from_u64(f.mac).str(),
-                           std::move(keys)});
-        } else {
-          lines.plus.push_back({'+', "fdb", fdb_object(nb.name, f), {}});
-        }
-      }
+      plan_fdb(*ob, nb, lines, p);
     }
 
     // A port that moved to another bridge is removed from the old one: it was
     // listed as added to the new bridge above.
     for (const auto& name : p.bridges_removed)
       std::erase_if(p.ports_removed, [&](const PortRef& r) { return r.bridge == name; });
+  }
+
+  // A scoped edit (ctl/scope.h): the settings and FDB entries of the bridges
+  // it names and the ports it names, each found by name.
+  // In the whole plan's order: a bridge's settings, its ports, its entries.
+  static void plan_scope(const Topology& cur, const Topology& next, PlanLines& lines, Plan& p) {
+    for (const auto& name : p.scope.bridges()) {
+      const BridgeSpec* ob = cur.find_bridge(name);
+      const BridgeSpec* nb = next.find_bridge(name);
+      if (!ob || !nb) continue;  // bridges come and go in whole edits only
+      if (auto keys = diff(bridge_fields(*ob), bridge_fields(*nb)); !keys.empty()) {
+        p.bridges_changed.push_back(nb->name);
+        lines.tilde.push_back({'~', "bridge", nb->name, std::move(keys)});
+      }
+    }
+    for (const auto& r : p.scope.ports()) {
+      const BridgeSpec* ob = cur.find_bridge(r.bridge);
+      const BridgeSpec* nb = next.find_bridge(r.bridge);
+      if (!ob || !nb) continue;
+      plan_port(*ob, ob->find_port(r.port), *nb, nb->find_port(r.port), lines, p);
+    }
+    for (const auto& name : p.scope.bridges()) {
+      const BridgeSpec* ob = cur.find_bridge(name);
+      const BridgeSpec* nb = next.find_bridge(name);
+      if (ob && nb) plan_fdb(*ob, *nb, lines, p);
+    }
+  }
+
+  // One port of a bridge that stays: gone (np null), new (op null) or changed.
+  static void plan_port(const BridgeSpec& ob, const PortSpec* op, const BridgeSpec& nb, const PortSpec* np,
+                        PlanLines& lines, Plan& p) {
+    if (!np) {
+      if (!op) return;
+      p.ports_removed.push_back({nb.name, op->name});
+      lines.minus.push_back({'-', "port", nb.name + "/" + op->name, {}});
+      return;
+    }
+    if (!op) {
+      p.ports_added.push_back({nb.name, np->name});
+      lines.plus.push_back({'+', "port", nb.name + "/" + np->name, {}});
+      return;
+    }
+    auto keys = diff(port_fields(*op, ob.type), port_fields(*np, nb.type));
+    if (keys.empty()) return;
+    if (op->kind == np->kind && np->kind->same_backend(*op->options, *np->options)) {
+      p.ports_reconfigured.push_back({nb.name, np->name});
+    } else {
+      p.ports_removed.push_back({nb.name, np->name});
+      p.ports_added.push_back({nb.name, np->name});
+    }
+    lines.tilde.push_back({'~', "port", nb.name + "/" + np->name, std::move(keys)});
+  }
+
+  // Static FDB entries of a bridge that stays, keyed by (VLAN, MAC).
+  static void plan_fdb(const BridgeSpec& ob, const BridgeSpec& nb, PlanLines& lines, Plan& p) {
+    for (const auto& f : ob.fdb) {
+      const FdbSpec* nf = find_fdb(nb, f);
+      if (nf && nf->port == f.port && nf->remote_ip == f.remote_ip) continue;
+      p.fdb_removed.push_back({nb.name, f});
+      if (!nf) lines.minus.push_back({'-', "fdb", fdb_object(nb.name, f), {}});
+    }
+    for (const auto& f : nb.fdb) {
+      const FdbSpec* of = find_fdb(ob, f);
+      if (of && of->port == f.port && of->remote_ip == f.remote_ip) continue;
+      p.fdb_added.push_back({nb.name, f});
+      if (of) {
+        std::vector<KeyChange> keys;
+        if (of->port != f.port) keys.push_back({"port", of->port, f.port});
+        if (of->remote_ip != f.remote_ip) keys.push_back({"remote_ip", of->remote_ip, f.remote_ip});
+        lines.tilde.push_back({'~', "fdb", nb.name + " " + std::to_string(f.vlan) + " " + net::Mac::from_u64(f.mac).str(),
+                               std::move(keys)});
+      } else {
+        lines.plus.push_back({'+', "fdb", fdb_object(nb.name, f), {}});
+      }
+    }
   }
 
   std::string_view schema() const override {
@@ -514,6 +599,7 @@ CREATE TABLE IF NOT EXISTS ports(
 CREATE TABLE IF NOT EXISTS fdb(
   bridge TEXT NOT NULL REFERENCES bridges(name), vlan INTEGER NOT NULL, mac TEXT NOT NULL,
   port TEXT NOT NULL, remote TEXT NOT NULL DEFAULT '', PRIMARY KEY(bridge, vlan, mac));
+CREATE INDEX IF NOT EXISTS ports_position ON ports(position);
 )sql";
   }
   std::vector<const char*> tables() const override { return {"bridges", "ports", "fdb"}; }
@@ -544,6 +630,43 @@ CREATE TABLE IF NOT EXISTS fdb(
                               "static FDB entry");
             !s)
           return s;
+    }
+    return Ok{};
+  }
+
+  // A scoped edit: the named bridges' own row and static entries, the named
+  // ports' rows (a new port goes after every stored one; one gone is deleted
+  // and leaves a gap in the positions, which only order).
+  Status save_scope(RowWriter& w, const Topology& t, const Scope& scope) const override {
+    for (const auto& name : scope.bridges()) {
+      const BridgeSpec* br = t.find_bridge(name);
+      if (!br) continue;
+      if (auto s = w.exec("UPDATE bridges SET type = ?, mac_aging = ?, mac_table_size = ?, conntrack_max = ?, "
+                          "conntrack_timeouts = ? WHERE name = ?",
+                          {std::string(dp::to_string(br->type)), std::to_string(br->settings.mac_aging_sec),
+                           std::to_string(br->settings.mac_table_size), std::to_string(br->settings.conntrack_max),
+                           conntrack_timeouts_str(br->settings.conntrack_timeouts), br->name},
+                          "bridge '" + br->name + "'");
+          !s)
+        return s;
+      if (auto s = w.exec("DELETE FROM fdb WHERE bridge = ?", {br->name}, "static FDB entries"); !s) return s;
+      for (const auto& e : br->fdb)
+        if (auto s = w.exec("INSERT INTO fdb(bridge, vlan, mac, port, remote) VALUES(?,?,?,?,?)",
+                            {br->name, std::to_string(e.vlan), net::Mac::from_u64(e.mac).str(), e.port, e.remote_ip},
+                            "static FDB entry");
+            !s)
+          return s;
+    }
+    for (const auto& r : scope.ports()) {
+      const BridgeSpec* br = t.find_bridge(r.bridge);
+      const PortSpec* port = br ? br->find_port(r.port) : nullptr;
+      auto s = port ? w.exec("INSERT INTO ports(name, bridge, position, type, spec) VALUES(?1, ?2, "
+                             "(SELECT COALESCE(MAX(position), -1) + 1 FROM ports), ?3, ?4) ON CONFLICT(name) DO "
+                             "UPDATE SET bridge = excluded.bridge, type = excluded.type, spec = excluded.spec",
+                             {port->name, br->name, std::string(port->kind->name()), port_to_yaml(*port, br->type)},
+                             "port '" + port->name + "'")
+                    : w.exec("DELETE FROM ports WHERE name = ?", {r.port}, "port '" + r.port + "'");
+      if (!s) return s;
     }
     return Ok{};
   }

@@ -64,6 +64,7 @@ class ContainerObjects final : public ObjectType {
     const Topology& t = c.topology();
     std::set<std::string> names;
     for (const auto& ct : t.containers) {
+      if (!c.scope().has_port(ct.port)) continue;  // a scoped edit: containers on its ports
       const std::string ctx = "container '" + ct.name + "': ";
       if (auto s = check_container(ct); !s) c.fail(ct.loc, "", s.error().message);
       if (!names.insert(ct.name).second) c.fail(ct.loc, "", "duplicate container name '" + ct.name + "'");
@@ -84,6 +85,7 @@ class ContainerObjects final : public ObjectType {
 
   // A changed container is re-created (listed as removed and added).
   void plan(const Topology& cur, const Topology& next, PlanLines& lines, Plan& p) const override {
+    if (!p.scope.whole()) return;  // a scoped edit changes ports and bridges only (ctl/scope.h)
     for (const auto& c : cur.containers) {
       const ContainerSpec* nc = find_container(next, c.name);
       if (nc && *nc == c) continue;

@@ -17,6 +17,7 @@
 
 #include "base/result.h"
 #include "ctl/fields.h"
+#include "ctl/scope.h"
 #include "dp/vlan.h"
 
 namespace kvnet::ctl {
@@ -81,15 +82,19 @@ class DocReader {
 // Checks rules between the objects of a topology; fail() throws.
 class DocChecker {
  public:
-  DocChecker(const Topology& t, const ParseOptions& o) : t_(t), opts_(o) {}
+  DocChecker(const Topology& t, const ParseOptions& o, const Scope& s) : t_(t), opts_(o), scope_(s) {}
   const Topology& topology() const { return t_; }
   const ParseOptions& options() const { return opts_; }
+  // What the edit touched (ctl/scope.h): a type checks the rules that
+  // involve those objects; whole: every rule.
+  const Scope& scope() const { return scope_; }
   // "FILE:LINE:COL: CTX<what>".
   [[noreturn]] void fail(Loc loc, const std::string& ctx, const std::string& what) const;
 
  private:
   const Topology& t_;
   const ParseOptions& opts_;
+  const Scope& scope_;
 };
 
 // A Field's value: a scalar, a flow sequence (list) or a flow map (map).

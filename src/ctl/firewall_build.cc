@@ -144,7 +144,44 @@ std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const Port
   return fw;
 }
 
-std::set<std::string> affected_ports(const Topology& before, const Topology& after) {
+namespace {
+
+// A scoped edit's candidates: its ports, and the ports whose rules name a
+// group one of them is or was in (their remotes are the members' addresses).
+std::set<std::string> scope_affected(const Topology& before, const Topology& after, const Scope& scope) {
+  std::set<std::string> groups, candidates;
+  for (const auto& r : scope.ports()) {
+    candidates.insert(r.port);
+    for (const Topology* t : {&before, &after})
+      if (const BridgeSpec* b = t->find_bridge(r.bridge))
+        if (const PortSpec* p = b->find_port(r.port)) groups.insert(p->security.groups.begin(), p->security.groups.end());
+  }
+  if (!groups.empty()) {
+    std::set<std::string> naming;  // groups whose rules name one of `groups`
+    for (const auto& g : after.security_groups)
+      for (const auto& rule : g.rules)
+        if (groups.count(rule.remote_group)) naming.insert(g.name);
+    if (!naming.empty())
+      for (const auto& b : after.bridges)
+        for (const auto& p : b.ports)
+          for (const auto& g : p.security.groups)
+            if (naming.count(g)) candidates.insert(p.name);
+  }
+  std::set<std::string> out;
+  for (const auto& name : candidates) {
+    const PortSpec* x = before.find_port(name);
+    const PortSpec* y = after.find_port(name);
+    auto px = x ? build_firewall(before, *x) : nullptr;
+    auto py = y ? build_firewall(after, *y) : nullptr;
+    if (y && !same_policy(px.get(), py.get())) out.insert(name);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::set<std::string> affected_ports(const Topology& before, const Topology& after, const Scope& scope) {
+  if (!scope.whole()) return scope_affected(before, after, scope);
   // A port without security settings on both sides has no policy on both:
   // only ports with settings are built (each looked up once, not by a scan).
   std::unordered_map<std::string_view, const PortSpec*> had;

@@ -27,8 +27,11 @@ std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const std:
 // The same for a port of `t` at hand (no lookup).
 std::shared_ptr<const dp::FwPolicy> build_firewall(const Topology& t, const PortSpec& port);
 
-// Ports whose compiled policy differs between `before` and `after`.
-std::set<std::string> affected_ports(const Topology& before, const Topology& after);
+// Ports whose compiled policy differs between `before` and `after`. With a
+// scope (ctl/scope.h), the candidates are its ports and, when one of them
+// is (or was) a member of a group, the ports whose rules name that group.
+std::set<std::string> affected_ports(const Topology& before, const Topology& after,
+                                     const Scope& scope = Scope::all());
 
 // The endpoint MAC of a port (a VM NIC's `mac`, a container's container_mac),
 // "" when the port has no endpoint.

@@ -1,5 +1,6 @@
 #include "ctl/gateway_spec.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -296,11 +297,18 @@ class GatewayObjects final : public ObjectType {
 
   // Its port: the internal port of its bridge named after it; subnets and
   // forwarded host ports unique.
-  void check(const DocChecker& c) const override { check_gateways(c, c.topology()); }
+  // A scoped edit (ctl/scope.h) involves the gateways only through their ports.
+  void check(const DocChecker& c) const override {
+    const auto& gws = c.topology().gateways;
+    if (c.scope().whole() ||
+        std::any_of(gws.begin(), gws.end(), [&](const GatewaySpec& g) { return c.scope().has_port(g.name); }))
+      check_gateways(c, c.topology());
+  }
 
   // Their ports are ports of the plan like any other; the kernel side
   // (address, nftables, dnsmasq) follows the whole set of gateways.
   void plan(const Topology& cur, const Topology& next, PlanLines& lines, Plan& p) const override {
+    if (!p.scope.whole()) return;  // a scoped edit changes ports and bridges only (ctl/scope.h)
     plan_named(
         cur.gateways, next.gateways, "gw",
         [](const GatewaySpec& a, const GatewaySpec& b) { return diff(gateway_fields(a), gateway_fields(b)); }, lines,

@@ -74,14 +74,16 @@ class MirrorObjects final : public ObjectType {
 
   void check(const DocChecker& c) const override {
     std::map<std::string, std::string> names;  // mirror -> its bridge
-    for (const auto& b : c.topology().bridges) check_mirrors(c, c.topology(), b, names);
+    for (const auto& b : c.topology().bridges)
+      if (c.scope().touches_bridge(b.name)) check_mirrors(c, c.topology(), b, names);
   }
 
   // Mirrors of bridges that stay (a bridge that comes or goes lists its own).
   // Mirrors have lines only: the datapath gets every bridge's mirrors with
   // each change (ports they name may have been re-created).
-  void plan(const Topology& cur, const Topology& next, PlanLines& lines, Plan&) const override {
+  void plan(const Topology& cur, const Topology& next, PlanLines& lines, Plan& p) const override {
     for (const auto& nb : next.bridges) {
+      if (!p.scope.has_bridge(nb.name)) continue;  // a scoped edit names the bridges whose mirrors it changes
       const BridgeSpec* ob = cur.find_bridge(nb.name);
       if (!ob || ob->type != nb.type) continue;
       for (const auto& m : ob->mirrors)
@@ -107,6 +109,21 @@ class MirrorObjects final : public ObjectType {
       for (const auto& m : br.mirrors)
         if (auto s = w.insert("INSERT INTO mirrors(name, bridge, position, spec) VALUES(?,?,?,?)",
                               {m.name, br.name, std::to_string(pos++), mirror_to_yaml(m)}, "mirror '" + m.name + "'");
+            !s)
+          return s;
+    }
+    return Ok{};
+  }
+  // A scoped edit: the mirrors of the bridges it names.
+  Status save_scope(RowWriter& w, const Topology& t, const Scope& scope) const override {
+    for (const auto& name : scope.bridges()) {
+      const BridgeSpec* br = t.find_bridge(name);
+      if (!br) continue;
+      if (auto s = w.exec("DELETE FROM mirrors WHERE bridge = ?", {br->name}, "mirrors"); !s) return s;
+      int pos = 0;
+      for (const auto& m : br->mirrors)
+        if (auto s = w.exec("INSERT INTO mirrors(name, bridge, position, spec) VALUES(?,?,?,?)",
+                            {m.name, br->name, std::to_string(pos++), mirror_to_yaml(m)}, "mirror '" + m.name + "'");
             !s)
           return s;
     }

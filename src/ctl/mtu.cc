@@ -62,6 +62,16 @@ uint32_t endpoint_mtu(const Topology& t, const std::string& port, const std::map
   return 0;
 }
 
+bool endpoint_mtus_may_change(const Topology& before, const Topology& after, const Scope& scope) {
+  if (scope.whole()) return true;
+  for (const auto& r : scope.ports())
+    for (const Topology* t : {&before, &after})
+      if (const BridgeSpec* b = t->find_bridge(r.bridge))
+        if (const PortSpec* p = b->find_port(r.port); p && (p->mtu_given || p->kind->is_patch() || p->kind->carried_mtu(*p, *b)))
+          return true;
+  return false;
+}
+
 uint32_t endpoint_mtu(const Topology& t, const std::string& port) {
   for (const auto& b : t.bridges)
     if (const PortSpec* p = b.find_port(port)) {

@@ -41,5 +41,9 @@ std::map<std::string, uint32_t> bridge_mtus(const Topology& t);
 uint32_t endpoint_mtu(const Topology& t, const std::string& port);
 // The same with bridge_mtus() already computed.
 uint32_t endpoint_mtu(const Topology& t, const std::string& port, const std::map<std::string, uint32_t>& mtus);
+// Whether an edit of `scope`'s ports may change an endpoint's MTU: one of
+// them (before or after) carries an MTU (a tunnel), joins bridges (a patch)
+// or has a user's `mtu`. A whole scope: always.
+bool endpoint_mtus_may_change(const Topology& before, const Topology& after, const Scope& scope);
 
 }  // namespace kvnet::ctl

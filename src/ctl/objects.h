@@ -40,6 +40,7 @@ namespace kvnet::ctl {
 
 struct Topology;
 struct Plan;
+class Scope;
 struct PlanLines;
 class DocReader;
 class DocChecker;
@@ -52,6 +53,9 @@ class RowWriter {
   // Runs `insert` (an INSERT with one '?' per value); `what` names the row in
   // an error ("vm 'v1'").
   virtual Status insert(const char* insert, const std::vector<std::string>& values, const std::string& what) = 0;
+  // A scoped save (save_scope) runs its own statements, as given: an upsert,
+  // a delete. One '?' per value. Not for save(), which compares rows.
+  virtual Status exec(const char* sql, const std::vector<std::string>& values, const std::string& what) = 0;
 };
 class RowReader {
  public:
@@ -93,6 +97,10 @@ class ObjectType {
   virtual std::vector<const char*> tables() const = 0;  // parents first
   virtual Status save(RowWriter& w, const Topology& t) const = 0;
   virtual Status load(RowReader& r, Topology& t) const = 0;
+  // The rows of a scoped edit's objects only (ctl/scope.h), with exec():
+  // those of the ports and bridges it names, as `t` has them (a port `t`
+  // lacks is deleted). Types whose objects a scope cannot name write nothing.
+  virtual Status save_scope(RowWriter& /*w*/, const Topology& /*t*/, const Scope& /*s*/) const { return Ok{}; }
 };
 
 // The rows of a type the store keeps as one flow map an object:

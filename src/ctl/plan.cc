@@ -33,8 +33,9 @@ std::vector<std::string> Plan::text() const {
   return out;
 }
 
-Plan plan(const Topology& cur, const Topology& next) {
+Plan plan(const Topology& cur, const Topology& next, const Scope& scope) {
   Plan p;
+  p.scope = scope;
   PlanLines lines;
   for (const ObjectType* type : object_types()) type->plan(cur, next, lines, p);
   for (auto* v : {&lines.minus, &lines.tilde, &lines.plus})

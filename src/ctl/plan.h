@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "ctl/scope.h"
 #include "ctl/topology.h"
 
 namespace kvnet::ctl {
@@ -45,16 +46,11 @@ struct PlanLine {
   std::string str() const;
 };
 
-// A port by bridge and name.
-struct PortRef {
-  std::string bridge;
-  std::string port;
-  std::string path() const { return bridge + "/" + port; }
-  bool operator==(const PortRef&) const = default;
-};
-
 struct Plan {
   std::vector<PlanLine> lines;  // '-' lines, then '~', then '+'
+  // What was compared (ctl/scope.h): whoever carries the plan out looks at
+  // no more than that either.
+  Scope scope;
 
   // For carrying it out, in this order: remove, then add.
   std::vector<std::string> bridges_removed;  // with all their ports
@@ -89,8 +85,10 @@ struct Plan {
   std::vector<std::string> text() const;  // one string per line
 };
 
-// Asks every object type (ctl/objects.h) for its part, in the registry's order.
-Plan plan(const Topology& current, const Topology& next);
+// Asks every object type (ctl/objects.h) for its part, in the registry's
+// order. With a scope (ctl/scope.h), only the objects it names are compared:
+// `next` must equal `current` outside it.
+Plan plan(const Topology& current, const Topology& next, const Scope& scope = Scope::all());
 
 // --- for object types' plan()
 // The lines a type adds, by operation: a plan lists every type's '-' lines,

@@ -337,7 +337,9 @@ void emit_sg(YAML::Emitter& e, const SecurityGroupSpec& g) {
 
 void check_groups(const DocChecker& c, const Topology& t) {
   std::set<std::string> names;
+  // A scoped edit changes no group (ctl/scope.h): only its ports' references.
   for (const auto& g : t.security_groups) {
+    if (!c.scope().whole()) break;
     const Loc loc{g.line, g.col};
     if (!names.insert(g.name).second) c.fail(loc, "", "duplicate security group name '" + g.name + "'");
     for (const auto& r : g.rules)
@@ -345,8 +347,10 @@ void check_groups(const DocChecker& c, const Topology& t) {
         c.fail(loc, "security group '" + g.name + "': ",
                "rule " + std::to_string(r.id) + ": remote_group '" + r.remote_group + "' does not exist");
   }
-  for (const auto& b : t.bridges)
+  for (const auto& b : t.bridges) {
+    if (!c.scope().touches_bridge(b.name)) continue;
     for (const auto& p : b.ports) {
+      if (p.security.empty() || !c.scope().has_port(p.name)) continue;
       const std::string ctx = "bridge '" + b.name + "': port '" + p.name + "': ";
       for (const auto& g : p.security.groups)
         if (!t.find_group(g)) c.fail(p.loc, ctx, "security group '" + g + "' does not exist");
@@ -365,6 +369,7 @@ void check_groups(const DocChecker& c, const Topology& t) {
                    "' has no MAC and the port has no endpoint whose MAC kvnet knows: write it as MAC:" +
                    allowed_address_str(p.security.allowed[0]));
     }
+  }
 }
 
 std::string rules_text(const SecurityGroupSpec& g) {
@@ -400,6 +405,7 @@ class SgObjects final : public ObjectType {
   // A changed group lists its rules as they were and are. Their rules reach
   // the datapath with the ports that use them.
   void plan(const Topology& cur, const Topology& next, PlanLines& lines, Plan& p) const override {
+    if (!p.scope.whole()) return;  // a scoped edit changes ports and bridges only (ctl/scope.h)
     plan_named(
         cur.security_groups, next.security_groups, "sg",
         [](const SecurityGroupSpec& og, const SecurityGroupSpec& g) {

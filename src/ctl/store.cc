@@ -162,6 +162,10 @@ class Store::Writer final : public RowWriter {
     return Ok{};
   }
 
+  Status exec(const char*, const std::vector<std::string>&, const std::string& what) override {
+    return Error{"database '" + st_.path_ + "': " + what + ": a whole save writes rows, not statements"};
+  }
+
   // `tables`: every table of every type, parents first (a table nothing was
   // written to this time loses all its rows).
   Status finish(const std::vector<std::string>& tables) {
@@ -306,15 +310,40 @@ class Store::Writer final : public RowWriter {
   std::map<std::string, std::unique_ptr<Stmt>> prepared_;
 };
 
+// A scoped save's writer: the types' statements, run as they come.
+class Store::Patcher final : public RowWriter {
+ public:
+  explicit Patcher(Store& st) : st_(st) {}
+  Status insert(const char* sql, const std::vector<std::string>& values, const std::string& what) override {
+    return exec(sql, values, what);
+  }
+  Status exec(const char* sql, const std::vector<std::string>& values, const std::string& what) override {
+    Stmt s;
+    if (sqlite3_prepare_v2(st_.db_, sql, -1, &s.s, nullptr) != SQLITE_OK)
+      return Error{"database '" + st_.path_ + "': preparing: " + st_.errmsg()};
+    for (size_t i = 0; i < values.size(); ++i)
+      sqlite3_bind_text(s.s, static_cast<int>(i + 1), values[i].c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(s.s) != SQLITE_DONE) return Error{"database '" + st_.path_ + "': " + what + ": " + st_.errmsg()};
+    return Ok{};
+  }
+
+ private:
+  Store& st_;
+};
+
 int64_t Store::total_changes() const { return db_ ? sqlite3_total_changes64(db_) : 0; }
 
-Status Store::save(const Topology& t) {
+Status Store::save(const Topology& t, const Scope& scope) {
   if (auto s = exec("BEGIN IMMEDIATE; PRAGMA defer_foreign_keys=ON;"); !s) return s;
   auto rollback = [&](Status s) {
     exec("ROLLBACK;").ok();  // best effort: the error `s` is what matters
     return s;
   };
-  {
+  if (!scope.whole()) {
+    Patcher w(*this);
+    for (const ObjectType* type : object_types())
+      if (auto s = type->save_scope(w, t, scope); !s) return rollback(s);
+  } else {
     Writer w(*this);
     std::vector<std::string> tables;
     for (const ObjectType* type : object_types()) {

@@ -284,10 +284,11 @@ Result<Topology> parse_document(const std::string& yaml, const std::string& file
   });
 }
 
-// Every object type's rules, in the order of the table of types.
-Status validate(const Topology& t, const ParseOptions& opts) {
+// Every object type's rules (those involving the scope's objects), in the
+// order of the table of types.
+Status validate(const Topology& t, const ParseOptions& opts, const Scope& scope) {
   return guarded(t.file, [&] {
-    const DocChecker c(t, opts);
+    const DocChecker c(t, opts, scope);
     for (const ObjectType* type : object_types()) type->check(c);
     return Ok{};
   });

@@ -41,6 +41,7 @@
 #include "ctl/kinds/kind.h"
 #include "ctl/mirror_spec.h"
 #include "ctl/objects.h"
+#include "ctl/scope.h"
 #include "ctl/security.h"
 #include "ctl/vm_spec.h"
 
@@ -90,7 +91,9 @@ struct ParseOptions {
 // must be given for such a file and only for such a file.
 Result<Topology> parse_document(const std::string& yaml, const std::string& file, const std::string& base_dir,
                                 const std::string& host = "");
-Status validate(const Topology& t, const ParseOptions& opts = {});
+// With a scope (ctl/scope.h: the objects an edit touched), only the rules
+// involving those objects are checked: the rest was valid before the edit.
+Status validate(const Topology& t, const ParseOptions& opts = {}, const Scope& scope = Scope::all());
 // parse_document() then validate().
 Result<Topology> parse_topology(const std::string& yaml, const std::string& file, const std::string& base_dir,
                                 const ParseOptions& opts = {});

@@ -29,7 +29,7 @@ struct Refs {
 void add_firewalls(const Topology& cur, const Topology& next, const Plan& plan, const Refs& refs, io::Change& c) {
   // Ports whose policy changed (rules, membership, addresses), and every
   // added port that has one (a re-created port starts bare).
-  std::set<std::string> ports = affected_ports(cur, next);
+  std::set<std::string> ports = affected_ports(cur, next, plan.scope);
   for (const auto& r : plan.ports_added)
     if (build_firewall(next, r.port)) ports.insert(r.port);
   for (const auto& name : ports)
@@ -48,14 +48,16 @@ void add_static_fdb(const Topology& next, const Plan& plan, const Refs& refs, io
   std::set<std::pair<std::string, std::string>> added;
   for (const auto& r : plan.ports_added) added.insert({r.bridge, r.port});
   for (const auto& b : next.bridges)
-    for (const auto& f : b.fdb)
-      if (added.count({b.name, f.port})) add(b.name, f);
+    if (plan.scope.touches_bridge(b.name))
+      for (const auto& f : b.fdb)
+        if (added.count({b.name, f.port})) add(b.name, f);
 }
 
 // Mirrors: each bridge's whole list, with every change (a port they name may
 // have been re-created under a new id); the datapath keeps counters by name.
-void add_mirrors(const Topology& cur, const Topology& next, const Refs& refs, io::Change& c) {
+void add_mirrors(const Topology& cur, const Topology& next, const Plan& plan, const Refs& refs, io::Change& c) {
   for (const auto& b : next.bridges) {
+    if (!plan.scope.touches_bridge(b.name)) continue;  // a scoped edit's bridges (ctl/scope.h)
     const BridgeSpec* ob = cur.find_bridge(b.name);
     if (b.mirrors.empty() && (!ob || ob->mirrors.empty())) continue;
     std::vector<io::Change::Mirror> list;
@@ -115,7 +117,7 @@ Result<io::Change> translate(const Topology& cur, const Topology& next, const Pl
   }
   add_firewalls(cur, next, plan, refs, c);
   add_static_fdb(next, plan, refs, c);
-  add_mirrors(cur, next, refs, c);
+  add_mirrors(cur, next, plan, refs, c);
   return c;
 }
 

@@ -1,5 +1,6 @@
 #include "ctl/vm_spec.h"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <map>
@@ -372,12 +373,21 @@ class VmObjects final : public ObjectType {
     std::set<std::string> names;
     std::map<std::string, std::string> owners;  // port / "mac M" / "bridge B" -> its owner
     for (const auto& ct : t.containers) owners.emplace(ct.port, "container '" + ct.name + "'");
-    for (const auto& v : t.vms) check_vm_refs(c, t, v, names, owners);
+    for (const auto& v : t.vms) {
+      // A scoped edit (ctl/scope.h): the VMs with a NIC on its ports or on
+      // a bridge it touches (a qbr bridge holds the NIC's port alone).
+      if (!c.scope().whole() && std::none_of(v.nics.begin(), v.nics.end(), [&](const NicSpec& n) {
+            return c.scope().has_port(n.port) || (n.qbr && c.scope().touches_bridge(n.bridge));
+          }))
+        continue;
+      check_vm_refs(c, t, v, names, owners);
+    }
   }
 
   // VMs are definitions: a removed VM that runs is killed by whoever applies
   // the plan; a changed one takes its new form at its next start.
   void plan(const Topology& cur, const Topology& next, PlanLines& lines, Plan& p) const override {
+    if (!p.scope.whole()) return;  // a scoped edit changes ports and bridges only (ctl/scope.h)
     plan_named(
         cur.vms, next.vms, "vm", [](const VmSpec& a, const VmSpec& b) { return diff(vm_fields(a), vm_fields(b)); },
         lines, &p.vms_removed, &p.vms_added, &p.vms_changed);

@@ -107,7 +107,7 @@ Status Applier::apply(const Topology& cur, const Topology& next, const ctl::Plan
   if (auto s = apply_device_mtus(a); !s) return s;
   // The store: one transaction. Past this point the change happens.
   if (!a.restoring)
-    if (auto s = store_.save(next); !s) return s;
+    if (auto s = store_.save(next, a.plan.scope); !s) return s;
   a.txn.commit();
   std::vector<dp::PortBackend*> backends;
   for (const auto& p : a.change.add_ports) backends.push_back(p.backend.get());
@@ -131,8 +131,10 @@ Status Applier::create_containers(Applying& a) {
     }
   // Endpoints get the MTU their bridge can carry (ctl/mtu.h); measured only
   // when a container or a port comes or goes.
-  const bool ports_changed = !a.plan.containers_added.empty() || !a.plan.ports_added.empty() ||
-                             !a.plan.ports_removed.empty() || !a.plan.ports_reconfigured.empty();
+  const bool ports_changed = !a.plan.containers_added.empty() ||
+                             ((!a.plan.ports_added.empty() || !a.plan.ports_removed.empty() ||
+                               !a.plan.ports_reconfigured.empty()) &&
+                              ctl::endpoint_mtus_may_change(a.cur, a.next, a.plan.scope));
   const auto mtus = ports_changed ? ctl::bridge_mtus(a.next) : std::map<std::string, uint32_t>{};
   for (const auto& c : a.plan.containers_added) {
     const uint32_t mtu = ctl::endpoint_mtu(a.next, c.port, mtus);

@@ -84,6 +84,7 @@ const std::string& VerbContext::store_path() const { return s_.store_->path(); }
 Result<ctl::Plan> VerbContext::commit(const Topology& next) { return s_.commit(next); }
 json VerbContext::change_result(const ctl::Plan& p) const { return s_.change_result(p); }
 Result<json> VerbContext::commit_json(const Topology& next) { return s_.commit_json(next); }
+Topology& VerbContext::edit(const ctl::Scope& scope) { return s_.edit(scope); }
 Status VerbContext::check_vms(const Topology& next, const ctl::Plan& p) const { return s_.check_vms(next, p); }
 std::string VerbContext::vm_owning_port(const std::string& port) const { return s_.vm_owning_port(port); }
 
@@ -109,14 +110,43 @@ json Service::handle(const json& req) {
   } catch (const std::exception& e) {
     answer = {{"ok", false}, {"error", valid_utf8(std::string("internal error: ") + e.what())}};
   }
+  settle_work();  // an edit the verb did not commit (it failed) is put back
   return answer;
 }
 
 // ------------------------------------------------------------ applying
 
+Topology& Service::edit(const ctl::Scope& scope) {
+  settle_work();
+  if (!work_) make_work();
+  work_out_ = scope;
+  return *work_;
+}
+
+// The working copy, made after each whole change (whose cost follows the
+// configuration anyway), so that the next scoped edit does not pay for it.
+// Both copies' port lists get room to grow: a port added to a full list
+// would move the whole list (and fault its pages in) in both.
+void Service::make_work() {
+  work_ = cur_;
+  for (size_t i = 0; i < cur_.bridges.size(); ++i) {
+    const size_t room = cur_.bridges[i].ports.size() + cur_.bridges[i].ports.size() / 4 + 16;
+    cur_.bridges[i].ports.reserve(room);
+    work_->bridges[i].ports.reserve(room);
+  }
+}
+
+void Service::settle_work() {
+  if (!work_out_) return;
+  if (work_) ctl::copy_scope(cur_, *work_, *work_out_);
+  work_out_.reset();
+}
+
 Result<ctl::Plan> Service::commit(const Topology& next) {
-  if (auto s = validate(next, ParseOptions{.allow_dangling_patches = true}); !s) return s.error();
-  ctl::Plan p = plan(cur_, next);
+  const bool scoped = work_ && &next == &*work_ && work_out_;
+  const ctl::Scope scope = scoped ? *work_out_ : ctl::Scope::all();
+  if (auto s = validate(next, ParseOptions{.allow_dangling_patches = true}, scope); !s) return s.error();
+  ctl::Plan p = plan(cur_, next, scope);
   if (p.empty()) return p;
   if (auto s = check_vms(next, p); !s) return s.error();
   for (auto& w : new_warnings(cur_, next)) warnings_.push_back(std::move(w));
@@ -157,10 +187,21 @@ Status Service::restore() {
 
 Status Service::apply(const Topology& next, const ctl::Plan& plan, Mode mode) {
   if (auto s = applier_.apply(cur_, next, plan, mode); !s) return s;
-  cur_ = next;
+  if (work_ && &next == &*work_ && work_out_) {
+    // A scoped edit: the working copy becomes the configuration, and the
+    // old configuration the working copy, brought up to date by the scope.
+    std::swap(cur_, *work_);
+    cur_.warnings.clear();
+    ctl::copy_scope(cur_, *work_, plan.scope);
+    work_out_.reset();
+  } else {
+    cur_ = next;
+    make_work();
+  }
   if (ct_dhcp_ && opts_.manage_containers && (mode == Mode::kRestore || !plan.containers_added.empty()))
     ct_dhcp_->sync(cur_.containers);
   cur_.warnings.clear();  // told once, with the change that brought them
+  if (work_) work_->warnings.clear();
   return Ok{};
 }
 

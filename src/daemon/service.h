@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -106,8 +107,17 @@ class Service {
   using Live = Applier::Live;
   using Mode = Applier::Mode;
 
-  // Plans and applies `next`; returns the plan (empty: nothing to do).
+  // Plans and applies `next`; returns the plan (empty: nothing to do). When
+  // `next` is the working copy edit() handed out, only its scope is
+  // checked, planned and written.
   Result<ctl::Plan> commit(const Topology& next);
+  // A scoped edit (ctl/scope.h): the working copy, equal to cur_, for the
+  // verb to change what `scope` names and commit. No copy of the whole
+  // configuration per edit: the working copy is cur_'s twin, kept in step
+  // by the scope of each change (and put back if the verb fails).
+  Topology& edit(const ctl::Scope& scope);
+  void settle_work();  // puts back an edit that was not committed
+  void make_work();
   // The applier carries the plan out (daemon/applier.h); cur_ follows.
   Status apply(const Topology& next, const ctl::Plan& plan, Mode mode);
   json change_result(const ctl::Plan& p) const;  // with the request's warnings
@@ -149,6 +159,8 @@ class Service {
   ServiceOptions opts_;
   Applier applier_;  // live ports, parked ports, the steps of a change
   Topology cur_;
+  std::optional<Topology> work_;        // cur_'s twin for scoped edits (edit())
+  std::optional<ctl::Scope> work_out_;  // the scope of the edit handed out and not yet committed
   const std::map<std::string, Live>& live_;             // applier_'s: port name -> datapath id and backend
   const std::map<std::string, std::string>& vanished_;  // applier_'s: port -> why it has no backend
   VmHost* vms_ = nullptr;

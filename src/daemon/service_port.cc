@@ -34,7 +34,7 @@ Result<json> PortVerbs::add_port(const Args& a) {
     return Error{"port '" + port + "' already exists on bridge '" + ob->name + "'"};
   }
   TRY(p, make_port(*b, port, settings, &warnings_));
-  Topology next = cur_;
+  Topology& next = edit(Scope::of_port(br, port));
   next.find_bridge(br)->ports.push_back(std::move(p));
   return commit_json(next);
 }
@@ -53,7 +53,7 @@ Result<json> PortVerbs::del_port(const Args& a) {
   if (auto owner = vm_owning_port(port); !owner.empty())
     return Error{"port '" + port + "' belongs to vm '" + owner + "' (its NIC or qbr patch pair): use 'vm del " + owner + "'"};
   if (gateway_of_port(cur_, port)) return Error{"port '" + port + "' is gateway '" + port + "''s port: use 'gw del " + port + "'"};
-  Topology next = cur_;
+  Topology& next = edit(Scope::of_port(ob->name, port).with_bridge(ob->name));  // its FDB entries and mirrors too
   BridgeSpec* nb = next.find_bridge(ob->name);
   if (auto s = forget_mirrored_port(*nb, port); !s) return s.error();
   std::erase_if(nb->ports, [&](const PortSpec& p) { return p.name == port; });
@@ -70,7 +70,7 @@ Result<json> PortVerbs::set_port(const Args& a) {
   for (const auto& [k, v] : settings)
     if (k == "type") return Error{"port '" + port + "': the type cannot be changed; delete the port and add it again"};
   TRY(p, update_port(*ob, *op, settings, &warnings_));
-  Topology next = cur_;
+  Topology& next = edit(Scope::of_port(ob->name, port));
   BridgeSpec* nb = next.find_bridge(ob->name);
   for (auto& q : nb->ports)
     if (q.name == port) q = std::move(p);

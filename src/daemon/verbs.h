@@ -10,6 +10,7 @@
 //    public:
 //     using VerbContext::VerbContext;
 //     Result<json> add_br(const Args& a);      // edits a copy of cur_, ends with commit_json(next)
+//     Result<json> set_port(const Args& a);    // edits edit(scope) (a few named objects), commit_json(next)
 //   };
 //   }  // namespace
 //   std::span<const Verb> bridge_verbs() {
@@ -60,7 +61,7 @@ class VerbContext {
   explicit VerbContext(Service& s);
 
  protected:
-  const ctl::Topology& cur_;   // the current configuration (a change edits a copy)
+  const ctl::Topology& cur_;   // the current configuration (a change edits a copy, or edit()'s)
   io::DatapathCommands& dp_;   // reads and runtime commands of the datapath
   const std::map<std::string, Applier::Live>& live_;    // port -> datapath id and backend
   const std::map<std::string, std::string>& vanished_;  // port -> why it has no device
@@ -74,6 +75,11 @@ class VerbContext {
   Result<ctl::Plan> commit(const ctl::Topology& next);
   json change_result(const ctl::Plan& p) const;
   Result<json> commit_json(const ctl::Topology& next);
+  // An edit of the objects `scope` names (ctl/scope.h): the working copy to
+  // change (equal to cur_) and commit; checks, plan and store then look at
+  // the scope only. Changing anything outside it is a bug: use a copy of
+  // cur_ and a whole commit for such edits.
+  ctl::Topology& edit(const ctl::Scope& scope);
   Status check_vms(const ctl::Topology& next, const ctl::Plan& p) const;  // a dry run's check
   std::string vm_owning_port(const std::string& port) const;             // "" none
 

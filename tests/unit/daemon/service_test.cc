@@ -91,6 +91,29 @@ TEST_F(ServiceTest, ErrorsChangeNothing) {
   EXPECT_EQ(dp_->find_port("p2"), nullptr);
 }
 
+// Port verbs edit kvnetd's working copy of the configuration (ctl/scope.h):
+// one that fails late (its device cannot be opened, its check fails) must
+// leave nothing in it for the next edit to carry along, here or in the store.
+TEST_F(ServiceTest, ScopedEditsThatFailLeaveNoTrace) {
+  ok({{"cmd", "add-br"}, {"bridge", "br0"}});
+  ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p1"}, {"options", {{"pvid", "10"}}}});
+  ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p2"}, {"options", {{"pvid", "10"}}}});
+  ok({{"cmd", "fdb-add"}, {"bridge", "br0"}, {"vlan", 10}, {"mac", "02:00:00:00:00:01"}, {"port", "p2"}});
+  err({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "missing0"}});  // fails opening its device
+  err({{"cmd", "set-port"}, {"port", "p2"}, {"options", {{"pvid", "20"}}}});  // its static entry is on VLAN 10
+  ok({{"cmd", "set-port"}, {"port", "p1"}, {"options", {{"pvid", "30"}}}});
+  ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p3"}});
+  ok({{"cmd", "del-port"}, {"port", "p1"}});
+  const std::string now = exported();
+  EXPECT_EQ(now.find("missing0"), std::string::npos) << now;
+  EXPECT_NE(now.find("{name: p2, type: system, vlan_mode: access, pvid: 10}"), std::string::npos) << now;
+  EXPECT_EQ(now.find("p1"), std::string::npos) << now;
+  EXPECT_EQ(dp_->find_port("p2")->vlan.config().pvid, 10);
+  svc_.reset();
+  svc_ = make();  // what the store kept
+  EXPECT_EQ(exported(), now);
+}
+
 TEST_F(ServiceTest, SetPortReconfiguresInPlace) {
   ok({{"cmd", "add-br"}, {"bridge", "br0"}});
   ok({{"cmd", "add-port"}, {"bridge", "br0"}, {"port", "p1"}, {"options", {{"vlan_mode", "trunk"}, {"allowed", "10"}}}});
