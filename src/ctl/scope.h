@@ -44,6 +44,13 @@ class Scope {
     s.ports_.push_back({std::move(bridge), std::move(port)});
     return s;
   }
+  // An edit of a bridge's own settings, FDB entries or mirrors (not its ports).
+  static Scope of_bridge(std::string bridge) {
+    Scope s;
+    s.whole_ = false;
+    s.bridges_.push_back(std::move(bridge));
+    return s;
+  }
   // Adds a bridge whose settings, FDB entries or mirrors the edit changes.
   Scope& with_bridge(std::string bridge) {
     bridges_.push_back(std::move(bridge));

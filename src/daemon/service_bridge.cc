@@ -73,8 +73,8 @@ Result<json> BridgeVerbs::set_bridge(const Args& a) {
     if (k == "type")
       return Error{"bridge '" + br + "': 'type' cannot be changed (mac_aging, mac_table_size, conntrack_max, conntrack_timeouts)"};
   TRY(nb, update_bridge(*b, settings));
-  Topology next = cur_;
-  *next.find_bridge(br) = std::move(nb);
+  Topology& next = edit(Scope::of_bridge(br));  // its settings: its ports stay as they are
+  next.find_bridge(br)->settings = nb.settings;
   return commit_json(next);
 }
 

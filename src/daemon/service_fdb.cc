@@ -48,7 +48,7 @@ Result<json> FdbVerbs::fdb_add(const Args& a) {
   TRY(k, fdb_key(a, cur_));
   TRY(port, a.str("port"));
   TRY(remote, a.str("remote_ip", false));
-  Topology next = cur_;
+  Topology& next = edit(Scope::of_bridge(k.bridge));
   erase_fdb(next, k);
   next.find_bridge(k.bridge)->fdb.push_back({k.vlan, k.mac, port, {}, remote});
   return commit_json(next);
@@ -56,7 +56,7 @@ Result<json> FdbVerbs::fdb_add(const Args& a) {
 
 Result<json> FdbVerbs::fdb_del(const Args& a) {
   TRY(k, fdb_key(a, cur_));
-  Topology next = cur_;
+  Topology& next = edit(Scope::of_bridge(k.bridge));
   if (!erase_fdb(next, k))
     return Error{"bridge '" + k.bridge + "': no static entry for " + k.mac_text + " in VLAN " + std::to_string(k.vlan)};
   return commit_json(next);

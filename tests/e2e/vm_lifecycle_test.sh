@@ -25,8 +25,8 @@ field() {  # field VM PYTHON-EXPR (v: vm show's JSON)
   kctl vm show "$1" --format json | python3 -c "import json,sys; v=json.load(sys.stdin); print($2)"
 }
 qemu_pid() { cat "$T/vms/$1/qemu.pid"; }
-gone() {  # gone PID TAP: the process and the interface no longer exist, right now
-  ! kill -0 "$1" 2>/dev/null || { ps -o pid,stat,cmd -p "$1"; fail "QEMU $1 still runs"; }
+ended() {  # ended PID TAP: the process has ended (at most a zombie kvnetd's loop reaps next) and the interface is gone, right now
+  [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null || { ps -o pid,stat,cmd -p "$1"; fail "QEMU $1 still runs"; }
   ! ip link show "$2" >/dev/null 2>&1 || fail "TAP $2 is still there"
 }
 
@@ -64,7 +64,7 @@ pid=$(qemu_pid $V)
 kill -0 "$pid" || fail "no QEMU for $V"
 kctl apply "$T/without.yaml" >"$T/out" || { cat "$T/out"; fail "apply without $V"; }
 grep -F -- "- vm $V" "$T/out" >/dev/null || { cat "$T/out"; fail "apply did not remove $V"; }
-gone "$pid" "tap$V-0"
+ended "$pid" "tap$V-0"
 [ -e "$T/vms/$V" ] && fail "apply left the VM's directory"
 kctl apply "$T/with.yaml" >/dev/null || fail "apply with $V again"
 kctl vm start $V --wait >/dev/null 2>&1 || fail "start of $V defined again after the apply"
@@ -73,11 +73,11 @@ log "apply without a running VM: QEMU and TAP gone when it returns; defined and 
 # --- vm del --force: the same
 pid=$(qemu_pid $V)
 kctl vm del $V --force >/dev/null
-gone "$pid" "tap$V-0"
+ended "$pid" "tap$V-0"
 kctl vm add $V --mem 128M --nic bridge=br-int,ip=10.51.0.1/24 --start >/dev/null 2>&1 || fail "vm add of a deleted VM's name"
 pid=$(qemu_pid $V)
 kctl vm del $V --force >/dev/null
-gone "$pid" "tap$V-0"
+ended "$pid" "tap$V-0"
 log "vm del --force: QEMU and TAP gone when it returns; the name defined and started again"
 
 # --- QEMU's own error: two VMs on one disk image

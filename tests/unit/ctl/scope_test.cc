@@ -109,6 +109,10 @@ std::vector<Edit> valid_edits() {
       {"leave a group", Scope::of_port("br0", "a1"), [](Topology& t) { set(t, "br0", "a1", {{"security_groups", ""}}); }},
       {"no change", Scope::of_port("br0", "a3"), [](Topology& t) { set(t, "br0", "a3", {{"pvid", "20"}}); }},
       {"del patch end", Scope::of_port("br1", "down").with_bridge("br1"), [](Topology& t) { del(t, "br1", "down"); }},
+      {"fdb-add", Scope::of_bridge("br0"),
+       [](Topology& t) { t.find_bridge("br0")->fdb.push_back({10, 0x020000000005, "a2", {}, ""}); }},
+      {"fdb-del", Scope::of_bridge("br0"), [](Topology& t) { t.find_bridge("br0")->fdb.clear(); }},
+      {"set bridge", Scope::of_bridge("br1"), [](Topology& t) { t.find_bridge("br1")->settings.mac_aging_sec = 60; }},
   };
 }
 
@@ -129,6 +133,12 @@ std::vector<Edit> invalid_edits() {
          auto& ports = t.find_bridge("br1")->ports;
          ports.erase(ports.begin());
          add(t, "br1", "down", {{"type", "patch"}, {"peer", "br0/a3"}});
+       }},
+      {"fdb entry on a port without its VLAN", Scope::of_bridge("br0"),
+       [](Topology& t) { t.find_bridge("br0")->fdb.push_back({20, 0x020000000005, "a1", {}, ""}); }},
+      {"more entries than the table holds", Scope::of_bridge("br0"), [](Topology& t) {
+         t.find_bridge("br0")->fdb.push_back({10, 0x020000000005, "a2", {}, ""});
+         t.find_bridge("br0")->settings.mac_table_size = 1;
        }},
       {"fdb entry left on a deleted port", Scope::of_port("br0", "a1"), [](Topology& t) {
          auto& ports = t.find_bridge("br0")->ports;
