@@ -33,7 +33,7 @@ void Service::set_gateway_host(GatewayHost* h) {
 
 namespace {
 
-// A verb that is a Service member (containers, VMs) as a table row's handler.
+// A verb that is a Service member (VMs) as a table row's handler.
 template <Result<json> (Service::*F)(const Args&)>
 Result<json> member(Service& s, const Args& a) {
   return (s.*F)(a);
@@ -44,9 +44,6 @@ Result<json> member(Service& s, const Args& a) {
 // Every verb kvnetd answers: the objects' tables, in one explicit list.
 const std::vector<Verb>& Service::commands() {
   static const std::vector<Verb> kMembers = {
-      {"ct-add", true, false, &member<&Service::ct_add>},
-      {"ct-del", true, false, &member<&Service::ct_del>},
-      {"ct-list", false, false, &member<&Service::ct_list>},
       {"vm-add", true, false, &member<&Service::vm_add>},
       {"vm-del", true, false, &member<&Service::vm_del>},
       {"vm-start", false, true, &member<&Service::vm_start>},
@@ -60,7 +57,8 @@ const std::vector<Verb>& Service::commands() {
   static const std::vector<Verb> kAll = [] {
     std::vector<Verb> all;
     for (std::span<const Verb> t : {config_verbs(), bridge_verbs(), port_verbs(), fdb_verbs(), stats_verbs(),
-                                    trace_verbs(), sg_verbs(), gw_verbs(), mirror_verbs(), std::span<const Verb>(kMembers)})
+                                    trace_verbs(), sg_verbs(), gw_verbs(), mirror_verbs(), ct_verbs(),
+                                    std::span<const Verb>(kMembers)})
       all.insert(all.end(), t.begin(), t.end());
     return all;
   }();
@@ -77,6 +75,7 @@ VerbContext::VerbContext(Service& s)
       warnings_(s.warnings_),
       vms_(s.vms_),
       gws_(s.gws_),
+      ct_dhcp_(s.ct_dhcp_),
       manage_containers_(s.opts_.manage_containers),
       s_(s) {}
 

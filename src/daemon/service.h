@@ -124,11 +124,7 @@ class Service {
   Result<json> commit_json(const Topology& next);
 
   // Verbs that are still Service members, listed in commands() as they
-  // are: containers (service_ct.cc) and VMs (service_vm.cc).
-  Result<json> ct_add(const Args& a);
-  Result<json> ct_del(const Args& a);
-  Result<json> ct_list(const Args& a);
-  // VMs (service_vm.cc)
+  // are: VMs (service_vm.cc).
   Result<json> vm_add(const Args& a);
   Result<json> vm_del(const Args& a);
   Result<json> vm_start(const Args& a);

@@ -1,19 +1,29 @@
 // kvnetd's container verbs (`kvnetctl ct ...`). A container is configuration
 // like a bridge (ctl/container.h): every change goes through the one path
 // (validate, plan, apply, store); its namespace and veth are made when the
-// plan is applied (Service::create_containers, daemon/netns.h).
+// plan is applied (Applier::create_containers, daemon/netns.h).
 #include "base/text.h"
 #include "ctl/mtu.h"
 #include "daemon/ct_dhcp.h"
 #include "daemon/netns.h"
-#include "daemon/service.h"
 #include "daemon/service_args.h"
+#include "daemon/verbs.h"
 
 namespace kvnet::daemon {
 
 using namespace kvnet::ctl;
 
-Result<json> Service::ct_add(const Args& a) {
+namespace {
+
+class CtVerbs : VerbContext {
+ public:
+  using VerbContext::VerbContext;
+  Result<json> ct_add(const Args& a);
+  Result<json> ct_del(const Args& a);
+  Result<json> ct_list(const Args& a);
+};
+
+Result<json> CtVerbs::ct_add(const Args& a) {
   TRY(name, a.str("name"));
   TRY(br, a.str("bridge"));
   TRY(port, a.str("port", false));
@@ -48,7 +58,7 @@ Result<json> Service::ct_add(const Args& a) {
   return j;
 }
 
-Result<json> Service::ct_del(const Args& a) {
+Result<json> CtVerbs::ct_del(const Args& a) {
   TRY(name, a.str("name"));
   Topology next = cur_;
   std::string port;
@@ -65,7 +75,7 @@ Result<json> Service::ct_del(const Args& a) {
   return commit_json(next);
 }
 
-Result<json> Service::ct_list(const Args&) {
+Result<json> CtVerbs::ct_list(const Args&) {
   json out = json::array();
   const auto mtus = ctl::bridge_mtus(cur_);
   for (const auto& c : cur_.containers) {
@@ -85,6 +95,17 @@ Result<json> Service::ct_list(const Args&) {
     out.push_back(j);
   }
   return out;
+}
+
+}  // namespace
+
+std::span<const Verb> ct_verbs() {
+  static const Verb kVerbs[] = {
+      {"ct-add", true, false, &verb<CtVerbs, &CtVerbs::ct_add>},
+      {"ct-del", true, false, &verb<CtVerbs, &CtVerbs::ct_del>},
+      {"ct-list", false, false, &verb<CtVerbs, &CtVerbs::ct_list>},
+  };
+  return kVerbs;
 }
 
 }  // namespace kvnet::daemon

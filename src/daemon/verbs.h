@@ -45,6 +45,7 @@ class Args;
 class Service;
 class VmHost;
 class GatewayHost;
+class CtDhcpClients;
 
 // One API verb. changes_state: changes what runs but not the configuration
 // (vm-start, fdb-flush, stats-clear): logged like a configuration change.
@@ -68,6 +69,7 @@ class VerbContext {
   std::vector<std::string>& warnings_;                  // of the request (ctl/warnings.h)
   VmHost* vms_;                                         // null: VMs are not run here
   GatewayHost* gws_;                                    // null: gateways are configuration only
+  CtDhcpClients* ct_dhcp_;                              // null: containers' DHCP clients are not run
   bool manage_containers_;
   const std::string& store_path() const;
 
@@ -104,6 +106,7 @@ std::span<const Verb> trace_verbs();    // service_draw.cc: trace, draw
 std::span<const Verb> sg_verbs();       // service_sg.cc: sg-*, conntrack-*
 std::span<const Verb> gw_verbs();       // service_gw.cc: gw-*
 std::span<const Verb> mirror_verbs();   // service_mirror.cc: mirror-*
+std::span<const Verb> ct_verbs();       // service_ct.cc: ct-add, ct-del, ct-list
 
 // A mirror as show and mirror-list give it (service_mirror.cc).
 json mirror_json(const ctl::BridgeSpec& b, const ctl::MirrorSpec& m);
