@@ -31,34 +31,12 @@ void Service::set_gateway_host(GatewayHost* h) {
   applier_.set_gateway_host(h);
 }
 
-namespace {
-
-// A verb that is a Service member (VMs) as a table row's handler.
-template <Result<json> (Service::*F)(const Args&)>
-Result<json> member(Service& s, const Args& a) {
-  return (s.*F)(a);
-}
-
-}  // namespace
-
 // Every verb kvnetd answers: the objects' tables, in one explicit list.
 const std::vector<Verb>& Service::commands() {
-  static const std::vector<Verb> kMembers = {
-      {"vm-add", true, false, &member<&Service::vm_add>},
-      {"vm-del", true, false, &member<&Service::vm_del>},
-      {"vm-start", false, true, &member<&Service::vm_start>},
-      {"vm-stop", false, true, &member<&Service::vm_stop>},
-      {"vm-kill", false, true, &member<&Service::vm_kill>},
-      {"vm-restart", false, true, &member<&Service::vm_restart>},
-      {"vm-list", false, false, &member<&Service::vm_list>},
-      {"vm-show", false, false, &member<&Service::vm_show>},
-      {"vm-console", false, false, &member<&Service::vm_console>},
-  };
   static const std::vector<Verb> kAll = [] {
     std::vector<Verb> all;
     for (std::span<const Verb> t : {config_verbs(), bridge_verbs(), port_verbs(), fdb_verbs(), stats_verbs(),
-                                    trace_verbs(), sg_verbs(), gw_verbs(), mirror_verbs(), ct_verbs(),
-                                    std::span<const Verb>(kMembers)})
+                                    trace_verbs(), sg_verbs(), gw_verbs(), mirror_verbs(), ct_verbs(), vm_verbs()})
       all.insert(all.end(), t.begin(), t.end());
     return all;
   }();
@@ -86,6 +64,11 @@ Result<json> VerbContext::commit_json(const Topology& next) { return s_.commit_j
 Topology& VerbContext::edit(const ctl::Scope& scope) { return s_.edit(scope); }
 Status VerbContext::check_vms(const Topology& next, const ctl::Plan& p) const { return s_.check_vms(next, p); }
 std::string VerbContext::vm_owning_port(const std::string& port) const { return s_.vm_owning_port(port); }
+Status VerbContext::start_vm(const ctl::VmSpec& vm) { return s_.start_vm(vm); }
+void VerbContext::restart_when_stopped(const std::string& vm, bool yes) {
+  if (yes) s_.restart_pending_.insert(vm);
+  else s_.restart_pending_.erase(vm);
+}
 
 json Service::handle(const json& req) {
   json answer;

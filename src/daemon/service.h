@@ -123,18 +123,7 @@ class Service {
   json change_result(const ctl::Plan& p) const;  // with the request's warnings
   Result<json> commit_json(const Topology& next);
 
-  // Verbs that are still Service members, listed in commands() as they
-  // are: VMs (service_vm.cc).
-  Result<json> vm_add(const Args& a);
-  Result<json> vm_del(const Args& a);
-  Result<json> vm_start(const Args& a);
-  Result<json> vm_stop(const Args& a);
-  Result<json> vm_kill(const Args& a);
-  Result<json> vm_restart(const Args& a);
-  Result<json> vm_list(const Args& a);
-  Result<json> vm_show(const Args& a);
-  Result<json> vm_console(const Args& a);
-  json vm_json(const ctl::VmSpec& vm) const;
+  // VMs' lifecycle (service_vm.cc); their verbs are vm_verbs().
   Status start_vm(const ctl::VmSpec& vm);
   void vm_exited(const std::string& name);
   // Why a VM's NIC port has no device now ("" if it is not a NIC of a

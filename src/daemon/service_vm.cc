@@ -138,7 +138,26 @@ void Service::vm_exited(const std::string& name) {
 
 // ------------------------------------------------------------ verbs
 
-Result<json> Service::vm_add(const Args& a) {
+namespace {
+
+class VmVerbs : VerbContext {
+ public:
+  using VerbContext::VerbContext;
+  Result<json> vm_add(const Args& a);
+  Result<json> vm_del(const Args& a);
+  Result<json> vm_start(const Args& a);
+  Result<json> vm_stop(const Args& a);
+  Result<json> vm_kill(const Args& a);
+  Result<json> vm_restart(const Args& a);
+  Result<json> vm_list(const Args& a);
+  Result<json> vm_show(const Args& a);
+  Result<json> vm_console(const Args& a);
+
+ private:
+  json vm_json(const VmSpec& vm) const;  // as vm list and vm show give it
+};
+
+Result<json> VmVerbs::vm_add(const Args& a) {
   TRY(name, a.str("name"));
   if (auto s = check_name(name); !s) return Error{"vm '" + name + "': " + s.error().message};
   if (find_vm(cur_, name)) return Error{"vm '" + name + "' already exists"};
@@ -228,7 +247,7 @@ Result<json> Service::vm_add(const Args& a) {
   return j;
 }
 
-Result<json> Service::vm_del(const Args& a) {
+Result<json> VmVerbs::vm_del(const Args& a) {
   TRY(name, a.str("name"));
   TRY(force, a.flag("force"));
   const VmSpec* v = find_vm(cur_, name);
@@ -258,7 +277,7 @@ Result<json> Service::vm_del(const Args& a) {
   return commit_json(next);
 }
 
-Result<json> Service::vm_start(const Args& a) {
+Result<json> VmVerbs::vm_start(const Args& a) {
   TRY(name, a.str("name"));
   if (!vms_) return Error{"this kvnetd does not run VMs"};
   const VmSpec* v = find_vm(cur_, name);
@@ -268,7 +287,7 @@ Result<json> Service::vm_start(const Args& a) {
   return vm_json(*v);
 }
 
-Result<json> Service::vm_stop(const Args& a) {
+Result<json> VmVerbs::vm_stop(const Args& a) {
   TRY(name, a.str("name"));
   if (!vms_) return Error{"this kvnetd does not run VMs"};
   if (!find_vm(cur_, name)) return no_vm(name);
@@ -281,16 +300,16 @@ Result<json> Service::vm_stop(const Args& a) {
   return vm_json(*find_vm(cur_, name));
 }
 
-Result<json> Service::vm_kill(const Args& a) {
+Result<json> VmVerbs::vm_kill(const Args& a) {
   TRY(name, a.str("name"));
   if (!vms_) return Error{"this kvnetd does not run VMs"};
   if (!find_vm(cur_, name)) return no_vm(name);
-  restart_pending_.erase(name);
+  restart_when_stopped(name, false);
   if (auto s = vms_->kill(name); !s) return s.error();
   return vm_json(*find_vm(cur_, name));
 }
 
-Result<json> Service::vm_restart(const Args& a) {
+Result<json> VmVerbs::vm_restart(const Args& a) {
   TRY(name, a.str("name"));
   if (!vms_) return Error{"this kvnetd does not run VMs"};
   const VmSpec* v = find_vm(cur_, name);
@@ -305,11 +324,11 @@ Result<json> Service::vm_restart(const Args& a) {
     timeout = t;
   }
   if (auto s = vms_->stop(name, std::chrono::milliseconds(timeout)); !s) return s.error();
-  restart_pending_.insert(name);
+  restart_when_stopped(name, true);
   return vm_json(*v);
 }
 
-json Service::vm_json(const VmSpec& vm) const {
+json VmVerbs::vm_json(const VmSpec& vm) const {
   VmStatus st;
   if (vms_) st = vms_->status(vm.name);
   std::string accel = to_string(vm.accel);
@@ -357,13 +376,13 @@ json Service::vm_json(const VmSpec& vm) const {
   return j;
 }
 
-Result<json> Service::vm_list(const Args&) {
+Result<json> VmVerbs::vm_list(const Args&) {
   json out = json::array();
   for (const auto& v : cur_.vms) out.push_back(vm_json(v));
   return out;
 }
 
-Result<json> Service::vm_show(const Args& a) {
+Result<json> VmVerbs::vm_show(const Args& a) {
   TRY(name, a.str("name"));
   const VmSpec* v = find_vm(cur_, name);
   if (!v) return no_vm(name);
@@ -386,7 +405,7 @@ Result<json> Service::vm_show(const Args& a) {
   return j;
 }
 
-Result<json> Service::vm_console(const Args& a) {
+Result<json> VmVerbs::vm_console(const Args& a) {
   TRY(name, a.str("name"));
   TRY(log, a.flag("log"));
   if (!vms_) return Error{"this kvnetd does not run VMs"};
@@ -402,6 +421,23 @@ Result<json> Service::vm_console(const Args& a) {
     return Error{"vm '" + name + "' is not running (its boot log: vm console " + name + " --log)"};
   }
   return j;
+}
+
+}  // namespace
+
+std::span<const Verb> vm_verbs() {
+  static const Verb kVerbs[] = {
+      {"vm-add", true, false, &verb<VmVerbs, &VmVerbs::vm_add>},
+      {"vm-del", true, false, &verb<VmVerbs, &VmVerbs::vm_del>},
+      {"vm-start", false, true, &verb<VmVerbs, &VmVerbs::vm_start>},
+      {"vm-stop", false, true, &verb<VmVerbs, &VmVerbs::vm_stop>},
+      {"vm-kill", false, true, &verb<VmVerbs, &VmVerbs::vm_kill>},
+      {"vm-restart", false, true, &verb<VmVerbs, &VmVerbs::vm_restart>},
+      {"vm-list", false, false, &verb<VmVerbs, &VmVerbs::vm_list>},
+      {"vm-show", false, false, &verb<VmVerbs, &VmVerbs::vm_show>},
+      {"vm-console", false, false, &verb<VmVerbs, &VmVerbs::vm_console>},
+  };
+  return kVerbs;
 }
 
 }  // namespace kvnet::daemon

@@ -84,6 +84,10 @@ class VerbContext {
   ctl::Topology& edit(const ctl::Scope& scope);
   Status check_vms(const ctl::Topology& next, const ctl::Plan& p) const;  // a dry run's check
   std::string vm_owning_port(const std::string& port) const;             // "" none
+  // VMs (service_vm.cc): start one now (its TAPs, then its ports open);
+  // start it again once it has stopped (or no longer).
+  Status start_vm(const ctl::VmSpec& vm);
+  void restart_when_stopped(const std::string& vm, bool yes);
 
  private:
   Service& s_;
@@ -107,6 +111,7 @@ std::span<const Verb> sg_verbs();       // service_sg.cc: sg-*, conntrack-*
 std::span<const Verb> gw_verbs();       // service_gw.cc: gw-*
 std::span<const Verb> mirror_verbs();   // service_mirror.cc: mirror-*
 std::span<const Verb> ct_verbs();       // service_ct.cc: ct-add, ct-del, ct-list
+std::span<const Verb> vm_verbs();       // service_vm.cc: vm-*
 
 // A mirror as show and mirror-list give it (service_mirror.cc).
 json mirror_json(const ctl::BridgeSpec& b, const ctl::MirrorSpec& m);

@@ -62,6 +62,18 @@ wait_counters() {
   tcpdump -nn -e -r "$T/$2.pcap" 2>/dev/null | tail -20
   fail "mirror $1 counted $(mirror_field "$1" tx_packets) frames, tcpdump saw $(count "$2")"
 }
+# wait_counted_since MIRROR CAP C0 N: a mirror that existed before capture
+# CAP began may have copied frames (ARP, IPv6) before it: only what it
+# counted since C0 (read after the capture began) is held against CAP, until
+# CAP holds N ICMP copies (10 s).
+wait_counted_since() {
+  for _ in $(seq 1 100); do
+    [ $(($(mirror_field "$1" tx_packets) - $3)) -le "$(count "$2")" ] && [ "$(count "$2" icmp)" -ge "$4" ] && return 0
+    sleep 0.1
+  done
+  tcpdump -nn -e -r "$T/$2.pcap" 2>/dev/null | tail -20
+  fail "mirror $1 counted $(($(mirror_field "$1" tx_packets) - $3)) frames since capture $2 began, which holds $(count "$2") ($(count "$2" icmp) ICMP, $4 expected)"
+}
 
 # --- select_src_ports: what a receives, one direction only --------------------
 cap_start ${P}ids src
@@ -184,8 +196,9 @@ kctl --format json apply "$T/exported.yaml" >"$T/out" || { cat "$T/out"; fail "a
 grep -q '"changed": false' "$T/out" || { cat "$T/out"; fail "the export applied again changed something"; }
 kctl show | grep -q "Mirror ym" || fail "show lacks the mirror"
 cap_start ${P}ids yaml
+c0=$(mirror_field ym tx_packets)
 ip netns exec ${P}a ping -n -q -c 3 -i 0.2 -W 1 10.90.0.2 >/dev/null || fail "a -> b with ym"
-wait_counters ym yaml
+wait_counted_since ym yaml "$c0" 6
 cap_stop
 [ "$(count yaml 'icmp[icmptype] == icmp-echo')" = 3 ] && [ "$(count yaml 'icmp[icmptype] == icmp-echoreply')" = 3 ] \
   || { tcpdump -nn -e -r "$T/yaml.pcap"; fail "the applied mirror did not copy both directions once"; }
@@ -233,12 +246,7 @@ cap_start ${P}ids restarted
 # started (ARP, IPv6): only what it counted since is held against the capture.
 c0=$(mirror_field ym tx_packets)
 ip netns exec ${P}a ping -n -q -c 2 -i 0.2 -W 1 10.90.0.2 >/dev/null || fail "a -> b after restart"
-for _ in $(seq 1 100); do
-  [ $(($(mirror_field ym tx_packets) - c0)) -le "$(count restarted)" ] && [ "$(count restarted 'icmp')" -ge 4 ] && break
-  sleep 0.1
-done
-[ $(($(mirror_field ym tx_packets) - c0)) -le "$(count restarted)" ] ||
-  fail "restored mirror counted $(($(mirror_field ym tx_packets) - c0)) frames since the capture began, tcpdump saw $(count restarted)"
+wait_counted_since ym restarted "$c0" 4
 cap_stop
 [ "$(count restarted 'icmp')" = 4 ] || { tcpdump -nn -e -r "$T/restarted.pcap"; fail "restored mirror: expected 4 ICMP copies"; }
 log "restart: the mirror is restored and copies again"
