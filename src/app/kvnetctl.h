@@ -101,5 +101,6 @@ std::span<const Verb> draw_verbs();
 // prints the trace as `trace` does and writes the picture of its path.
 void draw_trace(const Args& a, const json& trace_request);
 std::span<const Verb> capture_verbs();
+std::span<const Verb> cluster_verbs();  // kvnetctl_cluster.cc
 
 }  // namespace kvnet::cli

@@ -513,6 +513,7 @@ const std::map<std::string, const char*> kGroups = {
     {"sg", "security groups: stateful allow rules for the ports that use them"},
     {"conntrack", "the firewalls' connection tracking tables"},
     {"gw", "NAT gateway networks: an internal port with NAT (nftables), DHCP and DNS (dnsmasq)"},
+    {"cluster", "the cluster on etcd this host belongs to: the store and the hosts"},
     {"mirror", "port mirrors (SPAN/RSPAN, OVS's Mirror table): copies of selected traffic to a port or a VLAN"}};
 
 void run_verb(const Verb& v, const Args& a) {
@@ -549,6 +550,7 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   for (const Verb& v : draw_verbs()) all.push_back(&v);
   for (const Verb& v : mirror_verbs()) all.push_back(&v);
   for (const Verb& v : capture_verbs()) all.push_back(&v);
+  for (const Verb& v : cluster_verbs()) all.push_back(&v);
   for (const Verb* vp : all) {
     const Verb& v = *vp;
     CLI::App* parent = &app;

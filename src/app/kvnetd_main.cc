@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "ctl/store.h"
 #include "daemon/api.h"
+#include "daemon/cluster_host.h"
 #include "daemon/ct_dhcp.h"
 #include "daemon/vm_host.h"
 #include "daemon/event_loop.h"
@@ -56,6 +57,8 @@ struct Options {
   std::optional<daemon::ListenAddress> metrics_addr;
   std::string log_level = "info", log_file;
   bool syslog = false;
+  daemon::ClusterFlags cluster;  // --cluster ...: "" urls: standalone
+  std::optional<daemon::ClusterOptions> cluster_opts;
 };
 
 // Forks into the background; the parent exits once the child reports ready
@@ -211,6 +214,12 @@ int run(const Options& o, const std::function<void(char)>& report) {
   daemon::CtDhcpClients ct_dhcp(**loop, (std::filesystem::path(o.db).parent_path() / "containers").string(),
                                 busybox && *busybox ? busybox : "busybox");
   svc.set_ct_dhcp(&ct_dhcp);
+  // In a cluster: publishes this host, keeps its lease, watches the store.
+  std::unique_ptr<daemon::ClusterHost> cluster;
+  if (o.cluster_opts) {
+    cluster = std::make_unique<daemon::ClusterHost>(**loop, *o.cluster_opts);
+    svc.set_cluster(cluster.get());
+  }
   if (auto s = svc.restore(); !s) return fail(s.error().message);
   log_restored(svc, o.db);
   svc_ptr = &svc;
@@ -219,6 +228,21 @@ int run(const Options& o, const std::function<void(char)>& report) {
     return fail(s.error().message);
   }
   (*loop)->add_periodic(std::chrono::milliseconds(2000), [&] { retry_vanished(svc); });
+  if (cluster) {
+    auto local = [&] {
+      std::vector<std::string> vm_names, ct_names;
+      int64_t ports = 0;
+      for (const auto& v : svc.config().vms) vm_names.push_back(v.name);
+      for (const auto& c : svc.config().containers) ct_names.push_back(c.name);
+      for (const auto& b : svc.config().bridges) ports += static_cast<int64_t>(b.ports.size());
+      cluster->set_local(std::move(vm_names), std::move(ct_names), ports);
+    };
+    local();
+    (*loop)->add_periodic(std::chrono::milliseconds(2000), local);
+    cluster->start();
+    log("cluster: joining as host '" + o.cluster_opts->host + "' (underlay " + o.cluster_opts->underlay_ip + ") at " +
+        cluster->client().endpoints_text());
+  }
   if (metrics) {
     if (auto s = metrics->start(); !s) {
       (*runtime)->stop();
@@ -241,6 +265,7 @@ int run(const Options& o, const std::function<void(char)>& report) {
   (void)daemon::sd_notify("STOPPING=1");
   if (metrics) metrics->stop();
   if (dashboard) dashboard->stop();
+  if (cluster) cluster->stop();  // the lease goes: the others see this host leave
   (*runtime)->stop();
   svc.shutdown();
   locks->pidfile.remove_and_release();
@@ -280,6 +305,23 @@ int main(int argc, char** argv) {
                  "a file (not readable by everyone) holding the secret that the dashboard's changing requests "
                  "must carry; without it the dashboard is read-only")
       ->needs("--http");
+  app.add_option("--cluster", o.cluster.urls,
+                 "join the cluster whose store is this etcd: client URLs, comma-separated (http://10.96.0.100:2379); "
+                 "default: standalone");
+  app.add_option("--host", o.cluster.host, "this host's name in the cluster (default: the machine's)")->needs("--cluster");
+  app.add_option("--underlay-ip", o.cluster.underlay_ip,
+                 "this host's VTEP address (default: the address it reaches the store from)")
+      ->needs("--cluster");
+  app.add_option("--cluster-ttl", o.cluster.ttl_s, "seconds without a keepalive before the others see this host down")
+      ->capture_default_str()
+      ->needs("--cluster");
+  app.add_option("--cluster-cacert", o.cluster.cacert, "the CA that signed etcd's certificate (https endpoints)")
+      ->needs("--cluster");
+  app.add_option("--cluster-cert", o.cluster.cert, "this host's client certificate for etcd")->needs("--cluster");
+  app.add_option("--cluster-key", o.cluster.key, "the key of --cluster-cert")->needs("--cluster");
+  app.add_option("--cluster-user", o.cluster.user, "etcd's auth: NAME or NAME:PASSWORD")->needs("--cluster");
+  app.add_option("--cluster-password-file", o.cluster.password_file, "etcd's auth: a file holding the password")
+      ->needs("--cluster-user");
   app.set_version_flag("--version", std::string("kvnetd ") + kVersion);
   try {
     app.parse(argc, argv);
@@ -297,6 +339,15 @@ int main(int argc, char** argv) {
       return 2;
     }
     o.metrics_addr = *a;
+  }
+  if (!o.cluster.urls.empty()) {
+    o.cluster.version = kVersion;
+    auto c = daemon::cluster_options(o.cluster);
+    if (!c) {
+      std::fprintf(stderr, "kvnetd: %s\n", c.error().message.c_str());
+      return 2;
+    }
+    o.cluster_opts = *c;
   }
   if (!o.log_file.empty()) o.log_file = std::filesystem::absolute(o.log_file).string();
   {

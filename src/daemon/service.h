@@ -57,6 +57,7 @@ class Args;
 class VmHost;
 class GatewayHost;
 class CtDhcpClients;
+class ClusterHost;
 
 class Service {
  public:
@@ -84,6 +85,9 @@ class Service {
   // DHCP clients of containers with ip=dhcp (daemon/ct_dhcp.h). None: no
   // client runs (tests). Set before restore().
   void set_ct_dhcp(CtDhcpClients* c);
+  // The cluster on etcd this host belongs to (daemon/cluster_host.h);
+  // none: standalone. Set before restore().
+  void set_cluster(ClusterHost* c) { cluster_ = c; }
 
   const Topology& config() const { return cur_; }
   const std::map<std::string, std::string>& vanished() const { return vanished_; }
@@ -151,6 +155,7 @@ class Service {
   VmHost* vms_ = nullptr;
   GatewayHost* gws_ = nullptr;
   CtDhcpClients* ct_dhcp_ = nullptr;
+  ClusterHost* cluster_ = nullptr;
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
   std::vector<std::string> warnings_;      // of the request being handled (ctl/warnings.h)
   std::shared_ptr<size_t> captures_ = std::make_shared<size_t>(0);  // live capture streams

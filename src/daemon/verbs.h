@@ -46,6 +46,7 @@ class Service;
 class VmHost;
 class GatewayHost;
 class CtDhcpClients;
+class ClusterHost;
 
 // One API verb. changes_state: changes what runs but not the configuration
 // (vm-start, fdb-flush, stats-clear): logged like a configuration change.
@@ -70,6 +71,7 @@ class VerbContext {
   VmHost* vms_;                                         // null: VMs are not run here
   GatewayHost* gws_;                                    // null: gateways are configuration only
   CtDhcpClients* ct_dhcp_;                              // null: containers' DHCP clients are not run
+  ClusterHost* cluster_;                                // null: standalone (not in a cluster)
   bool manage_containers_;
   const std::string& store_path() const;
 
@@ -112,6 +114,7 @@ std::span<const Verb> gw_verbs();       // service_gw.cc: gw-*
 std::span<const Verb> mirror_verbs();   // service_mirror.cc: mirror-*
 std::span<const Verb> ct_verbs();       // service_ct.cc: ct-add, ct-del, ct-list
 std::span<const Verb> vm_verbs();       // service_vm.cc: vm-*
+std::span<const Verb> cluster_verbs();  // service_cluster.cc: cluster-status, cluster-hosts
 
 // A mirror as show and mirror-list give it (service_mirror.cc).
 json mirror_json(const ctl::BridgeSpec& b, const ctl::MirrorSpec& m);

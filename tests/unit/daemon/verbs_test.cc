@@ -24,7 +24,8 @@ TEST(Verbs, EveryVerbIsListedOnceWithItsFlags) {
       "fdb-show", "fdb-flush", "show", "get", "stats", "stats-clear", "pipeline", "trace", "draw", "apply", "export",
       "ct-add", "ct-del", "ct-list", "kinds", "sg-add", "sg-del", "sg-rule-add", "sg-rule-del", "sg-list", "sg-show",
       "conntrack-list", "conntrack-flush", "vm-add", "vm-del", "vm-start", "vm-stop", "vm-kill", "vm-restart", "vm-list",
-      "vm-show", "vm-console", "gw-add", "gw-del", "gw-list", "gw-show", "mirror-add", "mirror-del", "mirror-list"};
+      "vm-show", "vm-console", "gw-add", "gw-del", "gw-list", "gw-show", "mirror-add", "mirror-del", "mirror-list",
+      "cluster-status", "cluster-hosts"};
   std::set<std::string> names;
   for (const auto& [n, f] : seen) names.insert(n);
   EXPECT_EQ(names, all);
@@ -33,7 +34,7 @@ TEST(Verbs, EveryVerbIsListedOnceWithItsFlags) {
     EXPECT_EQ(seen[n], std::make_pair(true, false)) << n;
   for (const char* n : {"fdb-flush", "stats-clear", "conntrack-flush", "vm-start", "vm-stop", "vm-kill", "vm-restart"})
     EXPECT_EQ(seen[n], std::make_pair(false, true)) << n;
-  for (const char* n : {"ping", "show", "get", "stats", "trace", "draw", "export", "kinds", "sg-show", "gw-list", "mirror-list"})
+  for (const char* n : {"ping", "show", "get", "stats", "trace", "draw", "export", "kinds", "sg-show", "gw-list", "mirror-list", "cluster-status", "cluster-hosts"})
     EXPECT_EQ(seen[n], std::make_pair(false, false)) << n;
 }
 

@@ -1,0 +1,109 @@
+#include "cluster/records.h"
+
+#include "base/text.h"
+#include "ctl/topology.h"
+#include "io/ip_addr.h"
+
+namespace kvnet::cluster {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxList = 4096;  // VMs or containers of one host
+constexpr size_t kMaxText = 256;
+
+std::string text(const json& j, const char* key, bool required, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (required) throw std::invalid_argument(where + ": '" + key + "' is missing");
+    return "";
+  }
+  if (!it->is_string()) throw std::invalid_argument(where + ": '" + key + "' is not a string");
+  const std::string& s = it->get_ref<const std::string&>();
+  if (s.size() > kMaxText) throw std::invalid_argument(where + ": '" + key + "' is longer than 256 bytes");
+  if (has_control(s) || valid_utf8(s) != s) throw std::invalid_argument(where + ": '" + key + "' is not printable text");
+  return s;
+}
+
+int64_t number(const json& j, const char* key, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return 0;
+  if (!it->is_number_integer() || it->get<int64_t>() < 0)
+    throw std::invalid_argument(where + ": '" + key + "' is not a number of 0 or more");
+  return it->get<int64_t>();
+}
+
+std::vector<std::string> names(const json& j, const char* key, const std::string& where) {
+  std::vector<std::string> out;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return out;
+  if (!it->is_array()) throw std::invalid_argument(where + ": '" + key + "' is not a list");
+  if (it->size() > kMaxList) throw std::invalid_argument(where + ": '" + key + "' has more than 4096 entries");
+  for (const auto& v : *it) {
+    if (!v.is_string()) throw std::invalid_argument(where + ": '" + key + "' has an entry that is not a string");
+    const std::string& s = v.get_ref<const std::string&>();
+    if (auto ok = ctl::check_name(s); !ok) throw std::invalid_argument(where + ": '" + key + "': " + ok.error().message);
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace
+
+json HostRecord::to_json() const {
+  json j{{"name", name}, {"underlay_ip", underlay_ip}, {"encaps", encaps}, {"version", version}, {"started", started}};
+  if (last_seen) j["last_seen"] = last_seen;
+  if (!vms.empty()) j["vms"] = vms;
+  if (!containers.empty()) j["containers"] = containers;
+  if (ports) j["ports"] = ports;
+  return j;
+}
+
+Result<HostRecord> parse_host(const std::string& key, const std::string& value) {
+  const std::string where = "cluster key '" + valid_utf8(key) + "'";
+  if (value.size() > kMaxRecord) return Error{where + ": a record of " + std::to_string(value.size()) + " bytes (at most 65536)"};
+  try {
+    const json j = json::parse(value);
+    if (!j.is_object()) return Error{where + ": not a JSON object"};
+    HostRecord h;
+    h.name = text(j, "name", true, where);
+    if (auto ok = ctl::check_name(h.name); !ok) return Error{where + ": host name: " + ok.error().message};
+    if (split_key(key).name != h.name) return Error{where + ": names host '" + h.name + "', not the key's"};
+    h.underlay_ip = text(j, "underlay_ip", true, where);
+    if (!io::IpAddr::parse(h.underlay_ip)) return Error{where + ": underlay_ip '" + h.underlay_ip + "' is not an IP address"};
+    if (auto e = j.find("encaps"); e != j.end()) {
+      if (!e->is_array() || e->size() > 8) return Error{where + ": 'encaps' is not a list of encapsulations"};
+      for (const auto& x : *e) {
+        if (!x.is_string()) return Error{where + ": 'encaps' has an entry that is not a string"};
+        const std::string s = x.get<std::string>();
+        if (s != "vxlan" && s != "gre" && s != "geneve") return Error{where + ": unknown encapsulation '" + valid_utf8(s) + "'"};
+        h.encaps.push_back(s);
+      }
+    }
+    h.version = text(j, "version", false, where);
+    h.started = number(j, "started", where);
+    h.last_seen = number(j, "last_seen", where);
+    h.ports = number(j, "ports", where);
+    h.vms = names(j, "vms", where);
+    h.containers = names(j, "containers", where);
+    return h;
+  } catch (const json::exception& e) {
+    return Error{where + ": not JSON (" + std::string(e.what()) + ")"};
+  } catch (const std::invalid_argument& e) {
+    return Error{e.what()};
+  }
+}
+
+KeyName split_key(const std::string& key, const std::string& prefix) {
+  if (key.compare(0, prefix.size(), prefix) != 0) return {};
+  const std::string rest = key.substr(prefix.size());
+  const size_t slash = rest.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size()) return {};
+  return {rest.substr(0, slash), rest.substr(slash + 1)};
+}
+
+std::string host_key(const std::string& name, const std::string& prefix) { return prefix + "hosts/" + name; }
+std::string member_key(const std::string& name, const std::string& prefix) { return prefix + "members/" + name; }
+
+}  // namespace kvnet::cluster

@@ -1,0 +1,57 @@
+// The cluster's records in etcd: the key layout and each record's JSON,
+// read and checked. What another host wrote is input like any other: a
+// record that does not parse or breaks a rule is refused with a message
+// naming its key, and the rest of the store still applies.
+//
+// Key layout (every key under the prefix, "/kvnet/" by default):
+//   hosts/<name>     a host's publication, under its lease: gone when the
+//                    host stops or its lease expires (the host is down)
+//   members/<name>   a host's registration, kept: what `cluster hosts`
+//                    shows of a host that is down (last seen, its VMs and
+//                    containers)
+//
+// Thread-safety: plain data and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace kvnet::cluster {
+
+constexpr const char* kPrefix = "/kvnet/";
+constexpr size_t kMaxRecord = 64 * 1024;  // bytes of one record's JSON
+
+// A host as it publishes itself (hosts/<name>, under its lease) and
+// registers (members/<name>, with last_seen and what it runs).
+struct HostRecord {
+  std::string name;
+  std::string underlay_ip;             // its VTEP's address
+  std::vector<std::string> encaps;     // "vxlan"
+  std::string version;                 // kvnet's
+  int64_t started = 0;                 // unix seconds
+  int64_t last_seen = 0;               // members/: unix seconds of the last publication
+  std::vector<std::string> vms, containers;  // members/: what runs there
+  int64_t ports = 0;                   // members/: its ports
+
+  nlohmann::json to_json() const;
+  bool operator==(const HostRecord&) const = default;
+};
+// Parses and checks a record stored at `key` (the name in the key must be
+// the record's).
+Result<HostRecord> parse_host(const std::string& key, const std::string& value);
+
+// The kind and name of a key under the prefix ("hosts", "h1"); empty kind:
+// not a key of kvnet's.
+struct KeyName {
+  std::string kind, name;
+};
+KeyName split_key(const std::string& key, const std::string& prefix = kPrefix);
+std::string host_key(const std::string& name, const std::string& prefix = kPrefix);
+std::string member_key(const std::string& name, const std::string& prefix = kPrefix);
+
+}  // namespace kvnet::cluster

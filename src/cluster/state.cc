@@ -1,0 +1,82 @@
+#include "cluster/state.h"
+
+#include <algorithm>
+
+namespace kvnet::cluster {
+
+namespace {
+void note(std::vector<std::string>& v, const std::string& name) {
+  if (std::find(v.begin(), v.end(), name) == v.end()) v.push_back(name);
+}
+void unnote(std::vector<std::string>& v, const std::string& name) { std::erase(v, name); }
+}  // namespace
+
+void ClusterState::put(const KeyValue& kv, Delta* d) {
+  const KeyName k = split_key(kv.key, prefix_);
+  if (k.kind == "hosts" || k.kind == "members") {
+    auto h = parse_host(kv.key, kv.value);
+    if (!h) {
+      d->rejected.push_back(h.error().message);
+      erase(kv.key, d);  // what was there before is no longer what the store says
+      return;
+    }
+    if (k.kind == "hosts") {
+      const bool was = up_.count(k.name) != 0;
+      up_[k.name] = *h;
+      if (!was) {
+        unnote(d->down, k.name);
+        note(d->up, k.name);
+      }
+    } else {
+      members_[k.name] = *h;
+    }
+  }
+  // Other kinds: later records (networks, bindings) or another tool's keys.
+}
+
+void ClusterState::erase(const std::string& key, Delta* d) {
+  const KeyName k = split_key(key, prefix_);
+  if (k.kind == "hosts") {
+    if (up_.erase(k.name)) {
+      unnote(d->up, k.name);
+      note(d->down, k.name);
+    }
+  } else if (k.kind == "members") {
+    members_.erase(k.name);
+  }
+}
+
+ClusterState::Delta ClusterState::reset(const RangeResult& all) {
+  Delta d;
+  const auto before = up_;
+  up_.clear();
+  members_.clear();
+  Delta scratch;
+  for (const auto& kv : all.kvs) put(kv, &scratch);
+  d.rejected = std::move(scratch.rejected);
+  for (const auto& [name, h] : up_)
+    if (!before.count(name)) d.up.push_back(name);
+  for (const auto& [name, h] : before)
+    if (!up_.count(name)) d.down.push_back(name);
+  revision_ = all.revision;
+  return d;
+}
+
+ClusterState::Delta ClusterState::apply(const WatchMessage& m) {
+  Delta d;
+  int64_t last = revision_;
+  for (const auto& e : m.events) {
+    if (e.kv.mod_revision <= revision_) continue;  // seen (a resumed watch)
+    if (e.deleted) erase(e.kv.key, &d);
+    else put(e.kv, &d);
+    last = std::max(last, e.kv.mod_revision);
+  }
+  // A message without events (a progress notice) says everything up to
+  // its header's revision has come; the header of one with events may be
+  // newer than they are (a watch catching up), so only they count.
+  if (m.events.empty() && !m.created) last = std::max(last, m.revision);
+  revision_ = last;
+  return d;
+}
+
+}  // namespace kvnet::cluster

@@ -1,0 +1,140 @@
+// This kvnetd as a host of a cluster on etcd (kvnetd --cluster URL ...).
+//
+// Two threads of its own talk to the store, so that the control loop never
+// waits for it except in a verb that needs it:
+//   - the lease thread publishes the host (hosts/<name>, under a lease of
+//     --cluster-ttl seconds) and registers it (members/<name>: what it runs,
+//     when it was last seen), then keeps the lease alive (a keepalive every
+//     TTL/3). A lease that expired while etcd was unreachable is granted
+//     again and the host published again.
+//   - the watch thread reads everything under the prefix once, then watches
+//     from the revision after; every message goes to the control loop
+//     (EventLoop::post), which applies it to the ClusterState
+//     (cluster/state.h) in revision order. A watch that ends resumes from
+//     the last revision applied; one whose revision was compacted reads
+//     everything again.
+// While etcd is unreachable both retry every second; forwarding goes on
+// with the last state, and `cluster status` says what fails and why.
+//
+// Thread-safety: start(), stop(), state(), on_change() and set_local() on
+// the control loop's thread; health() from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "cluster/etcd.h"
+#include "cluster/etcd_watch.h"
+#include "cluster/records.h"
+#include "cluster/state.h"
+#include "daemon/event_loop.h"
+
+namespace kvnet::daemon {
+
+struct ClusterOptions {
+  cluster::EtcdOptions etcd;
+  std::string host;         // this host's name
+  std::string underlay_ip;  // its VTEP's address
+  int64_t ttl_s = 10;       // of its lease
+  std::string version;      // kvnet's
+  std::string prefix = cluster::kPrefix;
+};
+
+// kvnetd's --cluster* flags as given.
+struct ClusterFlags {
+  std::string urls, host, underlay_ip, cacert, cert, key, user, password_file;
+  int64_t ttl_s = 10;
+  std::string version;
+};
+// Checks the flags and fills what they leave out: the host's name (the
+// machine's), the underlay address (the one this host reaches the first
+// endpoint from). Errors name the flag.
+Result<ClusterOptions> cluster_options(const ClusterFlags& f);
+
+class ClusterHost {
+ public:
+  ClusterHost(EventLoop& loop, ClusterOptions o);
+  ~ClusterHost();  // stop()
+  ClusterHost(const ClusterHost&) = delete;
+  ClusterHost& operator=(const ClusterHost&) = delete;
+
+  // Starts the two threads; joining goes on in the background (etcd may
+  // be unreachable now and answer later).
+  void start();
+  // Revokes the lease (other hosts see this one go at once) and ends the
+  // threads; waits at most a request timeout for etcd.
+  void stop();
+
+  // The cluster as this host knows it (control thread).
+  const cluster::ClusterState& state() const { return state_; }
+  // Called on the control thread after each change of the state.
+  void on_change(std::function<void(const cluster::ClusterState::Delta&)> cb) { on_change_ = std::move(cb); }
+  // When this host saw `host`'s publication go (unix seconds; 0: not seen
+  // going: down since before this kvnetd watched, or up).
+  int64_t went_down(const std::string& host) const {
+    auto it = went_down_.find(host);
+    return it == went_down_.end() ? 0 : it->second;
+  }
+  // What this host runs, for its registration (written when it changes).
+  void set_local(std::vector<std::string> vms, std::vector<std::string> containers, int64_t ports);
+
+  // The connection as the threads last saw it (any thread).
+  struct Health {
+    bool connected = false;     // the last call to the store succeeded
+    bool joined = false;        // published under a live lease
+    std::string error;          // why the last call failed ("" none)
+    std::string endpoint;       // the member that answered last
+    int64_t lease = 0;
+    int64_t lease_ttl = 0;      // granted
+    int64_t lease_left = 0;     // at the last keepalive
+    std::chrono::steady_clock::time_point last_keepalive{};
+    int64_t watch_revision = 0; // the last revision the watch delivered
+    bool watching = false;
+    uint64_t round_trips = 0, errors = 0, resyncs = 0;
+  };
+  Health health() const;
+  // The member answering now (a round trip on the caller's thread).
+  Result<cluster::MemberStatus> store_status();
+  const ClusterOptions& options() const { return o_; }
+  // A new client of the store for a verb on the control thread.
+  cluster::EtcdClient& client();
+
+ private:
+  void lease_thread();
+  void watch_thread();
+  Status publish(cluster::EtcdClient& c);  // the host's two keys
+  void note(cluster::EtcdClient& c, bool ok);  // health after a call
+  bool pause(std::chrono::milliseconds d, bool or_local_change = false);  // false: stopping
+  cluster::HostRecord record() const;       // guarded by mu_
+
+  EventLoop& loop_;
+  ClusterOptions o_;
+  cluster::ClusterState state_;
+  std::function<void(const cluster::ClusterState::Delta&)> on_change_;
+  std::map<std::string, int64_t> went_down_;  // control thread
+  std::unique_ptr<cluster::EtcdClient> verbs_client_;  // control thread
+  cluster::EtcdWatch watch_;
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);  // posted work checks it
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;            // guarded by mu_
+  bool local_changed_ = false;       // guarded by mu_
+  std::vector<std::string> vms_, containers_;  // guarded by mu_
+  int64_t ports_ = 0;                // guarded by mu_
+  Health health_;                    // guarded by mu_
+  int64_t started_ = 0;
+  std::thread lease_, watcher_;
+};
+
+}  // namespace kvnet::daemon

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# A cluster of three hosts on a real etcd: each host a network namespace
+# with its own kvnetd started as users start one (ip netns exec HOST kvnetd
+# --cluster URL --host NAME --underlay-ip IP), joined over an underlay bridge;
+# etcd in a namespace of its own on that underlay.
+# Checks: joining, `cluster status`/`cluster hosts` (human and JSON), a host
+# killed with -9 seen down within TTL + 2 s and back after a restart, etcd
+# stopped (forwarding state kept, a clear error, local commands work) and
+# started again (hosts join again), hostile records refused by key, bad flags.
+source "$(dirname "$0")/lib.sh" "$@"
+command -v etcd >/dev/null || fail "etcd is not installed (./run installs etcd-server)"
+
+TTL=3
+STORE=10.96.0.100
+URL=http://$STORE:2379
+ETCD_PID=""
+EXTRA_CLEANUP='[ -n "$ETCD_PID" ] && kill -9 $ETCD_PID 2>/dev/null'
+
+# The underlay: a Linux bridge in ${P}ul, a veth from it to each host and to the store.
+ip netns add ${P}ul
+ip -n ${P}ul link add br0 type bridge
+ip -n ${P}ul link set br0 up
+i=0
+for n in h1 h2 h3 st; do
+  i=$((i + 1))
+  ip netns add ${P}$n
+  ip link add ${P}$n type veth peer name ${P}u$n
+  ip link set ${P}$n netns ${P}$n
+  ip link set ${P}u$n netns ${P}ul
+  ip -n ${P}ul link set ${P}u$n master br0 up
+  ip -n ${P}$n link set lo up
+  ip -n ${P}$n link set ${P}$n name eth1
+  ip -n ${P}$n link set eth1 up
+  if [ $n = st ]; then ip -n ${P}$n addr add $STORE/24 dev eth1; else ip -n ${P}$n addr add 10.96.0.$i/24 dev eth1; fi
+done
+
+etcd_start() {
+  ip netns exec ${P}st etcd --name s --data-dir "$T/etcd" --listen-client-urls $URL --advertise-client-urls $URL \
+    --listen-peer-urls http://$STORE:2380 --initial-advertise-peer-urls http://$STORE:2380 \
+    --initial-cluster s=http://$STORE:2380 >>"$T/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  disown $ETCD_PID
+  wait_for 20 "etcd answers" ip netns exec ${P}st etcdctl --endpoints $URL endpoint health
+}
+etcd_start
+
+declare -A PIDS
+start_host() {  # NAME: kvnetd for host NAME in namespace ${P}NAME, as users start it
+  local n=$1 ip=10.96.0.${1#h}
+  ip netns exec ${P}$n "$BIN/kvnetd" --foreground --db "$T/$n.db" --socket "$T/$n.sock" \
+    --cluster $URL --host $n --underlay-ip $ip --cluster-ttl $TTL >>"$T/$n.log" 2>&1 &
+  PIDS[$n]=$!
+  HOST_PIDS+=($!)
+  disown $!
+  wait_for 10 "kvnetd on $n answers" hctl $n list-br
+}
+for n in h1 h2 h3; do start_host $n; done
+
+host_state() {  # ON HOST: up/down/absent as ON sees HOST
+  hctl $1 --format json cluster hosts | field "next((h['state'] for h in d if h['name']=='$2'), 'absent')"
+}
+all_up() { for h in h1 h2 h3; do [ "$(host_state $1 $h)" = up ] || return 1; done; }
+for n in h1 h2 h3; do wait_for 10 "$n sees every host up" all_up $n; done
+log "three hosts joined"
+
+# --- what an operator sees ---------------------------------------------------------
+hctl h1 cluster status >"$T/status" || { cat "$T/status"; fail "cluster status"; }
+grep -q "^store:     etcd at $URL (prefix /kvnet/)" "$T/status" || { cat "$T/status"; fail "status: the store"; }
+grep -q "^member:    $URL answering (id [0-9a-f]*, etcd 3\.4\.[0-9]*, leader [0-9a-f]*, itself)" "$T/status" ||
+  { cat "$T/status"; fail "status: the member answering"; }
+grep -q "^revision:  [0-9]* (applied here: [0-9]*)" "$T/status" || { cat "$T/status"; fail "status: revision"; }
+grep -q "^this host: h1, underlay 10.96.0.1, lease [0-9a-f]* (TTL $TTL s, [0-9]* s left)" "$T/status" ||
+  { cat "$T/status"; fail "status: this host's lease"; }
+grep -q "^hosts:     3 up, 0 down" "$T/status" || { cat "$T/status"; fail "status: hosts"; }
+hctl h1 --format json cluster status | field "d['reachable'] and d['host']['joined'] and d['revision'] >= d['applied_revision'] > 0" |
+  grep -q True || fail "status JSON"
+hctl h2 cluster hosts >"$T/hosts"
+grep -q "^HOST .*STATE .*UNDERLAY .*PORTS .*VMS .*CONTAINERS .*LAST SEEN" "$T/hosts" || { cat "$T/hosts"; fail "hosts: header"; }
+grep -q "^h2\* .*up .*10.96.0.2 .*now" "$T/hosts" || { cat "$T/hosts"; fail "hosts: this host marked"; }
+grep -q "^h3 .*up .*10.96.0.3" "$T/hosts" || { cat "$T/hosts"; fail "hosts: h3"; }
+# What runs on a host shows in its registration.
+hctl h3 add-br br-x >/dev/null
+hctl h3 add-port br-x ${P}i1 type=internal >/dev/null
+wait_for 10 "h1 sees h3's port" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl --format json cluster hosts | grep -q '\"ports\": 1'"
+log "cluster status and cluster hosts (human and JSON)"
+
+# --- a host dies: the others see it down within TTL + 2 s; it comes back ---------------
+kill -9 ${PIDS[h3]}
+t0=$(date +%s.%N)
+for _ in $(seq 1 $(((TTL + 2) * 10))); do
+  [ "$(host_state h1 h3)" = down ] && break
+  sleep 0.1
+done
+t1=$(date +%s.%N)
+[ "$(host_state h1 h3)" = down ] || fail "h1 still sees h3 up $(echo "$t1 - $t0" | bc) s after its kvnetd was killed"
+log "h3 killed: h1 sees it down after $(echo "$t1 - $t0" | bc | cut -c1-4) s (TTL $TTL s)"
+hctl h1 cluster hosts | grep -q "^h3 .*down .*10.96.0.3 .*1 .*s ago" || { hctl h1 cluster hosts; fail "hosts: h3 down with its port and last seen"; }
+start_host h3
+wait_for 10 "h1 sees h3 up again" bash -c "[ \"\$(KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl --format json cluster hosts | python3 -c \"import json,sys; print([h['state'] for h in json.load(sys.stdin) if h['name']=='h3'][0])\")\" = up ]"
+log "h3 restarted: up again"
+
+# --- etcd unreachable: state kept, clear errors, local commands work; then back ---------
+kill -9 $ETCD_PID
+ETCD_PID=""
+wait_for 10 "h1 says the store is unreachable" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl cluster status | grep -q '^member:    none answering: cluster store unreachable at $URL: connection refused'"
+hctl h1 list-br >/dev/null || fail "a local command failed while etcd is down"
+[ "$(host_state h1 h2)" = up ] || fail "h1 forgot h2 while etcd is down (the last state must hold)"
+etcd_start
+for n in h1 h2 h3; do
+  wait_for 15 "$n joined again" bash -c "KVNET_SOCKET=$T/$n.sock $BIN/kvnetctl --format json cluster status | grep -q '\"joined\": true'"
+  wait_for 15 "$n sees every host up again" all_up $n
+done
+log "etcd stopped: state kept, clear error; restarted: every host joined again"
+
+# --- hostile records are refused by key; the rest applies --------------------------------
+ETCDCTL="ip netns exec ${P}st etcdctl --endpoints $URL"
+$ETCDCTL put /kvnet/hosts/evil '{not json' >/dev/null
+$ETCDCTL put /kvnet/hosts/liar '{"name":"h1","underlay_ip":"10.96.0.66"}' >/dev/null
+$ETCDCTL put /kvnet/hosts/h9 '{"name":"h9","underlay_ip":"10.96.0.9","encaps":["vxlan"]}' >/dev/null
+wait_for 10 "h1 sees h9" bash -c "[ \"\$(KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl --format json cluster hosts | grep -c '\"name\": \"h9\"')\" = 1 ]"
+grep -q "cluster: refused cluster key '/kvnet/hosts/evil': not JSON" "$T/h1.log" || { tail "$T/h1.log"; fail "the bad record was not refused by key"; }
+grep -q "cluster: refused cluster key '/kvnet/hosts/liar': names host 'h1', not the key's" "$T/h1.log" || fail "the lying record was not refused"
+hctl h1 --format json cluster hosts | field "sorted(h['name'] for h in d)" | grep -q "\['h1', 'h2', 'h3', 'h9'\]" ||
+  { hctl h1 cluster hosts; fail "hosts after hostile records"; }
+kill -0 ${PIDS[h1]} || fail "kvnetd died of a hostile record"
+log "hostile records refused by key, the rest applied"
+
+# --- bad flags: a clear error, exit 2, nothing started -----------------------------------
+expect_error "not a URL" 2 "--cluster: etcd endpoint '10.0.0.1:2379': give a URL such as http://10.0.0.1:2379" \
+  "$BIN/kvnetd" --foreground --db "$T/x.db" --socket "$T/x.sock" --cluster 10.0.0.1:2379
+expect_error "TTL out of range" 2 "--cluster-ttl 1 is out of range 2-3600" \
+  "$BIN/kvnetd" --foreground --db "$T/x.db" --socket "$T/x.sock" --cluster $URL --cluster-ttl 1
+expect_error "host without cluster" 2 "--host requires --cluster" \
+  "$BIN/kvnetd" --foreground --db "$T/x.db" --socket "$T/x.sock" --host h1
+expect_error "bad underlay" 2 "--underlay-ip '10.1' is not an IP address" \
+  "$BIN/kvnetd" --foreground --db "$T/x.db" --socket "$T/x.sock" --cluster $URL --underlay-ip 10.1
+expect_error "missing CA file" 2 "--cluster-cacert: cannot read '$T/nope.crt'" \
+  "$BIN/kvnetd" --foreground --db "$T/x.db" --socket "$T/x.sock" --cluster https://$STORE:2379 --cluster-cacert "$T/nope.crt"
+log "bad flags refused"
+# A standalone kvnetd says so.
+kvd_start
+kctl cluster status | grep -q "^standalone: this kvnetd is not in a cluster" || fail "standalone status"
+expect_error "standalone hosts" 1 "this kvnetd is standalone: start it with --cluster URL to join a cluster" kctl cluster hosts
+log "PASS"
