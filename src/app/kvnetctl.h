@@ -55,6 +55,10 @@ struct Args {
   std::string direction = "both", filter, write;
   uint64_t packets = 0;  // --count
   uint32_t snaplen = 0;  // 0: kvnetd's default
+  // network
+  int64_t vni = 0;
+  std::string subnet;
+  int mtu = 0;  // 0: the network's default
 };
 
 struct Verb {
@@ -102,5 +106,6 @@ std::span<const Verb> draw_verbs();
 void draw_trace(const Args& a, const json& trace_request);
 std::span<const Verb> capture_verbs();
 std::span<const Verb> cluster_verbs();  // kvnetctl_cluster.cc
+std::span<const Verb> network_verbs();  // kvnetctl_cluster.cc
 
 }  // namespace kvnet::cli

@@ -65,6 +65,33 @@ void print_status(const json& r, const Args&) {
   print_hosts(r["hosts"]);
 }
 
+void print_changes(const json& r, const Args&) {
+  if (!r.contains("changes") || r["changes"].empty()) std::cout << "no change\n";
+  else
+    for (const auto& c : r["changes"]) std::cout << c.get<std::string>() << "\n";
+}
+
+void print_networks(const json& r, const Args&) {
+  std::cout << fmt::format("{:<15} {:>8} {:<18} {}\n", "NETWORK", "VNI", "SUBNET", "MTU");
+  for (const auto& n : r)
+    std::cout << fmt::format("{:<15} {:>8} {:<18} {}\n", str(n, "name"), n.value("vni", 0), str(n, "subnet").empty() ? "-" : str(n, "subnet"),
+                             n.value("mtu", 0));
+}
+
+void print_network(const json& n, const Args&) {
+  std::cout << "network " << str(n, "name") << "\n  vni:     " << n.value("vni", 0) << "\n  subnet:  "
+            << (str(n, "subnet").empty() ? "- (no address allocation)" : str(n, "subnet")) << "\n  mtu:     " << n.value("mtu", 0)
+            << "\n";
+  if (n.value("stale", false)) std::cout << "  (the store is unreachable: as this host last saw it)\n";
+}
+
+json network_add_request(const Args& a) {
+  json req{{"cmd", "network-add"}, {"name", a.name}, {"vni", a.vni}};
+  if (!a.subnet.empty()) req["subnet"] = a.subnet;
+  if (a.mtu) req["mtu"] = a.mtu;
+  return req;
+}
+
 const Verb kClusterVerbs[] = {
     {"cluster", "status", "the store (endpoints, the member answering, its revision), this host's lease, the hosts",
      [](CLI::App&, Args&) {}, [](const Args&) -> json { return {{"cmd", "cluster-status"}}; }, print_status},
@@ -73,8 +100,34 @@ const Verb kClusterVerbs[] = {
      [](const json& r, const Args&) { print_hosts(r); }},
 };
 
+const Verb kNetworkVerbs[] = {
+    {"network", "add", "network add NAME --vni N [--subnet CIDR] [--mtu N]: a network of the whole cluster "
+                       "(name and VNI unique cluster-wide)",
+     [](CLI::App& c, Args& a) {
+       c.add_option("name", a.name)->required();
+       c.add_option("--vni", a.vni, "its VXLAN network identifier, 1-16777215")->required()->check(CLI::Range(1, 16777215));
+       c.add_option("--subnet", a.subnet, "IPv4 CIDR its ports' addresses are allocated from (10.0.0.0/24)");
+       c.add_option("--mtu", a.mtu, "what its endpoints get (default 1450: the underlay's 1500 less VXLAN's 50)")
+           ->check(CLI::Range(576, 9000));
+     },
+     network_add_request, print_changes},
+    {"network", "del", "network del NAME [--if-exists]: remove a network no port is bound to",
+     [](CLI::App& c, Args& a) {
+       c.add_option("name", a.name)->required();
+       c.add_flag("--if-exists", a.if_exists, "no error if it does not exist");
+     },
+     [](const Args& a) -> json { return {{"cmd", "network-del"}, {"name", a.name}, {"if_exists", a.if_exists}}; },
+     print_changes},
+    {"network", "list", "the cluster's networks: name, VNI, subnet, MTU", [](CLI::App&, Args&) {},
+     [](const Args&) -> json { return {{"cmd", "network-list"}}; }, print_networks},
+    {"network", "show", "network show NAME: one network",
+     [](CLI::App& c, Args& a) { c.add_option("name", a.name)->required(); },
+     [](const Args& a) -> json { return {{"cmd", "network-show"}, {"name", a.name}}; }, print_network},
+};
+
 }  // namespace
 
 std::span<const Verb> cluster_verbs() { return kClusterVerbs; }
+std::span<const Verb> network_verbs() { return kNetworkVerbs; }
 
 }  // namespace kvnet::cli

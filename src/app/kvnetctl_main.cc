@@ -42,6 +42,11 @@ json call(const Args& a, const json& req) {
     throw Failure{fmt::format("kvnetd did not answer within {:g} s (--timeout)", wait_s), 1};
   if (!r) throw Failure{r.error().message, 1};
   if (!(*r).value("ok", false)) throw Failure{(*r).value("error", std::string("unknown error")), 1};
+  // Warnings beside the result (its own are printed with it): on stderr,
+  // so that JSON on stdout stays the result.
+  if ((*r).contains("warnings") && (*r)["warnings"].is_array())
+    for (const auto& w : (*r)["warnings"])
+      if (w.is_string()) std::cerr << "kvnetctl: warning: " << w.get<std::string>() << "\n";
   return (*r)["result"];
 }
 
@@ -514,6 +519,7 @@ const std::map<std::string, const char*> kGroups = {
     {"conntrack", "the firewalls' connection tracking tables"},
     {"gw", "NAT gateway networks: an internal port with NAT (nftables), DHCP and DNS (dnsmasq)"},
     {"cluster", "the cluster on etcd this host belongs to: the store and the hosts"},
+    {"network", "cluster-wide networks: a VNI, a subnet and an MTU for ports on any host"},
     {"mirror", "port mirrors (SPAN/RSPAN, OVS's Mirror table): copies of selected traffic to a port or a VLAN"}};
 
 void run_verb(const Verb& v, const Args& a) {
@@ -551,6 +557,7 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   for (const Verb& v : mirror_verbs()) all.push_back(&v);
   for (const Verb& v : capture_verbs()) all.push_back(&v);
   for (const Verb& v : cluster_verbs()) all.push_back(&v);
+  for (const Verb& v : network_verbs()) all.push_back(&v);
   for (const Verb* vp : all) {
     const Verb& v = *vp;
     CLI::App* parent = &app;

@@ -1,6 +1,7 @@
 #include "cluster/records.h"
 
 #include "base/text.h"
+#include "ctl/gateway_spec.h"
 #include "ctl/topology.h"
 #include "io/ip_addr.h"
 
@@ -102,6 +103,56 @@ KeyName split_key(const std::string& key, const std::string& prefix) {
   if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size()) return {};
   return {rest.substr(0, slash), rest.substr(slash + 1)};
 }
+
+json NetworkRecord::to_json() const {
+  json j{{"name", name}, {"vni", vni}, {"mtu", mtu}};
+  if (!subnet.empty()) j["subnet"] = subnet;
+  return j;
+}
+
+Status check_network(const NetworkRecord& n) {
+  if (auto s = ctl::check_name(n.name); !s) return Error{"network '" + n.name + "': " + s.error().message};
+  const std::string w = "network '" + n.name + "': ";
+  if (n.vni < 1 || n.vni > kMaxVni) return Error{w + "VNI " + std::to_string(n.vni) + " is out of range 1-16777215"};
+  if (n.mtu < 576 || n.mtu > 9000) return Error{w + "mtu " + std::to_string(n.mtu) + " is out of range 576-9000"};
+  if (!n.subnet.empty()) {
+    auto net = ctl::parse_ipv4_cidr(n.subnet);
+    if (!net) return Error{w + "subnet: " + net.error().message};
+    if (net->prefix < 8 || net->prefix > 30) return Error{w + "subnet " + n.subnet + ": the prefix must be 8-30"};
+    if (net->addr != net->network)
+      return Error{w + "subnet " + n.subnet + " is not a network address (did you mean " + net->cidr() + "?)"};
+  }
+  return Ok{};
+}
+
+Result<NetworkRecord> parse_network(const std::string& key, const std::string& value) {
+  const std::string where = "cluster key '" + valid_utf8(key) + "'";
+  if (value.size() > kMaxRecord) return Error{where + ": a record of " + std::to_string(value.size()) + " bytes (at most 65536)"};
+  try {
+    const json j = json::parse(value);
+    if (!j.is_object()) return Error{where + ": not a JSON object"};
+    NetworkRecord n;
+    n.name = text(j, "name", true, where);
+    if (split_key(key).name != n.name) return Error{where + ": names network '" + n.name + "', not the key's"};
+    const int64_t vni = number(j, "vni", where);
+    if (vni > kMaxVni) return Error{where + ": VNI " + std::to_string(vni) + " is out of range 1-16777215"};
+    n.vni = static_cast<uint32_t>(vni);
+    n.subnet = text(j, "subnet", false, where);
+    if (j.contains("mtu")) {
+      const int64_t mtu = number(j, "mtu", where);
+      n.mtu = mtu > 65535 ? 65536 : static_cast<uint32_t>(mtu);
+    }
+    if (auto s = check_network(n); !s) return Error{where + ": " + s.error().message};
+    return n;
+  } catch (const json::exception& e) {
+    return Error{where + ": not JSON (" + std::string(e.what()) + ")"};
+  } catch (const std::invalid_argument& e) {
+    return Error{e.what()};
+  }
+}
+
+std::string network_key(const std::string& name, const std::string& prefix) { return prefix + "networks/" + name; }
+std::string vni_key(uint32_t vni, const std::string& prefix) { return prefix + "vnis/" + std::to_string(vni); }
 
 std::string host_key(const std::string& name, const std::string& prefix) { return prefix + "hosts/" + name; }
 std::string member_key(const std::string& name, const std::string& prefix) { return prefix + "members/" + name; }

@@ -9,6 +9,10 @@
 //   members/<name>   a host's registration, kept: what `cluster hosts`
 //                    shows of a host that is down (last seen, its VMs and
 //                    containers)
+//   networks/<name>  a cluster-wide network: its VNI, subnet and MTU
+//   vnis/<vni>       the name of the network that holds the VNI: written
+//                    with the network in one transaction, so that two
+//                    hosts racing for a name or a VNI cannot both win
 //
 // Thread-safety: plain data and pure functions.
 #pragma once
@@ -25,6 +29,7 @@ namespace kvnet::cluster {
 
 constexpr const char* kPrefix = "/kvnet/";
 constexpr size_t kMaxRecord = 64 * 1024;  // bytes of one record's JSON
+constexpr int64_t kMaxVni = 0xffffff;      // 24 bits
 
 // A host as it publishes itself (hosts/<name>, under its lease) and
 // registers (members/<name>, with last_seen and what it runs).
@@ -45,6 +50,22 @@ struct HostRecord {
 // the record's).
 Result<HostRecord> parse_host(const std::string& key, const std::string& value);
 
+// A cluster-wide network (networks/<name>).
+struct NetworkRecord {
+  std::string name;
+  uint32_t vni = 0;    // 1-16777215
+  std::string subnet;  // IPv4 CIDR of the network's addresses ("" none: no allocation)
+  uint32_t mtu = kDefaultNetworkMtu;  // what its endpoints get: the underlay's 1500 less VXLAN's 50
+
+  static constexpr uint32_t kDefaultNetworkMtu = 1450;
+  nlohmann::json to_json() const;
+  bool operator==(const NetworkRecord&) const = default;
+};
+// A network's own rules: a name, a VNI in range, a subnet that is a network
+// address (prefix 8-30), an MTU of 576-9000. Errors read "network 'n': ...".
+Status check_network(const NetworkRecord& n);
+Result<NetworkRecord> parse_network(const std::string& key, const std::string& value);
+
 // The kind and name of a key under the prefix ("hosts", "h1"); empty kind:
 // not a key of kvnet's.
 struct KeyName {
@@ -53,5 +74,7 @@ struct KeyName {
 KeyName split_key(const std::string& key, const std::string& prefix = kPrefix);
 std::string host_key(const std::string& name, const std::string& prefix = kPrefix);
 std::string member_key(const std::string& name, const std::string& prefix = kPrefix);
+std::string network_key(const std::string& name, const std::string& prefix = kPrefix);
+std::string vni_key(uint32_t vni, const std::string& prefix = kPrefix);
 
 }  // namespace kvnet::cluster

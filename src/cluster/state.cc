@@ -31,7 +31,17 @@ void ClusterState::put(const KeyValue& kv, Delta* d) {
       members_[k.name] = *h;
     }
   }
-  // Other kinds: later records (networks, bindings) or another tool's keys.
+  if (k.kind == "networks") {
+    auto n = parse_network(kv.key, kv.value);
+    if (!n) {
+      d->rejected.push_back(n.error().message);
+      erase(kv.key, d);
+      return;
+    }
+    networks_[k.name] = *n;
+    note(d->networks, k.name);
+  }
+  // Other kinds (vnis/: the index of networks' VNIs) or another tool's keys.
 }
 
 void ClusterState::erase(const std::string& key, Delta* d) {
@@ -43,14 +53,18 @@ void ClusterState::erase(const std::string& key, Delta* d) {
     }
   } else if (k.kind == "members") {
     members_.erase(k.name);
+  } else if (k.kind == "networks") {
+    if (networks_.erase(k.name)) note(d->networks, k.name);
   }
 }
 
 ClusterState::Delta ClusterState::reset(const RangeResult& all) {
   Delta d;
   const auto before = up_;
+  const auto nets_before = networks_;
   up_.clear();
   members_.clear();
+  networks_.clear();
   Delta scratch;
   for (const auto& kv : all.kvs) put(kv, &scratch);
   d.rejected = std::move(scratch.rejected);
@@ -58,6 +72,10 @@ ClusterState::Delta ClusterState::reset(const RangeResult& all) {
     if (!before.count(name)) d.up.push_back(name);
   for (const auto& [name, h] : before)
     if (!up_.count(name)) d.down.push_back(name);
+  for (const auto& [name, n] : networks_)
+    if (!nets_before.count(name) || !(nets_before.at(name) == n)) d.networks.push_back(name);
+  for (const auto& [name, n] : nets_before)
+    if (!networks_.count(name)) d.networks.push_back(name);
   revision_ = all.revision;
   return d;
 }

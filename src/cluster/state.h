@@ -28,8 +28,9 @@ class ClusterState {
   // What a read or a batch of events changed.
   struct Delta {
     std::vector<std::string> up, down;  // hosts that published / whose publication went
+    std::vector<std::string> networks;  // networks added, changed or removed
     std::vector<std::string> rejected;  // "cluster key '...': why"
-    bool empty() const { return up.empty() && down.empty(); }
+    bool empty() const { return up.empty() && down.empty() && networks.empty(); }
   };
 
   // Replaces everything with a full read (a range of the prefix).
@@ -45,6 +46,8 @@ class ClusterState {
   // Every registered host (up or down), by name.
   const std::map<std::string, HostRecord>& members() const { return members_; }
   bool is_up(const std::string& host) const { return up_.count(host) != 0; }
+  // Cluster-wide networks, by name.
+  const std::map<std::string, NetworkRecord>& networks() const { return networks_; }
 
  private:
   void put(const KeyValue& kv, Delta* d);
@@ -53,6 +56,7 @@ class ClusterState {
   std::string prefix_;
   int64_t revision_ = 0;
   std::map<std::string, HostRecord> up_, members_;
+  std::map<std::string, NetworkRecord> networks_;
 };
 
 }  // namespace kvnet::cluster

@@ -86,8 +86,15 @@ json Service::handle(const json& req) {
       } else {
         warnings_.clear();
         auto r = c->handler(*this, Args(req));
-        if (r) answer = {{"ok", true}, {"result", std::move(*r)}};
-        else answer = {{"ok", false}, {"error", valid_utf8(r.error().message)}};
+        if (r) {
+          // Warnings of an answer that is not an object (a list read from
+          // the last known state, say) travel beside it.
+          const bool in_result = r->is_object() && r->contains("warnings");
+          answer = {{"ok", true}, {"result", std::move(*r)}};
+          if (!warnings_.empty() && !in_result) answer["warnings"] = warnings_;
+        } else {
+          answer = {{"ok", false}, {"error", valid_utf8(r.error().message)}};
+        }
       }
     }
   } catch (const std::exception& e) {

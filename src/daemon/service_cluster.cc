@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "ctl/gateway_spec.h"
 #include "daemon/cluster_host.h"
 #include "daemon/service_args.h"
 #include "daemon/verbs.h"
@@ -19,10 +20,138 @@ class ClusterVerbs : VerbContext {
   using VerbContext::VerbContext;
   Result<json> status(const Args& a);
   Result<json> hosts(const Args& a);
+  Result<json> network_add(const Args& a);
+  Result<json> network_del(const Args& a);
+  Result<json> network_list(const Args& a);
+  Result<json> network_show(const Args& a);
 
  private:
   json host_list() const;
+  Status need_cluster(const char* what) const;
+  // The networks as the store says now, or (unreachable) as this host last
+  // saw them, with `stale`.
+  Result<std::map<std::string, cluster::NetworkRecord>> networks(bool* stale);
 };
+
+Status ClusterVerbs::need_cluster(const char* what) const {
+  if (!cluster_)
+    return Error{std::string(what) + " are cluster-wide: this kvnetd is standalone (start it with --cluster URL)"};
+  return Ok{};
+}
+
+json network_json(const cluster::NetworkRecord& n) {
+  json j = n.to_json();
+  if (!j.contains("subnet")) j["subnet"] = "";
+  return j;
+}
+
+Result<json> ClusterVerbs::network_add(const Args& a) {
+  if (auto s = need_cluster("networks"); !s) return s.error();
+  cluster::NetworkRecord n;
+  TRY(name, a.str("name"));
+  n.name = name;
+  TRY(vni, a.integer("vni", 1, cluster::kMaxVni));
+  n.vni = static_cast<uint32_t>(vni);
+  TRY(subnet, a.str("subnet", false));
+  if (!subnet.empty()) {
+    // Canonical: what the parser reads back ("10.0.0.0/24").
+    auto net = ctl::parse_ipv4_cidr(subnet);
+    if (!net) return Error{"network '" + name + "': subnet: " + net.error().message};
+    n.subnet = net->addr == net->network ? net->cidr() : subnet;
+  }
+  if (a.has("mtu")) {
+    TRY(mtu, a.integer("mtu", 576, 9000));
+    n.mtu = static_cast<uint32_t>(mtu);
+  }
+  if (auto s = cluster::check_network(n); !s) return s.error();
+  const std::string& prefix = cluster_->options().prefix;
+  const std::string nk = cluster::network_key(n.name, prefix), vk = cluster::vni_key(n.vni, prefix);
+  auto& c = cluster_->client();
+  // Name and VNI unique cluster-wide: one transaction, only if neither is taken.
+  auto t = c.txn({cluster::Compare::absent(nk), cluster::Compare::absent(vk)},
+                 {cluster::TxnOp::put(nk, n.to_json().dump()), cluster::TxnOp::put(vk, n.name)},
+                 {cluster::TxnOp::get(nk), cluster::TxnOp::get(vk)});
+  if (!t) return t.error();
+  if (!t->succeeded) {
+    if (t->ranges.size() == 2 && !t->ranges[0].kvs.empty()) {
+      auto old = cluster::parse_network(nk, t->ranges[0].kvs[0].value);
+      return Error{"network '" + n.name + "' already exists" + (old ? " (VNI " + std::to_string(old->vni) + ")" : "")};
+    }
+    if (t->ranges.size() == 2 && !t->ranges[1].kvs.empty())
+      return Error{"network '" + n.name + "': VNI " + std::to_string(n.vni) + " is taken by network '" +
+                   t->ranges[1].kvs[0].value + "'"};
+    return Error{"network '" + n.name + "': the store changed meanwhile: try again"};
+  }
+  std::string line = "+ network " + n.name + " vni " + std::to_string(n.vni);
+  if (!n.subnet.empty()) line += " subnet " + n.subnet;
+  line += " mtu " + std::to_string(n.mtu);
+  return json{{"changed", true}, {"changes", {line}}, {"network", network_json(n)}, {"revision", t->revision}};
+}
+
+Result<json> ClusterVerbs::network_del(const Args& a) {
+  if (auto s = need_cluster("networks"); !s) return s.error();
+  TRY(name, a.str("name"));
+  TRY(if_exists, a.flag("if_exists"));
+  const std::string& prefix = cluster_->options().prefix;
+  const std::string nk = cluster::network_key(name, prefix);
+  auto& c = cluster_->client();
+  auto cur = c.get(nk);
+  if (!cur) return cur.error();
+  if (cur->kvs.empty()) {
+    if (if_exists) return json{{"changed", false}, {"changes", json::array()}};
+    return Error{"network '" + name + "' does not exist"};
+  }
+  auto n = cluster::parse_network(nk, cur->kvs[0].value);
+  // In use: a port of some host is bound to it.
+  auto used = c.get(prefix + "bindings/" + name + "/", true, 0, 1);
+  if (!used) return used.error();
+  if (!used->kvs.empty())
+    return Error{"network '" + name + "' is in use: " + std::to_string(used->count) + " port(s) are bound to it"};
+  // Only what was read goes: a network changed meanwhile is not deleted.
+  std::vector<cluster::TxnOp> ops = {cluster::TxnOp::del(nk)};
+  if (n) ops.push_back(cluster::TxnOp::del(cluster::vni_key(n->vni, prefix)));
+  auto t = c.txn({cluster::Compare::mod_is(nk, cur->kvs[0].mod_revision)}, ops);
+  if (!t) return t.error();
+  if (!t->succeeded) return Error{"network '" + name + "' changed meanwhile: try again"};
+  return json{{"changed", true}, {"changes", {"- network " + name}}, {"revision", t->revision}};
+}
+
+Result<std::map<std::string, cluster::NetworkRecord>> ClusterVerbs::networks(bool* stale) {
+  const std::string& prefix = cluster_->options().prefix;
+  auto r = cluster_->client().get(prefix + "networks/", true);
+  if (!r) {
+    if (!cluster_->client().last_failure().unreachable) return r.error();
+    *stale = true;
+    warnings_.push_back(r.error().message + ": the networks as this host last saw them");
+    return cluster_->state().networks();
+  }
+  *stale = false;
+  std::map<std::string, cluster::NetworkRecord> out;
+  for (const auto& kv : r->kvs)
+    if (auto n = cluster::parse_network(kv.key, kv.value); n) out[n->name] = *n;
+  return out;
+}
+
+Result<json> ClusterVerbs::network_list(const Args&) {
+  if (auto s = need_cluster("networks"); !s) return s.error();
+  bool stale = false;
+  TRY(nets, networks(&stale));
+  json out = json::array();
+  for (const auto& [name, n] : nets) out.push_back(network_json(n));
+  return out;
+}
+
+Result<json> ClusterVerbs::network_show(const Args& a) {
+  if (auto s = need_cluster("networks"); !s) return s.error();
+  TRY(name, a.str("name"));
+  bool stale = false;
+  TRY(nets, networks(&stale));
+  auto it = nets.find(name);
+  if (it == nets.end()) return Error{"network '" + name + "' does not exist"};
+  json j = network_json(it->second);
+  j["stale"] = stale;
+  return j;
+}
 
 json ClusterVerbs::host_list() const {
   const auto& st = cluster_->state();
@@ -105,6 +234,10 @@ std::span<const Verb> cluster_verbs() {
   static const Verb kVerbs[] = {
       {"cluster-status", false, false, &verb<ClusterVerbs, &ClusterVerbs::status>},
       {"cluster-hosts", false, false, &verb<ClusterVerbs, &ClusterVerbs::hosts>},
+      {"network-add", true, false, &verb<ClusterVerbs, &ClusterVerbs::network_add>},
+      {"network-del", true, false, &verb<ClusterVerbs, &ClusterVerbs::network_del>},
+      {"network-list", false, false, &verb<ClusterVerbs, &ClusterVerbs::network_list>},
+      {"network-show", false, false, &verb<ClusterVerbs, &ClusterVerbs::network_show>},
   };
   return kVerbs;
 }

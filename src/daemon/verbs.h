@@ -114,7 +114,7 @@ std::span<const Verb> gw_verbs();       // service_gw.cc: gw-*
 std::span<const Verb> mirror_verbs();   // service_mirror.cc: mirror-*
 std::span<const Verb> ct_verbs();       // service_ct.cc: ct-add, ct-del, ct-list
 std::span<const Verb> vm_verbs();       // service_vm.cc: vm-*
-std::span<const Verb> cluster_verbs();  // service_cluster.cc: cluster-status, cluster-hosts
+std::span<const Verb> cluster_verbs();  // service_cluster.cc: cluster-status, cluster-hosts, network-*
 
 // A mirror as show and mirror-list give it (service_mirror.cc).
 json mirror_json(const ctl::BridgeSpec& b, const ctl::MirrorSpec& m);

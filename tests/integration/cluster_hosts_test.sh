@@ -87,23 +87,59 @@ log "cluster status and cluster hosts (human and JSON)"
 # --- a host dies: the others see it down within TTL + 2 s; it comes back ---------------
 kill -9 ${PIDS[h3]}
 t0=$(date +%s.%N)
-for _ in $(seq 1 $(((TTL + 2) * 10))); do
-  [ "$(host_state h1 h3)" = down ] && break
+seen=""
+while [ "$(echo "$(date +%s.%N) - $t0 <= $TTL + 2" | bc)" = 1 ]; do
+  [ "$(host_state h1 h3)" = down ] && { seen=1; break; }
   sleep 0.1
 done
 t1=$(date +%s.%N)
-[ "$(host_state h1 h3)" = down ] || fail "h1 still sees h3 up $(echo "$t1 - $t0" | bc) s after its kvnetd was killed"
+[ -n "$seen" ] || fail "h1 still sees h3 up $(echo "$t1 - $t0" | bc) s after its kvnetd was killed (TTL $TTL s + 2 s)"
 log "h3 killed: h1 sees it down after $(echo "$t1 - $t0" | bc | cut -c1-4) s (TTL $TTL s)"
 hctl h1 cluster hosts | grep -q "^h3 .*down .*10.96.0.3 .*1 .*s ago" || { hctl h1 cluster hosts; fail "hosts: h3 down with its port and last seen"; }
 start_host h3
 wait_for 10 "h1 sees h3 up again" bash -c "[ \"\$(KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl --format json cluster hosts | python3 -c \"import json,sys; print([h['state'] for h in json.load(sys.stdin) if h['name']=='h3'][0])\")\" = up ]"
 log "h3 restarted: up again"
 
+# --- networks: unique names and VNIs cluster-wide, seen from every host -------------------
+hctl h1 network add blue --vni 100 --subnet 10.0.0.0/24 >"$T/out" || { cat "$T/out"; fail "network add blue"; }
+grep -qx "+ network blue vni 100 subnet 10.0.0.0/24 mtu 1450" "$T/out" || { cat "$T/out"; fail "network add's plan line"; }
+hctl h2 network list >"$T/out"
+grep -q "^blue  *100 10.0.0.0/24  *1450" "$T/out" || { cat "$T/out"; fail "h2 does not list blue"; }
+hctl h3 --format json network show blue | field "(d['vni'], d['subnet'], d['mtu'], d['stale'])" | grep -qx "(100, '10.0.0.0/24', 1450, False)" ||
+  fail "network show JSON"
+expect_error "name taken" 1 "network 'blue' already exists (VNI 100)" hctl h2 network add blue --vni 200
+expect_error "VNI taken" 1 "network 'red': VNI 100 is taken by network 'blue'" hctl h3 network add red --vni 100
+expect_error "not a network address" 1 "subnet 10.0.0.5/24 is not a network address (did you mean 10.0.0.0/24?)" \
+  hctl h1 network add red --vni 200 --subnet 10.0.0.5/24
+expect_error "VNI out of range" 2 "--vni" hctl h1 network add red --vni 16777216
+expect_error "del unknown" 1 "network 'nope' does not exist" hctl h1 network del nope
+hctl h1 network del nope --if-exists >/dev/null || fail "network del --if-exists"
+# Three hosts race for one name (each with its own VNI) and for one VNI
+# (each with its own name): exactly one wins each race.
+for n in h1 h2 h3; do (hctl $n network add race --vni 3${n#h}0 >"$T/race-$n" 2>&1; echo $? >>"$T/race-$n") & done
+wait
+[ "$(grep -lx 0 "$T"/race-h* | wc -l)" = 1 ] || { cat "$T"/race-h*; fail "racing adds of one name: not exactly one winner"; }
+grep -q "network 'race' already exists" "$T"/race-h* || fail "the losers' message"
+for n in h1 h2 h3; do (hctl $n network add vni-$n --vni 4000 >"$T/vrace-$n" 2>&1; echo $? >>"$T/vrace-$n") & done
+wait
+[ "$(grep -lx 0 "$T"/vrace-h* | wc -l)" = 1 ] || { cat "$T"/vrace-h*; fail "racing adds of one VNI: not exactly one winner"; }
+[ "$(ip netns exec ${P}st etcdctl --endpoints $URL get --prefix /kvnet/networks/ --keys-only | grep -c .)" = 3 ] ||
+  fail "the store does not hold exactly blue, race and one vni-* network"
+hctl h2 network del race >"$T/out" && grep -qx -- "- network race" "$T/out" || { cat "$T/out"; fail "network del"; }
+wait_for 10 "h3 no longer lists race" bash -c "! KVNET_SOCKET=$T/h3.sock $BIN/kvnetctl network list | grep -q '^race '"
+log "networks: one name and one VNI cluster-wide (racing hosts: one winner each), seen from every host"
+
 # --- etcd unreachable: state kept, clear errors, local commands work; then back ---------
 kill -9 $ETCD_PID
 ETCD_PID=""
 wait_for 10 "h1 says the store is unreachable" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl cluster status | grep -q '^member:    none answering: cluster store unreachable at $URL: connection refused'"
 hctl h1 list-br >/dev/null || fail "a local command failed while etcd is down"
+expect_error "network add without the store" 1 "cluster store unreachable at $URL: connection refused" \
+  hctl h1 network add green --vni 500
+hctl h1 network list >"$T/out" 2>"$T/err" || fail "network list while etcd is down"
+grep -q "^blue " "$T/out" || fail "network list while etcd is down lacks blue (the last state)"
+grep -q "warning: cluster store unreachable at $URL: connection refused: the networks as this host last saw them" "$T/err" ||
+  { cat "$T/err"; fail "network list does not say its answer is stale"; }
 [ "$(host_state h1 h2)" = up ] || fail "h1 forgot h2 while etcd is down (the last state must hold)"
 etcd_start
 for n in h1 h2 h3; do
@@ -141,4 +177,6 @@ log "bad flags refused"
 kvd_start
 kctl cluster status | grep -q "^standalone: this kvnetd is not in a cluster" || fail "standalone status"
 expect_error "standalone hosts" 1 "this kvnetd is standalone: start it with --cluster URL to join a cluster" kctl cluster hosts
+expect_error "standalone networks" 1 "networks are cluster-wide: this kvnetd is standalone (start it with --cluster URL)" \
+  kctl network add blue --vni 100
 log "PASS"

@@ -174,3 +174,50 @@ TEST(WatchMessage, ParsesEtcdsShapesAndRefusesOthers) {
 
 }  // namespace
 }  // namespace kvnet::cluster
+
+namespace kvnet::cluster {
+namespace {
+
+TEST(NetworkRecord, ChecksItsRulesAndRoundTrips) {
+  NetworkRecord n{.name = "blue", .vni = 100, .subnet = "10.0.0.0/24"};
+  ASSERT_TRUE(check_network(n));
+  auto back = parse_network("/kvnet/networks/blue", n.to_json().dump());
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, n);
+  EXPECT_EQ(back->mtu, 1450u);
+  const std::vector<std::pair<NetworkRecord, std::string>> bad = {
+      {{.name = "b", .vni = 0}, "network 'b': VNI 0 is out of range 1-16777215"},
+      {{.name = "b", .vni = 16777216}, "network 'b': VNI 16777216 is out of range 1-16777215"},
+      {{.name = "b", .vni = 1, .mtu = 100}, "network 'b': mtu 100 is out of range 576-9000"},
+      {{.name = "b", .vni = 1, .subnet = "10.0.0.1/24"}, "network 'b': subnet 10.0.0.1/24 is not a network address (did you mean 10.0.0.0/24?)"},
+      {{.name = "b", .vni = 1, .subnet = "10.0.0.0/31"}, "network 'b': subnet 10.0.0.0/31: the prefix must be 8-30"},
+      {{.name = "b", .vni = 1, .subnet = "fd00::/64"}, "network 'b': subnet: "},
+      {{.name = "a b", .vni = 1}, "network 'a b': "}};
+  for (const auto& [rec, msg] : bad) {
+    auto s = check_network(rec);
+    ASSERT_FALSE(s) << msg;
+    EXPECT_EQ(s.error().message.rfind(msg, 0), 0u) << s.error().message;
+  }
+}
+
+TEST(ClusterState, NetworksComeAndGoAndHostileOnesAreRefused) {
+  ClusterState s;
+  RangeResult all;
+  all.revision = 4;
+  all.kvs = {{"/kvnet/networks/blue", R"({"name":"blue","vni":100})", 2, 2, 1, 0},
+             {"/kvnet/networks/red", R"({"name":"red","vni":99999999})", 3, 3, 1, 0},
+             {"/kvnet/vnis/100", "blue", 2, 2, 1, 0}};
+  auto d = s.reset(all);
+  EXPECT_EQ(d.networks, std::vector<std::string>{"blue"});
+  ASSERT_EQ(d.rejected.size(), 1u);
+  EXPECT_EQ(d.rejected[0], "cluster key '/kvnet/networks/red': VNI 99999999 is out of range 1-16777215");
+  EXPECT_EQ(s.networks().at("blue").vni, 100u);
+  WatchMessage gone;
+  gone.events.push_back({true, KeyValue{"/kvnet/networks/blue", "", 0, 5, 0, 0}});
+  d = s.apply(gone);
+  EXPECT_EQ(d.networks, std::vector<std::string>{"blue"});
+  EXPECT_TRUE(s.networks().empty());
+}
+
+}  // namespace
+}  // namespace kvnet::cluster

@@ -25,7 +25,7 @@ TEST(Verbs, EveryVerbIsListedOnceWithItsFlags) {
       "ct-add", "ct-del", "ct-list", "kinds", "sg-add", "sg-del", "sg-rule-add", "sg-rule-del", "sg-list", "sg-show",
       "conntrack-list", "conntrack-flush", "vm-add", "vm-del", "vm-start", "vm-stop", "vm-kill", "vm-restart", "vm-list",
       "vm-show", "vm-console", "gw-add", "gw-del", "gw-list", "gw-show", "mirror-add", "mirror-del", "mirror-list",
-      "cluster-status", "cluster-hosts"};
+      "cluster-status", "cluster-hosts", "network-add", "network-del", "network-list", "network-show"};
   std::set<std::string> names;
   for (const auto& [n, f] : seen) names.insert(n);
   EXPECT_EQ(names, all);
