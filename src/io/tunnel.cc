@@ -518,7 +518,7 @@ bool TunnelBackend::accepts(uint32_t vni, const IpAddr& src) const {
 
 bool TunnelBackend::admit(net::Frame& f, uint32_t vni, const IpAddr& src, uint64_t now_ns) {
   if (cfg_.type == TunnelType::kGre && cfg_.nvgre) vni = net::gre_vsid(vni);
-  if (f.len() >= net::kEthHeaderLen && !(f.data()[6] & 1)) {  // learn a unicast source
+  if (cfg_.learning && f.len() >= net::kEthHeaderLen && !(f.data()[6] & 1)) {  // learn a unicast source
     const TunnelFdb::Learn l = table_->learn(vni, net::Mac::from_bytes(f.data() + 6).u64(), src, now_ns);
     if (l == TunnelFdb::Learn::kNew) learned_count_.store(table_->size(), std::memory_order_relaxed);
   }
@@ -545,6 +545,11 @@ const IpAddr* TunnelBackend::lookup(uint32_t vni, const net::Mac& dst, uint64_t 
 std::span<const IpAddr> TunnelBackend::flood_list() const {
   if (cfg_.remote_flow) return table_->flood();
   return cfg_.remotes;
+}
+
+std::span<const IpAddr> TunnelBackend::flood_list(uint32_t vni) const {
+  if (cfg_.remote_flow && !cfg_.learning) return table_->static_flood(vni);
+  return flood_list();
 }
 
 std::optional<uint32_t> TunnelBackend::egress_vni(net::Frame& f) {
@@ -664,7 +669,7 @@ uint32_t TunnelBackend::send(net::FrameBatch& batch, net::FramePool& pool) {
       if (!now) now = monotonic_ns();
       one = lookup(*vni, net::Mac::from_bytes(f->data()), now);
     }
-    const std::span<const IpAddr> flood = flood_list();
+    const std::span<const IpAddr> flood = flood_list(*vni);
     const uint32_t fanout = one ? 1 : static_cast<uint32_t>(flood.size());
     if (!fanout) {
       drop(dp::Drop::kNoRemote);
@@ -757,8 +762,10 @@ std::string TunnelBackend::explain(const net::Frame& f) const {
     to.push_back(one->str());
     why = "learned or static remote of " + net::Mac::from_bytes(f.data()).str();
   } else {
-    for (const auto& a : flood_list()) to.push_back(a.str());
+    const bool per_vni = cfg_.remote_flow && !cfg_.learning;
+    for (const auto& a : flood_list(vni)) to.push_back(a.str());
     why = (f.data()[0] & 1) ? "broadcast/multicast: head-end replication" : "unknown unicast: flooded to every remote";
+    if (per_vni) why += " of VNI " + std::to_string(vni) + " (the VTEPs with a station in it)";
   }
   if (to.empty()) return out + "(none): would drop it, no remote known (no_remote)";
   for (size_t i = 0; i < to.size(); ++i) out += (i ? ", " : "") + to[i];

@@ -59,6 +59,11 @@ struct TunnelConfig {
   IpAddr local;                  // unset: the kernel picks (bound to any address)
   std::vector<IpAddr> remotes;   // the flood list
   bool remote_flow = false;      // remotes from static entries and learning
+  // remote_flow only: learn stations from what arrives. Off (a cluster's
+  // tunnel, programmed from the store): stations come only from static
+  // entries, a VNI floods only to the remotes of its static entries, and a
+  // known MAC is never flooded.
+  bool learning = true;
   uint32_t vni = 0;              // VXLAN/Geneve VNI, GRE key, NVGRE VSID
   bool has_key = false;          // GRE: send (and expect) a key
   bool nvgre = false;            // GRE key = VSID << 8 | FlowID
@@ -218,6 +223,7 @@ class TunnelBackend final : public dp::PortBackend {
   dp::Port* port_ = nullptr;  // while attached
   uint32_t port_id_ = 0;
   std::span<const IpAddr> flood_list() const;  // the configured remotes, or (remote_flow) every one known
+  std::span<const IpAddr> flood_list(uint32_t vni) const;  // where `vni`'s broadcast goes
   std::unique_ptr<TunnelFdb> table_;            // datapath thread
   std::atomic<size_t> learned_count_{0};
 };

@@ -57,6 +57,68 @@ TunnelFdb::TunnelFdb(uint32_t max_learned, uint32_t max_static, uint64_t aging_n
   for (uint32_t i = 0; i <= n; ++i) remotes_[i].next_free = i < n ? i + 1 : kNil;
   free_remote_ = 0;
   flood_.resize(n + 1);
+  // One pair per static entry at most, plus the one a replaced entry takes
+  // before it lets its old one go.
+  vni_flood_vni_.resize(max_static + 1);
+  vni_flood_refs_.resize(max_static + 1);
+  vni_flood_.resize(max_static + 1);
+}
+
+namespace {
+// Orders (vni, address) pairs: by VNI, then by the address's bytes.
+bool pair_less(uint32_t va, const IpAddr& a, uint32_t vb, const IpAddr& b) {
+  if (va != vb) return va < vb;
+  if (a.family != b.family) return a.family < b.family;
+  return a.b < b.b;
+}
+}  // namespace
+
+void TunnelFdb::add_vni_remote(uint32_t vni, const IpAddr& a) {
+  uint32_t i = 0;
+  while (i < vni_flood_n_ && pair_less(vni_flood_vni_[i], vni_flood_[i], vni, a)) ++i;
+  if (i < vni_flood_n_ && vni_flood_vni_[i] == vni && vni_flood_[i] == a) {
+    ++vni_flood_refs_[i];
+    return;
+  }
+  for (uint32_t j = vni_flood_n_; j > i; --j) {
+    vni_flood_vni_[j] = vni_flood_vni_[j - 1];
+    vni_flood_[j] = vni_flood_[j - 1];
+    vni_flood_refs_[j] = vni_flood_refs_[j - 1];
+  }
+  vni_flood_vni_[i] = vni;
+  vni_flood_[i] = a;
+  vni_flood_refs_[i] = 1;
+  ++vni_flood_n_;
+}
+
+void TunnelFdb::drop_vni_remote(uint32_t vni, const IpAddr& a) {
+  for (uint32_t i = 0; i < vni_flood_n_; ++i) {
+    if (vni_flood_vni_[i] != vni || !(vni_flood_[i] == a)) continue;
+    if (--vni_flood_refs_[i]) return;
+    for (uint32_t j = i; j + 1 < vni_flood_n_; ++j) {
+      vni_flood_vni_[j] = vni_flood_vni_[j + 1];
+      vni_flood_[j] = vni_flood_[j + 1];
+      vni_flood_refs_[j] = vni_flood_refs_[j + 1];
+    }
+    --vni_flood_n_;
+    return;
+  }
+}
+
+std::span<const IpAddr> TunnelFdb::static_flood(uint32_t vni) const {
+  // Binary search: the first pair of `vni`, then the first of a later one.
+  auto first_at_least = [&](uint32_t v) {
+    uint32_t lo = 0, hi = vni_flood_n_;
+    while (lo < hi) {
+      const uint32_t mid = (lo + hi) / 2;
+      if (vni_flood_vni_[mid] < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const uint32_t lo = first_at_least(vni);
+  const uint32_t hi = vni == UINT32_MAX ? vni_flood_n_ : first_at_least(vni + 1);
+  return {vni_flood_.data() + lo, hi - lo};
 }
 
 uint64_t TunnelFdb::addr_hash(const IpAddr& a) {
@@ -175,6 +237,8 @@ bool TunnelFdb::set_static(uint32_t vni, uint64_t mac, const IpAddr& remote) {
     const uint32_t n = index_.node(s);
     if (nodes_[n].is_static) {
       const uint32_t r = take_remote(remote);
+      add_vni_remote(vni, remote);
+      drop_vni_remote(vni, remotes_[nodes_[n].remote].addr);
       drop_remote(nodes_[n].remote);
       nodes_[n].remote = r;
       return true;
@@ -186,12 +250,15 @@ bool TunnelFdb::set_static(uint32_t vni, uint64_t mac, const IpAddr& remote) {
   }
   if (s != kNil) erase(index_.node(s));  // a learned entry gives way
   insert(vni, mac, take_remote(remote), 0, true);
+  add_vni_remote(vni, remote);
   return true;
 }
 
 bool TunnelFdb::remove_static(uint32_t vni, uint64_t mac) {
   const uint32_t s = find_slot(vni, mac);
   if (s == kNil || !nodes_[index_.node(s)].is_static) return false;
+  const Node& x = nodes_[index_.node(s)];
+  drop_vni_remote(x.vni, remotes_[x.remote].addr);
   erase(index_.node(s));
   return true;
 }

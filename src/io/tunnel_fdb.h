@@ -17,6 +17,14 @@
 // list of `remote_ip=flow` (every remote an entry names) is a dense array
 // kept up to date as entries come and go, never rebuilt.
 //
+// For a tunnel that does not learn (a cluster's: its stations come from
+// the store), the flood list is per VNI: the remotes its static entries in
+// that VNI name (EVPN's type-3 routes, implied by the type-2 ones): a VNI's
+// broadcast goes only to the VTEPs that have a station in it. These lists
+// are one array sorted by (VNI, remote) with a count of the static entries
+// naming each pair, of fixed capacity (max_static): kept up to date as
+// static entries come and go, never allocating.
+//
 // Time is the caller's clock (ns), as for the FDB.
 //
 // Thread-safety: owned by the datapath thread (the tunnel backend's).
@@ -67,6 +75,9 @@ class TunnelFdb {
 
   // Every remote an entry names, each once (remote_ip=flow's flood list).
   std::span<const IpAddr> flood() const { return {flood_.data(), flood_n_}; }
+  // The remotes the static entries of `vni` name, each once (a tunnel that
+  // does not learn floods `vni` to these).
+  std::span<const IpAddr> static_flood(uint32_t vni) const;
 
   uint32_t size() const { return used_; }
   uint32_t learned() const { return used_ - statics_; }
@@ -124,6 +135,8 @@ class TunnelFdb {
   uint32_t find_slot(uint32_t vni, uint64_t mac) const;
   uint32_t take_remote(const IpAddr& a);  // its index, refs + 1; kNil never (capacity = entries)
   void drop_remote(uint32_t r);           // refs - 1; gone from flood_ at 0
+  void add_vni_remote(uint32_t vni, const IpAddr& a);   // a static entry names (vni, a)
+  void drop_vni_remote(uint32_t vni, const IpAddr& a);  // one fewer does
   uint32_t insert(uint32_t vni, uint64_t mac, uint32_t remote, uint64_t now, bool is_static);
   void erase(uint32_t node);
   bool expired(const Node& n, uint64_t now) const {
@@ -142,6 +155,11 @@ class TunnelFdb {
   uint32_t free_remote_ = kNil;
   std::vector<IpAddr> flood_;
   uint32_t flood_n_ = 0;
+  // Per-VNI static flood lists: (vni_flood_vni_[i], vni_flood_[i]) sorted,
+  // vni_flood_refs_[i] static entries naming the pair; vni_flood_n_ used.
+  std::vector<uint32_t> vni_flood_vni_, vni_flood_refs_;
+  std::vector<IpAddr> vni_flood_;
+  uint32_t vni_flood_n_ = 0;
   Stats stats_;
 };
 

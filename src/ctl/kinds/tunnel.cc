@@ -24,6 +24,8 @@ constexpr KeyHelp kUdpKeys[] = {
     {"vni_map", "VLAN:VNI pairs, e.g. 10:5010,20:5020: local VLANs carried in their own VNIs (a trunk of them)"},
     {"csum", "true: outer UDP checksums over IPv4 too (default false: zero, as RFC 7348; IPv6 always has them); "
              "lets the kernel take GSO bursts (faster TCP)"},
+    {"learning", "with remote_ip=flow: false: no learning from what arrives; stations only from static entries, and "
+                 "each VNI floods only to the remotes of its static entries (EVPN-style; default true)"},
 };
 constexpr KeyHelp kGreKeys[] = {
     {"remote_ip", "remote endpoint address; a comma-separated list floods to each; 'flow': from the FDB"},
@@ -33,6 +35,8 @@ constexpr KeyHelp kGreKeys[] = {
     {"ttl", "outer TTL / hop limit, 1-255 (default 64)"},
     {"tos", "outer TOS / traffic class, 0-255 (default 0)"},
     {"vni_map", "VLAN:KEY pairs (VLAN:VSID with nvgre): local VLANs carried in their own keys"},
+    {"learning", "with remote_ip=flow: false: stations only from static entries, each key flooding only to their "
+                 "remotes (default true)"},
 };
 
 uint32_t parse_u32_or_fail(const OptionReader& in, std::string_view key, const std::string& s, uint64_t max) {
@@ -119,6 +123,10 @@ class TunnelKind final : public PortKind {
     if (in.has("ttl")) c.ttl = static_cast<int>(in.integer("ttl", 1, 255));
     if (in.has("tos")) c.tos = static_cast<int>(in.integer("tos", 0, 255));
     if (!gre && in.has("csum")) c.csum = in.boolean("csum");
+    if (in.has("learning")) {
+      c.learning = in.boolean("learning");
+      if (!c.learning && !c.remote_flow) in.fail("learning", "learning=false needs remote_ip=flow (stations from static entries)");
+    }
     return o;
   }
 
@@ -141,6 +149,7 @@ class TunnelKind final : public PortKind {
     if (c.ttl != 64) out.push_back({"ttl", std::to_string(c.ttl)});
     if (c.tos != 0) out.push_back({"tos", std::to_string(c.tos)});
     if (c.csum) out.push_back({"csum", "true"});
+    if (!c.learning) out.push_back({"learning", "false"});
   }
 
   Status validate(const PortSpec& p, const BridgeSpec& b, const Topology& t, bool) const override {
@@ -226,7 +235,7 @@ class TunnelKind final : public PortKind {
     const io::TunnelConfig& y = static_cast<const TunnelOptions&>(b).cfg;
     return x.type == y.type && x.local == y.local && x.remotes == y.remotes && x.remote_flow == y.remote_flow &&
            x.vni == y.vni && x.has_key == y.has_key && x.nvgre == y.nvgre && x.dst_port == y.dst_port &&
-           x.ttl == y.ttl && x.tos == y.tos && x.csum == y.csum && x.vni_map == y.vni_map;
+           x.ttl == y.ttl && x.tos == y.tos && x.csum == y.csum && x.vni_map == y.vni_map && x.learning == y.learning;
   }
 
   Result<std::unique_ptr<dp::PortBackend>> open(const PortSpec& p) const override {

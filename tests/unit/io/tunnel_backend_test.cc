@@ -777,6 +777,43 @@ TEST(TunnelBackend, FlowRemotesComeFromStaticEntriesAndLearning) {
   EXPECT_EQ(t->remote_of(1, kMacB), "");
 }
 
+// learning=false (a cluster's tunnel): stations only from static entries;
+// a flood goes to the remotes of the VNI's static entries, and what
+// arrives from elsewhere teaches nothing.
+TEST(TunnelBackend, WithoutLearningFloodsOnlyToStaticStations) {
+  const uint16_t port = test_port();
+  Peer remote(113, port), stranger(114, port);
+  testing::Harness h(256);
+  dp::Bridge& br = h.bridge("b", dp::BridgeType::kSwitch);
+  h.port(br, "h");
+  TunnelConfig c = config(TunnelType::kVxlan, 111, {}, 77);
+  c.remote_flow = true;
+  c.learning = false;
+  TunnelBackend* t = add_tunnel(h, br, "t", c);
+  ASSERT_TRUE(t);
+  const Bytes bcast = eth(kBcast, kMacA, {}, 0x0806, 60);
+  t->set_static_remote(1, kMacB, lo(113));
+  h.send("h", bcast);
+  EXPECT_TRUE(remote.recv().has_value()) << "the broadcast did not reach the static station's VTEP";
+  // A sender the store does not know is not learned, nor flooded to.
+  stranger.send_to(111, port, vxlan_packet(77, eth(kBcast, kMacC, {}, 0x0806, 60)));
+  net::FrameBatch in;
+  ASSERT_TRUE(pump(*t->shared_rx(), in, h.dp.pool())) << "its frame is still delivered";
+  h.dp.pool().put(in);
+  in.clear();
+  EXPECT_EQ(t->remote_of(1, kMacC), "");
+  h.send("h", bcast);
+  EXPECT_TRUE(remote.recv().has_value());
+  EXPECT_FALSE(stranger.recv(50).has_value()) << "flooded to a VTEP with no static station";
+  net::FramePool pool(2);
+  net::Frame* f = pool.get();
+  f->assign(bcast.data(), bcast.size());
+  EXPECT_NE(t->explain(*f).find("of VNI 77 (the VTEPs with a station in it)"), std::string::npos) << t->explain(*f);
+  t->set_static_remote(1, kMacB, "");
+  h.send("h", bcast);
+  EXPECT_EQ(h.counters("t").dropped(dp::Drop::kNoRemote), 1u) << "no station left: nowhere to flood";
+}
+
 // ------------------------------------------------------------ MTU, explain
 
 // ------------------------------------------------------------ receive details

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <random>
 #include <map>
+#include <set>
 
 namespace kvnet::io {
 namespace {
@@ -95,6 +96,43 @@ TEST(TunnelFdb, StaticEntriesWinOverLearning) {
   EXPECT_FALSE(t.remove_static(1, 0xb)) << "a learned entry is not removed as a static one";
 }
 
+// A tunnel that does not learn floods each VNI to the remotes of its static
+// entries only: kept as entries come, move and go, within max_static.
+TEST(TunnelFdb, StaticFloodListsArePerVni) {
+  TunnelFdb t(4, 4, 300 * kSec);
+  auto of = [&](uint32_t vni) {
+    std::vector<std::string> out;
+    for (const auto& a : t.static_flood(vni)) out.push_back(a.str());
+    return out;
+  };
+  EXPECT_TRUE(t.set_static(1, 0xa, ip("10.0.0.2")));
+  EXPECT_TRUE(t.set_static(1, 0xb, ip("10.0.0.1")));
+  EXPECT_TRUE(t.set_static(1, 0xc, ip("10.0.0.2")));
+  EXPECT_TRUE(t.set_static(2, 0xd, ip("10.0.0.3")));
+  EXPECT_EQ(of(1), (std::vector<std::string>{"10.0.0.1", "10.0.0.2"}));
+  EXPECT_EQ(of(2), (std::vector<std::string>{"10.0.0.3"}));
+  EXPECT_TRUE(of(0).empty());
+  EXPECT_TRUE(of(3).empty());
+  EXPECT_FALSE(t.set_static(3, 0xe, ip("10.0.0.4"))) << "max_static is 4";
+  EXPECT_TRUE(of(3).empty());
+  // A station that moves takes its VNI's flood list along.
+  EXPECT_TRUE(t.set_static(1, 0xb, ip("10.0.0.3")));
+  EXPECT_EQ(of(1), (std::vector<std::string>{"10.0.0.2", "10.0.0.3"}));
+  EXPECT_EQ(of(2), (std::vector<std::string>{"10.0.0.3"}));
+  // A remote stays while one static entry of the VNI names it.
+  EXPECT_TRUE(t.remove_static(1, 0xa));
+  EXPECT_EQ(of(1), (std::vector<std::string>{"10.0.0.2", "10.0.0.3"}));
+  EXPECT_TRUE(t.remove_static(1, 0xc));
+  EXPECT_EQ(of(1), (std::vector<std::string>{"10.0.0.3"}));
+  // Learned stations never join a per-VNI list.
+  t.learn(1, 0xf, ip("10.0.0.9"), kSec);
+  EXPECT_EQ(of(1), (std::vector<std::string>{"10.0.0.3"}));
+  EXPECT_TRUE(t.remove_static(1, 0xb));
+  EXPECT_TRUE(t.remove_static(2, 0xd));
+  EXPECT_TRUE(of(1).empty());
+  EXPECT_TRUE(of(2).empty());
+}
+
 // Against a model (a map and an LRU order), with random stations, remotes,
 // moves and statics: every lookup, the size and the flood list agree, and
 // capacity is never exceeded.
@@ -159,6 +197,16 @@ TEST(TunnelFdb, AgreesWithAModel) {
     std::sort(want.begin(), want.end());
     want.erase(std::unique(want.begin(), want.end()), want.end());
     ASSERT_EQ(flood(t), want) << "step " << step;
+    for (uint32_t v = 0; v < 3; ++v) {  // each VNI's static flood list: its static entries' remotes, in order
+      std::vector<std::string> per_vni, got_vni;
+      std::set<IpAddr, bool (*)(const IpAddr&, const IpAddr&)> seen(
+          [](const IpAddr& a, const IpAddr& b) { return a.family != b.family ? a.family < b.family : a.b < b.b; });
+      for (const auto& [k, e] : model)
+        if (k.first == v && e.is_static) seen.insert(e.remote);
+      for (const auto& a : seen) per_vni.push_back(a.str());
+      for (const auto& a : t.static_flood(v)) got_vni.push_back(a.str());
+      ASSERT_EQ(got_vni, per_vni) << "step " << step << " vni " << v;
+    }
   }
 }
 
