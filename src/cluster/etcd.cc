@@ -26,21 +26,6 @@ constexpr int kUnavailable = 14;      // gRPC: no leader, member stopping, reque
 constexpr int kUnauthenticated = 16;  // gRPC: the token expired or is unknown
 constexpr size_t kMaxAnswer = 256u << 20;  // a range of the whole store stays well below
 
-// A number of etcd's JSON: int64 as a string, or absent (proto3 leaves out zeros).
-int64_t num(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return 0;
-  if (it->is_number_integer()) return it->get<int64_t>();
-  if (it->is_string()) {
-    const std::string& s = it->get_ref<const std::string&>();
-    size_t used = 0;
-    const long long v = std::stoll(s, &used);
-    if (used != s.size()) throw std::invalid_argument(std::string(key) + " is not a number");
-    return v;
-  }
-  throw std::invalid_argument(std::string(key) + " is not a number");
-}
-
 uint64_t unum(const json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return 0;
@@ -49,26 +34,12 @@ uint64_t unum(const json& j, const char* key) {
   throw std::invalid_argument(std::string(key) + " is not a number");
 }
 
-std::string b64field(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return "";
-  if (!it->is_string()) throw std::invalid_argument(std::string(key) + " is not a string");
-  auto d = base64_decode(it->get_ref<const std::string&>());
-  if (!d) throw std::invalid_argument(std::string(key) + " is not base64");
-  return *d;
-}
-
-KeyValue read_kv(const json& j) {
-  return KeyValue{b64field(j, "key"),         b64field(j, "value"),   num(j, "create_revision"),
-                  num(j, "mod_revision"),     num(j, "version"),      num(j, "lease")};
-}
-
 RangeResult read_range(const json& j) {
   RangeResult r;
-  if (auto h = j.find("header"); h != j.end()) r.revision = num(*h, "revision");
+  if (auto h = j.find("header"); h != j.end()) r.revision = json_int(*h, "revision");
   if (auto k = j.find("kvs"); k != j.end())
-    for (const auto& kv : *k) r.kvs.push_back(read_kv(kv));
-  r.count = num(j, "count");
+    for (const auto& kv : *k) r.kvs.push_back(json_kv(kv));
+  r.count = json_int(j, "count");
   r.more = j.value("more", false);
   return r;
 }
@@ -160,6 +131,36 @@ bool readable(const std::string& path) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------ etcd's JSON
+
+int64_t json_int(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return 0;
+  if (it->is_number_integer()) return it->get<int64_t>();
+  if (it->is_string()) {
+    const std::string& s = it->get_ref<const std::string&>();
+    size_t used = 0;
+    const long long v = std::stoll(s, &used);
+    if (used != s.size()) throw std::invalid_argument(std::string(key) + " is not a number");
+    return v;
+  }
+  throw std::invalid_argument(std::string(key) + " is not a number");
+}
+
+std::string json_bytes(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "";
+  if (!it->is_string()) throw std::invalid_argument(std::string(key) + " is not a string");
+  auto d = base64_decode(it->get_ref<const std::string&>());
+  if (!d) throw std::invalid_argument(std::string(key) + " is not base64");
+  return *d;
+}
+
+KeyValue json_kv(const json& j) {
+  return KeyValue{json_bytes(j, "key"),         json_bytes(j, "value"), json_int(j, "create_revision"),
+                  json_int(j, "mod_revision"),  json_int(j, "version"), json_int(j, "lease")};
+}
 
 // ------------------------------------------------------------ endpoints
 
@@ -503,7 +504,7 @@ Result<int64_t> EtcdClient::put(const std::string& key, const std::string& value
   if (lease) j["lease"] = std::to_string(lease);
   auto r = call("kv/put", j.dump());
   if (!r) return r.error();
-  return parse_answer("kv/put", *r, [](const json& a) { return num(a.at("header"), "revision"); });
+  return parse_answer("kv/put", *r, [](const json& a) { return json_int(a.at("header"), "revision"); });
 }
 
 Result<int64_t> EtcdClient::del(const std::string& key, bool prefix) {
@@ -511,7 +512,7 @@ Result<int64_t> EtcdClient::del(const std::string& key, bool prefix) {
   if (prefix) j["range_end"] = base64_encode(prefix_end(key));
   auto r = call("kv/deleterange", j.dump());
   if (!r) return r.error();
-  return parse_answer("kv/deleterange", *r, [](const json& a) { return num(a, "deleted"); });
+  return parse_answer("kv/deleterange", *r, [](const json& a) { return json_int(a, "deleted"); });
 }
 
 Result<TxnResult> EtcdClient::txn(const std::vector<Compare>& when, const std::vector<TxnOp>& then,
@@ -525,7 +526,7 @@ Result<TxnResult> EtcdClient::txn(const std::vector<Compare>& when, const std::v
   return parse_answer("kv/txn", *r, [](const json& a) {
     TxnResult t;
     t.succeeded = a.value("succeeded", false);
-    t.revision = num(a.at("header"), "revision");
+    t.revision = json_int(a.at("header"), "revision");
     if (auto rs = a.find("responses"); rs != a.end())
       for (const auto& x : *rs)
         if (auto rr = x.find("response_range"); rr != x.end()) t.ranges.push_back(read_range(*rr));
@@ -542,7 +543,7 @@ Status EtcdClient::compact(int64_t revision) {
 Result<LeaseGrant> EtcdClient::grant(int64_t ttl_s) {
   auto r = call("lease/grant", json{{"TTL", std::to_string(ttl_s)}}.dump());
   if (!r) return r.error();
-  return parse_answer("lease/grant", *r, [](const json& a) { return LeaseGrant{num(a, "ID"), num(a, "TTL")}; });
+  return parse_answer("lease/grant", *r, [](const json& a) { return LeaseGrant{json_int(a, "ID"), json_int(a, "TTL")}; });
 }
 
 Result<int64_t> EtcdClient::keepalive(int64_t lease) {
@@ -550,7 +551,7 @@ Result<int64_t> EtcdClient::keepalive(int64_t lease) {
   if (!r) return r.error();
   return parse_answer("lease/keepalive", *r, [](const json& a) {
     const json& res = a.contains("result") ? a.at("result") : a;
-    return num(res, "TTL");
+    return json_int(res, "TTL");
   });
 }
 
@@ -570,10 +571,10 @@ Result<MemberStatus> EtcdClient::status() {
     s.version = a.value("version", "");
     const json& h = a.at("header");
     s.member_id = unum(h, "member_id");
-    s.revision = num(h, "revision");
-    s.raft_term = num(h, "raft_term");
+    s.revision = json_int(h, "revision");
+    s.raft_term = json_int(h, "raft_term");
     s.leader = unum(a, "leader");
-    s.db_size = num(a, "dbSize");
+    s.db_size = json_int(a, "dbSize");
     return s;
   });
 }

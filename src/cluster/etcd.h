@@ -20,7 +20,9 @@
 // request" (the latter has etcd's own message and gRPC code).
 //
 // Thread-safety: one client per thread (it holds its connections). Every
-// call blocks for at most connect + request timeout per endpoint.
+// call blocks for at most connect + request timeout per endpoint. The
+// process must ignore SIGPIPE (kvnetd does): OpenSSL writes to a TLS
+// connection the server closed (a refused handshake) with write(2).
 #pragma once
 
 #include <chrono>

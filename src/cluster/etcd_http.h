@@ -4,6 +4,8 @@
 
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -21,5 +23,12 @@ std::unique_ptr<httplib::ClientImpl> make_http(const Endpoint& ep, const EtcdOpt
 // handshake failed ...").
 std::string transport_error(httplib::Error err, const Endpoint& ep, const EtcdOptions& o,
                             std::chrono::milliseconds read_timeout);
+
+// etcd's JSON: an int64 as a string or a number, 0 when absent (proto3
+// leaves zeros out); bytes in base64, "" when absent; a key-value. Each
+// throws std::invalid_argument naming the field when it is malformed.
+int64_t json_int(const nlohmann::json& j, const char* key);
+std::string json_bytes(const nlohmann::json& j, const char* key);
+KeyValue json_kv(const nlohmann::json& j);
 
 }  // namespace kvnet::cluster

@@ -14,27 +14,6 @@ namespace {
 constexpr size_t kMaxMessage = 64u << 20;  // one watch response (etcd's default limit: 1.5 MiB a request)
 constexpr std::chrono::milliseconds kIdle{60000};  // a silent stream is opened again after this
 
-int64_t num(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return 0;
-  if (it->is_number_integer()) return it->get<int64_t>();
-  if (!it->is_string()) throw std::invalid_argument(std::string(key) + " is not a number");
-  const std::string& s = it->get_ref<const std::string&>();
-  size_t used = 0;
-  const long long v = std::stoll(s, &used);
-  if (used != s.size()) throw std::invalid_argument(std::string(key) + " is not a number");
-  return v;
-}
-
-std::string b64(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return "";
-  if (!it->is_string()) throw std::invalid_argument(std::string(key) + " is not a string");
-  auto d = base64_decode(it->get_ref<const std::string&>());
-  if (!d) throw std::invalid_argument(std::string(key) + " is not base64");
-  return *d;
-}
-
 }  // namespace
 
 Result<WatchMessage> parse_watch_message(const std::string& text) {
@@ -50,10 +29,10 @@ Result<WatchMessage> parse_watch_message(const std::string& text) {
     auto r = j.find("result");
     if (r == j.end() || !r->is_object()) return Error{"a watch message without 'result'"};
     WatchMessage m;
-    if (auto h = r->find("header"); h != r->end() && h->is_object()) m.revision = num(*h, "revision");
+    if (auto h = r->find("header"); h != r->end() && h->is_object()) m.revision = json_int(*h, "revision");
     m.created = r->value("created", false);
     m.canceled = r->value("canceled", false);
-    m.compact_revision = num(*r, "compact_revision");
+    m.compact_revision = json_int(*r, "compact_revision");
     if (auto c = r->find("cancel_reason"); c != r->end() && c->is_string()) m.cancel_reason = valid_utf8(c->get<std::string>());
     if (auto ev = r->find("events"); ev != r->end()) {
       if (!ev->is_array()) return Error{"a watch message's events are not a list"};
@@ -65,8 +44,7 @@ Result<WatchMessage> parse_watch_message(const std::string& text) {
         w.deleted = type == "DELETE";
         auto kv = e.find("kv");
         if (kv == e.end() || !kv->is_object()) return Error{"a watch event without its key"};
-        w.kv = KeyValue{b64(*kv, "key"), b64(*kv, "value"), num(*kv, "create_revision"),
-                        num(*kv, "mod_revision"), num(*kv, "version"), num(*kv, "lease")};
+        w.kv = json_kv(*kv);
         m.events.push_back(std::move(w));
       }
     }

@@ -18,27 +18,18 @@
 #include <vector>
 
 #include "cluster/etcd.h"
+#include "free_port.h"
 
 namespace kvnet::cluster::testing {
 
-// A loopback TCP port nobody listens on now.
-inline uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  // SAFETY: bind/getsockname read and write a sockaddr_in of `len` bytes.
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using kvnet::testing::free_port;
+
 
 class EtcdServer {
  public:
   // Extra flags go to etcd as given (TLS, auth tests).
   explicit EtcdServer(std::vector<std::string> extra = {}, bool tls = false) : extra_(std::move(extra)), tls_(tls) {
+    signal(SIGPIPE, SIG_IGN);  // as kvnetd: OpenSSL writes to a refused TLS connection with write(2)
     dir_ = std::filesystem::temp_directory_path() / ("kvnet-etcd-" + std::to_string(getpid()) + "-" + std::to_string(counter()++));
     std::filesystem::create_directories(dir_);
     start();

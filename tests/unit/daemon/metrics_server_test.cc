@@ -3,6 +3,8 @@
 #include "daemon/metrics_server.h"
 
 #include <gtest/gtest.h>
+
+#include "free_port.h"
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -24,18 +26,7 @@
 namespace kvnet::daemon {
 namespace {
 
-// A port nobody listens on right now.
-uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using testing::free_port;
 
 TEST(MetricsServer, ServesMetricsAnd404ElsewhereAnd405ForOtherMethods) {
   const ListenAddress addr{"127.0.0.1", free_port()};
