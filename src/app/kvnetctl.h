@@ -57,7 +57,7 @@ struct Args {
   uint32_t snaplen = 0;  // 0: kvnetd's default
   // network
   int64_t vni = 0;
-  std::string subnet;
+  std::string subnet, network;
   int mtu = 0;  // 0: the network's default
 };
 

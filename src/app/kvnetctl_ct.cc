@@ -43,6 +43,7 @@ void ct_show(const Args& a) {
               << str(c, "port") << "\n  ip:      " << ct_address(c) << "\n";
     if (!str(c, "gw").empty()) std::cout << "  gw:      " << str(c, "gw") << "\n";
     std::cout << "  mtu:     " << c.value("mtu", 1500) << "\n";
+    if (!c.value("network", std::string()).empty()) std::cout << "  network: " << str(c, "network") << "\n";
     std::cout << "  mac:     " << str(c, "mac") << "\n  netns:   " << (c["netns"].get<bool>() ? "yes" : "MISSING")
               << "\n";
     if (!c.contains("dhcp")) return;
@@ -64,8 +65,19 @@ void ct_show(const Args& a) {
   throw Failure{"container '" + a.name + "' does not exist", 1};
 }
 
+// ct add on a cluster network: where it landed.
+void print_ct_add(const json& r, const Args& a) {
+  if (!r.contains("network")) return;
+  std::cout << "container " << a.name << ": " << str(r, "ip") << " on network " << str(r, "network") << " (port "
+            << str(r, "port") << ", local VLAN " << r.value("local_vlan", 0) << " on br-int)\n";
+}
+
 json ct_add_request(const Args& a) {
-  json req{{"cmd", "ct-add"}, {"name", a.name}, {"bridge", a.bridge}, {"options", options(a.kvs, "ct add")}};
+  if (a.bridge.empty() == a.network.empty())
+    throw Failure{"ct add: give the bridge (--bridge BR) or the cluster network (--network NET)", 2};
+  json req{{"cmd", "ct-add"}, {"name", a.name}, {"options", options(a.kvs, "ct add")}};
+  if (!a.bridge.empty()) req["bridge"] = a.bridge;
+  if (!a.network.empty()) req["network"] = a.network;
   if (!a.sgs.empty()) {
     if (req["options"].contains("security_groups"))
       throw Failure{"ct add: give the groups with --sg or security_groups=, not both", 2};
@@ -98,10 +110,13 @@ void ct_exec(const Args& a) {
 }
 
 const Verb kCtVerbs[] = {
-    {"ct", "add", "ct add NAME --bridge BR [--port PORT] [--ip CIDR|dhcp] [--gw IP] [--mac MAC] [--sg SG]... [KEY=VALUE port options]",
+    {"ct", "add", "ct add NAME (--bridge BR | --network NET) [--port PORT] [--ip CIDR|dhcp] [--gw IP] [--mac MAC] [--sg SG]... [KEY=VALUE port options]",
      [](CLI::App& c, Args& a) {
        c.add_option("name", a.name)->required();
-       c.add_option("--bridge", a.bridge, "bridge to plug into")->required();
+       c.add_option("--bridge", a.bridge, "bridge to plug into");
+       c.add_option("--network", a.network,
+                    "a cluster network instead (kvnetd --cluster): br-int in the network's local VLAN, the address "
+                    "allocated cluster-wide unless --ip names one");
        c.add_option("--port", a.port, "the veth's host end (default ct-NAME)");
        c.add_option("--ip", a.ip, "address of eth0, CIDR, or dhcp (kvnetd runs a DHCP client in it)");
        c.add_option("--gw", a.gw, "default gateway (not with --ip dhcp: the lease gives it)");
@@ -109,7 +124,7 @@ const Verb kCtVerbs[] = {
        one_per_use(c.add_option("--sg", a.sgs, "a security group of its port (repeat, or SG1,SG2, for more)"), true);
        c.add_option("options", a.kvs, "port options: vlan_mode=.. pvid=.. ...");
      },
-     ct_add_request, nullptr},
+     ct_add_request, print_ct_add},
     {"ct", "del", "ct del NAME: remove the container, its namespace and port",
      [](CLI::App& c, Args& a) { c.add_option("name", a.name)->required(); },
      [](const Args& a) -> json { return {{"cmd", "ct-del"}, {"name", a.name}}; }, nullptr},

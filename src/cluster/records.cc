@@ -4,6 +4,7 @@
 #include "ctl/gateway_spec.h"
 #include "ctl/topology.h"
 #include "io/ip_addr.h"
+#include "net/bytes.h"
 
 namespace kvnet::cluster {
 
@@ -149,6 +150,56 @@ Result<NetworkRecord> parse_network(const std::string& key, const std::string& v
   } catch (const std::invalid_argument& e) {
     return Error{e.what()};
   }
+}
+
+json BindingRecord::to_json() const {
+  return json{{"network", network}, {"host", host}, {"port", port}, {"mac", mac},
+              {"ips", ips},         {"owner", owner}, {"seq", seq}};
+}
+
+Result<BindingRecord> parse_binding(const std::string& key, const std::string& value, const std::string& prefix) {
+  const std::string where = "cluster key '" + valid_utf8(key) + "'";
+  if (value.size() > kMaxRecord) return Error{where + ": a record of " + std::to_string(value.size()) + " bytes (at most 65536)"};
+  try {
+    const json j = json::parse(value);
+    if (!j.is_object()) return Error{where + ": not a JSON object"};
+    BindingRecord b;
+    b.network = text(j, "network", true, where);
+    b.host = text(j, "host", true, where);
+    b.port = text(j, "port", true, where);
+    if (key != binding_key(b.network, b.host, b.port, prefix))
+      return Error{where + ": names " + b.network + "/" + b.host + "/" + b.port + ", not the key's"};
+    for (const auto& [what, name] : {std::pair{"network", b.network}, {"host", b.host}, {"port", b.port}})
+      if (auto s = ctl::check_name(name); !s) return Error{where + ": " + what + ": " + s.error().message};
+    b.mac = text(j, "mac", true, where);
+    auto m = net::Mac::parse(b.mac);
+    if (!m || m->is_multicast() || m->is_zero()) return Error{where + ": mac '" + b.mac + "' is not a unicast MAC"};
+    b.mac = m->str();
+    if (auto it = j.find("ips"); it != j.end()) {
+      if (!it->is_array() || it->size() > 16) return Error{where + ": 'ips' is not a list of at most 16 addresses"};
+      for (const auto& a : *it) {
+        if (!a.is_string()) return Error{where + ": 'ips' has an entry that is not a string"};
+        const std::string ip = a.get<std::string>();
+        if (auto s = ctl::check_cidr(ip); !s) return Error{where + ": ips: " + s.error().message};
+        b.ips.push_back(ip);
+      }
+    }
+    b.owner = text(j, "owner", false, where);
+    b.seq = number(j, "seq", where);
+    return b;
+  } catch (const json::exception& e) {
+    return Error{where + ": not JSON (" + std::string(e.what()) + ")"};
+  } catch (const std::invalid_argument& e) {
+    return Error{e.what()};
+  }
+}
+
+std::string binding_key(const std::string& network, const std::string& host, const std::string& port,
+                        const std::string& prefix) {
+  return prefix + "bindings/" + network + "/" + host + "/" + port;
+}
+std::string ipam_key(const std::string& network, const std::string& address, const std::string& prefix) {
+  return prefix + "ipam/" + network + "/" + address;
 }
 
 std::string network_key(const std::string& name, const std::string& prefix) { return prefix + "networks/" + name; }

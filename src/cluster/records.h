@@ -13,6 +13,12 @@
 //   vnis/<vni>       the name of the network that holds the VNI: written
 //                    with the network in one transaction, so that two
 //                    hosts racing for a name or a VNI cannot both win
+//   ipam/<network>/<address>
+//                    "<host>/<port>": who holds the address (created only
+//                    if absent: never the same address twice)
+//   bindings/<network>/<host>/<port>
+//                    a port on the network: its MAC, addresses, host and a
+//                    sequence number (the highest wins for a MAC)
 //
 // Thread-safety: plain data and pure functions.
 #pragma once
@@ -65,6 +71,21 @@ struct NetworkRecord {
 // address (prefix 8-30), an MTU of 576-9000. Errors read "network 'n': ...".
 Status check_network(const NetworkRecord& n);
 Result<NetworkRecord> parse_network(const std::string& key, const std::string& value);
+
+// A port bound to a network (bindings/<network>/<host>/<port>).
+struct BindingRecord {
+  std::string network, host, port;
+  std::string mac;                 // aa:bb:cc:dd:ee:ff
+  std::vector<std::string> ips;    // A/LEN
+  std::string owner;               // "container web", "vm v1 nic 0"
+  int64_t seq = 1;                 // MAC mobility: the highest binding of a MAC wins
+  nlohmann::json to_json() const;
+  bool operator==(const BindingRecord&) const = default;
+};
+Result<BindingRecord> parse_binding(const std::string& key, const std::string& value, const std::string& prefix = kPrefix);
+std::string binding_key(const std::string& network, const std::string& host, const std::string& port,
+                        const std::string& prefix = kPrefix);
+std::string ipam_key(const std::string& network, const std::string& address, const std::string& prefix = kPrefix);
 
 // The kind and name of a key under the prefix ("hosts", "h1"); empty kind:
 // not a key of kvnet's.

@@ -15,13 +15,14 @@ namespace {
 ContainerSpec read_container(DocReader& r, const YAML::Node& n) {
   ContainerSpec c;
   c.loc = loc_of(n);
-  c.name = r.named_object(n, "container", {"name", "bridge", "port", "ip", "gw", "mac"});
+  c.name = r.named_object(n, "container", {"name", "bridge", "port", "ip", "gw", "mac", "network"});
   if (!n["bridge"] || !n["port"]) r.fail(n, "a container needs 'bridge' and 'port'");
   c.bridge = r.scalar(n["bridge"], "bridge");
   c.port = r.scalar(n["port"], "port");
   if (n["ip"]) c.ip = r.scalar(n["ip"], "ip");
   if (n["gw"]) c.gw = r.scalar(n["gw"], "gw");
   if (n["mac"]) c.mac = r.scalar(n["mac"], "mac");
+  if (n["network"]) c.network = r.scalar(n["network"], "network");
   std::string key;
   if (auto s = check_container(c, &key); !s) r.fail_check(n[key], s.error().message);
   return c;
@@ -35,6 +36,7 @@ void emit_container(YAML::Emitter& e, const ContainerSpec& c) {
   if (!c.ip.empty()) e << YAML::Key << "ip" << YAML::Value << c.ip;
   if (!c.gw.empty()) e << YAML::Key << "gw" << YAML::Value << YAML::DoubleQuoted << c.gw;
   if (!c.mac.empty()) e << YAML::Key << "mac" << YAML::Value << YAML::DoubleQuoted << c.mac;
+  if (!c.network.empty()) e << YAML::Key << "network" << YAML::Value << c.network;
   e << YAML::EndMap;
 }
 
@@ -115,23 +117,24 @@ class ContainerObjects final : public ObjectType {
   std::string_view schema() const override {
     return "CREATE TABLE IF NOT EXISTS containers(\n"
            "  name TEXT PRIMARY KEY, position INTEGER NOT NULL, bridge TEXT NOT NULL, port TEXT NOT NULL,\n"
-           "  ip TEXT NOT NULL, gw TEXT NOT NULL, mac TEXT NOT NULL);\n";
+           "  ip TEXT NOT NULL, gw TEXT NOT NULL, mac TEXT NOT NULL, network TEXT NOT NULL DEFAULT '');\n";
   }
   std::vector<const char*> tables() const override { return {"containers"}; }
   Status save(RowWriter& w, const Topology& t) const override {
     int pos = 0;
     for (const auto& c : t.containers)
-      if (auto s = w.insert("INSERT INTO containers VALUES(?,?,?,?,?,?,?)",
-                            {c.name, std::to_string(pos++), c.bridge, c.port, c.ip, c.gw, c.mac},
+      if (auto s = w.insert("INSERT INTO containers(name, position, bridge, port, ip, gw, mac, network) "
+                            "VALUES(?,?,?,?,?,?,?,?)",
+                            {c.name, std::to_string(pos++), c.bridge, c.port, c.ip, c.gw, c.mac, c.network},
                             "container '" + c.name + "'");
           !s)
         return s;
     return Ok{};
   }
   Status load(RowReader& r, Topology& t) const override {
-    return r.select("SELECT name, bridge, port, ip, gw, mac FROM containers ORDER BY position",
+    return r.select("SELECT name, bridge, port, ip, gw, mac, network FROM containers ORDER BY position",
                     [&](const RowReader::Row& row) -> Status {
-                      t.containers.push_back({row[0], row[1], row[2], row[3], row[4], row[5], {}});
+                      t.containers.push_back({row[0], row[1], row[2], row[3], row[4], row[5], row[6], {}});
                       return Ok{};
                     });
   }
@@ -157,6 +160,8 @@ Status check_container(const ContainerSpec& c, std::string* key) {
     if (!m) return fail("mac", "mac '" + c.mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)");
     if (m->is_multicast() || m->is_zero()) return fail("mac", "mac '" + c.mac + "' must be a unicast MAC");
   }
+  if (!c.network.empty())
+    if (auto s = check_name(c.network); !s) return fail("network", "network: " + s.error().message);
   return Ok{};
 }
 
@@ -180,6 +185,7 @@ Fields container_fields(const ContainerSpec& c) {
   if (!c.ip.empty()) f.push_back({"ip", c.ip});
   if (!c.gw.empty()) f.push_back({"gw", c.gw});
   if (!c.mac.empty()) f.push_back({"mac", c.mac});
+  if (!c.network.empty()) f.push_back({"network", c.network});
   return f;
 }
 

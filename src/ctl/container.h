@@ -7,6 +7,7 @@
 //
 //   containers:
 //     - {name: web, bridge: br-int, port: ct-web, ip: 10.0.0.2/24, gw: 10.0.0.1, mac: "52:54:00:00:00:02"}
+//     - {name: db, bridge: br-int, port: ct-db, ip: 10.0.0.3/24, network: blue}   # in a cluster
 //
 // Thread-safety: plain data and pure functions.
 #pragma once
@@ -28,9 +29,14 @@ struct ContainerSpec {
   std::string ip;   // CIDR, "dhcp" (kvnetd runs a DHCP client in it), "" = none
   std::string gw;   // "" = none (always none with dhcp: the lease gives the router)
   std::string mac;  // "" = derived from the name (container_mac)
+  // A cluster network ("" none, docs/cluster.md): the port is then an access
+  // port of the network's local VLAN on br-int, and the container's address
+  // is the network's (allocated cluster-wide).
+  std::string network;
   Loc loc;
   bool operator==(const ContainerSpec& o) const {
-    return name == o.name && bridge == o.bridge && port == o.port && ip == o.ip && gw == o.gw && mac == o.mac;
+    return name == o.name && bridge == o.bridge && port == o.port && ip == o.ip && gw == o.gw && mac == o.mac &&
+           network == o.network;
   }
 };
 

@@ -59,6 +59,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   // Databases from before tunnels have no fdb.remote column.
   if (!st->has_column("fdb", "remote"))
     if (auto s = st->exec("ALTER TABLE fdb ADD COLUMN remote TEXT NOT NULL DEFAULT '';"); !s) return s.error();
+  // Databases from before the cluster have no containers.network column.
+  if (!st->has_column("containers", "network"))
+    if (auto s = st->exec("ALTER TABLE containers ADD COLUMN network TEXT NOT NULL DEFAULT '';"); !s) return s.error();
   // Databases from before the firewall have no conntrack settings.
   if (!st->has_column("bridges", "conntrack_max"))
     if (auto s = st->exec("ALTER TABLE bridges ADD COLUMN conntrack_max INTEGER NOT NULL DEFAULT 16384;"

@@ -3,7 +3,10 @@
 // (validate, plan, apply, store); its namespace and veth are made when the
 // plan is applied (Applier::create_containers, daemon/netns.h).
 #include "base/text.h"
+#include "cluster/ipam.h"
 #include "ctl/mtu.h"
+#include "daemon/cluster_host.h"
+#include "daemon/cluster_wiring.h"
 #include "daemon/ct_dhcp.h"
 #include "daemon/netns.h"
 #include "daemon/service_args.h"
@@ -21,10 +24,96 @@ class CtVerbs : VerbContext {
   Result<json> ct_add(const Args& a);
   Result<json> ct_del(const Args& a);
   Result<json> ct_list(const Args& a);
+
+ private:
+  // ct add --network: the port on br-int in the network's local VLAN, the
+  // address claimed cluster-wide, the binding published.
+  Result<json> ct_add_on_network(const Args& a, const std::string& name, const std::string& network);
+  // ct del of a container on a network: its binding and address go first.
+  Status unbind(const ContainerSpec& c);
 };
+
+Result<json> CtVerbs::ct_add_on_network(const Args& a, const std::string& name, const std::string& network) {
+  if (!cluster_) return Error{"networks are cluster-wide: this kvnetd is standalone (start it with --cluster URL)"};
+  TRY(br, a.str("bridge", false));
+  TRY(port, a.str("port", false));
+  TRY(settings, a.settings());
+  TRY(ip, a.str("ip", false));
+  TRY(gw, a.str("gw", false));
+  TRY(mac, a.str("mac", false));
+  const std::string ctx = "container '" + name + "': ";
+  if (!br.empty() && br != kIntegrationBridge)
+    return Error{ctx + "a container on a network is plugged into " + kIntegrationBridge + ": leave out the bridge"};
+  if (ip == "dhcp") return Error{ctx + "a network's addresses are allocated cluster-wide: leave out ip=dhcp"};
+  for (const auto& [k, v] : settings)
+    if (k == "type" || k == "vlan_mode" || k == "pvid" || k == "tag" || k == "allowed" || k == "trunks" ||
+        k == "tagged" || k == "untagged")
+      return Error{ctx + "'" + k + "': the port of a network's container is an access port of the network's local VLAN"};
+  const std::string pname = port.empty() ? utf8_prefix("ct-" + name, 15) : port;
+  ContainerSpec c{name, kIntegrationBridge, pname, "", gw, mac, network, {}};
+  if (auto s = check_container(c); !s) return s.error();
+  if (find_container(cur_, name)) return Error{"container '" + name + "' already exists"};
+  if (cur_.find_port(pname)) return Error{ctx + "port '" + pname + "' already exists"};
+  const auto& o = cluster_->options();
+  auto& store = cluster_->client();
+  auto got = store.get(cluster::network_key(network, o.prefix));
+  if (!got) return got.error();
+  if (got->kvs.empty()) return Error{ctx + "network '" + network + "' does not exist (network add)"};
+  auto net = cluster::parse_network(got->kvs[0].key, got->kvs[0].value);
+  if (!net) return net.error();
+  Topology next = cur_;
+  auto vlan = wire_network(next, *net, o.underlay_ip);
+  if (!vlan) return Error{ctx + vlan.error().message};
+  settings.push_back({"vlan_mode", "access"});
+  settings.push_back({"pvid", std::to_string(*vlan)});
+  auto p = make_port(*next.find_bridge(kIntegrationBridge), pname, settings, &warnings_);
+  if (!p) return Error{ctx + p.error().message};
+  // The address: claimed cluster-wide before anything changes here.
+  const std::string holder = o.host + "/" + pname;
+  auto addr = cluster::claim_address(store, o.prefix, *net, ip, holder);
+  if (!addr) return Error{ctx + addr.error().message};
+  c.ip = *addr;
+  next.find_bridge(kIntegrationBridge)->ports.push_back(std::move(*p));
+  next.containers.push_back(c);
+  const Topology before = cur_;
+  auto pl = commit(next);
+  if (!pl) {
+    cluster::release_address(store, o.prefix, network, *addr, holder).ok();
+    return pl.error();
+  }
+  // The binding: what the other hosts program from.
+  cluster::BindingRecord b{network, o.host, pname, container_mac(c), {c.ip}, "container " + name, 1};
+  auto put = store.put(cluster::binding_key(network, o.host, pname, o.prefix), b.to_json().dump());
+  if (!put) {  // nothing half-applied: the container goes again, the address too
+    (void)commit(before);
+    cluster::release_address(store, o.prefix, network, *addr, holder).ok();
+    return Error{ctx + put.error().message};
+  }
+  json j = change_result(*pl);
+  j["port"] = pname;
+  j["ip"] = c.ip;
+  j["network"] = network;
+  j["local_vlan"] = *vlan;
+  return j;
+}
+
+Status CtVerbs::unbind(const ContainerSpec& c) {
+  if (c.network.empty()) return Ok{};
+  if (!cluster_) return Error{"container '" + c.name + "' is on network '" + c.network + "' but this kvnetd is standalone"};
+  const auto& o = cluster_->options();
+  auto& store = cluster_->client();
+  auto d = store.del(cluster::binding_key(c.network, o.host, c.port, o.prefix));
+  if (!d) return Error{"container '" + c.name + "': " + d.error().message};
+  if (!c.ip.empty())
+    if (auto s = cluster::release_address(store, o.prefix, c.network, c.ip, o.host + "/" + c.port); !s)
+      return Error{"container '" + c.name + "': " + s.error().message};
+  return Ok{};
+}
 
 Result<json> CtVerbs::ct_add(const Args& a) {
   TRY(name, a.str("name"));
+  TRY(network, a.str("network", false));
+  if (!network.empty()) return ct_add_on_network(a, name, network);
   TRY(br, a.str("bridge"));
   TRY(port, a.str("port", false));
   TRY(settings, a.settings());
@@ -65,6 +154,9 @@ Result<json> CtVerbs::ct_del(const Args& a) {
   for (const auto& c : next.containers)
     if (c.name == name) port = c.port;
   if (port.empty()) return Error{"container '" + name + "' does not exist"};
+  // On a network: its binding and address leave the store first (an
+  // unreachable store fails the verb before anything changes here).
+  if (auto s = unbind(*find_container(cur_, name)); !s) return s.error();
   std::erase_if(next.containers, [&](const ContainerSpec& c) { return c.name == name; });
   for (auto& b : next.bridges) {
     if (b.find_port(port))
@@ -72,6 +164,8 @@ Result<json> CtVerbs::ct_del(const Args& a) {
     std::erase_if(b.ports, [&](const PortSpec& p) { return p.name == port; });
     std::erase_if(b.fdb, [&](const FdbSpec& f) { return f.port == port; });
   }
+  if (cluster_)
+    if (auto s = unwire_unused(next, cluster_->options().underlay_ip); !s) return s.error();
   return commit_json(next);
 }
 
@@ -81,7 +175,8 @@ Result<json> CtVerbs::ct_list(const Args&) {
   for (const auto& c : cur_.containers) {
     const uint32_t m = ctl::endpoint_mtu(cur_, c.port, mtus);  // what its eth0 was given
     json j{{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip},
-           {"gw", c.gw}, {"mac", container_mac(c)}, {"mtu", m ? m : dp::kDefaultMtu}, {"netns", netns_exists(c.name)}};
+           {"gw", c.gw}, {"mac", container_mac(c)}, {"mtu", m ? m : dp::kDefaultMtu}, {"netns", netns_exists(c.name)},
+           {"network", c.network}};
     if (c.ip == "dhcp" && ct_dhcp_) {
       const CtDhcpStatus s = ct_dhcp_->status(c.name);
       json d{{"client", s.client}, {"pid", s.pid}, {"restarts", s.restarts}};

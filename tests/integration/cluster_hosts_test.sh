@@ -129,6 +129,36 @@ hctl h2 network del race >"$T/out" && grep -qx -- "- network race" "$T/out" || {
 wait_for 10 "h3 no longer lists race" bash -c "! KVNET_SOCKET=$T/h3.sock $BIN/kvnetctl network list | grep -q '^race '"
 log "networks: one name and one VNI cluster-wide (racing hosts: one winner each), seen from every host"
 
+# --- containers on a network: br-int, a local VLAN, addresses unique cluster-wide -------
+hctl h1 ct add ${P}c1 --network blue >"$T/out" || { cat "$T/out"; fail "ct add --network"; }
+grep -qx "container ${P}c1: 10.0.0.1/24 on network blue (port ct-${P}c1, local VLAN 1 on br-int)" "$T/out" || { cat "$T/out"; fail "ct add --network output"; }
+hctl h2 ct add ${P}c2 --network blue --ip 10.0.0.1 >"$T/out" 2>&1 && fail "a taken address was given twice"
+grep -q "network 'blue': address 10.0.0.1 is taken by h1/ct-${P}c1" "$T/out" || { cat "$T/out"; fail "taken address message"; }
+hctl h2 ct list | grep -q "^${P}c2 " && fail "a refused ct add left a container"
+hctl h1 --format json show | field "[p for b in d['bridges'] if b['name']=='br-int' for p in b['ports'] if p['name']=='vx-cluster'][0]['type']" |
+  grep -qx vxlan || fail "no vx-cluster on br-int"
+hctl h1 get port vx-cluster vni_map | grep -qx "1:100" || { hctl h1 get port vx-cluster vni_map; fail "vx-cluster's map"; }
+hctl h1 get port vx-cluster learning | grep -qx false || fail "vx-cluster learns"
+hctl h1 get port ct-${P}c1 pvid | grep -qx 1 || fail "ct-${P}c1 is not in the local VLAN"
+ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/bindings/blue/h1/ct-${P}c1 --print-value-only >"$T/out"
+python3 -c "import json; b=json.load(open('$T/out')); assert b['ips']==['10.0.0.1/24'] and b['host']=='h1' and b['owner']=='container ${P}c1', b" ||
+  fail "the binding of c1"
+ip netns exec ${P}c1 ip -o addr show eth0 | grep -q "inet 10.0.0.1/24" || fail "c1's eth0 lacks its address"
+# Three hosts allocate at once: every address once.
+for n in h1 h2 h3; do (hctl $n --format json ct add ${P}x$n --network blue >"$T/alloc-$n" 2>&1) & done
+wait
+for n in h1 h2 h3; do field "d['ip']" <"$T/alloc-$n"; done | sort >"$T/addrs" || { cat "$T"/alloc-*; fail "concurrent ct add"; }
+[ "$(sort -u "$T/addrs" | wc -l)" = 3 ] && ! grep -qx "10.0.0.1/24" "$T/addrs" || { cat "$T/addrs"; fail "concurrent allocations collided"; }
+expect_error "network in use" 1 "network 'blue' is in use" hctl h3 network del blue
+hctl h1 ct del ${P}c1 >/dev/null || fail "ct del ${P}c1"
+[ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get --prefix /kvnet/bindings/blue/h1/ct-${P}c1 --keys-only)" ] || fail "c1's binding stayed"
+[ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/ipam/blue/10.0.0.1 --keys-only)" ] || fail "c1's address stayed taken"
+hctl h2 ct add ${P}c2 --network blue --ip 10.0.0.1 >/dev/null || fail "a freed address could not be taken again"
+for n in h1 h2 h3; do hctl $n ct del ${P}x$n >/dev/null || fail "ct del ${P}x$n"; done
+hctl h2 ct del ${P}c2 >/dev/null
+[ -z "$(hctl h1 get port vx-cluster type 2>/dev/null)" ] || fail "vx-cluster stayed without networks"
+log "containers on a network: br-int, local VLAN, vx-cluster, bindings, addresses unique under concurrent adds"
+
 # --- etcd unreachable: state kept, clear errors, local commands work; then back ---------
 kill -9 $ETCD_PID
 ETCD_PID=""
@@ -136,6 +166,9 @@ wait_for 10 "h1 says the store is unreachable" bash -c "KVNET_SOCKET=$T/h1.sock 
 hctl h1 list-br >/dev/null || fail "a local command failed while etcd is down"
 expect_error "network add without the store" 1 "cluster store unreachable at $URL: connection refused" \
   hctl h1 network add green --vni 500
+expect_error "ct add on a network without the store" 1 "cluster store unreachable at $URL: connection refused" \
+  hctl h1 ct add ${P}c9 --network blue
+hctl h1 ct list | grep -q "^${P}c9 " && fail "ct add without the store left a container"
 hctl h1 network list >"$T/out" 2>"$T/err" || fail "network list while etcd is down"
 grep -q "^blue " "$T/out" || fail "network list while etcd is down lacks blue (the last state)"
 grep -q "warning: cluster store unreachable at $URL: connection refused: the networks as this host last saw them" "$T/err" ||

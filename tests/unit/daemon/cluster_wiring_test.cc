@@ -1,0 +1,83 @@
+// How a host carries cluster networks (daemon/cluster_wiring.h): br-int, a
+// local VLAN per network, vx-cluster's map; and what the change path makes
+// of it (the configuration validates, and a container's network survives
+// YAML and the store).
+#include "daemon/cluster_wiring.h"
+
+#include <gtest/gtest.h>
+
+#include "ctl/bridge.h"
+#include "ctl/container.h"
+#include "ctl/kinds/tunnel.h"
+#include "ctl/topology.h"
+
+namespace kvnet::daemon {
+namespace {
+
+using namespace kvnet::ctl;
+
+// A container `name` on `net`, as ct add --network makes it.
+void add_container(Topology& t, const cluster::NetworkRecord& net, const std::string& name) {
+  auto vlan = wire_network(t, net, "10.96.0.1");
+  ASSERT_TRUE(vlan) << vlan.error().message;
+  auto p = make_port(*t.find_bridge(kIntegrationBridge), "ct-" + name,
+                     {{"vlan_mode", "access"}, {"pvid", std::to_string(*vlan)}});
+  ASSERT_TRUE(p) << p.error().message;
+  t.find_bridge(kIntegrationBridge)->ports.push_back(std::move(*p));
+  t.containers.push_back(ContainerSpec{name, kIntegrationBridge, "ct-" + name, "10.0.0.1/24", "", "", net.name, {}});
+}
+
+std::map<uint16_t, uint32_t> tunnel_map(const Topology& t) {
+  const PortSpec* p = t.find_port(kClusterTunnel);
+  if (!p) return {};
+  return p->as<TunnelOptions>()->cfg.vni_map;
+}
+
+TEST(ClusterWiring, ALocalVlanPerNetworkAndOneTunnelMappingThem) {
+  Topology t;
+  const cluster::NetworkRecord blue{.name = "blue", .vni = 100}, red{.name = "red", .vni = 200};
+  add_container(t, blue, "a");
+  add_container(t, red, "b");
+  add_container(t, blue, "c");
+  EXPECT_EQ(local_vlans(t), (std::map<std::string, uint16_t>{{"blue", 1}, {"red", 2}}));
+  EXPECT_EQ(tunnel_map(t), (std::map<uint16_t, uint32_t>{{1, 100}, {2, 200}}));
+  const auto& cfg = t.find_port(kClusterTunnel)->as<TunnelOptions>()->cfg;
+  EXPECT_TRUE(cfg.remote_flow);
+  EXPECT_FALSE(cfg.learning);
+  EXPECT_EQ(cfg.local.str(), "10.96.0.1");
+  auto v = validate(t);
+  EXPECT_TRUE(v) << v.error().message;
+  // red's last container goes: its VLAN leaves the map (and its static entries go).
+  t.find_bridge(kIntegrationBridge)->fdb.push_back({2, 0x020000000099, kClusterTunnel, {}, "10.96.0.2"});
+  std::erase_if(t.containers, [](const ContainerSpec& c) { return c.name == "b"; });
+  std::erase_if(t.find_bridge(kIntegrationBridge)->ports, [](const PortSpec& p) { return p.name == "ct-b"; });
+  ASSERT_TRUE(unwire_unused(t, "10.96.0.1"));
+  EXPECT_EQ(tunnel_map(t), (std::map<uint16_t, uint32_t>{{1, 100}}));
+  EXPECT_TRUE(t.find_bridge(kIntegrationBridge)->fdb.empty());
+  // A network new here takes the lowest free VLAN again.
+  add_container(t, red, "d");
+  EXPECT_EQ(local_vlans(t).at("red"), 2);
+  // The last network goes: so does the tunnel.
+  t.containers.clear();
+  t.find_bridge(kIntegrationBridge)->ports.erase(
+      std::remove_if(t.find_bridge(kIntegrationBridge)->ports.begin(), t.find_bridge(kIntegrationBridge)->ports.end(),
+                     [](const PortSpec& p) { return p.name != kClusterTunnel; }),
+      t.find_bridge(kIntegrationBridge)->ports.end());
+  ASSERT_TRUE(unwire_unused(t, "10.96.0.1"));
+  EXPECT_EQ(t.find_port(kClusterTunnel), nullptr);
+}
+
+TEST(ClusterWiring, AContainersNetworkSurvivesYaml) {
+  Topology t;
+  add_container(t, {.name = "blue", .vni = 100}, "a");
+  const std::string yaml = to_yaml(t);
+  EXPECT_NE(yaml.find("network: blue"), std::string::npos) << yaml;
+  auto back = parse_topology(yaml, "t.yaml", "/");
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->containers.size(), 1u);
+  EXPECT_EQ(back->containers[0].network, "blue");
+  EXPECT_EQ(back->containers[0], t.containers[0]);
+}
+
+}  // namespace
+}  // namespace kvnet::daemon
