@@ -26,7 +26,11 @@ field() {  # field VM PYTHON-EXPR (v: vm show's JSON)
 }
 qemu_pid() { cat "$T/vms/$1/qemu.pid"; }
 ended() {  # ended PID TAP: the process has ended (at most a zombie kvnetd's loop reaps next) and the interface is gone, right now
-  [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null || { ps -o pid,stat,cmd -p "$1"; fail "QEMU $1 still runs"; }
+  # Gone, a zombie, or dead and being reaped right now (its /proc entry may
+  # vanish between two looks: read its state once).
+  local st
+  st=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)
+  case "$st" in "" | Z | X) ;; *) ps -o pid,stat,cmd -p "$1"; fail "QEMU $1 still runs (state $st)" ;; esac
   ! ip link show "$2" >/dev/null 2>&1 || fail "TAP $2 is still there"
 }
 

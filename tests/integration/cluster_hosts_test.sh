@@ -143,7 +143,8 @@ hctl h1 get port ct-${P}c1 pvid | grep -qx 1 || fail "ct-${P}c1 is not in the lo
 ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/bindings/blue/h1/ct-${P}c1 --print-value-only >"$T/out"
 python3 -c "import json; b=json.load(open('$T/out')); assert b['ips']==['10.0.0.1/24'] and b['host']=='h1' and b['owner']=='container ${P}c1', b" ||
   fail "the binding of c1"
-ip netns exec ${P}c1 ip -o addr show eth0 | grep -q "inet 10.0.0.1/24" || fail "c1's eth0 lacks its address"
+ip netns exec ${P}c1 ip -o addr show eth0 >"$T/addr" 2>&1 || true
+grep -q "inet 10.0.0.1/24" "$T/addr" || { cat "$T/addr"; ip netns list; fail "c1's eth0 lacks its address"; }
 # Three hosts allocate at once: every address once.
 for n in h1 h2 h3; do (hctl $n --format json ct add ${P}x$n --network blue >"$T/alloc-$n" 2>&1) & done
 wait
