@@ -239,6 +239,7 @@ int run(const Options& o, const std::function<void(char)>& report) {
     };
     local();
     (*loop)->add_periodic(std::chrono::milliseconds(2000), local);
+    cluster->on_change([&svc](const cluster::ClusterState::Delta&) { svc.cluster_changed(); });
     cluster->start();
     log("cluster: joining as host '" + o.cluster_opts->host + "' (underlay " + o.cluster_opts->underlay_ip + ") at " +
         cluster->client().endpoints_text());

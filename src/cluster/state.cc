@@ -41,7 +41,17 @@ void ClusterState::put(const KeyValue& kv, Delta* d) {
     networks_[k.name] = *n;
     note(d->networks, k.name);
   }
-  // Other kinds (vnis/: the index of networks' VNIs) or another tool's keys.
+  if (k.kind == "bindings") {
+    auto b = parse_binding(kv.key, kv.value, prefix_);
+    if (!b) {
+      d->rejected.push_back(b.error().message);
+      erase(kv.key, d);
+      return;
+    }
+    bindings_[kv.key] = *b;
+    d->bindings = true;
+  }
+  // Other kinds (vnis/ and ipam/: indexes) or another tool's keys.
 }
 
 void ClusterState::erase(const std::string& key, Delta* d) {
@@ -55,6 +65,8 @@ void ClusterState::erase(const std::string& key, Delta* d) {
     members_.erase(k.name);
   } else if (k.kind == "networks") {
     if (networks_.erase(k.name)) note(d->networks, k.name);
+  } else if (k.kind == "bindings") {
+    if (bindings_.erase(key)) d->bindings = true;
   }
 }
 
@@ -62,9 +74,11 @@ ClusterState::Delta ClusterState::reset(const RangeResult& all) {
   Delta d;
   const auto before = up_;
   const auto nets_before = networks_;
+  const auto bindings_before = bindings_;
   up_.clear();
   members_.clear();
   networks_.clear();
+  bindings_.clear();
   Delta scratch;
   for (const auto& kv : all.kvs) put(kv, &scratch);
   d.rejected = std::move(scratch.rejected);
@@ -76,6 +90,7 @@ ClusterState::Delta ClusterState::reset(const RangeResult& all) {
     if (!nets_before.count(name) || !(nets_before.at(name) == n)) d.networks.push_back(name);
   for (const auto& [name, n] : nets_before)
     if (!networks_.count(name)) d.networks.push_back(name);
+  d.bindings = bindings_ != bindings_before;
   revision_ = all.revision;
   return d;
 }

@@ -29,8 +29,9 @@ class ClusterState {
   struct Delta {
     std::vector<std::string> up, down;  // hosts that published / whose publication went
     std::vector<std::string> networks;  // networks added, changed or removed
+    bool bindings = false;              // a binding came, changed or went
     std::vector<std::string> rejected;  // "cluster key '...': why"
-    bool empty() const { return up.empty() && down.empty() && networks.empty(); }
+    bool empty() const { return up.empty() && down.empty() && networks.empty() && !bindings; }
   };
 
   // Replaces everything with a full read (a range of the prefix).
@@ -48,6 +49,8 @@ class ClusterState {
   bool is_up(const std::string& host) const { return up_.count(host) != 0; }
   // Cluster-wide networks, by name.
   const std::map<std::string, NetworkRecord>& networks() const { return networks_; }
+  // Ports bound to networks, by key (bindings/<network>/<host>/<port>).
+  const std::map<std::string, BindingRecord>& bindings() const { return bindings_; }
 
  private:
   void put(const KeyValue& kv, Delta* d);
@@ -57,6 +60,7 @@ class ClusterState {
   int64_t revision_ = 0;
   std::map<std::string, HostRecord> up_, members_;
   std::map<std::string, NetworkRecord> networks_;
+  std::map<std::string, BindingRecord> bindings_;
 };
 
 }  // namespace kvnet::cluster

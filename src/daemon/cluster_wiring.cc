@@ -7,6 +7,7 @@
 #include "ctl/container.h"
 #include "ctl/kinds/tunnel.h"
 #include "dp/vlan.h"
+#include "net/bytes.h"
 
 namespace kvnet::daemon {
 
@@ -74,6 +75,42 @@ Result<uint16_t> wire_network(Topology& t, const cluster::NetworkRecord& net, co
   map[vlan] = net.vni;
   if (auto s = set_tunnel(br, map, underlay_ip); !s) return s.error();
   return vlan;
+}
+
+bool program_remotes(Topology& t, const cluster::ClusterState& st, const std::string& this_host) {
+  BridgeSpec* br = t.find_bridge(kIntegrationBridge);
+  if (!br || !br->find_port(kClusterTunnel)) return false;
+  const auto vlans = local_vlans(t);
+  std::vector<FdbSpec> want;
+  std::set<std::pair<uint16_t, uint64_t>> seen;
+  for (const auto& [key, b] : st.bindings()) {
+    if (b.host == this_host || !st.is_up(b.host)) continue;
+    auto v = vlans.find(b.network);
+    if (v == vlans.end()) continue;
+    auto mac = net::Mac::parse(b.mac);
+    if (!mac) continue;
+    if (!seen.insert({v->second, mac->u64()}).second) continue;  // one VTEP per MAC (the highest seq: later)
+    FdbSpec f;
+    f.vlan = v->second;
+    f.mac = mac->u64();
+    f.port = kClusterTunnel;
+    f.remote_ip = st.up().at(b.host).underlay_ip;
+    want.push_back(f);
+  }
+  auto key = [](const FdbSpec& f) { return std::make_tuple(f.vlan, f.mac, f.port, f.remote_ip); };
+  std::vector<FdbSpec> have;
+  for (const auto& f : br->fdb)
+    if (f.port == kClusterTunnel) have.push_back(f);
+  auto sorted = [&](std::vector<FdbSpec> v) {
+    std::sort(v.begin(), v.end(), [&](const FdbSpec& a, const FdbSpec& b) { return key(a) < key(b); });
+    std::vector<std::tuple<uint16_t, uint64_t, std::string, std::string>> out;
+    for (const auto& f : v) out.push_back(key(f));
+    return out;
+  };
+  if (sorted(want) == sorted(have)) return false;
+  std::erase_if(br->fdb, [](const FdbSpec& f) { return f.port == kClusterTunnel; });
+  br->fdb.insert(br->fdb.end(), want.begin(), want.end());
+  return true;
 }
 
 Status unwire_unused(Topology& t, const std::string& underlay_ip) {

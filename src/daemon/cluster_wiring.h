@@ -20,6 +20,7 @@
 
 #include "base/result.h"
 #include "cluster/records.h"
+#include "cluster/state.h"
 #include "ctl/topology.h"
 
 namespace kvnet::daemon {
@@ -34,6 +35,14 @@ std::map<std::string, uint16_t> local_vlans(const ctl::Topology& t);
 // vx-cluster's map entry for it (sent from `underlay_ip`). Returns the
 // local VLAN.
 Result<uint16_t> wire_network(ctl::Topology& t, const cluster::NetworkRecord& net, const std::string& underlay_ip);
+
+// Programs br-int from the store: for every network carried here, each
+// binding on another host that is up becomes a static entry of
+// vx-cluster in the network's local VLAN with that host's underlay address
+// as its remote (EVPN type 2; the per-VNI flood lists follow, as
+// vx-cluster does not learn). Entries of hosts that are down, or of
+// bindings gone, go. Returns whether `t` changed.
+bool program_remotes(ctl::Topology& t, const cluster::ClusterState& st, const std::string& this_host);
 
 // Takes out of vx-cluster's map (and its static entries) the VLANs of
 // networks no container here is on any more; vx-cluster goes with the last.

@@ -88,6 +88,10 @@ class Service {
   // The cluster on etcd this host belongs to (daemon/cluster_host.h);
   // none: standalone. Set before restore().
   void set_cluster(ClusterHost* c) { cluster_ = c; }
+  // The cluster's state changed (a binding, a host up or down): programs
+  // br-int's remote stations from it through the change path (logged like
+  // any change; a failure is logged and retried at the next change).
+  void cluster_changed();
 
   const Topology& config() const { return cur_; }
   const std::map<std::string, std::string>& vanished() const { return vanished_; }

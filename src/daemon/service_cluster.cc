@@ -5,7 +5,10 @@
 #include <fmt/format.h>
 
 #include "ctl/gateway_spec.h"
+#include "base/log.h"
 #include "daemon/cluster_host.h"
+#include "daemon/cluster_wiring.h"
+#include "daemon/service.h"
 #include "daemon/service_args.h"
 #include "daemon/verbs.h"
 
@@ -229,6 +232,20 @@ Result<json> ClusterVerbs::hosts(const Args&) {
 }
 
 }  // namespace
+
+void Service::cluster_changed() {
+  if (!cluster_) return;
+  Topology next = cur_;
+  if (!program_remotes(next, cluster_->state(), cluster_->options().host)) return;
+  auto p = commit(next);
+  if (!p) {
+    log_warn("cluster: programming from the store failed: " + p.error().message);
+    return;
+  }
+  std::string lines;
+  for (const auto& l : p->text()) lines += "\n  " + l;
+  log_info("cluster: programmed from the store (revision " + std::to_string(cluster_->state().revision()) + "):" + lines);
+}
 
 std::span<const Verb> cluster_verbs() {
   static const Verb kVerbs[] = {

@@ -75,6 +75,7 @@ Result<json> CtVerbs::ct_add_on_network(const Args& a, const std::string& name, 
   c.ip = *addr;
   next.find_bridge(kIntegrationBridge)->ports.push_back(std::move(*p));
   next.containers.push_back(c);
+  program_remotes(next, cluster_->state(), o.host);  // the network's stations elsewhere
   const Topology before = cur_;
   auto pl = commit(next);
   if (!pl) {
@@ -164,8 +165,10 @@ Result<json> CtVerbs::ct_del(const Args& a) {
     std::erase_if(b.ports, [&](const PortSpec& p) { return p.name == port; });
     std::erase_if(b.fdb, [&](const FdbSpec& f) { return f.port == port; });
   }
-  if (cluster_)
+  if (cluster_) {
     if (auto s = unwire_unused(next, cluster_->options().underlay_ip); !s) return s.error();
+    program_remotes(next, cluster_->state(), cluster_->options().host);
+  }
   return commit_json(next);
 }
 

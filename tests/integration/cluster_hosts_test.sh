@@ -89,7 +89,7 @@ kill -9 ${PIDS[h3]}
 t0=$(date +%s.%N)
 seen=""
 while [ "$(echo "$(date +%s.%N) - $t0 <= $TTL + 2" | bc)" = 1 ]; do
-  [ "$(host_state h1 h3)" = down ] && { seen=1; break; }
+  hctl h1 cluster hosts 2>/dev/null | grep -q "^h3 .* down " && { seen=1; break; }
   sleep 0.1
 done
 t1=$(date +%s.%N)
@@ -159,6 +159,47 @@ for n in h1 h2 h3; do hctl $n ct del ${P}x$n >/dev/null || fail "ct del ${P}x$n"
 hctl h2 ct del ${P}c2 >/dev/null
 [ -z "$(hctl h1 get port vx-cluster type 2>/dev/null)" ] || fail "vx-cluster stayed without networks"
 log "containers on a network: br-int, local VLAN, vx-cluster, bindings, addresses unique under concurrent adds"
+
+# --- across hosts: programmed from the bindings; two tenants with the same addresses ------
+hctl h1 network add red --vni 200 --subnet 10.0.0.0/24 >/dev/null || fail "network add red"
+hctl h1 ct add ${P}b1 --network blue --ip 10.0.0.11 >/dev/null || fail "ct add b1"
+hctl h2 ct add ${P}b2 --network blue --ip 10.0.0.12 >/dev/null || fail "ct add b2"
+hctl h2 ct add ${P}r2 --network red --ip 10.0.0.11 >/dev/null || fail "ct add r2 (red's 10.0.0.11 while blue has one)"
+hctl h3 ct add ${P}r3 --network red --ip 10.0.0.13 >/dev/null || fail "ct add r3"
+wait_for 10 "b1 (h1) reaches b2 (h2) over the overlay" pings ${P}b1 10.0.0.12 1
+pings ${P}b1 10.0.0.12 || fail "b1 -> b2"
+pings ${P}r2 10.0.0.13 || fail "r2 (h2) -> r3 (h3)"
+no_ping ${P}b1 10.0.0.13 || fail "blue reached red's 10.0.0.13"
+no_ping ${P}r3 10.0.0.12 || fail "red reached blue's 10.0.0.12"
+hctl h1 fdb-show br-int | grep -q "$(hctl h2 --format json ct list | field "[c['mac'] for c in d if c['name']=='${P}b2'][0]")" ||
+  { hctl h1 fdb-show br-int; fail "h1 has no static entry for b2"; }
+# h3 carries red only: blue's broadcasts never reach it.
+ip netns exec ${P}h3 tcpdump -i eth1 -nn -U -w "$T/h3.pcap" "udp port 4789" 2>"$T/h3.err" &
+TD=$!
+wait_for 20 "tcpdump on h3" grep -q "listening on" "$T/h3.err"
+ip netns exec ${P}b1 ping -b -c 3 -i 0.2 -W 1 10.0.0.255 >/dev/null 2>&1 || true
+ip netns exec ${P}r2 ping -b -c 3 -i 0.2 -W 1 10.0.0.255 >/dev/null 2>&1 || true
+sleep 0.5
+kill -INT $TD; wait $TD 2>/dev/null || true
+[ "$(tcpdump -nn -r "$T/h3.pcap" 'udp[12:4] = 0x00006400' 2>/dev/null | wc -l)" = 0 ] || fail "blue's traffic reached h3, which has no blue port"
+[ "$(tcpdump -nn -r "$T/h3.pcap" 'udp[12:4] = 0x0000c800' 2>/dev/null | wc -l)" -ge 1 ] || fail "red's broadcast did not reach h3"
+log "across hosts: blue and red with the same addresses, pings within a network only; h3 sees no blue traffic"
+# A host that dies: its stations leave the others' tables within TTL + 2 s.
+B2MAC=$(hctl h2 --format json ct list | field "[c['mac'] for c in d if c['name']=='${P}b2'][0]")
+kill -9 ${PIDS[h2]}
+t0=$(date +%s.%N)
+gone=""
+while [ "$(echo "$(date +%s.%N) - $t0 <= $TTL + 2" | bc)" = 1 ]; do
+  hctl h1 fdb-show br-int | grep -q "$B2MAC" || { gone=1; break; }
+  sleep 0.1
+done
+[ -n "$gone" ] || fail "h1 still has h2's station $B2MAC $TTL + 2 s after h2's kvnetd was killed"
+start_host h2
+wait_for 15 "h1 has h2's station again" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl fdb-show br-int | grep -q $B2MAC"
+pings ${P}b1 10.0.0.12 || fail "b1 -> b2 after h2 came back"
+log "h2 killed: its stations gone from h1 within TTL + 2 s; back with it"
+for c in b1:h1 b2:h2 r2:h2 r3:h3; do hctl ${c#*:} ct del ${P}${c%:*} >/dev/null || fail "ct del ${c%:*}"; done
+hctl h1 network del red >/dev/null || fail "network del red"
 
 # --- etcd unreachable: state kept, clear errors, local commands work; then back ---------
 kill -9 $ETCD_PID

@@ -67,6 +67,43 @@ TEST(ClusterWiring, ALocalVlanPerNetworkAndOneTunnelMappingThem) {
   EXPECT_EQ(t.find_port(kClusterTunnel), nullptr);
 }
 
+TEST(ClusterWiring, RemoteStationsComeFromBindingsOfHostsThatAreUp) {
+  Topology t;
+  add_container(t, {.name = "blue", .vni = 100}, "a");
+  cluster::ClusterState st;
+  cluster::RangeResult all;
+  all.revision = 9;
+  auto host = [](const std::string& n, const std::string& ip) {
+    return cluster::HostRecord{.name = n, .underlay_ip = ip}.to_json().dump();
+  };
+  auto bind = [](const std::string& net, const std::string& h, const std::string& port, const std::string& mac) {
+    return cluster::BindingRecord{net, h, port, mac, {"10.0.0.9/24"}, "container x", 1}.to_json().dump();
+  };
+  all.kvs = {{"/kvnet/hosts/h1", host("h1", "10.96.0.1"), 1, 1, 1, 0},
+             {"/kvnet/hosts/h2", host("h2", "10.96.0.2"), 2, 2, 1, 0},
+             {"/kvnet/bindings/blue/h1/ct-a", bind("blue", "h1", "ct-a", "02:00:00:00:00:0a"), 3, 3, 1, 0},
+             {"/kvnet/bindings/blue/h2/ct-b", bind("blue", "h2", "ct-b", "02:00:00:00:00:0b"), 4, 4, 1, 0},
+             {"/kvnet/bindings/blue/h3/ct-c", bind("blue", "h3", "ct-c", "02:00:00:00:00:0c"), 5, 5, 1, 0},
+             {"/kvnet/bindings/red/h2/ct-d", bind("red", "h2", "ct-d", "02:00:00:00:00:0d"), 6, 6, 1, 0}};
+  ASSERT_TRUE(st.reset(all).rejected.empty());
+  ASSERT_TRUE(program_remotes(t, st, "h1"));
+  const auto& fdb = t.find_bridge(kIntegrationBridge)->fdb;
+  ASSERT_EQ(fdb.size(), 1u) << "only h2's station of blue: h1 is this host, h3 is down, red is not carried here";
+  EXPECT_EQ(fdb[0].mac, 0x02000000000bULL);
+  EXPECT_EQ(fdb[0].vlan, 1);
+  EXPECT_EQ(fdb[0].port, kClusterTunnel);
+  EXPECT_EQ(fdb[0].remote_ip, "10.96.0.2");
+  EXPECT_FALSE(program_remotes(t, st, "h1")) << "nothing to change the second time";
+  auto v = validate(t);
+  EXPECT_TRUE(v) << v.error().message;
+  // h2 goes down: its station goes.
+  cluster::WatchMessage down;
+  down.events.push_back({true, cluster::KeyValue{"/kvnet/hosts/h2", "", 0, 10, 0, 0}});
+  st.apply(down);
+  ASSERT_TRUE(program_remotes(t, st, "h1"));
+  EXPECT_TRUE(t.find_bridge(kIntegrationBridge)->fdb.empty());
+}
+
 TEST(ClusterWiring, AContainersNetworkSurvivesYaml) {
   Topology t;
   add_container(t, {.name = "blue", .vni = 100}, "a");
