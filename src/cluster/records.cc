@@ -51,6 +51,24 @@ std::vector<std::string> names(const json& j, const char* key, const std::string
   return out;
 }
 
+// The frame of every record's parse: its size, JSON, an object; `read`
+// takes it from there (a malformed field throws std::invalid_argument
+// naming it). Errors name the key.
+template <class T, class Read>
+Result<T> parse_record(const std::string& key, const std::string& value, Read&& read) {
+  const std::string where = "cluster key '" + valid_utf8(key) + "'";
+  if (value.size() > kMaxRecord) return Error{where + ": a record of " + std::to_string(value.size()) + " bytes (at most 65536)"};
+  try {
+    const json j = json::parse(value);
+    if (!j.is_object()) return Error{where + ": not a JSON object"};
+    return read(j, where);
+  } catch (const json::exception& e) {
+    return Error{where + ": not JSON (" + std::string(e.what()) + ")"};
+  } catch (const std::invalid_argument& e) {
+    return Error{e.what()};
+  }
+}
+
 }  // namespace
 
 json HostRecord::to_json() const {
@@ -63,11 +81,7 @@ json HostRecord::to_json() const {
 }
 
 Result<HostRecord> parse_host(const std::string& key, const std::string& value) {
-  const std::string where = "cluster key '" + valid_utf8(key) + "'";
-  if (value.size() > kMaxRecord) return Error{where + ": a record of " + std::to_string(value.size()) + " bytes (at most 65536)"};
-  try {
-    const json j = json::parse(value);
-    if (!j.is_object()) return Error{where + ": not a JSON object"};
+  return parse_record<HostRecord>(key, value, [&](const json& j, const std::string& where) -> Result<HostRecord> {
     HostRecord h;
     h.name = text(j, "name", true, where);
     if (auto ok = ctl::check_name(h.name); !ok) return Error{where + ": host name: " + ok.error().message};
@@ -90,11 +104,7 @@ Result<HostRecord> parse_host(const std::string& key, const std::string& value) 
     h.vms = names(j, "vms", where);
     h.containers = names(j, "containers", where);
     return h;
-  } catch (const json::exception& e) {
-    return Error{where + ": not JSON (" + std::string(e.what()) + ")"};
-  } catch (const std::invalid_argument& e) {
-    return Error{e.what()};
-  }
+  });
 }
 
 KeyName split_key(const std::string& key, const std::string& prefix) {
@@ -127,11 +137,7 @@ Status check_network(const NetworkRecord& n) {
 }
 
 Result<NetworkRecord> parse_network(const std::string& key, const std::string& value) {
-  const std::string where = "cluster key '" + valid_utf8(key) + "'";
-  if (value.size() > kMaxRecord) return Error{where + ": a record of " + std::to_string(value.size()) + " bytes (at most 65536)"};
-  try {
-    const json j = json::parse(value);
-    if (!j.is_object()) return Error{where + ": not a JSON object"};
+  return parse_record<NetworkRecord>(key, value, [&](const json& j, const std::string& where) -> Result<NetworkRecord> {
     NetworkRecord n;
     n.name = text(j, "name", true, where);
     if (split_key(key).name != n.name) return Error{where + ": names network '" + n.name + "', not the key's"};
@@ -145,11 +151,7 @@ Result<NetworkRecord> parse_network(const std::string& key, const std::string& v
     }
     if (auto s = check_network(n); !s) return Error{where + ": " + s.error().message};
     return n;
-  } catch (const json::exception& e) {
-    return Error{where + ": not JSON (" + std::string(e.what()) + ")"};
-  } catch (const std::invalid_argument& e) {
-    return Error{e.what()};
-  }
+  });
 }
 
 json BindingRecord::to_json() const {
@@ -158,11 +160,7 @@ json BindingRecord::to_json() const {
 }
 
 Result<BindingRecord> parse_binding(const std::string& key, const std::string& value, const std::string& prefix) {
-  const std::string where = "cluster key '" + valid_utf8(key) + "'";
-  if (value.size() > kMaxRecord) return Error{where + ": a record of " + std::to_string(value.size()) + " bytes (at most 65536)"};
-  try {
-    const json j = json::parse(value);
-    if (!j.is_object()) return Error{where + ": not a JSON object"};
+  return parse_record<BindingRecord>(key, value, [&](const json& j, const std::string& where) -> Result<BindingRecord> {
     BindingRecord b;
     b.network = text(j, "network", true, where);
     b.host = text(j, "host", true, where);
@@ -187,11 +185,7 @@ Result<BindingRecord> parse_binding(const std::string& key, const std::string& v
     b.owner = text(j, "owner", false, where);
     b.seq = number(j, "seq", where);
     return b;
-  } catch (const json::exception& e) {
-    return Error{where + ": not JSON (" + std::string(e.what()) + ")"};
-  } catch (const std::invalid_argument& e) {
-    return Error{e.what()};
-  }
+  });
 }
 
 std::string binding_key(const std::string& network, const std::string& host, const std::string& port,
