@@ -7,6 +7,7 @@
 #                                      that a later process with the same pid
 #                                      is left alone) and the CLI to talk to it
 #   qemu DIR                           QEMU pidfiles DIR/*/qemu.pid
+#   proc PID START                     another process the part started (etcd)
 #   netns NAME                         a network namespace
 # Sourced by examples/demo_*.sh; also a command:
 #   bash examples/demo_lib.sh list            what kept demos left running
@@ -15,13 +16,14 @@ DEMO_STATE=${KVNET_DEMO_STATE:-/run/kvnet-demo}
 
 demo_started() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
 
-# demo_record PART WHAT ARGS...: kvnetd PID SOCKET KVNETCTL | qemu DIR | netns NAME...
+# demo_record PART WHAT ARGS...: kvnetd PID SOCKET KVNETCTL | proc PID | qemu DIR | netns NAME...
 demo_record() {
   local part=$1 what=$2
   shift 2
   mkdir -p "$DEMO_STATE"
   case $what in
     kvnetd) echo "kvnetd $1 $(demo_started "$1") $2 $3" >>"$DEMO_STATE/$part" ;;
+    proc) echo "proc $1 $(demo_started "$1")" >>"$DEMO_STATE/$part" ;;
     *) for x in "$@"; do echo "$what $x" >>"$DEMO_STATE/$part"; done ;;
   esac
 }
@@ -42,6 +44,11 @@ demo_clean() {
     printf 'bridges: []\ncontainers: []\nvms: []\n' >"$f.empty.yaml"
     KVNET_SOCKET=$c "$d" apply "$f.empty.yaml" >/dev/null 2>&1 || true
     rm -f "$f.empty.yaml"
+    kill "$a" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$a" 2>/dev/null || break; sleep 0.05; done
+  done <"$f"
+  while read -r what a b _; do
+    [ "$what" = proc ] && [ -n "$b" ] && [ "$(demo_started "$a")" = "$b" ] || continue
     kill "$a" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$a" 2>/dev/null || break; sleep 0.05; done
   done <"$f"

@@ -138,14 +138,21 @@ void print_pipeline(const json& r, const Args&) {
   }
 }
 
+// A cluster's br-int also names the network of each VLAN and the host
+// behind each remote: "02:..  on h2 (10.96.0.2) via vx-cluster, network blue".
 void print_fdb(const json& r, const Args&) {
   bool remotes = false;
   for (const auto& e : r) remotes |= e.contains("remote");
   std::cout << fmt::format(" {:<10} {:>4}  {:<17}  {:>4}{}\n", "port", "VLAN", "MAC", "Age", remotes ? "  remote" : "");
-  for (const auto& e : r)
+  for (const auto& e : r) {
+    std::string where;
+    if (e.contains("host")) where = "  on " + str(e, "host") + " (" + str(e, "remote") + ") via " + str(e, "port");
+    else if (e.contains("remote")) where = "  " + str(e, "remote");
+    if (e.contains("network")) where += (where.empty() ? "  " : ", ") + std::string("network ") + str(e, "network");
     std::cout << fmt::format(" {:<10} {:>4}  {:<17}  {:>4}{}\n", str(e, "port"), e["vlan"].get<int>(), str(e, "mac"),
                              e["static"].get<bool>() ? std::string("static") : std::to_string(e["age"].get<uint64_t>()),
-                             e.contains("remote") ? "  " + str(e, "remote") : std::string());
+                             where);
+  }
 }
 
 void print_lines(const json& r, const Args&) {

@@ -104,6 +104,7 @@ void print_vm_show(const json& v, const Args&) {
     if (!str(n, "ip").empty()) std::cout << "  ip " << str(n, "ip");
     if (!str(n, "gw").empty()) std::cout << "  gw " << str(n, "gw");
     if (n["qbr"].get<bool>()) std::cout << "  (qbr)";
+    if (!str(n, "network").empty()) std::cout << "  network " << str(n, "network");
     std::cout << (n["attached"].get<bool>() ? "" : "  [not attached]") << "\n";
   }
   if (v.contains("console_socket")) {
@@ -180,8 +181,10 @@ void vm_add(const Args& a) {
   if (a.format == "json" && !a.start) std::cout << r.dump(2) << "\n";
   if (a.format == "human") {
     for (const auto& n : r["vm"]["nics"])
-      std::cout << fmt::format("vm {}: nic {} is port {} on bridge {} (mac {})\n", a.name, n["index"].get<int>(),
-                               str(n, "port"), str(n, "bridge"), str(n, "mac"));
+      std::cout << fmt::format("vm {}: nic {} is port {} on bridge {} (mac {}{}{})\n", a.name, n["index"].get<int>(),
+                               str(n, "port"), str(n, "bridge"), str(n, "mac"),
+                               str(n, "network").empty() ? "" : ", network " + str(n, "network"),
+                               str(n, "ip").empty() ? "" : ", ip " + str(n, "ip"));
     if (r["vm"]["nics"].empty()) std::cout << fmt::format("vm {} defined (no NICs)\n", a.name);
   }
   if (!a.start) return;
@@ -259,7 +262,7 @@ void name_arg(CLI::App& c, Args& a) { c.add_option("name", a.name, "VM name")->r
 const Verb kVmVerbs[] = {
     {"vm", "add",
      "vm add NAME [--mem 256M] [--vcpus 1] [--kernel K --initrd I --cmdline C | --disk IMAGE] --nic bridge=BR[,port=P]"
-     "[,mac=M][,ip=CIDR][,gw=IP][,vlan_mode=..,pvid=..][,qbr=yes] ...: define a VM",
+     "[,mac=M][,ip=CIDR][,gw=IP][,vlan_mode=..,pvid=..][,qbr=yes] | --nic network=NET[,ip=A/LEN] ...: define a VM",
      [](CLI::App& c, Args& a) {
        name_arg(c, a);
        c.add_option("--mem", a.mem, "memory: 256M, 1G ... (default 256M; 64M-1T)");
@@ -273,7 +276,8 @@ const Verb kVmVerbs[] = {
        c.add_option("--disk", a.disk, "boot from this disk image instead (raw or qcow2)");
        one_per_use(c.add_option("--nic", a.nics,
                     "a NIC (repeat for more): bridge=BR[,port=NAME][,mac=MAC][,ip=CIDR|dhcp][,gw=IP][,qbr=yes][,sg=SG]... and "
-                    "the port's VLAN keys (vlan_mode=access,pvid=101 ...)"),
+                    "the port's VLAN keys (vlan_mode=access,pvid=101 ...); or network=NET[,ip=A/LEN] (a cluster "
+                    "network: on br-int, its address claimed cluster-wide; the first free one without ip=)"),
                    false);
        c.add_flag("--autostart", a.autostart, "start it when defined and whenever kvnetd starts");
        c.add_flag("--start", a.start, "start it now");

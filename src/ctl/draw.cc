@@ -447,6 +447,7 @@ class Drawer {
         case dp::TraceStage::kLearn:
         case dp::TraceStage::kFirewall:
         case dp::TraceStage::kMirror:  // the copies' own output steps follow
+        case dp::TraceStage::kSuppress:  // an answer: its output step follows
           break;  // decisions at a port; a refusal is followed by its drop step
       }
     }

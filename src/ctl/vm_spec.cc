@@ -120,6 +120,10 @@ Status check_vm(const VmSpec& vm) {
     const std::string nctx = ctx + "nic " + std::to_string(i) + ": ";
     if (n.bridge.empty() || n.port.empty()) return Error{nctx + "needs a bridge and a port"};
     if (auto s = check_name(n.port); !s) return Error{nctx + s.error().message};
+    if (!n.network.empty()) {
+      if (auto s = check_name(n.network); !s) return Error{nctx + "network: " + s.error().message};
+      if (n.ip == "dhcp") return Error{nctx + "a network's addresses are allocated cluster-wide: leave out ip=dhcp"};
+    }
     auto m = net::Mac::parse(n.mac);
     if (!m) return Error{nctx + "mac '" + n.mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)"};
     if (m->is_multicast() || m->is_zero()) return Error{nctx + "mac '" + n.mac + "' must be a unicast MAC"};
@@ -152,6 +156,7 @@ Fields vm_fields(const VmSpec& vm) {
     if (!n.ip.empty()) v += ",ip=" + n.ip;
     if (!n.gw.empty()) v += ",gw=" + n.gw;
     if (n.qbr) v += ",qbr=yes";
+    if (!n.network.empty()) v += ",network=" + n.network;
     f.push_back({"nic" + std::to_string(i), v});
   }
   return f;
@@ -194,6 +199,8 @@ Result<NicRequest> parse_nic_arg(const std::string& text) {
       r.nic.ip = v;
     } else if (k == "gw") {
       r.nic.gw = v;
+    } else if (k == "network") {
+      r.nic.network = v;
     } else if (k == "qbr") {
       if (!truthy(v, r.nic.qbr)) return Error{"--nic '" + text + "': qbr '" + v + "' is not yes or no"};
     } else if (k == "sg") {  // a security group of the NIC's port; repeatable
@@ -210,7 +217,7 @@ Result<NicRequest> parse_nic_arg(const std::string& text) {
       r.port_settings.emplace_back(k, v);  // the port's own keys (vlan_mode, pvid, ...), checked there
     }
   }
-  if (!seen_bridge) return Error{"--nic '" + text + "': needs bridge=BR"};
+  if (!seen_bridge && r.nic.network.empty()) return Error{"--nic '" + text + "': needs bridge=BR or network=NET"};
   return r;
 }
 
@@ -223,7 +230,7 @@ namespace fs = std::filesystem;
 
 NicSpec read_nic(const DocReader& r, const YAML::Node& n, const std::string& vm, size_t index) {
   if (!n.IsMap()) r.fail(n, "nic " + std::to_string(index) + " must be a mapping");
-  r.check_keys(n, {"bridge", "port", "mac", "ip", "gw", "qbr"}, "a NIC");
+  r.check_keys(n, {"bridge", "port", "mac", "ip", "gw", "qbr", "network"}, "a NIC");
   if (!n["bridge"] || !n["port"]) r.fail(n, "nic " + std::to_string(index) + " needs 'bridge' and 'port'");
   NicSpec c;
   c.bridge = r.scalar(n["bridge"], "bridge");
@@ -238,6 +245,7 @@ NicSpec read_nic(const DocReader& r, const YAML::Node& n, const std::string& vm,
   if (n["ip"]) c.ip = r.scalar(n["ip"], "ip");
   if (n["gw"]) c.gw = r.scalar(n["gw"], "gw");
   if (n["qbr"]) c.qbr = r.boolean(n["qbr"], "qbr");
+  if (n["network"]) c.network = r.scalar(n["network"], "network");
   return c;
 }
 
@@ -306,6 +314,7 @@ void emit_vm(YAML::Emitter& e, const VmSpec& v) {
     if (!n.ip.empty()) e << YAML::Key << "ip" << YAML::Value << n.ip;
     if (!n.gw.empty()) e << YAML::Key << "gw" << YAML::Value << YAML::DoubleQuoted << n.gw;
     if (n.qbr) e << YAML::Key << "qbr" << YAML::Value << true;
+    if (!n.network.empty()) e << YAML::Key << "network" << YAML::Value << n.network;
     e << YAML::EndMap;
   }
   e << YAML::EndSeq << YAML::EndMap;

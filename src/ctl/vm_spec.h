@@ -47,6 +47,9 @@ struct NicSpec {
   std::string ip;    // CIDR for kvnet's guest image, or "dhcp" ("" none)
   std::string gw;    // default route for kvnet's guest image ("" none)
   bool qbr = false;  // the NIC owns its hub bridge and patch pair
+  // A cluster network (docs/cluster.md): the NIC meets br-int in the
+  // network's local VLAN and its address is claimed cluster-wide ("" none).
+  std::string network;
   bool operator==(const NicSpec&) const = default;
 };
 

@@ -136,6 +136,11 @@ void ClusterHost::set_local(std::vector<std::string> vms, std::vector<std::strin
   wake_.notify_all();
 }
 
+ClusterHost::Lag ClusterHost::lag() const {
+  std::lock_guard lock(mu_);
+  return lag_;
+}
+
 ClusterHost::Health ClusterHost::health() const {
   std::lock_guard lock(mu_);
   return health_;
@@ -265,7 +270,7 @@ void ClusterHost::watch_thread() {
       if (*alive) fn();
     });
   };
-  auto deliver = [this](const cluster::ClusterState::Delta& d) {
+  auto deliver = [this](const cluster::ClusterState::Delta& d, std::chrono::steady_clock::time_point arrived) {
     for (const auto& why : d.rejected) log_warn("cluster: refused " + why);
     for (const auto& h : d.up) {
       went_down_.erase(h);
@@ -276,6 +281,12 @@ void ClusterHost::watch_thread() {
       if (h != o_.host) log_warn("cluster: host '" + h + "' is down (its lease is gone)");
     }
     if (on_change_) on_change_(d);
+    const double lag = std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count();
+    std::lock_guard lock(mu_);
+    ++lag_.count;
+    lag_.sum += lag;
+    for (size_t i = 0; i < Lag::kBounds.size(); ++i)
+      if (lag <= Lag::kBounds[i]) ++lag_.buckets[i];
   };
   while (true) {
     {
@@ -290,7 +301,9 @@ void ClusterHost::watch_thread() {
         continue;
       }
       rev = all->revision;
-      post([this, deliver, all = std::move(*all)] { deliver(state_.reset(all)); });
+      post([this, deliver, all = std::move(*all), t = std::chrono::steady_clock::now()] {
+        deliver(state_.reset(all), t);
+      });
       {
         std::lock_guard lock(mu_);
         health_.watch_revision = rev;
@@ -309,7 +322,8 @@ void ClusterHost::watch_thread() {
         std::lock_guard lock(mu_);
         health_.watch_revision = rev;
       }
-      if (!m.events.empty()) post([this, deliver, m] { deliver(state_.apply(m)); });
+      if (!m.events.empty())
+        post([this, deliver, m, t = std::chrono::steady_clock::now()] { deliver(state_.apply(m), t); });
       return true;
     });
     {

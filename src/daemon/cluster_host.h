@@ -20,6 +20,7 @@
 // the control loop's thread; health() from any thread.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -103,6 +104,15 @@ class ClusterHost {
     uint64_t round_trips = 0, errors = 0, resyncs = 0;
   };
   Health health() const;
+  // Watch lag: from a change's arrival from the store to the end of its
+  // programming here (on_change returned), per watch message or full read.
+  struct Lag {
+    static constexpr std::array<double, 10> kBounds{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+    std::array<uint64_t, 10> buckets{};  // cumulative
+    uint64_t count = 0;
+    double sum = 0;
+  };
+  Lag lag() const;
   // The member answering now (a round trip on the caller's thread).
   Result<cluster::MemberStatus> store_status();
   const ClusterOptions& options() const { return o_; }
@@ -133,6 +143,7 @@ class ClusterHost {
   std::vector<std::string> vms_, containers_;  // guarded by mu_
   int64_t ports_ = 0;                // guarded by mu_
   Health health_;                    // guarded by mu_
+  Lag lag_;                          // guarded by mu_
   int64_t started_ = 0;
   std::thread lease_, watcher_;
 };

@@ -5,7 +5,9 @@
 
 #include "ctl/bridge.h"
 #include "ctl/container.h"
+#include "ctl/kinds/patch.h"
 #include "ctl/kinds/tunnel.h"
+#include "ctl/vm_spec.h"
 #include "dp/vlan.h"
 #include "net/bytes.h"
 
@@ -21,6 +23,15 @@ std::map<std::string, uint16_t> local_vlans(const Topology& t) {
     if (c.network.empty() || c.bridge != kIntegrationBridge) continue;
     if (const PortSpec* p = br->find_port(c.port)) out.emplace(c.network, p->vlan.pvid);
   }
+  for (const auto& v : t.vms)
+    for (const auto& n : v.nics) {
+      if (n.network.empty()) continue;
+      const PortSpec* p = n.bridge == kIntegrationBridge ? br->find_port(n.port) : nullptr;
+      if (!p)  // a qbr NIC: its qvo end on br-int
+        for (const auto& bp : br->ports)
+          if (const auto* o = bp.as<PatchOptions>(); o && o->peer_bridge == n.bridge) p = &bp;
+      if (p) out.emplace(n.network, p->vlan.pvid);
+    }
   return out;
 }
 
@@ -55,7 +66,8 @@ std::map<uint16_t, uint32_t> carried(const BridgeSpec& br, const std::map<std::s
 
 Result<uint16_t> wire_network(Topology& t, const cluster::NetworkRecord& net, const std::string& underlay_ip) {
   if (!t.find_bridge(kIntegrationBridge)) {
-    auto b = make_bridge(kIntegrationBridge, "switch", {});
+    // Room for every station of the cluster's networks as a static entry.
+    auto b = make_bridge(kIntegrationBridge, "switch", {{"mac_table_size", std::to_string(kIntegrationMacTable)}});
     if (!b) return Error{b.error().message};
     t.bridges.push_back(std::move(*b));
   }
@@ -77,49 +89,61 @@ Result<uint16_t> wire_network(Topology& t, const cluster::NetworkRecord& net, co
   return vlan;
 }
 
-bool program_remotes(Topology& t, const cluster::ClusterState& st, const std::string& this_host) {
-  BridgeSpec* br = t.find_bridge(kIntegrationBridge);
-  if (!br || !br->find_port(kClusterTunnel)) return false;
-  const auto vlans = local_vlans(t);
-  std::vector<FdbSpec> want;
-  std::set<std::pair<uint16_t, uint64_t>> seen;
-  for (const auto& [key, b] : st.bindings()) {
-    if (b.host == this_host || !st.is_up(b.host)) continue;
-    auto v = vlans.find(b.network);
-    if (v == vlans.end()) continue;
+std::map<std::pair<std::string, uint64_t>, const cluster::BindingRecord*> binding_winners(
+    const cluster::ClusterState& st, const std::string& this_host) {
+  std::map<std::pair<std::string, uint64_t>, const cluster::BindingRecord*> out;
+  for (const auto& [key, b] : st.bindings()) {  // in key order: the first of equals stays
+    if (b.host != this_host && !st.is_up(b.host)) continue;
     auto mac = net::Mac::parse(b.mac);
     if (!mac) continue;
-    if (!seen.insert({v->second, mac->u64()}).second) continue;  // one VTEP per MAC (the highest seq: later)
-    FdbSpec f;
-    f.vlan = v->second;
-    f.mac = mac->u64();
-    f.port = kClusterTunnel;
-    f.remote_ip = st.up().at(b.host).underlay_ip;
-    want.push_back(f);
+    auto [it, fresh] = out.try_emplace({b.network, mac->u64()}, &b);
+    if (!fresh && b.seq > it->second->seq) it->second = &b;
   }
-  auto key = [](const FdbSpec& f) { return std::make_tuple(f.vlan, f.mac, f.port, f.remote_ip); };
-  std::vector<FdbSpec> have;
-  for (const auto& f : br->fdb)
-    if (f.port == kClusterTunnel) have.push_back(f);
-  auto sorted = [&](std::vector<FdbSpec> v) {
-    std::sort(v.begin(), v.end(), [&](const FdbSpec& a, const FdbSpec& b) { return key(a) < key(b); });
-    std::vector<std::tuple<uint16_t, uint64_t, std::string, std::string>> out;
-    for (const auto& f : v) out.push_back(key(f));
-    return out;
-  };
-  if (sorted(want) == sorted(have)) return false;
-  std::erase_if(br->fdb, [](const FdbSpec& f) { return f.port == kClusterTunnel; });
-  br->fdb.insert(br->fdb.end(), want.begin(), want.end());
-  return true;
+  return out;
+}
+
+int64_t next_seq(const cluster::ClusterState& st, const std::string& network, const std::string& mac) {
+  int64_t seq = 0;
+  auto m = net::Mac::parse(mac);
+  for (const auto& [key, b] : st.bindings())
+    if (b.network == network && m && net::Mac::parse(b.mac) == m) seq = std::max(seq, b.seq);
+  return seq + 1;
+}
+
+std::vector<NeighborEntry> neighbor_entries(const Topology& t, const cluster::ClusterState& st,
+                                            const std::string& this_host) {
+  std::vector<NeighborEntry> out;
+  const auto vlans = local_vlans(t);
+  if (vlans.empty()) return out;
+  for (const auto& [nm, b] : binding_winners(st, this_host)) {
+    auto v = vlans.find(b->network);
+    if (v == vlans.end()) continue;
+    const std::string label = "network " + b->network + ", host " + b->host;
+    for (const auto& a : b->ips) out.push_back({v->second, a.substr(0, a.find('/')), b->mac, label});
+  }
+  return out;
+}
+
+RemoteEntries remote_entries(const Topology& t, const cluster::ClusterState& st, const std::string& this_host) {
+  RemoteEntries out;
+  const BridgeSpec* br = t.find_bridge(kIntegrationBridge);
+  if (!br || !br->find_port(kClusterTunnel)) return out;
+  const auto vlans = local_vlans(t);
+  // One VTEP per MAC: the winning binding's (MAC mobility); a MAC whose
+  // winner is here is this host's own (learned on its port).
+  for (const auto& [nm, b] : binding_winners(st, this_host)) {
+    if (b->host == this_host) continue;
+    auto v = vlans.find(b->network);
+    if (v == vlans.end()) continue;
+    out[{v->second, nm.second}] = st.up().at(b->host).underlay_ip;
+  }
+  return out;
 }
 
 Status unwire_unused(Topology& t, const std::string& underlay_ip) {
   BridgeSpec* br = t.find_bridge(kIntegrationBridge);
   if (!br || !br->find_port(kClusterTunnel)) return Ok{};
-  const std::map<uint16_t, uint32_t> map = carried(*br, local_vlans(t));
-  // Static entries of VLANs that leave go with them.
-  std::erase_if(br->fdb, [&](const FdbSpec& f) { return f.port == kClusterTunnel && !map.count(f.vlan); });
-  return set_tunnel(*br, map, underlay_ip);
+  return set_tunnel(*br, carried(*br, local_vlans(t)), underlay_ip);
 }
 
 }  // namespace kvnet::daemon

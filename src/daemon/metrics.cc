@@ -1,5 +1,7 @@
 #include "daemon/metrics.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <cmath>
@@ -215,6 +217,44 @@ void vms_and_loop(Exposition& e, const MetricsSnapshot& s) {
   e.sample({}, lt.count, "_count");
 }
 
+void cluster(Exposition& e, const MetricsSnapshot& s) {
+  if (!s.cluster) return;
+  const MetricsSnapshot::Cluster& c = *s.cluster;
+  e.family("kvnet_cluster_store_round_trips_total", MetricType::kCounter,
+           "Requests kvnetd's cluster threads made to etcd (lease, publication, reads, watch).");
+  e.sample({}, c.round_trips);
+  e.family("kvnet_cluster_store_errors_total", MetricType::kCounter, "Of those, the ones that failed.");
+  e.sample({}, c.errors);
+  e.family("kvnet_cluster_resyncs_total", MetricType::kCounter,
+           "Full reads of the store (at start, and when a watch could not resume: compacted).");
+  e.sample({}, c.resyncs);
+  e.family("kvnet_cluster_joined", MetricType::kGauge, "1 while this host is published under a live lease.");
+  e.sample({}, uint64_t{c.joined});
+  e.family("kvnet_cluster_store_connected", MetricType::kGauge, "1 while the last call to etcd succeeded.");
+  e.sample({}, uint64_t{c.connected});
+  e.family("kvnet_cluster_revision", MetricType::kGauge,
+           "The store revision the watch delivered (watched) and the one programmed here (applied).");
+  e.sample({{"of", "watched"}}, static_cast<uint64_t>(std::max<int64_t>(0, c.watch_revision)));
+  e.sample({{"of", "applied"}}, static_cast<uint64_t>(std::max<int64_t>(0, c.applied_revision)));
+  e.family("kvnet_cluster_remote_hosts", MetricType::kGauge, "Other hosts of the cluster, by state.");
+  e.sample({{"state", "up"}}, uint64_t{c.hosts_up});
+  e.sample({{"state", "down"}}, uint64_t{c.hosts_down});
+  e.family("kvnet_cluster_bindings", MetricType::kGauge, "Port bindings of every host, as this host knows them.");
+  e.sample({}, uint64_t{c.bindings});
+  e.family("kvnet_cluster_remote_stations", MetricType::kGauge,
+           "MACs of other hosts programmed on vx-cluster from their bindings.");
+  e.sample({}, uint64_t{c.remote_stations});
+  e.family("kvnet_cluster_arp_suppression_entries", MetricType::kGauge,
+           "Addresses br-int answers ARP requests and neighbour solicitations for.");
+  e.sample({}, uint64_t{c.arp_entries});
+  e.family("kvnet_cluster_watch_lag_seconds", MetricType::kHistogram,
+           "From a change's arrival from etcd to the end of its programming here.");
+  for (size_t i = 0; i < c.lag_bounds.size(); ++i) e.bucket({}, format_value(c.lag_bounds[i]), c.lag_buckets[i]);
+  e.bucket({}, "+Inf", c.lag_count);
+  e.sample({}, c.lag_sum, "_sum");
+  e.sample({}, c.lag_count, "_count");
+}
+
 void process(Exposition& e, const MetricsSnapshot& s) {
   e.family("kvnet_up", MetricType::kGauge, "1 while kvnetd answers.");
   e.sample({}, uint64_t{1});
@@ -238,6 +278,7 @@ std::string render_metrics(const MetricsSnapshot& s) {
   port_counters(e, s);
   bridges_and_tunnels(e, s);
   vms_and_loop(e, s);
+  cluster(e, s);
   return e.text();
 }
 

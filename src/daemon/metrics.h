@@ -18,7 +18,10 @@
 //   kvnet_bridge_conntrack_entries, kvnet_tunnel_remotes,
 //   kvnet_tunnel_learned_macs, kvnet_vm_state, kvnet_containers,
 //   kvnet_datapath_loop_seconds (histogram), kvnet_up, kvnet_build_info,
-//   process_{cpu_seconds_total,resident_memory_bytes,open_fds,start_time_seconds}.
+//   process_{cpu_seconds_total,resident_memory_bytes,open_fds,start_time_seconds};
+//   in a cluster: kvnet_cluster_{store_round_trips_total,store_errors_total,
+//   resyncs_total,joined,store_connected,revision,remote_hosts,bindings,
+//   remote_stations,arp_suppression_entries,watch_lag_seconds (histogram)}.
 // Port counters are reset by `kvnetctl stats --clear`; Prometheus sees a
 // counter that went down as a reset (rate() and increase() handle it).
 //
@@ -28,6 +31,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +60,21 @@ struct MetricsSnapshot {
   };
   std::vector<Vm> vms;
   size_t containers = 0;
+  // The cluster (none: standalone).
+  struct Cluster {
+    uint64_t round_trips = 0, errors = 0, resyncs = 0;
+    int64_t watch_revision = 0, applied_revision = 0;
+    size_t hosts_up = 0, hosts_down = 0;  // other hosts
+    size_t bindings = 0;                  // every host's, as this host knows them
+    size_t remote_stations = 0;           // vx-cluster's entries from the store
+    size_t arp_entries = 0;               // addresses br-int answers ARP/ND for
+    bool joined = false, connected = false;
+    std::array<double, 10> lag_bounds{};
+    std::array<uint64_t, 10> lag_buckets{};  // cumulative
+    uint64_t lag_count = 0;
+    double lag_sum = 0;
+  };
+  std::optional<Cluster> cluster;
   std::string version;
   ProcessStats process;
 };

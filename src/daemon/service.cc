@@ -1,5 +1,7 @@
 #include "daemon/service.h"
 
+#include <algorithm>
+
 #include "base/text.h"
 #include "ctl/warnings.h"
 #include "daemon/ct_dhcp.h"
@@ -169,6 +171,10 @@ Status Service::restore() {
   // that their ports open instead of being parked.
   if (vms_)
     for (const auto& v : t->vms) vms_->reattach(v);
+  // vx-cluster's stations come from the store, not from here (a database
+  // of an earlier kvnet may hold some as static entries).
+  if (BridgeSpec* br = t->find_bridge(kIntegrationBridge))
+    std::erase_if(br->fdb, [](const FdbSpec& f) { return f.port == kClusterTunnel; });
   const ctl::Plan p = plan(Topology{}, *t);
   if (auto s = apply(*t, p, Mode::kRestore); !s) return s;
   restore_vms();
@@ -192,6 +198,12 @@ Status Service::apply(const Topology& next, const ctl::Plan& plan, Mode mode) {
     ct_dhcp_->sync(cur_.containers);
   cur_.warnings.clear();  // told once, with the change that brought them
   if (work_) work_->warnings.clear();
+  if (cluster_) {  // a network new or gone here changes what br-int has from the store
+    const auto& added = plan.bridges_added;
+    bool fresh = std::find(added.begin(), added.end(), kIntegrationBridge) != added.end();
+    for (const auto& r : plan.ports_added) fresh |= r.port == kClusterTunnel;
+    sync_cluster(fresh);
+  }
   return Ok{};
 }
 

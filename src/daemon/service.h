@@ -36,6 +36,7 @@
 #include "ctl/trace_run.h"
 #include "daemon/api.h"
 #include "daemon/applier.h"
+#include "daemon/cluster_wiring.h"
 #include "daemon/verbs.h"
 #include "daemon/metrics.h"
 #include "io/dp_commands.h"
@@ -143,6 +144,14 @@ class Service {
   Status check_vms(const Topology& next, const ctl::Plan& p) const;  // before a commit
   void vms_after_commit(const ctl::Plan& p, json* result);           // kills removed, starts autostart
   void restore_vms();
+  // What br-int has from the store (service_cluster.cc), given to the
+  // datapath, not kept in the configuration: vx-cluster's remote stations
+  // (changes only) and the table ARP suppression answers from
+  // (dp/neighbors.h, when it differs). `force`: br-int or vx-cluster was
+  // made again, without them.
+  void sync_cluster(bool force);
+  void sync_remotes(bool force);
+  void sync_neighbors(bool force);
   // A port's device: parked (with why) or opened again.
   void park_port(const std::string& name, const std::string& why);
   bool reopen_port(const std::string& name);
@@ -160,6 +169,8 @@ class Service {
   GatewayHost* gws_ = nullptr;
   CtDhcpClients* ct_dhcp_ = nullptr;
   ClusterHost* cluster_ = nullptr;
+  std::vector<NeighborEntry> neighbors_;  // the table br-int answers ARP/ND from (sync_neighbors)
+  RemoteEntries remotes_;                 // vx-cluster's static entries from the store (sync_remotes)
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
   std::vector<std::string> warnings_;      // of the request being handled (ctl/warnings.h)
   std::shared_ptr<size_t> captures_ = std::make_shared<size_t>(0);  // live capture streams

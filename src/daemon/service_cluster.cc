@@ -1,5 +1,7 @@
 // kvnetd's cluster verbs (`kvnetctl cluster ...`): the store this host
 // belongs to and the hosts it knows (daemon/cluster_host.h).
+#include <netinet/in.h>
+
 #include <ctime>
 
 #include <fmt/format.h>
@@ -11,6 +13,9 @@
 #include "daemon/service.h"
 #include "daemon/service_args.h"
 #include "daemon/verbs.h"
+#include "dp/neighbors.h"
+#include "io/ip_addr.h"
+#include "net/bytes.h"
 
 namespace kvnet::daemon {
 
@@ -233,18 +238,72 @@ Result<json> ClusterVerbs::hosts(const Args&) {
 
 }  // namespace
 
-void Service::cluster_changed() {
+void Service::cluster_changed() { sync_cluster(false); }
+
+void Service::sync_cluster(bool force) {
   if (!cluster_) return;
-  Topology next = cur_;
-  if (!program_remotes(next, cluster_->state(), cluster_->options().host)) return;
-  auto p = commit(next);
-  if (!p) {
-    log_warn("cluster: programming from the store failed: " + p.error().message);
+  sync_remotes(force);
+  sync_neighbors(force);
+}
+
+void Service::sync_remotes(bool force) {
+  if (force) remotes_.clear();  // a new vx-cluster (or br-int) starts without them
+  auto lv = live_.find(kClusterTunnel);
+  if (lv == live_.end() || !lv->second.backend) {  // no tunnel (or parked): nothing programmed
+    remotes_.clear();
     return;
   }
-  std::string lines;
-  for (const auto& l : p->text()) lines += "\n  " + l;
-  log_info("cluster: programmed from the store (revision " + std::to_string(cluster_->state().revision()) + "):" + lines);
+  RemoteEntries want = remote_entries(cur_, cluster_->state(), cluster_->options().host);
+  io::Change c;
+  // The log names the first few changes (a full read may bring thousands).
+  std::vector<std::string> lines;
+  size_t unnamed = 0;
+  auto line = [&](char op, const std::pair<uint16_t, uint64_t>& k, const std::string& ip) {
+    if (lines.size() == 20) return (void)++unnamed;
+    lines.push_back(std::string(1, op) + " fdb " + kIntegrationBridge + " " + std::to_string(k.first) + " " +
+                    net::Mac::from_u64(k.second).str() + " " + kClusterTunnel + " remote " + ip);
+  };
+  for (const auto& [k, ip] : remotes_)
+    if (auto it = want.find(k); it == want.end() || it->second != ip) {
+      c.fdb_remove.push_back({kIntegrationBridge, k.first, k.second, {}, {}});
+      line('-', k, ip);
+    }
+  for (const auto& [k, ip] : want)
+    if (auto it = remotes_.find(k); it == remotes_.end() || it->second != ip) {
+      c.fdb_add.push_back({kIntegrationBridge, k.first, k.second, {false, lv->second.id}, ip});
+      line('+', k, ip);
+    }
+  if (c.fdb_add.empty() && c.fdb_remove.empty()) return;
+  const size_t added = c.fdb_add.size(), removed = c.fdb_remove.size();
+  const io::ChangeResult r = dp_.apply(std::move(c));
+  std::string text;
+  for (const auto& l : lines) text += "\n  " + l;
+  if (unnamed) text += "\n  (and " + std::to_string(unnamed) + " more)";
+  log_info("cluster: programmed from the store (revision " + std::to_string(cluster_->state().revision()) + "): +" +
+           std::to_string(added) + " -" + std::to_string(removed) + " remote station(s) on " + kClusterTunnel + text);
+  if (r.fdb_refused)
+    log_warn("cluster: " + std::to_string(r.fdb_refused) + " remote station(s) did not fit br-int's MAC table");
+  remotes_ = std::move(want);
+}
+
+void Service::sync_neighbors(bool force) {
+  if (!cluster_) return;
+  std::vector<NeighborEntry> want = neighbor_entries(cur_, cluster_->state(), cluster_->options().host);
+  if (!force && want == neighbors_) return;
+  if (!cur_.find_bridge(kIntegrationBridge)) {
+    neighbors_.clear();
+    return;
+  }
+  auto t = std::make_shared<dp::NeighborTable>();
+  for (const auto& e : want) {
+    auto ip = io::IpAddr::parse(e.ip);
+    auto mac = net::Mac::parse(e.mac);
+    if (!ip || !mac) continue;  // records are checked on the way in; never reaches the datapath
+    t->add(e.vlan, ip->b.data(), ip->family == AF_INET ? 4 : 16, *mac, e.label);
+  }
+  if (!dp_.set_neighbors(kIntegrationBridge, std::move(t))) return;
+  log_info("cluster: br-int answers ARP/ND for " + std::to_string(want.size()) + " address(es)");
+  neighbors_ = std::move(want);
 }
 
 std::span<const Verb> cluster_verbs() {

@@ -3,9 +3,9 @@
 // (validate, plan, apply, store); its namespace and veth are made when the
 // plan is applied (Applier::create_containers, daemon/netns.h).
 #include "base/text.h"
-#include "cluster/ipam.h"
 #include "ctl/mtu.h"
 #include "daemon/cluster_host.h"
+#include "daemon/cluster_ports.h"
 #include "daemon/cluster_wiring.h"
 #include "daemon/ct_dhcp.h"
 #include "daemon/netns.h"
@@ -55,12 +55,8 @@ Result<json> CtVerbs::ct_add_on_network(const Args& a, const std::string& name, 
   if (find_container(cur_, name)) return Error{"container '" + name + "' already exists"};
   if (cur_.find_port(pname)) return Error{ctx + "port '" + pname + "' already exists"};
   const auto& o = cluster_->options();
-  auto& store = cluster_->client();
-  auto got = store.get(cluster::network_key(network, o.prefix));
-  if (!got) return got.error();
-  if (got->kvs.empty()) return Error{ctx + "network '" + network + "' does not exist (network add)"};
-  auto net = cluster::parse_network(got->kvs[0].key, got->kvs[0].value);
-  if (!net) return net.error();
+  auto net = fetch_network(*cluster_, network);
+  if (!net) return Error{ctx + net.error().message};
   Topology next = cur_;
   auto vlan = wire_network(next, *net, o.underlay_ip);
   if (!vlan) return Error{ctx + vlan.error().message};
@@ -69,26 +65,22 @@ Result<json> CtVerbs::ct_add_on_network(const Args& a, const std::string& name, 
   auto p = make_port(*next.find_bridge(kIntegrationBridge), pname, settings, &warnings_);
   if (!p) return Error{ctx + p.error().message};
   // The address: claimed cluster-wide before anything changes here.
-  const std::string holder = o.host + "/" + pname;
-  auto addr = cluster::claim_address(store, o.prefix, *net, ip, holder);
+  auto addr = claim_port_address(*cluster_, *net, ip, pname);
   if (!addr) return Error{ctx + addr.error().message};
   c.ip = *addr;
   next.find_bridge(kIntegrationBridge)->ports.push_back(std::move(*p));
   next.containers.push_back(c);
-  program_remotes(next, cluster_->state(), o.host);  // the network's stations elsewhere
   const Topology before = cur_;
   auto pl = commit(next);
   if (!pl) {
-    cluster::release_address(store, o.prefix, network, *addr, holder).ok();
+    release_port_address(*cluster_, network, *addr, pname);
     return pl.error();
   }
   // The binding: what the other hosts program from.
-  cluster::BindingRecord b{network, o.host, pname, container_mac(c), {c.ip}, "container " + name, 1};
-  auto put = store.put(cluster::binding_key(network, o.host, pname, o.prefix), b.to_json().dump());
-  if (!put) {  // nothing half-applied: the container goes again, the address too
-    (void)commit(before);
-    cluster::release_address(store, o.prefix, network, *addr, holder).ok();
-    return Error{ctx + put.error().message};
+  if (auto s = bind_port(*cluster_, {network, pname, container_mac(c), c.ip, "container " + name}); !s) {
+    (void)commit(before);  // nothing half-applied: the container goes again, the address too
+    release_port_address(*cluster_, network, *addr, pname);
+    return Error{ctx + s.error().message};
   }
   json j = change_result(*pl);
   j["port"] = pname;
@@ -101,13 +93,8 @@ Result<json> CtVerbs::ct_add_on_network(const Args& a, const std::string& name, 
 Status CtVerbs::unbind(const ContainerSpec& c) {
   if (c.network.empty()) return Ok{};
   if (!cluster_) return Error{"container '" + c.name + "' is on network '" + c.network + "' but this kvnetd is standalone"};
-  const auto& o = cluster_->options();
-  auto& store = cluster_->client();
-  auto d = store.del(cluster::binding_key(c.network, o.host, c.port, o.prefix));
-  if (!d) return Error{"container '" + c.name + "': " + d.error().message};
-  if (!c.ip.empty())
-    if (auto s = cluster::release_address(store, o.prefix, c.network, c.ip, o.host + "/" + c.port); !s)
-      return Error{"container '" + c.name + "': " + s.error().message};
+  if (auto s = unbind_port(*cluster_, {c.network, c.port, container_mac(c), c.ip, ""}); !s)
+    return Error{"container '" + c.name + "': " + s.error().message};
   return Ok{};
 }
 
@@ -167,7 +154,6 @@ Result<json> CtVerbs::ct_del(const Args& a) {
   }
   if (cluster_) {
     if (auto s = unwire_unused(next, cluster_->options().underlay_ip); !s) return s.error();
-    program_remotes(next, cluster_->state(), cluster_->options().host);
   }
   return commit_json(next);
 }

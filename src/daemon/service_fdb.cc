@@ -3,6 +3,8 @@
 #include "base/clock.h"
 #include "net/bytes.h"
 #include "daemon/service_args.h"
+#include "daemon/cluster_host.h"
+#include "daemon/cluster_wiring.h"
 #include "daemon/verbs.h"
 
 namespace kvnet::daemon {
@@ -71,11 +73,20 @@ Result<json> FdbVerbs::fdb_show(const Args& a) {
   std::map<uint32_t, std::string> names;
   for (const auto& [name, l] : live_) names[l.id] = name;
   const uint64_t now = monotonic_ns();
+  // In a cluster, br-int's local VLANs are networks and remotes are hosts.
+  std::map<uint16_t, std::string> networks;
+  std::map<std::string, std::string> hosts;  // underlay address -> host
+  if (cluster_ && br == kIntegrationBridge) {
+    for (const auto& [n, v] : local_vlans(cur_)) networks[v] = n;
+    for (const auto& [n, h] : cluster_->state().up()) hosts[h.underlay_ip] = n;
+  }
   json out = json::array();
   for (const auto& [e, remote] : entries) {
     json j{{"vlan", e.vlan}, {"mac", net::Mac::from_u64(e.mac).str()}, {"port", names[e.port]}, {"static", e.is_static}};
     if (!e.is_static) j["age"] = now > e.last_seen_ns ? (now - e.last_seen_ns) / 1000000000ULL : 0;
     if (!remote.empty()) j["remote"] = remote;
+    if (auto it = networks.find(e.vlan); it != networks.end()) j["network"] = it->second;
+    if (auto it = hosts.find(remote); it != hosts.end()) j["host"] = it->second;
     out.push_back(j);
   }
   return out;

@@ -2,6 +2,7 @@
 // endpoint renders (daemon/metrics.h), and the verbs stats, stats-clear and
 // pipeline.
 #include "ctl/report.h"
+#include "daemon/cluster_host.h"
 #include "daemon/service.h"
 #include "daemon/service_args.h"
 #include "daemon/verbs.h"
@@ -15,6 +16,32 @@ MetricsSnapshot Service::metrics_snapshot() {
   for (const auto& [port, why] : vanished_) s.detached.push_back(port);
   for (const auto& v : cur_.vms) s.vms.push_back({v.name, vms_ ? vms_->status(v.name).state : VmState::kStopped});
   s.containers = cur_.containers.size();
+  if (cluster_) {
+    MetricsSnapshot::Cluster c;
+    const ClusterHost::Health h = cluster_->health();
+    c.round_trips = h.round_trips;
+    c.errors = h.errors;
+    c.resyncs = h.resyncs;
+    c.watch_revision = h.watch_revision;
+    c.joined = h.joined;
+    c.connected = h.connected;
+    const auto& st = cluster_->state();
+    c.applied_revision = st.revision();
+    std::set<std::string> all;
+    for (const auto& [n, r] : st.members()) all.insert(n);
+    for (const auto& [n, r] : st.up()) all.insert(n);
+    all.erase(cluster_->options().host);
+    for (const auto& n : all) ++(st.is_up(n) ? c.hosts_up : c.hosts_down);
+    c.bindings = st.bindings().size();
+    c.remote_stations = remotes_.size();
+    c.arp_entries = neighbors_.size();
+    const ClusterHost::Lag lag = cluster_->lag();
+    c.lag_bounds = ClusterHost::Lag::kBounds;
+    c.lag_buckets = lag.buckets;
+    c.lag_count = lag.count;
+    c.lag_sum = lag.sum;
+    s.cluster = c;
+  }
   return s;
 }
 

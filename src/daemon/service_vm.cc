@@ -13,6 +13,9 @@
 #include "base/log.h"
 #include "base/text.h"
 #include "ctl/kinds/patch.h"
+#include "daemon/cluster_host.h"
+#include "daemon/cluster_ports.h"
+#include "daemon/cluster_wiring.h"
 #include "daemon/service.h"
 
 #include "ctl/mtu.h"
@@ -193,6 +196,18 @@ Result<json> VmVerbs::vm_add(const Args& a) {
   vm.autostart = autostart;
   TRY(nics, a.strings("nics"));
   Topology next = cur_;
+  // NICs on cluster networks: their addresses, claimed cluster-wide as they
+  // are met (released again if the VM is not added after all).
+  std::vector<NetworkPort> bound;
+  struct Release {
+    ClusterHost* c;
+    std::vector<NetworkPort>* ports;
+    bool keep = false;
+    ~Release() {
+      if (!keep)
+        for (const auto& p : *ports) release_port_address(*c, p.network, p.ip, p.port);
+    }
+  } release{cluster_, &bound};
   for (size_t i = 0; i < nics.size(); ++i) {
     const std::string ctx = "vm '" + name + "': nic " + std::to_string(i) + ": ";
     auto r = parse_nic_arg(nics[i]);
@@ -201,8 +216,35 @@ Result<json> VmVerbs::vm_add(const Args& a) {
     const std::string id = nic_id(name, i);
     if (nic.port.empty()) nic.port = "tap" + id;
     if (nic.mac.empty()) nic.mac = default_mac(name, i);
+    std::optional<cluster::NetworkRecord> net;
+    uint16_t vlan = 0;
+    if (!nic.network.empty()) {
+      if (!cluster_) return Error{ctx + "networks are cluster-wide: this kvnetd is standalone (start it with --cluster URL)"};
+      if (!nic.bridge.empty() && nic.bridge != kIntegrationBridge)
+        return Error{ctx + "a NIC on a network meets " + kIntegrationBridge + ": leave out the bridge"};
+      if (nic.ip == "dhcp") return Error{ctx + "a network's addresses are allocated cluster-wide: leave out ip=dhcp"};
+      for (const auto& [k, v] : r->port_settings)
+        if (k == "vlan_mode" || k == "pvid" || k == "tag" || k == "allowed" || k == "trunks" || k == "tagged" ||
+            k == "untagged")
+          return Error{ctx + "'" + k + "': a network's NIC is an access port of the network's local VLAN"};
+      auto got = fetch_network(*cluster_, nic.network);
+      if (!got) return Error{ctx + got.error().message};
+      net = *got;
+      auto v = wire_network(next, *net, cluster_->options().underlay_ip);
+      if (!v) return Error{ctx + v.error().message};
+      vlan = *v;
+      nic.bridge = kIntegrationBridge;
+      r->port_settings.push_back({"vlan_mode", "access"});
+      r->port_settings.push_back({"pvid", std::to_string(vlan)});
+    }
     if (!next.find_bridge(nic.bridge)) return Error{ctx + "bridge '" + nic.bridge + "' does not exist"};
     if (next.find_port(nic.port)) return Error{ctx + "port '" + nic.port + "' already exists"};
+    if (net) {  // last of the checks: the claim is undone by `release` from here on
+      auto addr = claim_port_address(*cluster_, *net, nic.ip, nic.port);
+      if (!addr) return Error{ctx + addr.error().message};
+      nic.ip = *addr;
+      bound.push_back({nic.network, nic.port, nic.mac, nic.ip, "vm " + name + " nic " + std::to_string(i)});
+    }
     // Security keys filter the TAP's port (the endpoint's own); with qbr the
     // VLAN keys go to qvo, where the NIC meets the switch.
     Settings tap_settings, link_settings;
@@ -241,7 +283,17 @@ Result<json> VmVerbs::vm_add(const Args& a) {
   }
   if (auto s = check_vm(vm); !s) return s.error();
   next.vms.push_back(vm);
+  const Topology before = cur_;
   TRY(p, commit(next));
+  // The NICs' bindings: what the other hosts program from. Nothing
+  // half-applied: if one cannot be written, the VM goes again.
+  for (size_t i = 0; i < bound.size(); ++i)
+    if (auto s = bind_port(*cluster_, bound[i]); !s) {
+      for (size_t j = 0; j < i; ++j) (void)unbind_port(*cluster_, bound[j]);
+      (void)commit(before);
+      return Error{"vm '" + name + "': nic on network '" + bound[i].network + "': " + s.error().message};
+    }
+  release.keep = true;
   json j = change_result(p);
   j["vm"] = vm_json(*find_vm(cur_, name));
   return j;
@@ -274,7 +326,30 @@ Result<json> VmVerbs::vm_del(const Args& a) {
     std::erase_if(b.ports, [&](const PortSpec& p) { return ports.count(p.name) != 0; });
     std::erase_if(b.fdb, [&](const FdbSpec& f) { return ports.count(f.port) != 0; });
   }
-  return commit_json(next);
+  // NICs on networks: their bindings and addresses leave the store first
+  // (a store that cannot be reached keeps the VM: nothing half-done).
+  std::vector<NetworkPort> unbound;
+  auto put_back = [&] {  // what the store had: the addresses claimed again by their holder, the bindings
+    for (const auto& u : unbound) {
+      if (auto net = fetch_network(*cluster_, u.network); net) (void)claim_port_address(*cluster_, *net, u.ip, u.port);
+      (void)bind_port(*cluster_, u);
+    }
+  };
+  for (const auto& n : v->nics) {
+    if (n.network.empty()) continue;
+    if (!cluster_) return Error{"vm '" + name + "' has a NIC on network '" + n.network + "' but this kvnetd is standalone"};
+    NetworkPort np{n.network, n.port, n.mac, n.ip, "vm " + name + " nic " + std::to_string(&n - v->nics.data())};
+    if (auto s = unbind_port(*cluster_, np); !s) {
+      put_back();
+      return Error{"vm '" + name + "': " + s.error().message};
+    }
+    unbound.push_back(std::move(np));
+  }
+  if (!unbound.empty())
+    if (auto s = unwire_unused(next, cluster_->options().underlay_ip); !s) return s.error();
+  auto r = commit_json(next);
+  if (!r) put_back();
+  return r;
 }
 
 Result<json> VmVerbs::vm_start(const Args& a) {
@@ -339,7 +414,7 @@ json VmVerbs::vm_json(const VmSpec& vm) const {
   for (size_t i = 0; i < vm.nics.size(); ++i) {
     const NicSpec& n = vm.nics[i];
     nics.push_back({{"index", i}, {"bridge", n.bridge}, {"port", n.port}, {"mac", n.mac}, {"ip", n.ip}, {"gw", n.gw},
-                    {"qbr", n.qbr}, {"attached", live_.count(n.port) && !vanished_.count(n.port)}});
+                    {"qbr", n.qbr}, {"network", n.network}, {"attached", live_.count(n.port) && !vanished_.count(n.port)}});
   }
   std::string boot = "guest image";
   if (!vm.disk.empty()) boot = "disk " + vm.disk;

@@ -1,5 +1,6 @@
 #include "dp/bridge.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "dp/stages.h"
@@ -64,6 +65,15 @@ Conntrack& Bridge::make_conntrack() {
     ct_ = std::make_unique<Conntrack>(settings_.conntrack_max, settings_.conntrack_timeouts,
                                       std::hash<std::string>{}(name_));
   return *ct_;
+}
+
+std::shared_ptr<const NeighborTable> Bridge::set_neighbors(std::shared_ptr<const NeighborTable> t) {
+  if (type_ != BridgeType::kSwitch) return t;
+  const bool have = std::any_of(ingress_.begin(), ingress_.end(),
+                                [](const auto& st) { return st->name() == "arp-suppress"; });
+  if (t && !have) ingress_.push_back(make_arp_suppress());  // after vlan-in: it answers in the frame's VLAN
+  std::swap(neighbors_, t);
+  return t;
 }
 
 void Bridge::set_settings(const BridgeSettings& s) {

@@ -33,6 +33,7 @@
 #include "dp/conntrack.h"
 #include "dp/fdb.h"
 #include "dp/mirror.h"
+#include "dp/neighbors.h"
 #include "dp/pipeline.h"
 #include "dp/port.h"
 #include "net/frame.h"
@@ -86,6 +87,12 @@ class Bridge {
   MirrorTable& mirrors() { return mirrors_; }
   const MirrorTable& mirrors() const { return mirrors_; }
   const BridgeSettings& settings() const { return settings_; }
+  // The addresses a switch answers ARP requests and neighbour solicitations
+  // for (dp/neighbors.h); null: none (the arp-suppress stage is there from
+  // the first table on). Ignored by hubs and learning bridges. Returns the
+  // table it replaces (for the caller to free off the datapath thread).
+  const NeighborTable* neighbors() const { return neighbors_.get(); }
+  std::shared_ptr<const NeighborTable> set_neighbors(std::shared_ptr<const NeighborTable> t);
   // New aging time applies at once; a new table size keeps the most recently
   // seen entries that fit (static entries first). Likewise for the connection
   // table: new timeouts apply at once to every connection, a new size keeps
@@ -126,6 +133,7 @@ class Bridge {
   std::unique_ptr<Fdb> fdb_;
   std::unique_ptr<Conntrack> ct_;
   MirrorTable mirrors_;
+  std::shared_ptr<const NeighborTable> neighbors_;
   std::vector<std::unique_ptr<Stage>> ingress_;  // built-in, before the port's own
   std::vector<std::unique_ptr<Stage>> egress_;   // built-in, after the port's own
 

@@ -18,6 +18,7 @@ std::string_view to_string(TraceStage s) {
     case TraceStage::kFirewall: return "firewall";
     case TraceStage::kDrop: return "drop";
     case TraceStage::kMirror: return "mirror";
+    case TraceStage::kSuppress: return "arp-suppress";
   }
   return "?";
 }
@@ -47,6 +48,8 @@ std::string_view to_string(TraceWhat w) {
     case TraceWhat::kFwDenied: return "denied";
     case TraceWhat::kFwInvalid: return "invalid";
     case TraceWhat::kFwSpoofed: return "spoofed";
+    case TraceWhat::kAnswered: return "answered";
+    case TraceWhat::kNotKnown: return "not_known";
   }
   return "?";
 }
@@ -154,6 +157,13 @@ std::string describe(const TraceStep& s) {
       return fmt::format("{} port {}{}: mirror {} -> {} ({} cop{})", s.mode == "src" ? "received on" : "sent out of",
                          s.port, s.vlan > 0 ? fmt::format(" in VLAN {}", s.vlan) : std::string(), s.other,
                          s.mirror_output, s.count, s.count == 1 ? "y" : "ies");
+    case TraceStage::kSuppress: {
+      const char* what = s.kind == "nd" ? "neighbour solicitation" : "ARP request";
+      if (s.what == TraceWhat::kAnswered)
+        return fmt::format("{} for {} answered here: is at {}; sent back out of {}, not flooded", what, s.other,
+                           s.mac, s.port);
+      return fmt::format("{} for {} in VLAN {}: not known here: goes on", what, s.other, s.vlan);
+    }
   }
   return "";
 }

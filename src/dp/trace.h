@@ -21,7 +21,8 @@
 namespace kvnet::dp {
 
 enum class TraceStage : uint8_t {
-  kIngress, kVlan, kLearn, kLookup, kFlood, kEgress, kOutput, kEncap, kPatch, kFirewall, kDrop, kMirror
+  kIngress, kVlan, kLearn, kLookup, kFlood, kEgress, kOutput, kEncap, kPatch, kFirewall, kDrop, kMirror,
+  kSuppress  // arp-suppress (dp/neighbors.h)
 };
 std::string_view to_string(TraceStage s);
 
@@ -41,6 +42,9 @@ enum class TraceWhat : uint8_t {
   kFwDenied,      // a new connection no rule allows
   kFwInvalid,     // not valid for conntrack
   kFwSpoofed,     // port security
+  // arp-suppress
+  kAnswered,      // answered here from the neighbour table
+  kNotKnown,      // the target is not in the table: goes on (flooded)
 };
 std::string_view to_string(TraceWhat w);
 
@@ -55,10 +59,11 @@ struct TraceStep {
   std::string bridge_type;  // ingress: hub, learning, switch
   std::string flow;         // ingress: the frame as parsed
   std::string mode;         // vlan, egress: the port's VLAN mode
-  std::string mac;          // learn, lookup
+  std::string mac;          // learn, lookup; suppress: the MAC answered
   std::string other;        // learn kMoved: old port; lookup kKnown: out port; patch: peer path;
-                            // encap: the outer headers (the port backend's words)
-  std::string kind;         // output: the port's kind
+                            // encap: the outer headers (the port backend's words);
+                            // suppress: the target address (and where it is)
+  std::string kind;         // output: the port's kind; suppress: arp or nd
   int64_t bytes = -1;       // ingress
   int64_t vlan = -1;        // the VLAN the frame is switched in
   int64_t vid = -1;         // vlan: VID of the received tag (0: priority tag)

@@ -102,6 +102,17 @@ uint32_t DatapathCommands::fdb_flush(const std::string& bridge) {
   });
 }
 
+bool DatapathCommands::set_neighbors(const std::string& bridge, std::shared_ptr<const dp::NeighborTable> t) {
+  std::shared_ptr<const dp::NeighborTable> old;
+  const bool ok = rt_.call([&](dp::Datapath& dp) -> bool {
+    dp::Bridge* b = dp.find_bridge(bridge);
+    if (!b) return false;
+    old = b->set_neighbors(std::move(t));
+    return true;
+  });
+  return ok;
+}
+
 namespace {
 
 // The port of a firewall zone (dp/firewall_install.h).

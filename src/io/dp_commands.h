@@ -12,6 +12,8 @@
 //   swap_backend   O(1)
 //   fdb_dump       O(FDB entries) copy (+ a remote lookup for tunnel ports)
 //   fdb_flush      O(FDB entries)
+//   set_neighbors  O(1) (the table is built on the control thread; the old
+//                  one is freed there too)
 //   counters       O(ports) copy
 //   metrics        O(ports + bridges) copy (+ O(learned remotes) per
 //                  remote_ip=flow tunnel whose remotes changed since)
@@ -193,6 +195,9 @@ class DatapathCommands {
   };
   std::vector<FdbRow> fdb_dump(const std::string& bridge);
   uint32_t fdb_flush(const std::string& bridge);  // how many entries went
+  // Gives a switch the addresses it answers ARP and ND for (dp/neighbors.h);
+  // false if there is no such bridge.
+  bool set_neighbors(const std::string& bridge, std::shared_ptr<const dp::NeighborTable> t);
   // Connections of the bridges' firewalls ("" = every bridge / port).
   std::vector<ConntrackRow> conntrack_dump(const std::string& bridge, const std::string& port);
   size_t conntrack_flush(const std::string& bridge, const std::string& port);  // how many went

@@ -80,6 +80,10 @@ struct TunnelConfig {
   // PortBackend::set_static_remote, not through the configuration.
 };
 
+// A tunnel that does not learn (its stations programmed from a store: a
+// cluster's) holds this many static remotes.
+inline constexpr uint32_t kProgrammedMaxStatic = 65536;
+
 class TunnelBackend;
 
 // The underlay path MTU to the remotes (the smallest route MTU; else the

@@ -184,6 +184,50 @@ kill -INT $TD; wait $TD 2>/dev/null || true
 [ "$(tcpdump -nn -r "$T/h3.pcap" 'udp[12:4] = 0x00006400' 2>/dev/null | wc -l)" = 0 ] || fail "blue's traffic reached h3, which has no blue port"
 [ "$(tcpdump -nn -r "$T/h3.pcap" 'udp[12:4] = 0x0000c800' 2>/dev/null | wc -l)" -ge 1 ] || fail "red's broadcast did not reach h3"
 log "across hosts: blue and red with the same addresses, pings within a network only; h3 sees no blue traffic"
+# ARP suppression: h1 answers b1's ARP for b2 (known: a binding) itself;
+# none of blue's ARP crosses the underlay, but an unknown target's does.
+arp_answered() {  # HOST: br-int's arp-suppress count of answered ARP requests
+  hctl $1 --format json pipeline br-int |
+    field "sum(s['counters'].get('arp_answered', 0) for b in d for s in b['ingress'] if s['name']=='arp-suppress')"
+}
+before=$(arp_answered h1)
+ip netns exec ${P}h1 tcpdump -i eth1 -nn -U -w "$T/h1.pcap" "udp port 4789" 2>"$T/h1.err" &
+TD=$!
+wait_for 20 "tcpdump on h1" grep -q "listening on" "$T/h1.err"
+ip -n ${P}b1 neigh flush all
+pings ${P}b1 10.0.0.12 || fail "b1 -> b2 with its neighbour cache flushed"
+ip netns exec ${P}b1 ping -c 1 -W 1 10.0.0.99 >/dev/null 2>&1 || true  # nobody: flooded
+sleep 0.5
+kill -INT $TD; wait $TD 2>/dev/null || true
+# Inner EtherType after UDP (8), VXLAN (8) and the inner MACs (12); inner ARP target at 38.
+tcpdump -nn -r "$T/h1.pcap" 'udp[28:2] = 0x0806' 2>/dev/null >"$T/arps"
+grep -q . "$T/arps" || fail "the ARP for an unknown address was not flooded over the underlay"
+[ "$(tcpdump -nn -r "$T/h1.pcap" 'udp[28:2] = 0x0806 and udp[54:4] = 0x0a00000c' 2>/dev/null | wc -l)" = 0 ] ||
+  { tcpdump -nn -r "$T/h1.pcap" 'udp[28:2] = 0x0806' 2>/dev/null; fail "b1's ARP for b2 (a known address) crossed the underlay"; }
+[ "$(tcpdump -nn -r "$T/h1.pcap" 'udp[28:2] = 0x0800' 2>/dev/null | wc -l)" -ge 1 ] || fail "b1's ping to b2 did not cross the underlay"
+[ "$(arp_answered h1)" -gt "$before" ] || fail "h1's arp-suppress did not count the answer"
+B1MAC=$(hctl h1 --format json ct list | field "[c['mac'] for c in d if c['name']=='${P}b1'][0]")
+B2MAC=$(hctl h2 --format json ct list | field "[c['mac'] for c in d if c['name']=='${P}b2'][0]")
+hctl h1 trace br-int in_port=ct-${P}b1 dl_src=$B1MAC,dl_dst=ff:ff:ff:ff:ff:ff,arp,arp_spa=10.0.0.11,arp_tpa=10.0.0.12 >"$T/trace"
+grep -q "ARP request for 10.0.0.12 (network blue, host h2) answered here: is at $B2MAC" "$T/trace" ||
+  { cat "$T/trace"; fail "trace does not show the ARP answered on h1"; }
+hctl h1 fdb-show br-int >"$T/fdb"
+grep -q "$B2MAC .*on h2 (10.96.0.2) via vx-cluster, network blue" "$T/fdb" || { cat "$T/fdb"; fail "fdb-show does not name h2 and blue"; }
+log "ARP suppression: b1's ARP for b2 answered on h1, never on the underlay; unknown targets flooded; trace and fdb-show say where"
+# A VM's NIC on a network (defined, not started): its address and binding
+# are the cluster's, the other hosts program its MAC; vm del frees both.
+hctl h3 vm add ${P}v1 --nic network=blue >"$T/out" || { cat "$T/out"; fail "vm add --nic network=blue"; }
+grep -q "vm ${P}v1: nic 0 is port .* on bridge br-int (mac .*, network blue, ip 10.0.0.1/24)" "$T/out" || { cat "$T/out"; fail "vm add's output"; }
+V1MAC=$(hctl h3 --format json vm show ${P}v1 | field "d['nics'][0]['mac']")
+ip netns exec ${P}st etcdctl --endpoints $URL get --prefix /kvnet/bindings/blue/h3/ --print-value-only | grep -q "\"owner\":\"vm ${P}v1 nic 0\"" ||
+  fail "the VM NIC's binding is not in the store"
+wait_for 10 "h1 has v1's station" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl fdb-show br-int | grep -q '$V1MAC .*on h3'"
+expect_error "a NIC on a network with a bridge" 1 "a NIC on a network meets br-int: leave out the bridge" \
+  hctl h3 vm add ${P}v2 --nic network=blue,bridge=br0
+hctl h3 vm del ${P}v1 >/dev/null || fail "vm del v1"
+[ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/ipam/blue/10.0.0.1 --keys-only)" ] || fail "v1's address stayed taken"
+wait_for 10 "h1 forgot v1's station" bash -c "! KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl fdb-show br-int | grep -q '$V1MAC'"
+log "a VM's NIC on blue: address claimed, binding published, programmed on h1; vm del frees both"
 # A host that dies: its stations leave the others' tables within TTL + 2 s.
 B2MAC=$(hctl h2 --format json ct list | field "[c['mac'] for c in d if c['name']=='${P}b2'][0]")
 kill -9 ${PIDS[h2]}

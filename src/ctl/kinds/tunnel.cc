@@ -126,6 +126,8 @@ class TunnelKind final : public PortKind {
     if (in.has("learning")) {
       c.learning = in.boolean("learning");
       if (!c.learning && !c.remote_flow) in.fail("learning", "learning=false needs remote_ip=flow (stations from static entries)");
+      // Programmed from a store (a cluster's): room for its stations.
+      if (!c.learning) c.max_static = io::kProgrammedMaxStatic;
     }
     return o;
   }

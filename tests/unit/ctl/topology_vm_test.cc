@@ -129,7 +129,7 @@ TEST(TopologyVms, UnknownKeysAreErrorsAtTheirLine) {
   std::string y = doc(replace(kVms, "    vcpus: 2\n", "    vcpus: 2\n    colour: red\n"));
   expect_error_at(y, "colour: red", "vm 'vm01': unknown key 'colour' in a vm (known: name, memory");
   y = doc(replace(kVms, "{bridge: br0, port: vnet1}", "{bridge: br0, port: vnet1, vlan: 10}"));
-  expect_error_at(y, "vlan: 10", "vm 'vm02': unknown key 'vlan' in a NIC (known: bridge, port, mac, ip, gw, qbr)");
+  expect_error_at(y, "vlan: 10", "vm 'vm02': unknown key 'vlan' in a NIC (known: bridge, port, mac, ip, gw, qbr, network)");
   y = doc("vm:\n  - {name: vm01}\n");
   expect_error_at(y, "vm:", "unknown key 'vm' in the topology");
 }

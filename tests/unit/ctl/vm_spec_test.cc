@@ -309,7 +309,7 @@ TEST(NicArg, OnlyTheBridgeIsNeeded) {
   EXPECT_EQ(r->nic.port, "");  // derived by whoever adds the VM
   EXPECT_EQ(r->nic.mac, "");
   EXPECT_FALSE(r->nic.qbr);
-  EXPECT_EQ(nic_error("port=vnet0"), "--nic 'port=vnet0': needs bridge=BR");
+  EXPECT_EQ(nic_error("port=vnet0"), "--nic 'port=vnet0': needs bridge=BR or network=NET");
   EXPECT_EQ(nic_error(""), "--nic '': '' is not KEY=VALUE");
 }
 

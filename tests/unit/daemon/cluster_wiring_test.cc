@@ -47,13 +47,11 @@ TEST(ClusterWiring, ALocalVlanPerNetworkAndOneTunnelMappingThem) {
   EXPECT_EQ(cfg.local.str(), "10.96.0.1");
   auto v = validate(t);
   EXPECT_TRUE(v) << v.error().message;
-  // red's last container goes: its VLAN leaves the map (and its static entries go).
-  t.find_bridge(kIntegrationBridge)->fdb.push_back({2, 0x020000000099, kClusterTunnel, {}, "10.96.0.2"});
+  // red's last container goes: its VLAN leaves the map.
   std::erase_if(t.containers, [](const ContainerSpec& c) { return c.name == "b"; });
   std::erase_if(t.find_bridge(kIntegrationBridge)->ports, [](const PortSpec& p) { return p.name == "ct-b"; });
   ASSERT_TRUE(unwire_unused(t, "10.96.0.1"));
   EXPECT_EQ(tunnel_map(t), (std::map<uint16_t, uint32_t>{{1, 100}}));
-  EXPECT_TRUE(t.find_bridge(kIntegrationBridge)->fdb.empty());
   // A network new here takes the lowest free VLAN again.
   add_container(t, red, "d");
   EXPECT_EQ(local_vlans(t).at("red"), 2);
@@ -86,22 +84,60 @@ TEST(ClusterWiring, RemoteStationsComeFromBindingsOfHostsThatAreUp) {
              {"/kvnet/bindings/blue/h3/ct-c", bind("blue", "h3", "ct-c", "02:00:00:00:00:0c"), 5, 5, 1, 0},
              {"/kvnet/bindings/red/h2/ct-d", bind("red", "h2", "ct-d", "02:00:00:00:00:0d"), 6, 6, 1, 0}};
   ASSERT_TRUE(st.reset(all).rejected.empty());
-  ASSERT_TRUE(program_remotes(t, st, "h1"));
-  const auto& fdb = t.find_bridge(kIntegrationBridge)->fdb;
-  ASSERT_EQ(fdb.size(), 1u) << "only h2's station of blue: h1 is this host, h3 is down, red is not carried here";
-  EXPECT_EQ(fdb[0].mac, 0x02000000000bULL);
-  EXPECT_EQ(fdb[0].vlan, 1);
-  EXPECT_EQ(fdb[0].port, kClusterTunnel);
-  EXPECT_EQ(fdb[0].remote_ip, "10.96.0.2");
-  EXPECT_FALSE(program_remotes(t, st, "h1")) << "nothing to change the second time";
-  auto v = validate(t);
-  EXPECT_TRUE(v) << v.error().message;
+  RemoteEntries r = remote_entries(t, st, "h1");
+  ASSERT_EQ(r.size(), 1u) << "only h2's station of blue: h1 is this host, h3 is down, red is not carried here";
+  EXPECT_EQ(r.begin()->first, std::make_pair(uint16_t{1}, uint64_t{0x02000000000bULL}));
+  EXPECT_EQ(r.begin()->second, "10.96.0.2");
+  // ARP suppression answers for every address of blue known up: h1's own and h2's.
+  auto n = neighbor_entries(t, st, "h1");
+  ASSERT_EQ(n.size(), 2u);
+  EXPECT_EQ(n[0], (NeighborEntry{1, "10.0.0.9", "02:00:00:00:00:0a", "network blue, host h1"}));
+  EXPECT_EQ(n[1], (NeighborEntry{1, "10.0.0.9", "02:00:00:00:00:0b", "network blue, host h2"}));
   // h2 goes down: its station goes.
   cluster::WatchMessage down;
   down.events.push_back({true, cluster::KeyValue{"/kvnet/hosts/h2", "", 0, 10, 0, 0}});
   st.apply(down);
-  ASSERT_TRUE(program_remotes(t, st, "h1"));
-  EXPECT_TRUE(t.find_bridge(kIntegrationBridge)->fdb.empty());
+  EXPECT_TRUE(remote_entries(t, st, "h1").empty());
+}
+
+TEST(ClusterWiring, AMovedMacIsWhereItsHighestSequenceIs) {
+  Topology t;
+  add_container(t, {.name = "blue", .vni = 100}, "a");
+  cluster::ClusterState st;
+  cluster::RangeResult all;
+  all.revision = 9;
+  auto host = [](const std::string& n, const std::string& ip) {
+    return cluster::HostRecord{.name = n, .underlay_ip = ip}.to_json().dump();
+  };
+  auto bind = [](const std::string& h, int64_t seq) {
+    return cluster::BindingRecord{"blue", h, "vm-x", "02:00:00:00:00:77", {"10.0.0.7/24"}, "vm x nic 0", seq}
+        .to_json()
+        .dump();
+  };
+  all.kvs = {{"/kvnet/hosts/h1", host("h1", "10.96.0.1"), 1, 1, 1, 0},
+             {"/kvnet/hosts/h2", host("h2", "10.96.0.2"), 2, 2, 1, 0},
+             {"/kvnet/hosts/h3", host("h3", "10.96.0.3"), 3, 3, 1, 0},
+             {"/kvnet/bindings/blue/h2/vm-x", bind("h2", 1), 4, 4, 1, 0},
+             {"/kvnet/bindings/blue/h3/vm-x", bind("h3", 2), 5, 5, 1, 0}};
+  ASSERT_TRUE(st.reset(all).rejected.empty());
+  EXPECT_EQ(next_seq(st, "blue", "02:00:00:00:00:77"), 3);
+  EXPECT_EQ(next_seq(st, "blue", "02:00:00:00:00:78"), 1);
+  EXPECT_EQ(next_seq(st, "red", "02:00:00:00:00:77"), 1);
+  auto r = remote_entries(t, st, "h1");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r.begin()->second, "10.96.0.3") << "seq 2 on h3 beats seq 1 on h2";
+  auto n = neighbor_entries(t, st, "h1");
+  ASSERT_EQ(n.size(), 1u);
+  EXPECT_EQ(n[0].label, "network blue, host h3");
+  // h3 goes down: the MAC is where it was before.
+  cluster::WatchMessage down;
+  down.events.push_back({true, cluster::KeyValue{"/kvnet/hosts/h3", "", 0, 10, 0, 0}});
+  st.apply(down);
+  r = remote_entries(t, st, "h1");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r.begin()->second, "10.96.0.2");
+  // A winner on this host: no remote entry for the MAC.
+  EXPECT_TRUE(remote_entries(t, st, "h2").empty());
 }
 
 TEST(ClusterWiring, AContainersNetworkSurvivesYaml) {

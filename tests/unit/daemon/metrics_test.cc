@@ -94,6 +94,23 @@ MetricsSnapshot sample_snapshot() {
   s.detached = {"vx0"};
   s.vms = {{"vm1", VmState::kRunning}};
   s.containers = 1;
+  MetricsSnapshot::Cluster cl;
+  cl.round_trips = 40;
+  cl.errors = 2;
+  cl.resyncs = 1;
+  cl.watch_revision = 17;
+  cl.applied_revision = 16;
+  cl.hosts_up = 2;
+  cl.hosts_down = 1;
+  cl.bindings = 9;
+  cl.remote_stations = 6;
+  cl.arp_entries = 9;
+  cl.joined = cl.connected = true;
+  cl.lag_bounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+  cl.lag_buckets = {1, 3, 3, 3, 3, 3, 3, 3, 3, 3};
+  cl.lag_count = 3;
+  cl.lag_sum = 0.009;
+  s.cluster = cl;
   s.version = "0.1.0";
   s.process = read_process_stats();
   return s;
@@ -130,6 +147,17 @@ TEST(Metrics, KvnetdsMetricsFromASnapshot) {
   EXPECT_TRUE(has_line(t, "kvnet_datapath_loop_seconds_count 2"));
   EXPECT_NE(t.find("\nprocess_resident_memory_bytes "), std::string::npos);
   EXPECT_TRUE(t.ends_with("\n"));
+  EXPECT_TRUE(has_line(t, "kvnet_cluster_store_round_trips_total 40"));
+  EXPECT_TRUE(has_line(t, "kvnet_cluster_store_errors_total 2"));
+  EXPECT_TRUE(has_line(t, "kvnet_cluster_revision{of=\"applied\"} 16"));
+  EXPECT_TRUE(has_line(t, "kvnet_cluster_remote_hosts{state=\"down\"} 1"));
+  EXPECT_TRUE(has_line(t, "kvnet_cluster_bindings 9"));
+  EXPECT_TRUE(has_line(t, "kvnet_cluster_remote_stations 6"));
+  EXPECT_TRUE(has_line(t, "kvnet_cluster_watch_lag_seconds_bucket{le=\"0.005\"} 3"));
+  EXPECT_TRUE(has_line(t, "kvnet_cluster_watch_lag_seconds_count 3"));
+  MetricsSnapshot standalone = sample_snapshot();
+  standalone.cluster.reset();
+  EXPECT_EQ(render_metrics(standalone).find("kvnet_cluster_"), std::string::npos);
 }
 
 TEST(Metrics, TheProcessKnowsItself) {
