@@ -23,7 +23,7 @@
 #     NET --mac M` on one real host (in turn), until M is programmed on every
 #     other real host. "Programmed" is kvnetd's own log line "cluster:
 #     programmed from the store (revision N): + fdb br-int V M vx-cluster ...",
-#     written once the change is applied to the datapath and stored; its
+#     written once the datapath has the change; its
 #     timestamp (ms) against the wall clock read just before kvnetctl starts.
 #     No polling in the measurement: the logs are read (every 5 ms, without
 #     forking) only to know when to go on. Then `ct del C`, and the same for
@@ -32,9 +32,9 @@
 #     binding gets a new MAC (the same keys rewritten); the kvnetd started
 #     again; the time from its start until it has logged the programming of
 #     the store's revision (its full read) and br-int holds every new MAC.
-#     What that includes: kvnetd's start, its restore from SQLite (with the
-#     old entries), the full read of the store, and the replacement of every
-#     entry through the change path.
+#     What that includes: kvnetd's start, its restore from SQLite (its own
+#     configuration: the stations come from the store, never from there), the
+#     full read of the store, and every entry given to the datapath.
 #  c) kvnetd's resident memory (VmRSS) and CPU time (utime + stime) on each
 #     real host before and after the load was programmed, per 1,000 remote
 #     bindings.
@@ -679,7 +679,7 @@ say "   ct del -> MAC gone from all other hosts: p50 $(j del.p50_ms) ms, p99 $(j
 say "b) resync of $V ($NB bindings changed while it was away): $(j resync_s) s from its start to the store programmed (target < 2 s)"
 say "   its log, s after its start: first line $(j resync_steps_s.first_log), restored from SQLite $(j resync_steps_s.restored_from_sqlite), published $(j resync_steps_s.published), the store's full read delivered $(j resync_steps_s.full_read_delivered), programmed $(j resync_steps_s.programmed)"
 say "   it holds $RS_N of $NB new MACs ($RS_R with a remote), $RS_OLD old ones"
-say "   includes: kvnetd's start, restore from SQLite (with the $NB old entries), the full read of the store, $NB entries replaced through the change path"
+say "   includes: kvnetd's start, restore of its own configuration from SQLite, the full read of the store, $NB entries given to the datapath"
 say "c) kvnetd per 1,000 remote bindings: RSS +$(j per_1000_bindings.rss_kib_median) KiB (median of $REAL hosts, $(j per_1000_bindings.rss_kib_min)-$(j per_1000_bindings.rss_kib_max)), CPU $(j per_1000_bindings.cpu_ms_median) ms ($(j per_1000_bindings.cpu_ms_min)-$(j per_1000_bindings.cpu_ms_max)); etcd RSS $((ETCD_RSS0 / 1024)) -> $((ETCD_RSS1 / 1024)) MiB"
 say "d) etcd revisions per ct add --network: $(j revisions.per_add), per ct del: $(j revisions.per_del), plus registrations (hosts/ + members/) $(j revisions.registrations_per_op) per op; all revisions / op: $(j revisions.total_per_op) ($(j revisions.by_kind))"
 RSYNC=$(j resync_s)

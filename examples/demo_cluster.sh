@@ -29,7 +29,7 @@ HOSTS=(host1 host2 host3)
 NS=(underlay store host1 host2 host3 blue1 blue2 blue3 red1 red2 red3)
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 on() { local h=$1; shift; KVNET_SOCKET="$WORK/$h.sock" "$K" "$@"; }
-show() { echo "\$ kvnetctl $*  # on $1"; on "$@"; }
+show() { echo "\$ kvnetctl ${*:2}  # on $1"; on "$@"; }
 wait_until() {  # SECONDS WHAT CMD...: polls CMD every 0.1 s
   local n=$(($1 * 10)) what=$2
   shift 2

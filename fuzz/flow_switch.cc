@@ -4,8 +4,9 @@
 // mode (access, trunk, hybrid, native-tagged, native-untagged, dot1q-tunnel
 // with and without cvlans, priority_tags), MTUs from 68 to 9000, ports that
 // take offloaded frames and ports that need them finished in software, a
-// small FDB (16 entries, 60 s aging) with a static entry, and a patch pair to
-// a learning bridge `lb`.
+// small FDB (16 entries, 60 s aging) with a static entry, a neighbour table
+// (ARP/ND suppression, dp/neighbors.h: 10.0.0.2 and fd00::2 in VLANs 10, 20
+// and 100), and a patch pair to a learning bridge `lb`.
 //
 // The input is a sequence of records, each one frame:
 //   byte 0   bits 0-4: ingress port (modulo the port count)
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "dp/datapath.h"
+#include "dp/neighbors.h"
 #include "fuzz_check.h"
 #include "net/frame.h"
 #include "net/headers.h"
@@ -125,6 +127,14 @@ struct World {
     port(lb, "l2", {}, 9000, true);
 
     sw.fdb()->add_static(10, 0x020000000001, ports[0]->id);
+    auto nt = std::make_shared<dp::NeighborTable>();
+    const uint8_t v4[4] = {10, 0, 0, 2};
+    const uint8_t v6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+    for (uint16_t v : {10, 20, 100}) {
+      nt->add(v, v4, 4, net::Mac::from_u64(0x020000000002), "fuzz");
+      nt->add(v, v6, 16, net::Mac::from_u64(0x020000000002), "fuzz");
+    }
+    sw.set_neighbors(std::move(nt));
     lb.fdb()->add_static(0, 0x020000000002, ports.back()->id);
     pool_size = dp.pool().available();
   }
