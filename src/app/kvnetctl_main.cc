@@ -81,6 +81,7 @@ void print_show(const json& r, const Args&) {
         for (const char* k : {"allowed", "tagged", "untagged"})
           if (p.contains(k)) std::cout << "  " << k << ": " << str(p, k);
         if (p.value("vlan_default", false)) std::cout << "  (default)";
+        if (p.contains("network")) std::cout << "  network: " << str(p, "network");
         std::cout << "\n";
       }
       if (p.contains("error")) std::cout << "            error: \"" << str(p, "error") << "\"\n";
@@ -104,6 +105,7 @@ void print_show(const json& r, const Args&) {
     std::cout << "    Container " << str(c, "name") << "\n        bridge: " << str(c, "bridge") << "  port: " << str(c, "port");
     if (!str(c, "ip").empty()) std::cout << "  ip: " << str(c, "ip");
     if (!str(c, "gw").empty()) std::cout << "  gw: " << str(c, "gw");
+    if (!str(c, "network").empty()) std::cout << "  network: " << str(c, "network");
     std::cout << "\n";
   }
 }

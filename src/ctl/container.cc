@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "base/text.h"
 #include "ctl/document.h"
 #include "ctl/objects.h"
 #include "ctl/plan.h"
@@ -16,13 +17,15 @@ ContainerSpec read_container(DocReader& r, const YAML::Node& n) {
   ContainerSpec c;
   c.loc = loc_of(n);
   c.name = r.named_object(n, "container", {"name", "bridge", "port", "ip", "gw", "mac", "network"});
-  if (!n["bridge"] || !n["port"]) r.fail(n, "a container needs 'bridge' and 'port'");
-  c.bridge = r.scalar(n["bridge"], "bridge");
-  c.port = r.scalar(n["port"], "port");
+  if (n["network"]) c.network = r.scalar(n["network"], "network");
+  // On a cluster network, br-int and the port `ct add --network` would make
+  // are the defaults (kvnetd wires them).
+  if (c.network.empty() && (!n["bridge"] || !n["port"])) r.fail(n, "a container needs 'bridge' and 'port'");
+  c.bridge = n["bridge"] ? r.scalar(n["bridge"], "bridge") : std::string(kClusterBridge);
+  c.port = n["port"] ? r.scalar(n["port"], "port") : utf8_prefix("ct-" + c.name, 15);
   if (n["ip"]) c.ip = r.scalar(n["ip"], "ip");
   if (n["gw"]) c.gw = r.scalar(n["gw"], "gw");
   if (n["mac"]) c.mac = r.scalar(n["mac"], "mac");
-  if (n["network"]) c.network = r.scalar(n["network"], "network");
   std::string key;
   if (auto s = check_container(c, &key); !s) r.fail_check(n[key], s.error().message);
   return c;
@@ -71,6 +74,8 @@ class ContainerObjects final : public ObjectType {
       if (auto s = check_container(ct); !s) c.fail(ct.loc, "", s.error().message);
       if (!names.insert(ct.name).second) c.fail(ct.loc, "", "duplicate container name '" + ct.name + "'");
       const BridgeSpec* b = t.find_bridge(ct.bridge);
+      // A document's container on a cluster network: kvnetd's apply wires br-int.
+      if (!b && !ct.network.empty() && ct.bridge == kClusterBridge) continue;
       if (!b) c.fail(ct.loc, ctx, "bridge '" + ct.bridge + "' does not exist");
       const PortSpec* p = b->find_port(ct.port);
       if (!p) c.fail(ct.loc, ctx, "port '" + ct.port + "' is not a port of bridge '" + ct.bridge + "'");
@@ -153,8 +158,15 @@ Status check_container(const ContainerSpec& c, std::string* key) {
     return Error{"container '" + c.name + "': " + what};
   };
   if (auto s = check_name(c.name); !s) return fail("name", s.error().message);
-  if (auto s = check_container_ip(c.ip, ""); !s) return fail("ip", s.error().message);
-  if (auto s = check_container_ip(c.ip, c.gw); !s) return fail("gw", s.error().message);
+  // On a network, an address may come without its length: the subnet's
+  // (kvnetd claims it, docs/cluster.md).
+  const bool plain = !c.network.empty() && c.ip.find('/') == std::string::npos && !c.ip.empty() && c.ip != "dhcp";
+  if (plain) {
+    if (auto s = check_ip(c.ip); !s) return fail("ip", s.error().message);
+  } else if (auto s = check_container_ip(c.ip, ""); !s) {
+    return fail("ip", s.error().message);
+  }
+  if (auto s = check_container_ip(plain ? "" : c.ip, c.gw); !s) return fail("gw", s.error().message);
   if (!c.mac.empty()) {
     auto m = net::Mac::parse(c.mac);
     if (!m) return fail("mac", "mac '" + c.mac + "' is not a MAC address (aa:bb:cc:dd:ee:ff)");

@@ -7,7 +7,7 @@
 //
 //   containers:
 //     - {name: web, bridge: br-int, port: ct-web, ip: 10.0.0.2/24, gw: 10.0.0.1, mac: "52:54:00:00:00:02"}
-//     - {name: db, bridge: br-int, port: ct-db, ip: 10.0.0.3/24, network: blue}   # in a cluster
+//     - {name: db, network: blue}   # in a cluster: on br-int, port ct-db, its address allocated
 //
 // Thread-safety: plain data and pure functions.
 #pragma once
@@ -21,6 +21,9 @@ namespace kvnet::ctl {
 
 class ObjectType;
 struct Topology;
+
+// The integration bridge a cluster's networks meet on (docs/cluster.md).
+inline constexpr const char* kClusterBridge = "br-int";
 
 struct ContainerSpec {
   std::string name;

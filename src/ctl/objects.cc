@@ -5,6 +5,7 @@
 #include "ctl/container.h"
 #include "ctl/gateway_spec.h"
 #include "ctl/mirror_spec.h"
+#include "ctl/network.h"
 #include "ctl/security.h"
 #include "ctl/vm_spec.h"
 
@@ -12,7 +13,7 @@ namespace kvnet::ctl {
 
 std::span<const ObjectType* const> object_types() {
   static const ObjectType* const kTypes[] = {
-      &bridge_type(), &mirror_type(), &container_type(), &sg_type(), &vm_type(), &gateway_type(),
+      &bridge_type(), &mirror_type(), &network_type(), &container_type(), &sg_type(), &vm_type(), &gateway_type(),
   };
   return kTypes;
 }

@@ -7,6 +7,24 @@
 
 namespace kvnet::daemon {
 
+Result<int64_t> create_network(ClusterHost& host, const cluster::NetworkRecord& n) {
+  const std::string& prefix = host.options().prefix;
+  const std::string nk = cluster::network_key(n.name, prefix), vk = cluster::vni_key(n.vni, prefix);
+  auto t = host.client().txn({cluster::Compare::absent(nk), cluster::Compare::absent(vk)},
+                             {cluster::TxnOp::put(nk, n.to_json().dump()), cluster::TxnOp::put(vk, n.name)},
+                             {cluster::TxnOp::get(nk), cluster::TxnOp::get(vk)});
+  if (!t) return t.error();
+  if (t->succeeded) return t->revision;
+  if (t->ranges.size() == 2 && !t->ranges[0].kvs.empty()) {
+    auto old = cluster::parse_network(nk, t->ranges[0].kvs[0].value);
+    return Error{"network '" + n.name + "' already exists" + (old ? " (VNI " + std::to_string(old->vni) + ")" : "")};
+  }
+  if (t->ranges.size() == 2 && !t->ranges[1].kvs.empty())
+    return Error{"network '" + n.name + "': VNI " + std::to_string(n.vni) + " is taken by network '" +
+                 t->ranges[1].kvs[0].value + "'"};
+  return Error{"network '" + n.name + "': the store changed meanwhile: try again"};
+}
+
 Result<cluster::NetworkRecord> fetch_network(ClusterHost& c, const std::string& name) {
   auto got = c.client().get(cluster::network_key(name, c.options().prefix));
   if (!got) return got.error();

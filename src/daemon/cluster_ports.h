@@ -33,6 +33,12 @@ struct NetworkPort {
   std::string owner;  // "container web", "vm v1 nic 0"
 };
 
+// Creates `n` in the store if neither its name nor its VNI is taken (one
+// transaction: of hosts racing, exactly one wins). Returns the revision
+// written; errors name what is taken ("network 'blue' already exists (VNI
+// 100)", "network 'red': VNI 100 is taken by network 'blue'").
+Result<int64_t> create_network(ClusterHost& c, const cluster::NetworkRecord& n);
+
 // The network's record, as the store has it now ("network 'x' does not
 // exist (network add)" if it has none).
 Result<cluster::NetworkRecord> fetch_network(ClusterHost& c, const std::string& name);

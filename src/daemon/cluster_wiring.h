@@ -26,7 +26,7 @@
 
 namespace kvnet::daemon {
 
-inline constexpr const char* kIntegrationBridge = "br-int";
+inline constexpr const char* kIntegrationBridge = ctl::kClusterBridge;
 inline constexpr const char* kClusterTunnel = "vx-cluster";
 inline constexpr uint32_t kIntegrationMacTable = 65536;  // br-int's mac_table_size
 

@@ -9,6 +9,7 @@
 #include "ctl/gateway_spec.h"
 #include "base/log.h"
 #include "daemon/cluster_host.h"
+#include "daemon/cluster_ports.h"
 #include "daemon/cluster_wiring.h"
 #include "daemon/service.h"
 #include "daemon/service_args.h"
@@ -72,28 +73,11 @@ Result<json> ClusterVerbs::network_add(const Args& a) {
     n.mtu = static_cast<uint32_t>(mtu);
   }
   if (auto s = cluster::check_network(n); !s) return s.error();
-  const std::string& prefix = cluster_->options().prefix;
-  const std::string nk = cluster::network_key(n.name, prefix), vk = cluster::vni_key(n.vni, prefix);
-  auto& c = cluster_->client();
-  // Name and VNI unique cluster-wide: one transaction, only if neither is taken.
-  auto t = c.txn({cluster::Compare::absent(nk), cluster::Compare::absent(vk)},
-                 {cluster::TxnOp::put(nk, n.to_json().dump()), cluster::TxnOp::put(vk, n.name)},
-                 {cluster::TxnOp::get(nk), cluster::TxnOp::get(vk)});
-  if (!t) return t.error();
-  if (!t->succeeded) {
-    if (t->ranges.size() == 2 && !t->ranges[0].kvs.empty()) {
-      auto old = cluster::parse_network(nk, t->ranges[0].kvs[0].value);
-      return Error{"network '" + n.name + "' already exists" + (old ? " (VNI " + std::to_string(old->vni) + ")" : "")};
-    }
-    if (t->ranges.size() == 2 && !t->ranges[1].kvs.empty())
-      return Error{"network '" + n.name + "': VNI " + std::to_string(n.vni) + " is taken by network '" +
-                   t->ranges[1].kvs[0].value + "'"};
-    return Error{"network '" + n.name + "': the store changed meanwhile: try again"};
-  }
+  TRY(revision, create_network(*cluster_, n));
   std::string line = "+ network " + n.name + " vni " + std::to_string(n.vni);
   if (!n.subnet.empty()) line += " subnet " + n.subnet;
   line += " mtu " + std::to_string(n.mtu);
-  return json{{"changed", true}, {"changes", {line}}, {"network", network_json(n)}, {"revision", t->revision}};
+  return json{{"changed", true}, {"changes", {line}}, {"network", network_json(n)}, {"revision", revision}};
 }
 
 Result<json> ClusterVerbs::network_del(const Args& a) {

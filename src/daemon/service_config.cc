@@ -4,6 +4,11 @@
 #include "ctl/kinds/patch.h"
 #include "ctl/mtu.h"
 #include "ctl/warnings.h"
+#include "ctl/container.h"
+#include "ctl/network.h"
+#include "daemon/cluster_host.h"
+#include "daemon/cluster_ports.h"
+#include "daemon/cluster_wiring.h"
 #include "daemon/service_args.h"
 #include "daemon/verbs.h"
 
@@ -20,13 +25,122 @@ class ConfigVerbs : VerbContext {
   Result<json> show(const Args& a);
   Result<json> apply_file(const Args& a);
   Result<json> export_yaml(const Args& a);
+
+ private:
+  // The cluster's part of an apply (docs/cluster.md): the file's networks
+  // created in the store; its containers on networks wired on br-int, their
+  // addresses claimed (new ones) or kept (those `cur_` has); what is to be
+  // bound after the commit and unbound before it. Claims made are released
+  // by the caller if the apply does not go through.
+  struct ClusterApply {
+    std::vector<NetworkPort> bind, unbind, claimed;
+    std::vector<std::string> lines;  // "+ network blue vni 100 ..." (the store's changes)
+  };
+  Status cluster_apply(Topology& next, bool dry_run, ClusterApply& ca);
+  void release(const ClusterApply& ca);
 };
+
+Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca) {
+  const std::vector<NetworkSpec> declared = declared_networks(next);
+  bool on_networks = false;
+  for (const auto& c : next.containers) on_networks |= !c.network.empty();
+  if (!cluster_) {
+    if (!declared.empty())
+      return Error{"network '" + declared[0].name +
+                   "': networks are cluster-wide: this kvnetd is standalone (start it with --cluster URL)"};
+    for (const auto& c : next.containers)
+      if (!c.network.empty() && !find_container(cur_, c.name))
+        return Error{"container '" + c.name + "': network '" + c.network +
+                     "': networks are cluster-wide: this kvnetd is standalone (start it with --cluster URL)"};
+    return Ok{};
+  }
+  // The networks: created where the store lacks them; one it has must match.
+  std::map<std::string, cluster::NetworkRecord> nets;
+  for (const auto& d : declared) {
+    cluster::NetworkRecord n{d.name, d.vni, d.subnet, d.mtu};
+    nets[n.name] = n;
+    if (dry_run) continue;
+    auto made = create_network(*cluster_, n);
+    if (made) {
+      ca.lines.push_back("+ network " + n.name + " vni " + std::to_string(n.vni) +
+                         (n.subnet.empty() ? "" : " subnet " + n.subnet) + " mtu " + std::to_string(n.mtu));
+      continue;
+    }
+    auto have = fetch_network(*cluster_, n.name);
+    if (!have) return made.error();  // a VNI taken by another network, or the store unreachable
+    if (!(*have == n)) {
+      auto show = [](const cluster::NetworkRecord& x) {
+        return "VNI " + std::to_string(x.vni) + ", subnet " + (x.subnet.empty() ? "none" : x.subnet) + ", mtu " +
+               std::to_string(x.mtu);
+      };
+      return Error{"network '" + n.name + "' exists in the cluster with " + show(*have) + "; the file says " +
+                   show(n) + " (network del it first, or write it as it is)"};
+    }
+  }
+  if (!on_networks && !cur_.find_bridge(kIntegrationBridge)) return Ok{};
+  // br-int is the cluster's: a file that does not list it keeps it.
+  if (!next.find_bridge(kIntegrationBridge))
+    if (const BridgeSpec* b = cur_.find_bridge(kIntegrationBridge)) next.bridges.push_back(*b);
+  const std::string& underlay = cluster_->options().underlay_ip;
+  auto same_place = [](const ContainerSpec& a, const ContainerSpec& b) {
+    return a.network == b.network && a.bridge == b.bridge && a.port == b.port && a.mac == b.mac;
+  };
+  for (auto& c : next.containers) {
+    if (c.network.empty()) continue;
+    const ContainerSpec* old = find_container(cur_, c.name);
+    if (old && same_place(*old, c) && (c.ip.empty() || c.ip == old->ip)) {
+      c.ip = old->ip;  // as it is: its address and binding stay
+      continue;
+    }
+    const std::string ctx = "container '" + c.name + "': ";
+    if (c.ip == "dhcp") return Error{ctx + "a network's addresses are allocated cluster-wide: leave out ip=dhcp"};
+    cluster::NetworkRecord net;
+    if (auto it = nets.find(c.network); it != nets.end() && dry_run) {
+      net = it->second;
+    } else {
+      auto got = fetch_network(*cluster_, c.network);
+      if (!got) return Error{ctx + got.error().message};
+      net = *got;
+    }
+    auto vlan = wire_network(next, net, underlay);
+    if (!vlan) return Error{ctx + vlan.error().message};
+    BridgeSpec& br = *next.find_bridge(kIntegrationBridge);
+    if (!br.find_port(c.port)) {
+      auto p = make_port(br, c.port, {{"vlan_mode", "access"}, {"pvid", std::to_string(*vlan)}}, &warnings_);
+      if (!p) return Error{ctx + p.error().message};
+      br.ports.push_back(std::move(*p));
+    }
+    if (dry_run) continue;
+    auto addr = claim_port_address(*cluster_, net, c.ip, c.port);
+    if (!addr) return Error{ctx + addr.error().message};
+    c.ip = *addr;
+    NetworkPort np{c.network, c.port, container_mac(c), c.ip, "container " + c.name};
+    ca.claimed.push_back(np);
+    ca.bind.push_back(np);
+  }
+  // Containers on networks that go (or move): unbound before the commit.
+  for (const auto& o : cur_.containers) {
+    if (o.network.empty()) continue;
+    const ContainerSpec* n = find_container(next, o.name);
+    if (n && same_place(o, *n) && n->ip == o.ip) continue;
+    ca.unbind.push_back({o.network, o.port, container_mac(o), o.ip, "container " + o.name});
+  }
+  return unwire_unused(next, underlay);
+}
+
+void ConfigVerbs::release(const ClusterApply& ca) {
+  for (const auto& p : ca.claimed) release_port_address(*cluster_, p.network, p.ip, p.port);
+}
 
 Result<json> ConfigVerbs::ping(const Args&) { return json{{"version", "0.1.0"}}; }
 
 Result<json> ConfigVerbs::show(const Args&) {
   json bridges = json::array();
   const auto mtus = ctl::bridge_mtus(cur_);  // what each bridge carries (ctl/mtu.h: tunnels measured)
+  // In a cluster, br-int's local VLANs are networks: named beside them.
+  std::map<uint16_t, std::string> networks;
+  if (cluster_)
+    for (const auto& [n, v] : local_vlans(cur_)) networks[v] = n;
   for (const auto& b : cur_.bridges) {
     json ports = json::array();
     for (const auto& p : b.ports) {
@@ -43,6 +157,8 @@ Result<json> ConfigVerbs::show(const Args&) {
         // kvnet's default (documented): an access port of VLAN 1, as a
         // physical switch's port and a Linux bridge port (OVS: a trunk of all).
         j["vlan_default"] = p.vlan.mode == dp::VlanMode::kAccess && p.vlan.pvid == 1;
+        if (b.name == kIntegrationBridge && p.vlan.mode == dp::VlanMode::kAccess)
+          if (auto it = networks.find(p.vlan.pvid); it != networks.end()) j["network"] = it->second;
       }
       if (const auto* o = p.as<PatchOptions>()) {
         const BridgeSpec* pb = cur_.find_bridge(o->peer_bridge);
@@ -74,7 +190,7 @@ Result<json> ConfigVerbs::show(const Args&) {
   for (const auto& c : cur_.containers) {
     const uint32_t m = ctl::endpoint_mtu(cur_, c.port, mtus);
     cts.push_back({{"name", c.name}, {"bridge", c.bridge}, {"port", c.port}, {"ip", c.ip}, {"gw", c.gw},
-                   {"mtu", m ? m : dp::kDefaultMtu}});
+                   {"network", c.network}, {"mtu", m ? m : dp::kDefaultMtu}});
   }
   return json{{"db", store_path()}, {"bridges", bridges}, {"containers", cts}};
 }
@@ -88,7 +204,24 @@ Result<json> ConfigVerbs::apply_file(const Args& a) {
   TRY(next, parse_document(yaml, file.empty() ? "<apply>" : file, base.empty() ? "/" : base, host));
   // A section the file leaves out is not managed by it.
   ctl::keep_unlisted_sections(cur_, next);
-  if (auto s = validate(next); !s) return s.error();
+  ClusterApply ca;
+  if (auto s = cluster_apply(next, dry_run, ca); !s) {
+    if (cluster_) release(ca);
+    return s.error();
+  }
+  auto with_store_lines = [&](json j) {
+    if (!ca.lines.empty()) {
+      json all = ca.lines;
+      for (const auto& l : j["changes"]) all.push_back(l);
+      j["changes"] = all;
+      j["changed"] = true;
+    }
+    return j;
+  };
+  if (auto s = validate(next); !s) {
+    if (cluster_) release(ca);
+    return s.error();
+  }
   next.file.clear();
   if (dry_run) {
     const ctl::Plan p = plan(cur_, next);
@@ -98,7 +231,40 @@ Result<json> ConfigVerbs::apply_file(const Args& a) {
     j["dry_run"] = true;
     return j;
   }
-  return commit_json(next);
+  if (!cluster_) return commit_json(next);
+  // Bindings that go leave the store first; those that come, after the
+  // commit. Each step is undone if a later one fails.
+  std::vector<NetworkPort> unbound;
+  auto put_back = [&] {
+    for (const auto& u : unbound) {
+      if (auto net = fetch_network(*cluster_, u.network); net) (void)claim_port_address(*cluster_, *net, u.ip, u.port);
+      (void)bind_port(*cluster_, u);
+    }
+  };
+  for (const auto& u : ca.unbind) {
+    if (auto s = unbind_port(*cluster_, u); !s) {
+      put_back();
+      release(ca);
+      return Error{u.owner + ": " + s.error().message};
+    }
+    unbound.push_back(u);
+  }
+  const Topology before = cur_;
+  auto r = commit_json(next);
+  if (!r) {
+    put_back();
+    release(ca);
+    return r;
+  }
+  for (size_t i = 0; i < ca.bind.size(); ++i)
+    if (auto s = bind_port(*cluster_, ca.bind[i]); !s) {
+      for (size_t j = 0; j < i; ++j) (void)unbind_port(*cluster_, ca.bind[j]);
+      (void)commit(before);
+      put_back();
+      release(ca);
+      return Error{ca.bind[i].owner + ": " + s.error().message};
+    }
+  return with_store_lines(*r);
 }
 
 Result<json> ConfigVerbs::export_yaml(const Args&) { return json{{"yaml", to_yaml(cur_)}}; }

@@ -228,6 +228,51 @@ hctl h3 vm del ${P}v1 >/dev/null || fail "vm del v1"
 [ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/ipam/blue/10.0.0.1 --keys-only)" ] || fail "v1's address stayed taken"
 wait_for 10 "h1 forgot v1's station" bash -c "! KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl fdb-show br-int | grep -q '$V1MAC'"
 log "a VM's NIC on blue: address claimed, binding published, programmed on h1; vm del frees both"
+# apply files: a `networks:` section creates what the store lacks; containers
+# with `network:` are wired, their addresses claimed and bound; those kept
+# as they are stay; one that goes is unbound.
+cat >"$T/apply-h1.yaml" <<EOF
+bridges: []
+networks:
+  - {name: green, vni: 300, subnet: 10.2.0.0/24}
+containers:
+  - {name: ${P}b1, network: blue}
+  - {name: ${P}g1, network: green}
+EOF
+hctl h1 apply "$T/apply-h1.yaml" >"$T/out" || { cat "$T/out"; fail "apply with networks on h1"; }
+grep -qx "+ network green vni 300 subnet 10.2.0.0/24 mtu 1450" "$T/out" || { cat "$T/out"; fail "apply: the network's line"; }
+grep -q "container ${P}g1" "$T/out" || { cat "$T/out"; fail "apply: g1's line"; }
+grep -q "container ${P}b1" "$T/out" && { cat "$T/out"; fail "apply: b1, written as it is, changed"; }
+cat >"$T/apply-h2.yaml" <<EOF
+bridges: []
+networks:
+  - {name: green, vni: 300, subnet: 10.2.0.0/24}
+containers:
+  - {name: ${P}b2, network: blue}
+  - {name: ${P}r2, network: red}
+  - {name: ${P}g2, network: green, ip: 10.2.0.20}
+EOF
+hctl h2 apply "$T/apply-h2.yaml" >"$T/out" || { cat "$T/out"; fail "apply with networks on h2"; }
+grep -q "network green" "$T/out" && { cat "$T/out"; fail "apply on h2 created green again"; }
+hctl h2 --format json ct list | field "[c['ip'] for c in d if c['name']=='${P}g2'][0]" | grep -qx "10.2.0.20/24" || fail "g2's address"
+wait_for 10 "g1 (h1) reaches g2 (h2) on green" pings ${P}g1 10.2.0.20 1
+pings ${P}b1 10.0.0.12 || fail "b1 -> b2 after the applies"
+printf 'bridges: []\nnetworks:\n  - {name: green, vni: 301}\n' >"$T/apply-h3.yaml"
+expect_error "apply: a network the store has otherwise" 1 \
+  "network 'green' exists in the cluster with VNI 300, subnet 10.2.0.0/24, mtu 1450; the file says VNI 301, subnet none, mtu 1450" \
+  hctl h3 apply "$T/apply-h3.yaml"
+printf 'bridges: []\ncontainers:\n  - {name: %s, network: green}\n' "${P}g3" >"$T/apply-h3.yaml"
+hctl h3 apply --dry-run "$T/apply-h3.yaml" | grep -q "container ${P}g3" || fail "apply --dry-run on h3"
+[ "$(ip netns exec ${P}st etcdctl --endpoints $URL get --prefix /kvnet/ipam/green/ --keys-only | grep -c .)" = 2 ] ||
+  fail "a dry run claimed an address"
+printf 'bridges: []\ncontainers:\n  - {name: %s, network: blue}\n' "${P}b1" >"$T/apply-h1.yaml"
+hctl h1 apply "$T/apply-h1.yaml" >/dev/null || fail "apply without g1"
+[ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get --prefix /kvnet/bindings/green/h1/ --keys-only)" ] || fail "g1's binding stayed"
+[ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/ipam/green/10.2.0.1 --keys-only)" ] || fail "g1's address stayed"
+hctl h2 ct del ${P}g2 >/dev/null || fail "ct del g2"
+hctl h2 network del green >/dev/null || fail "network del green"
+pings ${P}b1 10.0.0.12 || fail "b1 -> b2 after g1 went"
+log "apply: networks created once, containers on networks wired, claimed and bound; one that goes unbound; conflicts named"
 # A host that dies: its stations leave the others' tables within TTL + 2 s.
 B2MAC=$(hctl h2 --format json ct list | field "[c['mac'] for c in d if c['name']=='${P}b2'][0]")
 kill -9 ${PIDS[h2]}
