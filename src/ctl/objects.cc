@@ -13,7 +13,7 @@ namespace kvnet::ctl {
 
 std::span<const ObjectType* const> object_types() {
   static const ObjectType* const kTypes[] = {
-      &bridge_type(), &mirror_type(), &network_type(), &container_type(), &sg_type(), &vm_type(), &gateway_type(),
+      &bridge_type(), &mirror_type(), &container_type(), &sg_type(), &vm_type(), &gateway_type(), &network_type(),
   };
   return kTypes;
 }
