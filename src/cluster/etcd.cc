@@ -75,6 +75,7 @@ json compare(const Compare& c) {
   json j{{"key", base64_encode(c.key)},
          {"target", kTargets[static_cast<int>(c.target)]},
          {"result", kOps[static_cast<int>(c.op)]}};
+  if (c.prefix) j["range_end"] = base64_encode(prefix_end(c.key));
   switch (c.target) {
     case Compare::Target::kVersion: j["version"] = std::to_string(c.number); break;
     case Compare::Target::kCreate: j["create_revision"] = std::to_string(c.number); break;

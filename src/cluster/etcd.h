@@ -84,9 +84,15 @@ struct Compare {
   Op op = Op::kEqual;
   int64_t number = 0;  // version / create / mod revision
   std::string value;   // kValue
-  static Compare absent(const std::string& key) { return {key, Target::kCreate, Op::kEqual, 0, ""}; }
-  static Compare mod_is(const std::string& key, int64_t rev) { return {key, Target::kMod, Op::kEqual, rev, ""}; }
-  static Compare value_is(const std::string& key, const std::string& v) { return {key, Target::kValue, Op::kEqual, 0, v}; }
+  bool prefix = false;  // every key under `key` (etcd's range_end): each must pass; none passes as if absent
+  static Compare absent(const std::string& key) { return {key, Target::kCreate, Op::kEqual, 0, "", false}; }
+  static Compare present(const std::string& key) { return {key, Target::kCreate, Op::kGreater, 0, "", false}; }
+  // No key under `prefix` exists.
+  static Compare none_under(const std::string& prefix) { return {prefix, Target::kCreate, Op::kEqual, 0, "", true}; }
+  static Compare mod_is(const std::string& key, int64_t rev) { return {key, Target::kMod, Op::kEqual, rev, "", false}; }
+  static Compare value_is(const std::string& key, const std::string& v) {
+    return {key, Target::kValue, Op::kEqual, 0, v, false};
+  }
 };
 
 // One operation of a transaction's branch.

@@ -51,8 +51,12 @@ Status bind_port(ClusterHost& c, const NetworkPort& p) {
   const auto& o = c.options();
   cluster::BindingRecord b{p.network, o.host, p.port, p.mac, {}, p.owner, next_seq(c.state(), p.network, p.mac)};
   if (!p.ip.empty()) b.ips.push_back(p.ip);
-  auto put = c.client().put(cluster::binding_key(p.network, o.host, p.port, o.prefix), b.to_json().dump());
-  if (!put) return put.error();
+  // Only while the network exists (network del requires no binding: of the
+  // two racing, one fails).
+  auto t = c.client().txn({cluster::Compare::present(cluster::network_key(p.network, o.prefix))},
+                          {cluster::TxnOp::put(cluster::binding_key(p.network, o.host, p.port, o.prefix), b.to_json().dump())});
+  if (!t) return t.error();
+  if (!t->succeeded) return Error{"network '" + p.network + "' was deleted meanwhile"};
   return Ok{};
 }
 
@@ -63,6 +67,17 @@ Status unbind_port(ClusterHost& c, const NetworkPort& p) {
   if (!p.ip.empty())
     if (auto s = cluster::release_address(c.client(), o.prefix, p.network, p.ip, holder(c, p.port)); !s) return s;
   return Ok{};
+}
+
+void rebind_port(ClusterHost& c, const NetworkPort& p) {
+  Status s = Ok{};
+  if (auto net = fetch_network(c, p.network); !net) {
+    s = net.error();
+  } else if (!p.ip.empty()) {
+    if (auto a = claim_port_address(c, *net, p.ip, p.port); !a) s = a.error();
+  }
+  if (s) s = bind_port(c, p);
+  if (!s) log_warn("cluster: could not put back the binding of " + p.owner + ": " + s.error().message);
 }
 
 }  // namespace kvnet::daemon

@@ -55,5 +55,8 @@ void release_port_address(ClusterHost& c, const std::string& network, const std:
 Status bind_port(ClusterHost& c, const NetworkPort& p);
 // Takes the binding and the address of `p` out of the store.
 Status unbind_port(ClusterHost& c, const NetworkPort& p);
+// Puts back what unbind_port took (a change that followed it failed): the
+// address claimed again by its holder, the binding. Best effort: logged.
+void rebind_port(ClusterHost& c, const NetworkPort& p);
 
 }  // namespace kvnet::daemon

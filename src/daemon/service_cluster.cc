@@ -99,12 +99,19 @@ Result<json> ClusterVerbs::network_del(const Args& a) {
   if (!used) return used.error();
   if (!used->kvs.empty())
     return Error{"network '" + name + "' is in use: " + std::to_string(used->count) + " port(s) are bound to it"};
-  // Only what was read goes: a network changed meanwhile is not deleted.
+  // Only what was read goes, and only while no port is bound to it: a
+  // binding made meanwhile (bind_port requires the network) keeps it.
   std::vector<cluster::TxnOp> ops = {cluster::TxnOp::del(nk)};
   if (n) ops.push_back(cluster::TxnOp::del(cluster::vni_key(n->vni, prefix)));
-  auto t = c.txn({cluster::Compare::mod_is(nk, cur->kvs[0].mod_revision)}, ops);
+  const std::string bindings = prefix + "bindings/" + name + "/";
+  auto t = c.txn({cluster::Compare::mod_is(nk, cur->kvs[0].mod_revision), cluster::Compare::none_under(bindings)}, ops,
+                 {cluster::TxnOp::get(bindings, true)});
   if (!t) return t.error();
-  if (!t->succeeded) return Error{"network '" + name + "' changed meanwhile: try again"};
+  if (!t->succeeded) {
+    if (!t->ranges.empty() && !t->ranges[0].kvs.empty())
+      return Error{"network '" + name + "' is in use: a port was bound to it meanwhile"};
+    return Error{"network '" + name + "' changed meanwhile: try again"};
+  }
   return json{{"changed", true}, {"changes", {"- network " + name}}, {"revision", t->revision}};
 }
 

@@ -236,10 +236,7 @@ Result<json> ConfigVerbs::apply_file(const Args& a) {
   // commit. Each step is undone if a later one fails.
   std::vector<NetworkPort> unbound;
   auto put_back = [&] {
-    for (const auto& u : unbound) {
-      if (auto net = fetch_network(*cluster_, u.network); net) (void)claim_port_address(*cluster_, *net, u.ip, u.port);
-      (void)bind_port(*cluster_, u);
-    }
+    for (const auto& u : unbound) rebind_port(*cluster_, u);
   };
   for (const auto& u : ca.unbind) {
     if (auto s = unbind_port(*cluster_, u); !s) {

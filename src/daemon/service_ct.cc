@@ -142,9 +142,6 @@ Result<json> CtVerbs::ct_del(const Args& a) {
   for (const auto& c : next.containers)
     if (c.name == name) port = c.port;
   if (port.empty()) return Error{"container '" + name + "' does not exist"};
-  // On a network: its binding and address leave the store first (an
-  // unreachable store fails the verb before anything changes here).
-  if (auto s = unbind(*find_container(cur_, name)); !s) return s.error();
   std::erase_if(next.containers, [&](const ContainerSpec& c) { return c.name == name; });
   for (auto& b : next.bridges) {
     if (b.find_port(port))
@@ -155,7 +152,14 @@ Result<json> CtVerbs::ct_del(const Args& a) {
   if (cluster_) {
     if (auto s = unwire_unused(next, cluster_->options().underlay_ip); !s) return s.error();
   }
-  return commit_json(next);
+  // On a network: its binding and address leave the store first (an
+  // unreachable store fails the verb before anything changes here), and
+  // come back if the change then fails.
+  const ContainerSpec c = *find_container(cur_, name);
+  if (auto s = unbind(c); !s) return s.error();
+  auto r = commit_json(next);
+  if (!r && !c.network.empty()) rebind_port(*cluster_, {c.network, c.port, container_mac(c), c.ip, "container " + c.name});
+  return r;
 }
 
 Result<json> CtVerbs::ct_list(const Args&) {

@@ -329,11 +329,8 @@ Result<json> VmVerbs::vm_del(const Args& a) {
   // NICs on networks: their bindings and addresses leave the store first
   // (a store that cannot be reached keeps the VM: nothing half-done).
   std::vector<NetworkPort> unbound;
-  auto put_back = [&] {  // what the store had: the addresses claimed again by their holder, the bindings
-    for (const auto& u : unbound) {
-      if (auto net = fetch_network(*cluster_, u.network); net) (void)claim_port_address(*cluster_, *net, u.ip, u.port);
-      (void)bind_port(*cluster_, u);
-    }
+  auto put_back = [&] {  // what the store had
+    for (const auto& u : unbound) rebind_port(*cluster_, u);
   };
   for (const auto& n : v->nics) {
     if (n.network.empty()) continue;

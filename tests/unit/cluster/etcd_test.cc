@@ -78,6 +78,20 @@ TEST(EtcdClient, KeysPrefixesAndTransactions) {
   EXPECT_FALSE(t2->succeeded);
   ASSERT_EQ(t2->ranges.size(), 1u);
   EXPECT_EQ(t2->ranges[0].kvs.at(0).value, "first");
+  // Compares over a prefix: "nothing under it", and "the key is there".
+  auto empty = c.txn({Compare::none_under("/v/")}, {TxnOp::put("/v-ok", "1")});
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_TRUE(empty->succeeded) << "no key under /v/ yet";
+  ASSERT_TRUE(c.put("/v/k", "1"));
+  auto taken = c.txn({Compare::none_under("/v/")}, {TxnOp::put("/v-ok", "2")});
+  ASSERT_TRUE(taken);
+  EXPECT_FALSE(taken->succeeded) << "/v/k is under /v/";
+  auto there = c.txn({Compare::present("/v/k")}, {TxnOp::put("/v-ok", "3")});
+  auto gone = c.txn({Compare::present("/v/nope")}, {TxnOp::put("/v-ok", "4")});
+  ASSERT_TRUE(there && gone);
+  EXPECT_TRUE(there->succeeded);
+  EXPECT_FALSE(gone->succeeded);
+  EXPECT_EQ(c.get("/v-ok")->kvs.at(0).value, "3");
   auto d = c.del("/t/", true);
   ASSERT_TRUE(d);
   EXPECT_EQ(*d, 3);
