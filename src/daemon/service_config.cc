@@ -1,5 +1,7 @@
 // kvnetd's verbs on the configuration as a whole: ping, show, apply (a
 // topology file), export.
+#include <algorithm>
+
 #include "base/text.h"
 #include "ctl/kinds/patch.h"
 #include "ctl/mtu.h"
@@ -77,7 +79,7 @@ Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca
                    show(n) + " (network del it first, or write it as it is)"};
     }
   }
-  if (!on_networks && !cur_.find_bridge(kIntegrationBridge)) return Ok{};
+  if (!on_networks && !cur_.find_bridge(kIntegrationBridge)) return Ok{};  // nothing of the cluster's here
   // br-int is the cluster's: a file that does not list it keeps it.
   if (!next.find_bridge(kIntegrationBridge))
     if (const BridgeSpec* b = cur_.find_bridge(kIntegrationBridge)) next.bridges.push_back(*b);
@@ -124,6 +126,16 @@ Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca
     const ContainerSpec* n = find_container(next, o.name);
     if (n && same_place(o, *n) && n->ip == o.ip) continue;
     ca.unbind.push_back({o.network, o.port, container_mac(o), o.ip, "container " + o.name});
+  }
+  // So are the NICs on networks of VMs that go (or whose NICs change).
+  for (const auto& v : cur_.vms) {
+    auto it = std::find_if(next.vms.begin(), next.vms.end(), [&](const VmSpec& x) { return x.name == v.name; });
+    const VmSpec* nv = it == next.vms.end() ? nullptr : &*it;
+    for (size_t i = 0; i < v.nics.size(); ++i) {
+      const NicSpec& n = v.nics[i];
+      if (n.network.empty() || (nv && i < nv->nics.size() && nv->nics[i] == n)) continue;
+      ca.unbind.push_back({n.network, n.port, n.mac, n.ip, "vm " + v.name + " nic " + std::to_string(i)});
+    }
   }
   return unwire_unused(next, underlay);
 }

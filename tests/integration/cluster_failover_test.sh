@@ -47,21 +47,10 @@ EXTRA_CLEANUP=failover_cleanup
 
 # The underlay: a Linux bridge in ${P}ul (the operator's etcdctl there at
 # .254), a veth from it to each host (.1-.3) and to each etcd member (.101-.103).
-ip netns add ${P}ul
-ip -n ${P}ul link add br0 type bridge
-ip -n ${P}ul link set br0 up
+underlay_bridge
 ip -n ${P}ul addr add $NET.254/24 dev br0
-for n in h1 h2 h3 e1 e2 e3; do
-  ip netns add ${P}$n
-  ip link add ${P}$n type veth peer name ${P}u$n
-  ip link set ${P}$n netns ${P}$n
-  ip link set ${P}u$n netns ${P}ul
-  ip -n ${P}ul link set ${P}u$n master br0 up
-  ip -n ${P}$n link set lo up
-  ip -n ${P}$n link set ${P}$n name eth1
-  ip -n ${P}$n link set eth1 up
-  case $n in h*) ip -n ${P}$n addr add $NET.${n#h}/24 dev eth1 ;; e*) ip -n ${P}$n addr add $NET.10${n#e}/24 dev eth1 ;; esac
-done
+for n in h1 h2 h3; do underlay_join $n $NET.${n#h}/24; done
+for n in e1 e2 e3; do underlay_join $n $NET.10${n#e}/24; done
 ETCDCTL="ip netns exec ${P}ul etcdctl --endpoints $EPS"
 ectl() { ip netns exec ${P}ul etcdctl "$@"; }
 

@@ -17,22 +17,9 @@ ETCD_PID=""
 EXTRA_CLEANUP='[ -n "$ETCD_PID" ] && kill -9 $ETCD_PID 2>/dev/null'
 
 # The underlay: a Linux bridge in ${P}ul, a veth from it to each host and to the store.
-ip netns add ${P}ul
-ip -n ${P}ul link add br0 type bridge
-ip -n ${P}ul link set br0 up
-i=0
-for n in h1 h2 h3 st; do
-  i=$((i + 1))
-  ip netns add ${P}$n
-  ip link add ${P}$n type veth peer name ${P}u$n
-  ip link set ${P}$n netns ${P}$n
-  ip link set ${P}u$n netns ${P}ul
-  ip -n ${P}ul link set ${P}u$n master br0 up
-  ip -n ${P}$n link set lo up
-  ip -n ${P}$n link set ${P}$n name eth1
-  ip -n ${P}$n link set eth1 up
-  if [ $n = st ]; then ip -n ${P}$n addr add $STORE/24 dev eth1; else ip -n ${P}$n addr add 10.96.0.$i/24 dev eth1; fi
-done
+underlay_bridge
+for n in h1 h2 h3; do underlay_join $n 10.96.0.${n#h}/24; done
+underlay_join st $STORE/24
 
 etcd_start() {
   ip netns exec ${P}st etcd --name s --data-dir "$T/etcd" --listen-client-urls $URL --advertise-client-urls $URL \
@@ -227,7 +214,15 @@ expect_error "a NIC on a network with a bridge" 1 "a NIC on a network meets br-i
 hctl h3 vm del ${P}v1 >/dev/null || fail "vm del v1"
 [ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/ipam/blue/10.0.0.1 --keys-only)" ] || fail "v1's address stayed taken"
 wait_for 10 "h1 forgot v1's station" bash -c "! KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl fdb-show br-int | grep -q '$V1MAC'"
-log "a VM's NIC on blue: address claimed, binding published, programmed on h1; vm del frees both"
+# A VM an apply file removes: its NIC's binding and address go too.
+hctl h3 vm add ${P}v3 --nic network=blue >/dev/null || fail "vm add v3"
+[ -n "$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/ipam/blue/10.0.0.1 --keys-only)" ] || fail "v3's address"
+printf 'bridges: []\nvms: []\n' >"$T/apply-h3.yaml"
+hctl h3 apply "$T/apply-h3.yaml" | grep -q -- "- vm ${P}v3" || fail "apply without v3"
+[ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/ipam/blue/10.0.0.1 --keys-only)" ] || fail "v3's address stayed"
+[ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get --prefix /kvnet/bindings/blue/h3/ --keys-only)" ] || fail "v3's binding stayed"
+hctl h3 get port vx-cluster type >/dev/null 2>&1 || fail "h3's br-int lost vx-cluster (red is still there)"
+log "a VM's NIC on blue: address claimed, binding published, programmed on h1; vm del and apply free both"
 # apply files: a `networks:` section creates what the store lacks; containers
 # with `network:` are wired, their addresses claimed and bound; those kept
 # as they are stay; one that goes is unbound.

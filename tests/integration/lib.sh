@@ -105,6 +105,27 @@ expect_error() {
   grep -qF -- "$frag" "$T/out" || { cat "$T/out"; fail "$d: message lacks '$frag'"; }
 }
 
+# An underlay for hosts as namespaces: underlay_bridge makes namespace ${P}ul
+# with bridge br0; underlay_join NAME ADDR/LEN makes namespace ${P}NAME whose
+# eth1 is a veth on br0 with that address (removed with the test's namespaces).
+underlay_bridge() {
+  ip netns add ${P}ul
+  ip -n ${P}ul link add br0 type bridge
+  ip -n ${P}ul link set br0 up
+}
+underlay_join() {
+  local n=$1
+  ip netns add ${P}$n
+  ip link add ${P}$n type veth peer name ${P}u$n
+  ip link set ${P}$n netns ${P}$n
+  ip link set ${P}u$n netns ${P}ul
+  ip -n ${P}ul link set ${P}u$n master br0 up
+  ip -n ${P}$n link set lo up
+  ip -n ${P}$n link set ${P}$n name eth1
+  ip -n ${P}$n link set eth1 up
+  ip -n ${P}$n addr add "$2" dev eth1
+}
+
 # wait_for SECONDS DESCRIPTION command...: polls until the command succeeds.
 wait_for() {
   local secs=$1 d=$2

@@ -65,15 +65,17 @@ TEST(ClusterWiring, ALocalVlanPerNetworkAndOneTunnelMappingThem) {
   EXPECT_EQ(t.find_port(kClusterTunnel), nullptr);
 }
 
+// A host's record as the store holds it.
+std::string host(const std::string& n, const std::string& ip) {
+  return cluster::HostRecord{.name = n, .underlay_ip = ip}.to_json().dump();
+}
+
 TEST(ClusterWiring, RemoteStationsComeFromBindingsOfHostsThatAreUp) {
   Topology t;
   add_container(t, {.name = "blue", .vni = 100}, "a");
   cluster::ClusterState st;
   cluster::RangeResult all;
   all.revision = 9;
-  auto host = [](const std::string& n, const std::string& ip) {
-    return cluster::HostRecord{.name = n, .underlay_ip = ip}.to_json().dump();
-  };
   auto bind = [](const std::string& net, const std::string& h, const std::string& port, const std::string& mac) {
     return cluster::BindingRecord{net, h, port, mac, {"10.0.0.9/24"}, "container x", 1}.to_json().dump();
   };
@@ -106,9 +108,6 @@ TEST(ClusterWiring, AMovedMacIsWhereItsHighestSequenceIs) {
   cluster::ClusterState st;
   cluster::RangeResult all;
   all.revision = 9;
-  auto host = [](const std::string& n, const std::string& ip) {
-    return cluster::HostRecord{.name = n, .underlay_ip = ip}.to_json().dump();
-  };
   auto bind = [](const std::string& h, int64_t seq) {
     return cluster::BindingRecord{"blue", h, "vm-x", "02:00:00:00:00:77", {"10.0.0.7/24"}, "vm x nic 0", seq}
         .to_json()
