@@ -122,6 +122,9 @@ echo "-- red2 heard $(grep -c . "$WORK/red2.cap" || true) ICMP packets (VNI 100 
 say "7. What host1 programmed from the store: remote MACs named by host and network (no flood-and-learn)"
 show host1 fdb-show br-int
 
+echo "-- the whole cluster as host1 knows it from the store, drawn:"
+show host1 draw --cluster -o "$WORK/cluster.svg"
+
 say "8. ARP suppression: blue1 asks for blue2's MAC; host1 answers, nothing crosses the underlay"
 B1MAC=$(on host1 --format json ct list | python3 -c "import json,sys; print([c['mac'] for c in json.load(sys.stdin) if c['name']=='blue1'][0])")
 show host1 trace br-int in_port=ct-blue1 "dl_src=$B1MAC,dl_dst=ff:ff:ff:ff:ff:ff,arp,arp_spa=$(ctip host1 blue1),arp_tpa=$(ctip host2 blue2)"

@@ -51,6 +51,7 @@ struct Args {
   std::string output_port;
   int output_vlan = 0;
   bool select_all = false;
+  bool whole_cluster = false;  // draw --cluster
   // capture
   std::string direction = "both", filter, write;
   uint64_t packets = 0;  // --count

@@ -37,13 +37,14 @@ size_t write_picture(const json& r, const std::string& path) {
 
 void run_draw(const Args& a) {
   if (a.file.empty()) {
-    const json r = call(a, {{"cmd", "draw"}, {"format", "dot"}});
+    const json r = call(a, {{"cmd", "draw"}, {"format", "dot"}, {"cluster", a.whole_cluster}});
     if (a.format == "json") std::cout << r.dump(2) << "\n";
     else std::cout << str(r, "data");
     return;
   }
   const auto f = format_of(a.file, "-o");
-  const json r = call(a, {{"cmd", "draw"}, {"format", std::string(kvnet::ctl::to_string(f))}});
+  const json r =
+      call(a, {{"cmd", "draw"}, {"format", std::string(kvnet::ctl::to_string(f))}, {"cluster", a.whole_cluster}});
   const size_t n = write_picture(r, a.file);
   if (a.format == "json") std::cout << json{{"format", r["format"]}, {"file", a.file}, {"bytes", n}}.dump(2) << "\n";
   else std::cout << fmt::format("wrote {} ({}, {} bytes)\n", a.file, str(r, "format"), n);
@@ -51,10 +52,12 @@ void run_draw(const Args& a) {
 
 const Verb kDrawVerbs[] = {
     {"", "draw",
-     "draw [-o FILE.svg|.png|.dot]: the live topology drawn with Graphviz (bridges, ports and their VLANs, patch "
-     "pairs, tunnels, VMs, containers, gateways; down and dangling ports marked); without -o: DOT on stdout",
+     "draw [-o FILE.svg|.png|.dot] [--cluster]: the live topology drawn with Graphviz (bridges, ports and their VLANs, "
+     "patch pairs, tunnels, VMs, containers, gateways; down and dangling ports marked); --cluster: the whole cluster "
+     "(hosts, their ports, networks in colours, tunnels between hosts); without -o: DOT on stdout",
      [](CLI::App& c, Args& a) {
        c.add_option("-o,--output", a.file, "write the picture here; its extension picks the format (svg, png, dot)");
+       c.add_flag("--cluster", a.whole_cluster, "the whole cluster as this host knows it from the store");
      },
      nullptr, nullptr, nullptr, run_draw},
 };

@@ -4,6 +4,8 @@
 // the control thread (libgvc, serialized by ctl/render.h's mutex); for the
 // sizes kvnet draws it takes milliseconds.
 #include "ctl/draw.h"
+#include "daemon/cluster_draw.h"
+#include "daemon/cluster_host.h"
 #include "ctl/render.h"
 #include "daemon/netns.h"
 #include "daemon/service.h"
@@ -63,6 +65,14 @@ Result<json> TraceVerbs::draw(const Args& a) {
   TRY(name, a.str("format", false));
   TRY(format, ctl::parse_image_format(name.empty() ? "svg" : name));
   TRY(trace_args, a.object("trace"));
+  TRY(whole_cluster, a.flag("cluster"));
+  if (whole_cluster) {
+    if (!cluster_) return Error{"this kvnetd is standalone: draw --cluster needs a cluster (start it with --cluster URL)"};
+    if (trace_args) return Error{"draw --cluster draws no trace"};
+    TRY(bytes, ctl::render(cluster_dot(cluster_->state(), cluster_->options().host), format));
+    return json{{"format", std::string(ctl::to_string(format))},
+                {"data", format == ctl::ImageFormat::kPng ? ctl::base64_encode(bytes) : std::move(bytes)}};
+  }
 
   ctl::DrawStatus st;
   st.port_down = vanished_;

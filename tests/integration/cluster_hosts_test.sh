@@ -201,6 +201,13 @@ grep -q "ARP request for 10.0.0.12 (network blue, host h2) answered here: is at 
 hctl h1 fdb-show br-int >"$T/fdb"
 grep -q "$B2MAC .*on h2 (10.96.0.2) via vx-cluster, network blue" "$T/fdb" || { cat "$T/fdb"; fail "fdb-show does not name h2 and blue"; }
 log "ARP suppression: b1's ARP for b2 answered on h1, never on the underlay; unknown targets flooded; trace and fdb-show say where"
+# The whole cluster drawn from h1: every host, their ports, the tunnels of shared networks.
+hctl h1 draw --cluster -o "$T/cluster.svg" >/dev/null || fail "draw --cluster"
+for id in host:h1 host:h2 host:h3 "port:h1/ct&#45;${P}b1" "port:h3/ct&#45;${P}r3" 'tunnel:h1&#45;&#45;h2' 'tunnel:h2&#45;&#45;h3' legend; do
+  grep -q "id=\"$id\"" "$T/cluster.svg" || fail "draw --cluster: no $id"
+done
+grep -q 'id="tunnel:h1&#45;&#45;h3"' "$T/cluster.svg" && fail "draw --cluster: h1 and h3 share no network"
+log "draw --cluster: hosts, ports, tunnels where networks are shared"
 # A VM's NIC on a network (defined, not started): its address and binding
 # are the cluster's, the other hosts program its MAC; vm del frees both.
 hctl h3 vm add ${P}v1 --nic network=blue >"$T/out" || { cat "$T/out"; fail "vm add --nic network=blue"; }
@@ -336,6 +343,7 @@ log "bad flags refused"
 kvd_start
 kctl cluster status | grep -q "^standalone: this kvnetd is not in a cluster" || fail "standalone status"
 expect_error "standalone hosts" 1 "this kvnetd is standalone: start it with --cluster URL to join a cluster" kctl cluster hosts
+expect_error "standalone draw --cluster" 1 "this kvnetd is standalone: draw --cluster needs a cluster" kctl draw --cluster
 expect_error "standalone networks" 1 "networks are cluster-wide: this kvnetd is standalone (start it with --cluster URL)" \
   kctl network add blue --vni 100
 log "PASS"
