@@ -207,7 +207,11 @@ Status Service::apply(const Topology& next, const ctl::Plan& plan, Mode mode) {
   return Ok{};
 }
 
-int Service::retry_vanished() { return applier_.retry_vanished(cur_); }
+int Service::retry_vanished() {
+  const int n = applier_.retry_vanished(cur_);
+  if (n && cluster_) sync_cluster(true);  // a vx-cluster that came back knows none of its stations
+  return n;
+}
 void Service::park_port(const std::string& name, const std::string& why) { applier_.park_port(name, why); }
 bool Service::reopen_port(const std::string& name) { return applier_.reopen_port(cur_, name); }
 void Service::shutdown() { applier_.shutdown(); }

@@ -242,7 +242,13 @@ void Service::sync_remotes(bool force) {
   auto lv = live_.find(kClusterTunnel);
   if (lv == live_.end() || !lv->second.backend) {  // no tunnel (or parked): nothing programmed
     remotes_.clear();
+    remotes_backend_ = nullptr;
     return;
+  }
+  // A backend opened again (after it was parked) knows none of them.
+  if (lv->second.backend != remotes_backend_) {
+    remotes_.clear();
+    remotes_backend_ = lv->second.backend;
   }
   RemoteEntries want = remote_entries(cur_, cluster_->state(), cluster_->options().host);
   io::Change c;
