@@ -106,25 +106,11 @@ OK=""
 T=$(mktemp -d /tmp/kvnet-csbench.XXXXXX)
 export BENCH_PIDFILE=$T/bench.pids
 
-# stop_pid PID: TERM, then KILL after 10 s, of a process this script started
-# (recorded in BENCH_PIDFILE with its start time: a pid since reused by
-# another process is left alone); never waits longer.
-stop_pid() {
-  local pid=$1 start
-  start=$(awk -v p="$pid" '$1 == p {s = $2} END {print s}' "$BENCH_PIDFILE" 2>/dev/null)
-  if [ -n "$start" ] && [ "$(pid_started "$pid")" = "$start" ]; then
-    kill "$pid" 2>/dev/null
-    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    [ "$(pid_started "$pid")" = "$start" ] && kill -9 "$pid" 2>/dev/null
-  fi
-  wait "$pid" 2>/dev/null
-  return 0
-}
 cleanup() {
   set +e
   local pid _
   if [ -f "$BENCH_PIDFILE" ]; then  # the kvnetds, then etcd
-    for pid in $(awk '{print $1}' "$BENCH_PIDFILE" | tac); do stop_pid "$pid"; done
+    for pid in $(awk '{print $1}' "$BENCH_PIDFILE" | tac); do end_pid "$pid" 10; done
   fi
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P"); do ip netns del "$ns" 2>/dev/null; done
   for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^(ct-)?$P"); do
@@ -525,7 +511,7 @@ for n in "${hosts[@]}"; do
   fd=${LOGFD[$n]}
   exec {fd}<&-
 done
-stop_pid "${KPID[$V]}"
+end_pid "${KPID[$V]}" 10
 KPID[$V]=""
 NTX2=$(gen_load 2 "$T/load2" 0)
 mark_failures

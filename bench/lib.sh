@@ -36,14 +36,16 @@ pid_started() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
 # record_pid PID: remembers a process this script started.
 record_pid() { echo "$1 $(pid_started "$1")" >>"${BENCH_PIDFILE:-$T/bench.pids}"; }
 
-# end_pid PID: ends PID if it is still the process recorded under it, and
-# reaps it when it is this shell's child.
+# end_pid PID [GRACE_S]: ends PID if it is still the process recorded under
+# it (TERM; with GRACE_S, KILL if it is still there after that many
+# seconds), and reaps it when it is this shell's child.
 end_pid() {
-  local pid=$1 start
+  local pid=$1 grace=${2:-} start
   start=$(awk -v p="$pid" '$1 == p {s = $2} END {print s}' "${BENCH_PIDFILE:-$T/bench.pids}" 2>/dev/null)
   if [ -n "$start" ] && [ "$(pid_started "$pid")" = "$start" ]; then
     kill "$pid" 2>/dev/null
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    for _ in $(seq 1 $((${grace:-2} * 20))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    [ -n "$grace" ] && [ "$(pid_started "$pid")" = "$start" ] && kill -9 "$pid" 2>/dev/null
   fi
   wait "$pid" 2>/dev/null
   return 0

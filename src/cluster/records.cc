@@ -2,6 +2,7 @@
 
 #include "base/text.h"
 #include "ctl/gateway_spec.h"
+#include "ctl/network.h"
 #include "ctl/topology.h"
 #include "io/ip_addr.h"
 #include "net/bytes.h"
@@ -122,18 +123,7 @@ json NetworkRecord::to_json() const {
 }
 
 Status check_network(const NetworkRecord& n) {
-  if (auto s = ctl::check_name(n.name); !s) return Error{"network '" + n.name + "': " + s.error().message};
-  const std::string w = "network '" + n.name + "': ";
-  if (n.vni < 1 || n.vni > kMaxVni) return Error{w + "VNI " + std::to_string(n.vni) + " is out of range 1-16777215"};
-  if (n.mtu < 576 || n.mtu > 9000) return Error{w + "mtu " + std::to_string(n.mtu) + " is out of range 576-9000"};
-  if (!n.subnet.empty()) {
-    auto net = ctl::parse_ipv4_cidr(n.subnet);
-    if (!net) return Error{w + "subnet: " + net.error().message};
-    if (net->prefix < 8 || net->prefix > 30) return Error{w + "subnet " + n.subnet + ": the prefix must be 8-30"};
-    if (net->addr != net->network)
-      return Error{w + "subnet " + n.subnet + " is not a network address (did you mean " + net->cidr() + "?)"};
-  }
-  return Ok{};
+  return ctl::check_network_spec({.name = n.name, .vni = n.vni, .subnet = n.subnet, .mtu = n.mtu});
 }
 
 Result<NetworkRecord> parse_network(const std::string& key, const std::string& value) {

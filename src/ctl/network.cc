@@ -18,6 +18,7 @@ Status check_network_spec(const NetworkSpec& n) {
   if (!n.subnet.empty()) {
     auto net = parse_ipv4_cidr(n.subnet);
     if (!net) return Error{ctx + "subnet: " + net.error().message};
+    if (net->prefix < 8 || net->prefix > 30) return Error{ctx + "subnet " + n.subnet + ": the prefix must be 8-30"};
     if (net->addr != net->network)
       return Error{ctx + "subnet " + n.subnet + " is not a network address (did you mean " + net->cidr() + "?)"};
   }

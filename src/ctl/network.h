@@ -41,7 +41,8 @@ struct NetworkSpec {
   }
 };
 
-// One network on its own ("network 'blue': VNI 0 is out of range 1-16777215").
+// One network on its own ("network 'blue': VNI 0 is out of range 1-16777215"):
+// a document's, and the store's (cluster::check_network).
 Status check_network_spec(const NetworkSpec& n);
 
 // The networks a document declared (none: no `networks:` section).

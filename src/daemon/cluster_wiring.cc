@@ -89,6 +89,21 @@ Result<uint16_t> wire_network(Topology& t, const cluster::NetworkRecord& net, co
   return vlan;
 }
 
+Result<uint16_t> wire_port(Topology& t, const cluster::NetworkRecord& net, const std::string& underlay_ip,
+                           const std::string& port, Settings settings, std::vector<std::string>* warnings) {
+  auto wired = wire_network(t, net, underlay_ip);
+  if (!wired) return wired.error();
+  const uint16_t vlan = *wired;
+  BridgeSpec& br = *t.find_bridge(kIntegrationBridge);
+  if (br.find_port(port)) return vlan;
+  settings.push_back({"vlan_mode", "access"});
+  settings.push_back({"pvid", std::to_string(vlan)});
+  auto p = make_port(br, port, settings, warnings);
+  if (!p) return Error{p.error().message};
+  br.ports.push_back(std::move(*p));
+  return vlan;
+}
+
 std::map<std::pair<std::string, uint64_t>, const cluster::BindingRecord*> binding_winners(
     const cluster::ClusterState& st, const std::string& this_host) {
   std::map<std::pair<std::string, uint64_t>, const cluster::BindingRecord*> out;

@@ -39,6 +39,13 @@ std::map<std::string, uint16_t> local_vlans(const ctl::Topology& t);
 // local VLAN.
 Result<uint16_t> wire_network(ctl::Topology& t, const cluster::NetworkRecord& net, const std::string& underlay_ip);
 
+// wire_network, then `port` on br-int as an access port of the network's
+// local VLAN (with `settings` of its own: mtu, security ...), unless br-int
+// has it already. Returns the local VLAN.
+Result<uint16_t> wire_port(ctl::Topology& t, const cluster::NetworkRecord& net, const std::string& underlay_ip,
+                           const std::string& port, ctl::Settings settings = {},
+                           std::vector<std::string>* warnings = nullptr);
+
 // What vx-cluster's static entries are, from the store: for every network
 // carried here, each winning binding (below) on another host that is up
 // becomes (local VLAN, MAC) -> that host's underlay address (EVPN type 2;

@@ -148,7 +148,7 @@ class Service {
   // datapath, not kept in the configuration: vx-cluster's remote stations
   // (changes only) and the table ARP suppression answers from
   // (dp/neighbors.h, when it differs). `force`: br-int or vx-cluster was
-  // made again, without them.
+  // made or opened again, without them.
   void sync_cluster(bool force);
   void sync_remotes(bool force);
   void sync_neighbors(bool force);
@@ -171,7 +171,6 @@ class Service {
   ClusterHost* cluster_ = nullptr;
   std::vector<NeighborEntry> neighbors_;  // the table br-int answers ARP/ND from (sync_neighbors)
   RemoteEntries remotes_;                 // vx-cluster's static entries from the store (sync_remotes)
-  const dp::PortBackend* remotes_backend_ = nullptr;  // the vx-cluster backend remotes_ were given to
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
   std::vector<std::string> warnings_;      // of the request being handled (ctl/warnings.h)
   std::shared_ptr<size_t> captures_ = std::make_shared<size_t>(0);  // live capture streams

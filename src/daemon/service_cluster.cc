@@ -94,13 +94,9 @@ Result<json> ClusterVerbs::network_del(const Args& a) {
     return Error{"network '" + name + "' does not exist"};
   }
   auto n = cluster::parse_network(nk, cur->kvs[0].value);
-  // In use: a port of some host is bound to it.
-  auto used = c.get(prefix + "bindings/" + name + "/", true, 0, 1);
-  if (!used) return used.error();
-  if (!used->kvs.empty())
-    return Error{"network '" + name + "' is in use: " + std::to_string(used->count) + " port(s) are bound to it"};
-  // Only what was read goes, and only while no port is bound to it: a
-  // binding made meanwhile (bind_port requires the network) keeps it.
+  // Only what was read goes, and only while no port is bound to it (one
+  // transaction: a binding made meanwhile, which requires the network,
+  // keeps it).
   std::vector<cluster::TxnOp> ops = {cluster::TxnOp::del(nk)};
   if (n) ops.push_back(cluster::TxnOp::del(cluster::vni_key(n->vni, prefix)));
   const std::string bindings = prefix + "bindings/" + name + "/";
@@ -109,7 +105,8 @@ Result<json> ClusterVerbs::network_del(const Args& a) {
   if (!t) return t.error();
   if (!t->succeeded) {
     if (!t->ranges.empty() && !t->ranges[0].kvs.empty())
-      return Error{"network '" + name + "' is in use: a port was bound to it meanwhile"};
+      return Error{"network '" + name + "' is in use: " + std::to_string(t->ranges[0].kvs.size()) +
+                   " port(s) are bound to it"};
     return Error{"network '" + name + "' changed meanwhile: try again"};
   }
   return json{{"changed", true}, {"changes", {"- network " + name}}, {"revision", t->revision}};
@@ -242,13 +239,7 @@ void Service::sync_remotes(bool force) {
   auto lv = live_.find(kClusterTunnel);
   if (lv == live_.end() || !lv->second.backend) {  // no tunnel (or parked): nothing programmed
     remotes_.clear();
-    remotes_backend_ = nullptr;
     return;
-  }
-  // A backend opened again (after it was parked) knows none of them.
-  if (lv->second.backend != remotes_backend_) {
-    remotes_.clear();
-    remotes_backend_ = lv->second.backend;
   }
   RemoteEntries want = remote_entries(cur_, cluster_->state(), cluster_->options().host);
   io::Change c;

@@ -35,7 +35,7 @@ class ConfigVerbs : VerbContext {
   // bound after the commit and unbound before it. Claims made are released
   // by the caller if the apply does not go through.
   struct ClusterApply {
-    std::vector<NetworkPort> bind, unbind, claimed;
+    std::vector<NetworkPort> bind, unbind;  // `bind`: their addresses claimed already
     std::vector<std::string> lines;  // "+ network blue vni 100 ..." (the store's changes)
   };
   Status cluster_apply(Topology& next, bool dry_run, ClusterApply& ca);
@@ -104,21 +104,13 @@ Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca
       if (!got) return Error{ctx + got.error().message};
       net = *got;
     }
-    auto vlan = wire_network(next, net, underlay);
-    if (!vlan) return Error{ctx + vlan.error().message};
-    BridgeSpec& br = *next.find_bridge(kIntegrationBridge);
-    if (!br.find_port(c.port)) {
-      auto p = make_port(br, c.port, {{"vlan_mode", "access"}, {"pvid", std::to_string(*vlan)}}, &warnings_);
-      if (!p) return Error{ctx + p.error().message};
-      br.ports.push_back(std::move(*p));
-    }
+    if (auto vlan = wire_port(next, net, underlay, c.port, {}, &warnings_); !vlan)
+      return Error{ctx + vlan.error().message};
     if (dry_run) continue;
     auto addr = claim_port_address(*cluster_, net, c.ip, c.port);
     if (!addr) return Error{ctx + addr.error().message};
     c.ip = *addr;
-    NetworkPort np{c.network, c.port, container_mac(c), c.ip, "container " + c.name};
-    ca.claimed.push_back(np);
-    ca.bind.push_back(np);
+    ca.bind.push_back({c.network, c.port, container_mac(c), c.ip, "container " + c.name});
   }
   // Containers on networks that go (or move): unbound before the commit.
   for (const auto& o : cur_.containers) {
@@ -141,7 +133,7 @@ Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca
 }
 
 void ConfigVerbs::release(const ClusterApply& ca) {
-  for (const auto& p : ca.claimed) release_port_address(*cluster_, p.network, p.ip, p.port);
+  for (const auto& p : ca.bind) release_port_address(*cluster_, p.network, p.ip, p.port);
 }
 
 Result<json> ConfigVerbs::ping(const Args&) { return json{{"version", "0.1.0"}}; }

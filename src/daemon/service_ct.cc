@@ -58,17 +58,12 @@ Result<json> CtVerbs::ct_add_on_network(const Args& a, const std::string& name, 
   auto net = fetch_network(*cluster_, network);
   if (!net) return Error{ctx + net.error().message};
   Topology next = cur_;
-  auto vlan = wire_network(next, *net, o.underlay_ip);
+  auto vlan = wire_port(next, *net, o.underlay_ip, pname, settings, &warnings_);
   if (!vlan) return Error{ctx + vlan.error().message};
-  settings.push_back({"vlan_mode", "access"});
-  settings.push_back({"pvid", std::to_string(*vlan)});
-  auto p = make_port(*next.find_bridge(kIntegrationBridge), pname, settings, &warnings_);
-  if (!p) return Error{ctx + p.error().message};
   // The address: claimed cluster-wide before anything changes here.
   auto addr = claim_port_address(*cluster_, *net, ip, pname);
   if (!addr) return Error{ctx + addr.error().message};
   c.ip = *addr;
-  next.find_bridge(kIntegrationBridge)->ports.push_back(std::move(*p));
   next.containers.push_back(c);
   const Topology before = cur_;
   auto pl = commit(next);

@@ -15,8 +15,8 @@
 // sends it back out of the ingress port (tagged as the port sends the
 // VLAN); everything else goes on. Not answered, and so flooded as usual:
 // unknown targets, gratuitous ARP and probes for one's own address (the
-// target is the sender's own MAC or address), requests whose sender is a
-// multicast MAC, and frames that still carry an inner VLAN tag.
+// target is the sender's own MAC or address), duplicate address detection
+// (a solicitation from ::), and frames that still carry an inner VLAN tag.
 //
 // Thread-safety: a NeighborTable is immutable once shared; the stage runs
 // on the datapath thread.
@@ -43,7 +43,6 @@ class NeighborTable {
   void add(uint16_t vlan, const uint8_t* ip, size_t ip_len, const net::Mac& mac, std::string label = {});
   const Entry* find_v4(uint16_t vlan, uint32_t ip_host_order) const;
   const Entry* find_v6(uint16_t vlan, const uint8_t* ip) const;
-  size_t size() const { return v4_.size() + v6_.size(); }
 
  private:
   struct V6Key {
