@@ -6,7 +6,8 @@
 // Invariants: no crash; the splitter never hands out more bytes than it
 // was fed, and each object it hands out starts with '{' and ends with '}';
 // a host record that parses has a valid name equal to its key's and an IP
-// address; endpoints that parse have a host and a port in range and a URL
+// address; a security group that parses has its key's name, at most 1000
+// rules with distinct ids, and reads back the same from what it writes; endpoints that parse have a host and a port in range and a URL
 // that parses again to the same.
 #include <cstdint>
 #include <string>
@@ -41,6 +42,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto h = parse_host("/kvnet/hosts/h1", text); h) {
     FUZZ_CHECK(h->name == "h1", "the record's name differs from the key's");
     FUZZ_CHECK(!h->underlay_ip.empty(), "no underlay address");
+  }
+  if (auto g = parse_group("/kvnet/sgs/web", text); g) {
+    FUZZ_CHECK(g->name == "web", "the group's name differs from the key's");
+    FUZZ_CHECK(g->rules.size() <= kMaxGroupRules, "%zu rules", g->rules.size());
+    for (size_t i = 0; i < g->rules.size(); ++i)
+      for (size_t j = i + 1; j < g->rules.size(); ++j)
+        FUZZ_CHECK(g->rules[i].id && g->rules[i].id != g->rules[j].id, "rule ids not distinct");
+    auto again = parse_group("/kvnet/sgs/web", group_to_json(*g).dump());
+    FUZZ_CHECK(again && *again == *g, "a group does not read back as written");
   }
   if (auto eps = parse_endpoints(text); eps) {
     for (const auto& e : *eps) {

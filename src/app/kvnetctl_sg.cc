@@ -24,6 +24,16 @@ void print_group(const json& g) {
   std::string ports;
   for (const auto& p : g["ports"]) ports += (ports.empty() ? "" : ", ") + p.get<std::string>();
   std::cout << "  ports: " << (ports.empty() ? "(none)" : ports) << "\n";
+  if (g.contains("remote_ports") && !g["remote_ports"].empty()) {  // in a cluster: members on other hosts
+    std::string remote;
+    for (const auto& p : g["remote_ports"]) {
+      remote += (remote.empty() ? "" : ", ") + p["port"].get<std::string>() + " on " + p["host"].get<std::string>();
+      std::string ips;
+      for (const auto& ip : p["ips"]) ips += (ips.empty() ? "" : " ") + ip.get<std::string>();
+      if (!ips.empty()) remote += " (" + ips + ")";
+    }
+    std::cout << "  on other hosts: " << remote << "\n";
+  }
 }
 
 const Verb kSgVerbs[] = {

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <set>
 
 #include "app/cli_errors.h"
 #include "base/log.h"
@@ -231,11 +232,16 @@ int run(const Options& o, const std::function<void(char)>& report) {
   if (cluster) {
     auto local = [&] {
       std::vector<std::string> vm_names, ct_names;
+      std::set<std::string> groups;
       int64_t ports = 0;
       for (const auto& v : svc.config().vms) vm_names.push_back(v.name);
       for (const auto& c : svc.config().containers) ct_names.push_back(c.name);
-      for (const auto& b : svc.config().bridges) ports += static_cast<int64_t>(b.ports.size());
-      cluster->set_local(std::move(vm_names), std::move(ct_names), ports);
+      for (const auto& b : svc.config().bridges) {
+        ports += static_cast<int64_t>(b.ports.size());
+        for (const auto& p : b.ports) groups.insert(p.security.groups.begin(), p.security.groups.end());
+      }
+      cluster->set_local(std::move(vm_names), std::move(ct_names), ports, {groups.begin(), groups.end()});
+      svc.cluster_tick();
     };
     local();
     (*loop)->add_periodic(std::chrono::milliseconds(2000), local);

@@ -78,6 +78,7 @@ json HostRecord::to_json() const {
   if (!vms.empty()) j["vms"] = vms;
   if (!containers.empty()) j["containers"] = containers;
   if (ports) j["ports"] = ports;
+  if (!groups.empty()) j["groups"] = groups;
   return j;
 }
 
@@ -104,6 +105,7 @@ Result<HostRecord> parse_host(const std::string& key, const std::string& value) 
     h.ports = number(j, "ports", where);
     h.vms = names(j, "vms", where);
     h.containers = names(j, "containers", where);
+    h.groups = names(j, "groups", where);
     return h;
   });
 }
@@ -145,8 +147,10 @@ Result<NetworkRecord> parse_network(const std::string& key, const std::string& v
 }
 
 json BindingRecord::to_json() const {
-  return json{{"network", network}, {"host", host}, {"port", port}, {"mac", mac},
-              {"ips", ips},         {"owner", owner}, {"seq", seq}};
+  json j{{"network", network}, {"host", host}, {"port", port}, {"mac", mac},
+         {"ips", ips},         {"owner", owner}, {"seq", seq}};
+  if (!groups.empty()) j["groups"] = groups;
+  return j;
 }
 
 Result<BindingRecord> parse_binding(const std::string& key, const std::string& value, const std::string& prefix) {
@@ -174,9 +178,59 @@ Result<BindingRecord> parse_binding(const std::string& key, const std::string& v
     }
     b.owner = text(j, "owner", false, where);
     b.seq = number(j, "seq", where);
+    b.groups = names(j, "groups", where);
     return b;
   });
 }
+
+json group_to_json(const ctl::SecurityGroupSpec& g) {
+  json rules = json::array();
+  for (const auto& r : g.rules) {
+    json x{{"id", r.id}};
+    for (const auto& f : ctl::sg_rule_fields(r)) x[f.key] = f.value;
+    rules.push_back(std::move(x));
+  }
+  json j{{"name", g.name}, {"rules", std::move(rules)}};
+  if (!g.description.empty()) j["description"] = g.description;
+  return j;
+}
+
+Result<ctl::SecurityGroupSpec> parse_group(const std::string& key, const std::string& value, const std::string& prefix) {
+  return parse_record<ctl::SecurityGroupSpec>(key, value, [&](const json& j, const std::string& where)
+                                                  -> Result<ctl::SecurityGroupSpec> {
+    ctl::SecurityGroupSpec g;
+    g.name = text(j, "name", true, where);
+    if (auto ok = ctl::check_name(g.name); !ok) return Error{where + ": group name: " + ok.error().message};
+    if (key != group_key(g.name, prefix)) return Error{where + ": names security group '" + g.name + "', not the key's"};
+    g.description = text(j, "description", false, where);
+    auto rules = j.find("rules");
+    if (rules == j.end() || rules->is_null()) return g;
+    if (!rules->is_array()) return Error{where + ": 'rules' is not a list"};
+    if (rules->size() > kMaxGroupRules) return Error{where + ": more than 1000 rules"};
+    for (const auto& r : *rules) {
+      const std::string which = where + ": rule " + std::to_string(g.rules.size() + 1);
+      if (!r.is_object() || r.size() > 16) return Error{which + ": not a map of settings"};
+      std::vector<std::pair<std::string, std::string>> settings;
+      for (const auto& [k, v] : r.items()) {
+        if (v.is_string()) settings.emplace_back(k, v.get<std::string>());
+        else if (v.is_number_integer()) settings.emplace_back(k, std::to_string(v.get<int64_t>()));
+        else return Error{which + ": '" + valid_utf8(k) + "' is not a string or a number"};
+      }
+      auto rule = ctl::parse_sg_rule(settings);
+      if (!rule) return Error{which + ": " + valid_utf8(rule.error().message)};
+      if (rule->id == 0) return Error{which + ": it has no id"};
+      for (const auto& o : g.rules)
+        if (o.id == rule->id) return Error{which + ": id " + std::to_string(rule->id) + " is used twice"};
+      if (!rule->remote_group.empty())
+        if (auto ok = ctl::check_name(rule->remote_group); !ok)
+          return Error{which + ": remote_group: " + ok.error().message};
+      g.rules.push_back(*rule);
+    }
+    return g;
+  });
+}
+
+std::string group_key(const std::string& name, const std::string& prefix) { return prefix + "sgs/" + name; }
 
 std::string binding_key(const std::string& network, const std::string& host, const std::string& port,
                         const std::string& prefix) {

@@ -17,8 +17,12 @@
 //                    "<host>/<port>": who holds the address (created only
 //                    if absent: never the same address twice)
 //   bindings/<network>/<host>/<port>
-//                    a port on the network: its MAC, addresses, host and a
-//                    sequence number (the highest wins for a MAC)
+//                    a port on the network: its MAC, addresses, host, its
+//                    security groups and a sequence number (the highest
+//                    wins for a MAC)
+//   sgs/<name>       a cluster-wide security group: its description and
+//                    rules (ids included); every host mirrors them into its
+//                    configuration
 //
 // Thread-safety: plain data and pure functions.
 #pragma once
@@ -30,6 +34,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "ctl/security.h"
 
 namespace kvnet::cluster {
 
@@ -48,6 +53,7 @@ struct HostRecord {
   int64_t last_seen = 0;               // members/: unix seconds of the last publication
   std::vector<std::string> vms, containers;  // members/: what runs there
   int64_t ports = 0;                   // members/: its ports
+  std::vector<std::string> groups;     // members/: the security groups its ports use
 
   nlohmann::json to_json() const;
   bool operator==(const HostRecord&) const = default;
@@ -79,10 +85,20 @@ struct BindingRecord {
   std::vector<std::string> ips;    // A/LEN
   std::string owner;               // "container web", "vm v1 nic 0"
   int64_t seq = 1;                 // MAC mobility: the highest binding of a MAC wins
+  std::vector<std::string> groups; // the port's security groups (remote_group members)
   nlohmann::json to_json() const;
   bool operator==(const BindingRecord&) const = default;
 };
 Result<BindingRecord> parse_binding(const std::string& key, const std::string& value, const std::string& prefix = kPrefix);
+// A cluster-wide security group (sgs/<name>): the name in the key, a
+// description of printable text, at most 1000 rules, each with an id of its
+// own (1-1000000) and the settings ctl::parse_sg_rule reads.
+constexpr size_t kMaxGroupRules = 1000;
+nlohmann::json group_to_json(const ctl::SecurityGroupSpec& g);
+Result<ctl::SecurityGroupSpec> parse_group(const std::string& key, const std::string& value,
+                                           const std::string& prefix = kPrefix);
+std::string group_key(const std::string& name, const std::string& prefix = kPrefix);
+
 std::string binding_key(const std::string& network, const std::string& host, const std::string& port,
                         const std::string& prefix = kPrefix);
 std::string ipam_key(const std::string& network, const std::string& address, const std::string& prefix = kPrefix);

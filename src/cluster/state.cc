@@ -51,6 +51,16 @@ void ClusterState::put(const KeyValue& kv, Delta* d) {
     bindings_[kv.key] = *b;
     d->bindings = true;
   }
+  if (k.kind == "sgs") {
+    auto g = parse_group(kv.key, kv.value, prefix_);
+    if (!g) {
+      d->rejected.push_back(g.error().message);
+      erase(kv.key, d);
+      return;
+    }
+    groups_[k.name] = *g;
+    d->groups = true;
+  }
   // Other kinds (vnis/ and ipam/: indexes) or another tool's keys.
 }
 
@@ -67,6 +77,8 @@ void ClusterState::erase(const std::string& key, Delta* d) {
     if (networks_.erase(k.name)) note(d->networks, k.name);
   } else if (k.kind == "bindings") {
     if (bindings_.erase(key)) d->bindings = true;
+  } else if (k.kind == "sgs") {
+    if (groups_.erase(k.name)) d->groups = true;
   }
 }
 
@@ -75,10 +87,12 @@ ClusterState::Delta ClusterState::reset(const RangeResult& all) {
   const auto before = up_;
   const auto nets_before = networks_;
   const auto bindings_before = bindings_;
+  const auto groups_before = groups_;
   up_.clear();
   members_.clear();
   networks_.clear();
   bindings_.clear();
+  groups_.clear();
   Delta scratch;
   for (const auto& kv : all.kvs) put(kv, &scratch);
   d.rejected = std::move(scratch.rejected);
@@ -91,6 +105,7 @@ ClusterState::Delta ClusterState::reset(const RangeResult& all) {
   for (const auto& [name, n] : nets_before)
     if (!networks_.count(name)) d.networks.push_back(name);
   d.bindings = bindings_ != bindings_before;
+  d.groups = groups_ != groups_before;
   revision_ = all.revision;
   return d;
 }

@@ -30,8 +30,9 @@ class ClusterState {
     std::vector<std::string> up, down;  // hosts that published / whose publication went
     std::vector<std::string> networks;  // networks added, changed or removed
     bool bindings = false;              // a binding came, changed or went
+    bool groups = false;                // a security group came, changed or went
     std::vector<std::string> rejected;  // "cluster key '...': why"
-    bool empty() const { return up.empty() && down.empty() && networks.empty() && !bindings; }
+    bool empty() const { return up.empty() && down.empty() && networks.empty() && !bindings && !groups; }
   };
 
   // Replaces everything with a full read (a range of the prefix).
@@ -51,6 +52,8 @@ class ClusterState {
   const std::map<std::string, NetworkRecord>& networks() const { return networks_; }
   // Ports bound to networks, by key (bindings/<network>/<host>/<port>).
   const std::map<std::string, BindingRecord>& bindings() const { return bindings_; }
+  // Cluster-wide security groups, by name.
+  const std::map<std::string, ctl::SecurityGroupSpec>& groups() const { return groups_; }
 
  private:
   void put(const KeyValue& kv, Delta* d);
@@ -61,6 +64,7 @@ class ClusterState {
   std::map<std::string, HostRecord> up_, members_;
   std::map<std::string, NetworkRecord> networks_;
   std::map<std::string, BindingRecord> bindings_;
+  std::map<std::string, ctl::SecurityGroupSpec> groups_;
 };
 
 }  // namespace kvnet::cluster

@@ -37,6 +37,11 @@ std::vector<dp::IpPrefix> group_members(const Topology& t, const std::string& gr
         if (g == group)
           for (const auto& a : port_addresses(t, p))
             if (a.v6 == v6) out.push_back(a);
+  if (auto it = t.remote_members.find(group); it != t.remote_members.end())
+    for (const auto& ip : it->second) {
+      dp::IpPrefix x;
+      if (dp::IpPrefix::parse(ip, x) && x.v6 == v6) out.push_back(x);
+    }
   return out;
 }
 

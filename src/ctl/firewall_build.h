@@ -2,6 +2,8 @@
 // groups and port security, compiled into a dp::FwPolicy (dp/firewall.h)
 // with every remote_group resolved to its members' addresses.
 //
+// A group's members are the ports of `t` in it and, in a cluster, the
+// addresses `t.remote_members` lists for it (ports on other hosts).
 // A port's addresses are its endpoint's (the container's `ip`, the VM NIC's
 // `ip`) and its `allowed_addresses`. A port's MACs are its endpoint's `mac`
 // and the MACs of its `allowed_addresses`; an allowed address without a MAC

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +68,11 @@ struct Topology {
   std::vector<std::string> warnings;
   // The objects of types without a member above (ctl/objects.h).
   ObjectLists lists;
+  // In a cluster: the addresses of other hosts' ports by the security group
+  // they are in (from the store's bindings), which `remote_group` rules
+  // include. Not configuration: never stored, exported or planned; kvnetd
+  // keeps it current from the store (Service::sync_members).
+  std::map<std::string, std::vector<std::string>> remote_members;
 
   const SecurityGroupSpec* find_group(const std::string& name) const;
   const GatewaySpec* find_gateway(const std::string& name) const;

@@ -126,14 +126,21 @@ bool ClusterHost::pause(std::chrono::milliseconds d, bool or_local_change) {
   return !stopping_;
 }
 
-void ClusterHost::set_local(std::vector<std::string> vms, std::vector<std::string> containers, int64_t ports) {
+void ClusterHost::set_local(std::vector<std::string> vms, std::vector<std::string> containers, int64_t ports,
+                            std::vector<std::string> groups) {
   std::lock_guard lock(mu_);
-  if (vms == vms_ && containers == containers_ && ports == ports_) return;
+  if (vms == vms_ && containers == containers_ && ports == ports_ && groups == groups_) return;
   vms_ = std::move(vms);
   containers_ = std::move(containers);
   ports_ = ports;
+  groups_ = std::move(groups);
   local_changed_ = true;
   wake_.notify_all();
+}
+
+std::optional<bool> ClusterHost::registered_before() const {
+  std::lock_guard lock(mu_);
+  return registered_before_;
 }
 
 ClusterHost::Lag ClusterHost::lag() const {
@@ -177,14 +184,19 @@ Status ClusterHost::publish(EtcdClient& c) {
     reg.vms = vms_;
     reg.containers = containers_;
     reg.ports = ports_;
+    reg.groups = groups_;
     local_changed_ = false;
   }
   reg.last_seen = unix_now();
   const int64_t lease = health().lease;
-  auto r = c.txn({}, {cluster::TxnOp::put(cluster::host_key(o_.host, o_.prefix), pub.to_json().dump(), lease),
-                      cluster::TxnOp::put(cluster::member_key(o_.host, o_.prefix), reg.to_json().dump())});
+  const std::string member = cluster::member_key(o_.host, o_.prefix);
+  auto r = c.txn({}, {cluster::TxnOp::get(member),  // what was there: is this host new to the cluster?
+                      cluster::TxnOp::put(cluster::host_key(o_.host, o_.prefix), pub.to_json().dump(), lease),
+                      cluster::TxnOp::put(member, reg.to_json().dump())});
   note(c, r.ok());
   if (!r) return r.error();
+  std::lock_guard lock(mu_);
+  if (!registered_before_) registered_before_ = !r->ranges.empty() && !r->ranges[0].kvs.empty();
   return Ok{};
 }
 

@@ -20,6 +20,7 @@
 // the control loop's thread; health() from any thread.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -29,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,8 +88,16 @@ class ClusterHost {
     auto it = went_down_.find(host);
     return it == went_down_.end() ? 0 : it->second;
   }
-  // What this host runs, for its registration (written when it changes).
-  void set_local(std::vector<std::string> vms, std::vector<std::string> containers, int64_t ports);
+  // What this host runs, for its registration (written when it changes):
+  // its VMs, containers, number of ports and the security groups its ports
+  // use (a group in use on a host cannot be deleted: sg del reads them).
+  void set_local(std::vector<std::string> vms, std::vector<std::string> containers, int64_t ports,
+                 std::vector<std::string> groups = {});
+  // Whether the store had this host's registration (members/<name>) before
+  // this kvnetd first published it: false for a host joining the cluster for
+  // the first time, whose own security groups the cluster then adopts.
+  // Unknown (nullopt) until the first publication.
+  std::optional<bool> registered_before() const;
 
   // The connection as the threads last saw it (any thread).
   struct Health {
@@ -118,6 +128,11 @@ class ClusterHost {
   const ClusterOptions& options() const { return o_; }
   // A new client of the store for a verb on the control thread.
   cluster::EtcdClient& client();
+  // The revision of this host's last write that its configuration follows
+  // (a security group): until the watch has brought the state up to it, the
+  // state is older than the configuration (control thread).
+  void wrote(int64_t revision) { written_ = std::max(written_, revision); }
+  int64_t written() const { return written_; }
 
  private:
   void lease_thread();
@@ -132,6 +147,7 @@ class ClusterHost {
   cluster::ClusterState state_;
   std::function<void(const cluster::ClusterState::Delta&)> on_change_;
   std::map<std::string, int64_t> went_down_;  // control thread
+  int64_t written_ = 0;                        // control thread
   std::unique_ptr<cluster::EtcdClient> verbs_client_;  // control thread
   cluster::EtcdWatch watch_;
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);  // posted work checks it
@@ -140,8 +156,9 @@ class ClusterHost {
   std::condition_variable wake_;
   bool stopping_ = false;            // guarded by mu_
   bool local_changed_ = false;       // guarded by mu_
-  std::vector<std::string> vms_, containers_;  // guarded by mu_
+  std::vector<std::string> vms_, containers_, groups_;  // guarded by mu_
   int64_t ports_ = 0;                // guarded by mu_
+  std::optional<bool> registered_before_;  // guarded by mu_
   Health health_;                    // guarded by mu_
   Lag lag_;                          // guarded by mu_
   int64_t started_ = 0;

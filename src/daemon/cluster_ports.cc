@@ -47,16 +47,22 @@ void release_port_address(ClusterHost& c, const std::string& network, const std:
     log_warn("cluster: could not release " + ip + " on network '" + network + "': " + s.error().message);
 }
 
-Status bind_port(ClusterHost& c, const NetworkPort& p) {
+std::vector<std::string> port_groups(const ctl::Topology& t, const std::string& port) {
+  const ctl::PortSpec* p = t.find_port(port);  // a qbr NIC's: on its qbr bridge
+  return p ? p->security.groups : std::vector<std::string>{};
+}
+
+Status bind_port(ClusterHost& c, const NetworkPort& p, const ctl::Topology& t) {
   const auto& o = c.options();
   cluster::BindingRecord b{p.network, o.host, p.port, p.mac, {}, p.owner, next_seq(c.state(), p.network, p.mac)};
   if (!p.ip.empty()) b.ips.push_back(p.ip);
+  b.groups = port_groups(t, p.port);
   // Only while the network exists (network del requires no binding: of the
   // two racing, one fails).
-  auto t = c.client().txn({cluster::Compare::present(cluster::network_key(p.network, o.prefix))},
+  auto w = c.client().txn({cluster::Compare::present(cluster::network_key(p.network, o.prefix))},
                           {cluster::TxnOp::put(cluster::binding_key(p.network, o.host, p.port, o.prefix), b.to_json().dump())});
-  if (!t) return t.error();
-  if (!t->succeeded) return Error{"network '" + p.network + "' was deleted meanwhile"};
+  if (!w) return w.error();
+  if (!w->succeeded) return Error{"network '" + p.network + "' was deleted meanwhile"};
   return Ok{};
 }
 
@@ -69,14 +75,14 @@ Status unbind_port(ClusterHost& c, const NetworkPort& p) {
   return Ok{};
 }
 
-void rebind_port(ClusterHost& c, const NetworkPort& p) {
+void rebind_port(ClusterHost& c, const NetworkPort& p, const ctl::Topology& t) {
   Status s = Ok{};
   if (auto net = fetch_network(c, p.network); !net) {
     s = net.error();
   } else if (!p.ip.empty()) {
     if (auto a = claim_port_address(c, *net, p.ip, p.port); !a) s = a.error();
   }
-  if (s) s = bind_port(c, p);
+  if (s) s = bind_port(c, p, t);
   if (!s) log_warn("cluster: could not put back the binding of " + p.owner + ": " + s.error().message);
 }
 

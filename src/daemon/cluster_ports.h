@@ -51,12 +51,16 @@ Result<std::string> claim_port_address(ClusterHost& c, const cluster::NetworkRec
 void release_port_address(ClusterHost& c, const std::string& network, const std::string& ip, const std::string& port);
 
 // Publishes the binding of `p` (sequence: one above any the cluster knows
-// for its MAC on the network).
-Status bind_port(ClusterHost& c, const NetworkPort& p);
+// for its MAC on the network), with the security groups its port has in `t`
+// (other hosts' remote_group rules include its addresses).
+Status bind_port(ClusterHost& c, const NetworkPort& p, const ctl::Topology& t);
 // Takes the binding and the address of `p` out of the store.
 Status unbind_port(ClusterHost& c, const NetworkPort& p);
 // Puts back what unbind_port took (a change that followed it failed): the
 // address claimed again by its holder, the binding. Best effort: logged.
-void rebind_port(ClusterHost& c, const NetworkPort& p);
+void rebind_port(ClusterHost& c, const NetworkPort& p, const ctl::Topology& t);
+
+// The security groups of this host's port `port` in `t` (none if it has none).
+std::vector<std::string> port_groups(const ctl::Topology& t, const std::string& port);
 
 }  // namespace kvnet::daemon

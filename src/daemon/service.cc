@@ -134,7 +134,15 @@ void Service::settle_work() {
   work_out_.reset();
 }
 
-Result<ctl::Plan> Service::commit(const Topology& next) {
+Result<ctl::Plan> Service::commit(const Topology& given) {
+  // The store's remote members are not in a file: a configuration read from
+  // one gets this host's (the working copy has them).
+  std::optional<Topology> own;
+  if (given.remote_members != cur_.remote_members && !(work_ && &given == &*work_)) {
+    own = given;
+    own->remote_members = cur_.remote_members;
+  }
+  const Topology& next = own ? *own : given;
   const bool scoped = work_ && &next == &*work_ && work_out_;
   const ctl::Scope scope = scoped ? *work_out_ : ctl::Scope::all();
   if (auto s = validate(next, ParseOptions{.allow_dangling_patches = true}, scope); !s) return s.error();
@@ -203,6 +211,7 @@ Status Service::apply(const Topology& next, const ctl::Plan& plan, Mode mode) {
     bool fresh = std::find(added.begin(), added.end(), kIntegrationBridge) != added.end();
     for (const auto& r : plan.ports_added) fresh |= r.port == kClusterTunnel;
     sync_cluster(fresh);
+    sync_bindings();  // a port's groups changed: its binding says so
   }
   return Ok{};
 }

@@ -89,10 +89,16 @@ class Service {
   // The cluster on etcd this host belongs to (daemon/cluster_host.h);
   // none: standalone. Set before restore().
   void set_cluster(ClusterHost* c) { cluster_ = c; }
-  // The cluster's state changed (a binding, a host up or down): programs
-  // br-int's remote stations from it through the change path (logged like
-  // any change; a failure is logged and retried at the next change).
+  // The cluster's state changed (a binding, a group, a host up or down):
+  // mirrors the store's security groups into the configuration (a change
+  // like any other), programs br-int's remote stations and the remote
+  // members of security groups from it (logged; a failure is logged and
+  // retried at the next change).
   void cluster_changed();
+  // Periodic: finishes what cluster_changed() had to leave for later (this
+  // host's own security groups, until its first publication says whether
+  // it is new to the cluster).
+  void cluster_tick();
 
   const Topology& config() const { return cur_; }
   const std::map<std::string, std::string>& vanished() const { return vanished_; }
@@ -152,6 +158,15 @@ class Service {
   void sync_cluster(bool force);
   void sync_remotes(bool force);
   void sync_neighbors(bool force);
+  // Security groups in a cluster (service_cluster.cc, daemon/cluster_groups.h):
+  // the store's groups become this host's (a host new to the cluster
+  // publishes its own; one that was away drops those deleted meanwhile,
+  // unless a port here uses them); the addresses of other hosts' members
+  // (Topology::remote_members) and the firewalls naming their groups; this
+  // host's bindings carrying their ports' groups.
+  void sync_groups();
+  void sync_members();
+  void sync_bindings();
   // A port's device: parked (with why) or opened again.
   void park_port(const std::string& name, const std::string& why);
   bool reopen_port(const std::string& name);
@@ -171,6 +186,10 @@ class Service {
   ClusterHost* cluster_ = nullptr;
   std::vector<NeighborEntry> neighbors_;  // the table br-int answers ARP/ND from (sync_neighbors)
   RemoteEntries remotes_;                 // vx-cluster's static entries from the store (sync_remotes)
+  bool syncing_groups_ = false;           // sync_groups is committing (no re-entry)
+  bool groups_unsettled_ = false;         // sync_groups left this host's own groups for later
+  bool groups_adopted_ = false;           // this host's own groups, new to the cluster, published
+  std::set<std::string> told_;            // warnings of sync_groups already logged
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
   std::vector<std::string> warnings_;      // of the request being handled (ctl/warnings.h)
   std::shared_ptr<size_t> captures_ = std::make_shared<size_t>(0);  // live capture streams

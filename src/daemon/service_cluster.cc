@@ -8,6 +8,8 @@
 
 #include "ctl/gateway_spec.h"
 #include "base/log.h"
+#include "ctl/firewall_build.h"
+#include "daemon/cluster_groups.h"
 #include "daemon/cluster_host.h"
 #include "daemon/cluster_ports.h"
 #include "daemon/cluster_wiring.h"
@@ -19,6 +21,8 @@
 #include "net/bytes.h"
 
 namespace kvnet::daemon {
+
+using ctl::SecurityGroupSpec;
 
 namespace {
 
@@ -226,7 +230,156 @@ Result<json> ClusterVerbs::hosts(const Args&) {
 
 }  // namespace
 
-void Service::cluster_changed() { sync_cluster(false); }
+void Service::cluster_changed() {
+  if (!cluster_) return;
+  sync_groups();
+  sync_members();
+  sync_cluster(false);
+  sync_bindings();
+}
+
+void Service::cluster_tick() {
+  if (cluster_ && groups_unsettled_) sync_groups();
+}
+
+void Service::sync_groups() {
+  if (!cluster_ || syncing_groups_) return;
+  const auto& st = cluster_->state();
+  if (st.revision() == 0) return;  // the store not read yet
+  // This host wrote a group the watch has not brought yet: the state is
+  // older than the configuration, which it would otherwise take back.
+  if (st.revision() < cluster_->written()) return;
+  const auto& store = st.groups();
+  const std::optional<bool> known_before = cluster_->registered_before();
+  std::set<std::string> used;  // by ports here
+  for (const auto& b : cur_.bridges)
+    for (const auto& p : b.ports) used.insert(p.security.groups.begin(), p.security.groups.end());
+  // What this host has that the store has not: a host new to the cluster
+  // brings its groups; one that was away keeps only those its ports use
+  // (sg del refuses a group in use, so the others were deleted meanwhile).
+  std::vector<const SecurityGroupSpec*> publish;
+  std::vector<std::string> drop;
+  groups_unsettled_ = false;
+  for (const auto& g : cur_.security_groups) {
+    if (store.count(g.name)) continue;
+    if (!known_before) {
+      groups_unsettled_ = true;  // until this host's first publication
+    } else if ((!*known_before && !groups_adopted_) || used.count(g.name)) {
+      publish.push_back(&g);
+    } else {
+      drop.push_back(g.name);
+    }
+  }
+  bool published = true;
+  for (const SecurityGroupSpec* g : publish) {
+    auto w = put_group(*cluster_, *g, 0);  // only if still absent: the store's wins
+    if (!w) {
+      published = false;
+      groups_unsettled_ = true;
+      if (told_.insert("publish " + g->name).second)
+        log_warn("cluster: security group '" + g->name + "' not published yet: " + w.error().message);
+    } else if (*w) {
+      log_info("cluster: security group '" + g->name + "' published (this host's, not in the cluster's store)");
+    }
+  }
+  // A new host's groups are adopted once; after that, a group only this
+  // host has was deleted elsewhere.
+  if (known_before && published) groups_adopted_ = true;
+  if (!publish.empty()) return;  // the watch brings them back: taken as the store has them then
+  // The changes to this host's groups: the store's, and those dropped.
+  std::vector<std::pair<std::string, std::optional<SecurityGroupSpec>>> changes;
+  for (const auto& [name, g] : store) {
+    const SecurityGroupSpec* mine = cur_.find_group(name);
+    if (!mine || !(*mine == g)) changes.push_back({name, g});
+  }
+  for (const auto& name : drop) changes.push_back({name, std::nullopt});
+  if (changes.empty()) return;
+  auto with = [&](Topology& t, const std::string& name, const std::optional<SecurityGroupSpec>& g) {
+    auto it = std::find_if(t.security_groups.begin(), t.security_groups.end(),
+                           [&](const SecurityGroupSpec& x) { return x.name == name; });
+    if (it == t.security_groups.end()) {
+      if (g) t.security_groups.push_back(*g);
+    } else if (g) {
+      *it = *g;
+    } else {
+      t.security_groups.erase(it);
+    }
+  };
+  syncing_groups_ = true;
+  Topology next = cur_;
+  for (const auto& [name, g] : changes) with(next, name, g);
+  auto r = commit(next);
+  if (!r) {
+    // One group that does not fit here (a rule naming a group the store
+    // does not have) holds back no other: each on its own.
+    for (const auto& [name, g] : changes) {
+      Topology one = cur_;
+      with(one, name, g);
+      if (auto r1 = commit(one); !r1 && told_.insert(name + ": " + r1.error().message).second)
+        log_warn("cluster: security group '" + name + "' from the store not taken here: " + r1.error().message);
+    }
+  }
+  syncing_groups_ = false;
+  std::string names;
+  for (const auto& [name, g] : changes) names += (names.empty() ? "" : ", ") + std::string(g ? "" : "-") + name;
+  log_info("cluster: security groups from the store (revision " + std::to_string(st.revision()) + "): " + names);
+}
+
+void Service::sync_members() {
+  if (!cluster_) return;
+  auto want = remote_group_members(cluster_->state(), cluster_->options().host);
+  if (want == cur_.remote_members) return;
+  std::set<std::string> changed;
+  for (const auto& [g, ips] : want)
+    if (auto it = cur_.remote_members.find(g); it == cur_.remote_members.end() || it->second != ips) changed.insert(g);
+  for (const auto& [g, ips] : cur_.remote_members)
+    if (!want.count(g)) changed.insert(g);
+  cur_.remote_members = want;
+  if (work_) work_->remote_members = std::move(want);
+  // The ports whose rules name one of those groups get their policy again.
+  std::set<std::string> naming;
+  for (const auto& g : cur_.security_groups)
+    for (const auto& r : g.rules)
+      if (changed.count(r.remote_group)) naming.insert(g.name);
+  io::Change c;
+  for (const auto& b : cur_.bridges)
+    for (const auto& p : b.ports) {
+      if (std::none_of(p.security.groups.begin(), p.security.groups.end(),
+                       [&](const std::string& g) { return naming.count(g) != 0; }))
+        continue;
+      auto lv = live_.find(p.name);
+      if (lv == live_.end()) continue;  // parked: built whole when it opens
+      c.firewalls.push_back({{false, lv->second.id}, ctl::build_firewall(cur_, p)});
+    }
+  std::string groups;
+  for (const auto& g : changed) groups += (groups.empty() ? "" : ", ") + g;
+  if (c.firewalls.empty()) return;
+  const size_t n = c.firewalls.size();
+  dp_.apply(std::move(c));
+  log_info("cluster: members of security group(s) " + groups + " on other hosts changed: " + std::to_string(n) +
+           " port firewall(s) here updated");
+}
+
+void Service::sync_bindings() {
+  if (!cluster_) return;
+  const auto& o = cluster_->options();
+  std::vector<cluster::BindingRecord> stale;
+  for (const auto& [key, b] : cluster_->state().bindings()) {
+    if (b.host != o.host) continue;
+    const PortSpec* p = cur_.find_port(b.port);
+    if (!p || p->security.groups == b.groups) continue;
+    stale.push_back(b);
+    stale.back().groups = p->security.groups;
+  }
+  for (const auto& b : stale) {
+    const std::string key = cluster::binding_key(b.network, b.host, b.port, o.prefix);
+    auto t = cluster_->client().txn({cluster::Compare::present(key)}, {cluster::TxnOp::put(key, b.to_json().dump())});
+    if (!t) {
+      log_warn("cluster: the binding of " + b.owner + " keeps its old security groups for now: " + t.error().message);
+      return;  // again at the next change
+    }
+  }
+}
 
 void Service::sync_cluster(bool force) {
   if (!cluster_) return;

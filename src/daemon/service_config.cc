@@ -8,6 +8,8 @@
 #include "ctl/warnings.h"
 #include "ctl/container.h"
 #include "ctl/network.h"
+#include "base/log.h"
+#include "daemon/cluster_groups.h"
 #include "daemon/cluster_host.h"
 #include "daemon/cluster_ports.h"
 #include "daemon/cluster_wiring.h"
@@ -37,9 +39,16 @@ class ConfigVerbs : VerbContext {
   struct ClusterApply {
     std::vector<NetworkPort> bind, unbind;  // `bind`: their addresses claimed already
     std::vector<std::string> lines;  // "+ network blue vni 100 ..." (the store's changes)
+    // Security groups written to the store: what it had (none: no record)
+    // and the name, to put back if the apply does not go through.
+    std::vector<std::pair<std::string, std::optional<StoredGroup>>> groups;
   };
   Status cluster_apply(Topology& next, bool dry_run, ClusterApply& ca);
   void release(const ClusterApply& ca);
+  // The file's security groups (a `security_groups:` section) written to
+  // the store, after validation and before the commit; groups it leaves
+  // out are deleted there unless another host uses them.
+  Status publish_groups(const Topology& next, ClusterApply& ca);
 };
 
 Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca) {
@@ -134,6 +143,31 @@ Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca
 
 void ConfigVerbs::release(const ClusterApply& ca) {
   for (const auto& p : ca.bind) release_port_address(*cluster_, p.network, p.ip, p.port);
+  for (const auto& [name, had] : ca.groups) {
+    auto back = had ? put_group(*cluster_, had->group, -1) : delete_group(*cluster_, name, -1);
+    if (!back) log_warn("cluster: could not put security group '" + name + "' back: " + back.error().message);
+  }
+}
+
+Status ConfigVerbs::publish_groups(const Topology& next, ClusterApply& ca) {
+  if (!next.has_security_groups) return Ok{};
+  std::vector<std::pair<std::string, const SecurityGroupSpec*>> writes;  // null: delete
+  for (const auto& g : next.security_groups) writes.push_back({g.name, &g});
+  for (const auto& g : cur_.security_groups)
+    if (!next.find_group(g.name)) {
+      if (auto where = group_used_elsewhere(cluster_->state(), cluster_->options().host, g.name); !where.empty())
+        return Error{"security group '" + g.name + "' is used by " + where + ": the file cannot remove it"};
+      writes.push_back({g.name, nullptr});
+    }
+  for (const auto& [name, g] : writes) {
+    TRY(stored, fetch_group(*cluster_, name));
+    if (g ? stored && stored->group == *g : !stored) continue;
+    const int64_t expect = stored ? stored->mod_revision : 0;
+    TRY(written, g ? put_group(*cluster_, *g, expect) : delete_group(*cluster_, name, expect));
+    if (!written) return Error{"security group '" + name + "' changed in the cluster meanwhile: apply again"};
+    ca.groups.push_back({name, stored});
+  }
+  return Ok{};
 }
 
 Result<json> ConfigVerbs::ping(const Args&) { return json{{"version", "0.1.0"}}; }
@@ -236,11 +270,15 @@ Result<json> ConfigVerbs::apply_file(const Args& a) {
     return j;
   }
   if (!cluster_) return commit_json(next);
+  if (auto s = publish_groups(next, ca); !s) {
+    release(ca);
+    return s.error();
+  }
   // Bindings that go leave the store first; those that come, after the
   // commit. Each step is undone if a later one fails.
   std::vector<NetworkPort> unbound;
   auto put_back = [&] {
-    for (const auto& u : unbound) rebind_port(*cluster_, u);
+    for (const auto& u : unbound) rebind_port(*cluster_, u, cur_);
   };
   for (const auto& u : ca.unbind) {
     if (auto s = unbind_port(*cluster_, u); !s) {
@@ -258,7 +296,7 @@ Result<json> ConfigVerbs::apply_file(const Args& a) {
     return r;
   }
   for (size_t i = 0; i < ca.bind.size(); ++i)
-    if (auto s = bind_port(*cluster_, ca.bind[i]); !s) {
+    if (auto s = bind_port(*cluster_, ca.bind[i], cur_); !s) {
       for (size_t j = 0; j < i; ++j) (void)unbind_port(*cluster_, ca.bind[j]);
       (void)commit(before);
       put_back();

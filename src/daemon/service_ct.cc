@@ -72,7 +72,7 @@ Result<json> CtVerbs::ct_add_on_network(const Args& a, const std::string& name, 
     return pl.error();
   }
   // The binding: what the other hosts program from.
-  if (auto s = bind_port(*cluster_, {network, pname, container_mac(c), c.ip, "container " + name}); !s) {
+  if (auto s = bind_port(*cluster_, {network, pname, container_mac(c), c.ip, "container " + name}, cur_); !s) {
     (void)commit(before);  // nothing half-applied: the container goes again, the address too
     release_port_address(*cluster_, network, *addr, pname);
     return Error{ctx + s.error().message};
@@ -153,7 +153,7 @@ Result<json> CtVerbs::ct_del(const Args& a) {
   const ContainerSpec c = *find_container(cur_, name);
   if (auto s = unbind(c); !s) return s.error();
   auto r = commit_json(next);
-  if (!r && !c.network.empty()) rebind_port(*cluster_, {c.network, c.port, container_mac(c), c.ip, "container " + c.name});
+  if (!r && !c.network.empty()) rebind_port(*cluster_, {c.network, c.port, container_mac(c), c.ip, "container " + c.name}, cur_);
   return r;
 }
 

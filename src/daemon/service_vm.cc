@@ -288,7 +288,7 @@ Result<json> VmVerbs::vm_add(const Args& a) {
   // The NICs' bindings: what the other hosts program from. Nothing
   // half-applied: if one cannot be written, the VM goes again.
   for (size_t i = 0; i < bound.size(); ++i)
-    if (auto s = bind_port(*cluster_, bound[i]); !s) {
+    if (auto s = bind_port(*cluster_, bound[i], cur_); !s) {
       for (size_t j = 0; j < i; ++j) (void)unbind_port(*cluster_, bound[j]);
       (void)commit(before);
       return Error{"vm '" + name + "': nic on network '" + bound[i].network + "': " + s.error().message};
@@ -330,7 +330,7 @@ Result<json> VmVerbs::vm_del(const Args& a) {
   // (a store that cannot be reached keeps the VM: nothing half-done).
   std::vector<NetworkPort> unbound;
   auto put_back = [&] {  // what the store had
-    for (const auto& u : unbound) rebind_port(*cluster_, u);
+    for (const auto& u : unbound) rebind_port(*cluster_, u, cur_);
   };
   for (const auto& n : v->nics) {
     if (n.network.empty()) continue;

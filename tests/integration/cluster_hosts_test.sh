@@ -6,7 +6,9 @@
 # Checks: joining, `cluster status`/`cluster hosts` (human and JSON), a host
 # killed with -9 seen down within TTL + 2 s and back after a restart, etcd
 # stopped (forwarding state kept, a clear error, local commands work) and
-# started again (hosts join again), hostile records refused by key, bad flags.
+# started again (hosts join again), hostile records refused by key, bad flags;
+# networks, containers and VM NICs on them across hosts, ARP suppression,
+# apply files, cluster-wide security groups whose remote_group spans hosts.
 source "$(dirname "$0")/lib.sh" "$@"
 command -v etcd >/dev/null || fail "etcd is not installed (./run installs etcd-server)"
 
@@ -41,14 +43,25 @@ start_host() {  # NAME: kvnetd for host NAME in namespace ${P}NAME, as users sta
   disown $!
   wait_for 10 "kvnetd on $n answers" hctl $n list-br
 }
+# h1 was a standalone host with a security group of its own: joining, it
+# brings the group to the cluster.
+ip netns exec ${P}h1 "$BIN/kvnetd" --foreground --db "$T/h1.db" --socket "$T/h1.sock" >>"$T/h1.log" 2>&1 &
+KVD_PID=$!
+disown $KVD_PID
+wait_for 10 "standalone kvnetd on h1 answers" hctl h1 list-br
+hctl h1 sg add ${P}own --description "h1's before it joined" >/dev/null || fail "standalone sg add"
+kvd_stop
 for n in h1 h2 h3; do start_host $n; done
 
 host_state() {  # ON HOST: up/down/absent as ON sees HOST
   hctl $1 --format json cluster hosts | field "next((h['state'] for h in d if h['name']=='$2'), 'absent')"
 }
+has_group() { hctl $1 --format json sg list | field "'$2' in [g['name'] for g in d]" | grep -qx True; }
 all_up() { for h in h1 h2 h3; do [ "$(host_state $1 $h)" = up ] || return 1; done; }
 for n in h1 h2 h3; do wait_for 10 "$n sees every host up" all_up $n; done
-log "three hosts joined"
+wait_for 10 "h1's own group published to the cluster" has_group h3 ${P}own
+hctl h3 sg show ${P}own | grep -q "h1's before it joined" || fail "h1's group as h3 has it"
+log "three hosts joined; h1's own security group published"
 
 # --- what an operator sees ---------------------------------------------------------
 hctl h1 cluster status >"$T/status" || { cat "$T/status"; fail "cluster status"; }
@@ -289,6 +302,69 @@ start_host h2
 wait_for 15 "h1 has h2's station again" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl fdb-show br-int | grep -q $B2MAC"
 pings ${P}b1 10.0.0.12 || fail "b1 -> b2 after h2 came back"
 log "h2 killed: its stations gone from h1 within TTL + 2 s; back with it"
+# --- security groups: cluster-wide objects; remote_group includes every host's ports -------
+group_rules() { hctl $1 --format json sg show $2 | field "len(d['rules'])"; }
+no_group() { ! has_group "$@"; }
+groups_everywhere() { local h; for h in h1 h2 h3; do has_group $h $1 || return 1; done; }
+hctl h1 sg add ${P}web --description "ICMP from members" >/dev/null || fail "sg add in a cluster"
+wait_for 10 "h2 and h3 have h1's group" groups_everywhere ${P}web
+ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/sgs/${P}web --print-value-only | grep -q '"rules"' || fail "the group is not in the store"
+expect_error "a group name taken cluster-wide" 1 "security group '${P}web' already exists" hctl h3 sg add ${P}web
+# Two hosts add rules to one group at once: both land, with their own ids.
+hctl h2 sg rule-add ${P}web ingress protocol=icmp remote_group=${P}web >"$T/ra2" 2>&1 &
+RA=$!
+hctl h3 sg rule-add ${P}web ingress protocol=tcp port=22 >"$T/ra3" 2>&1 || { cat "$T/ra3"; fail "rule-add on h3"; }
+wait $RA || { cat "$T/ra2"; fail "rule-add on h2"; }
+four_rules() { [ "$(group_rules h1 ${P}web)" = 4 ]; }
+wait_for 10 "h1 has both rules" four_rules
+hctl h1 --format json sg show ${P}web | field "sorted(r['id'] for r in d['rules'])" | grep -qx "\[1, 2, 3, 4\]" ||
+  { hctl h1 sg show ${P}web; fail "rule ids of concurrent adds"; }
+# b1 (h1) and b2 (h2) in the group; b3 (h3, blue) not: b2 answers b1 only.
+hctl h3 ct add ${P}b3 --network blue --ip 10.0.0.14 >/dev/null || fail "ct add b3"
+wait_for 10 "b3 reaches b2 before any group" pings ${P}b3 10.0.0.12 1
+hctl h1 set port ct-${P}b1 security_groups=${P}web >/dev/null || fail "set port b1 security_groups"
+hctl h2 set port ct-${P}b2 security_groups=${P}web >/dev/null || fail "set port b2 security_groups"
+ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/bindings/blue/h1/ct-${P}b1 --print-value-only |
+  python3 -c "import json,sys; assert json.load(sys.stdin)['groups']==['${P}web']" || fail "b1's binding lacks its group"
+wait_for 10 "b1 (h1, a member) reaches b2 (h2) through b2's group" pings ${P}b1 10.0.0.12 1
+no_ping ${P}b3 10.0.0.12 || fail "b3, not a member, reached b2"
+hctl h2 --format json sg show ${P}web | field "[p['host'] + '/' + p['port'] for p in d['remote_ports']]" | grep -q "h1/ct-${P}b1" ||
+  { hctl h2 sg show ${P}web; fail "sg show on h2 lacks b1 on h1"; }
+hctl h2 sg show ${P}web | grep -q "^  on other hosts: ct-${P}b1 on h1 (10.0.0.11/24)" || { hctl h2 sg show ${P}web; fail "sg show's human output"; }
+expect_error "a group in use elsewhere" 1 "security group '${P}web' is used by port ct-${P}b" hctl h3 sg del ${P}web
+hctl h3 set port ct-${P}b3 security_groups=${P}web >/dev/null || fail "set port b3 security_groups"
+wait_for 10 "b3 reaches b2 once a member" pings ${P}b3 10.0.0.12 1
+# A host that was away drops a group deleted meanwhile (unused there).
+hctl h1 sg add ${P}tmp >/dev/null || fail "sg add tmp"
+wait_for 10 "h3 has tmp" has_group h3 ${P}tmp
+kill -9 ${PIDS[h3]}
+hctl h1 sg del ${P}tmp >/dev/null || fail "sg del tmp while h3 is away"
+start_host h3
+wait_for 10 "h3 joined again" all_up h3
+wait_for 10 "h3 dropped the group deleted while it was away" no_group h3 ${P}tmp
+has_group h3 ${P}web || fail "h3 lost a group it uses"
+pings ${P}b3 10.0.0.12 || fail "b3 -> b2 after h3's restart"
+for c in b1:h1 b2:h2 b3:h3; do hctl ${c#*:} set port ct-${P}${c%:*} security_groups= >/dev/null || fail "unset ${c%:*}'s groups"; done
+wait_for 10 "h1 sees no user of the group" hctl h1 sg del ${P}web
+wait_for 10 "the group gone everywhere" no_group h3 ${P}web
+# An apply file's security_groups: section manages the cluster's groups.
+cat >"$T/sg.yaml" <<YAML
+bridges: []
+security_groups:
+  - {name: ${P}own, description: "h1's before it joined"}
+  - name: ${P}fw
+    rules:
+      - {direction: ingress, protocol: tcp, port: 443}
+YAML
+hctl h2 apply "$T/sg.yaml" >"$T/out" 2>&1 || { cat "$T/out"; fail "apply with security_groups in a cluster"; }
+wait_for 10 "the file's group on h1" has_group h1 ${P}fw
+hctl h1 sg show ${P}fw | grep -q "ingress ipv4 tcp port 443" || { hctl h1 sg show ${P}fw; fail "the file's rule on h1"; }
+printf 'bridges: []\n' >"$T/sg.yaml"
+echo 'security_groups: [{name: '${P}own', description: "h1'"'"'s before it joined"}]' >>"$T/sg.yaml"
+hctl h2 apply "$T/sg.yaml" >"$T/out" 2>&1 || { cat "$T/out"; fail "apply removing a group"; }
+wait_for 10 "the group the file left out gone on h3" no_group h3 ${P}fw
+hctl h3 ct del ${P}b3 >/dev/null || fail "ct del b3"
+log "security groups: cluster-wide, concurrent rule adds, remote_group across hosts, in-use refused, a deletion while away, apply files"
 for c in b1:h1 b2:h2 r2:h2 r3:h3; do hctl ${c#*:} ct del ${P}${c%:*} >/dev/null || fail "ct del ${c%:*}"; done
 hctl h1 network del red >/dev/null || fail "network del red"
 

@@ -219,5 +219,69 @@ TEST(ClusterState, NetworksComeAndGoAndHostileOnesAreRefused) {
   EXPECT_TRUE(s.networks().empty());
 }
 
+TEST(GroupRecord, RoundTripsAndRefusesWhatIsNotAGroup) {
+  ctl::SecurityGroupSpec g{"web", "HTTP in", ctl::default_sg_rules(), 0, 0};
+  g.rules[0].id = 1;
+  g.rules[1].id = 2;
+  auto r = ctl::parse_sg_rule({{"direction", "ingress"}, {"protocol", "tcp"}, {"port", "80-90"},
+                               {"remote_group", "web"}, {"id", "9"}});
+  ASSERT_TRUE(r) << r.error().message;
+  g.rules.push_back(*r);
+  auto back = parse_group("/kvnet/sgs/web", group_to_json(g).dump());
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, g);
+  EXPECT_EQ(back->rules[2].id, 9u);
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"({"name":"db"})", "cluster key '/kvnet/sgs/web': names security group 'db', not the key's"},
+      {R"({"name":"web","rules":{}})", "cluster key '/kvnet/sgs/web': 'rules' is not a list"},
+      {R"({"name":"web","rules":[{"direction":"ingress"}]})", "cluster key '/kvnet/sgs/web': rule 1: it has no id"},
+      {R"({"name":"web","rules":[{"id":1,"direction":"ingress"},{"id":1,"direction":"egress"}]})",
+       "cluster key '/kvnet/sgs/web': rule 2: id 1 is used twice"},
+      {R"({"name":"web","rules":[{"id":1,"direction":"sideways"}]})",
+       "cluster key '/kvnet/sgs/web': rule 1: direction 'sideways' is not ingress or egress"},
+      {R"({"name":"web","rules":[{"id":1,"direction":"ingress","port":[80]}]})",
+       "cluster key '/kvnet/sgs/web': rule 1: 'port' is not a string or a number"},
+      {R"({"name":"web","rules":[{"id":1,"direction":"ingress","remote_group":"a b"}]})",
+       "cluster key '/kvnet/sgs/web': rule 1: remote_group: "},
+  };
+  for (const auto& [value, msg] : bad) {
+    auto x = parse_group("/kvnet/sgs/web", value);
+    ASSERT_FALSE(x) << value;
+    EXPECT_EQ(x.error().message.rfind(msg, 0), 0u) << x.error().message;
+  }
+  std::string many = R"({"name":"web","rules":[)";
+  for (int i = 1; i <= 1001; ++i) many += (i > 1 ? "," : "") + std::string(R"({"id":)") + std::to_string(i) + R"(,"direction":"egress"})";
+  many += "]}";
+  auto x = parse_group("/kvnet/sgs/web", many);
+  ASSERT_FALSE(x);
+  EXPECT_EQ(x.error().message, "cluster key '/kvnet/sgs/web': more than 1000 rules");
+}
+
+TEST(ClusterState, GroupsAndTheGroupsOfBindingsAndHosts) {
+  ClusterState s;
+  RangeResult all;
+  all.revision = 6;
+  all.kvs = {{"/kvnet/sgs/web", R"({"name":"web","rules":[{"id":1,"direction":"egress"}]})", 2, 2, 1, 0},
+             {"/kvnet/sgs/bad", R"({"name":"bad","rules":[{"id":0,"direction":"egress"}]})", 3, 3, 1, 0},
+             {"/kvnet/bindings/blue/h2/p1",
+              R"({"network":"blue","host":"h2","port":"p1","mac":"02:00:00:00:00:01","ips":["10.0.0.5/24"],"seq":1,"groups":["web"]})",
+              4, 4, 1, 0},
+             {"/kvnet/members/h2", R"({"name":"h2","underlay_ip":"10.96.0.2","groups":["web","db"]})", 5, 5, 1, 0}};
+  auto d = s.reset(all);
+  EXPECT_TRUE(d.groups);
+  ASSERT_EQ(d.rejected.size(), 1u);
+  EXPECT_EQ(d.rejected[0].rfind("cluster key '/kvnet/sgs/bad': rule 1: ", 0), 0u) << d.rejected[0];
+  ASSERT_EQ(s.groups().size(), 1u);
+  EXPECT_EQ(s.groups().at("web").rules.size(), 1u);
+  EXPECT_EQ(s.bindings().begin()->second.groups, std::vector<std::string>{"web"});
+  EXPECT_EQ(s.members().at("h2").groups, (std::vector<std::string>{"web", "db"}));
+  d = s.apply(del("/kvnet/sgs/web", 7));
+  EXPECT_TRUE(d.groups);
+  EXPECT_TRUE(s.groups().empty());
+  d = s.apply(put("/kvnet/bindings/blue/h2/p1", R"({"network":"blue","host":"h2","port":"p1","mac":"02:00:00:00:00:01","groups":["no such"]})", 8));
+  ASSERT_EQ(d.rejected.size(), 1u) << "a group name that is not one";
+  EXPECT_TRUE(s.bindings().empty());
+}
+
 }  // namespace
 }  // namespace kvnet::cluster

@@ -51,6 +51,22 @@ TEST(FirewallBuild, RemoteGroupsBecomeTheirMembersAddresses) {
   EXPECT_EQ(build_firewall(t, "c"), nullptr);  // neither filtered nor secured
 }
 
+TEST(FirewallBuild, RemoteMembersOfAClusterJoinTheGroup) {
+  Topology before = topo();
+  Topology t = before;
+  t.remote_members["web"] = {"10.0.5.5", "fd00::5", "not an address"};
+  t.remote_members["other"] = {"10.0.6.6"};
+  auto fw = build_firewall(t, "a");
+  ASSERT_NE(fw, nullptr);
+  std::vector<std::string> remotes;
+  for (const auto& r : fw->rules[0].remotes) remotes.push_back(r.str());
+  // IPv4 rule: the local members, then the other hosts' IPv4 ones (the IPv6
+  // one goes to IPv6 rules; a group this rule does not name adds nothing).
+  EXPECT_EQ(remotes, (std::vector<std::string>{"10.0.0.1/32", "10.0.9.0/24", "10.0.0.2/32", "10.0.7.7/32", "10.0.5.5/32"}));
+  // Both ports naming web are affected; c is not.
+  EXPECT_EQ(affected_ports(before, t), (std::set<std::string>{"a", "b"}));
+}
+
 TEST(FirewallBuild, PortSecuritySourcesUseTheEndpointMac) {
   const Topology t = topo();
   auto fw = build_firewall(t, "a");
