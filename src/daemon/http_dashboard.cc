@@ -57,7 +57,9 @@ const std::vector<DashboardCommand>& dashboard_commands() {
   static const std::vector<DashboardCommand> kCommands = {
       {"ping", false},           {"list-br", false},         {"show", false},    {"stats", false},
       {"fdb-show", false},       {"conntrack-list", false},  {"vm-list", false}, {"ct-list", false},
-      {"gw-list", false},        {"pipeline", false},        {"trace", false},   {"draw", false},
+      {"gw-list", false},        {"pipeline", false},        {"trace", false},
+      {"draw", false, {"cluster"}},  // ?cluster=true: the whole cluster
+      {"cluster-status", false}, {"cluster-hosts", false},   {"network-list", false},
       {"fdb-flush", true},       {"conntrack-flush", true},  {"vm-start", true}, {"vm-stop", true},
       {"vm-restart", true},
   };
@@ -164,7 +166,11 @@ void DashboardServer::Impl::get_command(const httplib::Request& req, httplib::Re
     if (k == "cmd") return reply_error(res, 400, "the command is the path's (/api/" + cmd + "), not an argument");
     // "trace.flow=..." is member "flow" of the object argument "trace".
     const auto dot = k.find('.');
-    if (dot == std::string::npos) {
+    if (std::find(c->flags.begin(), c->flags.end(), k) != c->flags.end()) {
+      if (v != "true" && v != "false")
+        return reply_error(res, 400, "argument '" + k + "' is true or false, not '" + v + "'");
+      request[k] = v == "true";
+    } else if (dot == std::string::npos) {
       request[k] = v;
     } else {
       json& outer = request[k.substr(0, dot)];

@@ -1,6 +1,7 @@
 // kvnetd's web dashboard (`kvnetd --http ADDR:PORT`): a page that shows the
 // live switch (picture, ports with their rates, FDB, conntrack, VMs and
-// containers, a trace form) and the JSON endpoints it reads, served by
+// containers, a trace form; in a cluster also its hosts, networks and store
+// and the whole cluster's picture) and the JSON endpoints it reads, served by
 // cpp-httplib on threads of its own. docs/api.md lists the endpoints,
 // docs/operations.md ("Dashboard") how to run it.
 //
@@ -12,7 +13,8 @@
 // What a client may do:
 //   - GET /, the page's assets (embedded in the binary: no CDN, no files),
 //     GET /api/info and GET /api/CMD for the read-only commands of
-//     dashboard_commands() (arguments from the query string);
+//     dashboard_commands() (arguments from the query string: strings, or
+//     booleans for a command's flags);
 //   - POST /api/CMD for its few changing commands, only if kvnetd was
 //     started with --http-token-file, and only with that token as
 //     "Authorization: Bearer TOKEN" (401 otherwise; 403 when there is no
@@ -62,6 +64,10 @@ struct DashboardOptions {
 struct DashboardCommand {
   const char* cmd;
   bool changes;  // POST with the token; otherwise GET
+  // GET: the query arguments that are flags, "true" or "false" in the query
+  // and JSON booleans for the command (draw's `cluster`); anything else
+  // there is 400. Every other argument is a string.
+  std::vector<std::string> flags = {};
 };
 const std::vector<DashboardCommand>& dashboard_commands();
 

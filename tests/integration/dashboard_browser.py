@@ -7,7 +7,9 @@ nothing beyond the Python standard library is needed. The checks run on the
 live page's DOM, in real time:
 
   1. the page loads and lists every port of --ports in its port table, and
-     draws each of them on the picture (--picture);
+     draws each of them on the picture (--picture); with --standalone, it
+     found kvnetd standalone and shows no Cluster section and no choice of
+     the picture's view (dashboard_cluster_browser.py checks the cluster's);
   2. while --traffic runs, the rate of --busy-port rises above --min-pps,
      and falls back to 0 once the traffic stops;
   3. the trace form, filled from the address (?bridge=..&in_port=..&flow=..)
@@ -148,6 +150,7 @@ def main():
     ap.add_argument("--url", required=True, help="the dashboard's address, with the trace's query")
     ap.add_argument("--ports", required=True, help="BR/PORT,...: must be in the port table")
     ap.add_argument("--picture", action="store_true", help="the ports must be on the picture too")
+    ap.add_argument("--standalone", action="store_true", help="kvnetd is standalone: no cluster section")
     ap.add_argument("--busy-port", required=True, help="BR/PORT whose rate --traffic raises")
     ap.add_argument("--traffic", required=True, help="a command that makes traffic until killed")
     ap.add_argument("--min-pps", type=float, default=50)
@@ -169,6 +172,14 @@ def main():
                 chrome.wait("!!document.querySelector('#picture svg [id=' + CSS.escape(%s) + ']')" % q(key),
                             "port %s on the picture" % key, 10)
         print("ports in the table%s: %s" % (" and on the picture" if a.picture else "", a.ports))
+        if a.standalone:
+            chrome.wait("document.body.dataset.cluster === 'standalone'", "the page found kvnetd standalone", 10)
+            shown = chrome.js("['cluster-section', 'picture-view'].filter(id => document.getElementById(id).getClientRects().length)")
+            if shown:
+                raise AssertionError("standalone, yet the page shows %s" % ", ".join(shown))
+            if chrome.js("document.querySelectorAll('#cluster-hosts tbody tr, #picture svg [id^=\"host:\"]').length"):
+                raise AssertionError("standalone, yet the page lists hosts or draws one")
+            print("standalone: no cluster section, no choice of view")
 
         # 2. rates while traffic runs, and after
         row = "document.querySelector('#ports tr[data-key=' + CSS.escape(%s) + ']')" % q(a.busy_port)

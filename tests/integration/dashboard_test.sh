@@ -5,8 +5,9 @@
 # right one works; foreign Host/Origin refused; 404; 413; security headers);
 # then the page in headless Chromium (dashboard_browser.py): the ports of two
 # bridges joined by a patch pair, rates that rise under ping -f and fall
-# after it, a trace submitted by the page's form and highlighted, and a
-# screenshot ($T/dashboard.png, copied to build/dashboard.png).
+# after it, a trace submitted by the page's form and highlighted, no cluster
+# section (this kvnetd is standalone; dashboard_cluster_test.sh has one), and
+# a screenshot ($T/dashboard.png, copied to build/dashboard.png).
 source "$(dirname "$0")/lib.sh" "$@"
 
 command -v curl >/dev/null || fail "curl is needed"
@@ -138,7 +139,7 @@ PICTURE=""
 flow="dl_src=52:54:00:79:00:01,dl_dst=52:54:00:79:00:02,nw_src=10.79.0.1,nw_dst=10.79.0.2,icmp"
 qs=$(python3 -c 'import sys, urllib.parse as u; print(u.urlencode({"bridge": "br0", "in_port": sys.argv[1], "flow": sys.argv[2]}))' "ct-${P}a" "$flow")
 timeout 55 python3 "$SRC/tests/integration/dashboard_browser.py" --chromium "$CHROMIUM" --chromium-log "$T/chromium.log" --url "${URL}?$qs" \
-  --ports "br0/ct-${P}a,br0/${P}p0,br1/${P}p1,br1/ct-${P}b,br1/${P}t" $PICTURE \
+  --ports "br0/ct-${P}a,br0/${P}p0,br1/${P}p1,br1/ct-${P}b,br1/${P}t" $PICTURE --standalone \
   --busy-port "br0/ct-${P}a" --traffic "ip netns exec ${P}a ping -f -q -w 30 10.79.0.2" \
   --trace-path "br0/ct-${P}a,br0/${P}p0,br1/${P}p1,br1/ct-${P}b" --off-path "br1/${P}t" --screenshot "$T/dashboard.png" || fail "the dashboard in Chromium"
 [ -s "$T/dashboard.png" ] || fail "no screenshot"

@@ -4,14 +4,22 @@
 //
 // Polling: stats every second (rates = counter differences over the
 // difference of the daemon's own clock, the answers' `time`), the
-// configuration (show) every 5 s, tables every 3 s, the picture when the
-// configuration changes or a trace asks for it.
+// configuration (show) every 5 s, tables every 3 s, the picture when what
+// it shows changes or a trace asks for it.
+//
+// In a cluster (`cluster-status` says mode "cluster") the page also shows
+// the Cluster section: the store every 5 s (with the networks, read from it
+// while it answers), the hosts every 3 s (this host's own view, no store
+// round trip); and the picture can show this host or the whole cluster
+// (`draw` with cluster=true), redrawn when the hosts or networks change.
+// Standalone, neither the section nor the choice is shown.
 //
 // The trace form can be filled and submitted from the address:
 //   /?bridge=br0&in_port=p1&flow=icmp,...   (or the same after '#')
 // For tests and scripts the page marks its progress on <body>:
 // data-samples (stats polls so far), data-picture (loaded|none|error),
-// data-trace (done|error).
+// data-picture-view (host|cluster: what the last picture shows),
+// data-trace (done|error), data-cluster (cluster|standalone).
 'use strict';
 
 const STATS_MS = 1000, SHOW_MS = 5000, TABLES_MS = 3000;
@@ -27,6 +35,11 @@ const state = {
   traceResult: null,
   drawAvailable: true,
   pictureSeq: 0,
+  view: 'host',      // what the picture shows: 'host' (this switch) or 'cluster'
+  cluster: null,     // null until known, then true (in a cluster) or false (standalone)
+  networks: null,    // the last `network-list`
+  hosts: null,       // the last `cluster-hosts`
+  settle: false,     // the cluster picture is drawn once more at the next hosts poll
 };
 
 // ------------------------------------------------------------------ API
@@ -115,12 +128,19 @@ async function refreshShow() {
 }
 
 // The picture shows the configuration and live states (ports down, VMs,
-// container namespaces): drawn again when one of them changes.
-function redrawIfChanged(part, signature) {
+// container namespaces), or in the cluster view the hosts and networks:
+// drawn again when one of the parts of the view shown changes.
+function redrawIfChanged(part, signature, view) {
   if (state.shape[part] === signature) return;
   const first = state.shape[part] === undefined && part !== 'config';
   state.shape[part] = signature;
-  if (!first) refreshPicture();
+  if (first || (view || 'host') !== state.view) return;
+  refreshPicture();
+  // A host's registration (what the hosts table shows) and its ports'
+  // bindings (what the cluster picture draws) reach the store separately,
+  // milliseconds apart: drawn once more at the next hosts poll, by then
+  // with both.
+  if (view === 'cluster') state.settle = true;
 }
 
 function renderPortRows(show) {
@@ -271,7 +291,10 @@ async function refreshPicture() {
   const box = $('picture');
   if (!state.drawAvailable) return;
   const params = {format: 'svg'};
-  if (state.trace) {
+  const view = state.view;
+  if (view === 'cluster') {
+    params.cluster = 'true';  // a flag of draw's: the dashboard makes it a boolean
+  } else if (state.trace) {
     params['trace.bridge'] = state.trace.bridge;
     params['trace.in_port'] = state.trace.in_port;
     params['trace.flow'] = state.trace.flow;
@@ -290,6 +313,7 @@ async function refreshPicture() {
     svg.removeAttribute('height');
     box.replaceChildren(document.importNode(svg, true));
     document.body.dataset.picture = 'loaded';
+    document.body.dataset.pictureView = view;
     markTrace();
   } catch (e) {
     if (seq !== state.pictureSeq) return;
@@ -359,6 +383,7 @@ async function runTrace(ev) {
     state.traceResult = r.result;
     renderTrace(r.result);
     document.body.dataset.trace = 'done';
+    setView('host');  // the path is drawn on this host's picture
     await refreshPicture();
     markTrace();
   } catch (e) {
@@ -394,7 +419,7 @@ function clearTrace() {
   $('trace-result').hidden = true;
   delete document.body.dataset.trace;
   markTrace();
-  refreshPicture();
+  if (state.view === 'host') refreshPicture();
 }
 
 // Fills the form from ?bridge=..&in_port=..&flow=.. (or after '#'); true if it did.
@@ -406,6 +431,115 @@ function prefillTrace() {
   $('trace-in-port').dataset.want = q.get('in_port');
   $('trace-flow').value = q.get('flow') || '';
   return true;
+}
+
+// ------------------------------------------------------------------ cluster
+
+// The picture's view, as the radio buttons show it; true if it changed.
+function setView(view) {
+  if (state.view === view) return false;
+  state.view = view;
+  $('view-' + view).checked = true;
+  return true;
+}
+
+function setClusterMode(on) {
+  state.cluster = on;
+  document.body.dataset.cluster = on ? 'cluster' : 'standalone';
+  $('cluster-section').hidden = !on;
+  $('picture-view').hidden = !on;
+  if (!on && setView('host')) refreshPicture();  // kvnetd restarted without --cluster
+}
+
+function names(list) { return list && list.length ? list.join(', ') : '–'; }
+
+function storeField(field, text, bad) {
+  const td = $('cluster-store').querySelector('tr[data-field="' + field + '"] td');
+  td.textContent = text;
+  td.classList.toggle('bad', !!bad);
+}
+
+// `cluster-status` (the same as `kvnetctl cluster status`): the store, the
+// member that answered, this host's lease. Then the networks, from the store
+// only while it answers (asking an unreachable one would hold kvnetd's
+// control loop for its timeouts at every poll): otherwise the last ones
+// stay, marked as such.
+async function refreshCluster() {
+  const r = await api('cluster-status');
+  const s = r.result;
+  setClusterMode(s.mode === 'cluster');
+  if (!state.cluster) return;
+  storeField('endpoints', 'etcd at ' + (s.endpoints || []).join(', ') + ' (prefix ' + s.prefix + ')');
+  const m = s.member || {};
+  if (s.reachable) {
+    storeField('reachable', 'yes');
+    storeField('member', m.endpoint + ' (id ' + m.id + ', etcd ' + m.version + ', leader ' + m.leader +
+      (m.leader === m.id ? ', itself' : '') + ')');
+    storeField('revision', s.revision + ' (applied here: ' + s.applied_revision + ')');
+  } else {
+    storeField('reachable', 'no: ' + (s.error || 'no member answers'), true);
+    storeField('member', 'none answering');
+    storeField('revision', 'applied here: ' + s.applied_revision + ' (forwarding goes on with this state)');
+  }
+  const h = s.host || {};
+  storeField('host', h.name + ', underlay ' + h.underlay_ip + (h.joined
+    ? ', lease ' + h.lease + ' (TTL ' + h.ttl + ' s, ' + h.ttl_left + ' s left)'
+    : ': not joined' + (h.error ? ' (' + h.error + ')' : '')), !h.joined);
+  $('cluster-store').dataset.reachable = s.reachable ? 'yes' : 'no';
+  let note = '';
+  if (s.reachable || state.networks === null) {
+    const n = await api('network-list');
+    state.networks = n.result;
+    if (n.warnings && n.warnings.length) note = n.warnings.join('; ');
+  } else {
+    note = 'the store is unreachable: as this page last saw them';
+  }
+  $('cluster-networks-note').textContent = note;
+  renderNetworks(state.networks);
+}
+
+function renderNetworks(nets) {
+  const rows = nets.map((n) => el('tr', {'data-network': n.name},
+    el('td', {text: n.name}), el('td', {class: 'num', text: n.vni}), el('td', {class: 'mono', text: n.subnet || '–'}),
+    el('td', {class: 'num', text: n.mtu})));
+  replaceRows($('cluster-networks').tBodies[0],
+    rows.length ? rows : [el('tr', {}, el('td', {colSpan: 4, class: 'muted', text: 'no networks'}))]);
+  redrawIfChanged('networks', JSON.stringify(nets.map((n) => [n.name, n.vni, n.subnet, n.mtu])), 'cluster');
+  summarize();
+}
+
+// `cluster-hosts`: every host this one knows, up or down, with what runs
+// there (from this host's state: no store round trip).
+async function refreshClusterHosts() {
+  if (!state.cluster) return;
+  const r = await api('cluster-hosts');
+  const seen = (h) => h.state === 'up' ? 'now'
+    : h.last_seen_ago_s < 0 ? 'never (down since before this host watched)' : fmtSeconds(h.last_seen_ago_s) + ' ago';
+  const rows = r.result.map((h) => el('tr', {'data-host': h.name, 'data-state': h.state,
+                                             class: 'state-' + h.state + (h.this_host ? ' this-host' : '')},
+    el('td', {}, h.name, h.this_host ? el('small', {class: 'muted', text: ' (this host)'}) : null),
+    el('td', {class: 'state', text: h.state}),
+    el('td', {class: 'mono', text: h.underlay_ip}),
+    el('td', {class: 'num', text: h.ports}),
+    el('td', {text: names(h.vms)}),
+    el('td', {text: names(h.containers)}),
+    el('td', {class: 'seen', text: seen(h), title: h.last_seen > 0 ? new Date(h.last_seen * 1000).toLocaleString() : ''})));
+  replaceRows($('cluster-hosts').tBodies[0],
+    rows.length ? rows : [el('tr', {}, el('td', {colSpan: 7, class: 'muted', text: 'no hosts'}))]);
+  state.hosts = r.result;
+  const again = state.settle;
+  state.settle = false;
+  redrawIfChanged('hosts', JSON.stringify(r.result.map((h) =>
+    [h.name, h.state, h.underlay_ip, h.ports, h.vms, h.containers])), 'cluster');
+  if (again && !state.settle && state.view === 'cluster') refreshPicture();
+  summarize();
+}
+
+function summarize() {
+  const hosts = state.hosts || [];
+  const up = hosts.filter((h) => h.state === 'up').length;
+  $('cluster-summary').textContent = up + ' host(s) up, ' + (hosts.length - up) + ' down; ' +
+    (state.networks || []).length + ' network(s)';
 }
 
 // ------------------------------------------------------------------ changes (with the token)
@@ -452,6 +586,8 @@ async function main() {
   $('trace-clear').addEventListener('click', clearTrace);
   $('trace-bridge').addEventListener('change', () => state.show && renderTraceChoices(state.show));
   $('conntrack-flush').addEventListener('click', () => act('conntrack-flush', {}));
+  for (const r of document.querySelectorAll('input[name="picture-view"]'))
+    r.addEventListener('change', () => { if (r.checked && setView(r.value)) refreshPicture(); });
   const tok = $('token');
   tok.value = sessionStorage.getItem('kvnet-token') || '';
   tok.addEventListener('change', () => sessionStorage.setItem('kvnet-token', tok.value));
@@ -464,12 +600,15 @@ async function main() {
     $('conntrack-actions').hidden = state.info.read_only;
     applyMode();
     await refreshShow();
+    await refreshCluster();
   } catch (e) {
     setStatus(false, e.message);
   }
   every(STATS_MS, refreshStats);
   setTimeout(() => every(SHOW_MS, refreshShow), SHOW_MS);
   every(TABLES_MS, refreshTables);
+  setTimeout(() => every(SHOW_MS, refreshCluster), SHOW_MS);
+  every(TABLES_MS, refreshClusterHosts);
   if (autoTrace) $('trace-form').requestSubmit();  // as a click on 'trace' would
 }
 

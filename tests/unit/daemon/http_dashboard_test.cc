@@ -188,6 +188,52 @@ TEST_F(DashboardTest, ReadingCommandsRunOnTheLoop) {
   EXPECT_EQ(json::parse(info->body)["result"]["read_only"], true);
 }
 
+// draw's `cluster` is a flag: "true"/"false" in the query, a boolean for the
+// command; any other value is refused before the loop. Elsewhere the same
+// name is a string, as every other argument.
+TEST_F(DashboardTest, FlagsAreBooleans) {
+  start();
+  auto r = client_->Get("/api/draw?format=svg&cluster=true");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(last_, (json{{"cmd", "draw"}, {"format", "svg"}, {"cluster", true}}));
+  r = client_->Get("/api/draw?cluster=false");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(last_, (json{{"cmd", "draw"}, {"cluster", false}}));
+  last_ = nullptr;
+  for (const char* bad : {"/api/draw?cluster=1", "/api/draw?cluster=", "/api/draw?cluster=TRUE"}) {
+    r = client_->Get(bad);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_NE(json::parse(r->body)["error"].get<std::string>().find("argument 'cluster' is true or false"),
+              std::string::npos)
+        << bad;
+  }
+  EXPECT_TRUE(last_.is_null());
+  r = client_->Get("/api/show?cluster=true");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(last_, (json{{"cmd", "show"}, {"cluster", "true"}}));
+}
+
+// The cluster's reading commands are served (GET); its changing ones are not.
+TEST_F(DashboardTest, TheClusterIsReadOnly) {
+  start("T0ken");
+  for (const char* cmd : {"cluster-status", "cluster-hosts", "network-list"}) {
+    auto r = client_->Get(std::string("/api/") + cmd);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << cmd;
+    EXPECT_EQ(last_, (json{{"cmd", cmd}}));
+    r = client_->Post(std::string("/api/") + cmd, auth("T0ken"), "{}", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 405) << cmd;
+  }
+  for (const char* cmd : {"network-add", "network-del", "network-show"}) {
+    auto r = client_->Post(std::string("/api/") + cmd, auth("T0ken"), R"({"name":"x"})", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404) << cmd;
+  }
+}
+
 TEST_F(DashboardTest, OnlyItsCommandsAndPaths) {
   start();
   for (const char* p : {"/api/vm-console?name=x", "/api/add-br", "/api/export", "/nothing", "/api/"}) {
