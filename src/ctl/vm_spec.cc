@@ -231,10 +231,17 @@ namespace fs = std::filesystem;
 NicSpec read_nic(const DocReader& r, const YAML::Node& n, const std::string& vm, size_t index) {
   if (!n.IsMap()) r.fail(n, "nic " + std::to_string(index) + " must be a mapping");
   r.check_keys(n, {"bridge", "port", "mac", "ip", "gw", "qbr", "network"}, "a NIC");
-  if (!n["bridge"] || !n["port"]) r.fail(n, "nic " + std::to_string(index) + " needs 'bridge' and 'port'");
   NicSpec c;
-  c.bridge = r.scalar(n["bridge"], "bridge");
-  c.port = r.scalar(n["port"], "port");
+  if (n["network"]) {
+    // On a cluster network: br-int, and the TAP's name as `vm add` gives it.
+    c.network = r.scalar(n["network"], "network");
+    c.bridge = n["bridge"] ? r.scalar(n["bridge"], "bridge") : kClusterBridge;
+    c.port = n["port"] ? r.scalar(n["port"], "port") : "tap" + nic_id(vm, index);
+  } else {
+    if (!n["bridge"] || !n["port"]) r.fail(n, "nic " + std::to_string(index) + " needs 'bridge' and 'port'");
+    c.bridge = r.scalar(n["bridge"], "bridge");
+    c.port = r.scalar(n["port"], "port");
+  }
   c.mac = default_mac(vm, index);
   if (n["mac"]) {
     const std::string mac = r.scalar(n["mac"], "mac");
@@ -245,7 +252,6 @@ NicSpec read_nic(const DocReader& r, const YAML::Node& n, const std::string& vm,
   if (n["ip"]) c.ip = r.scalar(n["ip"], "ip");
   if (n["gw"]) c.gw = r.scalar(n["gw"], "gw");
   if (n["qbr"]) c.qbr = r.boolean(n["qbr"], "qbr");
-  if (n["network"]) c.network = r.scalar(n["network"], "network");
   return c;
 }
 

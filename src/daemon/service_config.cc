@@ -55,6 +55,8 @@ Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca
   const std::vector<NetworkSpec> declared = declared_networks(next);
   bool on_networks = false;
   for (const auto& c : next.containers) on_networks |= !c.network.empty();
+  for (const auto& v : next.vms)
+    for (const auto& n : v.nics) on_networks |= !n.network.empty();
   if (!cluster_) {
     if (!declared.empty())
       return Error{"network '" + declared[0].name +
@@ -63,6 +65,11 @@ Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca
       if (!c.network.empty() && !find_container(cur_, c.name))
         return Error{"container '" + c.name + "': network '" + c.network +
                      "': networks are cluster-wide: this kvnetd is standalone (start it with --cluster URL)"};
+    for (const auto& v : next.vms)
+      for (const auto& n : v.nics)
+        if (!n.network.empty())
+          return Error{"vm '" + v.name + "': network '" + n.network +
+                       "': networks are cluster-wide: this kvnetd is standalone (start it with --cluster URL)"};
     return Ok{};
   }
   // The networks: created where the store lacks them; one it has must match.
@@ -96,6 +103,11 @@ Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca
   auto same_place = [](const ContainerSpec& a, const ContainerSpec& b) {
     return a.network == b.network && a.bridge == b.bridge && a.port == b.port && a.mac == b.mac;
   };
+  // The network's record: the file's (a dry run creates none) or the store's.
+  auto network_of = [&](const std::string& name) -> Result<cluster::NetworkRecord> {
+    if (auto it = nets.find(name); it != nets.end() && dry_run) return it->second;
+    return fetch_network(*cluster_, name);
+  };
   for (auto& c : next.containers) {
     if (c.network.empty()) continue;
     const ContainerSpec* old = find_container(cur_, c.name);
@@ -105,21 +117,52 @@ Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca
     }
     const std::string ctx = "container '" + c.name + "': ";
     if (c.ip == "dhcp") return Error{ctx + "a network's addresses are allocated cluster-wide: leave out ip=dhcp"};
-    cluster::NetworkRecord net;
-    if (auto it = nets.find(c.network); it != nets.end() && dry_run) {
-      net = it->second;
-    } else {
-      auto got = fetch_network(*cluster_, c.network);
-      if (!got) return Error{ctx + got.error().message};
-      net = *got;
-    }
-    if (auto vlan = wire_port(next, net, underlay, c.port, {}, &warnings_); !vlan)
+    auto net = network_of(c.network);
+    if (!net) return Error{ctx + net.error().message};
+    if (auto vlan = wire_port(next, *net, underlay, c.port, {}, &warnings_); !vlan)
       return Error{ctx + vlan.error().message};
     if (dry_run) continue;
-    auto addr = claim_port_address(*cluster_, net, c.ip, c.port);
+    auto addr = claim_port_address(*cluster_, *net, c.ip, c.port);
     if (!addr) return Error{ctx + addr.error().message};
     c.ip = *addr;
     ca.bind.push_back({c.network, c.port, container_mac(c), c.ip, "container " + c.name});
+  }
+  // VMs' NICs on networks, as `vm add --nic network=` makes them: a TAP
+  // port on br-int in the network's local VLAN, the address claimed.
+  auto same_nic = [](const NicSpec& a, const NicSpec& b) {
+    return a.network == b.network && a.bridge == b.bridge && a.port == b.port && a.mac == b.mac && a.qbr == b.qbr &&
+           a.ip == b.ip;
+  };
+  for (auto& v : next.vms) {
+    const VmSpec* old = nullptr;
+    for (const auto& o : cur_.vms)
+      if (o.name == v.name) old = &o;
+    for (size_t i = 0; i < v.nics.size(); ++i) {
+      NicSpec& n = v.nics[i];
+      if (n.network.empty()) continue;
+      const NicSpec* was = old && i < old->nics.size() ? &old->nics[i] : nullptr;
+      if (was && was->network == n.network && (n.ip.empty() || n.ip == was->ip)) {
+        NicSpec kept = n;
+        kept.ip = was->ip;
+        if (same_nic(kept, *was)) {
+          n.ip = was->ip;  // as it is: its address and binding stay
+          continue;
+        }
+      }
+      const std::string ctx = "vm '" + v.name + "': nic " + std::to_string(i) + ": ";
+      if (n.qbr) return Error{ctx + "a qbr NIC on a network is made by vm add --nic network=NET,qbr=yes, not by a file"};
+      if (n.bridge != kIntegrationBridge)
+        return Error{ctx + "a NIC on a network meets " + kIntegrationBridge + ": leave out the bridge"};
+      auto net = network_of(n.network);
+      if (!net) return Error{ctx + net.error().message};
+      if (auto vlan = wire_port(next, *net, underlay, n.port, {}, &warnings_); !vlan)
+        return Error{ctx + vlan.error().message};
+      if (dry_run) continue;
+      auto addr = claim_port_address(*cluster_, *net, n.ip, n.port);
+      if (!addr) return Error{ctx + addr.error().message};
+      n.ip = *addr;
+      ca.bind.push_back({n.network, n.port, n.mac, n.ip, "vm " + v.name + " nic " + std::to_string(i)});
+    }
   }
   // Containers on networks that go (or move): unbound before the commit.
   for (const auto& o : cur_.containers) {
@@ -134,7 +177,7 @@ Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca
     const VmSpec* nv = it == next.vms.end() ? nullptr : &*it;
     for (size_t i = 0; i < v.nics.size(); ++i) {
       const NicSpec& n = v.nics[i];
-      if (n.network.empty() || (nv && i < nv->nics.size() && nv->nics[i] == n)) continue;
+      if (n.network.empty() || (nv && i < nv->nics.size() && same_nic(nv->nics[i], n))) continue;
       ca.unbind.push_back({n.network, n.port, n.mac, n.ip, "vm " + v.name + " nic " + std::to_string(i)});
     }
   }

@@ -242,7 +242,25 @@ hctl h3 apply "$T/apply-h3.yaml" | grep -q -- "- vm ${P}v3" || fail "apply witho
 [ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/ipam/blue/10.0.0.1 --keys-only)" ] || fail "v3's address stayed"
 [ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get --prefix /kvnet/bindings/blue/h3/ --keys-only)" ] || fail "v3's binding stayed"
 hctl h3 get port vx-cluster type >/dev/null 2>&1 || fail "h3's br-int lost vx-cluster (red is still there)"
-log "a VM's NIC on blue: address claimed, binding published, programmed on h1; vm del and apply free both"
+# A VM an apply file adds with a NIC on a network: wired, claimed and bound
+# as by vm add; the same file again changes nothing; without it, freed.
+printf 'bridges: []\nvms:\n  - {name: %s, nics: [{network: blue}]}\n' ${P}v4 >"$T/apply-vm.yaml"
+hctl h3 apply "$T/apply-vm.yaml" >"$T/out" || { cat "$T/out"; fail "apply a VM with a NIC on blue"; }
+grep -q -- "+ vm ${P}v4" "$T/out" || { cat "$T/out"; fail "apply: v4's line"; }
+V4IP=$(hctl h3 --format json vm show ${P}v4 | field "d['nics'][0]['ip']")
+[ "$(hctl h3 --format json vm show ${P}v4 | field "d['nics'][0]['bridge']")" = br-int ] || fail "v4's NIC is not on br-int"
+ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/ipam/blue/${V4IP%/*} --print-value-only | grep -qx "h3/tap.*" ||
+  fail "v4's address $V4IP is not claimed by h3"
+V4MAC=$(hctl h3 --format json vm show ${P}v4 | field "d['nics'][0]['mac']")
+wait_for 10 "h1 has v4's station" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl fdb-show br-int | grep -q '$V4MAC .*on h3'"
+hctl h3 apply "$T/apply-vm.yaml" >"$T/out" || { cat "$T/out"; fail "the same file again"; }
+grep -q "vm ${P}v4" "$T/out" && { cat "$T/out"; fail "the same file changed v4"; }
+[ "$(hctl h3 --format json vm show ${P}v4 | field "d['nics'][0]['ip']")" = "$V4IP" ] || fail "v4's address changed"
+printf 'bridges: []\nvms: []\n' >"$T/apply-h3.yaml"
+hctl h3 apply "$T/apply-h3.yaml" >/dev/null || fail "apply without v4"
+[ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get --prefix /kvnet/bindings/blue/h3/ --keys-only)" ] || fail "v4's binding stayed"
+wait_for 10 "h1 forgot v4's station" bash -c "! KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl fdb-show br-int | grep -q '$V4MAC'"
+log "a VM's NIC on blue: address claimed, binding published, programmed on h1; vm del and apply free both; apply adds one too"
 # apply files: a `networks:` section creates what the store lacks; containers
 # with `network:` are wired, their addresses claimed and bound; those kept
 # as they are stay; one that goes is unbound.

@@ -114,6 +114,25 @@ TEST(TopologyVms, ParsesAndValidates) {
   EXPECT_EQ(b.nics[0].mac, default_mac("vm02", 0));
 }
 
+TEST(TopologyVms, ANicOnANetworkMeetsBrIntThroughItsOwnTap) {
+  // Read only (parse_document): br-int and the TAP are the cluster
+  // wiring's to make (daemon/cluster_wiring.h).
+  auto r = parse_document("bridges: []\nvms:\n  - {name: v1, nics: [{network: blue}, {network: red, port: t2, ip: 10.0.0.5/24}]}\n",
+                          "t.yaml", "/base");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->vms.at(0).nics.size(), 2u);
+  const NicSpec& a = r->vms[0].nics[0];
+  EXPECT_EQ(a.network, "blue");
+  EXPECT_EQ(a.bridge, "br-int");
+  EXPECT_EQ(a.port, "tap" + nic_id("v1", 0));
+  EXPECT_EQ(r->vms[0].nics[1].port, "t2");
+  EXPECT_EQ(r->vms[0].nics[1].ip, "10.0.0.5/24");
+  // Without a network, a NIC still names its bridge and port.
+  auto e = parse_document("bridges: []\nvms:\n  - {name: v1, nics: [{port: t1}]}\n", "t.yaml", "/base");
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message.find("needs 'bridge' and 'port'"), std::string::npos) << e.error().message;
+}
+
 TEST(TopologyVms, ADocumentWithoutVmsHasNone) {
   auto r = parse_topology(kBridges, "t.yaml", "/base");
   ASSERT_TRUE(r.ok()) << r.error().message;
