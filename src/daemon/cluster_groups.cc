@@ -40,6 +40,16 @@ Result<bool> delete_group(ClusterHost& c, const std::string& name, int64_t expec
   return t->succeeded;
 }
 
+void replace_group(ctl::Topology& t, const std::string& name, const std::optional<ctl::SecurityGroupSpec>& g) {
+  for (auto it = t.security_groups.begin(); it != t.security_groups.end(); ++it)
+    if (it->name == name) {
+      if (g) *it = *g;
+      else t.security_groups.erase(it);
+      return;
+    }
+  if (g) t.security_groups.push_back(*g);
+}
+
 std::string group_used_elsewhere(const cluster::ClusterState& st, const std::string& this_host,
                                  const std::string& group) {
   for (const auto& [key, b] : st.bindings())

@@ -22,6 +22,7 @@
 #include "base/result.h"
 #include "cluster/state.h"
 #include "ctl/security.h"
+#include "ctl/topology.h"
 
 namespace kvnet::daemon {
 
@@ -43,6 +44,10 @@ Result<std::optional<StoredGroup>> fetch_group(ClusterHost& c, const std::string
 Result<bool> put_group(ClusterHost& c, const ctl::SecurityGroupSpec& g, int64_t expect);
 // Deletes the group if its record is still the one read (as put_group).
 Result<bool> delete_group(ClusterHost& c, const std::string& name, int64_t expect);
+
+// `t` with group `name` set to `g` (replaced, or added at the end), or
+// without it (nullopt).
+void replace_group(ctl::Topology& t, const std::string& name, const std::optional<ctl::SecurityGroupSpec>& g);
 
 // Where `group` is in use on a host other than `this_host`: "port web1 on
 // host 'h2'" from the bindings, "host 'h2'" from a registration (which

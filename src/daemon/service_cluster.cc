@@ -294,27 +294,16 @@ void Service::sync_groups() {
   }
   for (const auto& name : drop) changes.push_back({name, std::nullopt});
   if (changes.empty()) return;
-  auto with = [&](Topology& t, const std::string& name, const std::optional<SecurityGroupSpec>& g) {
-    auto it = std::find_if(t.security_groups.begin(), t.security_groups.end(),
-                           [&](const SecurityGroupSpec& x) { return x.name == name; });
-    if (it == t.security_groups.end()) {
-      if (g) t.security_groups.push_back(*g);
-    } else if (g) {
-      *it = *g;
-    } else {
-      t.security_groups.erase(it);
-    }
-  };
   syncing_groups_ = true;
   Topology next = cur_;
-  for (const auto& [name, g] : changes) with(next, name, g);
+  for (const auto& [name, g] : changes) replace_group(next, name, g);
   auto r = commit(next);
   if (!r) {
     // One group that does not fit here (a rule naming a group the store
     // does not have) holds back no other: each on its own.
     for (const auto& [name, g] : changes) {
       Topology one = cur_;
-      with(one, name, g);
+      replace_group(one, name, g);
       if (auto r1 = commit(one); !r1 && told_.insert(name + ": " + r1.error().message).second)
         log_warn("cluster: security group '" + name + "' from the store not taken here: " + r1.error().message);
     }

@@ -1,6 +1,7 @@
 // kvnetd's verbs on the configuration as a whole: ping, show, apply (a
 // topology file), export.
 #include <algorithm>
+#include <set>
 
 #include "base/text.h"
 #include "ctl/kinds/patch.h"
@@ -96,9 +97,29 @@ Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca
     }
   }
   if (!on_networks && !cur_.find_bridge(kIntegrationBridge)) return Ok{};  // nothing of the cluster's here
-  // br-int is the cluster's: a file that does not list it keeps it.
+  // br-int is the cluster's: a file that does not list it keeps it, less the
+  // ports of the containers and VM NICs the file removes (a qbr NIC's: the
+  // qvo patch to its qbr bridge, which goes with the file's bridges).
   if (!next.find_bridge(kIntegrationBridge))
-    if (const BridgeSpec* b = cur_.find_bridge(kIntegrationBridge)) next.bridges.push_back(*b);
+    if (const BridgeSpec* b = cur_.find_bridge(kIntegrationBridge)) {
+      std::set<std::string> kept;
+      for (const auto& c : next.containers) kept.insert(c.port);
+      for (const auto& v : next.vms)
+        for (const auto& n : v.nics) kept.insert(n.port);
+      BridgeSpec br = *b;
+      std::erase_if(br.ports, [&](const PortSpec& p) {
+        for (const auto& c : cur_.containers)
+          if (c.port == p.name) return !kept.count(p.name);
+        for (const auto& v : cur_.vms)
+          for (const auto& n : v.nics) {
+            if (n.port == p.name) return !kept.count(p.name);
+            const auto* patch = p.as<PatchOptions>();
+            if (n.qbr && patch && patch->peer_bridge == n.bridge) return !next.find_bridge(n.bridge);
+          }
+        return false;
+      });
+      next.bridges.push_back(std::move(br));
+    }
   const std::string& underlay = cluster_->options().underlay_ip;
   auto same_place = [](const ContainerSpec& a, const ContainerSpec& b) {
     return a.network == b.network && a.bridge == b.bridge && a.port == b.port && a.mac == b.mac;
@@ -141,13 +162,11 @@ Status ConfigVerbs::cluster_apply(Topology& next, bool dry_run, ClusterApply& ca
       NicSpec& n = v.nics[i];
       if (n.network.empty()) continue;
       const NicSpec* was = old && i < old->nics.size() ? &old->nics[i] : nullptr;
-      if (was && was->network == n.network && (n.ip.empty() || n.ip == was->ip)) {
-        NicSpec kept = n;
-        kept.ip = was->ip;
-        if (same_nic(kept, *was)) {
-          n.ip = was->ip;  // as it is: its address and binding stay
-          continue;
-        }
+      NicSpec as_written = n;  // without an ip: the one it has
+      if (was && as_written.ip.empty()) as_written.ip = was->ip;
+      if (was && same_nic(as_written, *was)) {
+        n.ip = was->ip;  // as it is: its address and binding stay
+        continue;
       }
       const std::string ctx = "vm '" + v.name + "': nic " + std::to_string(i) + ": ";
       if (n.qbr) return Error{ctx + "a qbr NIC on a network is made by vm add --nic network=NET,qbr=yes, not by a file"};

@@ -39,16 +39,6 @@ json rule_json(const SgRule& r) {
 // is now (null: there is none), or why not.
 using GroupEdit = std::function<Result<std::optional<SecurityGroupSpec>>(const SecurityGroupSpec* now)>;
 
-void replace_group(Topology& t, const std::string& name, const std::optional<SecurityGroupSpec>& g) {
-  for (auto it = t.security_groups.begin(); it != t.security_groups.end(); ++it)
-    if (it->name == name) {
-      if (g) *it = *g;
-      else t.security_groups.erase(it);
-      return;
-    }
-  if (g) t.security_groups.push_back(*g);
-}
-
 class SgVerbs : VerbContext {
  public:
   using VerbContext::VerbContext;

@@ -258,6 +258,8 @@ grep -q "vm ${P}v4" "$T/out" && { cat "$T/out"; fail "the same file changed v4";
 [ "$(hctl h3 --format json vm show ${P}v4 | field "d['nics'][0]['ip']")" = "$V4IP" ] || fail "v4's address changed"
 printf 'bridges: []\nvms: []\n' >"$T/apply-h3.yaml"
 hctl h3 apply "$T/apply-h3.yaml" >/dev/null || fail "apply without v4"
+hctl h3 --format json show | field "[p['name'] for b in d['bridges'] if b['name']=='br-int' for p in b['ports']]" | grep -q "tap${P}v4" &&
+  { hctl h3 show; fail "v4's TAP port stayed on br-int"; }
 [ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get --prefix /kvnet/bindings/blue/h3/ --keys-only)" ] || fail "v4's binding stayed"
 wait_for 10 "h1 forgot v4's station" bash -c "! KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl fdb-show br-int | grep -q '$V4MAC'"
 log "a VM's NIC on blue: address claimed, binding published, programmed on h1; vm del and apply free both; apply adds one too"
