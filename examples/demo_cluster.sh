@@ -10,7 +10,8 @@
 # allocated cluster-wide. The demo pings within a network and across hosts,
 # shows that the tenants never meet, what one host programmed from the store
 # (remote MACs named by host and network), an ARP request answered on the
-# ingress host instead of crossing the underlay, and a host that dies: the
+# ingress host instead of crossing the underlay, a security group made on
+# one host whose remote_group rule counts members on every host, a host that dies: the
 # others drop its stations when its lease runs out, and take them back when
 # it returns. Everything is removed at the end (--keep leaves it; the next
 # run removes it first). What it makes is recorded in /run/kvnet-demo/cluster
@@ -129,7 +130,18 @@ say "8. ARP suppression: blue1 asks for blue2's MAC; host1 answers, nothing cros
 B1MAC=$(on host1 --format json ct list | python3 -c "import json,sys; print([c['mac'] for c in json.load(sys.stdin) if c['name']=='blue1'][0])")
 show host1 trace br-int in_port=ct-blue1 "dl_src=$B1MAC,dl_dst=ff:ff:ff:ff:ff:ff,arp,arp_spa=$(ctip host1 blue1),arp_tpa=$(ctip host2 blue2)"
 
-say "9. host3 dies (kill -9 of its kvnetd): within its TTL ($TTL s) + 2 s the others drop its stations"
+say "9. Security groups are cluster-wide: 'web' made on host1, a rule added on host2, members on every host"
+show host1 sg add web --description "ICMP from its members"
+show host2 sg rule-add web ingress protocol=icmp remote_group=web
+show host1 set port ct-blue1 security_groups=web
+show host2 set port ct-blue2 security_groups=web
+echo "-- blue1 (host1, a member) reaches blue2 (host2); blue3 (host3, not a member) does not:"
+wait_until 10 "blue1 reaches blue2 through web" ip netns exec blue1 ping -c 1 -W 1 "$(ctip host2 blue2)"
+ip netns exec blue1 ping -c 2 -i 0.3 "$(ctip host2 blue2)"
+ip netns exec blue3 ping -c 2 -i 0.3 -W 1 "$(ctip host2 blue2)" || echo "-- blue3: no answer (host2's firewall: not a member of web)"
+show host2 sg show web
+
+say "10. host3 dies (kill -9 of its kvnetd): within its TTL ($TTL s) + 2 s the others drop its stations"
 B3MAC=$(on host3 --format json ct list | python3 -c "import json,sys; print([c['mac'] for c in json.load(sys.stdin) if c['name']=='blue3'][0])")
 kill -9 "$PID_host3"
 t0=$EPOCHREALTIME
