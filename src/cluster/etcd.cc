@@ -357,7 +357,9 @@ Error EtcdClient::fail(bool unreachable, int code, const std::string& msg) {
   return Error{msg};
 }
 
-Result<std::string> EtcdClient::call_once(size_t i, const std::string& path, const std::string& body, int* http_status) {
+Result<std::string> EtcdClient::call_once(size_t i, const std::string& path, const std::string& body, int* http_status,
+                                          bool* maybe_delivered) {
+  if (maybe_delivered) *maybe_delivered = false;
   const Endpoint& ep = o_.endpoints[i];
   auto& c = conns_[i];
   if (!c) c = std::make_unique<Conn>(Conn{make_http(ep, o_, o_.request_timeout)});
@@ -390,6 +392,9 @@ Result<std::string> EtcdClient::call_once(size_t i, const std::string& path, con
     const std::string why = transport_error(err, ep, o_, o_.request_timeout);
     c.reset();  // a fresh connection next time
     *http_status = 0;
+    if (maybe_delivered)
+      *maybe_delivered = err != httplib::Error::Connection && err != httplib::Error::SSLConnection &&
+                         err != httplib::Error::SSLServerVerification && err != httplib::Error::SSLLoadingCerts;
     return Error{why};
   }
   if (!sent) c.reset();  // the connection's state after the trailer is unknown
@@ -434,6 +439,8 @@ Result<std::string> EtcdClient::auth_token() {
 
 Result<std::string> EtcdClient::call(const std::string& path, const std::string& body) {
   std::string last;
+  resent_ = false;
+  bool delivered_before = false;  // an earlier sending may have reached the store
   for (size_t n = 0; n < o_.endpoints.size(); ++n) {
     const size_t i = (current_ + n) % o_.endpoints.size();
     const std::string& url = o_.endpoints[i].url;
@@ -445,14 +452,17 @@ Result<std::string> EtcdClient::call(const std::string& path, const std::string&
       }
     for (int attempt = 0; attempt < 2; ++attempt) {
       int http = 0;
-      auto r = call_once(i, path, body, &http);
+      bool maybe = false;
+      auto r = call_once(i, path, body, &http, &maybe);
       if (!r) {
         last = url + ": " + r.error().message;
+        delivered_before |= maybe;
         break;
       }
       if (http == 200) {
         current_ = i;
         failure_ = {};
+        resent_ = delivered_before;
         return r;
       }
       int code = 0;
@@ -469,9 +479,12 @@ Result<std::string> EtcdClient::call(const std::string& path, const std::string&
       }
       if (code == kUnavailable || http == 503) {
         last = url + ": " + msg;
+        // A proposal that timed out may still commit; "no leader" did not.
+        delivered_before |= msg.find("timed out") != std::string::npos;
         break;  // the next member may answer
       }
       current_ = i;
+      resent_ = delivered_before;
       return fail(false, code, "cluster store at " + url + " refused " + path + ": " + msg);
     }
   }

@@ -159,6 +159,12 @@ class EtcdClient {
 
   // How the last call failed (unreachable, etcd's code).
   const EtcdFailure& last_failure() const { return failure_; }
+  // Whether the last call's answer came from a second sending, after one
+  // that may have reached the store (no answer in time, a member that
+  // timed out, a connection that broke after the request was written). A
+  // conditional write sent twice may then fail its comparison against its
+  // own first sending: the caller checks what the store holds.
+  bool last_call_resent() const { return resent_; }
   const EtcdOptions& options() const { return o_; }
   // "http://a:2379, http://b:2379"
   std::string endpoints_text() const;
@@ -173,7 +179,10 @@ class EtcdClient {
 
  private:
   struct Conn;
-  Result<std::string> call_once(size_t ep, const std::string& path, const std::string& body, int* http_status);
+  // `maybe_delivered`: a failure after the request may have reached the
+  // store (not a failure to connect).
+  Result<std::string> call_once(size_t ep, const std::string& path, const std::string& body, int* http_status,
+                                bool* maybe_delivered = nullptr);
   Status authenticate(size_t ep);
   Error fail(bool unreachable, int code, const std::string& msg);
 
@@ -182,6 +191,7 @@ class EtcdClient {
   size_t current_ = 0;
   std::string token_;
   EtcdFailure failure_;
+  bool resent_ = false;  // last_call_resent()
 };
 
 }  // namespace kvnet::cluster

@@ -26,17 +26,29 @@ std::vector<cluster::Compare> unchanged(const std::string& key, int64_t expect) 
 
 Result<bool> put_group(ClusterHost& c, const ctl::SecurityGroupSpec& g, int64_t expect) {
   const std::string key = cluster::group_key(g.name, c.options().prefix);
-  auto t = c.client().txn(unchanged(key, expect), {cluster::TxnOp::put(key, cluster::group_to_json(g).dump())});
+  const std::string value = cluster::group_to_json(g).dump();
+  auto t = c.client().txn(unchanged(key, expect), {cluster::TxnOp::put(key, value)}, {cluster::TxnOp::get(key)});
   if (!t) return t.error();
-  if (t->succeeded) c.wrote(t->revision);
-  return t->succeeded;
+  if (t->succeeded) {
+    c.wrote(t->revision);
+    return true;
+  }
+  // Sent twice (the first answer lost): the record may be this very write.
+  if (c.client().last_call_resent() && !t->ranges.empty() && !t->ranges[0].kvs.empty() &&
+      t->ranges[0].kvs[0].value == value) {
+    c.wrote(t->ranges[0].kvs[0].mod_revision);
+    return true;
+  }
+  return false;
 }
 
 Result<bool> delete_group(ClusterHost& c, const std::string& name, int64_t expect) {
   const std::string key = cluster::group_key(name, c.options().prefix);
-  auto t = c.client().txn(unchanged(key, expect), {cluster::TxnOp::del(key)});
+  auto t = c.client().txn(unchanged(key, expect), {cluster::TxnOp::del(key)}, {cluster::TxnOp::get(key)});
   if (!t) return t.error();
   if (t->succeeded) c.wrote(t->revision);
+  // Sent twice (the first answer lost): gone already is this very delete.
+  if (!t->succeeded && c.client().last_call_resent() && !t->ranges.empty() && t->ranges[0].kvs.empty()) return true;
   return t->succeeded;
 }
 

@@ -15,6 +15,12 @@ Result<int64_t> create_network(ClusterHost& host, const cluster::NetworkRecord& 
                              {cluster::TxnOp::get(nk), cluster::TxnOp::get(vk)});
   if (!t) return t.error();
   if (t->succeeded) return t->revision;
+  // Sent twice (the first answer lost): what the store holds may be this
+  // very write.
+  if (host.client().last_call_resent() && t->ranges.size() == 2 && !t->ranges[0].kvs.empty() &&
+      !t->ranges[1].kvs.empty() && t->ranges[1].kvs[0].value == n.name)
+    if (auto had = cluster::parse_network(nk, t->ranges[0].kvs[0].value); had && *had == n)
+      return t->ranges[0].kvs[0].mod_revision;
   if (t->ranges.size() == 2 && !t->ranges[0].kvs.empty()) {
     auto old = cluster::parse_network(nk, t->ranges[0].kvs[0].value);
     return Error{"network '" + n.name + "' already exists" + (old ? " (VNI " + std::to_string(old->vni) + ")" : "")};

@@ -3,6 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -169,6 +175,87 @@ TEST(EtcdClient, MovesToTheNextEndpointThatAnswers) {
   EtcdClient c(o);
   ASSERT_TRUE(c.put("/k", "v"));
   EXPECT_EQ(c.current().url, etcd.url());
+}
+
+// A member that applies a request and loses its answer: a proxy that passes
+// the first request on to etcd, waits until etcd has applied it, and closes
+// the connection without answering.
+class SwallowingProxy {
+ public:
+  explicit SwallowingProxy(const std::string& etcd_url) : upstream_(*parse_endpoints(etcd_url)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(fd_, 4) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      ADD_FAILURE() << "proxy socket";
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~SwallowingProxy() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  void run() {
+    const int c = ::accept(fd_, nullptr, nullptr);
+    if (c < 0) return;
+    std::string req;
+    char buf[4096];
+    size_t need = std::string::npos;
+    while (need == std::string::npos || req.size() < need) {
+      const ssize_t n = ::read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      req.append(buf, static_cast<size_t>(n));
+      const size_t end = req.find("\r\n\r\n");
+      if (end != std::string::npos && need == std::string::npos) {
+        std::string head = req.substr(0, end);
+        std::transform(head.begin(), head.end(), head.begin(), ::tolower);
+        const size_t cl = head.find("content-length:");
+        need = end + 4 + (cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 15)));
+      }
+    }
+    // On to etcd, whose answer goes nowhere.
+    const int u = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(upstream_[0].port);
+    ::inet_pton(AF_INET, upstream_[0].host.c_str(), &a.sin_addr);
+    if (::connect(u, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        ::write(u, req.data(), req.size()) == static_cast<ssize_t>(req.size()))
+      (void)::read(u, buf, sizeof buf);  // etcd answered: it has applied the request
+    ::close(u);
+    ::close(c);  // and the client hears nothing
+  }
+  std::vector<Endpoint> upstream_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST(EtcdClient, AWriteWhoseAnswerWasLostIsSentAgainAndSaysSo) {
+  EtcdServer etcd;
+  ASSERT_TRUE(etcd.wait_ready());
+  SwallowingProxy proxy(etcd.url());
+  EtcdOptions o;
+  o.endpoints = *parse_endpoints(proxy.url() + "," + etcd.url());
+  EtcdClient c(o);
+  // Create-if-absent: the first sending creates the key, its answer is
+  // lost; the second, to the next member, finds the key there.
+  auto t = c.txn({Compare::absent("/once")}, {TxnOp::put("/once", "mine")}, {TxnOp::get("/once")});
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_FALSE(t->succeeded);
+  EXPECT_TRUE(c.last_call_resent());
+  ASSERT_EQ(t->ranges.size(), 1u);
+  EXPECT_EQ(t->ranges[0].kvs.at(0).value, "mine");
+  // A call that was sent once says so.
+  ASSERT_TRUE(c.get("/once"));
+  EXPECT_FALSE(c.last_call_resent());
 }
 
 TEST(EtcdClient, StoppedAndStartedAgainAnswersAgain) {
