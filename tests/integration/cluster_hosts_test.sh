@@ -23,15 +23,7 @@ underlay_bridge
 for n in h1 h2 h3; do underlay_join $n 10.96.0.${n#h}/24; done
 underlay_join st $STORE/24
 
-etcd_start() {
-  ip netns exec ${P}st etcd --name s --data-dir "$T/etcd" --listen-client-urls $URL --advertise-client-urls $URL \
-    --listen-peer-urls http://$STORE:2380 --initial-advertise-peer-urls http://$STORE:2380 \
-    --initial-cluster s=http://$STORE:2380 >>"$T/etcd.log" 2>&1 &
-  ETCD_PID=$!
-  disown $ETCD_PID
-  wait_for 20 "etcd answers" ip netns exec ${P}st etcdctl --endpoints $URL endpoint health
-}
-etcd_start
+etcd_single $STORE
 
 declare -A PIDS
 start_host() {  # NAME: kvnetd for host NAME in namespace ${P}NAME, as users start it
@@ -403,7 +395,7 @@ grep -q "^blue " "$T/out" || fail "network list while etcd is down lacks blue (t
 grep -q "warning: cluster store unreachable at $URL: connection refused: the networks as this host last saw them" "$T/err" ||
   { cat "$T/err"; fail "network list does not say its answer is stale"; }
 [ "$(host_state h1 h2)" = up ] || fail "h1 forgot h2 while etcd is down (the last state must hold)"
-etcd_start
+etcd_single $STORE
 for n in h1 h2 h3; do
   wait_for 15 "$n joined again" bash -c "KVNET_SOCKET=$T/$n.sock $BIN/kvnetctl --format json cluster status | grep -q '\"joined\": true'"
   wait_for 15 "$n sees every host up again" all_up $n

@@ -143,6 +143,17 @@ def q(s):
     return json.dumps(s)  # a JS string literal
 
 
+def failed(chrome, screenshot, e):
+    """Says why a check failed and keeps a screenshot of the page; 1."""
+    print("FAIL: %s" % e, file=sys.stderr)
+    try:
+        chrome.screenshot(screenshot)
+        print("screenshot of the failure: %s" % screenshot, file=sys.stderr)
+    except Exception:
+        pass
+    return 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--chromium", default="chromium")
@@ -229,13 +240,7 @@ def main():
         print("screenshot: %s (%d bytes)" % (a.screenshot, os.path.getsize(a.screenshot)))
         return 0
     except (AssertionError, RuntimeError, TimeoutError) as e:
-        print("FAIL: %s" % e, file=sys.stderr)
-        try:
-            chrome.screenshot(a.screenshot)
-            print("screenshot of the failure: %s" % a.screenshot, file=sys.stderr)
-        except Exception:
-            pass
-        return 1
+        return failed(chrome, a.screenshot, e)
     finally:
         if traffic:
             os.killpg(traffic.pid, signal.SIGKILL)

@@ -30,7 +30,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dashboard_browser import Chromium, q  # noqa: E402
+from dashboard_browser import Chromium, failed, q  # noqa: E402
 
 
 def csv(s):
@@ -154,13 +154,7 @@ def main():
         print("screenshot: %s (%d bytes)" % (a.screenshot, os.path.getsize(a.screenshot)))
         return 0
     except (AssertionError, RuntimeError, TimeoutError, subprocess.SubprocessError) as e:
-        print("FAIL: %s" % e, file=sys.stderr)
-        try:
-            chrome.screenshot(a.screenshot)
-            print("screenshot of the failure: %s" % a.screenshot, file=sys.stderr)
-        except Exception:
-            pass
-        return 1
+        return failed(chrome, a.screenshot, e)
     finally:
         chrome.close()
 

@@ -31,12 +31,7 @@ underlay_join a 10.97.0.1/24
 underlay_join b 10.97.0.2/24
 underlay_join st $STORE/24
 
-ip netns exec ${P}st etcd --name s --data-dir "$T/etcd" --listen-client-urls $URL --advertise-client-urls $URL \
-  --listen-peer-urls http://$STORE:2380 --initial-advertise-peer-urls http://$STORE:2380 \
-  --initial-cluster s=http://$STORE:2380 >>"$T/etcd.log" 2>&1 &
-ETCD_PID=$!
-disown $ETCD_PID
-wait_for 20 "etcd answers" ip netns exec ${P}st etcdctl --endpoints $URL endpoint health
+etcd_single $STORE
 
 declare -A PIDS
 # start_host X [ARGS...]: kvnetd for host dash-X in namespace ${P}X

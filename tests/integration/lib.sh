@@ -126,6 +126,20 @@ underlay_join() {
   ip -n ${P}$n addr add "$2" dev eth1
 }
 
+# etcd_single IP: a one-member etcd in namespace ${P}st (made by underlay_join
+# st IP/LEN) serving http://IP:2379, its data in $T/etcd (kept across a
+# restart); sets ETCD_PID and waits until it answers. The test removes it
+# with EXTRA_CLEANUP='[ -n "$ETCD_PID" ] && kill -9 $ETCD_PID 2>/dev/null'.
+etcd_single() {
+  local url=http://$1:2379
+  ip netns exec ${P}st etcd --name s --data-dir "$T/etcd" --listen-client-urls $url --advertise-client-urls $url \
+    --listen-peer-urls http://$1:2380 --initial-advertise-peer-urls http://$1:2380 \
+    --initial-cluster s=http://$1:2380 >>"$T/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  disown $ETCD_PID
+  wait_for 20 "etcd answers" ip netns exec ${P}st etcdctl --endpoints $url endpoint health
+}
+
 # wait_for SECONDS DESCRIPTION command...: polls until the command succeeds.
 wait_for() {
   local secs=$1 d=$2
