@@ -316,7 +316,12 @@ void Service::sync_groups() {
 
 void Service::sync_members() {
   if (!cluster_) return;
-  auto want = remote_group_members(cluster_->state(), cluster_->options().host);
+  // Only rules naming a remote_group need them (none: no walk of the bindings).
+  bool named = false;
+  for (const auto& g : cur_.security_groups)
+    for (const auto& r : g.rules) named |= !r.remote_group.empty();
+  auto want = named ? remote_group_members(cluster_->state(), cluster_->options().host)
+                    : std::map<std::string, std::vector<std::string>>{};
   if (want == cur_.remote_members) return;
   std::set<std::string> changed;
   for (const auto& [g, ips] : want)
