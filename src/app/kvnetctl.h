@@ -108,5 +108,6 @@ void draw_trace(const Args& a, const json& trace_request);
 std::span<const Verb> capture_verbs();
 std::span<const Verb> cluster_verbs();  // kvnetctl_cluster.cc
 std::span<const Verb> network_verbs();  // kvnetctl_cluster.cc
+std::span<const Verb> image_verbs();    // kvnetctl_image.cc
 
 }  // namespace kvnet::cli

@@ -529,6 +529,7 @@ const std::map<std::string, const char*> kGroups = {
     {"gw", "NAT gateway networks: an internal port with NAT (nftables), DHCP and DNS (dnsmasq)"},
     {"cluster", "the cluster on etcd this host belongs to: the store and the hosts"},
     {"network", "cluster-wide networks: a VNI, a subnet and an MTU for ports on any host"},
+    {"image", "the image store: base images for VMs' disks"},
     {"mirror", "port mirrors (SPAN/RSPAN, OVS's Mirror table): copies of selected traffic to a port or a VLAN"}};
 
 void run_verb(const Verb& v, const Args& a) {
@@ -567,6 +568,7 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   for (const Verb& v : capture_verbs()) all.push_back(&v);
   for (const Verb& v : cluster_verbs()) all.push_back(&v);
   for (const Verb& v : network_verbs()) all.push_back(&v);
+  for (const Verb& v : image_verbs()) all.push_back(&v);
   for (const Verb* vp : all) {
     const Verb& v = *vp;
     CLI::App* parent = &app;

@@ -27,6 +27,7 @@
 #include "daemon/gateway_host.h"
 #include "daemon/host_mounts.h"
 #include "daemon/http_dashboard.h"
+#include "daemon/image_store.h"
 #include "daemon/instance_lock.h"
 #include "daemon/listen_address.h"
 #include "daemon/loop_call.h"
@@ -50,6 +51,7 @@ void log(const std::string& msg) { log_info(msg); }
 
 struct Options {
   std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile, pcap_dir, vm_dir, gw_dir;
+  std::string image_dir;
   std::string guest_dir = "/var/cache/kvnet/guest";
   std::string http, http_token_file;  // the dashboard: off unless --http
   bool foreground = false;
@@ -206,6 +208,9 @@ int run(const Options& o, const std::function<void(char)>& report) {
   daemon::Service svc(std::move(*store), **runtime, daemon::kernel_backends(o.pcap_dir));
   daemon::VmHost vms(**loop, {o.vm_dir, o.guest_dir});
   svc.set_vm_host(&vms);
+  daemon::ImageStore images(**loop, o.image_dir);
+  if (auto s = images.load(); !s) return fail(s.error().message);
+  svc.set_image_store(&images);
   daemon::GatewayHostOptions gwo{.root = o.gw_dir};
   if (const char* d = std::getenv("KVNET_DNSMASQ"); d && *d) gwo.dnsmasq = d;
   daemon::KernelGatewayHost gateways(**loop, gwo);
@@ -294,6 +299,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(256, 1 << 20))
       ->capture_default_str();
   app.add_option("--vm-dir", o.vm_dir, "VMs' sockets, logs and pidfiles (default: vms/ next to --db)");
+  app.add_option("--image-dir", o.image_dir, "the image store: base images for VMs' disks (default: images/ next to --db)");
   app.add_option("--gw-dir", o.gw_dir,
                  "gateways' dnsmasq configurations, leases, pidfiles and logs (default: gateways/ next to --db)");
   app.add_option("--guest-dir", o.guest_dir, "kvnet's guest image, from guest/build.sh (env KVNET_GUEST_DIR)")
@@ -376,6 +382,8 @@ int main(int argc, char** argv) {
   if (!o.http_token_file.empty()) o.http_token_file = std::filesystem::absolute(o.http_token_file).string();
   o.gw_dir = o.gw_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "gateways").string()
                               : std::filesystem::absolute(o.gw_dir).string();
+  o.image_dir = o.image_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "images").string()
+                                    : std::filesystem::absolute(o.image_dir).string();
   o.pcap_dir = o.pcap_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "pcap").string()
                                   : std::filesystem::absolute(o.pcap_dir).string();
 

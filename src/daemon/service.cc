@@ -38,7 +38,7 @@ const std::vector<Verb>& Service::commands() {
   static const std::vector<Verb> kAll = [] {
     std::vector<Verb> all;
     for (std::span<const Verb> t : {config_verbs(), bridge_verbs(), port_verbs(), fdb_verbs(), stats_verbs(),
-                                    trace_verbs(), sg_verbs(), gw_verbs(), mirror_verbs(), ct_verbs(), vm_verbs(), cluster_verbs()})
+                                    trace_verbs(), sg_verbs(), gw_verbs(), mirror_verbs(), ct_verbs(), vm_verbs(), cluster_verbs(), image_verbs()})
       all.insert(all.end(), t.begin(), t.end());
     return all;
   }();
@@ -57,6 +57,7 @@ VerbContext::VerbContext(Service& s)
       gws_(s.gws_),
       ct_dhcp_(s.ct_dhcp_),
       cluster_(s.cluster_),
+      images_(s.images_),
       manage_containers_(s.opts_.manage_containers),
       s_(s) {}
 

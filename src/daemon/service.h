@@ -59,6 +59,7 @@ class VmHost;
 class GatewayHost;
 class CtDhcpClients;
 class ClusterHost;
+class ImageStore;
 
 class Service {
  public:
@@ -89,6 +90,9 @@ class Service {
   // The cluster on etcd this host belongs to (daemon/cluster_host.h);
   // none: standalone. Set before restore().
   void set_cluster(ClusterHost* c) { cluster_ = c; }
+  // The image store (daemon/image_store.h); none: the image verbs answer
+  // that images are not kept here.
+  void set_image_store(ImageStore* s) { images_ = s; }
   // The cluster's state changed (a binding, a group, a host up or down):
   // mirrors the store's security groups into the configuration (a change
   // like any other), programs br-int's remote stations and the remote
@@ -184,6 +188,7 @@ class Service {
   GatewayHost* gws_ = nullptr;
   CtDhcpClients* ct_dhcp_ = nullptr;
   ClusterHost* cluster_ = nullptr;
+  ImageStore* images_ = nullptr;
   std::vector<NeighborEntry> neighbors_;  // the table br-int answers ARP/ND from (sync_neighbors)
   RemoteEntries remotes_;                 // vx-cluster's static entries from the store (sync_remotes)
   bool syncing_groups_ = false;           // sync_groups is committing (no re-entry)

@@ -47,6 +47,7 @@ class VmHost;
 class GatewayHost;
 class CtDhcpClients;
 class ClusterHost;
+class ImageStore;
 
 // One API verb. changes_state: changes what runs but not the configuration
 // (vm-start, fdb-flush, stats-clear): logged like a configuration change.
@@ -72,6 +73,7 @@ class VerbContext {
   GatewayHost* gws_;                                    // null: gateways are configuration only
   CtDhcpClients* ct_dhcp_;                              // null: containers' DHCP clients are not run
   ClusterHost* cluster_;                                // null: standalone (not in a cluster)
+  ImageStore* images_;                                  // null: no image store (tests)
   bool manage_containers_;
   const std::string& store_path() const;
 
@@ -115,6 +117,7 @@ std::span<const Verb> mirror_verbs();   // service_mirror.cc: mirror-*
 std::span<const Verb> ct_verbs();       // service_ct.cc: ct-add, ct-del, ct-list
 std::span<const Verb> vm_verbs();       // service_vm.cc: vm-*
 std::span<const Verb> cluster_verbs();  // service_cluster.cc: cluster-status, cluster-hosts, network-*
+std::span<const Verb> image_verbs();    // service_image.cc: image-import, image-list, image-show, image-del
 
 // A mirror as show and mirror-list give it (service_mirror.cc).
 json mirror_json(const ctl::BridgeSpec& b, const ctl::MirrorSpec& m);
