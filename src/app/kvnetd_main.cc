@@ -209,8 +209,8 @@ int run(const Options& o, const std::function<void(char)>& report) {
   daemon::VmHost vms(**loop, {o.vm_dir, o.guest_dir});
   svc.set_vm_host(&vms);
   daemon::ImageStore images(**loop, o.image_dir);
-  if (auto s = images.load(); !s) return fail(s.error().message);
-  svc.set_image_store(&images);
+  if (auto s = images.load(); s) svc.set_image_store(&images);
+  else log_warn(s.error().message + ": no image store (kvnetctl image says so)");
   daemon::GatewayHostOptions gwo{.root = o.gw_dir};
   if (const char* d = std::getenv("KVNET_DNSMASQ"); d && *d) gwo.dnsmasq = d;
   daemon::KernelGatewayHost gateways(**loop, gwo);

@@ -36,7 +36,7 @@ class ImageVerbs : VerbContext {
 
  private:
   Status need_store() const {
-    if (!images_) return Error{"this kvnetd keeps no images"};
+    if (!images_) return Error{"this kvnetd keeps no images (its --image-dir could not be used: see its log)"};
     return Ok{};
   }
 };

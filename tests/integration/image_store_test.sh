@@ -57,4 +57,15 @@ kctl image del base >/dev/null || fail "image del"
 [ ! -e "$STORE/base.qcow2" ] && [ ! -e "$STORE/base.json" ] || { ls "$STORE"; fail "del left files"; }
 expect_error "del twice" 1 "image 'base' does not exist" kctl image del base
 log "what an interrupted import left removed at the restart; del"
+
+# An --image-dir that cannot be used: kvnetd runs without a store and says why.
+kvd_stop
+: >"$T/not-a-dir"
+"$BIN/kvnetd" --foreground --db "$T/kvnet.db" --socket "$KVNET_SOCKET" --image-dir "$T/not-a-dir" >>"$T/kvnetd.log" 2>&1 &
+KVD_PID=$!
+disown $KVD_PID
+wait_for 10 "kvnetd without an image store answers" kctl list-br
+expect_error "no image store" 1 "this kvnetd keeps no images (its --image-dir could not be used: see its log)" kctl image list
+grep -q "image store '$T/not-a-dir': .*: no image store" "$T/kvnetd.log" || { tail -5 "$T/kvnetd.log"; fail "the log does not say why"; }
+log "an unusable --image-dir: kvnetd runs, the image verbs say why"
 log "PASS"
