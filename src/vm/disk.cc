@@ -59,9 +59,9 @@ Result<Qcow2Header> parse_qcow2_header(std::string_view b) {
   return h;
 }
 
-std::string qcow2_refusal(const Qcow2Header& h) {
+std::string qcow2_refusal(const Qcow2Header& h, bool allow_backing) {
   if (h.version != 2 && h.version != 3) return "qcow2 version " + std::to_string(h.version) + " is not 2 or 3";
-  if (h.backing_file_offset != 0 || h.backing_file_size != 0)
+  if (!allow_backing && (h.backing_file_offset != 0 || h.backing_file_size != 0))
     return "it has a backing file: kvnet does not let QEMU follow file names written in an image (make it "
            "standalone: qemu-img convert -O qcow2 IMAGE NEW)";
   if (h.incompatible_features & kQcow2DataFileBit) return "it keeps its data in an external data file";
@@ -97,7 +97,15 @@ Result<std::string> check_vm_file(const std::string& what, const std::string& pa
   return r;
 }
 
-Result<DiskImage> check_disk(const std::string& path) {
+Result<std::string> qcow2_backing_name(std::string_view b, const Qcow2Header& h) {
+  if (h.backing_file_offset == 0 && h.backing_file_size == 0) return std::string();
+  if (h.backing_file_size == 0 || h.backing_file_size > 1023) return Error{"its backing file name is not one"};
+  if (h.backing_file_offset > b.size() || b.size() - h.backing_file_offset < h.backing_file_size)
+    return Error{"its backing file name lies outside its header"};
+  return std::string(b.substr(h.backing_file_offset, h.backing_file_size));
+}
+
+Result<DiskImage> check_disk(const std::string& path, const std::string& backing_dir) {
   auto r = check_vm_file("disk", path);
   if (!r) return r.error();
   DiskImage d{*r, DiskFormat::kRaw};
@@ -105,8 +113,27 @@ Result<DiskImage> check_disk(const std::string& path) {
   if (h.size() >= 4 && std::string_view(h).substr(0, 4) == kQcow2Magic) {
     auto q = parse_qcow2_header(h);
     if (!q) return Error{"disk '" + path + "': " + q.error().message};
-    if (auto why = qcow2_refusal(*q); !why.empty()) return Error{"disk '" + path + "' is refused: " + why};
+    if (auto why = qcow2_refusal(*q, !backing_dir.empty()); !why.empty())
+      return Error{"disk '" + path + "' is refused: " + why};
     d.format = DiskFormat::kQcow2;
+    if (q->backing_file_offset == 0 && q->backing_file_size == 0) return d;
+    // kvnet's overlay: its base must be an image of the store, standalone.
+    const std::string ctx = "disk '" + path + "' is refused: ";
+    auto name = qcow2_backing_name(head(d.path, 64 * 1024), *q);
+    if (!name) return Error{ctx + name.error().message};
+    for (char c : *name)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return Error{ctx + "its backing file name holds a control character"};
+    fs::path base(*name);
+    if (base.is_relative()) base = fs::path(d.path).parent_path() / base;
+    std::error_code ec;
+    const fs::path real = fs::canonical(base, ec);
+    const fs::path store = fs::canonical(backing_dir, ec);
+    if (ec || real.parent_path() != store)
+      return Error{ctx + "its backing file '" + *name + "' is not an image of " + backing_dir};
+    auto b = check_disk(real.string());
+    if (!b) return Error{ctx + "its backing file: " + b.error().message};
+    d.backing = b->path;
+    d.backing_format = b->format;
     return d;
   }
   std::error_code ec;

@@ -43,8 +43,9 @@ struct Qcow2Header {
 inline constexpr size_t kQcow2HeaderBytes = 104;  // a version 3 header, the part read
 // `bytes` starts with "QFI\xfb": the header, or an error for a truncated one.
 Result<Qcow2Header> parse_qcow2_header(std::string_view bytes);
-// Why QEMU should not open this qcow2 image ("" if it may).
-std::string qcow2_refusal(const Qcow2Header& h);
+// Why QEMU should not open this qcow2 image ("" if it may); with
+// `allow_backing`, a backing file is not a reason (check_disk checks it).
+std::string qcow2_refusal(const Qcow2Header& h, bool allow_backing = false);
 
 // qcow2 by its magic, raw otherwise; an unreadable file is an error.
 Result<DiskFormat> disk_format(const std::string& path);
@@ -56,7 +57,18 @@ Result<std::string> check_vm_file(const std::string& what, const std::string& pa
 struct DiskImage {
   std::string path;  // resolved
   DiskFormat format = DiskFormat::kRaw;
+  // A copy-on-write overlay's base (kvnet's image store): resolved, itself
+  // checked as a standalone disk; "" none.
+  std::string backing;
+  DiskFormat backing_format = DiskFormat::kRaw;
 };
-Result<DiskImage> check_disk(const std::string& path);
+// `backing_dir` ("" none): a qcow2 disk may name a backing file if that file
+// lies directly in this directory (kvnet's image store, whose images stand
+// alone) and passes check_disk itself. QEMU is then given the backing node
+// explicitly (blockdev's "backing"), never the name in the header.
+Result<DiskImage> check_disk(const std::string& path, const std::string& backing_dir = "");
+// The backing file name a qcow2 image's header names ("" none), read from
+// `bytes` (the image's start: at least offset + size bytes).
+Result<std::string> qcow2_backing_name(std::string_view bytes, const Qcow2Header& h);
 
 }  // namespace kvnet::vm

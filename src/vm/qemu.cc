@@ -96,7 +96,7 @@ Result<GuestImage> find_guest_image(const std::string& dir) {
   return g;
 }
 
-Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image, Launch* l) {
+Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image, Launch* l, const std::string& image_dir) {
   const std::string ctx = "vm '" + vm.name + "': ";
   Launch ignored;
   Launch& out = l ? *l : ignored;
@@ -111,10 +111,12 @@ Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image, Launch* 
     return file("initrd", image.initrd, out.initrd);
   }
   if (!vm.disk.empty()) {
-    auto d = check_disk(vm.disk);
+    auto d = check_disk(vm.disk, image_dir);
     if (!d) return Error{ctx + d.error().message};
     out.disk = d->path;
     out.disk_format = d->format;
+    out.disk_backing = d->backing;
+    out.disk_backing_format = d->backing_format;
     return Ok{};
   }
   if (auto s = file("kernel", vm.kernel, out.kernel); !s) return s;
@@ -155,11 +157,20 @@ std::string qemu_opt_value(const std::string& v) {
   return out;
 }
 
-std::string blockdev_json(const std::string& path, DiskFormat f) {
+std::string blockdev_json(const std::string& path, DiskFormat f, const std::string& backing, DiskFormat backing_format) {
   nlohmann::json j{{"driver", to_string(f)},
                    {"node-name", "disk0"},
                    {"file", {{"driver", "file"}, {"filename", path}}}};
-  if (f == DiskFormat::kQcow2) j["backing"] = nullptr;  // whatever the header says, no backing file
+  if (f == DiskFormat::kQcow2) {
+    // Whatever the header says: no backing file, or the image check_disk
+    // checked, read-only.
+    j["backing"] = nullptr;
+    if (!backing.empty())
+      j["backing"] = {{"driver", to_string(backing_format)},
+                      {"node-name", "base0"},
+                      {"read-only", true},
+                      {"file", {{"driver", "file"}, {"filename", backing}, {"read-only", true}}}};
+  }
   return j.dump();
 }
 
@@ -188,7 +199,7 @@ std::vector<std::string> qemu_argv(const ctl::VmSpec& vm, const VmPaths& paths, 
                                       ",romfile="});
   }
   if (!vm.disk.empty()) {
-    a.insert(a.end(), {"-blockdev", blockdev_json(l.disk, l.disk_format), "-device",
+    a.insert(a.end(), {"-blockdev", blockdev_json(l.disk, l.disk_format, l.disk_backing, l.disk_backing_format), "-device",
                        "virtio-blk-pci,drive=disk0,bootindex=1"});
   } else {
     a.insert(a.end(), {"-kernel", l.kernel});

@@ -59,8 +59,10 @@ struct GuestImage {
 Result<GuestImage> find_guest_image(const std::string& dir);
 struct Launch;
 // Every file the VM boots from (kernel, initrd, disk) passes vm/disk.h's
-// rules; their resolved paths and the disk's format go into `l`.
-Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image, Launch* l = nullptr);
+// rules; their resolved paths and the disk's format go into `l`. A disk may
+// be an overlay of an image in `image_dir` (kvnet's image store; "" none).
+Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image, Launch* l = nullptr,
+                        const std::string& image_dir = "");
 
 // --- the VM's directory ---
 struct VmPaths {
@@ -75,13 +77,18 @@ struct Launch {
   std::string kernel, initrd;           // resolved: kvnet's guest image or the user's (no disk)
   std::string disk;                     // resolved
   DiskFormat disk_format = DiskFormat::kRaw;
+  std::string disk_backing;             // an overlay's base image, resolved ("" none)
+  DiskFormat disk_backing_format = DiskFormat::kRaw;
   int first_tap_fd = 3;  // NIC i's TAP is fd first_tap_fd + i in QEMU
   std::vector<uint32_t> nic_mtus;  // NIC i's MTU in the guest (0 or absent: its default)
 };
 // A value inside one of QEMU's comma-separated options: commas doubled.
 std::string qemu_opt_value(const std::string& v);
-// The -blockdev argument for a disk: JSON, a format node over a file node.
-std::string blockdev_json(const std::string& path, DiskFormat f);
+// The -blockdev argument for a disk: JSON, a format node over a file node;
+// a qcow2 overlay's base given explicitly as a read-only backing node (none:
+// "backing": null, whatever the image's header names).
+std::string blockdev_json(const std::string& path, DiskFormat f, const std::string& backing = "",
+                          DiskFormat backing_format = DiskFormat::kRaw);
 // The kernel command line: console on the serial port, the user's words,
 // then kvnet.ipN / kvnet.mtuN / kvnet.gw / kvnet.hostname for kvnet's guest /init.
 std::string kernel_cmdline(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus = {});

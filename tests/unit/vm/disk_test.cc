@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -76,6 +77,44 @@ TEST_F(DiskRules, Qcow2ThatWouldMakeQemuOpenAnotherFileIsRefused) {
   EXPECT_NE(error_of(check_disk(write("e.qcow2", qcow2(3, 0, 0, 1)))).find("encrypted"), std::string::npos);
   EXPECT_NE(error_of(check_disk(write("v.qcow2", qcow2(4)))).find("version 4"), std::string::npos);
   EXPECT_NE(error_of(check_disk(write("t.qcow2", qcow2(3).substr(0, 40)))).find("truncated"), std::string::npos);
+}
+
+// An overlay naming `base` at offset 0x200 of its header (as qemu-img create -b writes).
+std::string overlay(const std::string& base) {
+  std::string h = qcow2(3, 0x200, static_cast<uint32_t>(base.size()));
+  h.resize(std::max<size_t>(h.size(), 0x200 + base.size()), '\0');
+  h.replace(0x200, base.size(), base);
+  return h;
+}
+
+TEST_F(DiskRules, AnOverlayOfAStoreImageIsTakenWithItsBaseExplicit) {
+  fs::create_directories(dir_ / "images");
+  const std::string store = (dir_ / "images").string();
+  const std::string base = write("images/deb.qcow2", qcow2(3));
+  // Refused without a store, and when the base is elsewhere or not standalone.
+  const std::string ov = write("v1.qcow2", overlay(base));
+  EXPECT_NE(error_of(check_disk(ov)).find("has a backing file"), std::string::npos);
+  auto d = check_disk(ov, store);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->format, DiskFormat::kQcow2);
+  EXPECT_EQ(d->backing, base);
+  EXPECT_EQ(d->backing_format, DiskFormat::kQcow2);
+  // A relative name is the overlay's directory's.
+  auto rel = check_disk(write("v2.qcow2", overlay("images/deb.qcow2")), store);
+  ASSERT_TRUE(rel.ok()) << rel.error().message;
+  EXPECT_EQ(rel->backing, base);
+  const std::string outside = write("other.qcow2", qcow2(3));
+  EXPECT_NE(error_of(check_disk(write("v3.qcow2", overlay(outside)), store)).find("is not an image of " + store),
+            std::string::npos);
+  EXPECT_NE(error_of(check_disk(write("v4.qcow2", overlay("/etc/passwd")), store)).find("is not an image of"),
+            std::string::npos);
+  const std::string chained = write("images/chain.qcow2", overlay(base));  // a store image that is an overlay itself
+  EXPECT_NE(error_of(check_disk(write("v5.qcow2", overlay(chained)), store)).find("its backing file: "),
+            std::string::npos);
+  EXPECT_NE(error_of(check_disk(write("v6.qcow2", qcow2(3, 0x7ffffff0, 9)), store)).find("outside its header"),
+            std::string::npos);
+  EXPECT_NE(error_of(check_disk(write("v7.qcow2", overlay(std::string("images/\x01"))), store)).find("control character"),
+            std::string::npos);
 }
 
 TEST_F(DiskRules, FilesThatAreNoDiskImagesAreRefused) {

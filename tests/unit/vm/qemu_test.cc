@@ -320,6 +320,16 @@ TEST(QemuArgv, BootsTheGuestImageTheUsersKernelOrADisk) {
   EXPECT_FALSE(has(a, "-kernel"));
   EXPECT_FALSE(has(a, "-initrd"));
   EXPECT_FALSE(has(a, "-append"));
+  // An overlay of a store image: its base given explicitly, read-only.
+  l.disk_backing = "/var/lib/kvnet/images/deb.qcow2";
+  l.disk_backing_format = DiskFormat::kQcow2;
+  EXPECT_EQ(nlohmann::json::parse(after(qemu_argv(vm, paths, l), "-blockdev")),
+            nlohmann::json::parse(R"({"driver": "qcow2", "node-name": "disk0",
+                                      "file": {"driver": "file", "filename": "/var/lib/kvnet/vm01.qcow2"},
+                                      "backing": {"driver": "qcow2", "node-name": "base0", "read-only": true,
+                                                  "file": {"driver": "file", "read-only": true,
+                                                           "filename": "/var/lib/kvnet/images/deb.qcow2"}}})"));
+  l.disk_backing.clear();
   l.disk_format = DiskFormat::kRaw;
   EXPECT_EQ(nlohmann::json::parse(after(qemu_argv(vm, paths, l), "-blockdev")),
             nlohmann::json::parse(R"({"driver": "raw", "node-name": "disk0",
