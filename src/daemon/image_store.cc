@@ -1,10 +1,7 @@
 #include "daemon/image_store.h"
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 
-#include <cerrno>
-#include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -47,7 +44,7 @@ uint64_t file_size(const std::string& path) {
 }
 
 // qemu-img's last line of output (without the progress's carriage returns).
-std::string last_line(const std::string& text) {
+std::string last_output_line(const std::string& text) {
   std::string t = text;
   for (char& c : t)
     if (c == '\r') c = '\n';
@@ -171,7 +168,7 @@ void ImageStore::finished(const std::string& name, int status) {
     fs::remove(part, ec);
     im.state = "failed";
     im.error = "qemu-img convert: " + (status < 0 ? std::string("lost") : io::wait_status_text(status));
-    if (auto l = last_line(output); !l.empty() && !vm::parse_convert_progress(l)) im.error += ": " + l;
+    if (auto l = last_output_line(output); !l.empty() && !vm::parse_convert_progress(l)) im.error += ": " + l;
     log_warn("image store: import of image '" + name + "' failed: " + im.error);
     return;
   }

@@ -109,7 +109,6 @@ Result<json> SgVerbs::sg_add(const Args& a) {
   TRY(name, a.str("name"));
   TRY(description, a.str("description", false));
   if (auto s = check_name(name); !s) return Error{"security group '" + name + "': " + s.error().message};
-  if (!cluster_ && cur_.find_group(name)) return Error{"security group '" + name + "' already exists"};
   TRY(j, change_group(name, [&](const SecurityGroupSpec* now) -> Result<std::optional<SecurityGroupSpec>> {
     if (now) return Error{"security group '" + name + "' already exists"};
     return std::optional<SecurityGroupSpec>{SecurityGroupSpec{name, description, default_sg_rules(), 0, 0}};
@@ -120,7 +119,6 @@ Result<json> SgVerbs::sg_add(const Args& a) {
 
 Result<json> SgVerbs::sg_del(const Args& a) {
   TRY(name, a.str("name"));
-  if (!cluster_ && !cur_.find_group(name)) return Error{"security group '" + name + "' does not exist"};
   return change_group(name, [&](const SecurityGroupSpec* now) -> Result<std::optional<SecurityGroupSpec>> {
     if (!now) return Error{"security group '" + name + "' does not exist"};
     for (const auto& b : cur_.bridges)
