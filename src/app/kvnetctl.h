@@ -30,6 +30,9 @@ struct Args {
   std::string key;  // get
   // vm verbs
   std::string mem, accel, machine, kernel, initrd, cmdline, disk, exec;
+  std::string image, disk_size, user_data_file;  // vm add --image ...
+  std::vector<std::string> ssh_key_files;
+  bool keep_disk = false;
   std::string description;  // sg
   std::string draw_to;      // trace --draw FILE
   // gw

@@ -31,6 +31,9 @@ void print_image(const json& im) {
   std::cout << fmt::format("  size:     {} virtual, {} on disk ({})\n", bytes_text(im.value("virtual_size", uint64_t{0})),
                            bytes_text(im.value("file_size", uint64_t{0})), str(im, "path"));
   std::cout << fmt::format("  imported: from {} ({})\n", str(im, "source"), str(im, "source_format"));
+  if (im.contains("kernel"))
+    std::cout << fmt::format("  boots:    {}{} ({})\n", str(im, "kernel"),
+                             str(im, "initrd").empty() ? "" : " with " + str(im, "initrd"), str(im, "cmdline"));
   if (im.contains("error")) std::cout << "  error:    " << str(im, "error") << "\n";
 }
 
@@ -38,7 +41,11 @@ void print_image(const json& im) {
 // until it is ready (exit 0) or failed (exit 1, qemu-img's reason).
 void run_import(const Args& a) {
   const std::string file = std::filesystem::absolute(a.file).string();  // kvnetd's cwd is not ours
-  json im = call(a, {{"cmd", "image-import"}, {"name", a.name}, {"file", file}});
+  json req{{"cmd", "image-import"}, {"name", a.name}, {"file", file}};
+  if (!a.kernel.empty()) req["kernel"] = std::filesystem::absolute(a.kernel).string();
+  if (!a.initrd.empty()) req["initrd"] = std::filesystem::absolute(a.initrd).string();
+  if (!a.cmdline.empty()) req["cmdline"] = a.cmdline;
+  json im = call(a, req);
   const bool tty = a.format == "human" && ::isatty(2);
   if (!a.no_wait) {
     int last = -1;
@@ -63,11 +70,15 @@ void run_import(const Args& a) {
 
 const Verb kImageVerbs[] = {
     {"image", "import",
-     "image import NAME FILE [--no-wait]: copy a qcow2 or raw image into the store (as qcow2), with progress",
+     "image import NAME FILE [--kernel K [--initrd I] [--cmdline C]] [--no-wait]: copy a qcow2 or raw image into "
+     "the store (as qcow2), with progress",
      [](CLI::App& c, Args& a) {
        c.add_option("name", a.name, "the image's name in the store")->required();
        c.add_option("file", a.file, "a qcow2 or raw image without a backing file")->required();
        c.add_flag("--no-wait", a.no_wait, "return once the copy has started (image show follows it)");
+       c.add_option("--kernel", a.kernel, "the image's kernel, kept beside it: its VMs boot it directly");
+       c.add_option("--initrd", a.initrd, "the kernel's initramfs");
+       c.add_option("--cmdline", a.cmdline, "the kernel's words for its root (default: root=/dev/vda rw)");
      },
      nullptr, nullptr, nullptr, &run_import},
     {"image", "list", "the images in the store", [](CLI::App&, Args&) {},

@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "app/kvnetctl.h"
+#include "vm/cloudinit.h"
 #include "vm/console.h"
 
 namespace kvnet::cli {
@@ -98,6 +100,12 @@ void print_vm_show(const json& v, const Args&) {
   if (restart_pending(v))
     std::cout << fmt::format("\n  restart pending: {} (configured; takes effect at the next start)", pending_text(v));
   std::cout << "\n  boot:      " << str(v, "boot") << (v["autostart"].get<bool>() ? "  (autostart)" : "") << "\n";
+  if (v.contains("image"))
+    std::cout << fmt::format("  disk:      {} (overlay of image {}, size {})\n", str(v, "disk"), str(v, "image"),
+                             str(v, "disk_size"));
+  if (v.value("ssh_keys", 0) || v.value("user_data_bytes", 0))
+    std::cout << fmt::format("  cloud-init: {} ssh key(s), user-data {} bytes\n", v.value("ssh_keys", 0),
+                             v.value("user_data_bytes", 0));
   for (const auto& n : v["nics"]) {
     std::cout << fmt::format("  nic {}:     port {} on {}  mac {}", n["index"].get<int>(), str(n, "port"), str(n, "bridge"),
                              str(n, "mac"));
@@ -161,10 +169,21 @@ void wait_booted(const Args& a) {
   json v = wait_for(a, timeout, [&](const json& x) {
     const std::string s = str(x, "state");
     if (s == "stopped" || s == "crashed") throw Failure{failed_text(a, x, "while booting"), 1};
-    return str(x, "boot") == "guest image" ? x["ready"].get<bool>() : s == "running";
+    return x.value("ready_marker", str(x, "boot") == "guest image") ? x["ready"].get<bool>() : s == "running";
   }, "boot");
   if (a.format == "human") std::cerr << fmt::format(" ready after {:.1f} s\n", std::chrono::duration<double>(Clock::now() - t0).count());
   else std::cout << v.dump(2) << "\n";
+}
+
+// A file the user names whose content goes to kvnetd: at most `max` bytes.
+std::string read_small_file(const std::string& path, const std::string& option, size_t max) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Failure{option + " '" + path + "': cannot be read", 2};
+  std::string text(max + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > max) throw Failure{option + " '" + path + "': larger than " + std::to_string(max) + " bytes", 2};
+  return text;
 }
 
 void vm_add(const Args& a) {
@@ -177,6 +196,23 @@ void vm_add(const Args& a) {
   if (!a.initrd.empty()) req["initrd"] = absolute(a.initrd);
   if (!a.cmdline.empty()) req["cmdline"] = a.cmdline;
   if (!a.disk.empty()) req["disk"] = absolute(a.disk);
+  if (!a.image.empty()) req["image"] = a.image;
+  if (!a.disk_size.empty()) req["disk_size"] = a.disk_size;
+  // Keys and user-data travel by content: kvnetd keeps them with the VM
+  // (its seed is written again at each start, also on another host).
+  json keys = json::array();
+  for (const auto& f : a.ssh_key_files) {
+    auto text = read_small_file(f, "--ssh-key", 1 << 20);
+    auto parsed = vm::parse_ssh_public_keys(text);
+    if (!parsed) throw Failure{"--ssh-key '" + f + "': " + parsed.error().message, 2};
+    for (auto& k : *parsed) keys.push_back(k);
+  }
+  if (!keys.empty()) req["ssh_keys"] = keys;
+  if (!a.user_data_file.empty()) {
+    auto text = read_small_file(a.user_data_file, "--user-data", vm::kMaxUserData);
+    if (auto s = vm::check_user_data(text); !s) throw Failure{"--user-data '" + a.user_data_file + "': " + s.error().message, 2};
+    req["user_data"] = text;
+  }
   json r = call(a, req);
   if (a.format == "json" && !a.start) std::cout << r.dump(2) << "\n";
   if (a.format == "human") {
@@ -261,7 +297,8 @@ void name_arg(CLI::App& c, Args& a) { c.add_option("name", a.name, "VM name")->r
 
 const Verb kVmVerbs[] = {
     {"vm", "add",
-     "vm add NAME [--mem 256M] [--vcpus 1] [--kernel K --initrd I --cmdline C | --disk IMAGE] --nic bridge=BR[,port=P]"
+     "vm add NAME [--mem 256M] [--vcpus 1] [--kernel K --initrd I --cmdline C | --disk FILE | --image NAME "
+     "[--disk-size 8G]] [--ssh-key FILE] [--user-data FILE] --nic bridge=BR[,port=P]"
      "[,mac=M][,ip=CIDR][,gw=IP][,vlan_mode=..,pvid=..][,qbr=yes] | --nic network=NET[,ip=A/LEN] ...: define a VM",
      [](CLI::App& c, Args& a) {
        name_arg(c, a);
@@ -274,6 +311,13 @@ const Verb kVmVerbs[] = {
        c.add_option("--initrd", a.initrd, "initramfs for --kernel");
        c.add_option("--cmdline", a.cmdline, "extra kernel command line words");
        c.add_option("--disk", a.disk, "boot from this disk image instead (raw or qcow2)");
+       c.add_option("--image", a.image,
+                    "boot from a copy-on-write overlay of this image of kvnetd's store (kvnetctl image list)");
+       c.add_option("--disk-size", a.disk_size, "with --image: the overlay's size, 8G ... (default: the image's)");
+       one_per_use(c.add_option("--ssh-key", a.ssh_key_files,
+                                "a public key file (authorized_keys lines) for the guest's default user, by cloud-init"),
+                   false);
+       c.add_option("--user-data", a.user_data_file, "cloud-init user-data passed to the guest as is (#cloud-config ...)");
        one_per_use(c.add_option("--nic", a.nics,
                     "a NIC (repeat for more): bridge=BR[,port=NAME][,mac=MAC][,ip=CIDR|dhcp][,gw=IP][,qbr=yes][,sg=SG]... and "
                     "the port's VLAN keys (vlan_mode=access,pvid=101 ...); or network=NET[,ip=A/LEN] (a cluster "
@@ -313,12 +357,16 @@ const Verb kVmVerbs[] = {
        c.add_flag("--no-wait", a.no_wait, "return at once");
      },
      nullptr, nullptr, nullptr, [](const Args& a) { stop_like(a, "vm-restart"); }},
-    {"vm", "del", "vm del NAME: delete a VM and its ports (and its qbr bridges)",
+    {"vm", "del", "vm del NAME [--keep-disk]: delete a VM and its ports (and its qbr bridges, and its image's overlay)",
      [](CLI::App& c, Args& a) {
        name_arg(c, a);
        c.add_flag("--force", a.force, "kill it first if it runs");
+       c.add_flag("--keep-disk", a.keep_disk, "keep the overlay of a VM made from an image");
      },
-     [](const Args& a) -> json { return {{"cmd", "vm-del"}, {"name", a.name}, {"force", a.force}}; }, nullptr},
+     [](const Args& a) -> json {
+       return {{"cmd", "vm-del"}, {"name", a.name}, {"force", a.force}, {"keep_disk", a.keep_disk}};
+     },
+     nullptr},
     {"vm", "list", "list VMs: state, accelerator, uptime, memory, QEMU's RSS, NICs", [](CLI::App&, Args&) {},
      [](const Args&) -> json { return {{"cmd", "vm-list"}}; }, print_vm_list},
     {"vm", "show", "vm show NAME: everything about one VM, with its QEMU command line",

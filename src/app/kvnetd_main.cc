@@ -51,7 +51,7 @@ void log(const std::string& msg) { log_info(msg); }
 
 struct Options {
   std::string db = "/var/lib/kvnet/kvnet.db", sock = "/run/kvnet/kvnetd.sock", pidfile, pcap_dir, vm_dir, gw_dir;
-  std::string image_dir;
+  std::string image_dir, disk_dir;
   std::string guest_dir = "/var/cache/kvnet/guest";
   std::string http, http_token_file;  // the dashboard: off unless --http
   bool foreground = false;
@@ -206,11 +206,21 @@ int run(const Options& o, const std::function<void(char)>& report) {
   auto runtime = io::Runtime::create(datapath);
   if (!runtime) return fail(runtime.error().message);
   daemon::Service svc(std::move(*store), **runtime, daemon::kernel_backends(o.pcap_dir));
-  daemon::VmHost vms(**loop, {o.vm_dir, o.guest_dir});
+  daemon::VmHost vms(**loop, {o.vm_dir, o.guest_dir, o.disk_dir});
   svc.set_vm_host(&vms);
   daemon::ImageStore images(**loop, o.image_dir);
-  if (auto s = images.load(); s) svc.set_image_store(&images);
-  else log_warn(s.error().message + ": no image store (kvnetctl image says so)");
+  if (auto s = images.load(); s) {
+    svc.set_image_store(&images);
+    vms.set_images([&images](const std::string& name) { return images.base(name); });
+  } else {
+    log_warn(s.error().message + ": no image store (kvnetctl image says so)");
+  }
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(o.disk_dir, ec);
+    if (ec) log_warn("disk directory '" + o.disk_dir + "': " + ec.message() + ": VMs of images cannot be added");
+    else ::chmod(o.disk_dir.c_str(), 0700);
+  }
   daemon::GatewayHostOptions gwo{.root = o.gw_dir};
   if (const char* d = std::getenv("KVNET_DNSMASQ"); d && *d) gwo.dnsmasq = d;
   daemon::KernelGatewayHost gateways(**loop, gwo);
@@ -300,6 +310,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--vm-dir", o.vm_dir, "VMs' sockets, logs and pidfiles (default: vms/ next to --db)");
   app.add_option("--image-dir", o.image_dir, "the image store: base images for VMs' disks (default: images/ next to --db)");
+  app.add_option("--disk-dir", o.disk_dir, "image VMs' disks, overlays of their images (default: disks/ next to --db)");
   app.add_option("--gw-dir", o.gw_dir,
                  "gateways' dnsmasq configurations, leases, pidfiles and logs (default: gateways/ next to --db)");
   app.add_option("--guest-dir", o.guest_dir, "kvnet's guest image, from guest/build.sh (env KVNET_GUEST_DIR)")
@@ -384,6 +395,8 @@ int main(int argc, char** argv) {
                               : std::filesystem::absolute(o.gw_dir).string();
   o.image_dir = o.image_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "images").string()
                                     : std::filesystem::absolute(o.image_dir).string();
+  o.disk_dir = o.disk_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "disks").string()
+                                  : std::filesystem::absolute(o.disk_dir).string();
   o.pcap_dir = o.pcap_dir.empty() ? (std::filesystem::path(o.db).parent_path() / "pcap").string()
                                   : std::filesystem::absolute(o.pcap_dir).string();
 

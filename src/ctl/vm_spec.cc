@@ -77,6 +77,43 @@ Result<uint64_t> parse_memory(const std::string& s) {
   return mb;
 }
 
+Result<uint64_t> parse_disk_size(const std::string& s) {
+  uint64_t n = 0;
+  const char* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, n);
+  const std::string rule = "disk size '" + s + "' is not a size (8G, 512M, or MiB)";
+  if (ec != std::errc() || p == s.data()) return Error{rule};
+  const std::string unit(p, end);
+  const std::string range = "disk size '" + s + "' is out of range 1M-64T";
+  if (n > kMaxDiskMb * 1024) return Error{range};
+  uint64_t mb = 0;
+  if (unit.empty() || unit == "M" || unit == "m" || unit == "MiB" || unit == "MB") mb = n;
+  else if (unit == "G" || unit == "g" || unit == "GiB" || unit == "GB") mb = n * 1024;
+  else if (unit == "T" || unit == "t" || unit == "TiB" || unit == "TB") mb = n * 1024 * 1024;
+  else if (unit == "K" || unit == "k" || unit == "KiB" || unit == "KB") {
+    if (n % 1024) return Error{"disk size '" + s + "' is not a whole number of MiB"};
+    mb = n / 1024;
+  } else {
+    return Error{rule};
+  }
+  if (mb < 1 || mb > kMaxDiskMb) return Error{range};
+  return mb;
+}
+
+Status check_image_name(const std::string& name) {
+  std::string shown;
+  for (unsigned char c : name) shown += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+  const std::string w = "image name '" + shown + "': ";
+  if (name.empty()) return Error{"an image needs a name"};
+  if (name.size() > 64) return Error{w + "longer than 64 bytes"};
+  if (name[0] == '.' || name[0] == '-') return Error{w + "starts with '" + name.substr(0, 1) + "'"};
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+          c == '-'))
+      return Error{w + "only letters, digits, '.', '_' and '-'"};
+  return Ok{};
+}
+
 std::string format_memory(uint64_t mb) {
   if (mb % (1024 * 1024) == 0) return std::to_string(mb / (1024 * 1024)) + "T";
   if (mb % 1024 == 0) return std::to_string(mb / 1024) + "G";
@@ -104,11 +141,23 @@ Status check_vm(const VmSpec& vm) {
     return Error{ctx + "vcpus " + std::to_string(vm.vcpus) + " is out of range 1-255"};
   if (vm.machine != "q35" && vm.machine != "pc")
     return Error{ctx + "machine '" + vm.machine + "' is not q35 or pc"};
-  if (!vm.kernel.empty() && !vm.disk.empty())
-    return Error{ctx + "give either 'kernel' (with 'initrd' and 'cmdline') or 'disk', not both"};
   if (vm.kernel.empty() && !vm.initrd.empty()) return Error{ctx + "'initrd' needs 'kernel'"};
-  if (!vm.disk.empty() && !vm.cmdline.empty())
+  // With a disk and no kernel the disk's own boot loader reads its command
+  // line; an image of the store may come with a kernel (kvnetctl image).
+  if (!vm.disk.empty() && vm.kernel.empty() && vm.image.empty() && !vm.cmdline.empty())
     return Error{ctx + "'cmdline' applies to a kernel, not to a disk image (its boot loader has its own)"};
+  if (!vm.image.empty())
+    if (auto s = check_image_name(vm.image); !s) return Error{ctx + s.error().message};
+  if (vm.disk_size_mb && vm.image.empty())
+    return Error{ctx + "'disk_size' is the size of an image's overlay: it needs 'image'"};
+  if (vm.disk_size_mb > kMaxDiskMb) return Error{ctx + "'disk_size' is more than 64T"};
+  if ((!vm.ssh_keys.empty() || !vm.user_data.empty()) && vm.disk.empty() && vm.image.empty())
+    return Error{ctx + "'ssh_keys' and 'user_data' go to cloud-init in the guest: they need 'image' or 'disk'"};
+  if (vm.ssh_keys.size() > kMaxSshKeys) return Error{ctx + "more than " + std::to_string(kMaxSshKeys) + " ssh keys"};
+  for (const auto& k : vm.ssh_keys)
+    if (k.empty() || k.find_first_of("\r\n") != std::string::npos)
+      return Error{ctx + "an ssh key is one non-empty line"};
+  if (vm.user_data.size() > kMaxUserDataBytes) return Error{ctx + "'user_data' is larger than 1 MiB"};
   for (const auto* p : {&vm.kernel, &vm.initrd, &vm.disk})
     if (!p->empty() && !std::filesystem::path(*p).is_absolute())
       return Error{ctx + "path '" + *p + "' must be absolute"};
@@ -149,6 +198,18 @@ Fields vm_fields(const VmSpec& vm) {
   if (!vm.initrd.empty()) f.push_back({"initrd", vm.initrd});
   if (!vm.cmdline.empty()) f.push_back({"cmdline", vm.cmdline});
   if (!vm.disk.empty()) f.push_back({"disk", vm.disk});
+  if (!vm.image.empty()) f.push_back({"image", vm.image});
+  if (vm.disk_size_mb) f.push_back({"disk_size", format_memory(vm.disk_size_mb)});
+  // Keys and user-data by what tells them apart (a plan line stays short).
+  for (size_t i = 0; i < vm.ssh_keys.size(); ++i) {
+    const std::string& k = vm.ssh_keys[i];
+    const auto sp = k.find(' '), sp2 = sp == std::string::npos ? sp : k.find(' ', sp + 1);
+    std::string v = k.substr(0, sp) + " " + hex(stable_hash(k), 8);
+    if (sp2 != std::string::npos) v += " " + k.substr(sp2 + 1);
+    f.push_back({"ssh_key" + std::to_string(i), v});
+  }
+  if (!vm.user_data.empty())
+    f.push_back({"user_data", std::to_string(vm.user_data.size()) + " bytes " + hex(stable_hash(vm.user_data), 8)});
   if (vm.autostart) f.push_back({"autostart", "true"});
   for (size_t i = 0; i < vm.nics.size(); ++i) {
     const NicSpec& n = vm.nics[i];
@@ -259,7 +320,8 @@ VmSpec read_vm(DocReader& r, const YAML::Node& n) {
   VmSpec v;
   v.name = r.named_object(
       n, "vm",
-      {"name", "memory", "vcpus", "accel", "machine", "kernel", "initrd", "cmdline", "disk", "autostart", "nics"});
+      {"name", "memory", "vcpus", "accel", "machine", "kernel", "initrd", "cmdline", "disk", "image", "disk_size",
+       "ssh_keys", "user_data", "autostart", "nics"});
   const Loc loc = loc_of(n);
   v.line = loc.line;
   v.col = loc.col;
@@ -287,6 +349,17 @@ VmSpec read_vm(DocReader& r, const YAML::Node& n) {
   if (n["initrd"]) v.initrd = abs_path(r.scalar(n["initrd"], "initrd"));
   if (n["cmdline"]) v.cmdline = r.scalar(n["cmdline"], "cmdline");
   if (n["disk"]) v.disk = abs_path(r.scalar(n["disk"], "disk"));
+  if (n["image"]) v.image = r.scalar(n["image"], "image");
+  if (n["disk_size"]) {
+    auto m = parse_disk_size(r.scalar(n["disk_size"], "disk_size"));
+    if (!m) r.fail(n["disk_size"], m.error().message);
+    v.disk_size_mb = *m;
+  }
+  if (n["ssh_keys"]) {
+    if (!n["ssh_keys"].IsSequence()) r.fail(n["ssh_keys"], "'ssh_keys' must be a list of public keys");
+    for (const auto& k : n["ssh_keys"]) v.ssh_keys.push_back(r.scalar(k, "ssh key"));
+  }
+  if (n["user_data"]) v.user_data = r.scalar(n["user_data"], "user_data");
   if (n["autostart"]) v.autostart = r.boolean(n["autostart"], "autostart");
   if (n["nics"]) {
     if (!n["nics"].IsSequence()) r.fail(n["nics"], "'nics' must be a list");
@@ -308,6 +381,14 @@ void emit_vm(YAML::Emitter& e, const VmSpec& v) {
   if (!v.initrd.empty()) e << YAML::Key << "initrd" << YAML::Value << v.initrd;
   if (!v.cmdline.empty()) e << YAML::Key << "cmdline" << YAML::Value << YAML::DoubleQuoted << v.cmdline;
   if (!v.disk.empty()) e << YAML::Key << "disk" << YAML::Value << v.disk;
+  if (!v.image.empty()) e << YAML::Key << "image" << YAML::Value << v.image;
+  if (v.disk_size_mb) e << YAML::Key << "disk_size" << YAML::Value << format_memory(v.disk_size_mb);
+  if (!v.ssh_keys.empty()) {
+    e << YAML::Key << "ssh_keys" << YAML::Value << YAML::BeginSeq;
+    for (const auto& k : v.ssh_keys) e << YAML::DoubleQuoted << k;
+    e << YAML::EndSeq;
+  }
+  if (!v.user_data.empty()) e << YAML::Key << "user_data" << YAML::Value << YAML::DoubleQuoted << v.user_data;
   if (v.autostart) e << YAML::Key << "autostart" << YAML::Value << true;
   e << YAML::Key << "nics" << YAML::Value;
   if (v.nics.empty()) e << YAML::Flow;

@@ -12,6 +12,12 @@
 //       initrd: /boot/initrd    #   kvnet's guest image (guest/build.sh)
 //       cmdline: "quiet"
 //       disk: vm01.qcow2        # raw or qcow2 (told apart by the qcow2 magic)
+//       image: debian-12        # or: a qcow2 overlay of an image of kvnetd's
+//       disk_size: 8G           #   store (kvnetctl image), grown to disk_size;
+//                               #   `disk` then names the overlay (default:
+//                               #   kvnetd's --disk-dir/NAME.qcow2)
+//       ssh_keys: ["ssh-ed25519 AAAA... me@host"]   # cloud-init (NoCloud seed)
+//       user_data: "#cloud-config\n..."              #   for image and disk VMs
 //       autostart: true         # started when defined and when kvnetd starts
 //       nics:
 //         - {bridge: qbr-vm01, port: vnet0, mac: "52:54:00:00:01:01", ip: 10.0.0.11/24, gw: 10.0.0.1, qbr: true}
@@ -66,21 +72,42 @@ struct VmSpec {
   std::string machine = "q35";
   std::string kernel, initrd, cmdline;  // absolute paths (cmdline: extra words)
   std::string disk;                     // absolute path
+  // A copy-on-write overlay (`disk`) of the store's image `image`, of
+  // `disk_size_mb` MiB (0: the image's size). kvnetd makes the overlay.
+  std::string image;
+  uint64_t disk_size_mb = 0;
+  // cloud-init: the default user's keys (authorized_keys lines) and the
+  // user-data passed through; kvnetd writes them with the instance id,
+  // hostname and network-config into the VM's NoCloud seed.
+  std::vector<std::string> ssh_keys;
+  std::string user_data;
   bool autostart = false;
   std::vector<NicSpec> nics;
   int line = 0, col = 0;  // where a file wrote it (0: not from a file)
 
-  bool uses_guest_image() const { return kernel.empty() && disk.empty(); }
+  bool uses_guest_image() const { return kernel.empty() && disk.empty() && image.empty(); }
+  // A cloud-init seed is written for it: it boots an image, or a disk it
+  // gives keys or user-data to.
+  bool has_seed() const { return !image.empty() || !ssh_keys.empty() || !user_data.empty(); }
   bool operator==(const VmSpec& o) const {
     return name == o.name && memory_mb == o.memory_mb && vcpus == o.vcpus && accel == o.accel &&
            machine == o.machine && kernel == o.kernel && initrd == o.initrd && cmdline == o.cmdline &&
-           disk == o.disk && autostart == o.autostart && nics == o.nics;
+           disk == o.disk && image == o.image && disk_size_mb == o.disk_size_mb && ssh_keys == o.ssh_keys &&
+           user_data == o.user_data && autostart == o.autostart && nics == o.nics;
   }
 };
 
 // "256M", "1G", "262144K", "512" (MiB) -> MiB, within kMinVmMemoryMb-kMaxVmMemoryMb.
 Result<uint64_t> parse_memory(const std::string& s);
 std::string format_memory(uint64_t mb);  // "256M", "2G"
+// A disk size: "8G", "512M", "1T", "10240" (MiB) -> MiB, 1M-64T.
+Result<uint64_t> parse_disk_size(const std::string& s);
+inline constexpr uint64_t kMaxDiskMb = uint64_t{64} << 20;  // 64 TiB
+inline constexpr size_t kMaxUserDataBytes = 1 << 20;
+inline constexpr size_t kMaxSshKeys = 100;
+// An image of kvnetd's store: 1-64 letters, digits, '.', '_', '-', not
+// starting with '.' or '-'.
+Status check_image_name(const std::string& name);
 
 // The MAC a NIC gets when none is given: 52:54:00 (QEMU's prefix) and three
 // bytes of a hash of the VM's name and the NIC's index (stable across runs).

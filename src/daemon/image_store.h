@@ -2,7 +2,8 @@
 // are copy-on-write overlays of (as OpenStack's `_base`). One directory
 // (--image-dir, default images/ next to --db) holds, per image, NAME.qcow2
 // (an import always converts to qcow2) and NAME.json (where it came from,
-// its format there, its sizes, when it was imported).
+// its format there, its sizes, when it was imported), and with an image
+// that brings its kernel NAME.vmlinuz and NAME.initrd.
 //
 // An import checks the file (vm/disk.h's file rules, then `qemu-img info`:
 // vm/image.h's rules for a base), then runs `qemu-img convert -p` as a child
@@ -26,6 +27,7 @@
 
 #include "base/result.h"
 #include "daemon/event_loop.h"
+#include "vm/qemu.h"
 
 namespace kvnet::daemon {
 
@@ -40,6 +42,15 @@ struct StoredImage {
   int64_t imported = 0;       // unix seconds (ready)
   uint32_t progress = 0;      // hundredths of a percent (importing)
   std::string error;          // failed: why
+  // A kernel (and initrd) kept beside it (DIR/NAME.vmlinuz, DIR/NAME.initrd),
+  // to boot VMs of the image directly with `cmdline` ("" none).
+  std::string kernel, initrd, cmdline;
+};
+
+// What an import may bring besides the disk: the image's own kernel.
+struct ImportBoot {
+  std::string kernel, initrd;  // files to copy into the store ("" none)
+  std::string cmdline;         // the words for its root ("" with a kernel: "root=/dev/vda rw")
 };
 
 class ImageStore {
@@ -54,9 +65,11 @@ class ImageStore {
   Status load();
   // Starts importing `file` as `name`; errors name the image and the rule
   // broken ("image 'deb': '/x.vmdk': its format is vmdk (qcow2 or raw only)").
-  Result<StoredImage> import(const std::string& name, const std::string& file);
+  Result<StoredImage> import(const std::string& name, const std::string& file, const ImportBoot& boot = {});
   std::vector<StoredImage> list() const;
   std::optional<StoredImage> find(const std::string& name) const;
+  // A ready image as a VM of it needs it (none: no such image, or not ready).
+  std::optional<vm::BaseImage> base(const std::string& name) const;
   // Deletes an image (or forgets a failed import); `user` says who uses
   // it ("vm v1"; "" nobody): an image in use is refused. An import in
   // flight is cancelled.

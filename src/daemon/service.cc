@@ -69,6 +69,8 @@ Topology& VerbContext::edit(const ctl::Scope& scope) { return s_.edit(scope); }
 Status VerbContext::check_vms(const Topology& next, const ctl::Plan& p) const { return s_.check_vms(next, p); }
 std::string VerbContext::vm_owning_port(const std::string& port) const { return s_.vm_owning_port(port); }
 Status VerbContext::start_vm(const ctl::VmSpec& vm) { return s_.start_vm(vm); }
+void VerbContext::keep_vm_disks(bool yes) { s_.keep_disks_ = yes; }
+bool VerbContext::fill_vm_disks(ctl::Topology& t) const { return s_.fill_vm_disks(t); }
 void VerbContext::restart_when_stopped(const std::string& vm, bool yes) {
   if (yes) s_.restart_pending_.insert(vm);
   else s_.restart_pending_.erase(vm);
@@ -138,10 +140,19 @@ void Service::settle_work() {
 Result<ctl::Plan> Service::commit(const Topology& given) {
   // The store's remote members are not in a file: a configuration read from
   // one gets this host's (the working copy has them).
+  struct KeepOnce {  // keep_disks_ holds for this commit only
+    bool& b;
+    ~KeepOnce() { b = false; }
+  } keep_once{keep_disks_};
   std::optional<Topology> own;
-  if (given.remote_members != cur_.remote_members && !(work_ && &given == &*work_)) {
-    own = given;
-    own->remote_members = cur_.remote_members;
+  if (!(work_ && &given == &*work_)) {
+    Topology t = given;
+    bool differs = fill_vm_disks(t);
+    if (given.remote_members != cur_.remote_members) {
+      t.remote_members = cur_.remote_members;
+      differs = true;
+    }
+    if (differs) own = std::move(t);
   }
   const Topology& next = own ? *own : given;
   const bool scoped = work_ && &next == &*work_ && work_out_;
@@ -150,9 +161,16 @@ Result<ctl::Plan> Service::commit(const Topology& given) {
   ctl::Plan p = plan(cur_, next, scope);
   if (p.empty()) return p;
   if (auto s = check_vms(next, p); !s) return s.error();
+  TRY(made, make_vm_disks(next, p));
   for (auto& w : new_warnings(cur_, next)) warnings_.push_back(std::move(w));
-  if (auto s = apply(next, p, Mode::kChange); !s) return s.error();
+  const Topology before = p.vms_removed.empty() ? Topology{} : cur_;
+  if (auto s = apply(next, p, Mode::kChange); !s) {
+    std::error_code ec;
+    for (const auto& d : made) std::filesystem::remove(d, ec);
+    return s.error();
+  }
   vms_after_commit(p, nullptr);
+  drop_vm_disks(before, p);
   return p;
 }
 

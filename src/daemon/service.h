@@ -153,6 +153,13 @@ class Service {
   std::string parked_nic_reason(const Topology& t, const std::string& port) const;
   Status check_vms(const Topology& next, const ctl::Plan& p) const;  // before a commit
   void vms_after_commit(const ctl::Plan& p, json* result);           // kills removed, starts autostart
+  // Image VMs' overlays: their default path for a definition that names
+  // none (true if one was filled in); made for VMs a plan adds (the paths
+  // made, to remove again if the change fails); a removed VM's removed
+  // after the change unless keep_disks_ (vm del --keep-disk).
+  bool fill_vm_disks(Topology& t) const;
+  Result<std::vector<std::string>> make_vm_disks(const Topology& next, const ctl::Plan& p);
+  void drop_vm_disks(const Topology& before, const ctl::Plan& p);
   void restore_vms();
   // What br-int has from the store (service_cluster.cc), given to the
   // datapath, not kept in the configuration: vx-cluster's remote stations
@@ -196,6 +203,7 @@ class Service {
   bool groups_adopted_ = false;           // this host's own groups, new to the cluster, published
   std::set<std::string> told_;            // warnings of sync_groups already logged
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
+  bool keep_disks_ = false;                // the change being made keeps removed VMs' overlays
   std::vector<std::string> warnings_;      // of the request being handled (ctl/warnings.h)
   std::shared_ptr<size_t> captures_ = std::make_shared<size_t>(0);  // live capture streams
 };

@@ -324,6 +324,7 @@ Result<json> ConfigVerbs::apply_file(const Args& a) {
   }
   next.file.clear();
   if (dry_run) {
+    fill_vm_disks(next);
     const ctl::Plan p = plan(cur_, next);
     if (auto s = check_vms(next, p); !s) return s.error();
     warnings_ = new_warnings(cur_, next);

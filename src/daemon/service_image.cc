@@ -23,6 +23,11 @@ json image_json(const StoredImage& im) {
          {"imported", im.imported},
          {"progress", std::round(im.progress) / 100.0}};
   if (!im.error.empty()) j["error"] = im.error;
+  if (!im.kernel.empty()) {
+    j["kernel"] = im.kernel;
+    j["initrd"] = im.initrd;
+    j["cmdline"] = im.cmdline;
+  }
   return j;
 }
 
@@ -45,7 +50,12 @@ Result<json> ImageVerbs::import(const Args& a) {
   if (auto s = need_store(); !s) return s.error();
   TRY(name, a.str("name"));
   TRY(file, a.str("file"));
-  TRY(im, images_->import(name, file));
+  ImportBoot boot;
+  TRY(kernel, a.str("kernel", false));
+  TRY(initrd, a.str("initrd", false));
+  TRY(cmdline, a.str("cmdline", false));
+  boot = {kernel, initrd, cmdline};
+  TRY(im, images_->import(name, file, boot));
   return image_json(im);
 }
 
@@ -67,7 +77,13 @@ Result<json> ImageVerbs::show(const Args& a) {
 Result<json> ImageVerbs::del(const Args& a) {
   if (auto s = need_store(); !s) return s.error();
   TRY(name, a.str("name"));
-  if (auto s = images_->remove(name, nullptr); !s) return s.error();
+  // In use: a VM of it (its overlay reads the image).
+  auto user = [this](const std::string& image) {
+    for (const auto& v : cur_.vms)
+      if (v.image == image) return "vm '" + v.name + "'";
+    return std::string();
+  };
+  if (auto s = images_->remove(name, user); !s) return s.error();
   return json{{"changed", true}, {"changes", {"- image " + name}}};
 }
 

@@ -16,11 +16,13 @@
 #include "daemon/cluster_host.h"
 #include "daemon/cluster_ports.h"
 #include "daemon/cluster_wiring.h"
+#include "daemon/image_store.h"
 #include "daemon/service.h"
 
 #include "ctl/mtu.h"
 #include "daemon/service_args.h"
 #include "daemon/vm_host.h"
+#include "vm/cloudinit.h"
 
 namespace kvnet::daemon {
 
@@ -84,7 +86,27 @@ Status Service::check_vms(const Topology& next, const ctl::Plan& p) const {
     const VmSpec* after = find_vm(next, name);
     if (vms_ && vms_->running(name) && before && after && before->nics != after->nics)
       return Error{"vm '" + name + "' is running: its NICs can change only while it is stopped"};
+    if (before && after &&
+        (before->image != after->image || before->disk_size_mb != after->disk_size_mb ||
+         (!before->image.empty() && before->disk != after->disk)))
+      return Error{"vm '" + name + "': its image, overlay and disk size are fixed once it is defined (delete it and "
+                   "add it again)"};
   }
+  // cloud-init's inputs, as a file or a request gave them.
+  for (const auto* list : {&p.vms_added, &p.vms_changed})
+    for (const auto& name : *list) {
+      const VmSpec* v = find_vm(next, name);
+      if (!v) continue;
+      for (const auto& k : v->ssh_keys)
+        if (auto r = vm::parse_ssh_public_keys(k); !r || r->size() != 1)
+          return Error{"vm '" + name + "': ssh key '" + valid_utf8(k.substr(0, 40)) + "...': " +
+                       (r ? std::string("one key per entry") : r.error().message)};
+      if (!v->user_data.empty()) {
+        if (valid_utf8(v->user_data) != v->user_data)
+          return Error{"vm '" + name + "': user_data is not UTF-8 text (kvnet keeps it as text: give it uncompressed)"};
+        if (auto st = vm::check_user_data(v->user_data); !st) return Error{"vm '" + name + "': user_data: " + st.error().message};
+      }
+    }
   if (!vms_) return Ok{};
   // What a start needs (QEMU, accelerator, boot files, memory) is checked
   // when a VM is defined, not first when it is started.
@@ -92,6 +114,52 @@ Status Service::check_vms(const Topology& next, const ctl::Plan& p) const {
     for (const auto& name : *list)
       if (auto l = vms_->prepare(*find_vm(next, name)); !l) return l.error();
   return Ok{};
+}
+
+bool Service::fill_vm_disks(Topology& t) const {
+  if (!vms_) return false;
+  bool filled = false;
+  for (auto& v : t.vms)
+    if (!v.image.empty() && v.disk.empty()) {
+      // The VM's overlay as it is now, else a new one in --disk-dir.
+      const VmSpec* had = find_vm(cur_, v.name);
+      v.disk = had && had->image == v.image && !had->disk.empty() ? had->disk : vms_->default_disk(v.name);
+      filled = true;
+    }
+  return filled;
+}
+
+Result<std::vector<std::string>> Service::make_vm_disks(const Topology& next, const ctl::Plan& p) {
+  std::vector<std::string> made;
+  if (!vms_) return made;
+  for (const auto& name : p.vms_added) {
+    const VmSpec* v = find_vm(next, name);
+    if (!v || v->image.empty()) continue;
+    auto r = vms_->create_disk(*v);
+    if (!r) {
+      std::error_code ec;
+      for (const auto& d : made) std::filesystem::remove(d, ec);
+      return r.error();
+    }
+    if (*r) made.push_back(v->disk);
+  }
+  return made;
+}
+
+void Service::drop_vm_disks(const Topology& before, const ctl::Plan& p) {
+  for (const auto& name : p.vms_removed) {
+    const VmSpec* v = find_vm(before, name);
+    if (!v || v->image.empty() || v->disk.empty()) continue;
+    // Another VM's disk now (an apply that renames a VM and keeps its overlay)?
+    if (std::any_of(cur_.vms.begin(), cur_.vms.end(), [&](const VmSpec& o) { return o.disk == v->disk; })) continue;
+    if (keep_disks_) {
+      log_info("vm '" + name + "' deleted; its disk " + v->disk + " (an overlay of image '" + v->image + "') is kept");
+      continue;
+    }
+    std::error_code ec;
+    std::filesystem::remove(v->disk, ec);
+    if (ec) log_warn("vm '" + name + "': cannot remove its disk " + v->disk + ": " + ec.message());
+  }
 }
 
 void Service::vms_after_commit(const ctl::Plan& p, json* result) {
@@ -188,11 +256,26 @@ Result<json> VmVerbs::vm_add(const Args& a) {
   TRY(initrd, a.str("initrd", false));
   TRY(cmdline, a.str("cmdline", false));
   TRY(disk, a.str("disk", false));
+  TRY(image, a.str("image", false));
+  TRY(disk_size, a.str("disk_size", false));
+  TRY(ssh_keys, a.strings("ssh_keys"));
+  TRY(user_data, a.str("user_data", false));
   TRY(autostart, a.flag("autostart"));
   vm.kernel = kernel;
   vm.initrd = initrd;
   vm.cmdline = cmdline;
   vm.disk = disk;
+  vm.image = image;
+  if (!disk_size.empty()) {
+    auto sz = parse_disk_size(disk_size);
+    if (!sz) return Error{"vm '" + name + "': " + sz.error().message};
+    vm.disk_size_mb = *sz;
+  }
+  vm.ssh_keys = ssh_keys;
+  vm.user_data = user_data;
+  if (!image.empty() && !disk.empty()) return Error{"vm '" + name + "': give --image or --disk, not both"};
+  if (!image.empty() && !images_) return Error{"vm '" + name + "': this kvnetd keeps no images"};
+  if (!image.empty() && !images_->find(image)) return Error{"vm '" + name + "': image '" + image + "' does not exist (kvnetctl image list)"};
   vm.autostart = autostart;
   TRY(nics, a.strings("nics"));
   Topology next = cur_;
@@ -302,6 +385,7 @@ Result<json> VmVerbs::vm_add(const Args& a) {
 Result<json> VmVerbs::vm_del(const Args& a) {
   TRY(name, a.str("name"));
   TRY(force, a.flag("force"));
+  TRY(keep_disk, a.flag("keep_disk"));
   const VmSpec* v = find_vm(cur_, name);
   if (!v) return no_vm(name);
   if (vms_ && vms_->running(name) && !force)
@@ -344,8 +428,11 @@ Result<json> VmVerbs::vm_del(const Args& a) {
   }
   if (!unbound.empty())
     if (auto s = unwire_unused(next, cluster_->options().underlay_ip); !s) return s.error();
+  const std::string overlay = v->image.empty() ? "" : v->disk;
+  keep_vm_disks(keep_disk);
   auto r = commit_json(next);
   if (!r) put_back();
+  else if (!overlay.empty()) (*r)["disk"] = {{"path", overlay}, {"kept", keep_disk}};
   return r;
 }
 
@@ -414,7 +501,8 @@ json VmVerbs::vm_json(const VmSpec& vm) const {
                     {"qbr", n.qbr}, {"network", n.network}, {"attached", live_.count(n.port) && !vanished_.count(n.port)}});
   }
   std::string boot = "guest image";
-  if (!vm.disk.empty()) boot = "disk " + vm.disk;
+  if (!vm.image.empty()) boot = "image " + vm.image;
+  else if (!vm.disk.empty()) boot = "disk " + vm.disk;
   else if (!vm.kernel.empty()) boot = "kernel " + vm.kernel;
   json j{{"name", vm.name},
          {"state", to_string(st.state)},
@@ -433,6 +521,9 @@ json VmVerbs::vm_json(const VmSpec& vm) const {
          {"error", st.error},
          {"autostart", vm.autostart},
          {"boot", boot},
+         // Its console shows "kvnet-guest: ready" when booted: kvnet's guest
+         // image, and cloud-init's final message from kvnet's seed.
+         {"ready_marker", vm.uses_guest_image() || vm.has_seed()},
          {"nics", nics},
          {"restart_pending", false}};
   // A definition changed while QEMU runs takes effect at the next start:
@@ -463,6 +554,12 @@ Result<json> VmVerbs::vm_show(const Args& a) {
   if (v->initrd.size()) j["initrd"] = v->initrd;
   if (v->cmdline.size()) j["cmdline"] = v->cmdline;
   if (v->disk.size()) j["disk"] = v->disk;
+  if (v->image.size()) {
+    j["image"] = v->image;
+    j["disk_size"] = v->disk_size_mb ? format_memory(v->disk_size_mb) : "the image's";
+  }
+  j["ssh_keys"] = v->ssh_keys.size();
+  j["user_data_bytes"] = v->user_data.size();
   if (vms_) {
     const auto st = vms_->status(name);
     j["command"] = st.command;

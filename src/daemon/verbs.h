@@ -92,6 +92,10 @@ class VerbContext {
   // start it again once it has stopped (or no longer).
   Status start_vm(const ctl::VmSpec& vm);
   void restart_when_stopped(const std::string& vm, bool yes);
+  // The next commit keeps the overlays of the image VMs it removes.
+  void keep_vm_disks(bool yes);
+  // Image VMs without an overlay path get theirs (Service::fill_vm_disks).
+  bool fill_vm_disks(ctl::Topology& t) const;
 
  private:
   Service& s_;

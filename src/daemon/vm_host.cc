@@ -16,7 +16,9 @@
 #include <sstream>
 
 #include "base/file.h"
+#include "daemon/netns.h"
 #include "io/process.h"
+#include "vm/cloudinit.h"
 #include "vm/console.h"
 #include "vm/qmp.h"
 
@@ -139,7 +141,9 @@ Result<vm::Launch> VmHost::prepare(const ctl::VmSpec& vm) const {
     if (!img) return Error{ctx + img.error().message};
     image = *img;
   }
-  if (auto s = vm::check_boot_files(vm, image, &l); !s) return s.error();
+  std::optional<vm::BaseImage> base;
+  if (!vm.image.empty() && images_) base = images_(vm.image);
+  if (auto s = vm::check_boot_files(vm, image, &l, base ? &*base : nullptr); !s) return s.error();
   if (const uint64_t host = vm::host_memory_mb(); host && vm.memory_mb > host)
     return Error{ctx + "memory " + ctl::format_memory(vm.memory_mb) + " is more than the host has (" +
                  ctl::format_memory(host) + ")"};
@@ -149,16 +153,58 @@ Result<vm::Launch> VmHost::prepare(const ctl::VmSpec& vm) const {
   return l;
 }
 
+vm::SeedInput seed_input(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus) {
+  vm::SeedInput in;
+  // Stable for the VM's life, also when it moves to another host: cloud-init
+  // runs its once-per-instance steps (host keys, users) once.
+  in.instance_id = "iid-kvnet-" + vm.name;
+  in.hostname = vm.name;
+  in.ssh_keys = vm.ssh_keys;
+  in.user_data = vm.user_data;
+  for (size_t i = 0; i < vm.nics.size(); ++i) {
+    const ctl::NicSpec& n = vm.nics[i];
+    vm::SeedNic s{n.mac, n.ip, n.gw, {}, i < nic_mtus.size() ? nic_mtus[i] : 0};
+    if (!n.gw.empty()) s.dns.push_back(n.gw);  // the gateway of a kvnet network is its resolver too (gw dnsmasq)
+    in.nics.push_back(std::move(s));
+  }
+  return in;
+}
+
+Result<bool> VmHost::create_disk(const ctl::VmSpec& vm) const {
+  if (vm.image.empty()) return false;
+  auto l = prepare(vm);
+  if (!l) return l.error();
+  if (!l->disk_to_create) return false;
+  std::optional<vm::BaseImage> base = images_ ? images_(vm.image) : std::nullopt;
+  if (!base) return Error{"vm '" + vm.name + "': image '" + vm.image + "' is gone"};
+  auto out = run_command({"qemu-img", "create", "-q", "-f", "qcow2", "-b", l->disk_backing, "-F", "qcow2", l->disk,
+                          std::to_string(vm::overlay_bytes(vm, *base))});
+  if (!out) {
+    std::error_code ec;
+    fs::remove(l->disk, ec);
+    return Error{"vm '" + vm.name + "': cannot make its disk " + l->disk + ": " + out.error().message};
+  }
+  ::chmod(l->disk.c_str(), 0600);
+  return true;
+}
+
 Status VmHost::start(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus) {
   const std::string ctx = "vm '" + vm.name + "': ";
   if (running(vm.name)) return Error{ctx + "is already running"};
   auto l = prepare(vm);
   if (!l) return l.error();
+  if (l->disk_to_create)
+    return Error{ctx + "its disk " + l->disk + " is missing (an image's overlay is made when the VM is defined)"};
   const vm::VmPaths p = paths(vm.name);
   std::error_code ec;
   fs::create_directories(p.dir, ec);
   if (ec) return Error{ctx + "cannot create '" + p.dir + "': " + ec.message()};
   fs::permissions(p.dir, fs::perms::owner_all, ec);
+  if (vm.has_seed()) {
+    // Written at every start: the NICs as they are now take effect at this boot.
+    l->seed = p.dir + "/seed.iso";
+    if (auto s = vm::write_seed(l->seed, seed_input(vm, nic_mtus)); !s) return Error{ctx + "cloud-init seed: " + s.error().message};
+  }
   for (const auto& f : {p.qmp, p.console, p.pidfile}) fs::remove(f, ec);
   if (fs::exists(p.log)) fs::rename(p.log, p.log + ".1", ec);  // the boot before
   { std::ofstream(p.qemu_log, std::ios::trunc); }

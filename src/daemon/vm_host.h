@@ -36,12 +36,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/result.h"
 #include "ctl/vm_spec.h"
 #include "daemon/event_loop.h"
 #include "daemon/supervisor.h"
+#include "vm/cloudinit.h"
 #include "vm/qemu.h"
 
 namespace kvnet::daemon {
@@ -66,14 +68,22 @@ struct VmStatus {
 struct VmHostOptions {
   std::string root;       // per-VM directories (sockets, logs, pidfile)
   std::string guest_dir;  // kvnet's guest image
+  std::string disk_dir;   // image VMs' overlays (DIR/VM.qcow2) unless a VM names its own
   std::chrono::milliseconds qmp_timeout{15000};
   uint64_t log_max_bytes = 4 << 20;  // console.log and qemu.log: rotated to *.1 past this
   std::chrono::milliseconds log_check_every{2000};
 };
 
+// What a VM's cloud-init seed says (vm/cloudinit.h): instance id and
+// hostname from its name, its keys and user-data, and per NIC its MAC,
+// address, gateway (also as resolver) and MTU.
+vm::SeedInput seed_input(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus);
+
 class VmHost {
  public:
   using ExitHook = std::function<void(const std::string& vm)>;
+  // The store's image of that name, ready (none: no such image).
+  using BaseLookup = std::function<std::optional<vm::BaseImage>(const std::string& image)>;
 
   VmHost(EventLoop& loop, VmHostOptions o);
   ~VmHost();  // closes its connections; QEMU processes keep running
@@ -83,6 +93,12 @@ class VmHost {
   // Everything a start needs, checked without creating anything: QEMU, the
   // accelerator, the boot files, the memory. Errors name the VM.
   Result<vm::Launch> prepare(const ctl::VmSpec& vm) const;
+  // An image VM's overlay, made when it does not exist yet (`qemu-img
+  // create` with the image as its backing file, grown to the VM's disk
+  // size); true if it was made now. A VM without an image: nothing.
+  Result<bool> create_disk(const ctl::VmSpec& vm) const;
+  // Where an image VM's overlay goes when its definition names none.
+  std::string default_disk(const std::string& vm) const { return o_.disk_dir + "/" + vm + ".qcow2"; }
   // Creates the TAPs and starts QEMU; nothing is left behind on failure.
   // `nic_mtus`: NIC i's MTU for the guest (ctl/mtu.h's endpoint_mtu; 0 or
   // absent: its default), given on the kernel command line.
@@ -103,6 +119,7 @@ class VmHost {
   const vm::KvmProbe& kvm() const { return kvm_; }
   const VmHostOptions& options() const { return o_; }
   void on_exit(ExitHook h) { exit_hook_ = std::move(h); }
+  void set_images(BaseLookup b) { images_ = std::move(b); }
 
  private:
   struct Guest;
@@ -128,6 +145,7 @@ class VmHost {
   };
   std::map<std::string, Ended> ended_;  // of VMs no longer running
   ExitHook exit_hook_;
+  BaseLookup images_;
 };
 
 }  // namespace kvnet::daemon

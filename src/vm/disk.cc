@@ -97,6 +97,25 @@ Result<std::string> check_vm_file(const std::string& what, const std::string& pa
   return r;
 }
 
+Result<std::string> check_new_disk(const std::string& path) {
+  const std::string ctx = "disk '" + path + "'";
+  for (char c : path)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return Error{"disk: its path holds a control character"};
+  const fs::path p(path);
+  if (!p.is_absolute() || p.filename().empty() || p.filename() == "." || p.filename() == "..")
+    return Error{ctx + " is not an absolute path to a file"};
+  std::error_code ec;
+  if (fs::symlink_status(p, ec).type() != fs::file_type::not_found) return Error{ctx + " exists already"};
+  const fs::path dir = fs::canonical(p.parent_path(), ec);
+  if (ec || !fs::is_directory(dir)) return Error{ctx + ": its directory '" + p.parent_path().string() + "' does not exist"};
+  const std::string r = (dir / p.filename()).string();
+  for (const char* d : kNoVmFiles)
+    if (under(r, d)) return Error{ctx + " is under " + d + ": a VM's files may not come from there"};
+  for (const char* d : kNoDisks)
+    if (under(r, d)) return Error{ctx + " is under " + d + ": a VM's disk may not live there"};
+  return r;
+}
+
 Result<std::string> qcow2_backing_name(std::string_view b, const Qcow2Header& h) {
   if (h.backing_file_offset == 0 && h.backing_file_size == 0) return std::string();
   if (h.backing_file_size == 0 || h.backing_file_size > 1023) return Error{"its backing file name is not one"};

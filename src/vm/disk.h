@@ -67,6 +67,11 @@ struct DiskImage {
 // alone) and passes check_disk itself. QEMU is then given the backing node
 // explicitly (blockdev's "backing"), never the name in the header.
 Result<DiskImage> check_disk(const std::string& path, const std::string& backing_dir = "");
+// Where kvnetd may create a disk (an image's overlay): an absolute path
+// without control characters, not existing yet, in an existing directory
+// that is not under the places check_vm_file refuses. Returns the path
+// with the directory's symlinks resolved.
+Result<std::string> check_new_disk(const std::string& path);
 // The backing file name a qcow2 image's header names ("" none), read from
 // `bytes` (the image's start: at least offset + size bytes).
 Result<std::string> qcow2_backing_name(std::string_view bytes, const Qcow2Header& h);

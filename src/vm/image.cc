@@ -93,16 +93,4 @@ std::optional<uint32_t> parse_convert_progress(std::string_view text) {
   return v;
 }
 
-Status check_image_name(const std::string& name) {
-  const std::string w = "image name '" + valid_utf8(name) + "': ";
-  if (name.empty()) return Error{"an image needs a name"};
-  if (name.size() > 64) return Error{w + "longer than 64 bytes"};
-  if (name[0] == '.' || name[0] == '-') return Error{w + "starts with '" + name.substr(0, 1) + "'"};
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-          c == '-'))
-      return Error{w + "only letters, digits, '.', '_' and '-'"};
-  return Ok{};
-}
-
 }  // namespace kvnet::vm

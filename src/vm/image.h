@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "ctl/vm_spec.h"
 
 namespace kvnet::vm {
 
@@ -40,7 +41,7 @@ std::string image_refusal(const ImageInfo& info);
 // in hundredths (4500); none if the text holds none.
 std::optional<uint32_t> parse_convert_progress(std::string_view text);
 
-// A store name's rules; errors read "image name 'x/y': ...".
-Status check_image_name(const std::string& name);
+// A store name's rules (ctl/vm_spec.h); errors read "image name 'x/y': ...".
+using ctl::check_image_name;
 
 }  // namespace kvnet::vm

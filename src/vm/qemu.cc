@@ -96,7 +96,11 @@ Result<GuestImage> find_guest_image(const std::string& dir) {
   return g;
 }
 
-Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image, Launch* l, const std::string& image_dir) {
+uint64_t overlay_bytes(const ctl::VmSpec& vm, const BaseImage& base) {
+  return vm.disk_size_mb ? vm.disk_size_mb << 20 : base.virtual_size;
+}
+
+Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image, Launch* l, const BaseImage* base) {
   const std::string ctx = "vm '" + vm.name + "': ";
   Launch ignored;
   Launch& out = l ? *l : ignored;
@@ -110,17 +114,50 @@ Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image, Launch* 
     if (auto s = file("kernel", image.kernel, out.kernel); !s) return s;
     return file("initrd", image.initrd, out.initrd);
   }
-  if (!vm.disk.empty()) {
-    auto d = check_disk(vm.disk, image_dir);
+  if (!vm.image.empty()) {
+    if (!base) return Error{ctx + "image '" + vm.image + "' is not in this host's image store (kvnetctl image import " +
+                            vm.image + " FILE)"};
+    auto b = check_disk(base->path);
+    if (!b) return Error{ctx + "image '" + vm.image + "': " + b.error().message};
+    if (b->format != DiskFormat::kQcow2) return Error{ctx + "image '" + vm.image + "' is not qcow2"};
+    const uint64_t want = overlay_bytes(vm, *base);
+    if (want < base->virtual_size)
+      return Error{ctx + "disk_size " + ctl::format_memory(vm.disk_size_mb) + " is smaller than image '" + vm.image +
+                   "' (" + ctl::format_memory((base->virtual_size + (1 << 20) - 1) >> 20) + ")"};
+    if (vm.disk.empty()) return Error{ctx + "an image's VM needs the path of its overlay ('disk')"};
+    std::error_code ec;
+    if (std::filesystem::exists(vm.disk, ec)) {
+      auto d = check_disk(vm.disk, std::filesystem::path(b->path).parent_path().string());
+      if (!d) return Error{ctx + d.error().message};
+      if (d->backing != b->path)
+        return Error{ctx + "disk '" + vm.disk + "' is not an overlay of image '" + vm.image + "'"};
+      out.disk = d->path;
+      out.disk_format = d->format;
+    } else {
+      auto p = check_new_disk(vm.disk);
+      if (!p) return Error{ctx + p.error().message};
+      out.disk = *p;
+      out.disk_format = DiskFormat::kQcow2;
+      out.disk_to_create = true;
+    }
+    out.disk_backing = b->path;
+    out.disk_backing_format = b->format;
+    if (vm.kernel.empty() && !base->kernel.empty()) {
+      if (auto s = file("kernel", base->kernel, out.kernel); !s) return s;
+      if (!base->initrd.empty())
+        if (auto s = file("initrd", base->initrd, out.initrd); !s) return s;
+      out.base_cmdline = base->cmdline;
+    }
+  } else if (!vm.disk.empty()) {
+    auto d = check_disk(vm.disk);
     if (!d) return Error{ctx + d.error().message};
     out.disk = d->path;
     out.disk_format = d->format;
-    out.disk_backing = d->backing;
-    out.disk_backing_format = d->backing_format;
-    return Ok{};
   }
-  if (auto s = file("kernel", vm.kernel, out.kernel); !s) return s;
-  if (!vm.initrd.empty()) return file("initrd", vm.initrd, out.initrd);
+  if (!vm.kernel.empty()) {
+    if (auto s = file("kernel", vm.kernel, out.kernel); !s) return s;
+    if (!vm.initrd.empty()) return file("initrd", vm.initrd, out.initrd);
+  }
   return Ok{};
 }
 
@@ -135,9 +172,13 @@ VmPaths VmPaths::under(const std::string& root, const std::string& vm) {
   return p;
 }
 
-std::string kernel_cmdline(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus) {
+std::string kernel_cmdline(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus, const std::string& base) {
   std::string c = "console=ttyS0";
+  if (!base.empty()) c += " " + base;
+  // cloud-init looks no further than the seed (its NoCloud source).
+  if (vm.has_seed()) c += " ds=nocloud";
   if (!vm.cmdline.empty()) c += " " + vm.cmdline;
+  if (vm.has_seed()) return c;  // cloud-init configures the guest, not kvnet.* words
   c += " kvnet.hostname=" + vm.name;
   for (size_t i = 0; i < vm.nics.size(); ++i) {
     if (!vm.nics[i].ip.empty()) c += " kvnet.ip" + std::to_string(i) + "=" + vm.nics[i].ip;
@@ -198,13 +239,20 @@ std::vector<std::string> qemu_argv(const ctl::VmSpec& vm, const VmPaths& paths, 
                        "-device", "virtio-net-pci,netdev=" + id + ",mac=" + qemu_opt_value(vm.nics[i].mac) +
                                       ",romfile="});
   }
-  if (!vm.disk.empty()) {
+  if (!l.disk.empty())
     a.insert(a.end(), {"-blockdev", blockdev_json(l.disk, l.disk_format, l.disk_backing, l.disk_backing_format), "-device",
-                       "virtio-blk-pci,drive=disk0,bootindex=1"});
-  } else {
+                       l.kernel.empty() ? "virtio-blk-pci,drive=disk0,bootindex=1" : "virtio-blk-pci,drive=disk0"});
+  if (!l.seed.empty()) {
+    const nlohmann::json seed{{"driver", "raw"},
+                              {"node-name", "seed0"},
+                              {"read-only", true},
+                              {"file", {{"driver", "file"}, {"filename", l.seed}, {"read-only", true}}}};
+    a.insert(a.end(), {"-blockdev", seed.dump(), "-device", "virtio-blk-pci,drive=seed0"});
+  }
+  if (!l.kernel.empty()) {
     a.insert(a.end(), {"-kernel", l.kernel});
     if (!l.initrd.empty()) a.insert(a.end(), {"-initrd", l.initrd});
-    a.insert(a.end(), {"-append", kernel_cmdline(vm, l.nic_mtus)});
+    a.insert(a.end(), {"-append", kernel_cmdline(vm, l.nic_mtus, l.base_cmdline)});
   }
   a.insert(a.end(), {"-pidfile", paths.pidfile});
   return a;

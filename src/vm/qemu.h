@@ -12,10 +12,12 @@
 //     offloads the guest negotiates, so the guest's TSO super-frames reach
 //     the switch whole), passed as an inherited fd: -netdev tap,fd=N
 //     -device virtio-net-pci,mac=..., without the PXE option ROM;
-//   -kernel/-initrd/-append (kvnet's guest image, or the user's), or a disk
-//     (-blockdev in JSON: a file node and a raw or qcow2 node with
-//     "backing": null, on a virtio-blk-pci device); every file checked by
-//     vm/disk.h and given by its resolved path;
+//   -kernel/-initrd/-append (kvnet's guest image, the user's, or the one
+//     beside a store image), and/or a disk (-blockdev in JSON: a file node
+//     and a raw or qcow2 node with "backing": null, or for an image's
+//     overlay the image as an explicit read-only backing node; on a
+//     virtio-blk-pci device), then the cloud-init seed, a read-only raw
+//     disk; every file checked by vm/disk.h and given by its resolved path;
 //   values inside QEMU's comma-separated options (socket and log paths, the
 //     VM's name) with commas doubled, QEMU's escape, so none adds an option;
 //   -pidfile DIR/qemu.pid, and its own output in DIR/qemu.log.
@@ -57,12 +59,25 @@ struct GuestImage {
 };
 // kvnet's guest image in `dir` (guest/build.sh writes vmlinuz and initrd.img).
 Result<GuestImage> find_guest_image(const std::string& dir);
+// An image of kvnetd's store (daemon/image_store.h), as a VM made from it
+// needs it.
+struct BaseImage {
+  std::string name;
+  std::string path;            // DIR/NAME.qcow2
+  std::string kernel, initrd;  // beside it for direct kernel boot ("" none: the disk boots itself)
+  std::string cmdline;         // the kernel's words for its root ("root=/dev/vda rw")
+  uint64_t virtual_size = 0;   // bytes
+};
 struct Launch;
 // Every file the VM boots from (kernel, initrd, disk) passes vm/disk.h's
-// rules; their resolved paths and the disk's format go into `l`. A disk may
-// be an overlay of an image in `image_dir` (kvnet's image store; "" none).
+// rules; their resolved paths and the disk's format go into `l`. A VM of
+// an image (`vm.image`) needs `base`: its disk is an overlay of base's
+// file, made by kvnetd when it does not exist yet (check_new_disk's rules
+// then), and a kernel beside the image boots it directly.
 Status check_boot_files(const ctl::VmSpec& vm, const GuestImage& image, Launch* l = nullptr,
-                        const std::string& image_dir = "");
+                        const BaseImage* base = nullptr);
+// The size of an image VM's overlay in bytes: disk_size, else the image's.
+uint64_t overlay_bytes(const ctl::VmSpec& vm, const BaseImage& base);
 
 // --- the VM's directory ---
 struct VmPaths {
@@ -79,6 +94,9 @@ struct Launch {
   DiskFormat disk_format = DiskFormat::kRaw;
   std::string disk_backing;             // an overlay's base image, resolved ("" none)
   DiskFormat disk_backing_format = DiskFormat::kRaw;
+  bool disk_to_create = false;          // an image's overlay kvnetd has yet to make
+  std::string base_cmdline;             // the image's root words, before the user's
+  std::string seed;                     // the cloud-init seed (read-only, after the disk; "" none)
   int first_tap_fd = 3;  // NIC i's TAP is fd first_tap_fd + i in QEMU
   std::vector<uint32_t> nic_mtus;  // NIC i's MTU in the guest (0 or absent: its default)
 };
@@ -91,7 +109,10 @@ std::string blockdev_json(const std::string& path, DiskFormat f, const std::stri
                           DiskFormat backing_format = DiskFormat::kRaw);
 // The kernel command line: console on the serial port, the user's words,
 // then kvnet.ipN / kvnet.mtuN / kvnet.gw / kvnet.hostname for kvnet's guest /init.
-std::string kernel_cmdline(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus = {});
+// A VM with a cloud-init seed gets `base` (its image's root words) and
+// ds=nocloud instead of the kvnet.* words.
+std::string kernel_cmdline(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus = {},
+                           const std::string& base = "");
 std::vector<std::string> qemu_argv(const ctl::VmSpec& vm, const VmPaths& paths, const Launch& l);
 
 // What a running QEMU was started with, read back from its argv (its

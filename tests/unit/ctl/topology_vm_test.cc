@@ -168,8 +168,8 @@ TEST(TopologyVms, ValuesAreCheckedAtTheirLine) {
   expect_error_at(doc("vms:\n  - {memory: 1G}\n"), "{memory: 1G}", "a vm needs a 'name'");
   expect_error_at(doc("vms: {name: vm01}\n"), "{name: vm01}", "'vms' must be a list");
   // Rules of the VM on its own are reported at the VM.
-  expect_error_at(doc(replace(kVms, "    disk: disks/vm02.qcow2\n", "    disk: d.img\n    kernel: /k\n")),
-                  "name: vm02", "vm 'vm02': give either 'kernel' (with 'initrd' and 'cmdline') or 'disk', not both");
+  expect_error_at(doc(replace(kVms, "    disk: disks/vm02.qcow2\n", "    disk: d.img\n    disk_size: 8G\n")),
+                  "name: vm02", "vm 'vm02': 'disk_size' is the size of an image's overlay: it needs 'image'");
   expect_error_at(doc(replace(kVms, "machine: pc", "machine: virt")), "name: vm01",
                   "vm 'vm01': machine 'virt' is not q35 or pc");
   expect_error_at(doc(replace(kVms, "{bridge: br0, port: vnet1}", "{bridge: br0, port: vnet1, gw: 10.0.0.999}")),

@@ -188,7 +188,8 @@ TEST(CheckVm, BootKeys) {
   VmSpec v = good_vm();
   v.kernel = "/boot/vmlinuz";
   v.disk = "/var/lib/d.img";
-  EXPECT_EQ(error_of(check_vm(v)), "vm 'vm01': give either 'kernel' (with 'initrd' and 'cmdline') or 'disk', not both");
+  v.cmdline = "root=/dev/vda";
+  EXPECT_EQ(error_of(check_vm(v)), "");  // a kernel booted directly with a root disk
   v = good_vm();
   v.initrd = "/boot/initrd.img";
   EXPECT_EQ(error_of(check_vm(v)), "vm 'vm01': 'initrd' needs 'kernel'");
@@ -347,6 +348,74 @@ TEST(NicArg, AStrayWordIsAnErrorAfterANonListKey) {
   // A list value may not have an empty item (a doubled or trailing comma).
   EXPECT_EQ(nic_error("bridge=br0,allowed=10,,20"), "--nic 'bridge=br0,allowed=10,,20': '' is not KEY=VALUE");
   EXPECT_EQ(nic_error("bridge=br0,allowed=10,"), "--nic 'bridge=br0,allowed=10,': '' is not KEY=VALUE");
+}
+
+}  // namespace
+}  // namespace kvnet::ctl
+
+namespace kvnet::ctl {
+namespace {
+
+TEST(CheckVm, ImageOverlayAndCloudInitKeys) {
+  VmSpec v = good_vm();
+  v.image = "debian-12";
+  v.disk = "/var/lib/kvnet/disks/vm01.qcow2";
+  v.disk_size_mb = 8192;
+  v.cmdline = "quiet";  // words for the image's kernel
+  v.ssh_keys = {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh0 me@host"};
+  v.user_data = "#cloud-config\n";
+  EXPECT_EQ(error_of(check_vm(v)), "");
+  EXPECT_TRUE(v.has_seed());
+  EXPECT_FALSE(v.uses_guest_image());
+  v.image = "a/b";
+  EXPECT_EQ(error_of(check_vm(v)), "vm 'vm01': image name 'a/b': only letters, digits, '.', '_' and '-'");
+  v = good_vm();
+  v.disk_size_mb = 1024;
+  EXPECT_EQ(error_of(check_vm(v)), "vm 'vm01': 'disk_size' is the size of an image's overlay: it needs 'image'");
+  v = good_vm();
+  v.ssh_keys = {"ssh-ed25519 AAAA"};
+  EXPECT_EQ(error_of(check_vm(v)),
+            "vm 'vm01': 'ssh_keys' and 'user_data' go to cloud-init in the guest: they need 'image' or 'disk'");
+  v.disk = "/d.img";
+  v.ssh_keys = {"ssh-ed25519 AAAA\nssh-rsa BBBB"};
+  EXPECT_EQ(error_of(check_vm(v)), "vm 'vm01': an ssh key is one non-empty line");
+  v.ssh_keys = {};
+  v.user_data = std::string(kMaxUserDataBytes + 1, 'x');
+  EXPECT_EQ(error_of(check_vm(v)), "vm 'vm01': 'user_data' is larger than 1 MiB");
+}
+
+TEST(DiskSize, UnitsAndRange) {
+  EXPECT_EQ(*parse_disk_size("8G"), 8192u);
+  EXPECT_EQ(*parse_disk_size("512M"), 512u);
+  EXPECT_EQ(*parse_disk_size("1T"), 1024u * 1024);
+  EXPECT_EQ(*parse_disk_size("2048"), 2048u);
+  EXPECT_EQ(*parse_disk_size("1048576K"), 1024u);
+  EXPECT_EQ(parse_disk_size("0").error().message, "disk size '0' is out of range 1M-64T");
+  EXPECT_EQ(parse_disk_size("65T").error().message, "disk size '65T' is out of range 1M-64T");
+  EXPECT_EQ(parse_disk_size("99999999999999999999").error().message, "disk size '99999999999999999999' is not a size (8G, 512M, or MiB)");
+  EXPECT_EQ(parse_disk_size("8X").error().message, "disk size '8X' is not a size (8G, 512M, or MiB)");
+  EXPECT_EQ(parse_disk_size("1000K").error().message, "disk size '1000K' is not a whole number of MiB");
+}
+
+TEST(VmYaml, ImageKeysRoundTrip) {
+  VmSpec v = good_vm();
+  v.image = "debian-12";
+  v.disk = "/var/lib/kvnet/disks/vm01.qcow2";
+  v.disk_size_mb = 8192;
+  v.ssh_keys = {"ssh-ed25519 AAAAC3Nz me@host", "ssh-rsa AAAAB3Nz other: with colon"};
+  v.user_data = "#cloud-config\nruncmd:\n  - [\"echo\", \"hi: there\"]\n";
+  const std::string y = vm_to_yaml(v);
+  auto back = parse_vm(y);
+  ASSERT_TRUE(back) << back.error().message << "\n" << y;
+  EXPECT_EQ(*back, v) << y;
+  // Plan lines tell keys and user-data apart without printing them whole.
+  bool key = false, ud = false;
+  for (const auto& f : vm_fields(v)) {
+    if (f.key == "ssh_key1") key = f.value.rfind("ssh-rsa ", 0) == 0 && f.value.ends_with(" other: with colon");
+    if (f.key == "user_data") ud = f.value.find(std::to_string(v.user_data.size()) + " bytes") == 0;
+  }
+  EXPECT_TRUE(key);
+  EXPECT_TRUE(ud);
 }
 
 }  // namespace

@@ -150,5 +150,28 @@ TEST_F(DiskRules, SystemDirectoriesAreRefusedAlsoThroughSymlinks) {
   EXPECT_EQ(check_disk((dir_ / "link.img").string())->path, real);
 }
 
+TEST_F(DiskRules, WhereKvnetdMayMakeADisk) {
+  const std::string p = (dir_ / "new.qcow2").string();
+  auto r = check_new_disk(p);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r, p);
+  write("old.qcow2", qcow2(3));
+  EXPECT_EQ(check_new_disk((dir_ / "old.qcow2").string()).error().message,
+            "disk '" + (dir_ / "old.qcow2").string() + "' exists already");
+  EXPECT_EQ(check_new_disk("rel.qcow2").error().message, "disk 'rel.qcow2' is not an absolute path to a file");
+  EXPECT_EQ(check_new_disk((dir_ / "nodir/x.qcow2").string()).error().message,
+            "disk '" + (dir_ / "nodir/x.qcow2").string() + "': its directory '" + (dir_ / "nodir").string() +
+                "' does not exist");
+  EXPECT_EQ(check_new_disk("/etc/x.qcow2").error().message,
+            "disk '/etc/x.qcow2' is under /etc: a VM's files may not come from there");
+  EXPECT_EQ(check_new_disk("/usr/x.qcow2").error().message,
+            "disk '/usr/x.qcow2' is under /usr: a VM's disk may not live there");
+  // The directory's symlinks are resolved before the rules.
+  fs::create_symlink("/etc", dir_ / "etc-link");
+  EXPECT_EQ(check_new_disk((dir_ / "etc-link/x.qcow2").string()).error().message,
+            "disk '" + (dir_ / "etc-link/x.qcow2").string() + "' is under /etc: a VM's files may not come from there");
+  EXPECT_EQ(check_new_disk(std::string("/tmp/a\nb")).error().message, "disk: its path holds a control character");
+}
+
 }  // namespace
 }  // namespace kvnet::vm

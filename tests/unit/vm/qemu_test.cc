@@ -309,6 +309,7 @@ TEST(QemuArgv, BootsTheGuestImageTheUsersKernelOrADisk) {
   vm.kernel = vm.initrd = "";
   vm.disk = "/var/lib/kvnet/vm01.qcow2";
   l = guest_launch(Accel::kTcg);
+  l.kernel = l.initrd = "";  // a disk alone: its boot loader (check_boot_files sets no kernel)
   l.disk = vm.disk;
   l.disk_format = DiskFormat::kQcow2;
   a = qemu_argv(vm, paths, l);
@@ -402,6 +403,109 @@ TEST(QemuArgv, SocketsLogAndPidfileUnderTheVmsDirectory) {
   EXPECT_EQ(after(a, "-serial"), "chardev:console");
   EXPECT_EQ(after(a, "-pidfile"), p.pidfile);
   EXPECT_EQ(a.back(), p.pidfile);
+}
+
+// A qcow2 header (version 3) naming `backing` ("" none) at offset 0x200.
+std::string qcow2_file(const std::string& backing = "") {
+  std::string h(0x200 + backing.size() + 512, '\0');
+  auto put = [&](size_t at, uint64_t v, size_t n) {
+    for (size_t i = 0; i < n; ++i) h[at + i] = static_cast<char>(v >> (8 * (n - 1 - i)));
+  };
+  h.replace(0, 4, "QFI\xfb", 4);
+  put(4, 3, 4);
+  if (!backing.empty()) {
+    put(8, 0x200, 8);
+    put(16, backing.size(), 4);
+    h.replace(0x200, backing.size(), backing);
+  }
+  return h;
+}
+
+TEST_F(QemuFiles, AnImagesVmGetsItsOverlayTheImageAsBaseAndTheImagesKernel) {
+  fs::create_directories(dir_ / "disks");
+  BaseImage base{"deb", write("images/deb.qcow2", qcow2_file()), write("images/deb.vmlinuz", "k"),
+                 write("images/deb.initrd", "i"), "root=/dev/vda rw", uint64_t{2} << 30};
+  VmSpec vm;
+  vm.name = "vm01";
+  vm.image = "deb";
+  vm.disk = (dir_ / "disks/vm01.qcow2").string();
+  EXPECT_EQ(error_of(check_boot_files(vm, {})),
+            "vm 'vm01': image 'deb' is not in this host's image store (kvnetctl image import deb FILE)");
+  Launch l;
+  ASSERT_EQ(error_of(check_boot_files(vm, {}, &l, &base)), "");
+  EXPECT_TRUE(l.disk_to_create);  // kvnetd makes it (VmHost::create_disk)
+  EXPECT_EQ(l.disk, vm.disk);
+  EXPECT_EQ(l.disk_backing, base.path);
+  EXPECT_EQ(l.kernel, base.kernel);
+  EXPECT_EQ(l.initrd, base.initrd);
+  EXPECT_EQ(l.base_cmdline, "root=/dev/vda rw");
+  EXPECT_EQ(overlay_bytes(vm, base), uint64_t{2} << 30);
+  vm.disk_size_mb = 1024;
+  EXPECT_EQ(error_of(check_boot_files(vm, {}, &l, &base)), "vm 'vm01': disk_size 1G is smaller than image 'deb' (2G)");
+  vm.disk_size_mb = 8192;
+  EXPECT_EQ(overlay_bytes(vm, base), uint64_t{8} << 30);
+
+  // Once made: it must be an overlay of that image.
+  write("disks/vm01.qcow2", qcow2_file(base.path));
+  l = Launch{};
+  ASSERT_EQ(error_of(check_boot_files(vm, {}, &l, &base)), "");
+  EXPECT_FALSE(l.disk_to_create);
+  EXPECT_EQ(l.disk_backing, base.path);
+  write("images/other.qcow2", qcow2_file());
+  write("disks/vm01.qcow2", qcow2_file((dir_ / "images/other.qcow2").string()));
+  EXPECT_EQ(error_of(check_boot_files(vm, {}, &l, &base)),
+            "vm 'vm01': disk '" + vm.disk + "' is not an overlay of image 'deb'");
+
+  // The user's kernel wins over the image's; an image without one boots from its disk.
+  write("disks/vm01.qcow2", qcow2_file(base.path));
+  vm.kernel = write("mine/vmlinuz", "k");
+  l = Launch{};
+  ASSERT_EQ(error_of(check_boot_files(vm, {}, &l, &base)), "");
+  EXPECT_EQ(l.kernel, vm.kernel);
+  EXPECT_EQ(l.base_cmdline, "");
+  vm.kernel.clear();
+  base.kernel = base.initrd = "";
+  l = Launch{};
+  ASSERT_EQ(error_of(check_boot_files(vm, {}, &l, &base)), "");
+  EXPECT_EQ(l.kernel, "");
+  // Where the overlay would go is checked like any disk.
+  fs::remove(dir_ / "disks/vm01.qcow2");
+  vm.disk = "/etc/vm01.qcow2";
+  EXPECT_EQ(error_of(check_boot_files(vm, {}, &l, &base)),
+            "vm 'vm01': disk '/etc/vm01.qcow2' is under /etc: a VM's files may not come from there");
+}
+
+TEST(QemuArgv, AnImagesVmBootsItsKernelWithTheOverlayAsRootAndTheSeedAfterIt) {
+  const VmPaths paths = VmPaths::under("/run/kvnet/vms", "vm01");
+  VmSpec vm = two_nic_vm();
+  vm.image = "deb";
+  vm.disk = "/var/lib/kvnet/disks/vm01.qcow2";
+  vm.cmdline = "quiet";
+  Launch l;
+  l.qemu = "/usr/bin/qemu-system-x86_64";
+  l.disk = vm.disk;
+  l.disk_format = DiskFormat::kQcow2;
+  l.disk_backing = "/var/lib/kvnet/images/deb.qcow2";
+  l.disk_backing_format = DiskFormat::kQcow2;
+  l.kernel = "/var/lib/kvnet/images/deb.vmlinuz";
+  l.initrd = "/var/lib/kvnet/images/deb.initrd";
+  l.base_cmdline = "root=/dev/vda rw";
+  l.seed = paths.dir + "/seed.iso";
+  const auto a = qemu_argv(vm, paths, l);
+  const auto blockdevs = all_after(a, "-blockdev");
+  ASSERT_EQ(blockdevs.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(blockdevs[0])["node-name"], "disk0");  // vda: the root
+  EXPECT_EQ(nlohmann::json::parse(blockdevs[1]),
+            nlohmann::json::parse(R"({"driver": "raw", "node-name": "seed0", "read-only": true,
+                                      "file": {"driver": "file", "filename": "/run/kvnet/vms/vm01/seed.iso",
+                                               "read-only": true}})"));
+  const auto devices = all_after(a, "-device");
+  EXPECT_NE(std::find(devices.begin(), devices.end(), "virtio-blk-pci,drive=disk0"), devices.end());  // no bootindex
+  EXPECT_EQ(devices.back(), "virtio-blk-pci,drive=seed0");
+  EXPECT_EQ(after(a, "-kernel"), l.kernel);
+  EXPECT_EQ(after(a, "-initrd"), l.initrd);
+  // cloud-init configures the guest: no kvnet.* words.
+  EXPECT_EQ(after(a, "-append"), "console=ttyS0 root=/dev/vda rw ds=nocloud quiet");
 }
 
 }  // namespace
