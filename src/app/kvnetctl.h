@@ -33,6 +33,9 @@ struct Args {
   std::string image, disk_size, user_data_file;  // vm add --image ...
   std::vector<std::string> ssh_key_files;
   bool keep_disk = false;
+  std::string migrate_to;      // vm migrate --to
+  int64_t max_downtime_ms = 0, bandwidth_mbps = 0;
+  bool cancel = false;
   std::string description;  // sg
   std::string draw_to;      // trace --draw FILE
   // gw

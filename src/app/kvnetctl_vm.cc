@@ -85,6 +85,34 @@ void print_vm_list(const json& r, const Args&) {
   }
 }
 
+std::string mib(uint64_t b) { return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1 << 20)); }
+
+// A migration's progress on one line (vm show's "migration").
+std::string migration_line(const json& m) {
+  // Every key is optional here (a migration that ended says less).
+  const auto str = [](const json& j, const char* k) {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
+  };
+  const std::string phase = str(m, "phase");
+  std::string t = fmt::format("{} {} {}", str(m, "direction") == "in" ? "from" : "to",
+                              str(m, str(m, "direction") == "in" ? "from" : "to"), phase.empty() ? str(m, "state") : phase);
+  if (m.value("disk_total", uint64_t{0}))
+    t += fmt::format(", disk {}/{}", mib(m.value("disk_done", uint64_t{0})), mib(m.value("disk_total", uint64_t{0})));
+  if (m.value("ram_total", uint64_t{0}))
+    t += fmt::format(", memory {} sent, {} left, dirtied {}/s, {:.0f} Mbit/s", mib(m.value("ram_transferred", uint64_t{0})),
+                     mib(m.value("ram_remaining", uint64_t{0})), mib(m.value("dirty_rate", uint64_t{0})),
+                     m.value("mbps", 0.0));
+  if (m.value("expected_downtime_ms", int64_t{-1}) >= 0 && phase == "memory")
+    t += fmt::format(", expected downtime {} ms", m.value("expected_downtime_ms", int64_t{0}));
+  if (m.contains("total_s")) t += fmt::format(", took {:.2f} s", m.value("total_s", 0.0));
+  if (m.value("qemu_downtime_ms", int64_t{-1}) >= 0) t += fmt::format(", downtime {} ms (QEMU)", m.value("qemu_downtime_ms", int64_t{0}));
+  if (m.value("measured_downtime_ms", int64_t{-1}) >= 0)
+    t += fmt::format(", {} ms stop to resume", m.value("measured_downtime_ms", int64_t{0}));
+  for (const char* k : {"error", "record_error"})
+    if (!str(m, k).empty()) t += ": " + str(m, k);
+  return t;
+}
+
 void print_vm_show(const json& v, const Args&) {
   std::cout << fmt::format("vm {}\n", str(v, "name"));
   std::cout << fmt::format("  state:     {}\n", state_text(v));
@@ -106,6 +134,7 @@ void print_vm_show(const json& v, const Args&) {
   if (v.value("ssh_keys", 0) || v.value("user_data_bytes", 0))
     std::cout << fmt::format("  cloud-init: {} ssh key(s), user-data {} bytes\n", v.value("ssh_keys", 0),
                              v.value("user_data_bytes", 0));
+  if (v.contains("migration")) std::cout << "  migration: " << migration_line(v["migration"]) << "\n";
   for (const auto& n : v["nics"]) {
     std::cout << fmt::format("  nic {}:     port {} on {}  mac {}", n["index"].get<int>(), str(n, "port"), str(n, "bridge"),
                              str(n, "mac"));
@@ -293,6 +322,54 @@ void vm_console(const Args& a) {
   if (!s) throw Failure{s.error().message, 1};
 }
 
+// vm migrate: asks the source's kvnetd; with --wait follows `vm show` on it
+// until the migration has ended (done: exit 0; failed/cancelled: 1).
+void vm_migrate(const Args& a) {
+  json req{{"cmd", "vm-migrate"}, {"name", a.name}, {"cancel", a.cancel}};
+  if (!a.cancel) {
+    if (a.migrate_to.empty()) throw Failure{"vm migrate: give --to HOST (or --cancel)", 2};
+    req["to"] = a.migrate_to;
+    if (a.max_downtime_ms) req["max_downtime_ms"] = a.max_downtime_ms;
+    if (a.bandwidth_mbps) req["bandwidth_mbps"] = a.bandwidth_mbps;
+  }
+  json r = call(a, req);
+  if (a.cancel || !a.wait) {
+    if (a.format == "json") std::cout << r.dump(2) << "\n";
+    else if (a.cancel) std::cout << fmt::format("vm {}: migration cancelled (it runs here still)\n", a.name);
+    else std::cout << fmt::format("vm {}: migrating to {} (vm show {} follows it)\n", a.name, a.migrate_to, a.name);
+    return;
+  }
+  const bool tty = a.format == "human" && ::isatty(2);
+  const double timeout = a.timeout >= 0 ? a.timeout : 600;
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout);
+  json m;
+  std::string last;
+  for (;;) {
+    m = call(a, {{"cmd", "vm-migration"}, {"name", a.name}});
+    if (m.value("ended", false)) break;
+    if (a.format == "human") {
+      const uint64_t total = m.value("ram_total", uint64_t{0}), sent = m.value("ram_transferred", uint64_t{0});
+      const double pct = total ? std::min(100.0, 100.0 * static_cast<double>(sent) / static_cast<double>(total)) : 0;
+      const std::string line = migration_line(m);
+      if (tty) {
+        const int width = 20, filled = static_cast<int>(pct / 100 * width);
+        std::cerr << fmt::format("\r\033[K[{}{}] {}", std::string(static_cast<size_t>(filled), '#'),
+                                 std::string(static_cast<size_t>(width - filled), '.'), line.substr(0, 110))
+                  << std::flush;
+      } else if (m.value("phase", std::string()) != last) {
+        std::cerr << "migrating " << a.name << ": " << line << "\n";
+      }
+      last = m.value("phase", std::string());
+    }
+    if (Clock::now() > deadline) throw Failure{fmt::format("vm '{}': the migration did not end within {:.0f} s", a.name, timeout), 1};
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (tty) std::cerr << "\n";
+  if (a.format == "json") std::cout << m.dump(2) << "\n";
+  else std::cout << "vm " << a.name << ": migration " << migration_line(m) << "\n";
+  if (m.value("state", std::string()) != "done") throw Failure{"", 1};
+}
+
 void name_arg(CLI::App& c, Args& a) { c.add_option("name", a.name, "VM name")->required(); }
 
 const Verb kVmVerbs[] = {
@@ -372,6 +449,21 @@ const Verb kVmVerbs[] = {
     {"vm", "show", "vm show NAME: everything about one VM, with its QEMU command line",
      [](CLI::App& c, Args& a) { name_arg(c, a); }, [](const Args& a) -> json { return {{"cmd", "vm-show"}, {"name", a.name}}; },
      print_vm_show},
+    {"vm", "migrate",
+     "vm migrate NAME --to HOST [--wait] [--max-downtime MS] [--bandwidth MBPS] | --cancel: move a running VM to "
+     "another host of the cluster, live (its NICs' networks follow it)",
+     [](CLI::App& c, Args& a) {
+       name_arg(c, a);
+       c.add_option("--to", a.migrate_to, "the host to move it to");
+       c.add_flag("--wait", a.wait, "follow it with a progress bar until it has ended");
+       c.add_option("--max-downtime", a.max_downtime_ms, "the longest pause of the guest to aim for, ms (default 300)")
+           ->check(CLI::Range(1, 60000));
+       c.add_option("--bandwidth", a.bandwidth_mbps, "cap on the migration stream, Mbit/s (default: QEMU's)")
+           ->check(CLI::Range(1, 1000000));
+       c.add_flag("--cancel", a.cancel, "stop the migration in flight (the VM keeps running here)");
+       c.add_option("--timeout", a.timeout, "seconds --wait waits (default 600)");
+     },
+     nullptr, nullptr, nullptr, vm_migrate},
     {"vm", "console", "vm console NAME [--log | --exec CMD]: the serial console (Ctrl-] detaches)",
      [](CLI::App& c, Args& a) {
        name_arg(c, a);

@@ -1,5 +1,7 @@
 #include "cluster/records.h"
 
+#include <algorithm>
+
 #include "base/text.h"
 #include "ctl/gateway_spec.h"
 #include "ctl/network.h"
@@ -182,6 +184,58 @@ Result<BindingRecord> parse_binding(const std::string& key, const std::string& v
     return b;
   });
 }
+
+json MigrationRecord::to_json() const {
+  json j{{"vm", vm}, {"from", from}, {"to", to}, {"state", state}, {"spec", spec}, {"accel", accel},
+         {"machine", machine}, {"qemu", qemu}, {"groups", groups}, {"started_ms", started_ms}};
+  if (!uri.empty()) j["uri"] = uri;
+  if (nbd_port) j["nbd_port"] = nbd_port;
+  if (!error.empty()) j["error"] = error;
+  if (resumed_us) j["resumed_us"] = resumed_us;
+  return j;
+}
+
+Result<MigrationRecord> parse_migration(const std::string& key, const std::string& value, const std::string& prefix) {
+  return parse_record<MigrationRecord>(key, value, [&](const json& j, const std::string& where) -> Result<MigrationRecord> {
+    MigrationRecord m;
+    m.vm = text(j, "vm", true, where);
+    if (key != migration_key(m.vm, prefix)) return Error{where + ": names vm '" + m.vm + "', not the key's"};
+    m.from = text(j, "from", true, where);
+    m.to = text(j, "to", true, where);
+    for (const auto& [what, name] : {std::pair{"vm", m.vm}, {"from", m.from}, {"to", m.to}})
+      if (auto ok = ctl::check_name(name); !ok) return Error{where + ": " + what + ": " + ok.error().message};
+    if (m.from == m.to) return Error{where + ": from and to are the same host"};
+    m.state = text(j, "state", true, where);
+    static const char* kStates[] = {"requested", "ready", "switched", "done", "failed", "cancelled"};
+    if (std::none_of(std::begin(kStates), std::end(kStates), [&](const char* x) { return m.state == x; }))
+      return Error{where + ": state '" + m.state + "' is not one of requested, ready, switched, done, failed, cancelled"};
+    auto sp = j.find("spec");
+    if (sp == j.end() || !sp->is_string()) return Error{where + ": 'spec' is missing or not a string"};
+    m.spec = sp->get<std::string>();
+    if (valid_utf8(m.spec) != m.spec) return Error{where + ": 'spec' is not UTF-8 text"};
+    m.accel = text(j, "accel", true, where);
+    if (m.accel != "kvm" && m.accel != "tcg") return Error{where + ": accel '" + m.accel + "' is not kvm or tcg"};
+    m.machine = text(j, "machine", false, where);
+    m.qemu = text(j, "qemu", false, where);
+    if (auto g = j.find("groups"); g != j.end() && !g->is_null()) {
+      if (!g->is_array() || g->size() > 64) return Error{where + ": 'groups' is not a list of at most 64 entries"};
+      for (const auto& x : *g) {
+        if (!x.is_string() || x.get<std::string>().size() > 4096) return Error{where + ": 'groups' has an entry that is not a short string"};
+        m.groups.push_back(x.get<std::string>());
+      }
+    }
+    m.uri = text(j, "uri", false, where);
+    if (!m.uri.empty() && m.uri.rfind("tcp:", 0) != 0) return Error{where + ": uri '" + m.uri + "' is not tcp:ADDR:PORT"};
+    m.nbd_port = number(j, "nbd_port", where);
+    if (m.nbd_port > 65535) return Error{where + ": nbd_port is not a port"};
+    m.error = text(j, "error", false, where);
+    m.started_ms = number(j, "started_ms", where);
+    m.resumed_us = number(j, "resumed_us", where);
+    return m;
+  });
+}
+
+std::string migration_key(const std::string& vm, const std::string& prefix) { return prefix + "migrations/" + vm; }
 
 json group_to_json(const ctl::SecurityGroupSpec& g) {
   json rules = json::array();

@@ -23,6 +23,10 @@
 //   sgs/<name>       a cluster-wide security group: its description and
 //                    rules (ids included); every host mirrors them into its
 //                    configuration
+//   migrations/<vm>  a live migration in flight: from, to, its state, the
+//                    VM's definition and what the destination's QEMU must
+//                    match (daemon/service_migrate.cc); created only if
+//                    absent (one migration per VM at a time)
 //
 // Thread-safety: plain data and pure functions.
 #pragma once
@@ -98,6 +102,32 @@ nlohmann::json group_to_json(const ctl::SecurityGroupSpec& g);
 Result<ctl::SecurityGroupSpec> parse_group(const std::string& key, const std::string& value,
                                            const std::string& prefix = kPrefix);
 std::string group_key(const std::string& name, const std::string& prefix = kPrefix);
+
+// A live migration (migrations/<vm>). The source writes it (requested),
+// the destination answers (ready, with the address its QEMU listens on),
+// the source switches over (switched: the VM's bindings moved to the
+// destination in the same transaction), the destination resumes the guest
+// (done); either side may end it (failed, cancelled, with why).
+struct MigrationRecord {
+  std::string vm, from, to;
+  std::string state;          // requested | ready | switched | done | failed | cancelled
+  std::string spec;           // the VM's definition (ctl::vm_to_yaml)
+  std::string accel;          // what the source runs it with: kvm | tcg (the destination must match)
+  std::string machine;        // the machine type the source resolved ("pc-q35-7.2")
+  std::string qemu;           // the source's QEMU version ("7.2.22")
+  std::vector<std::string> groups;  // security groups of the VM's NIC ports, in NIC order ("a,b" per NIC)
+  std::string uri;            // ready: "tcp:ADDR:PORT" of the destination's incoming QEMU
+  int64_t nbd_port = 0;       // ready: the destination's NBD server for the disks (0: none)
+  std::string error;          // failed, cancelled: why
+  int64_t started_ms = 0;     // unix milliseconds, when the source asked
+  int64_t resumed_us = 0;     // done: when the guest ran again at the destination (QEMU's clock)
+  nlohmann::json to_json() const;
+  bool operator==(const MigrationRecord&) const = default;
+  bool ended() const { return state == "done" || state == "failed" || state == "cancelled"; }
+};
+Result<MigrationRecord> parse_migration(const std::string& key, const std::string& value,
+                                        const std::string& prefix = kPrefix);
+std::string migration_key(const std::string& vm, const std::string& prefix = kPrefix);
 
 std::string binding_key(const std::string& network, const std::string& host, const std::string& port,
                         const std::string& prefix = kPrefix);

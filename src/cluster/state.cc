@@ -61,6 +61,16 @@ void ClusterState::put(const KeyValue& kv, Delta* d) {
     groups_[k.name] = *g;
     d->groups = true;
   }
+  if (k.kind == "migrations") {
+    auto m = parse_migration(kv.key, kv.value, prefix_);
+    if (!m) {
+      d->rejected.push_back(m.error().message);
+      erase(kv.key, d);
+      return;
+    }
+    migrations_[k.name] = *m;
+    note(d->migrations, k.name);
+  }
   // Other kinds (vnis/ and ipam/: indexes) or another tool's keys.
 }
 
@@ -79,6 +89,8 @@ void ClusterState::erase(const std::string& key, Delta* d) {
     if (bindings_.erase(key)) d->bindings = true;
   } else if (k.kind == "sgs") {
     if (groups_.erase(k.name)) d->groups = true;
+  } else if (k.kind == "migrations") {
+    if (migrations_.erase(k.name)) note(d->migrations, k.name);
   }
 }
 
@@ -88,6 +100,8 @@ ClusterState::Delta ClusterState::reset(const RangeResult& all) {
   const auto nets_before = networks_;
   const auto bindings_before = bindings_;
   const auto groups_before = groups_;
+  const auto migrations_before = migrations_;
+  migrations_.clear();
   up_.clear();
   members_.clear();
   networks_.clear();
@@ -106,6 +120,10 @@ ClusterState::Delta ClusterState::reset(const RangeResult& all) {
     if (!networks_.count(name)) d.networks.push_back(name);
   d.bindings = bindings_ != bindings_before;
   d.groups = groups_ != groups_before;
+  for (const auto& [name, m] : migrations_)
+    if (!migrations_before.count(name) || !(migrations_before.at(name) == m)) d.migrations.push_back(name);
+  for (const auto& [name, m] : migrations_before)
+    if (!migrations_.count(name)) d.migrations.push_back(name);
   revision_ = all.revision;
   return d;
 }

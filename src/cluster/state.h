@@ -31,8 +31,11 @@ class ClusterState {
     std::vector<std::string> networks;  // networks added, changed or removed
     bool bindings = false;              // a binding came, changed or went
     bool groups = false;                // a security group came, changed or went
+    std::vector<std::string> migrations;  // VMs whose migration record came, changed or went
     std::vector<std::string> rejected;  // "cluster key '...': why"
-    bool empty() const { return up.empty() && down.empty() && networks.empty() && !bindings && !groups; }
+    bool empty() const {
+      return up.empty() && down.empty() && networks.empty() && !bindings && !groups && migrations.empty();
+    }
   };
 
   // Replaces everything with a full read (a range of the prefix).
@@ -54,6 +57,8 @@ class ClusterState {
   const std::map<std::string, BindingRecord>& bindings() const { return bindings_; }
   // Cluster-wide security groups, by name.
   const std::map<std::string, ctl::SecurityGroupSpec>& groups() const { return groups_; }
+  // Live migrations in flight, by VM.
+  const std::map<std::string, MigrationRecord>& migrations() const { return migrations_; }
 
  private:
   void put(const KeyValue& kv, Delta* d);
@@ -65,6 +70,7 @@ class ClusterState {
   std::map<std::string, NetworkRecord> networks_;
   std::map<std::string, BindingRecord> bindings_;
   std::map<std::string, ctl::SecurityGroupSpec> groups_;
+  std::map<std::string, MigrationRecord> migrations_;
 };
 
 }  // namespace kvnet::cluster

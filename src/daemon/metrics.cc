@@ -151,7 +151,8 @@ ProcessStats read_process_stats() {
 namespace {
 
 constexpr VmState kVmStates[] = {VmState::kStopped,  VmState::kStarting, VmState::kRunning,
-                                 VmState::kPaused,   VmState::kStopping, VmState::kCrashed};
+                                 VmState::kPaused,   VmState::kStopping, VmState::kCrashed,
+                                 VmState::kIncoming};
 
 void port_counters(Exposition& e, const MetricsSnapshot& s) {
   struct Field {

@@ -4,6 +4,7 @@
 
 #include "base/text.h"
 #include "ctl/warnings.h"
+#include "daemon/cluster_host.h"
 #include "daemon/ct_dhcp.h"
 #include "daemon/netns.h"
 #include "daemon/service_args.h"
@@ -38,7 +39,8 @@ const std::vector<Verb>& Service::commands() {
   static const std::vector<Verb> kAll = [] {
     std::vector<Verb> all;
     for (std::span<const Verb> t : {config_verbs(), bridge_verbs(), port_verbs(), fdb_verbs(), stats_verbs(),
-                                    trace_verbs(), sg_verbs(), gw_verbs(), mirror_verbs(), ct_verbs(), vm_verbs(), cluster_verbs(), image_verbs()})
+                                    trace_verbs(), sg_verbs(), gw_verbs(), mirror_verbs(), ct_verbs(), vm_verbs(), cluster_verbs(), image_verbs(),
+                                    migrate_verbs()})
       all.insert(all.end(), t.begin(), t.end());
     return all;
   }();
@@ -71,6 +73,11 @@ std::string VerbContext::vm_owning_port(const std::string& port) const { return 
 Status VerbContext::start_vm(const ctl::VmSpec& vm) { return s_.start_vm(vm); }
 void VerbContext::keep_vm_disks(bool yes) { s_.keep_disks_ = yes; }
 bool VerbContext::fill_vm_disks(ctl::Topology& t) const { return s_.fill_vm_disks(t); }
+Result<json> VerbContext::migrate_vm(const std::string& name, const std::string& to, uint32_t max_downtime_ms,
+                                     uint64_t bandwidth_mbps, bool cancel) {
+  return s_.vm_migrate(name, to, max_downtime_ms, bandwidth_mbps, cancel);
+}
+json VerbContext::migration_of(const std::string& vm) const { return s_.migration_of(vm); }
 void VerbContext::restart_when_stopped(const std::string& vm, bool yes) {
   if (yes) s_.restart_pending_.insert(vm);
   else s_.restart_pending_.erase(vm);

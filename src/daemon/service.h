@@ -60,6 +60,7 @@ class GatewayHost;
 class CtDhcpClients;
 class ClusterHost;
 class ImageStore;
+struct MigrationProgress;
 
 class Service {
  public:
@@ -202,6 +203,44 @@ class Service {
   bool groups_unsettled_ = false;         // sync_groups left this host's own groups for later
   bool groups_adopted_ = false;           // this host's own groups, new to the cluster, published
   std::set<std::string> told_;            // warnings of sync_groups already logged
+  // Live migration (service_migrate.cc): what this host drives of the
+  // migrations in flight, as source (outgoing_) or destination (incoming_),
+  // from the store's records (sync_migrations, after every change the
+  // watch brings) and QEMU's events (migration_event); a timer polls QEMU's
+  // progress while any runs.
+  struct MigrationOut;
+  struct MigrationIn;
+  Result<json> vm_migrate(const std::string& name, const std::string& to, uint32_t max_downtime_ms,
+                          uint64_t bandwidth_mbps, bool cancel);
+  json migration_json(const std::string& vm) const;
+  json migration_of(const std::string& vm) const;  // in flight, else the last that ended here; null: none
+  bool migrating_in(const std::string& vm) const;  // a QEMU here waits for it
+  void sync_migrations();
+  void migration_event(const std::string& vm, const std::string& event, const json& data, int64_t timestamp_us);
+  Status update_migration(const std::string& vm, const std::function<bool(cluster::MigrationRecord&)>& change);
+  void end_migration_record(const std::string& vm);
+  void fail_migration(const std::string& vm, const std::string& state, const std::string& why);
+  Result<std::string> qemu_facts(const std::string& machine, std::string* version);
+  void ensure_migration_timer();
+  void migration_tick();
+  void outgoing_step(const cluster::MigrationRecord& r);
+  void incoming_step(const cluster::MigrationRecord& r);
+  void migration_failed_out(const std::string& vm, const std::string& state, const std::string& why);
+  void switch_over(const std::string& vm, const MigrationProgress& p);
+  void migrated_away(const std::string& vm, const cluster::MigrationRecord& r);
+  static std::string fmt_migration_done(const std::string& vm, const std::string& to, double total_s, int64_t qemu_ms,
+                                        int64_t measured_ms);
+  Status prepare_incoming(const cluster::MigrationRecord& r);
+  void resumed_here(const std::string& vm, int64_t ts_ms);
+  void abort_incoming(const std::string& vm, const std::string& why);
+  std::map<std::string, std::shared_ptr<MigrationOut>> outgoing_;
+  std::map<std::string, std::shared_ptr<MigrationIn>> incoming_;
+  uint64_t migration_timer_ = 0;
+  std::string qemu_version_;                          // this host's QEMU ("7.2.22"), read once
+  std::map<std::string, std::string> machine_types_;  // "q35" -> "pc-q35-7.2", read once
+  std::map<std::string, int64_t> resumed_us_;         // RESUME of a VM arriving here (QEMU's clock)
+  std::map<std::string, json> last_migration_;        // the last one of each VM that ended here (vm show)
+
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
   bool keep_disks_ = false;                // the change being made keeps removed VMs' overlays
   std::vector<std::string> warnings_;      // of the request being handled (ctl/warnings.h)

@@ -236,6 +236,7 @@ void Service::cluster_changed() {
   sync_members();
   sync_cluster(false);
   sync_bindings();
+  sync_migrations();
 }
 
 void Service::cluster_tick() {

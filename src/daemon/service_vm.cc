@@ -57,7 +57,11 @@ std::string file_tail(const std::string& path, size_t max) {
 
 void Service::set_vm_host(VmHost* h) {
   vms_ = h;
-  if (h) h->on_exit([this](const std::string& name) { vm_exited(name); });
+  if (!h) return;
+  h->on_exit([this](const std::string& name) { vm_exited(name); });
+  h->on_event([this](const std::string& vm, const std::string& event, const json& data, int64_t ts) {
+    migration_event(vm, event, data, ts);
+  });
 }
 
 std::string Service::vm_owning_port(const std::string& port) const {
@@ -197,6 +201,14 @@ Status Service::start_vm(const VmSpec& vm) {
 void Service::vm_exited(const std::string& name) {
   const VmSpec* v = find_vm(cur_, name);
   if (!v) return;
+  if (migrating_in(name)) {
+    // A QEMU waiting for a migration that ended (the stream broke, or it was killed).
+    const VmStatus st = vms_ ? vms_->status(name) : VmStatus{};
+    const std::string why = "QEMU ended (" + st.last_exit + (st.error.empty() ? "" : ": " + st.error) + ")";
+    fail_migration(name, "failed", "host '" + (cluster_ ? cluster_->options().host : std::string()) + "': " + why);
+    abort_incoming(name, why);
+    return;
+  }
   if (vms_) {
     const VmStatus st = vms_->status(name);
     log_at(st.state == VmState::kCrashed ? LogLevel::kWarn : LogLevel::kInfo,
@@ -554,6 +566,7 @@ Result<json> VmVerbs::vm_show(const Args& a) {
   if (v->initrd.size()) j["initrd"] = v->initrd;
   if (v->cmdline.size()) j["cmdline"] = v->cmdline;
   if (v->disk.size()) j["disk"] = v->disk;
+  if (json m = migration_of(name); !m.is_null()) j["migration"] = m;
   if (v->image.size()) {
     j["image"] = v->image;
     j["disk_size"] = v->disk_size_mb ? format_memory(v->disk_size_mb) : "the image's";

@@ -94,6 +94,11 @@ class VerbContext {
   void restart_when_stopped(const std::string& vm, bool yes);
   // The next commit keeps the overlays of the image VMs it removes.
   void keep_vm_disks(bool yes);
+  // Live migration (service_migrate.cc): starts or cancels one; what `vm
+  // show` says of a VM's migration (null: none in flight or ended here).
+  Result<json> migrate_vm(const std::string& name, const std::string& to, uint32_t max_downtime_ms,
+                          uint64_t bandwidth_mbps, bool cancel);
+  json migration_of(const std::string& vm) const;
   // Image VMs without an overlay path get theirs (Service::fill_vm_disks).
   bool fill_vm_disks(ctl::Topology& t) const;
 
@@ -122,6 +127,7 @@ std::span<const Verb> ct_verbs();       // service_ct.cc: ct-add, ct-del, ct-lis
 std::span<const Verb> vm_verbs();       // service_vm.cc: vm-*
 std::span<const Verb> cluster_verbs();  // service_cluster.cc: cluster-status, cluster-hosts, network-*
 std::span<const Verb> image_verbs();    // service_image.cc: image-import, image-list, image-show, image-del
+std::span<const Verb> migrate_verbs();  // service_migrate.cc: vm-migrate
 
 // A mirror as show and mirror-list give it (service_mirror.cc).
 json mirror_json(const ctl::BridgeSpec& b, const ctl::MirrorSpec& m);

@@ -75,6 +75,7 @@ const char* to_string(VmState s) {
     case VmState::kPaused: return "paused";
     case VmState::kStopping: return "stopping";
     case VmState::kCrashed: return "crashed";
+    case VmState::kIncoming: return "incoming";
   }
   return "?";
 }
@@ -92,6 +93,13 @@ struct VmHost::Guest {
   vm::QmpStream qmp;
   uint64_t caps_id = 0, status_id = 0;
   bool qmp_ready = false;
+  bool incoming = false;  // started to receive a migration
+  struct Pending {
+    QmpReply reply;
+    EventLoop::TimerId timer = 0;
+  };
+  std::map<uint64_t, Pending> pending;  // qmp_call's requests, by id
+  std::vector<std::string> queued;      // requests made before QMP was up
   EventLoop::TimerId connect_timer = 0;
   // stopping
   bool shutdown_seen = false, stop_requested = false, kill_requested = false, stop_timed_out = false;
@@ -188,7 +196,7 @@ Result<bool> VmHost::create_disk(const ctl::VmSpec& vm) const {
   return true;
 }
 
-Status VmHost::start(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus) {
+Status VmHost::start(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus, const VmStartOptions& how) {
   const std::string ctx = "vm '" + vm.name + "': ";
   if (running(vm.name)) return Error{ctx + "is already running"};
   auto l = prepare(vm);
@@ -226,6 +234,14 @@ Status VmHost::start(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtu
   g->accel = l->accel;
   l->nic_mtus = nic_mtus;
   g->argv = vm::qemu_argv(vm, p, *l);
+  if (how.incoming) {
+    g->incoming = true;
+    g->state = VmState::kIncoming;
+    if (!how.machine.empty())
+      for (size_t i = 0; i + 1 < g->argv.size(); ++i)
+        if (g->argv[i] == "-M") g->argv[i + 1] = how.machine;
+    g->argv.insert(g->argv.end() - 2, {"-S", "-incoming", "defer"});  // before -pidfile FILE
+  }
   const std::string name = vm.name;
   auto pid = sup_.spawn(name, g->argv,
                         {.log = p.qemu_log, .append_log = true, .fds = fds, .first_fd = l->first_tap_fd, .new_session = true},
@@ -294,8 +310,45 @@ void VmHost::send_qmp(Guest& g, const std::string& execute) {
   const std::string req = g.qmp.request(execute, nullptr, id);
   if (execute == "qmp_capabilities") g.caps_id = id;
   if (execute == "query-status") g.status_id = id;
-  // Requests are a few dozen bytes: the socket buffer always takes them.
+  send_bytes(g, req);
+}
+
+void VmHost::send_bytes(Guest& g, const std::string& req) {
+  // Requests are at most a few hundred bytes: the socket buffer always takes them.
   if (::send(g.qmp_fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) close_qmp(g);
+}
+
+void VmHost::qmp_call(const std::string& name, const std::string& execute, const nlohmann::json& arguments,
+                      QmpReply reply) {
+  Guest* g = find(name);
+  if (!g) {
+    loop_.add_timer(std::chrono::milliseconds(0), [reply, name] { reply(Error{"vm '" + name + "' is not running"}); });
+    return;
+  }
+  uint64_t id = 0;
+  const std::string req = g->qmp.request(execute, arguments, id);
+  const EventLoop::TimerId t = loop_.add_timer(o_.qmp_timeout, [this, name, id, execute] {
+    Guest* x = find(name);
+    if (!x) return;
+    auto it = x->pending.find(id);
+    if (it == x->pending.end()) return;
+    QmpReply r = std::move(it->second.reply);
+    x->pending.erase(it);
+    r(Error{execute + ": QEMU did not answer within " + std::to_string(o_.qmp_timeout.count() / 1000) + " s"});
+  });
+  g->pending[id] = {std::move(reply), t};
+  if (g->qmp_ready) send_bytes(*g, req);
+  else g->queued.push_back(req);
+}
+
+void VmHost::fail_pending(Guest& g, const std::string& why) {
+  auto pending = std::move(g.pending);
+  g.pending.clear();
+  g.queued.clear();
+  for (auto& [id, p] : pending) {
+    loop_.cancel_timer(p.timer);
+    p.reply(Error{why});
+  }
 }
 
 void VmHost::on_qmp(const std::string& name, uint32_t) {
@@ -317,17 +370,30 @@ void VmHost::on_qmp(const std::string& name, uint32_t) {
       g->qmp_ready = true;
       send_qmp(*g, "query-status");
       if (g->stop_requested) send_qmp(*g, "system_powerdown");  // asked before QMP was up
+      for (const auto& q : std::exchange(g->queued, {}))
+        if (g->qmp_fd >= 0) send_bytes(*g, q);
     } else if (m.kind == K::kReturn && m.id == g->status_id) {
-      if (g->state == VmState::kStarting)
-        g->state = m.data.is_object() && m.data.value("running", false) ? VmState::kRunning : VmState::kPaused;
+      const bool running = m.data.is_object() && m.data.contains("running") && m.data["running"].is_boolean() &&
+                           m.data["running"].get<bool>();
+      if (g->state == VmState::kStarting) g->state = running ? VmState::kRunning : VmState::kPaused;
+    } else if ((m.kind == K::kReturn || m.kind == K::kError) && g->pending.count(m.id)) {
+      auto it = g->pending.find(m.id);
+      QmpReply r = std::move(it->second.reply);
+      loop_.cancel_timer(it->second.timer);
+      g->pending.erase(it);
+      if (m.kind == K::kReturn) r(m.data);
+      else r(Error{m.error});
+      g = find(name);  // the reply may have ended the VM
+      if (!g) return;
     } else if (m.kind == K::kEvent) {
       if (m.event == "SHUTDOWN") {
         g->shutdown_seen = true;
         g->state = VmState::kStopping;
-      } else if (m.event == "STOP" && g->state != VmState::kStopping) {
+      } else if (m.event == "STOP" && g->state != VmState::kStopping && g->state != VmState::kIncoming) {
         g->state = VmState::kPaused;
       } else if (m.event == "RESUME" && g->state != VmState::kStopping) {
         g->state = VmState::kRunning;
+        g->incoming = false;
       } else if (m.event == "RESET") {  // a reboot: the guest boots again
         g->ready = false;
         g->boot_s = -1;
@@ -337,6 +403,11 @@ void VmHost::on_qmp(const std::string& name, uint32_t) {
           g->scan_timer = loop_.add_periodic(kScanEvery, [this, name] {
             if (Guest* x = find(name)) scan_log(*x);
           });
+      }
+      if (event_hook_) {
+        event_hook_(name, m.event, m.data, m.timestamp_us);
+        g = find(name);  // the hook may have ended the VM
+        if (!g) return;
       }
     }
   }
@@ -368,6 +439,7 @@ void VmHost::scan_log(Guest& g) {
 }
 
 void VmHost::close_qmp(Guest& g) {
+  fail_pending(g, "the QMP connection closed (QEMU is ending?)");
   if (g.qmp_fd < 0) return;
   loop_.remove_fd(g.qmp_fd);
   ::close(g.qmp_fd);

@@ -36,6 +36,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -48,7 +49,9 @@
 
 namespace kvnet::daemon {
 
-enum class VmState : uint8_t { kStopped, kStarting, kRunning, kPaused, kStopping, kCrashed };
+// kIncoming: QEMU started to receive the VM from another host (-incoming),
+// paused until the migration hands the guest over.
+enum class VmState : uint8_t { kStopped, kStarting, kRunning, kPaused, kStopping, kCrashed, kIncoming };
 const char* to_string(VmState s);
 
 struct VmStatus {
@@ -79,6 +82,14 @@ struct VmHostOptions {
 // address, gateway (also as resolver) and MTU.
 vm::SeedInput seed_input(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus);
 
+// How a start differs for a VM that arrives by live migration: QEMU waits
+// paused (-S) for the migration stream (-incoming defer), with the machine
+// type the source resolved ("pc-q35-7.2"; "" the VM's own).
+struct VmStartOptions {
+  bool incoming = false;
+  std::string machine;
+};
+
 class VmHost {
  public:
   using ExitHook = std::function<void(const std::string& vm)>;
@@ -93,6 +104,17 @@ class VmHost {
   // Everything a start needs, checked without creating anything: QEMU, the
   // accelerator, the boot files, the memory. Errors name the VM.
   Result<vm::Launch> prepare(const ctl::VmSpec& vm) const;
+  // A QMP command to a VM's QEMU: `reply` gets its "return" value or its
+  // error ("CLASS: description", or why there was no answer: the
+  // connection closed, QEMU ended, no answer within qmp_timeout). Sent once
+  // QMP is up (queued until then). Never called back from within qmp_call.
+  using QmpReply = std::function<void(Result<nlohmann::json>)>;
+  void qmp_call(const std::string& name, const std::string& execute, const nlohmann::json& arguments, QmpReply reply);
+  // Every QMP event of every VM (MIGRATION, BLOCK_JOB_*, RESUME, ...): the
+  // event's name, data and QEMU's timestamp (microseconds since the epoch).
+  using EventHook = std::function<void(const std::string& vm, const std::string& event, const nlohmann::json& data,
+                                       int64_t timestamp_us)>;
+  void on_event(EventHook h) { event_hook_ = std::move(h); }
   // An image VM's overlay, made when it does not exist yet (`qemu-img
   // create` with the image as its backing file, grown to the VM's disk
   // size); true if it was made now. A VM without an image: nothing.
@@ -102,7 +124,7 @@ class VmHost {
   // Creates the TAPs and starts QEMU; nothing is left behind on failure.
   // `nic_mtus`: NIC i's MTU for the guest (ctl/mtu.h's endpoint_mtu; 0 or
   // absent: its default), given on the kernel command line.
-  Status start(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus = {});
+  Status start(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtus = {}, const VmStartOptions& how = {});
   // ACPI power-off; QEMU is killed if it still runs after `timeout`.
   Status stop(const std::string& name, std::chrono::milliseconds timeout);
   Status kill(const std::string& name);
@@ -118,6 +140,7 @@ class VmHost {
   vm::VmPaths paths(const std::string& name) const { return vm::VmPaths::under(o_.root, name); }
   const vm::KvmProbe& kvm() const { return kvm_; }
   const VmHostOptions& options() const { return o_; }
+  EventLoop& loop() const { return loop_; }
   void on_exit(ExitHook h) { exit_hook_ = std::move(h); }
   void set_images(BaseLookup b) { images_ = std::move(b); }
 
@@ -127,6 +150,8 @@ class VmHost {
   void try_connect(const std::string& name);
   void on_qmp(const std::string& name, uint32_t events);
   void send_qmp(Guest& g, const std::string& execute);
+  void send_bytes(Guest& g, const std::string& bytes);
+  void fail_pending(Guest& g, const std::string& why);
   void scan_log(Guest& g);
   void cap_logs(const std::string& name);
   void exited(const std::string& name, int wait_status);
@@ -145,6 +170,7 @@ class VmHost {
   };
   std::map<std::string, Ended> ended_;  // of VMs no longer running
   ExitHook exit_hook_;
+  EventHook event_hook_;
   BaseLookup images_;
 };
 

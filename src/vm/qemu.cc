@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -75,6 +76,48 @@ Result<std::string> find_qemu() {
     if (::access(f.c_str(), X_OK) == 0) return f;
   }
   return Error{"QEMU is not installed: no qemu-system-x86_64 on PATH (Debian package qemu-system-x86)"};
+}
+
+std::optional<std::string> parse_qemu_version(std::string_view out) {
+  const std::string_view key = "version ";
+  const size_t at = out.find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  size_t i = at + key.size(), j = i;
+  while (j < out.size() && (std::isdigit(static_cast<unsigned char>(out[j])) || out[j] == '.')) ++j;
+  if (j == i || !std::isdigit(static_cast<unsigned char>(out[i]))) return std::nullopt;
+  return std::string(out.substr(i, j - i));
+}
+
+std::optional<std::string> parse_machine_alias(std::string_view help, const std::string& alias) {
+  size_t pos = 0;
+  while (pos < help.size()) {
+    size_t end = help.find('\n', pos);
+    if (end == std::string_view::npos) end = help.size();
+    const std::string_view line = help.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.substr(0, alias.size()) != alias || line.size() == alias.size() || line[alias.size()] != ' ') continue;
+    const std::string_view key = "(alias of ";
+    const size_t a = line.find(key);
+    if (a == std::string_view::npos) return alias;  // not an alias: the name itself is versioned
+    const size_t b = line.find(')', a);
+    if (b == std::string_view::npos) return std::nullopt;
+    const std::string target(line.substr(a + key.size(), b - a - key.size()));
+    for (char c : target)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_') return std::nullopt;
+    return target.empty() ? std::nullopt : std::optional<std::string>(target);
+  }
+  return std::nullopt;
+}
+
+int compare_versions(const std::string& a, const std::string& b) {
+  std::istringstream x(a), y(b);
+  std::string p, q;
+  for (;;) {
+    const bool more_a = static_cast<bool>(std::getline(x, p, '.')), more_b = static_cast<bool>(std::getline(y, q, '.'));
+    if (!more_a && !more_b) return 0;
+    const long u = more_a ? std::strtol(p.c_str(), nullptr, 10) : 0, v = more_b ? std::strtol(q.c_str(), nullptr, 10) : 0;
+    if (u != v) return u < v ? -1 : 1;
+  }
 }
 
 uint64_t host_memory_mb() {

@@ -27,7 +27,9 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -50,6 +52,14 @@ Result<ctl::Accel> resolve_accel(ctl::Accel want, const KvmProbe& kvm);
 
 // The QEMU binary: $KVNET_QEMU, else qemu-system-x86_64 on $PATH.
 Result<std::string> find_qemu();
+// What live migration compares (both sides must run the same machine):
+// "7.2.22" from `qemu-system-x86_64 --version`'s first line, and the
+// versioned machine type an alias stands for ("q35" -> "pc-q35-7.2") from
+// `-M help`'s "(alias of ...)"; none if the text does not say.
+std::optional<std::string> parse_qemu_version(std::string_view version_output);
+std::optional<std::string> parse_machine_alias(std::string_view machine_help, const std::string& alias);
+// Compares two dotted versions numerically ("7.2.22" < "7.10.0"): <0, 0, >0.
+int compare_versions(const std::string& a, const std::string& b);
 // Host memory in MiB (MemTotal), 0 if unknown.
 uint64_t host_memory_mb();
 

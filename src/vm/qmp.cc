@@ -24,6 +24,14 @@ Result<QmpMessage> parse_qmp_line(std::string_view line) {
     m.kind = QmpMessage::Kind::kEvent;
     m.event = j["event"].get<std::string>();
     if (j.contains("data")) m.data = j["data"];
+    if (j.contains("timestamp") && j["timestamp"].is_object()) {
+      const json& t = j["timestamp"];
+      const auto num = [&](const char* k) {
+        return t.contains(k) && t[k].is_number_integer() ? t[k].get<int64_t>() : int64_t{0};
+      };
+      const int64_t sec = num("seconds"), usec = num("microseconds");
+      if (sec > 0 && sec < (int64_t{1} << 40) && usec >= 0 && usec < 1000000) m.timestamp_us = sec * 1000000 + usec;
+    }
   } else {
     return Error{"QMP: unknown message: " + std::string(line.substr(0, 80))};
   }

@@ -35,6 +35,7 @@ struct QmpMessage {
   std::string event;        // kEvent: SHUTDOWN, RESET, STOP, RESUME, POWERDOWN, ...
   std::string error;        // kError: "CLASS: description"
   json data;                // kReturn: "return"; kEvent: "data"; kGreeting: "QMP"
+  int64_t timestamp_us = 0; // kEvent: QEMU's clock when it happened (0: none given)
 };
 
 class QmpStream {

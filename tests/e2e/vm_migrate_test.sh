@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Live migration between hosts of a cluster, with real QEMU guests (kvnet's
+# busybox guest image, RAM only): three hosts as namespaces on a real etcd,
+# a VM on network blue on h1, a container on h3 that pings it every 10 ms
+# and holds a TCP connection to it (iperf3) while it moves:
+#   - vm migrate --to h2 --wait: the VM runs on h2, is gone from h1 (QEMU,
+#     definition, ports), its binding is h2's with a higher sequence number,
+#     its address is held by h2; the TCP connection survives; the pings lost
+#     are reported; `vm show` and the log give the total time and downtime;
+#   - and back to h1;
+#   - failures, each leaving the VM running and reachable where it was and
+#     nothing on the destination: the destination's QEMU killed mid-way, a
+#     cancel, a destination that is down, a VM on a local bridge.
+source "$(dirname "$0")/../integration/lib.sh" "$@"
+export KVNET_GUEST_DIR=${KVNET_GUEST_DIR:-/var/cache/kvnet/guest}
+bash "$SRC/guest/build.sh" "$KVNET_GUEST_DIR" >/dev/null 2>"$T/guest.log" || { cat "$T/guest.log"; fail "guest image build"; }
+command -v etcd >/dev/null || fail "etcd is not installed (./run installs etcd-server)"
+command -v iperf3 >/dev/null || fail "iperf3 is not installed"
+
+TTL=3
+STORE=10.97.0.100
+URL=http://$STORE:2379
+ETCD_PID=""
+EXTRA_CLEANUP='[ -n "$ETCD_PID" ] && kill -9 $ETCD_PID 2>/dev/null; for f in "$T"/*-vms/*/qemu.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done; sleep 0.3'
+underlay_bridge
+for n in h1 h2 h3; do underlay_join $n 10.97.0.${n#h}/24; done
+underlay_join st $STORE/24
+etcd_single $STORE
+
+declare -A PIDS
+start_host() {  # NAME: kvnetd for host NAME in namespace ${P}NAME, its VMs in a directory of its own
+  local n=$1 ip=10.97.0.${1#h}
+  ip netns exec ${P}$n "$BIN/kvnetd" --foreground --db "$T/$n.db" --socket "$T/$n.sock" --vm-dir "$T/$n-vms" \
+    --cluster $URL --host $n --underlay-ip $ip --cluster-ttl $TTL >>"$T/$n.log" 2>&1 &
+  PIDS[$n]=$!
+  HOST_PIDS+=($!)
+  disown $!
+  wait_for 10 "kvnetd on $n answers" hctl $n list-br
+}
+for n in h1 h2 h3; do start_host $n; done
+hctl h1 network add blue --vni 100 --subnet 10.97.1.0/24 >/dev/null || fail "network add blue"
+
+V=${P}m
+where() {  # the host whose kvnetd has VM V running
+  local n
+  for n in h1 h2 h3; do
+    [ "$(hctl $n --format json vm list | field "next((v['state'] for v in d if v['name']=='$V'), '')")" = running ] && echo $n
+  done
+}
+binding_host() {
+  ip netns exec ${P}st etcdctl --endpoints $URL get --prefix /kvnet/bindings/blue/ --print-value-only |
+    python3 -c "import json,sys; print(' '.join(sorted(json.loads(l)['host'] for l in sys.stdin if json.loads(l)['owner'].startswith('vm $V'))))"
+}
+hctl h1 vm add $V --mem 128M --nic network=blue,ip=10.97.1.10 --start --wait --timeout 120 >/dev/null 2>&1 ||
+  { hctl h1 vm console $V --log | tail; fail "start of $V on h1"; }
+hctl h3 ct add ${P}c --network blue --ip 10.97.1.30 >/dev/null || fail "ct add on h3"
+wait_for 15 "h3 reaches the VM" pings ${P}c 10.97.1.10 2
+hctl h1 vm console $V --exec 'iperf3 -s -D' >/dev/null || fail "iperf3 server in the guest"
+log "VM on h1, container on h3, both on blue; the container reaches the VM"
+
+# --- failures first: the VM must stay where it is, reachable -------------
+expect_error "a destination that is down" 1 "host 'nowhere' is not in the cluster" hctl h1 vm migrate $V --to nowhere
+expect_error "to itself" 1 "runs on 'h1' already" hctl h1 vm migrate $V --to h1
+expect_error "standalone flags" 2 "--to" hctl h1 vm migrate $V
+hctl h1 add-br ${P}lb >/dev/null
+hctl h1 vm add ${P}l --mem 64M --nic bridge=${P}lb >/dev/null
+hctl h1 vm start ${P}l >/dev/null 2>&1
+expect_error "a NIC on a local bridge" 1 "not on a cluster network" hctl h1 vm migrate ${P}l --to h2
+hctl h1 vm del ${P}l --force >/dev/null
+hctl h1 del-br ${P}lb >/dev/null
+
+# The destination's QEMU killed while the migration runs (slowed down to 1 Mbit/s so there is time).
+hctl h1 vm migrate $V --to h2 --bandwidth 1 >/dev/null || fail "vm migrate (slow) started"
+wait_for 20 "h2's QEMU for the VM" test -f "$T/h2-vms/$V/qemu.pid"
+wait_for 20 "the memory being sent" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl --format json vm show $V | grep -q '\"phase\": \"memory\"'"
+kill -9 "$(cat "$T/h2-vms/$V/qemu.pid")"
+wait_for 30 "the migration ended as failed" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl --format json vm show $V | python3 -c \"import json,sys; m=json.load(sys.stdin).get('migration',{}); sys.exit(0 if m.get('ended') and m.get('state')=='failed' else 1)\""
+[ "$(where)" = h1 ] || fail "the VM does not run on h1 only after the failed migration ($(where))"
+wait_for 15 "h2 removed what it made" bash -c "! KVNET_SOCKET=$T/h2.sock $BIN/kvnetctl vm list | grep -q '^$V '"
+pings ${P}c 10.97.1.10 3 || fail "the VM is not reachable after the failed migration"
+[ "$(binding_host)" = h1 ] || fail "the binding left h1 ($(binding_host))"
+wait_for 15 "the record is gone" bash -c "[ -z \"\$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/migrations/$V --keys-only)\" ]"
+log "the destination's QEMU killed mid-way: failed, the VM runs on h1 and answers, nothing left on h2"
+
+# A cancel.
+hctl h1 vm migrate $V --to h2 --bandwidth 1 >/dev/null || fail "vm migrate (to cancel) started"
+wait_for 20 "h2's QEMU for the VM" test -f "$T/h2-vms/$V/qemu.pid"
+sleep 0.5
+hctl h1 vm migrate $V --cancel >"$T/out" || { cat "$T/out"; fail "vm migrate --cancel"; }
+wait_for 30 "the migration ended as cancelled" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl --format json vm show $V | python3 -c \"import json,sys; m=json.load(sys.stdin).get('migration',{}); sys.exit(0 if m.get('ended') and m.get('state')=='cancelled' else 1)\""
+[ "$(where)" = h1 ] || fail "the VM does not run on h1 after the cancel"
+wait_for 15 "h2 removed what it made" bash -c "! KVNET_SOCKET=$T/h2.sock $BIN/kvnetctl vm list | grep -q '^$V '"
+pings ${P}c 10.97.1.10 3 || fail "the VM is not reachable after the cancel"
+log "a cancel: the VM runs on h1 and answers, nothing left on h2"
+
+# --- the migration, with pings every 10 ms and a TCP connection ----------
+migrate() {  # FROM TO
+  ip netns exec ${P}c ping -n -i 0.01 -W 1 10.97.1.10 >"$T/ping" 2>&1 &
+  local ping=$!
+  ip netns exec ${P}c iperf3 -c 10.97.1.10 -t 12 -b 2M --connect-timeout 3000 >"$T/iperf" 2>&1 &
+  local perf=$!
+  sleep 2
+  hctl $1 vm migrate $V --to $2 --wait --max-downtime 100 --timeout 120 >"$T/mig" 2>&1 || { cat "$T/mig"; tail -8 "$T/$1.log" | cut -c1-300; tail -8 "$T/$2.log" | cut -c1-300; fail "vm migrate $1 -> $2"; }
+  wait $perf || { cat "$T/iperf"; fail "the TCP connection did not survive the migration $1 -> $2"; }
+  kill -INT $ping; wait $ping || true
+  local sent recv
+  sent=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1/p' "$T/ping")
+  recv=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\2/p' "$T/ping")
+  log "$1 -> $2: $(tail -1 "$T/mig"); pings every 10 ms: $((sent - recv)) of $sent lost (~$(((sent - recv) * 10)) ms)"
+  [ "$(where)" = $2 ] || fail "the VM does not run on $2 only ($(where))"
+  [ "$(binding_host)" = $2 ] || fail "the binding is not $2's ($(binding_host))"
+  [ "$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/ipam/blue/10.97.1.10 --print-value-only)" = "$2/$(hctl $2 --format json vm show $V | field "d['nics'][0]['port']")" ] ||
+    fail "the address is not held by $2"
+  hctl $1 vm list | grep -q "^$V " && fail "$1 still has the VM"
+  pings ${P}c 10.97.1.10 3 || fail "the VM is not reachable on $2"
+}
+migrate h1 h2
+migrate h2 h1
+log "PASS"
