@@ -118,6 +118,7 @@ struct Service::MigrationOut {
   std::unique_ptr<SourceMigration> m;
   SourceParams params;
   Clock::time_point t0 = Clock::now();
+  int64_t created_rev = 0;  // the store's revision that created the record
   int64_t stop_us = 0;  // the source's STOP event (QEMU's clock)
   MigrationProgress last;
   std::string phase = "requested";
@@ -256,6 +257,7 @@ Result<json> Service::vm_migrate(const std::string& name, const std::string& to,
   auto out = std::make_shared<MigrationOut>();
   out->vm = name;
   out->to = to;
+  out->created_rev = t->revision;
   out->params.max_downtime_ms = max_downtime_ms;
   // Set every time: QEMU keeps the last migration's cap. Unless asked, 1 GiB/s
   // (QEMU's own default, 128 MiB/s, makes a 1 GiB guest take 8 s at least).
@@ -345,6 +347,11 @@ void Service::sync_migrations() {
     if (r.to == me) incoming_step(r);
     if (r.from == me) outgoing_step(r);
   }
+  // A migration from here whose record went before it ended (deleted by
+  // hand, or its failure missed): it has failed.
+  for (const auto& [vm, o] : std::map(outgoing_))
+    if (!o->ended && !o->switched && !records.count(vm) && cluster_->state().revision() >= o->created_rev)
+      migration_failed_out(vm, "failed", "its record in the store is gone");
 }
 
 void Service::outgoing_step(const cluster::MigrationRecord& r) {
@@ -513,11 +520,13 @@ std::string Service::fmt_migration_done(const std::string& vm, const std::string
 void Service::incoming_step(const cluster::MigrationRecord& r) {
   auto it = incoming_.find(r.vm);
   if (it == incoming_.end() || it->second->ended) {
-    if (r.state == "requested") {
+    if (r.state == "requested" && it == incoming_.end()) {
       if (auto s = prepare_incoming(r); !s) {
         log_warn("migration of vm '" + r.vm + "' from host '" + r.from + "': " + s.error().message);
         fail_migration(r.vm, "failed", s.error().message);
       }
+    } else if (r.state == "failed" || r.state == "cancelled") {
+      end_migration_record(r.vm);  // the destination has the last word on a failure
     }
     return;
   }
