@@ -34,7 +34,11 @@ expect_error "memory too small" 1 "out of range 64M-1T" kctl vm add $V1 --mem 16
 expect_error "memory beyond the host" 1 "more than the host has" kctl vm add $V1 --mem 900G --nic bridge=br-int
 expect_error "missing kernel" 1 "kernel '$T/no-kernel' does not exist" kctl vm add $V1 --kernel "$T/no-kernel"
 expect_error "missing disk" 1 "disk '$T/no.img' does not exist" kctl vm add $V1 --disk "$T/no.img"
-expect_error "kernel and disk" 1 "not both" kctl vm add $V1 --kernel /bin/true --disk /bin/true
+expect_error "a disk size without an image" 1 "'disk_size' is the size of an image's overlay: it needs 'image'" \
+  kctl vm add $V1 --disk-size 1G
+expect_error "an image and a disk" 1 "give --image or --disk, not both" kctl vm add $V1 --image x --disk /bin/true
+expect_error "a private key" 2 "this is a private key: give the public one (.pub)" \
+  bash -c "printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n' >$T/k; KVNET_SOCKET=$KVNET_SOCKET $BIN/kvnetctl vm add $V1 --disk /bin/true --ssh-key $T/k"
 expect_error "bad VLAN setting" 1 "pvid 5000" kctl vm add $V1 --nic bridge=br-int,vlan_mode=access,pvid=5000
 [ "$(kctl export)" = "$before" ] || fail "a refused vm add changed the configuration"
 ip link show tap${V1}-0 >/dev/null 2>&1 && fail "a refused vm add left a TAP behind"

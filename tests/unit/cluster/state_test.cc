@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 namespace kvnet::cluster {
 namespace {
 
@@ -281,6 +283,54 @@ TEST(ClusterState, GroupsAndTheGroupsOfBindingsAndHosts) {
   d = s.apply(put("/kvnet/bindings/blue/h2/p1", R"({"network":"blue","host":"h2","port":"p1","mac":"02:00:00:00:00:01","groups":["no such"]})", 8));
   ASSERT_EQ(d.rejected.size(), 1u) << "a group name that is not one";
   EXPECT_TRUE(s.bindings().empty());
+}
+
+TEST(MigrationRecord, RoundTripsAndRefusesWhatIsNotOne) {
+  MigrationRecord m{.vm = "v1", .from = "h1", .to = "h2", .state = "ready",
+                    .spec = "{name: v1, memory: 128M, vcpus: 1, nics: []}", .accel = "tcg", .machine = "pc-q35-7.2",
+                    .qemu = "7.2.22", .groups = {"web,db"}, .uri = "tcp:10.0.0.2:4000", .nbd_port = 4001,
+                    .error = "", .started_ms = 1700000000000, .resumed_us = 0};
+  auto back = parse_migration("/kvnet/migrations/v1", m.to_json().dump());
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, m);
+  EXPECT_FALSE(m.ended());
+  auto refused = [&](const std::function<void(nlohmann::json&)>& bad) {
+    nlohmann::json j = m.to_json();
+    bad(j);
+    auto r = parse_migration("/kvnet/migrations/v1", j.dump());
+    return r ? std::string() : r.error().message;
+  };
+  EXPECT_EQ(refused([](auto& j) { j["vm"] = "v2"; }), "cluster key '/kvnet/migrations/v1': names vm 'v2', not the key's");
+  EXPECT_EQ(refused([](auto& j) { j["to"] = "h1"; }), "cluster key '/kvnet/migrations/v1': from and to are the same host");
+  EXPECT_EQ(refused([](auto& j) { j["state"] = "dancing"; }),
+            "cluster key '/kvnet/migrations/v1': state 'dancing' is not one of requested, ready, switched, done, failed, "
+            "cancelled");
+  EXPECT_EQ(refused([](auto& j) { j["accel"] = "xen"; }), "cluster key '/kvnet/migrations/v1': accel 'xen' is not kvm or tcg");
+  EXPECT_EQ(refused([](auto& j) { j["uri"] = "exec:rm -rf /"; }),
+            "cluster key '/kvnet/migrations/v1': uri 'exec:rm -rf /' is not tcp:ADDR:PORT");
+  EXPECT_EQ(refused([](auto& j) { j["nbd_port"] = 70000; }), "cluster key '/kvnet/migrations/v1': nbd_port is not a port");
+  EXPECT_EQ(refused([](auto& j) { j.erase("spec"); }), "cluster key '/kvnet/migrations/v1': 'spec' is missing or not a string");
+  EXPECT_EQ(refused([](auto& j) { j["from"] = "a/b"; }),
+            "cluster key '/kvnet/migrations/v1': from: name 'a/b' may only hold letters, digits, '-', '_' and '.'");
+}
+
+TEST(ClusterState, MigrationsComeChangeAndGo) {
+  ClusterState s;
+  MigrationRecord m{.vm = "v1", .from = "h1", .to = "h2", .state = "requested", .spec = "{name: v1}", .accel = "tcg"};
+  auto d = s.apply(put("/kvnet/migrations/v1", m.to_json().dump(), 5));
+  EXPECT_EQ(d.migrations, std::vector<std::string>{"v1"});
+  EXPECT_FALSE(d.empty());
+  ASSERT_EQ(s.migrations().count("v1"), 1u);
+  m.state = "ready";
+  d = s.apply(put("/kvnet/migrations/v1", m.to_json().dump(), 6));
+  EXPECT_EQ(s.migrations().at("v1").state, "ready");
+  d = s.apply(put("/kvnet/migrations/v1", "{\"vm\": 1}", 7));  // hostile: refused, and what was there goes
+  EXPECT_EQ(d.rejected.size(), 1u);
+  EXPECT_EQ(s.migrations().count("v1"), 0u);
+  s.apply(put("/kvnet/migrations/v1", m.to_json().dump(), 8));
+  d = s.apply(del("/kvnet/migrations/v1", 9));
+  EXPECT_EQ(d.migrations, std::vector<std::string>{"v1"});
+  EXPECT_TRUE(s.migrations().empty());
 }
 
 }  // namespace

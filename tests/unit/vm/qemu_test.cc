@@ -508,5 +508,28 @@ TEST(QemuArgv, AnImagesVmBootsItsKernelWithTheOverlayAsRootAndTheSeedAfterIt) {
   EXPECT_EQ(after(a, "-append"), "console=ttyS0 root=/dev/vda rw ds=nocloud quiet");
 }
 
+TEST(QemuFacts, VersionAndMachineAliasAsMigrationComparesThem) {
+  EXPECT_EQ(parse_qemu_version("QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright (c) 2003-2022"),
+            "7.2.22");
+  EXPECT_EQ(parse_qemu_version("QEMU emulator version 8.2.0\n"), "8.2.0");
+  EXPECT_FALSE(parse_qemu_version("no version here"));
+  EXPECT_FALSE(parse_qemu_version("version x.y"));
+  const std::string help =
+      "Supported machines are:\n"
+      "pc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)\n"
+      "pc-i440fx-7.2        Standard PC (i440FX + PIIX, 1996) (default)\n"
+      "q35                  Standard PC (Q35 + ICH9, 2009) (alias of pc-q35-7.2)\n"
+      "pc-q35-7.2           Standard PC (Q35 + ICH9, 2009)\n"
+      "q35evil              Bad (alias of pc;rm)\n";
+  EXPECT_EQ(parse_machine_alias(help, "q35"), "pc-q35-7.2");
+  EXPECT_EQ(parse_machine_alias(help, "pc"), "pc-i440fx-7.2");
+  EXPECT_EQ(parse_machine_alias(help, "pc-q35-7.2"), "pc-q35-7.2");  // versioned already
+  EXPECT_FALSE(parse_machine_alias(help, "virt"));
+  EXPECT_FALSE(parse_machine_alias(help, "q35evil"));  // not a machine name
+  EXPECT_LT(compare_versions("7.2.22", "7.10.0"), 0);
+  EXPECT_EQ(compare_versions("7.2", "7.2.0"), 0);
+  EXPECT_GT(compare_versions("8.0.0", "7.2.22"), 0);
+}
+
 }  // namespace
 }  // namespace kvnet::vm
