@@ -13,7 +13,8 @@
 # ingress host instead of crossing the underlay, a security group made on
 # one host whose remote_group rule counts members on every host, a host that dies: the
 # others drop its stations when its lease runs out, and take them back when
-# it returns. Everything is removed at the end (--keep leaves it; the next
+# it returns, and a VM that moves from host1 to host2 while it runs (live
+# migration) as blue3 pings it every 10 ms. Everything is removed at the end (--keep leaves it; the next
 # run removes it first). What it makes is recorded in /run/kvnet-demo/cluster
 # (examples/demo_lib.sh).
 # Usage: examples/demo_cluster.sh BIN_DIR [--keep]
@@ -79,9 +80,12 @@ say "3. A kvnetd on each host, joining the cluster"
 start_host() {
   local h=$1
   echo "\$ ip netns exec $h kvnetd --cluster $URL --host $h --underlay-ip 10.95.0.${h#host} --cluster-ttl $TTL"
+  # Hosts sharing one machine keep their VMs apart (each its own --vm-dir, --disk-dir).
   ip netns exec "$h" "$BIN/kvnetd" --foreground --db "$WORK/$h.db" --socket "$WORK/$h.sock" \
+    --vm-dir "$WORK/$h-vms" --disk-dir "$WORK/$h-disks" --image-dir "$WORK/$h-images" \
     --cluster $URL --host "$h" --underlay-ip "10.95.0.${h#host}" --cluster-ttl $TTL 2>>"$WORK/$h.log" &
   demo_record cluster kvnetd $! "$WORK/$h.sock" "$K"
+  demo_record cluster qemu "$WORK/$h-vms"
   eval "PID_$h=$!"
   wait_until 10 "kvnetd on $h" on "$h" list-br
 }
@@ -156,6 +160,22 @@ echo "-- host3 is back; its stations too:"
 on host1 fdb-show br-int | grep "$B3MAC"
 wait_until 10 "blue1 reaches blue3" ip netns exec blue1 ping -c 1 -W 1 "$(ctip host3 blue3)"
 ip netns exec blue1 ping -c 2 -i 0.3 "$(ctip host3 blue3)"
+
+say "11. Live migration: a VM on blue moves from host1 to host2 while blue3 pings it every 10 ms"
+show host1 vm add web --mem 128M --nic network=blue --start --wait
+WEB=$(on host1 --format json vm show web | python3 -c "import json,sys; print(json.load(sys.stdin)['nics'][0]['ip'].split('/')[0])")
+wait_until 15 "blue3 reaches web" ip netns exec blue3 ping -c 1 -W 1 "$WEB"
+ip netns exec blue3 ping -n -q -i 0.01 -W 1 "$WEB" >"$WORK/migration-ping" 2>&1 &
+PING=$!
+sleep 1
+show host1 vm migrate web --to host2 --wait
+sleep 1
+kill -INT $PING
+wait $PING || true
+echo "-- pings every 10 ms from blue3 (host3) during the move: $(grep -o '[0-9]* packets transmitted, [0-9]* received' "$WORK/migration-ping")"
+show host2 vm list
+ip netns exec store etcdctl --endpoints $URL get /kvnet/bindings/blue/ --prefix --print-value-only | grep '"vm web'
+echo "-- web's binding is host2's now, with a higher sequence number: every host sends its frames there"
 
 if [ "$KEEP" = "--keep" ]; then
   say "Kept running: KVNET_SOCKET=$WORK/host1.sock $K cluster status; ip netns exec blue1 ping $(ctip host2 blue2)"

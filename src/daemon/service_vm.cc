@@ -541,12 +541,16 @@ json VmVerbs::vm_json(const VmSpec& vm) const {
   // A definition changed while QEMU runs takes effect at the next start:
   // until then, what runs and what is configured both show.
   if (st.pid && st.shape.memory_mb) {
+    // A VM that arrived by migration runs the versioned type its alias
+    // stood for on the source (q35: pc-q35-7.2): the same machine.
+    const std::string& m = st.shape.machine;
+    const bool same_machine = m == vm.machine || (vm.machine == "q35" && m.rfind("pc-q35-", 0) == 0) ||
+                              (vm.machine == "pc" && m.rfind("pc-i440fx-", 0) == 0);
     j["running"] = {{"memory", format_memory(st.shape.memory_mb)},
                     {"memory_mb", st.shape.memory_mb},
                     {"vcpus", st.shape.vcpus},
-                    {"machine", st.shape.machine}};
-    j["restart_pending"] =
-        st.shape.memory_mb != vm.memory_mb || st.shape.vcpus != vm.vcpus || st.shape.machine != vm.machine;
+                    {"machine", same_machine ? vm.machine : m}};
+    j["restart_pending"] = st.shape.memory_mb != vm.memory_mb || st.shape.vcpus != vm.vcpus || !same_machine;
   }
   return j;
 }
