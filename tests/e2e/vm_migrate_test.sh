@@ -10,7 +10,11 @@
 #   - and back to h1;
 #   - failures, each leaving the VM running and reachable where it was and
 #     nothing on the destination: the destination's QEMU killed mid-way, a
-#     cancel, a destination that is down, a VM on a local bridge.
+#     cancel, the network between the hosts cut (nft drop: the source's
+#     watchdog), a host not in the cluster, a VM on a local bridge, and a
+#     destination without the image of a VM with a disk;
+#   - a VM made from an image moves with its overlay (NBD + mirror): what the
+#     guest wrote before is read on the destination.
 source "$(dirname "$0")/../integration/lib.sh" "$@"
 export KVNET_GUEST_DIR=${KVNET_GUEST_DIR:-/var/cache/kvnet/guest}
 bash "$SRC/guest/build.sh" "$KVNET_GUEST_DIR" >/dev/null 2>"$T/guest.log" || { cat "$T/guest.log"; fail "guest image build"; }
@@ -99,6 +103,26 @@ wait_for 30 "the migration ended as cancelled" bash -c "KVNET_SOCKET=$T/h1.sock 
 wait_for 15 "h2 removed what it made" bash -c "! KVNET_SOCKET=$T/h2.sock $BIN/kvnetctl vm list | grep -q '^$V '"
 pings ${P}c 10.97.1.10 3 || fail "the VM is not reachable after the cancel"
 log "a cancel: the VM runs on h1 and answers, nothing left on h2"
+
+# The network between the two hosts cut (packets dropped, no error: only the
+# source's watchdog notices, after 10 s without progress).
+hctl h1 vm migrate $V --to h2 --bandwidth 1 >/dev/null || fail "vm migrate (to cut) started"
+wait_for 20 "the memory being sent" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl --format json vm show $V | grep -q '\"phase\": \"memory\"'"
+ip netns exec ${P}h2 nft -f - <<NFT
+table inet ${P}cut {
+  chain in { type filter hook input priority 0; ip saddr 10.97.0.1 drop; }
+  chain out { type filter hook output priority 0; ip daddr 10.97.0.1 drop; }
+}
+NFT
+t0=$(date +%s)
+wait_for 40 "the migration failed for want of progress" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl --format json vm show $V | python3 -c \"import json,sys; m=json.load(sys.stdin).get('migration',{}); sys.exit(0 if m.get('ended') and m.get('state')=='failed' and 'no progress' in m.get('error','') else 1)\""
+log "the hosts cut apart: the source gave up after $(($(date +%s) - t0)) s: $(hctl h1 --format json vm show $V | field "d['migration']['error']")"
+ip netns exec ${P}h2 nft delete table inet ${P}cut
+[ "$(where)" = h1 ] || fail "the VM does not run on h1 after the cut"
+wait_for 20 "h2 removed what it made" bash -c "! KVNET_SOCKET=$T/h2.sock $BIN/kvnetctl vm list | grep -q '^$V '"
+pings ${P}c 10.97.1.10 3 || fail "the VM is not reachable after the cut"
+wait_for 15 "the record is gone" bash -c "[ -z \"\$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/migrations/$V --keys-only)\" ]"
+log "a cut between the hosts: failed after the watchdog, the VM runs on h1 and answers, nothing left on h2"
 
 # --- the migration, with pings every 10 ms and a TCP connection ----------
 migrate() {  # FROM TO
