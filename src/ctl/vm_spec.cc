@@ -54,50 +54,46 @@ Result<Accel> parse_accel(const std::string& s) {
   return Error{"accel '" + s + "' is not auto, kvm or tcg"};
 }
 
-Result<uint64_t> parse_memory(const std::string& s) {
+namespace {
+
+// "256M", "1G", "1T", "1048576K", "512" (MiB) -> MiB. Why not: "size" (not
+// one), "range" (past 1 TiB of units), "whole" (K that is no whole MiB).
+Result<uint64_t> size_mib(const std::string& s) {
   uint64_t n = 0;
   const char* end = s.data() + s.size();
   auto [p, ec] = std::from_chars(s.data(), end, n);
-  const std::string rule = "memory '" + s + "' is not a size (256M, 1G, or MiB)";
-  if (ec != std::errc() || p == s.data()) return Error{rule};
-  std::string unit(p, end);
-  uint64_t mb = 0;
-  constexpr uint64_t kCap = uint64_t{1} << 40;  // keeps the arithmetic below from overflowing
-  if (n > kCap) return Error{"memory '" + s + "' is out of range 64M-1T"};
-  if (unit.empty() || unit == "M" || unit == "m" || unit == "MiB" || unit == "MB") mb = n;
-  else if (unit == "G" || unit == "g" || unit == "GiB" || unit == "GB") mb = n * 1024;
-  else if (unit == "T" || unit == "t" || unit == "TiB" || unit == "TB") mb = n * 1024 * 1024;
-  else if (unit == "K" || unit == "k" || unit == "KiB" || unit == "KB") {
-    if (n % 1024) return Error{"memory '" + s + "' is not a whole number of MiB"};
-    mb = n / 1024;
-  } else {
-    return Error{rule};
+  if (ec != std::errc() || p == s.data()) return Error{"size"};
+  if (n > (uint64_t{1} << 40)) return Error{"range"};  // keeps the arithmetic below from overflowing
+  const std::string unit(p, end);
+  if (unit.empty() || unit == "M" || unit == "m" || unit == "MiB" || unit == "MB") return n;
+  if (unit == "G" || unit == "g" || unit == "GiB" || unit == "GB") return n * 1024;
+  if (unit == "T" || unit == "t" || unit == "TiB" || unit == "TB") return n * 1024 * 1024;
+  if (unit == "K" || unit == "k" || unit == "KiB" || unit == "KB") {
+    if (n % 1024) return Error{"whole"};
+    return n / 1024;
   }
-  if (mb < kMinVmMemoryMb || mb > kMaxVmMemoryMb) return Error{"memory '" + s + "' is out of range 64M-1T"};
-  return mb;
+  return Error{"size"};
+}
+
+// size_mib within [lo, hi] MiB, its errors told as "<what> 'S' ...".
+Result<uint64_t> bounded_size(const std::string& s, const std::string& what, const std::string& examples,
+                              uint64_t lo, uint64_t hi, const std::string& range) {
+  const std::string w = what + " '" + s + "' ";
+  auto mb = size_mib(s);
+  if (!mb && mb.error().message == "size") return Error{w + "is not a size (" + examples + ")"};
+  if (!mb && mb.error().message == "whole") return Error{w + "is not a whole number of MiB"};
+  if (!mb || *mb < lo || *mb > hi) return Error{w + "is out of range " + range};
+  return *mb;
+}
+
+}  // namespace
+
+Result<uint64_t> parse_memory(const std::string& s) {
+  return bounded_size(s, "memory", "256M, 1G, or MiB", kMinVmMemoryMb, kMaxVmMemoryMb, "64M-1T");
 }
 
 Result<uint64_t> parse_disk_size(const std::string& s) {
-  uint64_t n = 0;
-  const char* end = s.data() + s.size();
-  auto [p, ec] = std::from_chars(s.data(), end, n);
-  const std::string rule = "disk size '" + s + "' is not a size (8G, 512M, or MiB)";
-  if (ec != std::errc() || p == s.data()) return Error{rule};
-  const std::string unit(p, end);
-  const std::string range = "disk size '" + s + "' is out of range 1M-64T";
-  if (n > kMaxDiskMb * 1024) return Error{range};
-  uint64_t mb = 0;
-  if (unit.empty() || unit == "M" || unit == "m" || unit == "MiB" || unit == "MB") mb = n;
-  else if (unit == "G" || unit == "g" || unit == "GiB" || unit == "GB") mb = n * 1024;
-  else if (unit == "T" || unit == "t" || unit == "TiB" || unit == "TB") mb = n * 1024 * 1024;
-  else if (unit == "K" || unit == "k" || unit == "KiB" || unit == "KB") {
-    if (n % 1024) return Error{"disk size '" + s + "' is not a whole number of MiB"};
-    mb = n / 1024;
-  } else {
-    return Error{rule};
-  }
-  if (mb < 1 || mb > kMaxDiskMb) return Error{range};
-  return mb;
+  return bounded_size(s, "disk size", "8G, 512M, or MiB", 1, kMaxDiskMb, "1M-64T");
 }
 
 Status check_image_name(const std::string& name) {

@@ -233,6 +233,7 @@ class Service {
   Status prepare_incoming(const cluster::MigrationRecord& r);
   void resumed_here(const std::string& vm, int64_t ts_ms);
   void abort_incoming(const std::string& vm, const std::string& why);
+  Status drop_vm_here(const std::string& vm);
   std::map<std::string, std::shared_ptr<MigrationOut>> outgoing_;
   std::map<std::string, std::shared_ptr<MigrationIn>> incoming_;
   uint64_t migration_timer_ = 0;

@@ -482,19 +482,7 @@ void Service::migrated_away(const std::string& vm, const cluster::MigrationRecor
   if (o) o->ended = true;
   // The VM and its ports go from here without touching the store: its
   // bindings and addresses are the destination's now.
-  const VmSpec* v = find_vm(cur_, vm);
-  if (v) {
-    Topology next = cur_;
-    std::set<std::string> ports;
-    for (const auto& n : v->nics) ports.insert(n.port);
-    std::erase_if(next.vms, [&](const VmSpec& x) { return x.name == vm; });
-    for (auto& b : next.bridges) {
-      std::erase_if(b.ports, [&](const PortSpec& p) { return ports.count(p.name) != 0; });
-      std::erase_if(b.fdb, [&](const FdbSpec& f) { return ports.count(f.port) != 0; });
-    }
-    (void)unwire_unused(next, cluster_->options().underlay_ip);
-    if (auto c = commit(next); !c) log_warn("migration of vm '" + vm + "': cannot remove it here: " + c.error().message);
-  }
+  if (auto s = drop_vm_here(vm); !s) log_warn("migration of vm '" + vm + "': cannot remove it here: " + s.error().message);
   double total = o ? std::chrono::duration<double>(Clock::now() - o->t0).count() : 0;
   const int64_t stop_us = o ? (o->last.stop_us ? o->last.stop_us : o->stop_us) : 0;
   const int64_t measured_ms = stop_us && r.resumed_us > stop_us ? (r.resumed_us - stop_us) / 1000 : -1;
@@ -513,6 +501,26 @@ std::string Service::fmt_migration_done(const std::string& vm, const std::string
                 "(source stop to destination resume)", vm.c_str(), to.c_str(), total_s, static_cast<long long>(qemu_ms),
                 static_cast<long long>(measured_ms));
   return buf;
+}
+
+// V, its NIC ports (and their FDB entries) and the networks no port here
+// needs any more, out of this host's configuration (its overlay with it),
+// without touching the store: V's bindings are the other host's business.
+Status Service::drop_vm_here(const std::string& vm) {
+  const VmSpec* v = find_vm(cur_, vm);
+  if (!v) return Ok{};
+  Topology next = cur_;
+  std::set<std::string> ports;
+  for (const auto& n : v->nics) ports.insert(n.port);
+  std::erase_if(next.vms, [&](const VmSpec& x) { return x.name == vm; });
+  for (auto& b : next.bridges) {
+    std::erase_if(b.ports, [&](const PortSpec& p) { return ports.count(p.name) != 0; });
+    std::erase_if(b.fdb, [&](const FdbSpec& f) { return ports.count(f.port) != 0; });
+  }
+  if (auto s = unwire_unused(next, cluster_->options().underlay_ip); !s) return s;
+  auto c = commit(next);
+  if (!c) return c.error();
+  return Ok{};
 }
 
 // ------------------------------------------------------------ the destination
@@ -588,15 +596,7 @@ Status Service::prepare_incoming(const cluster::MigrationRecord& r) {
   next.vms.push_back(*spec);
   auto c = commit(next);
   if (!c) return Error{from + ": " + c.error().message};
-  auto undo = [&] {
-    Topology back = cur_;
-    std::set<std::string> ports;
-    for (const auto& n : spec->nics) ports.insert(n.port);
-    std::erase_if(back.vms, [&](const VmSpec& x) { return x.name == r.vm; });
-    for (auto& b : back.bridges) std::erase_if(b.ports, [&](const PortSpec& p) { return ports.count(p.name) != 0; });
-    (void)unwire_unused(back, cluster_->options().underlay_ip);
-    (void)commit(back);
-  };
+  auto undo = [&] { (void)drop_vm_here(r.vm); };
   std::vector<uint32_t> mtus;
   for (const auto& n : spec->nics) mtus.push_back(ctl::endpoint_mtu(cur_, n.port));
   if (auto s = vms_->start(*find_vm(cur_, r.vm), mtus, {.incoming = true, .machine = *machine}); !s) {
@@ -669,17 +669,10 @@ void Service::abort_incoming(const std::string& vm, const std::string& why) {
   auto it = incoming_.find(vm);
   if (it == incoming_.end() || it->second->ended) return;
   it->second->ended = true;
-  const VmSpec* v = find_vm(cur_, vm);
-  if (!v) return;
-  const std::string disk = v->image.empty() ? "" : v->disk;
+  if (!find_vm(cur_, vm)) return;
   if (auto s = vms_->remove(vm); !s) log_warn(s.error().message);
-  Topology next = cur_;
-  std::set<std::string> ports;
-  for (const auto& n : v->nics) ports.insert(n.port);
-  std::erase_if(next.vms, [&](const VmSpec& x) { return x.name == vm; });
-  for (auto& b : next.bridges) std::erase_if(b.ports, [&](const PortSpec& p) { return ports.count(p.name) != 0; });
-  (void)unwire_unused(next, cluster_->options().underlay_ip);
-  if (auto c = commit(next); !c) log_warn("migration of vm '" + vm + "': cannot remove what it made here: " + c.error().message);
+  if (auto s = drop_vm_here(vm); !s)
+    log_warn("migration of vm '" + vm + "': cannot remove what it made here: " + s.error().message);
   log_warn("migration of vm '" + vm + "' here ended: " + why + " (what it made here is gone)");
 }
 
