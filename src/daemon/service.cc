@@ -151,15 +151,14 @@ Result<ctl::Plan> Service::commit(const Topology& given) {
     bool& b;
     ~KeepOnce() { b = false; }
   } keep_once{keep_disks_};
-  std::optional<Topology> own;
-  if (!(work_ && &given == &*work_)) {
-    Topology t = given;
-    bool differs = fill_vm_disks(t);
-    if (given.remote_members != cur_.remote_members) {
-      t.remote_members = cur_.remote_members;
-      differs = true;
-    }
-    if (differs) own = std::move(t);
+  std::optional<Topology> own;  // a copy only when `given` needs one (configurations can be large)
+  const bool needs_disk = vms_ && std::any_of(given.vms.begin(), given.vms.end(), [](const ctl::VmSpec& v) {
+                            return !v.image.empty() && v.disk.empty();
+                          });
+  if (!(work_ && &given == &*work_) && (needs_disk || given.remote_members != cur_.remote_members)) {
+    own = given;
+    fill_vm_disks(*own);
+    own->remote_members = cur_.remote_members;
   }
   const Topology& next = own ? *own : given;
   const bool scoped = work_ && &next == &*work_ && work_out_;

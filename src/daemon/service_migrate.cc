@@ -352,6 +352,10 @@ void Service::sync_migrations() {
   for (const auto& [vm, o] : std::map(outgoing_))
     if (!o->ended && !o->switched && !records.count(vm) && cluster_->state().revision() >= o->created_rev)
       migration_failed_out(vm, "failed", "its record in the store is gone");
+  // A migration to here whose record went before the guest ran here (the
+  // source gave up and deleted it in one breath): what it made here goes.
+  for (const auto& [vm, in] : std::map(incoming_))
+    if (!in->ended && !in->resuming && !records.count(vm)) abort_incoming(vm, "its record in the store is gone");
 }
 
 void Service::outgoing_step(const cluster::MigrationRecord& r) {
