@@ -458,7 +458,7 @@ const Verb kVmVerbs[] = {
        c.add_flag("--wait", a.wait, "follow it with a progress bar until it has ended");
        c.add_option("--max-downtime", a.max_downtime_ms, "the longest pause of the guest to aim for, ms (default 300)")
            ->check(CLI::Range(1, 60000));
-       c.add_option("--bandwidth", a.bandwidth_mbps, "cap on the migration stream, Mbit/s (default: QEMU's)")
+       c.add_option("--bandwidth", a.bandwidth_mbps, "cap on the migration stream, Mbit/s (default: 1 GiB/s)")
            ->check(CLI::Range(1, 1000000));
        c.add_flag("--cancel", a.cancel, "stop the migration in flight (the VM keeps running here)");
        c.add_option("--timeout", a.timeout, "seconds --wait waits (default 600)");
