@@ -6,7 +6,10 @@
 #          console log every 10 ms;
 #   TCP:   iperf3 between two guests through a kvnet switch, against the
 #          same two guests on TAPs in a Linux bridge;
-#   RSS:   QEMU's resident memory per idle guest, started either way.
+#   RSS:   QEMU's resident memory per idle guest, started either way;
+#   Debian: the Debian 12 image from `vm add --image --start` to SSH-ready,
+#          against a fresh overlay and the same QEMU command line by hand;
+#   then live migration (bench/compare_migration.sh).
 # Everything runs in a namespace of its own (kvnetd, the TAPs, the Linux
 # bridge); guests are kvnet's guest image, accelerated as kvnetd chooses.
 # Usage: bench/compare_vms.sh BIN_DIR [RUNS]   (root)
@@ -30,6 +33,8 @@ cleanup() {
   [ -n "$KVD" ] && kill "$KVD" 2>/dev/null
   sleep 0.5
   ip netns del "$NS" 2>/dev/null
+  ip netns del "${NS}h" 2>/dev/null
+  ip netns del "${NS}c" 2>/dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -155,6 +160,69 @@ for p in "${HAND[@]}"; do
 done
 HRSS=$((HRSS / ${#HAND[@]}))
 
+for p in "${HAND[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+HAND=()
+
+# --- Debian 12 (guest/build-debian.sh) from `vm add --start` to SSH-ready ---
+# kvnet: an image VM (its overlay, a cloud-init seed with a key) on br0, SSH
+# from a kvnet container on br0. By hand: a fresh overlay of the same image,
+# kvnet's seed and QEMU command line (the TAP by name) on the Linux bridge,
+# SSH from a namespace on that bridge. Each run a first boot (fresh disk).
+export KVNET_DEBIAN_DIR=${KVNET_DEBIAN_DIR:-/var/cache/kvnet/debian}
+bash "$ROOT/guest/build-debian.sh" "$KVNET_DEBIAN_DIR" >&2
+k image import debian12 "$KVNET_DEBIAN_DIR/debian-12.qcow2" --kernel "$KVNET_DEBIAN_DIR/vmlinuz" \
+  --initrd "$KVNET_DEBIAN_DIR/initrd.img" >/dev/null 2>&1
+ssh-keygen -q -t ed25519 -N '' -C bench -f "$T/key"
+DC="${NS}c" DH="${NS}h"
+k ct add "$DC" --bridge br0 --ip 10.60.0.30/24 >/dev/null
+ip netns add "$DH"
+ip link add "${NS}hv" netns "$DH" type veth peer name "${NS}hb" netns "$NS"
+ip -n "$NS" link set "${NS}hb" master lbr up
+ip -n "$DH" addr add 10.60.0.31/24 dev "${NS}hv"
+ip -n "$DH" link set "${NS}hv" up
+ssh_ready() {  # NETNS: the guest answers SSH with the key
+  ip netns exec "$1" ssh -i "$T/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=1 \
+    -o BatchMode=yes -o LogLevel=ERROR debian@10.60.0.10 true >/dev/null 2>&1
+}
+wait_ssh() {  # NETNS
+  for _ in $(seq 1 3000); do ssh_ready "$1" && return 0; sleep 0.2; done
+  echo "the Debian guest never answered SSH" >&2
+  return 1
+}
+deb_add() { k vm add deb --image debian12 --mem 512M --ssh-key "$T/key.pub" --nic bridge=br0,ip=10.60.0.10/24 "$@"; }
+deb_add >/dev/null
+k vm show deb --format json | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["command"]))' >"$T/deb.argv"
+k vm start deb >/dev/null  # writes its seed
+cp "$T/vms/deb/seed.iso" "$T/deb-seed.iso"
+k vm kill deb >/dev/null
+ip -n "$NS" tuntap add dev hdeb mode tap vnet_hdr
+ip -n "$NS" link set hdeb master lbr up
+say "Debian 12 ($ACCEL) to SSH-ready: vm add --start vs the same QEMU command line by hand, $RUNS runs"
+kd=() hd=()
+for r in $(seq 1 "$RUNS"); do
+  while k vm show deb >/dev/null 2>&1; do k vm del deb --force >/dev/null 2>&1 || sleep 0.2; done
+  t0=$(now); deb_add --start >/dev/null; wait_ssh "$DC"; t1=$(now)
+  kd+=("$(echo "$t1 - $t0" | bc)")
+  k vm kill deb >/dev/null
+  mkdir -p "$T/hand/deb"
+  rm -f "$T/hand/deb.qcow2"
+  t0=$(now)
+  qemu-img create -q -f qcow2 -b "$T/images/debian12.qcow2" -F qcow2 "$T/hand/deb.qcow2"
+  mapfile -t argv < <(sed -e "s|$T/vms/deb/seed.iso|$T/deb-seed.iso|" -e "s|$T/vms/deb|$T/hand/deb|g" \
+    -e "s|$T/disks/deb.qcow2|$T/hand/deb.qcow2|g" -e "s|guest=deb,process=kvnet-deb|guest=hdeb|" \
+    -e "s|tap,id=net0,fd=3,vhost=off|tap,id=net0,ifname=hdeb,script=no,downscript=no,vhost=off|" "$T/deb.argv")
+  nsenter --net=/run/netns/$NS "${argv[@]}" >"$T/hand/deb/qemu.log" 2>&1 &
+  HAND+=($!)
+  disown $!
+  wait_ssh "$DH"; t1=$(now)
+  hd+=("$(echo "$t1 - $t0" | bc)")
+  kill -9 "${HAND[-1]}"
+  while kill -0 "${HAND[-1]}" 2>/dev/null; do sleep 0.05; done
+  unset 'HAND[-1]'
+  say "  run $r: kvnet ${kd[-1]} s, by hand ${hd[-1]} s"
+done
+KD=$(printf '%s\n' "${kd[@]}" | median) HD=$(printf '%s\n' "${hd[@]}" | median)
+
 KT=$(printf '%s\n' "${kt[@]}" | median) LT=$(printf '%s\n' "${lt[@]}" | median)
 OVER=$(python3 -c "print(f'{($KB-$HB)/$HB*100:+.1f}%')")
 TABLE=$(cat <<MD
@@ -164,11 +232,15 @@ TABLE=$(cat <<MD
 | \`kvnetctl vm start\` itself (checks, TAP, spawn, port), ms | $(printf '%.0f' "$KC") | | $(python3 -c "print(f'{$KC/1000/$HB*100:.1f}% of the boot')") |
 | VM <-> VM iperf3 TCP, Gbit/s | **$(python3 -c "print(round($KT/1000,2))")** | $(python3 -c "print(round($LT/1000,2))") | $(ratio "$KT" "$LT") |
 | QEMU RSS per idle guest, MiB | $KRSS | $HRSS | $(ratio "$KRSS" "$HRSS") |
+| Debian 12 (512 MiB): \`vm add --start\` to SSH-ready, s | $(printf '%.1f' "$KD") | $(printf '%.1f' "$HD") | $(ratio "$KD" "$HD") |
 
 Medians of $RUNS runs, $(date -u +%Y-%m-%d), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -n1)), kernel $(uname -r), $(qemu-system-x86_64 --version | head -n1).
 Boot: \`kvnetctl vm start\` against kvnet's own QEMU command line started by hand (TAP by name); both to the guest's "kvnet-guest: ready" line, polled every 10 ms. Under TCG a boot varies by ±1 s from run to run, more than kvnet adds: the time \`vm start\` itself takes (API, checks, TAP, spawn, the port opened) is kvnet's whole share.
+Debian: guest/build-debian.sh's image, first boot of a fresh overlay with cloud-init (NoCloud seed: key, hostname, address) to the first \`ssh true\` that succeeds (tried every 0.2 s); kvnet: \`kvnetctl vm add --image --start\`, SSH from a kvnet container on the same switch; by hand: \`qemu-img create\` of an overlay and kvnet's QEMU command line with kvnet's seed, on TAP in a Linux bridge.
 TCP: \`iperf3 -t $DUR\` from guest to guest over their serial consoles; kvnet: two VMs on one kvnet switch (TAP + AF_PACKET ports); peer: the same guests on TAPs in a Linux bridge.
 MD
 )
 echo "$TABLE"
 write_table "$ROOT/docs/benchmarks.md" compare_vms "$TABLE"
+# Live migration belongs to this comparison too (issue 19): its own cluster.
+bash "$ROOT/bench/compare_migration.sh" "$BIN" "$RUNS"

@@ -36,6 +36,7 @@ struct Args {
   std::string migrate_to;      // vm migrate --to
   int64_t max_downtime_ms = 0, bandwidth_mbps = 0;
   bool cancel = false;
+  bool exec_stdin = false;     // vm exec -i
   std::string description;  // sg
   std::string draw_to;      // trace --draw FILE
   // gw

@@ -293,8 +293,14 @@ json Service::migration_json(const std::string& vm) const {
 json Service::migration_of(const std::string& vm) const {
   auto out = outgoing_.find(vm);
   auto in = incoming_.find(vm);
+  // A record in the store counts until it ends (the source deletes it a
+  // moment after `done`; until then this host's summary is the answer).
+  bool record_live = false;
+  if (cluster_)
+    if (auto r = cluster_->state().migrations().find(vm); r != cluster_->state().migrations().end())
+      record_live = r->second.state != "done" && r->second.state != "failed" && r->second.state != "cancelled";
   const bool live = (out != outgoing_.end() && !out->second->ended) || (in != incoming_.end() && !in->second->ended) ||
-                    (cluster_ && cluster_->state().migrations().count(vm));
+                    record_live;
   if (!live)
     if (auto it = last_migration_.find(vm); it != last_migration_.end()) return it->second;
   if (live || out != outgoing_.end() || in != incoming_.end()) return migration_json(vm);
@@ -652,7 +658,10 @@ void Service::resumed_here(const std::string& vm, int64_t resume_us) {
   in->ended = true;
   const VmSpec* v = find_vm(cur_, vm);
   if (v)
-    for (const auto& n : v->nics) reopen_port(n.port);
+    for (const auto& n : v->nics)
+      if (!reopen_port(n.port))
+        log_warn("migration of vm '" + vm + "': its port '" + n.port + "' does not open: " +
+                 (vanished_.count(n.port) ? vanished_.at(n.port) : std::string("not on the switch")));
   auto s = update_migration(vm, [&](cluster::MigrationRecord& x) {
     x.state = "done";
     x.resumed_us = resume_us;

@@ -20,6 +20,7 @@
 #include "daemon/service.h"
 
 #include "ctl/mtu.h"
+#include "ctl/render.h"
 #include "daemon/service_args.h"
 #include "daemon/vm_host.h"
 #include "vm/cloudinit.h"
@@ -235,8 +236,11 @@ class VmVerbs : VerbContext {
   Result<json> vm_list(const Args& a);
   Result<json> vm_show(const Args& a);
   Result<json> vm_console(const Args& a);
+  Result<json> vm_exec(const Args& a);
+  Result<json> vm_exec_status(const Args& a);
 
  private:
+  Result<GuestAgent*> agent_of(const std::string& name) const;
   json vm_json(const VmSpec& vm) const;  // as vm list and vm show give it
 };
 
@@ -577,6 +581,23 @@ Result<json> VmVerbs::vm_show(const Args& a) {
   }
   j["ssh_keys"] = v->ssh_keys.size();
   j["user_data_bytes"] = v->user_data.size();
+  if (GuestAgent* ag = vms_ ? vms_->agent(name) : nullptr) {
+    // The guest's own view of its NICs, matched to kvnet's by MAC.
+    const GuestView& gv = ag->view();
+    json g{{"agent", gv.answered}, {"error", gv.error}};
+    if (gv.when.time_since_epoch().count() != 0) {
+      g["age_s"] = std::chrono::duration<double>(std::chrono::system_clock::now() - gv.when).count();
+      json ifs = json::array();
+      for (const auto& i : gv.interfaces) {
+        json x{{"name", i.name}, {"mac", i.mac}, {"addresses", i.addresses}, {"link_local", i.link_local}};
+        for (size_t n = 0; n < v->nics.size(); ++n)
+          if (!i.mac.empty() && v->nics[n].mac == i.mac) x["nic"] = n;
+        ifs.push_back(std::move(x));
+      }
+      g["interfaces"] = std::move(ifs);
+    }
+    j["guest"] = std::move(g);
+  }
   if (vms_) {
     const auto st = vms_->status(name);
     j["command"] = st.command;
@@ -585,6 +606,7 @@ Result<json> VmVerbs::vm_show(const Args& a) {
     j["console_log"] = p.log;
     j["qemu_log"] = p.qemu_log;
     j["qmp_socket"] = p.qmp;
+    j["agent_socket"] = p.qga;
     if (!vms_->kvm().usable) j["kvm"] = "not usable: " + vms_->kvm().reason;
     else j["kvm"] = "usable";
   }
@@ -609,6 +631,53 @@ Result<json> VmVerbs::vm_console(const Args& a) {
   return j;
 }
 
+Result<GuestAgent*> VmVerbs::agent_of(const std::string& name) const {
+  if (!vms_) return Error{"this kvnetd does not run VMs"};
+  if (!find_vm(cur_, name)) return no_vm(name);
+  GuestAgent* ag = vms_->agent(name);
+  if (!ag) return Error{"vm '" + name + "' is not running"};
+  return ag;
+}
+
+Result<json> VmVerbs::vm_exec(const Args& a) {
+  TRY(name, a.str("name"));
+  TRY(command, a.strings("command"));
+  TRY(input_b64, a.str("input_b64", false));
+  int64_t timeout_ms = 300000;
+  if (a.has("timeout_ms")) {
+    TRY(t, a.integer("timeout_ms", 1, 24 * 3600 * 1000));
+    timeout_ms = t;
+  }
+  if (command.empty()) return Error{"vm '" + name + "': no command to run"};
+  auto input = ctl::base64_decode(input_b64);
+  if (!input) return Error{"input_b64: " + input.error().message};
+  TRY(ag, agent_of(name));
+  auto id = ag->exec(command[0], std::vector<std::string>(command.begin() + 1, command.end()), *input,
+                     std::chrono::milliseconds(timeout_ms));
+  if (!id) return Error{"vm '" + name + "': " + id.error().message};
+  return json{{"id", *id}};
+}
+
+Result<json> VmVerbs::vm_exec_status(const Args& a) {
+  TRY(name, a.str("name"));
+  TRY(id, a.integer("id", 1, INT64_MAX));
+  TRY(ag, agent_of(name));
+  auto e = ag->exec_status(static_cast<uint64_t>(id));
+  if (!e) return Error{"vm '" + name + "': no command " + std::to_string(id) + " (it was reported already, or never run)"};
+  json j{{"id", id}, {"state", to_string(e->state)}, {"pid", e->pid}};
+  if (e->state == GuestExec::State::kFailed) j["error"] = e->error;
+  if (e->state == GuestExec::State::kExited) {
+    const auto& r = e->result;
+    j["exitcode"] = r.exitcode ? json(*r.exitcode) : json(nullptr);
+    j["signal"] = r.signal ? json(*r.signal) : json(nullptr);
+    j["stdout_b64"] = ctl::base64_encode(r.out);
+    j["stderr_b64"] = ctl::base64_encode(r.err);
+    j["stdout_truncated"] = r.out_truncated;
+    j["stderr_truncated"] = r.err_truncated;
+  }
+  return j;
+}
+
 }  // namespace
 
 std::span<const Verb> vm_verbs() {
@@ -622,6 +691,8 @@ std::span<const Verb> vm_verbs() {
       {"vm-list", false, false, &verb<VmVerbs, &VmVerbs::vm_list>},
       {"vm-show", false, false, &verb<VmVerbs, &VmVerbs::vm_show>},
       {"vm-console", false, false, &verb<VmVerbs, &VmVerbs::vm_console>},
+      {"vm-exec", false, true, &verb<VmVerbs, &VmVerbs::vm_exec>},
+      {"vm-exec-status", false, false, &verb<VmVerbs, &VmVerbs::vm_exec_status>},
   };
   return kVerbs;
 }

@@ -111,6 +111,7 @@ struct VmHost::Guest {
   off_t log_offset = 0;
   EventLoop::TimerId scan_timer = 0;
   EventLoop::TimerId log_timer = 0;  // the logs' size limit
+  std::unique_ptr<GuestAgent> agent;
 };
 
 VmHost::VmHost(EventLoop& loop, VmHostOptions o)
@@ -133,6 +134,11 @@ const VmHost::Guest* VmHost::find(const std::string& name) const {
 }
 
 bool VmHost::running(const std::string& name) const { return find(name) != nullptr; }
+
+GuestAgent* VmHost::agent(const std::string& name) {
+  Guest* g = find(name);
+  return g ? g->agent.get() : nullptr;
+}
 
 Result<vm::Launch> VmHost::prepare(const ctl::VmSpec& vm) const {
   const std::string ctx = "vm '" + vm.name + "': ";
@@ -213,7 +219,7 @@ Status VmHost::start(const ctl::VmSpec& vm, const std::vector<uint32_t>& nic_mtu
     l->seed = p.dir + "/seed.iso";
     if (auto s = vm::write_seed(l->seed, seed_input(vm, nic_mtus)); !s) return Error{ctx + "cloud-init seed: " + s.error().message};
   }
-  for (const auto& f : {p.qmp, p.console, p.pidfile}) fs::remove(f, ec);
+  for (const auto& f : {p.qmp, p.console, p.qga, p.pidfile}) fs::remove(f, ec);
   if (fs::exists(p.log)) fs::rename(p.log, p.log + ".1", ec);  // the boot before
   { std::ofstream(p.qemu_log, std::ios::trunc); }
   fs::remove(p.qemu_log + ".1", ec);
@@ -268,6 +274,12 @@ void VmHost::watch(Guest& g) {
     if (Guest* x = find(name)) scan_log(*x);
   });
   g.log_timer = loop_.add_periodic(o_.log_check_every, [this, name] { cap_logs(name); });
+  g.agent = std::make_unique<GuestAgent>(loop_, paths(name).qga);
+  g.agent->set_guest_runs([this, name] {
+    const Guest* x = find(name);
+    return x && x->state == VmState::kRunning;
+  });
+  g.agent->start_polling();
 }
 
 void VmHost::cap_logs(const std::string& name) {
@@ -467,7 +479,7 @@ void VmHost::exited(const std::string& name, int st) {
   e = {!clean, how, ""};
   if (!clean) e.error = vm::qemu_error_line(read_file(p.qemu_log, 64 << 10), g->argv.empty() ? "" : g->argv[0]);
   std::error_code ec;
-  for (const auto& f : {p.pidfile, p.dir + "/started", p.qmp, p.console}) fs::remove(f, ec);
+  for (const auto& f : {p.pidfile, p.dir + "/started", p.qmp, p.console, p.qga}) fs::remove(f, ec);
   guests_.erase(name);
   if (exit_hook_) exit_hook_(name);
 }

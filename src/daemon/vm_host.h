@@ -10,6 +10,8 @@
 //   - a QMP connection (vm/qmp.h): capabilities negotiation, query-status,
 //     system_powerdown, quit; the events SHUTDOWN, RESET, STOP, RESUME move the
 //     state;
+//   - the guest agent's channel (daemon/guest_agent.h): the guest's own view
+//     of its NICs, asked every few seconds; commands run in the guest;
 //   - the console log, read while the guest boots, for kvnet's guest image's
 //     ready marker (the boot time is from spawn to marker), and kept under
 //     its size limit: QEMU appends to it (O_APPEND); past the limit kvnetd
@@ -43,6 +45,7 @@
 #include "base/result.h"
 #include "ctl/vm_spec.h"
 #include "daemon/event_loop.h"
+#include "daemon/guest_agent.h"
 #include "daemon/supervisor.h"
 #include "vm/cloudinit.h"
 #include "vm/qemu.h"
@@ -136,6 +139,8 @@ class VmHost {
   Status remove(const std::string& name);
 
   bool running(const std::string& name) const;  // a QEMU process exists
+  // The guest agent's channel of a running VM (nullptr: not running).
+  GuestAgent* agent(const std::string& name);
   VmStatus status(const std::string& name) const;
   vm::VmPaths paths(const std::string& name) const { return vm::VmPaths::under(o_.root, name); }
   const vm::KvmProbe& kvm() const { return kvm_; }

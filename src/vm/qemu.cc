@@ -209,6 +209,7 @@ VmPaths VmPaths::under(const std::string& root, const std::string& vm) {
   p.dir = root + "/" + vm;
   p.qmp = p.dir + "/qmp.sock";
   p.console = p.dir + "/console.sock";
+  p.qga = p.dir + "/qga.sock";
   p.log = p.dir + "/console.log";
   p.pidfile = p.dir + "/qemu.pid";
   p.qemu_log = p.dir + "/qemu.log";
@@ -275,6 +276,11 @@ std::vector<std::string> qemu_argv(const ctl::VmSpec& vm, const VmPaths& paths, 
   a.insert(a.end(), {"-chardev", "socket,id=console,path=" + qemu_opt_value(paths.console) +
                                      ",server=on,wait=off,logfile=" + qemu_opt_value(paths.log) + ",logappend=on",
                      "-serial", "chardev:console"});
+  // The guest agent's channel: a virtio-serial port by the name
+  // qemu-guest-agent looks for; kvnetd is its client (daemon/guest_agent.h).
+  a.insert(a.end(), {"-chardev", "socket,id=qga0,path=" + qemu_opt_value(paths.qga) + ",server=on,wait=off", "-device",
+                     "virtio-serial-pci,id=vser0", "-device",
+                     "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0"});
   for (size_t i = 0; i < vm.nics.size(); ++i) {
     const std::string id = "net" + std::to_string(i);
     a.insert(a.end(), {"-netdev", "tap,id=" + id + ",fd=" + std::to_string(l.first_tap_fd + static_cast<int>(i)) +

@@ -91,7 +91,7 @@ uint64_t overlay_bytes(const ctl::VmSpec& vm, const BaseImage& base);
 
 // --- the VM's directory ---
 struct VmPaths {
-  std::string dir, qmp, console, log, pidfile, qemu_log;
+  std::string dir, qmp, console, qga, log, pidfile, qemu_log;
   static VmPaths under(const std::string& root, const std::string& vm);
 };
 

@@ -89,6 +89,10 @@ class QgaStream {
   // The next reply, in order; none before the sync completed.
   std::optional<QgaReply> next();
 
+  // The limit for lines from now on (a guest-exec-status reply needs
+  // kMaxExecLine; other replies kMaxLine).
+  void set_max_line(size_t max_line) { max_line_ = max_line; }
+
   State state() const { return state_; }
   const QgaCounters& counters() const { return counters_; }
 

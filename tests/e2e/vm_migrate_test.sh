@@ -126,18 +126,14 @@ log "a cut between the hosts: failed after the watchdog, the VM runs on h1 and a
 
 # --- the migration, with pings every 10 ms and a TCP connection ----------
 migrate() {  # FROM TO
-  ip netns exec ${P}c ping -n -i 0.01 -W 1 10.97.1.10 >"$T/ping" 2>&1 &
-  local ping=$!
+  ping_start ${P}c 10.97.1.10
   ip netns exec ${P}c iperf3 -c 10.97.1.10 -t 12 -b 2M --connect-timeout 3000 >"$T/iperf" 2>&1 &
   local perf=$!
   sleep 2
   hctl $1 vm migrate $V --to $2 --wait --max-downtime 100 --timeout 120 >"$T/mig" 2>&1 || { cat "$T/mig"; tail -8 "$T/$1.log" | cut -c1-300; tail -8 "$T/$2.log" | cut -c1-300; fail "vm migrate $1 -> $2"; }
   wait $perf || { cat "$T/iperf"; fail "the TCP connection did not survive the migration $1 -> $2"; }
-  kill -INT $ping; wait $ping || true
-  local sent recv
-  sent=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1/p' "$T/ping")
-  recv=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\2/p' "$T/ping")
-  log "$1 -> $2: $(tail -1 "$T/mig"); pings every 10 ms: $((sent - recv)) of $sent lost (~$(((sent - recv) * 10)) ms)"
+  ping_stop
+  log "$1 -> $2: $(tail -1 "$T/mig"); pings every 10 ms: $PINGS_LOST of $PINGS_SENT lost (~$((PINGS_LOST * 10)) ms)"
   [ "$(where)" = $2 ] || fail "the VM does not run on $2 only ($(where))"
   [ "$(binding_host)" = $2 ] || fail "the binding is not $2's ($(binding_host))"
   [ "$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/ipam/blue/10.97.1.10 --print-value-only)" = "$2/$(hctl $2 --format json vm show $V | field "d['nics'][0]['port']")" ] ||

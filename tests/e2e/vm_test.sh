@@ -95,6 +95,10 @@ log "pings: same VLAN reaches (VM<->VM, VM<->container), other VLAN does not; tw
 grep -F "hello-42" "$T/console.txt" >/dev/null || { cat "$T/console.txt"; fail "interactive console: no answer"; }
 grep -F "Detached from $V1's console" "$T/console.txt" >/dev/null || fail "interactive console: Ctrl-] did not detach"
 log "interactive console: a typed command answered, Ctrl-] detached"
+# kvnet's busybox guest has no guest agent: vm exec says so and points to the console.
+expect_error "vm exec in a guest without an agent" 1 "did not answer within 10 s" kctl vm exec $V1 -- true
+grep -F "vm console $V1 --exec" "$T/out" >/dev/null || { cat "$T/out"; fail "vm exec does not point to the console"; }
+kctl vm show $V1 | grep -F "guest agent: not answering" >/dev/null || fail "vm show does not say the agent is not answering"
 
 vexec $V2 "iperf3 -s -D -1 -p 5201" >/dev/null
 sleep 0.5

@@ -85,6 +85,21 @@ alive() { [ -e /proc/$1 ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null;
 
 # pings NS ADDR [COUNT]: succeeds if every ping is answered.
 pings() { ip netns exec "$1" ping -n -q -c "${3:-3}" -i 0.2 -W 1 "$2" >/dev/null 2>&1; }
+# ping_start NS ADDR: pings every 10 ms in the background until ping_stop,
+# which sets PINGS_SENT and PINGS_LOST (ping's own summary).
+ping_start() {
+  ip netns exec "$1" ping -n -i 0.01 -W 1 "$2" >"$T/ping.out" 2>&1 &
+  PING_PID=$!
+}
+ping_stop() {
+  kill -INT $PING_PID
+  wait $PING_PID || true
+  local recv
+  PINGS_SENT=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1/p' "$T/ping.out")
+  recv=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\2/p' "$T/ping.out")
+  [ -n "$PINGS_SENT" ] || { cat "$T/ping.out"; fail "ping gave no summary"; }
+  PINGS_LOST=$((PINGS_SENT - recv))
+}
 # no_ping NS ADDR: succeeds if no ping is answered.
 no_ping() { ! ip netns exec "$1" ping -n -q -c 2 -i 0.2 -W 1 "$2" >/dev/null 2>&1; }
 

@@ -258,7 +258,8 @@ TEST(QemuArgv, OneTapAndVirtioNicPerNic) {
   const VmSpec vm = two_nic_vm();
   const auto a = qemu_argv(vm, paths, guest_launch(Accel::kTcg));
   const auto netdevs = all_after(a, "-netdev");
-  const auto devices = all_after(a, "-device");
+  auto devices = all_after(a, "-device");
+  std::erase_if(devices, [](const std::string& d) { return d.rfind("virtio-net-pci,", 0) != 0; });
   ASSERT_EQ(netdevs.size(), 2u);
   ASSERT_EQ(devices.size(), 2u);
   EXPECT_EQ(netdevs[0].rfind("tap,", 0), 0u) << netdevs[0];
@@ -281,7 +282,7 @@ TEST(QemuArgv, OneTapAndVirtioNicPerNic) {
   bare.nics.clear();
   const auto c = qemu_argv(bare, paths, guest_launch(Accel::kTcg));
   EXPECT_FALSE(has(c, "-netdev"));
-  EXPECT_FALSE(has(c, "-device"));
+  for (const auto& d : all_after(c, "-device")) EXPECT_NE(d.rfind("virtio-net-pci", 0), 0u) << d;
 }
 
 TEST(QemuArgv, BootsTheGuestImageTheUsersKernelOrADisk) {
@@ -352,9 +353,10 @@ TEST(QemuArgv, NoCharacterOfAPathAddsAnOption) {
   EXPECT_EQ(bd.size(), 3u);
   // Commas inside option values are doubled: QEMU reads them as one comma.
   const auto chardevs = all_after(a, "-chardev");
-  ASSERT_EQ(chardevs.size(), 2u);
+  ASSERT_EQ(chardevs.size(), 3u);
   EXPECT_TRUE(contains(chardevs[0], "path=/run/k,,id=evil/vm01/qmp.sock,server=on")) << chardevs[0];
   EXPECT_TRUE(contains(chardevs[1], "logfile=/run/k,,id=evil/vm01/console.log,logappend=on")) << chardevs[1];
+  EXPECT_TRUE(contains(chardevs[2], "path=/run/k,,id=evil/vm01/qga.sock,server=on")) << chardevs[2];
   EXPECT_EQ(qemu_opt_value("a,b,,c"), "a,,b,,,,c");
   EXPECT_EQ(qemu_opt_value("plain"), "plain");
 }
@@ -390,17 +392,25 @@ TEST(QemuArgv, SocketsLogAndPidfileUnderTheVmsDirectory) {
   EXPECT_EQ(p.dir, "/run/kvnet/vms/vm01");
   EXPECT_EQ(p.qmp, "/run/kvnet/vms/vm01/qmp.sock");
   EXPECT_EQ(p.console, "/run/kvnet/vms/vm01/console.sock");
+  EXPECT_EQ(p.qga, "/run/kvnet/vms/vm01/qga.sock");
   EXPECT_EQ(p.log, "/run/kvnet/vms/vm01/console.log");
   EXPECT_EQ(p.pidfile, "/run/kvnet/vms/vm01/qemu.pid");
   EXPECT_EQ(p.qemu_log, "/run/kvnet/vms/vm01/qemu.log");
   const auto a = qemu_argv(two_nic_vm(), p, guest_launch(Accel::kTcg));
   const auto chardevs = all_after(a, "-chardev");
-  ASSERT_EQ(chardevs.size(), 2u);
+  ASSERT_EQ(chardevs.size(), 3u);
   EXPECT_TRUE(contains(chardevs[0], "socket,id=qmp,path=" + p.qmp + ",server=on,wait=off")) << chardevs[0];
   EXPECT_EQ(after(a, "-mon"), "chardev=qmp,mode=control");
   EXPECT_TRUE(contains(chardevs[1], "id=console,path=" + p.console + ",")) << chardevs[1];
   EXPECT_TRUE(contains(chardevs[1], "logfile=" + p.log + ",logappend=on")) << chardevs[1];
   EXPECT_EQ(after(a, "-serial"), "chardev:console");
+  // The guest agent's channel: the port name qemu-guest-agent opens.
+  EXPECT_EQ(chardevs[2], "socket,id=qga0,path=" + p.qga + ",server=on,wait=off");
+  const auto devices = all_after(a, "-device");
+  EXPECT_NE(std::find(devices.begin(), devices.end(), "virtio-serial-pci,id=vser0"), devices.end());
+  EXPECT_NE(std::find(devices.begin(), devices.end(),
+                      "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0"),
+            devices.end());
   EXPECT_EQ(after(a, "-pidfile"), p.pidfile);
   EXPECT_EQ(a.back(), p.pidfile);
 }
