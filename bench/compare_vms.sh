@@ -85,6 +85,12 @@ hand_start() {  # NAME TAP IP -> pid in HAND
   disown $!
 }
 
+hand_end_last() {  # kills the QEMU started last by hand and waits until it is gone
+  kill -9 "${HAND[-1]}"
+  while kill -0 "${HAND[-1]}" 2>/dev/null; do sleep 0.05; done
+  unset 'HAND[-1]'
+}
+
 say "boot to the ready marker ($ACCEL): kvnetctl vm start vs the same QEMU command line by hand, $RUNS runs"
 kb=() hb=() kc=()
 for r in $(seq 1 "$RUNS"); do
@@ -97,9 +103,7 @@ for r in $(seq 1 "$RUNS"); do
   ip -n "$NS" link set hb1 up
   t0=$(now); hand_start h1 hb1 10.60.0.1/24; wait_marker "$T/hand/h1/console.log"; t1=$(now)
   hb+=("$(echo "$t1 - $t0" | bc)")
-  kill -9 "${HAND[-1]}"
-  while kill -0 "${HAND[-1]}" 2>/dev/null; do sleep 0.05; done
-  unset 'HAND[-1]'
+  hand_end_last
   say "  run $r: kvnet ${kb[-1]} s (vm start returned after ${kc[-1]} ms), by hand ${hb[-1]} s"
 done
 KB=$(printf '%s\n' "${kb[@]}" | median) HB=$(printf '%s\n' "${hb[@]}" | median)
@@ -184,15 +188,20 @@ ssh_ready() {  # NETNS: the guest answers SSH with the key
   ip netns exec "$1" ssh -i "$T/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=1 \
     -o BatchMode=yes -o LogLevel=ERROR debian@10.60.0.10 true >/dev/null 2>&1
 }
-wait_ssh() {  # NETNS
-  for _ in $(seq 1 3000); do ssh_ready "$1" && return 0; sleep 0.2; done
+wait_ssh() {  # NETNS [PID: the QEMU, which must stay alive]
+  for _ in $(seq 1 3000); do
+    ssh_ready "$1" && return 0
+    if [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null; then echo "QEMU (pid $2) ended: $(tail -3 "$T/hand/deb/qemu.log")" >&2; return 1; fi
+    sleep 0.2
+  done
   echo "the Debian guest never answered SSH" >&2
   return 1
 }
 deb_add() { k vm add deb --image debian12 --mem 512M --ssh-key "$T/key.pub" --nic bridge=br0,ip=10.60.0.10/24 "$@"; }
 deb_add >/dev/null
-k vm show deb --format json | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["command"]))' >"$T/deb.argv"
 k vm start deb >/dev/null  # writes its seed
+k vm show deb --format json | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["command"]))' >"$T/deb.argv"
+[ -s "$T/deb.argv" ] || { echo "no QEMU command line for the Debian VM" >&2; exit 1; }
 cp "$T/vms/deb/seed.iso" "$T/deb-seed.iso"
 k vm kill deb >/dev/null
 ip -n "$NS" tuntap add dev hdeb mode tap vnet_hdr
@@ -214,11 +223,9 @@ for r in $(seq 1 "$RUNS"); do
   nsenter --net=/run/netns/$NS "${argv[@]}" >"$T/hand/deb/qemu.log" 2>&1 &
   HAND+=($!)
   disown $!
-  wait_ssh "$DH"; t1=$(now)
+  wait_ssh "$DH" "${HAND[-1]}"; t1=$(now)
   hd+=("$(echo "$t1 - $t0" | bc)")
-  kill -9 "${HAND[-1]}"
-  while kill -0 "${HAND[-1]}" 2>/dev/null; do sleep 0.05; done
-  unset 'HAND[-1]'
+  hand_end_last
   say "  run $r: kvnet ${kd[-1]} s, by hand ${hd[-1]} s"
 done
 KD=$(printf '%s\n' "${kd[@]}" | median) HD=$(printf '%s\n' "${hd[@]}" | median)
@@ -229,13 +236,13 @@ TABLE=$(cat <<MD
 | VMs ($ACCEL, kvnet's guest image, 1 vCPU) | kvnet | by hand / Linux bridge | kvnet ÷ peer |
 |---|---|---|---|
 | boot: start to ready marker, s | $(printf '%.2f' "$KB") | $(printf '%.2f' "$HB") | overhead $OVER |
-| \`kvnetctl vm start\` itself (checks, TAP, spawn, port), ms | $(printf '%.0f' "$KC") | | $(python3 -c "print(f'{$KC/1000/$HB*100:.1f}% of the boot')") |
+| \`kvnetctl vm start\` until QEMU answers QMP, ms | $(printf '%.0f' "$KC") | | $(python3 -c "print(f'{$KC/1000/$HB*100:.1f}% of the boot')") |
 | VM <-> VM iperf3 TCP, Gbit/s | **$(python3 -c "print(round($KT/1000,2))")** | $(python3 -c "print(round($LT/1000,2))") | $(ratio "$KT" "$LT") |
 | QEMU RSS per idle guest, MiB | $KRSS | $HRSS | $(ratio "$KRSS" "$HRSS") |
 | Debian 12 (512 MiB): \`vm add --start\` to SSH-ready, s | $(printf '%.1f' "$KD") | $(printf '%.1f' "$HD") | $(ratio "$KD" "$HD") |
 
 Medians of $RUNS runs, $(date -u +%Y-%m-%d), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -n1)), kernel $(uname -r), $(qemu-system-x86_64 --version | head -n1).
-Boot: \`kvnetctl vm start\` against kvnet's own QEMU command line started by hand (TAP by name); both to the guest's "kvnet-guest: ready" line, polled every 10 ms. Under TCG a boot varies by ±1 s from run to run, more than kvnet adds: the time \`vm start\` itself takes (API, checks, TAP, spawn, the port opened) is kvnet's whole share.
+Boot: \`kvnetctl vm start\` against kvnet's own QEMU command line started by hand (TAP by name); both to the guest's "kvnet-guest: ready" line, polled every 10 ms. Under TCG a boot varies by ±1 s from run to run, more than kvnet adds: \`vm start\` returns once QEMU answers on QMP: kvnetd's own part (API, checks, TAP, spawn, the port opened) and QEMU's start-up, which the by-hand boot pays too.
 Debian: guest/build-debian.sh's image, first boot of a fresh overlay with cloud-init (NoCloud seed: key, hostname, address) to the first \`ssh true\` that succeeds (tried every 0.2 s); kvnet: \`kvnetctl vm add --image --start\`, SSH from a kvnet container on the same switch; by hand: \`qemu-img create\` of an overlay and kvnet's QEMU command line with kvnet's seed, on TAP in a Linux bridge.
 TCP: \`iperf3 -t $DUR\` from guest to guest over their serial consoles; kvnet: two VMs on one kvnet switch (TAP + AF_PACKET ports); peer: the same guests on TAPs in a Linux bridge.
 MD

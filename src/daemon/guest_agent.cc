@@ -13,6 +13,15 @@ namespace kvnet::daemon {
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
+// A reply parsed by `parse`, or why there is none: no reply, or the agent's
+// error ("guest-exec: GenericError: ...").
+template <typename Parse>
+auto parsed(const Result<vm::QgaReply>& r, const char* command, Parse parse) -> decltype(parse(r->value)) {
+  if (!r) return r.error();
+  if (!r->ok) return Error{std::string(command) + ": " + r->error};
+  return parse(r->value);
+}
+
 std::string seconds_text(std::chrono::milliseconds t) {
   const auto ms = t.count();
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
@@ -213,10 +222,7 @@ void GuestAgent::poll() {
        [this, w = std::weak_ptr<bool>(alive_)](Result<vm::QgaReply> r) {
          if (w.expired()) return;
          poll_in_flight_ = false;
-         Result<std::vector<vm::GuestInterface>> got = Error{""};
-         if (!r) got = r.error();
-         else if (!r->ok) got = Error{"guest-network-get-interfaces: " + r->error};
-         else got = vm::parse_guest_interfaces(r->value);
+         auto got = parsed(r, "guest-network-get-interfaces", vm::parse_guest_interfaces);
          if (got) {
            view_.answered = true;
            view_.error.clear();
@@ -251,9 +257,7 @@ Result<uint64_t> GuestAgent::exec(const std::string& path, const std::vector<std
     if (w.expired()) return;
     auto it = execs_.find(id);
     if (it == execs_.end()) return;
-    if (!r) return settle(id, GuestExec::State::kFailed, r.error().message);
-    if (!r->ok) return settle(id, GuestExec::State::kFailed, "guest-exec: " + r->error);
-    auto pid = vm::parse_guest_exec(r->value);
+    auto pid = parsed(r, "guest-exec", vm::parse_guest_exec);
     if (!pid) return settle(id, GuestExec::State::kFailed, pid.error().message);
     it->second.exec.state = GuestExec::State::kRunning;
     it->second.exec.pid = *pid;
@@ -274,9 +278,7 @@ void GuestAgent::ask_status(uint64_t id) {
          if (w.expired()) return;
          auto it = execs_.find(id);
          if (it == execs_.end()) return;
-         if (!r) return settle(id, GuestExec::State::kFailed, r.error().message);
-         if (!r->ok) return settle(id, GuestExec::State::kFailed, "guest-exec-status: " + r->error);
-         auto st = vm::parse_guest_exec_status(r->value);
+         auto st = parsed(r, "guest-exec-status", vm::parse_guest_exec_status);
          if (!st) return settle(id, GuestExec::State::kFailed, st.error().message);
          if (st->exited) {
            it->second.exec.result = std::move(*st);

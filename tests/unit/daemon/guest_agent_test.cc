@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "ctl/render.h"
+#include "daemon/loop_testing.h"
 
 namespace kvnet::daemon {
 namespace {
@@ -149,12 +150,7 @@ class GuestAgentTest : public ::testing::Test {
   }
   std::string sock() const { return (dir_ / "qga.sock").string(); }
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5000ms) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      loop_->run_once(10ms);
-    }
-    return true;
+    return testing::run_loop_until(*loop_, done, limit, 10ms);
   }
   // One request's outcome.
   Result<vm::QgaReply> ask(GuestAgent& g, const std::string& line, std::chrono::milliseconds timeout = 2000ms) {

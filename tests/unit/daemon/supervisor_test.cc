@@ -10,6 +10,8 @@
 #include <fstream>
 #include <functional>
 
+#include "daemon/loop_testing.h"
+
 namespace kvnet::daemon {
 namespace {
 
@@ -32,12 +34,7 @@ class SupervisorTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5000ms) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      loop_->run_once(10ms);
-    }
-    return true;
+    return testing::run_loop_until(*loop_, done, limit, 10ms);
   }
   static bool alive(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/stat");

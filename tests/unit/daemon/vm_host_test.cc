@@ -14,6 +14,7 @@
 #include <fstream>
 #include <functional>
 
+#include "daemon/loop_testing.h"
 #include "io/netdev.h"
 
 namespace kvnet::daemon {
@@ -67,12 +68,7 @@ class VmHostTest : public ::testing::Test {
     return v;
   }
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5000ms) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      loop_->run_once(20ms);
-    }
-    return true;
+    return testing::run_loop_until(*loop_, done, limit, 20ms);
   }
   static bool alive(pid_t pid) {  // a process, not a zombie
     std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
