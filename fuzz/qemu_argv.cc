@@ -83,9 +83,10 @@ void check_argv(const kvnet::ctl::VmSpec& vm) {
       FUZZ_CHECK(value(o, "guest") == vm.name, "-name guest: %s", v.c_str());
     } else if (f == "-chardev") {
       const Opts o = split(v);
-      if (chardevs++ == 0) {
+      const size_t n = chardevs++;
+      if (n == 0 || n == 2) {  // QMP, the guest agent's channel
         FUZZ_CHECK((keys(o) == std::vector<std::string>{"socket", "id", "path", "server", "wait"}), "%s", v.c_str());
-        FUZZ_CHECK(value(o, "path") == paths.qmp, "qmp path: %s", v.c_str());
+        FUZZ_CHECK(value(o, "path") == (n == 0 ? paths.qmp : paths.qga), "socket path: %s", v.c_str());
       } else {
         FUZZ_CHECK((keys(o) == std::vector<std::string>{"socket", "id", "path", "server", "wait", "logfile", "logappend"}),
                    "%s", v.c_str());
@@ -99,7 +100,9 @@ void check_argv(const kvnet::ctl::VmSpec& vm) {
       FUZZ_CHECK(nets < vm.nics.size() && value(o, "mac") == vm.nics[nets].mac, "mac: %s", v.c_str());
       ++nets;
     } else if (f == "-device") {
-      FUZZ_CHECK(v == "virtio-blk-pci,drive=disk0,bootindex=1", "-device %s", v.c_str());
+      FUZZ_CHECK(v == "virtio-blk-pci,drive=disk0,bootindex=1" || v == "virtio-serial-pci,id=vser0" ||
+                     v == "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0",
+                 "-device %s", v.c_str());
     } else if (f == "-blockdev") {
       const auto j = nlohmann::json::parse(v, nullptr, false);
       FUZZ_CHECK(!j.is_discarded() && j.is_object(), "-blockdev is not JSON: %s", v.c_str());
@@ -115,7 +118,7 @@ void check_argv(const kvnet::ctl::VmSpec& vm) {
       FUZZ_CHECK(v == vm::kernel_cmdline(vm), "-append");
     }
   }
-  FUZZ_CHECK(chardevs == 2 && nets == vm.nics.size(), "%zu chardevs, %zu NICs", chardevs, nets);
+  FUZZ_CHECK(chardevs == 3 && nets == vm.nics.size(), "%zu chardevs, %zu NICs", chardevs, nets);
   const auto shape = vm::running_shape(a);
   FUZZ_CHECK(shape.memory_mb == vm.memory_mb && shape.vcpus == vm.vcpus && shape.machine == vm.machine,
              "shape %lu/%u/%s", static_cast<unsigned long>(shape.memory_mb), shape.vcpus, shape.machine.c_str());
