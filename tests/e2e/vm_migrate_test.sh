@@ -32,9 +32,10 @@ underlay_join st $STORE/24
 etcd_single $STORE
 
 declare -A PIDS
-start_host() {  # NAME: kvnetd for host NAME in namespace ${P}NAME, its VMs in a directory of its own
+start_host() {  # NAME [VAR=VALUE...]: kvnetd for host NAME in namespace ${P}NAME, its VMs in a directory of its own
   local n=$1 ip=10.97.0.${1#h}
-  ip netns exec ${P}$n "$BIN/kvnetd" --foreground --db "$T/$n.db" --socket "$T/$n.sock" --vm-dir "$T/$n-vms" \
+  shift
+  ip netns exec ${P}$n env "$@" "$BIN/kvnetd" --foreground --db "$T/$n.db" --socket "$T/$n.sock" --vm-dir "$T/$n-vms" \
     --image-dir "$T/$n-images" --disk-dir "$T/$n-disks" \
     --cluster $URL --host $n --underlay-ip $ip --cluster-ttl $TTL >>"$T/$n.log" 2>&1 &
   PIDS[$n]=$!
@@ -42,7 +43,9 @@ start_host() {  # NAME: kvnetd for host NAME in namespace ${P}NAME, its VMs in a
   disown $!
   wait_for 10 "kvnetd on $n answers" hctl $n list-br
 }
-for n in h1 h2 h3; do start_host $n; done
+start_host h1
+start_host h2
+start_host h3 KVNET_QEMU=/nonexistent/qemu-system-x86_64  # h3 only pings: a host without QEMU
 hctl h1 network add blue --vni 100 --subnet 10.97.1.0/24 >/dev/null || fail "network add blue"
 
 V=${P}m
@@ -79,6 +82,19 @@ hctl h1 vm start ${P}l >/dev/null 2>&1
 expect_error "a NIC on a local bridge" 1 "not on a cluster network" hctl h1 vm migrate ${P}l --to h2
 hctl h1 vm del ${P}l --force >/dev/null
 hctl h1 del-br ${P}lb >/dev/null
+
+# A destination without QEMU: refused there, nothing left behind.
+set +e
+hctl h1 vm migrate $V --to h3 --wait --timeout 60 >"$T/out" 2>&1
+rc=$?
+set -e
+[ $rc = 1 ] || { cat "$T/out"; fail "vm migrate to a host without QEMU: exit code $rc"; }
+grep -q "QEMU '/nonexistent/qemu-system-x86_64' (KVNET_QEMU) is not executable" "$T/out" ||
+  { cat "$T/out"; fail "vm migrate to a host without QEMU: the error does not say so"; }
+[ "$(where)" = h1 ] || fail "the VM does not run on h1 only after the refused migration ($(where))"
+hctl h3 vm list | grep -q "^$V " && fail "h3 kept the VM's definition"
+wait_for 15 "the record is gone" bash -c "[ -z \"\$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/migrations/$V --keys-only)\" ]"
+log "a destination without QEMU: $(tail -1 "$T/out" | cut -c1-160)"
 
 # The destination's QEMU killed while the migration runs (slowed down to 1 Mbit/s so there is time).
 hctl h1 vm migrate $V --to h2 --bandwidth 1 >/dev/null || fail "vm migrate (slow) started"
