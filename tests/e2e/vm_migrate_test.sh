@@ -113,12 +113,31 @@ log "the destination's QEMU killed mid-way: failed, the VM runs on h1 and answer
 hctl h1 vm migrate $V --to h2 --bandwidth 1 >/dev/null || fail "vm migrate (to cancel) started"
 wait_for 20 "h2's QEMU for the VM" test -f "$T/h2-vms/$V/qemu.pid"
 sleep 0.5
+ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/migrations/$V --print-value-only >"$T/record.json"
 hctl h1 vm migrate $V --cancel >"$T/out" || { cat "$T/out"; fail "vm migrate --cancel"; }
 wait_for 30 "the migration ended as cancelled" bash -c "KVNET_SOCKET=$T/h1.sock $BIN/kvnetctl --format json vm show $V | python3 -c \"import json,sys; m=json.load(sys.stdin).get('migration',{}); sys.exit(0 if m.get('ended') and m.get('state')=='cancelled' else 1)\""
 [ "$(where)" = h1 ] || fail "the VM does not run on h1 after the cancel"
 wait_for 15 "h2 removed what it made" bash -c "! KVNET_SOCKET=$T/h2.sock $BIN/kvnetctl vm list | grep -q '^$V '"
 pings ${P}c 10.97.1.10 3 || fail "the VM is not reachable after the cancel"
 log "a cancel: the VM runs on h1 and answers, nothing left on h2"
+
+# A source that runs the VM under KVM (this machine has none: its record is
+# written by hand): the destination refuses to run it under TCG.
+python3 - "$T/record.json" >"$T/kvm-record.json" <<'PY'
+import json, sys, time
+r = json.load(open(sys.argv[1]))
+for k in ("uri", "nbd_port", "error", "resumed_us"):
+    r.pop(k, None)
+r.update(state="requested", accel="kvm", started_ms=int(time.time() * 1000))
+print(json.dumps(r))
+PY
+ip netns exec ${P}st etcdctl --endpoints $URL put /kvnet/migrations/$V "$(cat "$T/kvm-record.json")" >/dev/null
+wait_for 20 "h2 refuses a KVM guest" grep -q "host 'h2' would run the VM with tcg, the source runs it with kvm: both sides must use the same accelerator" "$T/h2.log"
+wait_for 15 "the record is gone" bash -c "[ -z \"\$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/migrations/$V --keys-only)\" ]"
+hctl h2 vm list | grep -q "^$V " && fail "h2 defined the KVM guest"
+[ "$(where)" = h1 ] || fail "the VM does not run on h1 after the refused record"
+pings ${P}c 10.97.1.10 3 || fail "the VM is not reachable after the refused record"
+log "a KVM source (record by hand): h2 refuses to run it under TCG, nothing left on h2"
 
 # The network between the two hosts cut (packets dropped, no error: only the
 # source's watchdog notices, after 10 s without progress).
