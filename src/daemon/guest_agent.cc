@@ -43,7 +43,6 @@ GuestAgent::GuestAgent(EventLoop& loop, std::string socket, Options o)
     : loop_(loop), socket_(std::move(socket)), o_(o) {}
 
 GuestAgent::~GuestAgent() {
-  *alive_ = false;
   loop_.cancel_timer(head_timer_);
   loop_.cancel_timer(poll_timer_);
   for (auto& [id, t] : execs_) loop_.cancel_timer(t.timer);
@@ -53,12 +52,16 @@ GuestAgent::~GuestAgent() {
   }
 }
 
+EventLoop::TimerId GuestAgent::after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  return loop_.add_timer(delay, [w = std::weak_ptr<bool>(alive_), fn = std::move(fn)] {
+    if (!w.expired()) fn();
+  });
+}
+
 void GuestAgent::call(std::string line, std::chrono::milliseconds timeout, Reply reply, size_t max_line) {
   queue_.push_back({std::move(line), timeout, std::move(reply), max_line});
   if (queue_.size() == 1)  // idle: start it from the loop, so the reply never comes from within call()
-    loop_.add_timer(std::chrono::milliseconds(0), [this, w = std::weak_ptr<bool>(alive_)] {
-      if (!w.expired()) pump();
-    });
+    after(std::chrono::milliseconds(0), [this] { pump(); });
 }
 
 bool GuestAgent::connect() {
@@ -111,8 +114,7 @@ void GuestAgent::pump() {
   sent_ = true;
   stream_.set_max_line(head.max_line);
   const std::chrono::milliseconds timeout = head.timeout;
-  head_timer_ = loop_.add_timer(timeout, [this, w = std::weak_ptr<bool>(alive_), timeout] {
-    if (w.expired()) return;
+  head_timer_ = after(timeout, [this, timeout] {
     head_timer_ = 0;
     // No reply: whatever it sends later is for nobody. A new connection
     // starts clean.
@@ -194,10 +196,7 @@ void GuestAgent::finish(Result<vm::QgaReply> r) {
   done.reply(std::move(r));
   if (w.expired()) return;
   // The next one from the loop: a long queue of failures does not recurse.
-  if (!queue_.empty())
-    loop_.add_timer(std::chrono::milliseconds(0), [this, w] {
-      if (!w.expired()) pump();
-    });
+  if (!queue_.empty()) after(std::chrono::milliseconds(0), [this] { pump(); });
 }
 
 // ---- The guest's NICs ---------------------------------------------------------
@@ -208,20 +207,16 @@ void GuestAgent::start_polling() {
   poll();
 }
 
+// One ask at a time: the next is scheduled when this one has ended.
 void GuestAgent::poll() {
   poll_timer_ = 0;
-  if (poll_in_flight_) return;
   if (guest_runs_ && !guest_runs_()) {
-    poll_timer_ = loop_.add_timer(std::chrono::milliseconds(500), [this, w = std::weak_ptr<bool>(alive_)] {
-      if (!w.expired()) poll();
-    });
+    poll_timer_ = after(std::chrono::milliseconds(500), [this] { poll(); });
     return;
   }
-  poll_in_flight_ = true;
+  // Replies come only while this agent lives (a destroyed one drops its queue).
   call(vm::guest_network_get_interfaces_request(), o_.poll_timeout,
-       [this, w = std::weak_ptr<bool>(alive_)](Result<vm::QgaReply> r) {
-         if (w.expired()) return;
-         poll_in_flight_ = false;
+       [this](Result<vm::QgaReply> r) {
          auto got = parsed(r, "guest-network-get-interfaces", vm::parse_guest_interfaces);
          if (got) {
            view_.answered = true;
@@ -232,10 +227,7 @@ void GuestAgent::poll() {
            view_.answered = false;
            view_.error = got.error().message;
          }
-         poll_timer_ = loop_.add_timer(view_.answered ? o_.poll_every : o_.poll_idle_every,
-                                       [this, w] {
-                                         if (!w.expired()) poll();
-                                       });
+         poll_timer_ = after(view_.answered ? o_.poll_every : o_.poll_idle_every, [this] { poll(); });
        });
 }
 
@@ -253,8 +245,7 @@ Result<uint64_t> GuestAgent::exec(const std::string& path, const std::vector<std
   const uint64_t id = next_exec_++;
   Tracked& t = execs_[id];
   t.deadline = SteadyClock::now() + deadline;
-  call(std::move(*req), std::chrono::milliseconds(10000), [this, w = std::weak_ptr<bool>(alive_), id](Result<vm::QgaReply> r) {
-    if (w.expired()) return;
+  call(std::move(*req), std::chrono::milliseconds(10000), [this, id](Result<vm::QgaReply> r) {
     auto it = execs_.find(id);
     if (it == execs_.end()) return;
     auto pid = parsed(r, "guest-exec", vm::parse_guest_exec);
@@ -274,8 +265,7 @@ void GuestAgent::ask_status(uint64_t id) {
     return settle(id, GuestExec::State::kFailed,
                   "still running in the guest (pid " + std::to_string(it->second.exec.pid) + ") at the deadline");
   call(vm::guest_exec_status_request(it->second.exec.pid), std::chrono::milliseconds(10000),
-       [this, w = std::weak_ptr<bool>(alive_), id](Result<vm::QgaReply> r) {
-         if (w.expired()) return;
+       [this, id](Result<vm::QgaReply> r) {
          auto it = execs_.find(id);
          if (it == execs_.end()) return;
          auto st = parsed(r, "guest-exec-status", vm::parse_guest_exec_status);
@@ -284,9 +274,7 @@ void GuestAgent::ask_status(uint64_t id) {
            it->second.exec.result = std::move(*st);
            return settle(id, GuestExec::State::kExited);
          }
-         it->second.timer = loop_.add_timer(o_.exec_status_every, [this, w, id] {
-           if (!w.expired()) ask_status(id);
-         });
+         it->second.timer = after(o_.exec_status_every, [this, id] { ask_status(id); });
        },
        vm::QgaStream::kMaxExecLine);
 }
@@ -297,9 +285,7 @@ void GuestAgent::settle(uint64_t id, GuestExec::State state, std::string error) 
   it->second.exec.state = state;
   it->second.exec.error = std::move(error);
   loop_.cancel_timer(it->second.timer);
-  it->second.timer = loop_.add_timer(o_.keep_result, [this, w = std::weak_ptr<bool>(alive_), id] {
-    if (!w.expired()) execs_.erase(id);
-  });
+  it->second.timer = after(o_.keep_result, [this, id] { execs_.erase(id); });
 }
 
 std::optional<GuestExec> GuestAgent::exec_status(uint64_t id) {

@@ -104,8 +104,6 @@ class GuestAgent {
   // Where it is; an exited or failed command is forgotten once reported.
   std::optional<GuestExec> exec_status(uint64_t id);
 
-  const vm::QgaCounters& counters() const { return stream_.counters(); }
-
  private:
   struct Request {
     std::string line;
@@ -118,6 +116,9 @@ class GuestAgent {
     std::chrono::steady_clock::time_point deadline;
     EventLoop::TimerId timer = 0;  // the next status ask, or the result's expiry
   };
+  // A timer whose callback runs only while this agent lives (the zero-delay
+  // ones are not tracked to be cancelled).
+  EventLoop::TimerId after(std::chrono::milliseconds delay, std::function<void()> fn);
   void pump();
   bool connect();
   void disconnect();
@@ -141,12 +142,12 @@ class GuestAgent {
   std::deque<Request> queue_;  // the head is the one in flight
   EventLoop::TimerId head_timer_ = 0;
   EventLoop::TimerId poll_timer_ = 0;
-  bool polling_ = false, poll_in_flight_ = false;
+  bool polling_ = false;
   std::function<bool()> guest_runs_;
   GuestView view_;
   uint64_t next_exec_ = 1;
   std::map<uint64_t, Tracked> execs_;
-  // Callbacks of this object hold this token; the destructor resets it.
+  // Timers of this object hold this token (after()); the destructor resets it.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -65,6 +65,7 @@ where_vm() {  # VM: the host whose kvnetd has it running
     [ "$(hctl $n --format json vm list | field "next((v['state'] for v in d if v['name']=='$1'), '')")" = running ] && echo $n
   done
 }
+record_gone() { [ -z "$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/migrations/$V --keys-only)" ]; }
 hctl h1 vm add $V --mem 128M --nic network=blue,ip=10.97.1.10 --start --wait --timeout 120 >/dev/null 2>&1 ||
   { hctl h1 vm console $V --log | tail; fail "start of $V on h1"; }
 hctl h3 ct add ${P}c --network blue --ip 10.97.1.30 >/dev/null || fail "ct add on h3"
@@ -93,7 +94,7 @@ grep -q "QEMU '/nonexistent/qemu-system-x86_64' (KVNET_QEMU) is not executable" 
   { cat "$T/out"; fail "vm migrate to a host without QEMU: the error does not say so"; }
 [ "$(where)" = h1 ] || fail "the VM does not run on h1 only after the refused migration ($(where))"
 hctl h3 vm list | grep -q "^$V " && fail "h3 kept the VM's definition"
-wait_for 15 "the record is gone" bash -c "[ -z \"\$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/migrations/$V --keys-only)\" ]"
+wait_for 15 "the record is gone" record_gone
 log "a destination without QEMU: $(tail -1 "$T/out" | cut -c1-160)"
 
 # The destination's QEMU killed while the migration runs (slowed down to 1 Mbit/s so there is time).
@@ -106,7 +107,7 @@ wait_for 30 "the migration ended as failed" bash -c "KVNET_SOCKET=$T/h1.sock $BI
 wait_for 15 "h2 removed what it made" bash -c "! KVNET_SOCKET=$T/h2.sock $BIN/kvnetctl vm list | grep -q '^$V '"
 pings ${P}c 10.97.1.10 3 || fail "the VM is not reachable after the failed migration"
 [ "$(binding_host)" = h1 ] || fail "the binding left h1 ($(binding_host))"
-wait_for 15 "the record is gone" bash -c "[ -z \"\$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/migrations/$V --keys-only)\" ]"
+wait_for 15 "the record is gone" record_gone
 log "the destination's QEMU killed mid-way: failed, the VM runs on h1 and answers, nothing left on h2"
 
 # A cancel.
@@ -133,7 +134,7 @@ print(json.dumps(r))
 PY
 ip netns exec ${P}st etcdctl --endpoints $URL put /kvnet/migrations/$V "$(cat "$T/kvm-record.json")" >/dev/null
 wait_for 20 "h2 refuses a KVM guest" grep -q "host 'h2' would run the VM with tcg, the source runs it with kvm: both sides must use the same accelerator" "$T/h2.log"
-wait_for 15 "the record is gone" bash -c "[ -z \"\$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/migrations/$V --keys-only)\" ]"
+wait_for 15 "the record is gone" record_gone
 hctl h2 vm list | grep -q "^$V " && fail "h2 defined the KVM guest"
 [ "$(where)" = h1 ] || fail "the VM does not run on h1 after the refused record"
 pings ${P}c 10.97.1.10 3 || fail "the VM is not reachable after the refused record"
@@ -156,7 +157,7 @@ ip netns exec ${P}h2 nft delete table inet ${P}cut
 [ "$(where)" = h1 ] || fail "the VM does not run on h1 after the cut"
 wait_for 20 "h2 removed what it made" bash -c "! KVNET_SOCKET=$T/h2.sock $BIN/kvnetctl vm list | grep -q '^$V '"
 pings ${P}c 10.97.1.10 3 || fail "the VM is not reachable after the cut"
-wait_for 15 "the record is gone" bash -c "[ -z \"\$(ip netns exec ${P}st etcdctl --endpoints $URL get /kvnet/migrations/$V --keys-only)\" ]"
+wait_for 15 "the record is gone" record_gone
 log "a cut between the hosts: failed after the watchdog, the VM runs on h1 and answers, nothing left on h2"
 
 # --- the migration, with pings every 10 ms and a TCP connection ----------
