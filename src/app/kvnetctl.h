@@ -116,5 +116,6 @@ std::span<const Verb> capture_verbs();
 std::span<const Verb> cluster_verbs();  // kvnetctl_cluster.cc
 std::span<const Verb> network_verbs();  // kvnetctl_cluster.cc
 std::span<const Verb> image_verbs();    // kvnetctl_image.cc
+std::span<const Verb> fastpath_verbs(); // kvnetctl_fastpath.cc
 
 }  // namespace kvnet::cli

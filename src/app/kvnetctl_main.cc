@@ -530,6 +530,7 @@ const std::map<std::string, const char*> kGroups = {
     {"cluster", "the cluster on etcd this host belongs to: the store and the hosts"},
     {"network", "cluster-wide networks: a VNI, a subnet and an MTU for ports on any host"},
     {"image", "the image store: base images for VMs' disks"},
+    {"fastpath", "the kernel fast path: eBPF programs that forward established flows without leaving the kernel"},
     {"mirror", "port mirrors (SPAN/RSPAN, OVS's Mirror table): copies of selected traffic to a port or a VLAN"}};
 
 void run_verb(const Verb& v, const Args& a) {
@@ -569,6 +570,7 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   for (const Verb& v : cluster_verbs()) all.push_back(&v);
   for (const Verb& v : network_verbs()) all.push_back(&v);
   for (const Verb& v : image_verbs()) all.push_back(&v);
+  for (const Verb& v : fastpath_verbs()) all.push_back(&v);
   for (const Verb* vp : all) {
     const Verb& v = *vp;
     CLI::App* parent = &app;

@@ -37,6 +37,7 @@
 #include "daemon/sd_notify.h"
 #include "daemon/service.h"
 #include "dp/datapath.h"
+#include "io/fastpath.h"
 #include "io/runtime.h"
 
 namespace {
@@ -60,6 +61,7 @@ struct Options {
   std::optional<daemon::ListenAddress> metrics_addr;
   std::string log_level = "info", log_file;
   bool syslog = false;
+  bool no_fast_path = false;
   daemon::ClusterFlags cluster;  // --cluster ...: "" urls: standalone
   std::optional<daemon::ClusterOptions> cluster_opts;
 };
@@ -203,9 +205,32 @@ int run(const Options& o, const std::function<void(char)>& report) {
   auto store = ctl::Store::open(o.db);
   if (!store) return fail(store.error().message);
   dp::Datapath datapath(o.pool_frames, net::kHeadroom + net::kMaxGsoFrameLen);
+  // The kernel fast path (io/fastpath.h), before any port exists; outlives
+  // the runtime (declared first, destroyed after its thread stopped).
+  std::unique_ptr<io::FastPath> fast;
+  std::string fast_off = "kvnetd was started with --no-fast-path";
+  // KVNET_FAST_PATH=off does what --no-fast-path does (the test suite's
+  // second run of the integration tests; kvnetd started by any means).
+  if (const char* e = std::getenv("KVNET_FAST_PATH"); e && std::string_view(e) == "off") {
+    fast_off = "KVNET_FAST_PATH=off in kvnetd's environment";
+    log("fast path: off: " + fast_off + "; every frame takes the slow path (user space)");
+  } else if (o.no_fast_path) {
+    log("fast path: off: " + fast_off);
+  } else {
+    if (auto f = io::FastPath::open(); !f) {
+      fast_off = f.error().message;
+      log_warn("fast path: off: " + fast_off + "; every frame takes the slow path (user space)");
+    } else {
+      fast = std::move(*f);
+      fast->bind(datapath);
+      datapath.set_fast_path(fast.get());
+      log("fast path: eBPF programs loaded (tc ingress and socket filters on kernel ports)");
+    }
+  }
   auto runtime = io::Runtime::create(datapath);
   if (!runtime) return fail(runtime.error().message);
   daemon::Service svc(std::move(*store), **runtime, daemon::kernel_backends(o.pcap_dir));
+  svc.set_fast_path(fast.get(), fast_off);
   daemon::VmHost vms(**loop, {o.vm_dir, o.guest_dir, o.disk_dir});
   svc.set_vm_host(&vms);
   daemon::ImageStore images(**loop, o.image_dir);
@@ -323,6 +348,8 @@ int main(int argc, char** argv) {
   app.add_option("--log-file", o.log_file, "append the log to this file (reopened on SIGHUP; default stderr, or "
                                            "the journal under systemd)");
   app.add_flag("--syslog", o.syslog, "log through syslog(3), facility daemon");
+  app.add_flag("--no-fast-path", o.no_fast_path,
+               "keep every frame on the slow path (no eBPF programs on the ports; per bridge: set bridge B fast_path=false)");
   app.add_option("--http", o.http,
                  "serve the web dashboard on ADDR:PORT (PORT or :PORT: 127.0.0.1; [V6]:PORT; default: off)");
   app.add_option("--http-token-file", o.http_token_file,

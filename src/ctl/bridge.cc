@@ -223,6 +223,7 @@ void bridge_settings(const DocReader& r, const YAML::Node& n, BridgeSpec& b) {
   }
   if (n["conntrack_max"])
     b.settings.conntrack_max = static_cast<uint32_t>(r.integer(n["conntrack_max"], "conntrack_max", 1, 1 << 24));
+  if (n["fast_path"]) b.settings.fast_path = r.boolean(n["fast_path"], "fast_path");
   if (const YAML::Node t = n["conntrack_timeouts"]) {
     // A mapping {udp: 5} in files; the text "udp:5,icmp:10" from `set bridge`.
     if (t.IsMap()) {
@@ -245,7 +246,7 @@ BridgeSpec read_bridge(DocReader& r, const YAML::Node& n) {
   b.loc = loc_of(n);
   b.name = r.named_object(n, "bridge",
                           {"name", "type", "mac_aging", "mac_table_size", "conntrack_max", "conntrack_timeouts",
-                           "ports", "fdb", "mirrors"});
+                           "fast_path", "ports", "fdb", "mirrors"});
   bridge_settings(r, n, b);
   if (n["ports"]) {
     if (!n["ports"].IsSequence()) r.fail(n["ports"], "'ports' must be a list");
@@ -402,6 +403,7 @@ class BridgeObjects final : public ObjectType {
       }
       if (b.settings.conntrack_max != dp::kConntrackSize)
         e << YAML::Key << "conntrack_max" << YAML::Value << b.settings.conntrack_max;
+      if (!b.settings.fast_path) e << YAML::Key << "fast_path" << YAML::Value << false;
       if (b.settings.conntrack_timeouts != dp::ConntrackTimeouts{}) {
         e << YAML::Key << "conntrack_timeouts" << YAML::Value << YAML::Flow << YAML::BeginMap;
         for (const auto& [name, sec] : conntrack_timeout_values(b.settings.conntrack_timeouts, true))
@@ -592,7 +594,8 @@ class BridgeObjects final : public ObjectType {
 CREATE TABLE IF NOT EXISTS bridges(
   name TEXT PRIMARY KEY, position INTEGER NOT NULL, type TEXT NOT NULL,
   mac_aging INTEGER NOT NULL, mac_table_size INTEGER NOT NULL,
-  conntrack_max INTEGER NOT NULL DEFAULT 16384, conntrack_timeouts TEXT NOT NULL DEFAULT '');
+  conntrack_max INTEGER NOT NULL DEFAULT 16384, conntrack_timeouts TEXT NOT NULL DEFAULT '',
+  fast_path INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS ports(
   name TEXT PRIMARY KEY, bridge TEXT NOT NULL REFERENCES bridges(name),
   position INTEGER NOT NULL, type TEXT NOT NULL, spec TEXT NOT NULL);
@@ -608,11 +611,12 @@ CREATE INDEX IF NOT EXISTS ports_position ON ports(position);
   Status save(RowWriter& w, const Topology& t) const override {
     int bpos = 0;
     for (const auto& br : t.bridges) {
-      if (auto s = w.insert("INSERT INTO bridges VALUES(?,?,?,?,?,?,?)",
+      if (auto s = w.insert("INSERT INTO bridges(name, position, type, mac_aging, mac_table_size, conntrack_max, "
+                            "conntrack_timeouts, fast_path) VALUES(?,?,?,?,?,?,?,?)",
                             {br.name, std::to_string(bpos++), std::string(dp::to_string(br.type)),
                              std::to_string(br.settings.mac_aging_sec), std::to_string(br.settings.mac_table_size),
                              std::to_string(br.settings.conntrack_max),
-                             conntrack_timeouts_str(br.settings.conntrack_timeouts)},
+                             conntrack_timeouts_str(br.settings.conntrack_timeouts), br.settings.fast_path ? "1" : "0"},
                             "bridge '" + br.name + "'");
           !s)
         return s;
@@ -642,10 +646,11 @@ CREATE INDEX IF NOT EXISTS ports_position ON ports(position);
       const BridgeSpec* br = t.find_bridge(name);
       if (!br) continue;
       if (auto s = w.exec("UPDATE bridges SET type = ?, mac_aging = ?, mac_table_size = ?, conntrack_max = ?, "
-                          "conntrack_timeouts = ? WHERE name = ?",
+                          "conntrack_timeouts = ?, fast_path = ? WHERE name = ?",
                           {std::string(dp::to_string(br->type)), std::to_string(br->settings.mac_aging_sec),
                            std::to_string(br->settings.mac_table_size), std::to_string(br->settings.conntrack_max),
-                           conntrack_timeouts_str(br->settings.conntrack_timeouts), br->name},
+                           conntrack_timeouts_str(br->settings.conntrack_timeouts), br->settings.fast_path ? "1" : "0",
+                           br->name},
                           "bridge '" + br->name + "'");
           !s)
         return s;
@@ -673,12 +678,14 @@ CREATE INDEX IF NOT EXISTS ports_position ON ports(position);
 
   Status load(RowReader& r, Topology& t) const override {
     auto s = r.select(
-        "SELECT name, type, mac_aging, mac_table_size, conntrack_max, conntrack_timeouts FROM bridges ORDER BY position",
+        "SELECT name, type, mac_aging, mac_table_size, conntrack_max, conntrack_timeouts, fast_path FROM bridges "
+        "ORDER BY position",
         [&](const RowReader::Row& row) -> Status {
           Settings settings;
           if (row[1] != "hub") settings = {{"mac_aging", row[2]}, {"mac_table_size", row[3]}};
           settings.push_back({"conntrack_max", row[4]});
           if (!row[5].empty()) settings.push_back({"conntrack_timeouts", row[5]});
+          if (row[6] == "0") settings.push_back({"fast_path", "false"});
           auto br = make_bridge(row[0], row[1], settings);
           if (!br) return br.error();
           t.bridges.push_back(std::move(*br));
@@ -734,6 +741,7 @@ Fields bridge_fields(const BridgeSpec& b) {
   }
   f.push_back({"conntrack_max", std::to_string(b.settings.conntrack_max)});
   if (auto t = conntrack_timeouts_str(b.settings.conntrack_timeouts); !t.empty()) f.push_back({"conntrack_timeouts", t});
+  if (!b.settings.fast_path) f.push_back({"fast_path", "false"});
   return f;
 }
 
@@ -844,9 +852,10 @@ Result<BridgeSpec> make_bridge(const std::string& name, const std::string& type,
 
 Result<BridgeSpec> update_bridge(const BridgeSpec& b, const Settings& s) {
   for (const auto& [k, v] : s)
-    if (k != "mac_aging" && k != "mac_table_size" && k != "conntrack_max" && k != "conntrack_timeouts" && k != "type")
+    if (k != "mac_aging" && k != "mac_table_size" && k != "conntrack_max" && k != "conntrack_timeouts" && k != "type" &&
+        k != "fast_path")
       return Error{"bridge '" + b.name + "': '" + k +
-                   "' cannot be set (mac_aging, mac_table_size, conntrack_max, conntrack_timeouts)"};
+                   "' cannot be set (mac_aging, mac_table_size, conntrack_max, conntrack_timeouts, fast_path)"};
   Fields base;
   base.push_back({"type", std::string(dp::to_string(b.type))});
   bool hub = b.type == dp::BridgeType::kHub;
@@ -858,6 +867,7 @@ Result<BridgeSpec> update_bridge(const BridgeSpec& b, const Settings& s) {
   }
   base.push_back({"conntrack_max", std::to_string(b.settings.conntrack_max)});
   if (auto t = conntrack_timeouts_str(b.settings.conntrack_timeouts); !t.empty()) base.push_back({"conntrack_timeouts", t});
+  if (!b.settings.fast_path) base.push_back({"fast_path", "false"});
   return guarded("", [&] {
     DocReader reader("", "/");
     reader.set_context("bridge '" + b.name + "': ");

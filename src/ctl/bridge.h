@@ -11,6 +11,7 @@
 //       mac_table_size: 8192    # entries (learning, switch)
 //       conntrack_max: 16384    # connections tracked (security groups)
 //       conntrack_timeouts: {udp: 5}
+//       fast_path: true         # the kernel fast path may cache its decisions (docs/architecture.md)
 //       fdb: [{vlan: 10, mac: "52:54:00:00:00:01", port: a1}]   # static entries
 //       mirrors: [{name: ids, select_src_ports: [a1], output_port: ids0}]   # ctl/mirror_spec.h
 //       ports:

@@ -68,6 +68,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
                           "ALTER TABLE bridges ADD COLUMN conntrack_timeouts TEXT NOT NULL DEFAULT '';");
         !s)
       return s.error();
+  // Databases from before the kernel fast path have no fast_path setting.
+  if (!st->has_column("bridges", "fast_path"))
+    if (auto s = st->exec("ALTER TABLE bridges ADD COLUMN fast_path INTEGER NOT NULL DEFAULT 1;"); !s) return s.error();
   return st;
 }
 

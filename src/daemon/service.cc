@@ -40,7 +40,7 @@ const std::vector<Verb>& Service::commands() {
     std::vector<Verb> all;
     for (std::span<const Verb> t : {config_verbs(), bridge_verbs(), port_verbs(), fdb_verbs(), stats_verbs(),
                                     trace_verbs(), sg_verbs(), gw_verbs(), mirror_verbs(), ct_verbs(), vm_verbs(), cluster_verbs(), image_verbs(),
-                                    migrate_verbs()})
+                                    migrate_verbs(), fastpath_verbs()})
       all.insert(all.end(), t.begin(), t.end());
     return all;
   }();
@@ -60,6 +60,8 @@ VerbContext::VerbContext(Service& s)
       ct_dhcp_(s.ct_dhcp_),
       cluster_(s.cluster_),
       images_(s.images_),
+      fast_(s.fast_),
+      fast_off_(s.fast_off_),
       manage_containers_(s.opts_.manage_containers),
       s_(s) {}
 

@@ -61,6 +61,11 @@ class CtDhcpClients;
 class ClusterHost;
 class ImageStore;
 struct MigrationProgress;
+}  // namespace kvnet::daemon
+namespace kvnet::io {
+class FastPath;
+}  // namespace kvnet::io
+namespace kvnet::daemon {
 
 class Service {
  public:
@@ -94,6 +99,12 @@ class Service {
   // The image store (daemon/image_store.h); none: the image verbs answer
   // that images are not kept here.
   void set_image_store(ImageStore* s) { images_ = s; }
+  // The kernel fast path (io/fastpath.h), already attached to the datapath;
+  // null: there is none, for the reason `off` gives.
+  void set_fast_path(io::FastPath* f, std::string off) {
+    fast_ = f;
+    fast_off_ = std::move(off);
+  }
   // The cluster's state changed (a binding, a group, a host up or down):
   // mirrors the store's security groups into the configuration (a change
   // like any other), programs br-int's remote stations and the remote
@@ -197,6 +208,8 @@ class Service {
   CtDhcpClients* ct_dhcp_ = nullptr;
   ClusterHost* cluster_ = nullptr;
   ImageStore* images_ = nullptr;
+  io::FastPath* fast_ = nullptr;
+  std::string fast_off_;
   std::vector<NeighborEntry> neighbors_;  // the table br-int answers ARP/ND from (sync_neighbors)
   RemoteEntries remotes_;                 // vx-cluster's static entries from the store (sync_remotes)
   bool syncing_groups_ = false;           // sync_groups is committing (no re-entry)

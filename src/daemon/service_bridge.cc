@@ -71,7 +71,8 @@ Result<json> BridgeVerbs::set_bridge(const Args& a) {
   if (!b) return Error{"bridge '" + br + "' does not exist"};
   for (const auto& [k, v] : settings)
     if (k == "type")
-      return Error{"bridge '" + br + "': 'type' cannot be changed (mac_aging, mac_table_size, conntrack_max, conntrack_timeouts)"};
+      return Error{"bridge '" + br +
+                   "': 'type' cannot be changed (mac_aging, mac_table_size, conntrack_max, conntrack_timeouts, fast_path)"};
   TRY(nb, update_bridge(*b, settings));
   Topology& next = edit(Scope::of_bridge(br));  // its settings: its ports stay as they are
   next.find_bridge(br)->settings = nb.settings;

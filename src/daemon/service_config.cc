@@ -277,6 +277,7 @@ Result<json> ConfigVerbs::show(const Args&) {
       bj["mac_table_size"] = b.settings.mac_table_size;
     }
     bj["conntrack_max"] = b.settings.conntrack_max;
+    bj["fast_path"] = b.settings.fast_path;
     json timeouts = json::object();
     for (const auto& [name, sec] : conntrack_timeout_values(b.settings.conntrack_timeouts)) timeouts[name] = sec;
     bj["conntrack_timeouts"] = timeouts;

@@ -48,6 +48,11 @@ class GatewayHost;
 class CtDhcpClients;
 class ClusterHost;
 class ImageStore;
+}  // namespace kvnet::daemon
+namespace kvnet::io {
+class FastPath;
+}  // namespace kvnet::io
+namespace kvnet::daemon {
 
 // One API verb. changes_state: changes what runs but not the configuration
 // (vm-start, fdb-flush, stats-clear): logged like a configuration change.
@@ -74,6 +79,8 @@ class VerbContext {
   CtDhcpClients* ct_dhcp_;                              // null: containers' DHCP clients are not run
   ClusterHost* cluster_;                                // null: standalone (not in a cluster)
   ImageStore* images_;                                  // null: no image store (tests)
+  io::FastPath* fast_;                                  // null: no kernel fast path, because of fast_off_
+  const std::string& fast_off_;
   bool manage_containers_;
   const std::string& store_path() const;
 
@@ -128,6 +135,7 @@ std::span<const Verb> vm_verbs();       // service_vm.cc: vm-*
 std::span<const Verb> cluster_verbs();  // service_cluster.cc: cluster-status, cluster-hosts, network-*
 std::span<const Verb> image_verbs();    // service_image.cc: image-import, image-list, image-show, image-del
 std::span<const Verb> migrate_verbs();  // service_migrate.cc: vm-migrate
+std::span<const Verb> fastpath_verbs(); // service_fastpath.cc: fastpath-show, fastpath-dump, fastpath-flush
 
 // A mirror as show and mirror-list give it (service_mirror.cc).
 json mirror_json(const ctl::BridgeSpec& b, const ctl::MirrorSpec& m);

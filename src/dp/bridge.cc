@@ -39,8 +39,10 @@ std::optional<BridgeType> parse_bridge_type(std::string_view s) {
 
 Bridge::Bridge(PipelineContext& ctx, std::string name, BridgeType type, const BridgeSettings& s)
     : ctx_(ctx), name_(std::move(name)), type_(type), settings_(s) {
-  if (type != BridgeType::kHub)
+  if (type != BridgeType::kHub) {
     fdb_ = std::make_unique<Fdb>(s.mac_table_size, uint64_t{s.mac_aging_sec} * 1000000000ULL);
+    fdb_->count_changes_in(ctx_.epoch_counter());
+  }
 }
 
 void Bridge::attach(Port& p) {
@@ -85,7 +87,9 @@ void Bridge::set_settings(const BridgeSettings& s) {
     for (const auto& e : all)
       if (!e.is_static) next->learn(e.vlan, e.mac, e.port, e.last_seen_ns);
     fdb_ = std::move(next);
+    fdb_->count_changes_in(ctx_.epoch_counter());
   }
+  ctx_.changed();
   if (fdb_) fdb_->set_aging(uint64_t{s.mac_aging_sec} * 1000000000ULL);
   if (ct_) {
     if (s.conntrack_max != settings_.conntrack_max) ct_->resize(s.conntrack_max);
@@ -145,6 +149,7 @@ void Bridge::run_egress() {
 }
 
 void Bridge::fan_out(Port* const* targets, size_t n, Frame* f) {
+  f->meta.fast.ok = false;  // a flood is never cached
   if (n == 0) {
     ctx_.pool().put(f);
     return;
@@ -161,7 +166,15 @@ void Bridge::fan_out(Port* const* targets, size_t n, Frame* f) {
   to(*targets[n - 1], f);
 }
 
-void Bridge::learn(Port& in, const Frame* f, uint16_t vlan) {
+void Bridge::learn(Port& in, Frame* f, uint16_t vlan) {
+  if (net::FastMeta& m = f->meta.fast; m.ok) {
+    if (m.hops == net::kFastHops) {
+      m.ok = false;
+    } else {
+      m.hop_port[m.hops] = in.id;
+      m.hop_vlan[m.hops++] = vlan;
+    }
+  }
   if (ctx_.dry_run()) [[unlikely]] {
     trace({.port = in.name, .stage = TraceStage::kLearn, .what = TraceWhat::kWouldLearn, .mac = f->key.dl_src.str(),
            .vlan = vlan});

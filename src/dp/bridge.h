@@ -59,6 +59,9 @@ struct BridgeSettings {
   // nf_conntrack_max and nf_conntrack_*_timeout, per bridge).
   uint32_t conntrack_max = kConntrackSize;
   ConntrackTimeouts conntrack_timeouts;
+  // Whether the kernel fast path may cache this bridge's decisions
+  // (dp/fast_path.h); off: every frame crossing it takes the slow path.
+  bool fast_path = true;
   friend bool operator==(const BridgeSettings&, const BridgeSettings&) = default;
 };
 
@@ -116,7 +119,8 @@ class Bridge {
   // Sends f to every port in `targets` (copies for all but the last).
   void fan_out(Port* const* targets, size_t n, net::Frame* f);
   // Learns f's source in `vlan` on `in` (not in a dry run); traces it.
-  void learn(Port& in, const net::Frame* f, uint16_t vlan);
+  // Also notes the bridge as a hop of a fast-path candidate (dp/fast_path.h).
+  void learn(Port& in, net::Frame* f, uint16_t vlan);
   // Known unicast port id for f in `vlan`, or kNoPort to flood; traces it.
   uint32_t lookup(const net::Frame* f, uint16_t vlan);
   void trace(TraceStep s) {

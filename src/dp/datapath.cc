@@ -25,6 +25,7 @@ Datapath::Datapath(size_t pool_frames, size_t frame_capacity)
 Bridge& Datapath::add_bridge(const std::string& name, BridgeType type, const BridgeSettings& s) {
   assert_owner();
   bridges_.push_back(make_bridge(*this, name, type, s));
+  changed();
   return *bridges_.back();
 }
 
@@ -53,6 +54,8 @@ Port& Datapath::add_port(Bridge& br, const std::string& name, KindTag kind, uint
   br.attach(*port_table_[id]);
   if (!br.mirrors().empty()) br.mirrors().mark_ports(br.ports());  // select_all takes it in
   if (port_table_[id]->backend) port_table_[id]->backend->attach(*port_table_[id]);
+  fast_attach(*port_table_[id]);
+  changed();
   if (queue_.size() < port_table_.size()) {  // the ring holds each port at most once
     queue_.assign(port_table_.size(), nullptr);
     q_head_ = q_len_ = 0;
@@ -64,10 +67,32 @@ void Datapath::connect_patch(Port& a, Port& b) {
   assert_owner();
   a.peer = &b;
   b.peer = &a;
+  changed();
+}
+
+void Datapath::set_fast_path(FastPathSink* sink) {
+  assert_owner();
+  for (auto& p : port_table_)
+    if (p) fast_detach(*p);
+  fast_ = sink;
+  for (auto& p : port_table_)
+    if (p) fast_attach(*p);
+  changed();
+}
+
+void Datapath::fast_attach(Port& p) {
+  if (fast_ && p.backend) p.fast = fast_->port_added(p);
+}
+
+void Datapath::fast_detach(Port& p) {
+  if (fast_ && p.fast) fast_->port_removed(p);
+  p.fast = false;
 }
 
 std::unique_ptr<PortBackend> Datapath::remove_port(Port& p) {
   assert_owner();
+  changed();
+  fast_detach(p);
   if (p.peer) p.peer->peer = nullptr;
   if (p.taps)
     for (const auto& t : p.taps->taps) t->port_removed();
@@ -102,14 +127,18 @@ std::vector<std::unique_ptr<PortBackend>> Datapath::remove_bridge(Bridge& b) {
 
 std::unique_ptr<PortBackend> Datapath::swap_backend(Port& p, std::unique_ptr<PortBackend> b) {
   assert_owner();
+  changed();
+  fast_detach(p);
   if (p.backend) p.backend->detach(p);
   std::swap(p.backend, b);
   if (p.backend) p.backend->attach(p);
+  fast_attach(p);
   return b;
 }
 
 void Datapath::reconfigure_port(Port& p, const VlanConfig& vlan, uint32_t mtu) {
   assert_owner();
+  changed();
   p.vlan = VlanPort(vlan);
   p.mtu = mtu;
   if (p.bridge->fdb()) p.bridge->fdb()->flush_port(p.id);
@@ -117,17 +146,20 @@ void Datapath::reconfigure_port(Port& p, const VlanConfig& vlan, uint32_t mtu) {
 
 void Datapath::set_firewall(Port& p, std::shared_ptr<const FwPolicy> policy) {
   assert_owner();
+  changed();
   install_firewall(p, std::move(policy));  // dp/firewall_install.h
 }
 
 void Datapath::add_tap(Port& p, std::shared_ptr<CaptureTap> tap) {
   assert_owner();
+  changed();
   if (!p.taps) p.taps = std::make_unique<CaptureTaps>();
   p.taps->taps.push_back(std::move(tap));
 }
 
 bool Datapath::remove_tap(Port& p, const CaptureTap* tap) {
   assert_owner();
+  changed();
   if (!p.taps) return false;
   const size_t n = std::erase_if(p.taps->taps, [&](const auto& t) { return t.get() == tap; });
   if (p.taps->taps.empty()) p.taps.reset();  // back to one null test per batch
@@ -146,10 +178,23 @@ Port* Datapath::find_port(std::string_view name) {
 }
 
 void Datapath::receive(Port& in, FrameBatch& batch) {
+  const bool fast = in.fast && fast_ && !trace_ && fast_in(in);
   for (uint32_t i = 0; i < batch.count; ++i) {
-    batch[i]->meta.origin = static_cast<uint16_t>(i);
-    batch[i]->meta.depth = 0;
+    Frame* f = batch[i];
+    f->meta.origin = static_cast<uint16_t>(i);
+    f->meta.depth = 0;
     budget_[i] = kFrameBudget;
+    if (fast) {  // the tags it arrived with: the key of a fast-path entry
+      net::FastMeta& m = f->meta.fast;
+      m = net::FastMeta{};
+      m.ok = f->len() >= 14;
+      for (size_t off = 12; m.ok && m.tags <= 2 && off + 6 <= f->len(); off += 4) {
+        const uint16_t type = net::load_be16(f->data() + off);
+        if (type != net::kEthTypeVlan && type != net::kEthTypeQinQ) break;
+        if (m.tags == 2) m.ok = false;  // a third tag: never cached
+        else m.tpid[m.tags] = type, m.tci[m.tags++] = net::load_be16(f->data() + off + 2);
+      }
+    }
   }
   ++round_;
   depth_ = 0;
@@ -180,6 +225,8 @@ void Datapath::deliver(Port& in, FrameBatch& batch) {
     drop(out, f, Drop::kOversize);
     return;
   }
+  if (f->meta.fast.ok) [[unlikely]]
+    offer_fast(out, f);
   if (trace_) [[unlikely]] {
     if (out.patch) {
       trace_step({.bridge = out.bridge->name(), .port = out.name, .stage = TraceStage::kPatch,
@@ -221,6 +268,30 @@ void Datapath::deliver(Port& in, FrameBatch& batch) {
 }
 
 void Datapath::output_copy(Port& out, Frame* f) { output_one(out, f); }
+
+// A frame every step of which was cacheable reaches a port (dp/fast_path.h):
+// a patch port passes it on if it may, a port the fast path serves gets it
+// offered, any other port ends its candidacy.
+void Datapath::offer_fast(Port& out, Frame* f) {
+  net::FastMeta& m = f->meta.fast;
+  if (!fast_out(out) || m.hops == 0) {
+    m.ok = false;
+    return;
+  }
+  if (out.patch) return;  // the peer bridge's ports decide (hand_over)
+  m.ok = false;           // offered once
+  if (!out.fast || !fast_) return;
+  Port* in = port_table_[m.hop_port[0]].get();
+  if (!in || !in->fast) return;
+  uint32_t mtu = std::min(in->mtu, out.mtu);
+  for (uint8_t h = 1; h < m.hops; ++h) {  // where it entered bridge h, and the patch port it left the one before by
+    const Port* p = port_table_[m.hop_port[h]].get();
+    if (!p) return;
+    mtu = std::min(mtu, p->mtu);
+    if (p->peer) mtu = std::min(mtu, p->peer->mtu);
+  }
+  fast_->offer(*in, out, *f, mtu);
+}
 
 void Datapath::output(Port& out, FrameBatch& b) {
   if (out.mirror_tx) [[unlikely]]
@@ -282,8 +353,10 @@ void Datapath::hand_over(Port& out, FrameBatch& b) {
   }
   // A patch port hands its frames to the peer, like a veth pair.
   FrameBatch next;
+  const bool fast = fast_in(*out.peer);
   for (uint32_t i = 0; i < b.count; ++i) {
     Frame* f = b[i];
+    if (!fast) f->meta.fast.ok = false;
     if (++f->meta.depth > kMaxPatchDepth) [[unlikely]] {
       count_drop(*out.peer, Drop::kLoopCut);
       frames_.put(f);

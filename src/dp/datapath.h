@@ -82,6 +82,10 @@ class Datapath final : public PipelineContext {
   // Indexed by port id; removed ports leave a null slot.
   const std::vector<std::unique_ptr<Port>>& ports() const { return port_table_; }
 
+  // Attaches the kernel fast path (dp/fast_path.h; null: detaches it): it
+  // is offered every port, existing ones now and later ones as they come.
+  void set_fast_path(FastPathSink* sink);
+
   // The thread allowed to change and run the datapath (io::Runtime sets its
   // own while it runs); mutators assert it. Default: any thread.
   void set_owner(std::thread::id t) { owner_ = t; }
@@ -107,6 +111,14 @@ class Datapath final : public PipelineContext {
 
  private:
   void deliver(Port& in, net::FrameBatch& batch);
+  // Whether frames entering through `p` may be cached / leaving through it.
+  bool fast_in(const Port& p) const {
+    return !p.taps && !p.mirror_rx && !p.mirror_out && p.ingress.empty() && p.bridge->settings().fast_path;
+  }
+  static bool fast_out(const Port& p) { return !p.taps && !p.mirror_tx && p.egress.empty(); }
+  void offer_fast(Port& out, net::Frame* f);
+  void fast_attach(Port& p);
+  void fast_detach(Port& p);
   void output_one(Port& out, net::Frame* f);
   void flush(Port& out);
   void hand_over(Port& patch, net::FrameBatch& batch);  // a patch port's frames to its peer

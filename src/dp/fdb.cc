@@ -58,6 +58,7 @@ void Fdb::erase(uint32_t n) {
     }
   }
   slots_[hole] = kNil;
+  changed();
   if (!nodes_[n].is_static) lru_.unlink(nodes_, n);
   nodes_[n].in_use = false;
   nodes_[n].next = free_;
@@ -78,6 +79,7 @@ Fdb::Learn Fdb::learn(uint16_t vlan, uint64_t mac, uint32_t port, uint64_t now, 
     if (x.port == port) return was_expired ? Learn::kNew : Learn::kRefreshed;
     if (old_port) *old_port = x.port;
     x.port = port;
+    changed();
     if (was_expired) return Learn::kNew;
     ++stats_.moved;
     return Learn::kMoved;
@@ -106,7 +108,17 @@ bool Fdb::add_static(uint16_t vlan, uint64_t mac, uint32_t port) {
   const uint64_t key = make_key(vlan, mac);
   const uint32_t s = find_slot(key);
   if (s != kNil) erase(slots_[s]);
+  changed();
   return insert(key, 0, port, true) != kNil;
+}
+
+void Fdb::touch(uint16_t vlan, uint64_t mac, uint32_t port, uint64_t now) {
+  const uint32_t s = find_slot(make_key(vlan, mac));
+  if (s == kNil) return;
+  Node& x = nodes_[slots_[s]];
+  if (x.is_static || x.port != port || now <= x.last_seen || expired(x, now)) return;
+  x.last_seen = now;
+  lru_.touch(nodes_, slots_[s]);
 }
 
 bool Fdb::remove(uint16_t vlan, uint64_t mac) {

@@ -64,6 +64,14 @@ class Fdb {
   // Removes every dynamic entry not seen since now - aging. Returns how many.
   size_t age(uint64_t now);
 
+  // Refreshes a dynamic entry that still names `port` (the kernel fast path
+  // forwarded the station's frames); changes nothing else.
+  void touch(uint16_t vlan, uint64_t mac, uint32_t port, uint64_t now);
+  // Every change that could alter a lookup's answer (a move, a removal, a
+  // static entry) increments *counter (the datapath's epoch: the fast path's
+  // cached decisions go stale). Null: none.
+  void count_changes_in(uint64_t* counter) { changes_ = counter; }
+
   void set_aging(uint64_t aging_ns) { aging_ns_ = aging_ns; }
   uint64_t aging_ns() const { return aging_ns_; }
   uint32_t capacity() const { return max_entries_; }
@@ -101,6 +109,10 @@ class Fdb {
   std::vector<Node> nodes_;
   uint32_t free_ = kNil;
   LruList lru_;  // the dynamic entries, head = least recently seen
+  uint64_t* changes_ = nullptr;
+  void changed() {
+    if (changes_) ++*changes_;
+  }
   uint32_t used_ = 0;
   Stats stats_;
 };

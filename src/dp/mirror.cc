@@ -62,6 +62,7 @@ void MirrorTable::mark_ports(const std::vector<Port*>& ports) const {
 
 void Datapath::set_mirrors(Bridge& b, std::vector<MirrorConfig> mirrors) {
   assert_owner();
+  changed();
   for (const auto& m : mirrors)
     if (m.out_port && !m.out_port->mirror_out && b.fdb()) b.fdb()->flush_port(m.out_port->id);
   b.mirrors().set(std::move(mirrors));

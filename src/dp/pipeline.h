@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "dp/counters.h"
+#include "dp/fast_path.h"
 #include "dp/port.h"
 #include "dp/trace.h"
 #include "net/frame.h"
@@ -55,6 +56,14 @@ class PipelineContext {
   // Drops `f` for `why` on `p`: counted, traced, freed.
   void drop(Port& p, net::Frame* f, Drop why);
 
+  // The kernel fast path (dp/fast_path.h), null if there is none, and the
+  // datapath's epoch: incremented by every change that could alter a
+  // decision the fast path cached.
+  FastPathSink* fast_path() const { return fast_; }
+  uint64_t epoch() const { return epoch_; }
+  uint64_t* epoch_counter() { return &epoch_; }
+  void changed() { ++epoch_; }
+
   // Null unless tracing. Steps get the current patch depth.
   Trace* trace() const { return trace_; }
   void trace_step(TraceStep s) {
@@ -68,6 +77,8 @@ class PipelineContext {
   net::FramePool* pool_ = nullptr;
   const std::vector<std::unique_ptr<Port>>* ports_ = nullptr;
   Trace* trace_ = nullptr;
+  FastPathSink* fast_ = nullptr;
+  uint64_t epoch_ = 0;
   bool dry_run_ = false;
   int depth_ = 0;  // patch crossings of the frame being traced
 };

@@ -83,6 +83,12 @@ class PortBackend {
   // with other ports registers the port's id with it.
   virtual void attach(Port& /*p*/) {}
   virtual void detach(Port& /*p*/) {}
+  // The kernel interface behind the port, for the fast path
+  // (dp/fast_path.h): its ifindex and the socket the slow path reads it
+  // through (the fast path filters what it forwards out of it); 0 / -1: not
+  // a kernel interface.
+  virtual int kernel_ifindex() const { return 0; }
+  virtual int kernel_socket() const { return -1; }
   // A receive source shared with other ports (a tunnel socket), polled once
   // for all of them instead of rx_fd(); null if none.
   virtual RxSource* shared_rx() { return nullptr; }
@@ -149,6 +155,9 @@ struct Port {
   uint32_t mirror_rx = 0;
   uint32_t mirror_tx = 0;
   bool mirror_out = false;
+  // The kernel fast path serves the port (dp/fast_path.h): its backend is a
+  // kernel interface with the fast path's programs attached.
+  bool fast = false;
 
   // Datapath scratch: frames waiting to be sent or handed to the peer.
   net::FrameBatch pending;

@@ -32,6 +32,8 @@ class AfPacketBackend final : public dp::PortBackend {
   uint32_t receive(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns) override;
   std::string describe() const override;
   bool failed() const override { return failed_; }
+  int kernel_ifindex() const override { return ifindex_; }
+  int kernel_socket() const override { return fd_; }
   // Control thread: the interface still has the index we bound to.
   bool check_alive() const override { return !failed_ && if_index_of_name() == ifindex_; }
 

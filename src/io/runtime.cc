@@ -171,7 +171,7 @@ void Runtime::loop() {
   epoll_event evs[64];
   net::FrameBatch batch;
   while (!stop_) {
-    const int n = epoll_wait(epfd_, evs, 64, 500);
+    const int n = epoll_wait(epfd_, evs, 64, dp_.fast_path() ? 250 : 500);
     const uint64_t now = monotonic_ns();
     bool worked = false;  // received from a port (not only a wake-up)
     for (int i = 0; i < n; ++i) {
@@ -206,6 +206,10 @@ void Runtime::loop() {
       }
     }
     if (worked) loop_times_.record(monotonic_ns() - now);  // one clock read per round, not per frame
+    if (dp::FastPathSink* f = dp_.fast_path()) {
+      f->publish(dp_.epoch());  // what this round learned (a station moved) outdates cached decisions
+      f->revalidate(now);
+    }
     run_commands();
   }
 }

@@ -64,8 +64,20 @@ class Runtime {
   template <typename F>
   auto call(F&& fn) -> decltype(fn(std::declval<dp::Datapath&>())) {
     using R = decltype(fn(std::declval<dp::Datapath&>()));
-    if (!running_) return fn(dp_);  // not started: the caller owns the datapath
-    auto task = std::make_shared<std::packaged_task<R()>>([&] { return fn(dp_); });
+    // A change is reported done only once the kernel fast path knows it
+    // (dp/fast_path.h): the epoch is published before the result returns.
+    struct Publish {
+      dp::Datapath& dp;
+      ~Publish() { publish_fast(dp); }
+    };
+    if (!running_) {  // not started: the caller owns the datapath
+      Publish p{dp_};
+      return fn(dp_);
+    }
+    auto task = std::make_shared<std::packaged_task<R()>>([&] {
+      Publish p{dp_};
+      return fn(dp_);
+    });
     auto fut = task->get_future();
     post([task] { (*task)(); });
     return fut.get();
@@ -92,6 +104,9 @@ class Runtime {
   std::vector<std::string> take_failed();
 
  private:
+  static void publish_fast(dp::Datapath& dp) {
+    if (dp::FastPathSink* f = dp.fast_path()) f->publish(dp.epoch());
+  }
   void post(std::function<void()> fn);
   void loop();
   void run_commands();

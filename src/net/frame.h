@@ -34,6 +34,23 @@ inline constexpr size_t kMaxFrameLen = 9216 + 18;  // jumbo payload + L2 header 
 inline constexpr size_t kMaxGsoFrameLen = 65536 + 64;  // a GSO super-frame with its headers
 inline constexpr size_t kBatchSize = 32;
 
+// What the kernel fast path (dp/fast_path.h) needs to know of a frame the
+// slow path forwards: whether its decision may still be cached (`ok`: every
+// step so far was one the fast path can replay), the VLAN tags it arrived
+// with (the entry's key), and the bridges it crossed (where it entered each
+// and in which VLAN), so that the fast path's statistics reach their
+// counters and FDBs.
+inline constexpr size_t kFastHops = 4;
+struct FastMeta {
+  bool ok = false;
+  uint8_t tags = 0;
+  uint8_t hops = 0;
+  uint16_t tpid[2] = {};
+  uint16_t tci[2] = {};
+  uint32_t hop_port[kFastHops] = {};
+  uint16_t hop_vlan[kFastHops] = {};
+};
+
 // Pipeline metadata. Reset by `Frame::reset()` for every new frame.
 struct FrameMeta {
   uint64_t ts_ns = 0;      // the frame's clock (capture or receive time)
@@ -51,6 +68,7 @@ struct FrameMeta {
   bool inner_tag = false;
   bool carried = false;
   VnetHdr vnet;            // offload state: partial checksum, GSO (net/offload.h)
+  FastMeta fast;
 };
 
 class Frame {

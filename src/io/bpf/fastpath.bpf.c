@@ -1,0 +1,224 @@
+/* kvnet's kernel fast path (docs/architecture.md, "Fast path"): two eBPF
+ * programs that share one flow map.
+ *
+ *   kvfp_filter  a socket filter on each kernel port's AF_PACKET socket. The
+ *                kernel hands a received frame to packet sockets before tc
+ *                ingress runs, so the filter makes the decision first: a frame
+ *                the map forwards is kept from the slow path; one it does not
+ *                is passed up and marked (cb[0]) as the slow path's.
+ *   kvfp_tc      on the port's tc ingress hook: forwards what the map holds
+ *                (VLAN pops and pushes, then a redirect), and lets everything
+ *                else continue as if the program were not there.
+ *
+ * Nothing here decides anything: kvnetd's slow path installs an entry after it
+ * forwarded a frame of a flow whose decision may be cached, and removes or
+ * outdates entries whenever a change could alter that decision. Frames that
+ * are never cached (ARP, IPv6 neighbour discovery and ICMPv6 errors, DHCP,
+ * IP fragments, ICMP errors, TCP SYN/FIN/RST, IPv6 extension headers, more
+ * than two VLAN tags) are punted to the slow path here as well, so that an
+ * entry installed for a flow never carries them. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "fastpath_abi.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, KVFP_MAX_FLOWS);
+  __type(key, struct kvfp_key);
+  __type(value, struct kvfp_action);
+} kvfp_flows SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, KVFP_STATE_SLOTS);
+  __type(key, __u32);
+  __type(value, __u64);
+} kvfp_state SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, KVFP_STAT_SLOTS);
+  __type(key, __u32);
+  __type(value, __u64);
+} kvfp_stats SEC(".maps");
+
+static __always_inline void count(__u32 slot) {
+  __u64 *v = bpf_map_lookup_elem(&kvfp_stats, &slot);
+  if (v) *v += 1;
+}
+
+#define PROTO_ICMP 1
+#define PROTO_TCP 6
+#define PROTO_UDP 17
+#define PROTO_ICMPV6 58
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+
+struct verdict {
+  struct kvfp_action *a;
+  __u32 tcp_flags;
+  __u32 bytes; /* as the slow path counts it: with the outer tag */
+};
+
+static __always_inline int is_tag(__u16 t) { return t == ETH_P_8021Q || t == ETH_P_8021AD; }
+
+/* Parses the frame at the MAC header (both hooks see it there) and looks it
+ * up. Returns the KVFP_* stat slot: KVFP_HIT with v->a set, or why not. */
+static __always_inline __u32 decide(struct __sk_buff *skb, struct verdict *v) {
+  struct kvfp_key k = {};
+  __u8 eth[14];
+  __u32 off = 14, tags = 0;
+  if (bpf_skb_load_bytes(skb, 0, eth, sizeof eth) < 0) return KVFP_PUNT;
+  __builtin_memcpy(k.dst, eth, 6);
+  __builtin_memcpy(k.src, eth + 6, 6);
+  __u16 type = ((__u16)eth[12] << 8) | eth[13];
+  v->bytes = skb->len;
+  if (skb->vlan_present) { /* the outer tag, taken out of the frame by the kernel */
+    k.tpid[0] = bpf_ntohs((__u16)skb->vlan_proto);
+    k.tci[0] = (__u16)skb->vlan_tci;
+    tags = 1;
+    v->bytes += 4;
+  }
+  for (int i = 0; i < 2; i++) {
+    if (!is_tag(type)) break;
+    if (tags >= 2) return KVFP_PUNT;
+    __u8 t[4];
+    if (bpf_skb_load_bytes(skb, off, t, sizeof t) < 0) return KVFP_PUNT;
+    if (tags == 0) {
+      k.tpid[0] = type;
+      k.tci[0] = ((__u16)t[0] << 8) | t[1];
+    } else {
+      k.tpid[1] = type;
+      k.tci[1] = ((__u16)t[0] << 8) | t[1];
+    }
+    type = ((__u16)t[2] << 8) | t[3];
+    tags++;
+    off += 4;
+  }
+  if (is_tag(type)) return KVFP_PUNT;
+  k.ethertype = type;
+  k.ifindex = skb->ifindex;
+  __u32 l4hdr = 0, l3hdr = 0;
+  int gso_l4 = 0;
+  if (type == ETH_P_ARP || type == ETH_P_RARP) return KVFP_PUNT;
+  if (type == ETH_P_IP) {
+    __u8 ip[20];
+    if (bpf_skb_load_bytes(skb, off, ip, sizeof ip) < 0) return KVFP_PUNT;
+    if ((ip[0] >> 4) != 4) return KVFP_PUNT;
+    l3hdr = (ip[0] & 0xf) * 4;
+    if (l3hdr < 20) return KVFP_PUNT;
+    if ((((__u16)ip[6] << 8) | ip[7]) & 0x3fff) return KVFP_PUNT; /* a fragment */
+    __u8 proto = ip[9];
+    __u8 l4[14];
+    if (proto == PROTO_TCP) {
+      if (bpf_skb_load_bytes(skb, off + l3hdr, l4, 14) < 0) return KVFP_PUNT;
+      v->tcp_flags = l4[13];
+      if (l4[13] & (TCP_SYN | TCP_FIN | TCP_RST)) return KVFP_PUNT;
+      l4hdr = (l4[12] >> 4) * 4;
+      gso_l4 = 1;
+    } else if (proto == PROTO_UDP) {
+      if (bpf_skb_load_bytes(skb, off + l3hdr, l4, 4) < 0) return KVFP_PUNT;
+      __u16 sp = ((__u16)l4[0] << 8) | l4[1], dp = ((__u16)l4[2] << 8) | l4[3];
+      if (sp == 67 || sp == 68 || dp == 67 || dp == 68) return KVFP_PUNT; /* DHCP */
+      l4hdr = 8;
+      gso_l4 = 1;
+    } else if (proto == PROTO_ICMP) {
+      if (bpf_skb_load_bytes(skb, off + l3hdr, l4, 1) < 0) return KVFP_PUNT;
+      if (l4[0] == 3 || l4[0] == 4 || l4[0] == 5 || l4[0] == 11 || l4[0] == 12) return KVFP_PUNT; /* errors */
+    }
+  } else if (type == ETH_P_IPV6) {
+    __u8 ip[40];
+    if (bpf_skb_load_bytes(skb, off, ip, sizeof ip) < 0) return KVFP_PUNT;
+    if ((ip[0] >> 4) != 6) return KVFP_PUNT;
+    l3hdr = 40;
+    __u8 nh = ip[6];
+    __u8 l4[14];
+    if (nh == PROTO_TCP) {
+      if (bpf_skb_load_bytes(skb, off + 40, l4, 14) < 0) return KVFP_PUNT;
+      v->tcp_flags = l4[13];
+      if (l4[13] & (TCP_SYN | TCP_FIN | TCP_RST)) return KVFP_PUNT;
+      l4hdr = (l4[12] >> 4) * 4;
+      gso_l4 = 1;
+    } else if (nh == PROTO_UDP) {
+      if (bpf_skb_load_bytes(skb, off + 40, l4, 4) < 0) return KVFP_PUNT;
+      __u16 sp = ((__u16)l4[0] << 8) | l4[1], dp = ((__u16)l4[2] << 8) | l4[3];
+      if (sp == 546 || sp == 547 || dp == 546 || dp == 547) return KVFP_PUNT; /* DHCPv6 */
+      l4hdr = 8;
+      gso_l4 = 1;
+    } else if (nh == PROTO_ICMPV6) {
+      if (bpf_skb_load_bytes(skb, off + 40, l4, 1) < 0) return KVFP_PUNT;
+      if (l4[0] < 128 || (l4[0] >= 133 && l4[0] <= 137)) return KVFP_PUNT; /* errors, ND */
+    } else {
+      return KVFP_PUNT; /* extension headers: the slow path reads them */
+    }
+  }
+
+  struct kvfp_action *a = bpf_map_lookup_elem(&kvfp_flows, &k);
+  if (!a) return KVFP_MISS;
+  __u32 zero = KVFP_GEN;
+  __u64 *gen = bpf_map_lookup_elem(&kvfp_state, &zero);
+  if (!gen || a->generation != (__u32)*gen) return KVFP_STALE;
+  /* The path's MTU, as the slow path checks it: a GSO frame by its segments. */
+  __u32 l3len = skb->len - off;
+  if (skb->gso_size) {
+    if (!gso_l4) return KVFP_TOO_BIG;
+    l3len = l3hdr + l4hdr + skb->gso_size;
+  }
+  if (l3len > a->mtu) return KVFP_TOO_BIG;
+  v->a = a;
+  return KVFP_HIT;
+}
+
+SEC("socket")
+int kvfp_filter(struct __sk_buff *skb) {
+  struct verdict v = {};
+  __u32 why = decide(skb, &v);
+  if (why == KVFP_HIT) {
+    skb->cb[0] = KVFP_CB_HIT;
+    return 0; /* the tc program forwards it */
+  }
+  skb->cb[0] = KVFP_CB_MISS;
+  skb->cb[1] = why;
+  return skb->len;
+}
+
+SEC("tc")
+int kvfp_tc(struct __sk_buff *skb) {
+  __u32 said = skb->cb[0];
+  skb->cb[0] = 0;
+  if (said == KVFP_CB_MISS) { /* the slow path has it */
+    __u32 why = skb->cb[1];
+    if (why < KVFP_STAT_SLOTS) count(why);
+    return TC_ACT_OK;
+  }
+  struct verdict v = {};
+  __u32 why = decide(skb, &v);
+  if (why != KVFP_HIT || !v.a) {
+    count(why);
+    return TC_ACT_OK;
+  }
+  struct kvfp_action *a = v.a;
+  __sync_fetch_and_add(&a->packets, 1); /* a GSO frame is one, as the slow path counts it */
+  __sync_fetch_and_add(&a->bytes, v.bytes);
+  a->last_ns = bpf_ktime_get_ns();
+  if (v.tcp_flags) __sync_fetch_and_or(&a->tcp_flags, v.tcp_flags);
+  __u32 pop = a->pop, push = a->push;
+  if (pop >= 1 && bpf_skb_vlan_pop(skb) < 0) goto fail;
+  if (pop >= 2 && bpf_skb_vlan_pop(skb) < 0) goto fail;
+  if (push >= 1 && bpf_skb_vlan_push(skb, bpf_htons(a->push_tpid[0]), a->push_tci[0]) < 0) goto fail;
+  if (push >= 2 && bpf_skb_vlan_push(skb, bpf_htons(a->push_tpid[1]), a->push_tci[1]) < 0) goto fail;
+  count(KVFP_HIT);
+  if (a->flags & KVFP_PEER) return bpf_redirect_peer(a->out_ifindex, 0);
+  return bpf_redirect(a->out_ifindex, (a->flags & KVFP_INGRESS) ? BPF_F_INGRESS : 0);
+fail:
+  count(KVFP_ERROR);
+  return TC_ACT_SHOT;
+}

@@ -1,0 +1,482 @@
+#include "io/fastpath.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <net/if.h>
+#include <linux/pkt_cls.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "fastpath.skel.h"
+#include "net/bytes.h"
+#include "net/headers.h"
+
+#ifndef SO_ATTACH_BPF
+#define SO_ATTACH_BPF 50
+#endif
+
+namespace kvnet::io {
+namespace {
+
+// tcx (Linux 6.6): tc's hook with links that die with their fd. Debian 12's
+// headers predate it.
+constexpr int kTcxIngress = 46;
+
+std::string errno_text(int e) { return std::strerror(e < 0 ? -e : e); }
+
+// A libbpf message goes to kvnetd's log only when loading fails (the
+// verifier's reasons); otherwise libbpf stays quiet.
+std::string g_libbpf_log;
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buf[1024];
+  const int n = vsnprintf(buf, sizeof buf, fmt, args);
+  if (n > 0 && g_libbpf_log.size() < 16384) g_libbpf_log += buf;
+  return n;
+}
+
+int tcx_attach(int prog_fd, int ifindex) {
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  attr.link_create.prog_fd = static_cast<uint32_t>(prog_fd);
+  attr.link_create.target_ifindex = static_cast<uint32_t>(ifindex);
+  attr.link_create.attach_type = static_cast<bpf_attach_type>(kTcxIngress);
+  // SAFETY: BPF_LINK_CREATE reads the attr we own, of the size we pass.
+  return static_cast<int>(syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof attr));
+}
+
+bpf_tc_hook tc_hook(int ifindex) {
+  bpf_tc_hook h{};
+  h.sz = sizeof h;
+  h.ifindex = ifindex;
+  h.attach_point = BPF_TC_INGRESS;
+  return h;
+}
+constexpr uint32_t kTcHandle = 0x6b76;  // "kv"
+constexpr uint32_t kTcPriority = 1;
+
+std::string if_name_of(int ifindex) {
+  char name[IF_NAMESIZE] = {};
+  return if_indextoname(static_cast<unsigned>(ifindex), name) ? name : "";
+}
+
+int read_int(const std::string& path) {
+  std::ifstream f(path);
+  int v = -1;
+  f >> v;
+  return f ? v : -1;
+}
+
+std::string driver_of(const std::string& ifname) {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  ethtool_drvinfo info{};
+  info.cmd = ETHTOOL_GDRVINFO;
+  ifreq r{};
+  std::strncpy(r.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  r.ifr_data = reinterpret_cast<char*>(&info);
+  // SAFETY: SIOCETHTOOL reads the ifreq and writes the drvinfo we own.
+  const int rc = ioctl(fd, SIOCETHTOOL, &r);
+  ::close(fd);
+  return rc == 0 ? std::string(info.driver) : "";
+}
+
+}  // namespace
+
+size_t FastPath::KeyHash::operator()(const kvfp_key& k) const {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  const auto* p = reinterpret_cast<const uint8_t*>(&k);
+  for (size_t i = 0; i < sizeof k; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+bool FastPath::KeyEq::operator()(const kvfp_key& a, const kvfp_key& b) const {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+Result<std::unique_ptr<FastPath>> FastPath::open() {
+  static_assert(sizeof(kvfp_key) == 28, "kvfp_key has no holes: the kernel hashes every byte");
+  libbpf_set_print(libbpf_print);
+  g_libbpf_log.clear();
+  auto fp = std::unique_ptr<FastPath>(new FastPath());
+  fp->skel_ = kvfp::open_and_load();
+  if (!fp->skel_) {
+    const int e = errno;
+    std::string why = "cannot load its eBPF programs: " + errno_text(e);
+    if (e == EPERM || e == EACCES) why += " (kvnetd needs CAP_BPF and CAP_NET_ADMIN, or root)";
+    if (e == ENOSYS) why += " (this kernel has no BPF system call)";
+    // The verifier's last words name the cause.
+    std::string last;
+    for (size_t pos = 0; pos < g_libbpf_log.size();) {
+      const size_t nl = g_libbpf_log.find('\n', pos);
+      const std::string line = g_libbpf_log.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      if (!line.empty() && line.find("-- END") == std::string::npos) last = line;
+      if (nl == std::string::npos) break;
+      pos = nl + 1;
+    }
+    if (!last.empty()) why += ": " + last;
+    return Error{why};
+  }
+  fp->flows_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_flows);
+  fp->state_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_state);
+  fp->stats_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_stats);
+  fp->tc_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_tc);
+  fp->filter_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_filter);
+  return fp;
+}
+
+FastPath::~FastPath() {
+  for (auto& [id, h] : hooked_) {
+    if (h.link_fd >= 0) {
+      ::close(h.link_fd);
+    } else if (h.ifindex) {
+      bpf_tc_hook hook = tc_hook(h.ifindex);
+      bpf_tc_opts o{};
+      o.sz = sizeof o;
+      o.handle = kTcHandle;
+      o.priority = kTcPriority;
+      bpf_tc_detach(&hook, &o);
+    }
+  }
+  if (skel_) kvfp::destroy(skel_);
+}
+
+bool FastPath::port_added(dp::Port& p) {
+  if (!p.backend || p.patch) return false;
+  const int ifindex = p.backend->kernel_ifindex(), sock = p.backend->kernel_socket();
+  if (ifindex <= 0 || sock < 0) return false;
+  // The filter first: until tc forwards anything, the slow path sees all.
+  // SAFETY: setsockopt reads one int from a local of that size.
+  if (setsockopt(sock, SOL_SOCKET, SO_ATTACH_BPF, &filter_fd_, sizeof filter_fd_) < 0) {
+    logf(LogLevel::kWarn, "fast path: port '{}': cannot attach its socket filter: {}: the port stays on the slow path",
+              p.path(), errno_text(errno));
+    return false;
+  }
+  Hooked h{ifindex, -1, sock};
+  if (tcx_) {
+    h.link_fd = tcx_attach(tc_fd_, ifindex);
+    if (h.link_fd < 0 && (errno == EINVAL || errno == 524 /* ENOTSUPP */ || errno == EOPNOTSUPP)) {
+      tcx_ = false;  // an older kernel: cls_bpf from now on
+      logf(LogLevel::kInfo, "fast path: this kernel has no tcx links ({}): programs go on tc ingress with cls_bpf",
+                errno_text(errno));
+    } else if (h.link_fd < 0) {
+      logf(LogLevel::kWarn, "fast path: port '{}': cannot attach to tc ingress: {}: the port stays on the slow path", p.path(),
+                errno_text(errno));
+      // SAFETY: SO_DETACH_BPF takes no value.
+      setsockopt(sock, SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
+      return false;
+    }
+  }
+  if (!tcx_) {
+    bpf_tc_hook hook = tc_hook(ifindex);
+    const int rc = bpf_tc_hook_create(&hook);
+    bpf_tc_opts o{};
+    o.sz = sizeof o;
+    o.handle = kTcHandle;
+    o.priority = kTcPriority;
+    o.prog_fd = tc_fd_;
+    o.flags = BPF_TC_F_REPLACE;
+    if ((rc < 0 && rc != -EEXIST) || bpf_tc_attach(&hook, &o) < 0) {
+      logf(LogLevel::kWarn, "fast path: port '{}': cannot attach to tc ingress: {}: the port stays on the slow path", p.path(),
+                errno_text(errno));
+      setsockopt(sock, SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
+      return false;
+    }
+  }
+  hooked_[p.id] = h;
+  return true;
+}
+
+void FastPath::port_removed(dp::Port& p) {
+  // Its entries go before anything else can have its ifindex.
+  const uint64_t now = monotonic_ns();
+  for (auto it = flows_.begin(); it != flows_.end();) {
+    const Flow& f = it->second;
+    bool uses = f.out_port == p.id;
+    for (uint8_t h = 0; h < f.hops && !uses; ++h) uses = f.hop_port[h] == p.id;
+    if (!uses) {
+      ++it;
+      continue;
+    }
+    account(it, now, false);
+    auto next = std::next(it);
+    remove(it);
+    it = next;
+  }
+  auto it = hooked_.find(p.id);
+  if (it == hooked_.end()) return;
+  const Hooked h = it->second;
+  hooked_.erase(it);
+  if (h.link_fd >= 0) {
+    ::close(h.link_fd);
+  } else {
+    bpf_tc_hook hook = tc_hook(h.ifindex);
+    bpf_tc_opts o{};
+    o.sz = sizeof o;
+    o.handle = kTcHandle;
+    o.priority = kTcPriority;
+    bpf_tc_detach(&hook, &o);
+  }
+  // The socket may already be closed (a failed device): then this fails harmlessly.
+  if (p.backend && p.backend->kernel_socket() == h.sock) setsockopt(h.sock, SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
+}
+
+bool FastPath::peer_redirect(const dp::Port& out) const {
+  // bpf_redirect_peer: straight into the other end of a veth whose other end
+  // is in another network namespace (a container), skipping a backlog queue.
+  const int ifindex = out.backend->kernel_ifindex();
+  const std::string name = if_name_of(ifindex);
+  if (name.empty() || driver_of(name) != "veth") return false;
+  const int peer = read_int("/sys/class/net/" + name + "/iflink");
+  if (peer <= 0 || peer == ifindex) return false;
+  const std::string peer_name = if_name_of(peer);
+  // The peer's ifindex names a device here that links back: the pair is in
+  // this namespace, where bpf_redirect_peer does not go.
+  if (!peer_name.empty() && read_int("/sys/class/net/" + peer_name + "/iflink") == ifindex) return false;
+  return true;
+}
+
+void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& f, uint32_t path_mtu) {
+  const net::FastMeta& m = f.meta.fast;
+  if (f.len() < 14 || !published_) return;
+  kvfp_key k{};
+  k.ifindex = static_cast<uint32_t>(in.backend->kernel_ifindex());
+  std::memcpy(k.dst, f.data(), 6);
+  std::memcpy(k.src, f.data() + 6, 6);
+  for (uint8_t i = 0; i < m.tags; ++i) k.tpid[i] = m.tpid[i], k.tci[i] = m.tci[i];
+  // The frame as it leaves: its tags, then the EtherType (unchanged).
+  uint16_t tpid[2] = {}, tci[2] = {};
+  uint8_t tags = 0;
+  size_t off = 12;
+  for (; off + 4 <= f.len(); off += 4) {
+    const uint16_t t = net::load_be16(f.data() + off);
+    if (t != net::kEthTypeVlan && t != net::kEthTypeQinQ) break;
+    if (tags == 2) return;
+    tpid[tags] = t;
+    tci[tags++] = net::load_be16(f.data() + off + 2);
+  }
+  if (off + 2 > f.len()) return;
+  k.ethertype = net::load_be16(f.data() + off);
+  if (k.ethertype == net::kEthTypeArp || k.ethertype == 0x8035) return;  // never cached (the programs punt them)
+  auto it = flows_.find(k);
+  if (it != flows_.end() && it->second.action.generation == gen_) return;  // installed already
+  const uint64_t now = monotonic_ns();
+  if (it != flows_.end()) {  // a dead entry of an earlier generation: its last statistics first
+    account(it, now, false);
+    remove(it);
+  }
+  kvfp_action a{};
+  a.out_ifindex = static_cast<uint32_t>(out.backend->kernel_ifindex());
+  a.generation = gen_;
+  a.mtu = static_cast<uint16_t>(std::min<uint32_t>(path_mtu, 65535));
+  const bool same = tags == m.tags && std::equal(tpid, tpid + tags, m.tpid) && std::equal(tci, tci + tags, m.tci);
+  if (!same) {
+    a.pop = m.tags;
+    a.push = tags;
+    for (uint8_t i = 0; i < tags; ++i) {  // innermost first: each push goes outside the one before
+      a.push_tpid[i] = tpid[tags - 1 - i];
+      a.push_tci[i] = tci[tags - 1 - i];
+    }
+  }
+  if (peer_redirect(out)) a.flags |= KVFP_PEER;
+  if (bpf_map_update_elem(flows_fd_, &k, &a, BPF_NOEXIST) < 0) {
+    if (errno == E2BIG) {
+      evict(now);
+      if (bpf_map_update_elem(flows_fd_, &k, &a, BPF_NOEXIST) == 0) goto installed;
+    }
+    ++install_failures_;
+    return;
+  }
+installed:
+  ++installs_;
+  Flow fl;
+  fl.action = a;
+  fl.out_port = out.id;
+  fl.hops = m.hops;
+  std::copy(m.hop_port, m.hop_port + m.hops, fl.hop_port);
+  std::copy(m.hop_vlan, m.hop_vlan + m.hops, fl.hop_vlan);
+  fl.src_mac = f.key.dl_src.u64();
+  fl.len_delta = (int32_t{tags} - int32_t{m.tags}) * 4;
+  fl.installed_ns = now;
+  flows_[k] = fl;
+}
+
+void FastPath::publish(uint64_t epoch) {
+  if (published_ && epoch == epoch_) return;
+  const uint32_t zero = KVFP_GEN;
+  const uint64_t gen = static_cast<uint32_t>(gen_ + 1);
+  if (bpf_map_update_elem(state_fd_, &zero, &gen, BPF_ANY) < 0) {
+    logf(LogLevel::kWarn, "fast path: cannot publish a new generation: {}: flushing every entry", errno_text(errno));
+    flush();
+    return;
+  }
+  gen_ = static_cast<uint32_t>(gen);
+  epoch_ = epoch;
+  published_ = true;
+}
+
+bool FastPath::account(Flows::iterator it, uint64_t now_ns, bool live) {
+  kvfp_action v{};
+  if (bpf_map_lookup_elem(flows_fd_, &it->first, &v) < 0) return false;
+  Flow& f = it->second;
+  const uint64_t packets = v.packets - f.action.packets, bytes = v.bytes - f.action.bytes;
+  f.action.packets = v.packets;
+  f.action.bytes = v.bytes;
+  f.action.last_ns = v.last_ns;
+  f.action.tcp_flags = v.tcp_flags;
+  if (packets == 0 || !dp_) return true;
+  const auto& ports = dp_->ports();
+  auto port = [&](uint32_t id) -> dp::Port* { return id < ports.size() ? ports[id].get() : nullptr; };
+  for (uint8_t h = 0; h < f.hops; ++h) {
+    dp::Port* p = port(f.hop_port[h]);
+    if (!p) continue;
+    p->counters.rx_packets += packets;
+    p->counters.rx_bytes += bytes;
+    if (h > 0 && p->peer) {  // the patch port it left the bridge before by
+      p->peer->counters.tx_packets += packets;
+      p->peer->counters.tx_bytes += bytes;
+    }
+    // Only a live entry's use refreshes the station: a dead one may name
+    // the port the station has just left.
+    if (live && v.last_ns && p->bridge->fdb()) p->bridge->fdb()->touch(f.hop_vlan[h], f.src_mac, p->id, std::min(v.last_ns, now_ns));
+  }
+  if (dp::Port* o = port(f.out_port)) {
+    o->counters.tx_packets += packets;
+    o->counters.tx_bytes += bytes + static_cast<uint64_t>(static_cast<int64_t>(f.len_delta) * static_cast<int64_t>(packets));
+  }
+  return true;
+}
+
+void FastPath::remove(Flows::iterator it) {
+  bpf_map_delete_elem(flows_fd_, &it->first);
+  flows_.erase(it);
+}
+
+void FastPath::evict(uint64_t now_ns) {
+  std::vector<std::pair<uint64_t, kvfp_key>> by_use;
+  by_use.reserve(flows_.size());
+  for (auto it = flows_.begin(); it != flows_.end(); ++it) {
+    account(it, now_ns, it->second.action.generation == gen_);
+    by_use.emplace_back(std::max(it->second.action.last_ns, it->second.installed_ns), it->first);
+  }
+  const size_t n = std::max<size_t>(1, by_use.size() / 4);
+  std::nth_element(by_use.begin(), by_use.begin() + static_cast<long>(n - 1), by_use.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < n && i < by_use.size(); ++i)
+    if (auto it = flows_.find(by_use[i].second); it != flows_.end()) {
+      remove(it);
+      ++evictions_;
+    }
+}
+
+void FastPath::revalidate(uint64_t now_ns) {
+  if (now_ns - last_reval_ns_ < 500'000'000ULL) return;
+  last_reval_ns_ = now_ns;
+  for (auto it = flows_.begin(); it != flows_.end();) {
+    const bool live = it->second.action.generation == gen_;
+    const bool present = account(it, now_ns, live);
+    const uint64_t used = std::max(it->second.action.last_ns, it->second.installed_ns);
+    const bool idle = now_ns > used && now_ns - used > kIdleNs;
+    if (live && present && !idle) {
+      ++it;
+      continue;
+    }
+    if (!live) ++stale_removals_;
+    else if (idle) ++idle_removals_;
+    auto next = std::next(it);
+    remove(it);
+    it = next;
+  }
+  // Stations heard only through the fast path were refreshed above; the
+  // others age now, not only when the slow path next runs their bridge
+  // (an aged station's entries must die: the epoch moves).
+  if (dp_)
+    for (const auto& b : dp_->bridges())
+      if (b->fdb()) b->fdb()->age(now_ns);
+}
+
+size_t FastPath::flush() {
+  const uint64_t now = monotonic_ns();
+  const size_t n = flows_.size();
+  for (auto it = flows_.begin(); it != flows_.end();) {
+    account(it, now, false);
+    auto next = std::next(it);
+    remove(it);
+    it = next;
+  }
+  return n;
+}
+
+uint64_t FastPath::kernel_stat(uint32_t slot) const {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return 0;
+  std::vector<uint64_t> v(static_cast<size_t>(cpus));
+  if (bpf_map_lookup_elem(stats_fd_, &slot, v.data()) < 0) return 0;
+  uint64_t t = 0;
+  for (uint64_t x : v) t += x;
+  return t;
+}
+
+FastPath::Info FastPath::info() const {
+  Info i;
+  i.entries = flows_.size();
+  i.hits = kernel_stat(KVFP_HIT);
+  i.misses = kernel_stat(KVFP_MISS);
+  i.stale = kernel_stat(KVFP_STALE);
+  i.punts = kernel_stat(KVFP_PUNT);
+  i.too_big = kernel_stat(KVFP_TOO_BIG);
+  i.errors = kernel_stat(KVFP_ERROR);
+  i.installs = installs_;
+  i.install_failures = install_failures_;
+  i.evictions = evictions_;
+  i.idle_removals = idle_removals_;
+  i.stale_removals = stale_removals_;
+  i.generation = gen_;
+  i.ports = static_cast<uint32_t>(hooked_.size());
+  i.hook = tcx_ ? "tcx" : "tc (cls_bpf)";
+  return i;
+}
+
+std::vector<FastPath::Entry> FastPath::dump() const {
+  std::vector<Entry> out;
+  const uint64_t now = monotonic_ns();
+  static const std::vector<std::unique_ptr<dp::Port>> kNone;
+  const auto& ports = dp_ ? dp_->ports() : kNone;
+  auto path = [&](uint32_t id) {
+    return id < ports.size() && ports[id] ? ports[id]->path() : std::string("?");
+  };
+  for (const auto& [k, f] : flows_) {
+    Entry e;
+    e.key = k;
+    e.action = f.action;
+    if (kvfp_action v{}; bpf_map_lookup_elem(flows_fd_, &k, &v) == 0) {
+      e.action.packets = v.packets;
+      e.action.bytes = v.bytes;
+      e.action.last_ns = v.last_ns;
+      e.action.tcp_flags = v.tcp_flags;
+    }
+    e.live = f.action.generation == gen_;
+    const uint64_t used = std::max(e.action.last_ns, f.installed_ns);
+    e.idle_ns = now > used ? now - used : 0;
+    e.in_port = f.hops ? path(f.hop_port[0]) : "?";
+    e.out_port = path(f.out_port);
+    for (uint8_t h = 0; h < f.hops; ++h)
+      if (f.hop_port[h] < ports.size() && ports[f.hop_port[h]]) e.bridges.push_back(ports[f.hop_port[h]]->bridge->name());
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace kvnet::io
