@@ -2,7 +2,11 @@
 # kvnet against its peers, in one run, on the same topology: two network
 # namespaces whose veths meet in (a) a Linux bridge, (b) Open vSwitch's
 # userspace datapath (datapath_type=netdev; with default offloads, and again
-# with offloads off on the veths), (c) kvnetd. Measures iperf3 TCP Gbit/s,
+# with offloads off on the veths), (c) kvnetd with its kernel fast path (the
+# default), (d) kvnetd with every frame on its slow path (--no-fast-path),
+# (e) the floor under any eBPF fast path: a tc program that only calls
+# bpf_redirect_peer between the two veths (bench/bpf/redirect_peer.bpf.c).
+# Measures iperf3 TCP Gbit/s,
 # 64-byte UDP packets/s delivered, and ping RTT; medians of RUNS runs. Writes
 # the table to docs/benchmarks.md (between the markers) and prints it.
 #
@@ -121,31 +125,60 @@ drop_hosts
 kill "$(cat "$T/ovs/vswitchd.pid")" "$(cat "$T/ovs/ovsdb.pid")" 2>/dev/null || true
 sleep 0.5
 
-say "kvnetd"
+kvnet_run() {  # label [kvnetd flags...]
+  local label=$1
+  shift
+  say "kvnetd $*"
+  make_hosts
+  "$BIN/kvnetd" --foreground --db "$T/kvnet.db" --socket "$T/kvnetd.sock" "$@" >"$T/kvnetd.log" 2>&1 &
+  KVD=$!
+  for _ in $(seq 1 100); do [ -S "$T/kvnetd.sock" ] && break; sleep 0.05; done
+  "$BIN/kvnetctl" --socket "$T/kvnetd.sock" add-br ${P}kv >/dev/null
+  "$BIN/kvnetctl" --socket "$T/kvnetd.sock" add-port ${P}kv ${P}h1 >/dev/null
+  "$BIN/kvnetctl" --socket "$T/kvnetd.sock" add-port ${P}kv ${P}h2 >/dev/null
+  R[$label]=$(measure)
+  if [ "$label" = kvnet ]; then
+    "$BIN/kvnetctl" --socket "$T/kvnetd.sock" fastpath show >&2 || true
+  fi
+  kill "$KVD"
+  wait "$KVD" 2>/dev/null || true
+  KVD=""
+  rm -f "$T/kvnet.db" "$T/kvnet.db.lock"
+  drop_hosts
+}
+kvnet_run kvnet
+kvnet_run kvnet_slow --no-fast-path
+
+say "bpf_redirect_peer between the veths (the floor under an eBPF fast path)"
 make_hosts
-"$BIN/kvnetd" --foreground --db "$T/kvnet.db" --socket "$T/kvnetd.sock" >"$T/kvnetd.log" 2>&1 &
-KVD=$!
-for _ in $(seq 1 100); do [ -S "$T/kvnetd.sock" ] && break; sleep 0.05; done
-"$BIN/kvnetctl" --socket "$T/kvnetd.sock" add-br ${P}kv >/dev/null
-"$BIN/kvnetctl" --socket "$T/kvnetd.sock" add-port ${P}kv ${P}h1 >/dev/null
-"$BIN/kvnetctl" --socket "$T/kvnetd.sock" add-port ${P}kv ${P}h2 >/dev/null
-R[kvnet]=$(measure)
-kill "$KVD"
-KVD=""
+for i in 1 2; do
+  o=$((3 - i))
+  clang -target bpf -O2 -I/usr/include/$(gcc -print-multiarch) -DOUT_IFINDEX="$(cat /sys/class/net/${P}h$o/ifindex)" \
+    -c "$ROOT/bench/bpf/redirect_peer.bpf.c" -o "$T/redirect$i.o"
+  tc qdisc add dev ${P}h$i clsact
+  tc filter add dev ${P}h$i ingress bpf direct-action obj "$T/redirect$i.o" sec tc
+done
+R[redirect]=$(measure)
 drop_hosts
 
 read -r lt lu lr <<<"${R[linux]}"
 read -r ot ou or <<<"${R[ovs]}"
 read -r ft fu fr <<<"${R[ovs_off]}"
 read -r kt ku kr <<<"${R[kvnet]}"
+read -r st su sr <<<"${R[kvnet_slow]}"
+read -r bt bu br <<<"${R[redirect]}"
 TABLE=$(cat <<MD
 | datapath | TCP Gbit/s | 64-byte UDP pps | ping RTT ms |
 |---|---|---|---|
 | Linux bridge | $lt | $lu | $lr |
 | OVS userspace, default offloads | $ot | $ou | $or |
 | OVS userspace, offloads off | $ft | $fu | $fr |
-| **kvnetd**, default offloads | **$kt** | **$ku** | **$kr** |
+| **kvnetd** (kernel fast path), default offloads | **$kt** | **$ku** | **$kr** |
+| kvnetd, slow path only (\`--no-fast-path\`) | $st | $su | $sr |
+| bpf_redirect_peer alone (no lookup: the floor) | $bt | $bu | $br |
 | kvnetd ÷ Linux bridge | $(ratio "$kt" "$lt") | $(ratio "$ku" "$lu") | $(ratio "$kr" "$lr") |
+| kvnetd ÷ bpf_redirect_peer alone | $(ratio "$kt" "$bt") | $(ratio "$ku" "$bu") | $(ratio "$kr" "$br") |
+| kvnetd slow path ÷ Linux bridge | $(ratio "$st" "$lt") | $(ratio "$su" "$lu") | $(ratio "$sr" "$lr") |
 | kvnetd ÷ OVS (default offloads) | $(ratio "$kt" "$ot") | $(ratio "$ku" "$ou") | $(ratio "$kr" "$or") |
 | kvnetd ÷ OVS (offloads off) | $(ratio "$kt" "$ft") | $(ratio "$ku" "$fu") | $(ratio "$kr" "$fr") |
 

@@ -273,6 +273,39 @@ void process(Exposition& e, const MetricsSnapshot& s) {
 
 }  // namespace
 
+void fast_path(Exposition& e, const MetricsSnapshot& s) {
+  e.family("kvnet_fastpath_enabled", MetricType::kGauge, "1 while the kernel fast path (eBPF) is loaded.");
+  e.sample({}, uint64_t{s.fast_path.has_value()});
+  if (!s.fast_path) return;
+  const MetricsSnapshot::FastPath& f = *s.fast_path;
+  e.family("kvnet_fastpath_entries", MetricType::kGauge, "Flow entries in the kernel's map.");
+  e.sample({}, f.entries);
+  e.family("kvnet_fastpath_max_entries", MetricType::kGauge, "The map's capacity.");
+  e.sample({}, f.max_entries);
+  e.family("kvnet_fastpath_generation", MetricType::kGauge,
+           "The map's generation: every change that could alter a cached decision moves it.");
+  e.sample({}, f.generation);
+  e.family("kvnet_fastpath_frames_total", MetricType::kCounter,
+           "Frames the programs saw on kernel ports, by what became of them: forwarded in the kernel (hit), or "
+           "sent to the slow path (miss, stale: an entry of an older generation, punted: never cached, too_big: "
+           "over the path's MTU), or dropped (error: a VLAN push or pop failed).");
+  e.sample({{"result", "hit"}}, f.hits);
+  e.sample({{"result", "miss"}}, f.misses);
+  e.sample({{"result", "stale"}}, f.stale);
+  e.sample({{"result", "punted"}}, f.punted);
+  e.sample({{"result", "too_big"}}, f.too_big);
+  e.sample({{"result", "error"}}, f.errors);
+  e.family("kvnet_fastpath_installs_total", MetricType::kCounter, "Entries the slow path installed.");
+  e.sample({}, f.installs);
+  e.family("kvnet_fastpath_install_failures_total", MetricType::kCounter, "Installs the kernel refused.");
+  e.sample({}, f.install_failures);
+  e.family("kvnet_fastpath_removals_total", MetricType::kCounter,
+           "Entries removed by the revalidator: evicted (the map was full), idle, outdated (older generation).");
+  e.sample({{"reason", "evicted"}}, f.evictions);
+  e.sample({{"reason", "idle"}}, f.idle_removals);
+  e.sample({{"reason", "outdated"}}, f.stale_removals);
+}
+
 std::string render_metrics(const MetricsSnapshot& s) {
   Exposition e;
   process(e, s);
@@ -280,6 +313,7 @@ std::string render_metrics(const MetricsSnapshot& s) {
   bridges_and_tunnels(e, s);
   vms_and_loop(e, s);
   cluster(e, s);
+  fast_path(e, s);
   return e.text();
 }
 

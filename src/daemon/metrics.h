@@ -75,6 +75,13 @@ struct MetricsSnapshot {
     double lag_sum = 0;
   };
   std::optional<Cluster> cluster;
+  // The kernel fast path (io/fastpath.h; none: off).
+  struct FastPath {
+    uint64_t entries = 0, max_entries = 0, generation = 0;
+    uint64_t hits = 0, misses = 0, stale = 0, punted = 0, too_big = 0, errors = 0;
+    uint64_t installs = 0, install_failures = 0, evictions = 0, idle_removals = 0, stale_removals = 0;
+  };
+  std::optional<FastPath> fast_path;
   std::string version;
   ProcessStats process;
 };

@@ -37,6 +37,28 @@ Result<json> TraceVerbs::trace(const Args& a) {
   TRY(tr, live_trace(a));
   json j = render_trace_json(tr);
   j["text"] = render_trace_text(tr);
+  // Whether this flow's live frames are forwarded in the kernel, and by which entry.
+  if (!fast_) {
+    j["fast_path"] = {{"in_kernel", false}, {"why", "the fast path is off: " + fast_off_}};
+  } else {
+    TRY(flow, a.str("flow", false));
+    TRY(bytes, build_frame_from_flow(flow));
+    const uint32_t id = live_.at(cur_.find_port(tr.in_port.substr(tr.in_port.find('/') + 1))->name).id;
+    auto e = dp_.on_fast_path([&](dp::Datapath& dp) -> std::optional<io::FastPath::Entry> {
+      if (id >= dp.ports().size() || !dp.ports()[id]) return std::nullopt;
+      return fast_->lookup(*dp.ports()[id], bytes.data(), bytes.size());
+    });
+    if (e && e->live) {
+      j["fast_path"] = {{"in_kernel", true}, {"entry", fastpath_entry_json(*e)}};
+      j["text"] = j["text"].get<std::string>() + "fast path: live frames of this flow are forwarded in the kernel by\n  " +
+                  j["fast_path"]["entry"]["line"].get<std::string>() + "\n";
+    } else {
+      const std::string why = e ? "its entry is outdated (the next frame goes to the slow path)"
+                                : "no entry: the slow path forwards this flow's frames (or has not seen one yet)";
+      j["fast_path"] = {{"in_kernel", false}, {"why", why}};
+      j["text"] = j["text"].get<std::string>() + "fast path: " + why + "\n";
+    }
+  }
   return j;
 }
 

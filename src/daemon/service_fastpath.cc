@@ -29,7 +29,9 @@ std::string tcp_flags_text(uint32_t f) {
   return s;
 }
 
-json entry_json(const io::FastPath::Entry& e) {
+}  // namespace
+
+json fastpath_entry_json(const io::FastPath::Entry& e) {
   const kvfp_key& k = e.key;
   const kvfp_action& a = e.action;
   const int in_tags = k.tpid[0] ? (k.tpid[1] ? 2 : 1) : 0;
@@ -43,6 +45,22 @@ json entry_json(const io::FastPath::Entry& e) {
   std::string match = fmt::format("in_port({}),eth(src={},dst={})", e.in_port, src, dst);
   if (in_tags) match += "," + tags_text(k.tpid, k.tci, in_tags);
   match += fmt::format(",eth_type(0x{:04x})", k.ethertype);
+  json l4 = nullptr;
+  if (k.l4 && (k.ethertype == 0x0800 || k.ethertype == 0x86dd)) {
+    const bool v4 = k.ethertype == 0x0800;
+    auto addr = [&](const uint32_t* a) {
+      return v4 ? net::ipv4_str(net::load_be32(reinterpret_cast<const uint8_t*>(a)))
+                : net::ipv6_str(reinterpret_cast<const uint8_t*>(a));
+    };
+    const std::string src_ip = addr(k.saddr), dst_ip = addr(k.daddr);
+    match += fmt::format(",{}(src={},dst={},proto={})", v4 ? "ipv4" : "ipv6", src_ip, dst_ip, k.proto);
+    const bool icmp = k.proto == 1 || k.proto == 58;
+    if (icmp)
+      match += fmt::format(",{}(type={},code={},id={})", v4 ? "icmp" : "icmpv6", k.sport >> 8, k.sport & 0xff, k.dport);
+    else if (k.proto == 6 || k.proto == 17)
+      match += fmt::format(",{}(src={},dst={})", k.proto == 6 ? "tcp" : "udp", k.sport, k.dport);
+    l4 = {{"nw_src", src_ip}, {"nw_dst", dst_ip}, {"nw_proto", k.proto}, {"tp_src", k.sport}, {"tp_dst", k.dport}};
+  }
   std::string acts;
   for (const auto& x : actions) acts += (acts.empty() ? "" : ",") + x;
   json tags = json::array();
@@ -55,6 +73,7 @@ json entry_json(const io::FastPath::Entry& e) {
          {"dl_dst", dst},
          {"vlan_tags", tags},
          {"dl_type", fmt::format("0x{:04x}", k.ethertype)},
+         {"l4", l4},
          {"actions", acts},
          {"mtu", a.mtu},
          {"packets", a.packets},
@@ -67,6 +86,8 @@ json entry_json(const io::FastPath::Entry& e) {
                           acts, e.live ? "" : " (dead: an older generation)");
   return j;
 }
+
+namespace {
 
 class FastPathVerbs : VerbContext {
  public:
@@ -94,7 +115,7 @@ Result<json> FastPathVerbs::show(const Args& a) {
       if (br.empty() || b.name == br) bridges.push_back({{"name", b.name}, {"fast_path", b.settings.fast_path}});
     return json{{"enabled", false}, {"reason", fast_off_}, {"bridges", bridges}};
   }
-  auto [info, entries] = dp_.on_fast_path([&] { return std::make_pair(fast_->info(), fast_->dump()); });
+  auto [info, entries] = dp_.on_fast_path([&](dp::Datapath&) { return std::make_pair(fast_->info(), fast_->dump()); });
   json j{{"enabled", true},
          {"hook", info.hook},
          {"ports", info.ports},
@@ -127,16 +148,16 @@ Result<json> FastPathVerbs::show(const Args& a) {
 Result<json> FastPathVerbs::dump(const Args& a) {
   TRY(br, bridge_arg(a));
   if (!fast_) return Error{"the fast path is off: " + fast_off_};
-  const auto entries = dp_.on_fast_path([&] { return fast_->dump(); });
+  const auto entries = dp_.on_fast_path([&](dp::Datapath&) { return fast_->dump(); });
   json out = json::array();
   for (const auto& e : entries)
-    if (crosses(e, br)) out.push_back(entry_json(e));
+    if (crosses(e, br)) out.push_back(fastpath_entry_json(e));
   return json{{"entries", out}};
 }
 
 Result<json> FastPathVerbs::flush(const Args&) {
   if (!fast_) return Error{"the fast path is off: " + fast_off_};
-  const size_t n = dp_.on_fast_path([&] { return fast_->flush(); });
+  const size_t n = dp_.on_fast_path([&](dp::Datapath&) { return fast_->flush(); });
   return json{{"flushed", n}};
 }
 

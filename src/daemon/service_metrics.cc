@@ -7,6 +7,7 @@
 #include "daemon/service_args.h"
 #include "daemon/verbs.h"
 #include "daemon/vm_host.h"
+#include "io/fastpath.h"
 
 namespace kvnet::daemon {
 
@@ -41,6 +42,12 @@ MetricsSnapshot Service::metrics_snapshot() {
     c.lag_count = lag.count;
     c.lag_sum = lag.sum;
     s.cluster = c;
+  }
+  if (fast_) {
+    const io::FastPath::Info i = dp_.on_fast_path([&](dp::Datapath&) { return fast_->info(); });
+    s.fast_path = MetricsSnapshot::FastPath{i.entries, i.max_entries, i.generation, i.hits, i.misses, i.stale,
+                                            i.punts, i.too_big, i.errors, i.installs, i.install_failures,
+                                            i.evictions, i.idle_removals, i.stale_removals};
   }
   return s;
 }

@@ -37,6 +37,7 @@
 #include "ctl/topology.h"
 #include "daemon/applier.h"
 #include "io/dp_commands.h"
+#include "io/fastpath.h"
 
 namespace kvnet::daemon {
 
@@ -48,11 +49,6 @@ class GatewayHost;
 class CtDhcpClients;
 class ClusterHost;
 class ImageStore;
-}  // namespace kvnet::daemon
-namespace kvnet::io {
-class FastPath;
-}  // namespace kvnet::io
-namespace kvnet::daemon {
 
 // One API verb. changes_state: changes what runs but not the configuration
 // (vm-start, fdb-flush, stats-clear): logged like a configuration change.
@@ -136,6 +132,10 @@ std::span<const Verb> cluster_verbs();  // service_cluster.cc: cluster-status, c
 std::span<const Verb> image_verbs();    // service_image.cc: image-import, image-list, image-show, image-del
 std::span<const Verb> migrate_verbs();  // service_migrate.cc: vm-migrate
 std::span<const Verb> fastpath_verbs(); // service_fastpath.cc: fastpath-show, fastpath-dump, fastpath-flush
+
+// A kernel fast-path entry as fastpath-dump and trace give it
+// (service_fastpath.cc).
+json fastpath_entry_json(const io::FastPath::Entry& e);
 
 // A mirror as show and mirror-list give it (service_mirror.cc).
 json mirror_json(const ctl::BridgeSpec& b, const ctl::MirrorSpec& m);

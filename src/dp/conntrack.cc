@@ -542,6 +542,29 @@ Conntrack::Update Conntrack::update(uint32_t n, Dir dir, const Packet& p, uint64
   return Update::kUpdated;
 }
 
+const Conntrack::Tuple* Conntrack::tuple_of(uint32_t n, Dir dir, uint64_t now) const {
+  if (n >= max_conns_ || !conns_[n].in_use || expired(conns_[n], now)) return nullptr;
+  return &conns_[n].tuple[idx(dir)];
+}
+
+bool Conntrack::refresh(uint32_t n, Dir dir, const Tuple& tuple, uint64_t used, uint64_t packets, uint64_t ip_bytes,
+                        uint64_t now) {
+  if (n >= max_conns_ || !conns_[n].in_use || expired(conns_[n], now)) return false;
+  Conn& c = conns_[n];
+  if (!(c.tuple[idx(dir)] == tuple)) return false;
+  c.packets[idx(dir)] += packets;
+  c.bytes[idx(dir)] += ip_bytes;
+  if (used > c.last_seen) {
+    c.last_seen = used;
+    if (tail_[c.list] != n) {  // keep the list in last-packet order
+      const uint8_t cls = c.list;
+      list_unlink(n);
+      list_append(n, cls);
+    }
+  }
+  return true;
+}
+
 // ---------------------------------------------------------------- control path
 
 Conntrack::Entry Conntrack::entry_of(uint32_t n) const {

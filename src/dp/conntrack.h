@@ -251,6 +251,15 @@ class Conntrack {
   Update update(uint32_t conn, Dir dir, const Packet& p, uint64_t now);
   // classify() has no side effects; the caller counts the invalid packets it drops here.
   void count_invalid() { ++stats_.invalid; }
+  // The kernel fast path (dp/fast_path.h): the tuple of a live connection's
+  // packets in `dir` (null: no live connection has that id), and packets of
+  // it forwarded in the kernel, the last at `used`: they count and keep it
+  // alive as update() would, its state unchanged (the fast path carries no
+  // packet that changes it). False: no live connection with that id carries
+  // `tuple` in `dir` any more.
+  const Tuple* tuple_of(uint32_t conn, Dir dir, uint64_t now) const;
+  bool refresh(uint32_t conn, Dir dir, const Tuple& tuple, uint64_t used, uint64_t packets, uint64_t ip_bytes,
+               uint64_t now);
 
   // ---- control path
   std::vector<Entry> entries(uint64_t now) const;  // live connections, by id

@@ -112,10 +112,12 @@ class Datapath final : public PipelineContext {
  private:
   void deliver(Port& in, net::FrameBatch& batch);
   // Whether frames entering through `p` may be cached / leaving through it.
+  // A port's own stages (its firewall) decide for themselves: they end a
+  // frame's candidacy unless its connection is established (firewall_stage.cc).
   bool fast_in(const Port& p) const {
-    return !p.taps && !p.mirror_rx && !p.mirror_out && p.ingress.empty() && p.bridge->settings().fast_path;
+    return !p.taps && !p.mirror_rx && !p.mirror_out && p.bridge->settings().fast_path;
   }
-  static bool fast_out(const Port& p) { return !p.taps && !p.mirror_tx && p.egress.empty(); }
+  static bool fast_out(const Port& p) { return !p.taps && !p.mirror_tx; }
   void offer_fast(Port& out, net::Frame* f);
   void fast_attach(Port& p);
   void fast_detach(Port& p);

@@ -6,16 +6,21 @@
 // step happens that the fast path cannot replay. It stays a candidate only
 // along this way:
 //   - it entered outside a trace or dry run, on a port without a live
-//     capture, without port mirrors and without a firewall;
+//     capture and without port mirrors;
 //   - every bridge it crosses forwards it as known unicast to one port (a
 //     flood, a broadcast, a multicast, an unknown destination is never
 //     cached), at most kFastHops bridges;
-//   - every port it crosses (patch ports included) has no capture, mirror or
-//     firewall, and each bridge allows the fast path;
+//   - every port it crosses (patch ports included) has no capture or
+//     mirror, and each bridge allows the fast path;
+//   - every firewall it meets passes it as part of a connection established
+//     in both directions (not a new one, not a related ICMP error, not a
+//     packet that starts closing it: dp/firewall_stage.cc), at most
+//     kFastConns of them; the connections are noted on the frame;
 //   - it leaves through a port the fast path serves.
 // Then the datapath offers (in, out, frame) to the FastPathSink, which builds
 // the kernel's entry from the frame as it arrived (FastMeta) and as it
-// leaves. What the kernel program itself never caches (ARP, neighbour
+// leaves; the key holds the 5-tuple when the in port's frames may meet a
+// firewall (any port of a bridge patched to its own has one). What the kernel program itself never caches (ARP, neighbour
 // discovery, DHCP, fragments, ICMP errors, TCP SYN/FIN/RST) it punts
 // before it looks anything up.
 //
@@ -35,6 +40,7 @@
 namespace kvnet::dp {
 
 struct Port;
+class Conntrack;
 
 class FastPathSink {
  public:
@@ -47,12 +53,18 @@ class FastPathSink {
   // The slow path forwarded `f` (as it leaves `out`) from `in`, every step
   // cacheable. Cheap when the flow's entry is already installed.
   virtual void offer(const Port& in, const Port& out, const net::Frame& f, uint32_t path_mtu) = 0;
+  // A firewall's connection starts closing (FIN, RST): the entries that
+  // carry its packets go now.
+  virtual void forget_conn(const Conntrack& ct, uint32_t conn) = 0;
   // The datapath's epoch changed (or not: then nothing happens): entries of
   // earlier epochs die now. Called before a change is reported done.
   virtual void publish(uint64_t epoch) = 0;
   // Periodic (at least once a second): what the kernel forwarded reaches the
   // ports' counters and the FDBs; dead and idle entries go.
   virtual void revalidate(uint64_t now_ns) = 0;
+  // What the kernel forwarded until now reaches the counters and FDBs (a
+  // reader of counters asks first: they are exact when read).
+  virtual void sync() = 0;
 };
 
 }  // namespace kvnet::dp

@@ -10,6 +10,7 @@ namespace {
 
 constexpr uint16_t kEthIpv4 = 0x0800, kEthIpv6 = 0x86dd;
 constexpr uint8_t kUdp = 17, kIcmpv6 = 58;
+constexpr uint8_t kTcpFin = 0x01, kTcpRst = 0x04;
 
 Drop drop_of(SourceVerdict v) {
   switch (v) {
@@ -136,6 +137,8 @@ bool FirewallStage::pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64
     case Conntrack::CtState::kEstablished:
     case Conntrack::CtState::kRelated:
       if (!ctx.dry_run() && v.state == Conntrack::CtState::kEstablished) ct_.update(v.conn, v.dir, pk, now);
+      if (f->meta.fast.ok || pk.tcp_flags & (kTcpFin | kTcpRst)) [[unlikely]]
+        fast_path_note(ctx, port, f, v, pk);
       if (ctx.trace())
         trace(ctx, port, v.state == Conntrack::CtState::kEstablished ? TraceWhat::kFwEstablished : TraceWhat::kFwRelated,
               "", &v, nullptr);
@@ -150,6 +153,7 @@ bool FirewallStage::pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64
     case Conntrack::CtState::kNew:
       break;
   }
+  f->meta.fast.ok = false;  // a new connection: never cached
   const FwRule* r = fw_match(pol, k, /*ingress=*/!from_endpoint_);
   if (ctx.trace()) trace(ctx, port, r ? TraceWhat::kFwAllowed : TraceWhat::kFwDenied, "", &v, r);
   if (!r) {
@@ -167,6 +171,32 @@ bool FirewallStage::pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64
   }
   ++d[2];
   return true;
+}
+
+// What the kernel fast path may cache of a frame this firewall passed as
+// part of a connection (dp/fast_path.h): only a connection established in
+// both directions (TCP ESTABLISHED, others replied), and not a packet that
+// starts closing it (FIN, RST: the connection's cached frames go now, and
+// the programs send FIN and RST to the slow path anyway). The connection is
+// noted on the frame so that the kernel's use of it keeps it alive.
+void FirewallStage::fast_path_note(PipelineContext& ctx, Port& port, net::Frame* f, const Conntrack::Verdict& v,
+                                   const Conntrack::Packet& pk) {
+  net::FastMeta& m = f->meta.fast;
+  if (pk.tcp_flags & (kTcpFin | kTcpRst)) {
+    m.ok = false;
+    if (ctx.fast_path() && !ctx.dry_run()) ctx.fast_path()->forget_conn(ct_, v.conn);
+    return;
+  }
+  const bool settled = v.state == Conntrack::CtState::kEstablished &&
+                       (v.conn_state == Conntrack::ConnState::kEstablished ||
+                        v.conn_state == Conntrack::ConnState::kReplied);
+  if (!settled || m.conns == net::kFastConns) {
+    m.ok = false;
+    return;
+  }
+  m.conn_port[m.conns] = port.id;
+  m.conn[m.conns] = v.conn;
+  m.conn_dir[m.conns++] = static_cast<uint8_t>(v.dir);
 }
 
 void FirewallStage::process(PipelineContext& ctx, Port& port, net::FrameBatch& batch) {

@@ -49,6 +49,8 @@ class FirewallStage final : public Stage {
 
  private:
   bool pass(PipelineContext& ctx, Port& port, net::Frame* f, uint64_t* d);
+  void fast_path_note(PipelineContext& ctx, Port& port, net::Frame* f, const Conntrack::Verdict& v,
+                      const Conntrack::Packet& pk);
   // One trace step (only while tracing): other = what the step is about when
   // it is not the port's groups.
   void trace(PipelineContext& ctx, Port& port, TraceWhat what, std::string other, const Conntrack::Verdict* v,

@@ -81,6 +81,7 @@ std::unique_ptr<dp::PortBackend> DatapathCommands::swap_backend(uint32_t id, std
 
 std::vector<DatapathCommands::FdbRow> DatapathCommands::fdb_dump(const std::string& bridge) {
   return rt_.call([&](dp::Datapath& dp) {
+    if (dp.fast_path()) dp.fast_path()->sync();  // stations heard only in the kernel are fresh
     std::vector<FdbRow> out;
     dp::Bridge* b = dp.find_bridge(bridge);
     if (!b || !b->fdb()) return out;
@@ -125,6 +126,7 @@ const dp::Port* zone_port(dp::Datapath& dp, uint16_t zone) {
 
 std::vector<ConntrackRow> DatapathCommands::conntrack_dump(const std::string& bridge, const std::string& port) {
   return rt_.call([&](dp::Datapath& dp) {
+    if (dp.fast_path()) dp.fast_path()->sync();  // connections carried in the kernel: counted now
     std::vector<ConntrackRow> out;
     const uint64_t now = monotonic_ns();
     for (const auto& b : dp.bridges()) {
@@ -142,6 +144,7 @@ std::vector<ConntrackRow> DatapathCommands::conntrack_dump(const std::string& br
 
 size_t DatapathCommands::conntrack_flush(const std::string& bridge, const std::string& port) {
   return rt_.call([&](dp::Datapath& dp) -> size_t {
+    dp.changed();  // the fast path's entries of those connections die with them
     size_t n = 0;
     for (const auto& b : dp.bridges()) {
       if ((!bridge.empty() && b->name() != bridge) || !b->conntrack()) continue;
@@ -159,6 +162,7 @@ size_t DatapathCommands::conntrack_flush(const std::string& bridge, const std::s
 
 std::vector<PortCountersRow> DatapathCommands::counters() {
   return rt_.call([&](dp::Datapath& dp) {
+    if (dp.fast_path()) dp.fast_path()->sync();  // what the kernel forwarded, counted now
     std::vector<PortCountersRow> out;
     for (const auto& p : dp.ports())
       if (p)
@@ -170,6 +174,7 @@ std::vector<PortCountersRow> DatapathCommands::counters() {
 
 DatapathMetrics DatapathCommands::metrics() {
   return rt_.call([&](dp::Datapath& dp) {
+    if (dp.fast_path()) dp.fast_path()->sync();
     DatapathMetrics m;
     for (const auto& p : dp.ports()) {
       if (!p) continue;

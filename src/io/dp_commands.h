@@ -218,11 +218,11 @@ class DatapathCommands {
   bool tap_remove(uint32_t port, const dp::CaptureTap* tap);
   // Ports whose device failed while running (the datapath stopped polling them).
   std::vector<std::string> failed_ports() { return rt_.take_failed(); }
-  // Runs fn() on the datapath thread: the kernel fast path's reads and flush
-  // (io/fastpath.h: O(entries), bpf(2) calls included).
+  // Runs fn(datapath) on the datapath thread: the kernel fast path's reads
+  // and flush (io/fastpath.h: O(entries), bpf(2) calls included).
   template <typename F>
   auto on_fast_path(F&& fn) {
-    return rt_.call([&](dp::Datapath&) { return fn(); });
+    return rt_.call([&](dp::Datapath& dp) { return fn(dp); });
   }
 
  private:

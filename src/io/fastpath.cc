@@ -107,7 +107,7 @@ bool FastPath::KeyEq::operator()(const kvfp_key& a, const kvfp_key& b) const {
 }
 
 Result<std::unique_ptr<FastPath>> FastPath::open() {
-  static_assert(sizeof(kvfp_key) == 28, "kvfp_key has no holes: the kernel hashes every byte");
+  static_assert(sizeof(kvfp_key) == 68, "kvfp_key has no holes: the kernel hashes every byte");
   libbpf_set_print(libbpf_print);
   g_libbpf_log.clear();
   auto fp = std::unique_ptr<FastPath>(new FastPath());
@@ -131,6 +131,7 @@ Result<std::unique_ptr<FastPath>> FastPath::open() {
   }
   fp->flows_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_flows);
   fp->state_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_state);
+  fp->ports_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_ports);
   fp->stats_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_stats);
   fp->tc_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_tc);
   fp->filter_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_filter);
@@ -219,6 +220,8 @@ void FastPath::port_removed(dp::Port& p) {
   if (it == hooked_.end()) return;
   const Hooked h = it->second;
   hooked_.erase(it);
+  const uint32_t ifx = static_cast<uint32_t>(h.ifindex);
+  bpf_map_delete_elem(ports_fd_, &ifx);
   if (h.link_fd >= 0) {
     ::close(h.link_fd);
   } else {
@@ -248,34 +251,112 @@ bool FastPath::peer_redirect(const dp::Port& out) const {
   return true;
 }
 
+bool FastPath::key_of(const uint8_t* frame, size_t len, uint32_t ifindex, bool l4, kvfp_key& k, uint32_t* l2_len) {
+  std::memset(&k, 0, sizeof k);
+  if (len < 14) return false;
+  k.ifindex = ifindex;
+  std::memcpy(k.dst, frame, 6);
+  std::memcpy(k.src, frame + 6, 6);
+  size_t off = 12;
+  for (int tags = 0;; off += 4, ++tags) {
+    if (off + 2 > len) return false;
+    const uint16_t t = net::load_be16(frame + off);
+    if (t != net::kEthTypeVlan && t != net::kEthTypeQinQ) break;
+    if (tags == 2 || off + 4 > len) return false;
+    k.tpid[tags] = t;
+    k.tci[tags] = net::load_be16(frame + off + 2);
+  }
+  k.ethertype = net::load_be16(frame + off);
+  off += 2;
+  if (l2_len) *l2_len = static_cast<uint32_t>(off);
+  if (k.ethertype == net::kEthTypeArp || k.ethertype == 0x8035) return false;
+  k.l4 = l4 ? 1 : 0;
+  const uint8_t* ip = frame + off;
+  const size_t rest = len - off;
+  uint8_t proto = 0;
+  size_t l4_off = 0;
+  if (k.ethertype == net::kEthTypeIpv4) {
+    if (rest < 20 || (ip[0] >> 4) != 4 || (ip[0] & 0xf) < 5) return false;
+    if (net::load_be16(ip + 6) & 0x3fff) return false;  // a fragment
+    proto = ip[9];
+    l4_off = size_t{ip[0] & 0xfu} * 4;
+    if (l4) {
+      std::memcpy(&k.saddr[0], ip + 12, 4);
+      std::memcpy(&k.daddr[0], ip + 16, 4);
+    }
+  } else if (k.ethertype == net::kEthTypeIpv6) {
+    if (rest < 40 || (ip[0] >> 4) != 6) return false;
+    proto = ip[6];
+    l4_off = 40;
+    if (proto != net::kIpProtoTcp && proto != net::kIpProtoUdp && proto != 58) return false;  // extension headers
+    if (l4) {
+      std::memcpy(k.saddr, ip + 8, 16);
+      std::memcpy(k.daddr, ip + 24, 16);
+    }
+  } else {
+    return true;  // another EtherType: the L2 fields are the key
+  }
+  if (l4) k.proto = proto;
+  const uint8_t* t = ip + l4_off;
+  const size_t tl = rest > l4_off ? rest - l4_off : 0;
+  const bool v4 = k.ethertype == net::kEthTypeIpv4;
+  if (proto == net::kIpProtoTcp) {
+    if (tl < 14 || (t[13] & 0x07)) return false;  // SYN, FIN, RST: the slow path's
+  } else if (proto == net::kIpProtoUdp) {
+    if (tl < 4) return false;
+    const uint16_t sp = net::load_be16(t), dp = net::load_be16(t + 2);
+    const uint16_t c = v4 ? 68 : 546, sv = v4 ? 67 : 547;
+    if (sp == c || sp == sv || dp == c || dp == sv) return false;  // DHCP
+  } else if ((v4 && proto == 1) || (!v4 && proto == 58)) {
+    if (tl < 6) return false;
+    const uint8_t type = t[0];
+    if (v4 && (type == 3 || type == 4 || type == 5 || type == 11 || type == 12)) return false;  // errors
+    if (!v4 && (type < 128 || (type >= 133 && type <= 137))) return false;                     // errors, ND
+    if (l4) {
+      k.sport = net::load_be16(t);
+      k.dport = net::load_be16(t + 4);
+    }
+    return true;
+  } else {
+    return true;
+  }
+  if (l4) {
+    k.sport = net::load_be16(t);
+    k.dport = net::load_be16(t + 2);
+  }
+  return true;
+}
+
 void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& f, uint32_t path_mtu) {
   const net::FastMeta& m = f.meta.fast;
-  if (f.len() < 14 || !published_) return;
-  kvfp_key k{};
-  k.ifindex = static_cast<uint32_t>(in.backend->kernel_ifindex());
-  std::memcpy(k.dst, f.data(), 6);
-  std::memcpy(k.src, f.data() + 6, 6);
-  for (uint8_t i = 0; i < m.tags; ++i) k.tpid[i] = m.tpid[i], k.tci[i] = m.tci[i];
-  // The frame as it leaves: its tags, then the EtherType (unchanged).
-  uint16_t tpid[2] = {}, tci[2] = {};
-  uint8_t tags = 0;
-  size_t off = 12;
-  for (; off + 4 <= f.len(); off += 4) {
-    const uint16_t t = net::load_be16(f.data() + off);
-    if (t != net::kEthTypeVlan && t != net::kEthTypeQinQ) break;
-    if (tags == 2) return;
-    tpid[tags] = t;
-    tci[tags++] = net::load_be16(f.data() + off + 2);
-  }
-  if (off + 2 > f.len()) return;
-  k.ethertype = net::load_be16(f.data() + off);
-  if (k.ethertype == net::kEthTypeArp || k.ethertype == 0x8035) return;  // never cached (the programs punt them)
+  if (!published_ || !dp_) return;
+  const auto hooked = hooked_.find(in.id);
+  if (hooked == hooked_.end()) return;
+  // The key from the frame as it leaves (its L3 and L4 are as they arrived),
+  // with the tags it arrived with.
+  kvfp_key k;
+  uint32_t out_l2 = 0;
+  if (!key_of(f.data(), f.len(), static_cast<uint32_t>(in.backend->kernel_ifindex()), hooked->second.l4, k, &out_l2))
+    return;
+  uint16_t tpid[2] = {k.tpid[0], k.tpid[1]}, tci[2] = {k.tci[0], k.tci[1]};
+  const uint8_t tags = static_cast<uint8_t>((out_l2 - 14) / 4);
+  for (int i = 0; i < 2; ++i) k.tpid[i] = i < m.tags ? m.tpid[i] : 0, k.tci[i] = i < m.tags ? m.tci[i] : 0;
   auto it = flows_.find(k);
-  if (it != flows_.end() && it->second.action.generation == gen_) return;  // installed already
+  if (it != flows_.end() && it->second.action.generation == gen_ && !it->second.dead) return;  // installed already
   const uint64_t now = monotonic_ns();
-  if (it != flows_.end()) {  // a dead entry of an earlier generation: its last statistics first
+  if (it != flows_.end()) {  // a dead entry: its last statistics first
     account(it, now, false);
     remove(it);
+  }
+  Flow fl;
+  // The connections that passed it, as their tables know them now.
+  for (uint8_t i = 0; i < m.conns; ++i) {
+    dp::Port* p = m.conn_port[i] < dp_->ports().size() ? dp_->ports()[m.conn_port[i]].get() : nullptr;
+    dp::Conntrack* ct = p ? p->bridge->conntrack() : nullptr;
+    const auto dir = static_cast<dp::Conntrack::Dir>(m.conn_dir[i]);
+    const dp::Conntrack::Tuple* t = ct ? ct->tuple_of(m.conn[i], dir, f.meta.ts_ns) : nullptr;
+    if (!t) return;
+    fl.conns.push_back({ct, m.conn[i], dir, *t});
   }
   kvfp_action a{};
   a.out_ifindex = static_cast<uint32_t>(out.backend->kernel_ifindex());
@@ -292,16 +373,18 @@ void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& 
   }
   if (peer_redirect(out)) a.flags |= KVFP_PEER;
   if (bpf_map_update_elem(flows_fd_, &k, &a, BPF_NOEXIST) < 0) {
-    if (errno == E2BIG) {
-      evict(now);
-      if (bpf_map_update_elem(flows_fd_, &k, &a, BPF_NOEXIST) == 0) goto installed;
+    const bool full = errno == E2BIG;
+    if (!full) {
+      ++install_failures_;
+      return;
     }
-    ++install_failures_;
-    return;
+    evict(now);
+    if (bpf_map_update_elem(flows_fd_, &k, &a, BPF_NOEXIST) < 0) {
+      ++install_failures_;
+      return;
+    }
   }
-installed:
   ++installs_;
-  Flow fl;
   fl.action = a;
   fl.out_port = out.id;
   fl.hops = m.hops;
@@ -309,12 +392,61 @@ installed:
   std::copy(m.hop_vlan, m.hop_vlan + m.hops, fl.hop_vlan);
   fl.src_mac = f.key.dl_src.u64();
   fl.len_delta = (int32_t{tags} - int32_t{m.tags}) * 4;
+  fl.l2_len = 14 + 4u * m.tags;
   fl.installed_ns = now;
-  flows_[k] = fl;
+  for (const auto& c : fl.conns) by_conn_[{c.ct, c.id}].push_back(k);
+  flows_[k] = std::move(fl);
+}
+
+void FastPath::forget_conn(const dp::Conntrack& ct, uint32_t conn) {
+  auto it = by_conn_.find({&ct, conn});
+  if (it == by_conn_.end()) return;
+  const std::vector<kvfp_key> keys = it->second;
+  const uint64_t now = monotonic_ns();
+  for (const auto& k : keys)
+    if (auto f = flows_.find(k); f != flows_.end()) {
+      account(f, now, false);
+      remove(f);
+    }
+}
+
+void FastPath::update_port_modes() {
+  if (!dp_) return;
+  // Bridges joined by patch pairs form groups; a group with any firewall
+  // keys its ports' entries on the 5-tuple.
+  std::unordered_map<const dp::Bridge*, int> group;
+  std::vector<bool> has_fw;
+  for (const auto& b : dp_->bridges()) {
+    if (group.count(b.get())) continue;
+    const int g = static_cast<int>(has_fw.size());
+    has_fw.push_back(false);
+    std::vector<const dp::Bridge*> todo{b.get()};
+    group[b.get()] = g;
+    while (!todo.empty()) {
+      const dp::Bridge* x = todo.back();
+      todo.pop_back();
+      for (const dp::Port* p : x->ports()) {
+        if (!p->ingress.empty() || !p->egress.empty()) has_fw[static_cast<size_t>(g)] = true;
+        if (p->patch && p->peer && !group.count(p->peer->bridge)) {
+          group[p->peer->bridge] = g;
+          todo.push_back(p->peer->bridge);
+        }
+      }
+    }
+  }
+  for (auto& [id, h] : hooked_) {
+    const dp::Port* p = id < dp_->ports().size() ? dp_->ports()[id].get() : nullptr;
+    if (!p) continue;
+    const bool l4 = has_fw[static_cast<size_t>(group[p->bridge])];
+    if (l4 == h.l4) continue;
+    const uint32_t ifx = static_cast<uint32_t>(h.ifindex), flags = l4 ? KVFP_PORT_L4 : 0;
+    if (bpf_map_update_elem(ports_fd_, &ifx, &flags, BPF_ANY) == 0) h.l4 = l4;
+  }
 }
 
 void FastPath::publish(uint64_t epoch) {
   if (published_ && epoch == epoch_) return;
+  update_port_modes();
   const uint32_t zero = KVFP_GEN;
   const uint64_t gen = static_cast<uint32_t>(gen_ + 1);
   if (bpf_map_update_elem(state_fd_, &zero, &gen, BPF_ANY) < 0) {
@@ -337,6 +469,12 @@ bool FastPath::account(Flows::iterator it, uint64_t now_ns, bool live) {
   f.action.last_ns = v.last_ns;
   f.action.tcp_flags = v.tcp_flags;
   if (packets == 0 || !dp_) return true;
+  // The firewalls' connections it carried live on as if their packets had
+  // passed the slow path (IP bytes: the frames' less their L2 headers).
+  const uint64_t ip_bytes = bytes > packets * f.l2_len ? bytes - packets * f.l2_len : 0;
+  for (const auto& c : f.conns)
+    if (!c.ct->refresh(c.id, c.dir, c.tuple, v.last_ns ? std::min(v.last_ns, now_ns) : now_ns, packets, ip_bytes, now_ns))
+      f.dead = true;  // the connection ended: the entry goes
   const auto& ports = dp_->ports();
   auto port = [&](uint32_t id) -> dp::Port* { return id < ports.size() ? ports[id].get() : nullptr; };
   for (uint8_t h = 0; h < f.hops; ++h) {
@@ -361,6 +499,11 @@ bool FastPath::account(Flows::iterator it, uint64_t now_ns, bool live) {
 
 void FastPath::remove(Flows::iterator it) {
   bpf_map_delete_elem(flows_fd_, &it->first);
+  for (const auto& c : it->second.conns)
+    if (auto r = by_conn_.find({c.ct, c.id}); r != by_conn_.end()) {
+      std::erase_if(r->second, [&](const kvfp_key& k) { return KeyEq()(k, it->first); });
+      if (r->second.empty()) by_conn_.erase(r);
+    }
   flows_.erase(it);
 }
 
@@ -389,11 +532,11 @@ void FastPath::revalidate(uint64_t now_ns) {
     const bool present = account(it, now_ns, live);
     const uint64_t used = std::max(it->second.action.last_ns, it->second.installed_ns);
     const bool idle = now_ns > used && now_ns - used > kIdleNs;
-    if (live && present && !idle) {
+    if (live && present && !idle && !it->second.dead) {
       ++it;
       continue;
     }
-    if (!live) ++stale_removals_;
+    if (!live || it->second.dead) ++stale_removals_;
     else if (idle) ++idle_removals_;
     auto next = std::next(it);
     remove(it);
@@ -405,6 +548,11 @@ void FastPath::revalidate(uint64_t now_ns) {
   if (dp_)
     for (const auto& b : dp_->bridges())
       if (b->fdb()) b->fdb()->age(now_ns);
+}
+
+void FastPath::sync() {
+  const uint64_t now = monotonic_ns();
+  for (auto it = flows_.begin(); it != flows_.end(); ++it) account(it, now, it->second.action.generation == gen_);
 }
 
 size_t FastPath::flush() {
@@ -449,34 +597,44 @@ FastPath::Info FastPath::info() const {
   return i;
 }
 
+FastPath::Entry FastPath::entry_of(const kvfp_key& k, const Flow& f, uint64_t now) const {
+  const auto& ports = dp_->ports();
+  auto path = [&](uint32_t id) { return id < ports.size() && ports[id] ? ports[id]->path() : std::string("?"); };
+  Entry e;
+  e.key = k;
+  e.action = f.action;
+  if (kvfp_action v{}; bpf_map_lookup_elem(flows_fd_, &k, &v) == 0) {
+    e.action.packets = v.packets;
+    e.action.bytes = v.bytes;
+    e.action.last_ns = v.last_ns;
+    e.action.tcp_flags = v.tcp_flags;
+  }
+  e.live = f.action.generation == gen_;
+  const uint64_t used = std::max(e.action.last_ns, f.installed_ns);
+  e.idle_ns = now > used ? now - used : 0;
+  e.in_port = f.hops ? path(f.hop_port[0]) : "?";
+  e.out_port = path(f.out_port);
+  for (uint8_t h = 0; h < f.hops; ++h)
+    if (f.hop_port[h] < ports.size() && ports[f.hop_port[h]]) e.bridges.push_back(ports[f.hop_port[h]]->bridge->name());
+  return e;
+}
+
 std::vector<FastPath::Entry> FastPath::dump() const {
   std::vector<Entry> out;
+  if (!dp_) return out;
   const uint64_t now = monotonic_ns();
-  static const std::vector<std::unique_ptr<dp::Port>> kNone;
-  const auto& ports = dp_ ? dp_->ports() : kNone;
-  auto path = [&](uint32_t id) {
-    return id < ports.size() && ports[id] ? ports[id]->path() : std::string("?");
-  };
-  for (const auto& [k, f] : flows_) {
-    Entry e;
-    e.key = k;
-    e.action = f.action;
-    if (kvfp_action v{}; bpf_map_lookup_elem(flows_fd_, &k, &v) == 0) {
-      e.action.packets = v.packets;
-      e.action.bytes = v.bytes;
-      e.action.last_ns = v.last_ns;
-      e.action.tcp_flags = v.tcp_flags;
-    }
-    e.live = f.action.generation == gen_;
-    const uint64_t used = std::max(e.action.last_ns, f.installed_ns);
-    e.idle_ns = now > used ? now - used : 0;
-    e.in_port = f.hops ? path(f.hop_port[0]) : "?";
-    e.out_port = path(f.out_port);
-    for (uint8_t h = 0; h < f.hops; ++h)
-      if (f.hop_port[h] < ports.size() && ports[f.hop_port[h]]) e.bridges.push_back(ports[f.hop_port[h]]->bridge->name());
-    out.push_back(std::move(e));
-  }
+  for (const auto& [k, f] : flows_) out.push_back(entry_of(k, f, now));
   return out;
+}
+
+std::optional<FastPath::Entry> FastPath::lookup(const dp::Port& in, const uint8_t* frame, size_t len) const {
+  const auto h = hooked_.find(in.id);
+  if (!dp_ || !in.fast || h == hooked_.end()) return std::nullopt;
+  kvfp_key k;
+  if (!key_of(frame, len, static_cast<uint32_t>(h->second.ifindex), h->second.l4, k, nullptr)) return std::nullopt;
+  auto it = flows_.find(k);
+  if (it == flows_.end()) return std::nullopt;
+  return entry_of(it->first, it->second, monotonic_ns());
 }
 
 }  // namespace kvnet::io

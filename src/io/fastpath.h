@@ -30,11 +30,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
+#include "dp/conntrack.h"
 #include "dp/datapath.h"
 #include "dp/fast_path.h"
 #include "io/bpf/fastpath_abi.h"
@@ -61,8 +63,10 @@ class FastPath final : public dp::FastPathSink {
   bool port_added(dp::Port& p) override;
   void port_removed(dp::Port& p) override;
   void offer(const dp::Port& in, const dp::Port& out, const net::Frame& f, uint32_t path_mtu) override;
+  void forget_conn(const dp::Conntrack& ct, uint32_t conn) override;
   void publish(uint64_t epoch) override;
   void revalidate(uint64_t now_ns) override;
+  void sync() override;
 
   struct Info {
     uint64_t entries = 0, max_entries = KVFP_MAX_FLOWS;
@@ -84,6 +88,9 @@ class FastPath final : public dp::FastPathSink {
   };
   // Every entry with the kernel's statistics (read now).
   std::vector<Entry> dump() const;
+  // The entry that frames like `frame` arriving on `in` would hit now
+  // (trace: are this flow's live frames in the kernel?); none if no entry.
+  std::optional<Entry> lookup(const dp::Port& in, const uint8_t* frame, size_t len) const;
   // Removes every entry (its statistics counted first). Returns how many.
   size_t flush();
 
@@ -102,12 +109,30 @@ class FastPath final : public dp::FastPathSink {
     uint16_t hop_vlan[net::kFastHops] = {};
     uint64_t src_mac = 0;
     int32_t len_delta = 0;     // bytes a frame gains (tags pushed minus popped)
+    uint32_t l2_len = 14;      // bytes before the IP header as it arrived
     uint64_t installed_ns = 0;
+    // The firewalls' connections that passed it: kept alive by its use; the
+    // entry goes when one of them ends.
+    struct Conn {
+      dp::Conntrack* ct;
+      uint32_t id;
+      dp::Conntrack::Dir dir;
+      dp::Conntrack::Tuple tuple;
+    };
+    std::vector<Conn> conns;
+    bool dead = false;  // a connection of it ended
   };
   struct Hooked {
     int ifindex = 0;
     int link_fd = -1;  // tcx: the link; -1 with cls_bpf
     int sock = -1;
+    bool l4 = false;   // as kvfp_ports says
+  };
+  using ConnRef = std::pair<const dp::Conntrack*, uint32_t>;
+  struct ConnRefHash {
+    size_t operator()(const ConnRef& r) const {
+      return std::hash<const void*>()(r.first) ^ (size_t{r.second} * 0x9E3779B97F4A7C15ULL);
+    }
   };
   using Flows = std::unordered_map<kvfp_key, Flow, KeyHash, KeyEq>;
 
@@ -120,6 +145,13 @@ class FastPath final : public dp::FastPathSink {
   void evict(uint64_t now_ns);
   bool peer_redirect(const dp::Port& out) const;
   uint64_t kernel_stat(uint32_t slot) const;
+  // The key the programs build for `frame` arriving on `ifindex` (as they
+  // parse it: io/bpf/fastpath.bpf.c); false where they would punt it.
+  static bool key_of(const uint8_t* frame, size_t len, uint32_t ifindex, bool l4, kvfp_key& k, uint32_t* l2_len);
+  // Which ports' frames may meet a firewall (kvfp_ports): any port of a
+  // bridge in their patch-connected group has one.
+  void update_port_modes();
+  Entry entry_of(const kvfp_key& k, const Flow& f, uint64_t now) const;
 
   kvfp* skel_ = nullptr;
   int flows_fd_ = -1, state_fd_ = -1, stats_fd_ = -1, tc_fd_ = -1, filter_fd_ = -1;
@@ -127,6 +159,8 @@ class FastPath final : public dp::FastPathSink {
   dp::Datapath* dp_ = nullptr;
   Flows flows_;
   std::unordered_map<uint32_t, Hooked> hooked_;  // port id -> its hooks
+  std::unordered_map<ConnRef, std::vector<kvfp_key>, ConnRefHash> by_conn_;
+  int ports_fd_ = -1;
   uint32_t gen_ = 0;
   uint64_t epoch_ = 0;
   bool published_ = false;

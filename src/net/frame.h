@@ -37,14 +37,21 @@ inline constexpr size_t kBatchSize = 32;
 // What the kernel fast path (dp/fast_path.h) needs to know of a frame the
 // slow path forwards: whether its decision may still be cached (`ok`: every
 // step so far was one the fast path can replay), the VLAN tags it arrived
-// with (the entry's key), and the bridges it crossed (where it entered each
+// with (the entry's key), the bridges it crossed (where it entered each
 // and in which VLAN), so that the fast path's statistics reach their
-// counters and FDBs.
+// counters and FDBs, and the firewalls' connections that passed it (the
+// port whose firewall it was, the connection and the frame's direction in
+// it), so that its use keeps them alive.
 inline constexpr size_t kFastHops = 4;
+inline constexpr size_t kFastConns = 4;
 struct FastMeta {
   bool ok = false;
   uint8_t tags = 0;
   uint8_t hops = 0;
+  uint8_t conns = 0;
+  uint32_t conn_port[kFastConns] = {};
+  uint32_t conn[kFastConns] = {};
+  uint8_t conn_dir[kFastConns] = {};
   uint16_t tpid[2] = {};
   uint16_t tci[2] = {};
   uint32_t hop_port[kFastHops] = {};

@@ -35,6 +35,13 @@ struct {
 } kvfp_flows SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, KVFP_MAX_PORTS);
+  __type(key, __u32);
+  __type(value, __u32);
+} kvfp_ports SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, KVFP_STATE_SLOTS);
   __type(key, __u32);
@@ -69,6 +76,16 @@ struct verdict {
 };
 
 static __always_inline int is_tag(__u16 t) { return t == ETH_P_8021Q || t == ETH_P_8021AD; }
+
+static __always_inline void ports_of(struct kvfp_key *k, const __u8 *l4) {
+  k->sport = ((__u16)l4[0] << 8) | l4[1];
+  k->dport = ((__u16)l4[2] << 8) | l4[3];
+}
+/* ICMP and ICMPv6: type and code, and the echo identifier (bytes 4-5). */
+static __always_inline void icmp_of(struct kvfp_key *k, const __u8 *l4) {
+  k->sport = ((__u16)l4[0] << 8) | l4[1];
+  k->dport = ((__u16)l4[4] << 8) | l4[5];
+}
 
 /* Parses the frame at the MAC header (both hooks see it there) and looks it
  * up. Returns the KVFP_* stat slot: KVFP_HIT with v->a set, or why not. */
@@ -106,6 +123,9 @@ static __always_inline __u32 decide(struct __sk_buff *skb, struct verdict *v) {
   if (is_tag(type)) return KVFP_PUNT;
   k.ethertype = type;
   k.ifindex = skb->ifindex;
+  __u32 ifx = skb->ifindex;
+  __u32 *mode = bpf_map_lookup_elem(&kvfp_ports, &ifx);
+  if (mode && (*mode & KVFP_PORT_L4)) k.l4 = 1; /* a firewall may judge this port's frames: key on the 5-tuple */
   __u32 l4hdr = 0, l3hdr = 0;
   int gso_l4 = 0;
   if (type == ETH_P_ARP || type == ETH_P_RARP) return KVFP_PUNT;
@@ -118,21 +138,29 @@ static __always_inline __u32 decide(struct __sk_buff *skb, struct verdict *v) {
     if ((((__u16)ip[6] << 8) | ip[7]) & 0x3fff) return KVFP_PUNT; /* a fragment */
     __u8 proto = ip[9];
     __u8 l4[14];
+    if (k.l4) {
+      k.proto = proto;
+      __builtin_memcpy(&k.saddr[0], ip + 12, 4);
+      __builtin_memcpy(&k.daddr[0], ip + 16, 4);
+    }
     if (proto == PROTO_TCP) {
       if (bpf_skb_load_bytes(skb, off + l3hdr, l4, 14) < 0) return KVFP_PUNT;
       v->tcp_flags = l4[13];
       if (l4[13] & (TCP_SYN | TCP_FIN | TCP_RST)) return KVFP_PUNT;
       l4hdr = (l4[12] >> 4) * 4;
       gso_l4 = 1;
+      if (k.l4) ports_of(&k, l4);
     } else if (proto == PROTO_UDP) {
       if (bpf_skb_load_bytes(skb, off + l3hdr, l4, 4) < 0) return KVFP_PUNT;
       __u16 sp = ((__u16)l4[0] << 8) | l4[1], dp = ((__u16)l4[2] << 8) | l4[3];
       if (sp == 67 || sp == 68 || dp == 67 || dp == 68) return KVFP_PUNT; /* DHCP */
       l4hdr = 8;
       gso_l4 = 1;
+      if (k.l4) ports_of(&k, l4);
     } else if (proto == PROTO_ICMP) {
-      if (bpf_skb_load_bytes(skb, off + l3hdr, l4, 1) < 0) return KVFP_PUNT;
+      if (bpf_skb_load_bytes(skb, off + l3hdr, l4, 6) < 0) return KVFP_PUNT;
       if (l4[0] == 3 || l4[0] == 4 || l4[0] == 5 || l4[0] == 11 || l4[0] == 12) return KVFP_PUNT; /* errors */
+      if (k.l4) icmp_of(&k, l4);
     }
   } else if (type == ETH_P_IPV6) {
     __u8 ip[40];
@@ -141,21 +169,29 @@ static __always_inline __u32 decide(struct __sk_buff *skb, struct verdict *v) {
     l3hdr = 40;
     __u8 nh = ip[6];
     __u8 l4[14];
+    if (k.l4) {
+      k.proto = nh;
+      __builtin_memcpy(k.saddr, ip + 8, 16);
+      __builtin_memcpy(k.daddr, ip + 24, 16);
+    }
     if (nh == PROTO_TCP) {
       if (bpf_skb_load_bytes(skb, off + 40, l4, 14) < 0) return KVFP_PUNT;
       v->tcp_flags = l4[13];
       if (l4[13] & (TCP_SYN | TCP_FIN | TCP_RST)) return KVFP_PUNT;
       l4hdr = (l4[12] >> 4) * 4;
       gso_l4 = 1;
+      if (k.l4) ports_of(&k, l4);
     } else if (nh == PROTO_UDP) {
       if (bpf_skb_load_bytes(skb, off + 40, l4, 4) < 0) return KVFP_PUNT;
       __u16 sp = ((__u16)l4[0] << 8) | l4[1], dp = ((__u16)l4[2] << 8) | l4[3];
       if (sp == 546 || sp == 547 || dp == 546 || dp == 547) return KVFP_PUNT; /* DHCPv6 */
       l4hdr = 8;
       gso_l4 = 1;
+      if (k.l4) ports_of(&k, l4);
     } else if (nh == PROTO_ICMPV6) {
-      if (bpf_skb_load_bytes(skb, off + 40, l4, 1) < 0) return KVFP_PUNT;
+      if (bpf_skb_load_bytes(skb, off + 40, l4, 6) < 0) return KVFP_PUNT;
       if (l4[0] < 128 || (l4[0] >= 133 && l4[0] <= 137)) return KVFP_PUNT; /* errors, ND */
+      if (k.l4) icmp_of(&k, l4);
     } else {
       return KVFP_PUNT; /* extension headers: the slow path reads them */
     }

@@ -4,7 +4,9 @@
  *
  * A flow entry is keyed by what the slow path decided on for a frame as it
  * arrived on a kernel port: the ingress interface, the MACs, up to two VLAN
- * tags (full TCI: PCP and DEI count) and the EtherType after them. Its value
+ * tags (full TCI: PCP and DEI count) and the EtherType after them; on a port
+ * whose frames may meet a firewall (kvfp_ports says KVFP_PORT_L4), also the
+ * IP protocol, addresses and ports (ICMP: type, code and identifier). Its value
  * is what the slow path did with it (tags to pop and push, the interface to
  * send it out of, the largest L3 length every port on the way admits) and
  * what the kernel did since (packets, bytes, last use, TCP flags seen).
@@ -30,6 +32,7 @@ typedef __u64 kvfp_u64;
 #endif
 
 #define KVFP_MAX_FLOWS 65536
+#define KVFP_MAX_PORTS 4096
 
 struct kvfp_key {
   kvfp_u32 ifindex;     /* the interface the frame arrived on */
@@ -38,8 +41,17 @@ struct kvfp_key {
   kvfp_u16 tpid[2];     /* [0] outer tag, [1] inner: 0 when absent (host order) */
   kvfp_u16 tci[2];      /* host order */
   kvfp_u16 ethertype;   /* after the tags, host order */
-  kvfp_u16 pad;
+  kvfp_u8 l4;           /* 1: the fields below are part of the key */
+  kvfp_u8 proto;        /* IP protocol (0: not IP) */
+  kvfp_u16 sport;       /* TCP/UDP ports; ICMP: type << 8 | code, and the echo identifier */
+  kvfp_u16 dport;
+  kvfp_u32 pad;
+  kvfp_u32 saddr[4];    /* IPv4: [0] only; network order */
+  kvfp_u32 daddr[4];
 };
+
+/* kvfp_ports: ifindex -> flags */
+#define KVFP_PORT_L4 1u
 
 /* kvfp_action.flags */
 #define KVFP_PEER 1u     /* bpf_redirect_peer: into a veth's other end in another netns */

@@ -31,6 +31,7 @@ class RecordingSink final : public dp::FastPathSink {
   }
   void publish(uint64_t) override {}
   void revalidate(uint64_t) override {}
+  void sync() override {}
   std::vector<std::string> added, removed;
   std::vector<Offer> offers;
 };
