@@ -5,7 +5,8 @@
 #      20-rule security group (conntrack on every frame, in both ports' zones);
 #   2. live iperf3 TCP (and 64-byte UDP packets/s) between two namespaces
 #      whose veths meet in a switch namespace: kvnetd without security groups,
-#      kvnetd with the 20-rule group on both ports, a Linux bridge, and a Linux
+#      kvnetd with the 20-rule group on both ports (with its kernel fast path,
+#      the default, and again with --no-fast-path), a Linux bridge, and a Linux
 #      bridge with the same rules in iptables (br_netfilter, physdev match,
 #      conntrack, per-port chains as Neutron's hybrid driver writes them).
 # Everything runs in namespaces the script creates (iptables and the
@@ -117,8 +118,8 @@ done
 KV_RULES+=("egress ethertype=ipv4")
 IPT_OUT+=("")
 
-start_kvnetd() {
-  ip netns exec $SW "$BIN/kvnetd" --foreground --db "$T/kvnet.db" --socket "$KVNET_SOCKET" >"$T/kvnetd.log" 2>&1 &
+start_kvnetd() {  # [kvnetd flags...]
+  ip netns exec $SW "$BIN/kvnetd" "$@" --foreground --db "$T/kvnet.db" --socket "$KVNET_SOCKET" >"$T/kvnetd.log" 2>&1 &
   KVD=$!
   for _ in $(seq 1 100); do [ -S "$KVNET_SOCKET" ] && "$BIN/kvnetctl" list-br >/dev/null 2>&1 && return 0; sleep 0.05; done
   say "kvnetd did not start"; cat "$T/kvnetd.log" >&2; exit 1
@@ -148,6 +149,12 @@ kctl set port h1 security_groups=bench
 kctl set port h2 security_groups=bench
 R[kv_sg]=$(measure)
 "$BIN/kvnetctl" conntrack list | head -3 >&2 || true
+"$BIN/kvnetctl" fastpath show >&2 || true
+kill "$KVD"
+wait "$KVD" 2>/dev/null || true
+say "kvnetd, the same group, every frame on the slow path (--no-fast-path)"
+start_kvnetd --no-fast-path
+R[kv_sg_slow]=$(measure)
 kill "$KVD"
 wait "$KVD" 2>/dev/null || true
 KVD=""
@@ -190,6 +197,7 @@ drop_hosts
 
 read -r kt ku <<<"${R[kv]}"
 read -r st su <<<"${R[kv_sg]}"
+read -r xt xu <<<"${R[kv_sg_slow]}"
 read -r lt lu <<<"${R[linux]}"
 read -r it iu <<<"${R[linux_ipt]}"
 TABLE=$(cat <<MD
@@ -206,7 +214,8 @@ Live, iperf3 between two namespaces (medians of $RUNS runs of ${DUR} s):
 | switch | TCP Gbit/s | 64-byte UDP pps |
 |---|---|---|
 | kvnetd, no security groups | $kt | $ku |
-| **kvnetd, 20-rule group on both ports** | **$st** | **$su** |
+| **kvnetd, 20-rule group on both ports** (kernel fast path) | **$st** | **$su** |
+| kvnetd, 20-rule group, slow path only (\`--no-fast-path\`) | $xt | $xu |
 | Linux bridge | $lt | $lu |
 | Linux bridge + iptables, the same 20 rules | $it | $iu |
 | kvnetd with ÷ without groups | $(ratio "$st" "$kt") | $(ratio "$su" "$ku") |

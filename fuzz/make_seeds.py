@@ -459,12 +459,33 @@ def firewall():
         write("firewall", "kind-" + name, rec(0, f) + rec(1, f) + rec(2, f))
 
 
+def fastpath_key():
+    clear_seeds("fastpath_key")
+    icmp = struct.pack("!BBHHH", 8, 0, 0, 1, 1) + b"ping" * 8
+    frames = dict(frames_of_every_kind())
+    frames.update({
+        "tcp-syn": eth(B, A, 0x0800, ipv4(6, tcp(flags=0x02))),
+        "tcp-fin": eth(B, A, 0x0800, ipv4(6, tcp(flags=0x11))),
+        "dhcp": eth(BCAST, A, 0x0800, ipv4(17, udp(b"d" * 20, 68, 67))),
+        "icmp-error": eth(B, A, 0x0800, ipv4(1, struct.pack("!BBHI", 3, 3, 0, 0) + b"\0" * 28)),
+        "fragment": eth(B, A, 0x0800, ipv4(17, udp())[:6] + b"\x20\x00" + ipv4(17, udp())[8:]),
+        "ipv6-icmp-echo": eth(B, A, 0x86DD, ipv6(58, struct.pack("!BBHHH", 128, 0, 0, 7, 1) + b"x" * 8)),
+        "ipv6-nd": eth(B, A, 0x86DD, ipv6(58, struct.pack("!BBHI", 135, 0, 0, 0) + b"\0" * 16)),
+        "ipv6-hop-by-hop": eth(B, A, 0x86DD, ipv6(0, b"\x3a\0" + b"\0" * 6 + struct.pack("!BBH", 143, 0, 0))),
+        "icmp-echo-tagged": eth(B, A, 0x0800, ipv4(1, icmp), tags=[(0x8100, 10, 0)]),
+    })
+    for name, f in frames.items():
+        write("fastpath_key", "l2-" + name, b"\0" + f)
+        write("fastpath_key", "l4-" + name, b"\1" + f)
+
+
 if __name__ == "__main__":
     import sys
     if sys.argv[1:] == ["firewall"]:
         firewall()
         sys.exit(0)
     firewall()
+    fastpath_key()
     flow_switch()
     offload()
     tunnel_decap()

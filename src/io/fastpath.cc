@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "fastpath.skel.h"
+#include "io/fastpath_key.h"
 #include "net/bytes.h"
 #include "net/headers.h"
 
@@ -132,6 +133,7 @@ Result<std::unique_ptr<FastPath>> FastPath::open() {
   fp->flows_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_flows);
   fp->state_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_state);
   fp->ports_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_ports);
+  fp->ioctl_fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   fp->stats_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_stats);
   fp->tc_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_tc);
   fp->filter_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_filter);
@@ -152,6 +154,7 @@ FastPath::~FastPath() {
     }
   }
   if (skel_) kvfp::destroy(skel_);
+  if (ioctl_fd_ >= 0) ::close(ioctl_fd_);
 }
 
 bool FastPath::port_added(dp::Port& p) {
@@ -165,7 +168,7 @@ bool FastPath::port_added(dp::Port& p) {
               p.path(), errno_text(errno));
     return false;
   }
-  Hooked h{ifindex, -1, sock};
+  Hooked h{ifindex, -1, sock, false, is_up(ifindex)};
   if (tcx_) {
     h.link_fd = tcx_attach(tc_fd_, ifindex);
     if (h.link_fd < 0 && (errno == EINVAL || errno == 524 /* ENOTSUPP */ || errno == EOPNOTSUPP)) {
@@ -236,94 +239,28 @@ void FastPath::port_removed(dp::Port& p) {
   if (p.backend && p.backend->kernel_socket() == h.sock) setsockopt(h.sock, SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
 }
 
+bool FastPath::is_up(int ifindex) const {
+  ifreq r{};
+  if (ioctl_fd_ < 0 || !if_indextoname(static_cast<unsigned>(ifindex), r.ifr_name)) return false;
+  // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of the ifreq we own.
+  if (ioctl(ioctl_fd_, SIOCGIFFLAGS, &r) < 0) return false;
+  return (r.ifr_flags & IFF_UP) != 0;
+}
+
 bool FastPath::peer_redirect(const dp::Port& out) const {
   // bpf_redirect_peer: straight into the other end of a veth whose other end
   // is in another network namespace (a container), skipping a backlog queue.
+  // Only while the near end is up: bpf_redirect_peer checks the far end alone,
+  // and a bridge port that is down forwards nothing.
   const int ifindex = out.backend->kernel_ifindex();
   const std::string name = if_name_of(ifindex);
-  if (name.empty() || driver_of(name) != "veth") return false;
+  if (name.empty() || driver_of(name) != "veth" || !is_up(ifindex)) return false;
   const int peer = read_int("/sys/class/net/" + name + "/iflink");
   if (peer <= 0 || peer == ifindex) return false;
   const std::string peer_name = if_name_of(peer);
   // The peer's ifindex names a device here that links back: the pair is in
   // this namespace, where bpf_redirect_peer does not go.
   if (!peer_name.empty() && read_int("/sys/class/net/" + peer_name + "/iflink") == ifindex) return false;
-  return true;
-}
-
-bool FastPath::key_of(const uint8_t* frame, size_t len, uint32_t ifindex, bool l4, kvfp_key& k, uint32_t* l2_len) {
-  std::memset(&k, 0, sizeof k);
-  if (len < 14) return false;
-  k.ifindex = ifindex;
-  std::memcpy(k.dst, frame, 6);
-  std::memcpy(k.src, frame + 6, 6);
-  size_t off = 12;
-  for (int tags = 0;; off += 4, ++tags) {
-    if (off + 2 > len) return false;
-    const uint16_t t = net::load_be16(frame + off);
-    if (t != net::kEthTypeVlan && t != net::kEthTypeQinQ) break;
-    if (tags == 2 || off + 4 > len) return false;
-    k.tpid[tags] = t;
-    k.tci[tags] = net::load_be16(frame + off + 2);
-  }
-  k.ethertype = net::load_be16(frame + off);
-  off += 2;
-  if (l2_len) *l2_len = static_cast<uint32_t>(off);
-  if (k.ethertype == net::kEthTypeArp || k.ethertype == 0x8035) return false;
-  k.l4 = l4 ? 1 : 0;
-  const uint8_t* ip = frame + off;
-  const size_t rest = len - off;
-  uint8_t proto = 0;
-  size_t l4_off = 0;
-  if (k.ethertype == net::kEthTypeIpv4) {
-    if (rest < 20 || (ip[0] >> 4) != 4 || (ip[0] & 0xf) < 5) return false;
-    if (net::load_be16(ip + 6) & 0x3fff) return false;  // a fragment
-    proto = ip[9];
-    l4_off = size_t{ip[0] & 0xfu} * 4;
-    if (l4) {
-      std::memcpy(&k.saddr[0], ip + 12, 4);
-      std::memcpy(&k.daddr[0], ip + 16, 4);
-    }
-  } else if (k.ethertype == net::kEthTypeIpv6) {
-    if (rest < 40 || (ip[0] >> 4) != 6) return false;
-    proto = ip[6];
-    l4_off = 40;
-    if (proto != net::kIpProtoTcp && proto != net::kIpProtoUdp && proto != 58) return false;  // extension headers
-    if (l4) {
-      std::memcpy(k.saddr, ip + 8, 16);
-      std::memcpy(k.daddr, ip + 24, 16);
-    }
-  } else {
-    return true;  // another EtherType: the L2 fields are the key
-  }
-  if (l4) k.proto = proto;
-  const uint8_t* t = ip + l4_off;
-  const size_t tl = rest > l4_off ? rest - l4_off : 0;
-  const bool v4 = k.ethertype == net::kEthTypeIpv4;
-  if (proto == net::kIpProtoTcp) {
-    if (tl < 14 || (t[13] & 0x07)) return false;  // SYN, FIN, RST: the slow path's
-  } else if (proto == net::kIpProtoUdp) {
-    if (tl < 4) return false;
-    const uint16_t sp = net::load_be16(t), dp = net::load_be16(t + 2);
-    const uint16_t c = v4 ? 68 : 546, sv = v4 ? 67 : 547;
-    if (sp == c || sp == sv || dp == c || dp == sv) return false;  // DHCP
-  } else if ((v4 && proto == 1) || (!v4 && proto == 58)) {
-    if (tl < 6) return false;
-    const uint8_t type = t[0];
-    if (v4 && (type == 3 || type == 4 || type == 5 || type == 11 || type == 12)) return false;  // errors
-    if (!v4 && (type < 128 || (type >= 133 && type <= 137))) return false;                     // errors, ND
-    if (l4) {
-      k.sport = net::load_be16(t);
-      k.dport = net::load_be16(t + 4);
-    }
-    return true;
-  } else {
-    return true;
-  }
-  if (l4) {
-    k.sport = net::load_be16(t);
-    k.dport = net::load_be16(t + 2);
-  }
   return true;
 }
 
@@ -336,7 +273,7 @@ void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& 
   // with the tags it arrived with.
   kvfp_key k;
   uint32_t out_l2 = 0;
-  if (!key_of(f.data(), f.len(), static_cast<uint32_t>(in.backend->kernel_ifindex()), hooked->second.l4, k, &out_l2))
+  if (!fastpath_key(f.data(), f.len(), static_cast<uint32_t>(in.backend->kernel_ifindex()), hooked->second.l4, k, &out_l2))
     return;
   uint16_t tpid[2] = {k.tpid[0], k.tpid[1]}, tci[2] = {k.tci[0], k.tci[1]};
   const uint8_t tags = static_cast<uint8_t>((out_l2 - 14) / 4);
@@ -527,6 +464,13 @@ void FastPath::evict(uint64_t now_ns) {
 void FastPath::revalidate(uint64_t now_ns) {
   if (now_ns - last_reval_ns_ < 500'000'000ULL) return;
   last_reval_ns_ = now_ns;
+  // A port taken down or up outside kvnet (ip link set ... down): cached
+  // decisions about it are outdated (the epoch moves; published after this).
+  for (auto& [id, h] : hooked_)
+    if (const bool up = is_up(h.ifindex); up != h.up) {
+      h.up = up;
+      if (dp_) dp_->changed();
+    }
   for (auto it = flows_.begin(); it != flows_.end();) {
     const bool live = it->second.action.generation == gen_;
     const bool present = account(it, now_ns, live);
@@ -631,7 +575,7 @@ std::optional<FastPath::Entry> FastPath::lookup(const dp::Port& in, const uint8_
   const auto h = hooked_.find(in.id);
   if (!dp_ || !in.fast || h == hooked_.end()) return std::nullopt;
   kvfp_key k;
-  if (!key_of(frame, len, static_cast<uint32_t>(h->second.ifindex), h->second.l4, k, nullptr)) return std::nullopt;
+  if (!fastpath_key(frame, len, static_cast<uint32_t>(h->second.ifindex), h->second.l4, k, nullptr)) return std::nullopt;
   auto it = flows_.find(k);
   if (it == flows_.end()) return std::nullopt;
   return entry_of(it->first, it->second, monotonic_ns());

@@ -127,6 +127,7 @@ class FastPath final : public dp::FastPathSink {
     int link_fd = -1;  // tcx: the link; -1 with cls_bpf
     int sock = -1;
     bool l4 = false;   // as kvfp_ports says
+    bool up = true;    // IFF_UP when last looked at
   };
   using ConnRef = std::pair<const dp::Conntrack*, uint32_t>;
   struct ConnRefHash {
@@ -144,10 +145,9 @@ class FastPath final : public dp::FastPathSink {
   // Makes room in a full map: accounts and removes the idlest quarter.
   void evict(uint64_t now_ns);
   bool peer_redirect(const dp::Port& out) const;
+  // Whether the interface is administratively up (SIOCGIFFLAGS).
+  bool is_up(int ifindex) const;
   uint64_t kernel_stat(uint32_t slot) const;
-  // The key the programs build for `frame` arriving on `ifindex` (as they
-  // parse it: io/bpf/fastpath.bpf.c); false where they would punt it.
-  static bool key_of(const uint8_t* frame, size_t len, uint32_t ifindex, bool l4, kvfp_key& k, uint32_t* l2_len);
   // Which ports' frames may meet a firewall (kvfp_ports): any port of a
   // bridge in their patch-connected group has one.
   void update_port_modes();
@@ -161,6 +161,7 @@ class FastPath final : public dp::FastPathSink {
   std::unordered_map<uint32_t, Hooked> hooked_;  // port id -> its hooks
   std::unordered_map<ConnRef, std::vector<kvfp_key>, ConnRefHash> by_conn_;
   int ports_fd_ = -1;
+  int ioctl_fd_ = -1;  // for SIOCGIFFLAGS
   uint32_t gen_ = 0;
   uint64_t epoch_ = 0;
   bool published_ = false;

@@ -207,8 +207,8 @@ void Runtime::loop() {
     }
     if (worked) loop_times_.record(monotonic_ns() - now);  // one clock read per round, not per frame
     if (dp::FastPathSink* f = dp_.fast_path()) {
+      f->revalidate(now);       // (a port found down outdates cached decisions too)
       f->publish(dp_.epoch());  // what this round learned (a station moved) outdates cached decisions
-      f->revalidate(now);
     }
     run_commands();
   }

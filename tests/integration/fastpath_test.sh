@@ -35,6 +35,16 @@ echo "$dump" | grep -Eq "in_port\(br0/ct-${P}a\).*(output|redirect_peer)\(br0/ct
 echo "$dump" | grep -Eq "in_port\(br0/ct-${P}a\).*(output|redirect_peer)\(br1/ct-${P}c\)" ||
   { echo "$dump"; fail "no entry a -> c (through the patch pair) after pings"; }
 log "entries installed: $(echo "$dump" | wc -l)"
+# trace says which entry carries the live frames of a flow, or that none does.
+MAC_A=$(ip netns exec ${P}a cat /sys/class/net/eth0/address)
+MAC_B=$(ip netns exec ${P}b cat /sys/class/net/eth0/address)
+pings ${P}a 10.91.0.2 2 || fail "a cannot reach b (before trace)"
+tr=$(kctl trace br0 in_port=ct-${P}a dl_src=$MAC_A,dl_dst=$MAC_B,icmp,nw_src=10.91.0.1,nw_dst=10.91.0.2)
+echo "$tr" | grep -A1 "fast path: live frames of this flow are forwarded in the kernel by" | grep -q "in_port(br0/ct-${P}a)" ||
+  { echo "$tr"; fail "trace does not name the entry that carries a -> b"; }
+tr=$(kctl trace br0 in_port=ct-${P}a dl_src=$MAC_A,dl_dst=02:00:00:00:99:99,icmp)
+echo "$tr" | grep -q "fast path: no entry" || { echo "$tr"; fail "trace of an unknown destination claims a fast-path entry"; }
+log "trace names the entry of a flow in the kernel"
 
 # TCP: the bulk goes through the kernel; the ports' counters see it.
 ip netns exec ${P}b iperf3 -s -1 -D -p 5301 >/dev/null 2>&1

@@ -233,6 +233,7 @@ int kvfp_tc(struct __sk_buff *skb) {
   if (said == KVFP_CB_MISS) { /* the slow path has it */
     __u32 why = skb->cb[1];
     if (why < KVFP_STAT_SLOTS) count(why);
+    count(KVFP_AGREED);
     return TC_ACT_OK;
   }
   struct verdict v = {};

@@ -26,7 +26,8 @@ TEST(Verbs, EveryVerbIsListedOnceWithItsFlags) {
       "conntrack-list", "conntrack-flush", "vm-add", "vm-del", "vm-start", "vm-stop", "vm-kill", "vm-restart", "vm-list",
       "vm-show", "vm-console", "gw-add", "gw-del", "gw-list", "gw-show", "mirror-add", "mirror-del", "mirror-list",
       "cluster-status", "cluster-hosts", "network-add", "network-del", "network-list", "network-show",
-      "image-import", "image-list", "image-show", "image-del", "vm-migrate", "vm-migration", "vm-exec", "vm-exec-status"};
+      "image-import", "image-list", "image-show", "image-del", "vm-migrate", "vm-migration", "vm-exec", "vm-exec-status",
+      "fastpath-show", "fastpath-dump", "fastpath-flush"};
   std::set<std::string> names;
   for (const auto& [n, f] : seen) names.insert(n);
   EXPECT_EQ(names, all);
@@ -34,10 +35,10 @@ TEST(Verbs, EveryVerbIsListedOnceWithItsFlags) {
   for (const char* n : {"add-br", "set-port", "fdb-add", "apply", "ct-add", "sg-rule-del", "vm-add", "gw-del", "mirror-add"})
     EXPECT_EQ(seen[n], std::make_pair(true, false)) << n;
   for (const char* n : {"fdb-flush", "stats-clear", "conntrack-flush", "vm-start", "vm-stop", "vm-kill", "vm-restart",
-                        "image-import", "image-del", "vm-migrate", "vm-exec"})
+                        "image-import", "image-del", "vm-migrate", "vm-exec", "fastpath-flush"})
     EXPECT_EQ(seen[n], std::make_pair(false, true)) << n;
   for (const char* n : {"ping", "show", "get", "stats", "trace", "draw", "export", "kinds", "sg-show", "gw-list", "mirror-list", "cluster-status", "cluster-hosts",
-                        "image-list", "image-show", "vm-migration", "vm-exec-status"})
+                        "image-list", "image-show", "vm-migration", "vm-exec-status", "fastpath-show", "fastpath-dump"})
     EXPECT_EQ(seen[n], std::make_pair(false, false)) << n;
 }
 

@@ -5,6 +5,8 @@
 // that could alter them, and only then.
 #include <gtest/gtest.h>
 
+#include "dp/firewall_stage.h"
+#include "dp/packets.h"
 #include "testing.h"
 
 namespace kvnet::testing {
@@ -23,7 +25,7 @@ class RecordingSink final : public dp::FastPathSink {
  public:
   bool port_added(dp::Port& p) override {
     added.push_back(p.name);
-    return !p.patch;
+    return p.name != refuse;
   }
   void port_removed(dp::Port& p) override { removed.push_back(p.name); }
   void offer(const dp::Port& in, const dp::Port& out, const net::Frame& f, uint32_t mtu) override {
@@ -32,6 +34,9 @@ class RecordingSink final : public dp::FastPathSink {
   void publish(uint64_t) override {}
   void revalidate(uint64_t) override {}
   void sync() override {}
+  void forget_conn(const dp::Conntrack&, uint32_t conn) override { forgotten.push_back(conn); }
+  std::vector<uint32_t> forgotten;
+  std::string refuse;  // a port the sink does not serve
   std::vector<std::string> added, removed;
   std::vector<Offer> offers;
 };
@@ -45,6 +50,7 @@ struct FastPathOffers : ::testing::Test {
     h.send(pa, eth(kBcast, kA, ta));
     h.send(pb, eth(kBcast, kB, tb));
     sink.offers.clear();
+    for (auto& [name, frames] : h.out) frames.clear();
   }
 };
 
@@ -120,15 +126,16 @@ TEST_F(FastPathOffers, NothingFromABridgeThatOptsOutOrATrace) {
 }
 
 TEST_F(FastPathOffers, NothingWhenTheWayOutIsNotAFastPort) {
-  dp::Bridge& b0 = h.bridge("b0", dp::BridgeType::kLearning);
-  h.port(b0, "a");
-  dp::Port& p = h.dp.add_port(b0, "p", dp::kPatchKind, 1500, {}, nullptr);  // a patch port with no peer
-  (void)p;
-  h.port(b0, "b");
+  sink.refuse.assign(1, 'b');  // as a TAP kvnetd holds, or a tunnel: not a kernel port the programs serve
+  dp::Bridge& br = h.bridge("br", dp::BridgeType::kLearning);
+  h.port(br, "a");
+  dp::Port& b = h.port(br, "b");
+  EXPECT_FALSE(b.fast);
   learn_both("a", "b");
-  EXPECT_EQ(std::count(sink.added.begin(), sink.added.end(), "p"), 1);
   h.send("a", eth(kB, kA));
-  EXPECT_EQ(sink.offers.size(), 1u);
+  h.send("b", eth(kA, kB));
+  EXPECT_TRUE(sink.offers.empty());
+  EXPECT_EQ(h.take("b").size(), 1u);  // forwarded all the same
 }
 
 TEST_F(FastPathOffers, TheEpochMovesWithChangesThatCouldAlterADecision) {
@@ -167,6 +174,71 @@ TEST_F(FastPathOffers, AgingAStationOutMovesTheEpoch) {
   const uint64_t e = h.dp.epoch();
   br.fdb()->age(3'000'000'000ULL);
   EXPECT_GT(h.dp.epoch(), e);
+}
+
+// A firewalled port: only an established connection's packets are offered,
+// each with its connection; a FIN forgets the connection's entries.
+TEST_F(FastPathOffers, AFirewallOffersOnlyEstablishedConnections) {
+  using namespace kvnet::testing::pkt;
+  dp::Bridge& br = h.bridge("br", dp::BridgeType::kSwitch);
+  dp::Port& a = h.port(br, "a");
+  h.port(br, "b");
+  auto pol = std::make_shared<dp::FwPolicy>();
+  pol->filtered = true;
+  pol->groups = {"web"};
+  dp::FwRule out;
+  out.id = 1;
+  out.ingress = false;
+  out.proto = 6;
+  out.port_min = out.port_max = 80;
+  pol->rules = {out};
+  h.dp.set_firewall(a, pol);
+  learn_both("a", "b");
+  constexpr uint32_t kIpA = 0x0a000001, kIpB = 0x0a000002;
+  constexpr uint8_t kSyn = 0x02, kAck = 0x10, kFin = 0x01;
+  auto seg = [&](bool from_a, uint8_t flags) {
+    Bytes b = eth(from_a ? kB : kA, from_a ? kA : kB, {}, 0x0800, 0);
+    append(b, from_a ? ip4(6, kIpA, kIpB, tcp(40000, 80, flags, 100)) : ip4(6, kIpB, kIpA, tcp(80, 40000, flags, 100)));
+    h.send(from_a ? "a" : "b", b, 1);
+  };
+  seg(true, kSyn);
+  seg(false, kSyn | kAck);
+  seg(true, kAck);  // completes the handshake: the connection was SYN_RECV before it
+  EXPECT_TRUE(sink.offers.empty());
+  seg(true, kAck);
+  seg(false, kAck);
+  ASSERT_EQ(sink.offers.size(), 2u);
+  EXPECT_EQ(sink.offers[0].meta.conns, 1);  // a's firewall, once each way
+  EXPECT_EQ(sink.offers[1].meta.conns, 1);
+  EXPECT_EQ(sink.offers[0].meta.conn[0], sink.offers[1].meta.conn[0]);
+  EXPECT_NE(sink.offers[0].meta.conn_dir[0], sink.offers[1].meta.conn_dir[0]);
+  seg(true, kFin | kAck);
+  EXPECT_EQ(sink.offers.size(), 2u);
+  ASSERT_EQ(sink.forgotten.size(), 1u);
+  EXPECT_EQ(sink.forgotten[0], sink.offers[0].meta.conn[0]);
+}
+
+TEST(ConntrackRefresh, CountsAndKeepsAliveOnlyTheSameConnection) {
+  using namespace kvnet::testing::pkt;
+  dp::Conntrack ct(16);
+  const Bytes syn = v4(17, 0x0a000001, 0x0a000002, udp(5000, 53, 10));
+  net::FlowKey k;
+  net::parse_flow(syn.data(), syn.size(), k);
+  const dp::Conntrack::Packet p(k, syn.data(), syn.size(), 1);
+  const auto c = ct.commit(p, 100, 0);
+  ASSERT_EQ(c.result, dp::Conntrack::Commit::kCreated);
+  const dp::Conntrack::Tuple* t = ct.tuple_of(c.conn, dp::Conntrack::Dir::kOrig, 200);
+  ASSERT_NE(t, nullptr);
+  const dp::Conntrack::Tuple orig = *t;
+  const uint64_t udp_timeout = ct.timeouts().udp_unreplied_ns;
+  EXPECT_TRUE(ct.refresh(c.conn, dp::Conntrack::Dir::kOrig, orig, udp_timeout, 5, 500, udp_timeout));
+  const auto e = ct.entries(udp_timeout + 50);
+  ASSERT_EQ(e.size(), 1u);  // alive past its first deadline thanks to the refresh
+  EXPECT_EQ(e[0].packets[0], 6u);
+  dp::Conntrack::Tuple other = orig;
+  other.sport = 1;
+  EXPECT_FALSE(ct.refresh(c.conn, dp::Conntrack::Dir::kOrig, other, udp_timeout, 1, 1, udp_timeout));
+  EXPECT_FALSE(ct.refresh(c.conn, dp::Conntrack::Dir::kOrig, orig, 3 * udp_timeout, 1, 1, 3 * udp_timeout));  // expired
 }
 
 TEST_F(FastPathOffers, TouchRefreshesOnlyTheStationAtItsPort) {
