@@ -140,19 +140,23 @@ Result<std::unique_ptr<FastPath>> FastPath::open() {
   return fp;
 }
 
-FastPath::~FastPath() {
-  for (auto& [id, h] : hooked_) {
-    if (h.link_fd >= 0) {
-      ::close(h.link_fd);
-    } else if (h.ifindex) {
-      bpf_tc_hook hook = tc_hook(h.ifindex);
-      bpf_tc_opts o{};
-      o.sz = sizeof o;
-      o.handle = kTcHandle;
-      o.priority = kTcPriority;
-      bpf_tc_detach(&hook, &o);
-    }
+// The tc program goes from the port: its tcx link closed, or the cls_bpf
+// filter kvnetd attached deleted.
+void FastPath::unhook(const Hooked& h) {
+  if (h.link_fd >= 0) {
+    ::close(h.link_fd);
+    return;
   }
+  bpf_tc_hook hook = tc_hook(h.ifindex);
+  bpf_tc_opts o{};
+  o.sz = sizeof o;
+  o.handle = kTcHandle;
+  o.priority = kTcPriority;
+  bpf_tc_detach(&hook, &o);
+}
+
+FastPath::~FastPath() {
+  for (auto& [id, h] : hooked_) unhook(h);
   if (skel_) kvfp::destroy(skel_);
   if (ioctl_fd_ >= 0) ::close(ioctl_fd_);
 }
@@ -168,7 +172,7 @@ bool FastPath::port_added(dp::Port& p) {
               p.path(), errno_text(errno));
     return false;
   }
-  Hooked h{ifindex, -1, sock, false, is_up(ifindex)};
+  Hooked h{ifindex, -1, sock, false, is_up(ifindex), veth_to_elsewhere(ifindex)};
   if (tcx_) {
     h.link_fd = tcx_attach(tc_fd_, ifindex);
     if (h.link_fd < 0 && (errno == EINVAL || errno == 524 /* ENOTSUPP */ || errno == EOPNOTSUPP)) {
@@ -225,16 +229,7 @@ void FastPath::port_removed(dp::Port& p) {
   hooked_.erase(it);
   const uint32_t ifx = static_cast<uint32_t>(h.ifindex);
   bpf_map_delete_elem(ports_fd_, &ifx);
-  if (h.link_fd >= 0) {
-    ::close(h.link_fd);
-  } else {
-    bpf_tc_hook hook = tc_hook(h.ifindex);
-    bpf_tc_opts o{};
-    o.sz = sizeof o;
-    o.handle = kTcHandle;
-    o.priority = kTcPriority;
-    bpf_tc_detach(&hook, &o);
-  }
+  unhook(h);
   // The socket may already be closed (a failed device): then this fails harmlessly.
   if (p.backend && p.backend->kernel_socket() == h.sock) setsockopt(h.sock, SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
 }
@@ -247,14 +242,12 @@ bool FastPath::is_up(int ifindex) const {
   return (r.ifr_flags & IFF_UP) != 0;
 }
 
-bool FastPath::peer_redirect(const dp::Port& out) const {
-  // bpf_redirect_peer: straight into the other end of a veth whose other end
-  // is in another network namespace (a container), skipping a backlog queue.
-  // Only while the near end is up: bpf_redirect_peer checks the far end alone,
-  // and a bridge port that is down forwards nothing.
-  const int ifindex = out.backend->kernel_ifindex();
+// bpf_redirect_peer goes straight into the other end of a veth whose other
+// end is in another network namespace (a container), skipping a backlog
+// queue; not to a veth pair within one namespace.
+bool FastPath::veth_to_elsewhere(int ifindex) const {
   const std::string name = if_name_of(ifindex);
-  if (name.empty() || driver_of(name) != "veth" || !is_up(ifindex)) return false;
+  if (name.empty() || driver_of(name) != "veth") return false;
   const int peer = read_int("/sys/class/net/" + name + "/iflink");
   if (peer <= 0 || peer == ifindex) return false;
   const std::string peer_name = if_name_of(peer);
@@ -308,7 +301,9 @@ void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& 
       a.push_tci[i] = tci[tags - 1 - i];
     }
   }
-  if (peer_redirect(out)) a.flags |= KVFP_PEER;
+  // Only while the near end is up: bpf_redirect_peer checks the far end
+  // alone, and a bridge port that is down forwards nothing.
+  if (auto o = hooked_.find(out.id); o != hooked_.end() && o->second.peer && o->second.up) a.flags |= KVFP_PEER;
   if (bpf_map_update_elem(flows_fd_, &k, &a, BPF_NOEXIST) < 0) {
     const bool full = errno == E2BIG;
     if (!full) {

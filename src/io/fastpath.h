@@ -128,6 +128,7 @@ class FastPath final : public dp::FastPathSink {
     int sock = -1;
     bool l4 = false;   // as kvfp_ports says
     bool up = true;    // IFF_UP when last looked at
+    bool peer = false; // a veth whose other end is in another namespace (bpf_redirect_peer)
   };
   using ConnRef = std::pair<const dp::Conntrack*, uint32_t>;
   struct ConnRefHash {
@@ -144,7 +145,8 @@ class FastPath final : public dp::FastPathSink {
   void remove(Flows::iterator it);
   // Makes room in a full map: accounts and removes the idlest quarter.
   void evict(uint64_t now_ns);
-  bool peer_redirect(const dp::Port& out) const;
+  bool veth_to_elsewhere(int ifindex) const;
+  void unhook(const Hooked& h);
   // Whether the interface is administratively up (SIOCGIFFLAGS).
   bool is_up(int ifindex) const;
   uint64_t kernel_stat(uint32_t slot) const;

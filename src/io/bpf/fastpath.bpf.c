@@ -129,6 +129,7 @@ static __always_inline __u32 decide(struct __sk_buff *skb, struct verdict *v) {
   __u32 l4hdr = 0, l3hdr = 0;
   int gso_l4 = 0;
   if (type == ETH_P_ARP || type == ETH_P_RARP) return KVFP_PUNT;
+  __u8 proto = 0;
   if (type == ETH_P_IP) {
     __u8 ip[20];
     if (bpf_skb_load_bytes(skb, off, ip, sizeof ip) < 0) return KVFP_PUNT;
@@ -136,13 +137,29 @@ static __always_inline __u32 decide(struct __sk_buff *skb, struct verdict *v) {
     l3hdr = (ip[0] & 0xf) * 4;
     if (l3hdr < 20) return KVFP_PUNT;
     if ((((__u16)ip[6] << 8) | ip[7]) & 0x3fff) return KVFP_PUNT; /* a fragment */
-    __u8 proto = ip[9];
-    __u8 l4[14];
+    proto = ip[9];
     if (k.l4) {
       k.proto = proto;
       __builtin_memcpy(&k.saddr[0], ip + 12, 4);
       __builtin_memcpy(&k.daddr[0], ip + 16, 4);
     }
+  } else if (type == ETH_P_IPV6) {
+    __u8 ip[40];
+    if (bpf_skb_load_bytes(skb, off, ip, sizeof ip) < 0) return KVFP_PUNT;
+    if ((ip[0] >> 4) != 6) return KVFP_PUNT;
+    l3hdr = 40;
+    proto = ip[6];
+    if (proto != PROTO_TCP && proto != PROTO_UDP && proto != PROTO_ICMPV6)
+      return KVFP_PUNT; /* extension headers: the slow path reads them */
+    if (k.l4) {
+      k.proto = proto;
+      __builtin_memcpy(k.saddr, ip + 8, 16);
+      __builtin_memcpy(k.daddr, ip + 24, 16);
+    }
+  }
+  if (l3hdr) { /* the L4 header, the same way for IPv4 and IPv6 */
+    const int v4 = type == ETH_P_IP;
+    __u8 l4[14];
     if (proto == PROTO_TCP) {
       if (bpf_skb_load_bytes(skb, off + l3hdr, l4, 14) < 0) return KVFP_PUNT;
       v->tcp_flags = l4[13];
@@ -153,47 +170,17 @@ static __always_inline __u32 decide(struct __sk_buff *skb, struct verdict *v) {
     } else if (proto == PROTO_UDP) {
       if (bpf_skb_load_bytes(skb, off + l3hdr, l4, 4) < 0) return KVFP_PUNT;
       __u16 sp = ((__u16)l4[0] << 8) | l4[1], dp = ((__u16)l4[2] << 8) | l4[3];
-      if (sp == 67 || sp == 68 || dp == 67 || dp == 68) return KVFP_PUNT; /* DHCP */
+      __u16 client = v4 ? 68 : 546, server = v4 ? 67 : 547;
+      if (sp == client || sp == server || dp == client || dp == server) return KVFP_PUNT; /* DHCP */
       l4hdr = 8;
       gso_l4 = 1;
       if (k.l4) ports_of(&k, l4);
-    } else if (proto == PROTO_ICMP) {
+    } else if ((v4 && proto == PROTO_ICMP) || (!v4 && proto == PROTO_ICMPV6)) {
       if (bpf_skb_load_bytes(skb, off + l3hdr, l4, 6) < 0) return KVFP_PUNT;
-      if (l4[0] == 3 || l4[0] == 4 || l4[0] == 5 || l4[0] == 11 || l4[0] == 12) return KVFP_PUNT; /* errors */
+      __u8 t = l4[0];
+      if (v4 && (t == 3 || t == 4 || t == 5 || t == 11 || t == 12)) return KVFP_PUNT; /* errors */
+      if (!v4 && (t < 128 || (t >= 133 && t <= 137))) return KVFP_PUNT;             /* errors, ND */
       if (k.l4) icmp_of(&k, l4);
-    }
-  } else if (type == ETH_P_IPV6) {
-    __u8 ip[40];
-    if (bpf_skb_load_bytes(skb, off, ip, sizeof ip) < 0) return KVFP_PUNT;
-    if ((ip[0] >> 4) != 6) return KVFP_PUNT;
-    l3hdr = 40;
-    __u8 nh = ip[6];
-    __u8 l4[14];
-    if (k.l4) {
-      k.proto = nh;
-      __builtin_memcpy(k.saddr, ip + 8, 16);
-      __builtin_memcpy(k.daddr, ip + 24, 16);
-    }
-    if (nh == PROTO_TCP) {
-      if (bpf_skb_load_bytes(skb, off + 40, l4, 14) < 0) return KVFP_PUNT;
-      v->tcp_flags = l4[13];
-      if (l4[13] & (TCP_SYN | TCP_FIN | TCP_RST)) return KVFP_PUNT;
-      l4hdr = (l4[12] >> 4) * 4;
-      gso_l4 = 1;
-      if (k.l4) ports_of(&k, l4);
-    } else if (nh == PROTO_UDP) {
-      if (bpf_skb_load_bytes(skb, off + 40, l4, 4) < 0) return KVFP_PUNT;
-      __u16 sp = ((__u16)l4[0] << 8) | l4[1], dp = ((__u16)l4[2] << 8) | l4[3];
-      if (sp == 546 || sp == 547 || dp == 546 || dp == 547) return KVFP_PUNT; /* DHCPv6 */
-      l4hdr = 8;
-      gso_l4 = 1;
-      if (k.l4) ports_of(&k, l4);
-    } else if (nh == PROTO_ICMPV6) {
-      if (bpf_skb_load_bytes(skb, off + 40, l4, 6) < 0) return KVFP_PUNT;
-      if (l4[0] < 128 || (l4[0] >= 133 && l4[0] <= 137)) return KVFP_PUNT; /* errors, ND */
-      if (k.l4) icmp_of(&k, l4);
-    } else {
-      return KVFP_PUNT; /* extension headers: the slow path reads them */
     }
   }
 
