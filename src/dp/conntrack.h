@@ -258,6 +258,8 @@ class Conntrack {
   // packet that changes it). False: no live connection with that id carries
   // `tuple` in `dir` any more.
   const Tuple* tuple_of(uint32_t conn, Dir dir, uint64_t now) const;
+  // How long the connection lives after its last packet, in its state now.
+  uint64_t timeout_of(uint32_t conn) const { return conn < max_conns_ ? class_timeout_[conns_[conn].list] : 0; }
   bool refresh(uint32_t conn, Dir dir, const Tuple& tuple, uint64_t used, uint64_t packets, uint64_t ip_bytes,
                uint64_t now);
 

@@ -291,6 +291,11 @@ void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& 
   kvfp_action a{};
   a.out_ifindex = static_cast<uint32_t>(out.backend->kernel_ifindex());
   a.generation = gen_;
+  a.last_ns = now;
+  for (const auto& c : fl.conns) {  // the shortest timeout among its connections bounds its idleness
+    const uint64_t t = c.ct->timeout_of(c.id);
+    if (t && (a.idle_ns == 0 || t < a.idle_ns)) a.idle_ns = t;
+  }
   a.mtu = static_cast<uint16_t>(std::min<uint32_t>(path_mtu, 65535));
   const bool same = tags == m.tags && std::equal(tpid, tpid + tags, m.tpid) && std::equal(tci, tci + tags, m.tci);
   if (!same) {
@@ -400,7 +405,11 @@ bool FastPath::account(Flows::iterator it, uint64_t now_ns, bool live) {
   f.action.bytes = v.bytes;
   f.action.last_ns = v.last_ns;
   f.action.tcp_flags = v.tcp_flags;
-  if (packets == 0 || !dp_) return true;
+  if (packets == 0 || !dp_) {
+    for (const auto& c : f.conns)  // a connection that ended (timed out, replaced) takes the entry
+      if (const auto* t = c.ct->tuple_of(c.id, c.dir, now_ns); !t || !(*t == c.tuple)) f.dead = true;
+    return true;
+  }
   // The firewalls' connections it carried live on as if their packets had
   // passed the slow path (IP bytes: the frames' less their L2 headers).
   const uint64_t ip_bytes = bytes > packets * f.l2_len ? bytes - packets * f.l2_len : 0;

@@ -125,6 +125,7 @@ class Frame {
     std::memcpy(data_, o.data_, o.len_);
     len_ = o.len_;
     meta = o.meta;
+    meta.fast.ok = false;  // a copy (a flood's, a mirror's) is never the kernel fast path's to cache
     key = o.key;
   }
 

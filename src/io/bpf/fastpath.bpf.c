@@ -189,6 +189,9 @@ static __always_inline __u32 decide(struct __sk_buff *skb, struct verdict *v) {
   __u32 zero = KVFP_GEN;
   __u64 *gen = bpf_map_lookup_elem(&kvfp_state, &zero);
   if (!gen || a->generation != (__u32)*gen) return KVFP_STALE;
+  /* Idle longer than its connection's timeout: the connection is gone in
+   * the slow path's table, whose rules must judge the next packet again. */
+  if (a->idle_ns && bpf_ktime_get_ns() - a->last_ns > a->idle_ns) return KVFP_STALE;
   /* The path's MTU, as the slow path checks it: a GSO frame by its segments. */
   __u32 l3len = skb->len - off;
   if (skb->gso_size) {

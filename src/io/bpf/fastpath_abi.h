@@ -66,7 +66,8 @@ struct kvfp_action {
   kvfp_u8 push;        /* tags to push: push_*[0] first (the innermost) */
   kvfp_u16 push_tpid[2];
   kvfp_u16 push_tci[2];
-  /* Written by the programs. */
+  kvfp_u64 idle_ns;    /* dead once idle this long (a firewall's connection would have timed out); 0: never */
+  /* Written by the programs (last_ns: by kvnetd at install, too). */
   kvfp_u64 packets;
   kvfp_u64 bytes;
   kvfp_u64 last_ns;    /* bpf_ktime_get_ns() of the last hit */

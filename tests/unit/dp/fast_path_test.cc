@@ -138,6 +138,28 @@ TEST_F(FastPathOffers, NothingWhenTheWayOutIsNotAFastPort) {
   EXPECT_EQ(h.take("b").size(), 1u);  // forwarded all the same
 }
 
+// A mirror's copies are never candidates: the copy of a frame to the
+// mirror's output would otherwise be cached as the flow's only way out.
+TEST_F(FastPathOffers, MirroredFramesAndTheirCopiesAreNot) {
+  dp::Bridge& br = h.bridge("br", dp::BridgeType::kLearning);
+  dp::Port& a = h.port(br, "a");
+  h.port(br, "b");
+  dp::Port& ids = h.port(br, "ids");
+  learn_both("a", "b");
+  dp::MirrorConfig m;
+  m.name = "m";
+  m.dst = {&a};
+  m.out_port = &ids;
+  h.dp.set_mirrors(br, {m});
+  h.send("b", eth(kA, kB));
+  EXPECT_TRUE(sink.offers.empty());
+  EXPECT_EQ(h.take("a").size(), 1u);
+  EXPECT_EQ(h.take("ids").size(), 1u);
+  h.send("a", eth(kB, kA));  // a's own frames are not selected: offered
+  ASSERT_EQ(sink.offers.size(), 1u);
+  EXPECT_EQ(sink.offers[0].out, "b");
+}
+
 TEST_F(FastPathOffers, TheEpochMovesWithChangesThatCouldAlterADecision) {
   dp::Bridge& br = h.bridge("br", dp::BridgeType::kSwitch);
   dp::Port& a = h.port(br, "a", access(10));
