@@ -5,22 +5,19 @@
 #include <linux/bpf.h>
 #include <net/if.h>
 #include <linux/pkt_cls.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/ethtool.h>
-#include <linux/sockios.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 
 #include "base/clock.h"
 #include "base/log.h"
 #include "fastpath.skel.h"
 #include "io/fastpath_key.h"
+#include "io/netdev.h"
 #include "net/bytes.h"
 #include "net/headers.h"
 
@@ -68,32 +65,6 @@ bpf_tc_hook tc_hook(int ifindex) {
 constexpr uint32_t kTcHandle = 0x6b76;  // "kv"
 constexpr uint32_t kTcPriority = 1;
 
-std::string if_name_of(int ifindex) {
-  char name[IF_NAMESIZE] = {};
-  return if_indextoname(static_cast<unsigned>(ifindex), name) ? name : "";
-}
-
-int read_int(const std::string& path) {
-  std::ifstream f(path);
-  int v = -1;
-  f >> v;
-  return f ? v : -1;
-}
-
-std::string driver_of(const std::string& ifname) {
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  ethtool_drvinfo info{};
-  info.cmd = ETHTOOL_GDRVINFO;
-  ifreq r{};
-  std::strncpy(r.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
-  r.ifr_data = reinterpret_cast<char*>(&info);
-  // SAFETY: SIOCETHTOOL reads the ifreq and writes the drvinfo we own.
-  const int rc = ioctl(fd, SIOCETHTOOL, &r);
-  ::close(fd);
-  return rc == 0 ? std::string(info.driver) : "";
-}
-
 }  // namespace
 
 size_t FastPath::KeyHash::operator()(const kvfp_key& k) const {
@@ -133,7 +104,6 @@ Result<std::unique_ptr<FastPath>> FastPath::open() {
   fp->flows_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_flows);
   fp->state_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_state);
   fp->ports_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_ports);
-  fp->ioctl_fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   fp->stats_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_stats);
   fp->tc_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_tc);
   fp->filter_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_filter);
@@ -158,7 +128,6 @@ void FastPath::unhook(const Hooked& h) {
 FastPath::~FastPath() {
   for (auto& [id, h] : hooked_) unhook(h);
   if (skel_) kvfp::destroy(skel_);
-  if (ioctl_fd_ >= 0) ::close(ioctl_fd_);
 }
 
 bool FastPath::port_added(dp::Port& p) {
@@ -172,7 +141,7 @@ bool FastPath::port_added(dp::Port& p) {
               p.path(), errno_text(errno));
     return false;
   }
-  Hooked h{ifindex, -1, sock, false, is_up(ifindex), veth_to_elsewhere(ifindex)};
+  Hooked h{ifindex, -1, sock, false, if_is_up(if_name(ifindex)), veth_to_elsewhere(ifindex)};
   if (tcx_) {
     h.link_fd = tcx_attach(tc_fd_, ifindex);
     if (h.link_fd < 0 && (errno == EINVAL || errno == 524 /* ENOTSUPP */ || errno == EOPNOTSUPP)) {
@@ -218,10 +187,7 @@ void FastPath::port_removed(dp::Port& p) {
       ++it;
       continue;
     }
-    account(it, now, false);
-    auto next = std::next(it);
-    remove(it);
-    it = next;
+    it = retire(it, now);
   }
   auto it = hooked_.find(p.id);
   if (it == hooked_.end()) return;
@@ -234,27 +200,18 @@ void FastPath::port_removed(dp::Port& p) {
   if (p.backend && p.backend->kernel_socket() == h.sock) setsockopt(h.sock, SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
 }
 
-bool FastPath::is_up(int ifindex) const {
-  ifreq r{};
-  if (ioctl_fd_ < 0 || !if_indextoname(static_cast<unsigned>(ifindex), r.ifr_name)) return false;
-  // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of the ifreq we own.
-  if (ioctl(ioctl_fd_, SIOCGIFFLAGS, &r) < 0) return false;
-  return (r.ifr_flags & IFF_UP) != 0;
-}
-
 // bpf_redirect_peer goes straight into the other end of a veth whose other
 // end is in another network namespace (a container), skipping a backlog
 // queue; not to a veth pair within one namespace.
 bool FastPath::veth_to_elsewhere(int ifindex) const {
-  const std::string name = if_name_of(ifindex);
-  if (name.empty() || driver_of(name) != "veth") return false;
-  const int peer = read_int("/sys/class/net/" + name + "/iflink");
+  const std::string name = if_name(ifindex);
+  if (name.empty() || if_driver(name) != "veth") return false;
+  const int peer = if_link(name);
   if (peer <= 0 || peer == ifindex) return false;
-  const std::string peer_name = if_name_of(peer);
-  // The peer's ifindex names a device here that links back: the pair is in
+  // The peer's index names a device here that links back: the pair is in
   // this namespace, where bpf_redirect_peer does not go.
-  if (!peer_name.empty() && read_int("/sys/class/net/" + peer_name + "/iflink") == ifindex) return false;
-  return true;
+  const std::string peer_name = if_name(peer);
+  return peer_name.empty() || if_link(peer_name) != ifindex;
 }
 
 void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& f, uint32_t path_mtu) {
@@ -275,8 +232,7 @@ void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& 
   if (it != flows_.end() && it->second.action.generation == gen_ && !it->second.dead) return;  // installed already
   const uint64_t now = monotonic_ns();
   if (it != flows_.end()) {  // a dead entry: its last statistics first
-    account(it, now, false);
-    remove(it);
+    retire(it, now);
   }
   Flow fl;
   // The connections that passed it, as their tables know them now.
@@ -341,10 +297,7 @@ void FastPath::forget_conn(const dp::Conntrack& ct, uint32_t conn) {
   const std::vector<kvfp_key> keys = it->second;
   const uint64_t now = monotonic_ns();
   for (const auto& k : keys)
-    if (auto f = flows_.find(k); f != flows_.end()) {
-      account(f, now, false);
-      remove(f);
-    }
+    if (auto f = flows_.find(k); f != flows_.end()) retire(f, now);
 }
 
 void FastPath::update_port_modes() {
@@ -438,6 +391,13 @@ bool FastPath::account(Flows::iterator it, uint64_t now_ns, bool live) {
   return true;
 }
 
+FastPath::Flows::iterator FastPath::retire(Flows::iterator it, uint64_t now_ns) {
+  account(it, now_ns, false);
+  auto next = std::next(it);
+  remove(it);
+  return next;
+}
+
 void FastPath::remove(Flows::iterator it) {
   bpf_map_delete_elem(flows_fd_, &it->first);
   for (const auto& c : it->second.conns)
@@ -471,7 +431,7 @@ void FastPath::revalidate(uint64_t now_ns) {
   // A port taken down or up outside kvnet (ip link set ... down): cached
   // decisions about it are outdated (the epoch moves; published after this).
   for (auto& [id, h] : hooked_)
-    if (const bool up = is_up(h.ifindex); up != h.up) {
+    if (const bool up = if_is_up(if_name(h.ifindex)); up != h.up) {
       h.up = up;
       if (dp_) dp_->changed();
     }
@@ -506,12 +466,7 @@ void FastPath::sync() {
 size_t FastPath::flush() {
   const uint64_t now = monotonic_ns();
   const size_t n = flows_.size();
-  for (auto it = flows_.begin(); it != flows_.end();) {
-    account(it, now, false);
-    auto next = std::next(it);
-    remove(it);
-    it = next;
-  }
+  for (auto it = flows_.begin(); it != flows_.end();) it = retire(it, now);
   return n;
 }
 

@@ -143,12 +143,13 @@ class FastPath final : public dp::FastPathSink {
   // counters and FDBs on its way. Returns false if the kernel lost it.
   bool account(Flows::iterator it, uint64_t now_ns, bool live);
   void remove(Flows::iterator it);
+  // An entry goes for good: its last statistics counted, then removed.
+  // Returns the next entry.
+  Flows::iterator retire(Flows::iterator it, uint64_t now_ns);
   // Makes room in a full map: accounts and removes the idlest quarter.
   void evict(uint64_t now_ns);
   bool veth_to_elsewhere(int ifindex) const;
   void unhook(const Hooked& h);
-  // Whether the interface is administratively up (SIOCGIFFLAGS).
-  bool is_up(int ifindex) const;
   uint64_t kernel_stat(uint32_t slot) const;
   // Which ports' frames may meet a firewall (kvfp_ports): any port of a
   // bridge in their patch-connected group has one.
@@ -163,7 +164,6 @@ class FastPath final : public dp::FastPathSink {
   std::unordered_map<uint32_t, Hooked> hooked_;  // port id -> its hooks
   std::unordered_map<ConnRef, std::vector<kvfp_key>, ConnRefHash> by_conn_;
   int ports_fd_ = -1;
-  int ioctl_fd_ = -1;  // for SIOCGIFFLAGS
   uint32_t gen_ = 0;
   uint64_t epoch_ = 0;
   bool published_ = false;

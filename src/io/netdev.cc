@@ -1,5 +1,7 @@
 #include "io/netdev.h"
 
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -30,6 +32,37 @@ bool fill(ifreq& r, const std::string& name) {
 }  // namespace
 
 int if_index(const std::string& name) { return static_cast<int>(if_nametoindex(name.c_str())); }
+
+std::string if_name(int ifindex) {
+  char name[IF_NAMESIZE] = {};
+  return ifindex > 0 && if_indextoname(static_cast<unsigned>(ifindex), name) ? name : "";
+}
+
+bool if_is_up(const std::string& name) {
+  ifreq r;
+  if (!fill(r, name)) return false;
+  Sock s;
+  // SAFETY: SIOCGIFFLAGS reads and writes only the ifreq we own.
+  return ioctl(s.fd, SIOCGIFFLAGS, &r) == 0 && (r.ifr_flags & IFF_UP);
+}
+
+std::string if_driver(const std::string& name) {
+  ifreq r;
+  if (!fill(r, name)) return "";
+  ethtool_drvinfo info{};
+  info.cmd = ETHTOOL_GDRVINFO;
+  r.ifr_data = reinterpret_cast<char*>(&info);
+  Sock s;
+  // SAFETY: SIOCETHTOOL reads the ifreq and writes the drvinfo we own.
+  return ioctl(s.fd, SIOCETHTOOL, &r) == 0 ? std::string(info.driver) : "";
+}
+
+int if_link(const std::string& name) {
+  if (name.empty() || name.find('/') != std::string::npos) return 0;
+  std::ifstream f("/sys/class/net/" + name + "/iflink");
+  int v = 0;
+  return f >> v ? v : 0;
+}
 
 bool if_exists(const std::string& name) { return if_index(name) > 0; }
 

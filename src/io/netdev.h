@@ -15,6 +15,15 @@ Result<int> if_mtu(const std::string& name);
 Status if_set_mtu(const std::string& name, int mtu);
 // The link-layer type (ARPHRD_*: 1 Ethernet, 772 loopback, 65534 none).
 Result<int> if_hw_type(const std::string& name);
+// The name of the interface with this index ("" none), whether it is
+// administratively up (false also when it does not exist), its driver as
+// ethtool names it ("veth", "tun"; "" unknown), and the index of the
+// interface it is linked to (a veth: its peer's, in the peer's namespace;
+// its own for most devices; 0 unknown).
+std::string if_name(int ifindex);
+bool if_is_up(const std::string& name);
+std::string if_driver(const std::string& name);
+int if_link(const std::string& name);
 
 // Keeps the host's own IP stack out of an interface that is only a switch
 // port's plumbing (the host end of a container's veth, a VM's TAP): what
