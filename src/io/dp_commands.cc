@@ -195,6 +195,9 @@ DatapathMetrics DatapathCommands::metrics() {
 
 size_t DatapathCommands::clear_counters(std::optional<uint32_t> port) {
   return rt_.call([&](dp::Datapath& dp) -> size_t {
+    // What the kernel forwarded so far is counted first, so it is cleared
+    // too rather than added to the fresh counters at the next revalidation.
+    if (dp.fast_path()) dp.fast_path()->sync();
     size_t n = 0;
     for (const auto& p : dp.ports())
       if (p && (!port || p->id == *port)) {

@@ -253,6 +253,8 @@ std::string TunnelSocket::describe() const {
   add("too_long", counters_.too_long.load());
   if (!drops.empty()) out += " (dropped: " + drops + ")";
   if (const uint64_t n = counters_.geneve_options.load()) out += ", " + std::to_string(n) + " Geneve option(s) received";
+  if (const uint64_t n = counters_.csum_completed.load()) out += ", " + std::to_string(n) + " partial inner checksum(s) filled";
+  if (const uint64_t n = counters_.super_frames.load()) out += ", " + std::to_string(n) + " inner TSO frame(s)";
   return out;
 }
 
@@ -303,6 +305,15 @@ bool TunnelSocket::deliver(const uint8_t* p, size_t len, const IpAddr& src, net:
     if (!f) return refuse(counters_.no_buffer);
     if (!f->assign(p + rx.inner_off, rx.inner_len)) return refuse(counters_.too_long);
   }
+  // A kernel VTEP's TSO frame that a veth underlay kept whole: the kernel
+  // hands a UDP socket a tunnel-GSO packet as one datagram (one tunnel
+  // header, one inner super-frame, no segment size). It goes on as a GSO
+  // frame cut to the tunnel's inner MTU where it leaves.
+  if (f->len() > port->inner_mtu() + net::kEthHeaderLen + 2 * net::kVlanTagLen &&
+      net::describe_tcp_gso(f->data(), f->len(), port->inner_mtu(), f->meta.vnet))
+    counters_.super_frames.fetch_add(1, std::memory_order_relaxed);
+  else if (net::complete_partial_checksum(*f))
+    counters_.csum_completed.fetch_add(1, std::memory_order_relaxed);
   if (!port->admit(*f, rx.vni, src, now_ns)) {
     pool.put(f);
     return false;

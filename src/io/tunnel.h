@@ -105,6 +105,8 @@ struct TunnelSocketCounters {
   std::atomic<uint64_t> too_long{0};        // a packet larger than a frame buffer
   std::atomic<uint64_t> coalesced{0};       // TCP segments merged into the one before (not a drop)
   std::atomic<uint64_t> geneve_options{0};  // Geneve option TLVs received (carried, not interpreted)
+  std::atomic<uint64_t> csum_completed{0};  // inner checksums a kernel VTEP left partial, filled in
+  std::atomic<uint64_t> super_frames{0};    // inner TCP super-frames a kernel VTEP sent whole (GSO again)
 };
 
 class TunnelSocket final : public dp::RxSource {
@@ -163,6 +165,8 @@ class TunnelSocket final : public dp::RxSource {
   uint32_t receive_raw(net::FrameBatch& batch, net::FramePool& pool, uint64_t now_ns);
   // One datagram (tunnel header + inner frame) from `src`: demultiplexed,
   // copied into a frame (or `f` used in place if given), added to the batch.
+  // A kernel VTEP's inner checksums left partial are filled, its inner TSO
+  // super-frames made GSO frames again.
   bool deliver(const uint8_t* p, size_t len, const IpAddr& src, net::Frame* f, net::FramePool& pool,
                net::FrameBatch& batch, uint64_t now_ns);
   std::vector<uint8_t> rx_buf_;

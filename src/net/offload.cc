@@ -91,6 +91,63 @@ bool finish_checksum(Frame& f) {
   return true;
 }
 
+bool describe_tcp_gso(const uint8_t* p, size_t len, size_t max_l3_len, VnetHdr& v) {
+  FlowKey k;
+  if (parse_flow(p, len, k) != ParseStatus::kOk) return false;
+  const bool v4 = k.dl_type == kEthTypeIpv4, v6 = k.dl_type == kEthTypeIpv6;
+  if ((!v4 && !v6) || k.nw_proto != kIpProtoTcp || !k.l4_ofs ||
+      (k.flags & (kFlowL3Truncated | kFlowL3Malformed | kFlowL4Truncated | kFlowFragment)))
+    return false;
+  const uint8_t* ip = p + k.l3_ofs;
+  const size_t end = v4 ? k.l3_ofs + size_t{load_be16(ip + 2)} : k.l3_ofs + sizeof(Ipv6Header) + load_be16(ip + 4);
+  if (end != len || (v6 && k.l4_ofs != k.l3_ofs + sizeof(Ipv6Header))) return false;
+  const uint8_t gso = v4 ? kGsoTcpV4 : kGsoTcpV6;
+  const size_t l4hdr = gso_l4_header_len(p + k.l4_ofs, len - k.l4_ofs, gso);
+  const size_t headers = k.l4_ofs + l4hdr - k.l3_ofs;
+  if (l4hdr == 0 || max_l3_len <= headers || max_l3_len - headers > 0xffff) return false;
+  const size_t mss = max_l3_len - headers;
+  if (len - k.l4_ofs - l4hdr <= mss) return false;
+  v.flags = kVnetNeedsCsum;
+  v.gso_type = gso;
+  v.gso_size = static_cast<uint16_t>(mss);
+  v.hdr_len = static_cast<uint16_t>(k.l4_ofs + l4hdr);
+  v.csum_start = k.l4_ofs;
+  v.csum_offset = 16;
+  return true;
+}
+
+bool complete_partial_checksum(Frame& f) {
+  const VnetHdr& v = f.meta.vnet;
+  if (v.flags || v.gso_type) return false;
+  FlowKey k;
+  if (parse_flow(f.data(), f.len(), k) != ParseStatus::kOk) return false;
+  const bool v4 = k.dl_type == kEthTypeIpv4, v6 = k.dl_type == kEthTypeIpv6;
+  if ((!v4 && !v6) || (k.nw_proto != kIpProtoTcp && k.nw_proto != kIpProtoUdp) || !k.l4_ofs ||
+      (k.flags & (kFlowL3Truncated | kFlowL3Malformed | kFlowL4Truncated | kFlowFragment)))
+    return false;
+  const uint8_t* ip = f.data() + k.l3_ofs;
+  // The segment ends where the IP packet does (not at Ethernet padding).
+  const size_t end = v4 ? k.l3_ofs + size_t{load_be16(ip + 2)} : k.l3_ofs + sizeof(Ipv6Header) + load_be16(ip + 4);
+  if (end > f.len() || end <= k.l4_ofs) return false;
+  const size_t l4len = end - k.l4_ofs;
+  const size_t at = k.nw_proto == kIpProtoTcp ? 16 : 6;
+  if (l4len < at + 2) return false;
+  uint8_t* l4 = f.data() + k.l4_ofs;
+  const uint16_t field = load_be16(l4 + at);
+  if (k.nw_proto == kIpProtoUdp && v4 && field == 0) return false;  // no checksum
+  const uint32_t pseudo = pseudo_sum(f.data(), k, k.nw_proto, l4len);
+  // c = ~fold(segment): with the field holding the folded pseudo-header sum,
+  // that is the checksum the sender's NIC would have written.
+  const uint16_t c = inet_checksum(l4, l4len);
+  uint32_t all = static_cast<uint16_t>(~c) + pseudo;
+  while (all >> 16) all = (all & 0xffff) + (all >> 16);
+  if (all == 0xffff) return false;  // it verifies
+  const uint16_t partial = static_cast<uint16_t>(~inet_checksum(nullptr, 0, pseudo));
+  if (field != partial) return false;
+  store_be16(l4 + at, k.nw_proto == kIpProtoUdp && c == 0 ? 0xffff : c);
+  return true;
+}
+
 int segment(Frame* f, FramePool& pool, Frame** out, size_t out_cap, size_t max_l3_len) {
   const uint8_t gso = gso_base_type(f->meta.vnet.gso_type);
   if (gso == kGsoNone) {
@@ -211,6 +268,13 @@ bool tcp_checksum_ok(const uint8_t* p, const TcpSeg& s) {
   return inet_checksum(p + s.tcp, s.end - s.tcp, tcp_pseudo(p + s.l2, s.end - s.tcp)) == 0;
 }
 
+// The checksum field holds the folded pseudo-header sum: a segment a kernel
+// VTEP encapsulated without filling it (see complete_partial_checksum).
+bool tcp_checksum_partial(const uint8_t* p, const TcpSeg& s) {
+  return load_be16(p + s.tcp + 16) ==
+         static_cast<uint16_t>(~inet_checksum(nullptr, 0, tcp_pseudo(p + s.l2, s.end - s.tcp)));
+}
+
 }  // namespace
 
 bool tcp_coalesce(Frame& f, const uint8_t* p, size_t len) {
@@ -235,7 +299,7 @@ bool tcp_coalesce(Frame& f, const uint8_t* p, size_t len) {
   if (add == 0 || mss == 0 || add > mss || have % mss != 0 || add > f.tailroom()) return false;
   if (a.end - a.tcp + add > 0xffff - 20) return false;
   if (load_be32(tb + 4) != load_be32(ta + 4) + static_cast<uint32_t>(have)) return false;
-  if (!tcp_checksum_ok(p, b) || (!merged && !tcp_checksum_ok(fa, a))) return false;
+  if ((!tcp_checksum_ok(p, b) && !tcp_checksum_partial(p, b)) || (!merged && !tcp_checksum_ok(fa, a))) return false;
 
   uint8_t* d = f.data();
   std::memcpy(d + f.len(), p + b.payload, add);

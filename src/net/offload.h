@@ -70,13 +70,35 @@ bool finish_checksum(Frame& f);
 // freed).
 int segment(Frame* f, FramePool& pool, Frame** out, size_t out_cap, size_t max_l3_len = 0);
 
+// The offload state of an Ethernet frame that is one IPv4/IPv6 TCP
+// super-frame, to be cut into segments whose IP packets are at most
+// `max_l3_len` bytes (what a kernel VTEP's TSO frame carries inside its one
+// tunnel header): partial checksum (the field holds the pseudo-header sum
+// over the whole segment, as the kernel leaves it), TCP GSO type, segment
+// size, header length. False, `v` untouched, if it is not one (its IP packet
+// does not span the frame exactly, IPv6 extension headers, its payload fits
+// one segment, ...). UDP is never guessed at: its segment size is the
+// sender's datagram size, which the packet does not carry.
+bool describe_tcp_gso(const uint8_t* p, size_t len, size_t max_l3_len, VnetHdr& v);
+
+// A frame that went through a UDP tunnel from a kernel VTEP may carry a
+// partial transport checksum: over a veth underlay the sender's skb stays
+// CHECKSUM_PARTIAL (a NIC would have filled it), and a UDP socket hands the
+// payload over as it is. For an IPv4/IPv6 TCP or UDP packet without offload
+// state (f.meta.vnet clear) whose checksum does not verify but whose field
+// holds exactly the folded pseudo-header sum (what the kernel leaves there),
+// fills the checksum in. One pass over the segment. Returns true if it did;
+// a correct checksum, or a wrong one that is not a partial one, is left as is.
+bool complete_partial_checksum(Frame& f);
+
 // Software GRO for IPv4 TCP, as the kernel's GRO merges what a NIC received:
 // appends the segment `p`/`len` (an Ethernet frame) to `f` when it continues
 // f's flow: the same L2 header, IPv4 without options or fragments with the
 // same addresses, TOS, TTL and flags; TCP with the same ports, ack, window
 // and options; its sequence number right after f's data; only ACK set on f so
-// far (the segment may add PSH, which ends the merge); a correct TCP checksum
-// (f's too, when it is still a single segment); a payload no larger than f's
+// far (the segment may add PSH, which ends the merge); a correct TCP checksum,
+// or a partial one as a kernel VTEP leaves it (f's correct, when it is still
+// a single segment); a payload no larger than f's
 // segment size (a shorter one is the last); and room in f. `f` then is a GSO
 // TCPv4 frame with a partial checksum, as a TAP or AF_PACKET reader gets one.
 // Returns false, having changed nothing, otherwise.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "ctl/flow_spec.h"
 #include "net/frame.h"
 #include "net/headers.h"
@@ -137,6 +139,126 @@ TEST(Offload, TcpCoalesceMergesContiguousSegmentsOnly) {
     pool.put(back[i]);
   }
   for (int i = 0; i < 4; ++i) pool.put(seg[i]);
+  EXPECT_EQ(pool.available(), pool.size());
+}
+
+// What a kernel VTEP over veth sends: the bytes of a partial-checksum frame
+// without the offload metadata (a UDP socket hands the payload over as is).
+Frame* partial_without_meta(FramePool& pool, size_t payload, bool tagged) {
+  Frame* f = partial_tcp(pool, payload, tagged);
+  f->meta.vnet = VnetHdr{};
+  return f;
+}
+
+TEST(Offload, CompletePartialChecksumFillsWhatAKernelVtepLeftPartial) {
+  FramePool pool(8);
+  for (bool tagged : {false, true}) {
+    SCOPED_TRACE(tagged);
+    Frame* f = partial_without_meta(pool, 300, tagged);
+    EXPECT_TRUE(complete_partial_checksum(*f));
+    expect_valid_tcp(*f);
+    EXPECT_EQ(f->meta.vnet.flags, 0) << "filled, not marked";
+    EXPECT_FALSE(complete_partial_checksum(*f)) << "a correct checksum is left alone";
+    expect_valid_tcp(*f);
+    pool.put(f);
+  }
+  // A wrong checksum that is not the partial one: not ours to repair.
+  Frame* f = partial_without_meta(pool, 300, false);
+  f->data()[14 + 20 + 16] ^= 0x10;
+  const std::vector<uint8_t> before(f->data(), f->data() + f->len());
+  EXPECT_FALSE(complete_partial_checksum(*f));
+  EXPECT_EQ(std::vector<uint8_t>(f->data(), f->data() + f->len()), before);
+  pool.put(f);
+  // Offload metadata present: finish_checksum's job, not this one's.
+  f = partial_tcp(pool, 300, false);
+  EXPECT_FALSE(complete_partial_checksum(*f));
+  pool.put(f);
+  // Ethernet padding after the IP packet is not summed.
+  f = partial_without_meta(pool, 4, false);
+  const size_t ip_end = f->len();
+  f->set_len(60);
+  std::memset(f->data() + ip_end, 0xab, 60 - ip_end);
+  EXPECT_TRUE(complete_partial_checksum(*f));
+  f->set_len(ip_end);
+  expect_valid_tcp(*f);
+  pool.put(f);
+}
+
+TEST(Offload, CompletePartialChecksumUdpOverIpv6) {
+  // IPv6 UDP with the field holding the folded pseudo-header sum.
+  auto base = ctl::build_frame_from_flow(
+      "dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:02,udp6,ipv6_src=fd00::1,ipv6_dst=fd00::2,tp_src=5000,tp_dst=53");
+  ASSERT_TRUE(base.ok()) << base.error().message;
+  std::vector<uint8_t> b = *base;
+  const size_t l3 = 14, l4 = l3 + 40;
+  b.resize(l4 + 8);
+  for (int i = 0; i < 77; ++i) b.push_back(static_cast<uint8_t>(i * 3 + 1));
+  const size_t l4len = b.size() - l4;
+  store_be16(&b[l3 + 4], static_cast<uint16_t>(l4len));
+  store_be16(&b[l4 + 4], static_cast<uint16_t>(l4len));
+  uint32_t ps = kIpProtoUdp + static_cast<uint32_t>(l4len);
+  for (size_t i = 8; i < 40; i += 2) ps += load_be16(&b[l3 + i]);
+  store_be16(&b[l4 + 6], static_cast<uint16_t>(~inet_checksum(nullptr, 0, ps)));
+  FramePool pool(4);
+  Frame* f = pool.get();
+  f->assign(b.data(), b.size());
+  EXPECT_TRUE(complete_partial_checksum(*f));
+  EXPECT_EQ(inet_checksum(f->data() + l4, l4len, ps), 0) << "UDP checksum";
+  EXPECT_FALSE(complete_partial_checksum(*f));
+  pool.put(f);
+}
+
+TEST(Offload, DescribeTcpGsoMakesAKernelVtepsSuperFrameAGsoFrameAgain) {
+  FramePool pool(16, kHeadroom + kMaxGsoFrameLen);
+  Frame* f = partial_without_meta(pool, 3500, false);
+  f->data()[14 + 20 + 13] = 0x10;
+  VnetHdr v;
+  EXPECT_FALSE(describe_tcp_gso(f->data(), f->len(), 4000, v)) << "its payload fits one segment";
+  EXPECT_FALSE(describe_tcp_gso(f->data(), f->len() - 1, 1040, v)) << "its IP packet does not span the frame";
+  EXPECT_FALSE(describe_tcp_gso(f->data(), f->len(), 40, v)) << "no room for a payload";
+  EXPECT_EQ(v.gso_type, kGsoNone) << "refusals leave it untouched";
+  ASSERT_TRUE(describe_tcp_gso(f->data(), f->len(), 1040, v));
+  EXPECT_EQ(v.gso_type, kGsoTcpV4);
+  EXPECT_EQ(v.gso_size, 1000) << "the IP packets of its segments are 1040 bytes";
+  EXPECT_EQ(v.hdr_len, 54);
+  EXPECT_EQ(v.csum_start, 34);
+  EXPECT_EQ(v.csum_offset, 16);
+  f->meta.vnet = v;
+  Frame* seg[8];
+  ASSERT_EQ(segment(f, pool, seg, 8), 4);
+  for (int i = 0; i < 4; ++i) {
+    SCOPED_TRACE(i);
+    expect_valid_tcp(*seg[i]);
+    EXPECT_LE(seg[i]->len() - 14, 1040u);
+    pool.put(seg[i]);
+  }
+  EXPECT_EQ(pool.available(), pool.size());
+}
+
+TEST(Offload, TcpCoalesceTakesSegmentsAKernelVtepLeftPartial) {
+  FramePool pool(16, kHeadroom + kMaxGsoFrameLen);
+  Frame* big = partial_tcp(pool, 2000, false);
+  big->data()[14 + 20 + 13] = 0x10;  // ACK only: mergeable
+  big->meta.vnet.gso_type = kGsoTcpV4;
+  big->meta.vnet.gso_size = 1000;
+  big->meta.vnet.hdr_len = 54;
+  Frame* seg[4];
+  ASSERT_EQ(segment(big, pool, seg, 4), 2);
+  // The second segment as a kernel VTEP sends it: the field partial again.
+  std::vector<uint8_t> p(seg[1]->data(), seg[1]->data() + seg[1]->len());
+  uint32_t ps = 6 + static_cast<uint32_t>(p.size() - 34);
+  for (size_t i = 12; i < 20; i += 2) ps += load_be16(&p[14 + i]);
+  store_be16(&p[34 + 16], static_cast<uint16_t>(~inet_checksum(nullptr, 0, ps)));
+  Frame* f = pool.get();
+  f->assign(seg[0]->data(), seg[0]->len());
+  ASSERT_TRUE(tcp_coalesce(*f, p.data(), p.size()));
+  Frame* back[4];
+  ASSERT_EQ(segment(f, pool, back, 4), 2);
+  for (int i = 0; i < 2; ++i) {
+    expect_valid_tcp(*back[i]);
+    pool.put(back[i]);
+    pool.put(seg[i]);
+  }
   EXPECT_EQ(pool.available(), pool.size());
 }
 
