@@ -220,6 +220,15 @@ def offload():
     write("offload", "csum-out-of-frame", vnet_hdr(1, 0, 0, 0, 58, 200) + eth(B, A, 0x0800, ipv4(17, udp())))
     write("offload", "plain", vnet_hdr() + frames_of_every_kind()["tagged-10-tcp"])
     write("offload", "tcp-options", vnet_hdr(1, 1, 66, 500, 34, 16) + eth(B, A, 0x0800, ipv4(6, tcp(b"o" * 1200, doff=8))))
+    # A kernel VTEP's inner frames: the TCP checksum field holds the folded
+    # pseudo-header sum (partial), no offload metadata; a short one and a
+    # super-frame (gso_size 1432 stands for a 1500-byte MTU in the target).
+    for name, n in (("kernel-vtep-partial", 200), ("kernel-vtep-super-frame", 5000)):
+        seg = tcp(b"k" * n, flags=0x10)
+        ps = 6 + len(seg) + sum(struct.unpack("!4H", struct.pack("!II", 0x0A000001, 0x0A000002)))
+        partial = ~csum(b"", ps) & 0xFFFF
+        seg = seg[:16] + struct.pack("!H", partial) + seg[18:]
+        write("offload", name, vnet_hdr(0, 0, 0, 1432, 0, 0) + eth(B, A, 0x0800, ipv4(6, seg)))
 
 
 def tunnel_decap():

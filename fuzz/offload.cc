@@ -1,5 +1,7 @@
 // Fuzz target offload: an arbitrary virtio-net header and frame through the
-// software offload fallbacks, net::finish_checksum and net::segment.
+// software offload fallbacks, net::finish_checksum and net::segment, and
+// through what a tunnel does with a kernel VTEP's inner frames
+// (net::complete_partial_checksum, net::describe_tcp_gso).
 //
 // Input: 10 bytes of net::VnetHdr (host byte order, as the kernel hands it),
 // then the frame.
@@ -77,6 +79,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(!(f->meta.vnet.flags & net::kVnetNeedsCsum), "flag not cleared");
     }
     FUZZ_CHECK(f->len() == size, "finish_checksum changed the length");
+    pool->put(f);
+  }
+
+  // A kernel VTEP's inner frame: a partial checksum filled in (then it
+  // verifies: a second call changes nothing), or a super-frame described,
+  // whose segments (cut to the MTU the header's gso_size stands for) fit.
+  {
+    net::Frame* f = pool->get();
+    f->assign(data, size);
+    if (net::complete_partial_checksum(*f)) {
+      FUZZ_CHECK(f->len() == size, "complete_partial_checksum changed the length");
+      FUZZ_CHECK(!net::complete_partial_checksum(*f), "a filled checksum was taken for a partial one");
+    }
+    const size_t max_l3 = 68 + vnet.gso_size % 9000;
+    net::VnetHdr v;
+    if (net::describe_tcp_gso(f->data(), f->len(), max_l3, v)) {
+      FUZZ_CHECK(v.gso_size > 0 && v.hdr_len < f->len() && size_t{v.csum_start} + v.csum_offset + 2 <= v.hdr_len,
+                 "describe_tcp_gso: gso_size %u, hdr_len %u, csum_start %u", v.gso_size, v.hdr_len, v.csum_start);
+      FUZZ_CHECK(net::gso_segment_l3_len(f->data(), f->len(), v) <= max_l3, "segments longer than the MTU");
+    }
     pool->put(f);
   }
 
