@@ -86,9 +86,12 @@ class PortBackend {
   // The kernel interface behind the port, for the fast path
   // (dp/fast_path.h): its ifindex and the socket the slow path reads it
   // through (the fast path filters what it forwards out of it); 0 / -1: not
-  // a kernel interface.
+  // a kernel interface. A TAP whose fd kvnetd holds has no such socket:
+  // what its interface sends reaches kvnet through the fd (the fast path
+  // hooks tc egress there), and what kvnet delivers the interface receives.
   virtual int kernel_ifindex() const { return 0; }
   virtual int kernel_socket() const { return -1; }
+  virtual bool kernel_tap() const { return false; }
   // A receive source shared with other ports (a tunnel socket), polled once
   // for all of them instead of rx_fd(); null if none.
   virtual RxSource* shared_rx() { return nullptr; }

@@ -30,7 +30,7 @@ namespace {
 
 // tcx (Linux 6.6): tc's hook with links that die with their fd. Debian 12's
 // headers predate it.
-constexpr int kTcxIngress = 46;
+constexpr int kTcxIngress = 46, kTcxEgress = 47;
 
 std::string errno_text(int e) { return std::strerror(e < 0 ? -e : e); }
 
@@ -45,21 +45,21 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
   return n;
 }
 
-int tcx_attach(int prog_fd, int ifindex) {
+int tcx_attach(int prog_fd, int ifindex, bool egress) {
   union bpf_attr attr;
   std::memset(&attr, 0, sizeof attr);
   attr.link_create.prog_fd = static_cast<uint32_t>(prog_fd);
   attr.link_create.target_ifindex = static_cast<uint32_t>(ifindex);
-  attr.link_create.attach_type = static_cast<bpf_attach_type>(kTcxIngress);
+  attr.link_create.attach_type = static_cast<bpf_attach_type>(egress ? kTcxEgress : kTcxIngress);
   // SAFETY: BPF_LINK_CREATE reads the attr we own, of the size we pass.
   return static_cast<int>(syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof attr));
 }
 
-bpf_tc_hook tc_hook(int ifindex) {
+bpf_tc_hook tc_hook(int ifindex, bool egress) {
   bpf_tc_hook h{};
   h.sz = sizeof h;
   h.ifindex = ifindex;
-  h.attach_point = BPF_TC_INGRESS;
+  h.attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS;
   return h;
 }
 constexpr uint32_t kTcHandle = 0x6b76;  // "kv"
@@ -107,6 +107,7 @@ Result<std::unique_ptr<FastPath>> FastPath::open() {
   fp->stats_fd_ = bpf_map__fd(fp->skel_->maps.kvfp_stats);
   fp->tc_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_tc);
   fp->filter_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_filter);
+  fp->tc_egress_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_tc_egress);
   return fp;
 }
 
@@ -117,7 +118,7 @@ void FastPath::unhook(const Hooked& h) {
     ::close(h.link_fd);
     return;
   }
-  bpf_tc_hook hook = tc_hook(h.ifindex);
+  bpf_tc_hook hook = tc_hook(h.ifindex, h.egress);
   bpf_tc_opts o{};
   o.sz = sizeof o;
   o.handle = kTcHandle;
@@ -133,47 +134,56 @@ FastPath::~FastPath() {
 bool FastPath::port_added(dp::Port& p) {
   if (!p.backend || p.patch) return false;
   const int ifindex = p.backend->kernel_ifindex(), sock = p.backend->kernel_socket();
-  if (ifindex <= 0 || sock < 0) return false;
+  const bool egress = p.backend->kernel_tap();
+  if (ifindex <= 0 || (sock < 0 && !egress)) return false;
   // The filter first: until tc forwards anything, the slow path sees all.
   // SAFETY: setsockopt reads one int from a local of that size.
-  if (setsockopt(sock, SOL_SOCKET, SO_ATTACH_BPF, &filter_fd_, sizeof filter_fd_) < 0) {
+  if (!egress && setsockopt(sock, SOL_SOCKET, SO_ATTACH_BPF, &filter_fd_, sizeof filter_fd_) < 0) {
     logf(LogLevel::kWarn, "fast path: port '{}': cannot attach its socket filter: {}: the port stays on the slow path",
-              p.path(), errno_text(errno));
+         p.path(), errno_text(errno));
     return false;
   }
-  Hooked h{ifindex, -1, sock, false, if_is_up(if_name(ifindex)), veth_to_elsewhere(ifindex)};
-  if (tcx_) {
-    h.link_fd = tcx_attach(tc_fd_, ifindex);
-    if (h.link_fd < 0 && (errno == EINVAL || errno == 524 /* ENOTSUPP */ || errno == EOPNOTSUPP)) {
-      tcx_ = false;  // an older kernel: cls_bpf from now on
-      logf(LogLevel::kInfo, "fast path: this kernel has no tcx links ({}): programs go on tc ingress with cls_bpf",
-                errno_text(errno));
-    } else if (h.link_fd < 0) {
-      logf(LogLevel::kWarn, "fast path: port '{}': cannot attach to tc ingress: {}: the port stays on the slow path", p.path(),
-                errno_text(errno));
-      // SAFETY: SO_DETACH_BPF takes no value.
-      setsockopt(sock, SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
-      return false;
-    }
-  }
-  if (!tcx_) {
-    bpf_tc_hook hook = tc_hook(ifindex);
-    const int rc = bpf_tc_hook_create(&hook);
-    bpf_tc_opts o{};
-    o.sz = sizeof o;
-    o.handle = kTcHandle;
-    o.priority = kTcPriority;
-    o.prog_fd = tc_fd_;
-    o.flags = BPF_TC_F_REPLACE;
-    if ((rc < 0 && rc != -EEXIST) || bpf_tc_attach(&hook, &o) < 0) {
-      logf(LogLevel::kWarn, "fast path: port '{}': cannot attach to tc ingress: {}: the port stays on the slow path", p.path(),
-                errno_text(errno));
-      setsockopt(sock, SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
-      return false;
-    }
+  Hooked h;
+  h.ifindex = ifindex;
+  h.sock = egress ? -1 : sock;
+  h.name = if_name(ifindex);
+  h.up = if_is_up(h.name);
+  h.peer = !egress && veth_to_elsewhere(ifindex);
+  h.egress = egress;
+  if (!hook(h)) {
+    logf(LogLevel::kWarn, "fast path: port '{}': cannot attach to tc {}: {}: the port stays on the slow path", p.path(),
+         egress ? "egress" : "ingress", errno_text(errno));
+    // SAFETY: SO_DETACH_BPF takes no value.
+    if (!egress) setsockopt(sock, SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
+    return false;
   }
   hooked_[p.id] = h;
   return true;
+}
+
+// The tc program onto the port: a tcx link where the kernel has them (it
+// removes the program when kvnetd's fd closes), else cls_bpf with a fixed
+// handle. Ingress for a port read through AF_PACKET; egress for a TAP whose
+// fd kvnetd holds (what the interface sends).
+bool FastPath::hook(Hooked& h) {
+  const int prog = h.egress ? tc_egress_fd_ : tc_fd_;
+  if (tcx_) {
+    h.link_fd = tcx_attach(prog, h.ifindex, h.egress);
+    if (h.link_fd >= 0) return true;
+    if (errno != EINVAL && errno != 524 /* ENOTSUPP */ && errno != EOPNOTSUPP) return false;
+    tcx_ = false;  // an older kernel: cls_bpf from now on
+    logf(LogLevel::kInfo, "fast path: this kernel has no tcx links ({}): programs go on tc with cls_bpf",
+         errno_text(errno));
+  }
+  bpf_tc_hook hook = tc_hook(h.ifindex, h.egress);
+  const int rc = bpf_tc_hook_create(&hook);
+  bpf_tc_opts o{};
+  o.sz = sizeof o;
+  o.handle = kTcHandle;
+  o.priority = kTcPriority;
+  o.prog_fd = prog;
+  o.flags = BPF_TC_F_REPLACE;
+  return (rc >= 0 || rc == -EEXIST) && bpf_tc_attach(&hook, &o) >= 0;
 }
 
 void FastPath::port_removed(dp::Port& p) {
@@ -200,6 +210,13 @@ void FastPath::port_removed(dp::Port& p) {
   if (p.backend && p.backend->kernel_socket() == h.sock) setsockopt(h.sock, SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
 }
 
+// A TAP whose fd kvnetd holds may be down, or moved to another namespace,
+// where its program would redirect to indexes of that namespace: nothing is
+// installed from or to it then (checked now, not only by the revalidator).
+bool FastPath::elsewhere(const Hooked& h) const {
+  return h.egress && (!h.up || if_name(h.ifindex) != h.name);
+}
+
 // bpf_redirect_peer goes straight into the other end of a veth whose other
 // end is in another network namespace (a container), skipping a backlog
 // queue; not to a veth pair within one namespace.
@@ -218,7 +235,7 @@ void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& 
   const net::FastMeta& m = f.meta.fast;
   if (!published_ || !dp_) return;
   const auto hooked = hooked_.find(in.id);
-  if (hooked == hooked_.end()) return;
+  if (hooked == hooked_.end() || elsewhere(hooked->second)) return;
   // The key from the frame as it leaves (its L3 and L4 are as they arrived),
   // with the tags it arrived with.
   kvfp_key k;
@@ -264,7 +281,14 @@ void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& 
   }
   // Only while the near end is up: bpf_redirect_peer checks the far end
   // alone, and a bridge port that is down forwards nothing.
-  if (auto o = hooked_.find(out.id); o != hooked_.end() && o->second.peer && o->second.up) a.flags |= KVFP_PEER;
+  const auto o = hooked_.find(out.id);
+  if (o != hooked_.end() && o->second.peer && o->second.up) a.flags |= KVFP_PEER;
+  // Into a TAP whose fd kvnetd holds: as the interface receiving it (what a
+  // write to the fd does), and only while it is here and up.
+  if (o != hooked_.end() && o->second.egress) {
+    if (elsewhere(o->second)) return;
+    a.flags |= KVFP_INGRESS;
+  }
   if (bpf_map_update_elem(flows_fd_, &k, &a, BPF_NOEXIST) < 0) {
     const bool full = errno == E2BIG;
     if (!full) {
@@ -430,11 +454,15 @@ void FastPath::revalidate(uint64_t now_ns) {
   last_reval_ns_ = now_ns;
   // A port taken down or up outside kvnet (ip link set ... down): cached
   // decisions about it are outdated (the epoch moves; published after this).
-  for (auto& [id, h] : hooked_)
-    if (const bool up = if_is_up(if_name(h.ifindex)); up != h.up) {
+  // A TAP moved to another namespace is gone from here: as down (its index
+  // may name another interface now).
+  for (auto& [id, h] : hooked_) {
+    const std::string now = if_name(h.ifindex);
+    if (const bool up = now == h.name && if_is_up(now); up != h.up) {
       h.up = up;
       if (dp_) dp_->changed();
     }
+  }
   for (auto it = flows_.begin(); it != flows_.end();) {
     const bool live = it->second.action.generation == gen_;
     const bool present = account(it, now_ns, live);

@@ -13,6 +13,10 @@
 //     cls_bpf where the kernel has no tcx) and the socket filter on the
 //     port's AF_PACKET socket, which keeps what the map forwards from the
 //     slow path (packet sockets see a frame before tc does);
+//   - per TAP whose fd kvnetd holds (TapBackend: `tap`, `internal`) the
+//     egress program on tc egress: what the interface sends is forwarded
+//     there or goes on to the fd; frames into it are redirected as received
+//     by the interface (BPF_F_INGRESS), what a write to the fd does;
 //   - coherence by generation: publish() makes the datapath's epoch the
 //     map's generation, so every entry installed before a change is dead at
 //     once; revalidate() then reads their last statistics and deletes them;
@@ -129,6 +133,8 @@ class FastPath final : public dp::FastPathSink {
     bool l4 = false;   // as kvfp_ports says
     bool up = true;    // IFF_UP when last looked at
     bool peer = false; // a veth whose other end is in another namespace (bpf_redirect_peer)
+    bool egress = false;  // a TAP whose fd kvnetd holds: the program is on tc egress
+    std::string name;     // the interface's name when hooked
   };
   using ConnRef = std::pair<const dp::Conntrack*, uint32_t>;
   struct ConnRefHash {
@@ -149,6 +155,8 @@ class FastPath final : public dp::FastPathSink {
   // Makes room in a full map: accounts and removes the idlest quarter.
   void evict(uint64_t now_ns);
   bool veth_to_elsewhere(int ifindex) const;
+  bool hook(Hooked& h);
+  bool elsewhere(const Hooked& h) const;
   void unhook(const Hooked& h);
   uint64_t kernel_stat(uint32_t slot) const;
   // Which ports' frames may meet a firewall (kvfp_ports): any port of a
@@ -157,7 +165,7 @@ class FastPath final : public dp::FastPathSink {
   Entry entry_of(const kvfp_key& k, const Flow& f, uint64_t now) const;
 
   kvfp* skel_ = nullptr;
-  int flows_fd_ = -1, state_fd_ = -1, stats_fd_ = -1, tc_fd_ = -1, filter_fd_ = -1;
+  int flows_fd_ = -1, state_fd_ = -1, stats_fd_ = -1, tc_fd_ = -1, filter_fd_ = -1, tc_egress_fd_ = -1;
   bool tcx_ = true;  // until the kernel refuses a tcx link
   dp::Datapath* dp_ = nullptr;
   Flows flows_;

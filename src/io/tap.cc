@@ -45,6 +45,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, Ta
   t->life_ = life;
   t->fd_ = tap->fd;
   t->created_ = tap->created;
+  t->ifindex_ = static_cast<int>(if_index(name));  // TUNSETIFF found it here: it is in this namespace
   int hdr = sizeof(net::VnetHdr);
   // SAFETY: TUNSETVNETHDRSZ reads one int from a local of that size.
   if (ioctl(t->fd_, TUNSETVNETHDRSZ, &hdr) < 0)

@@ -59,6 +59,10 @@ class TapBackend final : public dp::PortBackend {
   std::string describe() const override;
   bool failed() const override { return failed_; }
   Status set_device_mtu(uint32_t mtu) override;
+  // The interface's ifindex in kvnetd's namespace when it was opened (0 if
+  // it was elsewhere then); the fast path notices when it leaves.
+  int kernel_ifindex() const override { return ifindex_; }
+  bool kernel_tap() const override { return ifindex_ > 0; }
   void abandon() override {
     if (created_) persistent_ = false;  // the destructor then lets the TAP go
   }
@@ -70,6 +74,7 @@ class TapBackend final : public dp::PortBackend {
   TapBackend() = default;
   std::atomic<bool> failed_{false};  // set by the datapath thread, read by the control thread
   int fd_ = -1;
+  int ifindex_ = 0;
   std::string name_;
   bool created_ = false;
   bool persistent_ = false;  // TUNSETPERSIST is on; cleared on close if false by then

@@ -9,6 +9,9 @@
  *   kvfp_tc      on the port's tc ingress hook: forwards what the map holds
  *                (VLAN pops and pushes, then a redirect), and lets everything
  *                else continue as if the program were not there.
+ *   kvfp_tc_egress  the same on tc egress of a TAP whose fd kvnetd holds
+ *                (`tap`, `internal`): what the interface sends goes to the
+ *                fd, the slow path, unless the map forwards it.
  *
  * Nothing here decides anything: kvnetd's slow path installs an entry after it
  * forwarded a frame of a flow whose decision may be cached, and removes or
@@ -216,6 +219,27 @@ int kvfp_filter(struct __sk_buff *skb) {
   return skb->len;
 }
 
+/* The recorded actions on a frame that hit: statistics, tags, the way out.
+ * `ingress`: at tc ingress (bpf_redirect_peer is valid only there). */
+static __always_inline int act(struct __sk_buff *skb, struct verdict *v, int ingress) {
+  struct kvfp_action *a = v->a;
+  __sync_fetch_and_add(&a->packets, 1); /* a GSO frame is one, as the slow path counts it */
+  __sync_fetch_and_add(&a->bytes, v->bytes);
+  a->last_ns = bpf_ktime_get_ns();
+  if (v->tcp_flags) __sync_fetch_and_or(&a->tcp_flags, v->tcp_flags);
+  __u32 pop = a->pop, push = a->push;
+  if (pop >= 1 && bpf_skb_vlan_pop(skb) < 0) goto fail;
+  if (pop >= 2 && bpf_skb_vlan_pop(skb) < 0) goto fail;
+  if (push >= 1 && bpf_skb_vlan_push(skb, bpf_htons(a->push_tpid[0]), a->push_tci[0]) < 0) goto fail;
+  if (push >= 2 && bpf_skb_vlan_push(skb, bpf_htons(a->push_tpid[1]), a->push_tci[1]) < 0) goto fail;
+  count(KVFP_HIT);
+  if (ingress && (a->flags & KVFP_PEER)) return bpf_redirect_peer(a->out_ifindex, 0);
+  return bpf_redirect(a->out_ifindex, (a->flags & KVFP_INGRESS) ? BPF_F_INGRESS : 0);
+fail:
+  count(KVFP_ERROR);
+  return TC_ACT_SHOT;
+}
+
 SEC("tc")
 int kvfp_tc(struct __sk_buff *skb) {
   __u32 said = skb->cb[0];
@@ -232,20 +256,20 @@ int kvfp_tc(struct __sk_buff *skb) {
     count(why);
     return TC_ACT_OK;
   }
-  struct kvfp_action *a = v.a;
-  __sync_fetch_and_add(&a->packets, 1); /* a GSO frame is one, as the slow path counts it */
-  __sync_fetch_and_add(&a->bytes, v.bytes);
-  a->last_ns = bpf_ktime_get_ns();
-  if (v.tcp_flags) __sync_fetch_and_or(&a->tcp_flags, v.tcp_flags);
-  __u32 pop = a->pop, push = a->push;
-  if (pop >= 1 && bpf_skb_vlan_pop(skb) < 0) goto fail;
-  if (pop >= 2 && bpf_skb_vlan_pop(skb) < 0) goto fail;
-  if (push >= 1 && bpf_skb_vlan_push(skb, bpf_htons(a->push_tpid[0]), a->push_tci[0]) < 0) goto fail;
-  if (push >= 2 && bpf_skb_vlan_push(skb, bpf_htons(a->push_tpid[1]), a->push_tci[1]) < 0) goto fail;
-  count(KVFP_HIT);
-  if (a->flags & KVFP_PEER) return bpf_redirect_peer(a->out_ifindex, 0);
-  return bpf_redirect(a->out_ifindex, (a->flags & KVFP_INGRESS) ? BPF_F_INGRESS : 0);
-fail:
-  count(KVFP_ERROR);
-  return TC_ACT_SHOT;
+  return act(skb, &v, 1);
+}
+
+/* On tc egress of a TAP whose fd kvnetd holds (a `tap` or `internal` port):
+ * what the interface sends would reach kvnetd through the fd, after this
+ * program; so a miss simply goes on (no socket filter, and cb is the IP
+ * stack's here, not ours). */
+SEC("tc")
+int kvfp_tc_egress(struct __sk_buff *skb) {
+  struct verdict v = {};
+  __u32 why = decide(skb, &v);
+  if (why != KVFP_HIT || !v.a) {
+    count(why);
+    return TC_ACT_OK;
+  }
+  return act(skb, &v, 0);
 }
