@@ -57,42 +57,49 @@ stop() {
 # first_ping: "FIRST_MS NEXT_MS" for one flushed flow (the first ping's RTT,
 # the median of the next four).
 first_ping() {
-  k fastpath flush >/dev/null 2>&1 || true
-  ip netns exec ${P}a ping -n -c 5 -i 0.05 -W 1 10.87.0.2 |
-    awk -F'time=' '/time=/{split($2, a, " "); t[++n] = a[1]} END {
-      m[1]=t[2]; m[2]=t[3]; m[3]=t[4]; m[4]=t[5]; asort(m); print t[1], (m[2]+m[3])/2 }'
+  k fastpath flush >/dev/null 2>&1 || true  # (off: says so, flushes nothing)
+  ip netns exec ${P}a ping -n -c 5 -i 0.05 -W 1 10.87.0.2 | python3 -c '
+import re, statistics, sys
+t = [float(m) for m in re.findall(r"time=([0-9.]+)", sys.stdin.read())]
+print(round(t[0], 3), round(statistics.median(t[1:]), 3)) if len(t) == 5 else print(0, 0)'
 }
 
-# install_rate: installs per second for a burst of N new source MACs.
+# install_rate: "INSTALLS_PER_S INSTALLED" for a burst of N frames from new
+# source MACs: sent at once from a packet socket in a, then kvnetd asked
+# (kvnetctl, a few ms a time) until every one was installed or nothing more
+# comes for a second.
 install_rate() {
-  local dst before after
+  local dst
   dst=$(ip netns exec ${P}b cat /sys/class/net/eth0/address)
-  before=$(k fastpath show --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["installs"])')
-  local t0 t1
-  t0=$(date +%s.%N)
-  ip netns exec ${P}a python3 - "$dst" "$N" <<'PY'
-import socket, struct, sys
+  ip netns exec ${P}a python3 - "$dst" "$N" "$BIN/kvnetctl" "$T/kv.sock" <<'PY'
+import json, socket, struct, subprocess, sys, time
 dst = bytes.fromhex(sys.argv[1].replace(":", ""))
-n = int(sys.argv[2])
+n, ctl, sock = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def installs():
+    out = subprocess.run([ctl, "--socket", sock, "fastpath", "show", "--format", "json"], capture_output=True, text=True)
+    return json.loads(out.stdout)["installs"]
+before = installs()
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind(("eth0", 0))
 payload = struct.pack("!H", 0x88B5) + b"\0" * 46  # local experimental EtherType: no stack answers it
-for i in range(n):
-    src = struct.pack("!HI", 0x0200, 0x10000000 + i)
-    s.send(dst + src + payload)
+frames = [dst + struct.pack("!HI", 0x0200, 0x10000000 + i) + payload for i in range(n)]
+t0 = time.monotonic()
+for f in frames:
+    s.send(f)
+last, last_change = before, time.monotonic()
+while True:
+    now_installs = installs()
+    now = time.monotonic()
+    if now_installs - before >= n:
+        break
+    if now_installs != last:
+        last, last_change = now_installs, now
+    elif now - last_change > 1.0:
+        now = last_change
+        break
+got = now_installs - before
+print(int(got / (now - t0)), got)
 PY
-  # Until every miss was installed (or nothing more comes for a second).
-  local last=-1 same=0
-  while :; do
-    after=$(k fastpath show --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["installs"])')
-    [ $((after - before)) -ge "$N" ] && break
-    if [ "$after" = "$last" ]; then same=$((same + 1)); [ $same -ge 20 ] && break; else same=0; fi
-    last=$after
-    sleep 0.05
-  done
-  t1=$(date +%s.%N)
-  python3 -c 'import sys; n, a, b = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]); print(int(n / (b - a)), n)' \
-    "$((after - before))" "$t0" "$t1"
 }
 
 say "kvnetd with its fast path"
@@ -112,8 +119,7 @@ say "kvnetd, slow path only"
 start --no-fast-path
 slow=()
 for r in $(seq 1 "$RUNS"); do
-  read -r f _ <<<"$(ip netns exec ${P}a ping -n -c 5 -i 0.05 -W 1 10.87.0.2 |
-    awk -F'time=' '/time=/{split($2, a, " "); t[++n] = a[1]} END {print t[1]}')"
+  read -r f _ <<<"$(first_ping)"
   slow+=("$f")
 done
 stop

@@ -207,7 +207,8 @@ void FastPath::port_removed(dp::Port& p) {
   bpf_map_delete_elem(ports_fd_, &ifx);
   unhook(h);
   // The socket may already be closed (a failed device): then this fails harmlessly.
-  if (p.backend && p.backend->kernel_socket() == h.sock) setsockopt(h.sock, SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
+  if (h.sock >= 0 && p.backend && p.backend->kernel_socket() == h.sock)
+    setsockopt(h.sock, SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
 }
 
 // A TAP whose fd kvnetd holds may be down, or moved to another namespace,

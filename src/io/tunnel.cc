@@ -253,7 +253,8 @@ std::string TunnelSocket::describe() const {
   add("too_long", counters_.too_long.load());
   if (!drops.empty()) out += " (dropped: " + drops + ")";
   if (const uint64_t n = counters_.geneve_options.load()) out += ", " + std::to_string(n) + " Geneve option(s) received";
-  if (const uint64_t n = counters_.csum_completed.load()) out += ", " + std::to_string(n) + " partial inner checksum(s) filled";
+  if (const uint64_t n = counters_.csum_completed.load())
+    out += ", " + std::to_string(n) + " partial inner checksum(s) filled";
   if (const uint64_t n = counters_.super_frames.load()) out += ", " + std::to_string(n) + " inner TSO frame(s)";
   return out;
 }
