@@ -240,6 +240,17 @@ fail:
   return TC_ACT_SHOT;
 }
 
+/* Looks the frame up and performs what it hit; a miss goes on. */
+static __always_inline int forward(struct __sk_buff *skb, int ingress) {
+  struct verdict v = {};
+  __u32 why = decide(skb, &v);
+  if (why != KVFP_HIT || !v.a) {
+    count(why);
+    return TC_ACT_OK;
+  }
+  return act(skb, &v, ingress);
+}
+
 SEC("tc")
 int kvfp_tc(struct __sk_buff *skb) {
   __u32 said = skb->cb[0];
@@ -250,13 +261,7 @@ int kvfp_tc(struct __sk_buff *skb) {
     count(KVFP_AGREED);
     return TC_ACT_OK;
   }
-  struct verdict v = {};
-  __u32 why = decide(skb, &v);
-  if (why != KVFP_HIT || !v.a) {
-    count(why);
-    return TC_ACT_OK;
-  }
-  return act(skb, &v, 1);
+  return forward(skb, 1);
 }
 
 /* On tc egress of a TAP whose fd kvnetd holds (a `tap` or `internal` port):
@@ -264,12 +269,4 @@ int kvfp_tc(struct __sk_buff *skb) {
  * program; so a miss simply goes on (no socket filter, and cb is the IP
  * stack's here, not ours). */
 SEC("tc")
-int kvfp_tc_egress(struct __sk_buff *skb) {
-  struct verdict v = {};
-  __u32 why = decide(skb, &v);
-  if (why != KVFP_HIT || !v.a) {
-    count(why);
-    return TC_ACT_OK;
-  }
-  return act(skb, &v, 0);
-}
+int kvfp_tc_egress(struct __sk_buff *skb) { return forward(skb, 0); }
