@@ -233,6 +233,11 @@ void SourceMigration::maybe_all_ready() {
 
 void SourceMigration::configure() {
   stage_ = Stage::kConfiguring;
+  if (p_.pause_first && !source_paused_) {
+    // Recorded on success whatever happens next: a failure then resumes it.
+    step("stop", json::object(), [this](const json&) { source_paused_ = true; }, [this] { configure(); });
+    return;
+  }
   step("migrate-set-capabilities", capabilities({"events"}), {}, [this] {
     json params = {{"downtime-limit", p_.max_downtime_ms}};
     if (p_.max_bandwidth) params["max-bandwidth"] = p_.max_bandwidth;

@@ -138,6 +138,10 @@ struct SourceParams {
   uint32_t max_downtime_ms = 300;  // migrate-set-parameters downtime-limit
   uint64_t max_bandwidth = 0;      // bytes/s (0: leave QEMU's default, 128 MiB/s)
   std::vector<DiskMirror> disks;
+  // Stop the guest before its memory moves (`stop` once the mirrors are
+  // READY, then precopy of a still guest; a failure `cont`s it): for TCG,
+  // whose live precopy lost guest writes in our runs (docs/cluster.md).
+  bool pause_first = false;
   // No progress (RAM transferred, mirror offsets, a QMP answer) for this long
   // fails the migration: "no progress for 10 s (network between the
   // hosts?)". Also bounds the mirrors' finish after completion and the
@@ -257,7 +261,7 @@ class SourceMigration {
   int steps_ = 0;                // forward commands in flight (the cleanup waits for them)
   bool poll_in_flight_ = false;  // one query-migrate / query-block-jobs at a time
   bool migrate_sent_ = false, migrate_started_ = false, mig_terminal_ = false;
-  bool source_paused_ = false;   // completed: QEMU paused the source (postmigrate)
+  bool source_paused_ = false;   // paused by QEMU (completed: postmigrate) or by pause_first
   bool final_poll_done_ = false; // completed: query-migrate's last figures read
   bool cancelled_ = false;
   Op migrate_cancel_ = Op::kNot, cont_ = Op::kNot;

@@ -262,6 +262,9 @@ Result<json> Service::vm_migrate(const std::string& name, const std::string& to,
   // Set every time: QEMU keeps the last migration's cap. Unless asked, 1 GiB/s
   // (QEMU's own default, 128 MiB/s, makes a 1 GiB guest take 8 s at least).
   out->params.max_bandwidth = bandwidth_mbps ? bandwidth_mbps * 1000 * 1000 / 8 : uint64_t{1} << 30;
+  // Under TCG the guest is stopped before its memory moves: QEMU 7.2's TCG
+  // live precopy lost guest writes (docs/cluster.md, "Live migration").
+  out->params.pause_first = r.accel == "tcg";
   outgoing_[name] = out;
   ensure_migration_timer();
   log_info("migration of vm '" + name + "' to host '" + to + "' requested (" + r.accel + ", " + r.machine + ")");

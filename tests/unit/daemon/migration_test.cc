@@ -557,6 +557,40 @@ TEST_F(MigrationSource, ErrorReplyToMigrate) {
   EXPECT_EQ(std::count(q.log.begin(), q.log.end(), "migrate_cancel"), 0);
 }
 
+// TCG: the guest is stopped once the mirror is READY, before the memory
+// phase; a failure after that resumes it (cont), a refused stop does not.
+TEST_F(MigrationSource, PauseFirstStopsTheGuestBeforeItsMemoryMoves) {
+  SourceParams p = params(1);
+  p.pause_first = true;
+  make(p);
+  m->start(at(0));
+  mirror_all(1);
+  m->on_event("BLOCK_JOB_READY", kReady, at(0.2));
+  EXPECT_EQ(q.names(), Names{"stop"});
+  q.answer("stop");
+  EXPECT_EQ(q.names(), Names{"migrate-set-capabilities"});
+  q.answer("migrate-set-capabilities");
+  q.answer("migrate-set-parameters");
+  q.refuse("migrate", "GenericError: Parameter 'uri' expects a valid migration protocol");
+  clean_disk("disk0", 0.3);
+  EXPECT_EQ(failed, 0) << "the guest is still stopped";
+  q.answer("cont");
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(last.error, "migrate: GenericError: Parameter 'uri' expects a valid migration protocol");
+}
+
+TEST_F(MigrationSource, PauseFirstRefusedStopFailsWithoutCont) {
+  SourceParams p = params(0);
+  p.pause_first = true;
+  make(p);
+  m->start(at(0));
+  q.refuse("stop", "GenericError: nope");
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(last.error, "stop: GenericError: nope");
+  EXPECT_EQ(std::count(q.log.begin(), q.log.end(), "cont"), 0);
+  EXPECT_EQ(std::count(q.log.begin(), q.log.end(), "migrate"), 0);
+}
+
 TEST_F(MigrationSource, ErrorReplyToBlockdevMirror) {
   make(params(1));
   m->start(at(0));
