@@ -81,6 +81,7 @@ for r in $(seq 1 "$RUNS"); do
   sleep 2  # idle
   ip netns exec ${P}c ping -n -q -i 0.01 -W 1 10.98.1.10 >"$T/ping" 2>&1 &
   pingpid=$!
+  record_pid $pingpid  # a failed move must not leave it pinging
   sleep 1
   hctl $from --format json vm migrate mig --to $to --wait --timeout 120 >"$T/mig.json"
   sleep 1
@@ -159,6 +160,7 @@ for r in $(seq 1 "$RUNS"); do
   sleep 2
   ip netns exec ${P}pg ping -n -q -i 0.01 -W 1 10.98.1.10 >"$T/ping" 2>&1 &
   pingpid=$!
+  record_pid $pingpid
   sleep 1
   read -r status total qemu < <(ip netns exec ${P}hand python3 "$T/qmp.py" "$T/hand/src/qmp.sock" "$T/hand/dst/qmp.sock" tcp:127.0.0.1:4444)
   sleep 1

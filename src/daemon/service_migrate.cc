@@ -130,7 +130,10 @@ struct Service::MigrationIn {
   std::unique_ptr<VmQmp> qmp;
   std::unique_ptr<DestMigration> m;
   bool autostart = false;  // the VM's own setting, given back once it runs here
-  bool resuming = false, resumed = false, ended = false;
+  // switched: the record says so (the source completed and moved the
+  // bindings). That can come before this QEMU's own MIGRATION completed
+  // event; the guest resumes on whichever of the two comes last.
+  bool switched = false, resuming = false, resumed = false, ended = false;
 };
 
 // ------------------------------------------------------------ the record
@@ -553,8 +556,8 @@ void Service::incoming_step(const cluster::MigrationRecord& r) {
   }
   auto in = it->second;
   if (r.state == "switched" && !in->resuming) {
-    in->resuming = true;
-    in->m->resume();
+    in->switched = true;
+    in->resuming = in->m->resume();  // false until QEMU here has the whole stream (h.received then)
   } else if (r.state == "failed" || r.state == "cancelled") {
     abort_incoming(r.vm, r.state + (r.error.empty() ? "" : ": " + r.error));
     end_migration_record(r.vm);
@@ -635,7 +638,13 @@ Status Service::prepare_incoming(const cluster::MigrationRecord& r) {
       if (!s) abort_incoming(vm, s.error().message);
     });
   };
-  h.received = [] {};
+  h.received = [this, vm] {
+    vms_->loop().post([this, vm] {
+      auto it = incoming_.find(vm);
+      if (it == incoming_.end() || it->second->ended || !it->second->switched || it->second->resuming) return;
+      it->second->resuming = it->second->m->resume();
+    });
+  };
   h.resumed = [this, vm](int64_t resume_ms) {
     vms_->loop().post([this, vm, resume_ms] { resumed_here(vm, resume_ms * 1000); });
   };

@@ -23,6 +23,7 @@ cleanup() {
   local rc=$?
   set +e
   [ -n "$KVD_PID" ] && kill -9 "$KVD_PID" 2>/dev/null
+  [ -n "${PING_PID:-}" ] && kill "$PING_PID" 2>/dev/null  # a failure between ping_start and ping_stop
   for pid in "${HOST_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$P"); do ip netns del "$ns" 2>/dev/null; done
   for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^(ct-)?$P"); do
@@ -94,6 +95,7 @@ ping_start() {
 ping_stop() {
   kill -INT $PING_PID
   wait $PING_PID || true
+  PING_PID=""
   local recv
   PINGS_SENT=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1/p' "$T/ping.out")
   recv=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\2/p' "$T/ping.out")
