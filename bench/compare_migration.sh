@@ -28,7 +28,7 @@ cleanup() {
   for f in "$T"/*-vms/*/qemu.pid "$T"/hand/*/qemu.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
   [ -f "$BENCH_PIDFILE" ] && while read -r pid started; do end_started "$pid" "$started"; done <"$BENCH_PIDFILE"
   sleep 0.3
-  for n in ul h1 h2 st hand pg; do ip netns del ${P}$n 2>/dev/null; done
+  for n in ul h1 h2 st hand pg c; do ip netns del ${P}$n 2>/dev/null; done  # c: the container kvnetd made
   rm -rf "$T"
 }
 trap cleanup EXIT
