@@ -87,7 +87,8 @@ bool describe_tcp_gso(const uint8_t* p, size_t len, size_t max_l3_len, VnetHdr& 
 // payload over as it is. For an IPv4/IPv6 TCP or UDP packet without offload
 // state (f.meta.vnet clear) whose checksum does not verify but whose field
 // holds exactly the folded pseudo-header sum (what the kernel leaves there),
-// fills the checksum in. One pass over the segment. Returns true if it did;
+// fills the checksum in. Only a frame whose field holds that sum costs a
+// pass over the segment (every other one: a compare). Returns true if it did;
 // a correct checksum, or a wrong one that is not a partial one, is left as is.
 bool complete_partial_checksum(Frame& f);
 
