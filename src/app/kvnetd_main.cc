@@ -224,6 +224,7 @@ int run(const Options& o, const std::function<void(char)>& report) {
       fast = std::move(*f);
       fast->bind(datapath);
       datapath.set_fast_path(fast.get());
+      io::set_kernel_tunnel_hooks(fast.get());  // VXLAN endpoints become kernel vxlan devices (io/kernel_vxlan.h)
       log("fast path: eBPF programs loaded (tc ingress and socket filters on kernel ports)");
     }
   }

@@ -2,6 +2,7 @@
 // does (fastpath-show), its entries as ovs-appctl dpctl/dump-flows gives a
 // datapath's (fastpath-dump), and emptying it (fastpath-flush).
 #include <fmt/format.h>
+#include <sys/socket.h>
 
 #include "daemon/service_args.h"
 #include "daemon/verbs.h"
@@ -41,8 +42,29 @@ json fastpath_entry_json(const io::FastPath::Entry& e) {
   for (int i = a.push - 1; i >= 0; --i)  // outermost first, as they end up on the wire
     actions.push_back(fmt::format("push_vlan(tpid=0x{:04x},vid={},pcp={})", a.push_tpid[i], a.push_tci[i] & 0x0fff,
                                   a.push_tci[i] >> 13));
+  auto ip_text = [](const uint32_t* w, bool v6) {
+    return v6 ? net::ipv6_str(reinterpret_cast<const uint8_t*>(w)) : net::ipv4_str(net::load_be32(reinterpret_cast<const uint8_t*>(w)));
+  };
+  json tunnel_out = nullptr;
+  if (a.flags & KVFP_TUNNEL) {  // the kernel vxlan device encapsulates
+    const bool v6 = a.flags & KVFP_TUN_V6;
+    const bool any_src = !a.tun_src[0] && !a.tun_src[1] && !a.tun_src[2] && !a.tun_src[3];
+    const std::string dst_ip = ip_text(a.tun_dst, v6), src_ip = any_src ? "" : ip_text(a.tun_src, v6);
+    actions.push_back(fmt::format("set(tunnel(tun_id={},{}dst={},ttl={},tos={},flags(df{})))", a.tun_id,
+                                  src_ip.empty() ? "" : "src=" + src_ip + ",", dst_ip, a.tun_ttl, a.tun_tos,
+                                  a.flags & KVFP_TUN_CSUM ? "|csum" : ""));
+    tunnel_out = {{"vni", a.tun_id}, {"remote", dst_ip}, {"local", src_ip.empty() ? json(nullptr) : json(src_ip)},
+                  {"ttl", a.tun_ttl}, {"tos", a.tun_tos}, {"csum", (a.flags & KVFP_TUN_CSUM) != 0}};
+  }
   actions.push_back(fmt::format("{}({})", a.flags & KVFP_PEER ? "redirect_peer" : "output", e.out_port));
-  std::string match = fmt::format("in_port({}),eth(src={},dst={})", e.in_port, src, dst);
+  std::string match = fmt::format("in_port({}),", e.in_port);
+  json tunnel_in = nullptr;
+  if (e.tun_family) {  // arrived through a kernel vxlan device
+    const std::string remote = ip_text(k.tun_src, e.tun_family == AF_INET6);
+    match += fmt::format("tunnel(tun_id={},src={}),", k.tun_id, remote);
+    tunnel_in = {{"vni", k.tun_id}, {"remote", remote}};
+  }
+  match += fmt::format("eth(src={},dst={})", src, dst);
   if (in_tags) match += "," + tags_text(k.tpid, k.tci, in_tags);
   match += fmt::format(",eth_type(0x{:04x})", k.ethertype);
   json l4 = nullptr;
@@ -74,6 +96,8 @@ json fastpath_entry_json(const io::FastPath::Entry& e) {
          {"vlan_tags", tags},
          {"dl_type", fmt::format("0x{:04x}", k.ethertype)},
          {"l4", l4},
+         {"tunnel_in", tunnel_in},
+         {"tunnel_out", tunnel_out},
          {"actions", acts},
          {"mtu", a.mtu},
          {"packets", a.packets},

@@ -78,6 +78,9 @@ class Bridge {
 
   const std::string& name() const { return name_; }
   BridgeType type() const { return type_; }
+  // The datapath's epoch (dp/fast_path.h), for a port backend whose own
+  // table decides too (a tunnel's learned remotes).
+  uint64_t* epoch_counter() { return ctx_.epoch_counter(); }
   const std::vector<Port*>& ports() const { return ports_; }
   void attach(Port& p);
   void detach(Port& p);  // also forgets what the FDB holds for it

@@ -188,7 +188,8 @@ void Datapath::receive(Port& in, FrameBatch& batch) {
       net::FastMeta& m = f->meta.fast;
       m = net::FastMeta{};
       m.ok = f->len() >= 14;
-      for (size_t off = 12; m.ok && m.tags <= 2 && off + 6 <= f->len(); off += 4) {
+      // A tag a tunnel port added (a vni_map's) was not on the frame the kernel saw.
+      for (size_t off = 12 + 4 * size_t{f->meta.tun.pushed}; m.ok && m.tags <= 2 && off + 6 <= f->len(); off += 4) {
         const uint16_t type = net::load_be16(f->data() + off);
         if (type != net::kEthTypeVlan && type != net::kEthTypeQinQ) break;
         if (m.tags == 2) m.ok = false;  // a third tag: never cached

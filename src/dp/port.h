@@ -9,6 +9,7 @@
 // and the pending batch belong to the datapath thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -43,6 +44,20 @@ inline constexpr uint32_t kMaxMtu = 9216;
 
 struct Port;
 class RxSource;
+
+// How a frame leaving a tunnel port goes out through the kernel fast path
+// (PortBackend::fast_tunnel): the outer header's fields.
+struct FastTunnel {
+  uint32_t vni = 0;
+  bool v6 = false;
+  bool csum = false;   // outer UDP checksums (always over IPv6)
+  uint8_t ttl = 64;
+  uint8_t tos = 0;
+  uint8_t strip = 0;   // tags the port takes off first (a vni_map's)
+  uint32_t mtu = 0;    // the largest inner L3 length the underlay carries whole
+  std::array<uint8_t, 16> remote{};  // network order; IPv4: the first 4 bytes
+  std::array<uint8_t, 16> local{};   // all zero: the kernel's route picks
+};
 
 // Where a non-patch port's frames come from and go to.
 class PortBackend {
@@ -92,6 +107,15 @@ class PortBackend {
   virtual int kernel_ifindex() const { return 0; }
   virtual int kernel_socket() const { return -1; }
   virtual bool kernel_tap() const { return false; }
+  // A tunnel port whose VTEP is a kernel vxlan device (io/kernel_vxlan.h):
+  // the device's ifindex (frames it decapsulates carry meta.tun), else 0.
+  virtual int kernel_tunnel() const { return 0; }
+  // Whether `f`, leaving this tunnel port now, goes to exactly one remote
+  // the way the fast path can replay (known unicast); fills `t`.
+  virtual bool fast_tunnel(const net::Frame& /*f*/, uint64_t /*now_ns*/, FastTunnel& /*t*/) const { return false; }
+  // The fast path forwarded frames from `mac` that arrived through this
+  // tunnel port with `tun`: the remote it learned for the station stays.
+  virtual void fast_touch(const net::TunMeta& /*tun*/, uint64_t /*mac*/, uint64_t /*now_ns*/) {}
   // A receive source shared with other ports (a tunnel socket), polled once
   // for all of them instead of rx_fd(); null if none.
   virtual RxSource* shared_rx() { return nullptr; }

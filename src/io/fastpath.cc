@@ -79,7 +79,7 @@ bool FastPath::KeyEq::operator()(const kvfp_key& a, const kvfp_key& b) const {
 }
 
 Result<std::unique_ptr<FastPath>> FastPath::open() {
-  static_assert(sizeof(kvfp_key) == 68, "kvfp_key has no holes: the kernel hashes every byte");
+  static_assert(sizeof(kvfp_key) == 84, "kvfp_key has no holes: the kernel hashes every byte");
   libbpf_set_print(libbpf_print);
   g_libbpf_log.clear();
   auto fp = std::unique_ptr<FastPath>(new FastPath());
@@ -108,6 +108,7 @@ Result<std::unique_ptr<FastPath>> FastPath::open() {
   fp->tc_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_tc);
   fp->filter_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_filter);
   fp->tc_egress_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_tc_egress);
+  fp->tun_rx_fd_ = bpf_program__fd(fp->skel_->progs.kvfp_tun_rx);
   return fp;
 }
 
@@ -127,12 +128,26 @@ void FastPath::unhook(const Hooked& h) {
 }
 
 FastPath::~FastPath() {
-  for (auto& [id, h] : hooked_) unhook(h);
+  if (kernel_tunnel_hooks() == this) set_kernel_tunnel_hooks(nullptr);
+  for (auto& [id, h] : hooked_)
+    if (!h.tunnel) unhook(h);  // a kernel vxlan device's program is its own (attach_tunnel)
   if (skel_) kvfp::destroy(skel_);
 }
 
 bool FastPath::port_added(dp::Port& p) {
   if (!p.backend || p.patch) return false;
+  if (const int dev = p.backend->kernel_tunnel(); dev > 0) {
+    // A tunnel port: its kernel vxlan device carries the program already
+    // (attach_tunnel), for every tunnel port of its UDP port.
+    Hooked h;
+    h.ifindex = dev;
+    h.tunnel = true;
+    h.name = if_name(dev);
+    h.up = if_is_up(h.name);
+    hooked_[p.id] = h;
+    update_port_modes();
+    return true;
+  }
   const int ifindex = p.backend->kernel_ifindex(), sock = p.backend->kernel_socket();
   const bool egress = p.backend->kernel_tap();
   if (ifindex <= 0 || (sock < 0 && !egress)) return false;
@@ -166,7 +181,7 @@ bool FastPath::port_added(dp::Port& p) {
 // handle. Ingress for a port read through AF_PACKET; egress for a TAP whose
 // fd kvnetd holds (what the interface sends).
 bool FastPath::hook(Hooked& h) {
-  const int prog = h.egress ? tc_egress_fd_ : tc_fd_;
+  const int prog = h.tunnel ? tun_rx_fd_ : h.egress ? tc_egress_fd_ : tc_fd_;
   if (tcx_) {
     h.link_fd = tcx_attach(prog, h.ifindex, h.egress);
     if (h.link_fd >= 0) return true;
@@ -203,6 +218,10 @@ void FastPath::port_removed(dp::Port& p) {
   if (it == hooked_.end()) return;
   const Hooked h = it->second;
   hooked_.erase(it);
+  if (h.tunnel) {  // the device stays (other tunnel ports, its upcalls): only its mode may change
+    update_port_modes();
+    return;
+  }
   const uint32_t ifx = static_cast<uint32_t>(h.ifindex);
   bpf_map_delete_elem(ports_fd_, &ifx);
   unhook(h);
@@ -241,10 +260,24 @@ void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& 
   // with the tags it arrived with.
   kvfp_key k;
   uint32_t out_l2 = 0;
-  if (!fastpath_key(f.data(), f.len(), static_cast<uint32_t>(in.backend->kernel_ifindex()), hooked->second.l4, k, &out_l2))
+  if (!fastpath_key(f.data(), f.len(), static_cast<uint32_t>(hooked->second.ifindex), hooked->second.l4, k, &out_l2))
     return;
-  uint16_t tpid[2] = {k.tpid[0], k.tpid[1]}, tci[2] = {k.tci[0], k.tci[1]};
-  const uint8_t tags = static_cast<uint8_t>((out_l2 - 14) / 4);
+  const net::TunMeta& tun = f.meta.tun;
+  if (hooked->second.tunnel) {  // decapsulated by the kernel: its VNI and remote are part of the key
+    if (tun.family == 0) return;
+    k.tun_id = tun.vni;
+    std::memcpy(k.tun_src, tun.remote.data(), sizeof k.tun_src);
+  }
+  // Out through a tunnel port whose VTEP is a kernel vxlan device: to one
+  // remote, the outer header set by the program, the vni_map's tag gone.
+  dp::FastTunnel ft;
+  const bool to_tunnel = out.backend->kernel_tunnel() > 0;
+  if (to_tunnel && !out.backend->fast_tunnel(f, f.meta.ts_ns ? f.meta.ts_ns : monotonic_ns(), ft)) return;
+  const uint8_t out_tags = static_cast<uint8_t>((out_l2 - 14) / 4);
+  if (ft.strip > out_tags) return;
+  const uint8_t tags = static_cast<uint8_t>(out_tags - ft.strip);
+  uint16_t tpid[2] = {}, tci[2] = {};
+  for (uint8_t i = 0; i < tags; ++i) tpid[i] = k.tpid[i + ft.strip], tci[i] = k.tci[i + ft.strip];
   for (int i = 0; i < 2; ++i) k.tpid[i] = i < m.tags ? m.tpid[i] : 0, k.tci[i] = i < m.tags ? m.tci[i] : 0;
   auto it = flows_.find(k);
   if (it != flows_.end() && it->second.action.generation == gen_ && !it->second.dead) return;  // installed already
@@ -263,13 +296,24 @@ void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& 
     fl.conns.push_back({ct, m.conn[i], dir, *t});
   }
   kvfp_action a{};
-  a.out_ifindex = static_cast<uint32_t>(out.backend->kernel_ifindex());
+  a.out_ifindex = static_cast<uint32_t>(to_tunnel ? out.backend->kernel_tunnel() : out.backend->kernel_ifindex());
+  if (to_tunnel) {
+    a.flags |= KVFP_TUNNEL | (ft.v6 ? KVFP_TUN_V6 : 0u) | (ft.csum ? KVFP_TUN_CSUM : 0u);
+    a.tun_id = ft.vni;
+    a.tun_ttl = ft.ttl;
+    a.tun_tos = ft.tos;
+    std::memcpy(a.tun_dst, ft.remote.data(), sizeof a.tun_dst);
+    std::memcpy(a.tun_src, ft.local.data(), sizeof a.tun_src);
+  }
   a.generation = gen_;
   a.last_ns = now;
   for (const auto& c : fl.conns) {  // the shortest timeout among its connections bounds its idleness
     const uint64_t t = c.ct->timeout_of(c.id);
     if (t && (a.idle_ns == 0 || t < a.idle_ns)) a.idle_ns = t;
   }
+  // Through a tunnel: what the underlay carries whole (the slow path drops
+  // the rest as too_big, answering with ICMP).
+  if (to_tunnel) path_mtu = std::min(path_mtu, ft.mtu);
   a.mtu = static_cast<uint16_t>(std::min<uint32_t>(path_mtu, 65535));
   const bool same = tags == m.tags && std::equal(tpid, tpid + tags, m.tpid) && std::equal(tci, tci + tags, m.tci);
   if (!same) {
@@ -309,7 +353,8 @@ void FastPath::offer(const dp::Port& in, const dp::Port& out, const net::Frame& 
   std::copy(m.hop_port, m.hop_port + m.hops, fl.hop_port);
   std::copy(m.hop_vlan, m.hop_vlan + m.hops, fl.hop_vlan);
   fl.src_mac = f.key.dl_src.u64();
-  fl.len_delta = (int32_t{tags} - int32_t{m.tags}) * 4;
+  fl.len_delta = (int32_t{out_tags} - int32_t{m.tags}) * 4;  // as the out port counts it: before a vni_map's pop
+  if (hooked->second.tunnel) fl.tun = tun;
   fl.l2_len = 14 + 4u * m.tags;
   fl.installed_ns = now;
   for (const auto& c : fl.conns) by_conn_[{c.ct, c.id}].push_back(k);
@@ -349,14 +394,59 @@ void FastPath::update_port_modes() {
       }
     }
   }
+  // Per interface: tunnel ports share their kernel device, keyed on the
+  // 5-tuple if any of them may meet a firewall.
+  std::unordered_map<int, bool> want;
   for (auto& [id, h] : hooked_) {
     const dp::Port* p = id < dp_->ports().size() ? dp_->ports()[id].get() : nullptr;
-    if (!p) continue;
-    const bool l4 = has_fw[static_cast<size_t>(group[p->bridge])];
-    if (l4 == h.l4) continue;
-    const uint32_t ifx = static_cast<uint32_t>(h.ifindex), flags = l4 ? KVFP_PORT_L4 : 0;
-    if (bpf_map_update_elem(ports_fd_, &ifx, &flags, BPF_ANY) == 0) h.l4 = l4;
+    if (p) want[h.ifindex] = want[h.ifindex] || has_fw[static_cast<size_t>(group[p->bridge])];
   }
+  for (auto& [id, h] : hooked_) {
+    const bool l4 = want[h.ifindex];
+    if (l4 == h.l4) continue;
+    const uint32_t ifx = static_cast<uint32_t>(h.ifindex);
+    const kvfp_port v{l4 ? KVFP_PORT_L4 : 0u, static_cast<uint32_t>(upcall_of(h.ifindex))};
+    if (bpf_map_update_elem(ports_fd_, &ifx, &v, BPF_ANY) == 0) h.l4 = l4;
+  }
+}
+
+int FastPath::upcall_of(int ifindex) const {
+  std::lock_guard<std::mutex> g(tun_mu_);
+  const auto it = tun_upcall_.find(ifindex);
+  return it == tun_upcall_.end() ? 0 : it->second;
+}
+
+Result<int> FastPath::attach_tunnel(int ifindex, int upcall_ifindex) {
+  if (upcall_ifindex <= 0) return Error{"its upcall TAP has no ifindex"};
+  {
+    std::lock_guard<std::mutex> g(tun_mu_);
+    tun_upcall_[ifindex] = upcall_ifindex;
+  }
+  const uint32_t ifx = static_cast<uint32_t>(ifindex);
+  const kvfp_port v{0, static_cast<uint32_t>(upcall_ifindex)};
+  if (bpf_map_update_elem(ports_fd_, &ifx, &v, BPF_ANY) < 0)
+    return Error{"cannot record it in the fast path's port map: " + errno_text(errno)};
+  Hooked h;
+  h.ifindex = ifindex;
+  h.tunnel = true;
+  if (!hook(h)) {
+    const int e = errno;
+    bpf_map_delete_elem(ports_fd_, &ifx);
+    return Error{"cannot attach the fast path's program to its tc ingress: " + errno_text(e)};
+  }
+  return h.link_fd;  // -1 with cls_bpf (detached by handle)
+}
+
+void FastPath::detach_tunnel(int ifindex, int handle) {
+  Hooked h;
+  h.ifindex = ifindex;
+  h.tunnel = true;
+  h.link_fd = handle;
+  unhook(h);
+  const uint32_t ifx = static_cast<uint32_t>(ifindex);
+  bpf_map_delete_elem(ports_fd_, &ifx);
+  std::lock_guard<std::mutex> g(tun_mu_);
+  tun_upcall_.erase(ifindex);
 }
 
 void FastPath::publish(uint64_t epoch) {
@@ -408,6 +498,8 @@ bool FastPath::account(Flows::iterator it, uint64_t now_ns, bool live) {
     // Only a live entry's use refreshes the station: a dead one may name
     // the port the station has just left.
     if (live && v.last_ns && p->bridge->fdb()) p->bridge->fdb()->touch(f.hop_vlan[h], f.src_mac, p->id, std::min(v.last_ns, now_ns));
+    if (h == 0 && live && v.last_ns && f.tun.family && p->backend)  // and the remote its tunnel learned it at
+      p->backend->fast_touch(f.tun, f.src_mac, std::min(v.last_ns, now_ns));
   }
   if (dp::Port* o = port(f.out_port)) {
     o->counters.tx_packets += packets;
@@ -542,6 +634,7 @@ FastPath::Entry FastPath::entry_of(const kvfp_key& k, const Flow& f, uint64_t no
     e.action.tcp_flags = v.tcp_flags;
   }
   e.live = f.action.generation == gen_;
+  e.tun_family = f.tun.family;
   const uint64_t used = std::max(e.action.last_ns, f.installed_ns);
   e.idle_ns = now > used ? now - used : 0;
   e.in_port = f.hops ? path(f.hop_port[0]) : "?";

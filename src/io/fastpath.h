@@ -33,7 +33,9 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -44,12 +46,13 @@
 #include "dp/datapath.h"
 #include "dp/fast_path.h"
 #include "io/bpf/fastpath_abi.h"
+#include "io/kernel_vxlan.h"
 
 struct kvfp;  // the skeleton bpftool generates (fastpath.skel.h)
 
 namespace kvnet::io {
 
-class FastPath final : public dp::FastPathSink {
+class FastPath final : public dp::FastPathSink, public KernelTunnelHooks {
  public:
   static constexpr uint64_t kIdleNs = 10'000'000'000ULL;  // as OVS's max-idle
   // Loads the programs and creates the maps. Fails naming the cause (no
@@ -72,6 +75,11 @@ class FastPath final : public dp::FastPathSink {
   void revalidate(uint64_t now_ns) override;
   void sync() override;
 
+  // KernelTunnelHooks (control thread): the receive program on a kernel
+  // vxlan device (io/kernel_vxlan.h), its misses to the upcall TAP.
+  Result<int> attach_tunnel(int ifindex, int upcall_ifindex) override;
+  void detach_tunnel(int ifindex, int handle) override;
+
   struct Info {
     uint64_t entries = 0, max_entries = KVFP_MAX_FLOWS;
     uint64_t hits = 0, misses = 0, stale = 0, punts = 0, too_big = 0, errors = 0;
@@ -89,6 +97,7 @@ class FastPath final : public dp::FastPathSink {
     kvfp_action action;
     bool live = false;  // of the current generation
     uint64_t idle_ns = 0;
+    int tun_family = 0;  // arrived through a kernel vxlan device (key.tun_*): AF_INET or AF_INET6
   };
   // Every entry with the kernel's statistics (read now).
   std::vector<Entry> dump() const;
@@ -113,6 +122,7 @@ class FastPath final : public dp::FastPathSink {
     uint16_t hop_vlan[net::kFastHops] = {};
     uint64_t src_mac = 0;
     int32_t len_delta = 0;     // bytes a frame gains (tags pushed minus popped)
+    net::TunMeta tun;          // it arrives through a tunnel port: from where (its remote's learning stays)
     uint32_t l2_len = 14;      // bytes before the IP header as it arrived
     uint64_t installed_ns = 0;
     // The firewalls' connections that passed it: kept alive by its use; the
@@ -134,6 +144,7 @@ class FastPath final : public dp::FastPathSink {
     bool up = true;    // IFF_UP when last looked at
     bool peer = false; // a veth whose other end is in another namespace (bpf_redirect_peer)
     bool egress = false;  // a TAP whose fd kvnetd holds: the program is on tc egress
+    bool tunnel = false;  // a tunnel port: ifindex is its kernel vxlan device (hooked by attach_tunnel, shared)
     std::string name;     // the interface's name when hooked
   };
   using ConnRef = std::pair<const dp::Conntrack*, uint32_t>;
@@ -165,8 +176,13 @@ class FastPath final : public dp::FastPathSink {
   Entry entry_of(const kvfp_key& k, const Flow& f, uint64_t now) const;
 
   kvfp* skel_ = nullptr;
-  int flows_fd_ = -1, state_fd_ = -1, stats_fd_ = -1, tc_fd_ = -1, filter_fd_ = -1, tc_egress_fd_ = -1;
-  bool tcx_ = true;  // until the kernel refuses a tcx link
+  int flows_fd_ = -1, state_fd_ = -1, stats_fd_ = -1, tc_fd_ = -1, filter_fd_ = -1, tc_egress_fd_ = -1,
+      tun_rx_fd_ = -1;
+  std::atomic<bool> tcx_{true};  // until the kernel refuses a tcx link
+  // Kernel vxlan devices: ifindex -> their upcall TAP's (kvfp_ports keeps both).
+  mutable std::mutex tun_mu_;
+  std::unordered_map<int, int> tun_upcall_;
+  int upcall_of(int ifindex) const;
   dp::Datapath* dp_ = nullptr;
   Flows flows_;
   std::unordered_map<uint32_t, Hooked> hooked_;  // port id -> its hooks

@@ -13,9 +13,12 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <tuple>
 
 #include "base/clock.h"
+#include "base/log.h"
+#include "dp/bridge.h"
 #include "net/bytes.h"
 #include "net/icmp_error.h"
 #include "io/runtime.h"
@@ -181,6 +184,25 @@ Result<std::shared_ptr<TunnelSocket>> TunnelSocket::get(TunnelType type, int fam
     s->send_fds_.push_back(s->rx_fd_);
     s->src_ports_.push_back(0);
   } else {
+    // VXLAN with the fast path on: the kernel's vxlan device receives (and
+    // the fast path forwards or hands kvnetd its misses); else our socket.
+    if (type == TunnelType::kVxlan && kernel_tunnel_hooks()) {
+      if (auto k = KernelVxlan::get(port)) {
+        s->kernel_ = std::move(*k);
+      } else {
+        static std::mutex said_mu;
+        static std::set<uint16_t> said;
+        std::lock_guard<std::mutex> sg(said_mu);
+        if (said.insert(port).second)
+          logf(LogLevel::kWarn, "tunnel: VXLAN on UDP port {} stays on kvnetd's own socket (the slow path): {}", port,
+               k.error().message);
+      }
+    }
+    if (type == TunnelType::kVxlan && !s->kernel_) KernelVxlan::remove_stale(port);
+  }
+  if (s->kernel_) {
+    // Received through the device; kvnetd only sends (below).
+  } else if (type != TunnelType::kGre) {
     s->rx_fd_ = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->rx_fd_ < 0) return Error{sys(where + ": UDP socket")};
     if (v6) set_int(s->rx_fd_, IPPROTO_IPV6, IPV6_V6ONLY, 1);
@@ -194,6 +216,8 @@ Result<std::shared_ptr<TunnelSocket>> TunnelSocket::get(TunnelType type, int fam
       return Error{sys(where + ": bind") +
                    (busy ? " (another program, or a kernel vxlan/geneve device, holds this UDP port)" : "")};
     }
+  }
+  if (type != TunnelType::kGre) {
     // Send sockets, one per outer source port, from a pid-dependent start in
     // 49152-65535 so that two kvnetd on one host do not collide. Over IPv4
     // two sets: zero UDP checksums (RFC 7348's default) and computed ones
@@ -233,13 +257,20 @@ TunnelSocket::~TunnelSocket() {
 
 void TunnelSocket::add_port(TunnelBackend* b) {
   if (std::find(ports_.begin(), ports_.end(), b) == ports_.end()) ports_.push_back(b);
+  if (kernel_) kernel_->add(this);
 }
 
-void TunnelSocket::remove_port(TunnelBackend* b) { std::erase(ports_, b); }
+void TunnelSocket::remove_port(TunnelBackend* b) {
+  std::erase(ports_, b);
+  if (kernel_ && ports_.empty()) kernel_->remove(this);
+}
 
 std::string TunnelSocket::describe() const {
   std::string out = std::string(to_string(type_)) + " " + or_any(local_, family_).str();
   if (type_ != TunnelType::kGre) out += ":" + std::to_string(port_);
+  if (kernel_)
+    out += " (kernel device " + kernel_->name() + ", " + std::to_string(kernel_->upcalls()) + " upcall(s)" +
+           (kernel_->unclaimed() ? ", " + std::to_string(kernel_->unclaimed()) + " for no local endpoint" : "") + ")";
   std::string drops;
   auto add = [&](std::string_view what, uint64_t n) {
     if (n) drops += (drops.empty() ? "" : ", ") + std::string(what) + " " + std::to_string(n);
@@ -280,16 +311,11 @@ bool TunnelSocket::deliver(const uint8_t* p, size_t len, const IpAddr& src, net:
   if (rx.error != net::TunnelError::kNone) return refuse(counters_.malformed[static_cast<size_t>(rx.error)]);
   if (rx.oam) return refuse(counters_.oam);
   if (rx.option_count) counters_.geneve_options.fetch_add(rx.option_count, std::memory_order_relaxed);
-  TunnelBackend* port = nullptr;
-  bool vni_known = false;
-  for (TunnelBackend* b : ports_) {
-    if (b->accepts(rx.vni, src)) {
-      port = b;
-      break;
-    }
-    if (b->accepts(rx.vni, IpAddr{})) vni_known = true;
+  TunnelBackend* port = port_for(rx.vni, src);
+  if (!port) {
+    if (f) pool.put(f);
+    return false;
   }
-  if (!port) return refuse(vni_known ? counters_.unknown_remote : counters_.unknown_vni);
   // A TCP segment that continues the last frame of the same port is merged
   // into it (software GRO): the endpoint's stack then gets one GSO frame
   // instead of dozens, as the kernel's own VTEP gives it. Nothing is added.
@@ -324,6 +350,35 @@ bool TunnelSocket::deliver(const uint8_t* p, size_t len, const IpAddr& src, net:
   batch.add(f);
   last_ = f;
   last_port_ = port;
+  return true;
+}
+
+TunnelBackend* TunnelSocket::port_for(uint32_t vni, const IpAddr& src) {
+  bool vni_known = false;
+  for (TunnelBackend* b : ports_) {
+    if (b->accepts(vni, src)) return b;
+    if (b->accepts(vni, IpAddr{})) vni_known = true;
+  }
+  (vni_known ? counters_.unknown_remote : counters_.unknown_vni).fetch_add(1, std::memory_order_relaxed);
+  return nullptr;
+}
+
+bool TunnelSocket::deliver_upcall(net::Frame* f, uint32_t vni, const IpAddr& src, net::FramePool& pool,
+                                  net::FrameBatch& batch, uint64_t now_ns) {
+  counters_.rx_packets.fetch_add(1, std::memory_order_relaxed);
+  TunnelBackend* port = port_for(vni, src);
+  // The kernel checked the VXLAN header, merged TCP segments and says in
+  // the frame's virtio header what it left partial: nothing to repair.
+  if (!port || !port->admit(*f, vni, src, now_ns)) {
+    pool.put(f);
+    return false;
+  }
+  f->meta.tun.vni = vni;
+  f->meta.tun.family = static_cast<uint8_t>(src.family);
+  f->meta.tun.remote = src.b;
+  f->meta.ts_ns = now_ns;
+  f->meta.in_port = port->port_id();
+  batch.add(f);
   return true;
 }
 
@@ -485,12 +540,14 @@ TunnelBackend::~TunnelBackend() = default;
 void TunnelBackend::attach(dp::Port& p) {
   port_ = &p;
   port_id_ = p.id;
+  epoch_ = p.bridge ? p.bridge->epoch_counter() : nullptr;
   sock_->add_port(this);
 }
 
 void TunnelBackend::detach(dp::Port&) {
   sock_->remove_port(this);
   port_ = nullptr;
+  epoch_ = nullptr;
 }
 
 size_t TunnelBackend::header_len() const {
@@ -533,6 +590,7 @@ bool TunnelBackend::admit(net::Frame& f, uint32_t vni, const IpAddr& src, uint64
   if (cfg_.learning && f.len() >= net::kEthHeaderLen && !(f.data()[6] & 1)) {  // learn a unicast source
     const TunnelFdb::Learn l = table_->learn(vni, net::Mac::from_bytes(f.data() + 6).u64(), src, now_ns);
     if (l == TunnelFdb::Learn::kNew) learned_count_.store(table_->size(), std::memory_order_relaxed);
+    if (l == TunnelFdb::Learn::kMoved) changed();  // the fast path's entries to it name its old remote
   }
   if (!cfg_.vni_map.empty()) {
     uint16_t vlan = 0;
@@ -546,8 +604,42 @@ bool TunnelBackend::admit(net::Frame& f, uint32_t vni, const IpAddr& src, uint64
       if (port_) port_->counters.drop(dp::Drop::kNoHeadroom);
       return false;
     }
+    f.meta.tun.pushed = 1;
   }
   return true;
+}
+
+bool TunnelBackend::fast_tunnel(const net::Frame& f, uint64_t now_ns, dp::FastTunnel& t) const {
+  if (!sock_->kernel() || cfg_.type != TunnelType::kVxlan || f.len() < net::kEthHeaderLen) return false;
+  if (f.data()[0] & 1) return false;  // broadcast, multicast: head-end replication stays in kvnetd
+  t = dp::FastTunnel{};
+  t.vni = cfg_.vni;
+  if (!cfg_.vni_map.empty()) {  // the VLAN tag names the VNI, and goes
+    if (f.len() < net::kEthHeaderLen + net::kVlanTagLen || net::load_be16(f.data() + 12) != net::kEthTypeVlan)
+      return false;
+    const auto it = cfg_.vni_map.find(net::load_be16(f.data() + 14) & 0x0fff);
+    if (it == cfg_.vni_map.end()) return false;
+    t.vni = it->second;
+    t.strip = 1;
+  }
+  const IpAddr* to = lookup(t.vni, net::Mac::from_bytes(f.data()), now_ns);
+  if (!to) return false;  // unknown: flooded to every remote
+  t.v6 = to->family == AF_INET6;
+  t.csum = t.v6 || cfg_.csum;
+  t.ttl = static_cast<uint8_t>(cfg_.ttl);
+  t.tos = static_cast<uint8_t>(cfg_.tos);
+  t.remote = to->b;
+  if (!cfg_.local.unset()) t.local = cfg_.local.b;
+  t.mtu = inner_mtu_;
+  return true;
+}
+
+void TunnelBackend::fast_touch(const net::TunMeta& tun, uint64_t mac, uint64_t now_ns) {
+  if (!cfg_.learning || tun.family == 0) return;
+  IpAddr src;
+  src.family = tun.family;
+  src.b = tun.remote;
+  table_->learn(tun.vni, mac, src, now_ns);  // the same remote: refreshed
 }
 
 const IpAddr* TunnelBackend::lookup(uint32_t vni, const net::Mac& dst, uint64_t now_ns) const {
@@ -838,6 +930,7 @@ void TunnelBackend::set_static_remote(uint16_t vlan, uint64_t mac, const std::st
   } else if (auto a = IpAddr::parse(remote)) {
     table_->set_static(vni, mac, *a);  // refused past max_static: counted in its stats (describe)
   }
+  changed();
   learned_count_.store(table_->size(), std::memory_order_relaxed);
 }
 

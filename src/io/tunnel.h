@@ -45,6 +45,7 @@
 #include "base/result.h"
 #include "dp/port.h"
 #include "io/ip_addr.h"
+#include "io/kernel_vxlan.h"
 #include "io/tunnel_fdb.h"
 #include "net/headers.h"
 #include "net/tunnel.h"
@@ -122,6 +123,15 @@ class TunnelSocket final : public dp::RxSource {
 
   void add_port(TunnelBackend* b);
   void remove_port(TunnelBackend* b);
+  // Where its ports' packets come from: the socket itself, or (VXLAN with
+  // the fast path on) the kernel vxlan device's upcalls (io/kernel_vxlan.h).
+  dp::RxSource* rx_source() { return kernel_ ? static_cast<dp::RxSource*>(kernel_.get()) : this; }
+  const KernelVxlan* kernel() const { return kernel_.get(); }
+  // A frame the kernel vxlan device decapsulated and the fast path did not
+  // take, from `src` with `vni`: demultiplexed and added to the batch (or
+  // dropped, counted). Takes `f`. Datapath thread.
+  bool deliver_upcall(net::Frame* f, uint32_t vni, const IpAddr& src, net::FramePool& pool, net::FrameBatch& batch,
+                      uint64_t now_ns);
   // Sends `n` prepared messages on send socket `sock` (an index from
   // send_socket()); returns how many went.
   uint32_t send(size_t sock, struct mmsghdr* msgs, uint32_t n);
@@ -169,6 +179,9 @@ class TunnelSocket final : public dp::RxSource {
   // super-frames made GSO frames again.
   bool deliver(const uint8_t* p, size_t len, const IpAddr& src, net::Frame* f, net::FramePool& pool,
                net::FrameBatch& batch, uint64_t now_ns);
+  // The port a packet with `vni` from `src` is for; null (counted) if none.
+  TunnelBackend* port_for(uint32_t vni, const IpAddr& src);
+  std::shared_ptr<KernelVxlan> kernel_;
   std::vector<uint8_t> rx_buf_;
   uint32_t pend_n_ = 0, pend_i_ = 0;  // messages read, next to cut
   size_t pend_off_ = 0;               // offset in message pend_i_
@@ -187,7 +200,10 @@ class TunnelBackend final : public dp::PortBackend {
   ~TunnelBackend() override;
 
   uint32_t send(net::FrameBatch& batch, net::FramePool& pool) override;
-  dp::RxSource* shared_rx() override { return sock_.get(); }
+  dp::RxSource* shared_rx() override { return sock_->rx_source(); }
+  int kernel_tunnel() const override { return sock_->kernel() ? sock_->kernel()->ifindex() : 0; }
+  bool fast_tunnel(const net::Frame& f, uint64_t now_ns, dp::FastTunnel& t) const override;
+  void fast_touch(const net::TunMeta& tun, uint64_t mac, uint64_t now_ns) override;
   void attach(dp::Port& p) override;
   void detach(dp::Port& p) override;
   std::string explain(const net::Frame& f) const override;
@@ -234,6 +250,13 @@ class TunnelBackend final : public dp::PortBackend {
   std::span<const IpAddr> flood_list(uint32_t vni) const;  // where `vni`'s broadcast goes
   std::unique_ptr<TunnelFdb> table_;            // datapath thread
   std::atomic<size_t> learned_count_{0};
+  // The datapath's epoch (while attached): a station that moves to another
+  // remote, or a static remote set or removed, outdates the fast path's
+  // entries (they hold the remote).
+  uint64_t* epoch_ = nullptr;
+  void changed() {
+    if (epoch_) ++*epoch_;
+  }
 };
 
 }  // namespace kvnet::io

@@ -17,6 +17,7 @@
 // handed between threads only through an external queue.
 #pragma once
 
+#include <array>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -58,6 +59,15 @@ struct FastMeta {
   uint16_t hop_vlan[kFastHops] = {};
 };
 
+// How a frame arrived through a tunnel whose VTEP is a kernel vxlan device
+// (io/kernel_vxlan.h): the key of its fast-path entries holds these.
+struct TunMeta {
+  uint32_t vni = 0;
+  uint8_t family = 0;  // 0: not through such a tunnel; else AF_INET or AF_INET6
+  uint8_t pushed = 0;  // tags the tunnel port added (a vni_map's): not in the kernel's frame
+  std::array<uint8_t, 16> remote{};  // the outer source, network order
+};
+
 // Pipeline metadata. Reset by `Frame::reset()` for every new frame.
 struct FrameMeta {
   uint64_t ts_ns = 0;      // the frame's clock (capture or receive time)
@@ -76,6 +86,7 @@ struct FrameMeta {
   bool carried = false;
   VnetHdr vnet;            // offload state: partial checksum, GSO (net/offload.h)
   FastMeta fast;
+  TunMeta tun;
 };
 
 class Frame {

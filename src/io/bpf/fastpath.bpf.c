@@ -41,7 +41,7 @@ struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, KVFP_MAX_PORTS);
   __type(key, __u32);
-  __type(value, __u32);
+  __type(value, struct kvfp_port);
 } kvfp_ports SEC(".maps");
 
 struct {
@@ -91,9 +91,15 @@ static __always_inline void icmp_of(struct kvfp_key *k, const __u8 *l4) {
 }
 
 /* Parses the frame at the MAC header (both hooks see it there) and looks it
- * up. Returns the KVFP_* stat slot: KVFP_HIT with v->a set, or why not. */
-static __always_inline __u32 decide(struct __sk_buff *skb, struct verdict *v) {
+ * up; `tun` (a frame a kernel vxlan device decapsulated) adds its VNI and
+ * remote to the key. Returns the KVFP_* stat slot: KVFP_HIT with v->a set,
+ * or why not. */
+static __always_inline __u32 decide(struct __sk_buff *skb, struct verdict *v, const struct kvfp_upcall *tun) {
   struct kvfp_key k = {};
+  if (tun) {
+    k.tun_id = tun->vni;
+    __builtin_memcpy(k.tun_src, tun->remote, sizeof k.tun_src);
+  }
   __u8 eth[14];
   __u32 off = 14, tags = 0;
   if (bpf_skb_load_bytes(skb, 0, eth, sizeof eth) < 0) return KVFP_PUNT;
@@ -127,8 +133,8 @@ static __always_inline __u32 decide(struct __sk_buff *skb, struct verdict *v) {
   k.ethertype = type;
   k.ifindex = skb->ifindex;
   __u32 ifx = skb->ifindex;
-  __u32 *mode = bpf_map_lookup_elem(&kvfp_ports, &ifx);
-  if (mode && (*mode & KVFP_PORT_L4)) k.l4 = 1; /* a firewall may judge this port's frames: key on the 5-tuple */
+  struct kvfp_port *mode = bpf_map_lookup_elem(&kvfp_ports, &ifx);
+  if (mode && (mode->flags & KVFP_PORT_L4)) k.l4 = 1; /* a firewall may judge this port's frames: key on the 5-tuple */
   __u32 l4hdr = 0, l3hdr = 0;
   int gso_l4 = 0;
   if (type == ETH_P_ARP || type == ETH_P_RARP) return KVFP_PUNT;
@@ -209,7 +215,7 @@ static __always_inline __u32 decide(struct __sk_buff *skb, struct verdict *v) {
 SEC("socket")
 int kvfp_filter(struct __sk_buff *skb) {
   struct verdict v = {};
-  __u32 why = decide(skb, &v);
+  __u32 why = decide(skb, &v, 0);
   if (why == KVFP_HIT) {
     skb->cb[0] = KVFP_CB_HIT;
     return 0; /* the tc program forwards it */
@@ -232,6 +238,23 @@ static __always_inline int act(struct __sk_buff *skb, struct verdict *v, int ing
   if (pop >= 2 && bpf_skb_vlan_pop(skb) < 0) goto fail;
   if (push >= 1 && bpf_skb_vlan_push(skb, bpf_htons(a->push_tpid[0]), a->push_tci[0]) < 0) goto fail;
   if (push >= 2 && bpf_skb_vlan_push(skb, bpf_htons(a->push_tpid[1]), a->push_tci[1]) < 0) goto fail;
+  if (a->flags & KVFP_TUNNEL) { /* the kernel vxlan device encapsulates (and segments: UDP-tunnel GSO) */
+    struct bpf_tunnel_key tk = {};
+    __u64 fl = BPF_F_DONT_FRAGMENT;
+    tk.tunnel_id = a->tun_id;
+    tk.tunnel_ttl = a->tun_ttl;
+    tk.tunnel_tos = a->tun_tos;
+    if (a->flags & KVFP_TUN_V6) {
+      __builtin_memcpy(tk.remote_ipv6, a->tun_dst, 16);
+      __builtin_memcpy(tk.local_ipv6, a->tun_src, 16);
+      fl |= BPF_F_TUNINFO_IPV6;
+    } else {
+      tk.remote_ipv4 = bpf_ntohl(a->tun_dst[0]); /* host order here */
+      tk.local_ipv4 = bpf_ntohl(a->tun_src[0]);
+      if (!(a->flags & KVFP_TUN_CSUM)) fl |= BPF_F_ZERO_CSUM_TX;
+    }
+    if (bpf_skb_set_tunnel_key(skb, &tk, sizeof tk, fl) < 0) goto fail;
+  }
   count(KVFP_HIT);
   if (ingress && (a->flags & KVFP_PEER)) return bpf_redirect_peer(a->out_ifindex, 0);
   return bpf_redirect(a->out_ifindex, (a->flags & KVFP_INGRESS) ? BPF_F_INGRESS : 0);
@@ -243,7 +266,7 @@ fail:
 /* Looks the frame up and performs what it hit; a miss goes on. */
 static __always_inline int forward(struct __sk_buff *skb, int ingress) {
   struct verdict v = {};
-  __u32 why = decide(skb, &v);
+  __u32 why = decide(skb, &v, 0);
   if (why != KVFP_HIT || !v.a) {
     count(why);
     return TC_ACT_OK;
@@ -270,3 +293,39 @@ int kvfp_tc(struct __sk_buff *skb) {
  * stack's here, not ours). */
 SEC("tc")
 int kvfp_tc_egress(struct __sk_buff *skb) { return forward(skb, 0); }
+
+/* On tc ingress of a kernel vxlan device in external mode (kvnet's VTEP
+ * when the fast path is on, io/kernel_vxlan.h): the kernel decapsulated the
+ * frame (and merged TCP segments: GRO) and left the outer header's fields in
+ * the tunnel metadata. A hit is forwarded like any other; a miss goes to
+ * kvnetd through the device's upcall TAP, the VNI and the outer addresses in
+ * front of the frame (struct kvfp_upcall). */
+SEC("tc")
+int kvfp_tun_rx(struct __sk_buff *skb) {
+  struct bpf_tunnel_key tk = {};
+  struct kvfp_upcall up = {};
+  if (bpf_skb_get_tunnel_key(skb, &tk, sizeof tk, 0) == 0) {
+    up.family = 4;
+    up.remote[0] = bpf_htonl(tk.remote_ipv4);
+    up.local[0] = bpf_htonl(tk.local_ipv4);
+  } else if (bpf_skb_get_tunnel_key(skb, &tk, sizeof tk, BPF_F_TUNINFO_IPV6) == 0) {
+    up.family = 6;
+    __builtin_memcpy(up.remote, tk.remote_ipv6, 16);
+    __builtin_memcpy(up.local, tk.local_ipv6, 16);
+  } else {
+    return TC_ACT_SHOT; /* not from the tunnel: nothing kvnet sent here */
+  }
+  up.magic = KVFP_UPCALL_MAGIC;
+  up.vni = (__u32)tk.tunnel_id;
+  struct verdict v = {};
+  __u32 why = decide(skb, &v, &up);
+  if (why == KVFP_HIT && v.a) return act(skb, &v, 1);
+  count(why);
+  __u32 ifx = skb->ifindex;
+  struct kvfp_port *p = bpf_map_lookup_elem(&kvfp_ports, &ifx);
+  if (!p || !p->upcall) return TC_ACT_SHOT;
+  up.why = why;
+  if (bpf_skb_change_head(skb, sizeof up, 0) < 0) return TC_ACT_SHOT;
+  if (bpf_skb_store_bytes(skb, 0, &up, sizeof up, 0) < 0) return TC_ACT_SHOT;
+  return bpf_redirect(p->upcall, 0);
+}

@@ -45,17 +45,37 @@ struct kvfp_key {
   kvfp_u8 proto;        /* IP protocol (0: not IP) */
   kvfp_u16 sport;       /* TCP/UDP ports; ICMP: type << 8 | code, and the echo identifier */
   kvfp_u16 dport;
-  kvfp_u32 pad;
+  kvfp_u32 tun_id;      /* arrived through a kernel vxlan device: its VNI (else 0) */
   kvfp_u32 saddr[4];    /* IPv4: [0] only; network order */
   kvfp_u32 daddr[4];
+  kvfp_u32 tun_src[4];  /* ... and the remote VTEP it came from (IPv4: [0]; network order) */
 };
 
-/* kvfp_ports: ifindex -> flags */
+/* kvfp_ports: ifindex -> struct kvfp_port */
 #define KVFP_PORT_L4 1u
+struct kvfp_port {
+  kvfp_u32 flags;
+  kvfp_u32 upcall;  /* a kernel vxlan device: the TAP its misses go to (kvnetd reads them) */
+};
+
+/* What a miss on a kernel vxlan device carries to kvnetd, in front of the
+ * decapsulated frame (the upcall TAP's frames). Addresses in network order. */
+#define KVFP_UPCALL_MAGIC 0x6b765570u /* "kvUp" */
+struct kvfp_upcall {
+  kvfp_u32 magic;
+  kvfp_u32 vni;
+  kvfp_u32 family;      /* 4 or 6 */
+  kvfp_u32 why;         /* the KVFP_* stat slot: why the fast path did not take it */
+  kvfp_u32 remote[4];   /* the outer source */
+  kvfp_u32 local[4];    /* the outer destination */
+};
 
 /* kvfp_action.flags */
 #define KVFP_PEER 1u     /* bpf_redirect_peer: into a veth's other end in another netns */
 #define KVFP_INGRESS 2u  /* deliver as received by out_ifindex (a TAP kvnetd holds) */
+#define KVFP_TUNNEL 4u   /* out_ifindex is a kernel vxlan device: encapsulate with tun_* */
+#define KVFP_TUN_V6 8u   /* ... over IPv6 */
+#define KVFP_TUN_CSUM 16u /* ... with outer UDP checksums (IPv6: always) */
 
 struct kvfp_action {
   kvfp_u32 out_ifindex;
@@ -72,7 +92,13 @@ struct kvfp_action {
   kvfp_u64 bytes;
   kvfp_u64 last_ns;    /* bpf_ktime_get_ns() of the last hit */
   kvfp_u32 tcp_flags;  /* every TCP flag seen (OR) */
-  kvfp_u32 pad;
+  /* KVFP_TUNNEL: the outer header's fields. */
+  kvfp_u8 tun_ttl;
+  kvfp_u8 tun_tos;
+  kvfp_u16 pad;
+  kvfp_u32 tun_id;
+  kvfp_u32 tun_dst[4];  /* network order; IPv4: [0] */
+  kvfp_u32 tun_src[4];  /* 0: the kernel's route picks */
 };
 
 /* kvfp_state (an array of u64) */
