@@ -5,13 +5,15 @@
 # namespace (192.168.96.1/.2, MTU 1450) sends to the other one:
 #   kernel host: vxlan device (VNI 96, dstport 4789) in a Linux bridge, veth to the endpoint
 #   kvnet host:  kvnetd in the host namespace, a switch with a vxlan port and a container
+#                (with the fast path, its VTEP is a kernel vxlan device in external
+#                mode, io/kernel_vxlan.h; the slow path alone is measured too)
 # Measures iperf3 TCP Gbit/s and 64-byte UDP packets/s delivered A -> B,
 # medians of RUNS runs, and writes the table to docs/benchmarks.md between
 # the compare_overlays markers.
 #
 # Every underlay keeps its default offloads: across a veth the kernel's own
 # encapsulation leaves inner checksums partial and sends TSO frames whole
-# inside one tunnel header; kvnet fills the one and cuts the other.
+# inside one tunnel header; kvnet's slow path fills the one and cuts the other.
 #
 # Usage: bench/compare_overlays.sh BIN_DIR [RUNS]   (root; needs iperf3, ethtool)
 set -euo pipefail
@@ -67,7 +69,7 @@ kernel_host() {  # A|B LOCAL REMOTE ENDPOINT_IP
 kvnet_host() {  # A|B LOCAL REMOTE ENDPOINT_IP
   local h=$1 ns=${P}$1
   rm -f "$T/$h.db"* "$T/$h.sock"
-  nsenter --net=/run/netns/$ns "$BIN/kvnetd" --foreground --db "$T/$h.db" --socket "$T/$h.sock" >>"$T/kvnetd.log" 2>&1 &
+  env ${KVD_ENV:-} nsenter --net=/run/netns/$ns "$BIN/kvnetd" --foreground --db "$T/$h.db" --socket "$T/$h.sock" >>"$T/kvnetd.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 1 100); do [ -S "$T/$h.sock" ] && break; sleep 0.05; done
   local k=("$BIN/kvnetctl" --socket "$T/$h.sock")
@@ -123,6 +125,13 @@ kvnet_host B 10.96.0.2 10.96.0.1 192.168.96.2
 R[kvnet]=$(measure)
 teardown
 
+say "kvnet <-> kvnet, slow path only (KVNET_FAST_PATH=off)"
+underlay
+KVD_ENV=KVNET_FAST_PATH=off kvnet_host A 10.96.0.1 10.96.0.2 192.168.96.1
+KVD_ENV=KVNET_FAST_PATH=off kvnet_host B 10.96.0.2 10.96.0.1 192.168.96.2
+R[kvnet_slow]=$(measure)
+teardown
+
 say "kvnet <-> kvnet, csum=true (outer UDP checksums: UDP GSO bursts)"
 underlay
 KV_OPTS=csum=true kvnet_host A 10.96.0.1 10.96.0.2 192.168.96.1
@@ -149,16 +158,19 @@ read -r vt vu <<<"${R[kvnet]}"
 read -r mt mu <<<"${R[mixed]}"
 read -r bt bu <<<"${R[mixed_back]}"
 read -r ct cu <<<"${R[kvnet_csum]}"
+read -r st su <<<"${R[kvnet_slow]}"
 TABLE=$(cat <<MD
 | VXLAN overlay, A -> B | TCP Gbit/s | 64-byte UDP pps |
 |---|---|---|
 | kernel vxlan <-> kernel vxlan | $kt | $ku |
 | **kvnet <-> kvnet** | **$vt** | **$vu** |
 | kvnet <-> kvnet, \`csum=true\` | $ct | $cu |
+| kvnet <-> kvnet, slow path only | $st | $su |
 | kvnet -> kernel vxlan | $mt | $mu |
 | kernel vxlan -> kvnet | $bt | $bu |
 | kvnet pair ÷ kernel pair | $(ratio "$vt" "$kt") | $(ratio "$vu" "$ku") |
 | kvnet pair with \`csum=true\` ÷ kernel pair | $(ratio "$ct" "$kt") | $(ratio "$cu" "$ku") |
+| kvnet pair, slow path only ÷ kernel pair | $(ratio "$st" "$kt") | $(ratio "$su" "$ku") |
 | kvnet -> kernel ÷ kernel pair | $(ratio "$mt" "$kt") | $(ratio "$mu" "$ku") |
 | kernel -> kvnet ÷ kernel pair | $(ratio "$bt" "$kt") | $(ratio "$bu" "$ku") |
 
