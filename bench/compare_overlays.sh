@@ -79,6 +79,29 @@ kvnet_host() {  # A|B LOCAL REMOTE ENDPOINT_IP
   ip netns exec ${P}e$h ip link set eth0 mtu 1450
 }
 
+ebpf_host() {  # A|B LOCAL REMOTE ENDPOINT_IP: the floor, a VTEP of two tc programs and no lookup
+  local h=$1 ns=${P}$1 e=${P}e$1
+  ip -n $ns link add vx0 type vxlan external dstport 4789 nolearning
+  ip netns add $e
+  ip -n $ns link add e0 type veth peer name eth0 netns $e
+  for l in vx0 e0; do ip -n $ns link set $l up; done
+  ip -n $e addr add $4/24 dev eth0
+  ip -n $e link set eth0 mtu 1450 up
+  ip -n $e link set lo up
+  local vx e0 remote
+  vx=$(ip netns exec $ns cat /sys/class/net/vx0/ifindex)
+  e0=$(ip netns exec $ns cat /sys/class/net/e0/ifindex)
+  remote=$(printf '0x%02x%02x%02x%02x' ${3//./ })
+  local inc=/usr/include/$(gcc -print-multiarch)
+  clang -target bpf -O2 -I"$inc" -DOUT -DVNI=96 -DREMOTE="$remote" -DVX_IFINDEX="$vx" \
+    -c "$ROOT/bench/bpf/vxlan_redirect.bpf.c" -o "$T/out$h.o"
+  clang -target bpf -O2 -I"$inc" -DIN -DHOST_IFINDEX="$e0" -c "$ROOT/bench/bpf/vxlan_redirect.bpf.c" -o "$T/in$h.o"
+  ip netns exec $ns tc qdisc add dev e0 clsact
+  ip netns exec $ns tc filter add dev e0 ingress bpf direct-action obj "$T/out$h.o" sec tc
+  ip netns exec $ns tc qdisc add dev vx0 clsact
+  ip netns exec $ns tc filter add dev vx0 ingress bpf direct-action obj "$T/in$h.o" sec tc
+}
+
 teardown() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   PIDS=()
@@ -125,6 +148,13 @@ kvnet_host B 10.96.0.2 10.96.0.1 192.168.96.2
 R[kvnet]=$(measure)
 teardown
 
+say "eBPF VTEP alone: set_tunnel_key + bpf_redirect, no lookup (the floor under kvnet's fast path)"
+underlay
+ebpf_host A 10.96.0.1 10.96.0.2 192.168.96.1
+ebpf_host B 10.96.0.2 10.96.0.1 192.168.96.2
+R[ebpf]=$(measure)
+teardown
+
 say "kvnet <-> kvnet, slow path only (KVNET_FAST_PATH=off)"
 underlay
 KVD_ENV=KVNET_FAST_PATH=off kvnet_host A 10.96.0.1 10.96.0.2 192.168.96.1
@@ -159,6 +189,7 @@ read -r mt mu <<<"${R[mixed]}"
 read -r bt bu <<<"${R[mixed_back]}"
 read -r ct cu <<<"${R[kvnet_csum]}"
 read -r st su <<<"${R[kvnet_slow]}"
+read -r et eu <<<"${R[ebpf]}"
 TABLE=$(cat <<MD
 | VXLAN overlay, A -> B | TCP Gbit/s | 64-byte UDP pps |
 |---|---|---|
@@ -166,9 +197,11 @@ TABLE=$(cat <<MD
 | **kvnet <-> kvnet** | **$vt** | **$vu** |
 | kvnet <-> kvnet, \`csum=true\` | $ct | $cu |
 | kvnet <-> kvnet, slow path only | $st | $su |
+| eBPF VTEP alone (set_tunnel_key + redirect, no lookup: the floor) | $et | $eu |
 | kvnet -> kernel vxlan | $mt | $mu |
 | kernel vxlan -> kvnet | $bt | $bu |
 | kvnet pair ÷ kernel pair | $(ratio "$vt" "$kt") | $(ratio "$vu" "$ku") |
+| kvnet pair ÷ eBPF VTEP alone | $(ratio "$vt" "$et") | $(ratio "$vu" "$eu") |
 | kvnet pair with \`csum=true\` ÷ kernel pair | $(ratio "$ct" "$kt") | $(ratio "$cu" "$ku") |
 | kvnet pair, slow path only ÷ kernel pair | $(ratio "$st" "$kt") | $(ratio "$su" "$ku") |
 | kvnet -> kernel ÷ kernel pair | $(ratio "$mt" "$kt") | $(ratio "$mu" "$ku") |

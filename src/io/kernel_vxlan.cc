@@ -230,9 +230,9 @@ uint32_t KernelVxlan::receive(net::FrameBatch& batch, net::FramePool& pool, uint
         to = s;
         break;
       }
-    ++upcalls_;
+    upcalls_.fetch_add(1, std::memory_order_relaxed);
     if (!to) {
-      ++unclaimed_;
+      unclaimed_.fetch_add(1, std::memory_order_relaxed);
       pool.put(f);
       continue;
     }

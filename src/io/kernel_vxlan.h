@@ -27,6 +27,7 @@
 // add() and remove() on the datapath thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -74,8 +75,8 @@ class KernelVxlan final : public dp::RxSource {
   // The sockets (one per local address and family) its upcalls go to.
   void add(TunnelSocket* s);
   void remove(TunnelSocket* s);
-  uint64_t upcalls() const { return upcalls_; }
-  uint64_t unclaimed() const { return unclaimed_; }
+  uint64_t upcalls() const { return upcalls_.load(std::memory_order_relaxed); }
+  uint64_t unclaimed() const { return unclaimed_.load(std::memory_order_relaxed); }
 
  private:
   KernelVxlan() = default;
@@ -85,7 +86,7 @@ class KernelVxlan final : public dp::RxSource {
   int tap_fd_ = -1;
   int hook_ = -1;
   std::vector<TunnelSocket*> sockets_;  // datapath thread
-  uint64_t upcalls_ = 0, unclaimed_ = 0;
+  std::atomic<uint64_t> upcalls_{0}, unclaimed_{0};  // written by the datapath thread, read by describe()
 };
 
 }  // namespace kvnet::io

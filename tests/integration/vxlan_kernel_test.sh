@@ -48,15 +48,20 @@ setup() {  # FAMILY: 4 or 6
   ip -n ${P}E addr add 192.168.42.2/24 dev e1
   ip -n ${P}E link set e1 mtu 1450 up
 
-  nsenter --net=/run/netns/${P}A "$BIN/kvnetd" --foreground --db "$T/kvnet$fam.db" --socket "$KVNET_SOCKET" \
-    >>"$T/kvnetd.log" 2>&1 &
-  KVD_PID=$!
-  disown "$KVD_PID"
-  wait_for 10 "kvnetd in ${P}A answers" kctl list-br
+  DB="$T/kvnet$fam.db"
+  start_a
   expect_ok "add-br" kctl add-br br0
   expect_ok "add vxlan port" kctl add-port br0 vx0 type=vxlan remote_ip=$UB local_ip=$UA vni=42
   expect_ok "ct add" kctl ct add ${P}c --bridge br0 --ip 192.168.42.1/24
   ip netns exec ${P}c ip link set eth0 mtu 1450
+}
+
+start_a() {  # kvnetd in A, on $DB
+  nsenter --net=/run/netns/${P}A "$BIN/kvnetd" --foreground --db "$DB" --socket "$KVNET_SOCKET" \
+    >>"$T/kvnetd.log" 2>&1 &
+  KVD_PID=$!
+  disown "$KVD_PID"
+  wait_for 10 "kvnetd in ${P}A answers" kctl list-br
 }
 
 teardown() {
@@ -118,6 +123,37 @@ assert inn, "no busy entry matches what %s sent: %s" % (ub, [e["line"] for e in 
 assert not out[0]["tunnel_out"]["csum"], "IPv4 outer checksums are zero unless csum=true"
 ' "$UB" || fail "the fast path did not carry the VXLAN streams"
       log "both streams went through the kernel fast path (tunnel_in and tunnel_out entries)"
+
+      # kvnetd killed: its device stays (a kernel object), its program and
+      # upcall TAP go with the process, so nothing forwards by decisions
+      # nobody keeps; the next kvnetd replaces the device and the tunnel works.
+      kvd_kill9
+      ip -n ${P}A link show kvnet-vx4789 >/dev/null 2>&1 || fail "the kernel vxlan device went with kvnetd (expected to stay)"
+      no_ping ${P}E 192.168.42.1 || fail "the tunnel still forwards with kvnetd dead"
+      start_a
+      wait_for 10 "the restored tunnel carries pings" ip netns exec ${P}E ping -n -q -c 1 -W 1 192.168.42.1
+      pings ${P}c 192.168.42.2 3 || fail "after a kvnetd restart the container cannot ping the kernel side"
+      grep -q "removed kvnet-vx4789, a kernel vxlan device an earlier kvnetd left behind" "$T/kvnetd.log" ||
+        fail "the restarted kvnetd did not say it replaced the leftover device"
+      log "kvnetd killed: nothing forwarded while it was gone; restarted, it replaced its device and the tunnel works"
+
+      # The UDP port held by a kernel VTEP in kvnetd's namespace: neither
+      # the device nor kvnetd's own socket can have it; the port is refused,
+      # naming the cause.
+      local bsock="$T/b.sock"
+      nsenter --net=/run/netns/${P}B "$BIN/kvnetd" --foreground --db "$T/b.db" --socket "$bsock" >>"$T/kvnetd-b.log" 2>&1 &
+      local bpid=$!
+      HOST_PIDS+=("$bpid")
+      wait_for 10 "kvnetd in ${P}B answers" "$BIN/kvnetctl" --socket "$bsock" list-br
+      "$BIN/kvnetctl" --socket "$bsock" add-br x >/dev/null
+      if "$BIN/kvnetctl" --socket "$bsock" add-port x v type=vxlan remote_ip=$UA local_ip=$UB vni=7 >"$T/b.out" 2>&1; then
+        fail "a vxlan port was added although a kernel VTEP holds UDP 4789 in its namespace"
+      fi
+      grep -q "holds this UDP port" "$T/b.out" || { cat "$T/b.out"; fail "the refusal does not name the holder of UDP 4789"; }
+      grep -q "stays on kvnetd's own socket" "$T/kvnetd-b.log" || fail "kvnetd did not say why its VTEP is not the kernel device"
+      "$BIN/kvnetctl" --socket "$bsock" list-br | grep -q "^x" || fail "kvnetd in B did not survive the refused port"
+      kill -TERM "$bpid"
+      log "UDP 4789 held by a kernel VTEP in kvnetd's namespace: the port is refused, naming the holder"
     fi
 
     # Wire format, as tshark's dissectors see it.

@@ -724,8 +724,11 @@ TEST(TunnelBackend, FlowRemotesComeFromStaticEntriesAndLearning) {
   EXPECT_EQ(h.counters("t").dropped(dp::Drop::kTxError), 0u);
   EXPECT_FALSE(remote.recv(50).has_value());
 
-  // A static remote for kMacB: unicast to it and floods go there.
+  // A static remote for kMacB: unicast to it and floods go there. It moves
+  // the datapath's epoch (the fast path's entries into the tunnel hold a remote).
+  uint64_t epoch = h.dp.epoch();
   t->set_static_remote(1, kMacB, lo(103));
+  EXPECT_GT(h.dp.epoch(), epoch) << "a static remote outdates the fast path's entries";
   EXPECT_EQ(t->remote_of(1, kMacB), lo(103));
   EXPECT_NE(t->describe().find("learned 1 MAC"), std::string::npos) << t->describe();
   EXPECT_NE(t->describe().find("remote flow"), std::string::npos) << t->describe();
@@ -750,23 +753,27 @@ TEST(TunnelBackend, FlowRemotesComeFromStaticEntriesAndLearning) {
   in.clear();
   EXPECT_EQ(t->remote_of(1, kMacB), lo(103));
   // ... but a new MAC is learned, and its sender joins the flood list.
+  epoch = h.dp.epoch();
   other.send_to(101, port, vxlan_packet(77, eth(kBcast, kMacC, {}, 0x0806, 60)));
   ASSERT_TRUE(pump(*t->shared_rx(), in, h.dp.pool()));
   h.dp.pool().put(in);
   in.clear();
   EXPECT_EQ(t->remote_of(1, kMacC), lo(104));
+  EXPECT_EQ(h.dp.epoch(), epoch) << "a new station outdates nothing";
   EXPECT_EQ(t->remote_count(), 2u);  // 103 (static) and 104 (learned)
   h.send("h", bcast);
   EXPECT_TRUE(remote.recv().has_value());
   EXPECT_TRUE(other.recv().has_value());
 
-  // A station that moves is sent to where it is now, and so are floods.
+  // A station that moves is sent to where it is now, and so are floods;
+  // entries that send to its old remote are outdated.
   Peer third(105, port);
   third.send_to(101, port, vxlan_packet(77, eth(kBcast, kMacC, {}, 0x0806, 60)));
   ASSERT_TRUE(pump(*t->shared_rx(), in, h.dp.pool()));
   h.dp.pool().put(in);
   in.clear();
   EXPECT_EQ(t->remote_of(1, kMacC), lo(105));
+  EXPECT_GT(h.dp.epoch(), epoch) << "a station that moved to another remote outdates the fast path's entries";
   h.send("h", bcast);
   EXPECT_TRUE(remote.recv().has_value());
   EXPECT_TRUE(third.recv().has_value()) << "the flood list follows the move";
