@@ -134,54 +134,21 @@ measure() {  # prints "tcp_gbps udp_pps"
 }
 
 declare -A R
-say "kernel vxlan <-> kernel vxlan"
-underlay
-kernel_host A 10.96.0.1 10.96.0.2 192.168.96.1
-kernel_host B 10.96.0.2 10.96.0.1 192.168.96.2
-R[kernel]=$(measure)
-teardown
-
-say "kvnet <-> kvnet"
-underlay
-kvnet_host A 10.96.0.1 10.96.0.2 192.168.96.1
-kvnet_host B 10.96.0.2 10.96.0.1 192.168.96.2
-R[kvnet]=$(measure)
-teardown
-
-say "eBPF VTEP alone: set_tunnel_key + bpf_redirect, no lookup (the floor under kvnet's fast path)"
-underlay
-ebpf_host A 10.96.0.1 10.96.0.2 192.168.96.1
-ebpf_host B 10.96.0.2 10.96.0.1 192.168.96.2
-R[ebpf]=$(measure)
-teardown
-
-say "kvnet <-> kvnet, slow path only (KVNET_FAST_PATH=off)"
-underlay
-KVD_ENV=KVNET_FAST_PATH=off kvnet_host A 10.96.0.1 10.96.0.2 192.168.96.1
-KVD_ENV=KVNET_FAST_PATH=off kvnet_host B 10.96.0.2 10.96.0.1 192.168.96.2
-R[kvnet_slow]=$(measure)
-teardown
-
-say "kvnet <-> kvnet, csum=true (outer UDP checksums: UDP GSO bursts)"
-underlay
-KV_OPTS=csum=true kvnet_host A 10.96.0.1 10.96.0.2 192.168.96.1
-KV_OPTS=csum=true kvnet_host B 10.96.0.2 10.96.0.1 192.168.96.2
-R[kvnet_csum]=$(measure)
-teardown
-
-say "kvnet -> kernel"
-underlay
-kvnet_host A 10.96.0.1 10.96.0.2 192.168.96.1
-kernel_host B 10.96.0.2 10.96.0.1 192.168.96.2
-R[mixed]=$(measure)
-teardown
-
-say "kernel -> kvnet"
-underlay
-kernel_host A 10.96.0.1 10.96.0.2 192.168.96.1
-kvnet_host B 10.96.0.2 10.96.0.1 192.168.96.2
-R[mixed_back]=$(measure)
-teardown
+pair() {  # KEY TITLE KIND_A KIND_B: one pair measured (KIND: kernel_host, kvnet_host, ebpf_host)
+  say "$2"
+  underlay
+  $3 A 10.96.0.1 10.96.0.2 192.168.96.1
+  $4 B 10.96.0.2 10.96.0.1 192.168.96.2
+  R[$1]=$(measure)
+  teardown
+}
+pair kernel "kernel vxlan <-> kernel vxlan" kernel_host kernel_host
+pair kvnet "kvnet <-> kvnet" kvnet_host kvnet_host
+pair ebpf "eBPF VTEP alone: set_tunnel_key + bpf_redirect, no lookup (the floor under kvnet's fast path)" ebpf_host ebpf_host
+KVD_ENV=KVNET_FAST_PATH=off pair kvnet_slow "kvnet <-> kvnet, slow path only (KVNET_FAST_PATH=off)" kvnet_host kvnet_host
+KV_OPTS=csum=true pair kvnet_csum "kvnet <-> kvnet, csum=true (outer UDP checksums)" kvnet_host kvnet_host
+pair mixed "kvnet -> kernel" kvnet_host kernel_host
+pair mixed_back "kernel -> kvnet" kernel_host kvnet_host
 
 read -r kt ku <<<"${R[kernel]}"
 read -r vt vu <<<"${R[kvnet]}"

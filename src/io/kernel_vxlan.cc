@@ -141,6 +141,9 @@ Result<std::shared_ptr<KernelVxlan>> KernelVxlan::get(uint16_t port) {
   d->upcall_name_ = "kvnet-up" + std::to_string(port);
   const std::string where = "kernel vxlan device " + d->name_;
   // The upcall TAP first: an existing one means another kvnetd here holds this port.
+  if (if_exists(d->upcall_name_))
+    return Error{where + ": its upcall TAP " + d->upcall_name_ + " exists: another kvnetd in this namespace holds UDP port " +
+                 std::to_string(port)};
   auto tap = open_tap(d->upcall_name_, {.must_create = true, .nonblock = true});
   if (!tap) return Error{where + ": upcall " + tap.error().message};
   d->tap_fd_ = tap->fd;
@@ -200,15 +203,12 @@ uint32_t KernelVxlan::receive(net::FrameBatch& batch, net::FramePool& pool, uint
   while (!batch.full()) {
     net::Frame* f = pool.get();
     if (!f) break;
-    iovec iov[2] = {{&f->meta.vnet, sizeof(net::VnetHdr)}, {f->data(), f->tailroom()}};
-    // SAFETY: readv writes at most the header and the frame's tailroom.
-    const ssize_t got = readv(tap_fd_, iov, 2);
-    if (got < static_cast<ssize_t>(sizeof(net::VnetHdr) + sizeof(kvfp_upcall) + 14)) {
+    const ssize_t got = read_tap_frame(tap_fd_, *f);
+    if (got < static_cast<ssize_t>(sizeof(kvfp_upcall) + 14)) {
       pool.put(f);
       if (got < 0) break;  // nothing more waiting
       continue;            // the kernel's own (a TAP that is up may send something): not an upcall
     }
-    f->set_len(static_cast<size_t>(got) - sizeof(net::VnetHdr));
     kvfp_upcall up;
     std::memcpy(&up, f->data(), sizeof up);
     if (up.magic != KVFP_UPCALL_MAGIC || (up.family != 4 && up.family != 6)) {

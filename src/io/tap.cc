@@ -35,6 +35,19 @@ Result<TapFd> open_tap(const std::string& name, const TapOpen& o) {
   return TapFd{fd, !existed};
 }
 
+ssize_t read_tap_frame(int fd, net::Frame& f) {
+  iovec iov[2] = {{&f.meta.vnet, sizeof(net::VnetHdr)}, {f.data(), f.tailroom()}};
+  // SAFETY: readv writes at most the header and the frame's tailroom.
+  const ssize_t got = readv(fd, iov, 2);
+  if (got < 0) return -1;
+  if (got < static_cast<ssize_t>(sizeof(net::VnetHdr))) {
+    errno = EAGAIN;  // a TAP always gives the header: nothing was read
+    return -1;
+  }
+  f.set_len(static_cast<size_t>(got) - sizeof(net::VnetHdr));
+  return static_cast<ssize_t>(f.len());
+}
+
 Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name, TapLife life) {
   const bool persistent = life != TapLife::kWithPort;
   auto tap = open_tap(name, {.nonblock = true});
@@ -74,19 +87,11 @@ uint32_t TapBackend::receive(net::FrameBatch& batch, net::FramePool& pool, uint6
   while (!batch.full()) {
     net::Frame* f = pool.get();
     if (!f) break;
-    iovec iov[2] = {{&f->meta.vnet, sizeof(net::VnetHdr)}, {f->data(), f->tailroom()}};
-    // SAFETY: readv writes at most the header and the frame's tailroom.
-    const ssize_t got = readv(fd_, iov, 2);
-    if (got < 0 && errno != EAGAIN && errno != EINTR) {
+    if (read_tap_frame(fd_, *f) < 0) {
       pool.put(f);
-      failed_ = true;  // the interface is gone (EBADFD/EIO): the poller stops watching us
-      break;
+      if (errno != EAGAIN && errno != EINTR) failed_ = true;  // the interface is gone (EBADFD/EIO): the poller stops watching us
+      break;  // else nothing more waiting
     }
-    if (got < static_cast<ssize_t>(sizeof(net::VnetHdr))) {
-      pool.put(f);
-      break;  // nothing more waiting
-    }
-    f->set_len(static_cast<size_t>(got) - sizeof(net::VnetHdr));
     f->meta.ts_ns = now_ns;
     batch.add(f);
     ++n;

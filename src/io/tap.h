@@ -18,6 +18,8 @@
 // any thread.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -38,6 +40,10 @@ struct TapFd {
   bool created = false;  // the interface did not exist before
 };
 Result<TapFd> open_tap(const std::string& name, const TapOpen& o);
+// Reads one frame from a TAP fd opened so (its virtio-net header into
+// f.meta.vnet, the frame after it) and sets f's length. Returns the frame's
+// length; -1 with errno (EAGAIN: nothing waits) if none was read.
+ssize_t read_tap_frame(int fd, net::Frame& f);
 
 // How long the kernel interface lives.
 enum class TapLife : uint8_t {

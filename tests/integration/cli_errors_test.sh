@@ -112,7 +112,10 @@ grep -q "^kvnetd: --log-level 'loud' is unknown (debug, info, warn, warning, err
 grep -q "^kvnet: a command is missing: draw, pcap-gen, replay, trace or validate" "$T/out" ||
   { cat "$T/out"; fail "kvnet's usage error"; }
 for prog in kvnetctl kvnetd kvnet; do
-  "$BIN/$prog" --help | grep -q "^Usage: $prog " || { "$BIN/$prog" --help | head -3; fail "$prog --help names no program"; }
+  # Read whole first: `grep -q` leaving early would end the writer with
+  # SIGPIPE, which pipefail reports as a failure (a long help is several writes).
+  "$BIN/$prog" --help >"$T/help" || fail "$prog --help exited with $?"
+  grep -q "^Usage: $prog " "$T/help" || { head -3 "$T/help"; fail "$prog --help names no program"; }
 done
 
 cat >"$T/bad.yaml" <<'YAML'
