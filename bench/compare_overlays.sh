@@ -110,45 +110,51 @@ teardown() {
   sleep 0.2
 }
 
-measure() {  # prints "tcp_gbps udp_pps"
-  local tcp=() udp=() a=${P}eA b=${P}eB
+measure() {  # one run: prints "tcp_gbps udp_pps"
+  local a=${P}eA b=${P}eB
   ip netns exec $a ping -c 3 -i 0.2 -W 1 192.168.96.2 >/dev/null 2>&1 || true
-  for r in $(seq 1 "$RUNS"); do
-    iperf_server $b 5410 || say "  iperf3 server on port 5410 did not start"
-    local g=0
-    if ip netns exec $a timeout $((DUR + 10)) iperf3 -c 192.168.96.2 -p 5410 -t "$DUR" -J --connect-timeout 3000 >"$T/tcp.json" 2>/dev/null; then
-      g=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(round(j["end"]["sum_received"]["bits_per_second"]/1e9, 2))' "$T/tcp.json" 2>/dev/null || echo 0)
-    fi
-    end_pid "$IPERF_PID"
-    tcp+=("$g")
-    iperf_server $b 5411 || say "  iperf3 server on port 5411 did not start"
-    local u=0
-    if ip netns exec $a timeout $((DUR + 10)) iperf3 -u -b 0 -l 18 -c 192.168.96.2 -p 5411 -t "$DUR" -J >"$T/udp.json" 2>/dev/null; then
-      u=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["end"]["sum"]; print(int((s["packets"]-s["lost_packets"])/s["seconds"]))' "$T/udp.json" 2>/dev/null || echo 0)
-    fi
-    end_pid "$IPERF_PID"
-    udp+=("$u")
-    say "  run $r: TCP ${g} Gbit/s, UDP ${u} pps"
-  done
-  echo "$(printf '%s\n' "${tcp[@]}" | median) $(printf '%s\n' "${udp[@]}" | median)"
+  iperf_server $b 5410 || say "  iperf3 server on port 5410 did not start"
+  local g=0
+  if ip netns exec $a timeout $((DUR + 10)) iperf3 -c 192.168.96.2 -p 5410 -t "$DUR" -J --connect-timeout 3000 >"$T/tcp.json" 2>/dev/null; then
+    g=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(round(j["end"]["sum_received"]["bits_per_second"]/1e9, 2))' "$T/tcp.json" 2>/dev/null || echo 0)
+  fi
+  end_pid "$IPERF_PID"
+  iperf_server $b 5411 || say "  iperf3 server on port 5411 did not start"
+  local u=0
+  if ip netns exec $a timeout $((DUR + 10)) iperf3 -u -b 0 -l 18 -c 192.168.96.2 -p 5411 -t "$DUR" -J >"$T/udp.json" 2>/dev/null; then
+    u=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["end"]["sum"]; print(int((s["packets"]-s["lost_packets"])/s["seconds"]))' "$T/udp.json" 2>/dev/null || echo 0)
+  fi
+  end_pid "$IPERF_PID"
+  echo "$g $u"
 }
 
-declare -A R
-pair() {  # KEY TITLE KIND_A KIND_B: one pair measured (KIND: kernel_host, kvnet_host, ebpf_host)
-  say "$2"
+# Rounds: every pair once per round, so that the machine's drifts (other
+# tenants, frequency) fall on all of them alike; medians per pair.
+declare -A TCP UDP R
+pair() {  # KEY TITLE KIND_A KIND_B: one run of one pair (KIND: kernel_host, kvnet_host, ebpf_host)
   underlay
   $3 A 10.96.0.1 10.96.0.2 192.168.96.1
   $4 B 10.96.0.2 10.96.0.1 192.168.96.2
-  R[$1]=$(measure)
+  local g u
+  read -r g u <<<"$(measure)"
   teardown
+  TCP[$1]+="$g "
+  UDP[$1]+="$u "
+  say "  $2: TCP $g Gbit/s, UDP $u pps"
 }
-pair kernel "kernel vxlan <-> kernel vxlan" kernel_host kernel_host
-pair kvnet "kvnet <-> kvnet" kvnet_host kvnet_host
-pair ebpf "eBPF VTEP alone: set_tunnel_key + bpf_redirect, no lookup (the floor under kvnet's fast path)" ebpf_host ebpf_host
-KVD_ENV=KVNET_FAST_PATH=off pair kvnet_slow "kvnet <-> kvnet, slow path only (KVNET_FAST_PATH=off)" kvnet_host kvnet_host
-KV_OPTS=csum=true pair kvnet_csum "kvnet <-> kvnet, csum=true (outer UDP checksums)" kvnet_host kvnet_host
-pair mixed "kvnet -> kernel" kvnet_host kernel_host
-pair mixed_back "kernel -> kvnet" kernel_host kvnet_host
+for r in $(seq 1 "$RUNS"); do
+  say "round $r of $RUNS"
+  pair kernel "kernel vxlan <-> kernel vxlan" kernel_host kernel_host
+  pair kvnet "kvnet <-> kvnet" kvnet_host kvnet_host
+  pair ebpf "eBPF VTEP alone (set_tunnel_key + bpf_redirect, no lookup)" ebpf_host ebpf_host
+  KVD_ENV=KVNET_FAST_PATH=off pair kvnet_slow "kvnet <-> kvnet, slow path only (KVNET_FAST_PATH=off)" kvnet_host kvnet_host
+  KV_OPTS=csum=true pair kvnet_csum "kvnet <-> kvnet, csum=true" kvnet_host kvnet_host
+  pair mixed "kvnet -> kernel" kvnet_host kernel_host
+  pair mixed_back "kernel -> kvnet" kernel_host kvnet_host
+done
+for k in "${!TCP[@]}"; do
+  R[$k]="$(tr ' ' '\n' <<<"${TCP[$k]}" | grep . | median) $(tr ' ' '\n' <<<"${UDP[$k]}" | grep . | median)"
+done
 
 read -r kt ku <<<"${R[kernel]}"
 read -r vt vu <<<"${R[kvnet]}"
@@ -174,7 +180,7 @@ TABLE=$(cat <<MD
 | kvnet -> kernel ÷ kernel pair | $(ratio "$mt" "$kt") | $(ratio "$mu" "$ku") |
 | kernel -> kvnet ÷ kernel pair | $(ratio "$bt" "$kt") | $(ratio "$bu" "$ku") |
 
-Medians of $RUNS runs of ${DUR} s each, $(date -u +%Y-%m-%d), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -n1)), kernel $(uname -r).
+Medians of $RUNS rounds (each pair once per round) of ${DUR} s each, $(date -u +%Y-%m-%d), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -n1)), kernel $(uname -r).
 Underlay: one veth pair, MTU 1500, default offloads on both ends; endpoints' MTU 1450. TCP: \`iperf3 -t $DUR\`; UDP: \`iperf3 -u -b 0 -l 18\`, packets delivered per second.
 MD
 )
