@@ -16,7 +16,9 @@
 //     in both directions (not a new one, not a related ICMP error, not a
 //     packet that starts closing it: dp/firewall_stage.cc), at most
 //     kFastConns of them; the connections are noted on the frame;
-//   - it leaves through a port the fast path serves.
+//   - it leaves through a port the fast path serves (a VXLAN tunnel port
+//     whose VTEP is a kernel device, too: to one known remote,
+//     PortBackend::fast_tunnel).
 // Then the datapath offers (in, out, frame) to the FastPathSink, which builds
 // the kernel's entry from the frame as it arrived (FastMeta) and as it
 // leaves; the key holds the 5-tuple when the in port's frames may meet a

@@ -17,6 +17,12 @@
 //     egress program on tc egress: what the interface sends is forwarded
 //     there or goes on to the fd; frames into it are redirected as received
 //     by the interface (BPF_F_INGRESS), what a write to the fd does;
+//   - per VXLAN tunnel port whose VTEP is a kernel vxlan device
+//     (io/kernel_vxlan.h): the receive program on the device's tc ingress
+//     (attach_tunnel; one device for every tunnel port of a UDP port), keyed
+//     also on VNI and remote, its misses handed to kvnetd through an upcall
+//     TAP; entries into such a port set the tunnel key and redirect to the
+//     device, which encapsulates and segments;
 //   - coherence by generation: publish() makes the datapath's epoch the
 //     map's generation, so every entry installed before a change is dead at
 //     once; revalidate() then reads their last statistics and deletes them;

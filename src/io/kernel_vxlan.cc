@@ -117,13 +117,14 @@ void set_kernel_tunnel_hooks(KernelTunnelHooks* h) { g_hooks.store(h); }
 KernelTunnelHooks* kernel_tunnel_hooks() { return g_hooks.load(); }
 
 std::string KernelVxlan::device_name(uint16_t port) { return "kvnet-vx" + std::to_string(port); }
+std::string KernelVxlan::upcall_name(uint16_t port) { return "kvnet-up" + std::to_string(port); }
 
 void KernelVxlan::remove_stale(uint16_t port) {
   const std::string name = device_name(port);
   const int ifx = if_index(name);
   if (ifx <= 0 || if_driver(name) != "vxlan") return;
   // A live kvnetd holds the upcall TAP (it vanishes with its fd): then the device is in use.
-  if (if_exists("kvnet-up" + std::to_string(port))) return;
+  if (if_exists(upcall_name(port))) return;
   if (const int rc = delete_link(ifx); rc == 0)
     logf(LogLevel::kInfo, "tunnel: removed {}, a kernel vxlan device an earlier kvnetd left behind", name);
 }
@@ -138,12 +139,14 @@ Result<std::shared_ptr<KernelVxlan>> KernelVxlan::get(uint16_t port) {
   auto d = std::shared_ptr<KernelVxlan>(new KernelVxlan());
   d->port_ = port;
   d->name_ = device_name(port);
-  d->upcall_name_ = "kvnet-up" + std::to_string(port);
+  d->upcall_name_ = upcall_name(port);
   const std::string where = "kernel vxlan device " + d->name_;
-  // The upcall TAP first: an existing one means another kvnetd here holds this port.
+  // An existing upcall TAP means another kvnetd here holds this port; else
+  // a device of this name is a crashed kvnetd's leftover.
   if (if_exists(d->upcall_name_))
     return Error{where + ": its upcall TAP " + d->upcall_name_ + " exists: another kvnetd in this namespace holds UDP port " +
                  std::to_string(port)};
+  remove_stale(port);
   auto tap = open_tap(d->upcall_name_, {.must_create = true, .nonblock = true});
   if (!tap) return Error{where + ": upcall " + tap.error().message};
   d->tap_fd_ = tap->fd;
@@ -155,7 +158,6 @@ Result<std::shared_ptr<KernelVxlan>> KernelVxlan::get(uint16_t port) {
   if (auto s = if_keep_host_out(d->upcall_name_); !s) return Error{where + ": " + s.error().message};
   if (auto s = if_set_up(d->upcall_name_, true); !s) return Error{where + ": " + s.error().message};
 
-  remove_stale(port);
   if (const int rc = create_vxlan(d->name_, port); rc < 0)
     return Error{where + ": cannot create it: " + std::strerror(-rc) +
                  (rc == -EEXIST ? " (an interface of that name exists)" : "")};
@@ -170,10 +172,11 @@ Result<std::shared_ptr<KernelVxlan>> KernelVxlan::get(uint16_t port) {
   auto h = hooks->attach_tunnel(d->ifindex_, if_index(d->upcall_name_));
   if (!h) return fail(h.error().message);
   d->hook_ = *h;
+  d->attached_ = true;
   // Up: now the kernel binds the UDP port (every address, both families).
   if (auto s = if_set_up(d->name_, true); !s) {
     hooks->detach_tunnel(d->ifindex_, d->hook_);
-    d->hook_ = -1;
+    d->attached_ = false;
     const bool busy = s.error().message.find(std::strerror(EADDRINUSE)) != std::string::npos;
     return fail("cannot bring it up: " + s.error().message +
                 (busy ? " (UDP port " + std::to_string(port) + " is held by another socket: a kernel VTEP or another program)"
@@ -186,7 +189,7 @@ Result<std::shared_ptr<KernelVxlan>> KernelVxlan::get(uint16_t port) {
 }
 
 KernelVxlan::~KernelVxlan() {
-  if (hook_ >= 0)
+  if (attached_)
     if (KernelTunnelHooks* h = kernel_tunnel_hooks()) h->detach_tunnel(ifindex_, hook_);
   if (ifindex_ > 0 && if_name(ifindex_) == name_) delete_link(ifindex_);
   if (tap_fd_ >= 0) ::close(tap_fd_);  // the upcall TAP vanishes with its fd

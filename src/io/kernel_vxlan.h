@@ -62,6 +62,7 @@ class KernelVxlan final : public dp::RxSource {
   // nobody reads its upcall TAP), so that the port is free again.
   static void remove_stale(uint16_t port);
   static std::string device_name(uint16_t port);
+  static std::string upcall_name(uint16_t port);
   ~KernelVxlan() override;
   KernelVxlan(const KernelVxlan&) = delete;
   KernelVxlan& operator=(const KernelVxlan&) = delete;
@@ -84,7 +85,8 @@ class KernelVxlan final : public dp::RxSource {
   std::string name_, upcall_name_;
   int ifindex_ = 0;
   int tap_fd_ = -1;
-  int hook_ = -1;
+  int hook_ = -1;          // attach_tunnel's handle (-1 with cls_bpf)
+  bool attached_ = false;
   std::vector<TunnelSocket*> sockets_;  // datapath thread
   std::atomic<uint64_t> upcalls_{0}, unclaimed_{0};  // written by the datapath thread, read by describe()
 };

@@ -135,6 +135,8 @@ assert not out[0]["tunnel_out"]["csum"], "IPv4 outer checksums are zero unless c
       pings ${P}c 192.168.42.2 3 || fail "after a kvnetd restart the container cannot ping the kernel side"
       grep -q "removed kvnet-vx4789, a kernel vxlan device an earlier kvnetd left behind" "$T/kvnetd.log" ||
         fail "the restarted kvnetd did not say it replaced the leftover device"
+      grep -q "stays on kvnetd's own socket" "$T/kvnetd.log" && fail "the restarted kvnetd fell back to its own socket"
+      kctl show | grep -q "kernel device kvnet-vx4789" || { kctl show; fail "after the restart the VTEP is not the kernel device"; }
       log "kvnetd killed: nothing forwarded while it was gone; restarted, it replaced its device and the tunnel works"
 
       # The UDP port held by a kernel VTEP in kvnetd's namespace: neither
