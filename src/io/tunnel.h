@@ -8,6 +8,12 @@
 // to their port (dp::RxSource). The kernel routes what is sent, so the host's
 // routing table picks the outer interface, source address and MAC.
 //
+// With the kernel fast path on, a VXLAN endpoint receives through a kernel
+// vxlan device instead of its own UDP socket (io/kernel_vxlan.h): the
+// kernel decapsulates, the fast path forwards established flows, and the
+// rest reaches the ports here through deliver_upcall. Sending from kvnetd
+// (the slow path) stays on the send sockets below.
+//
 // Sending (VXLAN, Geneve): the outer UDP source port is a hash of the inner
 // flow (RFC 7348: 49152-65535). A UDP socket sends from its own port, so the
 // endpoint holds a small set of send sockets bound to ports of that range and

@@ -12,6 +12,10 @@
  *   kvfp_tc_egress  the same on tc egress of a TAP whose fd kvnetd holds
  *                (`tap`, `internal`): what the interface sends goes to the
  *                fd, the slow path, unless the map forwards it.
+ *   kvfp_tun_rx  on tc ingress of kvnet's kernel vxlan device: what it
+ *                decapsulated, keyed also on VNI and remote; a miss goes to
+ *                kvnetd through the device's upcall TAP. An entry into a
+ *                tunnel sets the tunnel key and redirects to that device.
  *
  * Nothing here decides anything: kvnetd's slow path installs an entry after it
  * forwarded a frame of a flow whose decision may be cached, and removes or
