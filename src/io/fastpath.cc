@@ -405,23 +405,15 @@ void FastPath::update_port_modes() {
     const bool l4 = want[h.ifindex];
     if (l4 == h.l4) continue;
     const uint32_t ifx = static_cast<uint32_t>(h.ifindex);
-    const kvfp_port v{l4 ? KVFP_PORT_L4 : 0u, static_cast<uint32_t>(upcall_of(h.ifindex))};
+    kvfp_port v{};  // a kernel vxlan device's entry keeps its upcall TAP (attach_tunnel wrote it)
+    if (h.tunnel) bpf_map_lookup_elem(ports_fd_, &ifx, &v);
+    v.flags = l4 ? KVFP_PORT_L4 : 0u;
     if (bpf_map_update_elem(ports_fd_, &ifx, &v, BPF_ANY) == 0) h.l4 = l4;
   }
 }
 
-int FastPath::upcall_of(int ifindex) const {
-  std::lock_guard<std::mutex> g(tun_mu_);
-  const auto it = tun_upcall_.find(ifindex);
-  return it == tun_upcall_.end() ? 0 : it->second;
-}
-
 Result<int> FastPath::attach_tunnel(int ifindex, int upcall_ifindex) {
   if (upcall_ifindex <= 0) return Error{"its upcall TAP has no ifindex"};
-  {
-    std::lock_guard<std::mutex> g(tun_mu_);
-    tun_upcall_[ifindex] = upcall_ifindex;
-  }
   const uint32_t ifx = static_cast<uint32_t>(ifindex);
   const kvfp_port v{0, static_cast<uint32_t>(upcall_ifindex)};
   if (bpf_map_update_elem(ports_fd_, &ifx, &v, BPF_ANY) < 0)
@@ -445,8 +437,6 @@ void FastPath::detach_tunnel(int ifindex, int handle) {
   unhook(h);
   const uint32_t ifx = static_cast<uint32_t>(ifindex);
   bpf_map_delete_elem(ports_fd_, &ifx);
-  std::lock_guard<std::mutex> g(tun_mu_);
-  tun_upcall_.erase(ifindex);
 }
 
 void FastPath::publish(uint64_t epoch) {

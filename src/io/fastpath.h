@@ -41,7 +41,6 @@
 #include <cstdint>
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -184,11 +183,7 @@ class FastPath final : public dp::FastPathSink, public KernelTunnelHooks {
   kvfp* skel_ = nullptr;
   int flows_fd_ = -1, state_fd_ = -1, stats_fd_ = -1, tc_fd_ = -1, filter_fd_ = -1, tc_egress_fd_ = -1,
       tun_rx_fd_ = -1;
-  std::atomic<bool> tcx_{true};  // until the kernel refuses a tcx link
-  // Kernel vxlan devices: ifindex -> their upcall TAP's (kvfp_ports keeps both).
-  mutable std::mutex tun_mu_;
-  std::unordered_map<int, int> tun_upcall_;
-  int upcall_of(int ifindex) const;
+  std::atomic<bool> tcx_{true};  // until the kernel refuses a tcx link (attach_tunnel runs on the control thread)
   dp::Datapath* dp_ = nullptr;
   Flows flows_;
   std::unordered_map<uint32_t, Hooked> hooked_;  // port id -> its hooks

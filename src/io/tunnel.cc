@@ -612,16 +612,11 @@ bool TunnelBackend::admit(net::Frame& f, uint32_t vni, const IpAddr& src, uint64
 bool TunnelBackend::fast_tunnel(const net::Frame& f, uint64_t now_ns, dp::FastTunnel& t) const {
   if (!sock_->kernel() || cfg_.type != TunnelType::kVxlan || f.len() < net::kEthHeaderLen) return false;
   if (f.data()[0] & 1) return false;  // broadcast, multicast: head-end replication stays in kvnetd
+  const std::optional<uint32_t> vni = vni_of(f);
+  if (!vni) return false;
   t = dp::FastTunnel{};
-  t.vni = cfg_.vni;
-  if (!cfg_.vni_map.empty()) {  // the VLAN tag names the VNI, and goes
-    if (f.len() < net::kEthHeaderLen + net::kVlanTagLen || net::load_be16(f.data() + 12) != net::kEthTypeVlan)
-      return false;
-    const auto it = cfg_.vni_map.find(net::load_be16(f.data() + 14) & 0x0fff);
-    if (it == cfg_.vni_map.end()) return false;
-    t.vni = it->second;
-    t.strip = 1;
-  }
+  t.vni = *vni;
+  t.strip = cfg_.vni_map.empty() ? 0 : 1;  // a vni_map's tag names the VNI, and goes
   const IpAddr* to = lookup(t.vni, net::Mac::from_bytes(f.data()), now_ns);
   if (!to) return false;  // unknown: flooded to every remote
   t.v6 = to->family == AF_INET6;
@@ -656,15 +651,19 @@ std::span<const IpAddr> TunnelBackend::flood_list(uint32_t vni) const {
   return flood_list();
 }
 
-std::optional<uint32_t> TunnelBackend::egress_vni(net::Frame& f) {
+std::optional<uint32_t> TunnelBackend::vni_of(const net::Frame& f) const {
   if (cfg_.vni_map.empty()) return cfg_.vni;
   if (f.len() < net::kEthHeaderLen + net::kVlanTagLen || net::load_be16(f.data() + 12) != net::kEthTypeVlan)
     return std::nullopt;
-  const uint16_t vlan = net::load_be16(f.data() + 14) & 0x0fff;
-  const auto it = cfg_.vni_map.find(vlan);
+  const auto it = cfg_.vni_map.find(net::load_be16(f.data() + 14) & 0x0fff);
   if (it == cfg_.vni_map.end()) return std::nullopt;
-  net::pop_vlan(f);
   return it->second;
+}
+
+std::optional<uint32_t> TunnelBackend::egress_vni(net::Frame& f) {
+  const std::optional<uint32_t> vni = vni_of(f);
+  if (vni && !cfg_.vni_map.empty()) net::pop_vlan(f);
+  return vni;
 }
 
 // Sending. Each (frame, destination) pair is an entry: the tunnel header and

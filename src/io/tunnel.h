@@ -241,6 +241,9 @@ class TunnelBackend final : public dp::PortBackend {
   // The VNI a frame leaving this port carries (pops the VLAN tag with a
   // vni_map); nullopt: drop (counted).
   std::optional<uint32_t> egress_vni(net::Frame& f);
+  // The VNI of a frame leaving this port, the frame untouched (a vni_map's
+  // tag stays); nullopt: it has none.
+  std::optional<uint32_t> vni_of(const net::Frame& f) const;
   const IpAddr* lookup(uint32_t vni, const net::Mac& dst, uint64_t now_ns) const;
   size_t header_len() const;
   size_t build_header(uint8_t* out, uint32_t vni, uint32_t hash) const;

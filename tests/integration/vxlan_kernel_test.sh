@@ -97,6 +97,20 @@ run_family() {
   kctl fdb-show br0 | grep -i "$emac" | grep "$UB" >/dev/null || { kctl fdb-show br0; fail "fdb-show does not name the remote VTEP $UB"; }
   kctl show | grep -A3 "Port vx0" | grep "learned [1-9]" >/dev/null || { kctl show; fail "the tunnel's learned count is 0"; }
   log "IPv$fam underlay: both sides learned the other's MACs"
+  if [ "$fam" = 6 ] && [ "${KVNET_FAST_PATH:-on}" != off ]; then
+    # The pings above went through entries over the IPv6 underlay too.
+    pings ${P}c 192.168.42.2 5 || fail "IPv6 underlay: the second round of pings failed"
+    kctl fastpath dump --format json | python3 -c '
+import json, sys
+ub = sys.argv[1]
+es = json.load(sys.stdin)["entries"]
+out = [e for e in es if e["tunnel_out"] and e["tunnel_out"]["remote"] == ub and e["packets"] > 0]
+inn = [e for e in es if e["tunnel_in"] and e["tunnel_in"]["remote"] == ub and e["packets"] > 0]
+assert out and inn, "no used entry into and out of the tunnel to %s: %s" % (ub, [e["line"] for e in es])
+assert out[0]["tunnel_out"]["csum"], "outer UDP checksums over IPv6 are always computed"
+' "$UB" || fail "IPv6 underlay: the pings did not go through the fast path"
+    log "IPv6 underlay: the pings went through entries into and out of the tunnel"
+  fi
 
   if [ "$fam" = 4 ]; then
     local g1 g2
