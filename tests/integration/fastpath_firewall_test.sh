@@ -11,6 +11,9 @@ source "$(dirname "$0")/lib.sh" "$@"
 kvd_start
 show() { kctl fastpath show --format json "$@"; }
 [ "$(show | field 'd["enabled"]')" = True ] || fail "the fast path is not on"
+# The daemonized server outlives its namespace when rule-del cuts its
+# transfer: the cleanup ends it by its pid file.
+EXTRA_CLEANUP='[ -f "$T/iperf3.pid" ] && kill "$(cat "$T/iperf3.pid")" 2>/dev/null'
 rule_add() { kctl sg rule-add "$@" | sed -n 's/^rule \([0-9]*\):.*/\1/p'; }
 
 kctl add-br br0 >/dev/null
@@ -24,7 +27,7 @@ kctl ct add ${P}b --bridge br0 --ip 10.92.0.2/24 --sg srv >/dev/null
 pings ${P}a 10.92.0.2 5 || fail "a cannot ping b through its group"
 no_ping ${P}b 10.92.0.1 || fail "b reaches a, whose group has no ingress rule"
 
-ip netns exec ${P}b iperf3 -s -1 -D -p 5301 >/dev/null 2>&1
+ip netns exec ${P}b iperf3 -s -1 -D -p 5301 -I "$T/iperf3.pid" >/dev/null 2>&1
 wait_for 5 "iperf3 listens" ip netns exec ${P}b bash -c 'ss -ltn | grep -q :5301'
 hits0=$(show | field 'd["hits"]')
 ip netns exec ${P}a iperf3 -c 10.92.0.2 -p 5301 -t 2 -J >"$T/iperf.json" || fail "iperf3 a -> b failed"
@@ -46,7 +49,7 @@ log "the firewall's connection counts what the kernel carried"
 ip netns exec ${P}a timeout 3 bash -c 'exec 3<>/dev/tcp/10.92.0.2/5399' 2>/dev/null && fail "a port without a rule answered"
 
 # rule-del under a running transfer: the last packet reaches b within 100 ms.
-ip netns exec ${P}b iperf3 -s -1 -D -p 5301 >/dev/null 2>&1
+ip netns exec ${P}b iperf3 -s -1 -D -p 5301 -I "$T/iperf3.pid" >/dev/null 2>&1
 wait_for 5 "iperf3 listens again" ip netns exec ${P}b bash -c 'ss -ltn | grep -q :5301'
 ip netns exec ${P}b tcpdump -i eth0 -nn -tt --time-stamp-precision=micro -l -B 8192 \
   "tcp and src host 10.92.0.1 and dst port 5301 and greater 200" >"$T/cap.txt" 2>"$T/cap.err" &
