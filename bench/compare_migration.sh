@@ -117,7 +117,7 @@ hand_start() {  # NAME TAP [EXTRA...]
   shift 2
   mkdir -p "$T/hand/$name"
   mapfile -t argv < <(hand_argv "$name" "$tap")
-  ip netns exec ${P}hand "${argv[@]}" "$@" >"$T/hand/$name/qemu.log" 2>&1 &
+  setsid ip netns exec ${P}hand "${argv[@]}" "$@" >"$T/hand/$name/qemu.log" 2>&1 &  # a session of its own, as kvnetd starts QEMU
   record_pid $!
   disown $!
 }

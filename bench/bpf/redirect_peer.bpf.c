@@ -1,7 +1,8 @@
-/* The reference for the fast path's benchmarks (bench/compare_bridges.sh):
- * the least a tc program can do to move a frame from one veth to another
- * namespace's end of a second veth, with no lookup at all. Built per run
- * with -DOUT_IFINDEX=N (the other veth's host end). */
+/* The reference for the fast path's benchmarks: the least a tc program can
+ * do to move a frame from one port to another, with no lookup at all. Built
+ * per run with -DOUT_IFINDEX=N: by default into the peer of veth N, that is
+ * another namespace's end (bench/compare_bridges.sh); with -DPLAIN out of
+ * device N itself, as from one TAP to another (bench/compare_vms.sh). */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
@@ -11,5 +12,9 @@ char LICENSE[] SEC("license") = "GPL";
 SEC("tc")
 int redirect(struct __sk_buff *skb) {
   (void)skb;
+#ifdef PLAIN
+  return bpf_redirect(OUT_IFINDEX, 0);
+#else
   return bpf_redirect_peer(OUT_IFINDEX, 0);
+#endif
 }
