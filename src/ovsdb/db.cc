@@ -320,9 +320,10 @@ Changes diff_tables(const std::vector<Rows>& before, const std::vector<Rows>& af
 Changes Database::apply_direct(const std::vector<Rows>& tables) {
   Changes ch = diff_tables(tables_, tables);
   tables_ = tables;
+  // A modified row gets a new version, an inserted one a version if it has none.
   for (auto& [t, rows] : ch)
     for (auto& [u, c] : rows)
-      if (c.after && c.before) {
+      if (c.after && (c.before || c.after->version.is_nil())) {
         tables_[static_cast<size_t>(t)][u].version = Uuid::random();
         c.after->version = tables_[static_cast<size_t>(t)][u].version;
       }

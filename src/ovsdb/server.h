@@ -20,7 +20,9 @@
 // every monitor sees like a transaction's.
 //
 // Thread-safety: one thread (kvnetd's control loop) owns a Server; the
-// session's send function is called on it, inside receive() and publish().
+// session's send function is called on it, inside receive() and publish(),
+// and must not call back into the Server (queue the bytes; close a broken
+// connection later, from the loop).
 #pragma once
 
 #include <chrono>
