@@ -158,31 +158,37 @@ ApiServer::~ApiServer() {
   }
 }
 
-Status ApiServer::listen() {
-  auto a = unix_address(path_);
+Result<int> listen_unix(const std::string& path, const std::string& in_use) {
+  auto a = unix_address(path);
   if (!a) return a.error();
   std::error_code ec;
   // A directory made here lets the socket's group in (umask 077 would not).
-  const auto dir = std::filesystem::path(path_).parent_path();
+  const auto dir = std::filesystem::path(path).parent_path();
   if (std::filesystem::create_directories(dir, ec)) chmod(dir.c_str(), 0750);
   // A socket nobody answers on is stale (a daemon killed with -9): replace it.
-  if (std::filesystem::exists(path_)) {
+  if (std::filesystem::exists(path)) {
     const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     // SAFETY: connect reads the sockaddr_un we own, of the size we pass.
     const bool live = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&*a), sizeof *a) == 0;
     if (probe >= 0) close(probe);
-    if (live) return Error{"socket '" + path_ + "': another kvnetd is already listening"};
-    unlink(path_.c_str());
+    if (live) return Error{"socket '" + path + "': " + in_use};
+    unlink(path.c_str());
   }
-  fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   // SAFETY: bind reads the sockaddr_un we own, of the size we pass.
-  if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&*a), sizeof *a) < 0 || ::listen(fd_, 128) < 0) {
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&*a), sizeof *a) < 0 || ::listen(fd, 128) < 0) {
     const std::string why = std::strerror(errno);
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-    return Error{"socket '" + path_ + "': " + why};
+    if (fd >= 0) close(fd);
+    return Error{"socket '" + path + "': " + why};
   }
-  chmod(path_.c_str(), 0660);
+  chmod(path.c_str(), 0660);
+  return fd;
+}
+
+Status ApiServer::listen() {
+  auto fd = listen_unix(path_, "another kvnetd is already listening");
+  if (!fd) return fd.error();
+  fd_ = *fd;
   if (auto s = loop_.add_fd(fd_, EPOLLIN, [this](uint32_t) { on_listen_ready(); }); !s) return s.error();
   return Ok{};
 }

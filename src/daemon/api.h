@@ -51,6 +51,12 @@
 
 namespace kvnet::daemon {
 
+// A listening Unix stream socket at `path` (non-blocking, close-on-exec,
+// mode 0660; its directory made if missing). A socket file nobody answers
+// on is stale and replaced; one that answers is refused with `in_use` in
+// the error ("socket 'PATH': IN_USE").
+Result<int> listen_unix(const std::string& path, const std::string& in_use);
+
 struct ApiLimits {
   size_t max_request_bytes = 4u << 20;  // the request line, newline excluded
   int max_depth = 32;                   // nesting of arrays and objects
