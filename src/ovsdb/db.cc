@@ -341,6 +341,13 @@ class Txn {
  private:
   Result<json> op(const json& o);
   Result<const TableSchema*> table_of(const json& o, int* index);
+  // The table an operation names and its "where" clause, parsed.
+  struct Target {
+    int table;
+    const TableSchema* schema;
+    std::vector<Condition> conds;
+  };
+  Result<Target> target(const json& o);
   Result<std::vector<std::pair<int, Datum>>> parse_assignments(const TableSchema& t, const json& row, bool insert);
   Result<json> do_insert(const json& o);
   Result<json> do_select(const json& o);
@@ -366,6 +373,15 @@ Result<const TableSchema*> Txn::table_of(const json& o, int* index) {
   if (i < 0) return syntax("no table \"" + it->get<std::string>() + "\" in database " + s_.name);
   *index = i;
   return &s_.tables[static_cast<size_t>(i)];
+}
+
+Result<Txn::Target> Txn::target(const json& o) {
+  int ti;
+  auto t = table_of(o, &ti);
+  if (!t) return t.error();
+  auto conds = parse_where(**t, o.value("where", json()), &names_, false);
+  if (!conds) return conds.error();
+  return Target{ti, *t, std::move(*conds)};
 }
 
 Result<std::vector<std::pair<int, Datum>>> Txn::parse_assignments(const TableSchema& t, const json& row, bool insert) {
@@ -415,37 +431,37 @@ Result<json> Txn::do_insert(const json& o) {
 }
 
 Result<json> Txn::do_select(const json& o) {
-  int ti;
-  auto t = table_of(o, &ti);
-  if (!t) return t.error();
-  auto conds = parse_where(**t, o.value("where", json()), &names_, false);
-  if (!conds) return conds.error();
+  auto w = target(o);
+  if (!w) return w.error();
+  const int ti = w->table;
+  const TableSchema& ts = *w->schema;
+  const std::vector<Condition>& conds = w->conds;
   std::vector<std::string> cols;
   if (o.contains("columns")) {
     if (!o["columns"].is_array()) return syntax("\"columns\" is not an array");
     for (const json& c : o["columns"]) {
       if (!c.is_string()) return syntax("a column name is not a string");
-      if (auto i = column_of(**t, c.get<std::string>()); !i) return i.error();
+      if (auto i = column_of(ts, c.get<std::string>()); !i) return i.error();
       cols.push_back(c.get<std::string>());
     }
   }
   json rows = json::array();
   for (const auto& [u, r] : work_[static_cast<size_t>(ti)])
-    if (matches(r, *conds)) rows.push_back(db_.row_json(ti, r, cols));
+    if (matches(r, conds)) rows.push_back(db_.row_json(ti, r, cols));
   return json{{"rows", rows}};
 }
 
 Result<json> Txn::do_update(const json& o) {
-  int ti;
-  auto t = table_of(o, &ti);
-  if (!t) return t.error();
-  auto conds = parse_where(**t, o.value("where", json()), &names_, false);
-  if (!conds) return conds.error();
-  auto as = parse_assignments(**t, o.value("row", json::object()), false);
+  auto w = target(o);
+  if (!w) return w.error();
+  const int ti = w->table;
+  const TableSchema& ts = *w->schema;
+  const std::vector<Condition>& conds = w->conds;
+  auto as = parse_assignments(ts, o.value("row", json::object()), false);
   if (!as) return as.error();
   int64_t n = 0;
   for (auto& [u, r] : work_[static_cast<size_t>(ti)]) {
-    if (!matches(r, *conds)) continue;
+    if (!matches(r, conds)) continue;
     for (const auto& [i, d] : *as) r.columns[static_cast<size_t>(i)] = d;
     ++n;
   }
@@ -453,11 +469,11 @@ Result<json> Txn::do_update(const json& o) {
 }
 
 Result<json> Txn::do_mutate(const json& o) {
-  int ti;
-  auto t = table_of(o, &ti);
-  if (!t) return t.error();
-  auto conds = parse_where(**t, o.value("where", json()), &names_, false);
-  if (!conds) return conds.error();
+  auto w = target(o);
+  if (!w) return w.error();
+  const int ti = w->table;
+  const TableSchema& ts = *w->schema;
+  const std::vector<Condition>& conds = w->conds;
   const json muts = o.value("mutations", json());
   if (!muts.is_array()) return syntax("\"mutations\" is not an array");
   struct Mut {
@@ -471,17 +487,17 @@ Result<json> Txn::do_mutate(const json& o) {
       return syntax(short_json(m) + " is not a mutation [COLUMN, MUTATOR, VALUE]");
     const std::string name = m[0].get<std::string>();
     if (name == "_uuid" || name == "_version") return constraint("column " + name + " cannot be mutated");
-    const int i = (*t)->column_index(name);
-    if (i < 0) return syntax("table " + (*t)->name + " has no column \"" + name + "\"");
-    if (!(*t)->columns[static_cast<size_t>(i)].mutable_)
-      return constraint("cannot mutate immutable column " + name + " in table " + (*t)->name);
+    const int i = ts.column_index(name);
+    if (i < 0) return syntax("table " + ts.name + " has no column \"" + name + "\"");
+    if (!ts.columns[static_cast<size_t>(i)].mutable_)
+      return constraint("cannot mutate immutable column " + name + " in table " + ts.name);
     ms.push_back({i, m[1].get<std::string>(), m[2]});
   }
   int64_t n = 0;
   for (auto& [u, r] : work_[static_cast<size_t>(ti)]) {
-    if (!matches(r, *conds)) continue;
+    if (!matches(r, conds)) continue;
     for (const Mut& m : ms)
-      if (auto s = mutate_datum(**t, m.col, r.columns[static_cast<size_t>(m.col)], m.m, m.arg, names_); !s)
+      if (auto s = mutate_datum(ts, m.col, r.columns[static_cast<size_t>(m.col)], m.m, m.arg, names_); !s)
         return s.error();
     ++n;
   }
@@ -489,15 +505,13 @@ Result<json> Txn::do_mutate(const json& o) {
 }
 
 Result<json> Txn::do_delete(const json& o) {
-  int ti;
-  auto t = table_of(o, &ti);
-  if (!t) return t.error();
-  auto conds = parse_where(**t, o.value("where", json()), &names_, false);
-  if (!conds) return conds.error();
-  Rows& rows = work_[static_cast<size_t>(ti)];
+  auto w = target(o);
+  if (!w) return w.error();
+  const std::vector<Condition>& conds = w->conds;
+  Rows& rows = work_[static_cast<size_t>(w->table)];
   int64_t n = 0;
   for (auto it = rows.begin(); it != rows.end();) {
-    if (matches(it->second, *conds)) {
+    if (matches(it->second, conds)) {
       it = rows.erase(it);
       ++n;
     } else {
@@ -508,11 +522,11 @@ Result<json> Txn::do_delete(const json& o) {
 }
 
 Result<json> Txn::do_wait(const json& o) {
-  int ti;
-  auto t = table_of(o, &ti);
-  if (!t) return t.error();
-  auto conds = parse_where(**t, o.value("where", json()), &names_, false);
-  if (!conds) return conds.error();
+  auto w = target(o);
+  if (!w) return w.error();
+  const int ti = w->table;
+  const TableSchema& ts = *w->schema;
+  const std::vector<Condition>& conds = w->conds;
   const json until = o.value("until", json());
   if (until != "==" && until != "!=") return syntax("\"until\" is neither \"==\" nor \"!=\"");
   const json cols = o.value("columns", json());
@@ -521,7 +535,7 @@ Result<json> Txn::do_wait(const json& o) {
   std::vector<int> ci;
   for (const json& c : cols) {
     if (!c.is_string()) return syntax("a column name is not a string");
-    auto i = column_of(**t, c.get<std::string>());
+    auto i = column_of(ts, c.get<std::string>());
     if (!i) return i.error();
     ci.push_back(*i);
   }
@@ -533,7 +547,7 @@ Result<json> Txn::do_wait(const json& o) {
     for (size_t k = 0; k < ci.size(); ++k) {
       const std::string& name = cols[k].get_ref<const std::string&>();
       if (!w.contains(name)) return syntax("a row of a wait lacks column " + name);
-      auto d = datum_from_json(type_of(**t, ci[k]), w[name], &names_, false);
+      auto d = datum_from_json(type_of(ts, ci[k]), w[name], &names_, false);
       if (!d) return d.error();
       p.push_back(std::move(*d));
     }
@@ -541,7 +555,7 @@ Result<json> Txn::do_wait(const json& o) {
     expected.insert(std::move(p));
   }
   for (const auto& [u, r] : work_[static_cast<size_t>(ti)]) {
-    if (!matches(r, *conds)) continue;
+    if (!matches(r, conds)) continue;
     std::vector<Datum> p;
     for (int c : ci) p.push_back(value_of(r, c));
     actual.insert(std::move(p));
