@@ -116,12 +116,12 @@ void OvsdbListener::on_ready(int fd, uint32_t events) {
 
 void OvsdbListener::read_from(Conn& c) {
   const int fd = c.fd;
-  std::string buf(kReadChunk, '\0');
+  read_buf_.resize(kReadChunk);
   for (int i = 0; i < kReadsPerWakeup && !c.closing; ++i) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    const ssize_t n = ::read(fd, read_buf_.data(), read_buf_.size());
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= 0) return drop(fd);  // the peer closed, or the connection broke
-    c.in.feed(std::string_view(buf.data(), static_cast<size_t>(n)));
+    c.in.feed(std::string_view(read_buf_.data(), static_cast<size_t>(n)));
     while (auto m = c.in.next()) {
       if (!*m) {
         // The stream cannot be resynchronized: say why, then close.

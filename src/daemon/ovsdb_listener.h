@@ -84,6 +84,7 @@ class OvsdbListener {
   std::map<int, std::unique_ptr<Conn>> conns_;
   std::vector<std::pair<int, uint64_t>> to_drop_;  // fd, session
   EventLoop::TimerId drop_timer_ = 0;
+  std::vector<char> read_buf_;  // every connection's reads, one at a time
 };
 
 // The process listening on the Unix socket at `path` ("ovsdb-server (PID

@@ -35,19 +35,25 @@ int hex_value(char c) {
   return -1;
 }
 
-// Sorted by key, unique: `keys` (and `values` alongside, when given).
-void normalize(std::vector<Atom>& keys, std::vector<Atom>* values) {
+// Sorted by key, unique: `keys` (and `values` alongside, when given); the
+// first given of two equal keys wins. Returns a key that was given twice.
+std::optional<Atom> normalize(std::vector<Atom>& keys, std::vector<Atom>* values) {
   std::vector<size_t> order(keys.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return keys[a] < keys[b]; });
   std::vector<Atom> k, v;
+  std::optional<Atom> dup;
   for (size_t i : order) {
-    if (!k.empty() && k.back() == keys[i]) continue;  // the first given wins
+    if (!k.empty() && k.back() == keys[i]) {
+      if (!dup) dup = keys[i];
+      continue;
+    }
     k.push_back(std::move(keys[i]));
     if (values) v.push_back(std::move((*values)[i]));
   }
   keys = std::move(k);
   if (values) *values = std::move(v);
+  return dup;
 }
 
 std::string type_text(const Type& t) {
@@ -458,29 +464,24 @@ Result<Datum> datum_from_json(const Type& t, const json& j, const NamedUuids* na
   if (t.is_map()) {
     if (!j.is_array() || j.size() != 2 || j[0] != "map" || !j[1].is_array())
       return syntax(what_json(j) + " is not a map ([\"map\", [[KEY, VALUE], ...]])");
-    std::vector<std::pair<Atom, Atom>> pairs;
     for (const json& p : j[1]) {
       if (!p.is_array() || p.size() != 2) return syntax(what_json(p) + " is not a [KEY, VALUE] pair");
       auto k = atom_from_json(t.key, p[0], names);
       if (!k) return k.error();
       auto v = atom_from_json(*t.value, p[1], names);
       if (!v) return v.error();
-      for (const auto& q : pairs)
-        if (q.first == *k) return syntax("map has duplicate key " + atom_text(*k));
-      pairs.emplace_back(std::move(*k), std::move(*v));
+      d.keys.push_back(std::move(*k));
+      d.values.push_back(std::move(*v));
     }
-    d = Datum::map_of(std::move(pairs));
+    if (auto dup = normalize(d.keys, &d.values)) return syntax("map has duplicate key " + atom_text(*dup));
   } else if (j.is_array() && j.size() == 2 && j[0] == "set") {
     if (!j[1].is_array()) return syntax(what_json(j) + " is not a set ([\"set\", [...]])");
-    std::vector<Atom> keys;
     for (const json& e : j[1]) {
       auto k = atom_from_json(t.key, e, names);
       if (!k) return k.error();
-      for (const Atom& q : keys)
-        if (q == *k) return syntax("set has duplicate value " + atom_text(*k));
-      keys.push_back(std::move(*k));
+      d.keys.push_back(std::move(*k));
     }
-    d = Datum::set_of(std::move(keys));
+    if (auto dup = normalize(d.keys, nullptr)) return syntax("set has duplicate value " + atom_text(*dup));
   } else {
     auto k = atom_from_json(t.key, j, names);
     if (!k) return k.error();

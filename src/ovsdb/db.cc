@@ -36,10 +36,10 @@ Type any_size(const Type& t) {
   return r;
 }
 
-// Column `name` of `t`: its index, or -1 for _uuid, -2 for _version.
+// Column `name` of `t`: its index, or Condition::kUuid, Condition::kVersion.
 Result<int> column_of(const TableSchema& t, const std::string& name) {
-  if (name == "_uuid") return -1;
-  if (name == "_version") return -2;
+  if (name == "_uuid") return Condition::kUuid;
+  if (name == "_version") return Condition::kVersion;
   const int i = t.column_index(name);
   if (i < 0) return syntax("table " + t.name + " has no column \"" + name + "\"");
   return i;
@@ -49,10 +49,12 @@ const Type& type_of(const TableSchema& t, int col) {
   return col < 0 ? uuid_type() : t.columns[static_cast<size_t>(col)].type;
 }
 
-Datum value_of(const Row& r, int col) {
-  if (col == -1) return Datum::scalar(r.uuid);
-  if (col == -2) return Datum::scalar(r.version);
-  return r.columns[static_cast<size_t>(col)];
+// The value of column `col` (as column_of gives it) in `r`; _uuid and
+// _version are made in `tmp`, the others are the row's own (no copy).
+const Datum& value_of(const Row& r, int col, Datum& tmp) {
+  if (col >= 0) return r.columns[static_cast<size_t>(col)];
+  tmp = Datum::scalar(col == Condition::kUuid ? r.uuid : r.version);
+  return tmp;
 }
 
 bool includes(const Datum& a, const Datum& b) {  // every element (pair) of b is in a
@@ -117,7 +119,8 @@ bool matches(const Row& r, const std::vector<Condition>& conds) {
       if (c.fn == "false") return false;
       continue;
     }
-    const Datum v = value_of(r, c.col);
+    Datum tmp;
+    const Datum& v = value_of(r, c.col, tmp);
     bool ok;
     if (c.fn == "==") {
       ok = v == c.value;
@@ -281,13 +284,10 @@ json Database::row_json(int table, const Row& r, const std::vector<std::string>&
     return j;
   }
   for (const std::string& c : columns) {
-    const int i = c == "_uuid" ? -1 : c == "_version" ? -2 : t.column_index(c);
-    if (i == -1)
-      j[c] = atom_to_json(r.uuid);
-    else if (i == -2)
-      j[c] = atom_to_json(r.version);
-    else if (i >= 0)
-      j[c] = r.columns[static_cast<size_t>(i)].to_json(t.columns[static_cast<size_t>(i)].type);
+    auto i = column_of(t, c);
+    if (!i) continue;  // callers checked the names
+    Datum tmp;
+    j[c] = value_of(r, *i, tmp).to_json(type_of(t, *i));
   }
   return j;
 }
@@ -557,7 +557,8 @@ Result<json> Txn::do_wait(const json& o) {
   for (const auto& [u, r] : work_[static_cast<size_t>(ti)]) {
     if (!matches(r, conds)) continue;
     std::vector<Datum> p;
-    for (int c : ci) p.push_back(value_of(r, c));
+    Datum tmp;
+    for (int c : ci) p.push_back(value_of(r, c, tmp));
     actual.insert(std::move(p));
   }
   const bool equal = expected == actual;

@@ -75,31 +75,25 @@ Result<BaseType> parse_base(std::string_view s) {
       if (end == std::string_view::npos || dots == std::string_view::npos || dots > end)
         return Error{"a range is [LO..HI]"};
       std::string_view lo = s.substr(i + 1, dots - i - 1), hi = s.substr(dots + 2, end - dots - 2);
+      // Either end may be left out; `to` converts, `out` receives.
+      auto ends = [&](auto to, auto& min, auto& max) -> Status {
+        for (auto [text, out] : {std::pair{lo, &min}, std::pair{hi, &max}}) {
+          if (text.empty()) continue;
+          auto v = to(text);
+          if (!v) return v.error();
+          *out = *v;
+        }
+        return Ok{};
+      };
+      Status st = Ok{};
       if (b.type == AtomicType::kInteger) {
-        if (!lo.empty()) {
-          auto v = to_int(lo);
-          if (!v) return v.error();
-          b.min_integer = *v;
-        }
-        if (!hi.empty()) {
-          auto v = to_int(hi);
-          if (!v) return v.error();
-          b.max_integer = *v;
-        }
+        st = ends(to_int, b.min_integer, b.max_integer);
       } else if (b.type == AtomicType::kReal) {
-        if (!lo.empty()) {
-          auto v = to_real(lo);
-          if (!v) return v.error();
-          b.min_real = *v;
-        }
-        if (!hi.empty()) {
-          auto v = to_real(hi);
-          if (!v) return v.error();
-          b.max_real = *v;
-        }
+        st = ends(to_real, b.min_real, b.max_real);
       } else {
         return Error{"a range on a " + std::string(atomic_type_name(b.type))};
       }
+      if (!st) return st.error();
       i = end + 1;
     } else if (s.substr(i, 2) == "->") {
       if (b.type != AtomicType::kUuid) return Error{"a reference from a " + std::string(atomic_type_name(b.type))};

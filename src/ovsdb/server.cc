@@ -45,22 +45,19 @@ Server::Server(Hooks hooks)
       vswitch_(std::make_unique<Database>(vswitch_schema())),
       server_(std::make_unique<Database>(server_schema())),
       last_txn_(Uuid::random().str()) {
-  refresh_server_db();
+  fill_server_db();
 }
 
 Server::~Server() = default;
 
-void Server::refresh_server_db() {
+void Server::fill_server_db() {
+  // Nothing here changes while kvnetd runs (one standalone server, fixed
+  // schemas): written once, before any session.
   const int t = server_schema().table_index("Database");
   std::vector<Rows> tables(server_schema().tables.size());
   for (const DatabaseSchema* s : {&vswitch_schema(), &server_schema()}) {
     Row r;
-    // The same uuid every time for the same database, so that a refresh
-    // modifies its row rather than replacing it.
-    for (const auto& [u, row] : server_->rows(t))
-      if (server_->get(t, row, "name") == Datum::scalar(s->name)) r.uuid = u;
-    if (r.uuid.is_nil()) r.uuid = Uuid::random();
-    r.version = Uuid::random();
+    r.uuid = Uuid::random();
     const TableSchema& ts = server_schema().tables[static_cast<size_t>(t)];
     for (const ColumnSchema& c : ts.columns) r.columns.push_back(Datum::default_of(c.type));
     auto set = [&](const char* col, Datum d) { r.columns[static_cast<size_t>(ts.column_index(col))] = std::move(d); };
@@ -71,8 +68,7 @@ void Server::refresh_server_db() {
     set("schema", Datum::scalar(to_wire(s->to_json())));
     tables[static_cast<size_t>(t)].emplace(r.uuid, std::move(r));
   }
-  Changes ch = server_->apply_direct(tables);
-  if (!ch.empty()) notify_monitors(kServerDb, ch);
+  server_->apply_direct(tables);  // gives the rows their versions
 }
 
 uint64_t Server::open(Send send) {

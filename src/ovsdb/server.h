@@ -116,7 +116,7 @@ class Server {
   json initial_updates(const Monitor& m) const;
   json row_update(const Monitor& m, const TableMonitor& tm, const RowChange& c) const;
   void notify_monitors(int db, const Changes& changes);
-  void refresh_server_db();
+  void fill_server_db();
   void retry_waiting();
 
   Hooks hooks_;

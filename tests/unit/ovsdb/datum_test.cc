@@ -89,6 +89,26 @@ TEST(OvsdbDatum, SyntaxErrorsNameTheValue) {
   EXPECT_FALSE(datum_from_json(scalar(AtomicType::kInteger), json(18446744073709551615ULL), nullptr));
 }
 
+TEST(OvsdbDatum, DuplicatesInLargeSetsAndMapsAreNamed) {
+  // 20,000 elements (sorted once, not compared pairwise), the duplicate last.
+  json set = json::array(), map = json::array();
+  for (int i = 0; i < 20000; ++i) {
+    set.push_back(i);
+    map.push_back(json::array({std::to_string(i), "v"}));
+  }
+  auto ok = datum_from_json(set_of(AtomicType::kInteger), json::array({"set", set}), nullptr);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->size(), 20000u);
+  set.push_back(12345);
+  auto dup = datum_from_json(set_of(AtomicType::kInteger), json::array({"set", set}), nullptr);
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().message, "syntax error: set has duplicate value 12345");
+  map.push_back(json::array({"777", "w"}));
+  auto mdup = datum_from_json(map_of(AtomicType::kString, AtomicType::kString), json::array({"map", map}), nullptr);
+  ASSERT_FALSE(mdup);
+  EXPECT_EQ(mdup.error().message, "syntax error: map has duplicate key \"777\"");
+}
+
 TEST(OvsdbDatum, ConstraintsAreChecked) {
   Type tag = set_of(AtomicType::kInteger, 0, 1);
   tag.key.min_integer = 0;
