@@ -84,6 +84,11 @@ void print_show(const json& r, const Args&) {
         if (p.contains("network")) std::cout << "  network: " << str(p, "network");
         std::cout << "\n";
       }
+      if (p.contains("external_ids")) {
+        std::cout << "            external_ids:";
+        for (const auto& [k, v] : p["external_ids"].items()) std::cout << " " << k << "=" << v.get<std::string>();
+        std::cout << "\n";
+      }
       if (p.contains("error")) std::cout << "            error: \"" << str(p, "error") << "\"\n";
       else if (p.contains("backend") && !str(p, "backend").empty())
         std::cout << "            attached: " << str(p, "backend") << "\n";

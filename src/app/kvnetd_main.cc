@@ -33,6 +33,8 @@
 #include "daemon/loop_call.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_server.h"
+#include "daemon/ovs_binding.h"
+#include "daemon/ovsdb_listener.h"
 #include "daemon/request_log.h"
 #include "daemon/sd_notify.h"
 #include "daemon/service.h"
@@ -64,7 +66,22 @@ struct Options {
   bool no_fast_path = false;
   daemon::ClusterFlags cluster;  // --cluster ...: "" urls: standalone
   std::optional<daemon::ClusterOptions> cluster_opts;
+  std::vector<std::string> ovsdb;  // --ovsdb as given; ovsdb_paths: the sockets
+  std::vector<std::string> ovsdb_paths;
 };
+
+constexpr const char* kOvsdbDefault = "/var/run/openvswitch/db.sock";  // where OVS's tools look
+
+// One --ovsdb value: unix:PATH (or punix:PATH, ovsdb-server's spelling), or
+// "default".
+kvnet::Result<std::string> ovsdb_path(const std::string& v) {
+  if (v == "default") return std::string(kOvsdbDefault);
+  for (const char* prefix : {"unix:", "punix:"})
+    if (v.starts_with(prefix) && v.size() > std::string_view(prefix).size())
+      return std::filesystem::absolute(v.substr(std::string_view(prefix).size())).string();
+  return kvnet::Error{"--ovsdb '" + v + "': give unix:PATH or default (" + kOvsdbDefault +
+                      "); OVSDB is served on Unix sockets only"};
+}
 
 // Forks into the background; the parent exits once the child reports ready
 // (status byte 0) or failed (1) through the pipe. Returns the pipe's write
@@ -264,6 +281,33 @@ int run(const Options& o, const std::function<void(char)>& report) {
   }
   if (auto s = svc.restore(); !s) return fail(s.error().message);
   log_restored(svc, o.db);
+  // OVSDB for Open vSwitch's tools (daemon/ovs_binding.h), after restore:
+  // its rows start from the restored configuration.
+  std::unique_ptr<daemon::OvsBinding> ovs;
+  std::unique_ptr<daemon::OvsdbListener> ovsdb;
+  if (!o.ovsdb_paths.empty()) {
+    ovs = std::make_unique<daemon::OvsBinding>(daemon::OvsBinding::Source{
+        .config = [&svc]() -> const ctl::Topology& { return svc.config(); },
+        .change = [&svc](const ctl::Topology& next) { return svc.change(next); },
+        .counters = [&svc] { return svc.port_counters(); },
+        .detached = [&svc] { return svc.vanished(); },
+        .version = kVersion});
+    svc.on_changed([&ovs] { ovs->sync(); });
+    ovsdb = std::make_unique<daemon::OvsdbListener>(**loop, ovs->server());
+    for (const auto& path : o.ovsdb_paths) {
+      std::error_code ec;
+      std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+      if (auto s = ovsdb->listen(path); !s) {
+        svc.shutdown();
+        return fail(s.error().message);
+      }
+      log("OVSDB (Open_vSwitch) on unix:" + path);
+    }
+    (*loop)->add_periodic(std::chrono::milliseconds(5000), [&ovs] { ovs->refresh(); });  // statistics, link state
+    (*loop)->add_periodic(std::chrono::milliseconds(100), [&ovs] {
+      if (ovs->server().next_deadline()) ovs->server().expire(ovsdb::Server::Clock::now());
+    });
+  }
   svc_ptr = &svc;
   if (auto s = (*runtime)->start(); !s) {
     svc.shutdown();
@@ -309,6 +353,7 @@ int run(const Options& o, const std::function<void(char)>& report) {
   if (auto s = daemon::sd_notify("READY=1\nSTATUS=listening on " + o.sock); !s) log_warn(s.error().message);
   (*loop)->run();
   log("stopping");
+  svc.on_changed({});  // the OVSDB binding goes before the Service
   server.end_streams("kvnetd is stopping");  // captures read from the datapath: end them first
   (void)daemon::sd_notify("STOPPING=1");
   if (metrics) metrics->stop();
@@ -374,6 +419,9 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-user", o.cluster.user, "etcd's auth: NAME or NAME:PASSWORD")->needs("--cluster");
   app.add_option("--cluster-password-file", o.cluster.password_file, "etcd's auth: a file holding the password")
       ->needs("--cluster-user");
+  app.add_option("--ovsdb", o.ovsdb,
+                 "serve the Open_vSwitch database (OVSDB, RFC 7047) for ovs-vsctl, libvirt and ovsdbapp on unix:PATH; "
+                 "'default' is unix:" + std::string(kOvsdbDefault) + " (repeatable; default: off)");
   app.set_version_flag("--version", std::string("kvnetd ") + kVersion);
   try {
     app.parse(argc, argv);
@@ -400,6 +448,14 @@ int main(int argc, char** argv) {
       return 2;
     }
     o.cluster_opts = *c;
+  }
+  for (const auto& v : o.ovsdb) {
+    auto p = ovsdb_path(v);
+    if (!p) {
+      std::fprintf(stderr, "kvnetd: %s\n", p.error().message.c_str());
+      return 2;
+    }
+    o.ovsdb_paths.push_back(*p);
   }
   if (!o.log_file.empty()) o.log_file = std::filesystem::absolute(o.log_file).string();
   {

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
 #include "ctl/document.h"
 #include "ctl/kinds/patch.h"
 #include "ctl/objects.h"
@@ -18,7 +20,7 @@ namespace {
 
 constexpr const char* kVlanKeys[] = {"vlan_mode", "pvid",         "allowed",      "tagged",
                                      "untagged",  "cvlans",       "qinq_ethtype", "priority_tags"};
-constexpr const char* kGenericPortKeys[] = {"name", "type", "mtu", "security_groups", "port_security",
+constexpr const char* kGenericPortKeys[] = {"name", "type", "mtu", "security_groups", "port_security", "external_ids",
                                            "allowed_addresses"};
 
 // ------------------------------------------------------------ reading
@@ -175,6 +177,10 @@ PortSpec read_port(DocReader& r, const YAML::Node& n, const std::string& bridge,
   p.options = p.kind->parse(YamlOptions(r, n));
   vlan_config(r, n, p, bt);
   port_security(r, n, p);
+  if (const YAML::Node x = n["external_ids"]) {
+    if (!x.IsMap()) r.fail(x, "'external_ids' must be a map of strings");
+    for (const auto& kv : x) p.external_ids[r.scalar(kv.first, "external_ids")] = r.scalar(kv.second, "external_ids");
+  }
   if (auto v = p.kind->implied_vlan(*p.options); v && bt == dp::BridgeType::kSwitch && !n["vlan_mode"] && !n["allowed"]) {
     // Keys given beside the implied ones are kept (the kind's validate checks them).
     if (n["pvid"]) v->pvid = p.vlan.pvid;
@@ -833,8 +839,28 @@ Result<PortSpec> update_port(const BridgeSpec& bridge, const PortSpec& p, const 
       return Error{"bridge '" + bridge.name + "': port '" + p.name + "': a port's name cannot be changed; delete and add it"};
   return guarded("", [&] {
     DocReader reader("", "/");
-    YAML::Node n = settings_node(base, s);
+    // External ids are copied and changed here: their values may hold what
+    // the text form of a setting cannot (',' and ':').
+    std::erase_if(base, [](const Field& f) { return f.key == "external_ids"; });
+    Settings rest;
+    std::map<std::string, std::string> ids = p.external_ids;
+    for (const auto& [k, v] : s) {
+      if (k == "external_ids") {
+        ids.clear();
+        if (!v.empty())
+          throw DocError{"port '" + p.name + "': external_ids are set one key at a time: external_ids:KEY=VALUE"};
+      } else if (k.starts_with("external_ids:")) {
+        const std::string key = k.substr(std::string_view("external_ids:").size());
+        if (key.empty()) throw DocError{"port '" + p.name + "': 'external_ids:' needs a key"};
+        if (v.empty()) ids.erase(key);
+        else ids[key] = v;
+      } else {
+        rest.push_back({k, v});
+      }
+    }
+    YAML::Node n = settings_node(base, rest);
     PortSpec out = read_port(reader, n, bridge.name, bt);
+    out.external_ids = std::move(ids);
     out.loc = {};
     if (warnings) warnings->insert(warnings->end(), reader.warnings.begin(), reader.warnings.end());
     return out;
@@ -885,6 +911,17 @@ Result<PortSpec> parse_port(const BridgeSpec& bridge, const std::string& flow_ma
   });
 }
 
+Field external_ids_field(const std::map<std::string, std::string>& ids) {
+  Field f{"external_ids", "", false, true, {ids.begin(), ids.end()}};
+  // Shown (plan lines, show) as KEY=VALUE pairs, values quoted as JSON
+  // strings when they hold a separator.
+  for (const auto& [k, v] : ids) {
+    const bool plain = v.find_first_of(", \"") == std::string::npos && !v.empty();
+    f.value += (f.value.empty() ? "" : ",") + k + "=" + (plain ? v : nlohmann::json(v).dump());
+  }
+  return f;
+}
+
 Fields port_fields(const PortSpec& p, dp::BridgeType bt) {
   Fields out;
   out.push_back({"name", p.name});
@@ -902,6 +939,7 @@ Fields port_fields(const PortSpec& p, dp::BridgeType bt) {
     for (const auto& x : p.security.allowed) a += (a.empty() ? "" : ",") + allowed_address_str(x);
     out.push_back({"allowed_addresses", a, true});
   }
+  if (!p.external_ids.empty()) out.push_back(external_ids_field(p.external_ids));
   if (bt == dp::BridgeType::kSwitch) {
     const auto& v = p.vlan;
     out.push_back({"vlan_mode", std::string(dp::to_string(v.mode))});

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +51,10 @@ struct PortSpec {
   bool has_vlan_config = false;  // any VLAN key given
   dp::VlanConfig vlan;
   PortSecurity security;  // security groups, port security (ctl/security.h)
+  // Keys and values for other systems (OVSDB's Interface external_ids:
+  // libvirt's attached-mac and vm-uuid, Nova's iface-id); kvnet stores them
+  // and reads none.
+  std::map<std::string, std::string> external_ids;
   Loc loc;
 
   // The kind's options if they are of type T, else null.
@@ -94,6 +99,8 @@ Result<PortSpec> make_port(const BridgeSpec& bridge, const std::string& name, co
 // A VLAN configuration the kind implied from the old options (a tunnel's
 // vni_map), or the default one, follows the new options unless VLAN keys
 // are given (a pvid of the user's own is kept).
+// `external_ids:KEY=VALUE` sets one external id (an empty VALUE removes it),
+// `external_ids=` removes them all.
 // OVS's `tag=N` and `trunks=LIST` are accepted as `pvid` and `allowed`; as in
 // OVS, `tag` alone makes an access port and `trunks` alone a trunk (unless a
 // vlan_mode is given). `warnings` (if given) receives what is accepted but
@@ -111,6 +118,8 @@ Result<PortSpec> parse_port(const BridgeSpec& bridge, const std::string& flow_ma
 // A port's settings in canonical form (name and type first, then only what
 // differs from defaults); `export`, the store and the plan all use this.
 Fields port_fields(const PortSpec& p, dp::BridgeType bridge_type);
+// A port's external ids as a field (a map of pairs written as they are).
+Field external_ids_field(const std::map<std::string, std::string>& ids);
 // One port as a flow-style YAML map.
 std::string port_to_yaml(const PortSpec& p, dp::BridgeType bridge_type);
 // A bridge's own settings in canonical form (plan diffs).

@@ -28,6 +28,9 @@ struct Field {
   std::string value;
   bool list = false;
   bool map = false;
+  // A map whose keys or values may hold ',' or ':' (external_ids): its
+  // pairs, written as they are; `value` is then for display only.
+  std::vector<std::pair<std::string, std::string>> pairs;
   bool operator==(const Field&) const = default;
 };
 using Fields = std::vector<Field>;

@@ -152,6 +152,12 @@ void DocChecker::fail(Loc loc, const std::string& ctx, const std::string& what) 
 // ------------------------------------------------------------ writing
 
 void emit_value(YAML::Emitter& e, const Field& f) {
+  if (f.map && !f.pairs.empty()) {
+    e << YAML::Flow << YAML::BeginMap;
+    for (const auto& [k, v] : f.pairs) e << YAML::Key << k << YAML::Value << v;
+    e << YAML::EndMap;
+    return;
+  }
   if (f.map) {
     e << YAML::Flow << YAML::BeginMap;
     std::stringstream ss(f.value);

@@ -182,6 +182,16 @@ Result<ctl::Plan> Service::commit(const Topology& given) {
   return p;
 }
 
+Result<ctl::Plan> Service::change(const Topology& next) {
+  settle_work();
+  warnings_.clear();
+  try {
+    return commit(next);
+  } catch (const std::exception& e) {
+    return Error{std::string("internal error: ") + e.what()};
+  }
+}
+
 json Service::change_result(const ctl::Plan& p) const {
   json added = json::array(), removed = json::array();
   for (const auto& l : p.lines) {
@@ -240,6 +250,7 @@ Status Service::apply(const Topology& next, const ctl::Plan& plan, Mode mode) {
     sync_cluster(fresh);
     sync_bindings();  // a port's groups changed: its binding says so
   }
+  if (changed_) changed_();
   return Ok{};
 }
 

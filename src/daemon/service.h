@@ -116,7 +116,17 @@ class Service {
   // it is new to the cluster).
   void cluster_tick();
 
+  // A whole next configuration from another front end (OVSDB's
+  // transactions: daemon/ovs_binding.h), validated, planned and applied as
+  // one change, like a verb's; returns the plan.
+  Result<ctl::Plan> change(const Topology& next);
+  // Called after every change applied (whichever front end made it) and
+  // after restore(); it must not change the configuration itself.
+  void on_changed(std::function<void()> f) { changed_ = std::move(f); }
+
   const Topology& config() const { return cur_; }
+  // Each port's datapath id and counters (one datapath command).
+  std::vector<io::PortCountersRow> port_counters() { return dp_.counters(); }
   const std::map<std::string, std::string>& vanished() const { return vanished_; }
 
   // What the metrics endpoint reports (daemon/metrics.h): one datapath
@@ -255,6 +265,7 @@ class Service {
   std::map<std::string, int64_t> resumed_us_;         // RESUME of a VM arriving here (QEMU's clock)
   std::map<std::string, json> last_migration_;        // the last one of each VM that ended here (vm show)
 
+  std::function<void()> changed_;          // on_changed()
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
   bool keep_disks_ = false;                // the change being made keeps removed VMs' overlays
   std::vector<std::string> warnings_;      // of the request being handled (ctl/warnings.h)

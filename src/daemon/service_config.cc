@@ -265,6 +265,11 @@ Result<json> ConfigVerbs::show(const Args&) {
         const PortSpec* peer = pb ? pb->find_port(o->peer_port) : nullptr;
         if (!peer || !peer->as<PatchOptions>()) j["dangling"] = true;
       }
+      if (!p.external_ids.empty()) {
+        json ids = json::object();
+        for (const auto& [k, v] : p.external_ids) ids[valid_utf8(k)] = valid_utf8(v);
+        j["external_ids"] = std::move(ids);
+      }
       if (auto it = live_.find(p.name); it != live_.end() && it->second.backend)
         j["backend"] = valid_utf8(it->second.backend->describe());  // syscalls: here, not on the datapath
       if (vanished_.count(p.name)) j["error"] = valid_utf8(vanished_.at(p.name));

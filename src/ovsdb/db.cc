@@ -274,10 +274,10 @@ const Datum& Database::get(int table, const Row& r, std::string_view column) con
   return r.columns[static_cast<size_t>(schema_->tables[static_cast<size_t>(table)].column_index(column))];
 }
 
-json Database::row_json(int table, const Row& r, const std::vector<std::string>& columns) const {
+json Database::row_json(int table, const Row& r, const std::vector<std::string>& columns, bool all_if_none) const {
   const TableSchema& t = schema_->tables[static_cast<size_t>(table)];
   json j = json::object();
-  if (columns.empty()) {
+  if (columns.empty() && all_if_none) {
     j["_uuid"] = atom_to_json(r.uuid);
     j["_version"] = atom_to_json(r.version);
     for (size_t i = 0; i < t.columns.size(); ++i) j[t.columns[i].name] = r.columns[i].to_json(t.columns[i].type);

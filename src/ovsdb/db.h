@@ -95,8 +95,8 @@ class Database {
   std::vector<Rows> snapshot() const { return tables_; }
 
   // A row as JSON (the given columns; all, with _uuid and _version, when
-  // `columns` is empty).
-  json row_json(int table, const Row& r, const std::vector<std::string>& columns = {}) const;
+  // `columns` is empty and `all_if_none`; else none: a monitor of no columns).
+  json row_json(int table, const Row& r, const std::vector<std::string>& columns = {}, bool all_if_none = true) const;
 
  private:
   friend class Txn;

@@ -309,7 +309,7 @@ json Server::initial_updates(const Monitor& m) const {
     json rows = json::object();
     for (const auto& [u, r] : db.rows(tm.table)) {
       if (!matches(r, tm.where)) continue;
-      json row = db.row_json(tm.table, r, cols);
+      json row = db.row_json(tm.table, r, cols, false);
       rows[u.str()] = m.version == 1 ? json{{"new", row}} : json{{"initial", row}};
     }
     if (!rows.empty()) out[ts.name] = rows;
@@ -326,12 +326,12 @@ json Server::row_update(const Monitor& m, const TableMonitor& tm, const RowChang
   const bool after = c.after && matches(*c.after, tm.where);
   if (!before && after) {
     if (!tm.insert) return nullptr;
-    json row = db.row_json(tm.table, *c.after, cols);
+    json row = db.row_json(tm.table, *c.after, cols, false);
     return m.version == 1 ? json{{"new", row}} : json{{"insert", row}};
   }
   if (before && !after) {
     if (!tm.del) return nullptr;
-    return m.version == 1 ? json{{"old", db.row_json(tm.table, *c.before, cols)}} : json{{"delete", nullptr}};
+    return m.version == 1 ? json{{"old", db.row_json(tm.table, *c.before, cols, false)}} : json{{"delete", nullptr}};
   }
   if (!before || !tm.modify) return nullptr;
   json changed = json::object();
@@ -342,7 +342,7 @@ json Server::row_update(const Monitor& m, const TableMonitor& tm, const RowChang
     if (a == b) continue;
     if (m.version == 1) {
       changed[col.name] = a.to_json(col.type);
-    } else if (col.type.is_scalar()) {
+    } else if (col.type.max <= 1) {  // not composite: the new value, as ovsdb-server sends it
       changed[col.name] = b.to_json(col.type);
     } else {
       Type any = col.type;
@@ -352,7 +352,7 @@ json Server::row_update(const Monitor& m, const TableMonitor& tm, const RowChang
     }
   }
   if (changed.empty()) return nullptr;
-  if (m.version == 1) return json{{"old", changed}, {"new", db.row_json(tm.table, *c.after, cols)}};
+  if (m.version == 1) return json{{"old", changed}, {"new", db.row_json(tm.table, *c.after, cols, false)}};
   return json{{"modify", changed}};
 }
 
@@ -444,7 +444,7 @@ void Server::handle_cond_change(uint64_t s, const json& id, const json& params) 
     json rows = json::object();
     for (const auto& [u, r] : db.rows(tm.table)) {
       const bool was = matches(r, tm.where), is = matches(r, next[k]);
-      if (!was && is) rows[u.str()] = json{{"insert", db.row_json(tm.table, r, cols)}};
+      if (!was && is) rows[u.str()] = json{{"insert", db.row_json(tm.table, r, cols, false)}};
       if (was && !is) rows[u.str()] = json{{"delete", nullptr}};
     }
     tm.where = std::move(next[k]);

@@ -35,9 +35,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-kvd_start() {  # [NETNS]: kvnetd in that network namespace (as a host)
+kvd_start() {  # [NETNS]: kvnetd in that network namespace (as a host); more flags in KVD_ARGS
+  # shellcheck disable=SC2086
   ${1:+nsenter --net=/run/netns/$1} "$BIN/kvnetd" --foreground --db "$T/kvnet.db" --socket "$KVNET_SOCKET" \
-    >>"$T/kvnetd.log" 2>&1 &
+    ${KVD_ARGS:-} >>"$T/kvnetd.log" 2>&1 &
   KVD_PID=$!
   disown "$KVD_PID"  # no job-control chatter when a test kills it
   for _ in $(seq 1 100); do

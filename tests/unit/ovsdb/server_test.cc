@@ -137,14 +137,20 @@ TEST_F(OvsdbServer, MonitorCondSendsDiffsAndFollowsConditions) {
   EXPECT_EQ(m["trunks"], json::parse(R"(["set",[10,30]])"));                  // toggled
   EXPECT_EQ(m["external_ids"], json::parse(R"(["map",[["k","w"],["n","1"]]])"));  // replaced and added
   EXPECT_FALSE(m.contains("tag"));
+  // A column of at most one value is sent whole, as ovsdb-server does (the
+  // IDL replaces it; a diff [5, 6] would be read as two values).
+  call(a_, "transact", json::parse(R"(["Open_vSwitch", {"op":"update","table":"Port","where":[],"row":{"tag":6}}])"));
+  ups = notes(b_, "update2");
+  ASSERT_EQ(ups.size(), 3u);
+  EXPECT_EQ(ups[2]["params"][1]["Port"].begin().value()["modify"]["tag"], 6);
   // New conditions: br1 leaves, br0 enters.
   const json ch = call(b_, "monitor_cond_change", json::parse(R"(["c", "c2", {"Port": [{"where": [["name", "==", "br0"]]}]}])"));
   EXPECT_EQ(ch["result"], json::object()) << ch;
   ups = notes(b_, "update2");
-  ASSERT_EQ(ups.size(), 3u);
-  EXPECT_EQ(ups[2]["params"][0], "c2");
+  ASSERT_EQ(ups.size(), 4u);
+  EXPECT_EQ(ups[3]["params"][0], "c2");
   size_t inserts = 0, deletes = 0;
-  for (const auto& [u, v] : ups[2]["params"][1]["Port"].items()) {
+  for (const auto& [u, v] : ups[3]["params"][1]["Port"].items()) {
     inserts += v.contains("insert");
     deletes += v.contains("delete");
   }
