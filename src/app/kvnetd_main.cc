@@ -304,9 +304,6 @@ int run(const Options& o, const std::function<void(char)>& report) {
       log("OVSDB (Open_vSwitch) on unix:" + path);
     }
     (*loop)->add_periodic(std::chrono::milliseconds(5000), [&ovs] { ovs->refresh(); });  // statistics, link state
-    (*loop)->add_periodic(std::chrono::milliseconds(100), [&ovs] {
-      if (ovs->server().next_deadline()) ovs->server().expire(ovsdb::Server::Clock::now());
-    });
   }
   svc_ptr = &svc;
   if (auto s = (*runtime)->start(); !s) {

@@ -1,14 +1,12 @@
 #include "daemon/ovs_binding.h"
 
-#include <net/if.h>
-
 #include <algorithm>
-#include <fstream>
 #include <set>
 
 #include "ctl/bridge.h"
 #include "ctl/kinds/patch.h"
 #include "dp/vlan.h"
+#include "io/netdev.h"
 
 namespace kvnet::daemon {
 namespace {
@@ -99,13 +97,6 @@ std::string list_text(const std::vector<int64_t>& v) {
   std::string out;
   for (int64_t x : v) out += (out.empty() ? "" : ",") + std::to_string(x);
   return out;
-}
-
-std::string read_line(const std::string& path) {
-  std::ifstream f(path);
-  std::string s;
-  std::getline(f, s);
-  return s;
 }
 
 // A row with every column at its default.
@@ -242,7 +233,7 @@ OvsBinding::OvsBinding(Source src)
   sync();
 }
 
-void OvsBinding::sync() {
+void OvsBinding::sync(bool refresh_all) {
   if (in_txn_) return;  // the transaction's change: synced once it committed
   Database& db = server_.vswitch();
   const ctl::Topology& cfg = src_.config();
@@ -271,6 +262,7 @@ void OvsBinding::sync() {
   const auto detached = src_.detached ? src_.detached() : std::map<std::string, std::string>{};
 
   Rows bridges, ports, ifaces, mirrors;
+  std::set<std::string> facts_seen;
   std::vector<Uuid> bridge_ids;
   std::map<std::string, ctl::Fields> made;
   for (const auto& b : cfg.bridges) {
@@ -289,6 +281,7 @@ void OvsBinding::sync() {
       // a client wrote for them.
       ctl::Fields fields = column_fields(p, b.type);
       auto was = made_.find(p.name);
+      const bool reread = refresh_all || was == made_.end() || was->second != fields;
       if (was == made_.end() || was->second != fields || !old_p.count(p.name) || !old_i.count(p.name)) {
         const OvsVlanColumns v = b.type == dp::BridgeType::kSwitch ? vlan_columns(p.vlan) : OvsVlanColumns{};
         set(pr, tP, "tag", opt_int(v.tag));
@@ -321,28 +314,22 @@ void OvsBinding::sync() {
       }
       set(ir, tI, "statistics", imap(stats));
       set(ir, tI, "error", opt_str(d != detached.end() ? d->second : ""));
-      // A kernel interface's own facts (system, internal, tap ports).
-      const std::string sys = "/sys/class/net/" + p.name + "/";
-      const bool kernel = !p.kind->offline() && p.kind->name() != "vxlan" && p.kind->name() != "geneve" &&
-                          p.kind->name() != "gre" && attached;
-      std::string mac, oper;
-      std::optional<int64_t> ifindex, mtu;
-      bool admin_up = attached;
+      // A kernel interface's own facts (system, internal, tap ports): read
+      // for a port new or changed here, for all at each refresh().
+      const bool kernel = attached && !p.kind->offline() && p.kind->name() != "vxlan" &&
+                          p.kind->name() != "geneve" && p.kind->name() != "gre";
+      std::optional<io::IfFacts> facts;
       if (kernel) {
-        mac = read_line(sys + "address");
-        oper = read_line(sys + "operstate");
-        if (unsigned idx = if_nametoindex(p.name.c_str())) ifindex = idx;
-        if (const std::string m = read_line(sys + "mtu"); !m.empty()) mtu = std::stoll(m);
-        if (const std::string fl = read_line(sys + "flags"); !fl.empty()) admin_up = (std::stoul(fl, nullptr, 16) & IFF_UP) != 0;
-      } else {
-        mtu = p.mtu;
+        auto f = facts_.find(p.name);
+        if (f == facts_.end() || !f->second || reread) f = facts_.insert_or_assign(p.name, io::if_facts(p.name)).first;
+        facts = f->second;
       }
-      set(ir, tI, "mac_in_use", opt_str(mac));
-      set(ir, tI, "ifindex", opt_int(ifindex));
-      set(ir, tI, "mtu", opt_int(mtu));
-      set(ir, tI, "admin_state", str_datum(admin_up ? "up" : "down"));
-      const bool link_up = attached && (!kernel || oper == "up" || oper == "unknown");
-      set(ir, tI, "link_state", str_datum(link_up ? "up" : "down"));
+      facts_seen.insert(p.name);
+      set(ir, tI, "mac_in_use", opt_str(facts ? facts->mac : ""));
+      set(ir, tI, "ifindex", opt_int(facts ? std::optional<int64_t>(facts->ifindex) : std::nullopt));
+      set(ir, tI, "mtu", opt_int(facts ? int64_t{facts->mtu} : int64_t{p.mtu}));
+      set(ir, tI, "admin_state", str_datum((facts ? facts->admin_up : attached) ? "up" : "down"));
+      set(ir, tI, "link_state", str_datum((facts ? facts->running : attached) ? "up" : "down"));
       port_ids.push_back(pr.uuid);
       port_of[p.name] = pr.uuid;
       ports[pr.uuid] = std::move(pr);
@@ -375,6 +362,7 @@ void OvsBinding::sync() {
     bridges[br.uuid] = std::move(br);
   }
   made_ = std::move(made);
+  std::erase_if(facts_, [&](const auto& kv) { return !facts_seen.count(kv.first); });
 
   // The one Open_vSwitch row: its bridges, cur_cfg caught up with next_cfg
   // (the configuration is live once a change returns).

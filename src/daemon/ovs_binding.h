@@ -42,6 +42,7 @@
 #include "ctl/plan.h"
 #include "ctl/topology.h"
 #include "io/dp_commands.h"
+#include "io/netdev.h"
 #include "ovsdb/server.h"
 
 namespace kvnet::daemon {
@@ -68,11 +69,13 @@ class OvsBinding {
   // The configuration changed: rows follow it and monitors see the change.
   // Called from Service::on_changed; a transaction's own change is synced
   // once it has committed.
-  void sync();
-  // The live facts (statistics, link state), without a configuration change.
-  void refresh() { sync(); }
+  void sync() { sync(false); }
+  // The live facts (statistics, link state, each kernel interface's MAC,
+  // MTU, flags), without a configuration change.
+  void refresh() { sync(true); }
 
  private:
+  void sync(bool refresh_all);
   Status validate(const ovsdb::Database& next, const ovsdb::Changes& changes);
 
   Source src_;
@@ -81,6 +84,7 @@ class OvsBinding {
   // Each port's canonical settings when its rows were last made: a port
   // whose settings did not change keeps the columns as a client wrote them.
   std::map<std::string, ctl::Fields> made_;
+  std::map<std::string, std::optional<io::IfFacts>> facts_;  // kernel ports' facts, as last read
 };
 
 // --- the mapping, for the binding and its tests ---

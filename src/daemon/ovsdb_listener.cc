@@ -62,6 +62,7 @@ OvsdbListener::OvsdbListener(EventLoop& loop, ovsdb::Server& server, OvsdbLimits
 
 OvsdbListener::~OvsdbListener() {
   if (drop_timer_) loop_.cancel_timer(drop_timer_);
+  if (expiry_timer_) loop_.cancel_timer(expiry_timer_);
   while (!conns_.empty()) drop(conns_.begin()->first);
   for (const Listening& l : listening_) {
     loop_.remove_fd(l.fd);
@@ -133,9 +134,23 @@ void OvsdbListener::read_from(Conn& c) {
         return;
       }
       server_.receive(c.session, **m);
+      arm_expiry();
       if (!conns_.count(fd)) return;
     }
   }
+}
+
+void OvsdbListener::arm_expiry() {
+  const auto next = server_.next_deadline();
+  if (!next || (expiry_timer_ && expiry_at_ == *next)) return;
+  if (expiry_timer_) loop_.cancel_timer(expiry_timer_);
+  expiry_at_ = *next;
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(*next - ovsdb::Server::Clock::now());
+  expiry_timer_ = loop_.add_timer(std::max(wait, std::chrono::milliseconds(0)), [this] {
+    expiry_timer_ = 0;
+    server_.expire(ovsdb::Server::Clock::now());
+    arm_expiry();
+  });
 }
 
 void OvsdbListener::queue(int fd, const std::string& bytes) {

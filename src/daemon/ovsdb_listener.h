@@ -76,6 +76,9 @@ class OvsdbListener {
   void flush(Conn& c);
   void drop(int fd);
   void drop_later(int fd);
+  // A transaction waiting with a timeout ("wait" with "timeout"): a timer
+  // for the earliest deadline.
+  void arm_expiry();
 
   EventLoop& loop_;
   ovsdb::Server& server_;
@@ -84,6 +87,8 @@ class OvsdbListener {
   std::map<int, std::unique_ptr<Conn>> conns_;
   std::vector<std::pair<int, uint64_t>> to_drop_;  // fd, session
   EventLoop::TimerId drop_timer_ = 0;
+  EventLoop::TimerId expiry_timer_ = 0;
+  ovsdb::Server::Clock::time_point expiry_at_{};
   std::vector<char> read_buf_;  // every connection's reads, one at a time
 };
 

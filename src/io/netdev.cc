@@ -3,11 +3,13 @@
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +46,28 @@ bool if_is_up(const std::string& name) {
   Sock s;
   // SAFETY: SIOCGIFFLAGS reads and writes only the ifreq we own.
   return ioctl(s.fd, SIOCGIFFLAGS, &r) == 0 && (r.ifr_flags & IFF_UP);
+}
+
+std::optional<IfFacts> if_facts(const std::string& name) {
+  ifreq r;
+  if (!fill(r, name)) return std::nullopt;
+  Sock s;
+  IfFacts f;
+  // SAFETY: each ioctl reads and writes only the ifreq we own.
+  if (ioctl(s.fd, SIOCGIFINDEX, &r) != 0) return std::nullopt;
+  f.ifindex = r.ifr_ifindex;
+  if (ioctl(s.fd, SIOCGIFFLAGS, &r) == 0) {
+    f.admin_up = (r.ifr_flags & IFF_UP) != 0;
+    f.running = (r.ifr_flags & IFF_RUNNING) != 0;
+  }
+  if (ioctl(s.fd, SIOCGIFMTU, &r) == 0) f.mtu = r.ifr_mtu;
+  if (ioctl(s.fd, SIOCGIFHWADDR, &r) == 0 && r.ifr_hwaddr.sa_family == ARPHRD_ETHER) {
+    char buf[18];
+    const auto* m = reinterpret_cast<const unsigned char*>(r.ifr_hwaddr.sa_data);
+    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    f.mac = buf;
+  }
+  return f;
 }
 
 std::string if_driver(const std::string& name) {

@@ -2,6 +2,7 @@
 // existence, up/down, MTU, link-layer type. All act in the caller's network namespace.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "base/result.h"
@@ -24,6 +25,17 @@ std::string if_name(int ifindex);
 bool if_is_up(const std::string& name);
 std::string if_driver(const std::string& name);
 int if_link(const std::string& name);
+
+// What OVSDB's Interface rows show of a kernel interface, read in one go;
+// nullopt if it does not exist.
+struct IfFacts {
+  int ifindex = 0;
+  std::string mac;  // "aa:bb:cc:dd:ee:ff" ("" not Ethernet-like)
+  bool admin_up = false;   // IFF_UP
+  bool running = false;    // IFF_RUNNING: the link is up (operstate up)
+  int mtu = 0;
+};
+std::optional<IfFacts> if_facts(const std::string& name);
 
 // Keeps the host's own IP stack out of an interface that is only a switch
 // port's plumbing (the host end of a container's veth, a VM's TAP): what

@@ -103,6 +103,19 @@ TEST_F(OvsdbListenerTest, RequestsInPiecesAndMonitorsAcrossConnections) {
   EXPECT_EQ(up["params"][1]["Bridge"].begin().value()["new"]["name"], "br0");
 }
 
+TEST_F(OvsdbListenerTest, AWaitThatTimesOutIsAnsweredByTheLoop) {
+  const int a = connect_client();
+  write_all(a, R"({"method":"transact","params":["Open_vSwitch",{"op":"insert","table":"Open_vSwitch","row":{}}],"id":1})");
+  EXPECT_EQ(next(a)["id"], 1);
+  const auto start = std::chrono::steady_clock::now();
+  write_all(a, R"({"method":"transact","params":["Open_vSwitch",{"op":"wait","table":"Open_vSwitch","where":[],
+      "columns":["next_cfg"],"until":"==","rows":[{"next_cfg":5}],"timeout":150}],"id":2})");
+  const json r = next(a);
+  EXPECT_EQ(r["id"], 2);
+  EXPECT_EQ(r["result"][0]["error"], "timed out") << r;
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(150));
+}
+
 TEST_F(OvsdbListenerTest, NotJsonRpcGetsAnErrorAndIsClosed) {
   const int a = connect_client();
   write_all(a, "GET / HTTP/1.1\r\n\r\n");
