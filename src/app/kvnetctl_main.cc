@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "ctl/kinds/kind.h"
@@ -251,8 +252,11 @@ void run_list_ports(const Args& a) {
   const json* b = bridge_in(r, a.bridge);
   if (!b) throw Failure{"bridge '" + a.bridge + "' does not exist", 1};
   std::vector<std::string> names;
-  for (const auto& p : (*b)["ports"]) names.push_back(p["name"].get<std::string>());
-  std::sort(names.begin(), names.end());  // as ovs-vsctl
+  // As ovs-vsctl: sorted, without the bridge's own port (an internal port
+  // of the bridge's name, as `ovs-vsctl add-br` makes it).
+  for (const auto& p : (*b)["ports"])
+    if (p["name"] != a.bridge) names.push_back(p["name"].get<std::string>());
+  std::sort(names.begin(), names.end());
   if (a.format == "json") std::cout << json(names).dump(2) << "\n";
   else
     for (const auto& n : names) std::cout << n << "\n";
@@ -670,6 +674,64 @@ std::string unknown_verb(const CLI::App& app, int argc, char** argv) {
   }
 }
 
+// ovs-vsctl's command-line forms (ovsdb/vsctl.h), run by kvnetd's `vsctl`
+// verb as one change: `--` chains, ovs-vsctl's global options, its database
+// commands (list, find, get/set/clear/add/remove on Bridge, Port, Interface),
+// verbs kvnetctl does not have. kvnetctl's own verbs keep their meaning:
+// `set port P pvid=10`, `get bridge B mac_aging`.
+constexpr const char* kVsctlOnly[] = {"list", "find", "clear", "add", "remove", "list-ifaces", "iface-to-br"};
+constexpr const char* kVsctlVerbs[] = {"add-br",     "del-br",     "list-br", "add-port", "del-port",
+                                       "list-ports", "port-to-br", "br-exists", "set",      "get"};
+constexpr const char* kVsctlOptions[] = {"--may-exist", "--if-exists", "--bare", "--no-wait", "--wait", "--oneline",
+                                         "--dry-run"};
+
+std::optional<int> run_vsctl_form(int argc, char** argv, Args& a) {
+  std::vector<std::string> rest;
+  for (int i = 1; i < argc; ++i) {
+    const std::string w = argv[i];
+    auto value = [&](const char* name, std::string& into) {
+      const std::string n = name;
+      if (w == n && i + 1 < argc) {
+        into = argv[++i];
+        return true;
+      }
+      if (w.starts_with(n + "=")) {
+        into = w.substr(n.size() + 1);
+        return true;
+      }
+      return false;
+    };
+    std::string t;
+    if (rest.empty() && (value("--socket", a.socket) || value("--format", a.format))) continue;
+    if (rest.empty() && value("--timeout", t)) {
+      try {
+        a.api_timeout = std::stod(t);
+      } catch (...) {
+        return std::nullopt;  // CLI11 says what is wrong
+      }
+      continue;
+    }
+    rest.push_back(w);
+  }
+  if (rest.empty()) return std::nullopt;
+  auto in = [](const std::string& w, const auto& list) { return std::find(std::begin(list), std::end(list), w) != std::end(list); };
+  const std::string& first = rest[0];
+  bool vsctl = first == "--" || in(first, kVsctlOptions) || first.starts_with("--columns=") || first.starts_with("--db=") ||
+               in(first, kVsctlOnly);
+  if (!vsctl && (first == "set" || first == "get") && rest.size() > 1) {
+    const std::string& table = rest[1];
+    vsctl = table == "Bridge" || table == "Port" || table == "Interface" || table == "interface" ||
+            table == "Open_vSwitch" || table == "open_vswitch" || table == "Mirror" || table == "mirror";
+  }
+  if (!vsctl && in(first, kVsctlVerbs)) vsctl = std::find(rest.begin(), rest.end(), "--") != rest.end();
+  if (!vsctl) return std::nullopt;
+  if (a.format != "human" && a.format != "json") throw Failure{"--format: '" + a.format + "' is not human or json", 2};
+  const json r = call(a, json{{"cmd", "vsctl"}, {"args", rest}});
+  if (a.format == "json") std::cout << r.dump(2) << "\n";
+  else std::cout << r.value("output", std::string());
+  return r.value("exit_code", 0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -679,6 +741,13 @@ int main(int argc, char** argv) {
   const Verb* chosen = nullptr;
   build_cli(app, args, chosen);
   g_app = &app;
+  try {
+    if (auto code = run_vsctl_form(argc, argv, args)) return *code;
+  } catch (const Failure& f) {
+    if (args.format == "json") std::cerr << json{{"error", f.msg}, {"exit", f.code}}.dump() << "\n";
+    else std::cerr << "kvnetctl: " << f.msg << "\n";
+    return f.code;
+  }
   if (const std::string bad = unknown_verb(app, argc, argv); !bad.empty()) {
     std::cerr << "kvnetctl: " << bad << "\n";
     return 2;

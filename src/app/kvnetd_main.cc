@@ -283,17 +283,9 @@ int run(const Options& o, const std::function<void(char)>& report) {
   log_restored(svc, o.db);
   // OVSDB for Open vSwitch's tools (daemon/ovs_binding.h), after restore:
   // its rows start from the restored configuration.
-  std::unique_ptr<daemon::OvsBinding> ovs;
   std::unique_ptr<daemon::OvsdbListener> ovsdb;
   if (!o.ovsdb_paths.empty()) {
-    ovs = std::make_unique<daemon::OvsBinding>(daemon::OvsBinding::Source{
-        .config = [&svc]() -> const ctl::Topology& { return svc.config(); },
-        .change = [&svc](const ctl::Topology& next) { return svc.change(next); },
-        .counters = [&svc] { return svc.port_counters(); },
-        .detached = [&svc] { return svc.vanished(); },
-        .version = kVersion});
-    svc.on_changed([&ovs] { ovs->sync(); });
-    ovsdb = std::make_unique<daemon::OvsdbListener>(**loop, ovs->server());
+    ovsdb = std::make_unique<daemon::OvsdbListener>(**loop, svc.ovs_binding().server());
     for (const auto& path : o.ovsdb_paths) {
       std::error_code ec;
       std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
@@ -303,8 +295,12 @@ int run(const Options& o, const std::function<void(char)>& report) {
       }
       log("OVSDB (Open_vSwitch) on unix:" + path);
     }
-    (*loop)->add_periodic(std::chrono::milliseconds(5000), [&ovs] { ovs->refresh(); });  // statistics, link state
   }
+  // The database's live columns (statistics, link state), once it exists
+  // (--ovsdb, or kvnetctl's first ovs-vsctl form).
+  (*loop)->add_periodic(std::chrono::milliseconds(5000), [&svc] {
+    if (svc.has_ovs_binding()) svc.ovs_binding().refresh();
+  });
   svc_ptr = &svc;
   if (auto s = (*runtime)->start(); !s) {
     svc.shutdown();
@@ -350,7 +346,7 @@ int run(const Options& o, const std::function<void(char)>& report) {
   if (auto s = daemon::sd_notify("READY=1\nSTATUS=listening on " + o.sock); !s) log_warn(s.error().message);
   (*loop)->run();
   log("stopping");
-  svc.on_changed({});  // the OVSDB binding goes before the Service
+  ovsdb.reset();  // its sessions go before the Service's database
   server.end_streams("kvnetd is stopping");  // captures read from the datapath: end them first
   (void)daemon::sd_notify("STOPPING=1");
   if (metrics) metrics->stop();

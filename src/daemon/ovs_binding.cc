@@ -391,6 +391,7 @@ void OvsBinding::sync(bool refresh_all) {
 // --- a transaction -> the next configuration
 
 Status OvsBinding::validate(const Database& next, const ovsdb::Changes& changes) {
+  last_changes_.clear();
   const auto& schema = next.schema();
   const int tB = schema.table_index("Bridge"), tP = schema.table_index("Port"), tI = schema.table_index("Interface"),
             tM = schema.table_index("Mirror");
@@ -537,6 +538,7 @@ Status OvsBinding::validate(const Database& next, const ovsdb::Changes& changes)
   auto r = src_.change(t);
   in_txn_ = false;
   if (!r) return r.error();
+  last_changes_ = r->text();
   for (auto& [n, f] : translated) made_[n] = std::move(f);
   return Ok{};
 }

@@ -65,6 +65,8 @@ class OvsBinding {
   OvsBinding& operator=(const OvsBinding&) = delete;
 
   ovsdb::Server& server() { return server_; }
+  // The plan lines of the last change a transaction made ("+ port br0/p1").
+  const std::vector<std::string>& last_changes() const { return last_changes_; }
 
   // The configuration changed: rows follow it and monitors see the change.
   // Called from Service::on_changed; a transaction's own change is synced
@@ -81,6 +83,7 @@ class OvsBinding {
   Source src_;
   ovsdb::Server server_;
   bool in_txn_ = false;
+  std::vector<std::string> last_changes_;
   // Each port's canonical settings when its rows were last made: a port
   // whose settings did not change keeps the columns as a client wrote them.
   std::map<std::string, ctl::Fields> made_;

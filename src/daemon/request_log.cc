@@ -68,9 +68,11 @@ RequestLogLine request_log_line(const json& req, const ApiPeer& peer, const json
     if (change) return {LogLevel::kWarn, fmt::format("refused change by {}: {}: {}", who, what, err)};
     return {LogLevel::kDebug, fmt::format("request by {}: {} => error: {}", who, what, err)};
   }
-  if (!change) return {LogLevel::kDebug, fmt::format("request by {}: {} => ok", who, what)};
-  std::string outcome;
   const json& result = answer.contains("result") ? answer["result"] : json();
+  // A verb that may change or only read (vsctl) says which it did.
+  const bool read = result.is_object() && result.contains("changed") && result["changed"] == false;
+  if (!change || read) return {LogLevel::kDebug, fmt::format("request by {}: {} => ok", who, what)};
+  std::string outcome;
   if (result.is_object() && result.contains("changes") && result["changes"].is_array()) {
     for (const auto& line : result["changes"])
       if (line.is_string()) outcome += (outcome.empty() ? "" : "; ") + line.get<std::string>();

@@ -1,5 +1,7 @@
 #include "daemon/service.h"
 
+#include "daemon/ovs_binding.h"
+
 #include <algorithm>
 
 #include "base/text.h"
@@ -7,12 +9,15 @@
 #include "daemon/cluster_host.h"
 #include "daemon/ct_dhcp.h"
 #include "daemon/netns.h"
+#include "daemon/ovs_binding.h"
 #include "daemon/service_args.h"
 #include "daemon/vm_host.h"
 
 namespace kvnet::daemon {
 
 using namespace kvnet::ctl;
+
+Service::~Service() = default;
 
 Service::Service(std::unique_ptr<Store> store, io::Runtime& rt, BackendOpener opener, ServiceOptions opts)
     : store_(std::move(store)),
@@ -40,7 +45,7 @@ const std::vector<Verb>& Service::commands() {
     std::vector<Verb> all;
     for (std::span<const Verb> t : {config_verbs(), bridge_verbs(), port_verbs(), fdb_verbs(), stats_verbs(),
                                     trace_verbs(), sg_verbs(), gw_verbs(), mirror_verbs(), ct_verbs(), vm_verbs(), cluster_verbs(), image_verbs(),
-                                    migrate_verbs(), fastpath_verbs()})
+                                    migrate_verbs(), fastpath_verbs(), ovs_verbs()})
       all.insert(all.end(), t.begin(), t.end());
     return all;
   }();
@@ -75,6 +80,18 @@ std::string VerbContext::vm_owning_port(const std::string& port) const { return 
 Status VerbContext::start_vm(const ctl::VmSpec& vm) { return s_.start_vm(vm); }
 void VerbContext::keep_vm_disks(bool yes) { s_.keep_disks_ = yes; }
 bool VerbContext::fill_vm_disks(ctl::Topology& t) const { return s_.fill_vm_disks(t); }
+OvsBinding& VerbContext::ovs() { return s_.ovs_binding(); }
+
+OvsBinding& Service::ovs_binding() {
+  if (!ovs_)
+    ovs_ = std::make_unique<OvsBinding>(OvsBinding::Source{
+        .config = [this]() -> const Topology& { return cur_; },
+        .change = [this](const Topology& next) { return change(next); },
+        .counters = [this] { return dp_.counters(); },
+        .detached = [this] { return vanished_; },
+        .version = "0.1.0"});
+  return *ovs_;
+}
 Result<json> VerbContext::migrate_vm(const std::string& name, const std::string& to, uint32_t max_downtime_ms,
                                      uint64_t bandwidth_mbps, bool cancel) {
   return s_.vm_migrate(name, to, max_downtime_ms, bandwidth_mbps, cancel);
@@ -250,7 +267,7 @@ Status Service::apply(const Topology& next, const ctl::Plan& plan, Mode mode) {
     sync_cluster(fresh);
     sync_bindings();  // a port's groups changed: its binding says so
   }
-  if (changed_) changed_();
+  if (ovs_) ovs_->sync();  // OVSDB's monitors see every change
   return Ok{};
 }
 

@@ -60,6 +60,7 @@ class GatewayHost;
 class CtDhcpClients;
 class ClusterHost;
 class ImageStore;
+class OvsBinding;
 struct MigrationProgress;
 }  // namespace kvnet::daemon
 namespace kvnet::io {
@@ -70,6 +71,7 @@ namespace kvnet::daemon {
 class Service {
  public:
   Service(std::unique_ptr<Store> store, io::Runtime& rt, BackendOpener opener, ServiceOptions opts = {});
+  ~Service();
 
   // Loads the stored configuration and builds it. Ports whose kernel
   // interface is gone are kept (configured, not forwarding) and listed.
@@ -120,9 +122,11 @@ class Service {
   // transactions: daemon/ovs_binding.h), validated, planned and applied as
   // one change, like a verb's; returns the plan.
   Result<ctl::Plan> change(const Topology& next);
-  // Called after every change applied (whichever front end made it) and
-  // after restore(); it must not change the configuration itself.
-  void on_changed(std::function<void()> f) { changed_ = std::move(f); }
+  // The Open_vSwitch database bound to the configuration (daemon/ovs_binding.h),
+  // made at the first use (kvnetd --ovsdb, kvnetctl's ovs-vsctl forms) and
+  // kept in step with every change from then on.
+  OvsBinding& ovs_binding();
+  bool has_ovs_binding() const { return ovs_ != nullptr; }
 
   const Topology& config() const { return cur_; }
   // Each port's datapath id and counters (one datapath command).
@@ -265,7 +269,7 @@ class Service {
   std::map<std::string, int64_t> resumed_us_;         // RESUME of a VM arriving here (QEMU's clock)
   std::map<std::string, json> last_migration_;        // the last one of each VM that ended here (vm show)
 
-  std::function<void()> changed_;          // on_changed()
+  std::unique_ptr<OvsBinding> ovs_;        // ovs_binding()
   std::set<std::string> restart_pending_;  // VMs to start again once they stopped
   bool keep_disks_ = false;                // the change being made keeps removed VMs' overlays
   std::vector<std::string> warnings_;      // of the request being handled (ctl/warnings.h)

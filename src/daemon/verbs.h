@@ -49,6 +49,7 @@ class GatewayHost;
 class CtDhcpClients;
 class ClusterHost;
 class ImageStore;
+class OvsBinding;
 
 // One API verb. changes_state: changes what runs but not the configuration
 // (vm-start, fdb-flush, stats-clear): logged like a configuration change.
@@ -102,6 +103,8 @@ class VerbContext {
   Result<json> migrate_vm(const std::string& name, const std::string& to, uint32_t max_downtime_ms,
                           uint64_t bandwidth_mbps, bool cancel);
   json migration_of(const std::string& vm) const;
+  // The Open_vSwitch database bound to the configuration (Service::ovs_binding).
+  OvsBinding& ovs();
   // Image VMs without an overlay path get theirs (Service::fill_vm_disks).
   bool fill_vm_disks(ctl::Topology& t) const;
 
@@ -132,6 +135,7 @@ std::span<const Verb> cluster_verbs();  // service_cluster.cc: cluster-status, c
 std::span<const Verb> image_verbs();    // service_image.cc: image-import, image-list, image-show, image-del
 std::span<const Verb> migrate_verbs();  // service_migrate.cc: vm-migrate
 std::span<const Verb> fastpath_verbs(); // service_fastpath.cc: fastpath-show, fastpath-dump, fastpath-flush
+std::span<const Verb> ovs_verbs();      // service_ovs.cc: vsctl (ovs-vsctl's command lines)
 
 // A kernel fast-path entry as fastpath-dump and trace give it
 // (service_fastpath.cc).

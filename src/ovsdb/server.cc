@@ -500,6 +500,19 @@ void Server::handle_lock(uint64_t s, const json& id, const json& params, const s
   if (q.empty()) locks_.erase(name);
 }
 
+json Server::transact_local(const json& operations) {
+  TxnContext ctx;
+  ctx.owns_lock = [](const std::string&) { return false; };
+  TxnOutcome out = vswitch_->transact(operations, ctx, hooks_.validate);
+  if (out.changed) {
+    last_txn_ = Uuid::random().str();
+    notify_monitors(kVswitchDb, out.changes);
+    if (hooks_.committed) hooks_.committed(out.changes);
+    retry_waiting();
+  }
+  return out.reply;
+}
+
 void Server::publish(const Changes& changes) {
   if (changes.empty()) return;
   last_txn_ = Uuid::random().str();

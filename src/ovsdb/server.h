@@ -69,6 +69,11 @@ class Server {
   // here closes a session (the owner closes on a stream error).
   void receive(uint64_t session, const json& message);
 
+  // A transaction of the owner's own (kvnetctl's ovs-vsctl forms,
+  // ovsdb/vsctl.h) on Open_vSwitch, through the validator like a client's;
+  // monitors see it. Returns the "transact" reply's result array.
+  json transact_local(const json& operations);
+
   // The owner changed Open_vSwitch's rows (Database::apply_direct): every
   // monitor sees it, waiting transactions are tried again.
   void publish(const Changes& changes);

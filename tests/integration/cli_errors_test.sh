@@ -91,7 +91,7 @@ bad "usage: bad format" 2 "kvnetctl show: --format 'yaml' is unknown (human, jso
 # problem and the valid choices.
 bad "usage: no command" 2 "kvnetctl: a command is missing: add-br, add-port,"
 bad "usage: no group command" 2 "kvnetctl ct: a command is missing: add, del, exec, list or show; see kvnetctl ct --help" ct
-bad "usage: get's table" 2 "kvnetctl get: table 'Port' is unknown (port, bridge)" get Port ${P}i tag
+bad "usage: get's table" 2 "kvnetctl get: table 'Frob' is unknown (port, bridge)" get Frob ${P}i tag
 bad "usage: vlan range" 2 "kvnetctl fdb-add: vlan 5000 is out of range 0-4094" fdb-add br0 5000 02:00:00:00:00:01 ${P}i
 bad "usage: vlan not a number" 2 "kvnetctl fdb-add: vlan 'ten' is not a number" fdb-add br0 ten 02:00:00:00:00:01 ${P}i
 bad "usage: positive" 2 "--timeout -3 must be positive" --timeout -3 list-br

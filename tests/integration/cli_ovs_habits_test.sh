@@ -54,7 +54,8 @@ bad "trunks and allowed" 1 "'trunks' is OVS's name for 'allowed'" set port ${P}t
 bad "get unknown key" 1 "port '${P}d' has no key 'colour' (name, type, bridge, mtu" get port ${P}d colour
 bad "get missing port" 1 "port 'nosuch' does not exist" get port nosuch pvid
 bad "get missing bridge" 1 "bridge 'nosuch' does not exist" get bridge nosuch type
-bad "get bad table" 2 "table" get interface ${P}d mtu
+bad "get bad table" 2 "table" get frob ${P}d mtu
+[ "$(kctl get interface ${P}d mtu)" = 1500 ] || fail "ovs-vsctl's get interface P mtu: $(kctl get interface ${P}d mtu)"
 
 # --- mtu= is the kernel MTU of the devices kvnet owns (TAP, internal)
 kernel_mtu() { cat /sys/class/net/$1/mtu; }
@@ -115,6 +116,18 @@ grep -q "its port is 'ct-${P}abcdef' (the default port name 'ct-$long' is cut to
 bad "a second cut name clashes" 1 "port 'ct-${P}abcdef' already exists (the default port name 'ct-${P}abcdefxyz' is cut to 15 characters: name one with --port)" \
   ct add ${P}abcdefxyz --bridge br0
 expect_ok "with --port it works" kctl ct add ${P}abcdefxyz --bridge br0 --port ${P}ctp
+
+# --- ovs-vsctl's own command lines, pasted (no --ovsdb needed): one change each
+expect_ok "an ovs-vsctl chain" kctl -- --may-exist add-port br0 ${P}o -- set Interface ${P}o type=internal \
+  -- set Port ${P}o tag=7 -- set Interface ${P}o external-ids:iface-id=ovs-o
+[ "$(get port ${P}o vlan_mode)/$(get port ${P}o pvid)" = access/7 ] || fail "the chain's tag: not access 7"
+[ "$(kctl get Interface ${P}o external_ids:iface-id)" = ovs-o ] || fail "get Interface external_ids:iface-id"
+[ "$(kctl --bare --columns=name find Port tag=7)" = ${P}o ] || fail "find Port tag=7: $(kctl --bare --columns=name find Port tag=7)"
+kctl list Interface ${P}o | grep -q '^type *: internal$' || fail "list Interface: type"
+kctl show | grep -A4 "Port ${P}o" | grep -q "external_ids: iface-id=ovs-o" || fail "show lacks the external id"
+bad "a chain kvnet refuses changes nothing" 1 "pvid 4095" -- set Port ${P}o tag=4095 -- set Interface ${P}o external-ids:x=y
+bad "what kvnetctl does not take is named" 1 "ovs-vsctl's option '--fake' is not taken" -- --fake list-br
+expect_ok "ovs-vsctl's del-port" kctl -- del-port ${P}o
 
 # --- del-br of a bridge with containers
 bad "del-br with containers" 1 "bridge 'br0' has containers '${P}c1', '${P}c2', '${P}c3'" del-br br0

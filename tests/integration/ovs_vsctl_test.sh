@@ -124,6 +124,35 @@ expect_ok "vxlan port" vs add-port ${P}tun ${P}vx -- set Interface ${P}vx type=v
 [ "$(vs get Interface ${P}vx options:key | unq)" = 5001 ] || fail "vxlan key in the database"
 log "kvnetctl's changes seen by ovs-vsctl (wait-until too); patch and vxlan ports: ok"
 
+# kvnetctl takes the same command lines (kvnetd's vsctl verb: one change per
+# line), and prints what ovs-vsctl prints.
+ip link add ${P}e type veth peer name ${P}ep
+expect_ok "kvnetctl: libvirt's chain" kctl --timeout=5 -- --if-exists del-port ${P}e -- add-port $BR ${P}e tag=10 \
+  -- set Interface ${P}e "external-ids:attached-mac=\"52:54:00:aa:bb:02\"" external-ids:iface-id=e-iface
+[ "$(kctl get port ${P}e pvid)" = 10 ] || fail "kvnetctl's chain: pvid $(kctl get port ${P}e pvid)"
+for q in "--columns=name,type,external_ids,ofport,options,mac_in_use,error list Interface ${P}e" \
+  "--columns=name,tag,trunks,vlan_mode find Port name=${P}e" "get Interface ${P}e external_ids:attached-mac ofport" \
+  "--bare --columns=name find Interface external_ids:iface-id=e-iface" "list-ports $BR" "list-br" \
+  "--columns=name,ports list Bridge $BR"; do
+  # shellcheck disable=SC2086
+  kctl $q >"$T/k.txt" 2>&1 || { cat "$T/k.txt"; fail "kvnetctl $q"; }
+  # shellcheck disable=SC2086
+  vs $q >"$T/v.txt"
+  diff "$T/v.txt" "$T/k.txt" >"$T/diff.txt" || { cat "$T/diff.txt"; fail "kvnetctl $q differs from ovs-vsctl's"; }
+done
+expect_ok "kvnetctl: set and clear" kctl set Port ${P}e trunks=[101,102] vlan_mode=trunk -- clear Port ${P}e tag
+[ "$(kctl get port ${P}e allowed)" = 101-102 ] || fail "kvnetctl's set Port trunks: $(kctl get port ${P}e allowed)"
+expect_error "kvnetctl: kvnet's refusal" 1 "interface '${P}none' does not exist" kctl add-port $BR ${P}none -- set Port ${P}none tag=5
+expect_error "kvnetctl: ovs-vsctl's refusal" 1 "no port named ${P}none" kctl -- del-port ${P}none
+expect_error "kvnetctl: a verb it does not take" 1 "ovs-vsctl's 'emer-reset' is not taken" kctl -- emer-reset
+set +e
+kctl br-exists ${P}nobr
+rc=$?
+set -e
+[ $rc = 2 ] || fail "br-exists of nothing exits $rc, not 2"
+expect_ok "kvnetctl: del-port" kctl -- --if-exists del-port ${P}e
+log "kvnetctl's ovs-vsctl forms: as ovs-vsctl (output compared), one change each"
+
 # --no-wait, del-port, del-br.
 expect_ok "--no-wait del-port" vs --no-wait del-port ${P}b
 wait_for 5 "b leaves kvnet" bash -c "! '$BIN/kvnetctl' show | grep -q 'Port ${P}b\$'"
