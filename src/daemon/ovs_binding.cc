@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "base/log.h"
 #include "ctl/bridge.h"
 #include "ctl/kinds/patch.h"
 #include "dp/vlan.h"
@@ -228,8 +229,12 @@ OvsBinding::OvsBinding(Source src)
     : src_(std::move(src)),
       server_(ovsdb::Server::Hooks{
           .validate = [this](const Database& next, const ovsdb::Changes& ch) { return validate(next, ch); },
-          .committed = [this](const ovsdb::Changes&) { sync(); },
-          .comment = {}}) {
+          .committed =
+              [this](const ovsdb::Changes&) {
+                comment_.clear();
+                sync();
+              },
+          .comment = [this](uint64_t, const std::string& c) { comment_ = c; }}) {
   sync();
 }
 
@@ -537,8 +542,20 @@ Status OvsBinding::validate(const Database& next, const ovsdb::Changes& changes)
   in_txn_ = true;
   auto r = src_.change(t);
   in_txn_ = false;
-  if (!r) return r.error();
+  // Logged as the API's changes are (daemon/request_log.h), with the
+  // client's own comment (ovs-vsctl puts its command line there).
+  const std::string who = "OVSDB client" + (comment_.empty() ? "" : " (" + comment_ + ")");
+  comment_.clear();
+  if (!r) {
+    if (log_) log_warn("refused change by " + who + ": " + r.error().message);
+    return r.error();
+  }
   last_changes_ = r->text();
+  if (log_ && !last_changes_.empty()) {
+    std::string lines;
+    for (const auto& l : last_changes_) lines += (lines.empty() ? "" : "; ") + l;
+    log_info("change by " + who + " => " + lines);
+  }
   for (auto& [n, f] : translated) made_[n] = std::move(f);
   return Ok{};
 }

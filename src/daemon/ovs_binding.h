@@ -65,6 +65,9 @@ class OvsBinding {
   OvsBinding& operator=(const OvsBinding&) = delete;
 
   ovsdb::Server& server() { return server_; }
+  // Whether changes made by OVSDB clients are logged (not those of the API's
+  // vsctl verb, which the API's log has).
+  void set_logging(bool on) { log_ = on; }
   // The plan lines of the last change a transaction made ("+ port br0/p1").
   const std::vector<std::string>& last_changes() const { return last_changes_; }
 
@@ -83,6 +86,8 @@ class OvsBinding {
   Source src_;
   ovsdb::Server server_;
   bool in_txn_ = false;
+  bool log_ = true;
+  std::string comment_;  // the transaction's "comment" operation, if any
   std::vector<std::string> last_changes_;
   // Each port's canonical settings when its rows were last made: a port
   // whose settings did not change keeps the columns as a client wrote them.

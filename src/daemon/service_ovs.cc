@@ -20,7 +20,9 @@ class OvsVerbs : VerbContext {
     OvsBinding& binding = ovs();
     ovsdb::Server& server = binding.server();
     auto r = ovsdb::run_vsctl(server.vswitch(), args, [&](const json& ops) -> Status {
+      binding.set_logging(false);  // the API's request log has this change
       const json reply = server.transact_local(ops);
+      binding.set_logging(true);
       for (const auto& x : reply)
         if (x.is_object() && x.contains("error")) {
           // kvnet's refusal: its own message; OVSDB's: tag and details.
