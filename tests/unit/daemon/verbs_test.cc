@@ -27,12 +27,13 @@ TEST(Verbs, EveryVerbIsListedOnceWithItsFlags) {
       "vm-show", "vm-console", "gw-add", "gw-del", "gw-list", "gw-show", "mirror-add", "mirror-del", "mirror-list",
       "cluster-status", "cluster-hosts", "network-add", "network-del", "network-list", "network-show",
       "image-import", "image-list", "image-show", "image-del", "vm-migrate", "vm-migration", "vm-exec", "vm-exec-status",
-      "fastpath-show", "fastpath-dump", "fastpath-flush"};
+      "fastpath-show", "fastpath-dump", "fastpath-flush", "vsctl"};
   std::set<std::string> names;
   for (const auto& [n, f] : seen) names.insert(n);
   EXPECT_EQ(names, all);
   // Configuration changes, and changes of what runs (logged as changes too).
-  for (const char* n : {"add-br", "set-port", "fdb-add", "apply", "ct-add", "sg-rule-del", "vm-add", "gw-del", "mirror-add"})
+  for (const char* n : {"add-br", "set-port", "fdb-add", "apply", "ct-add", "sg-rule-del", "vm-add", "gw-del", "mirror-add",
+                        "vsctl"})
     EXPECT_EQ(seen[n], std::make_pair(true, false)) << n;
   for (const char* n : {"fdb-flush", "stats-clear", "conntrack-flush", "vm-start", "vm-stop", "vm-kill", "vm-restart",
                         "image-import", "image-del", "vm-migrate", "vm-exec", "fastpath-flush"})
