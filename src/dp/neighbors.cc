@@ -49,7 +49,7 @@ const NeighborTable::Entry* NeighborTable::find_v6(uint16_t vlan, const uint8_t*
 namespace {
 
 constexpr uint8_t kNdSolicit = 135, kNdAdvert = 136;
-constexpr uint8_t kNdOptSourceLl = 1, kNdOptTargetLl = 2;
+constexpr uint8_t kNdOptTargetLl = 2;  // ND option: target link-layer address
 constexpr size_t kNdLen = 24;  // ICMPv6 header (4) + flags (4) + target (16)
 
 // The Ethernet header's EtherType at 12 and the L3 header right after it:

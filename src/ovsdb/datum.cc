@@ -137,7 +137,7 @@ std::string atom_text(const Atom& a) {
     case AtomicType::kBoolean:
       return std::get<bool>(a) ? "true" : "false";
     case AtomicType::kString:
-      return json(std::get<std::string>(a)).dump();
+      return json(std::get<std::string>(a)).dump(-1, ' ', false, json::error_handler_t::replace);
     case AtomicType::kUuid:
       return std::get<Uuid>(a).str();
   }

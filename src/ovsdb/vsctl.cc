@@ -6,6 +6,8 @@
 #include <map>
 #include <set>
 
+#include "base/text.h"
+
 // The value of a Result, or its error returned.
 #define VS_TRY(var, expr)                  \
   auto var##_r = (expr);                   \
@@ -101,6 +103,7 @@ Result<Atom> atom_from_text(const BaseType& t, std::string_view text) {
       return Atom{*u};
     }
     case AtomicType::kString:
+      if (valid_utf8(s) != s) return Error{"\"" + valid_utf8(s) + "\" is not valid UTF-8"};
       if (!s.empty() && s[0] == '"') {
         try {
           const json j = json::parse(s);
@@ -151,7 +154,8 @@ Result<Datum> datum_from_text(const Type& t, std::string_view text) {
 }
 
 std::string atom_to_text(const Atom& a) {
-  if (const auto* s = std::get_if<std::string>(&a)) return plain_word(*s) ? *s : json(*s).dump();
+  if (const auto* s = std::get_if<std::string>(&a))
+    return plain_word(*s) ? *s : json(*s).dump(-1, ' ', false, json::error_handler_t::replace);
   return atom_text(a);
 }
 

@@ -34,6 +34,8 @@ TEST(VsctlText, ValuesBothWays) {
   EXPECT_FALSE(datum_from_text(ids, "{a}"));
   EXPECT_FALSE(datum_from_text(ids, "{\"a=b}"));
   EXPECT_FALSE(datum_from_text(trunks, "{1=2}"));
+  // Bytes that are not UTF-8 never reach the database (its JSON could not carry them).
+  EXPECT_NE(datum_from_text(ids, "{a=\xa6}").error().message.find("not valid UTF-8"), std::string::npos);
 }
 
 class VsctlTest : public ::testing::Test {
