@@ -448,6 +448,7 @@ class Drawer {
         case dp::TraceStage::kFirewall:
         case dp::TraceStage::kMirror:  // the copies' own output steps follow
         case dp::TraceStage::kSuppress:  // an answer: its output step follows
+        case dp::TraceStage::kFlowTable:  // its actions' steps follow
           break;  // decisions at a port; a refusal is followed by its drop step
       }
     }

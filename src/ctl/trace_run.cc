@@ -118,6 +118,11 @@ nlohmann::json trace_step_json(const dp::TraceStep& s) {
   text("conn_state", s.conn_state);
   text("mirror_output", s.mirror_output);
   num("rule_id", s.rule_id);
+  num("table", s.table);
+  if (s.stage == dp::TraceStage::kFlowTable) {
+    num("priority", s.priority);
+    if (s.priority >= 0) j["cookie"] = s.cookie;
+  }
   num("zone", s.zone);
   num("bytes", s.bytes);
   num("vlan", s.vlan);

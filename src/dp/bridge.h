@@ -32,6 +32,7 @@
 
 #include "dp/conntrack.h"
 #include "dp/fdb.h"
+#include "dp/flow_table.h"
 #include "dp/mirror.h"
 #include "dp/neighbors.h"
 #include "dp/pipeline.h"
@@ -104,6 +105,17 @@ class Bridge {
   // table: new timeouts apply at once to every connection, a new size keeps
   // the most recently seen connections that fit.
   void set_settings(const BridgeSettings& s);
+  // The OpenFlow tables of a switch (dp/flow_table.h); null: the default
+  // (priority=0 actions=NORMAL). Tables other than the default change the
+  // skeleton: after l2-check the frame as received goes through the
+  // tables, and only a NORMAL action classifies it into a VLAN and
+  // switches it (vlan-in's rule, learning, lookup, vlan-out). Returns the
+  // tables replaced (for the caller to free off the datapath thread).
+  // Hubs and learning bridges have no tables (refused: returned as given).
+  FlowTables* flows() { return flows_.get(); }
+  const FlowTables* flows() const { return flows_.get(); }
+  std::unique_ptr<FlowTables> set_flows(std::unique_ptr<FlowTables> t);
+  bool openflow() const { return of_mode_; }
   // The built-in stages, in order (for `kvnetctl pipeline` and tests).
   const std::vector<std::unique_ptr<Stage>>& ingress_stages() const { return ingress_; }
   const std::vector<std::unique_ptr<Stage>>& egress_stages() const { return egress_; }
@@ -141,6 +153,9 @@ class Bridge {
   std::unique_ptr<Conntrack> ct_;
   MirrorTable mirrors_;
   std::shared_ptr<const NeighborTable> neighbors_;
+  std::unique_ptr<FlowTables> flows_;
+  bool of_mode_ = false;                          // flows_ other than the default
+  std::vector<std::unique_ptr<Stage>> of_ingress_;  // the ingress stages with OpenFlow tables (l2-check)
   std::vector<std::unique_ptr<Stage>> ingress_;  // built-in, before the port's own
   std::vector<std::unique_ptr<Stage>> egress_;   // built-in, after the port's own
 

@@ -48,6 +48,7 @@ enum class Drop : uint8_t {
   kBadEthertype,         // port security: not IPv4, ARP or IPv6
   kBadIpv6Headers,       // port security: IPv6 extension headers that cannot be walked to the upper layer
   kMirrorOutput,         // received on a port reserved as a mirror's output
+  kNoFlow,               // OpenFlow: no flow of the bridge's tables matched (table miss)
   kCount
 };
 
@@ -91,6 +92,7 @@ inline constexpr DropName kDropTable[] = {
     {Drop::kBadIpv6Headers, "bad_ipv6_headers",
      "port security: IPv6 extension headers too many (over 8), truncated, or past the packet"},
     {Drop::kMirrorOutput, "mirror_output", "the port is a mirror's output: what it receives is dropped"},
+    {Drop::kNoFlow, "no_flow", "no flow of the bridge's OpenFlow tables matched it (a table miss drops)"},
 };
 constexpr bool drop_table_complete() {
   if (std::size(kDropTable) != static_cast<size_t>(Drop::kCount)) return false;

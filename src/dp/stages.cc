@@ -50,34 +50,41 @@ Drop drop_of(RxVerdict v) {
   return Drop::kCount;
 }
 
+// A frame's VLAN on a switch, from its port's VLAN rule (dp/vlan.h): the
+// vlan-in stage's per-frame work, inlined there.
+__attribute__((always_inline)) inline bool classify(PipelineContext& ctx, Port& in, Frame* f) {
+  const VlanPort& vp = in.vlan;
+  const bool tunnel = vp.config().mode == VlanMode::kDot1qTunnel;
+  const bool tagged = f->key.n_tags > 0;
+  const uint16_t vid = f->key.vlan_vid();
+  const RxDecision r = vp.rx(tagged, vid, f->key.vlan_pcp());
+  if (r.verdict != RxVerdict::kAccept) {
+    ctx.drop(in, f, drop_of(r.verdict));
+    return false;
+  }
+  f->meta.vlan = r.vlan;
+  // A service tag starts with PCP 0; the customer tag keeps its own (OVS).
+  f->meta.pcp = tagged && !tunnel ? f->key.vlan_pcp() : 0;
+  f->meta.s_tpid = tunnel ? vp.config().qinq_tpid : net::kEthTypeVlan;
+  if (r.tag == RxTag::kPop) net::pop_vlan(*f);
+  if (ctx.trace()) [[unlikely]]
+    ctx.trace_step({.bridge = in.bridge->name(), .port = in.name, .stage = TraceStage::kVlan,
+                    .mode = std::string(to_string(vp.config().mode)), .vlan = r.vlan, .vid = vid,
+                    .pcp = f->key.vlan_pcp(), .pvid = vp.config().pvid,
+                    .inner = r.tag == RxTag::kKeep ? vid : -1, .tagged = tagged, .tunnel = tunnel});
+  return true;
+}
+
+
 class VlanIn final : public Stage {
  public:
   std::string_view name() const override { return "vlan-in"; }
   void process(PipelineContext& ctx, Port& in, FrameBatch& batch) override {
     std::array<uint64_t, 2> d{};
-    const VlanPort& vp = in.vlan;
-    const bool tunnel = vp.config().mode == VlanMode::kDot1qTunnel;
     keep_if(batch, [&](Frame* f) KVNET_HOT_LAMBDA {
-      const bool tagged = f->key.n_tags > 0;
-      const uint16_t vid = f->key.vlan_vid();
-      const RxDecision r = vp.rx(tagged, vid, f->key.vlan_pcp());
-      if (r.verdict != RxVerdict::kAccept) {
-        ++d[1];
-        ctx.drop(in, f, drop_of(r.verdict));
-        return false;
-      }
-      ++d[0];
-      f->meta.vlan = r.vlan;
-      // A service tag starts with PCP 0; the customer tag keeps its own (OVS).
-      f->meta.pcp = tagged && !tunnel ? f->key.vlan_pcp() : 0;
-      f->meta.s_tpid = tunnel ? vp.config().qinq_tpid : net::kEthTypeVlan;
-      if (r.tag == RxTag::kPop) net::pop_vlan(*f);
-      if (ctx.trace()) [[unlikely]]
-        ctx.trace_step({.bridge = in.bridge->name(), .port = in.name, .stage = TraceStage::kVlan,
-                        .mode = std::string(to_string(vp.config().mode)), .vlan = r.vlan, .vid = vid,
-                        .pcp = f->key.vlan_pcp(), .pvid = vp.config().pvid,
-                        .inner = r.tag == RxTag::kKeep ? vid : -1, .tagged = tagged, .tunnel = tunnel});
-      return true;
+      const bool ok = classify(ctx, in, f);
+      ++d[ok ? 0 : 1];
+      return ok;
     });
     n_.add(ctx, d);
   }
@@ -94,6 +101,8 @@ class VlanOut final : public Stage {
     std::array<uint64_t, 4> d{};
     const VlanPort& vp = out.vlan;
     keep_if(batch, [&](Frame* f) KVNET_HOT_LAMBDA {
+      if (f->meta.raw) [[unlikely]]
+        return true;  // an OpenFlow output: leaves as its actions made it
       const uint16_t vlan = f->meta.vlan;
       bool inner_tag = f->meta.inner_tag;  // read by the switch's forward step
       const uint16_t inner = f->meta.inner_vid;
@@ -148,6 +157,8 @@ class VlanOut final : public Stage {
 };
 
 }  // namespace
+
+bool classify_vlan(PipelineContext& ctx, Port& in, Frame* f) { return classify(ctx, in, f); }
 
 std::unique_ptr<Stage> make_l2_check() { return std::make_unique<L2Check>(); }
 std::unique_ptr<Stage> make_vlan_in() { return std::make_unique<VlanIn>(); }

@@ -18,5 +18,9 @@ namespace kvnet::dp {
 std::unique_ptr<Stage> make_l2_check();
 std::unique_ptr<Stage> make_vlan_in();
 std::unique_ptr<Stage> make_vlan_out();
+// vlan-in's work on one frame: its VLAN from the port's VLAN rule (the
+// frame's meta.vlan, pcp, s_tpid; a tag the rule pops, popped). False: the
+// rule refused it (dropped and counted). For OpenFlow's NORMAL action.
+bool classify_vlan(PipelineContext& ctx, Port& in, net::Frame* f);
 
 }  // namespace kvnet::dp

@@ -19,6 +19,7 @@ std::string_view to_string(TraceStage s) {
     case TraceStage::kDrop: return "drop";
     case TraceStage::kMirror: return "mirror";
     case TraceStage::kSuppress: return "arp-suppress";
+    case TraceStage::kFlowTable: return "openflow";
   }
   return "?";
 }
@@ -157,6 +158,10 @@ std::string describe(const TraceStep& s) {
       return fmt::format("{} port {}{}: mirror {} -> {} ({} cop{})", s.mode == "src" ? "received on" : "sent out of",
                          s.port, s.vlan > 0 ? fmt::format(" in VLAN {}", s.vlan) : std::string(), s.other,
                          s.mirror_output, s.count, s.count == 1 ? "y" : "ies");
+    case TraceStage::kFlowTable:
+      if (s.priority < 0) return fmt::format("table {}: no flow matched ({})", s.table, s.rule);
+      return fmt::format("table {}: priority={}{}{}, cookie={:#x} -> actions={}", s.table, s.priority,
+                         s.flow.empty() ? "" : ",", s.flow, s.cookie, s.rule);
     case TraceStage::kSuppress: {
       const char* what = s.kind == "nd" ? "neighbour solicitation" : "ARP request";
       if (s.what == TraceWhat::kAnswered)

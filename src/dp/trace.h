@@ -22,7 +22,8 @@ namespace kvnet::dp {
 
 enum class TraceStage : uint8_t {
   kIngress, kVlan, kLearn, kLookup, kFlood, kEgress, kOutput, kEncap, kPatch, kFirewall, kDrop, kMirror,
-  kSuppress  // arp-suppress (dp/neighbors.h)
+  kSuppress,  // arp-suppress (dp/neighbors.h)
+  kFlowTable  // an OpenFlow table's lookup (dp/flow_table.h)
 };
 std::string_view to_string(TraceStage s);
 
@@ -84,6 +85,11 @@ struct TraceStep {
   // "dst" (sent out of it), vlan (switch bridges), count = copies sent,
   // mirror_output = "port P" or "vlan N"
   std::string mirror_output;
+  // flow table: the table, the flow that matched (priority, cookie, match in
+  // `flow`, actions in `rule`); priority -1: none matched
+  int64_t table = -1;
+  int64_t priority = -1;
+  uint64_t cookie = 0;
   bool tagged = false;      // vlan: the frame came with a tag
   bool tunnel = false;      // vlan: dot1q-tunnel port
   Drop reason = Drop::kCount;  // drop

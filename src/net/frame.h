@@ -84,6 +84,11 @@ struct FrameMeta {
   uint16_t inner_vid = 0;
   bool inner_tag = false;
   bool carried = false;
+  // OpenFlow (dp/flow_table.h): the frame leaves as its actions made it,
+  // without the egress port's VLAN rule (an output action, not NORMAL);
+  // the tunnel id a set_field gave it, for the tables after.
+  bool raw = false;
+  uint64_t tun_id = 0;
   VnetHdr vnet;            // offload state: partial checksum, GSO (net/offload.h)
   FastMeta fast;
   TunMeta tun;
