@@ -1,5 +1,6 @@
 #include "base/text.h"
 
+#include <cctype>
 #include <cstdint>
 
 namespace kvnet {
@@ -78,6 +79,12 @@ std::string printable(std::string_view s) {
     out += kHex[u & 15];
   }
   return valid_utf8(out);
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
 }
 
 }  // namespace kvnet

@@ -7,7 +7,8 @@
 // at most n bytes without splitting a character. `has_control()` finds the
 // bytes that have no business in an address, a file or an interface name
 // (NUL, which C APIs read as the end, and the other ASCII controls);
-// `printable()` shows them as \xNN in a message.
+// `printable()` shows them as \xNN in a message. `trim()` drops white space
+// at both ends.
 #pragma once
 
 #include <string>
@@ -19,5 +20,6 @@ std::string valid_utf8(std::string_view s);
 std::string utf8_prefix(std::string_view s, size_t max_bytes);
 bool has_control(std::string_view s);
 std::string printable(std::string_view s);
+std::string_view trim(std::string_view s);
 
 }  // namespace kvnet

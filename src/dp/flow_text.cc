@@ -7,14 +7,10 @@
 #include <cstdio>
 #include <vector>
 
+#include "base/text.h"
+
 namespace kvnet::dp {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 // Splits at commas outside parentheses.
 std::vector<std::string_view> split_top(std::string_view s) {

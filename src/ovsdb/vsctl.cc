@@ -17,12 +17,6 @@
 namespace kvnet::ovsdb {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
 // Splits at top-level `sep` (not inside a quoted string); false if a quote
 // is not closed.
 bool split_top(std::string_view s, char sep, std::vector<std::string_view>& out) {
