@@ -28,6 +28,8 @@ struct Args {
   int vlan = 0;
   bool may_exist = false, if_exists = false, dry_run = false, with_containers = false;
   std::string key;  // get
+  std::string flow;     // add-flow, mod-flows, del-flows, dump-flows
+  bool strict = false;  // mod-flows, del-flows
   // vm verbs
   std::string mem, accel, machine, kernel, initrd, cmdline, disk, exec;
   std::string image, disk_size, user_data_file;  // vm add --image ...

@@ -463,6 +463,63 @@ const Verb kVerbs[] = {
      [](const json& r, const Args&) { std::cout << str(r, "value") << "\n"; }},
     {"", "show", "the configuration as a tree, like ovs-vsctl show", [](CLI::App&, Args&) {},
      [](const Args&) -> json { return {{"cmd", "show"}}; }, print_show},
+    {"", "add-flow", "add a flow to a switch's OpenFlow tables, in ovs-ofctl's syntax: add-flow BR FLOW",
+     [](CLI::App& c, Args& a) {
+       c.add_option("bridge", a.bridge, "switch")->required();
+       c.add_option("flow", a.flow, "e.g. priority=4,in_port=p1,dl_vlan=1,actions=mod_vlan_vid:101,NORMAL")->required();
+     },
+     [](const Args& a) -> json { return {{"cmd", "add-flow"}, {"bridge", a.bridge}, {"flow", a.flow}}; }, nullptr},
+    {"", "add-flows", "add the flows of FILE, one per line (# starts a comment; - reads stdin), all or none: add-flows BR FILE",
+     [](CLI::App& c, Args& a) {
+       c.add_option("bridge", a.bridge, "switch")->required();
+       c.add_option("file", a.file, "flows file, or - for stdin")->required();
+     },
+     [](const Args& a) -> json {
+       std::ifstream f;
+       if (a.file != "-") {
+         f.open(a.file);
+         if (!f) throw Failure{"add-flows: cannot read '" + a.file + "'", 1};
+       }
+       std::istream& in = a.file == "-" ? std::cin : f;
+       json flows = json::array();
+       for (std::string line; std::getline(in, line);) {
+         const auto start = line.find_first_not_of(" \t");
+         if (start == std::string::npos || line[start] == '#') continue;
+         flows.push_back(line.substr(start));
+       }
+       if (flows.empty()) throw Failure{"add-flows: '" + a.file + "' holds no flow", 1};
+       return {{"cmd", "add-flow"}, {"bridge", a.bridge}, {"flows", flows}};
+     },
+     nullptr},
+    {"", "mod-flows", "give the flows FLOW selects its actions: mod-flows BR FLOW [--strict]",
+     [](CLI::App& c, Args& a) {
+       c.add_option("bridge", a.bridge, "switch")->required();
+       c.add_option("flow", a.flow, "a match and actions=...")->required();
+       c.add_flag("--strict", a.strict, "only the flow of exactly this match and priority");
+     },
+     [](const Args& a) -> json {
+       return {{"cmd", "mod-flows"}, {"bridge", a.bridge}, {"flow", a.flow}, {"strict", a.strict}};
+     },
+     nullptr},
+    {"", "del-flows", "delete the flows FLOW selects (every flow without FLOW): del-flows BR [FLOW] [--strict]",
+     [](CLI::App& c, Args& a) {
+       c.add_option("bridge", a.bridge, "switch")->required();
+       c.add_option("flow", a.flow, "a match (cookie=V/M, out_port=P, table=T too)");
+       c.add_flag("--strict", a.strict, "only the flow of exactly this match and priority");
+     },
+     [](const Args& a) -> json {
+       return {{"cmd", "del-flows"}, {"bridge", a.bridge}, {"flow", a.flow}, {"strict", a.strict}};
+     },
+     nullptr},
+    {"", "dump-flows", "a switch's flows with their counters, as ovs-ofctl dump-flows: dump-flows BR [FLOW]",
+     [](CLI::App& c, Args& a) {
+       c.add_option("bridge", a.bridge, "switch")->required();
+       c.add_option("flow", a.flow, "only the flows this match selects");
+     },
+     [](const Args& a) -> json { return {{"cmd", "dump-flows"}, {"bridge", a.bridge}, {"flow", a.flow}}; },
+     [](const json& r, const Args&) {
+       for (const auto& f : r) std::cout << f["line"].get<std::string>() << "\n";
+     }},
     {"", "fdb-show", "the MAC table of a bridge",
      [](CLI::App& c, Args& a) { c.add_option("bridge", a.bridge, "bridge")->required(); },
      [](const Args& a) -> json { return {{"cmd", "fdb-show"}, {"bridge", a.bridge}}; }, print_fdb},
@@ -563,6 +620,12 @@ void build_cli(CLI::App& app, Args& a, const Verb*& chosen) {
   app.add_option("--socket", a.socket, "kvnetd's API socket (env KVNET_SOCKET)")->capture_default_str();
   app.add_option("--format", a.format, "output format")->check(CLI::IsMember({"human", "json"}))->capture_default_str();
   app.set_version_flag("--version", "kvnetctl 0.1.0");
+  app.footer(
+      "ovs-vsctl's own command lines are taken too, run by kvnetd as one change and printed as ovs-vsctl prints:\n"
+      "  kvnetctl -- --may-exist add-br br-int -- add-port br-int vnet0 tag=10 -- set Interface vnet0 "
+      "external-ids:iface-id=X\n"
+      "  kvnetctl list Interface vnet0;  kvnetctl --bare --columns=name find Port tag=10;  kvnetctl get Port vnet0 tag\n"
+      "(docs/ovs-compat.md lists what is taken).");
   app.add_option("--timeout", a.api_timeout, "seconds to wait for kvnetd's answer (default 60)")
       ->check(CLI::PositiveNumber);
   app.fallthrough();

@@ -307,7 +307,8 @@ void OvsBinding::sync(bool refresh_all) {
       auto l = live.find(p.name);
       auto d = detached.find(p.name);
       const bool attached = l != live.end() && d == detached.end();
-      set(ir, tI, "ofport", opt_int(l != live.end() ? std::optional<int64_t>(l->second->id) : std::nullopt));
+      // OpenFlow port numbers start at 1: kvnet's port id + 1 (as kvnetctl's flows number them).
+      set(ir, tI, "ofport", opt_int(l != live.end() ? std::optional<int64_t>(int64_t{l->second->id} + 1) : std::nullopt));
       std::map<std::string, int64_t> stats;
       if (l != live.end()) {
         const auto& c = l->second->counters;

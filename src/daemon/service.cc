@@ -45,7 +45,7 @@ const std::vector<Verb>& Service::commands() {
     std::vector<Verb> all;
     for (std::span<const Verb> t : {config_verbs(), bridge_verbs(), port_verbs(), fdb_verbs(), stats_verbs(),
                                     trace_verbs(), sg_verbs(), gw_verbs(), mirror_verbs(), ct_verbs(), vm_verbs(), cluster_verbs(), image_verbs(),
-                                    migrate_verbs(), fastpath_verbs(), ovs_verbs()})
+                                    migrate_verbs(), fastpath_verbs(), ovs_verbs(), flow_verbs()})
       all.insert(all.end(), t.begin(), t.end());
     return all;
   }();

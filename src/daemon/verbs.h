@@ -136,6 +136,7 @@ std::span<const Verb> image_verbs();    // service_image.cc: image-import, image
 std::span<const Verb> migrate_verbs();  // service_migrate.cc: vm-migrate
 std::span<const Verb> fastpath_verbs(); // service_fastpath.cc: fastpath-show, fastpath-dump, fastpath-flush
 std::span<const Verb> ovs_verbs();      // service_ovs.cc: vsctl (ovs-vsctl's command lines)
+std::span<const Verb> flow_verbs();     // service_flows.cc: add-flow, mod-flows, del-flows, dump-flows
 
 // A kernel fast-path entry as fastpath-dump and trace give it
 // (service_fastpath.cc).

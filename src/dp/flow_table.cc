@@ -180,6 +180,18 @@ size_t FlowTable::remove(const FlowSelector& sel) {
   return gone;
 }
 
+size_t FlowTable::modify(const FlowSelector& sel, const std::vector<FlowAction>& actions) {
+  size_t n = 0;
+  for (Subtable& s : subs_)
+    for (auto& [h, b] : s.by_hash)
+      for (Flow& f : b)
+        if (sel.selects(f)) {
+          f.actions = actions;
+          ++n;
+        }
+  return n;
+}
+
 void FlowTable::resort() {
   std::stable_sort(subs_.begin(), subs_.end(),
                    [](const Subtable& a, const Subtable& b) { return a.max_priority > b.max_priority; });
@@ -224,6 +236,32 @@ Flow default_flow() {
 }
 
 FlowTables::FlowTables() { tables_[0].add(default_flow()); }
+
+size_t flow_mod(FlowTables& t, FlowModCommand cmd, const Flow& flow, const FlowSelector& sel, uint64_t now_ns) {
+  size_t n = 0;
+  auto each_table = [&](auto&& fn) {
+    if (sel.table) return fn(t.table(*sel.table));
+    for (int i = 0; i < kFlowTables; ++i) fn(t.table(static_cast<uint8_t>(i)));
+  };
+  switch (cmd) {
+    case FlowModCommand::kAdd: {
+      Flow f = flow;
+      f.n_packets = f.n_bytes = 0;
+      f.created_ns = f.used_ns = now_ns;
+      t.table(f.table).add(std::move(f));
+      return 1;
+    }
+    case FlowModCommand::kModify:
+    case FlowModCommand::kModifyStrict:
+      each_table([&](FlowTable& x) { n += x.modify(sel, flow.actions); });
+      return n;
+    case FlowModCommand::kDelete:
+    case FlowModCommand::kDeleteStrict:
+      each_table([&](FlowTable& x) { n += x.remove(sel); });
+      return n;
+  }
+  return 0;
+}
 
 bool FlowTables::is_normal_only() const {
   if (size() != 1 || tables_[0].size() != 1) return false;

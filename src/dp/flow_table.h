@@ -146,6 +146,9 @@ class FlowTable {
   bool add(Flow f);
   // Removes the flows `sel` selects; returns how many.
   size_t remove(const FlowSelector& sel);
+  // Gives the flows `sel` selects these actions (their counters stay);
+  // returns how many.
+  size_t modify(const FlowSelector& sel, const std::vector<FlowAction>& actions);
   // Every flow, highest priority first, then by match.
   std::vector<const Flow*> flows() const;
   std::vector<Flow*> flows();
@@ -183,5 +186,14 @@ class FlowTables {
 
 // The default flow: table 0, priority 0, matching everything, NORMAL.
 Flow default_flow();
+
+// An OpenFlow flow_mod (OpenFlow 1.3 semantics, as ovs-ofctl sends them):
+// add (replacing a flow of the same table, match and priority: counters
+// start again), modify and delete (strict: the same match and priority;
+// else every flow at least as specific; in `table`, or every table when
+// the selector has none). A modify that selects nothing changes nothing.
+enum class FlowModCommand : uint8_t { kAdd, kModify, kModifyStrict, kDelete, kDeleteStrict };
+// Applies it to `t`; returns the flows added, changed or removed.
+size_t flow_mod(FlowTables& t, FlowModCommand cmd, const Flow& flow, const FlowSelector& sel, uint64_t now_ns);
 
 }  // namespace kvnet::dp

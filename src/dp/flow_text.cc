@@ -124,7 +124,11 @@ class Parser {
   uint32_t port(std::string_view s, const char* what) {
     s = trim(s);
     if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
-    if (auto n = number(s, 0xffffffff)) return static_cast<uint32_t>(*n);
+    if (auto n = number(s, 0xffffffff)) {
+      if (!ports_.id_of_number) return static_cast<uint32_t>(*n);
+      if (auto id = ports_.id_of_number(static_cast<uint32_t>(*n))) return *id;
+      fail(std::string(what) + ": port number " + std::string(s) + " is not a port of this bridge");
+    }
     if (ports_.id)
       if (auto id = ports_.id(s)) return *id;
     fail(std::string(what) + ": port '" + std::string(s) + "' does not exist on this bridge");
@@ -388,7 +392,7 @@ std::string port_text(uint32_t id, const FlowPorts& ports) {
     const std::string n = ports.name(id);
     if (!n.empty()) return n;
   }
-  return std::to_string(id);
+  return std::to_string(ports.number_of_id ? ports.number_of_id(id) : id);
 }
 
 std::string mac_text(uint64_t v, uint64_t m) {

@@ -32,10 +32,14 @@
 
 namespace kvnet::dp {
 
-// Port names and numbers (OpenFlow port numbers are kvnet's port ids).
+// Port names and numbers. Flows hold the datapath's port ids; the text
+// has names, or OpenFlow port numbers (kvnetd: id + 1, as OpenFlow's
+// numbers start at 1). Without the number functions a number is the id.
 struct FlowPorts {
   std::function<std::optional<uint32_t>(std::string_view name)> id;
   std::function<std::string(uint32_t id)> name;  // "" unknown: printed as the number
+  std::function<std::optional<uint32_t>(uint32_t number)> id_of_number;  // nullopt: no such port number
+  std::function<uint32_t(uint32_t id)> number_of_id;
 };
 
 enum class FlowTextMode {

@@ -114,6 +114,37 @@ bool DatapathCommands::set_neighbors(const std::string& bridge, std::shared_ptr<
   return ok;
 }
 
+std::optional<size_t> DatapathCommands::flow_mod(const std::string& bridge, dp::FlowModCommand cmd,
+                                                 const dp::Flow& flow, const dp::FlowSelector& sel) {
+  std::unique_ptr<dp::FlowTables> old;  // freed here, on the control thread
+  auto r = rt_.call([&](dp::Datapath& dp) -> std::optional<size_t> {
+    dp::Bridge* b = dp.find_bridge(bridge);
+    if (!b || b->type() != dp::BridgeType::kSwitch) return std::nullopt;
+    // The tables change in place (counters of the flows that stay are
+    // kept); set_flows again to re-check whether they are the default.
+    std::unique_ptr<dp::FlowTables> t = b->set_flows(nullptr);
+    if (!t) t = std::make_unique<dp::FlowTables>();
+    const size_t n = dp::flow_mod(*t, cmd, flow, sel, monotonic_ns());
+    old = b->set_flows(std::move(t));
+    return n;
+  });
+  return r;
+}
+
+std::optional<std::vector<dp::Flow>> DatapathCommands::dump_flows(const std::string& bridge) {
+  return rt_.call([&](dp::Datapath& dp) -> std::optional<std::vector<dp::Flow>> {
+    dp::Bridge* b = dp.find_bridge(bridge);
+    if (!b || b->type() != dp::BridgeType::kSwitch) return std::nullopt;
+    std::vector<dp::Flow> out;
+    if (!b->flows()) {  // never changed: the default flow (its counters: none, nothing is looked up)
+      out.push_back(dp::default_flow());
+      return out;
+    }
+    for (const dp::Flow* f : b->flows()->flows()) out.push_back(*f);
+    return out;
+  });
+}
+
 namespace {
 
 // The port of a firewall zone (dp/firewall_install.h).

@@ -14,6 +14,8 @@
 //   fdb_flush      O(FDB entries)
 //   set_neighbors  O(1) (the table is built on the control thread; the old
 //                  one is freed there too)
+//   flow_mod       O(flows of the tables it touches) (OpenFlow's flow_mod)
+//   dump_flows     O(flows) copy
 //   counters       O(ports) copy
 //   metrics        O(ports + bridges) copy (+ O(learned remotes) per
 //                  remote_ip=flow tunnel whose remotes changed since)
@@ -198,6 +200,12 @@ class DatapathCommands {
   // Gives a switch the addresses it answers ARP and ND for (dp/neighbors.h);
   // false if there is no such bridge.
   bool set_neighbors(const std::string& bridge, std::shared_ptr<const dp::NeighborTable> t);
+  // OpenFlow (dp/flow_table.h) on a switch: a flow_mod, its count of flows
+  // added, changed or removed (nullopt: no such switch); a copy of its
+  // flows with their counters, in tables' order (nullopt: no such switch).
+  std::optional<size_t> flow_mod(const std::string& bridge, dp::FlowModCommand cmd, const dp::Flow& flow,
+                                 const dp::FlowSelector& sel);
+  std::optional<std::vector<dp::Flow>> dump_flows(const std::string& bridge);
   // Connections of the bridges' firewalls ("" = every bridge / port).
   std::vector<ConntrackRow> conntrack_dump(const std::string& bridge, const std::string& port);
   size_t conntrack_flush(const std::string& bridge, const std::string& port);  // how many went

@@ -89,7 +89,7 @@ bad "usage: unknown verb" 2 "" frobnicate
 bad "usage: bad format" 2 "kvnetctl show: --format 'yaml' is unknown (human, json)" --format yaml show
 # CLI11's own words never reach the user: kvnet's name the command typed, the
 # problem and the valid choices.
-bad "usage: no command" 2 "kvnetctl: a command is missing: add-br, add-port,"
+bad "usage: no command" 2 "kvnetctl: a command is missing: add-br, add-flow, add-flows, add-port,"
 bad "usage: no group command" 2 "kvnetctl ct: a command is missing: add, del, exec, list or show; see kvnetctl ct --help" ct
 bad "usage: get's table" 2 "kvnetctl get: table 'Frob' is unknown (port, bridge)" get Frob ${P}i tag
 bad "usage: vlan range" 2 "kvnetctl fdb-add: vlan 5000 is out of range 0-4094" fdb-add br0 5000 02:00:00:00:00:01 ${P}i

@@ -27,7 +27,8 @@ TEST(Verbs, EveryVerbIsListedOnceWithItsFlags) {
       "vm-show", "vm-console", "gw-add", "gw-del", "gw-list", "gw-show", "mirror-add", "mirror-del", "mirror-list",
       "cluster-status", "cluster-hosts", "network-add", "network-del", "network-list", "network-show",
       "image-import", "image-list", "image-show", "image-del", "vm-migrate", "vm-migration", "vm-exec", "vm-exec-status",
-      "fastpath-show", "fastpath-dump", "fastpath-flush", "vsctl"};
+      "fastpath-show", "fastpath-dump", "fastpath-flush", "vsctl", "add-flow",
+      "mod-flows", "del-flows", "dump-flows"};
   std::set<std::string> names;
   for (const auto& [n, f] : seen) names.insert(n);
   EXPECT_EQ(names, all);
@@ -36,10 +37,12 @@ TEST(Verbs, EveryVerbIsListedOnceWithItsFlags) {
                         "vsctl"})
     EXPECT_EQ(seen[n], std::make_pair(true, false)) << n;
   for (const char* n : {"fdb-flush", "stats-clear", "conntrack-flush", "vm-start", "vm-stop", "vm-kill", "vm-restart",
-                        "image-import", "image-del", "vm-migrate", "vm-exec", "fastpath-flush"})
+                        "image-import", "image-del", "vm-migrate", "vm-exec", "fastpath-flush", "add-flow", "mod-flows",
+                        "del-flows"})
     EXPECT_EQ(seen[n], std::make_pair(false, true)) << n;
   for (const char* n : {"ping", "show", "get", "stats", "trace", "draw", "export", "kinds", "sg-show", "gw-list", "mirror-list", "cluster-status", "cluster-hosts",
-                        "image-list", "image-show", "vm-migration", "vm-exec-status", "fastpath-show", "fastpath-dump"})
+                        "image-list", "image-show", "vm-migration", "vm-exec-status", "fastpath-show", "fastpath-dump",
+                        "dump-flows"})
     EXPECT_EQ(seen[n], std::make_pair(false, false)) << n;
 }
 

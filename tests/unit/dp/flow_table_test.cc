@@ -103,6 +103,21 @@ TEST(FlowText, FieldsRoundTrip) {
   EXPECT_EQ(parse("priority=7,cookie=0x10,idle_timeout=30,hard_timeout=60,actions=NORMAL").idle_timeout, 30);
 }
 
+TEST(FlowText, PortNumbersAreOpenFlowsFromOne) {
+  FlowPorts p;
+  p.id_of_number = [](uint32_t n) -> std::optional<uint32_t> {
+    return n >= 1 && n <= 4 ? std::optional<uint32_t>(n - 1) : std::nullopt;
+  };
+  p.number_of_id = [](uint32_t id) { return id + 1; };
+  auto f = parse_flow_text("in_port=3,actions=output:1", p, FlowTextMode::kAdd);
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->flow.match.get(MatchField::kInPort), 2u);
+  EXPECT_EQ(f->flow.actions[0].arg, 0u);
+  EXPECT_EQ(match_text(f->flow.match, p) + " " + actions_text(f->flow.actions, p), "in_port=3 output:1");
+  EXPECT_NE(parse_flow_text("in_port=9,actions=drop", p, FlowTextMode::kAdd).error().message.find("port number 9"),
+            std::string::npos);
+}
+
 TEST(FlowText, RefusalsNameThePart) {
   EXPECT_EQ(error_of("in_port=1"), "a flow needs actions=... (actions=drop to drop)");
   EXPECT_NE(error_of("actions=CONTROLLER:65535").find("action 'CONTROLLER:65535' is not supported"), std::string::npos);
@@ -214,6 +229,36 @@ TEST(FlowTable, AgreesWithALinearScan) {
       EXPECT_TRUE(got->match.matches(w));
     }
   }
+}
+
+TEST(FlowTables, FlowModsKeepCountersOfWhatStays) {
+  FlowTables t;
+  Flow a = parse("table=1,priority=5,in_port=1,actions=output:2");
+  a.n_packets = 7;  // ignored: an add starts from zero
+  EXPECT_EQ(flow_mod(t, FlowModCommand::kAdd, a, {}, 100), 1u);
+  Flow& in = *t.table(1).flows().front();
+  EXPECT_EQ(in.n_packets, 0u);
+  EXPECT_EQ(in.created_ns, 100u);
+  in.n_packets = 3;
+  // modify (non-strict, every table): new actions, counters stay.
+  auto mod = parse_flow_text("in_port=1,actions=output:3", ports(), FlowTextMode::kModify);
+  ASSERT_TRUE(mod);
+  FlowSelector sel;
+  sel.match = mod->flow.match;
+  EXPECT_EQ(flow_mod(t, FlowModCommand::kModify, mod->flow, sel, 200), 1u);
+  EXPECT_EQ(t.table(1).flows().front()->actions, (std::vector<FlowAction>{{ActionType::kOutput, 3}}));
+  EXPECT_EQ(t.table(1).flows().front()->n_packets, 3u);
+  // strict: another priority selects nothing.
+  sel.strict = true;
+  sel.priority = 6;
+  EXPECT_EQ(flow_mod(t, FlowModCommand::kModifyStrict, mod->flow, sel, 300), 0u);
+  // delete in table 0 only: the default goes, table 1 stays.
+  FlowSelector zero;
+  zero.table = 0;
+  EXPECT_EQ(flow_mod(t, FlowModCommand::kDelete, Flow{}, zero, 400), 1u);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_EQ(flow_mod(t, FlowModCommand::kDelete, Flow{}, FlowSelector{}, 500), 1u);
+  EXPECT_EQ(t.size(), 0u);
 }
 
 TEST(FlowTables, DefaultIsNormalOnly) {
