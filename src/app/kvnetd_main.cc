@@ -307,6 +307,8 @@ int run(const Options& o, const std::function<void(char)>& report) {
     return fail(s.error().message);
   }
   (*loop)->add_periodic(std::chrono::milliseconds(2000), [&] { retry_vanished(svc); });
+  // OpenFlow flows' idle_timeout and hard_timeout (seconds, as OVS's).
+  (*loop)->add_periodic(std::chrono::milliseconds(1000), [&svc] { svc.expire_flows(); });
   if (cluster) {
     auto local = [&] {
       std::vector<std::string> vm_names, ct_names;

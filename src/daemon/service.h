@@ -129,6 +129,9 @@ class Service {
   bool has_ovs_binding() const { return ovs_ != nullptr; }
 
   const Topology& config() const { return cur_; }
+  // Removes OpenFlow flows whose idle or hard timeout has passed (kvnetd:
+  // once a second); returns how many.
+  size_t expire_flows() { return dp_.expire_flows(); }
   // Each port's datapath id and counters (one datapath command).
   std::vector<io::PortCountersRow> port_counters() { return dp_.counters(); }
   const std::map<std::string, std::string>& vanished() const { return vanished_; }

@@ -162,22 +162,7 @@ bool FlowTable::add(Flow f) {
 }
 
 size_t FlowTable::remove(const FlowSelector& sel) {
-  size_t gone = 0;
-  for (Subtable& s : subs_) {
-    for (auto it = s.by_hash.begin(); it != s.by_hash.end();) {
-      const size_t before = it->second.size();
-      std::erase_if(it->second, [&](const Flow& f) { return sel.selects(f); });
-      gone += before - it->second.size();
-      it = it->second.empty() ? s.by_hash.erase(it) : std::next(it);
-    }
-    s.max_priority = 0;
-    for (const auto& [h, b] : s.by_hash)
-      if (!b.empty()) s.max_priority = std::max(s.max_priority, b.front().priority);
-  }
-  std::erase_if(subs_, [](const Subtable& s) { return s.by_hash.empty(); });
-  n_ -= gone;
-  resort();
-  return gone;
+  return remove_if([&](const Flow& f) { return sel.selects(f); });
 }
 
 size_t FlowTable::modify(const FlowSelector& sel, const std::vector<FlowAction>& actions) {
@@ -236,6 +221,20 @@ Flow default_flow() {
 }
 
 FlowTables::FlowTables() { tables_[0].add(default_flow()); }
+
+size_t expire_flows(FlowTables& t, uint64_t now) {
+  size_t n = 0;
+  for (int i = 0; i < kFlowTables; ++i) {
+    FlowTable& x = t.table(static_cast<uint8_t>(i));
+    if (x.size() == 0) continue;
+    n += x.remove_if([now](const Flow& f) {
+      const uint64_t hard = uint64_t{f.hard_timeout} * 1000000000ULL, idle = uint64_t{f.idle_timeout} * 1000000000ULL;
+      const uint64_t last = std::max(f.used_ns, f.created_ns);
+      return (hard && now >= f.created_ns + hard) || (idle && now >= last + idle);
+    });
+  }
+  return n;
+}
 
 size_t flow_mod(FlowTables& t, FlowModCommand cmd, const Flow& flow, const FlowSelector& sel, uint64_t now_ns) {
   size_t n = 0;

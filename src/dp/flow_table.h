@@ -22,6 +22,7 @@
 // updates then happen on the datapath thread only.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -146,6 +147,9 @@ class FlowTable {
   bool add(Flow f);
   // Removes the flows `sel` selects; returns how many.
   size_t remove(const FlowSelector& sel);
+  // Removes the flows for which `gone` is true; returns how many.
+  template <typename F>
+  size_t remove_if(F&& gone);
   // Gives the flows `sel` selects these actions (their counters stay);
   // returns how many.
   size_t modify(const FlowSelector& sel, const std::vector<FlowAction>& actions);
@@ -195,5 +199,29 @@ Flow default_flow();
 enum class FlowModCommand : uint8_t { kAdd, kModify, kModifyStrict, kDelete, kDeleteStrict };
 // Applies it to `t`; returns the flows added, changed or removed.
 size_t flow_mod(FlowTables& t, FlowModCommand cmd, const Flow& flow, const FlowSelector& sel, uint64_t now_ns);
+// Removes the flows whose hard_timeout has passed since they were added, or
+// whose idle_timeout has passed since a frame last matched them (since they
+// were added, if none did); returns how many.
+size_t expire_flows(FlowTables& t, uint64_t now_ns);
+
+template <typename F>
+size_t FlowTable::remove_if(F&& gone) {
+  size_t n = 0;
+  for (Subtable& s : subs_) {
+    for (auto it = s.by_hash.begin(); it != s.by_hash.end();) {
+      const size_t before = it->second.size();
+      std::erase_if(it->second, gone);
+      n += before - it->second.size();
+      it = it->second.empty() ? s.by_hash.erase(it) : std::next(it);
+    }
+    s.max_priority = 0;
+    for (const auto& [h, b] : s.by_hash)
+      if (!b.empty()) s.max_priority = std::max(s.max_priority, b.front().priority);
+  }
+  std::erase_if(subs_, [](const Subtable& s) { return s.by_hash.empty(); });
+  n_ -= n;
+  resort();
+  return n;
+}
 
 }  // namespace kvnet::dp

@@ -131,6 +131,20 @@ std::optional<size_t> DatapathCommands::flow_mod(const std::string& bridge, dp::
   return r;
 }
 
+size_t DatapathCommands::expire_flows() {
+  std::vector<std::unique_ptr<dp::FlowTables>> old;  // freed here, on the control thread
+  return rt_.call([&](dp::Datapath& dp) -> size_t {
+    size_t n = 0;
+    for (const auto& b : dp.bridges()) {
+      if (!b->flows()) continue;
+      const size_t gone = dp::expire_flows(*b->flows(), monotonic_ns());
+      if (gone) old.push_back(b->set_flows(b->set_flows(nullptr)));  // again: still other than the default?
+      n += gone;
+    }
+    return n;
+  });
+}
+
 std::optional<std::vector<dp::Flow>> DatapathCommands::dump_flows(const std::string& bridge) {
   return rt_.call([&](dp::Datapath& dp) -> std::optional<std::vector<dp::Flow>> {
     dp::Bridge* b = dp.find_bridge(bridge);

@@ -16,6 +16,7 @@
 //                  one is freed there too)
 //   flow_mod       O(flows of the tables it touches) (OpenFlow's flow_mod)
 //   dump_flows     O(flows) copy
+//   expire_flows   O(flows) (kvnetd: once a second)
 //   counters       O(ports) copy
 //   metrics        O(ports + bridges) copy (+ O(learned remotes) per
 //                  remote_ip=flow tunnel whose remotes changed since)
@@ -206,6 +207,9 @@ class DatapathCommands {
   std::optional<size_t> flow_mod(const std::string& bridge, dp::FlowModCommand cmd, const dp::Flow& flow,
                                  const dp::FlowSelector& sel);
   std::optional<std::vector<dp::Flow>> dump_flows(const std::string& bridge);
+  // Removes the flows whose idle or hard timeout has passed, in every
+  // switch; returns how many (O(flows)).
+  size_t expire_flows();
   // Connections of the bridges' firewalls ("" = every bridge / port).
   std::vector<ConntrackRow> conntrack_dump(const std::string& bridge, const std::string& port);
   size_t conntrack_flush(const std::string& bridge, const std::string& port);  // how many went

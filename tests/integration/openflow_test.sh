@@ -53,6 +53,14 @@ expect_ok "the default flow again" kctl add-flow br0 "priority=0,actions=NORMAL"
 pings ${P}1 10.79.0.2 || fail "priority=0 actions=NORMAL does not switch again"
 log "mod-flows, del-flows (--strict, all), add-flows (all or none), table miss counted"
 
+# Timeouts: a hard one goes whatever the traffic, an idle one once idle.
+expect_ok "a hard timeout" kctl add-flow br0 "priority=300,hard_timeout=1,ip,nw_dst=10.79.0.3,actions=drop"
+expect_ok "an idle timeout" kctl add-flow br0 "priority=301,idle_timeout=2,ip,nw_dst=10.79.0.9,actions=drop"
+kctl dump-flows br0 | grep -q "hard_timeout=1, priority=300" || { kctl dump-flows br0; fail "dump-flows lacks the hard timeout"; }
+wait_for 10 "the flows expire" bash -c "! '$BIN/kvnetctl' dump-flows br0 | grep -q 'priority=30[01]'"
+pings ${P}1 10.79.0.3 || fail "the expired drop flow still drops"
+log "idle_timeout and hard_timeout expire flows"
+
 # Refusals name the part; nothing changes.
 before=$(kctl dump-flows br0 | sed 's/duration=[0-9.]*s, //')
 expect_error "unsupported action" 1 "action 'CONTROLLER:65535' is not supported" kctl add-flow br0 "actions=CONTROLLER:65535"

@@ -261,6 +261,21 @@ TEST(FlowTables, FlowModsKeepCountersOfWhatStays) {
   EXPECT_EQ(t.size(), 0u);
 }
 
+TEST(FlowTables, IdleAndHardTimeoutsExpire) {
+  constexpr uint64_t kS = 1000000000ULL;
+  FlowTables t;
+  flow_mod(t, FlowModCommand::kAdd, parse("priority=5,hard_timeout=10,actions=drop"), {}, 0);
+  flow_mod(t, FlowModCommand::kAdd, parse("priority=6,idle_timeout=3,actions=drop"), {}, 0);
+  EXPECT_EQ(expire_flows(t, 2 * kS), 0u);
+  // Traffic keeps the idle one; the hard one goes at 10 s whatever.
+  for (Flow* f : t.table(0).flows())
+    if (f->priority == 6) f->used_ns = 8 * kS;
+  EXPECT_EQ(expire_flows(t, 10 * kS), 1u);  // the hard one
+  EXPECT_EQ(t.size(), 2u);                  // the default and the idle one
+  EXPECT_EQ(expire_flows(t, 11 * kS), 1u);  // idle 3 s since 8 s
+  EXPECT_TRUE(t.is_normal_only());
+}
+
 TEST(FlowTables, DefaultIsNormalOnly) {
   FlowTables t;
   EXPECT_TRUE(t.is_normal_only());
