@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "ctl/bridge.h"
 #include "ctl/kinds/patch.h"
+#include "dp/flow_text.h"
 #include "dp/vlan.h"
 #include "io/netdev.h"
 
@@ -18,6 +19,11 @@ using ovsdb::Datum;
 using ovsdb::Row;
 using ovsdb::Rows;
 using ovsdb::Uuid;
+using ovsdb::int_of;
+using ovsdb::ints_of;
+using ovsdb::smap_of;
+using ovsdb::str_of;
+using ovsdb::uuids_of;
 
 constexpr const char* kVniRename = "vni";  // kvnet's name of OVS's tunnel option "key" (vxlan, geneve)
 
@@ -27,38 +33,6 @@ int col(const Database& db, int table, std::string_view name) {
   const int c = db.schema().tables[static_cast<size_t>(table)].column_index(name);
   if (c < 0) throw std::logic_error("the Open_vSwitch schema has no column " + std::string(name));
   return c;
-}
-
-std::string str_of(const Datum& d) {
-  if (d.keys.empty()) return "";
-  const auto* s = std::get_if<std::string>(&d.keys[0]);
-  return s ? *s : "";
-}
-std::optional<int64_t> int_of(const Datum& d) {
-  if (d.keys.empty()) return std::nullopt;
-  const auto* i = std::get_if<int64_t>(&d.keys[0]);
-  return i ? std::optional<int64_t>(*i) : std::nullopt;
-}
-std::vector<int64_t> ints_of(const Datum& d) {
-  std::vector<int64_t> out;
-  for (const auto& a : d.keys)
-    if (const auto* i = std::get_if<int64_t>(&a)) out.push_back(*i);
-  return out;
-}
-std::vector<Uuid> uuids_of(const Datum& d) {
-  std::vector<Uuid> out;
-  for (const auto& a : d.keys)
-    if (const auto* u = std::get_if<Uuid>(&a)) out.push_back(*u);
-  return out;
-}
-std::map<std::string, std::string> smap_of(const Datum& d) {
-  std::map<std::string, std::string> out;
-  for (size_t i = 0; i < d.keys.size() && i < d.values.size(); ++i) {
-    const auto* k = std::get_if<std::string>(&d.keys[i]);
-    const auto* v = std::get_if<std::string>(&d.values[i]);
-    if (k && v) out[*k] = *v;
-  }
-  return out;
 }
 
 Datum str_datum(const std::string& s) { return Datum::scalar(Atom{s}); }
@@ -253,9 +227,7 @@ void OvsBinding::sync(bool refresh_all) {
     return it != old.end() ? *it->second : default_row(db, t, Uuid::random());
   };
   const auto set = [&](Row& r, int t, std::string_view c, Datum d) { r.columns[static_cast<size_t>(col(db, t, c))] = std::move(d); };
-  const auto get = [&](const Row& r, int t, std::string_view c) -> const Datum& {
-    return r.columns[static_cast<size_t>(col(db, t, c))];
-  };
+  const auto get = [&](const Row& r, int t, std::string_view c) -> const Datum& { return db.get(t, r, c); };
   for (const auto& [n, r] : old_b)
     for (const Uuid& m : uuids_of(get(*r, tB, "mirrors")))
       if (const Row* mr = db.row(tM, m)) old_m[{n, str_of(get(*mr, tM, "name"))}] = mr;
@@ -307,8 +279,8 @@ void OvsBinding::sync(bool refresh_all) {
       auto l = live.find(p.name);
       auto d = detached.find(p.name);
       const bool attached = l != live.end() && d == detached.end();
-      // OpenFlow port numbers start at 1: kvnet's port id + 1 (as kvnetctl's flows number them).
-      set(ir, tI, "ofport", opt_int(l != live.end() ? std::optional<int64_t>(int64_t{l->second->id} + 1) : std::nullopt));
+      set(ir, tI, "ofport",
+          opt_int(l != live.end() ? std::optional<int64_t>(dp::openflow_port(l->second->id)) : std::nullopt));
       std::map<std::string, int64_t> stats;
       if (l != live.end()) {
         const auto& c = l->second->counters;
@@ -404,9 +376,7 @@ Status OvsBinding::validate(const Database& next, const ovsdb::Changes& changes)
   bool touched = false;
   for (const auto& [t, rows] : changes) touched |= t == tB || t == tP || t == tI || t == tM;
   if (!touched) return Ok{};  // Open_vSwitch's own columns (next_cfg, external_ids ...)
-  const auto get = [&](const Row& r, int t, std::string_view c) -> const Datum& {
-    return r.columns[static_cast<size_t>(col(next, t, c))];
-  };
+  const auto get = [&](const Row& r, int t, std::string_view c) -> const Datum& { return next.get(t, r, c); };
   if (auto it = changes.find(tM); it != changes.end())
     for (const auto& [u, c] : it->second)
       if (c.after)

@@ -47,14 +47,13 @@ class FlowVerbs : VerbContext {
         if (auto it = live_.find(port.name); it != live_.end() && it->second.id == id) return port.name;
       return "";
     };
-    // OpenFlow port numbers start at 1: kvnet's port id + 1 (OVSDB's ofport too).
     p.id_of_number = [this, &b](uint32_t n) -> std::optional<uint32_t> {
-      if (n == 0) return std::nullopt;
       for (const auto& port : b.ports)
-        if (auto it = live_.find(port.name); it != live_.end() && it->second.id == n - 1) return n - 1;
+        if (auto it = live_.find(port.name); it != live_.end() && dp::openflow_port(it->second.id) == n)
+          return it->second.id;
       return std::nullopt;
     };
-    p.number_of_id = [](uint32_t id) { return id + 1; };
+    p.number_of_id = dp::openflow_port;
     return p;
   }
   Result<dp::ParsedFlow> parse(const BridgeSpec& b, const std::string& text, dp::FlowTextMode mode) const {

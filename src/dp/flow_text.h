@@ -32,6 +32,10 @@
 
 namespace kvnet::dp {
 
+// OpenFlow port numbers start at 1: kvnetd numbers a port by its datapath
+// id + 1 (OVSDB's Interface.ofport, the numbers flows take and print).
+constexpr uint32_t openflow_port(uint32_t id) { return id + 1; }
+
 // Port names and numbers. Flows hold the datapath's port ids; the text
 // has names, or OpenFlow port numbers (kvnetd: id + 1, as OpenFlow's
 // numbers start at 1). Without the number functions a number is the id.

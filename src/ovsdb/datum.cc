@@ -492,4 +492,38 @@ Result<Datum> datum_from_json(const Type& t, const json& j, const NamedUuids* na
   return d;
 }
 
+// --- readers
+
+std::string str_of(const Datum& d) {
+  if (d.keys.empty()) return "";
+  const auto* s = std::get_if<std::string>(&d.keys[0]);
+  return s ? *s : "";
+}
+std::optional<int64_t> int_of(const Datum& d) {
+  if (d.keys.empty()) return std::nullopt;
+  const auto* i = std::get_if<int64_t>(&d.keys[0]);
+  return i ? std::optional<int64_t>(*i) : std::nullopt;
+}
+std::vector<int64_t> ints_of(const Datum& d) {
+  std::vector<int64_t> out;
+  for (const auto& a : d.keys)
+    if (const auto* i = std::get_if<int64_t>(&a)) out.push_back(*i);
+  return out;
+}
+std::vector<Uuid> uuids_of(const Datum& d) {
+  std::vector<Uuid> out;
+  for (const auto& a : d.keys)
+    if (const auto* u = std::get_if<Uuid>(&a)) out.push_back(*u);
+  return out;
+}
+std::map<std::string, std::string> smap_of(const Datum& d) {
+  std::map<std::string, std::string> out;
+  for (size_t i = 0; i < d.keys.size() && i < d.values.size(); ++i) {
+    const auto* k = std::get_if<std::string>(&d.keys[i]);
+    const auto* v = std::get_if<std::string>(&d.values[i]);
+    if (k && v) out[*k] = *v;
+  }
+  return out;
+}
+
 }  // namespace kvnet::ovsdb

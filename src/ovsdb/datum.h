@@ -144,4 +144,13 @@ Result<Atom> atom_from_json(const BaseType& t, const json& j, const NamedUuids* 
 Result<Datum> datum_from_json(const Type& t, const json& j, const NamedUuids* names, bool check = true);
 json atom_to_json(const Atom& a);
 
+// A datum's atoms of one type (the others skipped), for its readers: the
+// first string ("" none), the first integer, every integer, every uuid, a
+// map of strings to strings.
+std::string str_of(const Datum& d);
+std::optional<int64_t> int_of(const Datum& d);
+std::vector<int64_t> ints_of(const Datum& d);
+std::vector<Uuid> uuids_of(const Datum& d);
+std::map<std::string, std::string> smap_of(const Datum& d);
+
 }  // namespace kvnet::ovsdb

@@ -221,21 +221,6 @@ class Vsctl {
   int named_ = 0;
 };
 
-const Datum& col_of(const Database& db, int t, const Row& r, std::string_view c) {
-  return r.columns[static_cast<size_t>(db.schema().tables[static_cast<size_t>(t)].column_index(c))];
-}
-std::vector<Uuid> uuids(const Datum& d) {
-  std::vector<Uuid> out;
-  for (const auto& a : d.keys)
-    if (const auto* u = std::get_if<Uuid>(&a)) out.push_back(*u);
-  return out;
-}
-std::string str(const Datum& d) {
-  if (d.keys.empty()) return "";
-  const auto* s = std::get_if<std::string>(&d.keys[0]);
-  return s ? *s : "";
-}
-
 Result<int> Vsctl::table(const std::string& name) const {
   const auto& tables = work_.schema().tables;
   const std::string l = lower(name);
@@ -263,7 +248,7 @@ Result<int> Vsctl::column(int t, const std::string& name) const {
 
 std::string Vsctl::name_of(int t, const Row& r) const {
   const int c = ts(t).column_index("name");
-  return c < 0 ? r.uuid.str() : str(r.columns[static_cast<size_t>(c)]);
+  return c < 0 ? r.uuid.str() : str_of(r.columns[static_cast<size_t>(c)]);
 }
 
 const Row* Vsctl::by_name(const std::string& table, const std::string& name) const {
@@ -295,7 +280,7 @@ json Vsctl::where(int t, const Row& r) const {
 const Row* Vsctl::bridge_of_port(const Row& port) const {
   const int tb = work_.schema().table_index("Bridge");
   for (const auto& [u, b] : work_.rows(tb))
-    for (const Uuid& p : uuids(col_of(work_, tb, b, "ports")))
+    for (const Uuid& p : uuids_of(work_.get(tb, b, "ports")))
       if (p == port.uuid) return &b;
   return nullptr;
 }
@@ -455,12 +440,12 @@ Status Vsctl::command(const Args& a, const Options& o) {
     const Row* br = by_name("Bridge", a[1]);
     if (!br) return Error{"no bridge named " + a[1]};
     std::vector<std::string> n;
-    for (const Uuid& pu : uuids(col_of(work_, tB, *br, "ports"))) {
+    for (const Uuid& pu : uuids_of(work_.get(tB, *br, "ports"))) {
       const Row* p = work_.row(tP, pu);
       if (!p) continue;
       if (verb == "list-ports") n.push_back(name_of(tP, *p));
       else
-        for (const auto& x : names("Interface", uuids(col_of(work_, tP, *p, "interfaces")))) n.push_back(x);
+        for (const auto& x : names("Interface", uuids_of(work_.get(tP, *p, "interfaces")))) n.push_back(x);
     }
     std::sort(n.begin(), n.end());
     for (const auto& x : n)
@@ -477,7 +462,7 @@ Status Vsctl::command(const Args& a, const Options& o) {
       const Row* i = by_name("Interface", a[1]);
       if (!i) return Error{"no interface named " + a[1]};
       for (const auto& [u, r] : work_.rows(tP))
-        for (const Uuid& iu : uuids(col_of(work_, tP, r, "interfaces")))
+        for (const Uuid& iu : uuids_of(work_.get(tP, r, "interfaces")))
           if (iu == i->uuid) p = &r;
     }
     const Row* br = p ? bridge_of_port(*p) : nullptr;
